@@ -1,0 +1,28 @@
+"""The catalog service: company settings, events, sessions and days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from catalog.company.endpoints import router as company_router
+from catalog.handlers import consumers
+from catalog.models import InboxRecord, OutboxRecord
+from catalog.settings import CatalogSettings
+from te_shared.service import create_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or CatalogSettings(),
+        title="catalog",
+        description="Company settings, events, sessions and days of the training platform.",
+        routers=[company_router],
+        consumers=consumers,
+        outbox_model=OutboxRecord,
+        inbox_model=InboxRecord,
+        migrations=MIGRATIONS,
+    )

@@ -1,0 +1,11 @@
+from zoom_bridge.app import MIGRATIONS, create_app
+from zoom_bridge.settings import ZoomBridgeSettings
+from te_shared.cli import service_main
+
+
+def main() -> None:
+    service_main(ZoomBridgeSettings, create_app, MIGRATIONS)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The zoom-bridge service: zoom accounts, meetings per day, webhooks, attendance and recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from te_shared.service import create_service_app
+from zoom_bridge.handlers import consumers
+from zoom_bridge.models import InboxRecord, OutboxRecord
+from zoom_bridge.settings import ZoomBridgeSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: ZoomBridgeSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or ZoomBridgeSettings(),
+        title="zoom-bridge",
+        description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",
+        routers=[],
+        consumers=consumers,
+        outbox_model=OutboxRecord,
+        inbox_model=InboxRecord,
+        migrations=MIGRATIONS,
+    )

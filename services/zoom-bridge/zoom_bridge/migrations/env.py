@@ -1,0 +1,4 @@
+from zoom_bridge.models import Base
+from te_shared.migrations import run_env
+
+run_env(Base.metadata)

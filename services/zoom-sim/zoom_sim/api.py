@@ -1,0 +1,460 @@
+"""Zoom-shaped routes: OAuth (zoom.us/oauth/*) and the REST API (api.zoom.us/v2/*)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoom_sim.errors import OAuthError, ZoomAPIError, invalid_token, validation_failed
+from zoom_sim.settings import Settings
+from zoom_sim.state import Meeting, SimState, TokenPair, User, fmt_time, page, parse_time
+from zoom_sim.webhooks import recording_object
+
+router = APIRouter()
+
+AUTO_RECORDING = ("local", "cloud", "none")
+
+
+def get_state(request: Request) -> SimState:
+    return cast(SimState, request.app.state.sim)
+
+
+def get_settings(request: Request) -> Settings:
+    return cast(Settings, request.app.state.settings)
+
+
+StateDep = Annotated[SimState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# ---- OAuth -----------------------------------------------------------------------------------
+
+
+def _check_client(request: Request, settings: Settings) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise OAuthError(401, "invalid_client", "Client ID or client secret is missing.")
+    try:
+        client_id, _, client_secret = base64.b64decode(value).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise OAuthError(401, "invalid_client", "Invalid client_id or client_secret") from exc
+    expected_secret = settings.client_secret.get_secret_value()
+    id_ok = hmac.compare_digest(client_id.encode(), settings.client_id.encode())
+    secret_ok = hmac.compare_digest(client_secret.encode(), expected_secret.encode())
+    if not (id_ok and secret_ok):
+        raise OAuthError(401, "invalid_client", "Invalid client_id or client_secret")
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@router.get("/oauth/authorize", include_in_schema=True)
+async def authorize(request: Request, state: StateDep, settings: SettingsDep) -> Response:
+    """Auto-approves: 302 straight back to ``redirect_uri?code=...&state=...``.
+
+    Non-Zoom extra: ``sim_user=<email>`` authorises as that user (created on the fly, in its own
+    account) instead of the default host, for tests with several connected accounts.
+    """
+    q = request.query_params
+    if q.get("response_type") != "code":
+        raise OAuthError(400, "unsupported_response_type", "Unsupported response type.")
+    if q.get("client_id") != settings.client_id:
+        raise OAuthError(400, "invalid_client", "Invalid client_id.")
+    redirect_uri = q.get("redirect_uri")
+    if not redirect_uri or urlsplit(redirect_uri).scheme not in ("http", "https"):
+        raise OAuthError(400, "invalid_request", "Redirect URI mismatch.")
+    method = q.get("code_challenge_method")
+    challenge = q.get("code_challenge")
+    if challenge is not None and method not in (None, "plain", "S256"):
+        raise OAuthError(400, "invalid_request", "Unsupported code_challenge_method.")
+    sim_user = q.get("sim_user")
+    user = state.upsert_user(sim_user) if sim_user else state.default_user
+    code = state.issue_code(user, redirect_uri, challenge, method or ("plain" if challenge else None))
+    params = {"code": code}
+    if "state" in q:
+        params["state"] = q["state"]
+    return RedirectResponse(_with_query(redirect_uri, params), status_code=302)
+
+
+def _token_response(pair: TokenPair, settings: Settings) -> JSONResponse:
+    body: dict[str, Any] = {
+        "access_token": pair.access_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in,
+        "scope": pair.scope,
+        "api_url": settings.base_url,
+    }
+    if pair.refresh_token is not None:
+        body["refresh_token"] = pair.refresh_token
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@router.post("/oauth/token")
+async def token(request: Request, state: StateDep, settings: SettingsDep) -> Response:
+    """Token endpoint. Parameters may come as a form body or in the query string (Zoom takes both)."""
+    _check_client(request, settings)
+    params: dict[str, str] = dict(request.query_params)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    grant_type = params.get("grant_type")
+    if not grant_type:
+        raise OAuthError(400, "invalid_request", "Missing grant type.")
+    if grant_type == "authorization_code":
+        pair = state.exchange_code(
+            params.get("code", ""), params.get("redirect_uri"), params.get("code_verifier")
+        )
+    elif grant_type == "refresh_token":
+        pair = state.refresh(params.get("refresh_token", ""))
+    elif grant_type == "account_credentials":
+        pair = state.account_credentials(params.get("account_id", ""))
+    else:
+        raise OAuthError(
+            400, "unsupported_grant_type", "Grant type is not supported from token endpoint."
+        )
+    return _token_response(pair, settings)
+
+
+@router.post("/oauth/revoke")
+async def revoke(request: Request, state: StateDep, settings: SettingsDep) -> Response:
+    _check_client(request, settings)
+    params: dict[str, str] = dict(request.query_params)
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    state.revoke(params.get("token", ""))
+    return JSONResponse({"status": "success"})
+
+
+# ---- REST API --------------------------------------------------------------------------------
+
+
+def current_user(request: Request, state: StateDep) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise invalid_token()
+    user, expired = state.authenticate(value.strip())
+    if user is None:
+        raise invalid_token(expired=expired)
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+class MeetingIn(BaseModel):
+    """Create-meeting body (the fields the simulator understands; others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    topic: str = Field(default="Zoom Meeting", max_length=200)
+    type: Literal[1, 2, 3, 8] = 2
+    start_time: str | None = None
+    duration: int = Field(default=60, ge=0)
+    timezone: str | None = None
+    agenda: str = Field(default="", max_length=2000)
+    password: str | None = Field(default=None, max_length=10)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class MeetingPatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    topic: str | None = Field(default=None, max_length=200)
+    type: Literal[1, 2, 3, 8] | None = None
+    start_time: str | None = None
+    duration: int | None = Field(default=None, ge=0)
+    timezone: str | None = None
+    agenda: str | None = Field(default=None, max_length=2000)
+    password: str | None = Field(default=None, max_length=10)
+    settings: dict[str, Any] | None = None
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ZoomAPIError(400, 300, "Request Body should be a valid JSON object.") from exc
+    if not isinstance(data, dict):
+        raise ZoomAPIError(400, 300, "Request Body should be a valid JSON object.")
+    return data
+
+
+def _validation_errors(exc: ValidationError) -> ZoomAPIError:
+    return validation_failed(
+        [
+            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": "Invalid field."}
+            for err in exc.errors()
+        ]
+    )
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    auto = settings.get("auto_recording")
+    if auto is not None and auto not in AUTO_RECORDING:
+        raise validation_failed([{"field": "settings.auto_recording", "message": "Invalid field."}])
+
+
+def _parse_start(value: str, timezone: str | None) -> Any:
+    try:
+        return parse_time(value, timezone)
+    except ValueError as exc:
+        raise validation_failed([{"field": "start_time", "message": "Invalid field."}]) from exc
+
+
+def meeting_json(meeting: Meeting, host: User, settings: Settings) -> dict[str, Any]:
+    base = settings.base_url
+    return {
+        "uuid": meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host_id,
+        "host_email": host.email,
+        "assistant_id": "",
+        "topic": meeting.topic,
+        "type": meeting.type,
+        "status": meeting.status,
+        "start_time": fmt_time(meeting.start_time) if meeting.start_time else None,
+        "duration": meeting.duration,
+        "timezone": meeting.timezone,
+        "agenda": meeting.agenda,
+        "created_at": fmt_time(meeting.created_at),
+        "start_url": f"{base}/s/{meeting.id}?zak={meeting.zak}",
+        "join_url": f"{base}/j/{meeting.id}?pwd={meeting.encrypted_password}",
+        "password": meeting.password,
+        "h323_password": meeting.password,
+        "pstn_password": meeting.password,
+        "encrypted_password": meeting.encrypted_password,
+        "settings": meeting.settings,
+        "pre_schedule": False,
+    }
+
+
+@router.get("/v2/users/{user_ref}")
+async def get_user(user_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep) -> Any:
+    user = state.resolve_user(user_ref, caller)
+    if user is None:
+        raise ZoomAPIError(404, 1001, f"User does not exist: {user_ref}.")
+    return user.to_zoom(settings.base_url)
+
+
+@router.post("/v2/users/{user_ref}/meetings", status_code=201)
+async def create_meeting(
+    user_ref: str, request: Request, caller: UserDep, state: StateDep, settings: SettingsDep
+) -> Response:
+    host = state.resolve_user(user_ref, caller)
+    if host is None:
+        raise ZoomAPIError(404, 1001, f"User does not exist: {user_ref}.")
+    data = await _json_object(request)
+    try:
+        body = MeetingIn.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_errors(exc) from exc
+    _check_settings(body.settings)
+    timezone = body.timezone or host.timezone
+    start = _parse_start(body.start_time, timezone) if body.start_time else None
+    meeting = state.create_meeting(
+        host,
+        topic=body.topic,
+        type_=body.type,
+        start_time=start,
+        duration=body.duration,
+        timezone=timezone,
+        agenda=body.agenda,
+        password=body.password,
+        settings=body.settings,
+    )
+    headers = {"Location": f"{settings.base_url}/v2/meetings/{meeting.id}"}
+    return JSONResponse(meeting_json(meeting, host, settings), status_code=201, headers=headers)
+
+
+def _page_params(request: Request, default: int, maximum: int) -> tuple[int, int]:
+    q = request.query_params
+    raw_size = q.get("page_size")
+    try:
+        size = int(raw_size) if raw_size else default
+    except ValueError as exc:
+        raise validation_failed([{"field": "page_size", "message": "Invalid field."}]) from exc
+    size = max(1, min(size, maximum))
+    token = q.get("next_page_token") or ""
+    offset = 0
+    if token:
+        try:
+            offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
+        except (ValueError, binascii.Error) as exc:
+            raise ZoomAPIError(400, 300, "Invalid next_page_token.") from exc
+    return size, offset
+
+
+def _next_token(offset: int, size: int, total: int) -> str:
+    nxt = offset + size
+    return base64.urlsafe_b64encode(f"o:{nxt}".encode()).decode() if nxt < total else ""
+
+
+@router.get("/v2/users/{user_ref}/meetings")
+async def list_meetings(
+    user_ref: str, request: Request, caller: UserDep, state: StateDep, settings: SettingsDep
+) -> Any:
+    host = state.resolve_user(user_ref, caller)
+    if host is None:
+        raise ZoomAPIError(404, 1001, f"User does not exist: {user_ref}.")
+    size, offset = _page_params(request, 30, 300)
+    meetings = sorted(
+        (m for m in state.meetings.values() if m.host_id == host.id and not m.deleted),
+        key=lambda m: m.created_at,
+    )
+    chunk = meetings[offset : offset + size]
+    return {
+        "page_size": size,
+        "total_records": len(meetings),
+        "next_page_token": _next_token(offset, size, len(meetings)),
+        "meetings": [
+            {
+                k: v
+                for k, v in meeting_json(m, host, settings).items()
+                if k
+                in (
+                    "uuid",
+                    "id",
+                    "host_id",
+                    "topic",
+                    "type",
+                    "start_time",
+                    "duration",
+                    "timezone",
+                    "agenda",
+                    "created_at",
+                    "join_url",
+                )
+            }
+            for m in chunk
+        ],
+    }
+
+
+@router.get("/v2/meetings/{meeting_ref}")
+async def get_meeting(
+    meeting_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep
+) -> Any:
+    meeting = state.meeting_for(meeting_ref, caller)
+    return meeting_json(meeting, state.host_of(meeting), settings)
+
+
+@router.patch("/v2/meetings/{meeting_ref}", status_code=204)
+async def update_meeting(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Response:
+    meeting = state.meeting_for(meeting_ref, caller)
+    data = await _json_object(request)
+    try:
+        body = MeetingPatch.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_errors(exc) from exc
+    if body.settings is not None:
+        _check_settings(body.settings)
+    timezone = body.timezone or meeting.timezone
+    start = _parse_start(body.start_time, timezone) if body.start_time else None
+    if body.topic is not None:
+        meeting.topic = body.topic
+    if body.type is not None:
+        meeting.type = body.type
+    if body.duration is not None:
+        meeting.duration = body.duration
+    if body.timezone is not None:
+        meeting.timezone = body.timezone
+    if start is not None:
+        meeting.start_time = start
+    if body.agenda is not None:
+        meeting.agenda = body.agenda
+    if body.password is not None:
+        meeting.password = body.password
+    if body.settings is not None:
+        meeting.settings = {**meeting.settings, **body.settings}
+    return Response(status_code=204)
+
+
+@router.delete("/v2/meetings/{meeting_ref}", status_code=204)
+async def delete_meeting(meeting_ref: str, caller: UserDep, state: StateDep) -> Response:
+    meeting = state.meeting_for(meeting_ref, caller)
+    state.delete_meeting(meeting)
+    return Response(status_code=204)
+
+
+@router.get("/v2/report/meetings/{meeting_ref}/participants")
+async def participants_report(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Any:
+    if caller.type == 1:
+        raise ZoomAPIError(400, 200, f"Only available for Paid or ZMP account: {caller.account_id}.")
+    if not caller.can_read_reports:
+        raise ZoomAPIError(
+            400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
+        )
+    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+    host = state.host_of(meeting)
+    if host.account_id != caller.account_id:
+        raise ZoomAPIError(404, 3001, f"Meeting does not exist: {meeting_ref}.")
+    size, offset = _page_params(request, 30, 300)
+    rows = state.report_rows(meeting)
+    return {
+        "page_count": page(len(rows), size),
+        "page_size": size,
+        "total_records": len(rows),
+        "next_page_token": _next_token(offset, size, len(rows)),
+        "participants": rows[offset : offset + size],
+    }
+
+
+@router.get("/v2/meetings/{meeting_ref}/recordings")
+async def meeting_recordings(
+    meeting_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep
+) -> Any:
+    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+    host = state.host_of(meeting)
+    recording = state.recordings.get(meeting.id)
+    if host.account_id != caller.account_id or recording is None:
+        raise ZoomAPIError(404, 3301, "This recording does not exist.")
+    return recording_object(meeting, host, recording, settings.base_url)
+
+
+# ---- pages behind the links the API hands out ------------------------------------------------
+
+
+@router.get("/j/{meeting_id}", include_in_schema=False)
+async def join_page(meeting_id: str) -> HTMLResponse:
+    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Joining meeting {int(meeting_id)}.</p>")
+
+
+@router.get("/s/{meeting_id}", include_in_schema=False)
+async def start_page(meeting_id: str) -> HTMLResponse:
+    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Starting meeting {int(meeting_id)}.</p>")
+
+
+@router.get("/rec/play/{file_id}", include_in_schema=False)
+async def play_recording(file_id: str, state: StateDep) -> Response:
+    found = state.recording_file(file_id)
+    if found is None:
+        return PlainTextResponse("Recording not found", status_code=404)
+    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Recording of meeting {found[0].meeting_id}.</p>")
+
+
+@router.get("/rec/download/{file_id}", include_in_schema=False)
+async def download_recording(file_id: str, state: StateDep) -> Response:
+    found = state.recording_file(file_id)
+    if found is None:
+        return PlainTextResponse("Recording not found", status_code=404)
+    return Response(b"\x00\x00\x00\x18ftypmp42zoom-sim", media_type="video/mp4")

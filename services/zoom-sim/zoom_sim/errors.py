@@ -1,0 +1,87 @@
+"""Zoom-shaped errors: REST API errors (`{code, message}`) and OAuth errors (`{reason, error}`)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+
+class ZoomAPIError(Exception):
+    """An error answered by the REST API as Zoom does: ``{"code": int, "message": str}``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class OAuthError(Exception):
+    """An error answered by /oauth/* as Zoom does: ``{"reason": str, "error": str}``."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
+        self.reason = reason
+
+
+def meeting_not_found(ref: object) -> ZoomAPIError:
+    return ZoomAPIError(404, 3001, f"Meeting does not exist: {ref}.")
+
+
+def invalid_token(expired: bool = False) -> ZoomAPIError:
+    message = "Access token is expired." if expired else "Invalid access token."
+    return ZoomAPIError(401, 124, message)
+
+
+def validation_failed(errors: list[dict[str, str]]) -> ZoomAPIError:
+    return ZoomAPIError(400, 300, "Validation Failed.", errors=errors)
+
+
+def fault_body(status: int) -> dict[str, Any]:
+    """Body of an injected fault, shaped like Zoom's error for that status."""
+    if status == 429:
+        message = "You have reached the maximum per-second rate limit for this API. Try again later."
+    elif status == 401:
+        message = "Invalid access token."
+        return {"code": 124, "message": message}
+    else:
+        try:
+            message = HTTPStatus(status).phrase
+        except ValueError:
+            message = "Error"
+    return {"code": status, "message": message}
+
+
+async def zoom_api_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ZoomAPIError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def oauth_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    return JSONResponse(
+        {"reason": exc.reason, "error": exc.error},
+        status_code=exc.status,
+        headers={"Cache-Control": "no-store"},
+    )

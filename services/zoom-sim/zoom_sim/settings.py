@@ -1,0 +1,48 @@
+"""Configuration of the Zoom simulator, read from the environment (no prefix)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Simulator settings.
+
+    Each field reads the environment variable named in its ``validation_alias``; fields can also
+    be passed by name (``Settings(token_ttl=5)``) in tests.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    host: str = Field(default="127.0.0.1", validation_alias="ZOOM_SIM_HOST")
+    port: int = Field(default=8099, validation_alias="ZOOM_SIM_PORT")
+    public_url: str = Field(default="http://127.0.0.1:8099", validation_alias="ZOOM_SIM_PUBLIC_URL")
+    webhook_url: str = Field(
+        default="http://127.0.0.1:8003/v1/zoom/webhooks", validation_alias="ZOOM_SIM_WEBHOOK_URL"
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr("dev-webhook-secret"), validation_alias="ZOOM_WEBHOOK_SECRET"
+    )
+    client_id: str = Field(default="dev-client-id", validation_alias="ZOOM_CLIENT_ID")
+    client_secret: SecretStr = Field(
+        default=SecretStr("dev-client-secret"), validation_alias="ZOOM_CLIENT_SECRET"
+    )
+    user_email: str = Field(default="host@zoom-sim.local", validation_alias="ZOOM_SIM_USER_EMAIL")
+    account_id: str = Field(default="zoomSimAccount00000001", validation_alias="ZOOM_SIM_ACCOUNT_ID")
+    # Zoom user type of the default host: 1 = Basic (free), 2 = Licensed (paid).
+    user_type: int = Field(default=2, validation_alias="ZOOM_SIM_USER_TYPE")
+    # Zoom role of the default host: "Owner", "Admin" or "Member".
+    user_role_name: str = Field(default="Owner", validation_alias="ZOOM_SIM_USER_ROLE")
+    token_ttl: int = Field(default=3600, ge=0, validation_alias="ZOOM_SIM_TOKEN_TTL")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, validation_alias="ZOOM_SIM_WEBHOOK_TIMEOUT")
+    log_level: str = Field(default="info", validation_alias="ZOOM_SIM_LOG_LEVEL")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/")

@@ -1,0 +1,733 @@
+"""In-memory state of the simulator: users, OAuth grants, meetings, attendance, faults, call log.
+
+Every method here is synchronous and never awaits, so each call is atomic on the event loop.
+``SimState.lock`` serialises the control operations that change state *and then* send a webhook,
+so webhooks leave in the order the changes happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import random
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from zoom_sim.errors import OAuthError, meeting_not_found
+from zoom_sim.settings import Settings
+
+Clock = Callable[[], datetime]
+
+AUTH_CODE_TTL = timedelta(minutes=10)
+DEFAULT_SCOPE = (
+    "meeting:read:admin meeting:write:admin user:read:admin "
+    "report:read:admin recording:read:admin"
+)
+ROLE_IDS = {"Owner": "0", "Admin": "1", "Member": "2"}
+
+DEFAULT_MEETING_SETTINGS: dict[str, Any] = {
+    "host_video": False,
+    "participant_video": False,
+    "cn_meeting": False,
+    "in_meeting": False,
+    "join_before_host": False,
+    "jbh_time": 0,
+    "mute_upon_entry": False,
+    "watermark": False,
+    "use_pmi": False,
+    "approval_type": 2,
+    "audio": "voip",
+    "auto_recording": "none",
+    "enforce_login": False,
+    "enforce_login_domains": "",
+    "alternative_hosts": "",
+    "waiting_room": False,
+    "meeting_authentication": False,
+    "registrants_confirmation_email": True,
+    "registrants_email_notification": True,
+    "email_notification": True,
+    "host_save_video_order": False,
+    "encryption_type": "enhanced_encryption",
+    "continuous_meeting_chat": {"enable": False},
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def fmt_time(value: datetime) -> str:
+    """Zoom's time format: UTC, second precision, ``Z`` suffix."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_time(value: str, timezone: str | None = None) -> datetime:
+    """Parse an ISO 8601 time. A time without offset is local time in ``timezone`` (as Zoom)."""
+    parsed = datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone(timezone))
+    return parsed.astimezone(UTC)
+
+
+def zoom_id(seed: str) -> str:
+    """A stable 22-character Zoom-style id derived from ``seed``."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().replace("-", "A").replace("_", "B")[:22]
+
+
+def new_uuid() -> str:
+    """A Zoom-style meeting UUID (base64 of 16 random bytes)."""
+    return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+def _random_password(length: int = 6) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    type: int
+    role_name: str
+    account_id: str
+    created_at: datetime
+    timezone: str = "UTC"
+    pmi: int = 0
+
+    def to_zoom(self, public_url: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "display_name": f"{self.first_name} {self.last_name}".strip(),
+            "email": self.email,
+            "type": self.type,
+            "role_name": self.role_name,
+            "role_id": ROLE_IDS.get(self.role_name, "2"),
+            "pmi": self.pmi,
+            "use_pmi": False,
+            "personal_meeting_url": f"{public_url}/j/{self.pmi}",
+            "timezone": self.timezone,
+            "verified": 1,
+            "dept": "",
+            "created_at": fmt_time(self.created_at),
+            "user_created_at": fmt_time(self.created_at),
+            "last_login_time": fmt_time(self.created_at),
+            "last_client_version": "",
+            "pic_url": "",
+            "language": "en-US",
+            "phone_number": "",
+            "status": "active",
+            "account_id": self.account_id,
+            "account_number": int(hashlib.sha256(self.account_id.encode()).hexdigest()[:8], 16),
+            "cluster": "us05",
+        }
+
+    @property
+    def can_read_reports(self) -> bool:
+        return self.type != 1 and self.role_name in ("Owner", "Admin")
+
+
+@dataclass
+class Meeting:
+    id: int
+    uuid: str
+    host_id: str
+    topic: str
+    type: int
+    start_time: datetime | None
+    duration: int
+    timezone: str
+    agenda: str
+    password: str
+    encrypted_password: str
+    zak: str
+    settings: dict[str, Any]
+    created_at: datetime
+    deleted: bool = False
+    deleted_at: datetime | None = None
+    status: str = "waiting"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass
+class ParticipantSession:
+    meeting_id: int
+    email: str
+    name: str
+    zoom_user_id: str  # the participant's Zoom user id ("" for a guest)
+    participant_uuid: str
+    user_id: str  # Zoom's per-meeting participant number, as a string
+    join_time: datetime
+    leave_time: datetime | None = None
+    leave_reason: str = ""
+
+    @property
+    def duration_s(self) -> int:
+        if self.leave_time is None:
+            return 0
+        return max(0, int((self.leave_time - self.join_time).total_seconds()))
+
+    def report_row(self) -> dict[str, Any]:
+        assert self.leave_time is not None
+        return {
+            "id": self.zoom_user_id,
+            "user_id": self.user_id,
+            "name": self.name,
+            "user_email": self.email,
+            "join_time": fmt_time(self.join_time),
+            "leave_time": fmt_time(self.leave_time),
+            "duration": self.duration_s,
+            "attentiveness_score": "",
+            "failover": False,
+            "status": "in_meeting",
+            "customer_key": "",
+            "registrant_id": "",
+            "participant_user_id": self.zoom_user_id,
+        }
+
+
+@dataclass
+class RecordingFile:
+    id: str
+    recording_start: datetime
+    recording_end: datetime
+    file_size: int
+
+
+@dataclass
+class Recording:
+    meeting_id: int
+    meeting_uuid: str
+    start: datetime
+    end: datetime
+    files: list[RecordingFile]
+    password: str
+    download_token: str
+    share_id: str
+
+
+@dataclass
+class AuthCode:
+    user_id: str
+    redirect_uri: str
+    expires_at: datetime
+    code_challenge: str | None
+    code_challenge_method: str | None
+
+
+@dataclass
+class AccessGrant:
+    user_id: str
+    account_id: str
+    expires_at: datetime
+    scope: str
+
+
+@dataclass
+class RefreshGrant:
+    user_id: str
+    scope: str
+
+
+@dataclass
+class TokenPair:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    scope: str
+
+
+@dataclass
+class Fault:
+    status: int | None
+    remaining: int
+    delay_ms: int
+    retry_after: int | None
+    method: str | None
+    path_prefix: str | None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining <= 0:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "remaining": self.remaining,
+            "delay_ms": self.delay_ms,
+            "retry_after": self.retry_after,
+            "method": self.method,
+            "path_prefix": self.path_prefix,
+        }
+
+
+@dataclass
+class CallRecord:
+    method: str
+    path: str
+    status: int
+    at: datetime
+    faulted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "at": self.at.isoformat(),
+            "faulted": self.faulted,
+        }
+
+
+@dataclass
+class Delivery:
+    """One webhook sent to the bridge and how the bridge answered."""
+
+    event: str
+    url: str
+    status: int | None
+    error: str | None
+    response: Any
+    body: dict[str, Any]
+    at: datetime
+
+    def to_json(self, *, with_body: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event": self.event,
+            "status": self.status,
+            "error": self.error,
+            "response": self.response,
+            "at": self.at.isoformat(),
+        }
+        if with_body:
+            out["url"] = self.url
+            out["body"] = self.body
+        return out
+
+
+class SimConflictError(Exception):
+    """A control request that does not fit the meeting's state (answered 409)."""
+
+
+@dataclass
+class SimState:
+    settings: Settings
+    clock: Clock = utcnow
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: dict[str, User] = field(default_factory=dict)
+    codes: dict[str, AuthCode] = field(default_factory=dict)
+    access_tokens: dict[str, AccessGrant] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
+    meetings: dict[int, Meeting] = field(default_factory=dict)
+    sessions: dict[int, list[ParticipantSession]] = field(default_factory=dict)
+    recordings: dict[int, Recording] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    _participant_seq: int = 16778240
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.users.clear()
+        self.codes.clear()
+        self.access_tokens.clear()
+        self.refresh_tokens.clear()
+        self.meetings.clear()
+        self.sessions.clear()
+        self.recordings.clear()
+        self.faults.clear()
+        self.calls.clear()
+        self.deliveries.clear()
+        self.webhook_url = self.settings.webhook_url
+        self.webhook_secret = self.settings.webhook_secret.get_secret_value()
+        self.upsert_user(
+            self.settings.user_email,
+            account_id=self.settings.account_id,
+            type_=self.settings.user_type,
+            role_name=self.settings.user_role_name,
+        )
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # ---- users -----------------------------------------------------------------------------
+
+    @property
+    def default_user(self) -> User:
+        return self.user_by_email(self.settings.user_email) or next(iter(self.users.values()))
+
+    def user_by_email(self, email: str) -> User | None:
+        wanted = email.strip().lower()
+        return next((u for u in self.users.values() if u.email.lower() == wanted), None)
+
+    def upsert_user(
+        self,
+        email: str,
+        *,
+        account_id: str | None = None,
+        type_: int | None = None,
+        role_name: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+    ) -> User:
+        user = self.user_by_email(email)
+        if user is None:
+            local = email.split("@", 1)[0]
+            user = User(
+                id=zoom_id(f"user:{email.lower()}"),
+                email=email,
+                first_name=first_name or local.capitalize(),
+                last_name=last_name or "Host",
+                type=2 if type_ is None else type_,
+                role_name=role_name or "Owner",
+                account_id=account_id or zoom_id(f"account:{email.lower()}"),
+                created_at=self.now(),
+                pmi=int(hashlib.sha256(email.lower().encode()).hexdigest()[:9], 16) % 9_000_000_000
+                + 1_000_000_000,
+            )
+            self.users[user.id] = user
+            return user
+        if account_id is not None:
+            user.account_id = account_id
+        if type_ is not None:
+            user.type = type_
+        if role_name is not None:
+            user.role_name = role_name
+        if first_name is not None:
+            user.first_name = first_name
+        if last_name is not None:
+            user.last_name = last_name
+        return user
+
+    def resolve_user(self, ref: str, caller: User) -> User | None:
+        """``me``, a user id or an email; only users of the caller's account are visible."""
+        if ref == "me":
+            return caller
+        user = self.users.get(ref) or self.user_by_email(ref)
+        if user is None or user.account_id != caller.account_id:
+            return None
+        return user
+
+    # ---- OAuth -----------------------------------------------------------------------------
+
+    def issue_code(
+        self,
+        user: User,
+        redirect_uri: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+    ) -> str:
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = AuthCode(
+            user_id=user.id,
+            redirect_uri=redirect_uri,
+            expires_at=self.now() + AUTH_CODE_TTL,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+        )
+        return code
+
+    def _mint(self, user: User, scope: str, *, with_refresh: bool) -> TokenPair:
+        ttl = self.settings.token_ttl
+        access = secrets.token_urlsafe(48)
+        self.access_tokens[access] = AccessGrant(
+            user_id=user.id,
+            account_id=user.account_id,
+            expires_at=self.now() + timedelta(seconds=ttl),
+            scope=scope,
+        )
+        refresh: str | None = None
+        if with_refresh:
+            refresh = secrets.token_urlsafe(48)
+            self.refresh_tokens[refresh] = RefreshGrant(user_id=user.id, scope=scope)
+        return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl, scope=scope)
+
+    def exchange_code(self, code: str, redirect_uri: str | None, verifier: str | None) -> TokenPair:
+        grant = self.codes.pop(code, None)  # codes are single-use, even when the exchange fails
+        if grant is None or grant.expires_at <= self.now():
+            raise OAuthError(400, "invalid_grant", "Invalid authorization code")
+        if redirect_uri != grant.redirect_uri:
+            raise OAuthError(400, "invalid_request", "Redirect URI mismatch.")
+        if grant.code_challenge is not None:
+            if not verifier:
+                raise OAuthError(400, "invalid_request", "Missing code_verifier.")
+            if grant.code_challenge_method == "S256":
+                digest = hashlib.sha256(verifier.encode()).digest()
+                computed = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+            else:
+                computed = verifier
+            if not secrets.compare_digest(computed, grant.code_challenge):
+                raise OAuthError(400, "invalid_grant", "Invalid code_verifier.")
+        user = self.users.get(grant.user_id)
+        if user is None:
+            raise OAuthError(400, "invalid_grant", "Invalid authorization code")
+        return self._mint(user, DEFAULT_SCOPE, with_refresh=True)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        grant = self.refresh_tokens.pop(refresh_token, None)  # rotation: the old one is now dead
+        user = self.users.get(grant.user_id) if grant else None
+        if grant is None or user is None:
+            raise OAuthError(400, "invalid_grant", "Invalid Token!")
+        return self._mint(user, grant.scope, with_refresh=True)
+
+    def account_credentials(self, account_id: str) -> TokenPair:
+        owners = [u for u in self.users.values() if u.account_id == account_id]
+        if not owners:
+            raise OAuthError(400, "invalid_request", "Bad Request")
+        owners.sort(key=lambda u: ROLE_IDS.get(u.role_name, "9"))
+        return self._mint(owners[0], DEFAULT_SCOPE, with_refresh=False)
+
+    def authenticate(self, access_token: str) -> tuple[User | None, bool]:
+        """Return ``(user, expired)`` for a bearer token."""
+        grant = self.access_tokens.get(access_token)
+        if grant is None:
+            return None, False
+        if grant.expires_at <= self.now():
+            return None, True
+        return self.users.get(grant.user_id), False
+
+    def revoke(self, token: str) -> bool:
+        found = self.access_tokens.pop(token, None) is not None
+        return self.refresh_tokens.pop(token, None) is not None or found
+
+    def expire_access_tokens(self, *, include_refresh: bool = False) -> tuple[int, int]:
+        moment = self.now() - timedelta(seconds=1)
+        expired = 0
+        for grant in self.access_tokens.values():
+            if grant.expires_at > moment:
+                grant.expires_at = moment
+                expired += 1
+        revoked = 0
+        if include_refresh:
+            revoked = len(self.refresh_tokens)
+            self.refresh_tokens.clear()
+        return expired, revoked
+
+    def revoke_user(self, user_id: str) -> None:
+        for token in [t for t, g in self.access_tokens.items() if g.user_id == user_id]:
+            del self.access_tokens[token]
+        for token in [t for t, g in self.refresh_tokens.items() if g.user_id == user_id]:
+            del self.refresh_tokens[token]
+
+    # ---- meetings --------------------------------------------------------------------------
+
+    def _new_meeting_id(self) -> int:
+        while True:
+            candidate = random.randint(80_000_000_000, 89_999_999_999)
+            if candidate not in self.meetings:
+                return candidate
+
+    def create_meeting(
+        self,
+        host: User,
+        *,
+        topic: str,
+        type_: int,
+        start_time: datetime | None,
+        duration: int,
+        timezone: str | None,
+        agenda: str,
+        password: str | None,
+        settings: dict[str, Any],
+    ) -> Meeting:
+        merged = {**DEFAULT_MEETING_SETTINGS, **settings}
+        meeting = Meeting(
+            id=self._new_meeting_id(),
+            uuid=new_uuid(),
+            host_id=host.id,
+            topic=topic,
+            type=type_,
+            start_time=start_time if start_time is not None else self.now().replace(microsecond=0),
+            duration=duration,
+            timezone=timezone or host.timezone,
+            agenda=agenda,
+            password=password if password is not None else _random_password(),
+            encrypted_password=secrets.token_urlsafe(24),
+            zak=secrets.token_urlsafe(32),
+            settings=merged,
+            created_at=self.now().replace(microsecond=0),
+        )
+        self.meetings[meeting.id] = meeting
+        self.sessions[meeting.id] = []
+        return meeting
+
+    def find_meeting(self, ref: str | int, *, include_deleted: bool = False) -> Meeting:
+        """A meeting by numeric id or UUID; raises a Zoom 404 (code 3001) otherwise."""
+        meeting: Meeting | None = None
+        text = str(ref).strip()
+        if text.isdigit():
+            meeting = self.meetings.get(int(text))
+        else:
+            meeting = next((m for m in self.meetings.values() if m.uuid == text), None)
+        if meeting is None or (meeting.deleted and not include_deleted):
+            raise meeting_not_found(ref)
+        return meeting
+
+    def meeting_for(self, ref: str, caller: User) -> Meeting:
+        meeting = self.find_meeting(ref)
+        host = self.users.get(meeting.host_id)
+        if host is None or host.account_id != caller.account_id:
+            raise meeting_not_found(ref)
+        return meeting
+
+    def delete_meeting(self, meeting: Meeting) -> None:
+        meeting.deleted = True
+        meeting.deleted_at = self.now()
+
+    def host_of(self, meeting: Meeting) -> User:
+        return self.users.get(meeting.host_id) or self.default_user
+
+    # ---- attendance ------------------------------------------------------------------------
+
+    def open_session(self, meeting_id: int, email: str) -> ParticipantSession | None:
+        wanted = email.strip().lower()
+        return next(
+            (
+                s
+                for s in self.sessions.get(meeting_id, [])
+                if s.leave_time is None and s.email.lower() == wanted
+            ),
+            None,
+        )
+
+    def join(
+        self, meeting: Meeting, *, email: str, name: str, at: datetime, guest: bool
+    ) -> ParticipantSession:
+        if self.open_session(meeting.id, email) is not None:
+            raise SimConflictError(f"{email} is already in meeting {meeting.id}")
+        self._participant_seq += 1
+        session = ParticipantSession(
+            meeting_id=meeting.id,
+            email=email,
+            name=name,
+            zoom_user_id="" if guest else zoom_id(f"user:{email.lower()}"),
+            participant_uuid=zoom_id(f"participant:{meeting.id}:{email.lower()}"),
+            user_id=str(self._participant_seq),
+            join_time=at,
+        )
+        self.sessions.setdefault(meeting.id, []).append(session)
+        if meeting.status != "started":
+            meeting.status = "started"
+            meeting.ended_at = None
+            if meeting.started_at is None:
+                meeting.started_at = at
+        return session
+
+    def leave(
+        self, meeting: Meeting, *, email: str, at: datetime, reason: str
+    ) -> ParticipantSession:
+        session = self.open_session(meeting.id, email)
+        if session is None:
+            raise SimConflictError(f"{email} is not in meeting {meeting.id}")
+        if at < session.join_time:
+            raise SimConflictError("leave time is before the join time")
+        session.leave_time = at
+        session.leave_reason = reason
+        return session
+
+    def end(self, meeting: Meeting, at: datetime) -> list[ParticipantSession]:
+        """End the meeting: everyone still in it leaves at ``at``. Returns those sessions."""
+        closed: list[ParticipantSession] = []
+        for session in self.sessions.get(meeting.id, []):
+            if session.leave_time is None:
+                session.leave_time = max(at, session.join_time)
+                session.leave_reason = "left the meeting because the host ended the meeting"
+                closed.append(session)
+        if meeting.started_at is None:
+            meeting.started_at = meeting.start_time or at
+        meeting.status = "waiting"
+        meeting.ended_at = at
+        return closed
+
+    def report_rows(self, meeting: Meeting) -> list[dict[str, Any]]:
+        """Finished participant sessions (Zoom's report lists only sessions that ended)."""
+        rows = [s for s in self.sessions.get(meeting.id, []) if s.leave_time is not None]
+        rows.sort(key=lambda s: (s.join_time, int(s.user_id)))
+        return [s.report_row() for s in rows]
+
+    # ---- recordings ------------------------------------------------------------------------
+
+    def ensure_recording(self, meeting: Meeting, end: datetime | None) -> Recording:
+        existing = self.recordings.get(meeting.id)
+        if existing is not None:
+            return existing
+        start = meeting.started_at or meeting.start_time or self.now()
+        stop = end or meeting.ended_at or (start + timedelta(minutes=max(meeting.duration, 1)))
+        if stop < start:
+            stop = start
+        length_s = int((stop - start).total_seconds())
+        recording = Recording(
+            meeting_id=meeting.id,
+            meeting_uuid=meeting.uuid,
+            start=start,
+            end=stop,
+            files=[
+                RecordingFile(
+                    id=secrets.token_hex(16),
+                    recording_start=start,
+                    recording_end=stop,
+                    file_size=max(1, length_s) * 40_000,
+                )
+            ],
+            password=_random_password(8),
+            download_token=secrets.token_urlsafe(32),
+            share_id=secrets.token_urlsafe(24),
+        )
+        self.recordings[meeting.id] = recording
+        return recording
+
+    def recording_file(self, file_id: str) -> tuple[Recording, RecordingFile] | None:
+        for recording in self.recordings.values():
+            for item in recording.files:
+                if item.id == file_id:
+                    return recording, item
+        return None
+
+    # ---- faults and call log ---------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.remaining -= 1
+                self.faults = [f for f in self.faults if f.remaining > 0]
+                return fault
+        return None
+
+    def log_call(self, method: str, path: str, status: int, *, faulted: bool) -> None:
+        self.calls.append(CallRecord(method, path, status, self.now(), faulted))
+
+
+def page(total: int, page_size: int) -> int:
+    return max(1, math.ceil(total / page_size)) if total else 0

@@ -1,0 +1,168 @@
+"""Bearer JWT authentication exactly as API.md says.
+
+HS256 with ``JWT_SECRET`` by default (RS256 with a JWKS URL may be configured instead); the audience
+must match ``JWT_AUDIENCE``; ``exp`` is required; ``alg: none`` and any algorithm other than the
+configured one are refused. Every failure is a 401 problem; a wrong role is a 403.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from te_shared.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT issued by the platform.")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's user, company and role."""
+
+    user_id: str
+    company_id: str
+    role: Role
+    email: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class JWTConfig:
+    secret: str
+    audience: str
+    algorithm: str = "HS256"
+    jwks_url: str | None = None
+    leeway_seconds: int = 10
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True)
+
+
+def decode_token(token: str, config: JWTConfig) -> Principal:
+    """Validate a token and return its principal; raise :class:`Unauthorized` on any defect."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The bearer token is malformed.", code="invalid_token") from exc
+    if header.get("alg") != config.algorithm:
+        raise Unauthorized(
+            "The bearer token is signed with an algorithm that is not accepted.",
+            code="invalid_token",
+        )
+    key: Any
+    if config.algorithm == "HS256":
+        key = config.secret
+    else:
+        if not config.jwks_url:
+            raise Unauthorized("RS256 tokens need a configured JWKS URL.", code="invalid_token")
+        try:
+            key = _jwks_client(config.jwks_url).get_signing_key_from_jwt(token).key
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token's signing key is unknown.", code="invalid_token") from exc
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[config.algorithm],
+            audience=config.audience,
+            leeway=config.leeway_seconds,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The bearer token has expired.", code="token_expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise Unauthorized("The bearer token is for another audience.", code="invalid_token") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"The bearer token is not valid: {exc}.", code="invalid_token") from exc
+    company_id, role, sub = claims.get("company_id"), claims.get("role"), claims.get("sub")
+    if not isinstance(company_id, str) or not company_id:
+        raise Unauthorized("The bearer token has no company_id.", code="invalid_token")
+    if not isinstance(sub, str) or not sub:
+        raise Unauthorized("The bearer token has no subject.", code="invalid_token")
+    try:
+        parsed_role = Role(role)
+    except ValueError as exc:
+        raise Unauthorized("The bearer token has no valid role.", code="invalid_token") from exc
+    email = claims.get("email")
+    return Principal(
+        user_id=sub,
+        company_id=company_id,
+        role=parsed_role,
+        email=email if isinstance(email, str) else None,
+    )
+
+
+def make_token(
+    *,
+    secret: str,
+    company_id: str,
+    user_id: str,
+    role: str = "user",
+    email: str | None = None,
+    audience: str = "training-events",
+    ttl_seconds: int = 3600,
+    **extra: Any,
+) -> str:
+    """Issue an HS256 token (local development and tests)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "company_id": company_id,
+        "role": role,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+        **extra,
+    }
+    if email is not None:
+        claims["email"] = email
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def get_jwt_config(request: Request) -> JWTConfig:
+    config = getattr(request.app.state, "jwt_config", None)
+    if not isinstance(config, JWTConfig):  # pragma: no cover - wiring error
+        raise RuntimeError("app.state.jwt_config is not set")
+    return config
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required.", code="missing_token")
+    principal = decode_token(credentials.credentials, get_jwt_config(request))
+    request.state.principal = principal
+    return principal
+
+
+async def admin_principal(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("This action needs the admin role.", code="admin_required")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

@@ -1,0 +1,269 @@
+"""Message contracts: every message that crosses the broker, with its routing key.
+
+Routing keys follow ``<service>.<entity>.<verb>``. Every message carries ``message_id`` (the
+idempotency key), ``occurred_at``, ``company_id`` and ``schema_version``; aggregate messages also
+carry a per-aggregate ``version`` so consumers can ignore stale ones (order is not guaranteed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Message(BaseModel):
+    """Envelope fields common to every message."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    routing_key: ClassVar[str]
+    message_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    company_id: str
+    schema_version: int = 1
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+class EventState(StrEnum):
+    HIDDEN = "hidden"
+    ACTIVE = "active"
+
+
+class DayFormat(StrEnum):
+    OFFLINE = "offline"
+    ONLINE = "online"
+    ZOOM = "zoom"
+
+
+class ZoomAccountRole(StrEnum):
+    ADMINISTRATOR = "administrator"
+    PARTICIPANT = "participant"
+
+
+class CompanySettingsChanged(Message):
+    routing_key: ClassVar[str] = "catalog.company.settings_changed"
+    version: int
+    timezone: str
+    locales: list[str]
+    zoom_enabled: bool
+    training_module_enabled: bool
+
+
+class EventChanged(Message):
+    """An event was created or changed (title, state, flags)."""
+
+    routing_key: ClassVar[str] = "catalog.event.changed"
+    event_id: uuid.UUID
+    version: int
+    title: dict[str, str] | str
+    state: EventState
+    dated: bool
+    requires_approval: bool
+    deleted: bool = False
+
+
+class SessionData(Message):
+    session_id: uuid.UUID
+    event_id: uuid.UUID
+    version: int
+    name: dict[str, str]
+    timezone: str
+    registration_end: dt.datetime | None
+    limit_enabled: bool
+    participant_limit: int | None
+    waitlist_enabled: bool
+
+
+class SessionCreated(SessionData):
+    routing_key: ClassVar[str] = "catalog.session.created"
+
+
+class SessionUpdated(SessionData):
+    routing_key: ClassVar[str] = "catalog.session.updated"
+
+
+class SessionDeleted(Message):
+    routing_key: ClassVar[str] = "catalog.session.deleted"
+    session_id: uuid.UUID
+    event_id: uuid.UUID
+    version: int
+
+
+class ZoomDaySettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    account_id: uuid.UUID
+    organizer_user_id: str
+    auto_recording: bool = False
+
+
+class DayData(Message):
+    day_id: uuid.UUID
+    session_id: uuid.UUID
+    event_id: uuid.UUID
+    version: int
+    format: DayFormat
+    start: dt.datetime
+    end: dt.datetime
+    timezone: str
+    topic: str
+    zoom: ZoomDaySettings | None = None
+
+
+class DayScheduled(DayData):
+    routing_key: ClassVar[str] = "catalog.day.scheduled"
+    confirmed_after_session_end: bool = Field(
+        default=False,
+        description="R-DAY-8: a future day added to an ended session with confirmation (R-ENR-9).",
+    )
+
+
+class DayRescheduled(DayData):
+    routing_key: ClassVar[str] = "catalog.day.rescheduled"
+
+
+class DayCancelled(Message):
+    routing_key: ClassVar[str] = "catalog.day.cancelled"
+    day_id: uuid.UUID
+    session_id: uuid.UUID
+    event_id: uuid.UUID
+    version: int
+    format: DayFormat
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+class EnrollmentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    WAITLISTED = "waitlisted"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    PARTICIPATED = "participated"
+    MISSED = "missed"
+
+
+class EnrollmentChanged(Message):
+    routing_key: ClassVar[str] = "registration.enrollment.changed"
+    enrollment_id: uuid.UUID
+    event_id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: str
+    email: str | None
+    status: EnrollmentStatus
+    previous_status: EnrollmentStatus | None
+    version: int
+
+
+class AccessGranted(Message):
+    routing_key: ClassVar[str] = "registration.access.granted"
+    event_id: uuid.UUID
+    user_ids: list[str]
+
+
+# --- zoom-bridge -----------------------------------------------------------------------------
+
+
+class MeetingStatus(StrEnum):
+    PENDING = "pending"
+    CREATED = "created"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class MeetingData(Message):
+    day_id: uuid.UUID
+    version: int = Field(description="The day version this meeting state reflects.")
+    zoom_meeting_id: str | None = None
+    join_url: str | None = None
+    start_time: dt.datetime | None = None
+
+
+class MeetingCreated(MeetingData):
+    routing_key: ClassVar[str] = "zoom-bridge.meeting.created"
+    status: Literal[MeetingStatus.CREATED] = MeetingStatus.CREATED
+
+
+class MeetingUpdated(MeetingData):
+    routing_key: ClassVar[str] = "zoom-bridge.meeting.updated"
+    status: Literal[MeetingStatus.CREATED] = MeetingStatus.CREATED
+
+
+class MeetingFailed(MeetingData):
+    routing_key: ClassVar[str] = "zoom-bridge.meeting.failed"
+    status: Literal[MeetingStatus.FAILED] = MeetingStatus.FAILED
+    error: str
+
+
+class MeetingDeleted(MeetingData):
+    routing_key: ClassVar[str] = "zoom-bridge.meeting.deleted"
+    status: Literal[MeetingStatus.DELETED] = MeetingStatus.DELETED
+
+
+class AttendanceRecorded(Message):
+    """R-ZOOM-5: one user's attendance of one day (minutes only with the administrator role)."""
+
+    routing_key: ClassVar[str] = "zoom-bridge.attendance.recorded"
+    day_id: uuid.UUID
+    user_id: str
+    email: str | None
+    joined: bool
+    minutes: int | None
+    final: bool = Field(default=False, description="True once reconciled after the meeting ended.")
+
+
+class RecordingFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file_type: str
+    play_url: str
+    recording_start: dt.datetime | None = None
+    recording_end: dt.datetime | None = None
+
+
+class RecordingAvailable(Message):
+    routing_key: ClassVar[str] = "zoom-bridge.recording.available"
+    day_id: uuid.UUID
+    zoom_meeting_id: str
+    recordings: list[RecordingFile]
+
+
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    CompanySettingsChanged,
+    EventChanged,
+    SessionCreated,
+    SessionUpdated,
+    SessionDeleted,
+    DayScheduled,
+    DayRescheduled,
+    DayCancelled,
+    EnrollmentChanged,
+    AccessGranted,
+    MeetingCreated,
+    MeetingUpdated,
+    MeetingFailed,
+    MeetingDeleted,
+    AttendanceRecorded,
+    RecordingAvailable,
+)
+
+BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}
+
+
+def parse(routing_key: str, body: bytes | str | dict[str, Any]) -> Message:
+    model = BY_ROUTING_KEY[routing_key]
+    if isinstance(body, dict):
+        return model.model_validate(body)
+    return model.model_validate_json(body)

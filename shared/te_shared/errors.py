@@ -1,0 +1,202 @@
+"""RFC 9457 problem details for every error a service answers (R-ERR-1).
+
+Domain code raises :class:`ProblemError` subclasses; FastAPI's own validation errors, Starlette's
+HTTP errors and unexpected exceptions are rendered by the handlers that :func:`install_error_handlers`
+registers. Unexpected exceptions are logged with the correlation id and answered 500 without
+internals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from te_shared.logging import correlation_id_var, get_logger
+
+PROBLEM_JSON = "application/problem+json"
+log = get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `body.name`.")
+    message: str
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """The problem details body (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str | None = Field(default=None, description="Machine-readable reason.")
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """An error with an HTTP status, rendered as problem details."""
+
+    status: int = 500
+    code: str = "internal_error"
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: Sequence[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.errors = list(errors) if errors is not None else None
+        self.extra = extra or {}
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = Problem(
+            type=f"urn:problem:{self.code}",
+            title=self.title or HTTPStatus(self.status).phrase,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            code=self.code,
+            errors=self.errors,
+        ).model_dump(exclude_none=True)
+        body.update(jsonable_encoder(self.extra))
+        return body
+
+
+class BadRequest(ProblemError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ProblemError):
+    status = 422
+    code = "validation_error"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    code = "service_unavailable"
+
+
+def field_error(field: str, message: str, code: str | None = None) -> Unprocessable:
+    """A 422 naming one offending field."""
+    return Unprocessable(message, errors=[FieldError(field=field, message=message, code=code)])
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(exc.status, exc.to_problem(request.url.path), headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=_loc(err.get("loc", ())), message=str(err.get("msg")), code=err.get("type"))
+        for err in exc.errors()
+    ]
+    problem = Unprocessable("The request is not valid.", errors=errors)
+    return problem_response(422, problem.to_problem(request.url.path))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = Problem(
+        type="about:blank",
+        title=phrase,
+        status=status,
+        detail=exc.detail if isinstance(exc.detail, str) else phrase,
+        instance=request.url.path,
+    ).model_dump(exclude_none=True)
+    return problem_response(status, body, dict(exc.headers) if exc.headers else None)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    cid = (
+        correlation_id_var.get()
+        or getattr(request.state, "correlation_id", None)
+        or str(uuid.uuid4())
+    )
+    log.exception("unhandled_error", path=request.url.path, correlation_id=cid)
+    body = Problem(
+        type="urn:problem:internal_error",
+        title="Internal Server Error",
+        status=500,
+        detail=f"An unexpected error occurred. Reference: {cid}",
+        instance=request.url.path,
+        code="internal_error",
+    ).model_dump(exclude_none=True)
+    return problem_response(500, body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the given error statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,163 @@
+"""Idempotent consumers: a message's effect and its ``message_id`` commit in one transaction.
+
+:class:`Consumers` collects a service's message handlers; :meth:`Consumers.bind` subscribes each
+to its quorum queue. For every delivery the wrapper opens a transaction, records
+``(message_id, consumer)`` in the ``inbox`` table (skipping the handler if it is already there),
+runs the handler and commits. A handler that raises rolls everything back and the delivery is
+nacked and requeued; after the queue's delivery limit RabbitMQ dead-letters it. A body that does
+not validate against its contract is rejected at once (dead-lettered without retries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from faststream import AckPolicy
+from faststream.exceptions import RejectMessage
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from pydantic import ValidationError
+from sqlalchemy import String, Uuid, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from te_shared.contracts import Message
+from te_shared.db import UTCDateTime, utcnow
+from te_shared.logging import correlation_id_var, get_logger
+from te_shared.topology import Topology
+
+log = get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[AsyncSession, Any], Awaitable[None]]
+
+
+class InboxRecordMixin:
+    __tablename__ = "inbox"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+async def claim(
+    session: AsyncSession, model: type[InboxRecordMixin], message_id: uuid.UUID, consumer: str
+) -> bool:
+    """Record the message as processed by ``consumer``; False if it already was.
+
+    On PostgreSQL a concurrent duplicate waits for the first transaction and then sees the row.
+    """
+    values = {"message_id": message_id, "consumer": consumer, "processed_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover
+        stmt = insert(model).values(**values)
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+@dataclass
+class Consumers:
+    """A service's message handlers, each made idempotent through the inbox."""
+
+    service: str
+    handlers: dict[type[Message], Handler] = field(default_factory=dict)
+    #: Called with (routing key, outcome) for every delivery: processed, duplicate, rejected, failed.
+    observers: list[Callable[[str, str], None]] = field(default_factory=list)
+
+    def handler(self, message: type[M]) -> Callable[[Callable[[AsyncSession, M], Awaitable[None]]],
+                                                    Callable[[AsyncSession, M], Awaitable[None]]]:
+        def register(
+            fn: Callable[[AsyncSession, M], Awaitable[None]],
+        ) -> Callable[[AsyncSession, M], Awaitable[None]]:
+            if message in self.handlers:
+                raise ValueError(f"{message.__name__} already has a handler in {self.service}")
+            self.handlers[message] = fn
+            return fn
+
+        return register
+
+    def _observe(self, routing_key: str, outcome: str) -> None:
+        for observer in self.observers:
+            observer(routing_key, outcome)
+
+    def bind(
+        self,
+        broker: RabbitBroker,
+        topology: Topology,
+        sessionmaker: Callable[[], async_sessionmaker[AsyncSession]],
+        inbox_model: type[InboxRecordMixin],
+        after_commit: Callable[[AsyncSession], None] = lambda _: None,
+    ) -> None:
+        """Subscribe every handler to its queue. ``sessionmaker`` is read at delivery time."""
+        for message_type, fn in self.handlers.items():
+            queue = topology.queue(self.service, message_type)
+            consumer_name = f"{self.service}:{message_type.routing_key}"
+            subscriber = broker.subscriber(
+                queue,
+                exchange=topology.exchange,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                title=f"{self.service}/{message_type.routing_key}",
+                description=(message_type.__doc__ or message_type.__name__).strip(),
+            )
+            subscriber(
+                _make_consumer(message_type, fn, consumer_name, sessionmaker, inbox_model,
+                               after_commit, self._observe)
+            )
+
+
+def _make_consumer(
+    message_type: type[Message],
+    fn: Handler,
+    consumer_name: str,
+    sessionmaker: Callable[[], async_sessionmaker[AsyncSession]],
+    inbox_model: type[InboxRecordMixin],
+    after_commit: Callable[[AsyncSession], None],
+    observe: Callable[[str, str], None],
+) -> Callable[[RabbitMessage], Awaitable[None]]:
+    key = message_type.routing_key
+
+    async def consume(message: RabbitMessage) -> None:
+        token = correlation_id_var.set(message.correlation_id)
+        outcome = "failed"
+        try:
+            try:
+                parsed = message_type.model_validate_json(message.body)
+            except ValidationError as exc:
+                log.error(
+                    "message_rejected_invalid",
+                    consumer=consumer_name,
+                    message_id=message.message_id,
+                    error=str(exc)[:500],
+                )
+                outcome = "rejected"
+                raise RejectMessage from exc
+            async with sessionmaker()() as session:
+                async with session.begin():
+                    if not await claim(session, inbox_model, parsed.message_id, consumer_name):
+                        log.info(
+                            "message_duplicate_skipped",
+                            consumer=consumer_name,
+                            message_id=str(parsed.message_id),
+                        )
+                        outcome = "duplicate"
+                        return
+                    await fn(session, parsed)
+                after_commit(session)
+            outcome = "processed"
+        finally:
+            observe(key, outcome)
+            correlation_id_var.reset(token)
+
+    consume.__name__ = f"consume_{message_type.__name__}"
+    return consume

@@ -1,0 +1,263 @@
+"""Transactional outbox: messages are written in the caller's transaction, a relay publishes them.
+
+A message is a row in the ``outbox`` table, added with :meth:`Outbox.add` inside the same database
+transaction as the change it describes, so a rollback publishes nothing and a crash after commit
+loses nothing. :class:`OutboxRelay` claims due rows with a short lease (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so several replicas share the work), publishes them concurrently with publisher
+confirms, then marks them sent; a failed publish is retried with exponential backoff and jitter.
+If a relay dies after publishing but before marking, the lease expires and the row is published
+again: consumers absorb the duplicate through the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.rabbit import RabbitBroker, RabbitExchange
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, Uuid, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from te_shared.contracts import Message
+from te_shared.db import UTCDateTime, is_postgres, utcnow
+from te_shared.logging import correlation_id_var, get_logger
+
+log = get_logger(__name__)
+
+_OUTBOX_DIRTY = "te_outbox_dirty"
+
+
+class OutboxRecordMixin:
+    """Columns of the ``outbox`` table; a service declares ``class OutboxRecord(OutboxRecordMixin,
+    Base)``. The table itself is created by :func:`te_shared.migrations.create_messaging_tables`."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid(), unique=True)
+    routing_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON())
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text(), nullable=True)
+
+
+def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: Message) -> None:
+    """Write ``message`` into the outbox in the session's current transaction."""
+    now = utcnow()
+    headers: dict[str, Any] = {"schema_version": message.schema_version}
+    cid = correlation_id_var.get()
+    if cid:
+        headers["correlation_id"] = cid
+    session.add(
+        model(
+            message_id=message.message_id,
+            routing_key=message.routing_key,
+            payload=message.model_dump(mode="json"),
+            headers=headers,
+            created_at=now,
+            available_at=now,
+            attempts=0,
+        )
+    )
+    session.info[_OUTBOX_DIRTY] = True
+
+
+def take_dirty_flag(session: AsyncSession) -> bool:
+    """True (once) when the session wrote outbox rows: the caller then wakes the relay."""
+    return bool(session.info.pop(_OUTBOX_DIRTY, False))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    backlog: int
+    oldest_age_seconds: float
+
+
+def backoff_seconds(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempts)]."""
+    return random.uniform(0, min(cap, base * (2 ** min(attempts, 30))))
+
+
+class OutboxRelay:
+    """Publishes outbox rows. Safe to run in several replicas at once."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        model: type[OutboxRecordMixin],
+        broker: RabbitBroker,
+        exchange: RabbitExchange,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 0.5,
+        lease_seconds: float = 30.0,
+        publish_timeout: float = 10.0,
+        max_backoff: float = 60.0,
+        retention: dt.timedelta = dt.timedelta(days=7),
+        on_published: Callable[[str], None] | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._model = model
+        self._broker = broker
+        self._exchange = exchange
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._lease = dt.timedelta(seconds=lease_seconds)
+        self._publish_timeout = publish_timeout
+        self._max_backoff = max_backoff
+        self._retention = retention
+        self._on_published = on_published
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = utcnow()
+
+    def wake(self) -> None:
+        """Ask the relay to look at the outbox now instead of at its next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                relayed = await self.relay_once()
+                await self._maybe_prune()
+            except Exception:  # keep relaying whatever happens; the database may be restarting
+                log.exception("outbox_relay_error")
+                relayed = 0
+                await asyncio.sleep(self._poll_interval)
+            if relayed == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def _claim(self) -> list[OutboxRecordMixin]:
+        model = self._model
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            query = (
+                select(model)
+                .where(model.sent_at.is_(None), model.available_at <= now)
+                .order_by(model.id)
+                .limit(self._batch_size)
+            )
+            if is_postgres(session):
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(query)).all())
+            if rows:
+                await session.execute(
+                    update(model)
+                    .where(model.id.in_([r.id for r in rows]))
+                    .values(available_at=now + self._lease)
+                )
+            return rows
+
+    async def relay_once(self) -> int:
+        """Claim one batch, publish it with confirms, record the outcome. Returns rows handled."""
+        rows = await self._claim()
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._publish(r) for r in rows), return_exceptions=True)
+        now = utcnow()
+        sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
+        model = self._model
+        async with self._sessionmaker() as session, session.begin():
+            if sent_ids:
+                await session.execute(
+                    update(model).where(model.id.in_(sent_ids)).values(sent_at=now)
+                )
+            for row, res in zip(rows, results, strict=True):
+                if res is None:
+                    if self._on_published is not None:
+                        self._on_published(row.routing_key)
+                    continue
+                attempts = row.attempts + 1
+                delay = backoff_seconds(attempts, cap=self._max_backoff)
+                log.warning(
+                    "outbox_publish_failed",
+                    message_id=str(row.message_id),
+                    routing_key=row.routing_key,
+                    attempts=attempts,
+                    retry_in=round(delay, 2),
+                    error=repr(res)[:300],
+                )
+                await session.execute(
+                    update(model)
+                    .where(model.id == row.id)
+                    .values(
+                        attempts=attempts,
+                        available_at=now + dt.timedelta(seconds=delay),
+                        last_error=repr(res)[:1000],
+                    )
+                )
+        return len(rows)
+
+    async def _publish(self, row: OutboxRecordMixin) -> None:
+        headers = dict(row.headers)
+        await asyncio.wait_for(
+            self._broker.publish(
+                row.payload,
+                exchange=self._exchange,
+                routing_key=row.routing_key,
+                persist=True,
+                mandatory=False,
+                message_id=str(row.message_id),
+                correlation_id=headers.get("correlation_id") or str(row.message_id),
+                headers=headers,
+                content_type="application/json",
+                message_type=row.routing_key,
+            ),
+            timeout=self._publish_timeout,
+        )
+
+    async def _maybe_prune(self) -> None:
+        now = utcnow()
+        if now - self._last_prune < dt.timedelta(minutes=10):
+            return
+        self._last_prune = now
+        model = self._model
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(model).where(model.sent_at.is_not(None), model.sent_at < now - self._retention)
+            )
+
+    async def stats(self) -> OutboxStats:
+        model = self._model
+        async with self._sessionmaker() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(model.id), func.min(model.created_at)).where(
+                        model.sent_at.is_(None)
+                    )
+                )
+            ).one()
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=dt.UTC)
+            age = max(0.0, (utcnow() - oldest).total_seconds())
+        return OutboxStats(backlog=int(count), oldest_age_seconds=age)

@@ -1,0 +1,212 @@
+"""The common skeleton of a service: FastAPI app, broker, database, outbox relay, health.
+
+A service calls :func:`create_service_app` with its settings, routers, consumers and ORM models;
+the lifespan applies migrations, connects the broker (failing fast when RabbitMQ is unreachable),
+declares the topology, starts consumers and the outbox relay, and on shutdown stops taking
+messages, lets in-flight handlers finish, flushes the relay's batch and disposes the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.schemas import Channel
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from te_shared.auth import JWTConfig
+from te_shared.contracts import Message
+from te_shared.db import create_engine, create_sessionmaker, ping, run_migrations_async
+from te_shared.errors import install_error_handlers
+from te_shared.inbox import Consumers, InboxRecordMixin
+from te_shared.logging import configure_logging, get_logger
+from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message, take_dirty_flag
+from te_shared.settings import ServiceSettings
+from te_shared.topology import Topology
+
+log = get_logger(__name__)
+
+Hook = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; reachable as ``request.app.state.runtime``."""
+
+    settings: ServiceSettings
+    topology: Topology
+    broker: RabbitBroker
+    outbox_model: type[OutboxRecordMixin]
+    engine: AsyncEngine | None = None
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    relay: OutboxRelay | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        if self.sessionmaker is None:
+            raise RuntimeError("the service has not started")
+        return self.sessionmaker
+
+    def after_commit(self, session: AsyncSession) -> None:
+        if take_dirty_flag(session) and self.relay is not None:
+            self.relay.wake()
+
+    def publish(self, session: AsyncSession, message: Message) -> None:
+        """Add ``message`` to the outbox in ``session``'s transaction."""
+        add_message(session, self.outbox_model, message)
+
+
+def make_broker(settings: ServiceSettings) -> RabbitBroker:
+    return RabbitBroker(
+        settings.amqp_url.get_secret_value(),
+        graceful_timeout=settings.graceful_timeout,
+        default_channel=Channel(prefetch_count=settings.amqp_prefetch),
+        description=f"{settings.service_name} messages",
+        logger=get_logger(f"{settings.service_name}.broker"),
+    )
+
+
+def topology_for(settings: ServiceSettings) -> Topology:
+    return Topology(
+        exchange_name=settings.amqp_exchange,
+        queue_prefix=settings.amqp_queue_prefix,
+        delivery_limit=settings.amqp_delivery_limit,
+    )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    runtime = get_runtime(request)
+    async with runtime.session_factory()() as session:
+        async with session.begin():
+            yield session
+        runtime.after_commit(session)
+
+
+#: A request's unit of work: commits when the endpoint returns, before the response is sent.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live", summary="The process is running")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", summary="Database and RabbitMQ are reachable", response_model=None)
+    async def ready(request: Request) -> JSONResponse:
+        runtime = get_runtime(request)
+        checks: dict[str, str] = {}
+        try:
+            if runtime.engine is None:
+                raise RuntimeError("not started")
+            await asyncio.wait_for(ping(runtime.engine), timeout=3)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        try:
+            ok = await runtime.broker.ping(timeout=3)
+            checks["rabbitmq"] = "ok" if ok else "down"
+        except Exception as exc:
+            checks["rabbitmq"] = f"down: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    return router
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    outbox_model: type[OutboxRecordMixin],
+    inbox_model: type[InboxRecordMixin],
+    migrations: Path,
+    consumers: Consumers | None = None,
+    startup: Sequence[Hook] = (),
+    shutdown: Sequence[Hook] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    topology = topology_for(settings)
+    broker = make_broker(settings)
+    runtime = Runtime(
+        settings=settings, topology=topology, broker=broker, outbox_model=outbox_model
+    )
+    if consumers is not None:
+        consumers.bind(
+            broker, topology, runtime.session_factory, inbox_model, runtime.after_commit
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await run_migrations_async(settings.database_url, migrations)
+        runtime.engine = create_engine(settings.database_url)
+        runtime.sessionmaker = create_sessionmaker(runtime.engine)
+        try:
+            await broker.connect()
+        except Exception as exc:
+            log.error("rabbitmq_unreachable", error=type(exc).__name__)
+            await runtime.engine.dispose()
+            raise
+        await topology.declare(broker)
+        runtime.relay = OutboxRelay(
+            runtime.sessionmaker,
+            outbox_model,
+            broker,
+            topology.exchange,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval,
+            max_backoff=settings.outbox_max_backoff,
+        )
+        for hook in startup:
+            await hook(runtime)
+        await broker.start()
+        runtime.relay.start()
+        log.info("service_started", port=settings.port)
+        try:
+            yield
+        finally:
+            log.info("service_stopping")
+            await broker.stop()  # stop consuming; waits for in-flight handlers
+            await runtime.relay.stop()  # flush the batch in flight
+            for hook in shutdown:
+                await hook(runtime)
+            await runtime.engine.dispose()
+            log.info("service_stopped")
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.jwt_config = JWTConfig(
+        secret=settings.jwt_secret.get_secret_value(),
+        audience=settings.jwt_audience,
+        algorithm=settings.jwt_algorithm,
+        jwks_url=settings.jwt_jwks_url,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,293 @@
+"""Pytest fixtures shared by every service's tests (loaded by the root ``conftest.py``).
+
+Real infrastructure: ``TEST_AMQP_URL`` (or ``AMQP_URL``) and ``TEST_POSTGRES_URL`` (or
+``POSTGRES_URL``) name a running RabbitMQ and PostgreSQL; when unset, testcontainers starts them
+where Docker exists. Each test run is isolated: its own exchange and queue prefix on RabbitMQ, and
+fresh databases (``CREATE DATABASE``) on PostgreSQL, dropped at the end.
+``TEST_DB=sqlite`` runs the database-backed tests on SQLite files instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from te_shared.auth import make_token
+from te_shared.settings import ServiceSettings
+from te_shared.topology import Topology
+
+RUN_ID = uuid.uuid4().hex[:8]
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    url = _env("TEST_AMQP_URL", "AMQP_URL")
+    if url:
+        yield url
+        return
+    try:
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
+            host = rabbit.get_container_host_ip()
+            port = rabbit.get_exposed_port(5672)
+            yield f"amqp://guest:guest@{host}:{port}/"
+    except Exception as exc:  # no Docker engine
+        pytest.fail(f"Set TEST_AMQP_URL (no Docker for testcontainers: {exc})")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A URL (plain ``postgresql://``) of a server where the tests may create databases."""
+    url = _env("TEST_POSTGRES_URL", "POSTGRES_URL")
+    if url:
+        yield url
+        return
+    try:
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+            yield pg.get_connection_url()
+    except Exception as exc:
+        pytest.fail(f"Set TEST_POSTGRES_URL (no Docker for testcontainers: {exc})")
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@dataclass
+class DatabaseFactory:
+    """Creates one fresh database per call; all are dropped when the session ends."""
+
+    admin_url: str | None
+    tmp_dir: Path
+    created: list[str]
+
+    async def create(self, hint: str = "db") -> str:
+        name = f"te_{hint}_{RUN_ID}_{uuid.uuid4().hex[:6]}".lower().replace("-", "_")
+        if self.admin_url is None:
+            return f"sqlite+aiosqlite:///{self.tmp_dir / (name + '.db')}"
+        conn = await asyncpg.connect(_plain(self.admin_url))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        self.created.append(name)
+        base = _plain(self.admin_url).rsplit("/", 1)[0]
+        return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+
+    async def drop_all(self) -> None:
+        if self.admin_url is None or not self.created:
+            return
+        conn = await asyncpg.connect(_plain(self.admin_url))
+        try:
+            for name in self.created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def use_sqlite() -> bool:
+    return os.environ.get("TEST_DB", "postgres").lower() == "sqlite"
+
+
+@pytest.fixture(scope="session")
+async def databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DatabaseFactory]:
+    admin = None if use_sqlite() else request.getfixturevalue("postgres_admin_url")
+    factory = DatabaseFactory(admin, tmp_path_factory.mktemp("db"), [])
+    yield factory
+    await factory.drop_all()
+
+
+@dataclass(frozen=True)
+class RabbitNamespace:
+    """An exchange and queue prefix no other test run uses."""
+
+    amqp_url: str
+    exchange: str
+    queue_prefix: str
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(exchange_name=self.exchange, queue_prefix=self.queue_prefix)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AMQP_URL": self.amqp_url,
+            "AMQP_EXCHANGE": self.exchange,
+            "AMQP_QUEUE_PREFIX": self.queue_prefix,
+        }
+
+
+async def delete_namespace(ns: RabbitNamespace) -> None:
+    connection = await aio_pika.connect(ns.amqp_url)
+    async with connection:
+        for name in ns.topology.all_queue_names():
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name)
+        for exchange in (ns.exchange, f"{ns.exchange}.dlx"):
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.exchange_delete(exchange)
+
+
+@pytest.fixture(scope="session")
+async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+    ns = RabbitNamespace(amqp_url, f"te-test-{RUN_ID}", f"t{RUN_ID}.")
+    yield ns
+    await delete_namespace(ns)
+
+
+@pytest.fixture
+async def fresh_rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+    """A namespace for one test (for tests that inspect queues)."""
+    tag = uuid.uuid4().hex[:8]
+    ns = RabbitNamespace(amqp_url, f"te-test-{tag}", f"t{tag}.")
+    yield ns
+    await delete_namespace(ns)
+
+
+def settings_for(
+    cls: type[S], database_url: str, ns: RabbitNamespace, **overrides: Any
+) -> S:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "amqp_url": ns.amqp_url,
+        "amqp_exchange": ns.exchange,
+        "amqp_queue_prefix": ns.queue_prefix,
+        "log_json": False,
+        "outbox_poll_interval": 0.1,
+        **overrides,
+    }
+    return cls(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan and give an HTTP client bound to it (in-process)."""
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token() -> TokenFactory:
+    """``token(role="admin", company="acme", user="u1", email=None)`` → a valid dev JWT."""
+
+    def make(
+        role: str = "admin",
+        company: str = "acme",
+        user: str = "u1",
+        email: str | None = None,
+        **extra: Any,
+    ) -> str:
+        return make_token(
+            secret="dev-secret",
+            company_id=company,
+            user_id=user,
+            role=role,
+            email=email,
+            **extra,
+        )
+
+    return make
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- real service processes ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """A service started as its own process (``python -m <module>``), as ``make run`` does."""
+
+    module: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 60.0) -> None:
+        import asyncio
+        import subprocess
+        import sys
+
+        env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child process
+            [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/health/ready")).status_code == 200:
+                        return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{self.module} not ready: {self.log_path.read_text()[-3000:]}")
+                await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except Exception:
+                self.process.kill()
+                self.process.wait(10)
+        return int(self.process.returncode)

@@ -1,0 +1,153 @@
+"""The JWT dependency refuses every bad token API.md names; roles and tenant scoping hold."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from sqlalchemy import String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from te_shared.auth import AdminPrincipal, CurrentPrincipal, JWTConfig, make_token
+from te_shared.db import make_metadata, scoped
+from te_shared.errors import install_error_handlers
+
+SECRET = "dev-secret"
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    app.state.jwt_config = JWTConfig(secret=SECRET, audience="training-events")
+    install_error_handlers(app)
+
+    @app.get("/me")
+    async def me(principal: CurrentPrincipal) -> dict[str, str | None]:
+        return {
+            "user_id": principal.user_id,
+            "company_id": principal.company_id,
+            "role": principal.role.value,
+            "email": principal.email,
+        }
+
+    @app.get("/admin")
+    async def admin(principal: AdminPrincipal) -> dict[str, str]:
+        return {"ok": principal.user_id}
+
+    return app
+
+
+@pytest.fixture
+async def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=make_app())
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+def good(**overrides: object) -> dict[str, object]:
+    claims: dict[str, object] = {
+        "sub": "u1",
+        "company_id": "acme",
+        "role": "user",
+        "email": "u1@acme.io",
+        "aud": "training-events",
+        "exp": int(time.time()) + 600,
+    }
+    claims.update(overrides)
+    return claims
+
+
+def unsigned(claims: dict[str, object]) -> str:
+    def b64(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+def rs256_token() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(good(), key, algorithm="RS256")
+
+
+class TestTokenValidation:
+    async def test_valid_token_gives_principal(self, client: httpx.AsyncClient) -> None:
+        token = jwt.encode(good(), SECRET, algorithm="HS256")
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+        assert response.json() == {
+            "user_id": "u1",
+            "company_id": "acme",
+            "role": "user",
+            "email": "u1@acme.io",
+        }
+
+    @pytest.mark.parametrize(
+        ("token", "code"),
+        [
+            (None, "missing_token"),
+            ("not-a-jwt", "invalid_token"),
+            (jwt.encode(good(exp=int(time.time()) - 120), SECRET, algorithm="HS256"), "token_expired"),
+            (jwt.encode(good(), "another-secret", algorithm="HS256"), "invalid_token"),
+            (unsigned(good()), "invalid_token"),
+            (jwt.encode(good(aud="someone-else"), SECRET, algorithm="HS256"), "invalid_token"),
+            (jwt.encode({k: v for k, v in good().items() if k != "exp"}, SECRET), "invalid_token"),
+            (jwt.encode(good(company_id=""), SECRET, algorithm="HS256"), "invalid_token"),
+            (jwt.encode(good(role="root"), SECRET, algorithm="HS256"), "invalid_token"),
+            (jwt.encode(good(), SECRET, algorithm="HS512"), "invalid_token"),
+            (rs256_token(), "invalid_token"),
+        ],
+        ids=[
+            "missing", "malformed", "expired", "wrong-signature", "alg-none", "wrong-audience",
+            "no-exp", "no-company", "bad-role", "other-hmac-alg", "rs256-when-hs256",
+        ],
+    )
+    async def test_bad_tokens_get_401_problem(
+        self, client: httpx.AsyncClient, token: str | None, code: str
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await client.get("/me", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == "Bearer"
+        body = response.json()
+        assert body["status"] == 401
+        assert body["code"] == code
+
+    async def test_basic_scheme_is_refused(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/me", headers={"Authorization": "Basic dTpw"})
+        assert response.status_code == 401
+
+
+class TestRoles:
+    async def test_user_on_admin_endpoint_gets_403(self, client: httpx.AsyncClient) -> None:
+        token = make_token(secret=SECRET, company_id="acme", user_id="u1", role="user")
+        response = await client.get("/admin", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 403
+        assert response.json()["code"] == "admin_required"
+
+    async def test_admin_passes(self, client: httpx.AsyncClient) -> None:
+        token = make_token(secret=SECRET, company_id="acme", user_id="a1", role="admin")
+        response = await client.get("/admin", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+
+
+class _Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class _Thing(_Base):
+    __tablename__ = "thing"
+    id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(10))
+
+
+class TestTenantScoping:
+    def test_scoped_adds_company_filter(self) -> None:
+        statement = scoped(select(_Thing).where(_Thing.id == "x"), _Thing, "acme")
+        compiled = statement.compile(compile_kwargs={"literal_binds": True})
+        assert "thing.company_id = 'acme'" in str(compiled)
+        assert "thing.id = 'x'" in str(compiled)

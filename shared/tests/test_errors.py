@@ -1,0 +1,105 @@
+"""R-ERR-1: every error is RFC 9457 problem details, with the right status and no internals."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from te_shared.errors import Conflict, install_error_handlers
+from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+
+
+class Body(BaseModel):
+    name: str = Field(min_length=1)
+    size: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=1024)
+    app.add_middleware(CorrelationIdMiddleware)
+
+    @app.post("/things")
+    async def create(body: Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.post("/conflict")
+    async def conflict() -> None:
+        raise Conflict("Already there.", code="duplicate", extra={"existing_id": "abc"})
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    return app
+
+
+def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+async def test_validation_error_names_fields() -> None:
+    async with client() as c:
+        response = await c.post("/things", json={"name": "", "size": "big"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 422
+    assert {e["field"] for e in body["errors"]} == {"body.name", "body.size"}
+
+
+async def test_malformed_json_is_422_not_500() -> None:
+    async with client() as c:
+        response = await c.post(
+            "/things", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"]
+
+
+async def test_domain_error_carries_code_and_extra() -> None:
+    async with client() as c:
+        response = await c.post("/conflict")
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate"
+    assert response.json()["existing_id"] == "abc"
+
+
+async def test_unknown_route_and_method_are_problems() -> None:
+    async with client() as c:
+        missing = await c.get("/nowhere")
+        wrong_method = await c.delete("/things")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["status"] == 405
+
+
+async def test_unexpected_error_is_500_without_internals() -> None:
+    async with client() as c:
+        response = await c.get("/boom", headers={"X-Correlation-ID": "req-42"})
+    assert response.status_code == 500
+    text = response.text
+    assert "hunter2" not in text and "RuntimeError" not in text
+    assert "req-42" in response.json()["detail"]
+
+
+async def test_oversized_body_is_413() -> None:
+    async with client() as c:
+        response = await c.post("/things", content=b"x" * 5000,
+                                headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+
+async def test_correlation_id_is_echoed_or_generated() -> None:
+    async with client() as c:
+        echoed = await c.post("/things", json={"name": "a", "size": 1},
+                              headers={"X-Correlation-ID": "abc-1"})
+        generated = await c.post("/things", json={"name": "a", "size": 1},
+                                 headers={"X-Correlation-ID": "bad id with spaces"})
+    assert echoed.headers["x-correlation-id"] == "abc-1"
+    assert generated.headers["x-correlation-id"] != "bad id with spaces"

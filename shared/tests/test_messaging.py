@@ -1,0 +1,354 @@
+"""Outbox, inbox and dead-lettering against real RabbitMQ and PostgreSQL (R-ERR-2, R-ERR-3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+from faststream.rabbit import RabbitBroker
+from sqlalchemy import Integer, String, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from te_shared import contracts as c
+from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
+from te_shared.inbox import Consumers, InboxRecordMixin
+from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
+from te_shared.testing import DatabaseFactory, RabbitNamespace
+from te_shared.topology import CATALOG, REGISTRATION, Topology
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Outbox(OutboxRecordMixin, Base):
+    pass
+
+
+class Inbox(InboxRecordMixin, Base):
+    pass
+
+
+class Effect(Base):
+    """What a consumer does: one row per applied message."""
+
+    __tablename__ = "effect"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    company_id: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+def settings_message(company: str, version: int = 1) -> c.CompanySettingsChanged:
+    return c.CompanySettingsChanged(
+        company_id=company,
+        version=version,
+        timezone="Europe/Moscow",
+        locales=["en"],
+        zoom_enabled=False,
+        training_module_enabled=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def database(databases: DatabaseFactory) -> AsyncIterator[tuple[AsyncEngine, Any]]:
+    engine = create_engine(await databases.create("msg"))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    try:
+        yield engine, create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+async def effects(sm: async_sessionmaker[AsyncSession], company: str) -> int:
+    async with sm() as session:
+        return int(
+            await session.scalar(select(func.count()).where(Effect.company_id == company)) or 0
+        )
+
+
+async def unsent(sm: async_sessionmaker[AsyncSession]) -> int:
+    async with sm() as session:
+        return int(
+            await session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))) or 0
+        )
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def consumer(
+    ns: RabbitNamespace, sm: async_sessionmaker[AsyncSession], *, poison: str | None = None
+) -> AsyncIterator[list[str]]:
+    """Registration-side consumer of CompanySettingsChanged that records an Effect per message."""
+    calls: list[str] = []
+    consumers = Consumers(REGISTRATION)
+    consumers.observers.append(lambda _key, outcome: calls.append(f"outcome:{outcome}"))
+
+    @consumers.handler(c.CompanySettingsChanged)
+    async def on_settings(session: AsyncSession, msg: c.CompanySettingsChanged) -> None:
+        calls.append(msg.company_id)
+        if msg.company_id == poison:
+            raise RuntimeError("cannot process this one")
+        session.add(Effect(company_id=msg.company_id, version=msg.version))
+
+    broker = RabbitBroker(ns.amqp_url)
+    consumers.bind(broker, ns.topology, lambda: sm, Inbox)
+    await broker.connect()
+    await ns.topology.declare(broker)
+    await broker.start()
+    try:
+        yield calls
+    finally:
+        await broker.stop()
+
+
+@contextlib.asynccontextmanager
+async def publisher_broker(url: str) -> AsyncIterator[RabbitBroker]:
+    broker = RabbitBroker(url, reconnect_interval=0.2)
+    await broker.connect()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
+
+
+class TcpProxy:
+    """A TCP proxy to RabbitMQ that a test can cut and restore, to play "the broker is down"."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def up(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+
+def proxied(url: str, port: int) -> str:
+    parsed = aio_pika.connection.make_url(url)
+    return str(parsed.with_host("127.0.0.1").with_port(port))
+
+
+class TestOutbox:
+    async def test_rolled_back_transaction_publishes_nothing(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        async with database(databases) as (_, sm):
+            with pytest.raises(RuntimeError):
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("rolled-back"))
+                    raise RuntimeError("the change failed")
+            assert await unsent(sm) == 0
+            async with sm() as session:
+                assert await session.scalar(select(func.count()).select_from(Outbox)) == 0
+
+    async def test_change_committed_while_broker_down_is_delivered_when_back(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        parsed = aio_pika.connection.make_url(ns.amqp_url)
+        proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5672)
+        await proxy.up()
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(proxied(ns.amqp_url, proxy.port)) as broker:
+                relay = OutboxRelay(sm, Outbox, broker, ns.topology.exchange, publish_timeout=1)
+                await proxy.down()
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("during-outage"))
+                assert await relay.relay_once() == 1  # claimed, publish failed
+                async with sm() as session:
+                    row = (await session.scalars(select(Outbox))).one()
+                assert row.sent_at is None and row.attempts == 1 and row.last_error
+                await proxy.up()
+                relay._poll_interval = 0.05
+                relay.start()
+                try:
+                    await wait_for(lambda: effects_is(sm, "during-outage", 1), timeout=60)
+                finally:
+                    await relay.stop()
+                assert await unsent(sm) == 0
+        await proxy.down()
+
+    async def test_relay_killed_before_marking_sent_duplicate_is_absorbed(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+
+        class CrashingRelay(OutboxRelay):
+            """Publishes, then dies before it can mark the rows sent."""
+
+            async def relay_once(self) -> int:
+                rows = await self._claim()
+                for row in rows:
+                    await self._publish(row)
+                raise SystemError("killed between publish and mark")
+
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("dup"))
+                crashing = CrashingRelay(sm, Outbox, broker, ns.topology.exchange, lease_seconds=0.3)
+                with pytest.raises(SystemError):
+                    await crashing.relay_once()
+                await wait_for(lambda: effects_is(sm, "dup", 1))
+                assert await unsent(sm) == 1  # never marked
+                await asyncio.sleep(0.4)  # the lease runs out
+                healthy = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
+                assert await healthy.relay_once() == 1
+                await wait_for(lambda: calls_count(calls, "outcome:duplicate", 1))
+                await asyncio.sleep(0.3)
+            assert await effects(sm, "dup") == 1  # the duplicate was absorbed by the inbox
+            assert await unsent(sm) == 0
+
+    async def test_several_relays_publish_each_row_once(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with unit_of_work(sm) as session:
+                for i in range(300):
+                    add_message(session, Outbox, settings_message(f"many-{i}"))
+            async with publisher_broker(ns.amqp_url) as broker:
+                relays = [
+                    OutboxRelay(sm, Outbox, broker, ns.topology.exchange, batch_size=25)
+                    for _ in range(3)
+                ]
+
+                async def drain(relay: OutboxRelay) -> None:
+                    while await relay.relay_once():
+                        pass
+
+                await asyncio.gather(*(drain(r) for r in relays))
+                await wait_for(lambda: calls_count(calls, "outcome:processed", 300))
+                await asyncio.sleep(0.3)
+            if databases.admin_url is not None:  # SKIP LOCKED: no row twice on PostgreSQL
+                assert calls.count("outcome:processed") == 300
+                assert "outcome:duplicate" not in calls
+            assert await unsent(sm) == 0
+
+
+class TestDeadLettering:
+    async def test_poison_message_is_dead_lettered_and_the_rest_flow(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm, poison="poison") as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("poison"))
+                    for i in range(3):
+                        add_message(session, Outbox, settings_message(f"good-{i}"))
+                await relay.relay_once()
+                for i in range(3):
+                    await wait_for(lambda i=i: effects_is(sm, f"good-{i}", 1))
+                dlq = ns.topology.dead_letter_queue(REGISTRATION).name
+                body = await wait_for_dead_letter(ns.amqp_url, dlq)
+            assert b'"poison"' in body
+            # RabbitMQ dead-letters once the delivery limit is exceeded
+            assert calls.count("poison") >= ns.topology.delivery_limit
+            assert await effects(sm, "poison") == 0
+
+    async def test_invalid_body_is_rejected_at_once(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                await broker.publish(
+                    {"company_id": "x", "message_id": str(uuid.uuid4())},  # misses fields
+                    exchange=ns.topology.exchange,
+                    routing_key=c.CompanySettingsChanged.routing_key,
+                    persist=True,
+                )
+                body = await wait_for_dead_letter(
+                    ns.amqp_url, ns.topology.dead_letter_queue(REGISTRATION).name
+                )
+        assert b'"company_id"' in body
+        assert calls == ["outcome:rejected"]
+
+
+class TestTopology:
+    async def test_declare_is_idempotent_and_uses_quorum_queues(
+        self, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with publisher_broker(ns.amqp_url) as broker:
+            await ns.topology.declare(broker)
+            await ns.topology.declare(broker)  # second time: no PRECONDITION_FAILED
+        connection = await aio_pika.connect(ns.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            name = ns.topology.queue_name(CATALOG, c.MeetingCreated)
+            queue = await channel.declare_queue(name, passive=True)
+            assert queue.name == name
+
+    def test_queue_arguments(self) -> None:
+        topology = Topology(exchange_name="ex", queue_prefix="p.", delivery_limit=3)
+        queue = topology.queue(REGISTRATION, c.DayScheduled)
+        assert queue.name == "p.registration.catalog.day.scheduled"
+        assert queue.arguments["x-queue-type"] == "quorum"
+        assert queue.arguments["x-delivery-limit"] == 3
+        assert queue.arguments["x-dead-letter-exchange"] == "ex.dlx"
+
+
+async def effects_is(sm: async_sessionmaker[AsyncSession], company: str, n: int) -> bool:
+    return await effects(sm, company) == n
+
+
+async def calls_count(calls: list[str], company: str, n: int) -> bool:
+    return calls.count(company) >= n
+
+
+async def calls_len(calls: list[str], n: int) -> bool:
+    return len(calls) >= n
+
+
+async def wait_for_dead_letter(url: str, queue_name: str, timeout: float = 30.0) -> bytes:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            message = await queue.get(fail=False, no_ack=True)
+            if message is not None:
+                return message.body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"nothing dead-lettered into {queue_name}")
+            await asyncio.sleep(0.1)
