@@ -89,7 +89,9 @@ def decode_token(token: str, config: JWTConfig) -> Principal:
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The bearer token has expired.", code="token_expired") from exc
     except jwt.InvalidAudienceError as exc:
-        raise Unauthorized("The bearer token is for another audience.", code="invalid_token") from exc
+        raise Unauthorized(
+            "The bearer token is for another audience.", code="invalid_token"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"The bearer token is not valid: {exc}.", code="invalid_token") from exc
     company_id, role, sub = claims.get("company_id"), claims.get("role"), claims.get("sub")
@@ -98,7 +100,7 @@ def decode_token(token: str, config: JWTConfig) -> Principal:
     if not isinstance(sub, str) or not sub:
         raise Unauthorized("The bearer token has no subject.", code="invalid_token")
     try:
-        parsed_role = Role(role)
+        parsed_role = Role(str(role))
     except ValueError as exc:
         raise Unauthorized("The bearer token has no valid role.", code="invalid_token") from exc
     email = claims.get("email")

@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, Select, TypeDecorator, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,9 +69,7 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 10)
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            database_url, echo=echo, connect_args={"timeout": 30}
-        )
+        engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -97,9 +100,8 @@ async def unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block succeeds, roll back when it raises."""
-    async with sessionmaker() as session:
-        async with session.begin():
-            yield session
+    async with sessionmaker() as session, session.begin():
+        yield session
 
 
 def is_postgres(session: AsyncSession) -> bool:

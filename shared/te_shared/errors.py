@@ -1,9 +1,9 @@
 """RFC 9457 problem details for every error a service answers (R-ERR-1).
 
 Domain code raises :class:`ProblemError` subclasses; FastAPI's own validation errors, Starlette's
-HTTP errors and unexpected exceptions are rendered by the handlers that :func:`install_error_handlers`
-registers. Unexpected exceptions are logged with the correlation id and answered 500 without
-internals.
+HTTP errors and unexpected exceptions are rendered by the handlers that
+:func:`install_error_handlers` registers. Unexpected exceptions are logged with the correlation
+id and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        FieldError(field=_loc(err.get("loc", ())), message=str(err.get("msg")), code=err.get("type"))
+        FieldError(
+            field=_loc(err.get("loc", ())), message=str(err.get("msg")), code=err.get("type")
+        )
         for err in exc.errors()
     ]
     problem = Unprocessable("The request is not valid.", errors=errors)
@@ -165,7 +167,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, body, dict(exc.headers) if exc.headers else None)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
     cid = (
         correlation_id_var.get()
         or getattr(request.state, "correlation_id", None)

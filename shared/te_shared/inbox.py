@@ -72,11 +72,14 @@ class Consumers:
 
     service: str
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
-    #: Called with (routing key, outcome) for every delivery: processed, duplicate, rejected, failed.
+    #: Called with (routing key, outcome) per delivery: processed, duplicate, rejected, failed.
     observers: list[Callable[[str, str], None]] = field(default_factory=list)
 
-    def handler(self, message: type[M]) -> Callable[[Callable[[AsyncSession, M], Awaitable[None]]],
-                                                    Callable[[AsyncSession, M], Awaitable[None]]]:
+    def handler(
+        self, message: type[M]
+    ) -> Callable[
+        [Callable[[AsyncSession, M], Awaitable[None]]], Callable[[AsyncSession, M], Awaitable[None]]
+    ]:
         def register(
             fn: Callable[[AsyncSession, M], Awaitable[None]],
         ) -> Callable[[AsyncSession, M], Awaitable[None]]:
@@ -111,8 +114,15 @@ class Consumers:
                 description=(message_type.__doc__ or message_type.__name__).strip(),
             )
             subscriber(
-                _make_consumer(message_type, fn, consumer_name, sessionmaker, inbox_model,
-                               after_commit, self._observe)
+                _make_consumer(
+                    message_type,
+                    fn,
+                    consumer_name,
+                    sessionmaker,
+                    inbox_model,
+                    after_commit,
+                    self._observe,
+                )
             )
 
 

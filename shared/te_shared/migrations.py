@@ -49,8 +49,12 @@ def create_messaging_tables() -> None:
     """The ``outbox`` and ``inbox`` tables (see :mod:`te_shared.outbox`, :mod:`te_shared.inbox`)."""
     op.create_table(
         "outbox",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("message_id", sa.Uuid(), nullable=False),
         sa.Column("routing_key", sa.String(200), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
@@ -64,8 +68,11 @@ def create_messaging_tables() -> None:
         sa.UniqueConstraint("message_id", name=op.f("uq_outbox_message_id")),
     )
     op.create_index(
-        "ix_outbox_unsent", "outbox", ["available_at", "id"],
-        postgresql_where=sa.text("sent_at IS NULL"), sqlite_where=sa.text("sent_at IS NULL"),
+        "ix_outbox_unsent",
+        "outbox",
+        ["available_at", "id"],
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
     )
     op.create_table(
         "inbox",

@@ -12,6 +12,7 @@ again: consumers absorb the duplicate through the inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import uuid
@@ -60,8 +61,9 @@ def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: 
     cid = correlation_id_var.get()
     if cid:
         headers["correlation_id"] = cid
+    record: Any = model  # a mapped subclass of the mixin
     session.add(
-        model(
+        record(
             message_id=message.message_id,
             routing_key=message.routing_key,
             payload=message.model_dump(mode="json"),
@@ -150,10 +152,8 @@ class OutboxRelay:
                 await asyncio.sleep(self._poll_interval)
             if relayed == 0 and not self._stopping:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-                except TimeoutError:
-                    pass
 
     async def _claim(self) -> list[OutboxRecordMixin]:
         model = self._model
@@ -242,7 +242,9 @@ class OutboxRelay:
         model = self._model
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
-                delete(model).where(model.sent_at.is_not(None), model.sent_at < now - self._retention)
+                delete(model).where(
+                    model.sent_at.is_not(None), model.sent_at < now - self._retention
+                )
             )
 
     async def stats(self) -> OutboxStats:

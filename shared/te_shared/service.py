@@ -153,12 +153,10 @@ def create_service_app(
         settings=settings, topology=topology, broker=broker, outbox_model=outbox_model
     )
     if consumers is not None:
-        consumers.bind(
-            broker, topology, runtime.session_factory, inbox_model, runtime.after_commit
-        )
+        consumers.bind(broker, topology, runtime.session_factory, inbox_model, runtime.after_commit)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await run_migrations_async(settings.database_url, migrations)
         runtime.engine = create_engine(settings.database_url)

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def normalise_database_url(url: str) -> str:
-    """Force the async driver: ``postgresql://`` → ``postgresql+asyncpg://``, ``sqlite://`` → aiosqlite."""
+    """Force the async driver: ``postgresql://`` → asyncpg, ``sqlite://`` → aiosqlite."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
@@ -49,9 +49,7 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = Field(default=None, description="JWKS URL when RS256 is used.")
     log_level: str = Field(default="INFO", description="Log level.")
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")
-    run_migrations: bool = Field(
-        default=True, description="Apply Alembic migrations at start-up."
-    )
+    run_migrations: bool = Field(default=True, description="Apply Alembic migrations at start-up.")
     outbox_poll_interval: float = Field(
         default=0.5, gt=0, description="Seconds between outbox polls when idle."
     )

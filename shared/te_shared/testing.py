@@ -172,9 +172,7 @@ async def fresh_rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
     await delete_namespace(ns)
 
 
-def settings_for(
-    cls: type[S], database_url: str, ns: RabbitNamespace, **overrides: Any
-) -> S:
+def settings_for(cls: type[S], database_url: str, ns: RabbitNamespace, **overrides: Any) -> S:
     values: dict[str, Any] = {
         "database_url": database_url,
         "amqp_url": ns.amqp_url,
@@ -184,7 +182,8 @@ def settings_for(
         "outbox_poll_interval": 0.1,
         **overrides,
     }
-    return cls(**values)
+    settings: S = cls.model_validate(values)
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -210,13 +209,15 @@ def token() -> TokenFactory:
         email: str | None = None,
         **extra: Any,
     ) -> str:
-        return make_token(
-            secret="dev-secret",
-            company_id=company,
-            user_id=user,
-            role=role,
-            email=email,
-            **extra,
+        return str(
+            make_token(
+                secret="dev-secret",
+                company_id=company,
+                user_id=user,
+                role=role,
+                email=email,
+                **extra,
+            )
         )
 
     return make
@@ -258,7 +259,7 @@ class ServiceProcess:
 
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child process
+        self.process = subprocess.Popen(  # noqa: ASYNC220, S603 - a long-lived child process
             [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = asyncio.get_running_loop().time() + timeout
@@ -270,7 +271,9 @@ class ServiceProcess:
                     if (await client.get("/health/ready")).status_code == 200:
                         return
                 if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"{self.module} not ready: {self.log_path.read_text()[-3000:]}")
+                    raise TimeoutError(
+                        f"{self.module} not ready: {self.log_path.read_text()[-3000:]}"
+                    )
                 await asyncio.sleep(0.2)
 
     def kill(self) -> None:

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 from te_shared.auth import AdminPrincipal, CurrentPrincipal, JWTConfig, make_token
 from te_shared.db import make_metadata, scoped
 from te_shared.errors import install_error_handlers
@@ -90,7 +89,10 @@ class TestTokenValidation:
         [
             (None, "missing_token"),
             ("not-a-jwt", "invalid_token"),
-            (jwt.encode(good(exp=int(time.time()) - 120), SECRET, algorithm="HS256"), "token_expired"),
+            (
+                jwt.encode(good(exp=int(time.time()) - 120), SECRET, algorithm="HS256"),
+                "token_expired",
+            ),
             (jwt.encode(good(), "another-secret", algorithm="HS256"), "invalid_token"),
             (unsigned(good()), "invalid_token"),
             (jwt.encode(good(aud="someone-else"), SECRET, algorithm="HS256"), "invalid_token"),
@@ -101,8 +103,17 @@ class TestTokenValidation:
             (rs256_token(), "invalid_token"),
         ],
         ids=[
-            "missing", "malformed", "expired", "wrong-signature", "alg-none", "wrong-audience",
-            "no-exp", "no-company", "bad-role", "other-hmac-alg", "rs256-when-hs256",
+            "missing",
+            "malformed",
+            "expired",
+            "wrong-signature",
+            "alg-none",
+            "wrong-audience",
+            "no-exp",
+            "no-company",
+            "bad-role",
+            "other-hmac-alg",
+            "rs256-when-hs256",
         ],
     )
     async def test_bad_tokens_get_401_problem(

@@ -14,7 +14,6 @@ from faststream.rabbit import RabbitBroker
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
 from te_shared.inbox import Consumers, InboxRecordMixin
@@ -75,9 +74,7 @@ async def effects(sm: async_sessionmaker[AsyncSession], company: str) -> int:
 
 async def unsent(sm: async_sessionmaker[AsyncSession]) -> int:
     async with sm() as session:
-        return int(
-            await session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))) or 0
-        )
+        return int(await session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))) or 0)
 
 
 async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
@@ -193,7 +190,9 @@ class TestOutbox:
                 assert await relay.relay_once() == 1  # claimed, publish failed
                 async with sm() as session:
                     row = (await session.scalars(select(Outbox))).one()
-                assert row.sent_at is None and row.attempts == 1 and row.last_error
+                assert row.sent_at is None
+                assert row.attempts == 1
+                assert row.last_error
                 await proxy.up()
                 relay._poll_interval = 0.05
                 relay.start()
@@ -222,7 +221,9 @@ class TestOutbox:
             async with publisher_broker(ns.amqp_url) as broker:
                 async with unit_of_work(sm) as session:
                     add_message(session, Outbox, settings_message("dup"))
-                crashing = CrashingRelay(sm, Outbox, broker, ns.topology.exchange, lease_seconds=0.3)
+                crashing = CrashingRelay(
+                    sm, Outbox, broker, ns.topology.exchange, lease_seconds=0.3
+                )
                 with pytest.raises(SystemError):
                     await crashing.relay_once()
                 await wait_for(lambda: effects_is(sm, "dup", 1))

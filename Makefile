@@ -1,0 +1,50 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
+          services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim
+COMPANY ?= acme
+USER ?= u1
+ROLE ?= admin
+EMAIL ?=
+
+.PHONY: help env run test test-pg test-sqlite lint typecheck token migrate docs bench clean
+
+help:
+	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
+	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
+
+# Create the virtual environment and install every workspace package (uv is installed if missing).
+env:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --locked --all-packages --quiet
+
+run: env
+	@$(UV) run --no-sync python deploy/local/run.py
+
+migrate: env
+	@for m in catalog registration zoom_bridge; do $(UV) run --no-sync python -m $$m migrate; done
+
+token: env
+	@$(UV) run --no-sync python -m te_shared.cli --company "$(COMPANY)" --user "$(USER)" --role "$(ROLE)" $(if $(EMAIL),--email "$(EMAIL)")
+
+lint: env
+	@$(UV) run --no-sync ruff check .
+	@$(UV) run --no-sync ruff format --check .
+
+typecheck: env
+	@$(UV) run --no-sync mypy $(PY_SRC)
+
+# The whole suite: PostgreSQL and RabbitMQ from TEST_POSTGRES_URL / TEST_AMQP_URL, or testcontainers.
+test: lint typecheck
+	@$(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-sqlite: env
+	@TEST_DB=sqlite $(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: env
+	@$(UV) run --no-sync python bench/run.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Start the whole system for local development: the three services and the Zoom simulator.
+
+Each runs as its own process (as in production), with its output prefixed by its name. SQLite
+files under ./var by default; RabbitMQ on localhost. Ctrl-C (or SIGTERM) stops them all.
+Used by ``make run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = [
+    ("zoom-sim", "zoom_sim", "\033[35m"),
+    ("catalog", "catalog", "\033[36m"),
+    ("registration", "registration", "\033[32m"),
+    ("zoom-bridge", "zoom_bridge", "\033[33m"),
+]
+RESET = "\033[0m"
+
+
+def rabbit_reachable(url: str) -> bool:
+    import socket
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 3):
+            return True
+    except OSError:
+        return False
+
+
+async def pipe(name: str, color: str, stream: asyncio.StreamReader) -> None:
+    width = max(len(s[0]) for s in SERVICES)
+    tty = sys.stdout.isatty()
+    prefix = f"{color}{name:<{width}}{RESET} | " if tty else f"{name:<{width}} | "
+    while line := await stream.readline():
+        sys.stdout.write(prefix + line.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+async def main() -> int:
+    amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if not rabbit_reachable(amqp):
+        parts = urlsplit(amqp)
+        print(
+            f"RabbitMQ is not reachable at {parts.hostname}:{parts.port or 5672}.\n"
+            "Start one with `rabbitmq-server -detached` (Debian/Ubuntu package rabbitmq-server)\n"
+            "or `docker compose up -d rabbitmq`, or set AMQP_URL to a running broker.",
+            file=sys.stderr,
+        )
+        return 2
+    (ROOT / "var").mkdir(exist_ok=True)
+    env = {"LOG_JSON": os.environ.get("LOG_JSON", "false"), **os.environ}
+    procs: list[tuple[str, asyncio.subprocess.Process]] = []
+    tasks = []
+    for name, module, color in SERVICES:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        procs.append((name, proc))
+        tasks.append(asyncio.create_task(pipe(name, color, proc.stdout)))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def watch(name: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if not stop.is_set():
+            print(f"{name} exited with {code}; stopping the others", file=sys.stderr)
+            stop.set()
+
+    watchers = [asyncio.create_task(watch(n, p)) for n, p in procs]
+    await stop.wait()
+    for _, proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for _, p in procs)), timeout=30)
+    except TimeoutError:
+        for _, proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+    for task in [*tasks, *watchers]:
+        task.cancel()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

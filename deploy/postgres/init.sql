@@ -1,0 +1,4 @@
+-- One database per service (ARCHITECTURE.md: no service reads another's database).
+CREATE DATABASE catalog;
+CREATE DATABASE registration;
+CREATE DATABASE zoom_bridge;
