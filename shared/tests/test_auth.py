@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from te_shared.auth import AdminPrincipal, CurrentPrincipal, JWTConfig, make_token
 from te_shared.db import make_metadata, scoped
 from te_shared.errors import install_error_handlers

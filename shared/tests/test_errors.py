@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+
 from te_shared.errors import Conflict, install_error_handlers
 from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
 

@@ -14,6 +14,7 @@ from faststream.rabbit import RabbitBroker
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
 from te_shared.inbox import Consumers, InboxRecordMixin

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
+
 from te_shared.db import create_engine
 from te_shared.testing import DatabaseFactory, RabbitNamespace, ServiceProcess, auth, free_port
 

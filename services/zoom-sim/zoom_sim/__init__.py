@@ -1,0 +1,1 @@
+"""Zoom simulator: a stand-in for zoom.us in local runs and tests."""

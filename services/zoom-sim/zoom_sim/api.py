@@ -5,12 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import html
 import json
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zoom_sim.errors import OAuthError, ZoomAPIError, invalid_token, validation_failed
@@ -81,7 +88,9 @@ async def authorize(request: Request, state: StateDep, settings: SettingsDep) ->
         raise OAuthError(400, "invalid_request", "Unsupported code_challenge_method.")
     sim_user = q.get("sim_user")
     user = state.upsert_user(sim_user) if sim_user else state.default_user
-    code = state.issue_code(user, redirect_uri, challenge, method or ("plain" if challenge else None))
+    code = state.issue_code(
+        user, redirect_uri, challenge, method or ("plain" if challenge else None)
+    )
     params = {"code": code}
     if "state" in q:
         params["state"] = q["state"]
@@ -103,7 +112,7 @@ def _token_response(pair: TokenPair, settings: Settings) -> JSONResponse:
 
 @router.post("/oauth/token")
 async def token(request: Request, state: StateDep, settings: SettingsDep) -> Response:
-    """Token endpoint. Parameters may come as a form body or in the query string (Zoom takes both)."""
+    """Token endpoint; parameters come as a form body or in the query string (Zoom takes both)."""
     _check_client(request, settings)
     params: dict[str, str] = dict(request.query_params)
     content_type = request.headers.get("content-type", "")
@@ -399,7 +408,9 @@ async def participants_report(
     meeting_ref: str, request: Request, caller: UserDep, state: StateDep
 ) -> Any:
     if caller.type == 1:
-        raise ZoomAPIError(400, 200, f"Only available for Paid or ZMP account: {caller.account_id}.")
+        raise ZoomAPIError(
+            400, 200, f"Only available for Paid or ZMP account: {caller.account_id}."
+        )
     if not caller.can_read_reports:
         raise ZoomAPIError(
             400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
@@ -436,12 +447,14 @@ async def meeting_recordings(
 
 @router.get("/j/{meeting_id}", include_in_schema=False)
 async def join_page(meeting_id: str) -> HTMLResponse:
-    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Joining meeting {int(meeting_id)}.</p>")
+    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Joining meeting {html.escape(meeting_id)}.</p>")
 
 
 @router.get("/s/{meeting_id}", include_in_schema=False)
 async def start_page(meeting_id: str) -> HTMLResponse:
-    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Starting meeting {int(meeting_id)}.</p>")
+    return HTMLResponse(
+        f"<h1>Zoom simulator</h1><p>Starting meeting {html.escape(meeting_id)}.</p>"
+    )
 
 
 @router.get("/rec/play/{file_id}", include_in_schema=False)
@@ -449,7 +462,9 @@ async def play_recording(file_id: str, state: StateDep) -> Response:
     found = state.recording_file(file_id)
     if found is None:
         return PlainTextResponse("Recording not found", status_code=404)
-    return HTMLResponse(f"<h1>Zoom simulator</h1><p>Recording of meeting {found[0].meeting_id}.</p>")
+    return HTMLResponse(
+        f"<h1>Zoom simulator</h1><p>Recording of meeting {found[0].meeting_id}.</p>"
+    )
 
 
 @router.get("/rec/download/{file_id}", include_in_schema=False)

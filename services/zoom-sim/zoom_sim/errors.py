@@ -61,7 +61,9 @@ def validation_failed(errors: list[dict[str, str]]) -> ZoomAPIError:
 def fault_body(status: int) -> dict[str, Any]:
     """Body of an injected fault, shaped like Zoom's error for that status."""
     if status == 429:
-        message = "You have reached the maximum per-second rate limit for this API. Try again later."
+        message = (
+            "You have reached the maximum per-second rate limit for this API. Try again later."
+        )
     elif status == 401:
         message = "Invalid access token."
         return {"code": 124, "message": message}

@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         default=SecretStr("dev-client-secret"), validation_alias="ZOOM_CLIENT_SECRET"
     )
     user_email: str = Field(default="host@zoom-sim.local", validation_alias="ZOOM_SIM_USER_EMAIL")
-    account_id: str = Field(default="zoomSimAccount00000001", validation_alias="ZOOM_SIM_ACCOUNT_ID")
+    account_id: str = Field(
+        default="zoomSimAccount00000001", validation_alias="ZOOM_SIM_ACCOUNT_ID"
+    )
     # Zoom user type of the default host: 1 = Basic (free), 2 = Licensed (paid).
     user_type: int = Field(default=2, validation_alias="ZOOM_SIM_USER_TYPE")
     # Zoom role of the default host: "Owner", "Admin" or "Member".

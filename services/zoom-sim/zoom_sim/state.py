@@ -27,8 +27,7 @@ Clock = Callable[[], datetime]
 
 AUTH_CODE_TTL = timedelta(minutes=10)
 DEFAULT_SCOPE = (
-    "meeting:read:admin meeting:write:admin user:read:admin "
-    "report:read:admin recording:read:admin"
+    "meeting:read:admin meeting:write:admin user:read:admin report:read:admin recording:read:admin"
 )
 ROLE_IDS = {"Owner": "0", "Admin": "1", "Member": "2"}
 
