@@ -1,0 +1,88 @@
+"""Fault injection: 429 with Retry-After, 5xx, delays, matching, clearing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+async def test_429_with_retry_after_then_recovers(kit: Any) -> None:
+    auth = await kit.auth()
+    r = await kit.client.post("/_sim/faults", json={"status": 429, "count": 1, "retry_after": 2})
+    assert r.status_code == 200
+    first = await kit.client.get("/v2/users/me", headers=auth)
+    assert first.status_code == 429
+    assert first.headers["Retry-After"] == "2"
+    assert first.json()["code"] == 429
+    assert "rate limit" in first.json()["message"]
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200
+
+
+async def test_429_default_retry_after(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.client.post("/_sim/faults", json={"status": 429})
+    r = await kit.client.get("/v2/users/me", headers=auth)
+    assert r.headers["Retry-After"] == "1"
+
+
+async def test_500_for_count_calls_and_no_meeting_created(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.client.post("/_sim/faults", json={"status": 500, "count": 2})
+    for _ in range(2):
+        r = await kit.client.post("/v2/users/me/meetings", headers=auth, json={"topic": "x"})
+        assert r.status_code == 500
+        assert r.json() == {"code": 500, "message": "Internal Server Error"}
+    assert (await kit.client.get("/_sim/meetings")).json() == []
+    await kit.create_meeting(auth)
+    calls = (await kit.client.get("/_sim/calls")).json()
+    assert [(c["status"], c["faulted"]) for c in calls[-3:]] == [
+        (500, True),
+        (500, True),
+        (201, False),
+    ]
+
+
+async def test_delay(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.client.post("/_sim/faults", json={"delay_ms": 300})
+    started = time.perf_counter()
+    r = await kit.client.get("/v2/users/me", headers=auth)
+    assert r.status_code == 200
+    assert time.perf_counter() - started >= 0.29
+    started = time.perf_counter()
+    await kit.client.get("/v2/users/me", headers=auth)
+    assert time.perf_counter() - started < 0.25
+
+
+async def test_fault_on_token_endpoint(kit: Any) -> None:
+    await kit.client.post("/_sim/faults", json={"status": 503})
+    code = await kit.authorize_code()  # /oauth/authorize is not subject to faults
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": kit.REDIRECT_URI}
+    r = await kit.client.post("/oauth/token", headers=kit.basic(), data=form)
+    assert r.status_code == 503
+    r = await kit.client.post("/oauth/token", headers=kit.basic(), data=form)
+    assert r.status_code == 200  # the code was not consumed by the failed call
+
+
+async def test_fault_matching_by_method_and_path(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.client.post(
+        "/_sim/faults",
+        json={"status": 429, "method": "POST", "path_prefix": "/v2/users/me/meetings"},
+    )
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200
+    r = await kit.client.post("/v2/users/me/meetings", headers=auth, json={})
+    assert r.status_code == 429
+
+
+async def test_delete_faults(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.client.post("/_sim/faults", json={"status": 500, "count": 5})
+    assert len((await kit.client.get("/_sim/faults")).json()["faults"]) == 1
+    await kit.client.delete("/_sim/faults")
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200
+
+
+async def test_fault_needs_status_or_delay(kit: Any) -> None:
+    r = await kit.client.post("/_sim/faults", json={"count": 1})
+    assert r.status_code == 422

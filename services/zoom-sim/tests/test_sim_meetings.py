@@ -1,0 +1,153 @@
+"""Meetings API: create / get / patch / delete, Zoom error bodies, call log, /_sim/meetings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def test_create_meeting_returns_zoom_shape(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    assert isinstance(m["id"], int)
+    assert len(str(m["id"])) == 11
+    assert m["uuid"]
+    assert m["topic"] == "Day 1"
+    assert m["type"] == 2
+    assert m["start_time"] == "2030-03-01T09:00:00Z"
+    assert m["duration"] == 90
+    assert m["timezone"] == "Europe/Berlin"
+    assert m["join_url"].startswith(f"http://zoom-sim.test/j/{m['id']}")
+    assert m["start_url"].startswith(f"http://zoom-sim.test/s/{m['id']}")
+    assert m["settings"]["auto_recording"] == "cloud"
+    assert m["settings"]["join_before_host"] is False
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    assert m["host_id"] == me["id"]
+    got = await kit.client.get(f"/v2/meetings/{m['id']}", headers=auth)
+    assert got.status_code == 200
+    assert got.json()["join_url"] == m["join_url"]
+
+
+async def test_local_start_time_is_read_in_the_meeting_timezone(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth, start_time="2030-07-01T10:00:00", timezone="Europe/Berlin")
+    assert m["start_time"] == "2030-07-01T08:00:00Z"
+
+
+async def test_create_for_user_by_id_or_email(kit: Any) -> None:
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    for ref in (me["id"], me["email"]):
+        r = await kit.client.post(f"/v2/users/{ref}/meetings", headers=auth, json={"topic": "x"})
+        assert r.status_code == 201
+    r = await kit.client.post("/v2/users/nobody/meetings", headers=auth, json={"topic": "x"})
+    assert r.status_code == 404
+    assert r.json()["code"] == 1001
+
+
+async def test_validation_errors_are_zoom_shaped(kit: Any) -> None:
+    auth = await kit.auth()
+    r = await kit.client.post(
+        "/v2/users/me/meetings", headers=auth, json={"topic": "x", "duration": -5}
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["code"] == 300
+    assert body["message"] == "Validation Failed."
+    assert body["errors"][0]["field"] == "duration"
+    r = await kit.client.post(
+        "/v2/users/me/meetings", headers=auth, json={"settings": {"auto_recording": "tape"}}
+    )
+    assert r.status_code == 400
+    r = await kit.client.post(
+        "/v2/users/me/meetings",
+        headers={**auth, "content-type": "application/json"},
+        content=b"{not json",
+    )
+    assert r.status_code == 400
+    assert r.json()["code"] == 300
+
+
+async def test_patch_updates_and_answers_204(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    r = await kit.client.patch(
+        f"/v2/meetings/{m['id']}",
+        headers=auth,
+        json={
+            "start_time": "2030-03-02T10:30:00Z",
+            "duration": 45,
+            "settings": {"waiting_room": True},
+        },
+    )
+    assert r.status_code == 204
+    assert r.content == b""
+    got = (await kit.client.get(f"/v2/meetings/{m['id']}", headers=auth)).json()
+    assert got["start_time"] == "2030-03-02T10:30:00Z"
+    assert got["duration"] == 45
+    assert got["topic"] == "Day 1"
+    assert got["settings"]["waiting_room"] is True
+    assert got["settings"]["auto_recording"] == "cloud"
+
+
+async def test_delete_then_404_with_zoom_body(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    r = await kit.client.delete(f"/v2/meetings/{m['id']}", headers=auth)
+    assert r.status_code == 204
+    for method in ("GET", "PATCH", "DELETE"):
+        kwargs: dict[str, Any] = {"json": {"topic": "y"}} if method == "PATCH" else {}
+        r = await kit.client.request(method, f"/v2/meetings/{m['id']}", headers=auth, **kwargs)
+        assert r.status_code == 404
+        assert r.json() == {"code": 3001, "message": f"Meeting does not exist: {m['id']}."}
+    r = await kit.client.get("/v2/meetings/12345678901", headers=auth)
+    assert r.status_code == 404
+    assert r.json()["code"] == 3001
+
+    listing = (await kit.client.get("/_sim/meetings")).json()
+    assert [(x["id"], x["deleted"]) for x in listing] == [(m["id"], True)]
+    assert set(listing[0]) >= {"id", "topic", "start_time", "duration", "timezone", "join_url"}
+
+
+async def test_list_meetings_paginates(kit: Any) -> None:
+    auth = await kit.auth()
+    ids = [(await kit.create_meeting(auth, topic=f"T{i}"))["id"] for i in range(3)]
+    first = (await kit.client.get("/v2/users/me/meetings?page_size=2", headers=auth)).json()
+    assert first["total_records"] == 3
+    assert len(first["meetings"]) == 2
+    token = first["next_page_token"]
+    second = await kit.client.get(
+        "/v2/users/me/meetings", params={"page_size": 2, "next_page_token": token}, headers=auth
+    )
+    body = second.json()
+    assert body["next_page_token"] == ""
+    assert [x["id"] for x in first["meetings"] + body["meetings"]] == ids
+
+
+async def test_call_log_records_api_calls(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    await kit.client.delete(f"/v2/meetings/{m['id']}", headers=auth)
+    await kit.client.get("/_sim/meetings")  # control calls are not logged
+    calls = (await kit.client.get("/_sim/calls")).json()
+    assert [(c["method"], c["path"], c["status"]) for c in calls] == [
+        ("POST", "/oauth/token", 200),
+        ("POST", "/v2/users/me/meetings", 201),
+        ("DELETE", f"/v2/meetings/{m['id']}", 204),
+    ]
+    creates = [c for c in calls if c["method"] == "POST" and c["path"].endswith("/meetings")]
+    assert len(creates) == 1
+
+
+async def test_reset_clears_everything(kit: Any) -> None:
+    auth = await kit.auth()
+    await kit.create_meeting(auth)
+    assert (await kit.client.post("/_sim/reset")).status_code == 200
+    assert (await kit.client.get("/_sim/meetings")).json() == []
+    assert (await kit.client.get("/_sim/calls")).json() == []
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 401
+
+
+async def test_health(kit: Any) -> None:
+    r = await kit.client.get("/health/live")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}

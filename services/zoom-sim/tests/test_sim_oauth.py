@@ -1,0 +1,225 @@
+"""OAuth: auto-approve, code exchange, refresh-token rotation, expiry, S2S, client checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+async def test_authorize_redirects_with_code_and_state(kit: Any) -> None:
+    r = await kit.client.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": kit.CLIENT_ID,
+            "redirect_uri": kit.REDIRECT_URI + "?x=1",
+            "state": "abc",
+        },
+    )
+    assert r.status_code == 302
+    location = urlsplit(r.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == kit.REDIRECT_URI
+    query = parse_qs(location.query)
+    assert query["x"] == ["1"]
+    assert query["state"] == ["abc"]
+    assert query["code"][0]
+
+
+async def test_authorize_rejects_unknown_client(kit: Any) -> None:
+    r = await kit.client.get(
+        "/oauth/authorize",
+        params={"response_type": "code", "client_id": "nope", "redirect_uri": kit.REDIRECT_URI},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_client"
+
+
+async def test_code_exchange_returns_zoom_token_shape(kit: Any) -> None:
+    tokens = await kit.connect()
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 3600
+    assert tokens["access_token"]
+    assert tokens["refresh_token"]
+    assert isinstance(tokens["scope"], str)
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(tokens["access_token"]))
+    assert me.status_code == 200
+    body = me.json()
+    assert body["email"] == "host@zoom-sim.local"
+    assert body["type"] == 2
+    assert body["role_name"] == "Owner"
+    assert body["account_id"] == "acctTEST"
+    assert body["id"]
+
+
+async def test_code_is_single_use_and_bound_to_redirect_uri(kit: Any) -> None:
+    code = await kit.authorize_code()
+    bad = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": "http://x/y"},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_request"
+    again = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": kit.REDIRECT_URI},
+    )
+    assert again.status_code == 400
+    assert again.json() == {"reason": "Invalid authorization code", "error": "invalid_grant"}
+
+
+async def test_token_endpoint_requires_configured_client(kit: Any) -> None:
+    code = await kit.authorize_code()
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": kit.REDIRECT_URI}
+    wrong = await kit.client.post("/oauth/token", headers=kit.basic(secret="wrong"), data=form)
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
+    missing = await kit.client.post("/oauth/token", data=form)
+    assert missing.status_code == 401
+
+
+async def test_query_string_parameters_are_accepted(kit: Any) -> None:
+    code = await kit.authorize_code()
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        params={"grant_type": "authorization_code", "code": code, "redirect_uri": kit.REDIRECT_URI},
+    )
+    assert r.status_code == 200
+
+
+async def test_refresh_rotates_and_invalidates_old_refresh_token(kit: Any) -> None:
+    first = await kit.connect()
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    )
+    assert r.status_code == 200
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+
+    reuse = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    )
+    assert reuse.status_code == 400
+    assert reuse.json()["error"] == "invalid_grant"
+
+    third = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+    )
+    assert third.status_code == 200
+
+
+async def test_expired_access_token_gets_401_then_refresh_recovers(kit: Any) -> None:
+    tokens = await kit.connect()
+    auth = kit.bearer(tokens["access_token"])
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200
+
+    r = await kit.client.post("/_sim/tokens/expire")
+    assert r.json() == {"expired_access_tokens": 1, "revoked_refresh_tokens": 0}
+    expired = await kit.client.get("/v2/users/me", headers=auth)
+    assert expired.status_code == 401
+    assert expired.json() == {"code": 124, "message": "Access token is expired."}
+
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    fresh = kit.bearer(r.json()["access_token"])
+    assert (await kit.client.get("/v2/users/me", headers=fresh)).status_code == 200
+
+
+async def test_expire_can_also_revoke_refresh_tokens(kit: Any) -> None:
+    tokens = await kit.connect()
+    r = await kit.client.post("/_sim/tokens/expire", json={"include_refresh": True})
+    assert r.json()["revoked_refresh_tokens"] == 1
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert r.status_code == 400
+
+
+async def test_missing_or_bad_bearer_is_zoom_401(kit: Any) -> None:
+    r = await kit.client.get("/v2/users/me")
+    assert r.status_code == 401
+    assert r.json() == {"code": 124, "message": "Invalid access token."}
+    r = await kit.client.get("/v2/users/me", headers=kit.bearer("garbage"))
+    assert r.status_code == 401
+    assert r.json()["code"] == 124
+
+
+async def test_server_to_server_account_credentials(kit: Any) -> None:
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "account_credentials", "account_id": "acctTEST"},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    assert "refresh_token" not in body
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(body["access_token"]))
+    assert me.json()["account_id"] == "acctTEST"
+
+    bad = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "account_credentials", "account_id": "other"},
+    )
+    assert bad.status_code == 400
+
+
+async def test_unsupported_grant_type(kit: Any) -> None:
+    r = await kit.client.post("/oauth/token", headers=kit.basic(), data={"grant_type": "password"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "unsupported_grant_type"
+
+
+async def test_pkce_s256(kit: Any) -> None:
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode()
+    challenge = challenge.rstrip("=")
+    form = {"grant_type": "authorization_code", "redirect_uri": kit.REDIRECT_URI}
+    code = await kit.authorize_code(code_challenge=challenge, code_challenge_method="S256")
+    wrong = await kit.client.post(
+        "/oauth/token", headers=kit.basic(), data={**form, "code": code, "code_verifier": "x" * 50}
+    )
+    assert wrong.status_code == 400
+    code = await kit.authorize_code(code_challenge=challenge, code_challenge_method="S256")
+    ok = await kit.client.post(
+        "/oauth/token", headers=kit.basic(), data={**form, "code": code, "code_verifier": verifier}
+    )
+    assert ok.status_code == 200
+
+
+async def test_sim_user_gives_a_separate_account(kit: Any) -> None:
+    other = await kit.auth(sim_user="boss@acme.test")
+    me = (await kit.client.get("/v2/users/me", headers=other)).json()
+    assert me["email"] == "boss@acme.test"
+    assert me["account_id"] != "acctTEST"
+    host = await kit.auth()
+    meeting = await kit.create_meeting(host)
+    r = await kit.client.get(f"/v2/meetings/{meeting['id']}", headers=other)
+    assert r.status_code == 404
+
+
+async def test_revoke(kit: Any) -> None:
+    tokens = await kit.connect()
+    r = await kit.client.post(
+        "/oauth/revoke", headers=kit.basic(), params={"token": tokens["access_token"]}
+    )
+    assert r.json() == {"status": "success"}
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(tokens["access_token"]))
+    assert me.status_code == 401

@@ -1,0 +1,302 @@
+"""Signed webhooks, attendance (joins, leaves, rejoins, end), the participants report,
+recordings, URL validation and deauthorization."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+
+from zoom_sim.app import create_app
+from zoom_sim.settings import Settings
+from zoom_sim.webhooks import sign
+
+
+def test_sign_matches_zoom_recipe() -> None:
+    body = b'{"event":"x"}'
+    expected = hmac.new(b"secret", b'v0:1700000000:{"event":"x"}', hashlib.sha256).hexdigest()
+    assert sign("secret", "1700000000", body) == "v0=" + expected
+
+
+async def test_join_leave_rejoin_end_and_report(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    mid = m["id"]
+    steps = [
+        ("join", {"email": "ann@acme.test", "name": "Ann", "at": "2030-03-01T09:00:00Z"}),
+        ("join", {"email": "bob@acme.test", "name": "Bob", "at": "2030-03-01T09:05:00Z"}),
+        ("leave", {"email": "ann@acme.test", "at": "2030-03-01T09:20:00Z"}),
+        ("join", {"email": "ann@acme.test", "name": "Ann", "at": "2030-03-01T09:30:00Z"}),
+        ("leave", {"email": "ann@acme.test", "at": "2030-03-01T09:40:30Z"}),
+    ]
+    for action, body in steps:
+        r = await kit.client.post(f"/_sim/meetings/{mid}/{action}", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["webhook_status"] == 200
+
+    # Bob is still in: the report lists only finished sessions.
+    report = await kit.client.get(f"/v2/report/meetings/{mid}/participants", headers=auth)
+    assert report.status_code == 200
+    assert [p["name"] for p in report.json()["participants"]] == ["Ann", "Ann"]
+
+    r = await kit.client.post(f"/_sim/meetings/{mid}/end", json={"at": "2030-03-01T10:00:00Z"})
+    assert r.status_code == 200
+    end = r.json()
+    assert end["webhook_status"] == 200
+    assert [d["event"] for d in end["deliveries"]] == ["meeting.participant_left", "meeting.ended"]
+
+    assert kit.receiver.events() == [
+        "meeting.participant_joined",
+        "meeting.participant_joined",
+        "meeting.participant_left",
+        "meeting.participant_joined",
+        "meeting.participant_left",
+        "meeting.participant_left",
+        "meeting.ended",
+    ]
+    for received in kit.receiver.received:
+        assert received.signature_ok
+        ts = int(received.headers["x-zm-request-timestamp"])
+        assert abs(ts - time.time()) < 5
+        assert received.headers["x-zm-signature"].startswith("v0=")
+        assert received.body["payload"]["account_id"] == "acctTEST"
+        assert isinstance(received.body["event_ts"], int)
+        assert received.body["payload"]["object"]["id"] == str(mid)
+        assert received.body["payload"]["object"]["uuid"] == m["uuid"]
+
+    joined = kit.receiver.received[0].body["payload"]["object"]
+    assert joined["host_id"] == m["host_id"]
+    assert joined["topic"] == "Day 1"
+    p = joined["participant"]
+    assert p["email"] == "ann@acme.test"
+    assert p["user_name"] == "Ann"
+    assert p["join_time"] == "2030-03-01T09:00:00Z"
+    assert p["user_id"]
+    assert p["participant_user_id"] == p["id"]
+
+    left = kit.receiver.received[2].body["payload"]["object"]["participant"]
+    assert left["leave_time"] == "2030-03-01T09:20:00Z"
+    assert left["email"] == "ann@acme.test"
+
+    ended = kit.receiver.received[-1].body["payload"]["object"]
+    assert ended["start_time"] == "2030-03-01T09:00:00Z"
+    assert ended["end_time"] == "2030-03-01T10:00:00Z"
+    assert ended["duration"] == 90
+
+    report = await kit.client.get(
+        f"/v2/report/meetings/{mid}/participants", params={"page_size": 2}, headers=auth
+    )
+    page1 = report.json()
+    assert page1["total_records"] == 3
+    assert page1["page_count"] == 2
+    assert page1["next_page_token"]
+    page2 = (
+        await kit.client.get(
+            f"/v2/report/meetings/{mid}/participants",
+            params={"page_size": 2, "next_page_token": page1["next_page_token"]},
+            headers=auth,
+        )
+    ).json()
+    assert page2["next_page_token"] == ""
+    rows = page1["participants"] + page2["participants"]
+    assert [(r["user_email"], r["duration"]) for r in rows] == [
+        ("ann@acme.test", 20 * 60),
+        ("bob@acme.test", 55 * 60),
+        ("ann@acme.test", 10 * 60 + 30),
+    ]
+    assert rows[0]["join_time"] == "2030-03-01T09:00:00Z"
+    assert rows[0]["leave_time"] == "2030-03-01T09:20:00Z"
+    assert rows[0]["name"] == "Ann"
+    assert rows[0]["id"]
+    assert rows[0]["user_id"]
+
+
+async def test_control_conflicts_and_unknown_meeting(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    r = await kit.client.post(f"/_sim/meetings/{m['id']}/leave", json={"email": "x@y.z"})
+    assert r.status_code == 409
+    await kit.client.post(f"/_sim/meetings/{m['id']}/join", json={"email": "x@y.z"})
+    r = await kit.client.post(f"/_sim/meetings/{m['id']}/join", json={"email": "x@y.z"})
+    assert r.status_code == 409
+    r = await kit.client.post("/_sim/meetings/123/join", json={"email": "x@y.z"})
+    assert r.status_code == 404
+
+
+async def test_report_is_for_paid_admins_only(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    await kit.client.post("/_sim/users", json={"email": "host@zoom-sim.local", "type": 1})
+    r = await kit.client.get(f"/v2/report/meetings/{m['id']}/participants", headers=auth)
+    assert r.status_code == 400
+    assert r.json()["code"] == 200
+    await kit.client.post(
+        "/_sim/users", json={"email": "host@zoom-sim.local", "type": 2, "role_name": "Member"}
+    )
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    assert (me["type"], me["role_name"]) == (2, "Member")
+    r = await kit.client.get(f"/v2/report/meetings/{m['id']}/participants", headers=auth)
+    assert r.status_code == 400
+
+
+async def test_recording_completed_and_recordings_api(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    r = await kit.client.get(f"/v2/meetings/{m['id']}/recordings", headers=auth)
+    assert r.status_code == 404
+    assert r.json()["code"] == 3301
+    await kit.client.post(
+        f"/_sim/meetings/{m['id']}/join", json={"email": "a@b.c", "at": "2030-03-01T09:00:00Z"}
+    )
+    await kit.client.post(f"/_sim/meetings/{m['id']}/end", json={"at": "2030-03-01T10:00:00Z"})
+    r = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
+    assert r.status_code == 200
+    assert r.json()["webhook_status"] == 200
+    sent = kit.receiver.received[-1].body
+    assert sent["event"] == "recording.completed"
+    assert sent["download_token"]
+    obj = sent["payload"]["object"]
+    assert obj["id"] == m["id"]
+    assert obj["uuid"] == m["uuid"]
+    assert obj["topic"] == "Day 1"
+    (f,) = obj["recording_files"]
+    assert f["file_type"] == "MP4"
+    assert f["status"] == "completed"
+    assert f["recording_start"] == "2030-03-01T09:00:00Z"
+    assert f["recording_end"] == "2030-03-01T10:00:00Z"
+    assert f["play_url"].startswith("http://zoom-sim.test/rec/play/")
+    assert f["download_url"].startswith("http://zoom-sim.test/rec/download/")
+    assert (await kit.client.get(f["play_url"])).status_code == 200
+
+    api = (await kit.client.get(f"/v2/meetings/{m['id']}/recordings", headers=auth)).json()
+    assert api["recording_files"][0]["id"] == f["id"]
+
+    # Sending again re-delivers the same recording (a duplicate delivery).
+    again = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
+    assert again.json()["recording_files"][0]["id"] == f["id"]
+
+
+async def test_url_validation_round_trip(kit: Any) -> None:
+    r = await kit.client.post("/_sim/webhook/url-validation", json={"plainToken": "abc123"})
+    body = r.json()
+    assert body["webhook_status"] == 200
+    assert body["valid"] is True
+    assert body["webhook"]["response"]["plainToken"] == "abc123"
+    expected = hmac.new(kit.SECRET.encode(), b"abc123", hashlib.sha256).hexdigest()
+    assert body["expected_encryptedToken"] == expected
+    sent = kit.receiver.received[-1]
+    assert sent.body["event"] == "endpoint.url_validation"
+    assert sent.body["payload"] == {"plainToken": "abc123"}
+    assert sent.signature_ok
+
+
+async def test_wrong_secret_on_the_bridge_is_visible(kit: Any) -> None:
+    kit.receiver.secret = "another-secret"
+    r = await kit.client.post("/_sim/webhook/url-validation")
+    assert r.json()["webhook_status"] == 401
+    assert r.json()["valid"] is False
+
+
+async def test_raw_send_with_bad_signature_or_stale_timestamp(kit: Any) -> None:
+    r = await kit.client.post(
+        "/_sim/webhook/send",
+        json={"event": "meeting.ended", "payload": {"account_id": "a"}, "bad_signature": True},
+    )
+    assert r.json()["webhook_status"] == 401
+    r = await kit.client.post(
+        "/_sim/webhook/send",
+        json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -600},
+    )
+    sent = kit.receiver.received[-1]
+    assert sent.signature_ok
+    assert int(sent.headers["x-zm-request-timestamp"]) < time.time() - 590
+
+
+async def test_deauthorize_revokes_tokens_and_notifies(kit: Any) -> None:
+    tokens = await kit.connect()
+    r = await kit.client.post("/_sim/deauthorize", json={})
+    assert r.status_code == 200
+    assert r.json()["webhook_status"] == 200
+    sent = kit.receiver.received[-1].body
+    assert sent["event"] == "app_deauthorized"
+    assert set(sent["payload"]) >= {
+        "account_id",
+        "user_id",
+        "client_id",
+        "deauthorization_time",
+        "signature",
+        "user_data_retention",
+    }
+    assert sent["payload"]["client_id"] == kit.CLIENT_ID
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(tokens["access_token"]))
+    assert me.status_code == 401
+    r = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic(),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert r.status_code == 400
+
+
+async def test_bridge_down_is_reported_not_raised() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    app = create_app(Settings(), http_transport=httpx.MockTransport(refuse))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        r = await client.post(
+            "/oauth/token",
+            auth=("dev-client-id", "dev-client-secret"),
+            data={"grant_type": "account_credentials", "account_id": "zoomSimAccount00000001"},
+        )
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        m = (await client.post("/v2/users/me/meetings", headers=auth, json={})).json()
+        r = await client.post(f"/_sim/meetings/{m['id']}/join", json={"email": "a@b.c"})
+        assert r.status_code == 200
+        assert r.json()["webhook_status"] is None
+        assert "ConnectError" in r.json()["webhook"]["error"]
+        log = (await client.get("/_sim/webhooks")).json()
+        assert log[-1]["event"] == "meeting.participant_joined"
+        assert log[-1]["status"] is None
+
+
+async def test_real_http_delivery_to_a_uvicorn_receiver() -> None:
+    got: list[tuple[dict[str, str], bytes]] = []
+    bridge = FastAPI()
+
+    @bridge.post("/hooks")
+    async def hooks(request: Request) -> dict[str, bool]:
+        got.append((dict(request.headers), await request.body()))
+        return {"ok": True}
+
+    server = uvicorn.Server(
+        uvicorn.Config(bridge, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        settings = Settings(webhook_url=f"http://127.0.0.1:{port}/hooks", webhook_secret="s3cr3t")
+        app = create_app(settings)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            r = await client.post("/_sim/webhook/send", json={"event": "ping", "payload": {}})
+            assert r.json()["webhook_status"] == 200
+        headers, raw = got[0]
+        assert json.loads(raw)["event"] == "ping"
+        ts = headers["x-zm-request-timestamp"]
+        assert headers["x-zm-signature"] == sign("s3cr3t", ts, raw)
+    finally:
+        server.should_exit = True
+        await task

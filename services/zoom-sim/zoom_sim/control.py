@@ -1,0 +1,380 @@
+"""Control endpoints (``/_sim/*``) that tests and demos use to drive the simulator."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from zoom_sim.api import SettingsDep, StateDep, meeting_json
+from zoom_sim.state import Delivery, Fault, Meeting, SimConflictError, SimState, fmt_time
+from zoom_sim.webhooks import (
+    WebhookSender,
+    app_deauthorized,
+    encrypt_plain_token,
+    event_body,
+    meeting_ended,
+    participant_joined,
+    participant_left,
+    recording_completed,
+    url_validation,
+)
+
+router = APIRouter(prefix="/_sim", tags=["simulator control"])
+
+
+def get_sender(request: Request) -> WebhookSender:
+    return cast(WebhookSender, request.app.state.webhooks)
+
+
+SenderDep = Annotated[WebhookSender, Depends(get_sender)]
+
+
+class JoinIn(BaseModel):
+    email: str = Field(min_length=3)
+    name: str | None = None
+    at: datetime | None = None
+    guest: bool = False  # a guest has no Zoom user id (participant.id == "")
+
+
+class LeaveIn(BaseModel):
+    email: str = Field(min_length=3)
+    at: datetime | None = None
+    reason: str = "left the meeting"
+
+
+class AtIn(BaseModel):
+    at: datetime | None = None
+
+
+class FaultIn(BaseModel):
+    status: int | None = Field(default=None, ge=100, le=599)
+    count: int = Field(default=1, ge=1)
+    delay_ms: int = Field(default=0, ge=0, le=120_000)
+    retry_after: int | None = Field(default=None, ge=0)
+    method: str | None = None
+    path_prefix: str | None = None
+
+
+class ExpireIn(BaseModel):
+    include_refresh: bool = False
+
+
+class UrlValidationIn(BaseModel):
+    plainToken: str | None = None  # Zoom's field name
+
+
+class RawWebhookIn(BaseModel):
+    event: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    timestamp_offset_s: int = 0
+    bad_signature: bool = False
+
+
+class DeauthorizeIn(BaseModel):
+    user_id: str | None = None
+
+
+class UserIn(BaseModel):
+    email: str = Field(min_length=3)
+    type: int | None = Field(default=None, ge=1, le=3)
+    role_name: str | None = None
+    account_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class ConfigIn(BaseModel):
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
+def _at(state: SimState, value: datetime | None) -> datetime:
+    moment = value if value is not None else state.now()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _meeting(state: SimState, meeting_id: str) -> Meeting:
+    return state.find_meeting(meeting_id)
+
+
+def _delivery_result(delivery: Delivery) -> dict[str, Any]:
+    return {"webhook_status": delivery.status, "webhook": delivery.to_json()}
+
+
+def _conflict(exc: SimConflictError) -> HTTPException:
+    return HTTPException(status_code=409, detail=str(exc))
+
+
+@router.get("/meetings")
+async def list_meetings(state: StateDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for meeting in sorted(state.meetings.values(), key=lambda m: m.created_at):
+        item = meeting_json(meeting, state.host_of(meeting), settings)
+        item["deleted"] = meeting.deleted
+        item["deleted_at"] = fmt_time(meeting.deleted_at) if meeting.deleted_at else None
+        item["participants"] = [
+            {
+                "email": s.email,
+                "name": s.name,
+                "join_time": fmt_time(s.join_time),
+                "leave_time": fmt_time(s.leave_time) if s.leave_time else None,
+                "duration": s.duration_s,
+            }
+            for s in state.sessions.get(meeting.id, [])
+        ]
+        item["has_recording"] = meeting.id in state.recordings
+        out.append(item)
+    return out
+
+
+@router.post("/meetings/{meeting_id}/join")
+async def join(meeting_id: str, body: JoinIn, state: StateDep, sender: SenderDep) -> Any:
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        name = body.name or body.email.split("@", 1)[0]
+        try:
+            session = state.join(
+                meeting, email=body.email, name=name, at=_at(state, body.at), guest=body.guest
+            )
+        except SimConflictError as exc:
+            raise _conflict(exc) from exc
+        host = state.host_of(meeting)
+        delivery = await sender.send(participant_joined(host.account_id, meeting, session))
+    return {
+        "meeting_id": meeting.id,
+        "participant": {
+            "email": session.email,
+            "name": session.name,
+            "id": session.zoom_user_id,
+            "user_id": session.user_id,
+            "join_time": fmt_time(session.join_time),
+        },
+        **_delivery_result(delivery),
+    }
+
+
+@router.post("/meetings/{meeting_id}/leave")
+async def leave(meeting_id: str, body: LeaveIn, state: StateDep, sender: SenderDep) -> Any:
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        try:
+            session = state.leave(
+                meeting, email=body.email, at=_at(state, body.at), reason=body.reason
+            )
+        except SimConflictError as exc:
+            raise _conflict(exc) from exc
+        host = state.host_of(meeting)
+        delivery = await sender.send(participant_left(host.account_id, meeting, session))
+    assert session.leave_time is not None
+    return {
+        "meeting_id": meeting.id,
+        "participant": {
+            "email": session.email,
+            "name": session.name,
+            "id": session.zoom_user_id,
+            "user_id": session.user_id,
+            "join_time": fmt_time(session.join_time),
+            "leave_time": fmt_time(session.leave_time),
+            "duration": session.duration_s,
+        },
+        **_delivery_result(delivery),
+    }
+
+
+@router.post("/meetings/{meeting_id}/end")
+async def end(
+    meeting_id: str,
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[AtIn | None, Body()] = None,
+) -> Any:
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        at = _at(state, body.at if body else None)
+        closed = state.end(meeting, at)
+        host = state.host_of(meeting)
+        deliveries = [
+            await sender.send(participant_left(host.account_id, meeting, s)) for s in closed
+        ]
+        ended = await sender.send(meeting_ended(host.account_id, meeting))
+        deliveries.append(ended)
+    return {
+        "meeting_id": meeting.id,
+        "end_time": fmt_time(at),
+        **_delivery_result(ended),
+        "deliveries": [d.to_json() for d in deliveries],
+    }
+
+
+@router.post("/meetings/{meeting_id}/recording")
+async def recording(
+    meeting_id: str,
+    state: StateDep,
+    settings: SettingsDep,
+    sender: SenderDep,
+    body: Annotated[AtIn | None, Body()] = None,
+) -> Any:
+    """Send ``recording.completed``. Repeating the call re-sends the same recording (same file ids),
+    which is how a test checks that a duplicate delivery is handled once."""
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        end_at = _at(state, body.at) if body and body.at else None
+        rec = state.ensure_recording(meeting, end_at)
+        host = state.host_of(meeting)
+        payload = recording_completed(meeting, host, rec, settings.base_url)
+        delivery = await sender.send(payload)
+    return {
+        "meeting_id": meeting.id,
+        "recording_files": payload["payload"]["object"]["recording_files"],
+        **_delivery_result(delivery),
+    }
+
+
+@router.post("/faults")
+async def add_fault(body: FaultIn, state: StateDep) -> Any:
+    if body.status is None and body.delay_ms == 0:
+        raise HTTPException(status_code=422, detail="give a status, a delay_ms, or both")
+    retry_after = body.retry_after
+    if body.status == 429 and retry_after is None:
+        retry_after = 1
+    state.add_fault(
+        Fault(
+            status=body.status,
+            remaining=body.count,
+            delay_ms=body.delay_ms,
+            retry_after=retry_after,
+            method=body.method,
+            path_prefix=body.path_prefix,
+        )
+    )
+    return {"faults": [f.to_json() for f in state.faults]}
+
+
+@router.get("/faults")
+async def list_faults(state: StateDep) -> Any:
+    return {"faults": [f.to_json() for f in state.faults]}
+
+
+@router.delete("/faults")
+async def clear_faults(state: StateDep) -> Any:
+    state.faults.clear()
+    return {"faults": []}
+
+
+@router.post("/reset")
+async def reset(state: StateDep) -> Any:
+    async with state.lock:
+        state.reset()
+    return {"status": "reset"}
+
+
+@router.get("/calls")
+async def calls(state: StateDep) -> list[dict[str, Any]]:
+    return [c.to_json() for c in state.calls]
+
+
+@router.delete("/calls")
+async def clear_calls(state: StateDep) -> Any:
+    state.calls.clear()
+    return {"calls": []}
+
+
+@router.get("/webhooks")
+async def webhooks(state: StateDep) -> list[dict[str, Any]]:
+    return [d.to_json(with_body=True) for d in state.deliveries]
+
+
+@router.post("/webhook/url-validation")
+async def send_url_validation(
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[UrlValidationIn | None, Body()] = None,
+) -> Any:
+    plain = (body.plainToken if body else None) or secrets.token_urlsafe(16)
+    expected = encrypt_plain_token(state.webhook_secret, plain)
+    delivery = await sender.send(url_validation(plain))
+    answer = delivery.response if isinstance(delivery.response, dict) else {}
+    valid = (
+        delivery.status == 200
+        and answer.get("plainToken") == plain
+        and answer.get("encryptedToken") == expected
+    )
+    return {
+        "plainToken": plain,
+        "expected_encryptedToken": expected,
+        "valid": valid,
+        **_delivery_result(delivery),
+    }
+
+
+@router.post("/webhook/send")
+async def send_raw(body: RawWebhookIn, sender: SenderDep) -> Any:
+    """Send any event, optionally with a stale timestamp or a wrong signature."""
+    delivery = await sender.send(
+        event_body(body.event, body.payload),
+        timestamp_offset_s=body.timestamp_offset_s,
+        bad_signature=body.bad_signature,
+    )
+    return _delivery_result(delivery)
+
+
+@router.post("/deauthorize")
+async def deauthorize(
+    state: StateDep,
+    settings: SettingsDep,
+    sender: SenderDep,
+    body: Annotated[DeauthorizeIn | None, Body()] = None,
+) -> Any:
+    user_id = body.user_id if body else None
+    user = state.users.get(user_id) if user_id else state.default_user
+    if user is None:
+        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    async with state.lock:
+        state.revoke_user(user.id)
+        now = state.now().astimezone(UTC)
+        when = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        delivery = await sender.send(
+            app_deauthorized(user, settings.client_id, state.webhook_secret, when)
+        )
+    return {"user_id": user.id, "account_id": user.account_id, **_delivery_result(delivery)}
+
+
+@router.post("/tokens/expire")
+async def expire_tokens(state: StateDep, body: Annotated[ExpireIn | None, Body()] = None) -> Any:
+    expired, revoked = state.expire_access_tokens(
+        include_refresh=body.include_refresh if body else False
+    )
+    return {"expired_access_tokens": expired, "revoked_refresh_tokens": revoked}
+
+
+@router.get("/users")
+async def list_users(state: StateDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    return [u.to_zoom(settings.base_url) for u in state.users.values()]
+
+
+@router.post("/users")
+async def upsert_user(body: UserIn, state: StateDep, settings: SettingsDep) -> Any:
+    user = state.upsert_user(
+        body.email,
+        account_id=body.account_id,
+        type_=body.type,
+        role_name=body.role_name,
+        first_name=body.first_name,
+        last_name=body.last_name,
+    )
+    return user.to_zoom(settings.base_url)
+
+
+@router.patch("/config")
+async def patch_config(body: ConfigIn, state: StateDep) -> Any:
+    if body.webhook_url is not None:
+        state.webhook_url = body.webhook_url
+    if body.webhook_secret is not None:
+        state.webhook_secret = body.webhook_secret
+    return {"webhook_url": state.webhook_url}
