@@ -43,6 +43,10 @@ test: lint typecheck
 test-sqlite: env
 	@TEST_DB=sqlite $(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# OpenAPI + AsyncAPI of every service and the configuration reference, into docs/.
+docs: env
+	@$(UV) run --no-sync python -m te_shared.docs .
+
 bench: env
 	@$(UV) run --no-sync python bench/run.py
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -155,6 +156,7 @@ async def current_principal(
         raise Unauthorized("A bearer token is required.", code="missing_token")
     principal = decode_token(credentials.credentials, get_jwt_config(request))
     request.state.principal = principal
+    structlog.contextvars.bind_contextvars(company_id=principal.company_id)
     return principal
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import structlog
 from faststream import AckPolicy
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitBroker
@@ -101,8 +102,16 @@ class Consumers:
         sessionmaker: Callable[[], async_sessionmaker[AsyncSession]],
         inbox_model: type[InboxRecordMixin],
         after_commit: Callable[[AsyncSession], None] = lambda _: None,
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
-        """Subscribe every handler to its queue. ``sessionmaker`` is read at delivery time."""
+        """Subscribe every handler to its queue. ``sessionmaker`` is read at delivery time;
+        ``observe`` (like :attr:`observers`, but for this binding only) sees every outcome."""
+
+        def observe_all(routing_key: str, outcome: str) -> None:
+            self._observe(routing_key, outcome)
+            if observe is not None:
+                observe(routing_key, outcome)
+
         for message_type, fn in self.handlers.items():
             queue = topology.queue(self.service, message_type)
             consumer_name = f"{self.service}:{message_type.routing_key}"
@@ -121,7 +130,7 @@ class Consumers:
                     sessionmaker,
                     inbox_model,
                     after_commit,
-                    self._observe,
+                    observe_all,
                 )
             )
 
@@ -152,6 +161,7 @@ def _make_consumer(
                 )
                 outcome = "rejected"
                 raise RejectMessage from exc
+            structlog.contextvars.bind_contextvars(company_id=parsed.company_id)
             async with sessionmaker()() as session:
                 async with session.begin():
                     if not await claim(session, inbox_model, parsed.message_id, consumer_name):
@@ -167,6 +177,7 @@ def _make_consumer(
             outcome = "processed"
         finally:
             observe(key, outcome)
+            structlog.contextvars.unbind_contextvars("company_id")
             correlation_id_var.reset(token)
 
     consume.__name__ = f"consume_{message_type.__name__}"

@@ -25,6 +25,17 @@ def _add_correlation_id(
     return event_dict
 
 
+def _add_trace_id(
+    _: Any, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    from opentelemetry import trace
+
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid and "trace_id" not in event_dict:
+        event_dict["trace_id"] = format(span_context.trace_id, "032x")
+    return event_dict
+
+
 def _redact(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
     for key in list(event_dict):
         if key.lower() in _REDACTED_KEYS:
@@ -39,6 +50,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_correlation_id,
+        _add_trace_id,
         _redact,
     ]
     renderer: structlog.types.Processor = (
@@ -64,7 +76,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     structlog.contextvars.bind_contextvars(service=service)
-    for noisy in ("aiormq", "aio_pika", "sqlalchemy.engine", "httpx"):
+    for noisy in ("aiormq", "aio_pika", "sqlalchemy.engine", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -42,7 +42,7 @@ class CorrelationIdMiddleware:
         try:
             await self.app(scope, receive, send_with_header)
         finally:
-            structlog.contextvars.unbind_contextvars("correlation_id")
+            structlog.contextvars.unbind_contextvars("correlation_id", "company_id")
             correlation_id_var.reset(token)
 
 

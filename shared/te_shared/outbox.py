@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, is_postgres, utcnow
 from te_shared.logging import correlation_id_var, get_logger
+from te_shared.observability import attach_trace_context, detach, inject_trace_context
 
 log = get_logger(__name__)
 
@@ -61,6 +62,7 @@ def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: 
     cid = correlation_id_var.get()
     if cid:
         headers["correlation_id"] = cid
+    inject_trace_context(headers)  # traceparent: the trace continues when the relay publishes
     record: Any = model  # a mapped subclass of the mixin
     session.add(
         record(
@@ -133,13 +135,21 @@ class OutboxRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        """Finish the batch in flight, then stop."""
+    async def stop(self, flush_timeout: float = 0.0) -> None:
+        """Finish the batch in flight, then publish what is due for up to ``flush_timeout``."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
+        if flush_timeout <= 0:
+            return
+        deadline = asyncio.get_running_loop().time() + flush_timeout
+        with contextlib.suppress(Exception):
+            while asyncio.get_running_loop().time() < deadline:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if not await asyncio.wait_for(self.relay_once(), timeout=max(remaining, 0.1)):
+                    break
 
     async def run(self) -> None:
         while not self._stopping:
@@ -218,6 +228,15 @@ class OutboxRelay:
 
     async def _publish(self, row: OutboxRecordMixin) -> None:
         headers = dict(row.headers)
+        token = attach_trace_context(headers)
+        try:
+            await self._send(row, headers)
+        finally:
+            detach(token)
+
+    async def _send(self, row: OutboxRecordMixin, headers: dict[str, Any]) -> None:
+        headers.pop("traceparent", None)  # the telemetry middleware writes the publish span's
+        headers.pop("tracestate", None)
         await asyncio.wait_for(
             self._broker.publish(
                 row.payload,

@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from faststream.rabbit import RabbitBroker
+from fastapi.responses import JSONResponse, Response
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.schemas import Channel
+from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from te_shared import contracts
 from te_shared.auth import JWTConfig
 from te_shared.contracts import Message
 from te_shared.db import create_engine, create_sessionmaker, ping, run_migrations_async
@@ -28,6 +33,7 @@ from te_shared.errors import install_error_handlers
 from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.logging import configure_logging, get_logger
 from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+from te_shared.observability import HttpMetricsMiddleware, ServiceMetrics, tracer_provider_from_env
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message, take_dirty_flag
 from te_shared.settings import ServiceSettings
 from te_shared.topology import Topology
@@ -48,6 +54,7 @@ class Runtime:
     engine: AsyncEngine | None = None
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     relay: OutboxRelay | None = None
+    metrics: ServiceMetrics = field(default_factory=lambda: ServiceMetrics("service"))
     extras: dict[str, Any] = field(default_factory=dict)
 
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -64,14 +71,41 @@ class Runtime:
         add_message(session, self.outbox_model, message)
 
 
-def make_broker(settings: ServiceSettings) -> RabbitBroker:
+def make_broker(
+    settings: ServiceSettings, tracer_provider: TracerProvider | None = None
+) -> RabbitBroker:
+    middlewares = (
+        [RabbitTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []
+    )
     return RabbitBroker(
         settings.amqp_url.get_secret_value(),
         graceful_timeout=settings.graceful_timeout,
         default_channel=Channel(prefetch_count=settings.amqp_prefetch),
         description=f"{settings.service_name} messages",
         logger=get_logger(f"{settings.service_name}.broker"),
+        middlewares=middlewares,
     )
+
+
+def document_publishers(broker: RabbitBroker, topology: Topology, service: str) -> None:
+    """Declare (for the AsyncAPI document only) every message this service publishes."""
+    for message in contracts.ALL_MESSAGES:
+        if message.routing_key.startswith(f"{service}."):
+            broker.publisher(
+                exchange=topology.exchange,
+                routing_key=message.routing_key,
+                persist=True,
+                title=f"{service}/{message.routing_key}",
+                description=(message.__doc__ or message.__name__).strip()
+                + " Published through the transactional outbox.",
+                schema=message,
+            )
+
+
+def asyncapi_document(app_title: str, version: str, broker: RabbitBroker) -> dict[str, Any]:
+    spec = AsyncAPI(broker, title=app_title, version=version).to_specification()
+    document: dict[str, Any] = spec.to_jsonable()
+    return document
 
 
 def topology_for(settings: ServiceSettings) -> Topology:
@@ -132,6 +166,43 @@ def health_router() -> APIRouter:
     return router
 
 
+def ops_router(title: str, version: str) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        runtime = get_runtime(request)
+        await refresh_gauges(runtime)
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi.json", summary="AsyncAPI document of this service's messages")
+    async def asyncapi(request: Request) -> dict[str, Any]:
+        return asyncapi_document(title, version, get_runtime(request).broker)
+
+    return router
+
+
+async def refresh_gauges(runtime: Runtime) -> None:
+    """Outbox backlog and dead-letter depth, read when Prometheus scrapes."""
+    if runtime.relay is not None:
+        try:
+            stats = await runtime.relay.stats()
+            runtime.metrics.outbox_backlog.set(stats.backlog)
+            runtime.metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
+        except Exception as exc:  # the database may be down; /health/ready says so
+            log.warning("metrics_outbox_unavailable", error=type(exc).__name__)
+    try:
+        dlq = runtime.topology.dead_letter_queue(runtime.settings.service_name)
+        queue = await asyncio.wait_for(
+            runtime.broker.declare_queue(RabbitQueue(dlq.name, declare=False)), timeout=3
+        )
+        count = getattr(queue.declaration_result, "message_count", None)
+        if count is not None:
+            runtime.metrics.dead_lettered.set(count)
+    except Exception as exc:
+        log.warning("metrics_dead_letter_unavailable", error=type(exc).__name__)
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -145,15 +216,27 @@ def create_service_app(
     startup: Sequence[Hook] = (),
     shutdown: Sequence[Hook] = (),
     version: str = "0.1.0",
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
+    """Build a service. ``startup`` hooks run once the database and broker are connected and
+    before consumers start; ``shutdown`` hooks run after consumers stopped and before the outbox
+    relay's last flush. ``tracer_provider`` overrides the one built from ``OTEL_*``."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    tracer_provider = tracer_provider or tracer_provider_from_env(settings.service_name)
     topology = topology_for(settings)
-    broker = make_broker(settings)
+    broker = make_broker(settings, tracer_provider)
+    metrics = ServiceMetrics(settings.service_name)
     runtime = Runtime(
-        settings=settings, topology=topology, broker=broker, outbox_model=outbox_model
+        settings=settings,
+        topology=topology,
+        broker=broker,
+        outbox_model=outbox_model,
+        metrics=metrics,
     )
     if consumers is not None:
+        consumers.observers.append(metrics.observe_consumed)
         consumers.bind(broker, topology, runtime.session_factory, inbox_model, runtime.after_commit)
+    document_publishers(broker, topology, settings.service_name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +259,7 @@ def create_service_app(
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval,
             max_backoff=settings.outbox_max_backoff,
+            on_published=metrics.observe_published,
         )
         for hook in startup:
             await hook(runtime)
@@ -185,15 +269,28 @@ def create_service_app(
         try:
             yield
         finally:
+            # uvicorn has stopped taking requests and finished the in-flight ones by now.
             log.info("service_stopping")
-            await broker.stop()  # stop consuming; waits for in-flight handlers
-            await runtime.relay.stop()  # flush the batch in flight
+            # 1. stop taking messages; wait (up to graceful_timeout) for in-flight handlers
+            await asyncio.gather(
+                *(sub.stop() for sub in broker.subscribers), return_exceptions=True
+            )
+            # 2. the service's own background work
             for hook in shutdown:
                 await hook(runtime)
+            # 3. publish what is due in the outbox (bounded), then close the connection
+            await runtime.relay.stop(flush_timeout=settings.graceful_timeout)
+            await broker.stop()
             await runtime.engine.dispose()
             log.info("service_stopped")
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    if tracer_provider is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tracer_provider, excluded_urls="health/.*,metrics"
+        )
     app.state.runtime = runtime
     app.state.jwt_config = JWTConfig(
         secret=settings.jwt_secret.get_secret_value(),
@@ -204,7 +301,9 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.include_router(health_router())
+    app.include_router(ops_router(title, version))
     for router in routers:
         app.include_router(router)
     return app

@@ -1,0 +1,20 @@
+"""The configuration reference in docs/ is generated from the settings classes: it cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from te_shared.docs import configuration_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_configuration_reference_matches_the_settings_classes() -> None:
+    committed = (ROOT / "docs" / "configuration.md").read_text()
+    assert committed == configuration_reference(), "run `make docs` and commit docs/"
+
+
+def test_every_service_variable_is_documented() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for variable in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "ZOOM_WEBHOOK_SECRET"):
+        assert f"`{variable}`" in text
