@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -20,6 +21,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from te_shared.errors import Forbidden, Unauthorized
+
+# The short local default `dev-secret` would warn on every token; production secrets are long, and
+# the service logs a warning at start-up while the dev default is in use (te_shared.service).
+warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT issued by the platform.")
 

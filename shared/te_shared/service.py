@@ -265,6 +265,8 @@ def create_service_app(
             await hook(runtime)
         await broker.start()
         runtime.relay.start()
+        if settings.jwt_secret.get_secret_value() == "dev-secret":
+            log.warning("jwt_secret_is_the_dev_default", hint="set JWT_SECRET in production")
         log.info("service_started", port=settings.port)
         try:
             yield
