@@ -200,21 +200,15 @@ class OutboxRelay:
                 await session.execute(
                     update(model).where(model.id.in_(sent_ids)).values(sent_at=now)
                 )
+            failures = 0
             for row, res in zip(rows, results, strict=True):
                 if res is None:
                     if self._on_published is not None:
                         self._on_published(row.routing_key)
                     continue
+                failures += 1
                 attempts = row.attempts + 1
                 delay = backoff_seconds(attempts, cap=self._max_backoff)
-                log.warning(
-                    "outbox_publish_failed",
-                    message_id=str(row.message_id),
-                    routing_key=row.routing_key,
-                    attempts=attempts,
-                    retry_in=round(delay, 2),
-                    error=repr(res)[:300],
-                )
                 await session.execute(
                     update(model)
                     .where(model.id == row.id)
@@ -223,6 +217,14 @@ class OutboxRelay:
                         available_at=now + dt.timedelta(seconds=delay),
                         last_error=repr(res)[:1000],
                     )
+                )
+            if failures:  # one line per batch, not per row: an outage must not flood the logs
+                first = next(r for r in results if r is not None)
+                log.warning(
+                    "outbox_publish_failed",
+                    failed=failures,
+                    batch=len(rows),
+                    error=repr(first)[:300],
                 )
         return len(rows)
 
