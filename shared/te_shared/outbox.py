@@ -84,6 +84,16 @@ def take_dirty_flag(session: AsyncSession) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    message_id: uuid.UUID
+    routing_key: str
+    payload: dict[str, Any]
+    headers: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxStats:
     backlog: int
     oldest_age_seconds: float
@@ -165,26 +175,36 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
-    async def _claim(self) -> list[OutboxRecordMixin]:
+    async def _claim(self) -> list[_Claimed]:
+        """Lease a batch of due rows in one statement (``UPDATE ... RETURNING``)."""
         model = self._model
         now = utcnow()
         async with self._sessionmaker() as session, session.begin():
-            query = (
-                select(model)
+            due = (
+                select(model.id)
                 .where(model.sent_at.is_(None), model.available_at <= now)
                 .order_by(model.id)
                 .limit(self._batch_size)
             )
             if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
-            if rows:
-                await session.execute(
-                    update(model)
-                    .where(model.id.in_([r.id for r in rows]))
-                    .values(available_at=now + self._lease)
+                due = due.with_for_update(skip_locked=True)
+            claimed = await session.execute(
+                update(model)
+                .where(model.id.in_(due.scalar_subquery()))
+                .values(available_at=now + self._lease)
+                .returning(
+                    model.id,
+                    model.message_id,
+                    model.routing_key,
+                    model.payload,
+                    model.headers,
+                    model.attempts,
                 )
-            return rows
+                .execution_options(synchronize_session=False)
+            )
+            rows = [_Claimed(*row) for row in claimed.all()]
+        rows.sort(key=lambda r: r.id)
+        return rows
 
     async def relay_once(self) -> int:
         """Claim one batch, publish it with confirms, record the outcome. Returns rows handled."""
@@ -198,7 +218,10 @@ class OutboxRelay:
         async with self._sessionmaker() as session, session.begin():
             if sent_ids:
                 await session.execute(
-                    update(model).where(model.id.in_(sent_ids)).values(sent_at=now)
+                    update(model)
+                    .where(model.id.in_(sent_ids))
+                    .values(sent_at=now)
+                    .execution_options(synchronize_session=False)
                 )
             failures = 0
             for row, res in zip(rows, results, strict=True):
@@ -217,6 +240,7 @@ class OutboxRelay:
                         available_at=now + dt.timedelta(seconds=delay),
                         last_error=repr(res)[:1000],
                     )
+                    .execution_options(synchronize_session=False)
                 )
             if failures:  # one line per batch, not per row: an outage must not flood the logs
                 first = next(r for r in results if r is not None)
@@ -228,19 +252,23 @@ class OutboxRelay:
                 )
         return len(rows)
 
-    async def _publish(self, row: OutboxRecordMixin) -> None:
+    async def _publish(self, row: _Claimed) -> None:
         headers = dict(row.headers)
+        if "traceparent" not in headers:
+            await self._send(row, headers)
+            return
         token = attach_trace_context(headers)
         try:
+            # the telemetry middleware (when tracing is on) writes the publish span's context
+            headers.pop("traceparent", None)
+            headers.pop("tracestate", None)
             await self._send(row, headers)
         finally:
             detach(token)
 
-    async def _send(self, row: OutboxRecordMixin, headers: dict[str, Any]) -> None:
-        headers.pop("traceparent", None)  # the telemetry middleware writes the publish span's
-        headers.pop("tracestate", None)
-        await asyncio.wait_for(
-            self._broker.publish(
+    async def _send(self, row: _Claimed, headers: dict[str, Any]) -> None:
+        async with asyncio.timeout(self._publish_timeout):
+            await self._broker.publish(
                 row.payload,
                 exchange=self._exchange,
                 routing_key=row.routing_key,
@@ -251,9 +279,7 @@ class OutboxRelay:
                 headers=headers,
                 content_type="application/json",
                 message_type=row.routing_key,
-            ),
-            timeout=self._publish_timeout,
-        )
+            )
 
     async def _maybe_prune(self) -> None:
         now = utcnow()
