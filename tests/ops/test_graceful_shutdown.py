@@ -129,7 +129,7 @@ async def test_sigterm_on_the_consumer_finishes_in_flight_and_redelivers_nothing
     finally:
         await broker.stop()
     sql = "SELECT count(*) FROM company_replica"
-    while await scalar(registration_db, sql) < 50:
+    while await scalar(registration_db, sql) < 50:  # noqa: ASYNC110 - polling another process
         await asyncio.sleep(0.05)
     first.stop()  # SIGTERM, mid-stream
     assert stopped_gracefully(first)

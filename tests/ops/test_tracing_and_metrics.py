@@ -54,8 +54,10 @@ async def test_trace_context_crosses_the_broker_through_the_outbox(
     assert producer, [s.name for s in spans]
     assert consumer, [s.name for s in spans]
     trace_id = server[0].context.trace_id
-    assert producer[0].context.trace_id == trace_id  # the relay published inside the request's trace
-    assert consumer[0].context.trace_id == trace_id  # and registration consumed inside it too
+    assert (
+        producer[0].context.trace_id == trace_id
+    )  # the relay published inside the request's trace
+    assert consumer[0].context.trace_id == trace_id
     assert (
         'messages_consumed_total{outcome="processed",'
         'routing_key="catalog.company.settings_changed"} 1.0' in metrics
@@ -74,12 +76,13 @@ async def test_metrics_endpoint_exposes_http_outbox_and_dead_letter_figures(
             assert (
                 await client.put("/v1/company/settings", json={}, headers=auth(admin))
             ).status_code == 200
+        published = 'messages_published_total{routing_key="catalog.company.settings_changed"} 3.0'
         for _ in range(50):
             text = (await client.get("/metrics")).text
-            if 'messages_published_total{routing_key="catalog.company.settings_changed"} 3.0' in text:
+            if published in text:
                 break
             await asyncio.sleep(0.1)
-    assert 'messages_published_total{routing_key="catalog.company.settings_changed"} 3.0' in text
+    assert published in text
     assert (
         'http_request_duration_seconds_count{method="PUT",route="/v1/company/settings",'
         'status="200"} 3.0' in text
