@@ -6,10 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from te_shared.service import create_service_app
+from registration.access.endpoints import router as access_router
+from registration.enrollments.endpoints import router as enrollments_router
 from registration.handlers import consumers
+from registration.me.endpoints import router as me_router
 from registration.models import InboxRecord, OutboxRecord
 from registration.settings import RegistrationSettings
+from te_shared.service import create_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,7 +22,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
         settings=settings or RegistrationSettings(),
         title="registration",
         description="Access, enrollments, limits, statuses and imports.",
-        routers=[],
+        routers=[access_router, enrollments_router, me_router],
         consumers=consumers,
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,

@@ -1,16 +1,35 @@
-"""Messages registration consumes."""
+"""Messages registration consumes: catalog's read model (events, sessions, days), attendance."""
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registration.access.service import grant_access
+from registration.enrollments.statuses import change_status
+from registration.models import (
+    Attendance,
+    CompanyReplica,
+    DayReplica,
+    Enrollment,
+    EventReplica,
+    SessionReplica,
+)
 from te_shared import contracts as c
+from te_shared.db import is_postgres
 from te_shared.inbox import Consumers
 from te_shared.replica import upsert_if_newer
 from te_shared.topology import REGISTRATION
-from registration.models import CompanyReplica
 
 consumers = Consumers(REGISTRATION)
+S = c.EnrollmentStatus
+
+#: R-ENR-9: statuses that go back to ``approved`` when a future day is added to an ended session.
+REOPENED_BY_NEW_DAY = (S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED)
+#: R-ENR-11: statuses that attendance moves to ``participated``.
+MOVED_BY_ATTENDANCE = (S.APPROVED, S.AWAITING_CONFIRMATION)
 
 
 @consumers.handler(c.CompanySettingsChanged)
@@ -25,3 +44,222 @@ async def on_company_settings(session: AsyncSession, msg: c.CompanySettingsChang
             "training_module_enabled": msg.training_module_enabled,
         },
     )
+
+
+@consumers.handler(c.EventChanged)
+async def on_event_changed(session: AsyncSession, msg: c.EventChanged) -> None:
+    await upsert_if_newer(
+        session,
+        EventReplica,
+        key={"event_id": msg.event_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "title": msg.title,
+            "state": msg.state.value,
+            "dated": msg.dated,
+            "requires_approval": msg.requires_approval,
+            "deleted": msg.deleted,
+        },
+    )
+
+
+async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
+    await upsert_if_newer(
+        session,
+        SessionReplica,
+        key={"session_id": msg.session_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "event_id": msg.event_id,
+            "name": msg.name,
+            "timezone": msg.timezone,
+            "registration_end": msg.registration_end,
+            "limit_enabled": msg.limit_enabled,
+            "participant_limit": msg.participant_limit,
+            "waitlist_enabled": msg.waitlist_enabled,
+            "deleted": False,
+        },
+    )
+
+
+@consumers.handler(c.SessionCreated)
+async def on_session_created(session: AsyncSession, msg: c.SessionCreated) -> None:
+    await _upsert_session(session, msg)
+
+
+@consumers.handler(c.SessionUpdated)
+async def on_session_updated(session: AsyncSession, msg: c.SessionUpdated) -> None:
+    await _upsert_session(session, msg)
+
+
+@consumers.handler(c.SessionDeleted)
+async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> None:
+    existing = await session.get(SessionReplica, msg.session_id)
+    if existing is not None:
+        if existing.version < msg.version:
+            existing.deleted = True
+            existing.version = msg.version
+        return
+    # deleted before we saw it created: a tombstone keeps a late SessionCreated out
+    await upsert_if_newer(
+        session,
+        SessionReplica,
+        key={"session_id": msg.session_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "event_id": msg.event_id,
+            "name": {},
+            "timezone": "UTC",
+            "registration_end": None,
+            "limit_enabled": False,
+            "participant_limit": None,
+            "waitlist_enabled": False,
+            "deleted": True,
+        },
+    )
+
+
+async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
+    written = await upsert_if_newer(
+        session,
+        DayReplica,
+        key={"day_id": msg.day_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "session_id": msg.session_id,
+            "event_id": msg.event_id,
+            "format": msg.format.value,
+            "start": msg.start,
+            "end": msg.end,
+            "deleted": False,
+        },
+    )
+    if written:
+        await settle_attendance(session, msg)
+    if written and msg.zoom is not None:
+        # R-ZOOM-6: the organizer gets access to the event if they lacked it.
+        await grant_access(
+            session, msg.company_id, msg.event_id, [msg.zoom.organizer_user_id], by="system"
+        )
+    return written
+
+
+@consumers.handler(c.DayScheduled)
+async def on_day_scheduled(session: AsyncSession, msg: c.DayScheduled) -> None:
+    written = await _upsert_day(session, msg)
+    if written and msg.confirmed_after_session_end and msg.start > msg.occurred_at:
+        await reopen_session(session, msg)
+
+
+@consumers.handler(c.DayRescheduled)
+async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> None:
+    await _upsert_day(session, msg)
+
+
+@consumers.handler(c.DayCancelled)
+async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
+    existing = await session.get(DayReplica, msg.day_id)
+    if existing is not None:
+        if existing.version < msg.version:
+            existing.deleted = True
+            existing.version = msg.version
+        return
+    await upsert_if_newer(
+        session,
+        DayReplica,
+        key={"day_id": msg.day_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "session_id": msg.session_id,
+            "event_id": msg.event_id,
+            "format": msg.format.value,
+            "start": None,
+            "end": None,
+            "deleted": True,
+        },
+    )
+
+
+async def reopen_session(session: AsyncSession, msg: c.DayScheduled) -> None:
+    """R-ENR-9: a confirmed future day was added to an ended session."""
+    stmt = select(Enrollment).where(
+        Enrollment.company_id == msg.company_id,
+        Enrollment.session_id == msg.session_id,
+        Enrollment.status.in_(REOPENED_BY_NEW_DAY),
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    for enrollment in await session.scalars(stmt):
+        await change_status(
+            session,
+            enrollment,
+            S.APPROVED,
+            by="system",
+            reason="R-ENR-9 a future day was added to the ended session",
+        )
+
+
+async def settle_attendance(session: AsyncSession, day: c.DayData) -> None:
+    """Attendance that arrived before its day: attach it to the event and apply R-ENR-11."""
+    rows = list(
+        await session.scalars(
+            select(Attendance).where(
+                Attendance.day_id == day.day_id,
+                Attendance.company_id == day.company_id,
+                Attendance.event_id.is_(None),
+            )
+        )
+    )
+    for row in rows:
+        row.event_id = day.event_id
+        if row.joined:
+            await _participated(session, day.company_id, day.session_id, row.user_id)
+
+
+async def _participated(
+    session: AsyncSession, company_id: str, session_id: uuid.UUID, user_id: str
+) -> None:
+    stmt = select(Enrollment).where(
+        Enrollment.company_id == company_id,
+        Enrollment.session_id == session_id,
+        Enrollment.user_id == user_id,
+        Enrollment.status.in_(MOVED_BY_ATTENDANCE),
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    enrollment = (await session.scalars(stmt)).one_or_none()
+    if enrollment is not None:
+        await change_status(
+            session,
+            enrollment,
+            S.PARTICIPATED,
+            by="zoom-bridge",
+            reason="R-ENR-11 attendance reported",
+        )
+
+
+@consumers.handler(c.AttendanceRecorded)
+async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> None:
+    """R-ENR-11: keep attendance per user and day; joined moves the enrollment to participated."""
+    day = await session.get(DayReplica, msg.day_id)
+    if day is not None and day.company_id != msg.company_id:
+        return
+    event_id = day.event_id if day is not None else None
+    row = await session.get(Attendance, (msg.day_id, msg.user_id))
+    if row is None:
+        row = Attendance(day_id=msg.day_id, user_id=msg.user_id, company_id=msg.company_id)
+        session.add(row)
+    elif row.final and not msg.final:
+        return  # a reconciled figure is never overwritten by a live one
+    row.event_id = event_id
+    row.joined = msg.joined
+    row.minutes = msg.minutes
+    row.final = msg.final
+    row.recorded_at = msg.occurred_at
+    if msg.joined and day is not None:
+        await _participated(session, msg.company_id, day.session_id, msg.user_id)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, String
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from te_shared.db import make_metadata
+from te_shared.db import UTCDateTime, make_metadata
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin
 
@@ -31,3 +35,140 @@ class CompanyReplica(Base):
     zoom_enabled: Mapped[bool] = mapped_column(Boolean())
     training_module_enabled: Mapped[bool] = mapped_column(Boolean())
     version: Mapped[int] = mapped_column(Integer())
+
+
+class EventReplica(Base):
+    """An event as catalog last announced it (R-ENR-1)."""
+
+    __tablename__ = "event_replica"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[Any] = mapped_column(JSON())
+    state: Mapped[str] = mapped_column(String(20))
+    dated: Mapped[bool] = mapped_column(Boolean())
+    requires_approval: Mapped[bool] = mapped_column(Boolean())
+    deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
+    version: Mapped[int] = mapped_column(Integer())
+
+
+class SessionReplica(Base):
+    """A session as catalog announced it, plus this service's seat counter (R-ENR-6).
+
+    ``taken`` is only ever changed by one conditional UPDATE (see enrollments.seats), so the
+    limit holds whatever the number of replicas of this service."""
+
+    __tablename__ = "session_replica"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSON())
+    timezone: Mapped[str] = mapped_column(String(64))
+    registration_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    limit_enabled: Mapped[bool] = mapped_column(Boolean())
+    participant_limit: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    waitlist_enabled: Mapped[bool] = mapped_column(Boolean())
+    deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
+    version: Mapped[int] = mapped_column(Integer())
+    taken: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+
+
+class DayReplica(Base):
+    __tablename__ = "day_replica"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    format: Mapped[str] = mapped_column(String(20))
+    start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
+    version: Mapped[int] = mapped_column(Integer())
+
+
+class Access(Base):
+    """The right of a user to see an event."""
+
+    __tablename__ = "access"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    granted_by: Mapped[str] = mapped_column(String(200))
+
+
+class KnownUser(Base):
+    """Emails seen in tokens and admin input, so an import may name users by email."""
+
+    __tablename__ = "known_user"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+
+
+LIVE_FILTER = "status <> 'cancelled'"
+
+
+class Enrollment(Base):
+    """A user's place in one session. At most one live (not cancelled) per user and event."""
+
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        Index(
+            "uq_enrollment_live",
+            "company_id",
+            "event_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text(LIVE_FILTER),
+            sqlite_where=text(LIVE_FILTER),
+        ),
+        Index("ix_enrollment_session_status", "session_id", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    status: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class EnrollmentHistory(Base):
+    """R-ENR-12: who, when, from, to, why."""
+
+    __tablename__ = "enrollment_history"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    by: Mapped[str] = mapped_column(String(200))
+    from_status: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(Text(), nullable=True)
+
+
+class Attendance(Base):
+    """R-ENR-11: one user's attendance of one day."""
+
+    __tablename__ = "attendance"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True, index=True)
+    joined: Mapped[bool] = mapped_column(Boolean())
+    minutes: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    final: Mapped[bool] = mapped_column(Boolean())
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from registration import readmodel
+from registration.access.service import grant_access
+from te_shared.auth import AdminPrincipal
+from te_shared.errors import problem_responses
+from te_shared.service import SessionDep
+
+router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404))
+
+
+class AccessIn(BaseModel):
+    user_ids: list[str] = Field(min_length=1, max_length=5000)
+
+
+class AccessOut(BaseModel):
+    granted: list[str] = Field(description="Users who lacked access and now have it.")
+
+
+@router.put(
+    "/v1/events/{event_id}/access",
+    response_model=AccessOut,
+    responses=problem_responses(422),
+    summary="Grant users access to an event (adds; idempotent)",
+)
+async def put_access(
+    event_id: uuid.UUID, body: AccessIn, admin: AdminPrincipal, session: SessionDep
+) -> AccessOut:
+    await readmodel.get_event(session, admin.company_id, event_id)
+    users = [u.strip() for u in body.user_ids]
+    granted = await grant_access(session, admin.company_id, event_id, users, by=admin.user_id)
+    return AccessOut(granted=granted)

@@ -1,0 +1,292 @@
+"""Sign-up, withdrawal, confirmation, admin enrollment and status changes (R-ENR-3..8)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registration import readmodel
+from registration.access.service import grant_access, has_access, remember_user
+from registration.enrollments.schemas import (
+    AdminEnrollmentOut,
+    AdminEnrollmentPage,
+    AttendanceOut,
+    HistoryOut,
+    SeatsOut,
+)
+from registration.enrollments.statuses import (
+    change_status,
+    count_waitlisted,
+    create_enrollment,
+)
+from registration.models import Attendance, Enrollment, EnrollmentHistory, SessionReplica
+from te_shared import contracts as c
+from te_shared.auth import Principal
+from te_shared.db import is_postgres, utcnow
+from te_shared.errors import Conflict, NotFound
+
+S = c.EnrollmentStatus
+
+#: What an admin may set through PATCH.
+ADMIN_TARGETS = frozenset({S.APPROVED, S.DENIED, S.PARTICIPATED, S.MISSED, S.CANCELLED})
+
+
+async def live_enrollment(
+    session: AsyncSession, company_id: str, event_id: uuid.UUID, user_id: str, *, lock: bool
+) -> Enrollment | None:
+    stmt = select(Enrollment).where(
+        Enrollment.company_id == company_id,
+        Enrollment.event_id == event_id,
+        Enrollment.user_id == user_id,
+        Enrollment.status != S.CANCELLED,
+    )
+    if lock and is_postgres(session):
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> Enrollment:
+    """R-ENR-3: self sign-up."""
+    row = await readmodel.get_session(session, principal.company_id, session_id)
+    event = await readmodel.get_event(session, principal.company_id, row.event_id)
+    if not principal.is_admin and (
+        not readmodel.visible_to_users(event)
+        or not await has_access(session, principal.company_id, event.event_id, principal.user_id)
+    ):
+        raise NotFound("No such session.", code="session_not_found")
+    if not readmodel.registration_open(event, row, utcnow()):
+        raise Conflict("Registration for this session has ended.", code="registration_ended")
+    existing = await live_enrollment(
+        session, principal.company_id, event.event_id, principal.user_id, lock=False
+    )
+    if existing is not None:
+        raise Conflict(
+            "You already have an enrollment in this event.",
+            code="already_enrolled",
+            extra={"enrollment_id": existing.id, "session_id": existing.session_id},
+        )
+    if principal.email:
+        await remember_user(session, principal.company_id, principal.user_id, principal.email)
+    return await create_enrollment(
+        session,
+        company_id=principal.company_id,
+        event_id=event.event_id,
+        session_id=row.session_id,
+        user_id=principal.user_id,
+        email=principal.email,
+        status=S.PENDING if event.requires_approval else S.APPROVED,
+        by=principal.user_id,
+        reason="sign-up",
+        waitlist_when_full=row.waitlist_enabled,
+    )
+
+
+async def _locked(session: AsyncSession, company_id: str, enrollment_id: uuid.UUID) -> Enrollment:
+    stmt = select(Enrollment).where(
+        Enrollment.id == enrollment_id, Enrollment.company_id == company_id
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    enrollment = (await session.scalars(stmt)).one_or_none()
+    if enrollment is None:
+        raise NotFound("No such enrollment.", code="enrollment_not_found")
+    return enrollment
+
+
+async def _own(session: AsyncSession, principal: Principal, enrollment_id: uuid.UUID) -> Enrollment:
+    enrollment = await _locked(session, principal.company_id, enrollment_id)
+    if enrollment.user_id != principal.user_id:
+        raise NotFound("No such enrollment.", code="enrollment_not_found")
+    return enrollment
+
+
+async def cancel(
+    session: AsyncSession, principal: Principal, enrollment_id: uuid.UUID
+) -> Enrollment:
+    """R-ENR-8: withdraw before registration ends; the seat frees (and R-ENR-7 promotes)."""
+    enrollment = await _own(session, principal, enrollment_id)
+    row = await readmodel.get_session(session, principal.company_id, enrollment.session_id)
+    event = await readmodel.get_event(session, principal.company_id, enrollment.event_id)
+    if not readmodel.registration_open(event, row, utcnow()):
+        raise Conflict(
+            "Registration has ended; you can no longer withdraw.", code="registration_ended"
+        )
+    await change_status(
+        session,
+        enrollment,
+        S.CANCELLED,
+        by=principal.user_id,
+        reason="withdrawn by the user",
+        requires_approval=event.requires_approval,
+    )
+    return enrollment
+
+
+async def confirm_participation(
+    session: AsyncSession, principal: Principal, enrollment_id: uuid.UUID
+) -> Enrollment:
+    """The user says they took part: ``approved`` → ``awaiting_confirmation``, once the session
+    has started."""
+    enrollment = await _own(session, principal, enrollment_id)
+    timeline = (await readmodel.timelines(session, [enrollment.session_id]))[enrollment.session_id]
+    first = timeline.first_start
+    if first is None or first > utcnow():
+        raise Conflict("The session has not started yet.", code="session_not_started")
+    await change_status(
+        session,
+        enrollment,
+        S.AWAITING_CONFIRMATION,
+        by=principal.user_id,
+        reason="the user confirmed participation",
+    )
+    return enrollment
+
+
+async def admin_enroll(
+    session: AsyncSession,
+    company_id: str,
+    event_id: uuid.UUID,
+    target: SessionReplica,
+    user_id: str,
+    email: str | None,
+    *,
+    by: str,
+    reason: str,
+) -> tuple[Enrollment, bool]:
+    """R-ENR-4: put the user into ``approved`` in ``target`` and grant access.
+
+    Returns the enrollment and whether anything changed (an import re-run changes nothing)."""
+    await grant_access(session, company_id, event_id, [user_id], by=by)
+    if email:
+        await remember_user(session, company_id, user_id, email)
+    existing = await live_enrollment(session, company_id, event_id, user_id, lock=True)
+    if existing is not None:
+        if existing.session_id != target.session_id:
+            raise Conflict(
+                "The user is already enrolled in another session of this event.",
+                code="already_enrolled",
+                extra={"enrollment_id": existing.id, "session_id": existing.session_id},
+            )
+        if existing.status == S.APPROVED:
+            return existing, False
+        if email and not existing.email:
+            existing.email = email
+        await change_status(session, existing, S.APPROVED, by=by, reason=reason)
+        return existing, True
+    enrollment = await create_enrollment(
+        session,
+        company_id=company_id,
+        event_id=event_id,
+        session_id=target.session_id,
+        user_id=user_id,
+        email=email,
+        status=S.APPROVED,
+        by=by,
+        reason=reason,
+    )
+    return enrollment, True
+
+
+async def admin_set_status(
+    session: AsyncSession,
+    principal: Principal,
+    enrollment_id: uuid.UUID,
+    target: S,
+    reason: str | None,
+) -> Enrollment:
+    enrollment = await _locked(session, principal.company_id, enrollment_id)
+    if target not in ADMIN_TARGETS:
+        raise Conflict(
+            f"An admin cannot set {target}.",
+            code="transition_not_allowed",
+            extra={"from": enrollment.status, "to": target},
+        )
+    event = await readmodel.get_event(session, principal.company_id, enrollment.event_id)
+    await change_status(
+        session,
+        enrollment,
+        target,
+        by=principal.user_id,
+        reason=reason,
+        requires_approval=event.requires_approval,
+    )
+    return enrollment
+
+
+async def list_for_event(
+    session: AsyncSession, company_id: str, event_id: uuid.UUID, limit: int, offset: int
+) -> AdminEnrollmentPage:
+    """The "Applications and visits" list: three queries whatever the page size."""
+    await readmodel.get_event(session, company_id, event_id)
+    rows = list(
+        await session.scalars(
+            select(Enrollment)
+            .where(Enrollment.company_id == company_id, Enrollment.event_id == event_id)
+            .order_by(Enrollment.created_at, Enrollment.id)
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [r.id for r in rows]
+    history: dict[uuid.UUID, list[HistoryOut]] = {i: [] for i in ids}
+    if ids:
+        for h in await session.scalars(
+            select(EnrollmentHistory)
+            .where(EnrollmentHistory.enrollment_id.in_(ids))
+            .order_by(EnrollmentHistory.id)
+        ):
+            history[h.enrollment_id].append(HistoryOut.model_validate(h))
+    attendance: dict[str, list[AttendanceOut]] = {}
+    users = sorted({r.user_id for r in rows})
+    if users:
+        for a in await session.scalars(
+            select(Attendance).where(
+                Attendance.company_id == company_id,
+                Attendance.event_id == event_id,
+                Attendance.user_id.in_(users),
+            )
+        ):
+            attendance.setdefault(a.user_id, []).append(AttendanceOut.model_validate(a))
+    items = [
+        AdminEnrollmentOut(
+            id=r.id,
+            session_id=r.session_id,
+            event_id=r.event_id,
+            user_id=r.user_id,
+            status=S(r.status),
+            email=r.email,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            history=history[r.id],
+            attendance=attendance.get(r.user_id, []) if r.status != S.CANCELLED else [],
+        )
+        for r in rows
+    ]
+    return AdminEnrollmentPage(items=items, next_cursor=str(offset + limit) if more else None)
+
+
+async def seats(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> SeatsOut:
+    """R-SES-8: the limit and the seats taken/left."""
+    row = await readmodel.get_session(session, principal.company_id, session_id)
+    if not principal.is_admin:
+        event = await readmodel.get_event(session, principal.company_id, row.event_id)
+        if not readmodel.visible_to_users(event) or not await has_access(
+            session, principal.company_id, row.event_id, principal.user_id
+        ):
+            raise NotFound("No such session.", code="session_not_found")
+    return seats_of(row, await count_waitlisted(session, session_id))
+
+
+def seats_of(row: SessionReplica, waitlisted: int) -> SeatsOut:
+    limited = row.limit_enabled and row.participant_limit is not None
+    return SeatsOut(
+        limit_enabled=row.limit_enabled,
+        participant_limit=row.participant_limit if limited else None,
+        taken=row.taken,
+        left=max((row.participant_limit or 0) - row.taken, 0) if limited else None,
+        waitlisted=waitlisted,
+    )

@@ -1,0 +1,228 @@
+"""The enrollment status machine, in one place (R-ENR-6, R-ENR-12).
+
+Allowed transitions are data (:data:`TRANSITIONS`). :func:`change_status` is the only code that
+changes an enrollment's status: it checks the transition, takes or frees a seat through the
+conditional seat counter, writes the history row and publishes ``EnrollmentChanged``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
+from te_shared import contracts as c
+from te_shared.db import is_postgres, utcnow
+from te_shared.errors import Conflict
+from te_shared.outbox import add_message
+
+S = c.EnrollmentStatus
+
+#: Statuses that hold a seat (R-ENR-6).
+SEAT_TAKING: frozenset[S] = frozenset(
+    {S.PENDING, S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+)
+
+#: from → allowed targets. ``None`` is a new enrollment.
+TRANSITIONS: dict[S | None, frozenset[S]] = {
+    None: frozenset({S.PENDING, S.APPROVED, S.WAITLISTED}),
+    S.PENDING: frozenset({S.APPROVED, S.DENIED, S.CANCELLED}),
+    S.WAITLISTED: frozenset({S.PENDING, S.APPROVED, S.DENIED, S.CANCELLED}),
+    S.APPROVED: frozenset(
+        {S.DENIED, S.CANCELLED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+    ),
+    S.DENIED: frozenset({S.APPROVED}),
+    S.CANCELLED: frozenset(),
+    S.AWAITING_CONFIRMATION: frozenset({S.APPROVED, S.PARTICIPATED, S.MISSED, S.DENIED}),
+    S.PARTICIPATED: frozenset({S.APPROVED, S.MISSED}),
+    S.MISSED: frozenset({S.APPROVED, S.PARTICIPATED}),
+}
+
+
+class SessionFull(Conflict):
+    code = "session_full"
+
+
+def forbidden_transition(current: S | None, target: S) -> Conflict:
+    return Conflict(
+        f"An enrollment cannot go from {current or 'new'} to {target}.",
+        code="transition_not_allowed",
+        extra={"from": current, "to": target},
+    )
+
+
+async def take_seat(session: AsyncSession, session_id: uuid.UUID) -> bool:
+    """One conditional UPDATE: True when a seat was taken, False when the session is full."""
+    t = SessionReplica
+    result = await session.execute(
+        update(t)
+        .where(
+            t.session_id == session_id,
+            (t.limit_enabled.is_(False))
+            | (t.participant_limit.is_(None))
+            | (t.taken < t.participant_limit),
+        )
+        .values(taken=t.taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def free_seat(session: AsyncSession, session_id: uuid.UUID) -> None:
+    t = SessionReplica
+    await session.execute(
+        update(t)
+        .where(t.session_id == session_id, t.taken > 0)
+        .values(taken=t.taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record(
+    session: AsyncSession,
+    enrollment: Enrollment,
+    previous: S | None,
+    by: str,
+    reason: str | None,
+    now: dt.datetime,
+) -> None:
+    """History row and ``EnrollmentChanged`` for a status just set on ``enrollment``."""
+    session.add(
+        EnrollmentHistory(
+            enrollment_id=enrollment.id,
+            company_id=enrollment.company_id,
+            at=now,
+            by=by,
+            from_status=previous,
+            to_status=enrollment.status,
+            reason=reason,
+        )
+    )
+    add_message(
+        session,
+        OutboxRecord,
+        c.EnrollmentChanged(
+            company_id=enrollment.company_id,
+            enrollment_id=enrollment.id,
+            event_id=enrollment.event_id,
+            session_id=enrollment.session_id,
+            user_id=enrollment.user_id,
+            email=enrollment.email,
+            status=S(enrollment.status),
+            previous_status=previous,
+            version=enrollment.version,
+        ),
+    )
+
+
+async def create_enrollment(
+    session: AsyncSession,
+    *,
+    company_id: str,
+    event_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: str,
+    email: str | None,
+    status: S,
+    by: str,
+    reason: str | None,
+    waitlist_when_full: bool = False,
+) -> Enrollment:
+    """Insert a new enrollment in ``status`` (taking a seat if it holds one).
+
+    When the session is full: ``waitlisted`` if ``waitlist_when_full``, else :class:`SessionFull`.
+    A second live enrollment of the user in the event is refused by the partial unique index."""
+    if status not in TRANSITIONS[None]:
+        raise forbidden_transition(None, status)
+    if status in SEAT_TAKING and not await take_seat(session, session_id):
+        if not waitlist_when_full:
+            raise SessionFull("The session has no free seat.")
+        status = S.WAITLISTED
+    now = utcnow()
+    enrollment = Enrollment(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        event_id=event_id,
+        session_id=session_id,
+        user_id=user_id,
+        email=email,
+        status=status,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(enrollment)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "The user already has an enrollment in this event.", code="already_enrolled"
+        ) from exc
+    record(session, enrollment, None, by, reason, now)
+    return enrollment
+
+
+async def change_status(
+    session: AsyncSession,
+    enrollment: Enrollment,
+    target: S,
+    *,
+    by: str,
+    reason: str | None,
+    requires_approval: bool = False,
+) -> None:
+    """Move ``enrollment`` (locked by the caller) to ``target``; 409 when not allowed or full."""
+    current = S(enrollment.status)
+    if target not in TRANSITIONS[current]:
+        raise forbidden_transition(current, target)
+    takes, held = target in SEAT_TAKING, current in SEAT_TAKING
+    if takes and not held and not await take_seat(session, enrollment.session_id):
+        raise SessionFull("The session has no free seat.")
+    now = utcnow()
+    enrollment.status = target
+    enrollment.version += 1
+    enrollment.updated_at = now
+    record(session, enrollment, current, by, reason, now)
+    if held and not takes:
+        await free_seat(session, enrollment.session_id)
+        await promote_waitlisted(session, enrollment.session_id, requires_approval)
+
+
+async def promote_waitlisted(
+    session: AsyncSession, session_id: uuid.UUID, requires_approval: bool
+) -> None:
+    """R-ENR-7: a seat freed; the earliest waitlisted users take free seats, in order."""
+    while True:
+        stmt = (
+            select(Enrollment)
+            .where(Enrollment.session_id == session_id, Enrollment.status == S.WAITLISTED)
+            .order_by(Enrollment.created_at, Enrollment.id)
+            .limit(1)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        waiting = (await session.scalars(stmt)).one_or_none()
+        if waiting is None or not await take_seat(session, session_id):
+            return
+        previous = S(waiting.status)
+        now = utcnow()
+        waiting.status = S.PENDING if requires_approval else S.APPROVED
+        waiting.version += 1
+        waiting.updated_at = now
+        record(session, waiting, previous, "system", "R-ENR-7 promoted from the waitlist", now)
+        await session.flush()
+
+
+async def count_waitlisted(session: AsyncSession, session_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Enrollment)
+            .where(Enrollment.session_id == session_id, Enrollment.status == S.WAITLISTED)
+        )
+        or 0
+    )

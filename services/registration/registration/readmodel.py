@@ -1,0 +1,102 @@
+"""Queries on the read model of catalog's events, sessions and days, and time rules on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registration.models import DayReplica, EventReplica, SessionReplica
+from te_shared import contracts as c
+from te_shared.errors import NotFound
+
+
+@dataclass
+class Timeline:
+    """A session's days as the user sees them: first start and last end."""
+
+    days: list[DayReplica] = field(default_factory=list)
+
+    @property
+    def first_start(self) -> dt.datetime | None:
+        starts = [d.start for d in self.days if d.start is not None]
+        return min(starts) if starts else None
+
+    @property
+    def last_end(self) -> dt.datetime | None:
+        ends = [d.end for d in self.days if d.end is not None]
+        return max(ends) if ends else None
+
+    def ended(self, now: dt.datetime) -> bool:
+        last = self.last_end
+        return last is not None and last <= now
+
+
+def registration_open(event: EventReplica, s: SessionReplica, now: dt.datetime) -> bool:
+    """Registration ends at ``registration_end`` for dated events; undated ones never end."""
+    if s.deleted:
+        return False
+    if not event.dated or s.registration_end is None:
+        return True
+    return now < s.registration_end
+
+
+def visible_to_users(event: EventReplica) -> bool:
+    return not event.deleted and event.state == c.EventState.ACTIVE
+
+
+async def get_event(session: AsyncSession, company_id: str, event_id: uuid.UUID) -> EventReplica:
+    event = await session.get(EventReplica, event_id)
+    if event is None or event.company_id != company_id or event.deleted:
+        raise NotFound("No such event.", code="event_not_found")
+    return event
+
+
+async def get_session(
+    session: AsyncSession, company_id: str, session_id: uuid.UUID
+) -> SessionReplica:
+    row = await session.get(SessionReplica, session_id)
+    if row is None or row.company_id != company_id or row.deleted:
+        raise NotFound("No such session.", code="session_not_found")
+    return row
+
+
+async def session_by_name(
+    session: AsyncSession, company_id: str, event_id: uuid.UUID
+) -> dict[str, SessionReplica]:
+    """The event's sessions keyed by every locale's name, casefolded and trimmed."""
+    rows = await session.scalars(
+        select(SessionReplica).where(
+            SessionReplica.company_id == company_id,
+            SessionReplica.event_id == event_id,
+            SessionReplica.deleted.is_(False),
+        )
+    )
+    names: dict[str, SessionReplica] = {}
+    for row in rows:
+        for text in (row.name or {}).values():
+            names[normalise_name(text)] = row
+    return names
+
+
+def normalise_name(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+async def timelines(
+    session: AsyncSession, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Timeline]:
+    result: dict[uuid.UUID, Timeline] = {sid: Timeline() for sid in session_ids}
+    if not session_ids:
+        return result
+    days = await session.scalars(
+        select(DayReplica)
+        .where(DayReplica.session_id.in_(session_ids), DayReplica.deleted.is_(False))
+        .order_by(DayReplica.start)
+    )
+    for day in days:
+        result[day.session_id].days.append(day)
+    return result

@@ -1,0 +1,101 @@
+"""Through the real broker: catalog's messages build the read model, and registration's
+EnrollmentChanged (with the user's email) and AccessGranted reach RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+
+from te_shared import contracts as c
+
+if TYPE_CHECKING:
+    from conftest import Reg
+
+
+async def _publish(reg: Reg, *messages: c.Message) -> None:
+    connection = await aio_pika.connect(reg.ns.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(reg.ns.exchange)
+        for message in messages:
+            await exchange.publish(
+                aio_pika.Message(
+                    json.dumps(message.model_dump(mode="json")).encode(),
+                    content_type="application/json",
+                    message_id=str(message.message_id),
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=message.routing_key,
+            )
+
+
+async def _eventually(probe: Any, timeout: float = 20) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.1)
+
+
+async def test_read_model_through_broker_and_enrollment_changed_published(reg: Reg) -> None:
+    """Read model from catalog's messages over RabbitMQ (out of order, duplicated); R-ENR-3
+    sign-up; EnrollmentChanged with the user's email and AccessGranted published to RabbitMQ."""
+    connection = await aio_pika.connect(reg.ns.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(reg.ns.exchange)
+        tap = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await tap.bind(exchange, routing_key="registration.#")
+
+        event_id = uuid.uuid4()
+        event = c.EventChanged(
+            company_id="acme",
+            event_id=event_id,
+            version=1,
+            title={"en": "Broker"},
+            state=c.EventState.ACTIVE,
+            dated=True,
+            requires_approval=False,
+        )
+        created = reg.session_msg(event_id, limit=5)
+        day = reg.day_msg(event_id, created.session_id)
+        await _publish(reg, day, created, event, created)  # day first, session twice
+
+        async def applied() -> Any:
+            r = await reg.client.get(f"/v1/me/events/{event_id}", headers=reg.admin())
+            ok = r.status_code == 200 and r.json()["sessions"]
+            return ok and r.json()["sessions"][0]["days"]
+
+        await _eventually(applied)
+        r = await reg.client.put(
+            f"/v1/events/{event_id}/access", json={"user_ids": ["bk-1"]}, headers=reg.admin()
+        )
+        assert r.json() == {"granted": ["bk-1"]}
+        r = await reg.sign_up(created.session_id, "bk-1", email="bk1@x.io")
+        assert r.status_code == 201, r.text
+
+        seen: dict[str, dict[str, Any]] = {}
+
+        async def received() -> bool:
+            message = await tap.get(fail=False, no_ack=True)
+            while message is not None:
+                body = json.loads(message.body)
+                seen[message.routing_key or ""] = body
+                message = await tap.get(fail=False, no_ack=True)
+            return len(seen) == 2
+
+        await _eventually(received)
+        changed = seen[c.EnrollmentChanged.routing_key]
+        assert (changed["user_id"], changed["email"], changed["status"]) == (
+            "bk-1",
+            "bk1@x.io",
+            "approved",
+        )
+        assert seen[c.AccessGranted.routing_key]["user_ids"] == ["bk-1"]

@@ -1,0 +1,204 @@
+"""R-ENR-6: the limit is never exceeded under any concurrency, with two replicas of the service
+sharing one PostgreSQL database (the guarantee is the database's conditional seat update)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from registration.app import create_app
+from registration.models import Enrollment
+from registration.settings import RegistrationSettings
+from te_shared.db import unit_of_work
+from te_shared.testing import (
+    DatabaseFactory,
+    RabbitNamespace,
+    TokenFactory,
+    running_app,
+    settings_for,
+    use_sqlite,
+)
+
+if TYPE_CHECKING:
+    from conftest import Reg
+
+pytestmark = pytest.mark.skipif(
+    use_sqlite(),
+    reason="R-ENR-6 concurrency is proven on PostgreSQL; SQLite serialises all writers anyway",
+)
+
+SEAT_HOLDING = ("pending", "approved", "awaiting_confirmation", "participated", "missed")
+
+
+@pytest.fixture(scope="module")
+async def replicas(
+    databases: DatabaseFactory,
+    reg_rabbit: RabbitNamespace,
+    token: TokenFactory,
+    reg_class: type[Reg],
+) -> AsyncIterator[tuple[Reg, httpx.AsyncClient]]:
+    """Two app instances on one database: ``reg`` (with helpers) and a second client."""
+    rabbit = reg_rabbit
+    url = await databases.create("regrace")
+    first = create_app(settings_for(RegistrationSettings, url, rabbit))
+    second = create_app(settings_for(RegistrationSettings, url, rabbit))
+    async with contextlib.AsyncExitStack() as stack:
+        client1 = await stack.enter_async_context(running_app(first))
+        client2 = await stack.enter_async_context(running_app(second))
+        yield reg_class(app=first, client=client1, token=token, ns=rabbit), client2
+
+
+def _client(replicas: tuple[Reg, httpx.AsyncClient], i: int) -> httpx.AsyncClient:
+    return replicas[0].client if i % 2 == 0 else replicas[1]
+
+
+async def _counts(reg: Reg, session_id: uuid.UUID) -> dict[str, int]:
+    factory = reg.app.state.runtime.session_factory()
+    async with unit_of_work(factory) as session:
+        rows = await session.execute(
+            select(Enrollment.status, func.count())
+            .where(Enrollment.session_id == session_id)
+            .group_by(Enrollment.status)
+        )
+        return {status: int(n) for status, n in rows}
+
+
+async def _taken(reg: Reg, session_id: uuid.UUID) -> int:
+    r = await reg.client.get(f"/v1/sessions/{session_id}/seats", headers=reg.admin())
+    return int(r.json()["taken"])
+
+
+async def test_r_enr_6_200_concurrent_sign_ups_take_exactly_20_seats(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """R-ENR-6: 200 concurrent sign-ups at a session limited to 20 → exactly 20 seats taken."""
+    reg = replicas[0]
+    users = [f"race-{i}" for i in range(200)]
+    built = await reg.build(limit=20, access=users)
+    sid = built.session_ids[0]
+
+    async def sign_up(i: int) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/sessions/{sid}/enrollments", headers=reg.user(users[i])
+        )
+        assert r.status_code in (201, 409), r.text
+        return r.status_code
+
+    codes = await asyncio.gather(*(sign_up(i) for i in range(200)))
+    assert codes.count(201) == 20
+    assert codes.count(409) == 180
+    assert await _taken(reg, sid) == 20
+    assert await _counts(reg, sid) == {"approved": 20}
+
+
+async def test_r_enr_6_admin_enrollment_and_import_racing_self_sign_ups(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """R-ENR-6: admin enrollments and imports racing self sign-ups never overbook."""
+    reg = replicas[0]
+    selfies = [f"self-{i}" for i in range(80)]
+    built = await reg.build(limit=20, access=selfies)
+    eid, sid = built.event_id, built.session_ids[0]
+    name = f"S-{sid.hex[:6]}"
+    admin = reg.admin()
+
+    async def self_sign_up(i: int) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/sessions/{sid}/enrollments", headers=reg.user(selfies[i])
+        )
+        return r.status_code
+
+    async def admin_enroll(i: int) -> int:
+        r = await _client(replicas, i + 1).post(
+            f"/v1/events/{eid}/enrollments",
+            json={"user_id": f"adm-{i}", "session_id": str(sid)},
+            headers=admin,
+        )
+        return r.status_code
+
+    async def import_file(i: int) -> int:
+        rows = "".join(f"imp-{i}-{k},{name}\n" for k in range(3))
+        r = await _client(replicas, i).post(
+            f"/v1/events/{eid}/enrollments/import",
+            files={"file": ("u.csv", f"user_id,session\n{rows}".encode(), "text/csv")},
+            headers=admin,
+        )
+        return r.status_code
+
+    jobs: list[Any] = [self_sign_up(i) for i in range(80)]
+    jobs += [admin_enroll(i) for i in range(40)]
+    jobs += [import_file(i) for i in range(10)]
+    codes = await asyncio.gather(*jobs)
+    assert set(codes) <= {200, 201, 409}
+    assert await _taken(reg, sid) == 20
+    counts = await _counts(reg, sid)
+    assert counts == {"approved": 20}
+    # imports are all or nothing: every imported file contributed 3 seats or none
+    r = await reg.client.get(f"/v1/events/{eid}/enrollments?limit=500", headers=admin)
+    imported = [e["user_id"] for e in r.json()["items"] if e["user_id"].startswith("imp-")]
+    by_file: dict[str, int] = {}
+    for user in imported:
+        key = user.rsplit("-", 1)[0]
+        by_file[key] = by_file.get(key, 0) + 1
+    assert set(by_file.values()) <= {3}
+
+
+async def test_r_enr_6_waitlist_promotion_racing_cancellations(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """R-ENR-6/R-ENR-7: cancellations racing each other and new sign-ups; promotions fill the
+    freed seats from the waitlist, in order, and never beyond the limit."""
+    reg = replicas[0]
+    users = [f"wl-{i}" for i in range(90)]
+    built = await reg.build(limit=20, waitlist=True, access=users)
+    sid = built.session_ids[0]
+    ids: dict[str, str] = {}
+    for user in users[:60]:  # 20 approved, 40 waitlisted, in a known order
+        r = await reg.sign_up(sid, user)
+        ids[user] = r.json()["id"]
+    assert await _counts(reg, sid) == {"approved": 20, "waitlisted": 40}
+
+    async def cancel(i: int, user: str) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/enrollments/{ids[user]}/cancel", headers=reg.user(user)
+        )
+        assert r.status_code == 200, r.text
+        return r.status_code
+
+    async def late_sign_up(i: int, user: str) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/sessions/{sid}/enrollments", headers=reg.user(user)
+        )
+        assert r.status_code == 201, r.text
+        return r.status_code
+
+    jobs: list[Any] = [cancel(i, u) for i, u in enumerate(users[:15])]  # approved ones
+    jobs += [cancel(i, u) for i, u in enumerate(users[20:30])]  # waitlisted ones
+    jobs += [late_sign_up(i, u) for i, u in enumerate(users[60:90])]
+    await asyncio.gather(*jobs)
+    counts = await _counts(reg, sid)
+    assert counts["approved"] == 20
+    assert counts["cancelled"] == 25
+    assert counts["waitlisted"] == 60 + 30 - 25 - 20
+    assert await _taken(reg, sid) == 20
+    # promotion took the earliest waitlisted: every still-waiting early user is later than
+    # every promoted one
+    r = await reg.client.get(
+        f"/v1/events/{built.event_id}/enrollments?limit=500", headers=reg.admin()
+    )
+    items = r.json()["items"]
+    promoted = [
+        e["created_at"] for e in items if e["status"] == "approved" and e["user_id"] in users[20:60]
+    ]
+    waiting = [e["created_at"] for e in items if e["status"] == "waitlisted"]
+    assert len(promoted) == 15
+    assert max(promoted) < min(waiting)
+    # the seat counter matches the enrollments holding seats
+    assert sum(counts.get(s, 0) for s in SEAT_HOLDING) == 20

@@ -1,0 +1,568 @@
+"""Sign-up, access, statuses, seats and the user's views through the HTTP API (SPEC section 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING
+
+from te_shared import contracts as c
+
+if TYPE_CHECKING:
+    from conftest import Reg
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def test_r_enr_1_user_sees_event_only_with_access_and_active(reg: Reg) -> None:
+    """R-ENR-1: access and `active` are needed; admins see hidden events of their company."""
+    built = await reg.build(access=["seer"])
+    eid = built.event_id
+    assert (
+        await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("seer"))
+    ).status_code == 200
+    r = await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("stranger"))
+    assert r.status_code == 404
+    assert r.json()["code"] == "event_not_found"
+    await reg.event(event_id=eid, state=c.EventState.HIDDEN)
+    assert (
+        await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("seer"))
+    ).status_code == 404
+    assert (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).status_code == 200
+    # another company's admin and users never see it
+    other = reg.admin(company="globex")
+    assert (await reg.client.get(f"/v1/me/events/{eid}", headers=other)).status_code == 404
+    r = await reg.client.get("/v1/me/events?tab=available", headers=reg.user("seer"))
+    assert eid not in {e["id"] for e in r.json()["items"]}
+
+
+async def test_r_enr_2_and_r_enr_8_sessions_visible_until_enrolled(reg: Reg) -> None:
+    """R-ENR-2: all sessions until enrolled, then only one's own; R-ENR-8: withdrawing frees the
+    seat and shows the other sessions again."""
+    built = await reg.build(sessions=3, access=["v1"], limit=5)
+    url = f"/v1/me/events/{built.event_id}"
+    view = (await reg.client.get(url, headers=reg.user("v1"))).json()
+    assert {s["id"] for s in view["sessions"]} == {str(s) for s in built.session_ids}
+    assert view["enrollment"] is None
+    r = await reg.sign_up(built.session_ids[1], "v1")
+    assert r.status_code == 201, r.text
+    view = (await reg.client.get(url, headers=reg.user("v1"))).json()
+    assert [s["id"] for s in view["sessions"]] == [str(built.session_ids[1])]
+    assert view["enrollment"]["status"] == "approved"
+    assert view["sessions"][0]["taken"] == 1
+    r = await reg.client.post(f"/v1/enrollments/{r.json()['id']}/cancel", headers=reg.user("v1"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    view = (await reg.client.get(url, headers=reg.user("v1"))).json()
+    assert len(view["sessions"]) == 3
+    assert view["enrollment"] is None
+    assert all(s["taken"] == 0 for s in view["sessions"])
+    # after withdrawing, the user may sign up again, in another session
+    r = await reg.sign_up(built.session_ids[2], "v1")
+    assert (r.status_code, r.json()["status"]) == (201, "approved")
+
+
+async def test_r_enr_3_sign_up_rules(reg: Reg) -> None:
+    """R-ENR-3: access, active, registration open, one live enrollment per event, a free seat;
+    starts approved, or pending when the event requires approval."""
+    built = await reg.build(sessions=2, access=["a1", "a2"], limit=1)
+    s1, s2 = built.session_ids
+    r = await reg.sign_up(s1, "a1", email="a1@x.io")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "approved"
+    assert body["user_id"] == "a1"
+    assert body["event_id"] == str(built.event_id)
+    r = await reg.sign_up(s2, "a1")
+    assert (r.status_code, r.json()["code"]) == (409, "already_enrolled")
+    r = await reg.sign_up(s1, "a2")
+    assert (r.status_code, r.json()["code"]) == (409, "session_full")
+    r = await reg.sign_up(s1, "nobody")
+    assert r.status_code == 404  # no access: the user cannot see the event
+    # registration ended
+    ended = await reg.build(access=["a1"], registration_end=now() - dt.timedelta(minutes=1))
+    r = await reg.sign_up(ended.session_ids[0], "a1")
+    assert (r.status_code, r.json()["code"]) == (409, "registration_ended")
+    # undated events have no registration end
+    undated = await reg.build(dated=False, access=["a1"])
+    assert (await reg.sign_up(undated.session_ids[0], "a1")).status_code == 201
+    # approval required → pending
+    approval = await reg.build(requires_approval=True, access=["a1"])
+    r = await reg.sign_up(approval.session_ids[0], "a1")
+    assert r.json()["status"] == "pending"
+    # hidden event
+    hidden = await reg.build(access=["a1"])
+    await reg.event(event_id=hidden.event_id, state=c.EventState.HIDDEN)
+    assert (await reg.sign_up(hidden.session_ids[0], "a1")).status_code == 404
+    # another company's session
+    r = await reg.sign_up(s2, "a1", company="globex")
+    assert r.status_code == 404
+
+
+async def test_r_enr_4_admin_enrollment_approves_and_grants_access(reg: Reg) -> None:
+    """R-ENR-4: admin enrollment puts the user straight into approved and grants access."""
+    built = await reg.build(requires_approval=True, limit=1)
+    eid, sid = built.event_id, built.session_ids[0]
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments",
+        json={"user_id": "adm-u", "email": "adm@x.io", "session_id": str(sid)},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "approved"
+    view = await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("adm-u"))
+    assert view.status_code == 200
+    assert view.json()["enrollment"]["status"] == "approved"
+    grants = await reg.outbox(c.AccessGranted.routing_key)
+    assert any(g["event_id"] == str(eid) and g["user_ids"] == ["adm-u"] for g in grants)
+    # the limit holds for admins too
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments",
+        json={"user_id": "adm-v", "session_id": str(sid)},
+        headers=reg.admin(),
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "session_full")
+    # users cannot use it; other companies get 404
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments",
+        json={"user_id": "adm-v", "session_id": str(sid)},
+        headers=reg.user("adm-v"),
+    )
+    assert r.status_code == 403
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments",
+        json={"user_id": "adm-v", "session_id": str(sid)},
+        headers=reg.admin(company="globex"),
+    )
+    assert r.status_code == 404
+
+
+async def test_r_enr_6_seats_taken_by_holding_statuses(reg: Reg) -> None:
+    """R-ENR-6 / R-SES-8: pending and approved hold seats, denied and cancelled free them;
+    the seats endpoint and every session read carry the limit only when enabled."""
+    built = await reg.build(requires_approval=True, limit=2, access=["p1", "p2", "p3"])
+    sid = built.session_ids[0]
+    e1 = (await reg.sign_up(sid, "p1")).json()
+    assert e1["status"] == "pending"
+    assert (await reg.sign_up(sid, "p2")).status_code == 201
+    r = await reg.sign_up(sid, "p3")
+    assert r.status_code == 409
+    seats = (await reg.client.get(f"/v1/sessions/{sid}/seats", headers=reg.user("p3"))).json()
+    assert seats == {
+        "limit_enabled": True,
+        "participant_limit": 2,
+        "taken": 2,
+        "left": 0,
+        "waitlisted": 0,
+    }
+    r = await reg.client.patch(
+        f"/v1/enrollments/{e1['id']}", json={"status": "denied"}, headers=reg.admin()
+    )
+    assert r.json()["status"] == "denied"
+    assert (await reg.sign_up(sid, "p3")).status_code == 201
+    # re-approving the denied user needs a free seat
+    r = await reg.client.patch(
+        f"/v1/enrollments/{e1['id']}", json={"status": "approved"}, headers=reg.admin()
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "session_full")
+    # R-SES-8 hidden event: the admin still sees the limit; unlimited sessions carry none
+    free = await reg.build(access=["p1"])
+    view = (await reg.client.get(f"/v1/me/events/{free.event_id}", headers=reg.user("p1"))).json()
+    assert view["sessions"][0]["limit_enabled"] is False
+    assert view["sessions"][0]["participant_limit"] is None
+    assert view["sessions"][0]["left"] is None
+    await reg.event(event_id=built.event_id, state=c.EventState.HIDDEN, requires_approval=True)
+    admin_view = await reg.client.get(f"/v1/me/events/{built.event_id}", headers=reg.admin())
+    assert admin_view.json()["sessions"][0]["participant_limit"] == 2
+    assert admin_view.json()["sessions"][0]["left"] == 0
+
+
+async def test_r_enr_7_waitlist_promotes_earliest(reg: Reg) -> None:
+    """R-ENR-7: a full session with a waitlist waitlists; a freed seat promotes the earliest."""
+    built = await reg.build(limit=1, waitlist=True, access=["w1", "w2", "w3"])
+    sid = built.session_ids[0]
+    first = (await reg.sign_up(sid, "w1")).json()
+    w2 = (await reg.sign_up(sid, "w2")).json()
+    w3 = (await reg.sign_up(sid, "w3")).json()
+    assert (first["status"], w2["status"], w3["status"]) == ("approved", "waitlisted", "waitlisted")
+    seats = (await reg.client.get(f"/v1/sessions/{sid}/seats", headers=reg.admin())).json()
+    assert (seats["taken"], seats["waitlisted"]) == (1, 2)
+    r = await reg.client.post(f"/v1/enrollments/{first['id']}/cancel", headers=reg.user("w1"))
+    assert r.status_code == 200
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    status = {e["user_id"]: e["status"] for e in listing}
+    assert status == {"w1": "cancelled", "w2": "approved", "w3": "waitlisted"}
+    promoted = next(e for e in listing if e["user_id"] == "w2")
+    assert promoted["history"][-1]["by"] == "system"
+    assert promoted["history"][-1]["from_status"] == "waitlisted"
+
+
+async def test_r_enr_8_no_withdrawal_after_registration_end(reg: Reg) -> None:
+    """R-ENR-8: withdrawal only before registration ends; only one's own enrollment."""
+    built = await reg.build(access=["c1"])
+    sid = built.session_ids[0]
+    enrollment = (await reg.sign_up(sid, "c1")).json()
+    r = await reg.client.post(f"/v1/enrollments/{enrollment['id']}/cancel", headers=reg.user("c2"))
+    assert r.status_code == 404  # someone else's
+    await reg.apply(
+        reg.session_msg(
+            built.event_id,
+            session_id=sid,
+            registration_end=now() - dt.timedelta(seconds=1),
+            cls=c.SessionUpdated,
+        )
+    )
+    r = await reg.client.post(f"/v1/enrollments/{enrollment['id']}/cancel", headers=reg.user("c1"))
+    assert (r.status_code, r.json()["code"]) == (409, "registration_ended")
+
+
+async def _ended_session(reg: Reg, users: list[str]) -> tuple[uuid.UUID, uuid.UUID, list[str]]:
+    """A session whose only day ended an hour ago, with ``users`` approved."""
+    start = now() - dt.timedelta(hours=3)
+    built = await reg.build(
+        access=users, registration_end=start - dt.timedelta(days=1), day_start=start
+    )
+    ids = []
+    for user in users:
+        r = await reg.client.post(
+            f"/v1/events/{built.event_id}/enrollments",
+            json={
+                "user_id": user,
+                "email": f"{user}@x.io",
+                "session_id": str(built.session_ids[0]),
+            },
+            headers=reg.admin(),
+        )
+        ids.append(r.json()["id"])
+    return built.event_id, built.session_ids[0], ids
+
+
+async def test_r_enr_9_future_day_reopens_ended_session(reg: Reg) -> None:
+    """R-ENR-9: a confirmed future day added to an ended session sends awaiting_confirmation,
+    participated and missed (ruling) back to approved; denied is unchanged."""
+    eid, sid, ids = await _ended_session(reg, ["r1", "r2", "r3", "r4"])
+    r = await reg.client.post(
+        f"/v1/enrollments/{ids[0]}/confirm-participation", headers=reg.user("r1")
+    )
+    assert r.json()["status"] == "awaiting_confirmation", r.text
+    for eid_, target in ((ids[1], "participated"), (ids[2], "missed"), (ids[3], "denied")):
+        r = await reg.client.patch(
+            f"/v1/enrollments/{eid_}", json={"status": target}, headers=reg.admin()
+        )
+        assert r.json()["status"] == target
+    completed = await reg.client.get("/v1/me/events?tab=completed", headers=reg.user("r1"))
+    assert str(eid) in {e["id"] for e in completed.json()["items"]}
+    await reg.apply(reg.day_msg(eid, sid, start=now() + dt.timedelta(days=2), confirmed=True))
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    status = {e["user_id"]: e["status"] for e in listing["items"]}
+    assert status == {"r1": "approved", "r2": "approved", "r3": "approved", "r4": "denied"}
+    participating = await reg.client.get("/v1/me/events?tab=participating", headers=reg.user("r3"))
+    assert str(eid) in {e["id"] for e in participating.json()["items"]}
+
+
+async def test_r_enr_10_tabs(reg: Reg) -> None:
+    """R-ENR-10: available, participating and completed tabs."""
+    user = "tab-user"
+    open_ = await reg.build(access=[user])
+    joined = await reg.build(access=[user], requires_approval=True)
+    eid_done, _, _ = await _ended_session(reg, [user])
+    closed = await reg.build(access=[user], registration_end=now() - dt.timedelta(minutes=5))
+    assert (await reg.sign_up(joined.session_ids[0], user)).json()["status"] == "pending"
+
+    async def tab(name: str) -> set[str]:
+        r = await reg.client.get(f"/v1/me/events?tab={name}", headers=reg.user(user))
+        assert r.status_code == 200, r.text
+        return {e["id"] for e in r.json()["items"]}
+
+    assert await tab("available") == {str(open_.event_id)}
+    assert await tab("participating") == {str(joined.event_id)}
+    assert await tab("completed") == {str(eid_done)}
+    assert str(closed.event_id) not in await tab("available")
+    # pagination
+    page = await reg.client.get("/v1/me/events?tab=available&limit=1", headers=reg.user(user))
+    assert len(page.json()["items"]) == 1
+    assert (
+        await reg.client.get("/v1/me/events?tab=bogus", headers=reg.user(user))
+    ).status_code == 422
+
+
+async def test_r_enr_11_attendance_moves_to_participated(reg: Reg) -> None:
+    """R-ENR-11: attendance per user and day with minutes; joined moves approved to participated."""
+    built = await reg.build(access=["z1", "z2"])
+    sid, day = built.session_ids[0], built.day_ids[0]
+    await reg.sign_up(sid, "z1")
+    await reg.sign_up(sid, "z2")
+    await reg.apply(
+        c.AttendanceRecorded(
+            company_id="acme", day_id=day, user_id="z1", email=None, joined=True, minutes=42
+        ),
+        c.AttendanceRecorded(
+            company_id="acme", day_id=day, user_id="z2", email=None, joined=False, minutes=None
+        ),
+    )
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    by_user = {e["user_id"]: e for e in listing}
+    assert by_user["z1"]["status"] == "participated"
+    assert by_user["z1"]["attendance"] == [
+        {"day_id": str(day), "joined": True, "minutes": 42, "final": False}
+    ]
+    assert by_user["z2"]["status"] == "approved"
+    assert by_user["z2"]["attendance"][0]["joined"] is False
+
+
+async def test_r_enr_12_history_and_forbidden_transitions(reg: Reg) -> None:
+    """R-ENR-12: every change writes history (who, when, from, to, why) and is published with the
+    user's email; a forbidden transition is a 409 naming from and to."""
+    built = await reg.build(access=["h1"], requires_approval=True)
+    e = (await reg.sign_up(built.session_ids[0], "h1", email="h1@x.io")).json()
+    r = await reg.client.patch(
+        f"/v1/enrollments/{e['id']}",
+        json={"status": "approved", "reason": "looks good"},
+        headers=reg.admin(user="boss"),
+    )
+    assert r.json()["status"] == "approved"
+    r = await reg.client.post(f"/v1/enrollments/{e['id']}/cancel", headers=reg.user("h1"))
+    assert r.json()["status"] == "cancelled"
+    r = await reg.client.patch(
+        f"/v1/enrollments/{e['id']}", json={"status": "approved"}, headers=reg.admin()
+    )
+    assert r.status_code == 409
+    problem = r.json()
+    assert (problem["code"], problem["from"], problem["to"]) == (
+        "transition_not_allowed",
+        "cancelled",
+        "approved",
+    )
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    history = listing[0]["history"]
+    assert [(h["from_status"], h["to_status"], h["by"]) for h in history] == [
+        (None, "pending", "h1"),
+        ("pending", "approved", "boss"),
+        ("approved", "cancelled", "h1"),
+    ]
+    assert history[1]["reason"] == "looks good"
+    assert all(h["at"] for h in history)
+    changes = [
+        m
+        for m in await reg.outbox(c.EnrollmentChanged.routing_key)
+        if m["enrollment_id"] == e["id"]
+    ]
+    assert [(m["previous_status"], m["status"], m["version"]) for m in changes] == [
+        (None, "pending", 1),
+        ("pending", "approved", 2),
+        ("approved", "cancelled", 3),
+    ]
+    assert {m["email"] for m in changes} == {"h1@x.io"}
+    # an admin may not set waitlisted by hand, users may not PATCH
+    r = await reg.client.patch(
+        f"/v1/enrollments/{e['id']}", json={"status": "approved"}, headers=reg.user("h1")
+    )
+    assert r.status_code == 403
+
+
+async def test_r_ses_10_session_ordering(reg: Reg) -> None:
+    """R-SES-10: open sessions first by first day's start; passed ones by registration_end,
+    newest first."""
+    eid = await reg.event()
+    base = now()
+    specs = [  # (name, registration_end offset hours, first day offset hours)
+        ("late-open", 10, 100),
+        ("early-open", 10, 50),
+        ("closed-old", -20, 1),
+        ("closed-new", -2, 2),
+    ]
+    for name, reg_end, first in specs:
+        msg = reg.session_msg(
+            eid, name={"en": name}, registration_end=base + dt.timedelta(hours=reg_end)
+        )
+        await reg.apply(
+            msg, reg.day_msg(eid, msg.session_id, start=base + dt.timedelta(hours=first))
+        )
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
+    assert [s["name"]["en"] for s in view["sessions"]] == [
+        "early-open",
+        "late-open",
+        "closed-new",
+        "closed-old",
+    ]
+
+
+async def test_r_zoom_6_organizer_gets_access(reg: Reg) -> None:
+    """R-ZOOM-6: the organizer named by a zoom day gets access (and AccessGranted is published)."""
+    built = await reg.build()
+    eid, sid = built.event_id, built.session_ids[0]
+    assert (
+        await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("org"))
+    ).status_code == 404
+    await reg.apply(reg.day_msg(eid, sid, zoom_organizer="org"))
+    assert (
+        await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("org"))
+    ).status_code == 200
+    grants = [g for g in await reg.outbox(c.AccessGranted.routing_key) if g["event_id"] == str(eid)]
+    assert [g["user_ids"] for g in grants] == [["org"]]
+    # a reschedule of the same organizer grants nothing new
+    await reg.apply(reg.day_msg(eid, sid, zoom_organizer="org", cls=c.DayRescheduled))
+    grants = [g for g in await reg.outbox(c.AccessGranted.routing_key) if g["event_id"] == str(eid)]
+    assert len(grants) == 1
+
+
+async def test_read_model_is_order_tolerant(reg: Reg) -> None:
+    """Read model: stale versions are ignored; a day rescheduled before it was scheduled and a
+    session deleted before it was created converge on the newest state."""
+    eid = await reg.event()
+    created = reg.session_msg(eid, limit=3)
+    newer = reg.session_msg(eid, session_id=created.session_id, limit=7, cls=c.SessionUpdated)
+    await reg.apply(newer, created)  # out of order
+    seats = (
+        await reg.client.get(f"/v1/sessions/{created.session_id}/seats", headers=reg.admin())
+    ).json()
+    assert seats["participant_limit"] == 7
+    day_id = uuid.uuid4()
+    scheduled = reg.day_msg(
+        eid, created.session_id, day_id=day_id, start=now() + dt.timedelta(days=5)
+    )
+    moved = reg.day_msg(
+        eid,
+        created.session_id,
+        day_id=day_id,
+        start=now() + dt.timedelta(days=9),
+        cls=c.DayRescheduled,
+    )
+    await reg.apply(moved, scheduled)
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
+    start = dt.datetime.fromisoformat(view["sessions"][0]["days"][0]["start"])
+    assert start > now() + dt.timedelta(days=8)
+    gone = reg.session_msg(eid)
+    deleted = c.SessionDeleted(
+        company_id="acme", session_id=gone.session_id, event_id=eid, version=gone.version + 1
+    )
+    await reg.apply(deleted, gone)
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
+    assert str(gone.session_id) not in {s["id"] for s in view["sessions"]}
+
+
+async def test_r_enr_11_attendance_before_its_day_and_final_figures(reg: Reg) -> None:
+    """R-ENR-11: attendance that arrives before its DayScheduled is kept and applied when the day
+    arrives; a reconciled (final) figure is not overwritten by a later live one."""
+    built = await reg.build(access=["late-z"])
+    eid, sid = built.event_id, built.session_ids[0]
+    await reg.sign_up(sid, "late-z")
+    day = reg.day_msg(eid, sid)
+    await reg.apply(
+        c.AttendanceRecorded(
+            company_id="acme",
+            day_id=day.day_id,
+            user_id="late-z",
+            email=None,
+            joined=True,
+            minutes=50,
+            final=True,
+        )
+    )
+    await reg.apply(day)
+    await reg.apply(
+        c.AttendanceRecorded(
+            company_id="acme",
+            day_id=day.day_id,
+            user_id="late-z",
+            email=None,
+            joined=True,
+            minutes=3,
+        )
+    )
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    enrollment = listing["items"][0]
+    assert enrollment["status"] == "participated"
+    assert enrollment["attendance"] == [
+        {"day_id": str(day.day_id), "joined": True, "minutes": 50, "final": True}
+    ]
+
+
+async def test_tenant_isolation_and_own_enrollments_only(reg: Reg) -> None:
+    """Tenant isolation: another company's ids are 404 everywhere; a user acts only on their own
+    enrollments; user endpoints refuse admins' actions to users (403)."""
+    built = await reg.build(access=["t1", "t2"])
+    eid, sid = built.event_id, built.session_ids[0]
+    e = (await reg.sign_up(sid, "t1")).json()
+    globex_admin = reg.admin(company="globex")
+    globex_user = reg.user("t1", company="globex")
+    checks = [
+        ("get", f"/v1/events/{eid}/enrollments", globex_admin, None),
+        ("put", f"/v1/events/{eid}/access", globex_admin, {"user_ids": ["x"]}),
+        ("patch", f"/v1/enrollments/{e['id']}", globex_admin, {"status": "denied"}),
+        ("get", f"/v1/sessions/{sid}/seats", globex_admin, None),
+        ("post", f"/v1/enrollments/{e['id']}/cancel", globex_user, None),
+        ("post", f"/v1/enrollments/{e['id']}/cancel", reg.user("t2"), None),
+        ("post", f"/v1/enrollments/{e['id']}/confirm-participation", reg.user("t2"), None),
+        ("get", f"/v1/sessions/{sid}/seats", reg.user("no-access"), None),
+        ("get", f"/v1/me/events/{eid}", globex_user, None),
+    ]
+    for method, url, headers, body in checks:
+        r = await reg.client.request(method, url, headers=headers, json=body)
+        assert r.status_code == 404, (method, url, r.status_code, r.text)
+    for method, url, body in [
+        ("get", f"/v1/events/{eid}/enrollments", None),
+        ("put", f"/v1/events/{eid}/access", {"user_ids": ["x"]}),
+        ("patch", f"/v1/enrollments/{e['id']}", {"status": "denied"}),
+    ]:
+        r = await reg.client.request(method, url, headers=reg.user("t1"), json=body)
+        assert r.status_code == 403
+    assert (await reg.client.get("/v1/me/events")).status_code == 401
+    # nothing changed
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert [x["status"] for x in listing["items"]] == ["approved"]
+
+
+async def test_openapi_documents_the_registration_table(reg: Reg) -> None:
+    """API.md's registration table is served in the OpenAPI document."""
+    paths = (await reg.client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/events/{event_id}/access",
+        "/v1/me/events",
+        "/v1/me/events/{event_id}",
+        "/v1/sessions/{session_id}/enrollments",
+        "/v1/enrollments/{enrollment_id}/cancel",
+        "/v1/enrollments/{enrollment_id}/confirm-participation",
+        "/v1/events/{event_id}/enrollments",
+        "/v1/enrollments/{enrollment_id}",
+        "/v1/events/{event_id}/enrollments/import",
+        "/v1/sessions/{session_id}/seats",
+    ):
+        assert path in paths, path
+
+
+async def test_user_views_take_two_queries_whatever_the_number_of_events(reg: Reg) -> None:
+    """The user views are one or two queries (no N+1), however many events and sessions."""
+    from sqlalchemy import event
+
+    user = "n-plus-one"
+    for _ in range(6):
+        await reg.build(sessions=3, access=[user])
+    engine = reg.app.state.runtime.engine.sync_engine
+    selects: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        # the outbox relay polls on the same engine in the background; it is not the view
+        if statement.lstrip().upper().startswith("SELECT") and "outbox" not in statement:
+            selects.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        r = await reg.client.get("/v1/me/events?tab=available", headers=reg.user(user))
+        assert len(r.json()["items"]) == 6
+        assert all(len(e["sessions"]) == 3 for e in r.json()["items"])
+        assert len(selects) == 2, selects
+        selects.clear()
+        eid = r.json()["items"][0]["id"]
+        assert (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user(user))).is_success
+        assert len(selects) == 2, selects
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
