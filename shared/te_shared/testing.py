@@ -9,10 +9,11 @@ fresh databases (``CREATE DATABASE``) on PostgreSQL, dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -294,3 +295,46 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait(10)
         return int(self.process.returncode)
+
+
+# --- the whole system ------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass
+class System:
+    catalog: ServiceProcess
+    registration: ServiceProcess
+    bridge: ServiceProcess
+    sim: ServiceProcess
+    databases: dict[str, str]
+    token: TokenFactory
+
+    def client(self, proc: ServiceProcess, token: str | None = None) -> httpx.AsyncClient:
+        headers = auth(token) if token else {}
+        return httpx.AsyncClient(base_url=proc.url, headers=headers, timeout=30)
+
+    def admin(self, company: str, user: str = "admin-1") -> str:
+        return self.token(role="admin", company=company, user=user, email=f"{user}@{company}.io")
+
+    def user(self, company: str, user: str) -> str:
+        return self.token(role="user", company=company, user=user, email=f"{user}@{company}.io")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 30.0,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``accept`` holds (messages cross services asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.2)

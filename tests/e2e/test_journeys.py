@@ -1,0 +1,321 @@
+"""The seed's journeys across the real processes (catalog → RabbitMQ → registration)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import Workbook
+
+from te_shared.testing import System, eventually
+
+pytestmark = pytest.mark.e2e
+
+R_DAY_8 = (
+    "The last day of the session has already arrived. If the user has already set the session "
+    'status to "Participated", then after activating the event, they will switch back to the '
+    '"Approved" status and see it in the "Participating" tab.'
+)
+
+
+def at(days: float, hour: int = 10) -> str:
+    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (base + dt.timedelta(days=days)).isoformat()
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.request.url}: {response.text}"
+    return response.json()
+
+
+async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:
+    """Registration builds its read model from catalog's messages: wait until it has the session."""
+    await eventually(
+        lambda: reg.get(f"/v1/sessions/{session_id}/seats"),
+        lambda r: r.status_code == 200,
+        what=f"session {session_id} in registration",
+    )
+
+
+async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_up_for(
+    system: System,
+) -> None:
+    company = "journey-one"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        event = await ok(
+            await cat.post(
+                "/v1/events",
+                json={"title": "Negotiation skills", "dated": True, "requires_approval": False},
+            ),
+            201,
+        )
+        assert event["state"] == "hidden"
+        sessions = {}
+        for name in ("Daytime", "Evening"):
+            sessions[name] = await ok(
+                await cat.post(
+                    f"/v1/events/{event['id']}/sessions",
+                    json={"name": name, "registration_end": at(3)},
+                ),
+                201,
+            )
+        daytime, evening = sessions["Daytime"]["id"], sessions["Evening"]["id"]
+        await ok(
+            await cat.post(
+                f"/v1/sessions/{daytime}/days",
+                json={
+                    "format": "offline",
+                    "start": at(5, 9),
+                    "end": at(5, 12),
+                    "address": "Room 4, HQ",
+                },
+            ),
+            201,
+        )
+        await ok(
+            await cat.post(
+                f"/v1/sessions/{daytime}/days",
+                json={
+                    "format": "online",
+                    "start": at(6, 9),
+                    "end": at(6, 12),
+                    "url": "https://meet.example.com/negotiation",
+                },
+            ),
+            201,
+        )
+        await ok(
+            await cat.post(
+                f"/v1/sessions/{evening}/days",
+                json={
+                    "format": "online",
+                    "start": at(5, 18),
+                    "end": at(5, 20),
+                    "url": "https://meet.example.com/evening",
+                },
+            ),
+            201,
+        )
+        await ok(
+            await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": ["alice", "bob"]})
+        )
+        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+
+    async with system.client(system.registration, system.user(company, "alice")) as alice:
+        page = await eventually(
+            lambda: alice.get("/v1/me/events", params={"tab": "available"}),
+            lambda r: (
+                r.status_code == 200
+                and len(r.json()["items"]) == 1
+                and r.json()["items"][0]["state"] == "active"
+                and sum(len(s["days"]) for s in r.json()["items"][0]["sessions"]) == 3
+            ),
+            what="the active event with both sessions and three days",
+        )
+        seen = page.json()["items"][0]
+        assert {s["id"] for s in seen["sessions"]} == {daytime, evening}
+        assert seen["enrollment"] is None
+
+        enrollment = await ok(await alice.post(f"/v1/sessions/{evening}/enrollments"), 201)
+        assert enrollment["status"] == "approved"
+
+        mine = await ok(await alice.get(f"/v1/me/events/{event['id']}"))
+        assert [s["id"] for s in mine["sessions"]] == [evening]  # R-ENR-2
+        participating = await ok(await alice.get("/v1/me/events", params={"tab": "participating"}))
+        assert [e["id"] for e in participating["items"]] == [event["id"]]
+        available = await ok(await alice.get("/v1/me/events", params={"tab": "available"}))
+        assert available["items"] == []
+
+    async with system.client(system.registration, system.user(company, "carol")) as carol:
+        # no access: the event does not exist for her (R-ENR-1)
+        assert (await carol.get(f"/v1/me/events/{event['id']}")).status_code == 404
+
+
+def xlsx(rows: list[list[str]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: System) -> None:
+    company = "journey-two"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        event = await ok(
+            await cat.post(
+                "/v1/events",
+                json={
+                    "title": "Onboarding",
+                    "dated": True,
+                    "requires_approval": True,
+                },
+            ),
+            201,
+        )
+        group_a = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={
+                    "name": "Group A",
+                    "registration_end": at(2),
+                },
+            ),
+            201,
+        )
+        group_b = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={
+                    "name": "Group B",
+                    "registration_end": at(2),
+                },
+            ),
+            201,
+        )
+        for session, day in ((group_a, 4), (group_b, 5)):
+            await ok(
+                await cat.post(
+                    f"/v1/sessions/{session['id']}/days",
+                    json={
+                        "format": "offline",
+                        "start": at(day),
+                        "end": at(day, 12),
+                        "address": "Main hall",
+                    },
+                ),
+                201,
+            )
+        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        await known_to_registration(reg, group_a["id"])
+        await known_to_registration(reg, group_b["id"])
+
+        file = xlsx([["user_id", "session"], ["dana", "group a"], ["eli", "Group A"]])
+        result = await ok(
+            await reg.post(
+                f"/v1/events/{event['id']}/enrollments/import",
+                files={
+                    "file": (
+                        "people.xlsx",
+                        file,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    )
+                },
+            )
+        )
+        assert result == {"imported": 2, "unchanged": 0}
+        again = await ok(
+            await reg.post(
+                f"/v1/events/{event['id']}/enrollments/import",
+                files={"file": ("people.xlsx", file, "application/octet-stream")},
+            )
+        )
+        assert again == {"imported": 0, "unchanged": 2}  # re-import changes nothing (R-ENR-5)
+
+    for user in ("dana", "eli"):
+        async with system.client(system.registration, system.user(company, user)) as me:
+            view = await ok(await me.get(f"/v1/me/events/{event['id']}"))
+            assert [s["id"] for s in view["sessions"]] == [group_a["id"]]
+            assert view["enrollment"]["status"] == "approved"  # R-ENR-4, despite approval
+
+
+async def test_ended_session_gets_a_future_day_and_participants_come_back(
+    system: System,
+) -> None:
+    """R-DAY-8 in catalog, R-ENR-9 in registration."""
+    company = "journey-ended"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        event = await ok(
+            await cat.post(
+                "/v1/events",
+                json={
+                    "title": "Safety briefing",
+                    "dated": True,
+                    "requires_approval": False,
+                },
+            ),
+            201,
+        )
+        session = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={
+                    "name": "Only run",
+                    "registration_end": at(-4),
+                },
+            ),
+            201,
+        )
+        await ok(
+            await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                json={
+                    "format": "offline",
+                    "start": at(-3),
+                    "end": at(-3, 12),
+                    "address": "Yard",
+                },
+            ),
+            201,
+        )
+        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        await known_to_registration(reg, session["id"])
+        enrollment = await ok(
+            await reg.post(
+                f"/v1/events/{event['id']}/enrollments",
+                json={
+                    "user_id": "finn",
+                    "email": "finn@journey-ended.io",
+                    "session_id": session["id"],
+                },
+            ),
+            201,
+        )
+        await ok(
+            await reg.patch(f"/v1/enrollments/{enrollment['id']}", json={"status": "participated"})
+        )
+
+        async with system.client(system.registration, system.user(company, "finn")) as finn:
+            completed = await ok(await finn.get("/v1/me/events", params={"tab": "completed"}))
+            assert [e["id"] for e in completed["items"]] == [event["id"]]
+
+            future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
+            refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)
+            assert refused.status_code == 409
+            assert refused.json()["detail"] == R_DAY_8
+            await ok(
+                await cat.post(
+                    f"/v1/sessions/{session['id']}/days",
+                    params={"confirm": "true"},
+                    json=future_day,
+                ),
+                201,
+            )
+
+            await eventually(
+                lambda: finn.get(f"/v1/me/events/{event['id']}"),
+                lambda r: r.status_code == 200 and r.json()["enrollment"]["status"] == "approved",
+                what="R-ENR-9: participated back to approved",
+            )
+            participating = await ok(
+                await finn.get("/v1/me/events", params={"tab": "participating"})
+            )
+            assert [e["id"] for e in participating["items"]] == [event["id"]]
