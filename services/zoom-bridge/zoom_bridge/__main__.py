@@ -1,6 +1,6 @@
+from te_shared.cli import service_main
 from zoom_bridge.app import MIGRATIONS, create_app
 from zoom_bridge.settings import ZoomBridgeSettings
-from te_shared.cli import service_main
 
 
 def main() -> None:

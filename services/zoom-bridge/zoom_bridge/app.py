@@ -7,9 +7,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from te_shared.service import create_service_app
+from zoom_bridge.accounts.endpoints import router as accounts_router
 from zoom_bridge.handlers import consumers
+from zoom_bridge.meetings.endpoints import router as meetings_router
 from zoom_bridge.models import InboxRecord, OutboxRecord
 from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.webhooks.endpoints import router as webhooks_router
+from zoom_bridge.worker import start_worker, stop_worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,9 +23,11 @@ def create_app(settings: ZoomBridgeSettings | None = None) -> FastAPI:
         settings=settings or ZoomBridgeSettings(),
         title="zoom-bridge",
         description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",
-        routers=[],
+        routers=[accounts_router, meetings_router, webhooks_router],
         consumers=consumers,
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,
         migrations=MIGRATIONS,
+        startup=[start_worker],
+        shutdown=[stop_worker],
     )

@@ -1,4 +1,5 @@
-"""Messages zoom-bridge consumes."""
+"""Messages zoom-bridge consumes. Day messages only record the desired meeting and arm a
+durable job (fast, idempotent, keyed by day_id); the worker talks to Zoom."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from te_shared import contracts as c
 from te_shared.inbox import Consumers
 from te_shared.replica import upsert_if_newer
 from te_shared.topology import ZOOM_BRIDGE
-from zoom_bridge.models import CompanyReplica
+from zoom_bridge.meetings import jobs
+from zoom_bridge.models import CompanyReplica, Enrollment, ZoomJob, ZoomMeeting
 
 consumers = Consumers(ZOOM_BRIDGE)
 
@@ -23,5 +25,98 @@ async def on_company_settings(session: AsyncSession, msg: c.CompanySettingsChang
         values={
             "zoom_enabled": msg.zoom_enabled,
             "training_module_enabled": msg.training_module_enabled,
+        },
+    )
+
+
+async def _meeting_for(
+    session: AsyncSession, msg: c.DayData | c.DayCancelled
+) -> ZoomMeeting | None:
+    """The day's row when ``msg`` is newer than what we have (None: stale, ignore)."""
+    meeting = await session.get(ZoomMeeting, msg.day_id)
+    if meeting is None:
+        meeting = ZoomMeeting(
+            day_id=msg.day_id,
+            company_id=msg.company_id,
+            session_id=msg.session_id,
+            event_id=msg.event_id,
+            version=0,
+            desired="absent",
+            status="pending",
+            synced_version=0,
+            auto_recording=False,
+            topic="",
+            timezone="UTC",
+            ended=False,
+        )
+        session.add(meeting)
+    elif meeting.version >= msg.version:
+        return None
+    meeting.version = msg.version
+    return meeting
+
+
+async def _on_day(session: AsyncSession, msg: c.DayData) -> None:
+    meeting = await _meeting_for(session, msg)
+    if meeting is None:
+        return
+    if msg.format is not c.DayFormat.ZOOM or msg.zoom is None:
+        meeting.desired = "absent"
+    else:
+        meeting.desired = "present"
+        meeting.account_id = msg.zoom.account_id
+        meeting.organizer_user_id = msg.zoom.organizer_user_id
+        meeting.auto_recording = msg.zoom.auto_recording
+        meeting.topic = msg.topic[:300]
+        meeting.start = msg.start
+        meeting.end = msg.end
+        meeting.timezone = msg.timezone
+        if meeting.zoom_meeting_id is None:
+            meeting.status = "pending"
+    await _arm_if_needed(session, meeting)
+
+
+async def _arm_if_needed(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """A job when Zoom has something to do: a meeting to have, one to remove, or work in
+    flight (never a Zoom call, nor a MeetingDeleted, for a day that never was a zoom day)."""
+    await session.flush()
+    in_flight = await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None
+    if meeting.desired == "present" or meeting.zoom_meeting_id is not None or in_flight:
+        await jobs.arm(session, meeting.day_id, jobs.SYNC)
+
+
+@consumers.handler(c.DayScheduled)
+async def on_day_scheduled(session: AsyncSession, msg: c.DayScheduled) -> None:
+    await _on_day(session, msg)
+
+
+@consumers.handler(c.DayRescheduled)
+async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> None:
+    await _on_day(session, msg)
+
+
+@consumers.handler(c.DayCancelled)
+async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
+    meeting = await _meeting_for(session, msg)
+    if meeting is None:
+        return
+    meeting.desired = "absent"
+    await _arm_if_needed(session, meeting)
+
+
+@consumers.handler(c.EnrollmentChanged)
+async def on_enrollment(session: AsyncSession, msg: c.EnrollmentChanged) -> None:
+    await upsert_if_newer(
+        session,
+        Enrollment,
+        key={"enrollment_id": msg.enrollment_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "event_id": msg.event_id,
+            "session_id": msg.session_id,
+            "user_id": msg.user_id,
+            "email": msg.email.lower() if msg.email else None,
+            "status": msg.status.value,
         },
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, String
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from te_shared.db import make_metadata
+from te_shared.db import UTCDateTime, make_metadata
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin
 
@@ -31,3 +35,114 @@ class CompanyReplica(Base):
     zoom_enabled: Mapped[bool] = mapped_column(Boolean())
     training_module_enabled: Mapped[bool] = mapped_column(Boolean())
     version: Mapped[int] = mapped_column(Integer())
+
+
+class ZoomAccount(Base):
+    """A connected Zoom account (OAuth user or Server-to-Server app). Tokens are encrypted."""
+
+    __tablename__ = "zoom_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # oauth | s2s
+    role: Mapped[str] = mapped_column(String(20))
+    zoom_user_id: Mapped[str] = mapped_column(String(100))
+    zoom_account_id: Mapped[str] = mapped_column(String(100))
+    zoom_user_email: Mapped[str] = mapped_column(String(320))
+    access_token_enc: Mapped[str | None] = mapped_column(Text())
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text())
+    s2s_client_id: Mapped[str | None] = mapped_column(String(200))
+    s2s_client_secret_enc: Mapped[str | None] = mapped_column(Text())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    connected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OAuthState(Base):
+    """A pending authorization: single use, bound to the company and the admin."""
+
+    __tablename__ = "zoom_oauth_states"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    admin_user_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ZoomMeeting(Base):
+    """The desired and actual Zoom meeting of one zoom day."""
+
+    __tablename__ = "zoom_meetings"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100), index=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    version: Mapped[int] = mapped_column(Integer())
+    desired: Mapped[str] = mapped_column(String(10))  # present | absent
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    organizer_user_id: Mapped[str | None] = mapped_column(String(100))
+    auto_recording: Mapped[bool] = mapped_column(Boolean(), default=False)
+    topic: Mapped[str] = mapped_column(String(300), default="")
+    start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[str] = mapped_column(String(20))  # pending | created | failed | deleted
+    synced_version: Mapped[int] = mapped_column(Integer(), default=0)
+    zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    join_url: Mapped[str | None] = mapped_column(Text())
+    start_url_enc: Mapped[str | None] = mapped_column(Text())
+    error: Mapped[str | None] = mapped_column(Text())
+    ended: Mapped[bool] = mapped_column(Boolean(), default=False)
+    recordings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON())
+
+
+class ZoomJob(Base):
+    """Durable work towards Zoom: ``sync`` a day's meeting or ``reconcile`` its attendance."""
+
+    __tablename__ = "zoom_jobs"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer(), default=0)
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text())
+
+
+class Enrollment(Base):
+    """Registration's enrollments, for e-mail matching and access to a day's meeting."""
+
+    __tablename__ = "enrollments"
+
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    user_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer())
+
+
+class WebhookEvent(Base):
+    """A verified webhook, stored before it is processed; the digest absorbs duplicates."""
+
+    __tablename__ = "zoom_webhook_events"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(100))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    processed: Mapped[bool] = mapped_column(Boolean(), default=False, index=True)
+
+
+class AttendanceSegment(Base):
+    """One stay of one participant in a day's meeting (a rejoin is another segment)."""
+
+    __tablename__ = "attendance_segments"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    participant_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    join_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    leave_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,16 +1,60 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from te_shared.settings import ServiceSettings
 
+#: A Fernet key for local runs only; production sets TOKEN_ENCRYPTION_KEY.
+DEV_TOKEN_KEY = "ZGV2LXRva2VuLWtleS1kby1ub3QtdXNlLWluLXByb2Q="
+
 
 class ZoomBridgeSettings(ServiceSettings):
-    """zoom-bridge configuration (environment variables, optional prefix-free names)."""
+    """zoom-bridge configuration (environment variables, prefix-free names).
+
+    Pointing the bridge at zoom.us only needs ZOOM_API_BASE_URL=https://api.zoom.us/v2,
+    ZOOM_OAUTH_BASE_URL=https://zoom.us and real credentials.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     service_name: str = "zoom-bridge"
     port: int = 8003
     database_url: str = Field(default="sqlite:///./var/zoom_bridge.db")
+    zoom_api_base_url: str = Field(
+        default="http://127.0.0.1:8099/v2", description="Zoom REST API base (api.zoom.us/v2)."
+    )
+    zoom_oauth_base_url: str = Field(
+        default="http://127.0.0.1:8099", description="Zoom OAuth base (zoom.us)."
+    )
+    zoom_authorize_base_url: str | None = Field(
+        default=None,
+        description="Browser-facing base of Zoom's authorize page when it differs from "
+        "ZOOM_OAUTH_BASE_URL (e.g. docker-compose: http://localhost:8099).",
+    )
+    zoom_client_id: str = Field(default="dev-client-id")
+    zoom_client_secret: SecretStr = Field(default=SecretStr("dev-client-secret"))
+    zoom_redirect_url: str = Field(
+        default="http://127.0.0.1:8003/v1/zoom/oauth/callback",
+        description="This service's OAuth callback as registered with Zoom.",
+    )
+    zoom_webhook_secret: SecretStr = Field(default=SecretStr("dev-webhook-secret"))
+    zoom_return_origins: list[str] = Field(
+        default=["http://127.0.0.1:5173", "http://localhost:5173"],
+        description="Origins an OAuth `return_to` may point at (relative paths always may).",
+    )
+    token_encryption_key: SecretStr = Field(
+        default=SecretStr(DEV_TOKEN_KEY), description="Fernet key encrypting tokens at rest."
+    )
+    zoom_http_timeout: float = Field(default=10.0, gt=0)
+    zoom_retry_max_attempts: int = Field(default=8, ge=1, description="Retry budget per job.")
+    zoom_retry_base_seconds: float = Field(default=1.0, gt=0)
+    zoom_retry_max_seconds: float = Field(default=300.0, gt=0)
+    zoom_worker_poll_seconds: float = Field(default=0.5, gt=0)
+    zoom_job_lease_seconds: float = Field(default=120.0, gt=0)
+    zoom_webhook_max_age_seconds: int = Field(default=300, ge=1)
+    zoom_reconcile_delay_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Wait after meeting.ended before reading the participants report.",
+    )

@@ -1,0 +1,276 @@
+"""Fixtures: the Zoom simulator and the bridge as real HTTP servers (uvicorn on free ports),
+the bridge on a real database and RabbitMQ; day messages go through the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from faststream.rabbit import RabbitBroker
+from sqlalchemy import select
+
+from te_shared import contracts as c
+from te_shared.testing import DatabaseFactory, RabbitNamespace, TokenFactory, auth, free_port
+from te_shared.testing import settings_for as _settings_for
+from zoom_bridge.app import create_app
+from zoom_bridge.models import OutboxRecord, ZoomMeeting
+from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_sim.app import create_app as create_sim
+from zoom_sim.settings import Settings as SimSettings
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+class Server:
+    """An ASGI app served by uvicorn on a port, in this event loop."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+@dataclass
+class Env:
+    """The simulator, the bridge and helpers."""
+
+    ns: RabbitNamespace
+    db_url: str
+    token: TokenFactory
+    bridge_port: int
+    sim_port: int
+    broker: RabbitBroker
+    bridge: Server | None = None
+    app: Any = None
+    versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def bridge_url(self) -> str:
+        return f"http://127.0.0.1:{self.bridge_port}"
+
+    def settings(self) -> ZoomBridgeSettings:
+        return _settings_for(
+            ZoomBridgeSettings,
+            self.db_url,
+            self.ns,
+            zoom_api_base_url=f"{self.sim_url}/v2",
+            zoom_oauth_base_url=self.sim_url,
+            zoom_redirect_url=f"{self.bridge_url}/v1/zoom/oauth/callback",
+            zoom_webhook_secret=WEBHOOK_SECRET,
+            zoom_client_id="dev-client-id",
+            zoom_client_secret="dev-client-secret",
+            zoom_retry_base_seconds=0.2,
+            zoom_retry_max_seconds=2.0,
+            zoom_retry_max_attempts=4,
+            zoom_worker_poll_seconds=0.1,
+            zoom_http_timeout=1.5,
+            zoom_reconcile_delay_seconds=0,
+            port=self.bridge_port,
+            **self.overrides,
+        )
+
+    async def start_bridge(self) -> None:
+        self.app = create_app(self.settings())
+        self.bridge = Server(self.app, self.bridge_port)
+        await self.bridge.start()
+
+    async def stop_bridge(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
+            self.bridge = None
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.bridge_url, timeout=10)
+
+    def sim(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.sim_url, timeout=10)
+
+    def admin(self, company: str = "acme", user: str = "admin1") -> dict[str, str]:
+        return auth(self.token(role="admin", company=company, user=user))
+
+    def user(self, user: str, company: str = "acme") -> dict[str, str]:
+        return auth(self.token(role="user", company=company, user=user))
+
+    async def publish(self, message: c.Message) -> None:
+        await self.broker.publish(
+            message.model_dump(mode="json"),
+            exchange=self.ns.topology.exchange,
+            routing_key=message.routing_key,
+            persist=True,
+        )
+
+    async def connect(
+        self, role: str = "administrator", company: str = "acme", sim_user: str | None = None
+    ) -> str:
+        """Run the OAuth flow end to end; returns the new account id."""
+        async with self.client() as bridge, self.sim() as sim:
+            r = await bridge.get(
+                "/v1/zoom/oauth/authorize",
+                params={"role": role, "return_to": "/admin/zoom"},
+                headers=self.admin(company),
+            )
+            assert r.status_code == 302, r.text
+            location = r.headers["location"]
+            if sim_user:
+                location += f"&sim_user={sim_user}"
+            r = await sim.get(location)
+            assert r.status_code == 302, r.text
+            r = await bridge.get(r.headers["location"])
+            assert r.status_code == 302, r.text
+            assert r.headers["location"] == "/admin/zoom"
+            r = await bridge.get("/v1/zoom/accounts", headers=self.admin(company))
+            accounts = r.json()
+            wanted = sim_user or "host@zoom-sim.local"
+            return str(next(a["id"] for a in accounts if a["zoom_user_email"] == wanted))
+
+    wait = staticmethod(wait_for)
+
+    @staticmethod
+    def query(url: str) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+    def next_version(self, day_id: uuid.UUID) -> int:
+        self.versions[day_id] = self.versions.get(day_id, 0) + 1
+        return self.versions[day_id]
+
+    def day(
+        self,
+        account_id: str,
+        *,
+        day_id: uuid.UUID | None = None,
+        session_id: uuid.UUID | None = None,
+        company: str = "acme",
+        start: dt.datetime | None = None,
+        minutes: int = 60,
+        organizer: str = "org1",
+        auto_recording: bool = True,
+        cls: type[c.DayData] = c.DayScheduled,
+        version: int | None = None,
+    ) -> c.DayData:
+        day_id = day_id or uuid.uuid4()
+        start = start or now() + dt.timedelta(days=2)
+        return cls(
+            company_id=company,
+            day_id=day_id,
+            session_id=session_id or uuid.uuid4(),
+            event_id=uuid.uuid4(),
+            version=version if version is not None else self.next_version(day_id),
+            format=c.DayFormat.ZOOM,
+            start=start,
+            end=start + dt.timedelta(minutes=minutes),
+            timezone="Europe/Berlin",
+            topic="Onboarding day",
+            zoom=c.ZoomDaySettings(
+                account_id=uuid.UUID(account_id),
+                organizer_user_id=organizer,
+                auto_recording=auto_recording,
+            ),
+        )
+
+    async def meeting_row(self, day_id: uuid.UUID) -> ZoomMeeting | None:
+        factory = self.app.state.runtime.session_factory()
+        async with factory() as session:
+            return await session.get(ZoomMeeting, day_id)
+
+    async def outbox(
+        self, routing_key: str, day_id: uuid.UUID | None = None
+    ) -> list[dict[str, Any]]:
+        factory = self.app.state.runtime.session_factory()
+        async with factory() as session:
+            rows = (
+                await session.execute(
+                    select(OutboxRecord)
+                    .where(OutboxRecord.routing_key == routing_key)
+                    .order_by(OutboxRecord.id)
+                )
+            ).scalars()
+            payloads = [r.payload for r in rows]
+        if day_id is not None:
+            payloads = [p for p in payloads if p.get("day_id") == str(day_id)]
+        return payloads
+
+    async def sim_meeting(self, zoom_id: str) -> dict[str, Any]:
+        async with self.sim() as sim:
+            meetings = (await sim.get("/_sim/meetings")).json()
+        return next(m for m in meetings if str(m["id"]) == zoom_id)
+
+    async def created(self, day_id: uuid.UUID, timeout: float = 20.0) -> ZoomMeeting:
+        async def check() -> ZoomMeeting | None:
+            row = await self.meeting_row(day_id)
+            return row if row is not None and row.status == "created" else None
+
+        result: ZoomMeeting = await wait_for(check, timeout)
+        return result
+
+
+@pytest.fixture(scope="module")
+async def env(databases: DatabaseFactory, amqp_url: str, token: TokenFactory) -> AsyncIterator[Env]:
+    tag = uuid.uuid4().hex[:8]
+    ns = RabbitNamespace(amqp_url, f"te-test-zb-{tag}", f"zb{tag}.")
+    bridge_port, sim_port = free_port(), free_port()
+    sim_settings = SimSettings(
+        public_url=f"http://127.0.0.1:{sim_port}",
+        webhook_url=f"http://127.0.0.1:{bridge_port}/v1/zoom/webhooks",
+        webhook_secret=WEBHOOK_SECRET,
+        client_id="dev-client-id",
+        client_secret="dev-client-secret",
+    )
+    sim = Server(create_sim(sim_settings), sim_port)
+    await sim.start()
+    broker = RabbitBroker(amqp_url)
+    await broker.connect()
+    db_url = await databases.create("zoom")
+    environment = Env(ns, db_url, token, bridge_port, sim_port, broker)
+    await environment.start_bridge()
+    try:
+        yield environment
+    finally:
+        await environment.stop_bridge()
+        await sim.stop()
+        await broker.stop()
+        from te_shared.testing import delete_namespace
+
+        with contextlib.suppress(Exception):
+            await delete_namespace(ns)

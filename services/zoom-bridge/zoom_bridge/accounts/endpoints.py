@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
+
+from te_shared.auth import AdminPrincipal
+from te_shared.contracts import ZoomAccountRole
+from te_shared.errors import problem_responses
+from te_shared.service import SessionDep
+from zoom_bridge.accounts import service
+from zoom_bridge.accounts.schemas import AccountOut, AccountPatch, ServerToServerIn
+from zoom_bridge.deps import ZoomDep
+from zoom_bridge.models import ZoomAccount
+
+router = APIRouter(prefix="/v1/zoom", tags=["zoom accounts"])
+
+
+def _out(account: ZoomAccount) -> AccountOut:
+    return AccountOut.model_validate(account, from_attributes=True)
+
+
+@router.get(
+    "/oauth/authorize",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=problem_responses(401, 403, 422),
+)
+async def authorize(
+    admin: AdminPrincipal,
+    session: SessionDep,
+    zoom: ZoomDep,
+    role: Annotated[ZoomAccountRole, Query()],
+    return_to: Annotated[str, Query(max_length=2000)] = "/",
+) -> RedirectResponse:
+    """R-ZOOM-1: send the admin to Zoom's authorize page with a signed, single-use state."""
+    url = await service.authorize_url(
+        session,
+        zoom,
+        company_id=admin.company_id,
+        admin_user_id=admin.user_id,
+        role=role,
+        return_to=return_to,
+    )
+    return RedirectResponse(url, status_code=302)
+
+
+@router.get(
+    "/oauth/callback",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=problem_responses(400, 422),
+)
+async def callback(
+    session: SessionDep,
+    zoom: ZoomDep,
+    code: Annotated[str, Query(min_length=1, max_length=2000)],
+    state: Annotated[str, Query(min_length=1, max_length=4000)],
+) -> RedirectResponse:
+    return_to = await service.complete(session, zoom, code=code, state=state)
+    return RedirectResponse(return_to, status_code=302)
+
+
+@router.get("/accounts", response_model=list[AccountOut], responses=problem_responses(401, 403))
+async def list_accounts(admin: AdminPrincipal, session: SessionDep) -> list[AccountOut]:
+    return [_out(a) for a in await service.list_accounts(session, admin.company_id)]
+
+
+@router.post(
+    "/accounts/server-to-server",
+    status_code=201,
+    response_model=AccountOut,
+    responses=problem_responses(401, 403, 422),
+)
+async def connect_s2s(
+    body: ServerToServerIn, admin: AdminPrincipal, session: SessionDep, zoom: ZoomDep
+) -> AccountOut:
+    """R-ZOOM-1 alternative: a Server-to-Server OAuth app (client secret stored encrypted)."""
+    return _out(await service.connect_s2s(session, zoom, admin.company_id, body))
+
+
+@router.patch(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def patch_account(
+    account_id: uuid.UUID, body: AccountPatch, admin: AdminPrincipal, session: SessionDep
+) -> AccountOut:
+    account = await service.get_account(session, admin.company_id, account_id)
+    account.role = body.role.value
+    return _out(account)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, Field
+
+from te_shared.contracts import ZoomAccountRole
+
+
+class AccountOut(BaseModel):
+    """A connected account; tokens are never part of it."""
+
+    id: uuid.UUID
+    role: ZoomAccountRole
+    kind: str
+    zoom_user_email: str
+    connected_at: dt.datetime
+
+
+class AccountPatch(BaseModel):
+    role: ZoomAccountRole
+
+
+class ServerToServerIn(BaseModel):
+    """A Server-to-Server OAuth app of the company's Zoom account."""
+
+    zoom_account_id: str = Field(min_length=1, max_length=100)
+    client_id: str = Field(min_length=1, max_length=200)
+    client_secret: str = Field(min_length=1, max_length=500)
+    role: ZoomAccountRole

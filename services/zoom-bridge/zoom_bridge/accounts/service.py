@@ -1,0 +1,179 @@
+"""Connecting Zoom accounts: OAuth authorization code (signed single-use state) and S2S."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from te_shared.contracts import ZoomAccountRole
+from te_shared.db import utcnow
+from te_shared.errors import BadRequest, NotFound, field_error
+from te_shared.logging import get_logger
+from zoom_bridge.models import OAuthState, ZoomAccount
+from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.zoom.client import ZoomClient, ZoomError
+
+log = get_logger(__name__)
+
+STATE_TTL = dt.timedelta(minutes=10)
+
+
+def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
+    parts = urlsplit(return_to)
+    if not parts.scheme and not parts.netloc and return_to.startswith("/"):
+        if return_to.startswith("//"):
+            raise field_error("return_to", "must be a path or an allowed admin-panel URL")
+        return return_to
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme in ("http", "https") and origin in settings.zoom_return_origins:
+        return return_to
+    raise field_error("return_to", "must be a path or an allowed admin-panel URL")
+
+
+async def authorize_url(
+    session: AsyncSession,
+    zoom: ZoomClient,
+    *,
+    company_id: str,
+    admin_user_id: str,
+    role: ZoomAccountRole,
+    return_to: str,
+) -> str:
+    settings = zoom.settings
+    return_to = check_return_to(settings, return_to)
+    nonce = secrets.token_urlsafe(24)
+    session.add(
+        OAuthState(
+            nonce=nonce, company_id=company_id, admin_user_id=admin_user_id, created_at=utcnow()
+        )
+    )
+    payload = {"n": nonce, "c": company_id, "a": admin_user_id, "r": role.value, "t": return_to}
+    state = zoom.cipher.encrypt(json.dumps(payload))  # authenticated encryption = signed
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.zoom_client_id,
+            "redirect_uri": settings.zoom_redirect_url,
+            "state": state,
+        }
+    )
+    base = settings.zoom_authorize_base_url or settings.zoom_oauth_base_url
+    return f"{base.rstrip('/')}/oauth/authorize?{query}"
+
+
+async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state: str) -> str:
+    """Check the state (signature, age, single use), exchange the code, store the connection;
+    returns where to send the admin back."""
+    try:
+        raw = zoom.cipher.decrypt_fresh(state, int(STATE_TTL.total_seconds()))
+        payload: dict[str, Any] = json.loads(raw)
+    except (InvalidToken, ValueError) as exc:
+        raise BadRequest(
+            "The authorization state is invalid or expired.", code="bad_state"
+        ) from exc
+    pending = await session.get(OAuthState, payload["n"])
+    if (
+        pending is None
+        or pending.company_id != payload["c"]
+        or pending.admin_user_id != payload["a"]
+    ):
+        raise BadRequest("The authorization state was already used.", code="bad_state")
+    await session.delete(pending)
+    try:
+        tokens = await zoom.token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": zoom.settings.zoom_redirect_url,
+            }
+        )
+        me = await zoom.get_me(str(tokens["access_token"]))
+    except ZoomError as exc:
+        log.warning("zoom_oauth_exchange_failed", status=exc.status)
+        raise BadRequest("Zoom refused the authorization.", code="zoom_oauth_failed") from exc
+    company_id = str(payload["c"])
+    account = (
+        await session.execute(
+            select(ZoomAccount).where(
+                ZoomAccount.company_id == company_id, ZoomAccount.zoom_user_id == str(me["id"])
+            )
+        )
+    ).scalar_one_or_none()
+    if account is None:
+        account = ZoomAccount(id=uuid.uuid4(), company_id=company_id, connected_at=utcnow())
+        session.add(account)
+    account.kind = "oauth"
+    account.role = str(payload["r"])
+    account.zoom_user_id = str(me["id"])
+    account.zoom_account_id = str(me.get("account_id", ""))
+    account.zoom_user_email = str(me.get("email", ""))
+    zoom.store_tokens(account, tokens)
+    log.info("zoom_account_connected", account_id=str(account.id), company_id=company_id)
+    return str(payload["t"])
+
+
+async def connect_s2s(
+    session: AsyncSession, zoom: ZoomClient, company_id: str, body: Any
+) -> ZoomAccount:
+    try:
+        tokens = await zoom.token_request(
+            {"grant_type": "account_credentials", "account_id": body.zoom_account_id},
+            body.client_id,
+            body.client_secret,
+        )
+        me = await zoom.get_me(str(tokens["access_token"]))
+    except ZoomError as exc:
+        raise field_error("client_secret", "Zoom refused these credentials") from exc
+    account = ZoomAccount(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        kind="s2s",
+        role=body.role.value,
+        zoom_user_id=str(me["id"]),
+        zoom_account_id=body.zoom_account_id,
+        zoom_user_email=str(me.get("email", "")),
+        s2s_client_id=body.client_id,
+        s2s_client_secret_enc=zoom.cipher.encrypt(body.client_secret),
+        refresh_token_enc=None,
+        connected_at=utcnow(),
+    )
+    zoom.store_tokens(account, tokens)
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def list_accounts(session: AsyncSession, company_id: str) -> list[ZoomAccount]:
+    stmt = (
+        select(ZoomAccount)
+        .where(ZoomAccount.company_id == company_id)
+        .order_by(ZoomAccount.connected_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_account(session: AsyncSession, company_id: str, account_id: uuid.UUID) -> ZoomAccount:
+    account = await session.get(ZoomAccount, account_id)
+    if account is None or account.company_id != company_id:
+        raise NotFound("No such Zoom account.")
+    return account
+
+
+async def deauthorize(session: AsyncSession, zoom_user_id: str, zoom_account_id: str) -> int:
+    """Zoom's deauthorization notice: forget the connection (and its tokens)."""
+    result = await session.execute(
+        delete(ZoomAccount).where(
+            ZoomAccount.kind == "oauth",
+            ZoomAccount.zoom_user_id == zoom_user_id,
+            ZoomAccount.zoom_account_id == zoom_account_id,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

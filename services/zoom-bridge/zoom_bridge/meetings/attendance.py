@@ -1,0 +1,94 @@
+"""Attendance from webhooks (R-ZOOM-5, R-ZOOM-2): segments per participant stay, matched to
+platform users by e-mail through registration's enrollments; rejoins add up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from te_shared import contracts as c
+from te_shared.outbox import add_message
+from zoom_bridge.models import AttendanceSegment, Enrollment, OutboxRecord, ZoomAccount, ZoomMeeting
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+async def role_of(session: AsyncSession, meeting: ZoomMeeting) -> str | None:
+    if meeting.account_id is None:
+        return None
+    account = await session.get(ZoomAccount, meeting.account_id)
+    return account.role if account is not None else None
+
+
+async def record_segment(
+    session: AsyncSession, meeting: ZoomMeeting, participant: dict[str, Any], joined: bool
+) -> None:
+    """Join and leave of one stay fill the same row, whichever arrives first."""
+    key = str(participant.get("user_id") or participant.get("participant_uuid") or "")
+    if not key:
+        return
+    at = parse_time(participant.get("join_time" if joined else "leave_time"))
+    segment = await session.get(AttendanceSegment, (meeting.day_id, key))
+    if segment is None:
+        segment = AttendanceSegment(day_id=meeting.day_id, participant_key=key)
+        session.add(segment)
+    email = str(participant.get("email") or "").lower()
+    if email:
+        segment.email = email
+    if joined:
+        segment.join_time = at
+    else:
+        segment.leave_time = at
+    await session.flush()
+
+
+async def publish(session: AsyncSession, meeting: ZoomMeeting, *, final: bool = False) -> None:
+    """AttendanceRecorded per matched user of the day (minutes only for the administrator role)."""
+    segments = list(
+        (
+            await session.execute(
+                select(AttendanceSegment).where(AttendanceSegment.day_id == meeting.day_id)
+            )
+        ).scalars()
+    )
+    enrollments = (
+        await session.execute(select(Enrollment).where(Enrollment.session_id == meeting.session_id))
+    ).scalars()
+    by_email = {e.email: e.user_id for e in enrollments if e.email}
+    seconds: dict[str, float] = {}
+    emails: dict[str, str] = {}
+    for segment in segments:
+        user_id = by_email.get(segment.email or "")
+        if user_id is None:
+            continue
+        emails[user_id] = segment.email or ""
+        spent = 0.0
+        if segment.join_time is not None and segment.leave_time is not None:
+            spent = max(0.0, (segment.leave_time - segment.join_time).total_seconds())
+        seconds[user_id] = seconds.get(user_id, 0.0) + spent
+    administrator = await role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR
+    for user_id, total in sorted(seconds.items()):
+        add_message(
+            session,
+            OutboxRecord,
+            c.AttendanceRecorded(
+                company_id=meeting.company_id,
+                day_id=meeting.day_id,
+                user_id=user_id,
+                email=emails[user_id],
+                joined=True,
+                minutes=round(total / 60) if administrator else None,
+                final=final,
+            ),
+        )

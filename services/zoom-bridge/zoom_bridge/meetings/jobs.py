@@ -1,0 +1,95 @@
+"""Durable jobs (the ``zoom_jobs`` table): arming, claiming, finishing and backing off."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from te_shared.db import is_postgres, utcnow
+from zoom_bridge.models import ZoomJob
+from zoom_bridge.settings import ZoomBridgeSettings
+
+SYNC = "sync"
+RECONCILE = "reconcile"
+
+
+async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
+    """Make the job due now (a new desired state restarts the retry budget)."""
+    job = await session.get(ZoomJob, (day_id, kind))
+    due = utcnow() + dt.timedelta(seconds=delay)
+    if job is None:
+        session.add(
+            ZoomJob(day_id=day_id, kind=kind, generation=1, attempts=0, next_attempt_at=due)
+        )
+    else:
+        job.generation += 1
+        job.attempts = 0
+        job.next_attempt_at = due
+        job.last_error = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    day_id: uuid.UUID
+    kind: str
+    generation: int
+    attempts: int
+
+
+async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed]:
+    """Take due jobs, leasing them (``next_attempt_at`` moves ahead) so no other worker or a
+    restarted bridge runs them meanwhile; a crashed worker's lease simply runs out."""
+    stmt = (
+        select(ZoomJob)
+        .where(ZoomJob.next_attempt_at <= utcnow())
+        .order_by(ZoomJob.next_attempt_at)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    jobs = list((await session.execute(stmt)).scalars())
+    until = utcnow() + dt.timedelta(seconds=lease)
+    claimed = []
+    for job in jobs:
+        job.attempts += 1
+        job.next_attempt_at = until
+        claimed.append(Claimed(job.day_id, job.kind, job.generation, job.attempts))
+    return claimed
+
+
+def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:
+    """Retry-After when Zoom gives one; else exponential backoff with full jitter."""
+    if retry_after is not None:
+        return min(retry_after, settings.zoom_retry_max_seconds)
+    cap = min(
+        settings.zoom_retry_max_seconds, settings.zoom_retry_base_seconds * 2 ** (attempts - 1)
+    )
+    return random.uniform(cap / 2, cap)
+
+
+async def finish(session: AsyncSession, claimed: Claimed) -> None:
+    """Done, unless the desired state changed while Zoom was called (then run again)."""
+    job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+    if job is None:
+        return
+    if job.generation == claimed.generation:
+        await session.delete(job)
+    else:
+        job.next_attempt_at = utcnow()
+
+
+async def retry_later(session: AsyncSession, claimed: Claimed, delay: float, error: str) -> None:
+    job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+    if job is None:
+        return
+    job.last_error = error
+    job.next_attempt_at = (
+        utcnow()
+        if job.generation != claimed.generation
+        else (utcnow() + dt.timedelta(seconds=delay))
+    )

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from te_shared.errors import BadRequest, problem_responses
+from te_shared.service import SessionDep
+from zoom_bridge.deps import SettingsDep
+from zoom_bridge.webhooks import service
+
+router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
+
+
+@router.post("/webhooks", responses=problem_responses(400, 401))
+async def receive(request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """R-ZOOM-4: signature over the raw body, 5-minute window, URL validation; store, then
+    process in the background so Zoom never waits."""
+    raw = await request.body()
+    secret = settings.zoom_webhook_secret.get_secret_value()
+    service.verify(
+        secret,
+        raw,
+        request.headers.get("x-zm-request-timestamp"),
+        request.headers.get("x-zm-signature"),
+        settings.zoom_webhook_max_age_seconds,
+    )
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest("The body is not JSON.", code="bad_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The body is not a JSON object.", code="bad_json")
+    event = str(body.get("event", ""))
+    if event == "endpoint.url_validation":
+        plain = str((body.get("payload") or {}).get("plainToken", ""))
+        return service.url_validation(secret, plain)
+    if event not in service.HANDLED:
+        return {"status": "ignored"}
+    stored = await service.store(session, body)
+    wake = request.app.state.runtime.extras.get("wake")
+    if wake is not None:
+        wake.set()
+    return {"status": "accepted" if stored else "duplicate"}

@@ -1,0 +1,95 @@
+"""The background worker: due ``zoom_jobs`` and stored webhooks, polled from the database so
+work survives a restart (nothing is kept only in memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import cast
+
+from te_shared.logging import get_logger
+from te_shared.service import Runtime
+from zoom_bridge.meetings import jobs
+from zoom_bridge.meetings.sync import Syncer
+from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.webhooks import service as webhooks
+from zoom_bridge.zoom.client import ZoomClient
+
+log = get_logger(__name__)
+
+
+class Worker:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = cast(ZoomBridgeSettings, runtime.settings)
+        self.zoom = cast(ZoomClient, runtime.extras["zoom"])
+        self.sessionmaker = runtime.session_factory()
+        self.syncer = Syncer(self.zoom, self.sessionmaker)
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="zoom-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                busy = await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be down: try again later
+                log.warning("zoom_worker_error", error=type(exc).__name__, detail=str(exc)[:200])
+                busy = False
+            if not busy:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.wake.wait(), timeout=self.settings.zoom_worker_poll_seconds
+                    )
+
+    async def tick(self) -> bool:
+        busy = False
+        for _ in range(50):
+            async with self.sessionmaker() as session, session.begin():
+                found = await webhooks.process_one(
+                    session, self.settings.zoom_reconcile_delay_seconds
+                )
+            self.runtime.after_commit(session)
+            if not found:
+                break
+            busy = True
+        async with self.sessionmaker() as session, session.begin():
+            claimed = await jobs.claim(session, 10, self.settings.zoom_job_lease_seconds)
+        for job in claimed:
+            busy = True
+            try:
+                await self.syncer.run(job)
+            except Exception as exc:
+                log.warning("zoom_job_error", day_id=str(job.day_id), error=type(exc).__name__)
+        if claimed and self.runtime.relay is not None:
+            self.runtime.relay.wake()
+        return busy
+
+
+async def start_worker(runtime: Runtime) -> None:
+    settings = cast(ZoomBridgeSettings, runtime.settings)
+    runtime.extras["zoom"] = ZoomClient(settings, runtime.session_factory())
+    worker = Worker(runtime)
+    runtime.extras["worker"] = worker
+    runtime.extras["wake"] = worker.wake
+    worker.start()
+
+
+async def stop_worker(runtime: Runtime) -> None:
+    worker = runtime.extras.get("worker")
+    if isinstance(worker, Worker):
+        await worker.stop()
+    zoom = runtime.extras.get("zoom")
+    if isinstance(zoom, ZoomClient):
+        await zoom.aclose()

@@ -1,0 +1,201 @@
+"""Zoom's REST API and OAuth token endpoint, with token refresh before expiry and on a 401.
+
+Errors are classified for the retry policy: :class:`ZoomRetryable` (429 with its Retry-After,
+5xx, timeouts, connection errors) or :class:`ZoomFatal` (any other 4xx).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from te_shared.db import is_postgres, utcnow
+from te_shared.logging import get_logger
+from zoom_bridge.crypto import TokenCipher
+from zoom_bridge.models import ZoomAccount
+from zoom_bridge.settings import ZoomBridgeSettings
+
+log = get_logger(__name__)
+
+#: Refresh this long before the access token expires.
+REFRESH_MARGIN = dt.timedelta(seconds=60)
+
+
+class ZoomError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ZoomRetryable(ZoomError):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+        self.min_delay = 0.0
+
+
+class ZoomFatal(ZoomError):
+    pass
+
+
+class ZoomNotFound(ZoomFatal):
+    pass
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = dt.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
+        except ValueError:
+            return None
+        seconds: float = (when - utcnow()).total_seconds()
+        return max(0.0, seconds)
+
+
+def classify(response: httpx.Response) -> ZoomError:
+    try:
+        body = response.json()
+        detail = str(body.get("message") or body.get("reason") or body)
+    except ValueError:
+        detail = response.text[:200]
+    message = f"Zoom answered {response.status_code}: {detail}"
+    if response.status_code == 429:
+        return ZoomRetryable(message, 429, _retry_after(response))
+    if response.status_code >= 500:
+        return ZoomRetryable(message, response.status_code, _retry_after(response))
+    if response.status_code == 404:
+        return ZoomNotFound(message, 404)
+    return ZoomFatal(message, response.status_code)
+
+
+class ZoomClient:
+    def __init__(
+        self,
+        settings: ZoomBridgeSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cipher = TokenCipher(settings)
+        self.sessionmaker = sessionmaker
+        self.http = http or httpx.AsyncClient(timeout=settings.zoom_http_timeout)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # ---- OAuth -------------------------------------------------------------------------------
+
+    def _basic(self, client_id: str, client_secret: str) -> str:
+        raw = f"{client_id}:{client_secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    async def token_request(
+        self, params: dict[str, str], client_id: str | None = None, secret: str | None = None
+    ) -> dict[str, Any]:
+        cid = client_id or self.settings.zoom_client_id
+        csecret = secret or self.settings.zoom_client_secret.get_secret_value()
+        try:
+            response = await self.http.post(
+                f"{self.settings.zoom_oauth_base_url.rstrip('/')}/oauth/token",
+                data=params,
+                headers={"Authorization": self._basic(cid, csecret)},
+            )
+        except httpx.HTTPError as exc:
+            raise ZoomRetryable(f"Zoom unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise classify(response)
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def get_me(self, access_token: str) -> dict[str, Any]:
+        response = await self.http.get(
+            f"{self.settings.zoom_api_base_url.rstrip('/')}/users/me",
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if response.status_code != 200:
+            raise classify(response)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def store_tokens(self, account: ZoomAccount, data: dict[str, Any]) -> None:
+        account.access_token_enc = self.cipher.encrypt(str(data["access_token"]))
+        if data.get("refresh_token"):  # rotation: Zoom issues a new refresh token each time
+            account.refresh_token_enc = self.cipher.encrypt(str(data["refresh_token"]))
+        account.expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 3600)))
+
+    async def _renew(self, account: ZoomAccount) -> None:
+        if account.kind == "s2s":
+            assert account.s2s_client_secret_enc is not None
+            data = await self.token_request(
+                {"grant_type": "account_credentials", "account_id": account.zoom_account_id},
+                account.s2s_client_id,
+                self.cipher.decrypt(account.s2s_client_secret_enc),
+            )
+        else:
+            if account.refresh_token_enc is None:
+                raise ZoomFatal("the Zoom connection has no refresh token; reconnect it")
+            data = await self.token_request(
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.cipher.decrypt(account.refresh_token_enc),
+                }
+            )
+        self.store_tokens(account, data)
+        log.info("zoom_token_refreshed", account_id=str(account.id))
+
+    async def access_token(self, account_id: Any, *, force: bool = False) -> str:
+        """A valid access token, refreshed (in its own short transaction, row locked on PG)
+        when it expires within a minute or ``force`` (after a 401)."""
+        async with self.sessionmaker() as session, session.begin():
+            stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
+            if is_postgres(session):
+                stmt = stmt.with_for_update()
+            account = (await session.execute(stmt)).scalar_one_or_none()
+            if account is None:
+                raise ZoomFatal("the Zoom account is no longer connected")
+            fresh = (
+                account.access_token_enc is not None
+                and account.expires_at is not None
+                and account.expires_at - REFRESH_MARGIN > utcnow()
+            )
+            if force or not fresh:
+                await self._renew(account)
+            assert account.access_token_enc is not None
+            return self.cipher.decrypt(account.access_token_enc)
+
+    # ---- REST --------------------------------------------------------------------------------
+
+    async def call(
+        self, account_id: Any, method: str, path: str, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        url = f"{self.settings.zoom_api_base_url.rstrip('/')}{path}"
+        token = await self.access_token(account_id)
+        for attempt in range(2):
+            try:
+                response = await self.http.request(
+                    method, url, json=json, headers={"Authorization": f"Bearer {token}"}
+                )
+            except httpx.TimeoutException as exc:
+                error = ZoomRetryable(f"Zoom timed out ({type(exc).__name__})")
+                # the request may still land: wait at least one timeout before looking again
+                error.min_delay = self.settings.zoom_http_timeout
+                raise error from exc
+            except httpx.HTTPError as exc:
+                raise ZoomRetryable(f"Zoom unreachable ({type(exc).__name__})") from exc
+            if response.status_code == 401 and attempt == 0:
+                token = await self.access_token(account_id, force=True)
+                continue
+            if response.status_code >= 400:
+                raise classify(response)
+            return response
+        raise ZoomFatal("Zoom refused the refreshed token", 401)
