@@ -1,0 +1,205 @@
+"""The Zoom journey across the real processes and the Zoom simulator (R-ZOOM-1..7, R-ENR-11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+
+from te_shared.testing import System, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def when(days: float, hour: int = 10, minute: int = 0) -> dt.datetime:
+    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return base + dt.timedelta(days=days)
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.request.url}: {response.text}"
+    return response.json() if response.content else None
+
+
+async def connect_zoom(system: System, admin: str) -> str:
+    """R-ZOOM-1: the admin goes to Zoom's authorize page (the simulator approves) and back."""
+    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
+        start = await bridge.get(
+            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin/zoom"}
+        )
+        assert start.status_code == 302, start.text
+        at_zoom = await browser.get(start.headers["location"])
+        assert at_zoom.status_code == 302
+        back = await browser.get(at_zoom.headers["location"])  # the bridge's callback
+        assert back.status_code == 302
+        assert back.headers["location"] == "/admin/zoom"
+        accounts = await ok(await bridge.get("/v1/zoom/accounts"))
+        assert len(accounts) == 1
+        assert "token" not in str(accounts).lower()
+        return str(accounts[0]["id"])
+
+
+async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: System) -> None:
+    company = "journey-zoom"
+    admin = system.admin(company)
+    start = when(4, 9)
+    users = ["gina", "hugo"]
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+        system.client(system.sim) as sim,
+    ):
+        await ok(
+            await cat.put(
+                "/v1/company/settings",
+                json={
+                    "timezone": "Europe/Moscow",
+                    "locales": ["en"],
+                    "zoom_enabled": True,
+                    "training_module_enabled": True,
+                },
+            )
+        )
+        account_id = await connect_zoom(system, admin)
+        event = await ok(
+            await cat.post(
+                "/v1/events",
+                json={
+                    "title": "Remote facilitation",
+                    "dated": True,
+                    "requires_approval": False,
+                },
+            ),
+            201,
+        )
+        session = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={
+                    "name": "Online run",
+                    "registration_end": when(2).isoformat(),
+                },
+            ),
+            201,
+        )
+        day = await ok(
+            await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                json={
+                    "format": "zoom",
+                    "start": start.isoformat(),
+                    "end": (start + dt.timedelta(hours=2)).isoformat(),
+                    "zoom": {
+                        "account_id": account_id,
+                        "account_role": "administrator",
+                        "organizer_user_id": "admin-1",
+                        "auto_recording": True,
+                    },
+                },
+            ),
+            201,
+        )
+        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}))
+        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+
+        # R-ZOOM-3: the meeting is created and its join link appears on the day in catalog
+        async def zoom_of_day() -> dict[str, Any]:
+            full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+            days = [d for s in full["sessions"] for d in s["days"] if d["id"] == day["id"]]
+            return dict(days[0]["zoom"]) if days else {}
+
+        zoom = await eventually(
+            zoom_of_day,
+            lambda z: (z.get("meeting") or {}).get("status") == "created",
+            what="join link on the day",
+        )
+        assert zoom["meeting"]["join_url"].startswith("http")
+        meetings = await ok(await sim.get("/_sim/meetings"))
+        assert len(meetings) == 1
+        meeting_id = meetings[0]["id"]
+        assert meetings[0]["settings"]["auto_recording"] == "cloud"  # R-DAY-9
+
+        for user in users:
+            async with system.client(system.registration, system.user(company, user)) as me:
+                await eventually(
+                    lambda me=me: me.post(f"/v1/sessions/{session['id']}/enrollments"),
+                    lambda r: r.status_code in (201, 409),
+                    what="sign-up",
+                )
+
+        # R-ZOOM-4/5: signed webhooks for joins and leaves (a rejoin adds up), then the end
+        def t(minutes: int) -> str:
+            return (start + dt.timedelta(minutes=minutes)).isoformat()
+
+        for body in (
+            {"email": "gina@journey-zoom.io", "name": "Gina", "at": t(0)},
+            {"email": "hugo@journey-zoom.io", "name": "Hugo", "at": t(5)},
+        ):
+            await ok(await sim.post(f"/_sim/meetings/{meeting_id}/join", json=body))
+        await ok(
+            await sim.post(
+                f"/_sim/meetings/{meeting_id}/leave",
+                json={"email": "gina@journey-zoom.io", "at": t(30)},
+            )
+        )
+        await ok(
+            await sim.post(
+                f"/_sim/meetings/{meeting_id}/join",
+                json={"email": "gina@journey-zoom.io", "name": "Gina", "at": t(40)},
+            )
+        )
+        await ok(await sim.post(f"/_sim/meetings/{meeting_id}/end", json={"at": t(100)}))
+
+        async def enrollments() -> list[dict[str, Any]]:
+            page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+            return list(page["items"])
+
+        def all_participated_with_final_minutes(items: list[dict[str, Any]]) -> bool:
+            return len(items) == 2 and all(
+                e["status"] == "participated"
+                and any(a["final"] and a["minutes"] for a in e["attendance"])
+                for e in items
+            )
+
+        items = await eventually(
+            enrollments,
+            all_participated_with_final_minutes,
+            timeout=60,
+            what="participated with minutes (R-ENR-11)",
+        )
+        minutes = {e["user_id"]: e["attendance"][0]["minutes"] for e in items}
+        assert minutes == {"gina": 90, "hugo": 95}  # 30 + 60 after the rejoin; 5 -> 100
+
+        # R-ZOOM-7: the recording appears on the day
+        await ok(await sim.post(f"/_sim/meetings/{meeting_id}/recording", json={}))
+        zoom = await eventually(
+            zoom_of_day, lambda z: bool(z.get("recordings")), what="recording on the day"
+        )
+        assert zoom["recordings"][0]["play_url"].startswith("http")
+
+        # the day moves, the meeting follows; the day goes, the meeting goes
+        moved = start + dt.timedelta(days=1)
+        await ok(
+            await cat.patch(
+                f"/v1/days/{day['id']}",
+                json={
+                    "start": moved.isoformat(),
+                    "end": (moved + dt.timedelta(hours=2)).isoformat(),
+                },
+            )
+        )
+
+        async def sim_meeting() -> dict[str, Any]:
+            return dict((await ok(await sim.get("/_sim/meetings")))[0])
+
+        def starts_at_moved_time(m: dict[str, Any]) -> bool:
+            started = dt.datetime.fromisoformat(m["start_time"].replace("Z", "+00:00"))
+            return started == moved
+
+        await eventually(sim_meeting, starts_at_moved_time, what="meeting moved")
+        deleted = await cat.delete(f"/v1/days/{day['id']}")
+        assert deleted.status_code in (200, 204)
+        await eventually(sim_meeting, lambda m: m["deleted"] is True, what="meeting deleted")
+        assert len(await ok(await sim.get("/_sim/meetings"))) == 1  # never a second meeting
