@@ -1,0 +1,340 @@
+"""Deployment artefacts under deploy/: Kubernetes manifests, RabbitMQ definitions, compose.
+
+Offline and fast: manifests are schema-checked with ``kubernetes-validate`` (it ships the
+Kubernetes JSON schemas inside the package), the Kustomize overlay is rendered with the
+``kubectl kustomize`` built into kubectl when kubectl is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from catalog.settings import CatalogSettings
+from registration.settings import RegistrationSettings
+from te_shared.settings import ServiceSettings
+from te_shared.topology import CONSUMES, Topology
+from zoom_bridge.settings import ZoomBridgeSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+OVERLAY = K8S / "overlays" / "production"
+#: The oldest Kubernetes minor the manifests must be valid for (the chart says >=1.25).
+K8S_VERSIONS = ("1.25.0", "1.30.0")
+
+Doc = dict[str, Any]
+
+#: service -> (Python package run by ``python -m``, its settings class)
+SERVICES: dict[str, tuple[str, type[ServiceSettings]]] = {
+    "catalog": ("catalog", CatalogSettings),
+    "registration": ("registration", RegistrationSettings),
+    "zoom-bridge": ("zoom_bridge", ZoomBridgeSettings),
+}
+COMMON_SECRETS = {"DATABASE_URL", "AMQP_URL", "JWT_SECRET"}
+SECRETS: dict[str, set[str]] = {
+    "catalog": COMMON_SECRETS,
+    "registration": COMMON_SECRETS,
+    "zoom-bridge": COMMON_SECRETS
+    | {"ZOOM_CLIENT_SECRET", "ZOOM_WEBHOOK_SECRET", "TOKEN_ENCRYPTION_KEY"},
+}
+GRACEFUL_TIMEOUT = float(ServiceSettings.model_fields["graceful_timeout"].default)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_docs(text: str) -> list[Doc]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def plain_manifest_files() -> list[Path]:
+    files = sorted((K8S / "base").rglob("*.yaml")) + sorted(OVERLAY.glob("*.yaml"))
+    return [f for f in files if f.name != "kustomization.yaml"]
+
+
+def base_docs() -> list[Doc]:
+    return [doc for f in sorted((K8S / "base").rglob("*.yaml")) for doc in load_docs(f.read_text())]
+
+
+def render_kustomize(path: Path) -> list[Doc]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, check=True, timeout=30
+    )
+    return load_docs(out.stdout)
+
+
+# --- the checks every variant (base, overlay, chart) must pass ----------------------------------
+
+
+def schema_check(docs: list[Doc]) -> None:
+    assert docs, "nothing rendered"
+    for doc in docs:
+        for version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                where = ".".join(str(p) for p in exc.path)
+                name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+                pytest.fail(f"{name} invalid for Kubernetes {version} at {where}: {exc.message}")
+
+
+def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def service_of(doc: Doc) -> str:
+    name: str = doc["metadata"]["labels"]["app.kubernetes.io/name"]
+    return name
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def container_of(workload: Doc) -> Doc:
+    containers: list[Doc] = workload["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def secret_keys(container: Doc) -> set[str]:
+    return {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def check_workloads(docs: list[Doc], *, expect_replicas: bool = True) -> None:
+    deployments = {service_of(d): d for d in of_kind(docs, "Deployment")}
+    assert set(deployments) == set(SERVICES), "exactly the three services (never the simulator)"
+    configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
+    pdbs = of_kind(docs, "PodDisruptionBudget")
+    services = of_kind(docs, "Service")
+    jobs = {service_of(j): j for j in of_kind(docs, "Job")}
+
+    for name, deployment in deployments.items():
+        package, settings = SERVICES[name]
+        port = settings.model_fields["port"].default
+        spec = deployment["spec"]
+        pod = spec["template"]["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        assert selects(spec["selector"]["matchLabels"], labels)
+        assert ("replicas" in spec) == expect_replicas, name
+        container = container_of(deployment)
+        assert container["command"] == ["python", "-m", package], name
+        assert [p["containerPort"] for p in container["ports"]] == [port], name
+
+        # probes
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready", name
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live", name
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] in ("http", port), (name, probe)
+
+        # resources
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][bound]), (name, bound)
+
+        # security: non-root uid 10001, read-only root, /tmp writable
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == 10001
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert len(tmp) == 1, name
+        volume = next(v for v in pod["volumes"] if v["name"] == tmp[0]["name"])
+        assert "emptyDir" in volume, name
+
+        # configuration: ConfigMap + Secret, migrations by the Job, time to shut down cleanly
+        refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+        assert len(refs) == 1, name
+        assert refs[0] in configmaps, name
+        config = configmaps[refs[0]]["data"]
+        assert config["RUN_MIGRATIONS"] == "false", name
+        assert int(config["PORT"]) == port, name
+        graceful = float(config.get("GRACEFUL_TIMEOUT", GRACEFUL_TIMEOUT))
+        assert pod["terminationGracePeriodSeconds"] > graceful, name
+        assert secret_keys(container) == SECRETS[name], name
+        assert not SECRETS[name] & set(config), f"{name}: a secret in the ConfigMap"
+
+        # exactly one PDB keeps one pod up, and it never counts the migration pod
+        covering = [p for p in pdbs if selects(p["spec"]["selector"]["matchLabels"], labels)]
+        assert len(covering) == 1, f"{name}: {len(covering)} PDBs select it"
+        assert covering[0]["spec"]["minAvailable"] == 1
+
+        # a Service in front of it
+        fronting = [s for s in services if selects(s["spec"]["selector"], labels)]
+        assert len(fronting) == 1, name
+        assert fronting[0]["spec"]["ports"][0]["targetPort"] in ("http", port)
+
+        # the migration Job
+        assert name in jobs, f"{name}: no migration Job"
+        job = jobs[name]
+        job_container = container_of(job)
+        assert job_container["command"] == ["python", "-m", package, "migrate"], name
+        assert job_container["image"] == container["image"], name
+        assert "DATABASE_URL" in secret_keys(job_container), name
+        job_labels = job["spec"]["template"]["metadata"]["labels"]
+        assert not selects(spec["selector"]["matchLabels"], job_labels), "Job pod in the set"
+        assert not any(selects(p["spec"]["selector"]["matchLabels"], job_labels) for p in pdbs)
+        assert not any(selects(s["spec"]["selector"], job_labels) for s in services)
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+        assert job_container["securityContext"]["readOnlyRootFilesystem"] is True
+
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment"
+        assert target["name"] in {d["metadata"]["name"] for d in deployments.values()}
+    for ingress in of_kind(docs, "Ingress"):
+        zoom = deployments["zoom-bridge"]["metadata"]["name"]
+        for rule in ingress["spec"]["rules"]:
+            paths = rule["http"]["paths"]
+            assert "/v1/zoom/webhooks" in {p["path"] for p in paths}
+            assert {p["backend"]["service"]["name"] for p in paths} == {zoom}
+
+
+# --- Kubernetes: plain manifests and Kustomize --------------------------------------------------
+
+
+@pytest.mark.parametrize("path", plain_manifest_files(), ids=lambda p: str(p.relative_to(K8S)))
+def test_every_plain_manifest_is_schema_valid(path: Path) -> None:
+    schema_check(load_docs(path.read_text()))
+
+
+def test_base_manifests() -> None:
+    check_workloads(base_docs())
+
+
+def test_production_overlay_renders_and_is_valid() -> None:
+    docs = render_kustomize(OVERLAY)
+    schema_check(docs)
+    check_workloads(docs, expect_replicas=False)  # the HPAs own the replica count
+    assert {d["metadata"].get("namespace") for d in docs} == {"training-events"}
+    assert len(of_kind(docs, "HorizontalPodAutoscaler")) == len(SERVICES)
+    assert len(of_kind(docs, "Ingress")) == 1
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_base_renders_alone(service: str) -> None:
+    docs = render_kustomize(K8S / "base" / service)
+    schema_check(docs)
+    assert {service_of(d) for d in docs} == {service}
+
+
+# --- RabbitMQ definitions ----------------------------------------------------------------------
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "deploy_rabbitmq_generate", DEPLOY / "rabbitmq" / "generate.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def definitions() -> Doc:
+    data: Doc = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
+    return data
+
+
+def test_definitions_match_the_generator() -> None:
+    committed = (DEPLOY / "rabbitmq" / "definitions.json").read_text()
+    assert committed == load_generator().render(), (
+        "deploy/rabbitmq/definitions.json is stale: run `uv run python deploy/rabbitmq/generate.py`"
+    )
+
+
+def test_definitions_cover_the_topology(definitions: Doc) -> None:
+    topology = Topology()
+    assert [v["name"] for v in definitions["vhosts"]] == ["/"]
+    exchanges = {e["name"]: e for e in definitions["exchanges"]}
+    assert exchanges[topology.exchange.name]["type"] == "topic"
+    assert exchanges[topology.dead_letter_exchange.name]["type"] == "direct"
+    assert all(e["durable"] for e in exchanges.values())
+    assert {q["name"] for q in definitions["queues"]} == set(topology.all_queue_names())
+    assert len(definitions["queues"]) == sum(len(m) for m in CONSUMES.values()) + len(CONSUMES)
+
+
+def test_definitions_only_quorum_queues_with_dead_lettering(definitions: Doc) -> None:
+    topology = Topology()
+    dead_letter = {topology.dead_letter_queue(s).name for s in CONSUMES}
+    for queue in definitions["queues"]:
+        args = queue["arguments"]
+        assert queue["durable"], queue["name"]
+        assert not queue["auto_delete"], queue["name"]
+        assert args["x-queue-type"] == "quorum", queue["name"]
+        if queue["name"] in dead_letter:
+            continue  # the end of the line: nothing dead-letters out of a dead-letter queue
+        assert args["x-dead-letter-exchange"] == topology.dead_letter_exchange.name
+        assert isinstance(args["x-delivery-limit"], int)
+        assert args["x-delivery-limit"] >= 1
+        assert args["x-dead-letter-routing-key"] in CONSUMES
+
+
+def test_definitions_bindings_point_at_existing_objects(definitions: Doc) -> None:
+    exchanges = {e["name"] for e in definitions["exchanges"]}
+    queues = {q["name"] for q in definitions["queues"]}
+    bound = set()
+    for binding in definitions["bindings"]:
+        assert binding["source"] in exchanges, binding
+        assert binding["destination_type"] == "queue"
+        assert binding["destination"] in queues, binding
+        bound.add(binding["destination"])
+    assert bound == queues, "every queue is bound"
+    dlx = Topology().dead_letter_exchange.name
+    dlq_keys = {(b["destination"], b["routing_key"]) for b in definitions["bindings"]}
+    for service in CONSUMES:
+        dlq = Topology().dead_letter_queue(service).name
+        assert (dlq, service) in dlq_keys
+        assert any(b["source"] == dlx and b["destination"] == dlq for b in definitions["bindings"])
+
+
+def test_definitions_hold_no_credentials(definitions: Doc) -> None:
+    assert not definitions.get("users")
+    assert not definitions.get("permissions")
+    assert "guest" not in json.dumps(definitions)
+
+
+def test_rabbitmq_conf_loads_the_definitions() -> None:
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text()
+    settings = [
+        line.split("=", 1)[0].strip()
+        for line in conf.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert "load_definitions" in settings
+    assert "default_queue_type" in settings
+
+
+# --- docker-compose ----------------------------------------------------------------------------
+
+
+def test_compose_services_have_healthchecks_and_conditional_dependencies() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services: dict[str, Doc] = compose["services"]
+    assert set(SERVICES) <= set(services)
+    for name, service in services.items():
+        assert "test" in service.get("healthcheck", {}), f"{name}: no healthcheck"
+        depends = service.get("depends_on")
+        if depends is None:
+            continue  # infrastructure with nothing to wait for
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        for dependency, how in depends.items():
+            assert dependency in services, (name, dependency)
+            assert how.get("condition") == "service_healthy", (name, dependency)
+    for name in SERVICES:
+        assert services[name].get("depends_on"), f"{name} waits for nothing"
