@@ -1,4 +1,5 @@
-"""The whole system as `make run` starts it: four real processes, real RabbitMQ and PostgreSQL."""
+"""`system`: the whole system as `make run` starts it (four real processes, real RabbitMQ and
+PostgreSQL), shared by the end-to-end, security and operations tests of one run."""
 
 from __future__ import annotations
 
