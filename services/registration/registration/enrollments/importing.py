@@ -24,6 +24,9 @@ from registration.models import Enrollment, KnownUser, SessionReplica
 from te_shared.contracts import EnrollmentStatus
 from te_shared.errors import Conflict, PayloadTooLarge, Unprocessable
 
+#: A cell starting with one of these is a spreadsheet formula when re-opened in Excel/Sheets.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
 USER_COLUMNS = ("user_id", "email")
@@ -152,12 +155,22 @@ async def validate(
         email = _cell(cells, col.get("email")) or None
         name = _cell(cells, col.get(SESSION_COLUMN))
         row_errors: list[RowError] = []
+        for column, value in (("user_id", user_id), ("email", email or "")):
+            if looks_like_formula(value):
+                row_errors.append(
+                    RowError(number, column, "a cell starting with =, +, -, @ is refused")
+                )
+        if row_errors:
+            errors.extend(row_errors)
+            continue
         if email is not None and "@" not in email:
             row_errors.append(RowError(number, "email", "not an email address"))
         if not user_id and email is not None and "@" in email:
             user_id = known.get(email.lower(), "")
             if not user_id:
-                row_errors.append(RowError(number, "email", f"no known user has email {email}"))
+                row_errors.append(
+                    RowError(number, "email", f"no known user has email {quoted(email)}")
+                )
         elif not user_id and email is None:
             row_errors.append(RowError(number, "user_id", "a user id or an email is required"))
         if len(user_id) > 200:
@@ -167,7 +180,7 @@ async def validate(
             row_errors.append(RowError(number, SESSION_COLUMN, "the session name is required"))
         elif target is None:
             row_errors.append(
-                RowError(number, SESSION_COLUMN, f"the event has no session named {name!r}")
+                RowError(number, SESSION_COLUMN, f"the event has no session named {quoted(name)}")
             )
         if user_id and user_id in seen and not row_errors:
             row_errors.append(
@@ -204,6 +217,16 @@ async def _check_other_sessions(
         for row in rows
         if live.get(row.user_id, row.target.session_id) != row.target.session_id
     ]
+
+
+def looks_like_formula(value: str) -> bool:
+    return value.startswith(FORMULA_PREFIXES)
+
+
+def quoted(value: str) -> str:
+    """``value`` as it may be echoed back: formula-looking text is defused with a leading ``'``
+    (OWASP's CSV-injection advice), so an error report pasted into a spreadsheet stays inert."""
+    return repr("'" + value if looks_like_formula(value) else value)
 
 
 def _cell(cells: list[str], index: int | None) -> str:
