@@ -24,6 +24,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.MeetingFailed,
         c.MeetingDeleted,
         c.RecordingAvailable,
+        c.EnrollmentChanged,
     ),
     REGISTRATION: (
         c.CompanySettingsChanged,

@@ -7,8 +7,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from catalog.company.endpoints import router as company_router
+from catalog.days.endpoints import router as days_router
+from catalog.events.endpoints import router as events_router
 from catalog.handlers import consumers
 from catalog.models import InboxRecord, OutboxRecord
+from catalog.sessions.endpoints import router as sessions_router
 from catalog.settings import CatalogSettings
 from te_shared.service import create_service_app
 
@@ -20,7 +23,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         settings=settings or CatalogSettings(),
         title="catalog",
         description="Company settings, events, sessions and days of the training platform.",
-        routers=[company_router],
+        routers=[company_router, events_router, sessions_router, days_router],
         consumers=consumers,
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,

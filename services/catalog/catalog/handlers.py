@@ -1,8 +1,92 @@
-"""Messages catalog consumes (meeting state and recordings from the zoom bridge)."""
+"""Messages catalog consumes (meeting state and recordings from the zoom bridge).
+
+Idempotent through the inbox; stale meeting states are ignored: a state is applied only when its
+``version`` (the day version it reflects) is at least the one already shown. Messages for days that
+no longer exist (or of another company) are dropped.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.models import Day, EnrollmentSeat
+from te_shared import contracts as c
 from te_shared.inbox import Consumers
+from te_shared.replica import upsert_if_newer
 from te_shared.topology import CATALOG
 
 consumers = Consumers(CATALOG)
+
+
+async def _day(session: AsyncSession, msg: c.MeetingData | c.RecordingAvailable) -> Day | None:
+    return (
+        await session.scalars(
+            select(Day)
+            .where(Day.id == msg.day_id, Day.company_id == msg.company_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+
+
+async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str | None) -> None:
+    day = await _day(session, msg)
+    if day is None or day.format != c.DayFormat.ZOOM or msg.version < day.meeting_version:
+        return
+    status = getattr(msg, "status", c.MeetingStatus.CREATED)
+    day.meeting_version = msg.version
+    day.meeting_status = str(status.value if isinstance(status, c.MeetingStatus) else status)
+    day.meeting_error = error
+    if status == c.MeetingStatus.DELETED:
+        day.meeting_join_url = None
+    else:
+        day.meeting_join_url = msg.join_url or day.meeting_join_url
+    day.meeting_zoom_id = msg.zoom_meeting_id or day.meeting_zoom_id
+
+
+@consumers.handler(c.MeetingCreated)
+async def on_meeting_created(session: AsyncSession, msg: c.MeetingCreated) -> None:
+    await _apply_meeting(session, msg, None)
+
+
+@consumers.handler(c.MeetingUpdated)
+async def on_meeting_updated(session: AsyncSession, msg: c.MeetingUpdated) -> None:
+    await _apply_meeting(session, msg, None)
+
+
+@consumers.handler(c.MeetingFailed)
+async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None:
+    await _apply_meeting(session, msg, msg.error)
+
+
+@consumers.handler(c.MeetingDeleted)
+async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
+    await _apply_meeting(session, msg, None)
+
+
+@consumers.handler(c.RecordingAvailable)
+async def on_recording_available(session: AsyncSession, msg: c.RecordingAvailable) -> None:
+    day = await _day(session, msg)
+    if day is None:
+        return
+    files = [r.model_dump(mode="json") for r in msg.recordings]
+    known = {(r.get("file_type"), r.get("play_url")) for r in day.recordings or []}
+    new = [r for r in files if (r["file_type"], r["play_url"]) not in known]
+    if new:
+        day.recordings = [*(day.recordings or []), *new]
+
+
+@consumers.handler(c.EnrollmentChanged)
+async def on_enrollment_changed(session: AsyncSession, msg: c.EnrollmentChanged) -> None:
+    """Seats taken per session (R-SES-8, R-SES-9); stale versions are ignored."""
+    await upsert_if_newer(
+        session,
+        EnrollmentSeat,
+        key={"enrollment_id": msg.enrollment_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "session_id": msg.session_id,
+            "status": msg.status.value,
+        },
+    )

@@ -1,0 +1,274 @@
+"""Days: R-DAY-1..9, and R-SES-7 from the day's side. Every change locks the session row first,
+so concurrent edits of one session's days are serialised (R-DAY-6, R-SES-7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog import clock
+from catalog.common import (
+    R_DAY_8,
+    check_registration_end,
+    default_registration_end,
+    load,
+    publish_day,
+    publish_day_cancelled,
+    session_days,
+    session_names,
+)
+from catalog.company.schemas import CompanySettingsIn
+from catalog.company.service import get_settings
+from catalog.days.schemas import DayIn, DayOut, DayPatch, MeetingOut, RecordingOut, ZoomIn, ZoomOut
+from catalog.models import Day, Event, TrainingSession
+from te_shared import contracts as c
+from te_shared.errors import Conflict, FieldError, field_error
+
+_UNSAFE_LINK = re.compile(r"(?i)\b(javascript|vbscript|data|file)\s*:")
+
+
+def day_out(day: Day, warnings: list[str] | None = None) -> DayOut:
+    zoom = None
+    if day.format == c.DayFormat.ZOOM and day.zoom_account_id is not None:
+        meeting = None
+        if day.meeting_status:
+            meeting = MeetingOut.model_validate(
+                {
+                    "status": day.meeting_status,
+                    "join_url": day.meeting_join_url,
+                    "error": day.meeting_error,
+                }
+            )
+        zoom = ZoomOut(
+            account_id=day.zoom_account_id,
+            account_role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
+            organizer_user_id=day.zoom_organizer_user_id or "",
+            auto_recording=day.zoom_auto_recording,
+            meeting=meeting,
+            recordings=[RecordingOut.model_validate(r) for r in day.recordings or []],
+        )
+    return DayOut(
+        id=day.id,
+        session_id=day.session_id,
+        format=c.DayFormat(day.format),
+        start=day.start,
+        end=day.end,
+        duration_minutes=int((day.end - day.start).total_seconds() // 60),
+        address=day.address,
+        url=day.url,
+        zoom=zoom,
+        version=day.version,
+        warnings=warnings or [],
+    )
+
+
+def _check_url(url: str | None) -> str:
+    """R-DAY-2: an absolute http or https URL."""
+    cleaned = (url or "").strip()
+    parts = urlsplit(cleaned)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise field_error(
+            "body.url", "An online day needs an absolute http or https URL.", code="invalid_url"
+        )
+    return cleaned
+
+
+def _check_address(address: str | None) -> str:
+    """R-DAY-2: free text; links are kept as text, but script-like links are refused."""
+    cleaned = (address or "").strip()
+    if not cleaned:
+        raise field_error("body.address", "An offline day needs an address.")
+    if _UNSAFE_LINK.search(cleaned):
+        raise field_error(
+            "body.address",
+            "The address may only contain http, https or mailto links.",
+            code="unsafe_link",
+        )
+    return cleaned
+
+
+def _check_zoom(zoom: ZoomIn | None, settings: CompanySettingsIn, event: Event) -> ZoomIn:
+    """R-DAY-3 and R-DAY-9."""
+    if not settings.zoom_enabled:
+        raise field_error(
+            "body.format", "Zoom days need Zoom enabled for the company.", code="zoom_disabled"
+        )
+    if not event.dated:
+        raise field_error(
+            "body.format", "An undated event cannot have Zoom days.", code="zoom_undated"
+        )
+    if zoom is None:
+        raise field_error("body.zoom", "A Zoom day needs its Zoom settings.")
+    if zoom.auto_recording and (
+        zoom.account_role is not c.ZoomAccountRole.ADMINISTRATOR
+        or not settings.training_module_enabled
+    ):
+        raise field_error(
+            "body.zoom.auto_recording",
+            "Automatic cloud recording needs the administrator account role and the training "
+            "module enabled.",
+            code="auto_recording_unavailable",
+        )
+    return zoom
+
+
+def _apply_content(
+    day: Day,
+    fmt: c.DayFormat,
+    address: str | None,
+    url: str | None,
+    zoom: ZoomIn | None,
+    settings: CompanySettingsIn,
+    event: Event,
+) -> None:
+    """R-DAY-1/2/3/9: set the fields the format has and clear the others."""
+    was_zoom = day.format == c.DayFormat.ZOOM
+    day.format = fmt.value
+    day.address = _check_address(address) if fmt is c.DayFormat.OFFLINE else None
+    day.url = _check_url(url) if fmt is c.DayFormat.ONLINE else None
+    if fmt is c.DayFormat.ZOOM:
+        checked = _check_zoom(zoom, settings, event)
+        day.zoom_account_id = checked.account_id
+        day.zoom_account_role = checked.account_role.value
+        day.zoom_organizer_user_id = checked.organizer_user_id
+        day.zoom_auto_recording = checked.auto_recording
+        if not was_zoom:
+            day.meeting_status = c.MeetingStatus.PENDING.value
+    else:
+        day.zoom_account_id = day.zoom_account_role = day.zoom_organizer_user_id = None
+        day.zoom_auto_recording = False
+        day.meeting_status = day.meeting_join_url = day.meeting_error = None
+        day.meeting_zoom_id = None
+
+
+def _check_schedule(
+    start: dt.datetime,
+    end: dt.datetime,
+    others: list[Day],
+    sess: TrainingSession,
+) -> None:
+    """R-DAY-5, R-DAY-6, R-SES-7."""
+    if end <= start:
+        raise field_error("body.end", "The end must be after the start.", code="end_before_start")
+    for other in others:
+        if start < other.end and other.start < end:
+            raise field_error(
+                "body.start",
+                f"The day overlaps another day of the session "
+                f"({other.start.isoformat()} - {other.end.isoformat()}).",
+                code="days_overlap",
+            )
+    probe = Day(start=start, end=end)
+    check_registration_end(sess.registration_end, [*others, probe], "body.start")
+
+
+def _default_start(sess: TrainingSession, days: list[Day]) -> dt.datetime:
+    """R-DAY-4: registration end + 1 day (see the README for undated events and later days)."""
+    if days:
+        return max(d.start for d in days) + dt.timedelta(days=1)
+    if sess.registration_end is not None:
+        return sess.registration_end + dt.timedelta(days=1)
+    return default_registration_end(clock.now(), sess.timezone) + dt.timedelta(days=1)
+
+
+async def _context(
+    session: AsyncSession, company_id: str, session_id: uuid.UUID
+) -> tuple[TrainingSession, Event, CompanySettingsIn]:
+    sess = await load(session, TrainingSession, session_id, company_id, lock=True, what="session")
+    event = await load(session, Event, sess.event_id, company_id, what="event")
+    return sess, event, await get_settings(session, company_id)
+
+
+async def create_day(
+    session: AsyncSession, company_id: str, session_id: uuid.UUID, data: DayIn, *, confirm: bool
+) -> DayOut:
+    sess, event, settings = await _context(session, company_id, session_id)
+    days = await session_days(session, sess.id)
+    start = data.start or _default_start(sess, days)
+    end = data.end or start + dt.timedelta(hours=1)
+    day = Day(company_id=company_id, session_id=sess.id, version=1, recordings=[])
+    day.format = ""
+    _apply_content(day, data.format, data.address, data.url, data.zoom, settings, event)
+    _check_schedule(start, end, days, sess)
+    now = clock.now()
+    warnings: list[str] = []
+    confirmed = False
+    if days and max(d.end for d in days) <= now and start > now:  # R-DAY-8
+        if not confirm:
+            raise Conflict(
+                R_DAY_8,
+                code="confirmation_required",
+                errors=[FieldError(field="query.confirm", message=R_DAY_8)],
+            )
+        confirmed = True
+        warnings.append(R_DAY_8)
+    day.start, day.end = start, end
+    session.add(day)
+    await session.flush()
+    names = await session_names(session, sess.id)
+    publish_day(
+        session, day, sess, event, names, c.DayScheduled, confirmed_after_session_end=confirmed
+    )
+    return day_out(day, warnings)
+
+
+async def update_day(
+    session: AsyncSession, company_id: str, day_id: uuid.UUID, data: DayPatch
+) -> DayOut:
+    found = await load(session, Day, day_id, company_id, what="day")
+    sess, event, settings = await _context(session, company_id, found.session_id)
+    day = await load(session, Day, day_id, company_id, lock=True, what="day")  # fresh, under lock
+    sent = data.model_fields_set
+    before = (day.format, day.start, day.end, day.zoom_account_id, day.zoom_account_role,
+              day.zoom_organizer_user_id, day.zoom_auto_recording)  # fmt: skip
+    fmt = data.format or c.DayFormat(day.format)
+    zoom = data.zoom
+    if zoom is None and fmt is c.DayFormat.ZOOM and day.zoom_account_id is not None:
+        zoom = ZoomIn(
+            account_id=day.zoom_account_id,
+            account_role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
+            organizer_user_id=day.zoom_organizer_user_id or "-",
+            auto_recording=day.zoom_auto_recording,
+        )
+    _apply_content(
+        day,
+        fmt,
+        data.address if "address" in sent else day.address,
+        data.url if "url" in sent else day.url,
+        zoom,
+        settings,
+        event,
+    )
+    start = data.start or day.start
+    end = data.end or day.end
+    if "start" in sent and "end" not in sent and data.start is not None:
+        end = data.start + (day.end - day.start)  # moving the start keeps the duration
+    others = [d for d in await session_days(session, sess.id) if d.id != day.id]
+    _check_schedule(start, end, others, sess)
+    day.start, day.end = start, end
+    day.version += 1
+    after = (day.format, day.start, day.end, day.zoom_account_id, day.zoom_account_role,
+             day.zoom_organizer_user_id, day.zoom_auto_recording)  # fmt: skip
+    if after != before:
+        names = await session_names(session, sess.id)
+        publish_day(session, day, sess, event, names, c.DayRescheduled)
+    await session.flush()
+    return day_out(day)
+
+
+async def delete_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> None:
+    found = await load(session, Day, day_id, company_id, what="day")
+    sess = await load(session, TrainingSession, found.session_id, company_id, lock=True)
+    day = await load(session, Day, day_id, company_id, lock=True, what="day")
+    day.version += 1
+    publish_day_cancelled(session, day, sess.event_id)
+    await session.delete(day)
+    await session.flush()
+
+
+async def get_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> DayOut:
+    return day_out(await load(session, Day, day_id, company_id, what="day"))

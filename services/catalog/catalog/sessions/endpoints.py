@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from catalog.common import load
+from catalog.days import service as days
+from catalog.days.schemas import DayIn, DayOut
+from catalog.models import TrainingSession
+from catalog.sessions import service
+from catalog.sessions.schemas import SessionOut, SessionPatch
+from te_shared.auth import AdminPrincipal
+from te_shared.errors import problem_responses
+from te_shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_responses(401, 403))
+
+
+@router.get("/{session_id}", response_model=SessionOut, responses=problem_responses(404))
+async def get_session(
+    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+) -> SessionOut:
+    row = await load(session, TrainingSession, session_id, admin.company_id, what="session")
+    return await service.session_out(session, row)
+
+
+@router.patch(
+    "/{session_id}", response_model=SessionOut, responses=problem_responses(404, 409, 422)
+)
+async def update_session(
+    session_id: uuid.UUID, body: SessionPatch, admin: AdminPrincipal, session: SessionDep
+) -> SessionOut:
+    return await service.update_session(session, admin.company_id, session_id, body)
+
+
+@router.delete("/{session_id}", status_code=204, responses=problem_responses(404))
+async def delete_session(
+    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+) -> Response:
+    await service.delete_session(session, admin.company_id, session_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{session_id}/days",
+    status_code=201,
+    response_model=DayOut,
+    responses=problem_responses(404, 409, 422),
+)
+async def create_day(
+    session_id: uuid.UUID,
+    body: DayIn,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    confirm: Annotated[bool, Query(description="R-DAY-8: add a day to an ended session.")] = False,
+) -> DayOut:
+    return await days.create_day(session, admin.company_id, session_id, body, confirm=confirm)

@@ -1,0 +1,420 @@
+"""Days: R-DAY-1..9, R-SES-7 from the day's side, day messages, meeting state, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import uuid
+from typing import Any
+
+from te_shared import contracts as c
+
+Cat = Any
+UTC = dt.UTC
+R_SES_7 = (
+    'The value of "Registration end" should be less than the value of "Start of the first day"'
+)
+R_DAY_8 = (
+    "The last day of the session has already arrived. If the user has already set the session "
+    'status to "Participated", then after activating the event, they will switch back to the '
+    '"Approved" status and see it in the "Participating" tab.'
+)
+REG_END = "2030-01-01T09:00:00+00:00"
+
+
+def parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def at(day: int, hour: int = 9) -> str:
+    return dt.datetime(2030, 1, day, hour, tzinfo=UTC).isoformat()
+
+
+async def setup(cat: Cat, **settings: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    company = await cat.company(**settings)
+    event = await cat.event(company, title="Python")
+    sess = await cat.session(company, event["id"], name="Daytime", registration_end=REG_END)
+    return company, event, sess
+
+
+def zoom_body(**kw: Any) -> dict[str, Any]:
+    return {"account_id": str(uuid.uuid4()), "organizer_user_id": "org-1", **kw}
+
+
+async def test_r_day_1_formats_offline_online_zoom_mixed_in_one_session(cat: Cat) -> None:
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    a = await cat.day(company, sess["id"], format="offline", address="Room 5", start=at(2))
+    b = await cat.day(
+        company, sess["id"], format="online", url="https://meet.example/x", start=at(3)
+    )
+    z = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(4))
+    assert [a["format"], b["format"], z["format"]] == ["offline", "online", "zoom"]
+    assert z["zoom"]["meeting"] == {"status": "pending", "join_url": None, "error": None}
+    r = await cat.post_day(company, sess["id"], format="teleport")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.format"
+
+
+async def test_r_day_2_online_url_must_be_http_and_address_links_safe(cat: Cat) -> None:
+    company, _, sess = await setup(cat)
+    for bad in ["ftp://x.org/a", "javascript:alert(1)", "/relative", "example.com", ""]:
+        r = await cat.post_day(company, sess["id"], format="online", url=bad, start=at(2))
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == "body.url"
+    for bad in ["Click javascript:alert(1)", "see JavaScript :alert(1)", "data:text/html,x"]:
+        r = await cat.post_day(company, sess["id"], format="offline", address=bad, start=at(2))
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == "body.address"
+    day = await cat.day(
+        company,
+        sess["id"],
+        format="offline",
+        address="Main st. 1, map: https://maps.example/x, mailto:desk@example.com",
+        start=at(2),
+    )
+    assert "https://maps.example/x" in day["address"]
+    assert day["url"] is None
+
+
+async def test_r_day_3_zoom_refused_when_company_zoom_disabled_or_event_undated(cat: Cat) -> None:
+    company, _, sess = await setup(cat, zoom_enabled=False)
+    r = await cat.post_day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "zoom_disabled"
+    zoomco = await cat.company(zoom_enabled=True)
+    undated = await cat.event(zoomco, dated=False)
+    s2 = await cat.session(zoomco, undated["id"])
+    r = await cat.post_day(zoomco, s2["id"], format="zoom", zoom=zoom_body())
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.format"
+    # an existing day may not be turned into a zoom day either
+    d = await cat.day(company, sess["id"], start=at(2))
+    r = await cat.client.patch(
+        f"/v1/days/{d['id']}",
+        json={"format": "zoom", "zoom": zoom_body()},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 422
+
+
+async def test_r_day_4_default_start_is_registration_end_plus_a_day_end_an_hour_later(
+    cat: Cat,
+) -> None:
+    company, _, sess = await setup(cat)
+    day = await cat.day(company, sess["id"])
+    assert parse(day["start"]) == parse(REG_END) + dt.timedelta(days=1)
+    assert parse(day["end"]) == parse(day["start"]) + dt.timedelta(hours=1)
+    assert day["duration_minutes"] == 60
+    # both may be changed
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}",
+        json={"start": at(3, 10), "end": at(3, 13)},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 200
+    assert r.json()["duration_minutes"] == 180
+
+
+async def test_r_day_5_end_after_start_and_duration_derived(cat: Cat) -> None:
+    company, _, sess = await setup(cat)
+    for end in [at(2, 9), at(2, 8)]:
+        r = await cat.post_day(company, sess["id"], start=at(2, 9), end=end)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "body.end"
+    day = await cat.day(company, sess["id"], start=at(2, 9), end="2030-01-02T10:30:00+01:00")
+    assert day["duration_minutes"] == 30
+    r = await cat.post_day(company, sess["id"], start="2030-01-05T09:00:00")  # no offset
+    assert r.status_code == 422
+
+
+async def test_r_day_6_days_of_one_session_never_overlap_but_may_touch(cat: Cat) -> None:
+    company, event, sess = await setup(cat)
+    await cat.day(company, sess["id"], start=at(2, 9), end=at(2, 11))
+    r = await cat.post_day(company, sess["id"], start=at(2, 10), end=at(2, 12))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "days_overlap"
+    assert r.json()["errors"][0]["field"] == "body.start"
+    touching = await cat.day(company, sess["id"], start=at(2, 11), end=at(2, 12))
+    # moving a day onto another is refused too
+    r = await cat.client.patch(
+        f"/v1/days/{touching['id']}", json={"start": at(2, 10)}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422
+    # another session of the same event may overlap
+    other = await cat.session(company, event["id"], name="Evening", registration_end=REG_END)
+    await cat.day(company, other["id"], start=at(2, 9), end=at(2, 11))
+
+
+async def test_r_day_6_r_ses_7_concurrent_edits_cannot_break_the_rules(cat: Cat) -> None:
+    """R-DAY-6 / R-SES-7 under concurrency: every day change locks the session row first
+    (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers with BEGIN IMMEDIATE)."""
+    company, _, sess = await setup(cat)
+    results = await asyncio.gather(
+        *(cat.post_day(company, sess["id"], start=at(5, 9), end=at(5, 10 + i)) for i in range(4))
+    )
+    assert sorted(r.status_code for r in results) == [201, 422, 422, 422]
+    # one admin moves the registration end later while another adds an earlier first day
+    results = await asyncio.gather(
+        cat.client.patch(
+            f"/v1/sessions/{sess['id']}",
+            json={"registration_end": at(3, 12)},
+            headers=cat.admin(company),
+        ),
+        cat.post_day(company, sess["id"], start=at(3, 9), end=at(3, 10)),
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes in ([200, 422], [201, 422]), codes  # whichever commits first wins
+    got = (await cat.client.get(f"/v1/sessions/{sess['id']}", headers=cat.admin(company))).json()
+    first = min(parse(d["start"]) for d in got["days"])
+    assert parse(got["registration_end"]) < first
+    days = sorted((parse(d["start"]), parse(d["end"])) for d in got["days"])
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(days))
+
+
+async def test_r_ses_7_adding_or_moving_a_day_before_registration_end_is_refused(cat: Cat) -> None:
+    company, _, sess = await setup(cat)
+    for start in [REG_END, "2029-12-31T09:00:00+00:00"]:
+        r = await cat.post_day(company, sess["id"], start=start, end=at(2))
+        assert r.status_code == 422
+        assert r.json()["errors"] == [
+            {
+                "field": "body.start",
+                "message": R_SES_7,
+                "code": "registration_end_after_first_day",
+            }
+        ]
+    day = await cat.day(company, sess["id"], start=at(2))
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}",
+        json={"start": "2030-01-01T08:00:00+00:00", "end": at(2)},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["message"] == R_SES_7
+
+
+async def test_r_day_7_address_and_link_editable_whatever_the_state(cat: Cat) -> None:
+    company, event, sess = await setup(cat)
+    off = await cat.day(company, sess["id"], start=at(2), address="Old")
+    onl = await cat.day(company, sess["id"], format="online", url="https://a.example", start=at(3))
+    for state in ["active", "hidden", "active"]:
+        await cat.client.patch(
+            f"/v1/events/{event['id']}", json={"state": state}, headers=cat.admin(company)
+        )
+        r = await cat.client.patch(
+            f"/v1/days/{off['id']}", json={"address": f"New {state}"}, headers=cat.admin(company)
+        )
+        assert r.status_code == 200
+        assert r.json()["address"] == f"New {state}"
+        r = await cat.client.patch(
+            f"/v1/days/{onl['id']}",
+            json={"url": f"https://{state}.example"},
+            headers=cat.admin(company),
+        )
+        assert r.status_code == 200
+    # address/link edits do not reschedule anything
+    assert await cat.outbox("catalog.day.rescheduled", day_id=off["id"]) == []
+
+
+async def test_r_day_8_future_day_on_ended_session_needs_confirmation(
+    cat: Cat, pin_now: Any
+) -> None:
+    company, _, sess = await setup(cat)
+    await cat.day(company, sess["id"], start=at(2), end=at(2, 10))
+    pin_now(dt.datetime(2030, 1, 10, tzinfo=UTC))  # the last day has ended
+    r = await cat.post_day(company, sess["id"], start=at(20))
+    assert r.status_code == 409
+    body = r.json()
+    assert body["detail"] == R_DAY_8
+    assert body["code"] == "confirmation_required"
+    assert body["errors"][0]["field"] == "query.confirm"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    day = await cat.day(company, sess["id"], start=at(20), confirm=True)
+    assert day["warnings"] == [R_DAY_8]
+    msg = (await cat.outbox("catalog.day.scheduled", day_id=day["id"]))[0]
+    assert msg["confirmed_after_session_end"] is True
+    # a past day needs no confirmation; nor does a session whose last day is still ahead
+    past = await cat.day(company, sess["id"], start=at(5))
+    assert (await cat.outbox("catalog.day.scheduled", day_id=past["id"]))[0][
+        "confirmed_after_session_end"
+    ] is False
+    await cat.day(company, sess["id"], start=at(22))
+
+
+async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
+    company, event, sess = await setup(cat, zoom_enabled=True, training_module_enabled=True)
+    r = await cat.post_day(company, sess["id"], format="zoom", start=at(2))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.zoom"
+    r = await cat.post_day(
+        company,
+        sess["id"],
+        format="zoom",
+        start=at(2),
+        zoom=zoom_body(account_role="participant", auto_recording=True),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.zoom.auto_recording"
+    zoom = zoom_body(auto_recording=True)
+    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    assert day["zoom"]["account_role"] == "administrator"
+    assert day["zoom"]["auto_recording"] is True
+    assert day["zoom"]["organizer_user_id"] == "org-1"
+    msg = (await cat.outbox("catalog.day.scheduled", day_id=day["id"]))[0]
+    assert msg["zoom"] == {
+        "account_id": zoom["account_id"],
+        "organizer_user_id": "org-1",
+        "auto_recording": True,
+    }
+    assert msg["topic"] == "Python — Daytime"
+    assert msg["timezone"] == "Europe/Moscow"
+    assert (msg["event_id"], msg["session_id"], msg["version"]) == (event["id"], sess["id"], 1)
+    # with the training module off, auto recording is not offered
+    await cat.client.put(
+        "/v1/company/settings",
+        json={"zoom_enabled": True, "training_module_enabled": False},
+        headers=cat.admin(company),
+    )
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=at(3), zoom=zoom_body(auto_recording=True)
+    )
+    assert r.status_code == 422
+
+
+async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
+    company, event, sess = await setup(cat, zoom_enabled=True)
+    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"start": at(3)}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+    assert r.json()["duration_minutes"] == 60
+    resched = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
+    assert resched[-1]["version"] == 2
+    assert parse(resched[-1]["start"]) == parse(at(3))
+    # renaming the session changes the meeting topic
+    await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"name": "Evening"}, headers=cat.admin(company)
+    )
+    resched = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
+    assert resched[-1]["topic"] == "Python — Evening"
+    assert resched[-1]["version"] == 3
+    await cat.client.patch(
+        f"/v1/events/{event['id']}", json={"title": "Rust"}, headers=cat.admin(company)
+    )
+    resched = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
+    assert (resched[-1]["topic"], resched[-1]["version"]) == ("Rust — Evening", 4)
+    r = await cat.client.delete(f"/v1/days/{day['id']}", headers=cat.admin(company))
+    assert r.status_code == 204
+    cancelled = await cat.outbox("catalog.day.cancelled", day_id=day["id"])
+    assert (cancelled[0]["version"], cancelled[0]["format"]) == (5, "zoom")
+
+
+async def test_event_detail_orders_sessions_by_first_day_and_days_by_start(cat: Cat) -> None:
+    company, event, late = await setup(cat)
+    early = await cat.session(company, event["id"], name="Early", registration_end=REG_END)
+    await cat.day(company, late["id"], start=at(9))
+    await cat.day(company, late["id"], start=at(4))
+    await cat.day(company, early["id"], start=at(6))
+    await cat.day(company, early["id"], start=at(3))
+    empty = await cat.session(company, event["id"], name="Empty", registration_end=REG_END)
+    got = (await cat.client.get(f"/v1/events/{event['id']}", headers=cat.admin(company))).json()
+    assert [s["id"] for s in got["sessions"]] == [early["id"], late["id"], empty["id"]]
+    assert [parse(d["start"]).day for d in got["sessions"][1]["days"]] == [4, 9]
+
+
+async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat: Cat) -> None:
+    """Bridge messages: created/failed/updated shown as zoom.meeting; stale versions ignored."""
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    day_id = uuid.UUID(day["id"])
+
+    async def meeting() -> dict[str, Any]:
+        r = await cat.client.get(f"/v1/days/{day_id}", headers=cat.admin(company))
+        return dict(r.json()["zoom"])
+
+    failed = c.MeetingFailed(company_id=company, day_id=day_id, version=1, error="quota")
+    await cat.apply(failed, failed)
+    assert (await meeting())["meeting"] == {"status": "failed", "join_url": None, "error": "quota"}
+    created = c.MeetingCreated(
+        company_id=company,
+        day_id=day_id,
+        version=2,
+        zoom_meeting_id="77",
+        join_url="https://z/j/77",
+    )
+    await cat.apply(created)
+    stale = c.MeetingFailed(company_id=company, day_id=day_id, version=1, error="late")
+    await cat.apply(stale)
+    assert (await meeting())["meeting"] == {
+        "status": "created",
+        "join_url": "https://z/j/77",
+        "error": None,
+    }
+    # another company's message for this day is ignored
+    await cat.apply(c.MeetingDeleted(company_id="intruder", day_id=day_id, version=9))
+    assert (await meeting())["meeting"]["status"] == "created"
+    rec = c.RecordingAvailable(
+        company_id=company,
+        day_id=day_id,
+        zoom_meeting_id="77",
+        recordings=[c.RecordingFile(file_type="MP4", play_url="https://z/rec/1")],
+    )
+    await cat.apply(rec, rec)
+    assert (await meeting())["recordings"] == [
+        {
+            "file_type": "MP4",
+            "play_url": "https://z/rec/1",
+            "recording_start": None,
+            "recording_end": None,
+        }
+    ]
+    # a message for an unknown day is dropped without error
+    await cat.apply(c.MeetingCreated(company_id=company, day_id=uuid.uuid4(), version=1))
+
+
+async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> None:
+    """The real path: a MeetingCreated published to the broker reaches the day (inbox, handler)."""
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    runtime = cat.app.state.runtime
+    factory = runtime.session_factory()
+    from catalog.models import OutboxRecord
+    from te_shared.db import unit_of_work
+    from te_shared.outbox import add_message
+
+    async with unit_of_work(factory) as session:
+        add_message(
+            session,
+            OutboxRecord,
+            c.MeetingCreated(
+                company_id=company, day_id=uuid.UUID(day["id"]), version=1, join_url="https://z/j/1"
+            ),
+        )
+    runtime.after_commit(session)
+    for _ in range(100):
+        r = await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
+        if r.json()["zoom"]["meeting"]["status"] == "created":
+            break
+        await asyncio.sleep(0.1)
+    assert r.json()["zoom"]["meeting"]["join_url"] == "https://z/j/1"
+
+
+async def test_concurrent_edits_of_one_day_get_distinct_versions(cat: Cat) -> None:
+    """Per-aggregate versions stay strictly increasing under concurrent edits of one day."""
+    company, _, sess = await setup(cat)
+    day = await cat.day(company, sess["id"], start=at(2))
+    results = await asyncio.gather(
+        *(
+            cat.client.patch(
+                f"/v1/days/{day['id']}", json={"start": at(3 + i)}, headers=cat.admin(company)
+            )
+            for i in range(4)
+        )
+    )
+    assert all(r.status_code == 200 for r in results)
+    versions = sorted(r.json()["version"] for r in results)
+    assert versions == [2, 3, 4, 5]
+    msgs = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
+    assert sorted(m["version"] for m in msgs) == [2, 3, 4, 5]

@@ -1,0 +1,460 @@
+"""Company settings, events and sessions: R-CO-1, R-SES-1..8, R-SES-10, isolation, pagination."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+Cat = Any
+
+
+def parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+UTC = dt.UTC
+
+
+async def test_r_co_1_settings_defaults_replace_validate_and_announce(cat: Cat) -> None:
+    """R-CO-1: defaults, replacement, validation, admin-only, CompanySettingsChanged versions."""
+    company = await cat.company()
+    r = await cat.client.get("/v1/company/settings", headers=cat.admin(company))
+    assert r.json() == {
+        "timezone": "Europe/Moscow",
+        "locales": ["en"],
+        "zoom_enabled": False,
+        "training_module_enabled": True,
+    }
+    body = {"timezone": "Europe/Berlin", "locales": ["en", "de"], "zoom_enabled": True}
+    for _ in range(2):
+        r = await cat.client.put("/v1/company/settings", json=body, headers=cat.admin(company))
+        assert r.status_code == 200
+    assert (await cat.client.get("/v1/company/settings", headers=cat.admin(company))).json()[
+        "locales"
+    ] == ["en", "de"]
+    bad = await cat.client.put(
+        "/v1/company/settings", json={"timezone": "Mars/Base"}, headers=cat.admin(company)
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body.timezone"
+    r = await cat.client.get("/v1/company/settings", headers=cat.user(company))
+    assert r.status_code == 403
+    msgs = await cat.outbox("catalog.company.settings_changed", company_id=company)
+    assert [m["version"] for m in msgs] == [1, 2]
+
+
+async def test_events_create_hidden_patch_state_and_announce(cat: Cat) -> None:
+    """Events start hidden; state changes are published with increasing versions."""
+    company = await cat.company(locales=["en", "ru"])
+    event = await cat.event(company, title={"en": "Python", "ru": "Питон"})
+    assert event["state"] == "hidden"
+    assert event["title"] == {"en": "Python", "ru": "Питон"}
+    plain = await cat.event(company, title="Go")
+    assert plain["title"] == {"en": "Go", "ru": "Go"}
+    r = await cat.client.patch(
+        f"/v1/events/{event['id']}", json={"state": "active"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+    assert r.json()["state"] == "active"
+    msgs = await cat.outbox("catalog.event.changed", event_id=event["id"])
+    assert [(m["version"], m["state"]) for m in msgs] == [(1, "hidden"), (2, "active")]
+    r = await cat.client.post("/v1/events", json={"title": "x"}, headers=cat.user(company))
+    assert r.status_code == 403
+    r = await cat.client.post("/v1/events", json={"title": {"fr": "x"}}, headers=cat.admin(company))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.title.fr"
+
+
+async def test_events_list_is_paginated_with_cursor(cat: Cat) -> None:
+    company = await cat.company()
+    ids = [(await cat.event(company, title=f"E{i}"))["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        r = await cat.client.get("/v1/events", params=params, headers=cat.admin(company))
+        assert r.status_code == 200
+        page = r.json()
+        seen += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ids
+    r = await cat.client.get("/v1/events", params={"cursor": "!!"}, headers=cat.admin(company))
+    assert r.status_code == 422
+
+
+async def test_tenant_isolation_other_company_ids_are_404(cat: Cat) -> None:
+    """Every query is scoped by the token's company: another company's ids answer 404."""
+    mine, theirs = await cat.company(), await cat.company()
+    event = await cat.event(mine)
+    sess = await cat.session(mine, event["id"])
+    day = await cat.day(mine, sess["id"])
+    other = cat.admin(theirs)
+    assert (await cat.client.get(f"/v1/events/{event['id']}", headers=other)).status_code == 404
+    r = await cat.client.patch(f"/v1/events/{event['id']}", json={"state": "active"}, headers=other)
+    assert r.status_code == 404
+    r = await cat.client.post(
+        f"/v1/events/{event['id']}/sessions", json={"name": "x"}, headers=other
+    )
+    assert r.status_code == 404
+    assert (
+        await cat.client.patch(f"/v1/sessions/{sess['id']}", json={}, headers=other)
+    ).status_code == 404
+    assert (await cat.client.delete(f"/v1/sessions/{sess['id']}", headers=other)).status_code == 404
+    assert (await cat.post_day(theirs, sess["id"])).status_code == 404
+    assert (
+        await cat.client.patch(f"/v1/days/{day['id']}", json={}, headers=other)
+    ).status_code == 404
+    assert (await cat.client.delete(f"/v1/days/{day['id']}", headers=other)).status_code == 404
+    r = await cat.client.get("/v1/events", headers=other)
+    assert r.json()["items"] == []
+    # admin-only endpoints answer 403 to users
+    user = cat.user(mine)
+    assert (
+        await cat.client.patch(f"/v1/sessions/{sess['id']}", json={}, headers=user)
+    ).status_code == 403
+    assert (await cat.client.delete(f"/v1/days/{day['id']}", headers=user)).status_code == 403
+    assert (await cat.client.get("/v1/events", headers=user)).status_code == 403
+
+
+async def test_r_ses_1_name_required_and_at_most_180_after_trimming(cat: Cat) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    url = f"/v1/events/{event['id']}/sessions"
+    for bad in ["", "   ", "x" * 181]:
+        r = await cat.client.post(url, json={"name": bad}, headers=cat.admin(company))
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == "body.name"
+    ok = await cat.session(company, event["id"], name="  " + "y" * 180 + "  ")
+    assert ok["name"] == {"en": "y" * 180}
+    r = await cat.client.patch(
+        f"/v1/sessions/{ok['id']}", json={"name": {"en": " "}}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.name.en"
+
+
+async def test_r_ses_2_create_sets_every_locale_edit_sets_one(cat: Cat) -> None:
+    company = await cat.company(locales=["en", "ru", "de"])
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], name="Daytime")
+    assert sess["name"] == {"de": "Daytime", "en": "Daytime", "ru": "Daytime"}
+    r = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"name": {"ru": "Днём"}}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+    assert r.json()["name"] == {"de": "Daytime", "en": "Daytime", "ru": "Днём"}
+    msgs = await cat.outbox("catalog.session.updated", session_id=sess["id"])
+    assert msgs[-1]["name"]["ru"] == "Днём"
+    assert msgs[-1]["version"] == 2
+
+
+async def test_r_ses_3_name_unique_per_event_and_locale_case_insensitive(cat: Cat) -> None:
+    company = await cat.company(locales=["en", "ru"])
+    event, other_event = await cat.event(company), await cat.event(company)
+    first = await cat.session(company, event["id"], name="Evening")
+    url = f"/v1/events/{event['id']}/sessions"
+    r = await cat.client.post(url, json={"name": "  eVENING "}, headers=cat.admin(company))
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["field"].startswith("body.name")
+    # another event may use the same name
+    await cat.session(company, other_event["id"], name="Evening")
+    # per locale: a second session may take the name in a locale where it is free
+    second = await cat.session(company, event["id"], name={"en": "Morning", "ru": "Утро"})
+    r = await cat.client.patch(
+        f"/v1/sessions/{second['id']}", json={"name": {"ru": "evening"}}, headers=cat.admin(company)
+    )
+    assert r.status_code == 409
+    assert first["name"]["en"] == "Evening"
+
+
+async def test_r_ses_3_concurrent_creates_of_one_name_one_wins(cat: Cat) -> None:
+    """R-SES-3 is enforced by the database too: two concurrent creates, exactly one wins."""
+    company = await cat.company()
+    event = await cat.event(company)
+    url = f"/v1/events/{event['id']}/sessions"
+    results = await asyncio.gather(
+        *(
+            cat.client.post(url, json={"name": name}, headers=cat.admin(company))
+            for name in ["Same", "same ", " SAME", "Same"]
+        )
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201, 409, 409, 409]
+
+
+async def test_r_ses_4_timezone_defaults_to_company_and_unknown_refused(cat: Cat) -> None:
+    company = await cat.company(timezone="Asia/Tokyo")
+    event = await cat.event(company)
+    assert (await cat.session(company, event["id"]))["timezone"] == "Asia/Tokyo"
+    assert (await cat.session(company, event["id"], timezone="America/New_York"))[
+        "timezone"
+    ] == "America/New_York"
+    r = await cat.client.post(
+        f"/v1/events/{event['id']}/sessions",
+        json={"name": "x", "timezone": "Nowhere/City"},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.timezone"
+
+
+async def test_r_ses_5_registration_end_only_for_dated_events(cat: Cat) -> None:
+    company = await cat.company()
+    undated = await cat.event(company, dated=False)
+    sess = await cat.session(company, undated["id"])
+    assert sess["registration_end"] is None
+    r = await cat.client.post(
+        f"/v1/events/{undated['id']}/sessions",
+        json={"name": "x", "registration_end": "2030-01-01T10:00:00+00:00"},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.registration_end"
+    msgs = await cat.outbox("catalog.session.created", session_id=sess["id"])
+    assert msgs[0]["registration_end"] is None
+    dated = await cat.session(company, (await cat.event(company))["id"])
+    assert dated["registration_end"] is not None
+
+
+async def test_r_ses_6_default_registration_end_next_day_1159_local(cat: Cat, pin_now: Any) -> None:
+    """R-SES-6: the spec's example, across midnight (UTC vs Moscow) and across a DST change."""
+    company = await cat.company()
+    event = await cat.event(company)
+    cases = [
+        # spec example: created 2024-01-01 08:59 Moscow -> 2024-01-02 11:59 Moscow
+        ("Europe/Moscow", dt.datetime(2024, 1, 1, 5, 59, tzinfo=UTC), "2024-01-02T08:59:00+00:00"),
+        # 22:30 UTC is already 01:30 on Jan 2 in Moscow: the next day is Jan 3
+        ("Europe/Moscow", dt.datetime(2024, 1, 1, 22, 30, tzinfo=UTC), "2024-01-03T08:59:00+00:00"),
+        # New York springs forward on 2024-03-10: 11:59 EDT is 15:59 UTC (not 16:59)
+        (
+            "America/New_York",
+            dt.datetime(2024, 3, 9, 15, 0, tzinfo=UTC),
+            "2024-03-10T15:59:00+00:00",
+        ),
+        # Berlin falls back on 2024-10-27: 11:59 CET is 10:59 UTC
+        (
+            "Europe/Berlin",
+            dt.datetime(2024, 10, 26, 20, 0, tzinfo=UTC),
+            "2024-10-27T10:59:00+00:00",
+        ),
+    ]
+    for tz, now, expected in cases:
+        pin_now(now)
+        sess = await cat.session(company, event["id"], timezone=tz)
+        assert parse(sess["registration_end"]) == parse(expected), (tz, now)
+
+
+async def test_r_ses_7_moving_registration_end_past_first_day_is_refused(cat: Cat) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], registration_end="2030-01-01T09:00:00+00:00")
+    await cat.day(
+        company, sess["id"], start="2030-01-05T09:00:00+00:00", end="2030-01-05T10:00:00+00:00"
+    )
+    await cat.day(
+        company, sess["id"], start="2030-01-03T09:00:00+00:00", end="2030-01-03T10:00:00+00:00"
+    )
+    url = f"/v1/sessions/{sess['id']}"
+    for value in ["2030-01-03T09:00:00+00:00", "2030-01-04T00:00:00+03:00"]:
+        r = await cat.client.patch(
+            url, json={"registration_end": value}, headers=cat.admin(company)
+        )
+        assert r.status_code == 422
+        err = r.json()
+        assert err["errors"][0] == {
+            "field": "body.registration_end",
+            "message": 'The value of "Registration end" should be less than the value of '
+            '"Start of the first day"',
+            "code": "registration_end_after_first_day",
+        }
+    r = await cat.client.patch(
+        url, json={"registration_end": "2030-01-03T08:59:00+00:00"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+
+
+async def test_r_ses_8_limit_carried_only_when_enabled_whatever_the_state(cat: Cat) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], limit_enabled=True, participant_limit=12)
+    assert (sess["limit_enabled"], sess["participant_limit"]) == (True, 12)
+    for state in ["hidden", "active"]:
+        await cat.client.patch(
+            f"/v1/events/{event['id']}", json={"state": state}, headers=cat.admin(company)
+        )
+        got = (await cat.client.get(f"/v1/events/{event['id']}", headers=cat.admin(company))).json()
+        assert got["sessions"][0]["participant_limit"] == 12
+    r = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"limit_enabled": False}, headers=cat.admin(company)
+    )
+    assert r.json()["participant_limit"] is None
+    msgs = await cat.outbox("catalog.session.updated", session_id=sess["id"])
+    assert msgs[-1]["limit_enabled"] is False
+    assert msgs[-1]["participant_limit"] is None
+    for body in [{"limit_enabled": True, "participant_limit": 0}, {"limit_enabled": True}]:
+        r = await cat.client.post(
+            f"/v1/events/{event['id']}/sessions",
+            json={"name": uuid.uuid4().hex, **body},
+            headers=cat.admin(company),
+        )
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"].endswith("participant_limit")
+
+
+async def test_r_ses_10_users_see_open_sessions_first_then_closed_newest_first(
+    cat: Cat, pin_now: Any
+) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    pin_now(dt.datetime(2030, 1, 10, tzinfo=UTC))
+    ids = {}
+    for name, reg_end, day in [
+        ("closed-old", "2030-01-01T00:00:00+00:00", "2030-01-20T10:00:00+00:00"),
+        ("open-late", "2030-01-15T00:00:00+00:00", "2030-01-25T10:00:00+00:00"),
+        ("closed-new", "2030-01-05T00:00:00+00:00", "2030-01-06T10:00:00+00:00"),
+        ("open-early", "2030-01-12T00:00:00+00:00", "2030-01-13T10:00:00+00:00"),
+    ]:
+        s = await cat.session(company, event["id"], name=name, registration_end=reg_end)
+        await cat.day(company, s["id"], start=day, confirm=True)
+        ids[s["id"]] = name
+    r = await cat.client.get(f"/v1/events/{event['id']}", headers=cat.user(company))
+    assert r.status_code == 403  # users read events through registration (access rules)
+    r = await cat.client.get(
+        f"/v1/events/{event['id']}", params={"view": "user"}, headers=cat.admin(company)
+    )
+    assert [ids[s["id"]] for s in r.json()["sessions"]] == [
+        "open-early",
+        "open-late",
+        "closed-new",
+        "closed-old",
+    ]
+    # admins: stable order, sessions by first day's start
+    r = await cat.client.get(f"/v1/events/{event['id']}", headers=cat.admin(company))
+    assert [ids[s["id"]] for s in r.json()["sessions"]] == [
+        "closed-new",
+        "open-early",
+        "closed-old",
+        "open-late",
+    ]
+
+
+async def test_session_delete_cancels_days_and_announces(cat: Cat) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], waitlist_enabled=True)
+    day = await cat.day(company, sess["id"])
+    created = await cat.outbox("catalog.session.created", session_id=sess["id"])
+    assert created[0]["waitlist_enabled"] is True
+    assert created[0]["timezone"] == "Europe/Moscow"
+    r = await cat.client.delete(f"/v1/sessions/{sess['id']}", headers=cat.admin(company))
+    assert r.status_code == 204
+    assert (
+        await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
+    ).status_code == 404
+    assert (await cat.outbox("catalog.day.cancelled", day_id=day["id"]))[0]["version"] == 2
+    assert (await cat.outbox("catalog.session.deleted", session_id=sess["id"]))[0]["version"] == 2
+    # the name is free again
+    await cat.session(company, event["id"], name=sess["name"]["en"])
+
+
+async def test_bad_input_is_refused_with_problem_details_never_500(cat: Cat) -> None:
+    """R-ERR-1 for catalog's bodies: NUL characters, huge numbers, far dates, unknown fields."""
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"])
+    admin = cat.admin(company)
+    cases = [
+        ("post", "/v1/events", {"title": "a\x00b"}),
+        ("post", "/v1/events", {"title": "x", "colour": "red"}),
+        ("post", f"/v1/events/{event['id']}/sessions", {"name": {"en": "a\x00"}}),
+        (
+            "post",
+            f"/v1/events/{event['id']}/sessions",
+            {"name": "big", "limit_enabled": True, "participant_limit": 10**12},
+        ),
+        (
+            "post",
+            f"/v1/events/{event['id']}/sessions",
+            {"name": "far", "registration_end": "9999-12-31T23:00:00+00:00"},
+        ),
+        ("post", f"/v1/sessions/{sess['id']}/days", {"format": "offline", "address": "\x00"}),
+        ("post", f"/v1/sessions/{sess['id']}/days", {"format": "online", "url": 5}),
+        ("patch", f"/v1/sessions/{sess['id']}", {"registration_end": None}),
+        ("put", "/v1/company/settings", {"locales": ["en-" + "-".join(["abcdefgh"] * 6)]}),
+    ]
+    for method, url, body in cases:
+        r = await cat.client.request(method, url, json=body, headers=admin)
+        assert r.status_code == 422, (url, body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"], r.text
+    r = await cat.client.get("/v1/events/not-a-uuid", headers=admin)
+    assert r.status_code == 422
+
+
+def enrollment(
+    company: str, event: dict[str, Any], sess: dict[str, Any], eid: uuid.UUID, status: str, v: int
+) -> Any:
+    from te_shared import contracts as c
+
+    return c.EnrollmentChanged(
+        company_id=company,
+        enrollment_id=eid,
+        event_id=uuid.UUID(event["id"]),
+        session_id=uuid.UUID(sess["id"]),
+        user_id=f"u-{eid.hex[:4]}",
+        email=None,
+        status=c.EnrollmentStatus(status),
+        previous_status=None,
+        version=v,
+    )
+
+
+async def test_r_ses_8_seats_taken_and_left_from_registration_messages(cat: Cat) -> None:
+    """R-SES-8: with the limit on, reads carry seats taken/left (registration's enrollments)."""
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], limit_enabled=True, participant_limit=3)
+    assert (sess["seats_taken"], sess["seats_left"]) == (0, 3)
+    a, b, w = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await cat.apply(
+        enrollment(company, event, sess, a, "approved", 1),
+        enrollment(company, event, sess, b, "cancelled", 2),  # newer than the one below
+        enrollment(company, event, sess, b, "pending", 1),  # stale: ignored
+        enrollment(company, event, sess, w, "waitlisted", 1),  # holds no seat
+    )
+    got = (await cat.client.get(f"/v1/sessions/{sess['id']}", headers=cat.admin(company))).json()
+    assert (got["seats_taken"], got["seats_left"]) == (1, 2)
+    r = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"limit_enabled": False}, headers=cat.admin(company)
+    )
+    assert (r.json()["seats_taken"], r.json()["seats_left"]) == (None, None)
+
+
+async def test_r_ses_9_lowering_the_limit_below_seats_taken_is_refused(cat: Cat) -> None:
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], limit_enabled=True, participant_limit=5)
+    await cat.apply(
+        *(enrollment(company, event, sess, uuid.uuid4(), "approved", 1) for _ in range(3))
+    )
+    url = f"/v1/sessions/{sess['id']}"
+    r = await cat.client.patch(url, json={"participant_limit": 2}, headers=cat.admin(company))
+    assert r.status_code == 422
+    err = r.json()["errors"][0]
+    assert err["field"] == "body.participant_limit"
+    assert err["message"] == "The limit cannot be lower than the 3 seats already taken."
+    r = await cat.client.patch(url, json={"participant_limit": 3}, headers=cat.admin(company))
+    assert r.status_code == 200
+    assert r.json()["seats_left"] == 0
+    # enabling a limit below the seats already taken is refused too
+    await cat.client.patch(url, json={"limit_enabled": False}, headers=cat.admin(company))
+    r = await cat.client.patch(
+        url, json={"limit_enabled": True, "participant_limit": 1}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422
