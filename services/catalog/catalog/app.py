@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from catalog.company.endpoints import router as company_router
 from catalog.days.endpoints import router as days_router
@@ -18,8 +19,11 @@ from te_shared.service import create_service_app
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+def create_app(
+    settings: CatalogSettings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     return create_service_app(
+        tracer_provider=tracer_provider,
         settings=settings or CatalogSettings(),
         title="catalog",
         description="Company settings, events, sessions and days of the training platform.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from registration.access.endpoints import router as access_router
 from registration.enrollments.endpoints import router as enrollments_router
@@ -17,8 +18,11 @@ from te_shared.service import create_service_app
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
+def create_app(
+    settings: RegistrationSettings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     return create_service_app(
+        tracer_provider=tracer_provider,
         settings=settings or RegistrationSettings(),
         title="registration",
         description="Access, enrollments, limits, statuses and imports.",

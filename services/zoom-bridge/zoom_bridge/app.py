@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from te_shared.service import create_service_app
 from zoom_bridge.accounts.endpoints import router as accounts_router
@@ -18,8 +19,11 @@ from zoom_bridge.worker import start_worker, stop_worker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: ZoomBridgeSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ZoomBridgeSettings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     return create_service_app(
+        tracer_provider=tracer_provider,
         settings=settings or ZoomBridgeSettings(),
         title="zoom-bridge",
         description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",

@@ -32,13 +32,18 @@ class ZoomBridgeSettings(ServiceSettings):
         description="Browser-facing base of Zoom's authorize page when it differs from "
         "ZOOM_OAUTH_BASE_URL (e.g. docker-compose: http://localhost:8099).",
     )
-    zoom_client_id: str = Field(default="dev-client-id")
-    zoom_client_secret: SecretStr = Field(default=SecretStr("dev-client-secret"))
+    zoom_client_id: str = Field(default="dev-client-id", description="OAuth app client id.")
+    zoom_client_secret: SecretStr = Field(
+        default=SecretStr("dev-client-secret"), description="OAuth app client secret."
+    )
     zoom_redirect_url: str = Field(
         default="http://127.0.0.1:8003/v1/zoom/oauth/callback",
         description="This service's OAuth callback as registered with Zoom.",
     )
-    zoom_webhook_secret: SecretStr = Field(default=SecretStr("dev-webhook-secret"))
+    zoom_webhook_secret: SecretStr = Field(
+        default=SecretStr("dev-webhook-secret"),
+        description="Webhook secret token: verifies x-zm-signature and answers URL validation.",
+    )
     zoom_return_origins: list[str] = Field(
         default=["http://127.0.0.1:5173", "http://localhost:5173"],
         description="Origins an OAuth `return_to` may point at (relative paths always may).",
@@ -46,13 +51,25 @@ class ZoomBridgeSettings(ServiceSettings):
     token_encryption_key: SecretStr = Field(
         default=SecretStr(DEV_TOKEN_KEY), description="Fernet key encrypting tokens at rest."
     )
-    zoom_http_timeout: float = Field(default=10.0, gt=0)
+    zoom_http_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds before a Zoom API call times out."
+    )
     zoom_retry_max_attempts: int = Field(default=8, ge=1, description="Retry budget per job.")
-    zoom_retry_base_seconds: float = Field(default=1.0, gt=0)
-    zoom_retry_max_seconds: float = Field(default=300.0, gt=0)
-    zoom_worker_poll_seconds: float = Field(default=0.5, gt=0)
-    zoom_job_lease_seconds: float = Field(default=120.0, gt=0)
-    zoom_webhook_max_age_seconds: int = Field(default=300, ge=1)
+    zoom_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    zoom_retry_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest delay between retries."
+    )
+    zoom_worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="Seconds between job polls when idle."
+    )
+    zoom_job_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A claimed job is retried by another worker after this."
+    )
+    zoom_webhook_max_age_seconds: int = Field(
+        default=300, ge=1, description="Webhooks with an older timestamp are refused."
+    )
     zoom_reconcile_delay_seconds: float = Field(
         default=60.0,
         ge=0,

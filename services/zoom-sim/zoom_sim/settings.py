@@ -20,30 +20,74 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    host: str = Field(default="127.0.0.1", validation_alias="ZOOM_SIM_HOST")
-    port: int = Field(default=8099, validation_alias="ZOOM_SIM_PORT")
-    public_url: str = Field(default="http://127.0.0.1:8099", validation_alias="ZOOM_SIM_PUBLIC_URL")
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias="ZOOM_SIM_HOST",
+        description="Interface the simulator binds to.",
+    )
+    port: int = Field(default=8099, validation_alias="ZOOM_SIM_PORT", description="HTTP port.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8099",
+        validation_alias="ZOOM_SIM_PUBLIC_URL",
+        description="Base of join, start and recording URLs it hands out.",
+    )
     webhook_url: str = Field(
-        default="http://127.0.0.1:8003/v1/zoom/webhooks", validation_alias="ZOOM_SIM_WEBHOOK_URL"
+        default="http://127.0.0.1:8003/v1/zoom/webhooks",
+        validation_alias="ZOOM_SIM_WEBHOOK_URL",
+        description="Where signed webhooks are sent (the bridge's receiver).",
     )
     webhook_secret: SecretStr = Field(
-        default=SecretStr("dev-webhook-secret"), validation_alias="ZOOM_WEBHOOK_SECRET"
+        default=SecretStr("dev-webhook-secret"),
+        validation_alias="ZOOM_WEBHOOK_SECRET",
+        description="Secret token signing the webhooks.",
     )
-    client_id: str = Field(default="dev-client-id", validation_alias="ZOOM_CLIENT_ID")
+    client_id: str = Field(
+        default="dev-client-id",
+        validation_alias="ZOOM_CLIENT_ID",
+        description="The only OAuth client id accepted.",
+    )
     client_secret: SecretStr = Field(
-        default=SecretStr("dev-client-secret"), validation_alias="ZOOM_CLIENT_SECRET"
+        default=SecretStr("dev-client-secret"),
+        validation_alias="ZOOM_CLIENT_SECRET",
+        description="The only OAuth client secret accepted.",
     )
-    user_email: str = Field(default="host@zoom-sim.local", validation_alias="ZOOM_SIM_USER_EMAIL")
+    user_email: str = Field(
+        default="host@zoom-sim.local",
+        validation_alias="ZOOM_SIM_USER_EMAIL",
+        description="Email of the default Zoom user.",
+    )
     account_id: str = Field(
-        default="zoomSimAccount00000001", validation_alias="ZOOM_SIM_ACCOUNT_ID"
+        default="zoomSimAccount00000001",
+        validation_alias="ZOOM_SIM_ACCOUNT_ID",
+        description="Zoom account id of the default user.",
     )
     # Zoom user type of the default host: 1 = Basic (free), 2 = Licensed (paid).
-    user_type: int = Field(default=2, validation_alias="ZOOM_SIM_USER_TYPE")
+    user_type: int = Field(
+        default=2,
+        validation_alias="ZOOM_SIM_USER_TYPE",
+        description="Zoom user type of the default user: 1 basic (free), 2 licensed.",
+    )
     # Zoom role of the default host: "Owner", "Admin" or "Member".
-    user_role_name: str = Field(default="Owner", validation_alias="ZOOM_SIM_USER_ROLE")
-    token_ttl: int = Field(default=3600, ge=0, validation_alias="ZOOM_SIM_TOKEN_TTL")
-    webhook_timeout_s: float = Field(default=5.0, gt=0, validation_alias="ZOOM_SIM_WEBHOOK_TIMEOUT")
-    log_level: str = Field(default="info", validation_alias="ZOOM_SIM_LOG_LEVEL")
+    user_role_name: str = Field(
+        default="Owner",
+        validation_alias="ZOOM_SIM_USER_ROLE",
+        description="Role of the default user: Owner, Admin or Member.",
+    )
+    token_ttl: int = Field(
+        default=3600,
+        ge=0,
+        validation_alias="ZOOM_SIM_TOKEN_TTL",
+        description="Access token lifetime in seconds.",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="ZOOM_SIM_WEBHOOK_TIMEOUT",
+        description="Seconds to wait for the bridge to answer a webhook.",
+    )
+    log_level: str = Field(
+        default="info", validation_alias="ZOOM_SIM_LOG_LEVEL", description="uvicorn log level."
+    )
 
     @property
     def base_url(self) -> str:
