@@ -8,7 +8,7 @@ USER ?= u1
 ROLE ?= admin
 EMAIL ?=
 
-.PHONY: help env run test test-pg test-sqlite lint typecheck token migrate docs bench clean
+.PHONY: help env run test test-faults test-sqlite lint typecheck token migrate docs bench clean
 
 help:
 	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
@@ -39,6 +39,10 @@ typecheck: env
 # The whole suite: PostgreSQL and RabbitMQ from TEST_POSTGRES_URL / TEST_AMQP_URL, or testcontainers.
 test: lint typecheck
 	@$(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Faults that restart the machine's RabbitMQ and PostgreSQL (not part of `make test`).
+test-faults: env
+	@$(UV) run --no-sync pytest -p no:cacheprovider -m faults -s tests/faults $(PYTEST_ARGS)
 
 test-sqlite: env
 	@TEST_DB=sqlite $(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -9,9 +9,9 @@ import pytest
 
 from te_shared.testing import (
     DatabaseFactory,
-    RabbitNamespace,
     System,
     TokenFactory,
+    namespace,
     start_system,
 )
 
@@ -19,9 +19,12 @@ from te_shared.testing import (
 @pytest.fixture(scope="session")
 async def system(
     databases: DatabaseFactory,
-    rabbit: RabbitNamespace,
+    amqp_url: str,
     token: TokenFactory,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[System]:
-    async with start_system(databases, rabbit, token, tmp_path_factory) as running:
+    async with (
+        namespace(amqp_url) as ns,
+        start_system(databases, ns, token, tmp_path_factory) as running,
+    ):
         yield running

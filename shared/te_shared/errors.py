@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from te_shared.logging import correlation_id_var, get_logger
@@ -167,6 +168,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, body, dict(exc.headers) if exc.headers else None)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away (restart, failover): 503 with Retry-After, not a bare 500."""
+    log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+    problem = ServiceUnavailable(
+        "The service cannot reach its database right now; retry shortly.",
+        code="database_unavailable",
+    )
+    return problem_response(503, problem.to_problem(request.url.path), {"Retry-After": "2"})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
     cid = (
         correlation_id_var.get()
@@ -189,6 +200,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from te_shared import contracts as c
+from te_shared.inbox import Consumers
 
 
 async def upsert_if_newer(
@@ -35,3 +40,34 @@ async def upsert_if_newer(
     )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+class CompanyReplicaMixin:
+    """The company settings a consumer needs, as catalog last announced them.
+
+    A service declares ``class CompanyReplica(CompanyReplicaMixin, Base)`` and calls
+    :func:`follow_company_settings`."""
+
+    __tablename__ = "company_replica"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    zoom_enabled: Mapped[bool] = mapped_column(Boolean())
+    training_module_enabled: Mapped[bool] = mapped_column(Boolean())
+    version: Mapped[int] = mapped_column(Integer())
+
+
+def follow_company_settings(consumers: Consumers, model: type[CompanyReplicaMixin]) -> None:
+    """Keep ``model`` up to date from ``CompanySettingsChanged`` (newest version wins)."""
+
+    @consumers.handler(c.CompanySettingsChanged)
+    async def on_company_settings(session: AsyncSession, msg: c.CompanySettingsChanged) -> None:
+        await upsert_if_newer(
+            session,
+            model,
+            key={"company_id": msg.company_id},
+            version=msg.version,
+            values={
+                "zoom_enabled": msg.zoom_enabled,
+                "training_module_enabled": msg.training_module_enabled,
+            },
+        )

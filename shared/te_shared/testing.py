@@ -157,20 +157,30 @@ async def delete_namespace(ns: RabbitNamespace) -> None:
                 await channel.exchange_delete(exchange)
 
 
-@pytest.fixture(scope="session")
+@contextlib.asynccontextmanager
+async def namespace(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+    """An exchange and queue prefix of its own, deleted afterwards. Consumers in one namespace
+    compete for its messages, so every running app or process set gets its own."""
+    tag = uuid.uuid4().hex[:8]
+    ns = RabbitNamespace(amqp_url, f"te-test-{RUN_ID}-{tag}", f"t{RUN_ID}{tag}.")
+    try:
+        yield ns
+    finally:
+        await delete_namespace(ns)
+
+
+@pytest.fixture(scope="module")
 async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
-    ns = RabbitNamespace(amqp_url, f"te-test-{RUN_ID}", f"t{RUN_ID}.")
-    yield ns
-    await delete_namespace(ns)
+    """A namespace per test module."""
+    async with namespace(amqp_url) as ns:
+        yield ns
 
 
 @pytest.fixture
 async def fresh_rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
     """A namespace for one test (for tests that inspect queues)."""
-    tag = uuid.uuid4().hex[:8]
-    ns = RabbitNamespace(amqp_url, f"te-test-{tag}", f"t{tag}.")
-    yield ns
-    await delete_namespace(ns)
+    async with namespace(amqp_url) as ns:
+        yield ns
 
 
 def settings_for(cls: type[S], database_url: str, ns: RabbitNamespace, **overrides: Any) -> S:

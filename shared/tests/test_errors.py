@@ -109,3 +109,21 @@ async def test_correlation_id_is_echoed_or_generated() -> None:
         )
     assert echoed.headers["x-correlation-id"] == "abc-1"
     assert generated.headers["x-correlation-id"] != "bad id with spaces"
+
+
+async def test_database_outage_is_503_with_retry_after() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    app = make_app()
+
+    @app.get("/db-down")
+    async def db_down() -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/db-down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["code"] == "database_unavailable"
+    assert "SELECT" not in response.text

@@ -20,7 +20,7 @@ from registration.models import (
 from te_shared import contracts as c
 from te_shared.db import is_postgres
 from te_shared.inbox import Consumers
-from te_shared.replica import upsert_if_newer
+from te_shared.replica import follow_company_settings, upsert_if_newer
 from te_shared.topology import REGISTRATION
 
 consumers = Consumers(REGISTRATION)
@@ -32,18 +32,7 @@ REOPENED_BY_NEW_DAY = (S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED)
 MOVED_BY_ATTENDANCE = (S.APPROVED, S.AWAITING_CONFIRMATION)
 
 
-@consumers.handler(c.CompanySettingsChanged)
-async def on_company_settings(session: AsyncSession, msg: c.CompanySettingsChanged) -> None:
-    await upsert_if_newer(
-        session,
-        CompanyReplica,
-        key={"company_id": msg.company_id},
-        version=msg.version,
-        values={
-            "zoom_enabled": msg.zoom_enabled,
-            "training_module_enabled": msg.training_module_enabled,
-        },
-    )
+follow_company_settings(consumers, CompanyReplica)
 
 
 @consumers.handler(c.EventChanged)

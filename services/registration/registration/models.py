@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from te_shared.db import UTCDateTime, make_metadata
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin
+from te_shared.replica import CompanyReplicaMixin
 
 
 class Base(DeclarativeBase):
@@ -26,15 +27,8 @@ class InboxRecord(InboxRecordMixin, Base):
     pass
 
 
-class CompanyReplica(Base):
-    """The company settings this service needs, as catalog last announced them."""
-
-    __tablename__ = "company_replica"
-
-    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    zoom_enabled: Mapped[bool] = mapped_column(Boolean())
-    training_module_enabled: Mapped[bool] = mapped_column(Boolean())
-    version: Mapped[int] = mapped_column(Integer())
+class CompanyReplica(CompanyReplicaMixin, Base):
+    pass
 
 
 class EventReplica(Base):
