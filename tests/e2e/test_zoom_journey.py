@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -120,6 +121,12 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
         assert len(meetings) == 1
         meeting_id = meetings[0]["id"]
         assert meetings[0]["settings"]["auto_recording"] == "cloud"  # R-DAY-9
+        async with system.client(system.bridge) as bridge:
+            metrics = (await bridge.get("/metrics")).text
+        assert re.search(
+            r'zoom_api_calls_total\{operation="POST /users/[^"]+/meetings",status="201"\} 1\.0',
+            metrics,
+        ), metrics
 
         for user in users:
             async with system.client(system.registration, system.user(company, user)) as me:

@@ -79,7 +79,12 @@ class Worker:
 
 async def start_worker(runtime: Runtime) -> None:
     settings = cast(ZoomBridgeSettings, runtime.settings)
-    runtime.extras["zoom"] = ZoomClient(settings, runtime.session_factory())
+    calls = runtime.metrics.zoom_api_calls
+    runtime.extras["zoom"] = ZoomClient(
+        settings,
+        runtime.session_factory(),
+        observe=lambda operation, status: calls.labels(operation, status).inc(),
+    )
     worker = Worker(runtime)
     runtime.extras["worker"] = worker
     runtime.extras["wake"] = worker.wake

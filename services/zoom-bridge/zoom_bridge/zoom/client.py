@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -78,17 +80,31 @@ def classify(response: httpx.Response) -> ZoomError:
     return ZoomFatal(message, response.status_code)
 
 
+_ID_SEGMENT = re.compile(r"/[^/]*[0-9=%][^/]*")
+
+
+def operation_of(path: str) -> str:
+    """``/meetings/81234567890`` → ``/meetings/{id}``: a metric label, not one per meeting."""
+    return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    return "timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable"
+
+
 class ZoomClient:
     def __init__(
         self,
         settings: ZoomBridgeSettings,
         sessionmaker: async_sessionmaker[AsyncSession],
         http: httpx.AsyncClient | None = None,
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.cipher = TokenCipher(settings)
         self.sessionmaker = sessionmaker
         self.http = http or httpx.AsyncClient(timeout=settings.zoom_http_timeout)
+        self._observe = observe or (lambda _operation, _status: None)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -111,17 +127,24 @@ class ZoomClient:
                 headers={"Authorization": self._basic(cid, csecret)},
             )
         except httpx.HTTPError as exc:
+            self._observe("POST /oauth/token", _failure(exc))
             raise ZoomRetryable(f"Zoom unreachable: {type(exc).__name__}") from exc
+        self._observe("POST /oauth/token", str(response.status_code))
         if response.status_code != 200:
             raise classify(response)
         data: dict[str, Any] = response.json()
         return data
 
     async def get_me(self, access_token: str) -> dict[str, Any]:
-        response = await self.http.get(
-            f"{self.settings.zoom_api_base_url.rstrip('/')}/users/me",
-            headers={"Authorization": f"Bearer {access_token}"},
-        )
+        try:
+            response = await self.http.get(
+                f"{self.settings.zoom_api_base_url.rstrip('/')}/users/me",
+                headers={"Authorization": f"Bearer {access_token}"},
+            )
+        except httpx.HTTPError as exc:
+            self._observe("GET /users/me", _failure(exc))
+            raise self._transport_error(exc) from exc
+        self._observe("GET /users/me", str(response.status_code))
         if response.status_code != 200:
             raise classify(response)
         data: dict[str, Any] = response.json()
@@ -179,19 +202,17 @@ class ZoomClient:
         self, account_id: Any, method: str, path: str, json: dict[str, Any] | None = None
     ) -> httpx.Response:
         url = f"{self.settings.zoom_api_base_url.rstrip('/')}{path}"
+        operation = f"{method.upper()} {operation_of(path)}"
         token = await self.access_token(account_id)
         for attempt in range(2):
             try:
                 response = await self.http.request(
                     method, url, json=json, headers={"Authorization": f"Bearer {token}"}
                 )
-            except httpx.TimeoutException as exc:
-                error = ZoomRetryable(f"Zoom timed out ({type(exc).__name__})")
-                # the request may still land: wait at least one timeout before looking again
-                error.min_delay = self.settings.zoom_http_timeout
-                raise error from exc
             except httpx.HTTPError as exc:
-                raise ZoomRetryable(f"Zoom unreachable ({type(exc).__name__})") from exc
+                self._observe(operation, _failure(exc))
+                raise self._transport_error(exc) from exc
+            self._observe(operation, str(response.status_code))
             if response.status_code == 401 and attempt == 0:
                 token = await self.access_token(account_id, force=True)
                 continue
@@ -199,3 +220,11 @@ class ZoomClient:
                 raise classify(response)
             return response
         raise ZoomFatal("Zoom refused the refreshed token", 401)
+
+    def _transport_error(self, exc: httpx.HTTPError) -> ZoomRetryable:
+        if isinstance(exc, httpx.TimeoutException):
+            error = ZoomRetryable(f"Zoom timed out ({type(exc).__name__})")
+            # the request may still land: wait at least one timeout before looking again
+            error.min_delay = self.settings.zoom_http_timeout
+            return error
+        return ZoomRetryable(f"Zoom unreachable ({type(exc).__name__})")
