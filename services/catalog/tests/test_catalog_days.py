@@ -282,6 +282,37 @@ async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
     assert r.status_code == 422
 
 
+async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Cat) -> None:
+    """R-ZOOM-2 ruling: over 40 minutes, or a session open to more than 100 people, warns."""
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    participant = zoom_body(account_role="participant")
+    short = await cat.day(
+        company,
+        sess["id"],
+        format="zoom",
+        start=at(2),
+        end=at(2, 9).replace("09:00", "09:30"),
+        zoom=participant,
+    )
+    assert len(short["warnings"]) == 1  # 30 minutes is fine; no limit means anyone may come
+    assert "100 people" in short["warnings"][0]
+    long = await cat.day(company, sess["id"], format="zoom", start=at(3), zoom=participant)
+    assert any("40 minutes" in w and "lasts 60" in w for w in long["warnings"])
+    r = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}",
+        json={"limit_enabled": True, "participant_limit": 50},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 200
+    moved = await cat.client.patch(
+        f"/v1/days/{long['id']}", json={"start": at(4)}, headers=cat.admin(company)
+    )
+    assert [w for w in moved.json()["warnings"] if "100 people" in w] == []
+    assert any("40 minutes" in w for w in moved.json()["warnings"])
+    admin_role = await cat.day(company, sess["id"], format="zoom", start=at(5), zoom=zoom_body())
+    assert admin_role["warnings"] == []
+
+
 async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
     company, event, sess = await setup(cat, zoom_enabled=True)
     day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))

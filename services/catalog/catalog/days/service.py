@@ -183,6 +183,32 @@ async def _context(
     return sess, event, await get_settings(session, company_id)
 
 
+PARTICIPANT_MAX_MINUTES = 40
+PARTICIPANT_MAX_PEOPLE = 100
+
+
+def zoom_role_warnings(day: Day, sess: TrainingSession) -> list[str]:
+    """R-ZOOM-2 ruling: a participant-role account limits meetings to 40 minutes and 100
+    people; such a day is accepted, with a warning."""
+    if day.format != c.DayFormat.ZOOM or day.zoom_account_role != c.ZoomAccountRole.PARTICIPANT:
+        return []
+    warnings = []
+    minutes = int((day.end - day.start).total_seconds() // 60)
+    if minutes > PARTICIPANT_MAX_MINUTES:
+        warnings.append(
+            f"The Zoom account has the participant role: its meetings end after "
+            f"{PARTICIPANT_MAX_MINUTES} minutes, and this day lasts {minutes}."
+        )
+    limit = sess.participant_limit if sess.limit_enabled else None
+    if limit is None or limit > PARTICIPANT_MAX_PEOPLE:
+        warnings.append(
+            f"The Zoom account has the participant role: at most {PARTICIPANT_MAX_PEOPLE} people "
+            "can join its meetings, and the session allows "
+            + (f"{limit}." if limit is not None else "any number.")
+        )
+    return warnings
+
+
 async def create_day(
     session: AsyncSession, company_id: str, session_id: uuid.UUID, data: DayIn, *, confirm: bool
 ) -> DayOut:
@@ -213,7 +239,7 @@ async def create_day(
     publish_day(
         session, day, sess, event, names, c.DayScheduled, confirmed_after_session_end=confirmed
     )
-    return day_out(day, warnings)
+    return day_out(day, warnings + zoom_role_warnings(day, sess))
 
 
 async def update_day(
@@ -257,7 +283,7 @@ async def update_day(
         names = await session_names(session, sess.id)
         publish_day(session, day, sess, event, names, c.DayRescheduled)
     await session.flush()
-    return day_out(day)
+    return day_out(day, zoom_role_warnings(day, sess))
 
 
 async def delete_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> None:
