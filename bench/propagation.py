@@ -1,0 +1,174 @@
+"""Propagation: a zoom day committed in catalog -> meeting created at the simulator -> join link
+visible in catalog (GET /v1/events/{id}).
+
+Default timing settings everywhere (outbox poll 0.5 s, zoom worker poll 0.5 s), as deployed. Days
+are added one at a time (no overlap between measurements); each is timed from the 201 of
+POST /v1/sessions/{id}/days (the transaction has committed by then) to (a) the meeting with the
+day's agenda appearing in the simulator's /_sim/meetings and (b) the day's ``zoom.meeting`` in
+catalog being ``created`` with a join URL. Both are polled every 5 ms; a random
+0-1 s pause before each day keeps the arrivals from locking onto the pollers' cadence.
+
+The path crosses RabbitMQ twice (DayScheduled catalog -> bridge, MeetingCreated bridge ->
+catalog) plus the bridge's job table and one Zoom API call. Baseline: a bare aio-pika
+publish (persistent, publisher confirms) -> consume round trip on a quorum-less classic queue,
+one message at a time, p50/p99 - the transport floor of one hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+import uuid
+from typing import Any
+
+import aio_pika
+import httpx
+
+from bench.common import AMQP_URL, Result, summary
+from bench.system import at, bench_system, ok, wait_for, zoom_company
+
+DAYS = 30
+POLL = 0.005
+ROUND_TRIPS = 300
+COMPANY = "bench-propagation"
+
+
+async def baseline() -> list[float]:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            f"bench-rt-{uuid.uuid4().hex[:6]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key="bench.rt")
+        arrived: asyncio.Queue[float] = asyncio.Queue()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await message.ack()
+            arrived.put_nowait(time.perf_counter())
+
+        await queue.consume(on_message)
+        latencies = []
+        for i in range(ROUND_TRIPS):
+            start = time.perf_counter()
+            await exchange.publish(
+                aio_pika.Message(
+                    b'{"n": %d}' % i,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=str(uuid.uuid4()),
+                ),
+                routing_key="bench.rt",
+            )
+            end = await asyncio.wait_for(arrived.get(), timeout=10)
+            latencies.append(end - start)
+        return latencies[10:]  # first few warm the channel
+
+
+async def run() -> list[Result]:
+    base = summary(await baseline())
+    async with bench_system("propagation") as system:
+        admin, account_id = await zoom_company(system, COMPANY)
+        async with (
+            system.client(system.catalog, admin) as cat,
+            httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
+        ):
+            event = await ok(
+                await cat.post(
+                    "/v1/events",
+                    json={"title": "Remote", "dated": True, "requires_approval": False},
+                ),
+                201,
+            )
+            session = await ok(
+                await cat.post(
+                    f"/v1/events/{event['id']}/sessions",
+                    json={"name": "Online", "registration_end": at(2).isoformat()},
+                ),
+                201,
+            )
+
+            async def day_zoom(day_id: str) -> dict[str, Any]:
+                full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+                for s in full["sessions"]:
+                    for d in s["days"]:
+                        if d["id"] == day_id:
+                            return dict((d.get("zoom") or {}).get("meeting") or {})
+                return {}
+
+            async def at_sim(day_id: str) -> bool:
+                meetings = await ok(await sim.get("/_sim/meetings"))
+                return any(m.get("agenda") == f"day:{day_id}" for m in meetings)
+
+            to_sim: list[float] = []
+            to_catalog: list[float] = []
+            for i in range(DAYS):
+                # arrivals at random phases of the pollers (a fixed cadence would lock onto them)
+                await asyncio.sleep(random.uniform(0, 1.0))
+                start_at = at(4 + i, 9)
+                body = {
+                    "format": "zoom",
+                    "start": start_at.isoformat(),
+                    "end": (start_at + dt.timedelta(hours=2)).isoformat(),
+                    "zoom": {
+                        "account_id": account_id,
+                        "account_role": "administrator",
+                        "organizer_user_id": "admin-1",
+                        "auto_recording": False,
+                    },
+                }
+                response = await cat.post(f"/v1/sessions/{session['id']}/days", json=body)
+                committed = time.perf_counter()
+                day = await ok(response, 201)
+                seen_sim: float | None = None
+                while True:
+                    if seen_sim is None and await at_sim(day["id"]):
+                        seen_sim = time.perf_counter()
+                    meeting = await day_zoom(day["id"])
+                    if meeting.get("status") == "created" and meeting.get("join_url"):
+                        done = time.perf_counter()
+                        break
+                    if meeting.get("status") == "failed":
+                        raise AssertionError(f"meeting failed: {meeting}")
+                    if time.perf_counter() - committed > 60:
+                        raise AssertionError(f"no join link after 60s: {meeting}")
+                    await asyncio.sleep(POLL)
+                to_sim.append((seen_sim or done) - committed)
+                to_catalog.append(done - committed)
+            await wait_for(
+                lambda: sim.get("/_sim/meetings"),
+                lambda r: len(r.json()) == DAYS,
+                what="exactly one meeting per day",
+            )
+    sim_s, cat_s = summary(to_sim), summary(to_catalog)
+    extra = {
+        "days": DAYS,
+        "commit_to_simulator_ms": sim_s,
+        "commit_to_catalog_ms": cat_s,
+        "baseline_round_trip_ms": base,
+        "settings": "defaults: OUTBOX_POLL_INTERVAL=0.5, ZOOM_WORKER_POLL_SECONDS=0.5",
+    }
+    name = "propagation"
+    b = "aio-pika publish->consume (1 hop)"
+    return [
+        Result(
+            name,
+            "commit -> join link in catalog p50",
+            cat_s["p50_ms"],
+            "ms",
+            b,
+            base["p50_ms"],
+            extra,
+        ),
+        Result(
+            name, "commit -> join link in catalog p99", cat_s["p99_ms"], "ms", b, base["p99_ms"]
+        ),
+        Result(
+            name, "commit -> meeting at simulator p50", sim_s["p50_ms"], "ms", b, base["p50_ms"]
+        ),
+        Result(
+            name, "commit -> meeting at simulator p99", sim_s["p99_ms"], "ms", b, base["p99_ms"]
+        ),
+    ]

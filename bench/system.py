@@ -1,0 +1,261 @@
+"""The real processes for the scenarios, started as `make run` starts them.
+
+Reuses te_shared.testing (ServiceProcess, System, DatabaseFactory, RabbitNamespace, free_port), but
+unlike ``start_system`` keeps every *timing* setting at its production default (outbox poll 0.5 s,
+zoom worker poll 0.5 s, retry and reconcile delays): the figures are what a deployment would see.
+Each run gets fresh databases and its own exchange and queue prefix, removed at the end.
+
+``BENCH_PROFILE=<service>`` (catalog, registration, bridge) runs that service under pyinstrument
+and writes ``bench/profiles/<scenario>-<service>.{txt,html}`` when it stops (see bench/profile.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from bench.common import AMQP_URL, POSTGRES_URL
+from te_shared.auth import make_token
+from te_shared.testing import (
+    DatabaseFactory,
+    RabbitNamespace,
+    ServiceProcess,
+    System,
+    delete_namespace,
+    free_port,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "bench" / "profiles"
+T = TypeVar("T")
+
+
+def token(
+    role: str = "admin", company: str = "acme", user: str = "u1", email: str | None = None
+) -> str:
+    return str(
+        make_token(
+            secret="dev-secret",
+            company_id=company,
+            user_id=user,
+            role=role,
+            email=email,
+            ttl_seconds=6 * 3600,
+        )
+    )
+
+
+class ProfiledProcess(ServiceProcess):
+    """A service under ``pyinstrument`` (sampling, async-aware); output written on SIGTERM."""
+
+    scenario: str = "bench"
+
+    async def start(self, timeout: float = 60.0) -> None:
+        PROFILES.mkdir(exist_ok=True)
+        name = f"{self.scenario}-{self.module}"
+        env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        log = self.log_path.open("ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyinstrument",
+            "--interval=0.001",
+            "-r",
+            "pyisession",
+            "-o",
+            str(PROFILES / f"{name}.pyisession"),
+            "-c",
+            # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so
+            # pyinstrument gets to write the session instead of the process dying by the signal
+            "import runpy, signal, sys; "
+            "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
+            f"runpy.run_module({self.module!r}, run_name='__main__', alter_sys=True)",
+        ]
+        self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/health/ready")).status_code == 200:
+                        return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{self.module} not ready")
+                await asyncio.sleep(0.2)
+
+
+def _process(
+    module: str, env: dict[str, str], port: int, log: Path, scenario: str
+) -> ServiceProcess:
+    wanted = os.environ.get("BENCH_PROFILE", "")
+    short = {"zoom_bridge": "bridge"}.get(module, module)
+    if (
+        wanted
+        and wanted in (module, short)
+        and os.environ.get("BENCH_PROFILE_SCENARIO", scenario) == scenario
+    ):
+        proc = ProfiledProcess(module, env, port, log)
+        proc.scenario = scenario
+        return proc
+    return ServiceProcess(module, env, port, log)
+
+
+@contextlib.asynccontextmanager
+async def bench_system(
+    scenario: str, services: tuple[str, ...] = ("catalog", "registration", "bridge", "sim")
+) -> AsyncIterator[System]:
+    """Start the wanted processes (default: all four) on free ports with fresh databases."""
+    tag = uuid.uuid4().hex[:8]
+    logs = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
+    databases = DatabaseFactory(POSTGRES_URL, logs, [])
+    rabbit = RabbitNamespace(AMQP_URL, f"te-bench-{tag}", f"b{tag}.")
+    ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
+    dbs = {
+        name: await databases.create(f"bench_{name}")
+        for name in ("catalog", "registration", "bridge")
+        if name in services
+    }
+    bridge_url = f"http://127.0.0.1:{ports['bridge']}"
+    sim_url = f"http://127.0.0.1:{ports['sim']}"
+    common: dict[str, str] = {**rabbit.env(), "LOG_JSON": "true"}
+    procs: dict[str, ServiceProcess] = {
+        "sim": _process(
+            "zoom_sim",
+            {
+                "ZOOM_SIM_PORT": str(ports["sim"]),
+                "ZOOM_SIM_PUBLIC_URL": sim_url,
+                "ZOOM_SIM_WEBHOOK_URL": f"{bridge_url}/v1/zoom/webhooks",
+                "ZOOM_SIM_LOG_LEVEL": "warning",
+            },
+            ports["sim"],
+            logs / "zoom-sim.log",
+            scenario,
+        ),
+        "catalog": _process(
+            "catalog",
+            {**common, "DATABASE_URL": dbs.get("catalog", "")},
+            ports["catalog"],
+            logs / "catalog.log",
+            scenario,
+        ),
+        "registration": _process(
+            "registration",
+            {**common, "DATABASE_URL": dbs.get("registration", "")},
+            ports["registration"],
+            logs / "registration.log",
+            scenario,
+        ),
+        "bridge": _process(
+            "zoom_bridge",
+            {
+                **common,
+                "DATABASE_URL": dbs.get("bridge", ""),
+                "ZOOM_API_BASE_URL": f"{sim_url}/v2",
+                "ZOOM_OAUTH_BASE_URL": sim_url,
+                "ZOOM_REDIRECT_URL": f"{bridge_url}/v1/zoom/oauth/callback",
+                "ZOOM_RETURN_ORIGINS": '["http://127.0.0.1:5173"]',
+            },
+            ports["bridge"],
+            logs / "zoom-bridge.log",
+            scenario,
+        ),
+    }
+    running = [
+        procs[name] for name in ("sim", "catalog", "registration", "bridge") if name in services
+    ]
+    try:
+        await asyncio.gather(*(p.start() for p in running))
+        yield System(
+            procs["catalog"],
+            procs["registration"],
+            procs["bridge"],
+            procs["sim"],
+            dbs,
+            lambda **kw: token(**kw),
+            rabbit,
+        )
+    finally:
+        for proc in running:
+            proc.stop()
+        with contextlib.suppress(Exception):
+            await databases.drop_all()
+        with contextlib.suppress(Exception):
+            await delete_namespace(rabbit)
+
+
+def plain_url(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    if response.status_code != status:
+        raise AssertionError(f"{response.request.method} {response.request.url}: {response.text}")
+    return response.json() if response.content else None
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+
+
+def at(days: float, hour: int = 10) -> dt.datetime:
+    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return base + dt.timedelta(days=days)
+
+
+async def connect_zoom(system: System, admin: str) -> str:
+    """The admin connects a Zoom account through the simulator's OAuth (as the e2e test does)."""
+    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
+        start = await bridge.get(
+            "/v1/zoom/oauth/authorize",
+            params={"role": "administrator", "return_to": "/admin/zoom"},
+        )
+        assert start.status_code == 302, start.text
+        at_zoom = await browser.get(start.headers["location"])
+        back = await browser.get(at_zoom.headers["location"])
+        assert back.status_code == 302, back.text
+        accounts = await ok(await bridge.get("/v1/zoom/accounts"))
+        return str(accounts[0]["id"])
+
+
+async def zoom_company(system: System, company: str) -> tuple[str, str]:
+    """Zoom enabled for ``company`` and an administrator account connected: (admin token, id)."""
+    admin = system.admin(company)
+    async with system.client(system.catalog, admin) as cat:
+        await ok(
+            await cat.put(
+                "/v1/company/settings",
+                json={
+                    "timezone": "UTC",
+                    "locales": ["en"],
+                    "zoom_enabled": True,
+                    "training_module_enabled": True,
+                },
+            )
+        )
+    return admin, await connect_zoom(system, admin)

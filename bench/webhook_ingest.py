@@ -1,0 +1,251 @@
+"""Webhook ingest: signed Zoom webhooks accepted by the bridge and turned into attendance.
+
+Set-up through the real APIs: Zoom connected via the simulator, a zoom day whose meeting the
+bridge created, P users with access who signed up (so the bridge knows their e-mails from
+EnrollmentChanged). Then P users x STAYS stays x (joined, left) webhooks for that real meeting,
+signed with ``zoom_sim.webhooks.sign`` and POSTed to /v1/zoom/webhooks by CONCURRENCY clients.
+
+Three figures, all in webhooks/s over the same W webhooks:
+- accepted: W / time until every POST answered ``accepted`` (store only; processing is async);
+- processed by the bridge: W / time until every stored webhook is ``processed`` and every stay is a
+  complete row in ``attendance_segments`` (bridge database);
+- attendance in registration: W / time until registration's ``attendance`` holds every user's
+  total minutes (AttendanceRecorded consumed).
+Baseline: the bridge's GET /health/live requests/s with the same client concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.common import Result, Timer
+from bench.system import at, bench_system, ok, plain_url, token, wait_for, zoom_company
+from zoom_sim.webhooks import sign
+
+P = 50  # participants (enrolled users)
+STAYS = 2  # each joins and leaves twice
+MINUTES = 30  # per stay
+CONCURRENCY = 20
+HEALTH_REQUESTS = 3000
+SECRET = "dev-webhook-secret"
+COMPANY = "bench-webhooks"
+
+
+def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.datetime) -> bytes:
+    joined = event == "meeting.participant_joined"
+    participant = {
+        "user_id": key,
+        "user_name": who,
+        "id": "",
+        "participant_uuid": f"uuid-{key}",
+        ("join_time" if joined else "leave_time"): when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "email": f"{who}@{COMPANY}.io",
+    }
+    body = {
+        "event": event,
+        "event_ts": int(time.time() * 1000),
+        "payload": {
+            "account_id": "zoomSimAccount00000001",
+            "object": {
+                "id": str(meeting["id"]),
+                "uuid": meeting.get("uuid", ""),
+                "topic": meeting.get("topic", ""),
+                "participant": participant,
+            },
+        },
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def rate(client: httpx.AsyncClient, requests: list[tuple[str, bytes | None]]) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(path: str, body: bytes | None) -> None:
+        async with sem:
+            if body is None:
+                r = await client.get(path)
+            else:
+                ts = str(int(time.time()))
+                r = await client.post(
+                    path,
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "x-zm-request-timestamp": ts,
+                        "x-zm-signature": sign(SECRET, ts, body),
+                    },
+                )
+            if r.status_code != 200 or (body is not None and r.json()["status"] != "accepted"):
+                raise AssertionError(f"{path}: {r.status_code} {r.text}")
+
+    with Timer() as t:
+        await asyncio.gather(*(one(p, b) for p, b in requests))
+    return len(requests) / t.elapsed
+
+
+async def run() -> list[Result]:
+    async with bench_system("webhook_ingest") as system:
+        admin, account_id = await zoom_company(system, COMPANY)
+        users = [f"p{i:03d}" for i in range(P)]
+        start_at = at(2, 9)
+        async with (
+            system.client(system.catalog, admin) as cat,
+            system.client(system.registration, admin) as reg,
+            httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
+        ):
+            event = await ok(
+                await cat.post(
+                    "/v1/events", json={"title": "Live", "dated": True, "requires_approval": False}
+                ),
+                201,
+            )
+            session = await ok(
+                await cat.post(
+                    f"/v1/events/{event['id']}/sessions",
+                    json={"name": "Online", "registration_end": at(1).isoformat()},
+                ),
+                201,
+            )
+            day = await ok(
+                await cat.post(
+                    f"/v1/sessions/{session['id']}/days",
+                    json={
+                        "format": "zoom",
+                        "start": start_at.isoformat(),
+                        "end": (start_at + dt.timedelta(hours=3)).isoformat(),
+                        "zoom": {
+                            "account_id": account_id,
+                            "account_role": "administrator",
+                            "organizer_user_id": "admin-1",
+                            "auto_recording": False,
+                        },
+                    },
+                ),
+                201,
+            )
+            await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+            meetings = await wait_for(
+                lambda: sim.get("/_sim/meetings"),
+                lambda r: len(r.json()) == 1,
+                what="the day's meeting at the simulator",
+            )
+            meeting = meetings.json()[0]
+            await wait_for(
+                lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
+                lambda r: r.status_code == 200,
+                what="event in registration",
+            )
+        for u in users:
+            async with system.client(
+                system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
+            ) as me:
+                await wait_for(
+                    lambda me=me: me.post(f"/v1/sessions/{session['id']}/enrollments"),
+                    lambda r: r.status_code in (201, 409),
+                    what="sign-up",
+                )
+        bridge_db = await asyncpg.connect(plain_url(system.databases["bridge"]))
+        reg_db = await asyncpg.connect(plain_url(system.databases["registration"]))
+        try:
+            await wait_for(
+                lambda: bridge_db.fetchval("SELECT count(*) FROM enrollments"),
+                lambda n: n == P,
+                what="enrollments known to the bridge",
+            )
+            await asyncio.sleep(1.0)  # let the sign-up traffic settle (outboxes drained)
+
+            bodies: list[tuple[str, bytes | None]] = []
+            for k in range(STAYS):
+                for i, u in enumerate(users):
+                    key = f"{i * STAYS + k + 1}"
+                    joined = start_at + dt.timedelta(minutes=k * 60 + i % 10)
+                    left = joined + dt.timedelta(minutes=MINUTES)
+                    bodies.append(
+                        (
+                            "/v1/zoom/webhooks",
+                            webhook("meeting.participant_joined", meeting, u, key, joined),
+                        )
+                    )
+                    bodies.append(
+                        (
+                            "/v1/zoom/webhooks",
+                            webhook("meeting.participant_left", meeting, u, key, left),
+                        )
+                    )
+            total = len(bodies)
+            day_id = uuid.UUID(day["id"])
+            limits = httpx.Limits(max_connections=CONCURRENCY)
+            async with httpx.AsyncClient(
+                base_url=system.bridge.url, limits=limits, timeout=60
+            ) as client:
+                health = await rate(client, [("/health/live", None)] * 200)  # warm-up
+                health = await rate(client, [("/health/live", None)] * HEALTH_REQUESTS)
+                start = time.perf_counter()
+                accepted = await rate(client, bodies)
+
+            async def bridge_done() -> tuple[int, int]:
+                pending = await bridge_db.fetchval(
+                    "SELECT count(*) FROM zoom_webhook_events WHERE NOT processed"
+                )
+                complete = await bridge_db.fetchval(
+                    "SELECT count(*) FROM attendance_segments WHERE day_id = $1 "
+                    "AND join_time IS NOT NULL AND leave_time IS NOT NULL",
+                    day_id,
+                )
+                return int(pending), int(complete)
+
+            await wait_for(
+                bridge_done,
+                lambda v: v == (0, P * STAYS),
+                timeout=300,
+                interval=0.02,
+                what="webhooks processed by the bridge",
+            )
+            processed_s = time.perf_counter() - start
+            await wait_for(
+                lambda: reg_db.fetchval(
+                    "SELECT count(*) FROM attendance WHERE day_id = $1 AND minutes = $2",
+                    day_id,
+                    MINUTES * STAYS,
+                ),
+                lambda n: n == P,
+                timeout=300,
+                interval=0.05,
+                what="attendance in registration",
+            )
+            registered_s = time.perf_counter() - start
+            fanout = await bridge_db.fetchval(
+                "SELECT count(*) FROM outbox WHERE routing_key LIKE '%attendance%'"
+            )
+            participated = await reg_db.fetchval(
+                "SELECT count(*) FROM enrollment WHERE status = 'participated'"
+            )
+        finally:
+            await bridge_db.close()
+            await reg_db.close()
+    extra = {
+        "participants": P,
+        "webhooks": total,
+        "concurrency": CONCURRENCY,
+        "bridge_processed_s": processed_s,
+        "registration_attendance_s": registered_s,
+        "attendance_messages_published_by_bridge": fanout,
+        "enrollments_participated": participated,
+    }
+    name = "webhook ingest"
+    b = f"bridge /health/live, {CONCURRENCY} in flight"
+    return [
+        Result(name, f"{total} signed webhooks accepted", accepted, "req/s", b, health, extra),
+        Result(
+            name, "-> processed into attendance_segments", total / processed_s, "req/s", b, health
+        ),
+        Result(name, "-> attendance in registration", total / registered_s, "req/s", b, health),
+    ]
