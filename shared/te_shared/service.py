@@ -62,9 +62,14 @@ class Runtime:
             raise RuntimeError("the service has not started")
         return self.sessionmaker
 
+    #: Called after every request or message transaction commits (e.g. to wake a worker).
+    commit_hooks: list[Callable[[AsyncSession], None]] = field(default_factory=list)
+
     def after_commit(self, session: AsyncSession) -> None:
         if take_dirty_flag(session) and self.relay is not None:
             self.relay.wake()
+        for hook in self.commit_hooks:
+            hook(session)
 
     def publish(self, session: AsyncSession, message: Message) -> None:
         """Add ``message`` to the outbox in ``session``'s transaction."""

@@ -245,6 +245,8 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
         session.add(row)
     elif row.final and not msg.final:
         return  # a reconciled figure is never overwritten by a live one
+    elif row.final == msg.final and row.recorded_at > msg.occurred_at:
+        return  # an older figure delivered late: keep the newer one
     row.event_id = event_id
     row.joined = msg.joined
     row.minutes = msg.minutes

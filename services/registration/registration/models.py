@@ -86,6 +86,8 @@ class Access(Base):
     """The right of a user to see an event."""
 
     __tablename__ = "access"
+    #: "my events" looks access up by user: without it a user's view scans the company's access
+    __table_args__ = (Index("ix_access_user", "company_id", "user_id", "event_id"),)
 
     company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)

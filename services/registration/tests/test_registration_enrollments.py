@@ -486,6 +486,32 @@ async def test_r_enr_11_attendance_before_its_day_and_final_figures(reg: Reg) ->
     ]
 
 
+async def test_r_enr_11_live_attendance_delivered_out_of_order_keeps_the_newest(reg: Reg) -> None:
+    """R-ENR-11 with R-ERR-3: live figures carry when they were computed; a late older one loses."""
+    built = await reg.build(access=["ooo"])
+    eid, sid = built.event_id, built.session_ids[0]
+    await reg.sign_up(sid, "ooo")
+    day = reg.day_msg(eid, sid)
+    await reg.apply(day)
+    now = dt.datetime.now(dt.UTC)
+
+    def live(minutes: int, seconds_ago: int) -> c.AttendanceRecorded:
+        return c.AttendanceRecorded(
+            company_id="acme",
+            day_id=day.day_id,
+            user_id="ooo",
+            email=None,
+            joined=True,
+            minutes=minutes,
+            occurred_at=now - dt.timedelta(seconds=seconds_ago),
+        )
+
+    await reg.apply(live(30, seconds_ago=1))  # the newer figure arrives first
+    await reg.apply(live(5, seconds_ago=60))  # then an older one, late
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert listing["items"][0]["attendance"][0]["minutes"] == 30
+
+
 async def test_tenant_isolation_and_own_enrollments_only(reg: Reg) -> None:
     """Tenant isolation: another company's ids are 404 everywhere; a user acts only on their own
     enrollments; user endpoints refuse admins' actions to users (403)."""

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 from typing import cast
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from te_shared.logging import get_logger
 from te_shared.service import Runtime
 from zoom_bridge.meetings import jobs
@@ -88,6 +90,12 @@ async def start_worker(runtime: Runtime) -> None:
     worker = Worker(runtime)
     runtime.extras["worker"] = worker
     runtime.extras["wake"] = worker.wake
+
+    def wake_on_new_job(session: AsyncSession) -> None:
+        if jobs.take_armed_flag(session):
+            worker.wake.set()
+
+    runtime.commit_hooks.append(wake_on_new_job)
     worker.start()
 
 

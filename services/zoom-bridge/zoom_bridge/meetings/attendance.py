@@ -33,11 +33,12 @@ async def role_of(session: AsyncSession, meeting: ZoomMeeting) -> str | None:
 
 async def record_segment(
     session: AsyncSession, meeting: ZoomMeeting, participant: dict[str, Any], joined: bool
-) -> None:
-    """Join and leave of one stay fill the same row, whichever arrives first."""
+) -> str | None:
+    """Join and leave of one stay fill the same row, whichever arrives first. Returns the
+    participant's e-mail once known (the user whose attendance changed)."""
     key = str(participant.get("user_id") or participant.get("participant_uuid") or "")
     if not key:
-        return
+        return None
     at = parse_time(participant.get("join_time" if joined else "leave_time"))
     segment = await session.get(AttendanceSegment, (meeting.day_id, key))
     if segment is None:
@@ -51,20 +52,27 @@ async def record_segment(
     else:
         segment.leave_time = at
     await session.flush()
+    return segment.email or None
 
 
-async def publish(session: AsyncSession, meeting: ZoomMeeting, *, final: bool = False) -> None:
-    """AttendanceRecorded per matched user of the day (minutes only for the administrator role)."""
-    segments = list(
-        (
-            await session.execute(
-                select(AttendanceSegment).where(AttendanceSegment.day_id == meeting.day_id)
-            )
-        ).scalars()
-    )
-    enrollments = (
-        await session.execute(select(Enrollment).where(Enrollment.session_id == meeting.session_id))
-    ).scalars()
+async def publish(
+    session: AsyncSession,
+    meeting: ZoomMeeting,
+    *,
+    final: bool = False,
+    email: str | None = None,
+) -> None:
+    """AttendanceRecorded per matched user of the day (minutes only for the administrator role).
+
+    With ``email``, only that participant's attendance is published: a join or leave changes one
+    user's figures, so a webhook costs one message, not one per participant of the meeting."""
+    segment_query = select(AttendanceSegment).where(AttendanceSegment.day_id == meeting.day_id)
+    enrollment_query = select(Enrollment).where(Enrollment.session_id == meeting.session_id)
+    if email is not None:
+        segment_query = segment_query.where(AttendanceSegment.email == email)
+        enrollment_query = enrollment_query.where(Enrollment.email == email)
+    segments = list((await session.execute(segment_query)).scalars())
+    enrollments = (await session.execute(enrollment_query)).scalars()
     by_email = {e.email: e.user_id for e in enrollments if e.email}
     seconds: dict[str, float] = {}
     emails: dict[str, str] = {}

@@ -18,8 +18,17 @@ SYNC = "sync"
 RECONCILE = "reconcile"
 
 
+ARMED = "zoom_job_armed"
+
+
+def take_armed_flag(session: AsyncSession) -> bool:
+    return bool(session.info.pop(ARMED, False))
+
+
 async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
     """Make the job due now (a new desired state restarts the retry budget)."""
+    if delay <= 0:
+        session.info[ARMED] = True  # the worker is woken once this transaction commits
     job = await session.get(ZoomJob, (day_id, kind))
     due = utcnow() + dt.timedelta(seconds=delay)
     if job is None:

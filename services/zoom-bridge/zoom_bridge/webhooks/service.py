@@ -135,8 +135,11 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings_delay: fl
         return
     if event.event in ("meeting.participant_joined", "meeting.participant_left"):
         joined = event.event == "meeting.participant_joined"
-        await attendance.record_segment(session, meeting, obj.get("participant") or {}, joined)
-        await attendance.publish(session, meeting)
+        email = await attendance.record_segment(
+            session, meeting, obj.get("participant") or {}, joined
+        )
+        if email is not None:
+            await attendance.publish(session, meeting, email=email)
     elif event.event == "meeting.ended":
         meeting.ended = True
         if await attendance.role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
