@@ -17,6 +17,7 @@ from registration.enrollments.schemas import (
     SeatsOut,
 )
 from registration.enrollments.statuses import (
+    SessionFull,
     change_status,
     count_waitlisted,
     create_enrollment,
@@ -67,6 +68,15 @@ async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.
             code="already_enrolled",
             extra={"enrollment_id": existing.id, "session_id": existing.session_id},
         )
+    if (
+        row.limit_enabled
+        and row.participant_limit is not None
+        and row.taken >= row.participant_limit
+        and not row.waitlist_enabled
+    ):
+        # cheap early answer from the row just read; the conditional UPDATE in take_seat stays
+        # the guarantee (R-ENR-6) when the last seats go concurrently
+        raise SessionFull("The session has no free seat.")
     if principal.email:
         await remember_user(session, principal.company_id, principal.user_id, principal.email)
     return await create_enrollment(
