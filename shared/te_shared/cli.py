@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -52,6 +53,22 @@ def service_main(
         parts = urlsplit(amqp)
         print(RABBIT_HELP.format(where=f"{parts.hostname}:{parts.port or 5672}"), file=sys.stderr)  # noqa: T201
         raise SystemExit(2)
+    if settings.workers > 1:
+        # Several processes: migrate once here, then each worker starts without migrating.
+        if settings.run_migrations:
+            run_migrations(settings.database_url, migrations)
+        os.environ["RUN_MIGRATIONS"] = "false"
+        uvicorn.run(
+            f"{app_factory.__module__}:{app_factory.__name__}",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.graceful_timeout),
+        )
+        return
     app = app_factory(settings)
     config = uvicorn.Config(
         app,

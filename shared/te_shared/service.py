@@ -54,6 +54,7 @@ class Runtime:
     engine: AsyncEngine | None = None
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     relay: OutboxRelay | None = None
+    tracer_provider: TracerProvider | None = None
     metrics: ServiceMetrics = field(default_factory=lambda: ServiceMetrics("service"))
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -237,6 +238,7 @@ def create_service_app(
         broker=broker,
         outbox_model=outbox_model,
         metrics=metrics,
+        tracer_provider=tracer_provider,
     )
     if consumers is not None:
         consumers.observers.append(metrics.observe_consumed)

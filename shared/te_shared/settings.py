@@ -27,6 +27,13 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field(default="service", description="Name used in logs and metrics.")
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
     port: int = Field(default=8000, description="HTTP port.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes (each with its consumers and outbox relay; all are safe "
+        "side by side). Migrations run once, before they start.",
+    )
     database_url: str = Field(
         default="sqlite:///./var/service.db",
         description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production.",

@@ -81,6 +81,7 @@ class Env:
     app: Any = None
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    tracer_provider: Any = None
 
     @property
     def sim_url(self) -> str:
@@ -112,7 +113,7 @@ class Env:
         )
 
     async def start_bridge(self) -> None:
-        self.app = create_app(self.settings())
+        self.app = create_app(self.settings(), tracer_provider=self.tracer_provider)
         self.bridge = Server(self.app, self.bridge_port)
         await self.bridge.start()
 

@@ -101,6 +101,8 @@ class ZoomJob(Base):
     attempts: Mapped[int] = mapped_column(Integer(), default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text())
+    #: W3C trace context of the change that armed the job, so Zoom calls join its trace
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON(), nullable=True)
 
 
 class Enrollment(Base):

@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 from typing import cast
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.logging import get_logger
+from te_shared.observability import attach_trace_context, detach
 from te_shared.service import Runtime
 from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.sync import Syncer
@@ -28,6 +31,8 @@ class Worker:
         self.sessionmaker = runtime.session_factory()
         self.syncer = Syncer(self.zoom, self.sessionmaker)
         self.wake = asyncio.Event()
+        provider = runtime.tracer_provider
+        self.tracer = (provider or trace.get_tracer_provider()).get_tracer("zoom_bridge.worker")
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -70,10 +75,16 @@ class Worker:
             claimed = await jobs.claim(session, 10, self.settings.zoom_job_lease_seconds)
         for job in claimed:
             busy = True
+            token = attach_trace_context(job.trace_context or {})
             try:
-                await self.syncer.run(job)
+                with self.tracer.start_as_current_span(
+                    f"zoom {job.kind}", kind=SpanKind.CLIENT, attributes={"day_id": str(job.day_id)}
+                ):
+                    await self.syncer.run(job)
             except Exception as exc:
                 log.warning("zoom_job_error", day_id=str(job.day_id), error=type(exc).__name__)
+            finally:
+                detach(token)
         if claimed and self.runtime.relay is not None:
             self.runtime.relay.wake()
         return busy

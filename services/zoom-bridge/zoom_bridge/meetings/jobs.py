@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.db import is_postgres, utcnow
+from te_shared.observability import inject_trace_context
 from zoom_bridge.models import ZoomJob
 from zoom_bridge.settings import ZoomBridgeSettings
 
@@ -31,15 +32,25 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
         session.info[ARMED] = True  # the worker is woken once this transaction commits
     job = await session.get(ZoomJob, (day_id, kind))
     due = utcnow() + dt.timedelta(seconds=delay)
+    trace_context: dict[str, str] = {}
+    inject_trace_context(trace_context)
     if job is None:
         session.add(
-            ZoomJob(day_id=day_id, kind=kind, generation=1, attempts=0, next_attempt_at=due)
+            ZoomJob(
+                day_id=day_id,
+                kind=kind,
+                generation=1,
+                attempts=0,
+                next_attempt_at=due,
+                trace_context=trace_context or None,
+            )
         )
     else:
         job.generation += 1
         job.attempts = 0
         job.next_attempt_at = due
         job.last_error = None
+        job.trace_context = trace_context or None
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class Claimed:
     kind: str
     generation: int
     attempts: int
+    trace_context: dict[str, str] | None = None
 
 
 async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed]:
@@ -67,7 +79,9 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
     for job in jobs:
         job.attempts += 1
         job.next_attempt_at = until
-        claimed.append(Claimed(job.day_id, job.kind, job.generation, job.attempts))
+        claimed.append(
+            Claimed(job.day_id, job.kind, job.generation, job.attempts, job.trace_context)
+        )
     return claimed
 
 
