@@ -294,8 +294,12 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
         )
 
         async with system.client(system.registration, system.user(company, "finn")) as finn:
-            completed = await ok(await finn.get("/v1/me/events", params={"tab": "completed"}))
-            assert [e["id"] for e in completed["items"]] == [event["id"]]
+            # the past day reaches registration's read model shortly after the session does
+            await eventually(
+                lambda: finn.get("/v1/me/events", params={"tab": "completed"}),
+                lambda r: [e["id"] for e in r.json()["items"]] == [event["id"]],
+                what="the ended session in the completed tab",
+            )
 
             future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
             refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)

@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import aio_pika
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Uuid, bindparam, text
 
 from te_shared.db import create_engine
 from te_shared.testing import ServiceProcess, System, eventually
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def uid(value: Any) -> str:
+    """One spelling of a UUID: SQLite returns raw ``Uuid`` columns as 32 hex digits."""
+    return str(uuid.UUID(str(value)))
+
 
 SEAT_HOLDING = "('pending','approved','awaiting_confirmation','participated','missed')"
 
 
 async def rows(db_url: str, sql: str, **params: Any) -> list[Any]:
+    """Raw SQL on a service's database; UUID parameters are bound as ``Uuid`` so they match on
+    PostgreSQL (uuid) and SQLite (32 hex digits) alike."""
+    statement = text(sql).bindparams(
+        *(bindparam(name, type_=Uuid()) for name, value in params.items() if _is_uuid(value))
+    )
+    values = {k: uuid.UUID(str(v)) if _is_uuid(v) else v for k, v in params.items()}
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
-            return list((await conn.execute(text(sql), params)).all())
+            return list((await conn.execute(statement, values)).all())
     finally:
         await engine.dispose()
 
@@ -109,16 +130,18 @@ async def everything_arrived(
         reg_db, "SELECT id, user_id FROM enrollment WHERE event_id = :e", e=event_id
     )
     assert len({u for _, u in enrollments}) == len(enrollments), "a user enrolled twice"
-    assert {str(i) for i in signed_up.values()} <= {str(i) for i, _ in enrollments}
+    stored = {uid(i) for i, _ in enrollments}
+    lost = {u: i for u, i in signed_up.items() if uid(i) not in stored}
+    assert not lost, f"confirmed sign-ups not stored: {lost}"
     checked.append(("every confirmed sign-up stored once", f"{len(signed_up)} confirmed"))
 
     async def bridge_enrollments() -> set[str]:
         found = await rows(
             bridge_db, "SELECT enrollment_id FROM enrollments WHERE event_id = :e", e=event_id
         )
-        return {str(r[0]) for r in found}
+        return {uid(r[0]) for r in found}
 
-    expected = {str(i) for i, _ in enrollments}
+    expected = stored
     await eventually(
         bridge_enrollments,
         lambda got: got == expected,
@@ -128,18 +151,18 @@ async def everything_arrived(
     checked.append(("enrollment changes reached zoom-bridge", f"{len(expected)}"))
 
     catalog_days = {
-        str(r[0])
+        uid(r[0])
         for r in await rows(
             cat_db,
             "SELECT d.id FROM days d JOIN sessions s ON s.id = d.session_id WHERE s.event_id = :e",
             e=event_id,
         )
     }
-    assert set(confirmed_days) <= catalog_days
+    assert {uid(d) for d in confirmed_days} <= catalog_days
 
     async def replica_days() -> set[str]:
         found = await rows(reg_db, "SELECT day_id FROM day_replica WHERE event_id = :e", e=event_id)
-        return {str(r[0]) for r in found}
+        return {uid(r[0]) for r in found}
 
     await eventually(
         replica_days,
@@ -155,7 +178,7 @@ async def everything_arrived(
     )
 
     zoom_days = {
-        str(r[0])
+        uid(r[0])
         for r in await rows(
             cat_db,
             "SELECT d.id FROM days d JOIN sessions s ON s.id = d.session_id "
