@@ -140,11 +140,8 @@ def _view(
     sessions: list[tuple[SessionReplica, readmodel.Timeline]],
     now: dt.datetime,
 ) -> MyEventView:
-    visible = sessions
-    if enrollment is not None:  # R-ENR-2
-        visible = [p for p in sessions if p[0].session_id == enrollment.session_id]
     views = []
-    for row, timeline in _ordered(event, visible, now):
+    for row, timeline in _ordered(event, _visible(enrollment, sessions), now):
         limited = row.limit_enabled and row.participant_limit is not None
         views.append(
             SessionView(
@@ -189,18 +186,33 @@ async def my_events(
     now = utcnow()
     events = await _events(session, principal)
     sessions = await _sessions(session, [e.event_id for e, _ in events])
-    views = [
-        _view(event, enrollment, sessions[event.event_id], now) for event, enrollment in events
+    # pick and order the tab's events on the rows, then build views for one page only
+    chosen = [(e, en) for e, en in events if _tab(e, en, sessions[e.event_id], now) == tab]
+    chosen.sort(
+        key=lambda p: (
+            _first_start(_visible(p[1], sessions[p[0].event_id])) or FAR_FUTURE,
+            str(p[0].event_id),
+        )
+    )
+    page = [
+        _view(event, enrollment, sessions[event.event_id], now)
+        for event, enrollment in chosen[offset : offset + limit]
     ]
-    chosen = [v for v in views if v.tab == tab]
-    chosen.sort(key=lambda v: (_first_start(v) or FAR_FUTURE, str(v.id)))
-    page = chosen[offset : offset + limit]
     more = len(chosen) > offset + limit
     return MyEventsPage(items=page, next_cursor=str(offset + limit) if more else None)
 
 
-def _first_start(view: MyEventView) -> dt.datetime | None:
-    starts = [d.start for s in view.sessions for d in s.days if d.start is not None]
+def _visible(
+    enrollment: Enrollment | None, sessions: list[tuple[SessionReplica, readmodel.Timeline]]
+) -> list[tuple[SessionReplica, readmodel.Timeline]]:
+    """R-ENR-2: all sessions until enrolled, then only the user's own."""
+    if enrollment is None:
+        return sessions
+    return [p for p in sessions if p[0].session_id == enrollment.session_id]
+
+
+def _first_start(sessions: list[tuple[SessionReplica, readmodel.Timeline]]) -> dt.datetime | None:
+    starts = [t.first_start for _, t in sessions if t.first_start is not None]
     return min(starts) if starts else None
 
 
