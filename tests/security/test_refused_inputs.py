@@ -185,3 +185,29 @@ async def test_huge_page_sizes_are_refused(
         assert any("limit" in e["field"] for e in body["errors"])
         problem(await client.get(f"{url}{joiner}limit=-1"), 422)
         problem(await client.get(f"{url}{joiner}cursor=%%%not-a-cursor"), 422)
+
+
+async def test_zip_bomb_workbook_and_unparsable_csv_are_refused(
+    system: System, event: dict[str, Any]
+) -> None:
+    """A tiny XLSX that unpacks to 60 MiB is 413; a CSV field over the parser's limit is 422."""
+    import zipfile
+    from io import BytesIO
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["user_id", "session"])
+    buffer = BytesIO()
+    book.save(buffer)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/padding.bin", b"\0" * (60 * 1024 * 1024))
+    bomb = buffer.getvalue()
+    assert len(bomb) < 1024 * 1024
+    url = f"/v1/events/{event['event']['id']}/enrollments/import"
+    async with system.client(system.registration, system.admin(COMPANY)) as reg:
+        problem(await reg.post(url, files={"file": ("bomb.xlsx", bomb, "application/zip")}), 413)
+        huge_field = b'user_id,session\n"' + b"x" * 300_000 + b'",Main\n'
+        problem(await reg.post(url, files={"file": ("big.csv", huge_field, "text/csv")}), 422)

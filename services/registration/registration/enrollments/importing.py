@@ -28,6 +28,7 @@ from te_shared.errors import Conflict, PayloadTooLarge, Unprocessable
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 MAX_BYTES = 2 * 1024 * 1024
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 5000
 USER_COLUMNS = ("user_id", "email")
 SESSION_COLUMN = "session"
@@ -86,15 +87,31 @@ def read_table(data: bytes, filename: str | None) -> list[list[str]]:
         ) from exc
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
+        raise reject(
+            [RowError(0, "file", f"the CSV cannot be parsed: {exc}")],
+            "The import file cannot be read.",
+        ) from exc
 
 
 def _read_xlsx(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        unpacked = 0  # load_workbook below reports the bad file
+    if unpacked > MAX_UNPACKED_BYTES:  # a zip bomb: small upload, huge sheet
+        raise PayloadTooLarge(
+            f"The workbook unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB.",
+            code="import_too_large",
+        )
+    try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
         raise reject(
             [RowError(0, "file", "the file is not a valid XLSX workbook")],
             "The import file cannot be read.",
