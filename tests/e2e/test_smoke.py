@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-async def system(
+async def smoke_system(
     databases: DatabaseFactory, rabbit: RabbitNamespace, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, tuple[ServiceProcess, str]]]:
     logs = tmp_path_factory.mktemp("logs")
@@ -56,9 +56,9 @@ async def replica_version(db_url: str, company: str) -> int | None:
 
 
 async def test_company_settings_cross_from_catalog_to_consumers(
-    system: dict[str, tuple[ServiceProcess, str]], token: object
+    smoke_system: dict[str, tuple[ServiceProcess, str]], token: object
 ) -> None:
-    catalog, _ = system["catalog"]
+    catalog, _ = smoke_system["catalog"]
     admin = token(role="admin", company="smoke-co")  # type: ignore[operator]
     async with httpx.AsyncClient(base_url=catalog.url, headers=auth(admin)) as client:
         for tz in ("Europe/Berlin", "Asia/Tokyo"):
@@ -70,7 +70,7 @@ async def test_company_settings_cross_from_catalog_to_consumers(
         assert (await client.get("/v1/company/settings")).json()["timezone"] == "Asia/Tokyo"
 
     for module in ("registration", "zoom_bridge"):
-        _, db_url = system[module]
+        _, db_url = smoke_system[module]
         for _ in range(200):
             if await replica_version(db_url, "smoke-co") == 2:
                 break
@@ -79,9 +79,9 @@ async def test_company_settings_cross_from_catalog_to_consumers(
 
 
 async def test_each_process_serves_health_and_openapi(
-    system: dict[str, tuple[ServiceProcess, str]],
+    smoke_system: dict[str, tuple[ServiceProcess, str]],
 ) -> None:
-    for proc, _ in system.values():
+    for proc, _ in smoke_system.values():
         async with httpx.AsyncClient(base_url=proc.url) as client:
             assert (await client.get("/health/live")).status_code == 200
             ready = await client.get("/health/ready")
