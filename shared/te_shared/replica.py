@@ -42,6 +42,31 @@ async def upsert_if_newer(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def tombstone_if_newer(
+    session: AsyncSession,
+    model: Any,
+    *,
+    key: dict[str, Any],
+    version: int,
+    values: dict[str, Any],
+) -> bool:
+    """Mark the row ``deleted`` unless a newer version is stored; when the row was never seen,
+    insert a tombstone (with ``values`` for its required columns) so a late create stays out.
+
+    One statement, like :func:`upsert_if_newer`; the model needs ``deleted`` and ``version``."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(model).values(**key, **values, deleted=True, version=version)
+    table = model.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={"deleted": True, "version": stmt.excluded.version},
+        where=table.c.version < stmt.excluded.version,
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
 class CompanyReplicaMixin:
     """The company settings a consumer needs, as catalog last announced them.
 

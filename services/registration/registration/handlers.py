@@ -20,7 +20,7 @@ from registration.models import (
 from te_shared import contracts as c
 from te_shared.db import is_postgres
 from te_shared.inbox import Consumers
-from te_shared.replica import follow_company_settings, upsert_if_newer
+from te_shared.replica import follow_company_settings, tombstone_if_newer, upsert_if_newer
 from te_shared.topology import REGISTRATION
 
 consumers = Consumers(REGISTRATION)
@@ -85,14 +85,7 @@ async def on_session_updated(session: AsyncSession, msg: c.SessionUpdated) -> No
 
 @consumers.handler(c.SessionDeleted)
 async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> None:
-    existing = await session.get(SessionReplica, msg.session_id)
-    if existing is not None:
-        if existing.version < msg.version:
-            existing.deleted = True
-            existing.version = msg.version
-        return
-    # deleted before we saw it created: a tombstone keeps a late SessionCreated out
-    await upsert_if_newer(
+    await tombstone_if_newer(
         session,
         SessionReplica,
         key={"session_id": msg.session_id},
@@ -106,7 +99,6 @@ async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> No
             "limit_enabled": False,
             "participant_limit": None,
             "waitlist_enabled": False,
-            "deleted": True,
         },
     )
 
@@ -151,13 +143,7 @@ async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> No
 
 @consumers.handler(c.DayCancelled)
 async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
-    existing = await session.get(DayReplica, msg.day_id)
-    if existing is not None:
-        if existing.version < msg.version:
-            existing.deleted = True
-            existing.version = msg.version
-        return
-    await upsert_if_newer(
+    await tombstone_if_newer(
         session,
         DayReplica,
         key={"day_id": msg.day_id},
@@ -169,7 +155,6 @@ async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
             "format": msg.format.value,
             "start": None,
             "end": None,
-            "deleted": True,
         },
     )
 

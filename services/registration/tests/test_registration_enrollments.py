@@ -447,6 +447,29 @@ async def test_read_model_is_order_tolerant(reg: Reg) -> None:
     await reg.apply(deleted, gone)
     view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
     assert str(gone.session_id) not in {s["id"] for s in view["sessions"]}
+    # a day cancelled before it was scheduled stays cancelled; a stale cancel deletes nothing
+    early = reg.day_msg(eid, created.session_id, start=now() + dt.timedelta(days=6))
+    cancel = c.DayCancelled(
+        company_id="acme",
+        day_id=early.day_id,
+        session_id=created.session_id,
+        event_id=eid,
+        version=early.version + 1,
+        format=early.format,
+    )
+    stale = c.DayCancelled(
+        company_id="acme",
+        day_id=day_id,
+        session_id=created.session_id,
+        event_id=eid,
+        version=1,  # older than the DayRescheduled already applied
+        format=moved.format,
+    )
+    await reg.apply(cancel, early, stale)
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
+    day_ids = {d["id"] for s in view["sessions"] for d in s["days"]}
+    assert str(early.day_id) not in day_ids
+    assert str(day_id) in day_ids
 
 
 async def test_r_enr_11_attendance_before_its_day_and_final_figures(reg: Reg) -> None:
