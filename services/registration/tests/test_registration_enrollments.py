@@ -75,6 +75,11 @@ async def test_r_enr_3_sign_up_rules(reg: Reg) -> None:
     assert body["status"] == "approved"
     assert body["user_id"] == "a1"
     assert body["event_id"] == str(built.event_id)
+    # a retried sign-up (the first answer was lost) answers the same enrollment, no second seat
+    again = await reg.sign_up(s1, "a1")
+    assert (again.status_code, again.json()["id"]) == (200, body["id"])
+    seats = (await reg.client.get(f"/v1/sessions/{s1}/seats", headers=reg.user("a1"))).json()
+    assert seats["taken"] == 1
     r = await reg.sign_up(s2, "a1")
     assert (r.status_code, r.json()["code"]) == (409, "already_enrolled")
     r = await reg.sign_up(s1, "a2")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, UploadFile, status
+from fastapi import APIRouter, Query, Response, UploadFile, status
 
 from registration import readmodel
 from registration.enrollments import importing, service
@@ -31,13 +31,24 @@ def _out(enrollment: Enrollment) -> EnrollmentOut:
     "/v1/sessions/{session_id}/enrollments",
     status_code=status.HTTP_201_CREATED,
     response_model=EnrollmentOut,
-    responses=problem_responses(409),
+    responses={
+        200: {"model": EnrollmentOut, "description": "Already enrolled in this session"},
+        **problem_responses(409),
+    },
     summary="Sign up for a session (R-ENR-3)",
+    description=(
+        "201 with the new enrollment. Signing up again for the session one is already in "
+        "answers 200 with that enrollment, so a retried request is safe; a live enrollment "
+        "in another session of the event is a 409 `already_enrolled`."
+    ),
 )
 async def sign_up(
-    session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> EnrollmentOut:
-    return _out(await service.sign_up(session, principal, session_id))
+    enrollment, created = await service.sign_up(session, principal, session_id)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return _out(enrollment)
 
 
 @router.post(

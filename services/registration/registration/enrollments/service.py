@@ -48,8 +48,14 @@ async def live_enrollment(
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> Enrollment:
-    """R-ENR-3: self sign-up."""
+async def sign_up(
+    session: AsyncSession, principal: Principal, session_id: uuid.UUID
+) -> tuple[Enrollment, bool]:
+    """R-ENR-3: self sign-up. Returns the enrollment and whether it was created now.
+
+    Signing up again for the session one is already in answers that enrollment instead of a
+    conflict, so a client that retries after losing the response (a dropped connection, a
+    restarted replica) learns the sign-up took place."""
     row = await readmodel.get_session(session, principal.company_id, session_id)
     event = await readmodel.get_event(session, principal.company_id, row.event_id)
     if not principal.is_admin and (
@@ -57,17 +63,19 @@ async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.
         or not await has_access(session, principal.company_id, event.event_id, principal.user_id)
     ):
         raise NotFound("No such session.", code="session_not_found")
-    if not readmodel.registration_open(event, row, utcnow()):
-        raise Conflict("Registration for this session has ended.", code="registration_ended")
     existing = await live_enrollment(
         session, principal.company_id, event.event_id, principal.user_id, lock=False
     )
+    if existing is not None and existing.session_id == row.session_id:
+        return existing, False
     if existing is not None:
         raise Conflict(
             "You already have an enrollment in this event.",
             code="already_enrolled",
             extra={"enrollment_id": existing.id, "session_id": existing.session_id},
         )
+    if not readmodel.registration_open(event, row, utcnow()):
+        raise Conflict("Registration for this session has ended.", code="registration_ended")
     if (
         row.limit_enabled
         and row.participant_limit is not None
@@ -79,7 +87,7 @@ async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.
         raise SessionFull("The session has no free seat.")
     if principal.email:
         await remember_user(session, principal.company_id, principal.user_id, principal.email)
-    return await create_enrollment(
+    enrollment = await create_enrollment(
         session,
         company_id=principal.company_id,
         event_id=event.event_id,
@@ -91,6 +99,7 @@ async def sign_up(session: AsyncSession, principal: Principal, session_id: uuid.
         reason="sign-up",
         waitlist_when_full=row.waitlist_enabled,
     )
+    return enrollment, True
 
 
 async def _locked(session: AsyncSession, company_id: str, enrollment_id: uuid.UUID) -> Enrollment:
