@@ -108,6 +108,9 @@ class ZoomDaySettings(BaseModel):
 
 
 class DayData(Message):
+    """A day as catalog holds it: what consumers need to show it (place, link) and to keep a
+    Zoom meeting in step (times, time zone, topic, zoom settings)."""
+
     day_id: uuid.UUID
     session_id: uuid.UUID
     event_id: uuid.UUID
@@ -118,6 +121,8 @@ class DayData(Message):
     timezone: str
     topic: str
     zoom: ZoomDaySettings | None = None
+    address: str | None = Field(default=None, description="offline days: the venue (R-DAY-2)")
+    url: str | None = Field(default=None, description="online days: the link (R-DAY-2)")
 
 
 class DayScheduled(DayData):
@@ -129,16 +134,27 @@ class DayScheduled(DayData):
 
 
 class DayRescheduled(DayData):
+    """The day changed: its times, or anything else it carries (address, link, zoom settings,
+    the topic through the event's title). Consumers keep the newest ``version``."""
+
     routing_key: ClassVar[str] = "catalog.day.rescheduled"
 
 
 class DayCancelled(Message):
+    """The day was deleted (alone or with its session). It carries the day as it last was, so a
+    consumer that never saw it scheduled still knows what went away."""
+
     routing_key: ClassVar[str] = "catalog.day.cancelled"
     day_id: uuid.UUID
     session_id: uuid.UUID
     event_id: uuid.UUID
     version: int
     format: DayFormat
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    timezone: str | None = None
+    topic: str | None = None
+    zoom: ZoomDaySettings | None = None
 
 
 # --- registration ----------------------------------------------------------------------------
