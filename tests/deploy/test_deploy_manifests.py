@@ -7,10 +7,13 @@ Kubernetes JSON schemas inside the package), the Kustomize overlay is rendered w
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -203,6 +206,143 @@ def check_workloads(docs: list[Doc], *, expect_replicas: bool = True) -> None:
             assert {p["backend"]["service"]["name"] for p in paths} == {zoom}
 
 
+def documented_secrets() -> dict[str, set[str]]:
+    """The Secrets deploy/k8s/README.md tells operators to create: name -> keys."""
+    text = (K8S / "README.md").read_text()
+    secrets: dict[str, set[str]] = {}
+    for block in re.split(r"(?=kubectl -n \S+ create secret generic )", text)[1:]:
+        command = block.split("```", 1)[0]
+        name = command.split("create secret generic ", 1)[1].split()[0]
+        secrets[name] = set(re.findall(r"--from-literal=([A-Z0-9_]+)=", command))
+    return secrets
+
+
+def pod_specs(docs: list[Doc]) -> list[tuple[Doc, Doc]]:
+    """(workload, pod template) for every Deployment and Job."""
+    return [(d, d["spec"]["template"]) for d in docs if d["kind"] in ("Deployment", "Job")]
+
+
+def named(doc: Doc) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def check_references(docs: list[Doc]) -> None:
+    """Every name one object uses to point at another resolves in the rendered output (or, for
+    Secrets, which are never in git, in the README's instructions), and selectors select."""
+    docs = [d for d in docs if d.get("kind") != "Kustomization"]
+    names = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs}
+    secrets = documented_secrets()
+    deployments = of_kind(docs, "Deployment")
+
+    def exists(kind: str, namespace: str | None, name: str) -> bool:
+        return (kind, namespace, name) in names
+
+    for workload, template in pod_specs(docs):
+        where = named(workload)
+        namespace = workload["metadata"].get("namespace")
+        pod = template["spec"]
+        account = pod.get("serviceAccountName")
+        if account is not None:
+            assert exists("ServiceAccount", namespace, account), f"{where}: no SA {account!r}"
+        for container in pod["containers"]:
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    ref = source["configMapRef"]["name"]
+                    assert exists("ConfigMap", namespace, ref), f"{where}: no ConfigMap {ref!r}"
+                if "secretRef" in source:
+                    ref = source["secretRef"]["name"]
+                    assert ref in secrets, f"{where}: Secret {ref!r} is not in the README"
+            for env in container.get("env", []):
+                value_from = env.get("valueFrom", {})
+                if "configMapKeyRef" in value_from:
+                    ref = value_from["configMapKeyRef"]
+                    assert exists("ConfigMap", namespace, ref["name"]), (where, env["name"])
+                if "secretKeyRef" in value_from:
+                    ref = value_from["secretKeyRef"]
+                    assert ref["name"] in secrets, f"{where}: Secret {ref['name']!r} undocumented"
+                    assert ref["key"] in secrets[ref["name"]], (
+                        f"{where}: key {ref['key']!r} is not in Secret {ref['name']!r}"
+                    )
+            mounts = {m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts <= {v["name"] for v in pod.get("volumes", [])}, where
+        # the pod's own selector (Deployment) picks its template
+        if workload["kind"] == "Deployment":
+            assert selects(
+                workload["spec"]["selector"]["matchLabels"], template["metadata"]["labels"]
+            )
+
+    for deployment in deployments:
+        template = deployment["spec"]["template"]
+        port = container_of(deployment)["ports"][0]["containerPort"]
+        annotations = template["metadata"].get("annotations", {})
+        if "prometheus.io/port" in annotations:
+            assert int(annotations["prometheus.io/port"]) == port, named(deployment)
+
+    def selected(selector: dict[str, str], namespace: str | None) -> list[Doc]:
+        return [
+            d
+            for d in deployments
+            if d["metadata"].get("namespace") == namespace
+            and selects(selector, d["spec"]["template"]["metadata"]["labels"])
+        ]
+
+    for service in of_kind(docs, "Service"):
+        namespace = service["metadata"].get("namespace")
+        targets = selected(service["spec"]["selector"], namespace)
+        assert len(targets) == 1, f"{named(service)} selects {len(targets)} Deployments"
+        ports = container_of(targets[0])["ports"]
+        for port in service["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            assert target in {p.get("name") for p in ports} | {p["containerPort"] for p in ports}
+    for pdb in of_kind(docs, "PodDisruptionBudget"):
+        namespace = pdb["metadata"].get("namespace")
+        targets = selected(pdb["spec"]["selector"]["matchLabels"], namespace)
+        assert len(targets) == 1, f"{named(pdb)} selects {len(targets)} Deployments"
+    for job in of_kind(docs, "Job"):
+        namespace = job["metadata"].get("namespace")
+        owner = [d for d in deployments if service_of(d) == service_of(job)]
+        assert len(owner) == 1, named(job)
+        server, migrate = container_of(owner[0]), container_of(job)
+        assert migrate["image"] == server["image"], f"{named(job)} migrates another image"
+
+        def secret_refs(container: Doc) -> dict[str, tuple[str, str]]:
+            return {
+                e["name"]: (
+                    e["valueFrom"]["secretKeyRef"]["name"],
+                    e["valueFrom"]["secretKeyRef"]["key"],
+                )
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+
+        job_refs, server_refs = secret_refs(migrate), secret_refs(server)
+        assert "DATABASE_URL" in job_refs, named(job)
+        for variable, ref in job_refs.items():  # the same database the server uses
+            assert server_refs.get(variable) == ref, (named(job), variable)
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        assert exists(target["kind"], hpa["metadata"].get("namespace"), target["name"]), named(hpa)
+    for ingress in of_kind(docs, "Ingress"):
+        namespace = ingress["metadata"].get("namespace")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                fronting: Doc | None = next(
+                    (
+                        s
+                        for s in of_kind(docs, "Service")
+                        if s["metadata"]["name"] == backend["name"]
+                        and s["metadata"].get("namespace") == namespace
+                    ),
+                    None,
+                )
+                assert fronting is not None, f"{named(ingress)}: no Service {backend['name']!r}"
+                port = backend["port"]
+                assert port.get("name") in {p.get("name") for p in fronting["spec"]["ports"]} or (
+                    port.get("number") in {p["port"] for p in fronting["spec"]["ports"]}
+                ), named(ingress)
+
+
 # --- Kubernetes: plain manifests and Kustomize --------------------------------------------------
 
 
@@ -213,15 +353,88 @@ def test_every_plain_manifest_is_schema_valid(path: Path) -> None:
 
 def test_base_manifests() -> None:
     check_workloads(base_docs())
+    check_references(base_docs())
 
 
 def test_production_overlay_renders_and_is_valid() -> None:
     docs = render_kustomize(OVERLAY)
     schema_check(docs)
     check_workloads(docs, expect_replicas=False)  # the HPAs own the replica count
+    check_references(docs)
     assert {d["metadata"].get("namespace") for d in docs} == {"training-events"}
     assert len(of_kind(docs, "HorizontalPodAutoscaler")) == len(SERVICES)
     assert len(of_kind(docs, "Ingress")) == 1
+
+
+def _first(docs: list[Doc], kind: str, service: str = "catalog") -> Doc:
+    return next(d for d in of_kind(docs, kind) if service_of(d) == service)
+
+
+def _env_ref(container: Doc, variable: str) -> Doc:
+    entry = next(e for e in container["env"] if e["name"] == variable)
+    ref: Doc = entry["valueFrom"]["secretKeyRef"]
+    return ref
+
+
+def _break_service_account(docs: list[Doc]) -> None:
+    _first(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] = "te-catalog"
+
+
+def _break_config_map_ref(docs: list[Doc]) -> None:
+    container = container_of(_first(docs, "Deployment"))
+    container["envFrom"][0]["configMapRef"]["name"] = "catalog-config"
+
+
+def _break_secret_name(docs: list[Doc]) -> None:
+    _env_ref(container_of(_first(docs, "Deployment")), "AMQP_URL")["name"] = "catalog-secrets"
+
+
+def _break_secret_key(docs: list[Doc]) -> None:
+    _env_ref(container_of(_first(docs, "Deployment")), "JWT_SECRET")["key"] = "jwt-secret"
+
+
+def _break_service_selector(docs: list[Doc]) -> None:
+    _first(docs, "Service")["spec"]["selector"]["app.kubernetes.io/name"] = "catalog-server"
+
+
+def _break_service_port(docs: list[Doc]) -> None:
+    _first(docs, "Service")["spec"]["ports"][0]["targetPort"] = "web"
+
+
+def _break_pdb_selector(docs: list[Doc]) -> None:
+    _first(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]["app"] = "catalog"
+
+
+def _break_job_image(docs: list[Doc]) -> None:
+    container_of(_first(docs, "Job"))["image"] = "registry.example.com/training-events/cat:0.1.0"
+
+
+def _break_job_database(docs: list[Doc]) -> None:
+    _env_ref(container_of(_first(docs, "Job")), "DATABASE_URL")["name"] = "training-events-cat"
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _break_service_account,
+        _break_config_map_ref,
+        _break_secret_name,
+        _break_secret_key,
+        _break_service_selector,
+        _break_service_port,
+        _break_pdb_selector,
+        _break_job_image,
+        _break_job_database,
+    ],
+    ids=lambda f: f.__name__.removeprefix("_break_"),
+)
+def test_a_dangling_reference_fails_the_check(breakage: Callable[[list[Doc]], None]) -> None:
+    """The reference check is not vacuous: each kind of broken name is caught."""
+    docs = copy.deepcopy(base_docs())
+    check_references(docs)
+    breakage(docs)
+    with pytest.raises(AssertionError):
+        check_references(docs)
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -229,6 +442,7 @@ def test_each_base_renders_alone(service: str) -> None:
     docs = render_kustomize(K8S / "base" / service)
     schema_check(docs)
     assert {service_of(d) for d in docs} == {service}
+    check_references(docs)
 
 
 # --- RabbitMQ definitions ----------------------------------------------------------------------
