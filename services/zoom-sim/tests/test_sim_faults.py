@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -86,3 +89,31 @@ async def test_delete_faults(kit: Any) -> None:
 async def test_fault_needs_status_or_delay(kit: Any) -> None:
     r = await kit.client.post("/_sim/faults", json={"count": 1})
     assert r.status_code == 422
+
+
+async def test_retry_after_as_an_http_date_or_zoom_daily_iso_time(kit: Any) -> None:
+    """Zoom's daily-limit 429 says when to come back as an ISO 8601 time
+    (``Retry-After: 2020-05-31T00:00:00Z``); an HTTP date is the other RFC 9110 form."""
+    auth = await kit.auth()
+    await kit.client.post(
+        "/_sim/faults", json={"status": 429, "retry_after": 3600, "retry_after_format": "iso"}
+    )
+    await kit.client.post(
+        "/_sim/faults",
+        json={"status": 429, "retry_after": 120, "retry_after_format": "http-date"},
+    )
+    before = dt.datetime.now(dt.UTC)
+    daily = await kit.client.get("/v2/users/me", headers=auth)
+    assert daily.status_code == 429
+    assert daily.headers["X-RateLimit-Type"] == "Daily-limit"
+    assert "daily rate limit" in daily.json()["message"]
+    value = daily.headers["Retry-After"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value)
+    wait = (dt.datetime.fromisoformat(value.replace("Z", "+00:00")) - before).total_seconds()
+    assert 3599 <= wait <= 3602
+    dated = await kit.client.get("/v2/users/me", headers=auth)
+    assert dated.headers["X-RateLimit-Type"] == "QPS"
+    wait = (parsedate_to_datetime(dated.headers["Retry-After"]) - before).total_seconds()
+    assert dated.headers["Retry-After"].endswith(" GMT")
+    assert 119 <= wait <= 122
+    assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 
@@ -151,3 +152,26 @@ async def test_health(kit: Any) -> None:
     r = await kit.client.get("/health/live")
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
+
+
+async def test_get_meeting_hands_out_a_fresh_start_url_that_expires(kit: Any) -> None:
+    """Zoom's start_url carries a host key (zak) that expires after about 2 hours; GET
+    /v2/meetings/{id} gives a new one."""
+    now = [dt.datetime.now(dt.UTC)]
+    kit.app.state.sim.clock = lambda: now[0]
+    c = kit.client
+    auth = await kit.auth()
+    created = await kit.create_meeting(auth)
+    assert (await c.get(created["start_url"])).status_code == 200
+    now[0] += dt.timedelta(hours=2, seconds=1)
+    assert (await c.get(created["start_url"])).status_code == 401  # expired
+    auth = await kit.auth()  # (the access token expired too)
+    fresh = (await c.get(f"/v2/meetings/{created['id']}", headers=auth)).json()["start_url"]
+    assert fresh != created["start_url"]
+    assert fresh.startswith(f"http://zoom-sim.test/s/{created['id']}?zak=")
+    assert (await c.get(fresh)).status_code == 200
+    again = (await c.get(f"/v2/meetings/{created['id']}", headers=auth)).json()["start_url"]
+    assert again != fresh
+    other = await kit.create_meeting(auth)
+    wrong_meeting = fresh.replace(f"/s/{created['id']}", f"/s/{other['id']}")
+    assert (await c.get(wrong_meeting)).status_code == 401

@@ -7,6 +7,12 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import pytest
+
+from zoom_sim.app import create_app
+from zoom_sim.settings import Settings
+
 
 async def test_authorize_redirects_with_code_and_state(kit: Any) -> None:
     r = await kit.client.get(
@@ -223,3 +229,72 @@ async def test_revoke(kit: Any) -> None:
     assert r.json() == {"status": "success"}
     me = await kit.client.get("/v2/users/me", headers=kit.bearer(tokens["access_token"]))
     assert me.status_code == 401
+
+
+async def test_configured_server_to_server_app_gets_tokens_for_its_own_account(kit: Any) -> None:
+    r = await kit.client.post(
+        "/_sim/s2s-apps",
+        json={"client_id": "s2s-id", "client_secret": "s2s-secret", "account_id": "acctS2S"},
+    )
+    assert r.status_code == 200
+    form = {"grant_type": "account_credentials", "account_id": "acctS2S"}
+    ok = await kit.client.post("/oauth/token", headers=kit.basic("s2s-id", "s2s-secret"), data=form)
+    assert ok.status_code == 200, ok.text
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(ok.json()["access_token"]))
+    assert me.json()["account_id"] == "acctS2S"  # the account got an owner on the fly
+    wrong = await kit.client.post("/oauth/token", headers=kit.basic("s2s-id", "not-it"), data=form)
+    assert wrong.status_code == 401
+    other = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic("s2s-id", "s2s-secret"),
+        data={"grant_type": "account_credentials", "account_id": "acctTEST"},
+    )
+    assert other.status_code == 400
+    # an S2S app has no authorization-code or refresh grant
+    code = await kit.authorize_code()
+    exchange = await kit.client.post(
+        "/oauth/token",
+        headers=kit.basic("s2s-id", "s2s-secret"),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": kit.REDIRECT_URI},
+    )
+    assert exchange.status_code == 401
+
+
+async def test_s2s_apps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "ZOOM_SIM_S2S_APPS",
+        '[{"client_id": "e-id", "client_secret": "e-secret", "account_id": "acctEnv", '
+        '"webhook_secret": "e-hook"}]',
+    )
+    settings = Settings()
+    assert settings.s2s_apps[0].account_id == "acctEnv"
+    assert "e-secret" not in repr(settings)
+    assert "e-hook" not in repr(settings)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as client:
+        basic = base64.b64encode(b"e-id:e-secret").decode()
+        r = await client.post(
+            "/oauth/token",
+            headers={"Authorization": f"Basic {basic}"},
+            data={"grant_type": "account_credentials", "account_id": "acctEnv"},
+        )
+    assert r.status_code == 200
+
+
+async def test_declined_authorization_redirects_with_access_denied(kit: Any) -> None:
+    r = await kit.client.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": kit.CLIENT_ID,
+            "redirect_uri": kit.REDIRECT_URI,
+            "state": "st-9",
+            "sim_deny": "1",
+        },
+    )
+    assert r.status_code == 302
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert query["error"] == ["access_denied"]
+    assert query["state"] == ["st-9"]
+    assert "code" not in query

@@ -300,3 +300,51 @@ async def test_real_http_delivery_to_a_uvicorn_receiver() -> None:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_recording_is_refused_when_the_meeting_does_not_record_to_the_cloud(
+    kit: Any,
+) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth, settings={"auto_recording": "none"})
+    sent_before = len(kit.receiver.received)
+    r = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
+    assert r.status_code == 409
+    assert "auto_recording" in r.json()["detail"]
+    assert len(kit.receiver.received) == sent_before  # no recording.completed went out
+    local = await kit.create_meeting(auth, settings={"auto_recording": "local"})
+    assert (await kit.client.post(f"/_sim/meetings/{local['id']}/recording")).status_code == 409
+
+
+async def test_webhooks_of_an_s2s_account_are_signed_with_its_app_secret(kit: Any) -> None:
+    """A Server-to-Server app signs its account's notifications with its own secret token."""
+    await kit.client.post(
+        "/_sim/s2s-apps",
+        json={
+            "client_id": "s2s-hook",
+            "client_secret": "s2s-client-secret",
+            "account_id": "acctHook",
+            "webhook_secret": "per-app-secret",
+        },
+    )
+    r = await kit.client.post(
+        "/_sim/webhook/send", json={"event": "meeting.ended", "payload": {"account_id": "acctHook"}}
+    )
+    assert r.json()["webhook_status"] == 401  # the receiver only knows the OAuth app's secret
+    sent = kit.receiver.received[-1]
+    assert not sent.signature_ok
+    ts = sent.headers["x-zm-request-timestamp"]
+    assert sent.headers["x-zm-signature"] == sign("per-app-secret", ts, sent.raw)
+    # other accounts still use the OAuth app's secret
+    r = await kit.client.post(
+        "/_sim/webhook/send", json={"event": "meeting.ended", "payload": {"account_id": "acctTEST"}}
+    )
+    assert r.json()["webhook_status"] == 200
+    # URL validation as that app: encryptedToken with its secret
+    kit.receiver.secret = "per-app-secret"
+    v = await kit.client.post(
+        "/_sim/webhook/url-validation", json={"plainToken": "p1", "account_id": "acctHook"}
+    )
+    expected = hmac.new(b"per-app-secret", b"p1", hashlib.sha256).hexdigest()
+    assert v.json()["expected_encryptedToken"] == expected
+    assert v.json()["valid"] is True

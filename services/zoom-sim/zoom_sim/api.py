@@ -45,7 +45,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # ---- OAuth -----------------------------------------------------------------------------------
 
 
-def _check_client(request: Request, settings: Settings) -> None:
+def _check_client(request: Request, settings: Settings, state: SimState | None = None) -> str:
+    """The client id of the Basic credentials: the OAuth app's, or (when ``state`` is given, for
+    the account_credentials grant) a configured Server-to-Server app's."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -57,8 +59,11 @@ def _check_client(request: Request, settings: Settings) -> None:
     expected_secret = settings.client_secret.get_secret_value()
     id_ok = hmac.compare_digest(client_id.encode(), settings.client_id.encode())
     secret_ok = hmac.compare_digest(client_secret.encode(), expected_secret.encode())
-    if not (id_ok and secret_ok):
-        raise OAuthError(401, "invalid_client", "Invalid client_id or client_secret")
+    if id_ok and secret_ok:
+        return client_id
+    if state is not None and state.s2s_client_ok(client_id, client_secret):
+        return client_id
+    raise OAuthError(401, "invalid_client", "Invalid client_id or client_secret")
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -71,8 +76,9 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 async def authorize(request: Request, state: StateDep, settings: SettingsDep) -> Response:
     """Auto-approves: 302 straight back to ``redirect_uri?code=...&state=...``.
 
-    Non-Zoom extra: ``sim_user=<email>`` authorises as that user (created on the fly, in its own
-    account) instead of the default host, for tests with several connected accounts.
+    Non-Zoom extras: ``sim_user=<email>`` authorises as that user (created on the fly, in its own
+    account) instead of the default host, for tests with several connected accounts;
+    ``sim_deny=1`` plays a user who clicks "Decline": ``redirect_uri?error=access_denied&state=``.
     """
     q = request.query_params
     if q.get("response_type") != "code":
@@ -86,6 +92,11 @@ async def authorize(request: Request, state: StateDep, settings: SettingsDep) ->
     challenge = q.get("code_challenge")
     if challenge is not None and method not in (None, "plain", "S256"):
         raise OAuthError(400, "invalid_request", "Unsupported code_challenge_method.")
+    if q.get("sim_deny"):
+        denied = {"error": "access_denied", "error_description": "The user denied access."}
+        if "state" in q:
+            denied["state"] = q["state"]
+        return RedirectResponse(_with_query(redirect_uri, denied), status_code=302)
     sim_user = q.get("sim_user")
     user = state.upsert_user(sim_user) if sim_user else state.default_user
     code = state.issue_code(
@@ -112,14 +123,17 @@ def _token_response(pair: TokenPair, settings: Settings) -> JSONResponse:
 
 @router.post("/oauth/token")
 async def token(request: Request, state: StateDep, settings: SettingsDep) -> Response:
-    """Token endpoint; parameters come as a form body or in the query string (Zoom takes both)."""
-    _check_client(request, settings)
+    """Token endpoint; parameters come as a form body or in the query string (Zoom takes both).
+    The account_credentials grant also takes a configured Server-to-Server app's credentials."""
     params: dict[str, str] = dict(request.query_params)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         form = await request.form()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     grant_type = params.get("grant_type")
+    client_id = _check_client(
+        request, settings, state if grant_type == "account_credentials" else None
+    )
     if not grant_type:
         raise OAuthError(400, "invalid_request", "Missing grant type.")
     if grant_type == "authorization_code":
@@ -129,7 +143,7 @@ async def token(request: Request, state: StateDep, settings: SettingsDep) -> Res
     elif grant_type == "refresh_token":
         pair = state.refresh(params.get("refresh_token", ""))
     elif grant_type == "account_credentials":
-        pair = state.account_credentials(params.get("account_id", ""))
+        pair = state.account_credentials(params.get("account_id", ""), client_id)
     else:
         raise OAuthError(
             400, "unsupported_grant_type", "Grant type is not supported from token endpoint."
@@ -226,7 +240,11 @@ def _parse_start(value: str, timezone: str | None) -> Any:
         raise validation_failed([{"field": "start_time", "message": "Invalid field."}]) from exc
 
 
-def meeting_json(meeting: Meeting, host: User, settings: Settings) -> dict[str, Any]:
+def meeting_json(
+    meeting: Meeting, host: User, settings: Settings, zak: str | None = None
+) -> dict[str, Any]:
+    """Zoom's meeting object. ``zak``: the host key in ``start_url`` (a fresh one each time Zoom
+    answers create or get, as Zoom's start_url expires after 2 hours)."""
     base = settings.base_url
     return {
         "uuid": meeting.uuid,
@@ -242,7 +260,7 @@ def meeting_json(meeting: Meeting, host: User, settings: Settings) -> dict[str, 
         "timezone": meeting.timezone,
         "agenda": meeting.agenda,
         "created_at": fmt_time(meeting.created_at),
-        "start_url": f"{base}/s/{meeting.id}?zak={meeting.zak}",
+        "start_url": f"{base}/s/{meeting.id}?zak={zak or meeting.zak}",
         "join_url": f"{base}/j/{meeting.id}?pwd={meeting.encrypted_password}",
         "password": meeting.password,
         "h323_password": meeting.password,
@@ -360,7 +378,7 @@ async def get_meeting(
     meeting_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep
 ) -> Any:
     meeting = state.meeting_for(meeting_ref, caller)
-    return meeting_json(meeting, state.host_of(meeting), settings)
+    return meeting_json(meeting, state.host_of(meeting), settings, state.issue_zak(meeting))
 
 
 @router.patch("/v2/meetings/{meeting_ref}", status_code=204)
@@ -451,7 +469,13 @@ async def join_page(meeting_id: str) -> HTMLResponse:
 
 
 @router.get("/s/{meeting_id}", include_in_schema=False)
-async def start_page(meeting_id: str) -> HTMLResponse:
+async def start_page(meeting_id: str, state: StateDep, zak: str = "") -> HTMLResponse:
+    """The host link: works while its zak is fresh (``start_url_ttl``), like Zoom's."""
+    if not meeting_id.isdigit() or not state.zak_valid(int(meeting_id), zak):
+        return HTMLResponse(
+            "<h1>Zoom simulator</h1><p>This start link has expired or is not valid.</p>",
+            status_code=401,
+        )
     return HTMLResponse(
         f"<h1>Zoom simulator</h1><p>Starting meeting {html.escape(meeting_id)}.</p>"
     )

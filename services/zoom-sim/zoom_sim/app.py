@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 from fastapi import FastAPI, Request
@@ -20,10 +22,24 @@ from zoom_sim.errors import (
     zoom_api_error_handler,
 )
 from zoom_sim.settings import Settings
-from zoom_sim.state import Clock, SimState, utcnow
+from zoom_sim.state import Clock, SimState, fmt_time, utcnow
 from zoom_sim.webhooks import WebhookSender
 
 logger = logging.getLogger("zoom_sim")
+
+
+def retry_after_value(seconds: int, style: str, now: datetime) -> str:
+    """``Retry-After`` for a wait of ``seconds``: as seconds, as an HTTP date, or as Zoom writes
+    it for daily limits, an ISO 8601 time (``2020-05-31T00:00:00Z``). The dates are rounded up
+    to the next whole second so the wait is never shorter than asked."""
+    if style == "seconds":
+        return str(seconds)
+    when = now.astimezone(UTC) + timedelta(seconds=seconds)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    if style == "http-date":
+        return format_datetime(when, usegmt=True)
+    return fmt_time(when)
 
 
 def _is_api_path(path: str) -> bool:
@@ -77,15 +93,20 @@ def create_app(
                     await asyncio.sleep(fault.delay_ms / 1000)
                 if fault.status is not None:
                     headers: dict[str, str] = {}
+                    daily = fault.retry_after_format == "iso"
                     if fault.retry_after is not None:
-                        headers["Retry-After"] = str(fault.retry_after)
+                        headers["Retry-After"] = retry_after_value(
+                            fault.retry_after, fault.retry_after_format, state.now()
+                        )
                     if fault.status == 429:
                         headers["X-RateLimit-Category"] = "Light"
-                        headers["X-RateLimit-Type"] = "QPS"
+                        headers["X-RateLimit-Type"] = "Daily-limit" if daily else "QPS"
                         headers["X-RateLimit-Limit"] = "30"
                         headers["X-RateLimit-Remaining"] = "0"
                     response = JSONResponse(
-                        fault_body(fault.status), status_code=fault.status, headers=headers
+                        fault_body(fault.status, daily=daily),
+                        status_code=fault.status,
+                        headers=headers,
                     )
         if response is None:
             response = await call_next(request)

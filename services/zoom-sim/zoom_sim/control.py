@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from zoom_sim.api import SettingsDep, StateDep, meeting_json
+from zoom_sim.settings import ServerToServerApp
 from zoom_sim.state import Delivery, Fault, Meeting, SimConflictError, SimState, fmt_time
 from zoom_sim.webhooks import (
     WebhookSender,
@@ -55,6 +56,9 @@ class FaultIn(BaseModel):
     count: int = Field(default=1, ge=1)
     delay_ms: int = Field(default=0, ge=0, le=120_000)
     retry_after: int | None = Field(default=None, ge=0)
+    #: how the Retry-After header says it: seconds, an HTTP date, or an ISO 8601 time (Zoom's
+    #: daily-limit 429: ``Retry-After: 2020-05-31T00:00:00Z``, ``X-RateLimit-Type: Daily-limit``)
+    retry_after_format: Literal["seconds", "http-date", "iso"] = "seconds"
     method: str | None = None
     path_prefix: str | None = None
 
@@ -65,6 +69,15 @@ class ExpireIn(BaseModel):
 
 class UrlValidationIn(BaseModel):
     plainToken: str | None = None  # Zoom's field name
+    #: validate as the Server-to-Server app of this account would (its own secret token)
+    account_id: str | None = None
+
+
+class S2SAppIn(BaseModel):
+    client_id: str = Field(min_length=1, max_length=200)
+    client_secret: str = Field(min_length=1, max_length=500)
+    account_id: str = Field(min_length=1, max_length=100)
+    webhook_secret: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class RawWebhookIn(BaseModel):
@@ -224,6 +237,13 @@ async def recording(
     which is how a test checks that a duplicate delivery is handled once."""
     async with state.lock:
         meeting = _meeting(state, meeting_id)
+        if meeting.settings.get("auto_recording") != "cloud":
+            # Zoom sends recording.completed for cloud recordings only
+            raise HTTPException(
+                status_code=409,
+                detail=f"meeting {meeting.id} does not record to the cloud "
+                f"(auto_recording is {meeting.settings.get('auto_recording')!r})",
+            )
         end_at = _at(state, body.at) if body and body.at else None
         rec = state.ensure_recording(meeting, end_at)
         host = state.host_of(meeting)
@@ -251,6 +271,7 @@ async def add_fault(body: FaultIn, state: StateDep) -> Any:
             retry_after=retry_after,
             method=body.method,
             path_prefix=body.path_prefix,
+            retry_after_format=body.retry_after_format,
         )
     )
     return {"faults": [f.to_json() for f in state.faults]}
@@ -297,8 +318,9 @@ async def send_url_validation(
     body: Annotated[UrlValidationIn | None, Body()] = None,
 ) -> Any:
     plain = (body.plainToken if body else None) or secrets.token_urlsafe(16)
-    expected = encrypt_plain_token(state.webhook_secret, plain)
-    delivery = await sender.send(url_validation(plain))
+    secret = state.webhook_secret_for(body.account_id if body else None)
+    expected = encrypt_plain_token(secret, plain)
+    delivery = await sender.send(url_validation(plain), secret=secret)
     answer = delivery.response if isinstance(delivery.response, dict) else {}
     valid = (
         delivery.status == 200
@@ -322,6 +344,21 @@ async def send_raw(body: RawWebhookIn, sender: SenderDep) -> Any:
         bad_signature=body.bad_signature,
     )
     return _delivery_result(delivery)
+
+
+@router.post("/s2s-apps")
+async def add_s2s_app(body: S2SAppIn, state: StateDep) -> Any:
+    """Register a Server-to-Server app: its credentials get account_credentials tokens for its
+    account, and its ``webhook_secret`` (when given) signs that account's webhooks."""
+    state.add_s2s_app(
+        ServerToServerApp(
+            client_id=body.client_id,
+            client_secret=SecretStr(body.client_secret),
+            account_id=body.account_id,
+            webhook_secret=SecretStr(body.webhook_secret) if body.webhook_secret else None,
+        )
+    )
+    return {"client_id": body.client_id, "account_id": body.account_id}
 
 
 @router.post("/deauthorize")

@@ -58,9 +58,15 @@ def validation_failed(errors: list[dict[str, str]]) -> ZoomAPIError:
     return ZoomAPIError(400, 300, "Validation Failed.", errors=errors)
 
 
-def fault_body(status: int) -> dict[str, Any]:
-    """Body of an injected fault, shaped like Zoom's error for that status."""
-    if status == 429:
+def fault_body(status: int, *, daily: bool = False) -> dict[str, Any]:
+    """Body of an injected fault, shaped like Zoom's error for that status (``daily``: the 429 of
+    a daily limit rather than the per-second one)."""
+    if status == 429 and daily:
+        message = (
+            "You have exceeded the daily rate limit of API requests permitted for this "
+            "account. You may resume these requests at the time in Retry-After."
+        )
+    elif status == 429:
         message = (
             "You have reached the maximum per-second rate limit for this API. Try again later."
         )

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerToServerApp(BaseModel):
+    """A Server-to-Server OAuth app of one Zoom account: its credentials mint account tokens, and
+    its own secret token signs the webhooks of that account's meetings."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    account_id: str = Field(min_length=1)
+    webhook_secret: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -72,6 +82,18 @@ class Settings(BaseSettings):
         default="Owner",
         validation_alias="ZOOM_SIM_USER_ROLE",
         description="Role of the default user: Owner, Admin or Member.",
+    )
+    s2s_apps: list[ServerToServerApp] = Field(
+        default_factory=list,
+        validation_alias="ZOOM_SIM_S2S_APPS",
+        description='Server-to-Server apps, a JSON list of {"client_id", "client_secret", '
+        '"account_id", "webhook_secret"?} (more can be added with POST /_sim/s2s-apps).',
+    )
+    start_url_ttl: int = Field(
+        default=7200,
+        ge=1,
+        validation_alias="ZOOM_SIM_START_URL_TTL",
+        description="Seconds a start_url (its zak) stays valid, as Zoom's 2 hours.",
     )
     token_ttl: int = Field(
         default=3600,

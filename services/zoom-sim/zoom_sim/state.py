@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zoom_sim.errors import OAuthError, meeting_not_found
-from zoom_sim.settings import Settings
+from zoom_sim.settings import ServerToServerApp, Settings
 
 Clock = Callable[[], datetime]
 
@@ -264,6 +264,9 @@ class Fault:
     retry_after: int | None
     method: str | None
     path_prefix: str | None
+    #: how Retry-After is written: ``seconds`` (``Retry-After: 2``), ``http-date`` (RFC 9110) or
+    #: ``iso`` (Zoom's daily-limit form, ``Retry-After: 2020-05-31T00:00:00Z``)
+    retry_after_format: str = "seconds"
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining <= 0:
@@ -278,6 +281,7 @@ class Fault:
             "remaining": self.remaining,
             "delay_ms": self.delay_ms,
             "retry_after": self.retry_after,
+            "retry_after_format": self.retry_after_format,
             "method": self.method,
             "path_prefix": self.path_prefix,
         }
@@ -346,6 +350,9 @@ class SimState:
     faults: list[Fault] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    s2s_apps: dict[str, ServerToServerApp] = field(default_factory=dict)
+    #: zak of each start_url handed out: (meeting id, issued at)
+    zaks: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     webhook_url: str = ""
     webhook_secret: str = ""
     _participant_seq: int = 16778240
@@ -366,6 +373,8 @@ class SimState:
         self.faults.clear()
         self.calls.clear()
         self.deliveries.clear()
+        self.zaks.clear()
+        self.s2s_apps = {}
         self.webhook_url = self.settings.webhook_url
         self.webhook_secret = self.settings.webhook_secret.get_secret_value()
         self.upsert_user(
@@ -374,6 +383,8 @@ class SimState:
             type_=self.settings.user_type,
             role_name=self.settings.user_role_name,
         )
+        for app in self.settings.s2s_apps:
+            self.add_s2s_app(app)
 
     def now(self) -> datetime:
         return self.clock()
@@ -498,7 +509,11 @@ class SimState:
             raise OAuthError(400, "invalid_grant", "Invalid Token!")
         return self._mint(user, grant.scope, with_refresh=True)
 
-    def account_credentials(self, account_id: str) -> TokenPair:
+    def account_credentials(self, account_id: str, client_id: str | None = None) -> TokenPair:
+        """An account token. A Server-to-Server app (``client_id``) only gets its own account's."""
+        app = self.s2s_apps.get(client_id or "")
+        if app is not None and app.account_id != account_id:
+            raise OAuthError(400, "invalid_request", "Invalid account_id.")
         owners = [u for u in self.users.values() if u.account_id == account_id]
         if not owners:
             raise OAuthError(400, "invalid_request", "Bad Request")
@@ -577,7 +592,43 @@ class SimState:
         )
         self.meetings[meeting.id] = meeting
         self.sessions[meeting.id] = []
+        self.zaks[meeting.zak] = (meeting.id, meeting.created_at)
         return meeting
+
+    def issue_zak(self, meeting: Meeting) -> str:
+        """A new host key for the meeting's start_url; it is valid for ``start_url_ttl``."""
+        zak = secrets.token_urlsafe(32)
+        self.zaks[zak] = (meeting.id, self.now())
+        return zak
+
+    def zak_valid(self, meeting_id: int, zak: str) -> bool:
+        issued = self.zaks.get(zak)
+        if issued is None or issued[0] != meeting_id:
+            return False
+        return self.now() - issued[1] < timedelta(seconds=self.settings.start_url_ttl)
+
+    # ---- Server-to-Server apps and webhook secrets -------------------------------------------
+
+    def add_s2s_app(self, app: ServerToServerApp) -> None:
+        """Register an app; its account gets an owner when it has no user yet."""
+        self.s2s_apps[app.client_id] = app
+        if not any(u.account_id == app.account_id for u in self.users.values()):
+            owner = f"owner-{app.account_id.lower()}@zoom-sim.local"
+            self.upsert_user(owner, account_id=app.account_id)
+
+    def s2s_client_ok(self, client_id: str, client_secret: str) -> bool:
+        app = self.s2s_apps.get(client_id)
+        return app is not None and secrets.compare_digest(
+            client_secret.encode(), app.client_secret.get_secret_value().encode()
+        )
+
+    def webhook_secret_for(self, account_id: str | None) -> str:
+        """The secret token signing a notification about ``account_id``: its Server-to-Server
+        app's when that app has one, else the (OAuth) app's."""
+        for app in self.s2s_apps.values():
+            if account_id and app.account_id == account_id and app.webhook_secret is not None:
+                return app.webhook_secret.get_secret_value()
+        return self.webhook_secret
 
     def find_meeting(self, ref: str | int, *, include_deleted: bool = False) -> Meeting:
         """A meeting by numeric id or UUID; raises a Zoom 404 (code 3001) otherwise."""

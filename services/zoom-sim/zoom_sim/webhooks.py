@@ -186,13 +186,21 @@ class WebhookSender:
         *,
         timestamp_offset_s: int = 0,
         bad_signature: bool = False,
+        secret: str | None = None,
     ) -> Delivery:
+        """Sign with ``secret``, or else with the secret token of the app the notification is
+        for: the Server-to-Server app of ``payload.account_id`` when it has one, else the
+        OAuth app's."""
         state = self._state
         url = state.webhook_url
         event = str(body.get("event", ""))
         raw = encode_body(body)
         timestamp = str(int(time.time()) + timestamp_offset_s)
-        signature = sign(state.webhook_secret, timestamp, raw)
+        payload = body.get("payload")
+        account_id = payload.get("account_id") if isinstance(payload, dict) else None
+        if secret is None:
+            secret = state.webhook_secret_for(str(account_id) if account_id else None)
+        signature = sign(secret, timestamp, raw)
         if bad_signature:
             signature = "v0=" + "0" * 64
         status: int | None = None
