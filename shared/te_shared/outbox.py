@@ -226,8 +226,6 @@ class OutboxRelay:
             failures = 0
             for row, res in zip(rows, results, strict=True):
                 if res is None:
-                    if self._on_published is not None:
-                        self._on_published(row.routing_key)
                     continue
                 failures += 1
                 attempts = row.attempts + 1
@@ -250,6 +248,10 @@ class OutboxRelay:
                     batch=len(rows),
                     error=repr(first)[:300],
                 )
+        if self._on_published is not None:  # counted once marked sent, so figures agree
+            for row, res in zip(rows, results, strict=True):
+                if res is None:
+                    self._on_published(row.routing_key)
         return len(rows)
 
     async def _publish(self, row: _Claimed) -> None:

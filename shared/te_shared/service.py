@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.schemas import Channel
 from faststream.specification import AsyncAPI
@@ -199,14 +200,30 @@ async def refresh_gauges(runtime: Runtime) -> None:
             log.warning("metrics_outbox_unavailable", error=type(exc).__name__)
     try:
         dlq = runtime.topology.dead_letter_queue(runtime.settings.service_name)
-        queue = await asyncio.wait_for(
-            runtime.broker.declare_queue(RabbitQueue(dlq.name, declare=False)), timeout=3
-        )
-        count = getattr(queue.declaration_result, "message_count", None)
-        if count is not None:
-            runtime.metrics.dead_lettered.set(count)
+        count = await asyncio.wait_for(queue_depth(runtime.broker, dlq.name), timeout=3)
+        runtime.metrics.dead_lettered.set(count)
     except Exception as exc:
         log.warning("metrics_dead_letter_unavailable", error=type(exc).__name__)
+
+
+async def queue_depth(broker: RabbitBroker, queue_name: str) -> int:
+    """Messages ready in ``queue_name``, read live from RabbitMQ.
+
+    A passive declare on a channel of its own: FastStream's ``declare_queue`` caches the queue
+    object, so its ``declaration_result`` would keep the count of the first call; and a passive
+    declare of a missing queue closes its channel, which must not be the consumers' channel.
+    """
+    connection: AbstractRobustConnection | None = getattr(broker, "_connection", None)
+    if connection is None or connection.is_closed:
+        raise ConnectionError("not connected to RabbitMQ")
+    channel = await connection.channel(publisher_confirms=False)
+    try:
+        queue = await channel.declare_queue(queue_name, passive=True)
+        result = queue.declaration_result
+        return int(result.message_count or 0)
+    finally:
+        if not channel.is_closed:
+            await channel.close()
 
 
 def create_service_app(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 
+from faststream.rabbit import RabbitBroker
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,7 +16,15 @@ from catalog.app import create_app as create_catalog
 from catalog.settings import CatalogSettings
 from registration.app import create_app as create_registration
 from registration.settings import RegistrationSettings
-from te_shared.testing import DatabaseFactory, RabbitNamespace, auth, running_app, settings_for
+from te_shared import contracts as c
+from te_shared.testing import (
+    DatabaseFactory,
+    RabbitNamespace,
+    auth,
+    eventually,
+    running_app,
+    settings_for,
+)
 
 
 async def test_trace_context_crosses_the_broker_through_the_outbox(
@@ -105,3 +116,38 @@ async def test_asyncapi_document_lists_what_the_service_consumes_and_publishes(
     text = str(document)
     assert "registration.enrollment.changed" in text  # published
     assert "catalog.company.settings_changed" in text  # consumed
+
+
+def gauge(metrics: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+    assert match, f"{name} is not exported"
+    return float(match.group(1))
+
+
+async def test_dead_lettered_gauge_follows_the_queue_between_scrapes(
+    databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+) -> None:
+    """The gauge reads the dead-letter queue's depth live at every scrape (it once kept the
+    count of the first scrape): 0, then a poison message, then 1."""
+    app = create_registration(
+        settings_for(RegistrationSettings, await databases.create("dlq_gauge"), fresh_rabbit)
+    )
+    async with running_app(app) as client:
+        assert gauge((await client.get("/metrics")).text, "dead_lettered_messages") == 0.0
+        broker = RabbitBroker(fresh_rabbit.amqp_url)
+        await broker.connect()
+        try:  # a body that does not validate is rejected at once, so it is dead-lettered
+            await broker.publish(
+                {"company_id": "poisoned", "message_id": str(uuid.uuid4())},
+                exchange=fresh_rabbit.topology.exchange,
+                routing_key=c.CompanySettingsChanged.routing_key,
+                persist=True,
+            )
+        finally:
+            await broker.stop()
+
+        async def scrape() -> float:
+            return gauge((await client.get("/metrics")).text, "dead_lettered_messages")
+
+        assert await eventually(scrape, lambda v: v == 1.0, what="one dead letter") == 1.0
+        assert (await client.get("/health/ready")).status_code == 200  # consumers' channel intact
