@@ -1,8 +1,10 @@
 """Security matrix over every endpoint of the three services (R-ERR-1): no token and bad tokens
 get 401, the user role on admin endpoints gets 403, and none of them ever returns data.
 
-Endpoints are discovered from each app's routes, so a new endpoint is covered automatically; the
-ones that take no bearer token (health, docs, Zoom's webhook and OAuth redirect) are listed.
+Endpoints are discovered from each app's routes, so a new endpoint is covered automatically. The
+ones that take no bearer token (health, metrics, docs, Zoom's webhook and OAuth redirect) are an
+explicit allow-list: any other route without ``current_principal`` fails the matrix. Another
+company's ids are proven against the real processes in ``test_cross_company.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Mount
 
 from catalog.app import create_app as create_catalog
 from catalog.settings import CatalogSettings
@@ -38,6 +41,27 @@ FACTORIES: dict[str, tuple[Callable[..., FastAPI], type[Any]]] = {
 }
 
 
+#: Routes that take no bearer token, per service: (method, path). Everything else needs one.
+DOCS = {
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/asyncapi.json"),
+}
+OPERATIONS = {("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics")}
+PUBLIC: dict[str, set[tuple[str, str]]] = {
+    "catalog": DOCS | OPERATIONS,
+    "registration": DOCS | OPERATIONS,
+    "zoom-bridge": DOCS
+    | OPERATIONS
+    | {
+        ("POST", "/v1/zoom/webhooks"),  # Zoom signs it (R-ZOOM-4)
+        ("GET", "/v1/zoom/oauth/callback"),  # Zoom's redirect; the state ties it to the admin
+    },
+}
+
+
 def _calls(dependant: Dependant) -> set[Any]:
     found = {dependant.call}
     for sub in dependant.dependencies:
@@ -45,15 +69,36 @@ def _calls(dependant: Dependant) -> set[Any]:
     return found
 
 
-def api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:
-    """Every APIRoute with its full path, through included routers (FastAPI keeps them nested)."""
-    found: list[tuple[str, APIRoute]] = []
+def all_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, BaseRoute]]:
+    """Every route with its full path, through included routers (FastAPI keeps them nested)
+    and mounts; a mount with no routes of its own (static files, a sub-app) is returned as is."""
+    found: list[tuple[str, BaseRoute]] = []
     for route in routes:
-        if isinstance(route, APIRoute):
-            found.append((prefix + route.path, route))
-        elif hasattr(route, "original_router"):
+        if hasattr(route, "original_router"):
             inner_prefix = prefix + (route.include_context.prefix or "")
-            found += api_routes(route.original_router.routes, inner_prefix)
+            found += all_routes(route.original_router.routes, inner_prefix)
+        elif isinstance(route, Mount) and route.routes:
+            found += all_routes(list(route.routes), prefix + route.path)
+        else:
+            found.append((prefix + getattr(route, "path", ""), route))
+    return found
+
+
+def api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:
+    return [(p, r) for p, r in all_routes(routes, prefix) if isinstance(r, APIRoute)]
+
+
+def methods_of(route: BaseRoute) -> list[str]:
+    return sorted(set(getattr(route, "methods", None) or {"*"}) - {"HEAD", "OPTIONS"})
+
+
+def unauthenticated(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route that does not depend on ``current_principal``."""
+    found: set[tuple[str, str]] = set()
+    for full_path, route in all_routes(app.routes):
+        if isinstance(route, APIRoute) and current_principal in _calls(route.dependant):
+            continue
+        found |= {(method, full_path) for method in methods_of(route)}
     return found
 
 
@@ -63,9 +108,9 @@ def protected_routes(app: FastAPI) -> list[tuple[str, str, bool]]:
     for full_path, route in api_routes(app.routes):
         calls = _calls(route.dependant)
         if current_principal not in calls:
-            continue
+            continue  # allow-listed, or refused by test_only_allow_listed_routes_take_no_token
         path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), full_path)
-        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+        for method in methods_of(route):
             routes.append((method, path, admin_principal in calls))
     return routes
 
@@ -85,6 +130,12 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return base | overrides
 
 
+def signed_without(*names: str, **overrides: Any) -> str:
+    """A token with a valid signature, audience and expiry whose identity claims are wrong."""
+    body = {k: v for k, v in claims(**overrides).items() if k not in names}
+    return jwt.encode(body, "dev-secret", algorithm="HS256")
+
+
 BAD_TOKENS = {
     "none": None,
     "garbage": "abc.def.ghi",
@@ -92,17 +143,26 @@ BAD_TOKENS = {
     "wrong-key": jwt.encode(claims(), "not-the-secret", algorithm="HS256"),
     "alg-none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}.",
     "wrong-audience": jwt.encode(claims(aud="other"), "dev-secret", algorithm="HS256"),
+    # a valid signature does not make a principal: company, subject and role are all required
+    "no-company": signed_without("company_id"),
+    "empty-company": signed_without(company_id=""),
+    "numeric-company": signed_without(company_id=42),
+    "no-sub": signed_without("sub"),
+    "empty-sub": signed_without(sub=""),
+    "no-role": signed_without("role"),
+    "bogus-role": signed_without(role="superadmin"),
+    "role-case": signed_without(role="Admin"),
 }
 
 
 @pytest.fixture(scope="module", params=list(FACTORIES))
 async def service(
     request: pytest.FixtureRequest, databases: DatabaseFactory, rabbit: RabbitNamespace
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[str, FastAPI, httpx.AsyncClient]]:
     factory, settings_cls = FACTORIES[request.param]
     app = factory(settings_for(settings_cls, await databases.create("sec"), rabbit))
     async with running_app(app) as client:
-        yield app, client
+        yield request.param, app, client
 
 
 def assert_refused(response: httpx.Response, status: int, what: str) -> None:
@@ -113,9 +173,9 @@ def assert_refused(response: httpx.Response, status: int, what: str) -> None:
 
 
 async def test_every_protected_endpoint_refuses_missing_and_bad_tokens(
-    service: tuple[FastAPI, httpx.AsyncClient],
+    service: tuple[str, FastAPI, httpx.AsyncClient],
 ) -> None:
-    app, client = service
+    _, app, client = service
     routes = protected_routes(app)
     assert routes, "no protected routes found"
     for method, path, _ in routes:
@@ -126,9 +186,9 @@ async def test_every_protected_endpoint_refuses_missing_and_bad_tokens(
 
 
 async def test_user_role_gets_403_on_every_admin_endpoint(
-    service: tuple[FastAPI, httpx.AsyncClient], token: Callable[..., str]
+    service: tuple[str, FastAPI, httpx.AsyncClient], token: Callable[..., str]
 ) -> None:
-    app, client = service
+    _, app, client = service
     user = {"Authorization": f"Bearer {token(role='user', company='acme')}"}
     admin_routes = [(m, p) for m, p, admin in protected_routes(app) if admin]
     for method, path in admin_routes:
@@ -136,14 +196,29 @@ async def test_user_role_gets_403_on_every_admin_endpoint(
         assert_refused(response, 403, f"{method} {path} as user")
 
 
-async def test_unknown_ids_answer_404_not_500(
-    service: tuple[FastAPI, httpx.AsyncClient], token: Callable[..., str]
+async def test_only_allow_listed_routes_take_no_token(
+    service: tuple[str, FastAPI, httpx.AsyncClient],
 ) -> None:
-    """Ids that do not exist in the caller's company (or belong to another) are 404, never data."""
-    app, client = service
+    """A route without ``current_principal`` is a hole unless it is meant to be public."""
+    name, app, client = service
+    open_routes = unauthenticated(app)
+    unexpected = open_routes - PUBLIC[name]
+    assert not unexpected, f"{name}: routes without a bearer token: {sorted(unexpected)}"
+    stale = PUBLIC[name] - open_routes
+    assert not stale, f"{name}: allow-listed routes that no longer exist: {sorted(stale)}"
+    for method, path in sorted(OPERATIONS | (DOCS - {("GET", "/docs/oauth2-redirect")})):
+        response = await client.request(method, path)
+        assert response.status_code == 200, f"{name} {method} {path}: {response.status_code}"
+
+
+async def test_unknown_ids_answer_404(
+    service: tuple[str, FastAPI, httpx.AsyncClient], token: Callable[..., str]
+) -> None:
+    """Ids that exist nowhere are 404 on reads (another company's real ids: test_cross_company)."""
+    _, app, client = service
     admin = {"Authorization": f"Bearer {token(role='admin', company='nobody-here')}"}
-    for method, path, _ in protected_routes(app):
-        if method != "GET" or path.count("-") < 4:  # only reads of a specific resource
-            continue
+    reads = [(m, p) for m, p, _ in protected_routes(app) if m == "GET" and p.count("-") >= 4]
+    assert reads
+    for _, path in reads:
         response = await client.get(path, headers=admin)
-        assert response.status_code in (404, 422), f"GET {path}: {response.status_code}"
+        assert_refused(response, 404, f"GET {path}")

@@ -1,0 +1,397 @@
+"""Another company's ids, against the real processes (R-ERR-1: 404 for another company's resource;
+SPEC 1: nothing crosses companies).
+
+Company A owns real resources: an event with a session, an offline day and a zoom day (its
+meeting created through the simulator on A's Zoom account, connected through OAuth), and a user's
+enrollment. Company B's admin and B's user, whose user ids are the very ids A's admin and A's
+user have, call every endpoint that takes an id, with A's ids: each answers exactly what it
+answers for an id that exists nowhere (404; 403 for the user role on admin endpoints), carries none
+of A's data, and A's resources read the same afterwards. The endpoints with ids are discovered
+from each process's OpenAPI, so a new one fails this test until it is listed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from te_shared.testing import System, eventually
+from tests.faults.support import connect_zoom
+
+pytestmark = pytest.mark.e2e
+
+A, B = "xco-owner", "xco-intruder"
+SECRET = "Owner-only secret title"
+SESSION_NAME = "Owner run"
+USER = "alice"  # enrolled in A; B's user has the same id
+ADMIN = "admin-1"  # A's admin and B's admin share it too
+
+
+def at(days: float, hour: int = 10) -> str:
+    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (base + dt.timedelta(days=days)).isoformat()
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
+    return response.json() if response.content else None
+
+
+@dataclass(frozen=True)
+class Ids:
+    event_id: str
+    session_id: str
+    offline_day_id: str
+    zoom_day_id: str
+    enrollment_id: str
+    account_id: str
+
+    @classmethod
+    def nowhere(cls) -> Ids:
+        return cls(*(str(uuid.uuid4()) for _ in range(6)))
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str  # an attribute of System: catalog, registration, bridge
+    method: str
+    template: str
+    admin_only: bool
+    body: Callable[[Ids], Any] | None = None
+    files: dict[str, Any] | None = None
+    #: which of the two days fills ``{day_id}``
+    day: str = "offline"
+
+    def path(self, ids: Ids) -> str:
+        day = ids.zoom_day_id if self.day == "zoom" else ids.offline_day_id
+        return (
+            self.template.replace("{event_id}", ids.event_id)
+            .replace("{session_id}", ids.session_id)
+            .replace("{day_id}", day)
+            .replace("{enrollment_id}", ids.enrollment_id)
+            .replace("{account_id}", ids.account_id)
+        )
+
+
+def _offline_day(_: Ids) -> dict[str, Any]:
+    return {"format": "offline", "start": at(20, 9), "end": at(20, 11), "address": "Intruder hall"}
+
+
+IMPORT = {"file": ("intruders.csv", f"user_id,session\nintruder,{SESSION_NAME}\n", "text/csv")}
+
+#: Every endpoint with an id in its path; bodies are valid, so only the id can refuse them.
+#: The state-changing ones come last, so that a wrongly accepted DELETE cannot hide the others.
+CALLS: list[Call] = [
+    Call("catalog", "GET", "/v1/events/{event_id}", True),
+    Call("catalog", "GET", "/v1/sessions/{session_id}", True),
+    Call("catalog", "GET", "/v1/days/{day_id}", True),
+    Call("catalog", "GET", "/v1/days/{day_id}", True, day="zoom"),
+    Call("registration", "GET", "/v1/events/{event_id}/enrollments", True),
+    Call("registration", "GET", "/v1/sessions/{session_id}/seats", False),
+    Call("registration", "GET", "/v1/me/events/{event_id}", False),
+    Call("bridge", "GET", "/v1/days/{day_id}/meeting", False, day="zoom"),
+    Call("catalog", "PATCH", "/v1/events/{event_id}", True, lambda _: {"title": "Hijacked"}),
+    Call(
+        "catalog",
+        "POST",
+        "/v1/events/{event_id}/sessions",
+        True,
+        lambda _: {"name": "Intruder run", "registration_end": at(3)},
+    ),
+    Call("catalog", "PATCH", "/v1/sessions/{session_id}", True, lambda _: {"name": "Hijacked"}),
+    Call("catalog", "POST", "/v1/sessions/{session_id}/days", True, _offline_day),
+    Call("catalog", "PATCH", "/v1/days/{day_id}", True, lambda _: {"address": "Hijacked"}),
+    Call(
+        "catalog",
+        "PATCH",
+        "/v1/days/{day_id}",
+        True,
+        lambda _: {"start": at(30, 9), "end": at(30, 10)},
+        day="zoom",
+    ),
+    Call(
+        "registration",
+        "PUT",
+        "/v1/events/{event_id}/access",
+        True,
+        lambda _: {"user_ids": ["intruder"]},
+    ),
+    Call(
+        "registration",
+        "POST",
+        "/v1/events/{event_id}/enrollments",
+        True,
+        lambda ids: {
+            "user_id": "intruder",
+            "email": "intruder@x.io",
+            "session_id": ids.session_id,
+        },
+    ),
+    Call("registration", "POST", "/v1/events/{event_id}/enrollments/import", True, files=IMPORT),
+    Call("registration", "POST", "/v1/sessions/{session_id}/enrollments", False),
+    Call("registration", "POST", "/v1/enrollments/{enrollment_id}/confirm-participation", False),
+    Call(
+        "registration",
+        "PATCH",
+        "/v1/enrollments/{enrollment_id}",
+        True,
+        lambda _: {"status": "denied", "reason": "intruder"},
+    ),
+    Call("registration", "POST", "/v1/enrollments/{enrollment_id}/cancel", False),
+    Call(
+        "bridge",
+        "PATCH",
+        "/v1/zoom/accounts/{account_id}",
+        True,
+        lambda _: {"role": "participant"},
+    ),
+    Call("catalog", "DELETE", "/v1/days/{day_id}", True),
+    Call("catalog", "DELETE", "/v1/days/{day_id}", True, day="zoom"),
+    Call("catalog", "DELETE", "/v1/sessions/{session_id}", True),
+]
+
+
+@pytest.fixture(scope="module")
+async def owned(system: System) -> Ids:
+    """Company A's resources, all settled (the zoom day's meeting exists, the sign-up is in)."""
+    admin = system.admin(A, ADMIN)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+        system.client(system.bridge, admin) as bridge,
+        system.client(system.registration, system.user(A, USER)) as alice,
+    ):
+        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
+        account_id = await connect_zoom(system, admin)
+        event = await ok(
+            await cat.post(
+                "/v1/events", json={"title": SECRET, "dated": True, "requires_approval": False}
+            ),
+            201,
+        )
+        session = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={
+                    "name": SESSION_NAME,
+                    "registration_end": at(3),
+                    "limit_enabled": True,
+                    "participant_limit": 5,
+                },
+            ),
+            201,
+        )
+        offline = await ok(
+            await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                json={"format": "offline", "start": at(5, 9), "end": at(5, 12), "address": "HQ"},
+            ),
+            201,
+        )
+        zoom = await ok(
+            await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                json={
+                    "format": "zoom",
+                    "start": at(6, 9),
+                    "end": at(6, 10),
+                    "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
+                },
+            ),
+            201,
+        )
+        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": [USER]}))
+        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        await eventually(
+            lambda: bridge.get(f"/v1/days/{zoom['id']}/meeting"),
+            lambda r: r.status_code == 200 and r.json()["status"] == "created",
+            what="A's meeting at the bridge",
+        )
+        await eventually(
+            lambda: cat.get(f"/v1/days/{zoom['id']}"),
+            lambda r: ((r.json()["zoom"] or {}).get("meeting") or {}).get("status") == "created",
+            what="A's join link in catalog",
+        )
+        await eventually(
+            lambda: alice.get(f"/v1/me/events/{event['id']}"),
+            lambda r: r.status_code == 200,
+            what="A's event visible to A's user",
+        )
+        enrollment = await ok(await alice.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+        await eventually(
+            lambda: reg.get(f"/v1/events/{event['id']}/enrollments"),
+            lambda r: len(r.json()["items"]) == 1,
+            what="A's enrollment listed",
+        )
+    return Ids(event["id"], session["id"], offline["id"], zoom["id"], enrollment["id"], account_id)
+
+
+async def observe(system: System, ids: Ids) -> dict[str, Any]:
+    """Everything company A can read about its resources (and what its own intruder-named user
+    sees), to compare before and after B's attempts."""
+    admin = system.admin(A, ADMIN)
+    seen: dict[str, Any] = {}
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+        system.client(system.bridge, admin) as bridge,
+        system.client(system.registration, system.user(A, USER)) as alice,
+        system.client(system.registration, system.user(A, "intruder")) as intruder,
+        system.client(system.sim) as sim,
+    ):
+        seen["event"] = await ok(await cat.get(f"/v1/events/{ids.event_id}"))
+        seen["events"] = await ok(await cat.get("/v1/events"))
+        seen["session"] = await ok(await cat.get(f"/v1/sessions/{ids.session_id}"))
+        for day in (ids.offline_day_id, ids.zoom_day_id):
+            seen[f"day {day}"] = await ok(await cat.get(f"/v1/days/{day}"))
+        seen["enrollments"] = await ok(await reg.get(f"/v1/events/{ids.event_id}/enrollments"))
+        seen["seats"] = await ok(await reg.get(f"/v1/sessions/{ids.session_id}/seats"))
+        seen["alice's view"] = await ok(await alice.get(f"/v1/me/events/{ids.event_id}"))
+        seen["A's intruder-named user"] = (
+            await intruder.get(f"/v1/me/events/{ids.event_id}")
+        ).status_code
+        seen["accounts"] = await ok(await bridge.get("/v1/zoom/accounts"))
+        seen["meeting"] = await ok(await bridge.get(f"/v1/days/{ids.zoom_day_id}/meeting"))
+        seen["sim meetings"] = [
+            {k: m[k] for k in ("id", "start_time", "duration", "deleted")}
+            for m in await ok(await sim.get("/_sim/meetings"))
+            if m["agenda"] == f"day:{ids.zoom_day_id}"
+        ]
+    assert seen["A's intruder-named user"] == 404
+    assert len(seen["sim meetings"]) == 1
+    assert seen["enrollments"]["items"][0]["status"] == "approved"
+    return seen
+
+
+async def openapi_id_endpoints(system: System) -> set[tuple[str, str, str]]:
+    found: set[tuple[str, str, str]] = set()
+    for name in ("catalog", "registration", "bridge"):
+        async with system.client(getattr(system, name)) as client:
+            spec = await ok(await client.get("/openapi.json"))
+        for path, operations in spec["paths"].items():
+            if "{" in path:
+                found |= {(name, method.upper(), path) for method in operations}
+    return found
+
+
+async def send(system: System, call: Call, token: str, ids: Ids) -> httpx.Response:
+    async with system.client(getattr(system, call.service), token) as client:
+        return await client.request(
+            call.method,
+            call.path(ids),
+            json=call.body(ids) if call.body else None,
+            files=call.files,
+        )
+
+
+async def test_another_companys_ids_answer_404_and_change_nothing(
+    system: System, owned: Ids
+) -> None:
+    listed = {(c.service, c.method, c.template) for c in CALLS}
+    assert listed == await openapi_id_endpoints(system), "an endpoint with an id is not listed"
+    before = await observe(system, owned)
+    secrets = {SECRET, SESSION_NAME, owned.event_id, owned.enrollment_id, owned.account_id}
+    secrets.add(before["meeting"]["join_url"])
+    intruders = {"admin": system.admin(B, ADMIN), "user": system.user(B, USER)}
+    for role, token in intruders.items():
+        for call in CALLS:
+            what = f"B's {role}: {call.method} {call.template} ({call.day} day)"
+            response = await send(system, call, token, owned)
+            expected = 403 if call.admin_only and role == "user" else 404
+            assert response.status_code == expected, f"{what}: {response.text[:300]}"
+            assert response.headers["content-type"].startswith("application/problem+json"), what
+            body = response.json()
+            sent = call.path(owned) + str(call.body(owned) if call.body else "")
+            leaked = {s for s in secrets if s in response.text and s not in sent}
+            assert not leaked, f"{what} carries A's data: {leaked}"
+            # the same answer as for an id that exists nowhere: no oracle of A's ids
+            nowhere = await send(system, call, token, Ids.nowhere())
+            assert (nowhere.status_code, nowhere.json().get("code")) == (
+                response.status_code,
+                body.get("code"),
+            ), what
+    assert await observe(system, owned) == before
+
+
+async def test_another_companys_lists_show_nothing_of_it(system: System, owned: Ids) -> None:
+    async with (
+        system.client(system.catalog, system.admin(B, ADMIN)) as cat,
+        system.client(system.bridge, system.admin(B, ADMIN)) as bridge,
+        system.client(system.registration, system.user(B, USER)) as alice_b,
+    ):
+        assert (await ok(await cat.get("/v1/events")))["items"] == []
+        assert await ok(await bridge.get("/v1/zoom/accounts")) == []
+        for tab in ("available", "participating", "completed"):
+            page = await ok(await alice_b.get("/v1/me/events", params={"tab": tab}))
+            assert page["items"] == [], tab
+
+
+async def test_another_companys_ids_inside_bodies_are_refused(system: System, owned: Ids) -> None:
+    """B names A's session when enrolling into its own event, and A's Zoom account for its own
+    zoom day: neither takes effect (no seat in A's session, no meeting on A's account)."""
+    before = await observe(system, owned)
+    admin = system.admin(B, ADMIN)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+        system.client(system.sim) as sim,
+    ):
+        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
+        event = await ok(
+            await cat.post(
+                "/v1/events", json={"title": "B's own", "dated": True, "requires_approval": False}
+            ),
+            201,
+        )
+        session = await ok(
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={"name": "B run", "registration_end": at(3)},
+            ),
+            201,
+        )
+        await eventually(
+            lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
+            lambda r: r.status_code == 200,
+            what="B's session in registration",
+        )
+        enroll = f"/v1/events/{event['id']}/enrollments"
+        refused = await reg.post(
+            enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": owned.session_id}
+        )
+        assert refused.status_code in (404, 422), refused.text
+        # the endpoint works for B's own session: the refusal was about A's id
+        await ok(
+            await reg.post(
+                enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": session["id"]}
+            ),
+            201,
+        )
+
+        day = await cat.post(
+            f"/v1/sessions/{session['id']}/days",
+            json={
+                "format": "zoom",
+                "start": at(8, 9),
+                "end": at(8, 10),
+                "zoom": {"account_id": owned.account_id, "organizer_user_id": ADMIN},
+            },
+        )
+        assert day.status_code in (201, 404, 422), day.text
+        if day.status_code == 201:  # catalog does not know accounts: the bridge must refuse it
+            day_id = day.json()["id"]
+            failed = await eventually(
+                lambda: cat.get(f"/v1/days/{day_id}"),
+                lambda r: ((r.json()["zoom"] or {}).get("meeting") or {}).get("status") == "failed",
+                what="B's day on A's account fails",
+            )
+            assert failed.json()["zoom"]["meeting"]["join_url"] is None
+            meetings = await ok(await sim.get("/_sim/meetings"))
+            assert not [m for m in meetings if m["agenda"] == f"day:{day_id}"]
+    assert await observe(system, owned) == before
