@@ -236,9 +236,19 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
 async def test_ended_session_gets_a_future_day_and_participants_come_back(
     system: System,
 ) -> None:
-    """R-DAY-8 in catalog, R-ENR-9 in registration."""
+    """R-DAY-8 in catalog, R-ENR-9 in registration: once the confirmed future day arrives,
+    participated, awaiting_confirmation and (ruling) missed go back to approved and the event is
+    in their Participating tab again; denied is unchanged."""
     company = "journey-ended"
     admin = system.admin(company)
+    # user -> how the ended session left them (set below by the admin or by the user)
+    before = {
+        "finn": "participated",
+        "gail": "awaiting_confirmation",
+        "mona": "missed",
+        "dora": "denied",
+    }
+    back_to_approved = {"finn", "gail", "mona"}
     async with (
         system.client(system.catalog, admin) as cat,
         system.client(system.registration, admin) as reg,
@@ -278,48 +288,78 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
         )
         await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
         await known_to_registration(reg, session["id"])
-        enrollment = await ok(
-            await reg.post(
-                f"/v1/events/{event['id']}/enrollments",
-                json={
-                    "user_id": "finn",
-                    "email": "finn@journey-ended.io",
-                    "session_id": session["id"],
-                },
-            ),
-            201,
-        )
-        await ok(
-            await reg.patch(f"/v1/enrollments/{enrollment['id']}", json={"status": "participated"})
-        )
-
-        async with system.client(system.registration, system.user(company, "finn")) as finn:
-            # the past day reaches registration's read model shortly after the session does
-            await eventually(
-                lambda: finn.get("/v1/me/events", params={"tab": "completed"}),
-                lambda r: [e["id"] for e in r.json()["items"]] == [event["id"]],
-                what="the ended session in the completed tab",
-            )
-
-            future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
-            refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)
-            assert refused.status_code == 409
-            assert refused.json()["detail"] == R_DAY_8
-            await ok(
-                await cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    params={"confirm": "true"},
-                    json=future_day,
+        enrollments: dict[str, str] = {}
+        for user in before:
+            enrollment = await ok(
+                await reg.post(
+                    f"/v1/events/{event['id']}/enrollments",
+                    json={
+                        "user_id": user,
+                        "email": f"{user}@journey-ended.io",
+                        "session_id": session["id"],
+                    },
                 ),
                 201,
             )
+            assert enrollment["status"] == "approved"
+            enrollments[user] = enrollment["id"]
 
+        # the past day reaches registration's read model shortly after the session does
+        async with system.client(system.registration, system.user(company, "gail")) as gail:
             await eventually(
-                lambda: finn.get(f"/v1/me/events/{event['id']}"),
-                lambda r: r.status_code == 200 and r.json()["enrollment"]["status"] == "approved",
-                what="R-ENR-9: participated back to approved",
+                lambda: gail.get("/v1/me/events", params={"tab": "completed"}),
+                lambda r: [e["id"] for e in r.json()["items"]] == [event["id"]],
+                what="the ended session in the completed tab",
             )
-            participating = await ok(
-                await finn.get("/v1/me/events", params={"tab": "participating"})
+            said = await ok(
+                await gail.post(f"/v1/enrollments/{enrollments['gail']}/confirm-participation")
             )
-            assert [e["id"] for e in participating["items"]] == [event["id"]]
+            assert said["status"] == "awaiting_confirmation"
+        for user in ("finn", "mona", "dora"):
+            changed = await ok(
+                await reg.patch(
+                    f"/v1/enrollments/{enrollments[user]}", json={"status": before[user]}
+                )
+            )
+            assert changed["status"] == before[user]
+
+        async def statuses() -> dict[str, str]:
+            page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+            return {e["user_id"]: e["status"] for e in page["items"]}
+
+        assert await statuses() == before
+
+        future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
+        refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == R_DAY_8
+        assert await statuses() == before  # the refused day changed nothing
+        await ok(
+            await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                params={"confirm": "true"},
+                json=future_day,
+            ),
+            201,
+        )
+
+        after = {u: "approved" if u in back_to_approved else s for u, s in before.items()}
+        await eventually(statuses, lambda got: got == after, what="R-ENR-9 in registration")
+        page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+        for item in page["items"]:
+            last = item["history"][-1]
+            if item["user_id"] in back_to_approved:  # R-ENR-12: the change is on record
+                assert (last["from_status"], last["to_status"]) == (
+                    before[item["user_id"]],
+                    "approved",
+                ), item
+            else:
+                assert last["to_status"] == "denied", item
+
+    for user in before:
+        async with system.client(system.registration, system.user(company, user)) as me:
+            view = await ok(await me.get(f"/v1/me/events/{event['id']}"))
+            assert view["enrollment"]["status"] == after[user], user
+            participating = await ok(await me.get("/v1/me/events", params={"tab": "participating"}))
+            expected = [event["id"]] if user in back_to_approved else []
+            assert [e["id"] for e in participating["items"]] == expected, user
