@@ -135,6 +135,15 @@ class Consumers:
             )
 
 
+def validation_summary(exc: ValidationError, limit: int = 20) -> list[dict[str, str]]:
+    """Where and why a body failed validation, without the values (``str(exc)`` quotes the
+    input, e.g. a person's email)."""
+    return [
+        {"loc": ".".join(str(part) for part in err["loc"]), "type": err["type"]}
+        for err in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]
+    ]
+
+
 def _make_consumer(
     message_type: type[Message],
     fn: Handler,
@@ -157,7 +166,7 @@ def _make_consumer(
                     "message_rejected_invalid",
                     consumer=consumer_name,
                     message_id=message.message_id,
-                    error=str(exc)[:500],
+                    errors=validation_summary(exc),
                 )
                 outcome = "rejected"
                 raise RejectMessage from exc

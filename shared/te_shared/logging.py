@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -11,9 +12,52 @@ import structlog
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
-_REDACTED_KEYS = frozenset(
-    {"authorization", "token", "access_token", "refresh_token", "password", "secret", "jwt"}
+#: A key naming a credential anywhere in it: ``token``, ``access_token``, ``client_secret``,
+#: ``Authorization``, ``db_password``, ``x-api-key``... (not ``routing_key`` or ``message_id``).
+_SENSITIVE_KEY = re.compile(
+    r"authorization|passw(or)?d|secret|token|jwt|api[_-]?key|private[_-]?key|cookie|credential"
+    r"|signature",
+    re.IGNORECASE,
 )
+#: Credentials that can hide inside a value: a JWT, a bearer header, a URL's password, a query
+#: parameter named like a credential (or an OAuth ``code``).
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[\w.~+/=-]{8,}", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+_QUERY_SECRET = re.compile(
+    r"([?&](?:[\w-]*(?:token|secret|passw(?:or)?d|signature|api[_-]?key)[\w-]*|code)=)[^&\s\"']+",
+    re.IGNORECASE,
+)
+REDACTED = "***"
+
+
+def is_sensitive_key(key: str) -> bool:
+    return _SENSITIVE_KEY.search(key) is not None
+
+
+def scrub(value: str) -> str:
+    """``value`` with any credential it embeds replaced by ``***``."""
+    value = _JWT.sub(REDACTED, value)
+    value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    value = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", value)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", value)
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if depth > 5:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and is_sensitive_key(k)
+            else _redact_value(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_value(v, depth + 1) for v in value]
+    return value
 
 
 def _add_correlation_id(
@@ -37,9 +81,21 @@ def _add_trace_id(
 
 
 def _redact(_: Any, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
-    for key in list(event_dict):
-        if key.lower() in _REDACTED_KEYS:
-            event_dict[key] = "***"
+    """No credential reaches a log line: keys named like one are masked, values are scrubbed."""
+    for key, value in list(event_dict.items()):
+        if is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact_value(value)
+    return event_dict
+
+
+def _scrub_exception(
+    _: Any, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """A formatted traceback may quote a URL or a header: scrub it like any value."""
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = scrub(event_dict["exception"])
     return event_dict
 
 
@@ -67,6 +123,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _scrub_exception,
             renderer,
         ],
     )
