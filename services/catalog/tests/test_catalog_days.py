@@ -449,3 +449,28 @@ async def test_concurrent_edits_of_one_day_get_distinct_versions(cat: Cat) -> No
     assert versions == [2, 3, 4, 5]
     msgs = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
     assert sorted(m["version"] for m in msgs) == [2, 3, 4, 5]
+
+
+async def test_r_day_2_a_malformed_link_is_a_field_error(cat: Cat) -> None:
+    """R-DAY-2 / R-ERR-1: links the URL parser itself rejects are a 422 on `body.url`, on create
+    and on edit."""
+    company, _, sess = await setup(cat)
+    for bad in ["http://[x", "https://[::1", "http://:80/x", "https://@/x"]:
+        r = await cat.post_day(company, sess["id"], format="online", url=bad, start=at(2))
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["errors"][0] == {
+            "field": "body.url",
+            "message": "An online day needs an absolute http or https URL.",
+            "code": "invalid_url",
+        }
+    day = await cat.day(company, sess["id"], format="online", url="https://ok.example", start=at(2))
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"url": "http://[x"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.url"
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"url": "https://[::1]:8443/room"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200  # a bracketed IPv6 host is a host
+    assert r.json()["url"] == "https://[::1]:8443/room"

@@ -458,3 +458,50 @@ async def test_r_ses_9_lowering_the_limit_below_seats_taken_is_refused(cat: Cat)
         url, json={"limit_enabled": True, "participant_limit": 1}, headers=cat.admin(company)
     )
     assert r.status_code == 422
+
+
+def _cursor(value: Any) -> str:
+    import base64
+    import json
+
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+async def test_events_list_malformed_cursors_are_422_naming_the_cursor(cat: Cat) -> None:
+    """R-ERR-1: whatever a client passes as `cursor`, the answer is a 422 naming `query.cursor`."""
+    company = await cat.company()
+    await cat.event(company)
+    some_id = str(uuid.uuid4())
+    bad = [
+        "!!",  # not base64
+        "YQ",  # bad padding
+        _cursor(b"\xff\xfe\x00"),  # not UTF-8
+        _cursor(b"not json"),
+        _cursor({"created": "2024-01-01T00:00:00+00:00"}),  # not a pair
+        _cursor(["2024-01-01T00:00:00+00:00"]),
+        _cursor(["2024-01-01T00:00:00+00:00", some_id, "x"]),
+        _cursor(["2024-01-01T00:00:00+00:00", 5]),  # the id is a number
+        _cursor([20240101, some_id]),  # the time is a number
+        _cursor(["2024-01-01T00:00:00", some_id]),  # a time with no offset
+        _cursor(["0001-01-01T00:00:00+01:00", some_id]),  # before year 1 in UTC
+        _cursor(["9999-12-31T23:00:00-05:00", some_id]),  # after year 9999 in UTC
+        _cursor(["yesterday", some_id]),
+        _cursor(["2024-01-01T00:00:00+00:00", "not-a-uuid"]),
+        _cursor(None),
+    ]
+    for cursor in bad:
+        r = await cat.client.get(
+            "/v1/events", params={"cursor": cursor}, headers=cat.admin(company)
+        )
+        assert r.status_code == 422, (cursor, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["field"] == "query.cursor", cursor
+    # a well-formed cursor with another offset is read as the same instant
+    r = await cat.client.get(
+        "/v1/events",
+        params={"cursor": _cursor(["2000-01-01T03:00:00+03:00", some_id])},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 200
+    assert len(r.json()["items"]) == 1

@@ -69,11 +69,15 @@ def day_out(day: Day, warnings: list[str] | None = None) -> DayOut:
 def _check_url(url: str | None) -> str:
     """R-DAY-2: an absolute http or https URL."""
     cleaned = (url or "").strip()
-    parts = urlsplit(cleaned)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise field_error(
-            "body.url", "An online day needs an absolute http or https URL.", code="invalid_url"
-        )
+    invalid = field_error(
+        "body.url", "An online day needs an absolute http or https URL.", code="invalid_url"
+    )
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: "http://[x"
+        raise invalid from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise invalid
     return cleaned
 
 

@@ -68,11 +68,27 @@ def _encode_cursor(event: Event) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    """The position a ``next_cursor`` names; anything else a client sends is a 422, never a 500."""
+    invalid = field_error("query.cursor", "The cursor is not valid.", code="invalid_cursor")
     try:
-        created, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return dt.datetime.fromisoformat(created), uuid.UUID(event_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise field_error("query.cursor", "The cursor is not valid.") from exc
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error, RecursionError) as exc:  # not base64, UTF-8 or JSON
+        raise invalid from exc
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and all(isinstance(part, str) for part in decoded)
+    ):
+        raise invalid
+    created_text, id_text = decoded
+    try:
+        created = dt.datetime.fromisoformat(created_text)
+        event_id = uuid.UUID(id_text)
+        if created.tzinfo is None or created.utcoffset() is None:
+            raise invalid
+        return created.astimezone(dt.UTC), event_id  # a far offset may overflow (year 1 or 9999)
+    except (ValueError, OverflowError) as exc:
+        raise invalid from exc
 
 
 async def list_events(
