@@ -86,7 +86,9 @@ class SessionName(Base):
     locale: Mapped[str] = mapped_column(String(40), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     name: Mapped[str] = mapped_column(String(180))
-    name_key: Mapped[str] = mapped_column(String(180))
+    #: case folding may lengthen a name (180 x "ß" folds to 360 characters; a character folds to at
+    #: most 3), so the key has no length limit of its own: any valid name fits
+    name_key: Mapped[str] = mapped_column(Text())
 
 
 class Day(Base):

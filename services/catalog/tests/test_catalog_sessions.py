@@ -505,3 +505,24 @@ async def test_events_list_malformed_cursors_are_422_naming_the_cursor(cat: Cat)
     )
     assert r.status_code == 200
     assert len(r.json()["items"]) == 1
+
+
+async def test_r_ses_1_a_name_whose_case_fold_is_longer_than_180_fits(cat: Cat) -> None:
+    """R-SES-1/R-SES-3: 180 x "ß" is a valid name; its key (case fold "ss" x 180) is stored whole,
+    so 180 x "ẞ" (capital sharp s, the same fold) is the same name."""
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"], name="ß" * 180)
+    assert sess["name"] == {"en": "ß" * 180}
+    r = await cat.client.post(
+        f"/v1/events/{event['id']}/sessions",
+        json={"name": "ẞ" * 180},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 409
+    assert r.json()["code"] == "session_name_taken"
+    renamed = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"name": "ﬃ" * 180}, headers=cat.admin(company)
+    )  # "ﬃ" folds to three letters: the longest key a valid name can have
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == {"en": "ﬃ" * 180}
