@@ -4,10 +4,14 @@ nothing changed (R-ERR-1, R-DAY-2, R-SES-4, R-ENR-5)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from openpyxl import Workbook
 
 from te_shared.testing import System, eventually
 
@@ -64,13 +68,53 @@ async def event(system: System) -> dict[str, Any]:
     return {"event": event, "session": session}
 
 
-async def test_oversized_json_body_is_413(system: System) -> None:
-    async with system.client(system.catalog, system.admin(COMPANY)) as cat:
-        body = '{"title": "' + "x" * (6 * 1024 * 1024) + '", "dated": true}'
-        response = await cat.post(
-            "/v1/events", content=body, headers={"content-type": "application/json"}
+def oversized(chunked: bool) -> bytes | AsyncIterator[bytes]:
+    """A JSON body over the 5 MiB limit: declared (Content-Length) or streamed in chunks
+    (Transfer-Encoding: chunked, no length for the server to check up front)."""
+    if not chunked:
+        return b'{"title": "' + b"x" * (6 * 1024 * 1024) + b'", "dated": true}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "'
+        for _ in range(6):
+            yield b"x" * (1024 * 1024)
+        yield b'", "dated": true}'
+
+    return chunks()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    ("service", "method", "path", "caller"),
+    [
+        ("catalog", "POST", "/v1/events", "admin"),
+        ("registration", "PUT", "/v1/events/{event}/access", "admin"),
+        ("bridge", "POST", "/v1/zoom/webhooks", None),  # public: Zoom's webhook receiver
+        ("bridge", "PATCH", "/v1/zoom/accounts/{id}", "admin"),
+    ],
+)
+async def test_oversized_bodies_are_413_on_every_service(
+    system: System,
+    event: dict[str, Any],
+    service: str,
+    method: str,
+    path: str,
+    caller: str | None,
+    chunked: bool,
+) -> None:
+    """R-ERR-1: 413 problem details from every service, whether the client declares the length or
+    streams the body; the limit is checked before anything is parsed or stored."""
+    proc = getattr(system, service)
+    url = path.replace("{event}", event["event"]["id"]).replace("{id}", str(uuid.uuid4()))
+    body = oversized(chunked)
+    async with system.client(proc, system.admin(COMPANY) if caller else None) as client:
+        response = await client.request(
+            method, url, content=body, headers={"content-type": "application/json"}
         )
+        assert ("content-length" in response.request.headers) is not chunked
         problem(response, 413)
+        assert (await client.get("/health/ready")).status_code == 200  # still serving
+    async with system.client(system.catalog, system.admin(COMPANY)) as cat:
         events = (await cat.get("/v1/events")).json()
     assert all(len(str(e["title"])) < 1000 for e in events["items"])
 
@@ -89,29 +133,123 @@ async def test_oversized_and_overlong_import_files_are_refused(
     assert seats["taken"] == 0  # nothing was written
 
 
-async def test_formula_cells_are_refused_and_never_echoed_raw(
-    system: System, event: dict[str, Any]
-) -> None:
+EVIL_SESSION = "=cmd|' /C calc'!A0"
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from strings(key)
+            yield from strings(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from strings(inner)
+
+
+def assert_never_echoed_raw(body: dict[str, Any]) -> None:
+    """No text of the problem (detail, title, every error's reason and field) starts a cell
+    with = + - @, and every formula of the file that it quotes is defused with a leading '."""
+    for text in strings(body):
+        assert not text.startswith(("=", "+", "-", "@")), text
+        for value in [*FORMULAS, EVIL_SESSION]:
+            at = text.find(value)
+            while at != -1:
+                assert text[at - 1 : at] == "'", f"{value!r} echoed raw in {text!r}"
+                at = text.find(value, at + 1)
+
+
+def formula_csv() -> tuple[str, bytes, str]:
     rows = [
         "user_id,session",
         *(f'"{f.replace(chr(34), chr(34) * 2)}",Main' for f in FORMULAS),
-        "someone,\"=cmd|' /C calc'!A0\"",
+        f'someone,"{EVIL_SESSION}"',
     ]
-    csv_file = ("\n".join(rows) + "\n").encode()
+    return ("evil.csv", ("\n".join(rows) + "\n").encode(), "text/csv")
+
+
+def formula_xlsx() -> tuple[str, bytes, str]:
+    """The same cells as text cells of a workbook (what a pasted formula-looking value is),
+    plus one real formula cell, which has no value and is refused as a missing user."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["user_id", "session"])
+    for number, (user, session) in enumerate(
+        [*((f, "Main") for f in FORMULAS), ("someone", EVIL_SESSION)], start=2
+    ):
+        for column, value in ((1, user), (2, session)):
+            cell = sheet.cell(number, column)
+            cell.value = value
+            cell.data_type = "s"  # text, not a formula (openpyxl would make "=..." one)
+    sheet.append(['=CONCAT("ev","il")', "Main"])  # a real formula
+    buffer = io.BytesIO()
+    book.save(buffer)
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return ("evil.xlsx", buffer.getvalue(), kind)
+
+
+@pytest.mark.parametrize("file", [formula_csv, formula_xlsx], ids=["csv", "xlsx"])
+async def test_formula_cells_are_refused_and_never_echoed_raw(
+    system: System, event: dict[str, Any], file: Any
+) -> None:
+    """R-ENR-5: the whole file is refused, every bad row reported, nothing imported."""
+    name, content, kind = file()
     async with system.client(system.registration, system.admin(COMPANY)) as reg:
         response = await reg.post(
             f"/v1/events/{event['event']['id']}/enrollments/import",
-            files={"file": ("evil.csv", csv_file, "text/csv")},
+            files={"file": (name, content, kind)},
         )
         body = problem(response, 422)
         seats = (await reg.get(f"/v1/sessions/{event['session']['id']}/seats")).json()
-    assert sorted(e["row"] for e in body["errors"]) == [2, 3, 4, 5, 6]
-    for error in body["errors"]:
-        for value in [*FORMULAS, "=cmd|' /C calc'!A0"]:
-            if value in error["reason"]:
-                assert "'" + value in error["reason"], error  # defused with a leading '
-        assert not error["reason"].startswith(("=", "+", "-", "@"))
+    expected_rows = list(range(2, 3 + len(FORMULAS) + (1 if name.endswith(".xlsx") else 0)))
+    assert sorted(e["row"] for e in body["errors"]) == expected_rows
+    quoted = " ".join(e["reason"] for e in body["errors"])
+    assert "'" + EVIL_SESSION in quoted  # the unknown session is named, defused
+    assert_never_echoed_raw(body)
     assert seats["taken"] == 0
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "javascript:alert(1)",
+        "Room 5, map: JavaScript:alert(document.cookie)",
+        'Hall B <a href="javascript:alert(1)">directions</a>',
+        "Hall C java\tscript:alert(1)",
+        "vbscript:msgbox(1)",
+        "data:text/html,<script>alert(1)</script>",
+    ],
+)
+async def test_offline_day_addresses_with_script_links_are_refused(
+    system: System, address: str
+) -> None:
+    """R-DAY-2 ruling: links inside an address stay text, but javascript: and the like are
+    refused, on create and on edit (R-DAY-7), and nothing is stored."""
+    async with system.client(system.catalog, system.admin(COMPANY)) as cat:
+        event = (await cat.post("/v1/events", json={"title": f"Addresses {address[:12]}"})).json()
+        session = (
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={"name": "Venue", "registration_end": at(2)},
+            )
+        ).json()
+        day = {"format": "offline", "start": at(5), "end": at(5, 12)}
+        body = problem(
+            await cat.post(f"/v1/sessions/{session['id']}/days", json={**day, "address": address}),
+            422,
+        )
+        assert any("address" in e["field"] for e in body["errors"])
+        kept = "Main hall, map https://maps.example.com/hq or mailto:desk@example.com"
+        created = await cat.post(
+            f"/v1/sessions/{session['id']}/days", json={**day, "address": kept}
+        )
+        assert created.status_code == 201, created.text  # plain links stay allowed
+        problem(await cat.patch(f"/v1/days/{created.json()['id']}", json={"address": address}), 422)
+        full = (await cat.get(f"/v1/events/{event['id']}")).json()
+    assert [d["address"] for s in full["sessions"] for d in s["days"]] == [kept]
 
 
 @pytest.mark.parametrize(
@@ -142,7 +280,7 @@ async def test_online_day_links_must_be_http_or_https(
         body = problem(response, 422)
         assert any("url" in e["field"] for e in body["errors"])
         full = (await cat.get(f"/v1/events/{event['event']['id']}")).json()
-    assert all(not s["days"] for s in full["sessions"])
+    assert all(d["url"] != url for s in full["sessions"] for d in s["days"])
 
 
 async def test_unknown_time_zones_are_refused(system: System, event: dict[str, Any]) -> None:
