@@ -507,6 +507,27 @@ async def test_events_list_malformed_cursors_are_422_naming_the_cursor(cat: Cat)
     assert len(r.json()["items"]) == 1
 
 
+async def test_r_co_1_first_concurrent_settings_puts_all_succeed(cat: Cat) -> None:
+    """R-CO-1: a company's first settings written by several admins at once (no row yet to
+    lock): every PUT answers 200 and the announcements get distinct versions 1..n."""
+    company = f"co-{uuid.uuid4().hex[:10]}"  # never configured
+    zones = ["Europe/Berlin", "Asia/Tokyo", "America/New_York", "Europe/Paris", "Asia/Dubai"]
+    results = await asyncio.gather(
+        *(
+            cat.client.put(
+                "/v1/company/settings", json={"timezone": tz}, headers=cat.admin(company)
+            )
+            for tz in zones
+        )
+    )
+    assert [r.status_code for r in results] == [200] * len(zones), [r.text for r in results]
+    msgs = await cat.outbox("catalog.company.settings_changed", company_id=company)
+    assert sorted(m["version"] for m in msgs) == list(range(1, len(zones) + 1))
+    last = max(msgs, key=lambda m: m["version"])
+    got = await cat.client.get("/v1/company/settings", headers=cat.admin(company))
+    assert got.json()["timezone"] == last["timezone"]  # the newest version is what is stored
+
+
 async def test_r_ses_1_a_name_whose_case_fold_is_longer_than_180_fits(cat: Cat) -> None:
     """R-SES-1/R-SES-3: 180 x "ß" is a valid name; its key (case fold "ss" x 180) is stored whole,
     so 180 x "ẞ" (capital sharp s, the same fold) is the same name."""
