@@ -474,3 +474,46 @@ async def test_r_day_2_a_malformed_link_is_a_field_error(cat: Cat) -> None:
     )
     assert r.status_code == 200  # a bracketed IPv6 host is a host
     assert r.json()["url"] == "https://[::1]:8443/room"
+
+
+async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) -> None:
+    """R-DAY-2 ruling: only links that run script or reach files are refused; words such as
+    "Data:" or "File:" in an address are text."""
+    company, _, sess = await setup(cat)
+    harmless = [
+        "Data: room 5",
+        "File: B2",
+        "DATA : floor 3, data center",
+        "Metadata: wing A/B",
+        "Profile: visitors desk; file:B2",
+        "Data: A/B building",
+    ]
+    for i, text in enumerate(harmless):
+        day = await cat.day(company, sess["id"], format="offline", address=text, start=at(2 + i))
+        assert day["address"] == text
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"address": "File: B3"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+    assert r.json()["address"] == "File: B3"
+    dangerous = [
+        "vbscript:msgbox(1)",
+        "java\tscript:alert(1)",  # URL parsers drop tabs and newlines
+        "Room 5 java\nscript:alert(1)",
+        "data:image/svg+xml;base64,PHN2Zz4=",
+        "see DATA: text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "File:\\\\server\\share",
+    ]
+    for text in dangerous:
+        r = await cat.post_day(company, sess["id"], format="offline", address=text, start=at(20))
+        assert r.status_code == 422, text
+        assert r.json()["errors"][0] == {
+            "field": "body.address",
+            "message": "The address may only contain http, https or mailto links.",
+            "code": "unsafe_link",
+        }
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"address": "file:/etc/hosts"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422

@@ -28,7 +28,20 @@ from catalog.models import Day, Event, TrainingSession
 from te_shared import contracts as c
 from te_shared.errors import Conflict, FieldError, field_error
 
-_UNSAFE_LINK = re.compile(r"(?i)\b(javascript|vbscript|data|file)\s*:")
+#: R-DAY-2: links that run script or reach local files: ``javascript:``, ``vbscript:``, ``data:``
+#: followed by a media type (``data:text/html,...``) and ``file:`` followed by a path, so that
+#: "Data: room 5" or "File: B2" stay plain text.
+_UNSAFE_LINK = re.compile(
+    r"""\b(?:
+        (?:java|vb)script\s*:
+      | data\s*:\s*(?:application|audio|font|image|message|model|multipart|text|video|x-[\w.+-]+)
+        /[\w.+-]+
+      | file\s*:\s*[/\\]
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: what URL parsers drop from a link before reading it ("java\tscript:" is "javascript:")
+_URL_IGNORED = str.maketrans("", "", "\t\n\r")
 
 
 def day_out(day: Day, warnings: list[str] | None = None) -> DayOut:
@@ -82,11 +95,11 @@ def _check_url(url: str | None) -> str:
 
 
 def _check_address(address: str | None) -> str:
-    """R-DAY-2: free text; links are kept as text, but script-like links are refused."""
+    """R-DAY-2: free text; links are kept as text, but script, data and file links are refused."""
     cleaned = (address or "").strip()
     if not cleaned:
         raise field_error("body.address", "An offline day needs an address.")
-    if _UNSAFE_LINK.search(cleaned):
+    if _UNSAFE_LINK.search(cleaned.translate(_URL_IGNORED)):
         raise field_error(
             "body.address",
             "The address may only contain http, https or mailto links.",
