@@ -155,22 +155,36 @@ def publish_day(
             timezone=sess.timezone,
             topic=topic(event, names),
             zoom=zoom_settings(day),
+            address=day.address,
+            url=day.url,
             **extra,
         ),
     )
 
 
-def publish_day_cancelled(session: AsyncSession, day: Day, event_id: uuid.UUID) -> None:
+def publish_day_cancelled(
+    session: AsyncSession,
+    day: Day,
+    sess: TrainingSession,
+    event: Event,
+    names: dict[str, str],
+) -> None:
+    """The day went away (alone or with its session); the message carries it as it last was."""
     add_message(
         session,
         OutboxRecord,
         c.DayCancelled(
             company_id=day.company_id,
             day_id=day.id,
-            session_id=day.session_id,
-            event_id=event_id,
+            session_id=sess.id,
+            event_id=event.id,
             version=day.version,
             format=c.DayFormat(day.format),
+            start=day.start,
+            end=day.end,
+            timezone=sess.timezone,
+            topic=topic(event, names),
+            zoom=zoom_settings(day),
         ),
     )
 

@@ -213,8 +213,31 @@ async def test_r_day_7_address_and_link_editable_whatever_the_state(cat: Cat) ->
             headers=cat.admin(company),
         )
         assert r.status_code == 200
-    # address/link edits do not reschedule anything
-    assert await cat.outbox("catalog.day.rescheduled", day_id=off["id"]) == []
+    # each edit is announced (DayRescheduled is any change of the day), carrying the new value
+    msgs = await cat.outbox("catalog.day.rescheduled", day_id=off["id"])
+    assert [(m["version"], m["address"], m["url"]) for m in msgs] == [
+        (2, "New active", None),
+        (3, "New hidden", None),
+        (4, "New active", None),
+    ]
+    msgs = await cat.outbox("catalog.day.rescheduled", day_id=onl["id"])
+    assert [(m["version"], m["url"], m["address"]) for m in msgs] == [
+        (2, "https://active.example", None),
+        (3, "https://hidden.example", None),
+        (4, "https://active.example", None),
+    ]
+    # the day as scheduled carried its place and link too
+    assert (await cat.outbox("catalog.day.scheduled", day_id=off["id"]))[0]["address"] == "Old"
+    assert (await cat.outbox("catalog.day.scheduled", day_id=onl["id"]))[0]["url"] == (
+        "https://a.example"
+    )
+    # an edit that changes nothing announces nothing
+    before = len(await cat.outbox("catalog.day.rescheduled", day_id=off["id"]))
+    r = await cat.client.patch(
+        f"/v1/days/{off['id']}", json={"address": "New active"}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200
+    assert len(await cat.outbox("catalog.day.rescheduled", day_id=off["id"])) == before
 
 
 async def test_r_day_8_future_day_on_ended_session_needs_confirmation(
@@ -340,6 +363,16 @@ async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
     assert r.status_code == 204
     cancelled = await cat.outbox("catalog.day.cancelled", day_id=day["id"])
     assert (cancelled[0]["version"], cancelled[0]["format"]) == (5, "zoom")
+    # the day as it last was, for a consumer that never saw it scheduled
+    assert parse(cancelled[0]["start"]) == parse(at(3))
+    assert parse(cancelled[0]["end"]) == parse(at(3, 10))
+    assert cancelled[0]["timezone"] == "Europe/Moscow"
+    assert cancelled[0]["topic"] == "Rust — Evening"
+    assert cancelled[0]["zoom"] == {
+        "account_id": day["zoom"]["account_id"],
+        "organizer_user_id": "org-1",
+        "auto_recording": False,
+    }
 
 
 async def test_event_detail_orders_sessions_by_first_day_and_days_by_start(cat: Cat) -> None:
@@ -517,3 +550,58 @@ async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) 
         f"/v1/days/{day['id']}", json={"address": "file:/etc/hosts"}, headers=cat.admin(company)
     )
     assert r.status_code == 422
+
+
+async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> None:
+    """R-DAY-3/R-DAY-9 are checked on what a PATCH changes: after the training module (needed
+    for automatic recording) or Zoom itself is turned off, an existing zoom day can still be
+    moved; new Zoom settings, or turning a day into a zoom day, are checked as on create."""
+    company, _, sess = await setup(cat, zoom_enabled=True, training_module_enabled=True)
+    zoom = zoom_body(auto_recording=True)
+    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    url = f"/v1/days/{day['id']}"
+    admin = cat.admin(company)
+
+    async def settings(**body: Any) -> None:
+        r = await cat.client.put("/v1/company/settings", json=body, headers=admin)
+        assert r.status_code == 200
+
+    await settings(zoom_enabled=True, training_module_enabled=False)
+    r = await cat.client.patch(url, json={"start": at(3)}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["zoom"]["auto_recording"] is True  # kept, not re-judged
+    # sending the stored settings unchanged is no change either
+    r = await cat.client.patch(url, json={"end": at(3, 11), "zoom": zoom}, headers=admin)
+    assert r.status_code == 200, r.text
+    # new settings are checked: automatic recording is not offered without the training module
+    r = await cat.client.patch(
+        url, json={"zoom": {**zoom, "organizer_user_id": "org-2"}}, headers=admin
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "auto_recording_unavailable"
+    r = await cat.client.patch(
+        url,
+        json={"zoom": {**zoom, "organizer_user_id": "org-2", "auto_recording": False}},
+        headers=admin,
+    )
+    assert r.status_code == 200
+    await settings(zoom_enabled=False)
+    r = await cat.client.patch(url, json={"start": at(4)}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["zoom"]["organizer_user_id"] == "org-2"
+    msgs = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
+    assert parse(msgs[-1]["start"]) == parse(at(4))
+    assert msgs[-1]["zoom"]["organizer_user_id"] == "org-2"
+    r = await cat.client.patch(url, json={"zoom": zoom_body()}, headers=admin)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "zoom_disabled"
+    offline = await cat.day(company, sess["id"], start=at(6))
+    r = await cat.client.patch(
+        f"/v1/days/{offline['id']}", json={"format": "zoom", "zoom": zoom_body()}, headers=admin
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "zoom_disabled"
+    # and leaving the zoom format needs no Zoom at all
+    r = await cat.client.patch(url, json={"format": "offline", "address": "Room 5"}, headers=admin)
+    assert r.status_code == 200
+    assert r.json()["zoom"] is None

@@ -348,6 +348,7 @@ async def test_session_delete_cancels_days_and_announces(cat: Cat) -> None:
     company = await cat.company()
     event = await cat.event(company)
     sess = await cat.session(company, event["id"], waitlist_enabled=True)
+    name = sess["name"]["en"]
     day = await cat.day(company, sess["id"])
     created = await cat.outbox("catalog.session.created", session_id=sess["id"])
     assert created[0]["waitlist_enabled"] is True
@@ -357,7 +358,13 @@ async def test_session_delete_cancels_days_and_announces(cat: Cat) -> None:
     assert (
         await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
     ).status_code == 404
-    assert (await cat.outbox("catalog.day.cancelled", day_id=day["id"]))[0]["version"] == 2
+    cancelled = (await cat.outbox("catalog.day.cancelled", day_id=day["id"]))[0]
+    assert cancelled["version"] == 2
+    # the day as it last was: times, time zone and topic (an offline day has no zoom settings)
+    assert parse(cancelled["start"]) == parse(day["start"])
+    assert parse(cancelled["end"]) == parse(day["end"])
+    assert (cancelled["timezone"], cancelled["topic"]) == ("Europe/Moscow", f"Python — {name}")
+    assert (cancelled["format"], cancelled["zoom"]) == ("offline", None)
     assert (await cat.outbox("catalog.session.deleted", session_id=sess["id"]))[0]["version"] == 2
     # the name is free again
     await cat.session(company, event["id"], name=sess["name"]["en"])

@@ -141,14 +141,19 @@ def _apply_content(
     zoom: ZoomIn | None,
     settings: CompanySettingsIn,
     event: Event,
+    *,
+    check_zoom: bool = True,
 ) -> None:
-    """R-DAY-1/2/3/9: set the fields the format has and clear the others."""
+    """R-DAY-1/2/3/9: set the fields the format has and clear the others.
+
+    ``check_zoom=False`` keeps a zoom day's stored Zoom settings without checking them again
+    against the company's current settings (an edit that does not change them)."""
     was_zoom = day.format == c.DayFormat.ZOOM
     day.format = fmt.value
     day.address = _check_address(address) if fmt is c.DayFormat.OFFLINE else None
     day.url = _check_url(url) if fmt is c.DayFormat.ONLINE else None
     if fmt is c.DayFormat.ZOOM:
-        checked = _check_zoom(zoom, settings, event)
+        checked = _check_zoom(zoom, settings, event) if check_zoom or zoom is None else zoom
         day.zoom_account_id = checked.account_id
         day.zoom_account_role = checked.account_role.value
         day.zoom_organizer_user_id = checked.organizer_user_id
@@ -259,24 +264,38 @@ async def create_day(
     return day_out(day, warnings + zoom_role_warnings(day, sess))
 
 
+def _stored_zoom(day: Day) -> ZoomIn | None:
+    if day.format != c.DayFormat.ZOOM or day.zoom_account_id is None:
+        return None
+    return ZoomIn(
+        account_id=day.zoom_account_id,
+        account_role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
+        organizer_user_id=day.zoom_organizer_user_id or "-",
+        auto_recording=day.zoom_auto_recording,
+    )
+
+
+def _published(day: Day) -> tuple[object, ...]:
+    """What a day's messages carry of the day itself (any change is a ``DayRescheduled``)."""
+    return (day.format, day.start, day.end, day.address, day.url, day.zoom_account_id,
+            day.zoom_account_role, day.zoom_organizer_user_id, day.zoom_auto_recording)  # fmt: skip
+
+
 async def update_day(
     session: AsyncSession, company_id: str, day_id: uuid.UUID, data: DayPatch
 ) -> DayOut:
+    """Only what the PATCH changes is checked again: a zoom day keeps its Zoom settings through
+    an edit of its times, address or link even after Zoom (or the training module, for automatic
+    recording) was turned off; new Zoom settings, or becoming a zoom day, are checked as on create.
+    R-DAY-8 is not asked here (it is about adding a day; see the README)."""
     found = await load(session, Day, day_id, company_id, what="day")
     sess, event, settings = await _context(session, company_id, found.session_id)
     day = await load(session, Day, day_id, company_id, lock=True, what="day")  # fresh, under lock
     sent = data.model_fields_set
-    before = (day.format, day.start, day.end, day.zoom_account_id, day.zoom_account_role,
-              day.zoom_organizer_user_id, day.zoom_auto_recording)  # fmt: skip
+    before = _published(day)
     fmt = data.format or c.DayFormat(day.format)
-    zoom = data.zoom
-    if zoom is None and fmt is c.DayFormat.ZOOM and day.zoom_account_id is not None:
-        zoom = ZoomIn(
-            account_id=day.zoom_account_id,
-            account_role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
-            organizer_user_id=day.zoom_organizer_user_id or "-",
-            auto_recording=day.zoom_auto_recording,
-        )
+    stored = _stored_zoom(day)
+    zoom = data.zoom if data.zoom is not None else stored
     _apply_content(
         day,
         fmt,
@@ -285,6 +304,7 @@ async def update_day(
         zoom,
         settings,
         event,
+        check_zoom=stored is None or zoom != stored,
     )
     start = data.start or day.start
     end = data.end or day.end
@@ -294,9 +314,7 @@ async def update_day(
     _check_schedule(start, end, others, sess)
     day.start, day.end = start, end
     day.version += 1
-    after = (day.format, day.start, day.end, day.zoom_account_id, day.zoom_account_role,
-             day.zoom_organizer_user_id, day.zoom_auto_recording)  # fmt: skip
-    if after != before:
+    if _published(day) != before:  # times, format, place, link or Zoom settings (R-DAY-7)
         names = await session_names(session, sess.id)
         publish_day(session, day, sess, event, names, c.DayRescheduled)
     await session.flush()
@@ -305,10 +323,10 @@ async def update_day(
 
 async def delete_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> None:
     found = await load(session, Day, day_id, company_id, what="day")
-    sess = await load(session, TrainingSession, found.session_id, company_id, lock=True)
+    sess, event, _ = await _context(session, company_id, found.session_id)
     day = await load(session, Day, day_id, company_id, lock=True, what="day")
     day.version += 1
-    publish_day_cancelled(session, day, sess.event_id)
+    publish_day_cancelled(session, day, sess, event, await session_names(session, sess.id))
     await session.delete(day)
     await session.flush()
 

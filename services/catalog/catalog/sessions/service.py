@@ -238,9 +238,11 @@ async def update_session(
 
 async def delete_session(session: AsyncSession, company_id: str, session_id: uuid.UUID) -> None:
     row = await load(session, TrainingSession, session_id, company_id, lock=True, what="session")
+    event = await load(session, Event, row.event_id, company_id, what="event")
+    names = await session_names(session, row.id)
     for day in await session_days(session, row.id):
         day.version += 1
-        publish_day_cancelled(session, day, row.event_id)
+        publish_day_cancelled(session, day, row, event, names)
     row.version += 1
     add_message(
         session,
