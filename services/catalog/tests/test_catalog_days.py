@@ -605,3 +605,42 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
     r = await cat.client.patch(url, json={"format": "offline", "address": "Room 5"}, headers=admin)
     assert r.status_code == 200
     assert r.json()["zoom"] is None
+
+
+async def test_event_title_change_and_day_edits_keep_day_versions_strictly_increasing(
+    cat: Cat,
+) -> None:
+    """Per-aggregate versions: a title change re-publishes every day under the same locks day
+    edits take, so concurrent edits never publish one day version twice."""
+    company, event, sess = await setup(cat)
+    other = await cat.session(company, event["id"], name="Evening", registration_end=REG_END)
+    days = [
+        await cat.day(company, sess["id"], start=at(2)),
+        await cat.day(company, sess["id"], start=at(3)),
+        await cat.day(company, other["id"], start=at(2)),
+    ]
+    admin = cat.admin(company)
+    rounds = 6
+    for i in range(rounds):
+        results = await asyncio.gather(
+            cat.client.patch(f"/v1/events/{event['id']}", json={"title": f"T{i}"}, headers=admin),
+            *(
+                cat.client.patch(
+                    f"/v1/days/{d['id']}", json={"address": f"Room {i}"}, headers=admin
+                )
+                for d in days
+            ),
+            cat.client.patch(f"/v1/events/{event['id']}", json={"title": f"U{i}"}, headers=admin),
+        )
+        assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    final_title = (await cat.client.get(f"/v1/events/{event['id']}", headers=admin)).json()[
+        "title"
+    ]["en"]
+    for d, name in zip(days, ["Daytime", "Daytime", "Evening"], strict=True):
+        msgs = await cat.outbox("catalog.day.rescheduled", day_id=d["id"])
+        versions = [m["version"] for m in msgs]
+        assert len(versions) == len(set(versions)), sorted(versions)  # no version twice
+        got = (await cat.client.get(f"/v1/days/{d['id']}", headers=admin)).json()
+        newest = max(msgs, key=lambda m: m["version"])
+        assert newest["version"] == got["version"]
+        assert (newest["topic"], newest["address"]) == (f"{final_title} — {name}", got["address"])

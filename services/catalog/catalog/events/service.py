@@ -159,11 +159,17 @@ async def update_event(
         event.requires_approval = data.requires_approval
     event.version += 1
     publish_event(session, event)
-    if title_changed:  # R: the meeting topic carries the event title
+    if title_changed:  # the meeting topic carries the event title: every day is re-published
+        # The locks day edits take (the session row, then the day), sessions in id order, so a
+        # concurrent day edit waits for us (or we for it) and versions stay strictly increasing.
         rows = await session.scalars(
-            select(TrainingSession).where(TrainingSession.event_id == event.id)
+            select(TrainingSession)
+            .where(TrainingSession.event_id == event.id, TrainingSession.company_id == company_id)
+            .order_by(TrainingSession.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        for sess in rows:
+        for sess in list(rows):
             names = await session_names(session, sess.id)
             for day in await session_days(session, sess.id):
                 day.version += 1
