@@ -552,6 +552,19 @@ async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) 
     assert r.status_code == 422
 
 
+async def test_r_day_4_a_later_day_defaults_to_the_latest_day_plus_one(cat: Cat) -> None:
+    """R-DAY-4 ruling: a later day (the session already has days) starts one day after the
+    latest day's start, whatever order the days were added in; it ends an hour later."""
+    company, _, sess = await setup(cat)
+    await cat.day(company, sess["id"], start=at(7, 14), end=at(7, 16))
+    await cat.day(company, sess["id"], start=at(3))  # earlier, added later
+    day = await cat.day(company, sess["id"])
+    assert parse(day["start"]) == parse(at(8, 14))
+    assert parse(day["end"]) == parse(at(8, 15))
+    again = await cat.day(company, sess["id"])
+    assert parse(again["start"]) == parse(at(9, 14))
+
+
 async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> None:
     """R-DAY-3/R-DAY-9 are checked on what a PATCH changes: after the training module (needed
     for automatic recording) or Zoom itself is turned off, an existing zoom day can still be

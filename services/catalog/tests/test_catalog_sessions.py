@@ -111,6 +111,15 @@ async def test_tenant_isolation_other_company_ids_are_404(cat: Cat) -> None:
         await cat.client.patch(f"/v1/days/{day['id']}", json={}, headers=other)
     ).status_code == 404
     assert (await cat.client.delete(f"/v1/days/{day['id']}", headers=other)).status_code == 404
+    assert (await cat.client.get(f"/v1/sessions/{sess['id']}", headers=other)).status_code == 404
+    assert (await cat.client.get(f"/v1/days/{day['id']}", headers=other)).status_code == 404
+    # nothing was changed or deleted through the other company's requests
+    mine_admin = cat.admin(mine)
+    assert (await cat.client.get(f"/v1/sessions/{sess['id']}", headers=mine_admin)).json()[
+        "version"
+    ] == sess["version"]
+    got_day = await cat.client.get(f"/v1/days/{day['id']}", headers=mine_admin)
+    assert (got_day.status_code, got_day.json()["version"]) == (200, day["version"])
     r = await cat.client.get("/v1/events", headers=other)
     assert r.json()["items"] == []
     # admin-only endpoints answer 403 to users
@@ -164,13 +173,20 @@ async def test_r_ses_3_name_unique_per_event_and_locale_case_insensitive(cat: Ca
     assert r.json()["errors"][0]["field"].startswith("body.name")
     # another event may use the same name
     await cat.session(company, other_event["id"], name="Evening")
-    # per locale: a second session may take the name in a locale where it is free
+    # per locale: a name taken in one locale is free in another
     second = await cat.session(company, event["id"], name={"en": "Morning", "ru": "Утро"})
+    third = await cat.session(company, event["id"], name={"en": "Утро", "ru": "Вечер"})
+    assert third["name"] == {"en": "Утро", "ru": "Вечер"}
     r = await cat.client.patch(
         f"/v1/sessions/{second['id']}", json={"name": {"ru": "evening"}}, headers=cat.admin(company)
     )
-    assert r.status_code == 409
-    assert first["name"]["en"] == "Evening"
+    assert r.status_code == 409  # first's ru name is "Evening" (create sets every locale)
+    assert r.json()["errors"][0]["field"] == "body.name.ru"
+    # the refused rename changed nothing (read back, not the values from before the request)
+    got = await cat.client.get(f"/v1/sessions/{second['id']}", headers=cat.admin(company))
+    assert got.json()["name"] == {"en": "Morning", "ru": "Утро"}
+    got = await cat.client.get(f"/v1/sessions/{first['id']}", headers=cat.admin(company))
+    assert got.json()["name"] == {"en": "Evening", "ru": "Evening"}
 
 
 async def test_r_ses_3_concurrent_creates_of_one_name_one_wins(cat: Cat) -> None:
@@ -202,6 +218,17 @@ async def test_r_ses_4_timezone_defaults_to_company_and_unknown_refused(cat: Cat
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.timezone"
+    # an edit is checked the same way
+    sess = await cat.session(company, event["id"])
+    url = f"/v1/sessions/{sess['id']}"
+    for bad in ["Nowhere/City", "", "../../etc/passwd"]:
+        r = await cat.client.patch(url, json={"timezone": bad}, headers=cat.admin(company))
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == "body.timezone"
+    got = await cat.client.get(url, headers=cat.admin(company))
+    assert got.json()["timezone"] == "Asia/Tokyo"
+    r = await cat.client.patch(url, json={"timezone": "Europe/Paris"}, headers=cat.admin(company))
+    assert (r.status_code, r.json()["timezone"]) == (200, "Europe/Paris")
 
 
 async def test_r_ses_5_registration_end_only_for_dated_events(cat: Cat) -> None:
@@ -514,6 +541,18 @@ async def test_events_list_malformed_cursors_are_422_naming_the_cursor(cat: Cat)
     assert len(r.json()["items"]) == 1
 
 
+async def test_r_co_1_locales_may_not_be_empty(cat: Cat) -> None:
+    """R-CO-1: `locales` is a non-empty list."""
+    company = await cat.company()
+    r = await cat.client.put(
+        "/v1/company/settings", json={"locales": []}, headers=cat.admin(company)
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.locales"
+    got = await cat.client.get("/v1/company/settings", headers=cat.admin(company))
+    assert got.json()["locales"] == ["en"]
+
+
 async def test_r_co_1_first_concurrent_settings_puts_all_succeed(cat: Cat) -> None:
     """R-CO-1: a company's first settings written by several admins at once (no row yet to
     lock): every PUT answers 200 and the announcements get distinct versions 1..n."""
@@ -554,3 +593,134 @@ async def test_r_ses_1_a_name_whose_case_fold_is_longer_than_180_fits(cat: Cat) 
     )  # "ﬃ" folds to three letters: the longest key a valid name can have
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == {"en": "ﬃ" * 180}
+
+
+async def test_r_ses_3_the_database_refuses_a_duplicate_name_key(cat: Cat) -> None:
+    """R-SES-3 is enforced by the database itself, not only by the service's check and the
+    event lock: a second row with the same (event, locale, key) written directly is refused."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from catalog.models import SessionName, TrainingSession
+    from te_shared.db import unit_of_work
+
+    company = await cat.company()
+    event = await cat.event(company)
+    await cat.session(company, event["id"], name="Evening")
+    factory = cat.app.state.runtime.session_factory()
+    event_id = uuid.UUID(event["id"])
+
+    async def add_named(key: str) -> None:
+        async with unit_of_work(factory) as session:
+            row = TrainingSession(company_id=company, event_id=event_id, timezone="UTC", version=1)
+            session.add(row)
+            await session.flush()
+            session.add(
+                SessionName(
+                    session_id=row.id, locale="en", event_id=event_id, name=key, name_key=key
+                )
+            )
+
+    await add_named("morning")  # the same insert with a free key is accepted
+    with pytest.raises(IntegrityError) as caught:
+        await add_named("evening")
+    assert "name_key" in str(caught.value)  # the unique index, not some other constraint
+
+
+async def test_r_ses_3_concurrent_renames_to_one_name_one_wins(cat: Cat) -> None:
+    """R-SES-3 when the event lock is not taken (renames lock only their own session): two
+    sessions renamed to the same name at once, one wins."""
+    company = await cat.company()
+    event = await cat.event(company)
+    a = await cat.session(company, event["id"], name="A")
+    b = await cat.session(company, event["id"], name="B")
+    for round_ in range(3):
+        name = f"Same {round_}"
+        results = await asyncio.gather(
+            *(
+                cat.client.patch(
+                    f"/v1/sessions/{s['id']}", json={"name": name}, headers=cat.admin(company)
+                )
+                for s in (a, b)
+            )
+        )
+        assert sorted(r.status_code for r in results) == [200, 409], [r.text for r in results]
+        got = [
+            (await cat.client.get(f"/v1/sessions/{s['id']}", headers=cat.admin(company))).json()
+            for s in (a, b)
+        ]
+        assert sum(g["name"]["en"] == name for g in got) == 1
+
+
+async def test_r_ses_3_a_name_taken_after_the_check_is_a_409_from_the_database(cat: Cat) -> None:
+    """R-SES-3: a rename whose check passed while another transaction was taking the name
+    (not yet committed) is stopped by the unique index: 409, not 500 (PostgreSQL; SQLite
+    serialises the writers, so the check itself sees the name)."""
+    import pytest
+    from sqlalchemy import text, update
+
+    from catalog.models import SessionName
+    from te_shared.testing import use_sqlite
+
+    if use_sqlite():
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    company = await cat.company()
+    event = await cat.event(company)
+    a = await cat.session(company, event["id"], name="Alpha")
+    b = await cat.session(company, event["id"], name="Beta")
+    factory = cat.app.state.runtime.session_factory()
+    async with factory() as held, factory() as probe:
+        async with held.begin():  # b takes "Gamma" and holds the transaction open
+            await held.execute(
+                update(SessionName)
+                .where(SessionName.session_id == uuid.UUID(b["id"]))
+                .values(name="Gamma", name_key="gamma")
+            )
+            rename = asyncio.create_task(
+                cat.client.patch(
+                    f"/v1/sessions/{a['id']}", json={"name": " GAMMA"}, headers=cat.admin(company)
+                )
+            )
+            for _ in range(600):  # until the rename waits on the index entry b holds
+                waiting = await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+                await probe.rollback()
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+    r = await rename
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "session_name_taken"
+    assert r.json()["errors"][0]["field"] == "body.name"  # from the IntegrityError, not the check
+
+
+async def test_admin_only_endpoints_answer_403_to_users_and_change_nothing(cat: Cat) -> None:
+    """Admin-only endpoints answer 403 to the user role (settings, events, sessions, days)."""
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(company, event["id"])
+    day = await cat.day(company, sess["id"])
+    user = cat.user(company)
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("put", "/v1/company/settings", {"timezone": "Asia/Tokyo"}),
+        ("post", f"/v1/events/{event['id']}/sessions", {"name": "by a user"}),
+        ("post", f"/v1/sessions/{sess['id']}/days", {"format": "offline", "address": "x"}),
+        ("patch", f"/v1/events/{event['id']}", {"state": "active"}),
+        ("patch", f"/v1/days/{day['id']}", {"address": "by a user"}),
+    ]
+    for method, url, body in requests:
+        r = await cat.client.request(method, url, json=body, headers=user)
+        assert r.status_code == 403, (method, url, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    admin = cat.admin(company)
+    assert (await cat.client.get("/v1/company/settings", headers=admin)).json()[
+        "timezone"
+    ] == "Europe/Moscow"
+    got = (await cat.client.get(f"/v1/events/{event['id']}", headers=admin)).json()
+    assert got["state"] == "hidden"
+    assert [s["id"] for s in got["sessions"]] == [sess["id"]]
+    assert [d["address"] for d in got["sessions"][0]["days"]] == ["Main st. 1"]
