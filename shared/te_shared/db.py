@@ -69,7 +69,9 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 10)
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            database_url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -86,8 +88,14 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 10)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # hide_parameters: an error's text never quotes the values (clients' data) into a log line
     return create_async_engine(
-        database_url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

@@ -18,7 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from te_shared.logging import correlation_id_var, get_logger
@@ -178,6 +178,49 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return problem_response(503, problem.to_problem(request.url.path), {"Retry-After": "2"})
 
 
+#: SQLSTATEs of a transaction the database rolled back to keep concurrent ones consistent: running
+#: it again succeeds (40P01 deadlock_detected, 40001 serialization_failure).
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE behind a SQLAlchemy error. asyncpg errors arrive as a plain ``DBAPIError``
+    whose ``orig`` (SQLAlchemy's adapter) carries ``sqlstate``; psycopg's carry ``pgcode``."""
+    orig = exc.orig
+    for attribute in ("sqlstate", "pgcode"):
+        code = getattr(orig, attribute, None)
+        if isinstance(code, str):
+            return code
+    cause = getattr(orig, "__cause__", None)
+    code = getattr(cause, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database refused (class 22: too long, out of range, NUL in text) is the
+    client's input: 422. A deadlock or serialization failure is transient: 503, retry in 1 s.
+    Anything else (a constraint the code should have checked first) is an unexpected error."""
+    assert isinstance(exc, DBAPIError)
+    state = sqlstate(exc)
+    if isinstance(exc, DataError) or (state is not None and state.startswith("22")):
+        # the statement and its parameters are not logged: they hold the client's data
+        log.warning("database_rejected_value", path=request.url.path, sqlstate=state)
+        problem = Unprocessable(
+            "A value in the request cannot be stored: it is too long, out of range, or holds "
+            "characters such as NUL (\\u0000).",
+            code="value_not_storable",
+        )
+        return problem_response(422, problem.to_problem(request.url.path))
+    if state in TRANSIENT_SQLSTATES:
+        log.warning("database_transient_conflict", path=request.url.path, sqlstate=state)
+        transient = ServiceUnavailable(
+            "The change collided with a concurrent one and was rolled back; retry it.",
+            code="transient_conflict",
+        )
+        return problem_response(503, transient.to_problem(request.url.path), {"Retry-After": "1"})
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
     cid = (
         correlation_id_var.get()
@@ -203,6 +246,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -33,7 +33,11 @@ from te_shared.db import create_engine, create_sessionmaker, ping, run_migration
 from te_shared.errors import install_error_handlers
 from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.logging import configure_logging, get_logger
-from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+from te_shared.middleware import (
+    BodySizeLimitMiddleware,
+    CorrelationIdMiddleware,
+    JsonNulMiddleware,
+)
 from te_shared.observability import HttpMetricsMiddleware, ServiceMetrics, tracer_provider_from_env
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message, take_dirty_flag
 from te_shared.settings import ServiceSettings
@@ -325,6 +329,7 @@ def create_service_app(
         jwks_url=settings.jwt_jwks_url,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonNulMiddleware)  # inside the size limit, which bounds its buffer
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
