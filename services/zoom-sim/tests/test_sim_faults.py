@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
 import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from zoom_sim.app import create_app
+from zoom_sim.settings import Settings
 
 
 async def test_429_with_retry_after_then_recovers(kit: Any) -> None:
@@ -117,3 +126,43 @@ async def test_retry_after_as_an_http_date_or_zoom_daily_iso_time(kit: Any) -> N
     assert dated.headers["Retry-After"].endswith(" GMT")
     assert 119 <= wait <= 122
     assert (await kit.client.get("/v2/users/me", headers=auth)).status_code == 200
+
+
+async def test_a_delayed_create_still_happens_when_the_caller_stops_waiting() -> None:
+    """Like Zoom: the caller times out, but the meeting was created (its answer is lost)."""
+    app = create_app(Settings(webhook_url="", account_id="acctLost"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            basic = base64.b64encode(b"dev-client-id:dev-client-secret").decode()
+            token = await client.post(
+                "/oauth/token",
+                headers={"Authorization": f"Basic {basic}"},
+                data={"grant_type": "account_credentials", "account_id": "acctLost"},
+            )
+            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            await client.post(
+                "/_sim/faults",
+                json={"delay_ms": 800, "method": "POST", "path_prefix": "/v2/users"},
+            )
+            with pytest.raises(httpx.TimeoutException):
+                await client.post(
+                    "/v2/users/me/meetings", headers=auth, json={"topic": "lost"}, timeout=0.2
+                )
+            for _ in range(100):
+                made = (await client.get("/_sim/meetings")).json()
+                if made:
+                    break
+                await asyncio.sleep(0.05)
+            assert [m["topic"] for m in made] == ["lost"]
+    finally:
+        server.should_exit = True
+        await task

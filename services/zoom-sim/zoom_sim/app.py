@@ -90,6 +90,9 @@ def create_app(
             if fault is not None:
                 faulted = True
                 if fault.delay_ms:
+                    # read the request first: like Zoom, a slow call still does its work when
+                    # the caller stopped waiting (a create whose answer is lost)
+                    await request.body()
                     await asyncio.sleep(fault.delay_ms / 1000)
                 if fault.status is not None:
                     headers: dict[str, str] = {}
