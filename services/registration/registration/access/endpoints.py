@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from registration import readmodel
 from registration.access.service import grant_access
+from registration.enrollments.schemas import UserId
 from te_shared.auth import AdminPrincipal
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
@@ -15,7 +16,7 @@ router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404))
 
 
 class AccessIn(BaseModel):
-    user_ids: list[str] = Field(min_length=1, max_length=5000)
+    user_ids: list[UserId] = Field(min_length=1, max_length=5000)
 
 
 class AccessOut(BaseModel):
@@ -32,6 +33,7 @@ async def put_access(
     event_id: uuid.UUID, body: AccessIn, admin: AdminPrincipal, session: SessionDep
 ) -> AccessOut:
     await readmodel.get_event(session, admin.company_id, event_id)
-    users = [u.strip() for u in body.user_ids]
-    granted = await grant_access(session, admin.company_id, event_id, users, by=admin.user_id)
+    granted = await grant_access(
+        session, admin.company_id, event_id, body.user_ids, by=admin.user_id
+    )
     return AccessOut(granted=granted)

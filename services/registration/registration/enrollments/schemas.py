@@ -2,10 +2,27 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from te_shared.contracts import EnrollmentStatus
+from te_shared.text import CleanText
+
+#: A user id as tokens and admins name users (the ``sub`` claim), as stored (String(200)).
+MAX_USER_ID = 200
+UserId = Annotated[str, CleanText(MAX_USER_ID)]
+#: An email address as stored (String(320)); only the ``@`` is checked, providers vary.
+MAX_EMAIL = 320
+
+
+def _email(value: str) -> str:
+    if "@" not in value:
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[str, CleanText(MAX_EMAIL), AfterValidator(_email)]
 
 
 class EnrollmentOut(BaseModel):
@@ -19,14 +36,14 @@ class EnrollmentOut(BaseModel):
 
 
 class AdminEnrollmentIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
+    user_id: UserId
+    email: Email | None = None
     session_id: uuid.UUID
 
 
 class StatusChangeIn(BaseModel):
     status: EnrollmentStatus
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Annotated[str, CleanText(2000, min_length=0, multiline=True)] | None = None
 
 
 class HistoryOut(BaseModel):
