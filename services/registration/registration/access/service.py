@@ -73,12 +73,43 @@ async def grant_access(
 
 async def remember_user(session: AsyncSession, company_id: str, user_id: str, email: str) -> None:
     """Remember a user's email so an import may name them by email."""
+    await remember_users(session, company_id, {email.strip().lower(): user_id})
+
+
+async def remember_users(session: AsyncSession, company_id: str, users: dict[str, str]) -> None:
+    """Remember ``{email: user_id}`` (emails trimmed and lowercased) in one statement, by
+    email (the lock order of :mod:`registration.enrollments.statuses`). A known email is
+    re-pointed at the newer user."""
+    normalised = {email.strip().lower(): user_id for email, user_id in users.items()}
+    if not normalised:
+        return
     insert = pg_insert if is_postgres(session) else sqlite_insert
     stmt = insert(KnownUser).values(
-        company_id=company_id, email=email.strip().lower(), user_id=user_id
+        [
+            {"company_id": company_id, "email": email, "user_id": user_id}
+            for email, user_id in sorted(normalised.items())
+        ]
     )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["company_id", "email"], set_={"user_id": stmt.excluded.user_id}
         )
     )
+
+
+async def known_emails(
+    session: AsyncSession, company_id: str, user_ids: Sequence[str]
+) -> dict[str, str]:
+    """An email the service knows for each of ``user_ids`` that has one (the first by sort
+    order when a user has several), so messages about them carry it for attendance matching."""
+    if not user_ids:
+        return {}
+    found: dict[str, str] = {}
+    rows = await session.execute(
+        select(KnownUser.user_id, KnownUser.email)
+        .where(KnownUser.company_id == company_id, KnownUser.user_id.in_(sorted(set(user_ids))))
+        .order_by(KnownUser.user_id, KnownUser.email)
+    )
+    for user_id, email in rows:
+        found.setdefault(user_id, email)
+    return found

@@ -97,17 +97,29 @@ async def list_enrollments(
     "/v1/events/{event_id}/enrollments",
     status_code=status.HTTP_201_CREATED,
     response_model=EnrollmentOut,
-    responses=problem_responses(403, 409, 422),
+    responses={
+        200: {"model": EnrollmentOut, "description": "Nothing changed: the enrollment as it is"},
+        **problem_responses(403, 409, 422),
+    },
     summary="Enroll a user as an admin (R-ENR-4)",
+    description=(
+        "201 when the user was enrolled or moved from pending or waitlisted to approved; 200 "
+        "with the enrollment as it is when the user already is approved, awaiting "
+        "confirmation, participated, missed or denied in that session (nothing changes)."
+    ),
 )
 async def admin_enroll(
-    event_id: uuid.UUID, body: AdminEnrollmentIn, admin: AdminPrincipal, session: SessionDep
+    event_id: uuid.UUID,
+    body: AdminEnrollmentIn,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    response: Response,
 ) -> EnrollmentOut:
     await readmodel.get_event(session, admin.company_id, event_id)
     target = await readmodel.get_session(session, admin.company_id, body.session_id)
     if target.event_id != event_id:
         raise NotFound("No such session in this event.", code="session_not_found")
-    enrollment, _ = await service.admin_enroll(
+    enrollment, changed = await service.admin_enroll(
         session,
         admin.company_id,
         event_id,
@@ -117,6 +129,8 @@ async def admin_enroll(
         by=admin.user_id,
         reason="enrolled by an admin",
     )
+    if not changed:
+        response.status_code = status.HTTP_200_OK
     return _out(enrollment)
 
 

@@ -1,28 +1,43 @@
 """R-ENR-5: enrollment import from CSV or XLSX.
 
 The whole file is parsed and validated before anything is written; any bad row makes the
-import fail with every bad row listed (row number, column, reason). Valid files are applied in
-the request's single transaction (all or nothing) through :func:`admin_enroll`, which leaves an
-already approved enrollment untouched, so re-importing the same rows changes nothing.
+import fail with every bad row listed (row number, column, reason). Row numbers are the file's
+own, as a spreadsheet shows them (a header on the first line is row 1). Blank rows are skipped:
+they never count against the row cap, and the rows after them keep their numbers. Validation
+also checks that the rows needing a seat fit in each session's free seats. Valid files are
+applied in the request's single transaction (all or nothing) through the admin enrollment of
+:mod:`registration.enrollments.service`, which moves only pending and waitlisted users to
+approved and leaves every other status as it is, so re-importing the same rows changes nothing.
+
+Seats are checked when validating without holding locks; a sign-up that takes the last seats in
+between makes the write fail (409 ``session_full`` naming the row), and nothing is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import uuid
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
-from registration.enrollments.service import admin_enroll
+from registration.enrollments.schemas import MAX_EMAIL, MAX_USER_ID
+from registration.enrollments.service import (
+    AdminRequest,
+    enroll_as_admin,
+    prepare_admin_enrollment,
+)
 from registration.models import Enrollment, KnownUser, SessionReplica
 from te_shared.contracts import EnrollmentStatus
 from te_shared.errors import Conflict, PayloadTooLarge, Unprocessable
+from te_shared.text import text_problem
 
 #: A cell starting with one of these is a spreadsheet formula when re-opened in Excel/Sheets.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -30,6 +45,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MAX_BYTES = 2 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 5000
+#: longer than any session name; only a bound on what is read and echoed back
+MAX_SESSION_NAME = 1000
 USER_COLUMNS = ("user_id", "email")
 SESSION_COLUMN = "session"
 
@@ -58,6 +75,10 @@ def reject(errors: list[RowError], detail: str) -> ImportRejected:
     return ImportRejected(detail, extra={"errors": [e.as_dict() for e in errors]})
 
 
+#: A row of the file: its number as the file shows it (header = row 1) and its cells as text.
+NumberedRow = tuple[int, list[str]]
+
+
 @dataclass(frozen=True)
 class ImportRow:
     row: int
@@ -70,14 +91,29 @@ def _is_xlsx(filename: str | None, data: bytes) -> bool:
     return (filename or "").lower().endswith(".xlsx") or data[:4] == b"PK\x03\x04"
 
 
-def read_table(data: bytes, filename: str | None) -> list[list[str]]:
-    """Rows of cells as text; row 1 is the header."""
+def read_table(data: bytes, filename: str | None) -> list[NumberedRow]:
+    """The file's non-blank rows with their numbers; the first is the header. Reading stops
+    after one data row more than :data:`MAX_ROWS`, which :func:`validate` then refuses."""
     if len(data) > MAX_BYTES:
         raise PayloadTooLarge(
             f"The import file is larger than {MAX_BYTES // 1024} KiB.", code="import_too_large"
         )
-    if _is_xlsx(filename, data):
-        return _read_xlsx(data)
+    rows = _read_xlsx(data) if _is_xlsx(filename, data) else _read_csv(data)
+    with contextlib.closing(rows):  # closes the workbook when reading stops early
+        return _non_blank(rows)
+
+
+def _non_blank(rows: Iterator[list[str]]) -> list[NumberedRow]:
+    kept: list[NumberedRow] = []
+    for number, cells in enumerate(rows, start=1):
+        if any(cell.strip() for cell in cells):
+            kept.append((number, cells))
+            if len(kept) > MAX_ROWS + 1:  # the header and one row over the cap
+                break
+    return kept
+
+
+def _read_csv(data: bytes) -> Generator[list[str], None, None]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -85,18 +121,23 @@ def read_table(data: bytes, filename: str | None) -> list[list[str]]:
             [RowError(0, "file", "the file is neither UTF-8 text nor an XLSX workbook")],
             "The import file cannot be read.",
         ) from exc
-    first_line = text.split("\n", 1)[0]
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    # a record is a row (as a spreadsheet shows the file), even when a quoted cell spans lines
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    number = 0
     try:
-        return list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
+        for cells in reader:
+            number += 1
+            yield cells
+    except csv.Error as exc:  # e.g. a field over csv's size limit
         raise reject(
-            [RowError(0, "file", f"the CSV cannot be parsed: {exc}")],
+            [RowError(number + 1, "file", f"the CSV cannot be parsed: {exc}")],
             "The import file cannot be read.",
         ) from exc
 
 
-def _read_xlsx(data: bytes) -> list[list[str]]:
+def _read_xlsx(data: bytes) -> Generator[list[str], None, None]:
     from openpyxl import load_workbook
 
     try:
@@ -119,41 +160,78 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         sheet = book.active
         if sheet is None:
-            return []
-        rows: list[list[str]] = []
+            return
+        # the declared dimensions are the file's claim: trusting them would pad every row to
+        # the claimed width; openpyxl still yields an empty row for every missing one, so the
+        # rows keep the numbers the spreadsheet shows
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()
         for values in sheet.iter_rows(values_only=True):
-            rows.append(["" if v is None else str(v).strip() for v in values])
-            if len(rows) > MAX_ROWS + 1:
-                break
-        return rows
+            yield ["" if v is None else str(v).strip() for v in values]
     finally:
         book.close()
 
 
+@dataclass
+class _Checked:
+    """What the row checks found: rows that may be written and every error."""
+
+    rows: list[ImportRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
 async def validate(
-    session: AsyncSession, company_id: str, event_id: uuid.UUID, table: list[list[str]]
+    session: AsyncSession, company_id: str, event_id: uuid.UUID, table: list[NumberedRow]
 ) -> list[ImportRow]:
     """Check every row; raise :class:`ImportRejected` listing all bad rows."""
-    rows = [r for r in table if any(cell.strip() for cell in r)]
-    if not rows:
+    if not table:
         raise reject([RowError(1, "file", "the file is empty")], "The import file is empty.")
-    header = [cell.strip().lower() for cell in rows[0]]
-    data = rows[1:]
+    header_row, header_cells = table[0]
+    header = [cell.strip().lower() for cell in header_cells]
+    data = table[1:]
     if len(data) > MAX_ROWS:
         raise reject(
-            [RowError(MAX_ROWS + 2, "file", f"at most {MAX_ROWS} rows may be imported at once")],
-            "The import file has too many rows.",
+            [
+                RowError(
+                    data[MAX_ROWS][0],
+                    "file",
+                    f"at most {MAX_ROWS} rows may be imported at once (blank rows not counted); "
+                    "this row is over the cap",
+                )
+            ],
+            f"The import file has too many rows: at most {MAX_ROWS} may be imported at once.",
         )
     missing: list[RowError] = []
     if not any(col in header for col in USER_COLUMNS):
-        missing.append(RowError(1, "user_id", "a `user_id` or `email` column is required"))
+        missing.append(RowError(header_row, "user_id", "a `user_id` or `email` column is required"))
     if SESSION_COLUMN not in header:
-        missing.append(RowError(1, SESSION_COLUMN, "a `session` column is required"))
+        missing.append(RowError(header_row, SESSION_COLUMN, "a `session` column is required"))
     if missing:
         raise reject(missing, "The import file lacks required columns.")
     col = {name: header.index(name) for name in (*USER_COLUMNS, SESSION_COLUMN) if name in header}
+    checked = await _check_rows(session, company_id, event_id, data, col)
+    checked.errors += await _check_enrollments(session, company_id, event_id, checked.rows)
+    if checked.errors:
+        errors = sorted(checked.errors, key=lambda e: e.row)
+        raise reject(errors, f"{len(errors)} problem(s) in the import file; nothing was imported.")
+    return checked.rows
+
+
+async def _check_rows(
+    session: AsyncSession,
+    company_id: str,
+    event_id: uuid.UUID,
+    data: list[NumberedRow],
+    col: dict[str, int],
+) -> _Checked:
+    """Each row on its own: text, user, session; a user listed twice."""
     sessions = await readmodel.session_by_name(session, company_id, event_id)
-    emails = {_cell(r, col.get("email")).lower() for r in data if _cell(r, col.get("email"))}
+    cells_of_email = (_cell(cells, col.get("email")) for _, cells in data)
+    emails = {
+        text.lower()
+        for text in cells_of_email
+        if text and text_problem(text, max_length=MAX_EMAIL) is None
+    }
     known: dict[str, str] = {}
     if emails:
         known = {
@@ -164,21 +242,15 @@ async def validate(
                 )
             )
         }
-    errors: list[RowError] = []
-    result: list[ImportRow] = []
+    checked = _Checked()
     seen: dict[str, int] = {}
-    for number, cells in enumerate(rows[1:], start=2):
+    for number, cells in data:
         user_id = _cell(cells, col.get("user_id"))
         email = _cell(cells, col.get("email")) or None
         name = _cell(cells, col.get(SESSION_COLUMN))
-        row_errors: list[RowError] = []
-        for column, value in (("user_id", user_id), ("email", email or "")):
-            if looks_like_formula(value):
-                row_errors.append(
-                    RowError(number, column, "a cell starting with =, +, -, @ is refused")
-                )
+        row_errors = _text_errors(number, user_id, email, name)
         if row_errors:
-            errors.extend(row_errors)
+            checked.errors += row_errors
             continue
         if email is not None and "@" not in email:
             row_errors.append(RowError(number, "email", "not an email address"))
@@ -190,8 +262,6 @@ async def validate(
                 )
         elif not user_id and email is None:
             row_errors.append(RowError(number, "user_id", "a user id or an email is required"))
-        if len(user_id) > 200:
-            row_errors.append(RowError(number, "user_id", "the user id is too long"))
         target = sessions.get(readmodel.normalise_name(name)) if name else None
         if not name:
             row_errors.append(RowError(number, SESSION_COLUMN, "the session name is required"))
@@ -204,22 +274,41 @@ async def validate(
                 RowError(number, "user_id", f"the user is already listed on row {seen[user_id]}")
             )
         if row_errors or target is None:
-            errors.extend(row_errors)
+            checked.errors += row_errors
             continue
         seen[user_id] = number
-        result.append(ImportRow(number, user_id, email, target))
-    if not errors:
-        errors = await _check_other_sessions(session, company_id, event_id, result)
-    if errors:
-        raise reject(errors, f"{len(errors)} problem(s) in the import file; nothing was imported.")
-    return result
+        checked.rows.append(ImportRow(number, user_id, email, target))
+    return checked
 
 
-async def _check_other_sessions(
+def _text_errors(number: int, user_id: str, email: str | None, name: str) -> list[RowError]:
+    """Cells that cannot be stored or echoed: formulas, control characters, overlong text."""
+    errors: list[RowError] = []
+    for column, value, limit in (
+        ("user_id", user_id, MAX_USER_ID),
+        ("email", email or "", MAX_EMAIL),
+        (SESSION_COLUMN, name, MAX_SESSION_NAME),
+    ):
+        if column != SESSION_COLUMN and looks_like_formula(value):
+            errors.append(RowError(number, column, "a cell starting with =, +, -, @ is refused"))
+            continue
+        problem = text_problem(value, max_length=limit, min_length=0)
+        if problem is not None:
+            errors.append(RowError(number, column, problem))
+    return errors
+
+
+async def _check_enrollments(
     session: AsyncSession, company_id: str, event_id: uuid.UUID, rows: list[ImportRow]
 ) -> list[RowError]:
+    """Against what is stored: a user enrolled in another session of the event; rows that need
+    a seat beyond the session's free seats (R-ENR-6). A new user and a waitlisted one moving to
+    approved need a seat; a pending one holds one already; anyone else is left as is. Admin
+    enrollment never waitlists, even where the session has a waitlist (ruling)."""
+    if not rows:
+        return []
     live = {
-        e.user_id: e.session_id
+        e.user_id: e
         for e in await session.scalars(
             select(Enrollment).where(
                 Enrollment.company_id == company_id,
@@ -229,11 +318,35 @@ async def _check_other_sessions(
             )
         )
     }
-    return [
-        RowError(row.row, SESSION_COLUMN, "the user is enrolled in another session")
-        for row in rows
-        if live.get(row.user_id, row.target.session_id) != row.target.session_id
-    ]
+    errors: list[RowError] = []
+    wanting: dict[uuid.UUID, list[ImportRow]] = {}
+    for row in rows:
+        existing = live.get(row.user_id)
+        if existing is not None and existing.session_id != row.target.session_id:
+            errors.append(
+                RowError(row.row, SESSION_COLUMN, "the user is enrolled in another session")
+            )
+        elif existing is None or existing.status == EnrollmentStatus.WAITLISTED:
+            wanting.setdefault(row.target.session_id, []).append(row)
+    for needing in wanting.values():
+        target = needing[0].target
+        if not target.limit_enabled or target.participant_limit is None:
+            continue
+        free = max(target.participant_limit - target.taken, 0)
+        for row in needing[free:]:
+            errors.append(
+                RowError(
+                    row.row,
+                    SESSION_COLUMN,
+                    f"the session {quoted(_name(target))} has {free} free seat(s) and "
+                    f"{len(needing)} row(s) of this file need one; this row does not fit",
+                )
+            )
+    return errors
+
+
+def _name(target: SessionReplica) -> str:
+    return next(iter((target.name or {}).values()), str(target.session_id))
 
 
 def looks_like_formula(value: str) -> bool:
@@ -260,26 +373,28 @@ async def import_file(
     filename: str | None,
     by: str,
 ) -> tuple[int, int]:
+    """Validate the whole file, then enroll every row in this transaction. Returns
+    ``(imported, unchanged)``."""
     await readmodel.get_event(session, company_id, event_id)
     rows = await validate(session, company_id, event_id, read_table(data, filename))
+    requests = sorted(
+        (AdminRequest(r.user_id, r.email, r.target, r.row) for r in rows),
+        key=lambda r: r.user_id,  # the lock order of enrollments.statuses
+    )
+    batch = await prepare_admin_enrollment(session, company_id, event_id, requests, by=by)
     imported = unchanged = 0
-    for row in rows:
+    for request in requests:
         try:
-            _, changed = await admin_enroll(
-                session,
-                company_id,
-                event_id,
-                row.target,
-                row.user_id,
-                row.email,
-                by=by,
-                reason="import",
+            _, changed = await enroll_as_admin(
+                session, company_id, event_id, request, batch, by=by, reason="import"
             )
-        except Conflict as exc:
+        except Conflict as exc:  # a sign-up took the seat since validation: nothing is written
             raise Conflict(
-                f"Row {row.row}: {exc.detail} Nothing was imported.",
+                f"Row {request.row}: {exc.detail} Nothing was imported.",
                 code=exc.code,
-                extra={"errors": [RowError(row.row, "session", str(exc.detail)).as_dict()]},
+                extra={
+                    "errors": [RowError(request.row or 0, "session", str(exc.detail)).as_dict()]
+                },
             ) from exc
         imported += changed
         unchanged += not changed

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
-from registration.access.service import grant_access, has_access, remember_user
+from registration.access.service import (
+    grant_access,
+    has_access,
+    known_emails,
+    remember_user,
+    remember_users,
+)
 from registration.enrollments.schemas import (
     AdminEnrollmentOut,
     AdminEnrollmentPage,
@@ -21,6 +29,7 @@ from registration.enrollments.statuses import (
     change_status,
     count_waitlisted,
     create_enrollment,
+    lock_sessions,
 )
 from registration.models import Attendance, Enrollment, EnrollmentHistory, SessionReplica
 from te_shared import contracts as c
@@ -51,18 +60,24 @@ async def live_enrollment(
 async def sign_up(
     session: AsyncSession, principal: Principal, session_id: uuid.UUID
 ) -> tuple[Enrollment, bool]:
-    """R-ENR-3: self sign-up. Returns the enrollment and whether it was created now.
+    """R-ENR-3: self sign-up, by users and admins alike. Returns the enrollment and whether
+    it was created now.
 
     Signing up again for the session one is already in answers that enrollment instead of a
     conflict, so a client that retries after losing the response (a dropped connection, a
     restarted replica) learns the sign-up took place."""
     row = await readmodel.get_session(session, principal.company_id, session_id)
     event = await readmodel.get_event(session, principal.company_id, row.event_id)
-    if not principal.is_admin and (
-        not readmodel.visible_to_users(event)
-        or not await has_access(session, principal.company_id, event.event_id, principal.user_id)
-    ):
+    visible = readmodel.visible_to_users(event)
+    access = await has_access(session, principal.company_id, event.event_id, principal.user_id)
+    if not principal.is_admin and not (visible and access):
         raise NotFound("No such session.", code="session_not_found")
+    # an admin signing themselves up is a user like any other (ruling): they see the event, so
+    # the missing condition is named instead of hidden; admin enrollment is their other way in
+    if not visible:
+        raise Conflict("The event is not active.", code="event_not_active")
+    if not access:
+        raise Conflict("You have no access to this event.", code="no_access")
     existing = await live_enrollment(
         session, principal.company_id, event.event_id, principal.user_id, lock=False
     )
@@ -163,6 +178,105 @@ async def confirm_participation(
     return enrollment
 
 
+#: Admin enrollment moves these to ``approved``; any other live status is left as it is, so
+#: re-importing a file changes nothing however the statuses moved on (ruling, R-ENR-4/5).
+MOVED_BY_ADMIN_ENROLLMENT = frozenset({S.PENDING, S.WAITLISTED})
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    """One user an admin enrolls into ``target`` (one POST, or one row of an import file)."""
+
+    user_id: str
+    email: str | None
+    target: SessionReplica
+    row: int | None = None
+
+
+@dataclass
+class AdminBatch:
+    """What :func:`prepare_admin_enrollment` locked and learned for a set of requests."""
+
+    existing: dict[str, Enrollment] = field(default_factory=dict)
+    known_emails: dict[str, str] = field(default_factory=dict)
+
+
+async def prepare_admin_enrollment(
+    session: AsyncSession,
+    company_id: str,
+    event_id: uuid.UUID,
+    requests: Sequence[AdminRequest],
+    *,
+    by: str,
+) -> AdminBatch:
+    """Everything before the enrollments themselves, in the lock order of
+    :mod:`registration.enrollments.statuses`: remember the emails given, lock the users'
+    live enrollments in the event, lock the target sessions' seat counters, grant access."""
+    users = sorted({r.user_id for r in requests})
+    given = {r.email.strip().lower(): r.user_id for r in requests if r.email}
+    await remember_users(session, company_id, given)
+    stmt = (
+        select(Enrollment)
+        .where(
+            Enrollment.company_id == company_id,
+            Enrollment.event_id == event_id,
+            Enrollment.user_id.in_(users),
+            Enrollment.status != S.CANCELLED,
+        )
+        .order_by(Enrollment.user_id)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    existing = {e.user_id: e for e in await session.scalars(stmt)}
+    await lock_sessions(session, (r.target.session_id for r in requests))
+    await grant_access(session, company_id, event_id, users, by=by)
+    lacking = sorted({r.user_id for r in requests if not r.email} - set(given.values()))
+    return AdminBatch(existing, await known_emails(session, company_id, lacking))
+
+
+async def enroll_as_admin(
+    session: AsyncSession,
+    company_id: str,
+    event_id: uuid.UUID,
+    request: AdminRequest,
+    batch: AdminBatch,
+    *,
+    by: str,
+    reason: str,
+) -> tuple[Enrollment, bool]:
+    """R-ENR-4 for one prepared request: ``approved`` in the target session. Returns the
+    enrollment and whether anything changed: a user already approved, awaiting confirmation,
+    participated, missed or denied there is left as is (ruling)."""
+    existing = batch.existing.get(request.user_id)
+    email = request.email or (existing.email if existing else None)
+    email = email or batch.known_emails.get(request.user_id)
+    if existing is not None:
+        if existing.session_id != request.target.session_id:
+            raise Conflict(
+                "The user is already enrolled in another session of this event.",
+                code="already_enrolled",
+                extra={"enrollment_id": existing.id, "session_id": existing.session_id},
+            )
+        if existing.status not in MOVED_BY_ADMIN_ENROLLMENT:
+            return existing, False
+        if email and not existing.email:
+            existing.email = email
+        await change_status(session, existing, S.APPROVED, by=by, reason=reason)
+        return existing, True
+    enrollment = await create_enrollment(
+        session,
+        company_id=company_id,
+        event_id=event_id,
+        session_id=request.target.session_id,
+        user_id=request.user_id,
+        email=email,
+        status=S.APPROVED,
+        by=by,
+        reason=reason,
+    )
+    return enrollment, True
+
+
 async def admin_enroll(
     session: AsyncSession,
     company_id: str,
@@ -174,38 +288,13 @@ async def admin_enroll(
     by: str,
     reason: str,
 ) -> tuple[Enrollment, bool]:
-    """R-ENR-4: put the user into ``approved`` in ``target`` and grant access.
-
-    Returns the enrollment and whether anything changed (an import re-run changes nothing)."""
-    await grant_access(session, company_id, event_id, [user_id], by=by)
-    if email:
-        await remember_user(session, company_id, user_id, email)
-    existing = await live_enrollment(session, company_id, event_id, user_id, lock=True)
-    if existing is not None:
-        if existing.session_id != target.session_id:
-            raise Conflict(
-                "The user is already enrolled in another session of this event.",
-                code="already_enrolled",
-                extra={"enrollment_id": existing.id, "session_id": existing.session_id},
-            )
-        if existing.status == S.APPROVED:
-            return existing, False
-        if email and not existing.email:
-            existing.email = email
-        await change_status(session, existing, S.APPROVED, by=by, reason=reason)
-        return existing, True
-    enrollment = await create_enrollment(
-        session,
-        company_id=company_id,
-        event_id=event_id,
-        session_id=target.session_id,
-        user_id=user_id,
-        email=email,
-        status=S.APPROVED,
-        by=by,
-        reason=reason,
+    """R-ENR-4 for one user: ``approved`` in ``target``, with access. Returns the enrollment
+    and whether anything changed."""
+    request = AdminRequest(user_id, email, target)
+    batch = await prepare_admin_enrollment(session, company_id, event_id, [request], by=by)
+    return await enroll_as_admin(
+        session, company_id, event_id, request, batch, by=by, reason=reason
     )
-    return enrollment, True
 
 
 async def admin_set_status(

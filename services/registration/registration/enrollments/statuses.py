@@ -3,12 +3,25 @@
 Allowed transitions are data (:data:`TRANSITIONS`). :func:`change_status` is the only code that
 changes an enrollment's status: it checks the transition, takes or frees a seat through the
 conditional seat counter, writes the history row and publishes ``EnrollmentChanged``.
+
+Lock order. Every writer takes its row locks in this order, so two transactions never wait on
+each other in a cycle (PostgreSQL would abort one with a deadlock):
+
+1. ``known_user`` rows (emails remembered), by email;
+2. existing enrollment rows (``FOR UPDATE``), by user id;
+3. ``session_replica`` rows (the seat counters), by session id (:func:`lock_sessions`);
+4. ``access`` rows, by user id;
+5. new enrollment rows (the live-enrollment unique index), by user id.
+
+A writer touching several rows of one kind (an import) takes them sorted; waitlist promotion
+locks waitlisted rows after the session but with ``SKIP LOCKED``, so it never waits on them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +83,21 @@ async def take_seat(session: AsyncSession, session_id: uuid.UUID) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def lock_sessions(session: AsyncSession, session_ids: Iterable[uuid.UUID]) -> None:
+    """Lock the seat counters of ``session_ids`` in a stable order (by id), before any seat is
+    taken, so writers touching several sessions cannot deadlock (PostgreSQL only; SQLite
+    serialises writers)."""
+    ids = sorted(set(session_ids))
+    if not ids or not is_postgres(session):
+        return
+    await session.execute(
+        select(SessionReplica.session_id)
+        .where(SessionReplica.session_id.in_(ids))
+        .order_by(SessionReplica.session_id)
+        .with_for_update()
+    )
 
 
 async def free_seat(session: AsyncSession, session_id: uuid.UUID) -> None:
@@ -194,8 +222,12 @@ async def change_status(
 
 async def promote_waitlisted(
     session: AsyncSession, session_id: uuid.UUID, requires_approval: bool
-) -> None:
-    """R-ENR-7: a seat freed; the earliest waitlisted users take free seats, in order."""
+) -> int:
+    """R-ENR-7: the earliest waitlisted users take the free seats, in order, each through
+    :func:`change_status` like every other change. Called when a seat frees and when catalog
+    raises or disables the limit. Returns how many were promoted."""
+    target = S.PENDING if requires_approval else S.APPROVED
+    promoted = 0
     while True:
         stmt = (
             select(Enrollment)
@@ -206,14 +238,15 @@ async def promote_waitlisted(
         if is_postgres(session):
             stmt = stmt.with_for_update(skip_locked=True)
         waiting = (await session.scalars(stmt)).one_or_none()
-        if waiting is None or not await take_seat(session, session_id):
-            return
-        previous = S(waiting.status)
-        now = utcnow()
-        waiting.status = S.PENDING if requires_approval else S.APPROVED
-        waiting.version += 1
-        waiting.updated_at = now
-        record(session, waiting, previous, "system", "R-ENR-7 promoted from the waitlist", now)
+        if waiting is None:
+            return promoted
+        try:
+            await change_status(
+                session, waiting, target, by="system", reason="R-ENR-7 promoted from the waitlist"
+            )
+        except SessionFull:  # no free seat: nothing was written for this one
+            return promoted
+        promoted += 1
         await session.flush()
 
 
