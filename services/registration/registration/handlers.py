@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access
-from registration.enrollments.statuses import change_status
+from registration.enrollments.statuses import change_status, promote_waitlisted
 from registration.models import (
     Attendance,
     CompanyReplica,
@@ -54,7 +54,9 @@ async def on_event_changed(session: AsyncSession, msg: c.EventChanged) -> None:
 
 
 async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
-    await upsert_if_newer(
+    """Keep the newest session; R-ENR-7: when catalog raised or disabled the limit, seats may
+    have appeared, and the earliest waitlisted users take them."""
+    written = await upsert_if_newer(
         session,
         SessionReplica,
         key={"session_id": msg.session_id},
@@ -71,6 +73,10 @@ async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
             "deleted": False,
         },
     )
+    if written:
+        event = await session.get(EventReplica, msg.event_id)
+        requires_approval = event is not None and event.requires_approval
+        await promote_waitlisted(session, msg.session_id, requires_approval)
 
 
 @consumers.handler(c.SessionCreated)
@@ -116,6 +122,8 @@ async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
             "format": msg.format.value,
             "start": msg.start,
             "end": msg.end,
+            "address": msg.address,
+            "url": msg.url,
             "deleted": False,
         },
     )
@@ -166,6 +174,7 @@ async def reopen_session(session: AsyncSession, msg: c.DayScheduled) -> None:
         Enrollment.session_id == msg.session_id,
         Enrollment.status.in_(REOPENED_BY_NEW_DAY),
     )
+    stmt = stmt.order_by(Enrollment.user_id)  # the lock order of enrollments.statuses
     if is_postgres(session):
         stmt = stmt.with_for_update()
     for enrollment in await session.scalars(stmt):

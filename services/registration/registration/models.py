@@ -78,6 +78,9 @@ class DayReplica(Base):
     format: Mapped[str] = mapped_column(String(20))
     start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: where to go: the venue of an offline day, the link of an online one (R-DAY-2)
+    address: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    url: Mapped[str | None] = mapped_column(Text(), nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
     version: Mapped[int] = mapped_column(Integer())
 
@@ -97,9 +100,11 @@ class Access(Base):
 
 
 class KnownUser(Base):
-    """Emails seen in tokens and admin input, so an import may name users by email."""
+    """Emails seen in tokens and admin input, so an import may name users by email (and a
+    message about a user named by id carries their email)."""
 
     __tablename__ = "known_user"
+    __table_args__ = (Index("ix_known_user_user", "company_id", "user_id"),)
 
     company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), primary_key=True)

@@ -5,7 +5,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from te_shared.contracts import EnrollmentStatus
 
@@ -21,6 +21,8 @@ class DayView(BaseModel):
     format: str
     start: dt.datetime | None
     end: dt.datetime | None
+    address: str | None = Field(description="Offline days: where to go (R-DAY-2).")
+    url: str | None = Field(description="Online days: the link to join (R-DAY-2).")
 
 
 class SessionView(BaseModel):

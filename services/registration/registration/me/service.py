@@ -29,7 +29,10 @@ from te_shared.db import utcnow
 from te_shared.errors import NotFound
 
 S = c.EnrollmentStatus
-PARTICIPATING = frozenset({S.PENDING, S.APPROVED, S.WAITLISTED})
+#: R-ENR-10 ruling: until the session has ended, every live enrollment but a denied one.
+PARTICIPATING = frozenset(
+    {S.PENDING, S.APPROVED, S.WAITLISTED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+)
 COMPLETED = frozenset({S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED})
 FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
@@ -100,7 +103,8 @@ def _tab(
     sessions: list[tuple[SessionReplica, readmodel.Timeline]],
     now: dt.datetime,
 ) -> Tab | None:
-    """R-ENR-10."""
+    """R-ENR-10, with the ruling that an enrollment in a session not yet ended shows in
+    participating whatever its live status but denied (the README's rulings)."""
     if enrollment is None:
         if any(readmodel.registration_open(event, s, now) for s, _ in sessions):
             return Tab.AVAILABLE
@@ -157,7 +161,14 @@ def _view(
                 left=max((row.participant_limit or 0) - row.taken, 0) if limited else None,
                 waitlist_enabled=row.waitlist_enabled,
                 days=[
-                    DayView(id=d.day_id, format=d.format, start=d.start, end=d.end)
+                    DayView(
+                        id=d.day_id,
+                        format=d.format,
+                        start=d.start,
+                        end=d.end,
+                        address=d.address,
+                        url=d.url,
+                    )
                     for d in timeline.days
                 ],
             )
