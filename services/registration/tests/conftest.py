@@ -130,6 +130,8 @@ class Reg:
         day_id: uuid.UUID | None = None,
         zoom_organizer: str | None = None,
         confirmed: bool = False,
+        address: str | None = None,
+        url: str | None = None,
         cls: type[c.DayData] = c.DayScheduled,
     ) -> c.DayData:
         day_id = day_id or uuid.uuid4()
@@ -151,6 +153,8 @@ class Reg:
                 if zoom_organizer
                 else None
             ),
+            address=address,
+            url=url,
             **extra,
         )
 

@@ -98,56 +98,157 @@ async def test_r_enr_6_200_concurrent_sign_ups_take_exactly_20_seats(
     assert await _counts(reg, sid) == {"approved": 20}
 
 
+async def _enrolled(reg: Reg, event_id: uuid.UUID) -> dict[str, str]:
+    r = await reg.client.get(f"/v1/events/{event_id}/enrollments?limit=500", headers=reg.admin())
+    return {e["user_id"]: e["status"] for e in r.json()["items"]}
+
+
+def _csv(rows: list[tuple[str, str]]) -> dict[str, Any]:
+    body = "user_id,session\n" + "".join(f"{user},{name}\n" for user, name in rows)
+    return {"file": ("u.csv", body.encode(), "text/csv")}
+
+
 async def test_r_enr_6_admin_enrollment_and_import_racing_self_sign_ups(
     replicas: tuple[Reg, httpx.AsyncClient],
 ) -> None:
-    """R-ENR-6: admin enrollments and imports racing self sign-ups never overbook."""
+    """R-ENR-6 / R-ENR-5: admin enrollments and imports racing self sign-ups never overbook;
+    every answer matches what was stored (an import's 200 means its 3 users hold seats, a
+    refused import left none of them) and the seats taken are exactly the enrollments."""
     reg = replicas[0]
     selfies = [f"self-{i}" for i in range(80)]
     built = await reg.build(limit=20, access=selfies)
     eid, sid = built.event_id, built.session_ids[0]
     name = f"S-{sid.hex[:6]}"
     admin = reg.admin()
+    files = {f"imp-{i}": [f"imp-{i}-{k}" for k in range(3)] for i in range(10)}
 
-    async def self_sign_up(i: int) -> int:
+    async def self_sign_up(i: int) -> tuple[list[str], int]:
         r = await _client(replicas, i).post(
             f"/v1/sessions/{sid}/enrollments", headers=reg.user(selfies[i])
         )
-        return r.status_code
+        assert r.status_code in (201, 409), r.text
+        return [selfies[i]], r.status_code
 
-    async def admin_enroll(i: int) -> int:
+    async def admin_enroll(i: int) -> tuple[list[str], int]:
         r = await _client(replicas, i + 1).post(
             f"/v1/events/{eid}/enrollments",
             json={"user_id": f"adm-{i}", "session_id": str(sid)},
             headers=admin,
         )
-        return r.status_code
+        assert r.status_code in (201, 409), r.text
+        return [f"adm-{i}"], r.status_code
 
-    async def import_file(i: int) -> int:
-        rows = "".join(f"imp-{i}-{k},{name}\n" for k in range(3))
+    async def import_file(i: int) -> tuple[list[str], int]:
+        users = files[f"imp-{i}"]
         r = await _client(replicas, i).post(
             f"/v1/events/{eid}/enrollments/import",
-            files={"file": ("u.csv", f"user_id,session\n{rows}".encode(), "text/csv")},
+            files=_csv([(u, name) for u in users]),
             headers=admin,
         )
+        assert r.status_code in (200, 409, 422), r.text
+        if r.status_code == 200:
+            assert r.json() == {"imported": 3, "unchanged": 0}
+        return users, r.status_code
+
+    # interleaved, so every kind of writer is in flight while seats remain
+    jobs: list[Any] = []
+    for i in range(80):
+        jobs.append(self_sign_up(i))
+        if i < 40:
+            jobs.append(admin_enroll(i))
+        if i < 10:
+            jobs.append(import_file(i))
+    outcomes = await asyncio.gather(*jobs)
+    stored = await _enrolled(reg, eid)
+    assert set(stored.values()) == {"approved"}
+    accepted = [u for users, code in outcomes if code in (200, 201) for u in users]
+    refused = [u for users, code in outcomes if code not in (200, 201) for u in users]
+    assert sorted(stored) == sorted(accepted)  # all or nothing, and answers tell the truth
+    assert not set(refused) & set(stored)
+    # more sign-ups than seats were refused, so the session filled: exactly the limit
+    assert len(stored) == 20
+    assert await _taken(reg, sid) == 20
+    assert await _counts(reg, sid) == {"approved": 20}
+
+
+async def test_r_enr_6_racing_imports_take_whole_files_or_nothing(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """R-ENR-5 / R-ENR-6: ten imports of 3 users racing for 20 seats: exactly 6 files get in
+    whole (18 seats), the other 4 are refused and leave nothing."""
+    reg = replicas[0]
+    built = await reg.build(limit=20)
+    eid, sid = built.event_id, built.session_ids[0]
+    name = f"S-{sid.hex[:6]}"
+    files = {i: [f"whole-{i}-{k}" for k in range(3)] for i in range(10)}
+
+    async def import_file(i: int) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/events/{eid}/enrollments/import",
+            files=_csv([(u, name) for u in files[i]]),
+            headers=reg.admin(),
+        )
+        assert r.status_code in (200, 409, 422), r.text
         return r.status_code
 
-    jobs: list[Any] = [self_sign_up(i) for i in range(80)]
-    jobs += [admin_enroll(i) for i in range(40)]
-    jobs += [import_file(i) for i in range(10)]
-    codes = await asyncio.gather(*jobs)
-    assert set(codes) <= {200, 201, 409}
-    assert await _taken(reg, sid) == 20
-    counts = await _counts(reg, sid)
-    assert counts == {"approved": 20}
-    # imports are all or nothing: every imported file contributed 3 seats or none
-    r = await reg.client.get(f"/v1/events/{eid}/enrollments?limit=500", headers=admin)
-    imported = [e["user_id"] for e in r.json()["items"] if e["user_id"].startswith("imp-")]
-    by_file: dict[str, int] = {}
-    for user in imported:
-        key = user.rsplit("-", 1)[0]
-        by_file[key] = by_file.get(key, 0) + 1
-    assert set(by_file.values()) <= {3}
+    codes = await asyncio.gather(*(import_file(i) for i in range(10)))
+    won = [i for i, code in enumerate(codes) if code == 200]
+    assert len(won) == 6, codes
+    stored = await _enrolled(reg, eid)
+    assert sorted(stored) == sorted(u for i in won for u in files[i])
+    assert await _taken(reg, sid) == 18
+
+
+async def test_r_enr_6_imports_and_status_changes_in_opposite_orders_do_not_deadlock(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """Imports naming two sessions in opposite orders, racing each other and admin PATCHes of
+    users they also name, all succeed: seats and rows are locked in one stable order (a
+    deadlock would abort one of them)."""
+    reg = replicas[0]
+    built = await reg.build(sessions=2)
+    eid, (s1, s2) = built.event_id, built.session_ids
+    first, second = f"S-{s1.hex[:6]}", f"S-{s2.hex[:6]}"
+    admin = reg.admin()
+    denied: dict[str, str] = {}
+    for i in range(6):  # users an import names again while an admin re-approves them
+        user = f"dl-denied-{i}"
+        r = await reg.client.post(
+            f"/v1/events/{eid}/enrollments",
+            json={"user_id": user, "session_id": str(s1)},
+            headers=admin,
+        )
+        denied[user] = r.json()["id"]
+        r = await reg.client.patch(
+            f"/v1/enrollments/{denied[user]}", json={"status": "denied"}, headers=admin
+        )
+        assert r.json()["status"] == "denied"
+
+    async def import_file(i: int) -> int:
+        ahead = [(f"dl-{i}-{k}", first if i % 2 else second) for k in range(4)]
+        behind = [(f"dl-{i}-{k + 4}", second if i % 2 else first) for k in range(4)]
+        rows = ahead + behind + [(f"dl-denied-{i % 6}", first)]
+        r = await _client(replicas, i).post(
+            f"/v1/events/{eid}/enrollments/import", files=_csv(rows), headers=admin
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"imported": 8, "unchanged": 1}
+        return r.status_code
+
+    async def approve(i: int, user: str) -> int:
+        r = await _client(replicas, i).patch(
+            f"/v1/enrollments/{denied[user]}", json={"status": "approved"}, headers=admin
+        )
+        assert r.status_code == 200, r.text
+        return r.status_code
+
+    jobs: list[Any] = [import_file(i) for i in range(12)]
+    jobs += [approve(i, user) for i, user in enumerate(denied)]
+    await asyncio.gather(*jobs)
+    stored = await _enrolled(reg, eid)
+    assert len(stored) == 12 * 8 + 6
+    assert set(stored.values()) == {"approved"}
+    assert await _taken(reg, s1) + await _taken(reg, s2) == 12 * 8 + 6
 
 
 async def test_r_enr_6_waitlist_promotion_racing_cancellations(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from te_shared import contracts as c
 
@@ -287,9 +289,26 @@ async def test_r_enr_10_tabs(reg: Reg) -> None:
     assert await tab("participating") == {str(joined.event_id)}
     assert await tab("completed") == {str(eid_done)}
     assert str(closed.event_id) not in await tab("available")
-    # pagination
-    page = await reg.client.get("/v1/me/events?tab=available&limit=1", headers=reg.user(user))
-    assert len(page.json()["items"]) == 1
+    # pagination: a second open event makes two pages of one; next_cursor leads to the second
+    other = await reg.build(access=[user])
+    page = (
+        await reg.client.get("/v1/me/events?tab=available&limit=1", headers=reg.user(user))
+    ).json()
+    assert len(page["items"]) == 1
+    assert page["next_cursor"]
+    second = (
+        await reg.client.get(
+            "/v1/me/events",
+            params={"tab": "available", "limit": 1, "cursor": page["next_cursor"]},
+            headers=reg.user(user),
+        )
+    ).json()
+    assert len(second["items"]) == 1
+    assert second["next_cursor"] is None
+    assert {page["items"][0]["id"], second["items"][0]["id"]} == {
+        str(open_.event_id),
+        str(other.event_id),
+    }
     assert (
         await reg.client.get("/v1/me/events?tab=bogus", headers=reg.user(user))
     ).status_code == 422
@@ -366,11 +385,24 @@ async def test_r_enr_12_history_and_forbidden_transitions(reg: Reg) -> None:
         ("approved", "cancelled", 3),
     ]
     assert {m["email"] for m in changes} == {"h1@x.io"}
-    # an admin may not set waitlisted by hand, users may not PATCH
+    # an admin may not set waitlisted (or pending) by hand, users may not PATCH
+    live = (await reg.sign_up((await reg.build(access=["h2"])).session_ids[0], "h2")).json()
+    for target in ("waitlisted", "pending"):
+        r = await reg.client.patch(
+            f"/v1/enrollments/{live['id']}", json={"status": target}, headers=reg.admin()
+        )
+        assert r.status_code == 409, r.text
+        assert (r.json()["code"], r.json()["from"], r.json()["to"]) == (
+            "transition_not_allowed",
+            "approved",
+            target,
+        )
     r = await reg.client.patch(
-        f"/v1/enrollments/{e['id']}", json={"status": "approved"}, headers=reg.user("h1")
+        f"/v1/enrollments/{live['id']}", json={"status": "denied"}, headers=reg.user("h2")
     )
     assert r.status_code == 403
+    view = (await reg.client.get("/v1/me/events?tab=participating", headers=reg.user("h2"))).json()
+    assert [e["enrollment"]["status"] for e in view["items"]] == ["approved"]
 
 
 async def test_r_ses_10_session_ordering(reg: Reg) -> None:
@@ -620,3 +652,316 @@ async def test_user_views_take_two_queries_whatever_the_number_of_events(reg: Re
         assert len(selects) == 2, selects
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_r_enr_4_admin_enrollment_by_user_id_publishes_the_known_email(reg: Reg) -> None:
+    """R-ENR-4 / R-ZOOM-5: an admin enrollment or import naming a user by id publishes
+    EnrollmentChanged with the email the service knows for them (from a token), so the bridge
+    can match attendance."""
+    elsewhere = await reg.build(access=["em-1", "em-2"])
+    for user in ("em-1", "em-2"):
+        r = await reg.sign_up(elsewhere.session_ids[0], user, email=f"{user.upper()}@x.io")
+        assert r.status_code == 201, r.text
+    built = await reg.build()
+    eid, sid = built.event_id, built.session_ids[0]
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments",
+        json={"user_id": "em-1", "session_id": str(sid)},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 201, r.text
+    name = f"S-{sid.hex[:6]}"
+    r = await reg.client.post(
+        f"/v1/events/{eid}/enrollments/import",
+        files={"file": ("u.csv", f"user_id,session\nem-2,{name}\nem-3,{name}\n".encode())},
+        headers=reg.admin(),
+    )
+    assert r.json() == {"imported": 2, "unchanged": 0}, r.text
+    changes = {
+        m["user_id"]: m["email"]
+        for m in await reg.outbox(c.EnrollmentChanged.routing_key)
+        if m["event_id"] == str(eid)
+    }
+    assert changes == {"em-1": "em-1@x.io", "em-2": "em-2@x.io", "em-3": None}
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert {e["user_id"]: e["email"] for e in listing["items"]} == changes
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("put", "access", {"user_ids": ["fine", "nul\u0000user"]}),
+        ("put", "access", {"user_ids": ["fine", "u" * 201]}),
+        ("put", "access", {"user_ids": ["fine", "bell\u0007"]}),
+        ("put", "access", b'{"user_ids": ["fine", "lone\\ud800"]}'),
+        ("post", "enroll", {"user_id": "nul\u0000user"}),
+        ("post", "enroll", {"user_id": "u" * 201}),
+        ("post", "enroll", {"user_id": "mail-1", "email": "m" * 320 + "@x.io"}),
+        ("post", "enroll", {"user_id": "mail-2", "email": "nul\u0000@x.io"}),
+        ("post", "enroll", {"user_id": "mail-3", "email": "no-at-sign"}),
+        ("patch", "status", {"status": "denied", "reason": "nul\u0000reason"}),
+    ],
+)
+async def test_r_err_1_text_that_cannot_be_stored_is_422_and_changes_nothing(
+    reg: Reg, method: str, path: str, body: dict[str, Any] | bytes
+) -> None:
+    """R-ERR-1: NUL and other control characters, lone surrogates, user ids over 200
+    characters and emails over 320 (or without @) are 422 problems naming the field, never a
+    500, and change nothing."""
+    built = await reg.build(access=["txt-owner"])
+    eid, sid = built.event_id, built.session_ids[0]
+    enrollment = (await reg.sign_up(sid, "txt-owner")).json()
+    urls = {
+        "access": f"/v1/events/{eid}/access",
+        "enroll": f"/v1/events/{eid}/enrollments",
+        "status": f"/v1/enrollments/{enrollment['id']}",
+    }
+    if isinstance(body, dict) and path == "enroll":
+        body = {**body, "session_id": str(sid)}
+    messages = (
+        len(await reg.outbox(c.EnrollmentChanged.routing_key)),
+        len(await reg.outbox(c.AccessGranted.routing_key)),
+    )
+    r = await reg.client.request(
+        method,
+        urls[path],
+        headers={**reg.admin(), "content-type": "application/json"},
+        **({"content": body} if isinstance(body, bytes) else {"json": body}),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"].startswith("body")
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert [(e["user_id"], e["status"]) for e in listing["items"]] == [("txt-owner", "approved")]
+    assert (
+        len(await reg.outbox(c.EnrollmentChanged.routing_key)),
+        len(await reg.outbox(c.AccessGranted.routing_key)),
+    ) == messages
+
+
+async def test_r_enr_7_catalog_raising_or_disabling_the_limit_promotes_the_waitlist(
+    reg: Reg,
+) -> None:
+    """R-ENR-7: seats that appear through catalog (a higher limit, or the limit disabled) go to
+    the earliest waitlisted users at once."""
+    users = ["rl-1", "rl-2", "rl-3", "rl-4"]
+    built = await reg.build(limit=1, waitlist=True, access=users)
+    eid, sid = built.event_id, built.session_ids[0]
+    for user in users:
+        assert (await reg.sign_up(sid, user)).status_code == 201
+
+    async def statuses() -> dict[str, str]:
+        r = await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())
+        return {e["user_id"]: e["status"] for e in r.json()["items"]}
+
+    assert await statuses() == {
+        "rl-1": "approved",
+        "rl-2": "waitlisted",
+        "rl-3": "waitlisted",
+        "rl-4": "waitlisted",
+    }
+    await reg.apply(
+        reg.session_msg(eid, session_id=sid, limit=2, waitlist=True, cls=c.SessionUpdated)
+    )
+    assert await statuses() == {
+        "rl-1": "approved",
+        "rl-2": "approved",
+        "rl-3": "waitlisted",
+        "rl-4": "waitlisted",
+    }
+    await reg.apply(reg.session_msg(eid, session_id=sid, waitlist=True, cls=c.SessionUpdated))
+    assert set((await statuses()).values()) == {"approved"}
+    seats = (await reg.client.get(f"/v1/sessions/{sid}/seats", headers=reg.admin())).json()
+    assert (seats["taken"], seats["waitlisted"]) == (4, 0)
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    promoted = next(e for e in listing["items"] if e["user_id"] == "rl-4")
+    assert [(h["from_status"], h["to_status"], h["by"]) for h in promoted["history"]] == [
+        (None, "waitlisted", "rl-4"),
+        ("waitlisted", "approved", "system"),
+    ]
+
+
+async def test_r_enr_7_promotion_goes_through_the_transition_table(
+    reg: Reg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-ENR-7 / R-ENR-12: promotion is a status change like any other, checked against the
+    transition table: with waitlisted → approved taken out of it, the withdrawal that would
+    promote is refused (409 naming from and to) and nothing changes."""
+    from registration.enrollments import statuses
+
+    built = await reg.build(limit=1, waitlist=True, access=["tt-1", "tt-2"])
+    sid = built.session_ids[0]
+    first = (await reg.sign_up(sid, "tt-1")).json()
+    assert (await reg.sign_up(sid, "tt-2")).json()["status"] == "waitlisted"
+    S = c.EnrollmentStatus
+    monkeypatch.setitem(
+        statuses.TRANSITIONS, S.WAITLISTED, frozenset({S.PENDING, S.DENIED, S.CANCELLED})
+    )
+    r = await reg.client.post(f"/v1/enrollments/{first['id']}/cancel", headers=reg.user("tt-1"))
+    assert r.status_code == 409, r.text
+    assert (r.json()["from"], r.json()["to"]) == ("waitlisted", "approved")
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()
+    assert {e["user_id"]: e["status"] for e in listing["items"]} == {
+        "tt-1": "approved",
+        "tt-2": "waitlisted",
+    }
+
+
+async def test_r_enr_9_what_does_not_reopen_an_ended_session(reg: Reg) -> None:
+    """R-ENR-9 negative cases: a future day not confirmed after the end, a confirmed day in the
+    past, a day of the ended session moved into the future, and a confirmed future day of
+    another session of the event leave participated, missed and awaiting_confirmation as
+    they are."""
+    start = now() - dt.timedelta(hours=3)
+    built = await reg.build(
+        sessions=2, registration_end=start - dt.timedelta(days=1), day_start=start
+    )
+    eid, (s1, s2) = built.event_id, built.session_ids
+    ids: dict[str, str] = {}
+    for user, sid, target in (
+        ("nr-part", s1, "participated"),
+        ("nr-miss", s1, "missed"),
+        ("nr-other", s2, "participated"),
+    ):
+        r = await reg.client.post(
+            f"/v1/events/{eid}/enrollments",
+            json={"user_id": user, "session_id": str(sid)},
+            headers=reg.admin(),
+        )
+        ids[user] = r.json()["id"]
+        r = await reg.client.patch(
+            f"/v1/enrollments/{ids[user]}", json={"status": target}, headers=reg.admin()
+        )
+        assert r.json()["status"] == target, r.text
+    waiting = await reg.client.post(
+        f"/v1/enrollments/{ids['nr-miss']}/confirm-participation", headers=reg.user("nr-miss")
+    )
+    assert waiting.status_code == 409  # missed is not approved: no confirmation
+
+    async def statuses() -> dict[str, str]:
+        r = await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())
+        return {e["user_id"]: e["status"] for e in r.json()["items"]}
+
+    ended = {"nr-part": "participated", "nr-miss": "missed", "nr-other": "participated"}
+    assert await statuses() == ended
+    changes = len(await reg.outbox(c.EnrollmentChanged.routing_key))
+    await reg.apply(
+        reg.day_msg(eid, s1, start=now() + dt.timedelta(days=2)),  # not confirmed
+        reg.day_msg(eid, s1, start=now() - dt.timedelta(days=2), confirmed=True),  # past
+        reg.day_msg(
+            eid,
+            s1,
+            day_id=built.day_ids[0],
+            start=now() + dt.timedelta(days=3),
+            cls=c.DayRescheduled,
+        ),
+    )
+    assert await statuses() == ended
+    assert len(await reg.outbox(c.EnrollmentChanged.routing_key)) == changes
+    await reg.apply(reg.day_msg(eid, s2, start=now() + dt.timedelta(days=4), confirmed=True))
+    assert await statuses() == {**ended, "nr-other": "approved"}
+
+
+async def test_r_enr_10_ruling_every_live_status_but_denied_is_participating_until_the_end(
+    reg: Reg,
+) -> None:
+    """R-ENR-10 ruling: while the session has not ended, awaiting_confirmation, participated and
+    missed show in participating (the event never vanishes); denied shows in no tab."""
+    eid = await reg.event()
+    msg = reg.session_msg(eid, registration_end=now() - dt.timedelta(days=1))
+    day = reg.day_msg(eid, msg.session_id, start=now() - dt.timedelta(hours=1), hours=5)
+    await reg.apply(msg, day)
+    targets = {
+        "lt-await": None,
+        "lt-part": "participated",
+        "lt-miss": "missed",
+        "lt-deny": "denied",
+    }
+    for user, target in targets.items():
+        r = await reg.client.post(
+            f"/v1/events/{eid}/enrollments",
+            json={"user_id": user, "session_id": str(msg.session_id)},
+            headers=reg.admin(),
+        )
+        if target is None:
+            r = await reg.client.post(
+                f"/v1/enrollments/{r.json()['id']}/confirm-participation", headers=reg.user(user)
+            )
+        else:
+            r = await reg.client.patch(
+                f"/v1/enrollments/{r.json()['id']}", json={"status": target}, headers=reg.admin()
+            )
+        assert r.status_code == 200, r.text
+
+    async def tabs(user: str) -> dict[str, bool]:
+        found = {}
+        for tab in ("available", "participating", "completed"):
+            r = await reg.client.get(f"/v1/me/events?tab={tab}", headers=reg.user(user))
+            found[tab] = str(eid) in {e["id"] for e in r.json()["items"]}
+        return found
+
+    for user in ("lt-await", "lt-part", "lt-miss"):
+        assert await tabs(user) == {"available": False, "participating": True, "completed": False}
+    assert await tabs("lt-deny") == {"available": False, "participating": False, "completed": False}
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("lt-miss"))).json()
+    assert (view["tab"], view["enrollment"]["status"]) == ("participating", "missed")
+
+
+async def test_days_show_users_where_to_go(reg: Reg) -> None:
+    """R-DAY-2 as users see it: each day in /v1/me/events and /v1/me/events/{id} carries the
+    address of an offline day and the link of an online one; a DayRescheduled that only
+    changes them is kept."""
+    built = await reg.build(access=["where"])
+    eid, sid = built.event_id, built.session_ids[0]
+    start = now() + dt.timedelta(days=4)
+    offline = reg.day_msg(eid, sid, start=start, address="Hall 2, 1 Main St")
+    online = reg.day_msg(
+        eid, sid, start=start + dt.timedelta(days=1), url="https://meet.example/r/1"
+    )
+    await reg.apply(offline, online)
+
+    def places(event: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+        return {d["id"]: (d["address"], d["url"]) for d in event["sessions"][0]["days"]}
+
+    expected = {
+        str(built.day_ids[0]): (None, None),
+        str(offline.day_id): ("Hall 2, 1 Main St", None),
+        str(online.day_id): (None, "https://meet.example/r/1"),
+    }
+    listing = (
+        await reg.client.get("/v1/me/events?tab=available", headers=reg.user("where"))
+    ).json()
+    assert places(next(e for e in listing["items"] if e["id"] == str(eid))) == expected
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("where"))).json()
+    assert places(view) == expected
+    moved = reg.day_msg(
+        eid, sid, day_id=offline.day_id, start=start, address="Hall 5", cls=c.DayRescheduled
+    )
+    await reg.apply(moved)
+    view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.user("where"))).json()
+    assert places(view)[str(offline.day_id)] == ("Hall 5", None)
+
+
+async def test_r_enr_3_ruling_admins_sign_themselves_up_like_users(reg: Reg) -> None:
+    """R-ENR-3 ruling: an admin signing themselves up needs access and an active event like any
+    user; as they can see the event, the missing condition is a 409 naming it."""
+    me = reg.admin(user="self-admin")
+    built = await reg.build()
+    sid = built.session_ids[0]
+    r = await reg.client.post(f"/v1/sessions/{sid}/enrollments", headers=me)
+    assert (r.status_code, r.json()["code"]) == (409, "no_access")
+    r = await reg.client.put(
+        f"/v1/events/{built.event_id}/access", json={"user_ids": ["self-admin"]}, headers=me
+    )
+    assert r.status_code == 200
+    await reg.event(event_id=built.event_id, state=c.EventState.HIDDEN)
+    r = await reg.client.post(f"/v1/sessions/{sid}/enrollments", headers=me)
+    assert (r.status_code, r.json()["code"]) == (409, "event_not_active")
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()
+    assert listing["items"] == []
+    await reg.event(event_id=built.event_id, state=c.EventState.ACTIVE)
+    r = await reg.client.post(f"/v1/sessions/{sid}/enrollments", headers=me)
+    assert (r.status_code, r.json()["status"]) == (201, "approved")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
+import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from openpyxl import Workbook
 
 from te_shared import contracts as c
@@ -21,14 +24,47 @@ class Built:
     session_ids: list[uuid.UUID]
 
 
-async def _event(reg: Reg, limit: int | None = None) -> Built:
-    eid = await reg.event()
+async def _event(
+    reg: Reg,
+    limit: int | None = None,
+    *,
+    waitlist: bool = False,
+    requires_approval: bool = False,
+    day_start: dt.datetime | None = None,
+) -> Built:
+    eid = await reg.event(requires_approval=requires_approval)
     built_sessions = []
     for names in ({"en": "Daytime", "ru": "Дневная"}, {"en": "Evening", "ru": "Вечерняя"}):
-        msg = reg.session_msg(eid, name=names, limit=limit)
-        await reg.apply(msg, reg.day_msg(eid, msg.session_id))
+        msg = reg.session_msg(eid, name=names, limit=limit, waitlist=waitlist)
+        await reg.apply(msg, reg.day_msg(eid, msg.session_id, start=day_start))
         built_sessions.append(msg.session_id)
     return Built(eid, built_sessions)
+
+
+def _xlsx(*rows: list[Any]) -> bytes:
+    """A workbook with ``rows`` from row 1; an empty list leaves that row blank."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for number, cells in enumerate(rows, start=1):
+        for column, value in enumerate(cells, start=1):
+            sheet.cell(row=number, column=column, value=value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+async def _unchanged_everywhere(reg: Reg, eid: Any, before: tuple[int, int]) -> None:
+    """Nothing of the event was written: no enrollment, no message."""
+    assert await _statuses(reg, eid) == {}
+    assert await _message_counts(reg) == before
+
+
+async def _message_counts(reg: Reg) -> tuple[int, int]:
+    return (
+        len(await reg.outbox(c.EnrollmentChanged.routing_key)),
+        len(await reg.outbox(c.AccessGranted.routing_key)),
+    )
 
 
 async def _import(reg: Reg, eid: Any, content: bytes, filename: str = "users.csv") -> Any:
@@ -147,14 +183,192 @@ async def test_r_enr_5_size_and_row_caps(reg: Reg) -> None:
     assert r.json()["code"] in {"import_too_large", "payload_too_large"}
 
 
-async def test_r_enr_5_import_is_all_or_nothing_under_the_limit(reg: Reg) -> None:
-    """R-ENR-5/R-ENR-6: an import that would overbook fails whole; nothing is written."""
+async def test_r_enr_5_import_over_the_limit_is_a_row_report(reg: Reg) -> None:
+    """R-ENR-5/R-ENR-6: seats are checked while validating: the rows that do not fit in a
+    session's free seats are reported (422, with the row numbers), nothing is written."""
     built = await _event(reg, limit=2)
-    csv = b"user_id,session\nall-1,Daytime\nall-2,Daytime\nall-3,Daytime\n"
+    before = await _message_counts(reg)
+    csv = b"user_id,session\nall-1,Daytime\nall-2,Evening\nall-3,Daytime\nall-4,Daytime\n"
     r = await _import(reg, built.event_id, csv)
-    assert r.status_code == 409
-    assert r.json()["code"] == "session_full"
-    assert r.json()["errors"][0]["row"] == 4
-    assert await _statuses(reg, built.event_id) == {}
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "import_invalid"
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(5, "session")]
+    assert "2 free seat(s)" in r.json()["errors"][0]["reason"]
+    await _unchanged_everywhere(reg, built.event_id, before)
     seats = await reg.client.get(f"/v1/sessions/{built.session_ids[0]}/seats", headers=reg.admin())
     assert seats.json()["taken"] == 0
+    # the rows that fit do fit: without the fourth row the file imports whole
+    r = await _import(reg, built.event_id, csv.rsplit(b"all-4", 1)[0])
+    assert r.json() == {"imported": 3, "unchanged": 0}, r.text
+
+
+async def test_r_enr_5_capacity_counts_waitlisted_rows_and_never_waitlists(reg: Reg) -> None:
+    """R-ENR-5/R-ENR-7 ruling: a waitlisted user moving to approved needs a seat, a pending one
+    holds one already; a full session with a waitlist refuses the rows over its limit (admin
+    enrollment never waitlists)."""
+    built = await _event(reg, limit=1, waitlist=True, requires_approval=True)
+    day = built.session_ids[0]
+    r = await reg.client.put(
+        f"/v1/events/{built.event_id}/access",
+        json={"user_ids": ["cap-p", "cap-w"]},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 200
+    assert (await reg.sign_up(day, "cap-p")).json()["status"] == "pending"
+    assert (await reg.sign_up(day, "cap-w")).json()["status"] == "waitlisted"
+    before = await _message_counts(reg)
+    r = await _import(reg, built.event_id, b"user_id,session\ncap-p,Daytime\ncap-w,Daytime\n")
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(3, "session")]
+    assert await _message_counts(reg) == before
+    assert {u: st for u, (_, st) in (await _statuses(reg, built.event_id)).items()} == {
+        "cap-p": "pending",
+        "cap-w": "waitlisted",
+    }
+    # the pending user alone fits: their seat is already theirs
+    r = await _import(reg, built.event_id, b"user_id,session\ncap-p,Daytime\n")
+    assert r.json() == {"imported": 1, "unchanged": 0}, r.text
+    statuses = await _statuses(reg, built.event_id)
+    assert (statuses["cap-p"][1], statuses["cap-w"][1]) == ("approved", "waitlisted")
+
+
+async def test_r_enr_5_reimport_after_statuses_moved_on_changes_nothing(reg: Reg) -> None:
+    """R-ENR-5 ruling: import moves only pending and waitlisted users to approved; approved,
+    awaiting_confirmation, participated, missed and denied are left as they are and counted
+    unchanged, so re-importing the same rows changes nothing."""
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    built = await _event(reg, requires_approval=True, day_start=started)
+    users = ["mv-appr", "mv-await", "mv-part", "mv-miss", "mv-deny", "mv-pend"]
+    csv = ("user_id,session\n" + "".join(f"{u},Daytime\n" for u in users[:5])).encode()
+    assert (await _import(reg, built.event_id, csv)).json() == {"imported": 5, "unchanged": 0}
+    r = await reg.client.put(
+        f"/v1/events/{built.event_id}/access", json={"user_ids": ["mv-pend"]}, headers=reg.admin()
+    )
+    assert (await reg.sign_up(built.session_ids[0], "mv-pend")).json()["status"] == "pending"
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    ids = {e["user_id"]: e["id"] for e in listing}
+    r = await reg.client.post(
+        f"/v1/enrollments/{ids['mv-await']}/confirm-participation", headers=reg.user("mv-await")
+    )
+    assert r.json()["status"] == "awaiting_confirmation", r.text
+    for user, target in (("mv-part", "participated"), ("mv-miss", "missed"), ("mv-deny", "denied")):
+        r = await reg.client.patch(
+            f"/v1/enrollments/{ids[user]}", json={"status": target}, headers=reg.admin()
+        )
+        assert r.json()["status"] == target, r.text
+    moved = {u: st for u, (_, st) in (await _statuses(reg, built.event_id)).items()}
+    everyone = ("user_id,session\n" + "".join(f"{u},Daytime\n" for u in users)).encode()
+    changes = len(await reg.outbox(c.EnrollmentChanged.routing_key))
+    r = await _import(reg, built.event_id, everyone)
+    assert r.json() == {"imported": 1, "unchanged": 5}, r.text
+    assert {u: st for u, (_, st) in (await _statuses(reg, built.event_id)).items()} == {
+        **moved,
+        "mv-pend": "approved",
+    }
+    assert len(await reg.outbox(c.EnrollmentChanged.routing_key)) == changes + 1
+    r = await _import(reg, built.event_id, everyone)
+    assert r.json() == {"imported": 0, "unchanged": 6}
+    assert len(await reg.outbox(c.EnrollmentChanged.routing_key)) == changes + 1
+    # the single admin enrollment follows the same ruling: 200 with the enrollment as it is
+    r = await reg.client.post(
+        f"/v1/events/{built.event_id}/enrollments",
+        json={"user_id": "mv-part", "session_id": str(built.session_ids[0])},
+        headers=reg.admin(),
+    )
+    assert (r.status_code, r.json()["status"], r.json()["id"]) == (
+        200,
+        "participated",
+        ids["mv-part"],
+    )
+    assert len(await reg.outbox(c.EnrollmentChanged.routing_key)) == changes + 1
+
+
+async def test_r_enr_5_row_numbers_are_the_files_own_after_blank_rows(reg: Reg) -> None:
+    """R-ENR-5: the error report names each bad row by its number in the file (header = row 1),
+    blank rows included in the count, for CSV and XLSX."""
+    built = await _event(reg)
+    csv = b"user_id,session\n\nok-a,Daytime\n,\n\nbad-a,Nightly\n , \nbad-b,\n"
+    r = await _import(reg, built.event_id, csv)
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [
+        (6, "session"),
+        (8, "session"),
+    ]
+    book = _xlsx(
+        ["user_id", "session"], [], ["ok-x", "Daytime"], [None, None], [], ["bad-x", "Nope"]
+    )
+    r = await _import(reg, built.event_id, book, "users.xlsx")
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(6, "session")]
+    # a header below blank rows keeps its own row number too
+    r = await _import(reg, built.event_id, _xlsx([], [], ["name", "session"]), "users.xlsx")
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(3, "user_id")]
+    assert await _statuses(reg, built.event_id) == {}
+
+
+async def test_r_enr_5_xlsx_row_cap_counts_data_rows_not_blank_ones(
+    reg: Reg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-ENR-5: the row cap counts data rows; a workbook over it is refused with a clear error
+    (the first row over the cap named), never cut short; blank rows never count."""
+    from registration.enrollments import importing
+
+    monkeypatch.setattr(importing, "MAX_ROWS", 5)
+    built = await _event(reg)
+    before = await _message_counts(reg)
+    over = _xlsx(["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(8)))
+    r = await _import(reg, built.event_id, over, "users.xlsx")
+    assert r.status_code == 422, r.text
+    assert "too many rows" in r.json()["detail"]
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(10, "file")]
+    await _unchanged_everywhere(reg, built.event_id, before)
+    # as many data rows as the cap, among blank ones, import whole
+    fits = _xlsx(["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(5)))
+    r = await _import(reg, built.event_id, fits, "users.xlsx")
+    assert r.json() == {"imported": 5, "unchanged": 0}, r.text
+    csv = "user_id,session\n" + "\n" * 20 + "".join(f"cap-c{i},Evening\n" for i in range(6))
+    r = await _import(reg, built.event_id, csv.encode())
+    assert (r.status_code, r.json()["errors"][0]["row"]) == (422, 27)
+
+
+async def test_r_enr_5_workbook_that_unpacks_too_far_is_413(reg: Reg) -> None:
+    """R-ENR-5: a small workbook that unpacks past the cap (a zip bomb) is refused with 413
+    before it is parsed."""
+    from registration.enrollments import importing
+
+    built = await _event(reg)
+    buffer = io.BytesIO(_xlsx(["user_id", "session"], ["zb-1", "Daytime"]))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/padding.bin", b"\0" * (importing.MAX_UNPACKED_BYTES + 1))
+    assert len(buffer.getvalue()) < importing.MAX_BYTES
+    r = await _import(reg, built.event_id, buffer.getvalue(), "bomb.xlsx")
+    assert (r.status_code, r.json()["code"]) == (413, "import_too_large")
+    assert await _statuses(reg, built.event_id) == {}
+
+
+@pytest.mark.parametrize(
+    ("cells", "column"),
+    [
+        ("nul\x00user,,Daytime", "user_id"),
+        ("ctl\x07user,,Daytime", "user_id"),
+        (f"{'u' * 201},,Daytime", "user_id"),
+        (f"long-mail,{'m' * 320}@x.io,Daytime", "email"),
+        ("nul-mail,a\x00@x.io,Daytime", "email"),
+        ("nul-session,,Day\x00time", "session"),
+    ],
+)
+async def test_r_enr_5_cells_that_cannot_be_stored_are_row_errors(
+    reg: Reg, cells: str, column: str
+) -> None:
+    """R-ENR-5 / R-ERR-1: NUL and other control characters, a user id over 200 characters and
+    an email over 320 (even next to a user id) are row errors (422), never a 500; nothing is
+    written."""
+    built = await _event(reg)
+    before = await _message_counts(reg)
+    csv = f"user_id,email,session\nfine-1,,Daytime\n{cells}\n".encode()
+    r = await _import(reg, built.event_id, csv)
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(3, column)]
+    await _unchanged_everywhere(reg, built.event_id, before)
