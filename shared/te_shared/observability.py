@@ -106,6 +106,59 @@ class HttpMetricsMiddleware:
             )
 
 
+#: The ``OTEL_*`` variables a service reads: (name, default, meaning). The first five are read
+#: here; the rest by the OpenTelemetry SDK and its OTLP/HTTP exporter. Listed in the generated
+#: configuration reference (``te_shared.docs``).
+OTEL_VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("OTEL_SDK_DISABLED", "false", "`true` turns tracing off whatever else is set."),
+    (
+        "OTEL_TRACES_EXPORTER",
+        "",
+        "`otlp` or `console` turns tracing on (console: spans printed to stdout); `none` off. "
+        "Unset: on only when an OTLP endpoint is set.",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "",
+        "OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`); setting it turns "
+        "tracing on. Spans go to `<endpoint>/v1/traces` (protobuf over HTTP only).",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "",
+        "Full OTLP/HTTP traces URL, instead of the base endpoint; setting it turns tracing on.",
+    ),
+    ("OTEL_SERVICE_NAME", "", "`service.name` of the spans (default: the service's name)."),
+    (
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "",
+        "Headers for the collector, `key=value,...` (e.g. an API key; read by the exporter).",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "10",
+        "Seconds the exporter waits for the collector (read by the exporter).",
+    ),
+    (
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "",
+        "Extra resource attributes, `key=value,...` (e.g. `deployment.environment=prod`).",
+    ),
+    (
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_always_on",
+        "Sampler (read by the SDK), e.g. `parentbased_traceidratio` with "
+        "`OTEL_TRACES_SAMPLER_ARG`.",
+    ),
+    ("OTEL_TRACES_SAMPLER_ARG", "", "The sampler's argument, e.g. `0.1` for 10% of traces."),
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "5000",
+        "Milliseconds between span batch exports (read by the SDK's batch processor).",
+    ),
+)
+
+
 def tracing_requested(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").lower() == "true":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from te_shared.docs import configuration_reference, write_docs
+import te_shared.observability
+from te_shared.docs import configuration_reference, configuration_rows, write_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +20,26 @@ def test_every_service_variable_is_documented() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
     for variable in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "ZOOM_WEBHOOK_SECRET"):
         assert f"`{variable}`" in text
+
+
+def test_the_reference_is_one_table_naming_the_service_of_each_variable() -> None:
+    """Issue 7: every variable of every service in one table."""
+    text = configuration_reference()
+    assert text.count("| variable | service | default | description |") == 1
+    assert "\n## " not in text
+    rows = {(env, tuple(services)) for env, services, _, _ in configuration_rows()}
+    assert ("ZOOM_WEBHOOK_SECRET", ("zoom-bridge",)) in rows
+    assert ("PORT", ("catalog",)) in rows
+    assert ("JWT_SECRET", ("catalog", "registration", "zoom-bridge")) in rows
+    assert "| `PORT` | registration | `8002` |" in text
+
+
+def test_every_otel_variable_the_services_read_is_documented() -> None:
+    source = Path(te_shared.observability.__file__).read_text()
+    read = set(re.findall(r"""(?:get\(|\[)\s*["'](OTEL_[A-Z_]+)["']""", source))  # env lookups
+    assert {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME"} <= read
+    documented = {env for env, _, _, _ in configuration_rows()}
+    assert read <= documented, read - documented
 
 
 def test_committed_api_documents_are_current(tmp_path: Path) -> None:
