@@ -1,7 +1,8 @@
 """Start the whole system for local development: the three services and the Zoom simulator.
 
 Each runs as its own process (as in production), with its output prefixed by its name. SQLite
-files under ./var by default; RabbitMQ on localhost. Ctrl-C (or SIGTERM) stops them all.
+files under ./var by default; RabbitMQ on localhost. Ctrl-C (or SIGTERM) stops them all and
+exits 0; a service that exits by itself stops the others and the exit status is 1, naming it.
 Used by ``make run``.
 """
 
@@ -35,13 +36,75 @@ def rabbit_reachable(url: str) -> bool:
         return False
 
 
-async def pipe(name: str, color: str, stream: asyncio.StreamReader) -> None:
-    width = max(len(s[0]) for s in SERVICES)
+async def pipe(name: str, color: str, stream: asyncio.StreamReader, width: int) -> None:
     tty = sys.stdout.isatty()
     prefix = f"{color}{name:<{width}}{RESET} | " if tty else f"{name:<{width}} | "
     while line := await stream.readline():
         sys.stdout.write(prefix + line.decode(errors="replace"))
         sys.stdout.flush()
+
+
+Command = tuple[str, list[str], str]  # (name, argv, colour)
+
+
+async def supervise(
+    commands: list[Command],
+    env: dict[str, str],
+    *,
+    stop: asyncio.Event | None = None,
+    grace: float = 30.0,
+) -> int:
+    """Run ``commands`` side by side until ``stop`` (SIGINT/SIGTERM) or until one exits on its
+    own; then stop the others. 0 after a requested stop, 1 when a process ended by itself
+    (a crash, which also brought the others down), naming it."""
+    stop = stop or asyncio.Event()
+    width = max(len(name) for name, _, _ in commands)
+    procs: list[tuple[str, asyncio.subprocess.Process]] = []
+    tasks = []
+    for name, argv, color in commands:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        procs.append((name, proc))
+        tasks.append(asyncio.create_task(pipe(name, color, proc.stdout, width)))
+
+    crashed: list[tuple[str, int]] = []
+
+    async def watch(name: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if not stop.is_set():
+            crashed.append((name, code))
+            print(f"{name} exited with {code}; stopping the others", file=sys.stderr)
+            stop.set()
+
+    watchers = [asyncio.create_task(watch(n, p)) for n, p in procs]
+    await stop.wait()
+    for _, proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for _, p in procs)), timeout=grace)
+    except TimeoutError:
+        for name, proc in procs:
+            if proc.returncode is None:
+                print(f"{name} did not stop in {grace:.0f}s; killing it", file=sys.stderr)
+                proc.kill()
+                await proc.wait()
+    # the rest of their output (bounded: a stray grandchild may hold a pipe open)
+    await asyncio.wait([*tasks], timeout=5)
+    for task in [*tasks, *watchers]:
+        task.cancel()
+    if crashed:
+        name, code = crashed[0]
+        print(f"make run failed: {name} exited with {code}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def main() -> int:
@@ -57,48 +120,12 @@ async def main() -> int:
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
     env = {"LOG_JSON": os.environ.get("LOG_JSON", "false"), **os.environ}
-    procs: list[tuple[str, asyncio.subprocess.Process]] = []
-    tasks = []
-    for name, module, color in SERVICES:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            module,
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        procs.append((name, proc))
-        tasks.append(asyncio.create_task(pipe(name, color, proc.stdout)))
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-    async def watch(name: str, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
-        if not stop.is_set():
-            print(f"{name} exited with {code}; stopping the others", file=sys.stderr)
-            stop.set()
-
-    watchers = [asyncio.create_task(watch(n, p)) for n, p in procs]
-    await stop.wait()
-    for _, proc in procs:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.gather(*(p.wait() for _, p in procs)), timeout=30)
-    except TimeoutError:
-        for _, proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-    for task in [*tasks, *watchers]:
-        task.cancel()
-    return 0
+    commands = [(name, [sys.executable, "-m", module], color) for name, module, color in SERVICES]
+    return await supervise(commands, env, stop=stop)
 
 
 if __name__ == "__main__":
