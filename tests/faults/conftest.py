@@ -1,4 +1,5 @@
-"""A fresh whole system per fault test: faults kill processes, so nothing is shared."""
+"""A fresh whole system per fault test (faults kill processes, so nothing is shared), and the
+table of injected faults and checks of every fault test in pytest's terminal summary."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from te_shared.testing import (
     TokenFactory,
     start_system,
 )
+from tests.faults.support import FaultReport
+
+REPORTS = pytest.StashKey[list[tuple[str, FaultReport]]]()
 
 
 @pytest.fixture
@@ -24,3 +28,28 @@ async def fault_system(
 ) -> AsyncIterator[System]:
     async with start_system(databases, fresh_rabbit, token, tmp_path_factory) as system:
         yield system
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> FaultReport:
+    """The test's table; shown in the terminal summary whether the test passes or fails."""
+    report = FaultReport()
+    request.config.stash.setdefault(REPORTS, []).append((request.node.nodeid, report))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reports = terminalreporter.config.stash.get(REPORTS, [])
+    if not reports:
+        return
+    failed = {
+        report.nodeid
+        for key in ("failed", "error")
+        for report in terminalreporter.stats.get(key, [])
+    }
+    terminalreporter.section("faults injected and checks made")
+    for nodeid, report in reports:
+        outcome = "FAILED" if nodeid in failed else "passed"
+        terminalreporter.write_line(f"{nodeid} ({outcome})", bold=True, red=outcome == "FAILED")
+        for line in report.lines():
+            terminalreporter.write_line(f"  {line}")

@@ -1,10 +1,13 @@
 """Infrastructure faults (`make test-faults`, not part of `make test`: they restart the machine's
-RabbitMQ and PostgreSQL, which other test runs on the same machine would feel).
+RabbitMQ and PostgreSQL, which other test runs on the same machine would feel). Zoom's 429 and
+500 storms need no restart and run in `make test` (`test_zoom_storms.py`).
 
-A stream of zoom days and sign-ups runs while Zoom answers 429 then 500 for a while, RabbitMQ is
-stopped and started again, and PostgreSQL restarts. Afterwards every confirmed change reached
-every service that needs it, each day has exactly one meeting, no session is overbooked, the
-outboxes are drained and the dead-letter queues are empty (R-ERR-2, R-ERR-3, R-ZOOM-8, R-ENR-6).
+A stream of zoom days and sign-ups runs while RabbitMQ is stopped (after 100 sign-ups are
+answered) and started again, and PostgreSQL restarts (after 20 days are answered). Afterwards
+every requested day exists exactly once in catalog and registration, every seat was taken once,
+every confirmed change reached every service that needs it, each zoom day has exactly one meeting,
+the outboxes are drained and the dead-letter queues are empty (R-ERR-2, R-ERR-3, R-ZOOM-3,
+R-ENR-6).
 
 The commands are overridable: FAULTS_RABBIT_STOP / FAULTS_RABBIT_START / FAULTS_PG_RESTART.
 """
@@ -22,6 +25,7 @@ import pytest
 
 from te_shared.testing import System, eventually
 from tests.faults import support
+from tests.faults.support import FaultReport, Ledger, Milestone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
@@ -58,48 +62,50 @@ def at(days: float, hour: int = 10) -> str:
     not (shutil.which(RABBIT_STOP.split()[0]) and shutil.which(PG_RESTART.split()[0])),
     reason="needs the local RabbitMQ and PostgreSQL control commands",
 )
-async def test_zoom_storms_broker_stop_and_database_restart_lose_nothing(
-    fault_system: System,
+async def test_broker_stop_and_database_restart_lose_nothing(
+    fault_system: System, fault_report: FaultReport
 ) -> None:
-    system = fault_system
+    system, report = fault_system, fault_report
     company = "faults-infra"
     admin = system.admin(company)
-    injected: list[str] = []
+    ledger = Ledger()
     async with (
         system.client(system.catalog, admin) as cat,
         system.client(system.registration, admin) as reg,
-        system.client(system.sim) as sim,
     ):
-        await cat.put("/v1/company/settings", json={"zoom_enabled": True})
+        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
+        assert setup.status_code == 200, setup.text
         account_id = await support.connect_zoom(system, admin)
-        event = (
-            await cat.post(
-                "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
-            )
-        ).json()
-        session = (
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Storm run",
-                    "registration_end": at(2),
-                    "limit_enabled": True,
-                    "participant_limit": LIMIT,
-                },
-            )
-        ).json()
+        created = await cat.post(
+            "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
+        )
+        assert created.status_code == 201, created.text
+        event = created.json()
+        created = await cat.post(
+            f"/v1/events/{event['id']}/sessions",
+            json={
+                "name": "Storm run",
+                "registration_end": at(2),
+                "limit_enabled": True,
+                "participant_limit": LIMIT,
+            },
+        )
+        assert created.status_code == 201, created.text
+        session = created.json()
         users = [f"u{i}" for i in range(USERS)]
-        await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users})
-        await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"})
+        granted = await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users})
+        assert granted.status_code == 200, granted.text
+        activated = await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"})
+        assert activated.status_code == 200, activated.text
         await eventually(
             lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
             lambda r: r.status_code == 200,
             what="read model",
         )
 
-        days: list[str] = []
-        signed: dict[str, str] = {}
-        limiter = asyncio.Semaphore(12)
+        signups = Milestone("sign-ups", USERS, after=100, hold_from=200)
+        days = Milestone("days", DAYS, after=20, hold_from=30)
+        signup_slots, day_slots = asyncio.Semaphore(12), asyncio.Semaphore(4)
 
         async def add_day(n: int) -> None:
             body = {
@@ -108,43 +114,56 @@ async def test_zoom_storms_broker_stop_and_database_restart_lose_nothing(
                 "end": at(4 + n, 10),
                 "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
             }
-            async with limiter:
-                r = await support.until_answered(
-                    lambda: cat.post(f"/v1/sessions/{session['id']}/days", json=body)
-                )
-            if r.status_code == 201:
-                days.append(r.json()["id"])
+            await days.hold(n)
+            async with day_slots:
+                await ledger.add_day(cat, session["id"], body)
+            days.answer()
 
-        async def sign_up(user: str) -> None:
-            async with (
-                limiter,
-                system.client(system.registration, system.user(company, user)) as me,
-            ):
-                r = await support.until_answered(
-                    lambda: me.post(f"/v1/sessions/{session['id']}/enrollments")
-                )
-            if r.status_code in (200, 201):  # 200: committed, answer lost, retried
-                signed[user] = r.json()["id"]
+        async def sign_up(i: int) -> None:
+            await signups.hold(i)
+            async with signup_slots:
+                await ledger.sign_up(system, company, users[i], session["id"])
+            signups.answer()
 
-        async def faults() -> None:
-            await sim.post("/_sim/faults", json={"status": 429, "count": 30, "retry_after": 1})
-            injected.append("Zoom answers 429 (Retry-After: 1) to the next 30 calls")
-            await asyncio.sleep(2)
-            await sh(RABBIT_STOP)
-            injected.append(f"RabbitMQ stopped ({RABBIT_STOP}) for 5 s")
-            await asyncio.sleep(5)
+        async def broker_back_after_5s() -> None:
+            await asyncio.sleep(5)  # the held sign-ups are sent meanwhile
             await sh(RABBIT_START)
-            await asyncio.sleep(2)
+
+        async def database_restart() -> None:
             await sh(PG_RESTART)
-            injected.append(f"PostgreSQL restarted ({PG_RESTART})")
-            await sim.post("/_sim/faults", json={"status": 500, "count": 30})
-            injected.append("Zoom answers 500 to the next 30 calls")
+
+        async def nothing() -> None:
+            return None
 
         await asyncio.gather(
-            faults(), *(add_day(n) for n in range(DAYS)), *(sign_up(u) for u in users)
-        )
-        checked = await support.everything_arrived(
-            system, company, event["id"], days, signed, LIMIT
+            signups.inject(
+                report,
+                f"RabbitMQ stopped for 5 s ({RABBIT_STOP} / {RABBIT_START})",
+                lambda: sh(RABBIT_STOP),
+                broker_back_after_5s,
+            ),
+            days.inject(report, f"PostgreSQL restarted ({PG_RESTART})", database_restart, nothing),
+            *(add_day(n) for n in range(DAYS)),
+            *(sign_up(i) for i in range(len(users))),
         )
 
-    support.print_table(injected, checked)
+        with report.check("the broker outage landed mid-stream") as step:
+            assert signups.at_kill is not None
+            assert signups.at_restart is not None
+            during = signups.at_restart - signups.at_kill
+            assert 0 < signups.at_kill < USERS
+            assert during > 0, "no sign-up answered while the broker was down"
+            step.detail = f"{signups.at_kill} sign-ups answered before, {during} during the outage"
+        days.landed_mid_stream(report)
+        with report.check("every request answered") as step:
+            assert len(ledger.days_confirmed) + len(ledger.days_answer_lost) == DAYS, (
+                ledger.days_refused
+            )
+            assert len(ledger.signed_up) == LIMIT, len(ledger.signed_up)
+            assert set(ledger.signups_refused.values()) <= {"session_full"}
+            assert len(ledger.signed_up) + len(ledger.signups_refused) == USERS
+            step.detail = (
+                f"{DAYS} days, {len(ledger.signed_up)} sign-ups confirmed (the limit), "
+                f"{len(ledger.signups_refused)} refused as full"
+            )
+        await support.everything_arrived(system, report, company, event["id"], ledger, LIMIT)
