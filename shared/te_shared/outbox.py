@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, is_postgres, utcnow
+from te_shared.inbox import InboxRecordMixin
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.observability import attach_trace_context, detach, inject_trace_context
 
@@ -120,6 +121,8 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         max_backoff: float = 60.0,
         retention: dt.timedelta = dt.timedelta(days=7),
+        inbox_model: type[InboxRecordMixin] | None = None,
+        inbox_retention: dt.timedelta = dt.timedelta(days=14),
         on_published: Callable[[str], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -132,6 +135,8 @@ class OutboxRelay:
         self._publish_timeout = publish_timeout
         self._max_backoff = max_backoff
         self._retention = retention
+        self._inbox_model = inbox_model
+        self._inbox_retention = inbox_retention
         self._on_published = on_published
         self._wake = asyncio.Event()
         self._stopping = False
@@ -288,13 +293,33 @@ class OutboxRelay:
         if now - self._last_prune < dt.timedelta(minutes=10):
             return
         self._last_prune = now
+        await self.prune(now)
+
+    async def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
+        """Housekeeping: delete outbox rows sent longer ago than the outbox retention, and inbox
+        rows processed longer ago than the inbox retention (by then no duplicate of their message
+        can still arrive: duplicates come from a relay retrying within its lease, or RabbitMQ
+        redelivering an unacknowledged delivery at once). Returns (outbox, inbox) rows deleted."""
+        now = now or utcnow()
         model = self._model
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(
+            outbox = await session.execute(
                 delete(model).where(
                     model.sent_at.is_not(None), model.sent_at < now - self._retention
                 )
             )
+            inbox_deleted = 0
+            if self._inbox_model is not None:
+                inbox = await session.execute(
+                    delete(self._inbox_model).where(
+                        self._inbox_model.processed_at < now - self._inbox_retention
+                    )
+                )
+                inbox_deleted = int(getattr(inbox, "rowcount", 0) or 0)
+        deleted = (int(getattr(outbox, "rowcount", 0) or 0), inbox_deleted)
+        if any(deleted):
+            log.info("housekeeping_pruned", outbox=deleted[0], inbox=deleted[1])
+        return deleted
 
     async def stats(self) -> OutboxStats:
         model = self._model

@@ -9,6 +9,7 @@ messages, lets in-flight handlers finish, flushes the relay's batch and disposes
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -287,6 +288,8 @@ def create_service_app(
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval,
             max_backoff=settings.outbox_max_backoff,
+            inbox_model=inbox_model,
+            inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
             on_published=metrics.observe_published,
         )
         for hook in startup:

@@ -64,6 +64,12 @@ class ServiceSettings(BaseSettings):
     outbox_max_backoff: float = Field(
         default=60.0, gt=0, description="Longest wait between publish retries (seconds)."
     )
+    inbox_retention_days: float = Field(
+        default=14.0,
+        ge=1,
+        description="Days a processed message's id stays in the inbox (duplicates of it are "
+        "recognised meanwhile) before housekeeping prunes it; keep it well past any redelivery.",
+    )
     graceful_timeout: float = Field(
         default=15.0, gt=0, description="Seconds to finish in-flight work on shutdown."
     )

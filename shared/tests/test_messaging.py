@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
+from pydantic import ValidationError
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -19,6 +21,7 @@ from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
 from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
+from te_shared.settings import ServiceSettings
 from te_shared.testing import DatabaseFactory, RabbitNamespace
 from te_shared.topology import CATALOG, REGISTRATION, Topology
 
@@ -303,6 +306,77 @@ class TestDeadLettering:
                 )
         assert b'"company_id"' in body
         assert calls == ["outcome:rejected"]
+
+
+class TestHousekeeping:
+    """R-ERR-3 over time: inbox rows are pruned only once no duplicate can still arrive, by the
+    relay's housekeeping that also prunes sent outbox rows."""
+
+    async def test_old_processed_inbox_rows_and_sent_outbox_rows_are_pruned(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        async with database(databases) as (_, sm), publisher_broker(fresh_rabbit.amqp_url) as b:
+            old, recent = uuid.uuid4(), uuid.uuid4()
+            async with unit_of_work(sm) as session:
+                session.add(
+                    Inbox(message_id=old, consumer="c", processed_at=now - dt.timedelta(days=15))
+                )
+                session.add(
+                    Inbox(message_id=recent, consumer="c", processed_at=now - dt.timedelta(days=13))
+                )
+                for company in ("sent-old", "sent-new"):
+                    add_message(session, Outbox, settings_message(company))
+                await session.flush()
+                rows = (await session.scalars(select(Outbox).order_by(Outbox.id))).all()
+                rows[0].sent_at = now - dt.timedelta(days=8)
+                rows[1].sent_at = now - dt.timedelta(days=1)
+                add_message(session, Outbox, settings_message("never-sent"))
+            relay = OutboxRelay(
+                sm,
+                Outbox,
+                b,
+                fresh_rabbit.topology.exchange,
+                inbox_model=Inbox,
+                inbox_retention=dt.timedelta(days=14),
+            )
+            assert await relay.prune(now) == (1, 1)
+            async with sm() as session:
+                kept_inbox = set((await session.scalars(select(Inbox.message_id))).all())
+                kept_outbox = (await session.scalars(select(Outbox.payload))).all()
+            assert kept_inbox == {recent}
+            assert sorted(p["company_id"] for p in kept_outbox) == ["never-sent", "sent-new"]
+            assert await relay.prune(now) == (0, 0)  # idempotent
+
+    async def test_a_duplicate_within_the_retention_is_still_absorbed_after_pruning(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        message = settings_message("dup-after-prune")
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = OutboxRelay(sm, Outbox, broker, ns.topology.exchange, inbox_model=Inbox)
+
+                async def publish() -> None:
+                    await broker.publish(
+                        message.model_dump(mode="json"),
+                        exchange=ns.topology.exchange,
+                        routing_key=message.routing_key,
+                        persist=True,
+                    )
+
+                await publish()
+                await wait_for(lambda: calls_count(calls, "outcome:processed", 1))
+                assert await relay.prune() == (0, 0)  # processed a moment ago: kept
+                await publish()  # the same message again
+                await wait_for(lambda: calls_count(calls, "outcome:duplicate", 1))
+            assert await effects(sm, "dup-after-prune") == 1
+
+    def test_inbox_retention_is_configurable_and_at_least_a_day(self) -> None:
+        assert ServiceSettings(inbox_retention_days=30).inbox_retention_days == 30
+        assert ServiceSettings().inbox_retention_days > 7  # past the outbox's own week
+        with pytest.raises(ValidationError):
+            ServiceSettings(inbox_retention_days=0.5)
 
 
 class TestTopology:
