@@ -144,6 +144,7 @@ CALLS: list[Call] = [
         lambda _: {"status": "denied", "reason": "intruder"},
     ),
     Call("registration", "POST", "/v1/enrollments/{enrollment_id}/cancel", False),
+    Call("bridge", "POST", "/v1/days/{day_id}/meeting/retry", True, day="zoom"),
     Call(
         "bridge",
         "PATCH",
@@ -257,7 +258,9 @@ async def observe(system: System, ids: Ids) -> dict[str, Any]:
             await intruder.get(f"/v1/me/events/{ids.event_id}")
         ).status_code
         seen["accounts"] = await ok(await bridge.get("/v1/zoom/accounts"))
-        seen["meeting"] = await ok(await bridge.get(f"/v1/days/{ids.zoom_day_id}/meeting"))
+        meeting = await ok(await bridge.get(f"/v1/days/{ids.zoom_day_id}/meeting"))
+        # the host link is fetched fresh from Zoom on every read (its zak expires)
+        seen["meeting"] = {k: v for k, v in meeting.items() if not k.startswith("start_url")}
         seen["sim meetings"] = [
             {k: m[k] for k in ("id", "start_time", "duration", "deleted")}
             for m in await ok(await sim.get("/_sim/meetings"))
