@@ -8,6 +8,8 @@ mismatch would make RabbitMQ refuse the declaration with PRECONDITION_FAILED).
     uv run python deploy/rabbitmq/generate.py            # rewrite definitions.json
     uv run python deploy/rabbitmq/generate.py --check    # exit 1 if the file is out of date
 
+One policy per consuming service carries the same dead-letter exchange, routing key and delivery
+limit as the queue arguments, for operators to retune at run time (README.md explains which wins).
 Users and permissions are deliberately absent: they hold credentials and are managed
 separately (see README.md).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,36 @@ def _binding(source: str, queue: RabbitQueue) -> dict[str, Any]:
     }
 
 
+def _regex(text: str) -> str:
+    """``text`` as a literal in a RabbitMQ (PCRE) policy pattern."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def policy_pattern(topology: Topology, service: str) -> str:
+    """Matches ``service``'s consumer queues (``<prefix><service>.<publisher>.<...>``), not its
+    dead-letter queue (``<prefix><service>.dead-letter``)."""
+    publishers = sorted({m.routing_key.split(".", 1)[0] for ms in CONSUMES.values() for m in ms})
+    alternatives = "|".join(_regex(p) for p in publishers)
+    return f"^{_regex(topology.queue_prefix + service)}\\.({alternatives})\\."
+
+
+def _policy(topology: Topology, service: str) -> dict[str, Any]:
+    """Dead-lettering and the delivery limit of ``service``'s queues, as a policy operators can
+    retune at run time (see README.md for how it combines with the queue arguments)."""
+    return {
+        "vhost": VHOST,
+        "name": f"{topology.queue_prefix}{service}-dead-lettering",
+        "pattern": policy_pattern(topology, service),
+        "apply-to": "queues",
+        "priority": 0,
+        "definition": {
+            "dead-letter-exchange": topology.dead_letter_exchange.name,
+            "dead-letter-routing-key": service,
+            "delivery-limit": topology.delivery_limit,
+        },
+    }
+
+
 def build_definitions(topology: Topology | None = None) -> dict[str, Any]:
     """The broker definitions for ``topology`` (the production defaults when omitted)."""
     topology = topology or Topology()
@@ -83,7 +116,7 @@ def build_definitions(topology: Topology | None = None) -> dict[str, Any]:
         "exchanges": [_exchange(exchange), _exchange(dlx)],
         "queues": sorted(queues, key=lambda q: q["name"]),
         "bindings": sorted(bindings, key=lambda b: (b["source"], b["destination"])),
-        "policies": [],
+        "policies": [_policy(topology, service) for service in CONSUMES],
         "parameters": [],
     }
 

@@ -7,6 +7,7 @@ Kubernetes JSON schemas inside the package), the Kustomize overlay is rendered w
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib.util
 import json
@@ -18,14 +19,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import aio_pika
 import kubernetes_validate
 import pytest
 import yaml
+from faststream.rabbit import RabbitBroker
 
 from catalog.settings import CatalogSettings
 from registration.settings import RegistrationSettings
+from te_shared import contracts as c
 from te_shared.settings import ServiceSettings
-from te_shared.topology import CONSUMES, Topology
+from te_shared.testing import RabbitNamespace
+from te_shared.topology import CONSUMES, REGISTRATION, Topology
 from zoom_bridge.settings import ZoomBridgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -515,6 +520,113 @@ def test_definitions_bindings_point_at_existing_objects(definitions: Doc) -> Non
         dlq = Topology().dead_letter_queue(service).name
         assert (dlq, service) in dlq_keys
         assert any(b["source"] == dlx and b["destination"] == dlq for b in definitions["bindings"])
+
+
+def test_policies_mirror_the_queue_arguments_for_exactly_the_consumer_queues(
+    definitions: Doc,
+) -> None:
+    """One policy per consuming service: it matches that service's queues and no others (never
+    a dead-letter queue), with the dead-lettering the queues declare."""
+    topology = Topology()
+    queues = {q["name"]: q["arguments"] for q in definitions["queues"]}
+    dead_letter = {topology.dead_letter_queue(s).name for s in CONSUMES}
+    policies = definitions["policies"]
+    assert [p["name"] for p in policies] == [f"{s}-dead-lettering" for s in CONSUMES]
+    covered: list[str] = []
+    for service, policy in zip(CONSUMES, policies, strict=True):
+        assert policy["apply-to"] == "queues"
+        assert policy["vhost"] == "/"
+        matched = {name for name in queues if re.search(policy["pattern"], name)}
+        assert matched == {topology.queue_name(service, m) for m in CONSUMES[service]}, service
+        covered += matched
+        for name in matched:
+            arguments = queues[name]
+            assert policy["definition"] == {
+                "dead-letter-exchange": arguments["x-dead-letter-exchange"],
+                "dead-letter-routing-key": arguments["x-dead-letter-routing-key"],
+                "delivery-limit": arguments["x-delivery-limit"],
+            }
+    assert sorted(covered) == sorted(set(queues) - dead_letter), "each queue has one policy"
+
+
+RABBITMQCTL = shutil.which("rabbitmqctl")
+
+
+async def rabbitmqctl(*args: str) -> None:
+    assert RABBITMQCTL is not None
+    proc = await asyncio.create_subprocess_exec(
+        RABBITMQCTL, "-q", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, (args, out, err)
+
+
+async def _deliveries_until_dead_lettered(ns: RabbitNamespace, policy_limit: int) -> int:
+    """Declare the topology as a service does, apply the generated policy retuned to
+    ``policy_limit``, then nack one message until RabbitMQ dead-letters it."""
+    assert RABBITMQCTL is not None
+    topology = ns.topology
+    [policy] = [
+        p
+        for p in load_generator().build_definitions(topology)["policies"]
+        if p["name"].endswith(f"{REGISTRATION}-dead-lettering")
+    ]
+    definition = {**policy["definition"], "delivery-limit": policy_limit}
+    await rabbitmqctl(
+        "set_policy",
+        "--apply-to",
+        policy["apply-to"],
+        "--priority",
+        str(policy["priority"]),
+        policy["name"],
+        policy["pattern"],
+        json.dumps(definition),
+    )
+    try:
+        broker = RabbitBroker(ns.amqp_url)
+        await broker.connect()
+        try:
+            await topology.declare(broker)  # the queue arguments the services declare
+        finally:
+            await broker.stop()
+        connection = await aio_pika.connect(ns.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(topology.queue_name(REGISTRATION, c.SessionCreated))
+            dlq = await channel.get_queue(topology.dead_letter_queue(REGISTRATION).name)
+            await channel.default_exchange.publish(aio_pika.Message(b"poison"), queue.name)
+            deliveries = 0
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline:
+                message = await queue.get(fail=False)
+                if message is not None:
+                    deliveries += 1
+                    await message.nack(requeue=True)
+                    continue
+                dead = await dlq.get(fail=False, no_ack=True)
+                if dead is not None:
+                    assert dead.body == b"poison"
+                    return deliveries
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"not dead-lettered after {deliveries} deliveries")
+    finally:
+        await rabbitmqctl("clear_policy", policy["name"])
+
+
+@pytest.mark.skipif(RABBITMQCTL is None, reason="rabbitmqctl is not installed")
+@pytest.mark.parametrize(
+    ("policy_limit", "deliveries"),
+    [(2, 3), (8, 6)],
+    ids=["policy-lowers-the-limit", "argument-caps-the-policy"],
+)
+async def test_the_generated_policy_loads_and_the_lower_delivery_limit_applies(
+    fresh_rabbit: RabbitNamespace, policy_limit: int, deliveries: int
+) -> None:
+    """What README.md says about precedence, on the real broker: the effective delivery limit
+    is the lower of the policy's and the queue argument's (AMQP_DELIVERY_LIMIT, 5); a message
+    is dead-lettered on the delivery after the limit."""
+    assert fresh_rabbit.topology.delivery_limit == 5
+    assert await _deliveries_until_dead_lettered(fresh_rabbit, policy_limit) == deliveries
 
 
 def test_definitions_hold_no_credentials(definitions: Doc) -> None:
