@@ -8,9 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Select, TypeDecorator, event, text
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -119,14 +119,6 @@ def is_postgres(session: AsyncSession) -> bool:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-
-
-T = TypeVar("T", bound=Any)
-
-
-def scoped(statement: Select[T], model: Any, company_id: str) -> Select[T]:
-    """Tenant scoping: restrict a SELECT on ``model`` to one company's rows."""
-    return statement.where(model.company_id == company_id)
 
 
 def run_migrations(database_url: str, script_location: Path) -> None:
