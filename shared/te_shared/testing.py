@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -357,8 +357,10 @@ async def start_system(
     rabbit: RabbitNamespace,
     token: TokenFactory,
     tmp_path_factory: pytest.TempPathFactory,
+    extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[System]:
-    """Start zoom-sim, catalog, registration and zoom-bridge as processes wired together."""
+    """Start zoom-sim, catalog, registration and zoom-bridge as processes wired together;
+    ``extra_env`` goes to the three services (e.g. ``OTEL_*`` to trace them)."""
     logs = Path(tmp_path_factory.mktemp("system-logs"))
     ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
     dbs = {
@@ -367,7 +369,12 @@ async def start_system(
     }
     bridge_url = f"http://127.0.0.1:{ports['bridge']}"
     sim_url = f"http://127.0.0.1:{ports['sim']}"
-    common: dict[str, Any] = {**rabbit.env(), "LOG_JSON": "true", "OUTBOX_POLL_INTERVAL": "0.2"}
+    common: dict[str, Any] = {
+        **rabbit.env(),
+        "LOG_JSON": "true",
+        "OUTBOX_POLL_INTERVAL": "0.2",
+        **(extra_env or {}),
+    }
     sim = ServiceProcess(
         "zoom_sim",
         {
