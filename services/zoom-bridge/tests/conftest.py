@@ -104,7 +104,8 @@ class Env:
             zoom_client_secret="dev-client-secret",
             zoom_retry_base_seconds=0.2,
             zoom_retry_max_seconds=2.0,
-            zoom_retry_max_attempts=4,
+            zoom_retry_budget_seconds=6.0,
+            zoom_webhook_retry_base_seconds=0.2,
             zoom_worker_poll_seconds=0.1,
             zoom_http_timeout=1.5,
             zoom_reconcile_delay_seconds=0,
@@ -112,8 +113,12 @@ class Env:
             **self.overrides,
         )
 
-    async def start_bridge(self) -> None:
+    async def start_bridge(self, before_serve: Callable[[], None] | None = None) -> None:
+        """``before_serve`` runs once the app is built (its logging configured) and before it
+        starts, e.g. to attach a log capture that should see the start-up."""
         self.app = create_app(self.settings(), tracer_provider=self.tracer_provider)
+        if before_serve is not None:
+            before_serve()
         self.bridge = Server(self.app, self.bridge_port)
         await self.bridge.start()
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from sqlalchemy import select
 
 from te_shared import contracts as c
-from zoom_bridge.models import ZoomJob
+from zoom_bridge.models import ZoomJob, ZoomMeeting
+from zoom_bridge.zoom.client import ZoomRetryable
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -39,7 +41,8 @@ async def test_r_zoom_3_scheduled_day_gets_one_meeting_even_when_redelivered(env
     assert sim_meeting["topic"] == "Onboarding day"
     assert sim_meeting["duration"] == 90
     assert sim_meeting["timezone"] == "Europe/Berlin"
-    assert sim_meeting["settings"]["auto_recording"] in ("cloud", "none")
+    # acme has no training module (no CompanySettingsChanged): no cloud recording (R-DAY-9)
+    assert sim_meeting["settings"]["auto_recording"] == "none"
     await env.publish(day)  # and once more after the meeting exists
     created = await env.wait(lambda: env.outbox(c.MeetingCreated.routing_key, day.day_id))
     assert created[0]["join_url"] == row.join_url
@@ -156,7 +159,8 @@ async def test_r_zoom_3_host_link_only_for_organizer_and_admins(env: Env) -> Non
         assert admin["join_url"]
         assert admin["recordings"] == []
         organizer = (await bridge.get(url, headers=env.user("org7"))).json()
-        assert organizer["start_url"] == admin["start_url"]
+        assert organizer["start_url"]
+        assert organizer["start_url_fresh"] is True
 
         async def learner_sees() -> dict[str, object] | None:
             r = await bridge.get(url, headers=env.user("learner"))
@@ -219,20 +223,61 @@ async def test_r_zoom_8_timeout_on_create_never_makes_a_second_meeting(env: Env)
     assert row.start_url_enc
 
 
-async def test_r_zoom_8_retry_budget_exhausted_marks_failed_for_admins(env: Env) -> None:
+async def test_r_zoom_8_budget_spent_is_failed_visibly_then_retry_or_reschedule_rearms(
+    env: Env,
+) -> None:
+    """After the retry budget (6 s of 5xx here), the meeting is failed with the reason for
+    admins and no longer retried; the admin's POST .../meeting/retry, or a later change of the
+    day, arms it again and the meeting is created (R-ZOOM-8: a day's meeting is not lost)."""
     account = await _account(env, "meet@zoom.test")
     async with env.sim() as sim:
-        await sim.post("/_sim/faults", json={"status": 500, "count": 10, "method": "POST"})
-    day = env.day(account)
-    await env.publish(day)
-    failed = await env.wait(lambda: env.outbox(c.MeetingFailed.routing_key, day.day_id), 30)
-    assert "500" in failed[0]["error"]
-    async with env.sim() as sim:
-        await sim.delete("/_sim/faults")
+        await sim.post(
+            "/_sim/faults",
+            json={"status": 500, "count": 100000, "method": "POST", "path_prefix": "/v2/users"},
+        )
+    retried, rescheduled = env.day(account), env.day(account)
+    await env.publish(retried)
+    await env.publish(rescheduled)
+    try:
+        for day in (retried, rescheduled):
+            failed = await env.wait(
+                lambda d=day: env.outbox(c.MeetingFailed.routing_key, d.day_id), 40
+            )
+            assert "500" in failed[0]["error"]
+        async with env.client() as bridge:
+            for day in (retried, rescheduled):
+                r = await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())
+                assert r.json()["status"] == "failed"
+                assert "gave up" in r.json()["error"]
+                assert "500" in r.json()["error"]
+                assert await _job(env, day.day_id) is None  # no longer retried
+    finally:
+        async with env.sim() as sim:
+            await sim.delete("/_sim/faults")
+    url = f"/v1/days/{retried.day_id}/meeting/retry"
     async with env.client() as bridge:
-        r = await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())
-        assert r.json()["status"] == "failed"
-        assert "500" in r.json()["error"]
+        assert (await bridge.post(url, headers=env.user("u1"))).status_code == 403
+        other = await bridge.post(url, headers=env.admin(company="globex"))
+        assert other.status_code == 404
+        unknown = await bridge.post(f"/v1/days/{uuid.uuid4()}/meeting/retry", headers=env.admin())
+        assert unknown.status_code == 404
+        r = await bridge.post(url, headers=env.admin())
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "pending"
+    await env.publish(
+        env.day(
+            account,
+            day_id=rescheduled.day_id,
+            session_id=rescheduled.session_id,
+            start=rescheduled.start,
+            cls=c.DayRescheduled,
+        )
+    )
+    for day in (retried, rescheduled):
+        row = await env.created(day.day_id)
+        assert row.error is None
+        assert len(await _mine(env, day.day_id)) == 1
+        assert await env.outbox(c.MeetingCreated.routing_key, day.day_id)
 
 
 async def test_r_zoom_8_retries_survive_a_bridge_restart(env: Env) -> None:
@@ -282,3 +327,252 @@ async def test_r_zoom_3_non_zoom_day_never_touches_zoom_and_switching_away_delet
     await env.publish(moved)
     await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, zoomed.day_id))
     assert (await env.sim_meeting(str(row.zoom_meeting_id)))["deleted"] is True
+
+
+async def _job(env: Env, day_id: uuid.UUID) -> ZoomJob | None:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        job: ZoomJob | None = await session.get(ZoomJob, (day_id, "sync"))
+        return job
+
+
+async def _set_job_due(env: Env, day_id: uuid.UUID, at: dt.datetime) -> None:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        job = await session.get(ZoomJob, (day_id, "sync"))
+        assert job is not None
+        job.next_attempt_at = at
+    env.app.state.runtime.extras["wake"].set()
+
+
+async def _mine(env: Env, day_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with env.sim() as sim:
+        meetings = (await sim.get("/_sim/meetings")).json()
+    return [m for m in meetings if m["agenda"] == f"day:{day_id}"]
+
+
+async def test_r_zoom_3_auto_recording_is_cloud_only_for_administrator_role_with_training(
+    env: Env,
+) -> None:
+    """R-DAY-9 / R-ZOOM-7: cloud recording when the day asks for it, the account has the
+    administrator role and the company has the training module; otherwise none."""
+    await env.publish(
+        c.CompanySettingsChanged(
+            company_id="recco",
+            version=1,
+            timezone="UTC",
+            locales=["en"],
+            zoom_enabled=True,
+            training_module_enabled=True,
+        )
+    )
+    admin_role = await env.connect("administrator", company="recco", sim_user="rec-a@zoom.test")
+    free_role = await env.connect("participant", company="recco", sim_user="rec-p@zoom.test")
+    cases = {
+        "cloud": env.day(admin_role, company="recco", auto_recording=True),
+        "none (day does not ask)": env.day(admin_role, company="recco", auto_recording=False),
+        "none (participant role)": env.day(free_role, company="recco", auto_recording=True),
+    }
+    for day in cases.values():
+        await env.publish(day)
+    for case, day in cases.items():
+        row = await env.created(day.day_id)
+        sim_meeting = await env.sim_meeting(str(row.zoom_meeting_id))
+        assert sim_meeting["settings"]["auto_recording"] == case.split(" ")[0], case
+
+
+async def test_r_zoom_3_host_link_is_fresh_from_zoom_and_falls_back_when_zoom_is_down(
+    env: Env,
+) -> None:
+    """Zoom's start_url expires (about 2 h): organizer and admins get a fresh one from
+    GET /meetings/{id}; when Zoom fails, the stored one, flagged as not fresh."""
+    account = await _account(env, "meet@zoom.test")
+    day = env.day(account, organizer="org8")
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    assert row.start_url_enc
+    created_start_url = env.app.state.runtime.extras["zoom"].cipher.decrypt(row.start_url_enc)
+    url = f"/v1/days/{day.day_id}/meeting"
+    async with env.client() as bridge, env.sim() as sim:
+        first = (await bridge.get(url, headers=env.admin())).json()
+        second = (await bridge.get(url, headers=env.user("org8"))).json()
+        assert first["start_url_fresh"] is True
+        assert second["start_url_fresh"] is True
+        assert len({created_start_url, first["start_url"], second["start_url"]}) == 3
+        assert (await sim.get(second["start_url"])).status_code == 200  # a working host link
+        await sim.post(
+            "/_sim/faults",
+            json={"status": 503, "count": 1, "method": "GET", "path_prefix": "/v2/meetings/"},
+        )
+        down = (await bridge.get(url, headers=env.admin())).json()
+    assert down["status"] == "created"
+    assert down["start_url_fresh"] is False
+    assert down["start_url"] == second["start_url"]  # the last fresh one was kept
+
+
+@pytest.mark.parametrize(
+    ("style", "seconds"), [("seconds", 120), ("http-date", 120), ("iso", 7200)]
+)
+async def test_r_zoom_8_retry_after_is_read_in_all_three_forms(
+    env: Env, style: str, seconds: int
+) -> None:
+    """Retry-After as delay-seconds, as an HTTP date, and as Zoom's daily-limit ISO time."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={
+                "status": 429,
+                "retry_after": seconds,
+                "retry_after_format": style,
+                "method": "GET",
+                "path_prefix": "/v2/users/me",
+            },
+        )
+    zoom = env.app.state.runtime.extras["zoom"]
+    with pytest.raises(ZoomRetryable) as caught:
+        await zoom.call(uuid.UUID(account), "GET", "/users/me")
+    assert caught.value.status == 429
+    assert caught.value.retry_after is not None
+    assert seconds - 3 <= caught.value.retry_after <= seconds + 1
+
+
+async def test_r_zoom_8_long_retry_after_is_honoured_and_spends_no_budget(env: Env) -> None:
+    """Zoom's daily limit says "come back in 2 hours": the job waits that long (not the 2 s
+    backoff cap), its budget (6 s here) moves on by the wait, and the meeting is not failed."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={
+                "status": 429,
+                "retry_after": 7200,
+                "retry_after_format": "iso",
+                "method": "POST",
+                "path_prefix": "/v2/users",
+            },
+        )
+    day = env.day(account)
+    await env.publish(day)
+
+    async def rate_limited() -> ZoomJob | None:
+        job = await _job(env, day.day_id)
+        return job if job is not None and job.last_error and "429" in job.last_error else None
+
+    job = await env.wait(rate_limited)
+    now = dt.datetime.now(dt.UTC)
+    assert job.next_attempt_at > now + dt.timedelta(seconds=7100)
+    assert job.retry_until is not None
+    assert job.retry_until > now + dt.timedelta(seconds=7100)
+    assert job.attempts == 0  # the wait was not an attempt for the backoff either
+    # the two hours pass
+    await _set_job_due(env, day.day_id, now)
+    row = await env.created(day.day_id)
+    assert row.error is None
+    assert not await env.outbox(c.MeetingFailed.routing_key, day.day_id)
+
+
+async def test_r_zoom_8_timed_out_create_then_reschedule_never_makes_a_second_meeting(
+    env: Env,
+) -> None:
+    """The exact sequence: the POST times out (Zoom did create the meeting), DayRescheduled
+    arrives and restarts the job (attempt 1 again), and the next attempt adopts the meeting
+    Zoom made (found by its agenda) and patches it, instead of POSTing a second one."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={"delay_ms": 2500, "count": 1, "method": "POST", "path_prefix": "/v2/users"},
+        )
+    day = env.day(account, minutes=60)
+    await env.publish(day)
+
+    async def timed_out() -> ZoomJob | None:
+        job = await _job(env, day.day_id)
+        return job if job is not None and "timed out" in str(job.last_error) else None
+
+    await env.wait(timed_out)
+    # the job's own retry is far away: only the reschedule runs it again
+    await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    made = await env.wait(lambda: _mine(env, day.day_id))  # Zoom finished the create
+    assert len(made) == 1
+    moved = env.day(
+        account,
+        day_id=day.day_id,
+        session_id=day.session_id,
+        start=day.start,
+        minutes=45,
+        cls=c.DayRescheduled,
+    )
+    await env.publish(moved)
+    row = await env.created(day.day_id)
+    mine = await _mine(env, day.day_id)
+    assert [str(m["id"]) for m in mine] == [row.zoom_meeting_id] == [str(made[0]["id"])]
+    assert mine[0]["duration"] == 45  # the adopted meeting got the new version
+    assert row.create_account_id is None
+    assert row.synced_version == moved.version
+
+
+async def test_r_zoom_3_cancel_after_timed_out_create_deletes_what_zoom_made(env: Env) -> None:
+    """DayCancelled while the create's answer was lost (no meeting id yet): the bridge looks
+    the meeting up by its agenda and deletes it."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={"delay_ms": 2500, "count": 1, "method": "POST", "path_prefix": "/v2/users"},
+        )
+    day = env.day(account)
+    await env.publish(day)
+
+    async def timed_out() -> ZoomJob | None:
+        job = await _job(env, day.day_id)
+        return job if job is not None and "timed out" in str(job.last_error) else None
+
+    await env.wait(timed_out)
+    await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    made = await env.wait(lambda: _mine(env, day.day_id))
+    await env.publish(
+        c.DayCancelled(
+            company_id="acme",
+            day_id=day.day_id,
+            session_id=day.session_id,
+            event_id=day.event_id,
+            version=env.next_version(day.day_id),
+            format=c.DayFormat.ZOOM,
+        )
+    )
+    await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
+    assert (await env.sim_meeting(str(made[0]["id"])))["deleted"] is True
+    assert [m["deleted"] for m in await _mine(env, day.day_id)] == [True]
+    assert not await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+
+
+async def test_r_zoom_3_changing_the_days_account_moves_the_meeting(env: Env) -> None:
+    """The day's Zoom account changes: the meeting on the old account is deleted (not left
+    behind) and one is created on the new account."""
+    old = await _account(env, "meet@zoom.test")
+    new = await _account(env, "meet-other@zoom.test")
+    day = env.day(old)
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    moved = env.day(
+        new, day_id=day.day_id, session_id=day.session_id, start=day.start, cls=c.DayRescheduled
+    )
+    await env.publish(moved)
+
+    async def on_new_account() -> ZoomMeeting | None:
+        row = await env.meeting_row(day.day_id)
+        ok = row is not None and row.status == "created" and row.synced_version == moved.version
+        return row if ok else None
+
+    second = await env.wait(on_new_account)
+    assert second.zoom_meeting_id != first.zoom_meeting_id
+    assert str(second.meeting_account_id) == new
+    assert (await env.sim_meeting(str(first.zoom_meeting_id)))["deleted"] is True
+    live = [m for m in await _mine(env, day.day_id) if not m["deleted"]]
+    assert [str(m["id"]) for m in live] == [second.zoom_meeting_id]
+    async with env.sim() as sim:
+        users = (await sim.get("/_sim/users")).json()
+    host = next(u for u in users if u["email"] == "meet-other@zoom.test")
+    assert live[0]["host_id"] == host["id"]

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
+import pytest
 from sqlalchemy import select
 
 from zoom_bridge.models import ZoomAccount
+from zoom_bridge.settings import DEV_TOKEN_KEY
 
 if TYPE_CHECKING:
     from conftest import Env
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 async def _account(env: Env, account_id: str) -> ZoomAccount | None:
@@ -107,9 +114,17 @@ async def test_r_zoom_1_expired_token_is_refreshed_with_rotation(env: Env) -> No
     assert r.status_code == 200
     after = await _account(env, account_id)
     assert after is not None
-    assert zoom.cipher.decrypt(after.refresh_token_enc) != zoom.cipher.decrypt(
-        before.refresh_token_enc
-    )
+    old_refresh = zoom.cipher.decrypt(before.refresh_token_enc)
+    assert zoom.cipher.decrypt(after.refresh_token_enc) != old_refresh
+    # rotation: the refresh token used is dead at Zoom now
+    async with env.sim() as sim:
+        r = await sim.post(
+            "/oauth/token",
+            headers={"Authorization": _basic("dev-client-id", "dev-client-secret")},
+            data={"grant_type": "refresh_token", "refresh_token": old_refresh},
+        )
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_grant"
 
 
 async def test_r_zoom_1_server_to_server_connection(env: Env) -> None:
@@ -176,3 +191,113 @@ async def test_r_zoom_1_token_refreshed_before_it_expires(env: Env) -> None:
     assert after.access_token_enc != old_access
     assert after.expires_at is not None
     assert after.expires_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+
+
+async def test_r_zoom_1_declined_authorization_goes_back_to_the_admin_panel(env: Env) -> None:
+    """Zoom redirects with error=access_denied and no code when the admin declines: back to
+    return_to with zoom_error (the state is still checked and used up)."""
+    async with env.client() as bridge, env.sim() as sim:
+        listed = len((await bridge.get("/v1/zoom/accounts", headers=env.admin())).json())
+        r = await bridge.get(
+            "/v1/zoom/oauth/authorize",
+            params={"role": "administrator", "return_to": "/admin/zoom?tab=accounts"},
+            headers=env.admin(),
+        )
+        back = await sim.get(r.headers["location"] + "&sim_deny=1")
+        callback = back.headers["location"]
+        assert env.query(callback)["error"] == "access_denied"
+        done = await bridge.get(callback)
+        assert done.status_code == 302
+        assert done.headers["location"] == "/admin/zoom?tab=accounts&zoom_error=access_denied"
+        replay = await bridge.get(callback)
+        assert replay.status_code == 400  # the state was used up
+        assert replay.json()["code"] == "bad_state"
+        forged = await bridge.get(
+            "/v1/zoom/oauth/callback", params={"error": "access_denied", "state": "forged"}
+        )
+        assert forged.status_code == 400
+        state = env.query(callback)["state"]
+        neither = await bridge.get("/v1/zoom/oauth/callback", params={"state": state})
+        assert neither.status_code == 422
+        assert len((await bridge.get("/v1/zoom/accounts", headers=env.admin())).json()) == listed
+
+
+async def test_r_zoom_1_no_token_or_secret_is_ever_logged(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over a start-up, an OAuth connect, a refresh (with rotation) and a Server-to-Server
+    connect with its webhook secret token, the logs name what happened but carry no token,
+    code or secret. The start-up warns that the dev token-encryption key is in use."""
+
+    def capture() -> None:  # building the app configured logging afresh: capture again
+        logging.getLogger().addHandler(caplog.handler)
+        caplog.set_level(logging.DEBUG)
+
+    await env.stop_bridge()
+    await env.start_bridge(before_serve=capture)
+    zoom = env.app.state.runtime.extras["zoom"]
+    forbidden = {
+        "dev-client-secret",
+        env.settings().zoom_webhook_secret.get_secret_value(),
+        DEV_TOKEN_KEY,
+        "s2s-logs-client-secret",
+        "s2s-logs-webhook-secret",
+    }
+    async with env.client() as bridge, env.sim() as sim:
+        r = await bridge.get(
+            "/v1/zoom/oauth/authorize",
+            params={"role": "administrator", "return_to": "/admin/zoom"},
+            headers=env.admin(),
+        )
+        back = await sim.get(r.headers["location"] + "&sim_user=logs@zoom.test")
+        forbidden.add(env.query(back.headers["location"])["code"])
+        assert (await bridge.get(back.headers["location"])).status_code == 302
+        accounts = (await bridge.get("/v1/zoom/accounts", headers=env.admin())).json()
+        account_id = next(a["id"] for a in accounts if a["zoom_user_email"] == "logs@zoom.test")
+        before = await _account(env, account_id)
+        assert before is not None
+        forbidden |= {
+            zoom.cipher.decrypt(before.access_token_enc),
+            zoom.cipher.decrypt(before.refresh_token_enc),
+        }
+        await sim.post("/_sim/tokens/expire", json={"include_refresh": False})
+        assert (await zoom.call(before.id, "GET", "/users/me")).status_code == 200
+        after = await _account(env, account_id)
+        assert after is not None
+        forbidden |= {
+            zoom.cipher.decrypt(after.access_token_enc),
+            zoom.cipher.decrypt(after.refresh_token_enc),
+        }
+        await sim.post(
+            "/_sim/s2s-apps",
+            json={
+                "client_id": "s2s-logs-id",
+                "client_secret": "s2s-logs-client-secret",
+                "account_id": "s2sAcctLogs",
+                "webhook_secret": "s2s-logs-webhook-secret",
+            },
+        )
+        s2s = await bridge.post(
+            "/v1/zoom/accounts/server-to-server",
+            json={
+                "zoom_account_id": "s2sAcctLogs",
+                "client_id": "s2s-logs-id",
+                "client_secret": "s2s-logs-client-secret",
+                "role": "administrator",
+                "webhook_secret_token": "s2s-logs-webhook-secret",
+            },
+            headers=env.admin(),
+        )
+        assert s2s.status_code == 201, s2s.text
+        s2s_row = await _account(env, s2s.json()["id"])
+        assert s2s_row is not None
+        forbidden.add(zoom.cipher.decrypt(s2s_row.access_token_enc))
+    text = caplog.text
+    for event in (
+        "token_encryption_key_is_the_dev_default",
+        "zoom_account_connected",
+        "zoom_token_refreshed",
+    ):
+        assert event in text  # the capture saw the flow
+    leaked = sum(1 for value in forbidden if value in text)  # a count: never print them
+    assert leaked == 0, f"{leaked} secret value(s) appear in the logs"

@@ -8,8 +8,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from te_shared import contracts as c
+from zoom_bridge.models import CompanyReplica, WebhookEvent, ZoomAccount
+from zoom_bridge.webhooks import service
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -53,6 +57,29 @@ async def _attendance(env: Env, day_id: uuid.UUID, user_id: str, **match: Any) -
         return rows[-1] if rows else None
 
     return await env.wait(find)
+
+
+async def _webhooks(env: Env, event: str, zoom_id: str) -> list[WebhookEvent]:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        rows = (await session.execute(select(WebhookEvent))).scalars().all()
+    return [
+        r
+        for r in rows
+        if r.event == event
+        and str(((r.body.get("payload") or {}).get("object") or {}).get("id")) == zoom_id
+    ]
+
+
+async def _processed(env: Env, event: str, zoom_id: str) -> list[WebhookEvent]:
+    """Wait until the stored webhook(s) of ``event`` for the meeting are processed."""
+
+    async def done() -> list[WebhookEvent] | None:
+        rows = await _webhooks(env, event, zoom_id)
+        return rows if rows and all(r.processed for r in rows) else None
+
+    found: list[WebhookEvent] = await env.wait(done)
+    return found
 
 
 async def test_r_zoom_4_bad_signature_stale_timestamp_and_url_validation(env: Env) -> None:
@@ -192,6 +219,8 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     assert len(await env.outbox(c.RecordingAvailable.routing_key, day.day_id)) == 1
 
     # the module is disabled later: what is attached stays, new recordings are not attached
+    day2, zoom_id2 = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+    assert (await env.sim_meeting(zoom_id2))["settings"]["auto_recording"] == "cloud"
     await env.publish(
         c.CompanySettingsChanged(
             company_id="acme",
@@ -202,16 +231,254 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
             training_module_enabled=False,
         )
     )
-    day2, zoom_id2 = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+
+    async def module_disabled() -> bool:
+        factory = env.app.state.runtime.session_factory()
+        async with factory() as session:
+            company = await session.get(CompanyReplica, "acme")
+            return company is not None and not company.training_module_enabled
+
+    await env.wait(module_disabled)
     async with env.sim() as sim:
-        await sim.post(f"/_sim/meetings/{zoom_id2}/recording", json={})
+        r = await sim.post(f"/_sim/meetings/{zoom_id2}/recording", json={})
+        assert r.json()["webhook"]["response"] == {"status": "accepted"}
+    await _processed(env, "recording.completed", zoom_id2)
     async with env.client() as bridge:
-
-        async def processed() -> bool:
-            r = await bridge.get(f"/v1/days/{day2.day_id}/meeting", headers=env.admin())
-            return r.status_code == 200
-
-        await env.wait(processed)
         first = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
         assert len(first["recordings"]) == 1
+        second = (await bridge.get(f"/v1/days/{day2.day_id}/meeting", headers=env.admin())).json()
+        assert second["recordings"] == []
     assert not await env.outbox(c.RecordingAvailable.routing_key, day2.day_id)
+
+
+async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_token(
+    env: Env,
+) -> None:
+    """A Server-to-Server app signs its account's webhooks with its own secret token: stored
+    (encrypted) with the connection and picked by the webhook's payload.account_id."""
+    zoom_account = "s2sAcctHooks"
+    app_secret = "s2s-hooks-secret-token"
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/s2s-apps",
+            json={
+                "client_id": "s2s-hooks-id",
+                "client_secret": "s2s-hooks-client-secret",
+                "account_id": zoom_account,
+                "webhook_secret": app_secret,
+            },
+        )
+        ended = {"event": "meeting.ended", "payload": {"account_id": zoom_account}}
+        before = await sim.post("/_sim/webhook/send", json=ended)
+        assert before.json()["webhook_status"] == 401  # the bridge does not know that secret
+    async with env.client() as bridge:
+        r = await bridge.post(
+            "/v1/zoom/accounts/server-to-server",
+            json={
+                "zoom_account_id": zoom_account,
+                "client_id": "s2s-hooks-id",
+                "client_secret": "s2s-hooks-client-secret",
+                "role": "administrator",
+                "webhook_secret_token": app_secret,
+            },
+            headers=env.admin(),
+        )
+        assert r.status_code == 201, r.text
+        assert app_secret not in r.text
+        account_id = r.json()["id"]
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        stored = await session.get(ZoomAccount, uuid.UUID(account_id))
+    assert stored is not None
+    assert stored.webhook_secret_enc
+    assert app_secret not in stored.webhook_secret_enc
+    assert env.app.state.runtime.extras["zoom"].cipher.decrypt(stored.webhook_secret_enc) == (
+        app_secret
+    )
+    day = env.day(account_id)
+    await env.publish(
+        c.EnrollmentChanged(
+            company_id="acme",
+            enrollment_id=uuid.uuid4(),
+            event_id=day.event_id,
+            session_id=day.session_id,
+            user_id="eve",
+            email="eve@example.com",
+            status=c.EnrollmentStatus.APPROVED,
+            previous_status=None,
+            version=1,
+        )
+    )
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    async with env.sim() as sim:
+        base = f"/_sim/meetings/{row.zoom_meeting_id}"
+        joined = await sim.post(f"{base}/join", json={"email": "eve@example.com", "at": at(0)})
+        assert joined.json()["webhook_status"] == 200  # signed with the app's own secret
+        await sim.post(f"{base}/leave", json={"email": "eve@example.com", "at": at(20)})
+        forged = await sim.post("/_sim/webhook/send", json={**ended, "bad_signature": True})
+        assert forged.json()["webhook_status"] == 401
+        validation = await sim.post(
+            "/_sim/webhook/url-validation", json={"account_id": zoom_account}
+        )
+        assert validation.json()["valid"] is True  # answered with that app's secret
+    record = await _attendance(env, day.day_id, "eve", minutes=20)
+    assert record["joined"] is True
+
+
+async def test_r_zoom_5_rejoins_without_user_id_add_up_in_any_order(env: Env) -> None:
+    """Without Zoom's per-stay user_id, participant_uuid is the same for every stay: each stay
+    is its own segment (a rejoin adds, never overwrites), a leave ends the stay it closes."""
+    day, zoom_id = await _day(
+        env, "administrator", "admin-role@zoom.test", learners={"gus": "gus@example.com"}
+    )
+    obj: dict[str, Any] = {"id": zoom_id, "uuid": "u", "topic": "t"}
+    who = {"user_id": "", "participant_uuid": "p-gus", "email": "gus@example.com"}
+    async with env.sim() as sim:
+        for event, when in (
+            ("meeting.participant_joined", {"join_time": at(0)}),
+            ("meeting.participant_left", {"leave_time": at(10)}),
+            ("meeting.participant_left", {"leave_time": at(35)}),  # before its join
+            ("meeting.participant_joined", {"join_time": at(20)}),
+        ):
+            r = await sim.post(
+                "/_sim/webhook/send",
+                json={
+                    "event": event,
+                    "payload": {
+                        "account_id": "a",
+                        "object": {**obj, "participant": {**who, **when}},
+                    },
+                },
+            )
+            assert r.json()["webhook_status"] == 200
+    record = await _attendance(env, day.day_id, "gus", minutes=25)
+    assert record["joined"] is True
+
+
+async def test_r_zoom_4_webhook_whose_processing_fails_is_kept_and_processed_later(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient failure while processing a stored webhook does not lose it: it stays
+    unprocessed with the error and is processed on a later attempt (with its effect)."""
+    day, zoom_id = await _day(
+        env, "administrator", "admin-role@zoom.test", learners={"hal": "hal@example.com"}
+    )
+    real = service._handle
+    failures: list[str] = []
+
+    async def flaky(session: Any, event: WebhookEvent, delay: float) -> None:
+        if event.event == "meeting.participant_joined" and not failures:
+            failures.append(event.digest)
+            raise ConnectionError("the database went away")
+        await real(session, event, delay)
+
+    monkeypatch.setattr(service, "_handle", flaky)
+    async with env.sim() as sim:
+        r = await sim.post(
+            f"/_sim/meetings/{zoom_id}/join", json={"email": "hal@example.com", "at": at(0)}
+        )
+        assert r.json()["webhook_status"] == 200
+    await _attendance(env, day.day_id, "hal", minutes=0)
+    (row,) = await _processed(env, "meeting.participant_joined", zoom_id)
+    assert failures == [row.digest]
+    assert row.attempts == 2
+    assert "the database went away" in str(row.last_error)
+
+
+async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+    real = service._handle
+
+    async def poisoned(session: Any, event: WebhookEvent, delay: float) -> None:
+        if event.event == "meeting.ended":
+            raise ValueError("cannot handle this one")
+        await real(session, event, delay)
+
+    monkeypatch.setattr(service, "_handle", poisoned)
+    monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 3)
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": at(5)})
+
+    async def given_up() -> list[WebhookEvent] | None:
+        rows = await _webhooks(env, "meeting.ended", zoom_id)
+        return rows if rows and rows[0].failed else None
+
+    (row,) = await env.wait(given_up)
+    assert row.attempts == 3
+    assert not row.processed
+    assert "cannot handle this one" in str(row.last_error)
+    # the ones behind it are not blocked
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"email": "x@example.com"})
+    await _processed(env, "meeting.participant_joined", zoom_id)
+
+
+async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(
+    env: Env,
+) -> None:
+    """The participants report is not ready right after the end (404): read again later."""
+    day, zoom_id = await _day(
+        env, "administrator", "admin-role@zoom.test", learners={"ivy": "ivy@example.com"}
+    )
+    async with env.sim() as sim:
+        await sim.delete("/_sim/calls")
+        await sim.post(
+            "/_sim/faults",
+            json={"status": 404, "count": 2, "method": "GET", "path_prefix": "/v2/report/"},
+        )
+        base = f"/_sim/meetings/{zoom_id}"
+        await sim.post(f"{base}/join", json={"email": "ivy@example.com", "at": at(0)})
+        await sim.patch("/_sim/config", json={"webhook_url": "http://127.0.0.1:9/lost"})
+        try:  # the leave webhook is lost: only the report knows she stayed 12 minutes
+            await sim.post(f"{base}/leave", json={"email": "ivy@example.com", "at": at(12)})
+        finally:
+            await sim.patch(
+                "/_sim/config", json={"webhook_url": f"{env.bridge_url}/v1/zoom/webhooks"}
+            )
+        await sim.post(f"{base}/end", json={"at": at(15)})
+    final = await _attendance(env, day.day_id, "ivy", final=True)
+    assert final["minutes"] == 12
+    async with env.sim() as sim:
+        calls = (await sim.get("/_sim/calls")).json()
+    reports = [x["status"] for x in calls if str(x["path"]).startswith("/v2/report/")]
+    assert reports == [404, 404, 200]
+
+
+async def test_processed_webhooks_are_pruned_after_the_retention_period(env: Env) -> None:
+    factory = env.app.state.runtime.session_factory()
+    now = dt.datetime.now(dt.UTC)
+    old = now - dt.timedelta(days=30)
+
+    def row(name: str, *, processed: bool, failed: bool, when: dt.datetime) -> WebhookEvent:
+        return WebhookEvent(
+            digest=f"prune-{name}-{uuid.uuid4().hex[:8]}",
+            event="meeting.ended",
+            body={"event": "meeting.ended", "payload": {}},
+            received_at=when,
+            processed=processed,
+            processed_at=when if processed else None,
+            attempts=1,
+            next_attempt_at=when,
+            failed=failed,
+        )
+
+    rows = {
+        "old": row("old", processed=True, failed=False, when=old),
+        "recent": row("recent", processed=True, failed=False, when=now),
+        "failed": row("failed", processed=False, failed=True, when=old),
+    }
+    async with factory() as session, session.begin():
+        session.add_all(rows.values())
+    worker = env.app.state.runtime.extras["worker"]
+    worker._pruned_at = None  # due now
+    await worker.prune()
+    async with factory() as session:
+        left = {
+            r.digest
+            for r in (await session.execute(select(WebhookEvent))).scalars()
+            if r.digest.startswith("prune-")
+        }
+    assert left == {rows["recent"].digest, rows["failed"].digest}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(
     settings: ZoomBridgeSettings | None = None, *, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         tracer_provider=tracer_provider,
         settings=settings or ZoomBridgeSettings(),
         title="zoom-bridge",
@@ -35,3 +36,7 @@ def create_app(
         startup=[start_worker],
         shutdown=[stop_worker],
     )
+    # httpcore's DEBUG traces print whole response headers (a Location with an OAuth code, say):
+    # keep them to warnings, as te_shared does for httpx
+    logging.getLogger("httpcore").setLevel(max(logging.WARNING, logging.getLogger().level))
+    return app

@@ -66,11 +66,18 @@ async def _on_day(session: AsyncSession, msg: c.DayData) -> None:
 
 
 async def _arm_if_needed(session: AsyncSession, meeting: ZoomMeeting) -> None:
-    """A job when Zoom has something to do: a meeting to have, one to remove, or work in
-    flight (never a Zoom call, nor a MeetingDeleted, for a day that never was a zoom day)."""
+    """A job when Zoom has something to do: a meeting to have, one to remove (also one a
+    create whose answer was lost may have made), or work in flight (never a Zoom call, nor a
+    MeetingDeleted, for a day that never was a zoom day). A new version of the day re-arms a
+    meeting that failed (R-ZOOM-8)."""
     await session.flush()
     in_flight = await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None
-    if meeting.desired == "present" or meeting.zoom_meeting_id is not None or in_flight:
+    if (
+        meeting.desired == "present"
+        or meeting.zoom_meeting_id is not None
+        or meeting.create_account_id is not None
+        or in_flight
+    ):
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 

@@ -41,12 +41,15 @@ class ZoomAccount(Base):
     kind: Mapped[str] = mapped_column(String(20))  # oauth | s2s
     role: Mapped[str] = mapped_column(String(20))
     zoom_user_id: Mapped[str] = mapped_column(String(100))
-    zoom_account_id: Mapped[str] = mapped_column(String(100))
+    zoom_account_id: Mapped[str] = mapped_column(String(100), index=True)
     zoom_user_email: Mapped[str] = mapped_column(String(320))
     access_token_enc: Mapped[str | None] = mapped_column(Text())
     refresh_token_enc: Mapped[str | None] = mapped_column(Text())
     s2s_client_id: Mapped[str | None] = mapped_column(String(200))
     s2s_client_secret_enc: Mapped[str | None] = mapped_column(Text())
+    #: a Server-to-Server app's own webhook secret token (encrypted), verifying the webhooks
+    #: of its Zoom account
+    webhook_secret_enc: Mapped[str | None] = mapped_column(Text())
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     connected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -83,6 +86,11 @@ class ZoomMeeting(Base):
     status: Mapped[str] = mapped_column(String(20))  # pending | created | failed | deleted
     synced_version: Mapped[int] = mapped_column(Integer(), default=0)
     zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: the account the Zoom meeting lives on (the day's account may change later)
+    meeting_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    #: set (committed) before a create is sent to this account, cleared once the meeting id is
+    #: stored: while set, Zoom may hold a meeting whose answer was lost, so look it up first
+    create_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     join_url: Mapped[str | None] = mapped_column(Text())
     start_url_enc: Mapped[str | None] = mapped_column(Text())
     error: Mapped[str | None] = mapped_column(Text())
@@ -101,6 +109,9 @@ class ZoomJob(Base):
     attempts: Mapped[int] = mapped_column(Integer(), default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text())
+    #: when the retry budget of this desired state runs out (set at the first retryable
+    #: failure; a Retry-After wait moves it on, as such a wait does not count)
+    retry_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: W3C trace context of the change that armed the job, so Zoom calls join its trace
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON(), nullable=True)
 
@@ -121,7 +132,11 @@ class Enrollment(Base):
 
 
 class WebhookEvent(Base):
-    """A verified webhook, stored before it is processed; the digest absorbs duplicates."""
+    """A verified webhook, stored before it is processed; the digest absorbs duplicates.
+
+    Processing marks it ``processed`` in the transaction of its effect; a failed attempt keeps
+    it for a later one (``attempts``, ``next_attempt_at``, ``last_error``) until the budget is
+    spent (``failed``). Processed rows are pruned after the retention period."""
 
     __tablename__ = "zoom_webhook_events"
 
@@ -130,6 +145,11 @@ class WebhookEvent(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON())
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     processed: Mapped[bool] = mapped_column(Boolean(), default=False, index=True)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text())
+    failed: Mapped[bool] = mapped_column(Boolean(), default=False)
 
 
 class AttendanceSegment(Base):

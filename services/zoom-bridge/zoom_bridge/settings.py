@@ -54,12 +54,30 @@ class ZoomBridgeSettings(ServiceSettings):
     zoom_http_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before a Zoom API call times out."
     )
-    zoom_retry_max_attempts: int = Field(default=8, ge=1, description="Retry budget per job.")
+    zoom_retry_budget_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="How long a day's meeting keeps being retried (5xx, timeouts) before it is "
+        "marked failed; waits Zoom asks for with Retry-After do not count. A later change of "
+        "the day, or POST /v1/days/{id}/meeting/retry, starts it again.",
+    )
     zoom_retry_base_seconds: float = Field(
         default=1.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
     )
     zoom_retry_max_seconds: float = Field(
-        default=300.0, gt=0, description="Longest delay between retries."
+        default=300.0, gt=0, description="Longest backoff between retries."
+    )
+    zoom_retry_after_max_seconds: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Longest Retry-After honoured (Zoom's daily limit answers with the time "
+        "the limit resets, up to a day ahead).",
+    )
+    zoom_start_url_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds to wait for a fresh host link (GET /meetings/{id}) before the "
+        "stored one is served.",
     )
     zoom_worker_poll_seconds: float = Field(
         default=0.5, gt=0, description="Seconds between job polls when idle."
@@ -74,4 +92,28 @@ class ZoomBridgeSettings(ServiceSettings):
         default=60.0,
         ge=0,
         description="Wait after meeting.ended before reading the participants report.",
+    )
+    zoom_reconcile_attempts: int = Field(
+        default=6,
+        ge=1,
+        description="Reads of a participants report Zoom does not have yet (404), with the "
+        "wait doubling from ZOOM_RECONCILE_DELAY_SECONDS, before webhook attendance is final.",
+    )
+    zoom_webhook_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts at processing a stored webhook before it is given up (kept, "
+        "marked failed, logged).",
+    )
+    zoom_webhook_retry_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="First wait before a failed webhook is processed again; doubles up to "
+        "ZOOM_RETRY_MAX_SECONDS.",
+    )
+    zoom_webhook_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Processed webhooks are kept this long (duplicate deliveries within it are "
+        "recognised), then pruned.",
     )

@@ -16,11 +16,13 @@ from te_shared.observability import attach_trace_context, detach
 from te_shared.service import Runtime
 from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.sync import Syncer
-from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.settings import DEV_TOKEN_KEY, ZoomBridgeSettings
 from zoom_bridge.webhooks import service as webhooks
 from zoom_bridge.zoom.client import ZoomClient
 
 log = get_logger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 class Worker:
@@ -34,6 +36,7 @@ class Worker:
         provider = runtime.tracer_provider
         self.tracer = (provider or trace.get_tracer_provider()).get_tracer("zoom_bridge.worker")
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="zoom-worker")
@@ -60,13 +63,23 @@ class Worker:
                         self.wake.wait(), timeout=self.settings.zoom_worker_poll_seconds
                     )
 
+    async def prune(self) -> None:
+        """Forget processed webhooks past their retention, once an hour."""
+        now = asyncio.get_running_loop().time()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        async with self.sessionmaker() as session, session.begin():
+            removed = await webhooks.prune(session, self.settings.zoom_webhook_retention_days)
+        if removed:
+            log.info("zoom_webhooks_pruned", removed=removed)
+
     async def tick(self) -> bool:
         busy = False
+        await self.prune()
         for _ in range(50):
             async with self.sessionmaker() as session, session.begin():
-                found = await webhooks.process_one(
-                    session, self.settings.zoom_reconcile_delay_seconds
-                )
+                found = await webhooks.process_one(session, self.settings)
             self.runtime.after_commit(session)
             if not found:
                 break
@@ -92,6 +105,11 @@ class Worker:
 
 async def start_worker(runtime: Runtime) -> None:
     settings = cast(ZoomBridgeSettings, runtime.settings)
+    if settings.token_encryption_key.get_secret_value() == DEV_TOKEN_KEY:
+        log.warning(
+            "token_encryption_key_is_the_dev_default",
+            hint="set TOKEN_ENCRYPTION_KEY (a Fernet key) in production",
+        )
     calls = runtime.metrics.zoom_api_calls
     runtime.extras["zoom"] = ZoomClient(
         settings,

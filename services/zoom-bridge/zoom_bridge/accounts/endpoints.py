@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from te_shared.auth import AdminPrincipal
 from te_shared.contracts import ZoomAccountRole
-from te_shared.errors import problem_responses
+from te_shared.errors import field_error, problem_responses
 from te_shared.service import SessionDep
 from zoom_bridge.accounts import service
 from zoom_bridge.accounts.schemas import AccountOut, AccountPatch, ServerToServerIn
@@ -56,10 +56,19 @@ async def authorize(
 async def callback(
     session: SessionDep,
     zoom: ZoomDep,
-    code: Annotated[str, Query(min_length=1, max_length=2000)],
     state: Annotated[str, Query(min_length=1, max_length=4000)],
+    code: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
+    error: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> RedirectResponse:
-    return_to = await service.complete(session, zoom, code=code, state=state)
+    """Zoom's redirect: with a code, the connection is stored; without one (``error``, e.g.
+    ``access_denied`` when the admin declined), the admin goes back to ``return_to`` with
+    ``zoom_error``. Either way the state is checked and used up."""
+    if code is None:
+        if error is None:
+            raise field_error("code", "Zoom sent neither a code nor an error")
+        return_to = await service.declined(session, zoom, error=error, state=state)
+    else:
+        return_to = await service.complete(session, zoom, code=code, state=state)
     return RedirectResponse(return_to, status_code=302)
 
 

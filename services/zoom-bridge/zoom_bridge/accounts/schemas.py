@@ -29,3 +29,6 @@ class ServerToServerIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=200)
     client_secret: str = Field(min_length=1, max_length=500)
     role: ZoomAccountRole
+    #: the app's own webhook secret token (Feature > Event Subscriptions); it verifies the
+    #: webhooks of this Zoom account. Stored encrypted, never returned.
+    webhook_secret_token: str | None = Field(default=None, min_length=1, max_length=500)

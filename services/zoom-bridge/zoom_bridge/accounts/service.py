@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import uuid
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import delete, select
@@ -69,9 +70,8 @@ async def authorize_url(
     return f"{base.rstrip('/')}/oauth/authorize?{query}"
 
 
-async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state: str) -> str:
-    """Check the state (signature, age, single use), exchange the code, store the connection;
-    returns where to send the admin back."""
+async def _take_state(session: AsyncSession, zoom: ZoomClient, state: str) -> dict[str, Any]:
+    """Check the state (signature, age, single use) and use it up."""
     try:
         raw = zoom.cipher.decrypt_fresh(state, int(STATE_TTL.total_seconds()))
         payload: dict[str, Any] = json.loads(raw)
@@ -87,6 +87,31 @@ async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state:
     ):
         raise BadRequest("The authorization state was already used.", code="bad_state")
     await session.delete(pending)
+    return payload
+
+
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+
+
+async def declined(session: AsyncSession, zoom: ZoomClient, *, error: str, state: str) -> str:
+    """Zoom sent the admin back without a code (``error=access_denied`` when they declined):
+    with a valid state, back to ``return_to`` with ``zoom_error`` saying why."""
+    payload = await _take_state(session, zoom, state)
+    code = error if _ERROR_CODE.fullmatch(error) else "authorization_failed"
+    log.info("zoom_oauth_declined", company_id=str(payload["c"]), error=code)
+    return with_query(str(payload["t"]), {"zoom_error": code})
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state: str) -> str:
+    """Check the state (signature, age, single use), exchange the code, store the connection;
+    returns where to send the admin back."""
+    payload = await _take_state(session, zoom, state)
     try:
         tokens = await zoom.token_request(
             {
@@ -142,6 +167,9 @@ async def connect_s2s(
         zoom_user_email=str(me.get("email", "")),
         s2s_client_id=body.client_id,
         s2s_client_secret_enc=zoom.cipher.encrypt(body.client_secret),
+        webhook_secret_enc=(
+            zoom.cipher.encrypt(body.webhook_secret_token) if body.webhook_secret_token else None
+        ),
         refresh_token_enc=None,
         connected_at=utcnow(),
     )

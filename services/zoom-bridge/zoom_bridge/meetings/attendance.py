@@ -35,12 +35,25 @@ async def record_segment(
     session: AsyncSession, meeting: ZoomMeeting, participant: dict[str, Any], joined: bool
 ) -> str | None:
     """Join and leave of one stay fill the same row, whichever arrives first. Returns the
-    participant's e-mail once known (the user whose attendance changed)."""
-    key = str(participant.get("user_id") or participant.get("participant_uuid") or "")
-    if not key:
-        return None
+    participant's e-mail once known (the user whose attendance changed).
+
+    Zoom's ``user_id`` names one stay. Without it, ``participant_uuid`` is the same for every
+    stay of a participant, so such stays are keyed by their join (or, for a leave that came
+    first, leave) time, and a leave pairs with the open stay it ends."""
     at = parse_time(participant.get("join_time" if joined else "leave_time"))
-    segment = await session.get(AttendanceSegment, (meeting.day_id, key))
+    user_id = str(participant.get("user_id") or "")
+    puid = str(participant.get("participant_uuid") or "")
+    segment: AttendanceSegment | None
+    if user_id:
+        key = user_id
+        segment = await session.get(AttendanceSegment, (meeting.day_id, key))
+    elif puid:
+        key = f"p:{puid}:{'join' if joined else 'leave'}:{at.isoformat() if at else ''}"
+        segment = await session.get(AttendanceSegment, (meeting.day_id, key))
+        if segment is None:
+            segment = await _pair(session, meeting, f"p:{puid}:", at, joined)
+    else:
+        return None
     if segment is None:
         segment = AttendanceSegment(day_id=meeting.day_id, participant_key=key)
         session.add(segment)
@@ -53,6 +66,29 @@ async def record_segment(
         segment.leave_time = at
     await session.flush()
     return segment.email or None
+
+
+async def _pair(
+    session: AsyncSession, meeting: ZoomMeeting, prefix: str, at: dt.datetime | None, joined: bool
+) -> AttendanceSegment | None:
+    """The stay a join or leave without ``user_id`` completes: for a leave, the latest open
+    stay that began before it; for a join, the earliest lone leave after it."""
+    if at is None:
+        return None
+    stmt = select(AttendanceSegment).where(
+        AttendanceSegment.day_id == meeting.day_id,
+        AttendanceSegment.participant_key.startswith(prefix, autoescape=True),
+    )
+    if joined:
+        stmt = stmt.where(
+            AttendanceSegment.join_time.is_(None), AttendanceSegment.leave_time >= at
+        ).order_by(AttendanceSegment.leave_time)
+    else:
+        stmt = stmt.where(
+            AttendanceSegment.leave_time.is_(None), AttendanceSegment.join_time <= at
+        ).order_by(AttendanceSegment.join_time.desc())
+    found: AttendanceSegment | None = (await session.execute(stmt.limit(1))).scalars().first()
+    return found
 
 
 async def publish(

@@ -27,7 +27,8 @@ def take_armed_flag(session: AsyncSession) -> bool:
 
 
 async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
-    """Make the job due now (a new desired state restarts the retry budget)."""
+    """Make the job due (now, or after ``delay``); a new desired state restarts the retry
+    budget."""
     if delay <= 0:
         session.info[ARMED] = True  # the worker is woken once this transaction commits
     job = await session.get(ZoomJob, (day_id, kind))
@@ -50,6 +51,7 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
         job.attempts = 0
         job.next_attempt_at = due
         job.last_error = None
+        job.retry_until = None
         job.trace_context = trace_context or None
 
 
@@ -86,11 +88,13 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
 
 
 def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:
-    """Retry-After when Zoom gives one; else exponential backoff with full jitter."""
+    """Retry-After when Zoom gives one (Zoom's daily limit may ask for hours: honoured up to
+    ``zoom_retry_after_max_seconds``); else exponential backoff with full jitter, capped."""
     if retry_after is not None:
-        return min(retry_after, settings.zoom_retry_max_seconds)
+        return min(retry_after, settings.zoom_retry_after_max_seconds)
     cap = min(
-        settings.zoom_retry_max_seconds, settings.zoom_retry_base_seconds * 2 ** (attempts - 1)
+        settings.zoom_retry_max_seconds,
+        settings.zoom_retry_base_seconds * 2 ** min(max(attempts - 1, 0), 30),
     )
     return random.uniform(cap / 2, cap)
 
@@ -106,13 +110,35 @@ async def finish(session: AsyncSession, claimed: Claimed) -> None:
         job.next_attempt_at = utcnow()
 
 
-async def retry_later(session: AsyncSession, claimed: Claimed, delay: float, error: str) -> None:
+async def retry_later(
+    session: AsyncSession,
+    claimed: Claimed,
+    delay: float,
+    error: str,
+    *,
+    budget_seconds: float | None = None,
+    waited_as_asked: bool = False,
+) -> bool:
+    """Run the job again after ``delay``. With ``budget_seconds``, the retry budget (by time)
+    starts at the first failure; a wait Zoom asked for (``waited_as_asked``: a 429 with
+    Retry-After) moves the budget's end on by that wait and does not count as an attempt for
+    the backoff. Returns False, leaving the job alone, once the budget is spent."""
     job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
     if job is None:
-        return
+        return True
+    now = utcnow()
     job.last_error = error
-    job.next_attempt_at = (
-        utcnow()
-        if job.generation != claimed.generation
-        else (utcnow() + dt.timedelta(seconds=delay))
-    )
+    if job.generation != claimed.generation:  # a new desired state: run it now
+        job.next_attempt_at = now
+        return True
+    if budget_seconds is not None:
+        if job.retry_until is None:
+            job.retry_until = now + dt.timedelta(seconds=budget_seconds)
+        if waited_as_asked:
+            job.retry_until += dt.timedelta(seconds=delay)
+        elif now >= job.retry_until:
+            return False
+    if waited_as_asked:
+        job.attempts = max(0, job.attempts - 1)
+    job.next_attempt_at = now + dt.timedelta(seconds=delay)
+    return True

@@ -20,5 +20,8 @@ class MeetingOut(BaseModel):
     zoom_meeting_id: str | None
     join_url: str | None
     start_url: str | None = None
+    #: with ``start_url``: true when Zoom handed it out just now; false when Zoom could not be
+    #: asked and the stored one is served (it may have expired: Zoom's last about 2 hours)
+    start_url_fresh: bool | None = None
     recordings: list[RecordingOut] | None = None
     error: str | None = None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
+import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +22,16 @@ from te_shared.errors import Unauthorized
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge.accounts.service import deauthorize
+from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.meetings import attendance, jobs
-from zoom_bridge.models import CompanyReplica, OutboxRecord, WebhookEvent, ZoomMeeting
+from zoom_bridge.models import (
+    CompanyReplica,
+    OutboxRecord,
+    WebhookEvent,
+    ZoomAccount,
+    ZoomMeeting,
+)
+from zoom_bridge.settings import ZoomBridgeSettings
 
 log = get_logger(__name__)
 
@@ -40,8 +51,14 @@ def expected_signature(secret: str, timestamp: str, raw: bytes) -> str:
 
 
 def verify(
-    secret: str, raw: bytes, timestamp: str | None, signature: str | None, max_age: int
-) -> None:
+    secrets: Sequence[str],
+    raw: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    max_age: int,
+) -> str:
+    """Check the timestamp window and the signature against each candidate secret token
+    (constant-time compares); returns the secret that signed it."""
     if not timestamp or not signature:
         raise Unauthorized("Missing Zoom signature headers.", code="bad_signature")
     try:
@@ -52,9 +69,42 @@ def verify(
         ts //= 1000
     if abs(time.time() - ts) > max_age:
         raise Unauthorized("Stale Zoom timestamp.", code="stale_timestamp")
-    expected = expected_signature(secret, timestamp, raw)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    matched: str | None = None
+    for secret in secrets:
+        expected = expected_signature(secret, timestamp, raw)
+        if hmac.compare_digest(expected.encode(), signature.encode()) and matched is None:
+            matched = secret
+    if matched is None:
         raise Unauthorized("Bad Zoom signature.", code="bad_signature")
+    return matched
+
+
+def account_of(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """The (not yet trusted) body and the Zoom account it names, to pick the secret token."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    payload = body.get("payload")
+    account = payload.get("account_id") if isinstance(payload, dict) else None
+    return body, str(account) if isinstance(account, str) and account else None
+
+
+async def secrets_for(
+    session: AsyncSession, cipher: TokenCipher, default: str, zoom_account_id: str | None
+) -> list[str]:
+    """Candidate secret tokens: the Server-to-Server connections' own for the Zoom account the
+    webhook names, then the global one (the OAuth app's). Without an account (URL
+    validation), every connection's own secret is a candidate."""
+    stmt = select(ZoomAccount.webhook_secret_enc).where(
+        ZoomAccount.kind == "s2s", ZoomAccount.webhook_secret_enc.is_not(None)
+    )
+    if zoom_account_id is not None:
+        stmt = stmt.where(ZoomAccount.zoom_account_id == zoom_account_id)
+    found = [cipher.decrypt(enc) for enc in (await session.execute(stmt)).scalars() if enc]
+    return [*dict.fromkeys(found), default]
 
 
 def url_validation(secret: str, plain: str) -> dict[str, str]:
@@ -75,14 +125,18 @@ def digest(body: dict[str, Any]) -> str:
 
 async def store(session: AsyncSession, body: dict[str, Any]) -> bool:
     insert = pg_insert if is_postgres(session) else sqlite_insert
+    now = utcnow()
     stmt = (
         insert(WebhookEvent)
         .values(
             digest=digest(body),
             event=str(body.get("event")),
             body=body,
-            received_at=utcnow(),
+            received_at=now,
             processed=False,
+            attempts=0,
+            next_attempt_at=now,
+            failed=False,
         )
         .on_conflict_do_nothing(index_elements=["digest"])
     )
@@ -98,12 +152,20 @@ async def _meeting(session: AsyncSession, obj: dict[str, Any]) -> ZoomMeeting | 
     return (await session.execute(stmt)).scalars().first()
 
 
-async def process_one(session: AsyncSession, settings_delay: float) -> bool:
-    """Process the oldest unprocessed event; False when there is none."""
+async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> bool:
+    """Process the next due stored webhook; False when there is none. Its effect and its
+    ``processed`` mark commit together; a failure (say the database hiccups) keeps it for a
+    later attempt with backoff, and after ``zoom_webhook_max_attempts`` it is given up, kept
+    with its error and logged, so it never blocks the ones behind it."""
+    now = utcnow()
     stmt = (
         select(WebhookEvent)
-        .where(WebhookEvent.processed.is_(False))
-        .order_by(WebhookEvent.received_at)
+        .where(
+            WebhookEvent.processed.is_(False),
+            WebhookEvent.failed.is_(False),
+            WebhookEvent.next_attempt_at <= now,
+        )
+        .order_by(WebhookEvent.next_attempt_at, WebhookEvent.received_at)
         .limit(1)
     )
     if is_postgres(session):
@@ -111,13 +173,50 @@ async def process_one(session: AsyncSession, settings_delay: float) -> bool:
     event = (await session.execute(stmt)).scalars().first()
     if event is None:
         return False
-    event.processed = True
     try:
         async with session.begin_nested():
-            await _handle(session, event, settings_delay)
-    except Exception as exc:  # a poison notification must not block the ones behind it
-        log.warning("zoom_webhook_failed", zoom_event=event.event, error=type(exc).__name__)
+            await _handle(session, event, settings.zoom_reconcile_delay_seconds)
+    except Exception as exc:
+        await session.refresh(event)
+        event.attempts += 1
+        event.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+        if event.attempts >= settings.zoom_webhook_max_attempts:
+            event.failed = True
+            log.error(
+                "zoom_webhook_gave_up",
+                zoom_event=event.event,
+                digest=event.digest,
+                attempts=event.attempts,
+                error=type(exc).__name__,
+            )
+        else:
+            cap = min(
+                settings.zoom_retry_max_seconds,
+                settings.zoom_webhook_retry_base_seconds * 2 ** min(event.attempts - 1, 30),
+            )
+            event.next_attempt_at = utcnow() + dt.timedelta(seconds=random.uniform(cap / 2, cap))
+            log.warning(
+                "zoom_webhook_retry",
+                zoom_event=event.event,
+                attempts=event.attempts,
+                error=type(exc).__name__,
+            )
+        return True
+    event.attempts += 1
+    event.processed = True
+    event.processed_at = utcnow()
     return True
+
+
+async def prune(session: AsyncSession, retention_days: float) -> int:
+    """Forget processed webhooks older than the retention period (failed ones stay)."""
+    cutoff = utcnow() - dt.timedelta(days=retention_days)
+    result = await session.execute(
+        delete(WebhookEvent).where(
+            WebhookEvent.processed.is_(True), WebhookEvent.processed_at < cutoff
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _handle(session: AsyncSession, event: WebhookEvent, settings_delay: float) -> None:

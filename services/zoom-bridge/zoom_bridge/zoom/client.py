@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -49,19 +50,36 @@ class ZoomNotFound(ZoomFatal):
     pass
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
+class ZoomNotConnected(ZoomFatal):
+    """The account the call needs is no longer connected (deauthorized or removed)."""
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: delay-seconds, an HTTP date (RFC 9110), or the
+    ISO 8601 time Zoom sends for daily limits (``Retry-After: 2020-05-31T00:00:00Z``)."""
+    if value is None or not value.strip():
         return None
+    value = value.strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    when: dt.datetime | None = None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         try:
-            when = dt.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        seconds: float = (when - utcnow()).total_seconds()
-        return max(0.0, seconds)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    seconds: float = (when - (now or utcnow())).total_seconds()
+    return max(0.0, seconds)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def classify(response: httpx.Response) -> ZoomError:
@@ -185,7 +203,7 @@ class ZoomClient:
                 stmt = stmt.with_for_update()
             account = (await session.execute(stmt)).scalar_one_or_none()
             if account is None:
-                raise ZoomFatal("the Zoom account is no longer connected")
+                raise ZoomNotConnected("the Zoom account is no longer connected")
             fresh = (
                 account.access_token_enc is not None
                 and account.expires_at is not None
@@ -199,7 +217,13 @@ class ZoomClient:
     # ---- REST --------------------------------------------------------------------------------
 
     async def call(
-        self, account_id: Any, method: str, path: str, json: dict[str, Any] | None = None
+        self,
+        account_id: Any,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> httpx.Response:
         url = f"{self.settings.zoom_api_base_url.rstrip('/')}{path}"
         operation = f"{method.upper()} {operation_of(path)}"
@@ -207,7 +231,11 @@ class ZoomClient:
         for attempt in range(2):
             try:
                 response = await self.http.request(
-                    method, url, json=json, headers={"Authorization": f"Bearer {token}"}
+                    method,
+                    url,
+                    json=json,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.HTTPError as exc:
                 self._observe(operation, _failure(exc))
