@@ -88,9 +88,9 @@ async def test_metrics_endpoint_exposes_http_outbox_and_dead_letter_figures(
                 await client.put("/v1/company/settings", json={}, headers=auth(admin))
             ).status_code == 200
         published = 'messages_published_total{routing_key="catalog.company.settings_changed"} 3.0'
-        for _ in range(50):
+        for _ in range(50):  # the gauges are read before the counters: both settle shortly
             text = (await client.get("/metrics")).text
-            if published in text:
+            if published in text and "outbox_backlog 0.0" in text:
                 break
             await asyncio.sleep(0.1)
     assert published in text
