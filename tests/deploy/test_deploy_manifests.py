@@ -2,7 +2,8 @@
 
 Offline and fast: manifests are schema-checked with ``kubernetes-validate`` (it ships the
 Kubernetes JSON schemas inside the package), the Kustomize overlay is rendered with the
-``kubectl kustomize`` built into kubectl when kubectl is installed.
+``kubectl kustomize`` built into kubectl when kubectl is installed. The RabbitMQ policies are
+also applied on the test broker (with ``rabbitmqctl``, when installed) to prove their effect.
 """
 
 from __future__ import annotations
