@@ -13,14 +13,15 @@ statements against a limit of LIMIT, so it is the floor cost of the one contende
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
 
 import asyncpg
-import httpx
 
 from bench.common import Result, Timer, create_database, summary
+from bench.loadgen import Request, fire
 from bench.system import at, bench_system, ok, plain_url, token, wait_for
 
 N = 1000
@@ -128,27 +129,24 @@ async def run() -> list[Result]:
                 what="active event with the session in registration",
             )
 
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        statuses: Counter[str] = Counter()
-        latencies: list[float] = []
-        sem = asyncio.Semaphore(CONCURRENCY)
         path = f"/v1/sessions/{session['id']}/enrollments"
-        async with httpx.AsyncClient(
-            base_url=system.registration.url, limits=limits, timeout=120
-        ) as client:
-            # open the connections first so the storm measures requests, not TCP handshakes
-            await asyncio.gather(*(client.get("/health/live") for _ in range(CONCURRENCY)))
-
-            async def sign_up(tok: str) -> None:
-                async with sem:
-                    start = time.perf_counter()
-                    r = await client.post(path, headers={"Authorization": f"Bearer {tok}"})
-                    latencies.append(time.perf_counter() - start)
-                    code = r.json().get("code", "") if r.status_code != 201 else ""
-                    statuses[f"{r.status_code} {code}".strip()] += 1
-
-            with Timer() as t:
-                await asyncio.gather(*(sign_up(tok) for tok in tokens))
+        storm = [Request("POST", path, {"authorization": f"Bearer {tok}"}) for tok in tokens]
+        # the HTTP floor of the same process: the same client, connections and concurrency
+        floor = await fire(
+            system.registration.url, [Request("GET", "/health/live")] * N, CONCURRENCY
+        )
+        with Timer() as floor_t:
+            floor = await fire(
+                system.registration.url, [Request("GET", "/health/live")] * N, CONCURRENCY
+            )
+        with Timer() as t:
+            answers = await fire(system.registration.url, storm, CONCURRENCY)
+        statuses: Counter[str] = Counter()
+        for a in answers:
+            code = json.loads(a.body).get("code", "") if a.status != 201 else ""
+            statuses[f"{a.status} {code}".strip()] += 1
+        latencies = [a.seconds for a in answers]
+        won = [a.seconds for a in answers if a.status == 201]
 
         async with system.client(system.registration, admin) as reg:
             seats = await ok(await reg.get(seats_url))
@@ -163,8 +161,11 @@ async def run() -> list[Result]:
     assert statuses["201"] == LIMIT, dict(statuses)
     assert seats["taken"] == LIMIT, seats
     assert live == LIMIT, live
+    assert all(a.status == 200 for a in floor)
     rate = N / t.elapsed
-    s, b = summary(latencies), summary(base_lat)
+    floor_rate = N / floor_t.elapsed
+    s, b, w = summary(latencies), summary(base_lat), summary(won)
+    f = summary([a.seconds for a in floor])
     extra = {
         "n": N,
         "limit": LIMIT,
@@ -174,7 +175,10 @@ async def run() -> list[Result]:
         "live_enrollments_in_db": live,
         "elapsed_s": t.elapsed,
         "latency_ms": s,
+        "seat_taking_latency_ms": w,
         "baseline_latency_ms": b,
+        "health_live_rate": floor_rate,
+        "health_live_latency_ms": f,
     }
     name = "sign-up storm"
     base = "PG conditional UPDATE (asyncpg)"
@@ -184,5 +188,16 @@ async def run() -> list[Result]:
         ),
         Result(name, "sign-up p50", s["p50_ms"], "ms", base, b["p50_ms"]),
         Result(name, "sign-up p99", s["p99_ms"], "ms", base, b["p99_ms"]),
+        Result(
+            name,
+            f"{N} sign-ups vs the same process's HTTP floor",
+            rate,
+            "req/s",
+            f"GET /health/live, {CONCURRENCY} in flight",
+            floor_rate,
+        ),
+        Result(
+            name, "seat-taking sign-ups (201) p50", w["p50_ms"], "ms", "health p50", f["p50_ms"]
+        ),
         Result(name, "seats taken (asserted = limit)", seats["taken"], "seats", "limit", LIMIT),
     ]
