@@ -78,7 +78,7 @@ def service_main(
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout),
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    uvicorn.Server(config).run()  # on uvloop where installed (uvicorn[standard])
 
 
 def token_main(argv: list[str] | None = None) -> None:
