@@ -240,6 +240,21 @@ class AttendanceRecorded(Message):
     final: bool = Field(default=False, description="True once reconciled after the meeting ended.")
 
 
+class ZoomAccountChanged(Message):
+    """A Zoom account of the company was connected (either OAuth type), its role changed, or it
+    was removed (deauthorized or deleted: ``connected`` false). No personal data (the Zoom
+    user's email stays in the bridge)."""
+
+    routing_key: ClassVar[str] = "zoom-bridge.account.changed"
+    account_id: uuid.UUID
+    role: ZoomAccountRole
+    connected: bool
+    version: int = Field(
+        description="Monotonic per account: microseconds since the epoch of the change, taken "
+        "when it was written (changes to one account are human-paced); consumers keep the newest."
+    )
+
+
 class RecordingFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -273,6 +288,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     MeetingDeleted,
     AttendanceRecorded,
     RecordingAvailable,
+    ZoomAccountChanged,
 )
 
 BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}

@@ -25,6 +25,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.MeetingDeleted,
         c.RecordingAvailable,
         c.EnrollmentChanged,
+        c.ZoomAccountChanged,
     ),
     REGISTRATION: (
         c.CompanySettingsChanged,
