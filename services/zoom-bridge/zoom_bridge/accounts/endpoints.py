@@ -98,6 +98,5 @@ async def connect_s2s(
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, admin: AdminPrincipal, session: SessionDep
 ) -> AccountOut:
-    account = await service.get_account(session, admin.company_id, account_id)
-    account.role = body.role.value
-    return _out(account)
+    """R-ZOOM-2: set the account's role (announced to catalog, which uses it for new days)."""
+    return _out(await service.set_role(session, admin.company_id, account_id, body.role))

@@ -1,4 +1,9 @@
-"""Connecting Zoom accounts: OAuth authorization code (signed single-use state) and S2S."""
+"""Connecting Zoom accounts: OAuth authorization code (signed single-use state) and S2S.
+
+Every connection, role change and removal is announced as ``ZoomAccountChanged`` through the
+outbox, in the transaction of the change, so catalog knows the company's accounts and their roles
+(R-DAY-9, R-ZOOM-2) without asking the bridge.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import datetime as dt
 import json
 import re
 import secrets
+import threading
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -14,17 +21,47 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from te_shared.contracts import ZoomAccountRole
+from te_shared.contracts import ZoomAccountChanged, ZoomAccountRole
 from te_shared.db import utcnow
 from te_shared.errors import BadRequest, NotFound, field_error
 from te_shared.logging import get_logger
-from zoom_bridge.models import OAuthState, ZoomAccount
+from te_shared.outbox import add_message
+from zoom_bridge.models import OAuthState, OutboxRecord, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.client import ZoomClient, ZoomError
 
 log = get_logger(__name__)
 
 STATE_TTL = dt.timedelta(minutes=10)
+
+_version_lock = threading.Lock()
+_last_version = 0
+
+
+def change_version() -> int:
+    """An account change's ``version``: microseconds since the epoch, taken when the change is
+    written. Changes to one account are human-paced, so the clock orders them; within this
+    process two changes never share a value."""
+    global _last_version
+    with _version_lock:
+        _last_version = max(time.time_ns() // 1000, _last_version + 1)
+        return _last_version
+
+
+def announce(session: AsyncSession, account: ZoomAccount, *, connected: bool = True) -> None:
+    """Write ``ZoomAccountChanged`` for ``account`` into the outbox (the caller's transaction).
+    No personal data: the Zoom user's email stays here."""
+    add_message(
+        session,
+        OutboxRecord,
+        ZoomAccountChanged(
+            company_id=account.company_id,
+            account_id=account.id,
+            role=ZoomAccountRole(account.role),
+            connected=connected,
+            version=change_version(),
+        ),
+    )
 
 
 def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
@@ -127,9 +164,9 @@ async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state:
     company_id = str(payload["c"])
     account = (
         await session.execute(
-            select(ZoomAccount).where(
-                ZoomAccount.company_id == company_id, ZoomAccount.zoom_user_id == str(me["id"])
-            )
+            select(ZoomAccount)
+            .where(ZoomAccount.company_id == company_id, ZoomAccount.zoom_user_id == str(me["id"]))
+            .with_for_update()
         )
     ).scalar_one_or_none()
     if account is None:
@@ -141,6 +178,7 @@ async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state:
     account.zoom_account_id = str(me.get("account_id", ""))
     account.zoom_user_email = str(me.get("email", ""))
     zoom.store_tokens(account, tokens)
+    announce(session, account)
     log.info("zoom_account_connected", account_id=str(account.id), company_id=company_id)
     return str(payload["t"])
 
@@ -176,6 +214,7 @@ async def connect_s2s(
     zoom.store_tokens(account, tokens)
     session.add(account)
     await session.flush()
+    announce(session, account)
     return account
 
 
@@ -195,13 +234,45 @@ async def get_account(session: AsyncSession, company_id: str, account_id: uuid.U
     return account
 
 
+async def set_role(
+    session: AsyncSession, company_id: str, account_id: uuid.UUID, role: ZoomAccountRole
+) -> ZoomAccount:
+    """R-ZOOM-2: the admin says which role the account has. Announced even when unchanged, so
+    a PATCH re-announces an account (e.g. one connected before catalog followed accounts)."""
+    account = (
+        await session.execute(
+            select(ZoomAccount)
+            .where(ZoomAccount.id == account_id, ZoomAccount.company_id == company_id)
+            .with_for_update()  # concurrent PATCHes commit in the order of their versions
+        )
+    ).scalar_one_or_none()
+    if account is None:
+        raise NotFound("No such Zoom account.")
+    account.role = role.value
+    announce(session, account)
+    return account
+
+
+async def remove(session: AsyncSession, accounts: list[ZoomAccount]) -> int:
+    """Forget the connections (and their tokens), announcing each as no longer connected."""
+    for account in accounts:
+        announce(session, account, connected=False)
+    if accounts:
+        await session.execute(
+            delete(ZoomAccount).where(ZoomAccount.id.in_([a.id for a in accounts]))
+        )
+    return len(accounts)
+
+
 async def deauthorize(session: AsyncSession, zoom_user_id: str, zoom_account_id: str) -> int:
     """Zoom's deauthorization notice: forget the connection (and its tokens)."""
-    result = await session.execute(
-        delete(ZoomAccount).where(
+    stmt = (
+        select(ZoomAccount)
+        .where(
             ZoomAccount.kind == "oauth",
             ZoomAccount.zoom_user_id == zoom_user_id,
             ZoomAccount.zoom_account_id == zoom_account_id,
         )
+        .with_for_update()
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return await remove(session, list((await session.execute(stmt)).scalars()))
