@@ -1,4 +1,5 @@
-"""Messages catalog consumes (meeting state and recordings from the zoom bridge).
+"""Messages catalog consumes (meeting state, recordings and accounts from the zoom bridge;
+enrollments from registration).
 
 Idempotent through the inbox; stale meeting states are ignored: a state is applied only when its
 ``version`` (the day version it reflects) is at least the one already shown. Messages for days that
@@ -10,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Day, EnrollmentSeat
+from catalog.models import Day, EnrollmentSeat, ZoomAccountReplica
 from te_shared import contracts as c
 from te_shared.inbox import Consumers
 from te_shared.replica import upsert_if_newer
@@ -88,5 +89,22 @@ async def on_enrollment_changed(session: AsyncSession, msg: c.EnrollmentChanged)
             "company_id": msg.company_id,
             "session_id": msg.session_id,
             "status": msg.status.value,
+        },
+    )
+
+
+@consumers.handler(c.ZoomAccountChanged)
+async def on_zoom_account_changed(session: AsyncSession, msg: c.ZoomAccountChanged) -> None:
+    """R-DAY-9: the company's Zoom accounts, with their role; stale versions are ignored. Days
+    already using the account are not rewritten (see the README)."""
+    await upsert_if_newer(
+        session,
+        ZoomAccountReplica,
+        key={"account_id": msg.account_id},
+        version=msg.version,
+        values={
+            "company_id": msg.company_id,
+            "role": msg.role.value,
+            "connected": msg.connected,
         },
     )

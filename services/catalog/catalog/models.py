@@ -6,7 +6,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from te_shared.db import UTCDateTime, make_metadata, new_id, utcnow
@@ -130,3 +140,18 @@ class EnrollmentSeat(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
     status: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer())
+
+
+class ZoomAccountReplica(Base):
+    """The zoom bridge's accounts as catalog needs them (R-DAY-9, R-ZOOM-2), from
+    ``ZoomAccountChanged`` messages; the newest ``version`` of each account wins. A removed
+    account stays as a row with ``connected`` false."""
+
+    __tablename__ = "zoom_account_replica"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    connected: Mapped[bool] = mapped_column(Boolean())
+    #: microseconds since the epoch (the bridge's), beyond a 32-bit integer
+    version: Mapped[int] = mapped_column(BigInteger())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -99,6 +100,32 @@ class Cat:
             )
             payloads = [r.payload for r in rows]
         return [p for p in payloads if all(p.get(k) == v for k, v in match.items())]
+
+    async def zoom_account(
+        self,
+        company: str,
+        role: str = "administrator",
+        *,
+        connected: bool = True,
+        account_id: str | None = None,
+    ) -> str:
+        """The zoom bridge announces a Zoom account of ``company`` (R-DAY-9), as its
+        ``ZoomAccountChanged`` would reach catalog; returns the account id. Announcing an
+        existing ``account_id`` again changes it (a newer version)."""
+        account = c.ZoomAccountChanged(
+            company_id=company,
+            account_id=uuid.UUID(account_id) if account_id else uuid.uuid4(),
+            role=c.ZoomAccountRole(role),
+            connected=connected,
+            version=time.time_ns() // 1000,
+        )
+        await self.apply(account)
+        return str(account.account_id)
+
+    async def zoom(self, company: str, role: str = "administrator", **kw: Any) -> dict[str, Any]:
+        """A zoom day's ``zoom`` body on a freshly announced account of ``company``."""
+        account_id = await self.zoom_account(company, role)
+        return {"account_id": account_id, "organizer_user_id": "org-1", **kw}
 
     async def apply(self, *messages: c.Message) -> None:
         """Run the handlers as the broker would (one transaction per message)."""

@@ -38,17 +38,13 @@ async def setup(cat: Cat, **settings: Any) -> tuple[str, dict[str, Any], dict[st
     return company, event, sess
 
 
-def zoom_body(**kw: Any) -> dict[str, Any]:
-    return {"account_id": str(uuid.uuid4()), "organizer_user_id": "org-1", **kw}
-
-
 async def test_r_day_1_formats_offline_online_zoom_mixed_in_one_session(cat: Cat) -> None:
     company, _, sess = await setup(cat, zoom_enabled=True)
     a = await cat.day(company, sess["id"], format="offline", address="Room 5", start=at(2))
     b = await cat.day(
         company, sess["id"], format="online", url="https://meet.example/x", start=at(3)
     )
-    z = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(4))
+    z = await cat.day(company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(4))
     assert [a["format"], b["format"], z["format"]] == ["offline", "online", "zoom"]
     assert z["zoom"]["meeting"] == {"status": "pending", "join_url": None, "error": None}
     r = await cat.post_day(company, sess["id"], format="teleport")
@@ -79,20 +75,22 @@ async def test_r_day_2_online_url_must_be_http_and_address_links_safe(cat: Cat) 
 
 async def test_r_day_3_zoom_refused_when_company_zoom_disabled_or_event_undated(cat: Cat) -> None:
     company, _, sess = await setup(cat, zoom_enabled=False)
-    r = await cat.post_day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "zoom_disabled"
     zoomco = await cat.company(zoom_enabled=True)
     undated = await cat.event(zoomco, dated=False)
     s2 = await cat.session(zoomco, undated["id"])
-    r = await cat.post_day(zoomco, s2["id"], format="zoom", zoom=zoom_body())
+    r = await cat.post_day(zoomco, s2["id"], format="zoom", zoom=await cat.zoom(zoomco))
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.format"
     # an existing day may not be turned into a zoom day either
     d = await cat.day(company, sess["id"], start=at(2))
     r = await cat.client.patch(
         f"/v1/days/{d['id']}",
-        json={"format": "zoom", "zoom": zoom_body()},
+        json={"format": "zoom", "zoom": await cat.zoom(company)},
         headers=cat.admin(company),
     )
     assert r.status_code == 422
@@ -275,11 +273,11 @@ async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
         sess["id"],
         format="zoom",
         start=at(2),
-        zoom=zoom_body(account_role="participant", auto_recording=True),
+        zoom=await cat.zoom(company, "participant", auto_recording=True),
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.zoom.auto_recording"
-    zoom = zoom_body(auto_recording=True)
+    zoom = await cat.zoom(company, auto_recording=True)
     day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
     assert day["zoom"]["account_role"] == "administrator"
     assert day["zoom"]["auto_recording"] is True
@@ -300,7 +298,11 @@ async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
         headers=cat.admin(company),
     )
     r = await cat.post_day(
-        company, sess["id"], format="zoom", start=at(3), zoom=zoom_body(auto_recording=True)
+        company,
+        sess["id"],
+        format="zoom",
+        start=at(3),
+        zoom=await cat.zoom(company, auto_recording=True),
     )
     assert r.status_code == 422
 
@@ -308,7 +310,7 @@ async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
 async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Cat) -> None:
     """R-ZOOM-2 ruling: over 40 minutes, or a session open to more than 100 people, warns."""
     company, _, sess = await setup(cat, zoom_enabled=True)
-    participant = zoom_body(account_role="participant")
+    participant = await cat.zoom(company, "participant")
     short = await cat.day(
         company,
         sess["id"],
@@ -332,13 +334,17 @@ async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Ca
     )
     assert [w for w in moved.json()["warnings"] if "100 people" in w] == []
     assert any("40 minutes" in w for w in moved.json()["warnings"])
-    admin_role = await cat.day(company, sess["id"], format="zoom", start=at(5), zoom=zoom_body())
+    admin_role = await cat.day(
+        company, sess["id"], format="zoom", start=at(5), zoom=await cat.zoom(company)
+    )
     assert admin_role["warnings"] == []
 
 
 async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
     company, event, sess = await setup(cat, zoom_enabled=True)
-    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    day = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+    )
     r = await cat.client.patch(
         f"/v1/days/{day['id']}", json={"start": at(3)}, headers=cat.admin(company)
     )
@@ -391,7 +397,9 @@ async def test_event_detail_orders_sessions_by_first_day_and_days_by_start(cat: 
 async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat: Cat) -> None:
     """Bridge messages: created/failed/updated shown as zoom.meeting; stale versions ignored."""
     company, _, sess = await setup(cat, zoom_enabled=True)
-    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    day = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+    )
     day_id = uuid.UUID(day["id"])
 
     async def meeting() -> dict[str, Any]:
@@ -441,7 +449,9 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
 async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> None:
     """The real path: a MeetingCreated published to the broker reaches the day (inbox, handler)."""
     company, _, sess = await setup(cat, zoom_enabled=True)
-    day = await cat.day(company, sess["id"], format="zoom", zoom=zoom_body(), start=at(2))
+    day = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+    )
     runtime = cat.app.state.runtime
     factory = runtime.session_factory()
     from catalog.models import OutboxRecord
@@ -570,7 +580,7 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
     for automatic recording) or Zoom itself is turned off, an existing zoom day can still be
     moved; new Zoom settings, or turning a day into a zoom day, are checked as on create."""
     company, _, sess = await setup(cat, zoom_enabled=True, training_module_enabled=True)
-    zoom = zoom_body(auto_recording=True)
+    zoom = await cat.zoom(company, auto_recording=True)
     day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
     url = f"/v1/days/{day['id']}"
     admin = cat.admin(company)
@@ -605,12 +615,14 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
     msgs = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
     assert parse(msgs[-1]["start"]) == parse(at(4))
     assert msgs[-1]["zoom"]["organizer_user_id"] == "org-2"
-    r = await cat.client.patch(url, json={"zoom": zoom_body()}, headers=admin)
+    r = await cat.client.patch(url, json={"zoom": await cat.zoom(company)}, headers=admin)
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "zoom_disabled"
     offline = await cat.day(company, sess["id"], start=at(6))
     r = await cat.client.patch(
-        f"/v1/days/{offline['id']}", json={"format": "zoom", "zoom": zoom_body()}, headers=admin
+        f"/v1/days/{offline['id']}",
+        json={"format": "zoom", "zoom": await cat.zoom(company)},
+        headers=admin,
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "zoom_disabled"

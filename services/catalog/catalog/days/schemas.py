@@ -11,10 +11,17 @@ from te_shared.contracts import DayFormat, ZoomAccountRole
 
 
 class ZoomIn(Body):
-    """R-DAY-9: the Zoom settings of a zoom day."""
+    """R-DAY-9: the Zoom settings of a zoom day. The account's role is the one the zoom bridge
+    announced for it (``account_role`` in the answer), never the client's."""
 
-    account_id: uuid.UUID
-    account_role: ZoomAccountRole = ZoomAccountRole.ADMINISTRATOR
+    account_id: uuid.UUID = Field(
+        description="A connected Zoom account of the company (as the zoom bridge announced it)."
+    )
+    account_role: ZoomAccountRole | None = Field(
+        default=None,
+        deprecated=True,
+        description="Ignored: the role is the account's own, as the zoom bridge announced it.",
+    )
     organizer_user_id: str = Field(min_length=1, max_length=200)
     auto_recording: bool = False
 
@@ -52,7 +59,10 @@ class RecordingOut(BaseModel):
 
 class ZoomOut(BaseModel):
     account_id: uuid.UUID
-    account_role: ZoomAccountRole
+    account_role: ZoomAccountRole = Field(
+        description="The account's role when the day got these Zoom settings (from the zoom "
+        "bridge); a later role change of the account does not rewrite the day."
+    )
     organizer_user_id: str
     auto_recording: bool
     meeting: MeetingOut | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +25,9 @@ from catalog.common import (
 from catalog.company.schemas import CompanySettingsIn
 from catalog.company.service import get_settings
 from catalog.days.schemas import DayIn, DayOut, DayPatch, MeetingOut, RecordingOut, ZoomIn, ZoomOut
-from catalog.models import Day, Event, TrainingSession
+from catalog.models import Day, Event, TrainingSession, ZoomAccountReplica
 from te_shared import contracts as c
-from te_shared.errors import Conflict, FieldError, field_error
+from te_shared.errors import Conflict, FieldError, Unprocessable, field_error
 
 #: R-DAY-2: links that run script or reach local files: ``javascript:``, ``vbscript:``, ``data:``
 #: followed by a media type (``data:text/html,...``) and ``file:`` followed by a path, so that
@@ -108,8 +109,67 @@ def _check_address(address: str | None) -> str:
     return cleaned
 
 
-def _check_zoom(zoom: ZoomIn | None, settings: CompanySettingsIn, event: Event) -> ZoomIn:
-    """R-DAY-3 and R-DAY-9."""
+@dataclass(frozen=True, slots=True)
+class _Zoom:
+    """A zoom day's settings as catalog stores them: the role is the account's (R-DAY-9)."""
+
+    account_id: uuid.UUID
+    role: c.ZoomAccountRole
+    organizer_user_id: str
+    auto_recording: bool
+
+    def same_as(self, sent: ZoomIn) -> bool:
+        """What the client sends matches these settings (the role is not the client's)."""
+        return (self.account_id, self.organizer_user_id, self.auto_recording) == (
+            sent.account_id,
+            sent.organizer_user_id,
+            sent.auto_recording,
+        )
+
+
+ACCOUNT_FIELD = "body.zoom.account_id"
+ACCOUNT_UNKNOWN = (
+    "The company has no Zoom account with this id that catalog knows of yet. An account "
+    "connected moments ago becomes known shortly: retry in a few seconds."
+)
+ACCOUNT_DISCONNECTED = (
+    "This Zoom account is no longer connected (it was deauthorized or removed): connect it "
+    "again or choose another account."
+)
+
+
+async def _account_role(
+    session: AsyncSession, company_id: str, account_id: uuid.UUID
+) -> c.ZoomAccountRole:
+    """R-DAY-9: the role of a connected account of the company, from the bridge's messages.
+
+    Unknown (another company's is unknown too) is a retryable 422: the day may race the
+    account's ``ZoomAccountChanged`` (catalog never asks the bridge synchronously)."""
+    account = await session.get(ZoomAccountReplica, account_id)
+    if account is None or account.company_id != company_id:
+        raise Unprocessable(
+            ACCOUNT_UNKNOWN,
+            code="zoom_account_unknown",
+            errors=[
+                FieldError(
+                    field=ACCOUNT_FIELD, message=ACCOUNT_UNKNOWN, code="zoom_account_unknown"
+                )
+            ],
+            extra={"retryable": True},
+        )
+    if not account.connected:
+        raise field_error(ACCOUNT_FIELD, ACCOUNT_DISCONNECTED, code="zoom_account_disconnected")
+    return c.ZoomAccountRole(account.role)
+
+
+async def _check_zoom(
+    session: AsyncSession,
+    company_id: str,
+    zoom: ZoomIn | None,
+    settings: CompanySettingsIn,
+    event: Event,
+) -> _Zoom:
+    """R-DAY-3 and R-DAY-9 (the client's ``account_role`` is ignored: the account's counts)."""
     if not settings.zoom_enabled:
         raise field_error(
             "body.format", "Zoom days need Zoom enabled for the company.", code="zoom_disabled"
@@ -120,17 +180,17 @@ def _check_zoom(zoom: ZoomIn | None, settings: CompanySettingsIn, event: Event) 
         )
     if zoom is None:
         raise field_error("body.zoom", "A Zoom day needs its Zoom settings.")
+    role = await _account_role(session, company_id, zoom.account_id)
     if zoom.auto_recording and (
-        zoom.account_role is not c.ZoomAccountRole.ADMINISTRATOR
-        or not settings.training_module_enabled
+        role is not c.ZoomAccountRole.ADMINISTRATOR or not settings.training_module_enabled
     ):
         raise field_error(
             "body.zoom.auto_recording",
-            "Automatic cloud recording needs the administrator account role and the training "
-            "module enabled.",
+            "Automatic cloud recording needs an account with the administrator role and the "
+            "training module enabled.",
             code="auto_recording_unavailable",
         )
-    return zoom
+    return _Zoom(zoom.account_id, role, zoom.organizer_user_id, zoom.auto_recording)
 
 
 def _apply_content(
@@ -138,26 +198,20 @@ def _apply_content(
     fmt: c.DayFormat,
     address: str | None,
     url: str | None,
-    zoom: ZoomIn | None,
-    settings: CompanySettingsIn,
-    event: Event,
-    *,
-    check_zoom: bool = True,
+    zoom: _Zoom | None,
 ) -> None:
-    """R-DAY-1/2/3/9: set the fields the format has and clear the others.
-
-    ``check_zoom=False`` keeps a zoom day's stored Zoom settings without checking them again
-    against the company's current settings (an edit that does not change them)."""
+    """R-DAY-1/2/3/9: set the fields the format has and clear the others. A zoom day's
+    settings come checked (:func:`_check_zoom`) or kept as stored."""
     was_zoom = day.format == c.DayFormat.ZOOM
     day.format = fmt.value
     day.address = _check_address(address) if fmt is c.DayFormat.OFFLINE else None
     day.url = _check_url(url) if fmt is c.DayFormat.ONLINE else None
     if fmt is c.DayFormat.ZOOM:
-        checked = _check_zoom(zoom, settings, event) if check_zoom or zoom is None else zoom
-        day.zoom_account_id = checked.account_id
-        day.zoom_account_role = checked.account_role.value
-        day.zoom_organizer_user_id = checked.organizer_user_id
-        day.zoom_auto_recording = checked.auto_recording
+        assert zoom is not None  # checked by the caller
+        day.zoom_account_id = zoom.account_id
+        day.zoom_account_role = zoom.role.value
+        day.zoom_organizer_user_id = zoom.organizer_user_id
+        day.zoom_auto_recording = zoom.auto_recording
         if not was_zoom:
             day.meeting_status = c.MeetingStatus.PENDING.value
     else:
@@ -240,7 +294,10 @@ async def create_day(
     end = data.end or start + dt.timedelta(hours=1)
     day = Day(company_id=company_id, session_id=sess.id, version=1, recordings=[])
     day.format = ""
-    _apply_content(day, data.format, data.address, data.url, data.zoom, settings, event)
+    zoom = None
+    if data.format is c.DayFormat.ZOOM:
+        zoom = await _check_zoom(session, company_id, data.zoom, settings, event)
+    _apply_content(day, data.format, data.address, data.url, zoom)
     _check_schedule(start, end, days, sess)
     now = clock.now()
     warnings: list[str] = []
@@ -264,12 +321,12 @@ async def create_day(
     return day_out(day, warnings + zoom_role_warnings(day, sess))
 
 
-def _stored_zoom(day: Day) -> ZoomIn | None:
+def _stored_zoom(day: Day) -> _Zoom | None:
     if day.format != c.DayFormat.ZOOM or day.zoom_account_id is None:
         return None
-    return ZoomIn(
+    return _Zoom(
         account_id=day.zoom_account_id,
-        account_role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
+        role=c.ZoomAccountRole(day.zoom_account_role or "administrator"),
         organizer_user_id=day.zoom_organizer_user_id or "-",
         auto_recording=day.zoom_auto_recording,
     )
@@ -284,10 +341,11 @@ def _published(day: Day) -> tuple[object, ...]:
 async def update_day(
     session: AsyncSession, company_id: str, day_id: uuid.UUID, data: DayPatch
 ) -> DayOut:
-    """Only what the PATCH changes is checked again: a zoom day keeps its Zoom settings through
-    an edit of its times, address or link even after Zoom (or the training module, for automatic
-    recording) was turned off; new Zoom settings, or becoming a zoom day, are checked as on create.
-    R-DAY-8 is not asked here (it is about adding a day; see the README)."""
+    """Only what the PATCH changes is checked again: a zoom day keeps its Zoom settings (and the
+    account role stored with them) through an edit of its times, address or link even after Zoom
+    (or the training module, for automatic recording) was turned off or the account's role
+    changed; new Zoom settings, or becoming a zoom day, are checked as on create (the account's
+    current role). R-DAY-8 is not asked here (it is about adding a day; see the README)."""
     found = await load(session, Day, day_id, company_id, what="day")
     sess, event, settings = await _context(session, company_id, found.session_id)
     day = await load(session, Day, day_id, company_id, lock=True, what="day")  # fresh, under lock
@@ -295,16 +353,18 @@ async def update_day(
     before = _published(day)
     fmt = data.format or c.DayFormat(day.format)
     stored = _stored_zoom(day)
-    zoom = data.zoom if data.zoom is not None else stored
+    zoom = None
+    if fmt is c.DayFormat.ZOOM:
+        if stored is not None and (data.zoom is None or stored.same_as(data.zoom)):
+            zoom = stored
+        else:
+            zoom = await _check_zoom(session, company_id, data.zoom, settings, event)
     _apply_content(
         day,
         fmt,
         data.address if "address" in sent else day.address,
         data.url if "url" in sent else day.url,
         zoom,
-        settings,
-        event,
-        check_zoom=stored is None or zoom != stored,
     )
     start = data.start or day.start
     end = data.end or day.end
