@@ -205,6 +205,13 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
+def account_known(response: httpx.Response) -> bool:
+    """False while catalog answers that a zoom day's Zoom account is not known yet: the
+    bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
+    (a retryable 422); the client asks again."""
+    return not (response.status_code == 422 and response.json().get("retryable") is True)
+
+
 async def wait_for(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],

@@ -27,7 +27,16 @@ import asyncpg
 import httpx
 
 from bench.common import Result, Timer
-from bench.system import at, bench_system, ok, plain_url, token, wait_for, zoom_company
+from bench.system import (
+    account_known,
+    at,
+    bench_system,
+    ok,
+    plain_url,
+    token,
+    wait_for,
+    zoom_company,
+)
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)
@@ -115,19 +124,23 @@ async def run() -> list[Result]:
                 201,
             )
             day = await ok(
-                await cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    json={
-                        "format": "zoom",
-                        "start": start_at.isoformat(),
-                        "end": (start_at + dt.timedelta(hours=3)).isoformat(),
-                        "zoom": {
-                            "account_id": account_id,
-                            "account_role": "administrator",
-                            "organizer_user_id": "admin-1",
-                            "auto_recording": False,
+                await wait_for(  # until the bridge's account message reached catalog
+                    lambda: cat.post(
+                        f"/v1/sessions/{session['id']}/days",
+                        json={
+                            "format": "zoom",
+                            "start": start_at.isoformat(),
+                            "end": (start_at + dt.timedelta(hours=3)).isoformat(),
+                            "zoom": {
+                                "account_id": account_id,
+                                "account_role": "administrator",
+                                "organizer_user_id": "admin-1",
+                                "auto_recording": False,
+                            },
                         },
-                    },
+                    ),
+                    account_known,
+                    what="the Zoom account known to catalog",
                 ),
                 201,
             )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from te_shared.testing import System, eventually
+from tests.faults.support import account_known
 
 pytestmark = pytest.mark.e2e
 
@@ -86,19 +87,23 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
             201,
         )
         day = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "zoom",
-                    "start": start.isoformat(),
-                    "end": (start + dt.timedelta(hours=2)).isoformat(),
-                    "zoom": {
-                        "account_id": account_id,
-                        "account_role": "administrator",
-                        "organizer_user_id": "admin-1",
-                        "auto_recording": True,
+            await eventually(  # until the bridge's account message reached catalog
+                lambda: cat.post(
+                    f"/v1/sessions/{session['id']}/days",
+                    json={
+                        "format": "zoom",
+                        "start": start.isoformat(),
+                        "end": (start + dt.timedelta(hours=2)).isoformat(),
+                        "zoom": {
+                            "account_id": account_id,
+                            "account_role": "administrator",
+                            "organizer_user_id": "admin-1",
+                            "auto_recording": True,
+                        },
                     },
-                },
+                ),
+                account_known,
+                what="the Zoom account known to catalog",
             ),
             201,
         )

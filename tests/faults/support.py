@@ -68,6 +68,13 @@ class Answer:
     retries: int
 
 
+def account_known(response: httpx.Response) -> bool:
+    """False while catalog answers that a zoom day's Zoom account is not known yet: the
+    bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
+    (a retryable 422, R-DAY-9); the client asks again."""
+    return not (response.status_code == 422 and response.json().get("retryable") is True)
+
+
 async def until_answered(send: Callable[[], Awaitable[httpx.Response]]) -> Answer:
     """A client that retries while a service or its database is down, until it gets an answer
     that is not a server error."""
@@ -226,7 +233,11 @@ class Ledger:
         key = (session_id, instant(body["start"]))
         self.days_requested[key] = body["format"]
         answer = await until_answered(
-            lambda: cat.post(f"/v1/sessions/{session_id}/days", json=body)
+            lambda: eventually(
+                lambda: cat.post(f"/v1/sessions/{session_id}/days", json=body),
+                account_known,
+                what="the Zoom account known to catalog",
+            )
         )
         response = answer.response
         if response.status_code == 201:

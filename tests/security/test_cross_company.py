@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from te_shared.testing import System, eventually
-from tests.faults.support import connect_zoom
+from tests.faults.support import account_known, connect_zoom
 
 pytestmark = pytest.mark.e2e
 
@@ -196,14 +196,18 @@ async def owned(system: System) -> Ids:
             201,
         )
         zoom = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "zoom",
-                    "start": at(6, 9),
-                    "end": at(6, 10),
-                    "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
-                },
+            await eventually(  # until the bridge's account message reached catalog
+                lambda: cat.post(
+                    f"/v1/sessions/{session['id']}/days",
+                    json={
+                        "format": "zoom",
+                        "start": at(6, 9),
+                        "end": at(6, 10),
+                        "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
+                    },
+                ),
+                account_known,
+                what="A's Zoom account known to catalog",
             ),
             201,
         )

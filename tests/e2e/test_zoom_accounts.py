@@ -1,0 +1,124 @@
+"""R-DAY-9, R-ZOOM-2 across the real processes: the bridge's ``ZoomAccountChanged`` (through its
+outbox and RabbitMQ) is what catalog knows a company's Zoom accounts and their roles by.
+
+A system of its own: the days it creates get meetings in the simulator, which other tests of the
+shared system count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from te_shared.testing import (
+    DatabaseFactory,
+    RabbitNamespace,
+    System,
+    TokenFactory,
+    eventually,
+    start_system,
+)
+
+pytestmark = pytest.mark.e2e
+
+ZOOM_USER = "accounts-e2e@zoom.test"
+
+
+@pytest.fixture
+async def own_system(
+    databases: DatabaseFactory,
+    fresh_rabbit: RabbitNamespace,
+    token: TokenFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[System]:
+    async with start_system(databases, fresh_rabbit, token, tmp_path_factory) as system:
+        yield system
+
+
+def at(days: int, hour: int) -> str:
+    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (base + dt.timedelta(days=days)).isoformat()
+
+
+async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
+    own_system: System,
+) -> None:
+    system = own_system
+    company = "accounts-e2e"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.bridge, admin) as bridge,
+        system.client(system.sim) as sim,
+        httpx.AsyncClient() as browser,
+    ):
+        settings = {"timezone": "UTC", "locales": ["en"], "zoom_enabled": True}
+        assert (await cat.put("/v1/company/settings", json=settings)).status_code == 200
+        event = (await cat.post("/v1/events", json={"title": "Accounts", "dated": True})).json()
+        session = (
+            await cat.post(
+                f"/v1/events/{event['id']}/sessions",
+                json={"name": "Run", "registration_end": at(1, 9)},
+            )
+        ).json()
+
+        slots = iter(range(3, 300))  # every attempt on a day of its own (R-DAY-6)
+
+        async def post_day() -> httpx.Response:
+            n = next(slots)
+            return await cat.post(
+                f"/v1/sessions/{session['id']}/days",
+                json={
+                    "format": "zoom",
+                    "start": at(n, 9),
+                    "end": at(n, 11),
+                    "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
+                },
+            )
+
+        def code(r: httpx.Response) -> Any:
+            return r.status_code, (r.json().get("errors") or [{}])[0].get("code")
+
+        # connected through OAuth (the simulator approves) as an administrator account
+        start = await bridge.get(
+            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin"}
+        )
+        at_zoom = await browser.get(start.headers["location"] + f"&sim_user={ZOOM_USER}")
+        assert (await browser.get(at_zoom.headers["location"])).status_code == 302
+        accounts = (await bridge.get("/v1/zoom/accounts")).json()
+        account_id = next(a["id"] for a in accounts if a["zoom_user_email"] == ZOOM_USER)
+        first = await eventually(
+            post_day, lambda r: r.status_code == 201, what="the account in catalog"
+        )
+        assert first.json()["zoom"]["account_role"] == "administrator"
+        assert first.json()["warnings"] == []
+
+        # the admin says it is a participant account: new days get R-ZOOM-2's warnings
+        patched = await bridge.patch(
+            f"/v1/zoom/accounts/{account_id}", json={"role": "participant"}
+        )
+        assert patched.status_code == 200
+        second = await eventually(
+            post_day,
+            lambda r: r.status_code == 201 and r.json()["zoom"]["account_role"] == "participant",
+            what="the role change in catalog",
+        )
+        assert any("40 minutes" in w for w in second.json()["warnings"])
+        old = (await cat.get(f"/v1/days/{first.json()['id']}")).json()
+        assert old["zoom"]["account_role"] == "administrator"  # existing days are not rewritten
+
+        # Zoom says the app was deauthorized: catalog refuses the account from then on
+        users = (await sim.get("/_sim/users")).json()
+        zoom_user = next(u for u in users if u["email"] == ZOOM_USER)
+        assert (await sim.post("/_sim/deauthorize", json={"user_id": zoom_user["id"]})).json()[
+            "webhook_status"
+        ] == 200
+        refused = await eventually(
+            post_day,
+            lambda r: code(r) != (201, None),
+            what="the deauthorization in catalog",
+        )
+        assert code(refused) == (422, "zoom_account_disconnected"), refused.text
