@@ -71,6 +71,8 @@ class Runtime:
 
     #: Called after every request or message transaction commits (e.g. to wake a worker).
     commit_hooks: list[Callable[[AsyncSession], None]] = field(default_factory=list)
+    #: Called when Prometheus scrapes, to set the service's own gauges (e.g. from the database).
+    gauge_hooks: list[Hook] = field(default_factory=list)
 
     def after_commit(self, session: AsyncSession) -> None:
         if take_dirty_flag(session) and self.relay is not None:
@@ -195,7 +197,8 @@ def ops_router(title: str, version: str) -> APIRouter:
 
 
 async def refresh_gauges(runtime: Runtime) -> None:
-    """Outbox backlog and dead-letter depth, read when Prometheus scrapes."""
+    """Outbox backlog, dead-letter depth and the service's ``gauge_hooks``, read when
+    Prometheus scrapes."""
     if runtime.relay is not None:
         try:
             stats = await runtime.relay.stats()
@@ -209,6 +212,11 @@ async def refresh_gauges(runtime: Runtime) -> None:
         runtime.metrics.dead_lettered.set(count)
     except Exception as exc:
         log.warning("metrics_dead_letter_unavailable", error=type(exc).__name__)
+    for hook in runtime.gauge_hooks:
+        try:
+            await hook(runtime)
+        except Exception as exc:  # the database may be down; /health/ready says so
+            log.warning("metrics_gauge_unavailable", error=type(exc).__name__)
 
 
 async def queue_depth(broker: RabbitBroker, queue_name: str) -> int:
