@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from faststream.rabbit import RabbitBroker
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from te_shared import contracts as c
@@ -92,26 +93,24 @@ class Env:
         return f"http://127.0.0.1:{self.bridge_port}"
 
     def settings(self) -> ZoomBridgeSettings:
-        return _settings_for(
-            ZoomBridgeSettings,
-            self.db_url,
-            self.ns,
-            zoom_api_base_url=f"{self.sim_url}/v2",
-            zoom_oauth_base_url=self.sim_url,
-            zoom_redirect_url=f"{self.bridge_url}/v1/zoom/oauth/callback",
-            zoom_webhook_secret=WEBHOOK_SECRET,
-            zoom_client_id="dev-client-id",
-            zoom_client_secret="dev-client-secret",
-            zoom_retry_base_seconds=0.2,
-            zoom_retry_max_seconds=2.0,
-            zoom_retry_budget_seconds=6.0,
-            zoom_webhook_retry_base_seconds=0.2,
-            zoom_worker_poll_seconds=0.1,
-            zoom_http_timeout=1.5,
-            zoom_reconcile_delay_seconds=0,
-            port=self.bridge_port,
-            **self.overrides,
-        )
+        values: dict[str, Any] = {
+            "zoom_api_base_url": f"{self.sim_url}/v2",
+            "zoom_oauth_base_url": self.sim_url,
+            "zoom_redirect_url": f"{self.bridge_url}/v1/zoom/oauth/callback",
+            "zoom_webhook_secret": WEBHOOK_SECRET,
+            "zoom_client_id": "dev-client-id",
+            "zoom_client_secret": "dev-client-secret",
+            "zoom_retry_base_seconds": 0.2,
+            "zoom_retry_max_seconds": 2.0,
+            "zoom_retry_budget_seconds": 6.0,
+            "zoom_webhook_retry_base_seconds": 0.2,
+            "zoom_worker_poll_seconds": 0.1,
+            "zoom_http_timeout": 1.5,
+            "zoom_reconcile_delay_seconds": 0,
+            "port": self.bridge_port,
+        }
+        values.update({k: v for k, v in self.overrides.items() if not k.startswith("_")})
+        return _settings_for(ZoomBridgeSettings, self.db_url, self.ns, **values)
 
     async def start_bridge(self, before_serve: Callable[[], None] | None = None) -> None:
         """``before_serve`` runs once the app is built (its logging configured) and before it
@@ -237,6 +236,16 @@ class Env:
             payloads = [p for p in payloads if p.get("day_id") == str(day_id)]
         return payloads
 
+    async def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """The bridge's /metrics, by sample name and labels."""
+        async with self.client() as bridge:
+            text = (await bridge.get("/metrics")).text
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
     async def sim_meeting(self, zoom_id: str) -> dict[str, Any]:
         async with self.sim() as sim:
             meetings = (await sim.get("/_sim/meetings")).json()
@@ -252,7 +261,11 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-async def env(databases: DatabaseFactory, amqp_url: str, token: TokenFactory) -> AsyncIterator[Env]:
+async def env(
+    request: pytest.FixtureRequest, databases: DatabaseFactory, amqp_url: str, token: TokenFactory
+) -> AsyncIterator[Env]:
+    """One simulator and bridge per test module; a module's ``BRIDGE_SETTINGS`` (a dict)
+    overrides the bridge's settings."""
     tag = uuid.uuid4().hex[:8]
     ns = RabbitNamespace(amqp_url, f"te-test-zb-{tag}", f"zb{tag}.")
     bridge_port, sim_port = free_port(), free_port()
@@ -269,6 +282,7 @@ async def env(databases: DatabaseFactory, amqp_url: str, token: TokenFactory) ->
     await broker.connect()
     db_url = await databases.create("zoom")
     environment = Env(ns, db_url, token, bridge_port, sim_port, broker)
+    environment.overrides.update(getattr(request.module, "BRIDGE_SETTINGS", {}))
     await environment.start_bridge()
     try:
         yield environment

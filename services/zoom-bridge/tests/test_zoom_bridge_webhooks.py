@@ -482,3 +482,92 @@ async def test_processed_webhooks_are_pruned_after_the_retention_period(env: Env
             if r.digest.startswith("prune-")
         }
     assert left == {rows["recent"].digest, rows["failed"].digest}
+
+
+def _sample(
+    metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metrics(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operators see webhooks in /metrics, not only as a row and a log line: deliveries by
+    event and outcome; a webhook whose processing fails counts as failed while it waits in the
+    backlog (pending), then as given up, and stays in the backlog as given up."""
+    _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+    real = service._handle
+
+    async def poisoned(session: Any, event: WebhookEvent, delay: float) -> None:
+        obj = (event.body.get("payload") or {}).get("object") or {}
+        if event.event == "meeting.ended" and str(obj.get("id")) == zoom_id:
+            raise ValueError("cannot handle this one")
+        await real(session, event, delay)
+
+    monkeypatch.setattr(service, "_handle", poisoned)
+    monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 1000)
+    before = await env.metrics()
+    received = "zoom_webhooks_received_total"
+    processing = "zoom_webhooks_processing_total"
+    ended = "meeting.ended"
+    async with env.sim() as sim:
+        await sim.post("/_sim/webhook/send", json={"event": ended, "bad_signature": True})
+        await sim.post("/_sim/webhook/send", json={"event": ended, "timestamp_offset_s": -400})
+        await sim.post("/_sim/webhook/send", json={"event": "meeting.sharing_started"})
+        await sim.post("/_sim/webhook/url-validation", json={})
+        twice = {"event": "meeting.participant_joined", "payload": {"object": {"id": "x1"}}}
+        for _ in range(2):
+            assert (await sim.post("/_sim/webhook/send", json=twice)).json()[
+                "webhook_status"
+            ] == 200
+        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": at(5)})
+    async with httpx.AsyncClient(base_url=env.bridge_url) as bridge:  # no signature at all
+        assert (await bridge.post("/v1/zoom/webhooks", content=b"{}")).status_code == 401
+
+    async def failing() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        now = await env.metrics()
+        done = (
+            _sample(now, processing, event=ended, outcome="failed")
+            >= _sample(before, processing, event=ended, outcome="failed") + 2
+        )
+        return now if done else None
+
+    during = await env.wait(failing)
+    assert _sample(during, "zoom_webhook_backlog", state="pending") >= 1  # ours, retried
+    joined = "meeting.participant_joined"
+    for event, outcome, more in [
+        (ended, "bad_signature", 1),
+        ("other", "bad_signature", 1),  # the body names no event: a bounded label
+        (ended, "stale", 1),
+        ("meeting.sharing_started", "ignored", 1),
+        ("endpoint.url_validation", "url_validation", 1),
+        (joined, "accepted", 1),
+        (joined, "duplicate", 1),
+        (ended, "accepted", 1),
+    ]:
+        grew = _sample(during, received, event=event, outcome=outcome) - _sample(
+            before, received, event=event, outcome=outcome
+        )
+        assert grew == more, (event, outcome)
+    # the attempts run out: given up, and kept in the backlog as such
+    monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 1)
+
+    async def given_up() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        now = await env.metrics()
+        done = _sample(now, processing, event=ended, outcome="given_up") > _sample(
+            before, processing, event=ended, outcome="given_up"
+        )
+        return now if done else None
+
+    after = await env.wait(given_up)
+    assert _sample(after, processing, event=ended, outcome="given_up") == 1 + _sample(
+        before, processing, event=ended, outcome="given_up"
+    )
+    assert _sample(after, "zoom_webhook_backlog", state="given_up") >= 1 + _sample(
+        before, "zoom_webhook_backlog", state="given_up"
+    )
+    (row,) = await _webhooks(env, ended, zoom_id)
+    assert row.failed
+    assert not row.processed
+    assert _sample(after, processing, event=joined, outcome="processed") >= 1

@@ -8,10 +8,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from te_shared.service import create_service_app
+from te_shared.service import Runtime, create_service_app
 from zoom_bridge.accounts.endpoints import router as accounts_router
 from zoom_bridge.handlers import consumers
 from zoom_bridge.meetings.endpoints import router as meetings_router
+from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.models import InboxRecord, OutboxRecord
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks.endpoints import router as webhooks_router
@@ -36,6 +37,15 @@ def create_app(
         startup=[start_worker],
         shutdown=[stop_worker],
     )
+    runtime: Runtime = app.state.runtime
+    metrics = BridgeMetrics(runtime.metrics.registry)
+    runtime.extras["bridge_metrics"] = metrics
+
+    async def refresh_backlog(rt: Runtime) -> None:
+        async with rt.session_factory()() as session:
+            await metrics.refresh(session)
+
+    runtime.gauge_hooks.append(refresh_backlog)
     # httpcore's DEBUG traces print whole response headers (a Location with an OAuth code, say):
     # keep them to warnings, as te_shared does for httpx
     logging.getLogger("httpcore").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -16,6 +16,7 @@ from te_shared.observability import attach_trace_context, detach
 from te_shared.service import Runtime
 from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.sync import Syncer
+from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.settings import DEV_TOKEN_KEY, ZoomBridgeSettings
 from zoom_bridge.webhooks import service as webhooks
 from zoom_bridge.zoom.client import ZoomClient
@@ -31,6 +32,7 @@ class Worker:
         self.settings = cast(ZoomBridgeSettings, runtime.settings)
         self.zoom = cast(ZoomClient, runtime.extras["zoom"])
         self.sessionmaker = runtime.session_factory()
+        self.metrics = cast(BridgeMetrics, runtime.extras["bridge_metrics"])
         self.syncer = Syncer(self.zoom, self.sessionmaker)
         self.wake = asyncio.Event()
         provider = runtime.tracer_provider
@@ -79,10 +81,11 @@ class Worker:
         await self.prune()
         for _ in range(50):
             async with self.sessionmaker() as session, session.begin():
-                found = await webhooks.process_one(session, self.settings)
+                outcome = await webhooks.process_one(session, self.settings)
             self.runtime.after_commit(session)
-            if not found:
+            if outcome is None:
                 break
+            self.metrics.webhooks_processing.labels(outcome.event, outcome.result).inc()
             busy = True
         async with self.sessionmaker() as session, session.begin():
             claimed = await jobs.claim(session, 10, self.settings.zoom_job_lease_seconds)

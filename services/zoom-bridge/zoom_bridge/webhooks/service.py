@@ -9,6 +9,7 @@ import json
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -22,6 +23,7 @@ from te_shared.db import is_postgres, utcnow
 from te_shared.errors import Unauthorized
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
+from zoom_bridge import metrics
 from zoom_bridge.accounts.service import deauthorize
 from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.meetings import attendance, jobs
@@ -37,13 +39,24 @@ from zoom_bridge.settings import ZoomBridgeSettings
 log = get_logger(__name__)
 
 #: Events the bridge acts on; anything else is acknowledged and ignored.
-HANDLED = {
-    "meeting.participant_joined",
-    "meeting.participant_left",
-    "meeting.ended",
-    "recording.completed",
-    "app_deauthorized",
-}
+HANDLED = frozenset(
+    {
+        "meeting.participant_joined",
+        "meeting.participant_left",
+        "meeting.ended",
+        "recording.completed",
+        "app_deauthorized",
+    }
+)
+URL_VALIDATION = "endpoint.url_validation"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt at a stored webhook (a metrics label pair)."""
+
+    event: str
+    result: str  # metrics.PROCESSED | FAILED | GIVEN_UP
 
 
 def expected_signature(secret: str, timestamp: str, raw: bytes) -> str:
@@ -158,8 +171,8 @@ async def _meeting(session: AsyncSession, obj: dict[str, Any]) -> ZoomMeeting | 
     return (await session.execute(stmt)).scalars().first()
 
 
-async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> bool:
-    """Process the next due stored webhook; False when there is none. Its effect and its
+async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Outcome | None:
+    """Process the next due stored webhook; None when there is none. Its effect and its
     ``processed`` mark commit together; a failure (say the database hiccups) keeps it for a
     later attempt with backoff, and after ``zoom_webhook_max_attempts`` it is given up, kept
     with its error and logged, so it never blocks the ones behind it."""
@@ -178,7 +191,8 @@ async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> bo
         stmt = stmt.with_for_update(skip_locked=True)
     event = (await session.execute(stmt)).scalars().first()
     if event is None:
-        return False
+        return None
+    label = metrics.event_label(event.event, HANDLED)
     try:
         async with session.begin_nested():
             await _handle(session, event, settings.zoom_reconcile_delay_seconds)
@@ -195,23 +209,23 @@ async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> bo
                 attempts=event.attempts,
                 error=type(exc).__name__,
             )
-        else:
-            cap = min(
-                settings.zoom_retry_max_seconds,
-                settings.zoom_webhook_retry_base_seconds * 2 ** min(event.attempts - 1, 30),
-            )
-            event.next_attempt_at = utcnow() + dt.timedelta(seconds=random.uniform(cap / 2, cap))
-            log.warning(
-                "zoom_webhook_retry",
-                zoom_event=event.event,
-                attempts=event.attempts,
-                error=type(exc).__name__,
-            )
-        return True
+            return Outcome(label, metrics.GIVEN_UP)
+        cap = min(
+            settings.zoom_retry_max_seconds,
+            settings.zoom_webhook_retry_base_seconds * 2 ** min(event.attempts - 1, 30),
+        )
+        event.next_attempt_at = utcnow() + dt.timedelta(seconds=random.uniform(cap / 2, cap))
+        log.warning(
+            "zoom_webhook_retry",
+            zoom_event=event.event,
+            attempts=event.attempts,
+            error=type(exc).__name__,
+        )
+        return Outcome(label, metrics.FAILED)
     event.attempts += 1
     event.processed = True
     event.processed_at = utcnow()
-    return True
+    return Outcome(label, metrics.PROCESSED)
 
 
 async def prune(session: AsyncSession, retention_days: float) -> int:
