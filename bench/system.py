@@ -32,6 +32,7 @@ from te_shared.testing import (
     RabbitNamespace,
     ServiceProcess,
     System,
+    connect_zoom,
     delete_namespace,
     free_port,
 )
@@ -205,13 +206,6 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
-def account_known(response: httpx.Response) -> bool:
-    """False while catalog answers that a zoom day's Zoom account is not known yet: the
-    bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
-    (a retryable 422); the client asks again."""
-    return not (response.status_code == 422 and response.json().get("retryable") is True)
-
-
 async def wait_for(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],
@@ -233,21 +227,6 @@ async def wait_for(
 def at(days: float, hour: int = 10) -> dt.datetime:
     base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return base + dt.timedelta(days=days)
-
-
-async def connect_zoom(system: System, admin: str) -> str:
-    """The admin connects a Zoom account through the simulator's OAuth (as the e2e test does)."""
-    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize",
-            params={"role": "administrator", "return_to": "/admin/zoom"},
-        )
-        assert start.status_code == 302, start.text
-        at_zoom = await browser.get(start.headers["location"])
-        back = await browser.get(at_zoom.headers["location"])
-        assert back.status_code == 302, back.text
-        accounts = await ok(await bridge.get("/v1/zoom/accounts"))
-        return str(accounts[0]["id"])
 
 
 async def zoom_company(system: System, company: str) -> tuple[str, str]:

@@ -28,7 +28,6 @@ import httpx
 
 from bench.common import Result, Timer
 from bench.system import (
-    account_known,
     at,
     bench_system,
     ok,
@@ -133,13 +132,11 @@ async def run() -> list[Result]:
                             "end": (start_at + dt.timedelta(hours=3)).isoformat(),
                             "zoom": {
                                 "account_id": account_id,
-                                "account_role": "administrator",
                                 "organizer_user_id": "admin-1",
                                 "auto_recording": False,
                             },
                         },
                     ),
-                    account_known,
                     what="the Zoom account known to catalog",
                 ),
                 201,

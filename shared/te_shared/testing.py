@@ -333,6 +333,35 @@ class System:
         return self.token(role="user", company=company, user=user, email=f"{user}@{company}.io")
 
 
+async def connect_zoom(
+    system: System, admin: str, *, role: str = "administrator", return_to: str = "/admin/zoom"
+) -> str:
+    """R-ZOOM-1 through the simulator's auto-approving OAuth, as an admin's browser does it:
+    the bridge's authorize redirect, Zoom's approval, the bridge's callback back to
+    ``return_to``. Returns the id of the account just connected."""
+    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
+        start = await bridge.get(
+            "/v1/zoom/oauth/authorize", params={"role": role, "return_to": return_to}
+        )
+        assert start.status_code == 302, start.text
+        at_zoom = await browser.get(start.headers["location"])  # the simulator approves
+        assert at_zoom.status_code == 302, at_zoom.text
+        back = await browser.get(at_zoom.headers["location"])  # the bridge's callback
+        assert back.status_code == 302, back.text
+        assert back.headers["location"] == return_to
+        listed = await bridge.get("/v1/zoom/accounts")
+        assert listed.status_code == 200, listed.text
+        newest = max(listed.json(), key=lambda a: str(a["connected_at"]))
+        return str(newest["id"])
+
+
+def zoom_account_known(response: httpx.Response) -> bool:
+    """False while catalog answers that a zoom day's Zoom account is not known yet: the
+    bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
+    (a retryable 422, R-DAY-9); the client asks again."""
+    return not (response.status_code == 422 and response.json().get("retryable") is True)
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],

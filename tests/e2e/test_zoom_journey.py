@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from te_shared.testing import System, eventually
-from tests.faults.support import account_known
+from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 
@@ -23,24 +22,6 @@ def when(days: float, hour: int = 10, minute: int = 0) -> dt.datetime:
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, f"{response.request.url}: {response.text}"
     return response.json() if response.content else None
-
-
-async def connect_zoom(system: System, admin: str) -> str:
-    """R-ZOOM-1: the admin goes to Zoom's authorize page (the simulator approves) and back."""
-    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin/zoom"}
-        )
-        assert start.status_code == 302, start.text
-        at_zoom = await browser.get(start.headers["location"])
-        assert at_zoom.status_code == 302
-        back = await browser.get(at_zoom.headers["location"])  # the bridge's callback
-        assert back.status_code == 302
-        assert back.headers["location"] == "/admin/zoom"
-        accounts = await ok(await bridge.get("/v1/zoom/accounts"))
-        assert len(accounts) == 1
-        assert "token" not in str(accounts).lower()
-        return str(accounts[0]["id"])
 
 
 async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: System) -> None:
@@ -65,6 +46,10 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
             )
         )
         account_id = await connect_zoom(system, admin)
+        async with system.client(system.bridge, admin) as bridge:
+            accounts = await ok(await bridge.get("/v1/zoom/accounts"))
+        assert [a["id"] for a in accounts] == [account_id]
+        assert "token" not in str(accounts).lower()  # never returned (R-ZOOM-1)
         event = await ok(
             await cat.post(
                 "/v1/events",
@@ -96,13 +81,12 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
                         "end": (start + dt.timedelta(hours=2)).isoformat(),
                         "zoom": {
                             "account_id": account_id,
-                            "account_role": "administrator",
                             "organizer_user_id": "admin-1",
                             "auto_recording": True,
                         },
                     },
                 ),
-                account_known,
+                zoom_account_known,
                 what="the Zoom account known to catalog",
             ),
             201,

@@ -23,7 +23,12 @@ import httpx
 from sqlalchemy import Uuid, bindparam, text
 
 from te_shared.db import create_engine
-from te_shared.testing import ServiceProcess, System, eventually
+from te_shared.testing import (
+    ServiceProcess,
+    System,
+    eventually,
+    zoom_account_known,
+)
 
 
 def _is_uuid(value: Any) -> bool:
@@ -66,13 +71,6 @@ class Answer:
     response: httpx.Response
     #: how many times the request went unanswered (process or database down) before this answer
     retries: int
-
-
-def account_known(response: httpx.Response) -> bool:
-    """False while catalog answers that a zoom day's Zoom account is not known yet: the
-    bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
-    (a retryable 422, R-DAY-9); the client asks again."""
-    return not (response.status_code == 422 and response.json().get("retryable") is True)
 
 
 async def until_answered(send: Callable[[], Awaitable[httpx.Response]]) -> Answer:
@@ -235,7 +233,7 @@ class Ledger:
         answer = await until_answered(
             lambda: eventually(
                 lambda: cat.post(f"/v1/sessions/{session_id}/days", json=body),
-                account_known,
+                zoom_account_known,
                 what="the Zoom account known to catalog",
             )
         )
@@ -261,20 +259,6 @@ class Ledger:
     @property
     def zoom_days(self) -> int:
         return sum(1 for f in self.days_requested.values() if f == "zoom")
-
-
-async def connect_zoom(system: System, admin: str) -> str:
-    """R-ZOOM-1 through the simulator's auto-approving OAuth; returns the account id."""
-    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin/zoom"}
-        )
-        assert start.status_code == 302, start.text
-        at_zoom = await browser.get(start.headers["location"])
-        back = await browser.get(at_zoom.headers["location"])
-        assert back.status_code == 302, back.text
-        accounts = (await bridge.get("/v1/zoom/accounts")).json()
-        return str(accounts[0]["id"])
 
 
 async def dead_lettered(system: System) -> int:

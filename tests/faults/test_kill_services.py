@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from te_shared.testing import System, eventually
+from te_shared.testing import System, connect_zoom, eventually
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 
@@ -56,7 +56,7 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
     ):
         setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
         assert setup.status_code == 200, setup.text
-        account_id = await support.connect_zoom(system, admin)
+        account_id = await connect_zoom(system, admin)
         created = await cat.post(
             "/v1/events", json={"title": "Fire drill", "dated": True, "requires_approval": False}
         )

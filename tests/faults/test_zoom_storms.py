@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from te_shared.testing import System, eventually
+from te_shared.testing import System, connect_zoom, eventually
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger
 
@@ -56,7 +56,7 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
     ):
         setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
         assert setup.status_code == 200, setup.text
-        account_id = await support.connect_zoom(system, admin)
+        account_id = await connect_zoom(system, admin)
         created = await cat.post(
             "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
         )

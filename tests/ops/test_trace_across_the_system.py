@@ -35,10 +35,12 @@ from te_shared.testing import (
     DatabaseFactory,
     System,
     TokenFactory,
+    connect_zoom,
     eventually,
     free_port,
     namespace,
     start_system,
+    zoom_account_known,
 )
 
 pytestmark = pytest.mark.e2e
@@ -134,17 +136,6 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
-async def connect_zoom(system: System, admin: str) -> str:
-    async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin"}
-        )
-        at_zoom = await browser.get(start.headers["location"])  # the simulator approves
-        await browser.get(at_zoom.headers["location"])  # the bridge's callback
-        accounts = await ok(await bridge.get("/v1/zoom/accounts"))
-        return str(accounts[0]["id"])
-
-
 async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_catalog(
     traced: tuple[System, Collector],
 ) -> None:
@@ -171,8 +162,8 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
             ),
             201,
         )
-        day = await ok(
-            await cat.post(
+        created = await eventually(
+            lambda: cat.post(
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "zoom",
@@ -180,14 +171,15 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
                     "end": (start + dt.timedelta(hours=1)).isoformat(),
                     "zoom": {
                         "account_id": account_id,
-                        "account_role": "administrator",
                         "organizer_user_id": "admin-1",
                         "auto_recording": False,
                     },
                 },
             ),
-            201,
+            zoom_account_known,
+            what="the Zoom account known to catalog",
         )
+        day = await ok(created, 201)
 
         async def meeting_status() -> str | None:
             full = await ok(await cat.get(f"/v1/events/{event['id']}"))
@@ -196,12 +188,19 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
 
         await eventually(meeting_status, lambda s: s == "created", what="MeetingCreated in catalog")
 
+    def status_of(span: Span) -> int | None:
+        code = span.attributes.get(
+            "http.response.status_code", span.attributes.get("http.status_code")
+        )
+        return int(code) if code is not None else None
+
     def request_span() -> Span | None:
         for span in collector.spans:
             if (
                 span.service == "catalog"
                 and span.kind == "SERVER"
                 and span.attributes.get("http.route") == "/v1/sessions/{session_id}/days"
+                and status_of(span) == 201  # not a retried 422 (the account was not known yet)
             ):
                 return span
         return None

@@ -21,8 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from te_shared.testing import System, eventually
-from tests.faults.support import account_known, connect_zoom
+from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +205,7 @@ async def owned(system: System) -> Ids:
                         "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
                     },
                 ),
-                account_known,
+                zoom_account_known,
                 what="A's Zoom account known to catalog",
             ),
             201,
