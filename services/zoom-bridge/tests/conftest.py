@@ -106,6 +106,9 @@ class Env:
             "zoom_webhook_retry_base_seconds": 0.2,
             "zoom_worker_poll_seconds": 0.1,
             "zoom_http_timeout": 1.5,
+            "zoom_create_settle_seconds": 3.0,
+            "zoom_create_verify_delay_seconds": 1.0,
+            "zoom_create_verify_again_seconds": 1.0,
             "zoom_reconcile_delay_seconds": 0,
             "port": self.bridge_port,
         }

@@ -60,6 +60,12 @@ class BridgeMetrics:
             ["state"],
             registry=registry,
         )
+        self.duplicate_meetings_deleted = Counter(
+            "zoom_duplicate_meetings_deleted_total",
+            "Second meetings a create whose answer was lost made on Zoom, found and deleted by "
+            "the verification after the day's meeting was stored",
+            registry=registry,
+        )
 
     async def refresh(self, session: AsyncSession) -> None:
         """Read the backlog from the database (when Prometheus scrapes)."""

@@ -88,9 +88,15 @@ class ZoomMeeting(Base):
     zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
     #: the account the Zoom meeting lives on (the day's account may change later)
     meeting_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
-    #: set (committed) before a create is sent to this account, cleared once the meeting id is
-    #: stored: while set, Zoom may hold a meeting whose answer was lost, so look it up first
+    #: set (committed) before a create is sent to this account: while set, Zoom may hold a
+    #: meeting whose answer was lost, so look it up first. Cleared when the create is answered
+    #: (made or refused) and no earlier one went unanswered, else by the verification job
     create_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    #: when the create that got no answer was sent
+    create_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: the lookup-then-create never runs before this (sent + ZOOM_CREATE_SETTLE_SECONDS): Zoom
+    #: may still be making the meeting
+    create_settles_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     join_url: Mapped[str | None] = mapped_column(Text())
     start_url_enc: Mapped[str | None] = mapped_column(Text())
     error: Mapped[str | None] = mapped_column(Text())
@@ -99,7 +105,8 @@ class ZoomMeeting(Base):
 
 
 class ZoomJob(Base):
-    """Durable work towards Zoom: ``sync`` a day's meeting or ``reconcile`` its attendance."""
+    """Durable work towards Zoom: ``sync`` a day's meeting, ``verify`` that an unanswered
+    create left no second meeting, or ``reconcile`` its attendance."""
 
     __tablename__ = "zoom_jobs"
 
@@ -114,6 +121,8 @@ class ZoomJob(Base):
     retry_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: W3C trace context of the change that armed the job, so Zoom calls join its trace
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON(), nullable=True)
+    #: which pass of a job in several passes runs next (``verify``: 0, then 1)
+    step: Mapped[int] = mapped_column(Integer(), default=0)
 
 
 class Enrollment(Base):

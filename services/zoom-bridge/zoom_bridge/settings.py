@@ -73,6 +73,26 @@ class ZoomBridgeSettings(ServiceSettings):
         description="Longest Retry-After honoured (Zoom's daily limit answers with the time "
         "the limit resets, up to a day ahead).",
     )
+    zoom_create_settle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="After a create that got no answer (a timeout, a 5xx), how long after it "
+        "was sent before the day's meeting is looked up by its agenda (and created again if "
+        "absent): Zoom may still be making it. At least ZOOM_HTTP_TIMEOUT.",
+    )
+    zoom_create_verify_delay_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="After a day's meeting is stored (or deleted) following a create that got "
+        "no answer, the account's meetings with the day's agenda are listed this long after, "
+        "and every one that is not the stored meeting is deleted.",
+    )
+    zoom_create_verify_again_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="The check of ZOOM_CREATE_VERIFY_DELAY_SECONDS runs once more this long after "
+        "the first (0: only once).",
+    )
     zoom_start_url_timeout: float = Field(
         default=3.0,
         gt=0,

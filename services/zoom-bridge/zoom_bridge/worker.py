@@ -33,7 +33,9 @@ class Worker:
         self.zoom = cast(ZoomClient, runtime.extras["zoom"])
         self.sessionmaker = runtime.session_factory()
         self.metrics = cast(BridgeMetrics, runtime.extras["bridge_metrics"])
-        self.syncer = Syncer(self.zoom, self.sessionmaker)
+        self.syncer = Syncer(
+            self.zoom, self.sessionmaker, self.metrics.duplicate_meetings_deleted.inc
+        )
         self.wake = asyncio.Event()
         provider = runtime.tracer_provider
         self.tracer = (provider or trace.get_tracer_provider()).get_tracer("zoom_bridge.worker")

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.db import is_postgres, utcnow
 from te_shared.observability import inject_trace_context
-from zoom_bridge.models import ZoomJob
+from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
 
 SYNC = "sync"
 RECONCILE = "reconcile"
+#: after a create that got no answer: delete any second meeting Zoom made for the day
+VERIFY = "verify"
 
 
 ARMED = "zoom_job_armed"
@@ -28,11 +30,18 @@ def take_armed_flag(session: AsyncSession) -> bool:
 
 async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
     """Make the job due (now, or after ``delay``); a new desired state restarts the retry
-    budget."""
-    if delay <= 0:
+    budget (and a job in passes starts again at its first). A sync never becomes due before
+    an unanswered create settles (``create_settles_at``): until then Zoom may still be making
+    the meeting, and a lookup would miss it and create a second one."""
+    due = utcnow() + dt.timedelta(seconds=delay)
+    if kind == SYNC:
+        meeting = await session.get(ZoomMeeting, day_id)
+        settles = meeting.create_settles_at if meeting is not None else None
+        if meeting is not None and meeting.create_account_id is not None and settles:
+            due = max(due, settles)
+    if due <= utcnow():
         session.info[ARMED] = True  # the worker is woken once this transaction commits
     job = await session.get(ZoomJob, (day_id, kind))
-    due = utcnow() + dt.timedelta(seconds=delay)
     trace_context: dict[str, str] = {}
     inject_trace_context(trace_context)
     if job is None:
@@ -44,6 +53,7 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
                 attempts=0,
                 next_attempt_at=due,
                 trace_context=trace_context or None,
+                step=0,
             )
         )
     else:
@@ -53,6 +63,7 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
         job.last_error = None
         job.retry_until = None
         job.trace_context = trace_context or None
+        job.step = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class Claimed:
     generation: int
     attempts: int
     trace_context: dict[str, str] | None = None
+    step: int = 0
 
 
 async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed]:
@@ -82,7 +94,7 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
         job.attempts += 1
         job.next_attempt_at = until
         claimed.append(
-            Claimed(job.day_id, job.kind, job.generation, job.attempts, job.trace_context)
+            Claimed(job.day_id, job.kind, job.generation, job.attempts, job.trace_context, job.step)
         )
     return claimed
 
@@ -100,14 +112,11 @@ def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | No
 
 
 async def finish(session: AsyncSession, claimed: Claimed) -> None:
-    """Done, unless the desired state changed while Zoom was called (then run again)."""
+    """Done, unless the job was armed again while Zoom was called: then it runs again when
+    ``arm`` made it due (which may be later than now, see ``arm``)."""
     job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
-    if job is None:
-        return
-    if job.generation == claimed.generation:
+    if job is not None and job.generation == claimed.generation:
         await session.delete(job)
-    else:
-        job.next_attempt_at = utcnow()
 
 
 async def retry_later(
@@ -128,8 +137,7 @@ async def retry_later(
         return True
     now = utcnow()
     job.last_error = error
-    if job.generation != claimed.generation:  # a new desired state: run it now
-        job.next_attempt_at = now
+    if job.generation != claimed.generation:  # a new desired state: run when arm said
         return True
     if budget_seconds is not None:
         if job.retry_until is None:
@@ -142,3 +150,16 @@ async def retry_later(
         job.attempts = max(0, job.attempts - 1)
     job.next_attempt_at = now + dt.timedelta(seconds=delay)
     return True
+
+
+async def next_step(session: AsyncSession, claimed: Claimed, delay: float) -> None:
+    """The claimed pass is done: the next one runs after ``delay``. A job armed again
+    meanwhile keeps what ``arm`` set (its first pass, when arm made it due)."""
+    job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+    if job is None or job.generation != claimed.generation:
+        return
+    job.step = claimed.step + 1
+    job.attempts = 0
+    job.retry_until = None
+    job.last_error = None
+    job.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)

@@ -1,9 +1,21 @@
-"""Running one job against Zoom: create/patch/delete a day's meeting, or reconcile attendance."""
+"""Running one job against Zoom: create/patch/delete a day's meeting, verify that a create
+whose answer was lost left no second meeting, or reconcile attendance.
+
+A create is never repeated blindly: ``create_account_id`` is committed before the POST, so a
+create whose answer was lost is looked up by the meeting's agenda (``day:<day_id>``) before
+another POST. Zoom may be slow rather than down and make the meeting after the caller gave up,
+so that lookup never runs before ``create_settles_at`` (the POST's send time plus
+ZOOM_CREATE_SETTLE_SECONDS). A meeting slower than that could still appear after the lookup:
+once the day's meeting is stored (or deleted) after such a create, the ``verify`` job lists the
+account's meetings with the day's agenda, twice, later, and deletes every one that is not the
+stored meeting, then clears the marker.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
+from te_shared.db import utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge.meetings import attendance, jobs
@@ -19,10 +32,12 @@ from zoom_bridge.models import (
     CompanyReplica,
     OutboxRecord,
     ZoomAccount,
+    ZoomJob,
     ZoomMeeting,
 )
 from zoom_bridge.zoom.client import (
     ZoomClient,
+    ZoomError,
     ZoomFatal,
     ZoomNotConnected,
     ZoomNotFound,
@@ -30,6 +45,32 @@ from zoom_bridge.zoom.client import (
 )
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A create that may have been made without its answer reaching us: on which account, when
+    it was sent and when a lookup may first look for it."""
+
+    account_id: uuid.UUID
+    sent_at: dt.datetime | None
+    settles_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Created:
+    """The meeting Zoom holds for the day, and the unanswered create (if any) to verify."""
+
+    meeting: dict[str, Any]
+    uncertain: Marker | None
+
+
+class Unsettled(Exception):
+    """An unanswered create may still be in the making: look it up only after ``until``."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__(f"waiting until {until.isoformat()} for an unanswered create to settle")
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -45,11 +86,19 @@ class Snapshot:
     create_account_id: uuid.UUID | None
     synced_version: int
     body: dict[str, Any]
+    create_sent_at: dt.datetime | None = None
+    create_settles_at: dt.datetime | None = None
 
     @property
     def marker(self) -> str:
         """The agenda that recognises the day's meeting on Zoom."""
         return f"day:{self.day_id}"
+
+    @property
+    def unanswered(self) -> Marker | None:
+        if self.create_account_id is None:
+            return None
+        return Marker(self.create_account_id, self.create_sent_at, self.create_settles_at)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -89,21 +138,37 @@ async def _snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None
         create_account_id=meeting.create_account_id,
         synced_version=meeting.synced_version,
         body=body,
+        create_sent_at=meeting.create_sent_at,
+        create_settles_at=meeting.create_settles_at,
     )
 
 
 class Syncer:
-    def __init__(self, zoom: ZoomClient, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        zoom: ZoomClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        on_duplicate_deleted: Callable[[], None] | None = None,
+    ) -> None:
         self.zoom = zoom
         self.sessionmaker = sessionmaker
         self.settings = zoom.settings
+        self.on_duplicate_deleted = on_duplicate_deleted
 
     async def run(self, claimed: jobs.Claimed) -> None:
         try:
             if claimed.kind == jobs.SYNC:
                 await self._sync(claimed)
+            elif claimed.kind == jobs.VERIFY:
+                await self._verify(claimed)
             else:
                 await self._reconcile(claimed)
+        except Unsettled as exc:
+            delay = max(0.0, (exc.until - utcnow()).total_seconds())
+            log.info("zoom_create_settling", day_id=str(claimed.day_id), delay=round(delay, 2))
+            async with self.sessionmaker() as session, session.begin():
+                # a wait, not a failure: neither an attempt nor part of the retry budget
+                await jobs.retry_later(session, claimed, delay, str(exc), waited_as_asked=True)
         except ZoomRetryable as exc:
             await self._retryable(claimed, exc)
         except ZoomFatal as exc:
@@ -167,8 +232,7 @@ class Syncer:
                 await jobs.finish(session, claimed)
             return
         if snap.desired == "absent":
-            await self._remove(snap)
-            await self._store(claimed, snap, deleted=True)
+            await self._store(claimed, snap, deleted=True, uncertain=await self._remove(snap))
             return
         if snap.account_id is None:
             raise ZoomFatal("the day's Zoom account is not connected to this company")
@@ -179,7 +243,7 @@ class Syncer:
             await self._delete(snap.meeting_account_id, snap.zoom_meeting_id)
             snap = await self._forget_meeting(snap)
         if snap.zoom_meeting_id is None:
-            await self._store(claimed, snap, created=await self._create(snap))
+            await self._store_created(claimed, snap, await self._create(snap))
             return
         if snap.synced_version < snap.version:
             try:
@@ -189,20 +253,42 @@ class Syncer:
             except ZoomNotFound:
                 # deleted on Zoom's side: create it again
                 snap = await self._forget_meeting(snap)
-                await self._store(claimed, snap, created=await self._create(snap))
+                await self._store_created(claimed, snap, await self._create(snap))
                 return
             await self._store(claimed, snap, updated=True)
             return
         async with self.sessionmaker() as session, session.begin():
             await jobs.finish(session, claimed)
 
-    async def _create(self, snap: Snapshot) -> dict[str, Any]:
+    @property
+    def settle_seconds(self) -> float:
+        return max(self.settings.zoom_create_settle_seconds, self.settings.zoom_http_timeout)
+
+    @staticmethod
+    def _settled(snap: Snapshot) -> None:
+        """Raise :class:`Unsettled` while an unanswered create may still be in the making."""
+        settles = snap.create_settles_at
+        if snap.create_account_id is not None and settles is not None and settles > utcnow():
+            raise Unsettled(settles)
+
+    async def _set_marker(self, day_id: uuid.UUID, marker: Marker | None) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None:
+                meeting.create_account_id = marker.account_id if marker else None
+                meeting.create_sent_at = marker.sent_at if marker else None
+                meeting.create_settles_at = marker.settles_at if marker else None
+
+    async def _create(self, snap: Snapshot) -> Created:
         """Create the day's meeting on its account, never twice: a create that may have been
-        sent (the durable ``create_account_id``, set before the POST) is looked up first, so a
-        create whose answer was lost is adopted whatever happened to the job since."""
+        sent (the durable marker, set before the POST) is looked up first, once it settled, so
+        a create whose answer was lost is adopted whatever happened to the job since. The
+        result names the unanswered create (if any) still to be verified."""
         assert snap.account_id is not None
-        if snap.create_account_id is not None:
-            if snap.create_account_id == snap.account_id:
+        earlier = snap.unanswered
+        if earlier is not None:
+            self._settled(snap)
+            if earlier.account_id == snap.account_id:
                 existing = await self._find_existing(snap.account_id, snap.marker)
                 if existing is not None:
                     path = f"/meetings/{existing['id']}"
@@ -211,16 +297,27 @@ class Syncer:
                         await self.zoom.call(snap.account_id, "GET", path)
                     ).json()
                     log.info("zoom_meeting_adopted", day_id=str(snap.day_id))
-                    return created
+                    return Created(created, earlier)
             else:  # sent to the day's previous account: remove it there
-                await self._remove_unanswered(snap.create_account_id, snap.marker)
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, snap.day_id)
-            if meeting is not None:
-                meeting.create_account_id = snap.account_id
-        response = await self.zoom.call(snap.account_id, "POST", "/users/me/meetings", snap.body)
+                await self._remove_unanswered(earlier.account_id, snap.marker)
+        sent_at = utcnow()
+        settles_at = sent_at + dt.timedelta(seconds=self.settle_seconds)
+        await self._set_marker(snap.day_id, Marker(snap.account_id, sent_at, settles_at))
+        try:
+            response = await self.zoom.call(
+                snap.account_id, "POST", "/users/me/meetings", snap.body
+            )
+        except ZoomError as exc:
+            if not exc.uncertain:  # refused or never sent: this POST made nothing
+                await self._set_marker(snap.day_id, earlier)
+            elif not exc.in_flight:  # Zoom answered (a 500): whatever it did is done
+                await self._set_marker(snap.day_id, Marker(snap.account_id, sent_at, utcnow()))
+            elif isinstance(exc, ZoomRetryable):  # look it up once it settled, not sooner
+                exc.min_delay = max((settles_at - utcnow()).total_seconds(), 0.0)
+            raise
+        # answered: this POST made the meeting; an earlier unanswered one may still have too
         answer: dict[str, Any] = response.json()
-        return answer
+        return Created(answer, earlier)
 
     async def _forget_meeting(self, snap: Snapshot) -> Snapshot:
         """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
@@ -246,38 +343,47 @@ class Syncer:
             log.warning("zoom_meeting_left_on_disconnected_account", account_id=str(account_id))
 
     async def _remove_unanswered(self, account_id: uuid.UUID, marker: str) -> None:
-        """Delete a meeting a create whose answer was lost may have made on ``account_id``."""
+        """Delete the meetings with the day's agenda on ``account_id``: ones a create whose
+        answer was lost made."""
         try:
-            found = await self._find_existing(account_id, marker)
+            found = await self._find_all(account_id, marker)
         except ZoomNotConnected:
             log.warning("zoom_meeting_left_on_disconnected_account", account_id=str(account_id))
             return
-        if found is not None:
-            await self._delete(account_id, str(found["id"]))
+        for item in found:
+            await self._delete(account_id, str(item["id"]))
 
-    async def _remove(self, snap: Snapshot) -> None:
-        """R-ZOOM-3 the day is no zoom day any more: delete its meeting, including one a
-        create whose answer was lost made (looked up by its agenda)."""
+    async def _remove(self, snap: Snapshot) -> Marker | None:
+        """R-ZOOM-3 the day is no zoom day any more: delete its meeting, including any a
+        create whose answer was lost made (looked up by its agenda once it settled). Returns
+        that create, still to be verified (a slower one may appear later)."""
+        earlier = snap.unanswered
+        if earlier is not None:
+            self._settled(snap)
         if snap.zoom_meeting_id is not None:
             await self._delete(snap.meeting_account_id, snap.zoom_meeting_id)
-        elif snap.create_account_id is not None:
-            await self._remove_unanswered(snap.create_account_id, snap.marker)
+        if earlier is not None:
+            await self._remove_unanswered(earlier.account_id, snap.marker)
+        return earlier
 
-    async def _find_existing(self, account_id: uuid.UUID, marker: str) -> dict[str, Any] | None:
-        """The meeting an earlier, unanswered create made, recognised by its agenda."""
+    async def _find_all(self, account_id: uuid.UUID, marker: str) -> list[dict[str, Any]]:
+        """The account's scheduled meetings with the day's agenda (every page)."""
+        found: list[dict[str, Any]] = []
         token = ""
         while True:
             path = "/users/me/meetings?type=scheduled&page_size=300"
             if token:
                 path += f"&next_page_token={token}"
             data = (await self.zoom.call(account_id, "GET", path)).json()
-            for item in data.get("meetings", []):
-                if item.get("agenda") == marker:
-                    found: dict[str, Any] = item
-                    return found
+            found.extend(m for m in data.get("meetings", []) if m.get("agenda") == marker)
             token = data.get("next_page_token") or ""
             if not token:
-                return None
+                return found
+
+    async def _find_existing(self, account_id: uuid.UUID, marker: str) -> dict[str, Any] | None:
+        """The meeting an earlier, unanswered create made, recognised by its agenda."""
+        found = await self._find_all(account_id, marker)
+        return found[0] if found else None
 
     async def _report(self, account_id: uuid.UUID, zoom_meeting_id: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -309,6 +415,9 @@ class Syncer:
                 await attendance.publish(session, meeting, final=True)
             await jobs.finish(session, claimed)
 
+    async def _store_created(self, claimed: jobs.Claimed, snap: Snapshot, result: Created) -> None:
+        await self._store(claimed, snap, created=result.meeting, uncertain=result.uncertain)
+
     async def _store(
         self,
         claimed: jobs.Claimed,
@@ -317,12 +426,23 @@ class Syncer:
         created: dict[str, Any] | None = None,
         updated: bool = False,
         deleted: bool = False,
+        uncertain: Marker | None = None,
     ) -> None:
+        """Store what Zoom now holds and announce it. After a meeting was created (or deleted)
+        with an unanswered create behind it (``uncertain``), that create stays marked and the
+        ``verify`` job is armed to delete any second meeting it makes later."""
         async with self.sessionmaker() as session, session.begin():
             meeting = await session.get(ZoomMeeting, claimed.day_id)
             if meeting is None:
                 return
             meeting.error = None
+            if created is not None or deleted:
+                meeting.create_account_id = uncertain.account_id if uncertain else None
+                meeting.create_sent_at = uncertain.sent_at if uncertain else None
+                meeting.create_settles_at = uncertain.settles_at if uncertain else None
+                if uncertain is not None:
+                    delay = self.settings.zoom_create_verify_delay_seconds
+                    await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
             if deleted:
                 meeting.status = c.MeetingStatus.DELETED.value
                 message: c.Message = c.MeetingDeleted(
@@ -333,14 +453,12 @@ class Syncer:
                 )
                 meeting.zoom_meeting_id = None
                 meeting.meeting_account_id = None
-                meeting.create_account_id = None
                 meeting.join_url = None
                 meeting.start_url_enc = None
             else:
                 if created is not None:
                     meeting.zoom_meeting_id = str(created["id"])
                     meeting.meeting_account_id = snap.account_id
-                    meeting.create_account_id = None
                     meeting.join_url = str(created.get("join_url", ""))
                     start_url = created.get("start_url")
                     meeting.start_url_enc = (
@@ -360,6 +478,77 @@ class Syncer:
             add_message(session, OutboxRecord, message)
             await jobs.finish(session, claimed)
         log.info("zoom_meeting_synced", day_id=str(claimed.day_id), kind=type(message).__name__)
+
+    async def _verify_state(self, day_id: uuid.UUID) -> tuple[Marker | None, str | None, bool]:
+        """The unanswered create to verify, the stored meeting on its account (to keep) and
+        whether a sync of the day is pending."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            syncing = await session.get(ZoomJob, (day_id, jobs.SYNC)) is not None
+            if meeting is None or meeting.create_account_id is None:
+                return None, None, syncing
+            marker = Marker(
+                meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
+            )
+            on_account = meeting.meeting_account_id == meeting.create_account_id
+            keep = meeting.zoom_meeting_id if on_account else None
+            return marker, keep, syncing
+
+    async def _verify(self, claimed: jobs.Claimed) -> None:
+        """After a meeting was stored (or deleted) following a create whose answer was lost:
+        Zoom may have made that meeting later than any lookup could see. List the account's
+        meetings with the day's agenda and delete every one that is not the stored meeting;
+        after the last pass, clear the marker. While a sync of the day is pending (it may be
+        creating the meeting right now) the pass waits: the sync owns the day's meetings."""
+        settings = self.settings
+        unanswered, keep, syncing = await self._verify_state(claimed.day_id)
+        if unanswered is None:
+            async with self.sessionmaker() as session, session.begin():
+                await jobs.finish(session, claimed)
+            return
+        if syncing:
+            await self._verify_later(claimed, "a sync of the day is pending")
+            return
+        marker = f"day:{claimed.day_id}"
+        try:
+            found = await self._find_all(unanswered.account_id, marker)
+        except ZoomNotConnected:  # nothing can be listed or deleted there any more
+            found = []
+        extra = [str(m["id"]) for m in found if str(m["id"]) != keep]
+        if extra:
+            again, keep_now, syncing = await self._verify_state(claimed.day_id)
+            if syncing or again != unanswered or keep_now != keep:  # the day moved on
+                await self._verify_later(claimed, "the day changed while verifying")
+                return
+            for zoom_id in extra:
+                await self._delete(unanswered.account_id, zoom_id)
+                log.warning(
+                    "zoom_duplicate_meeting_deleted",
+                    day_id=str(claimed.day_id),
+                    zoom_meeting_id=zoom_id,
+                    kept=keep,
+                )
+                if self.on_duplicate_deleted is not None:
+                    self.on_duplicate_deleted()
+        last = claimed.step >= 1 or settings.zoom_create_verify_again_seconds <= 0
+        async with self.sessionmaker() as session, session.begin():
+            if not last:
+                await jobs.next_step(session, claimed, settings.zoom_create_verify_again_seconds)
+                return
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+            current = job is not None and job.generation == claimed.generation
+            if meeting is not None and current and meeting.create_sent_at == unanswered.sent_at:
+                meeting.create_account_id = None
+                meeting.create_sent_at = None
+                meeting.create_settles_at = None
+            await jobs.finish(session, claimed)
+        log.info("zoom_create_verified", day_id=str(claimed.day_id), deleted=len(extra))
+
+    async def _verify_later(self, claimed: jobs.Claimed, reason: str) -> None:
+        delay = self.settle_seconds
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
 
     async def _reconcile(self, claimed: jobs.Claimed) -> None:
         """R-ZOOM-5: after the meeting ended, the participants report is the truth. Zoom has

@@ -33,6 +33,13 @@ class ZoomError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: the request reached Zoom and its outcome is unknown: Zoom may have done the work
+        #: (a timeout after sending, a broken answer, a 5xx). False when Zoom refused it (4xx,
+        #: 429) or it was never sent (connection refused, no token).
+        self.uncertain = False
+        #: besides, Zoom may still be doing it: no answer came from Zoom itself (a timeout, a
+        #: lost connection, a gateway's 502 or 504)
+        self.in_flight = False
 
 
 class ZoomRetryable(ZoomError):
@@ -108,6 +115,10 @@ def operation_of(path: str) -> str:
 
 def _failure(exc: httpx.HTTPError) -> str:
     return "timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable"
+
+
+#: transport errors raised before any byte of the request left: Zoom did nothing
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class ZoomClient:
@@ -239,13 +250,18 @@ class ZoomClient:
                 )
             except httpx.HTTPError as exc:
                 self._observe(operation, _failure(exc))
-                raise self._transport_error(exc) from exc
+                lost = self._transport_error(exc)
+                lost.uncertain = lost.in_flight = not isinstance(exc, _NOT_SENT)
+                raise lost from exc
             self._observe(operation, str(response.status_code))
             if response.status_code == 401 and attempt == 0:
                 token = await self.access_token(account_id, force=True)
                 continue
             if response.status_code >= 400:
-                raise classify(response)
+                error = classify(response)
+                error.uncertain = response.status_code >= 500  # it may have done the work
+                error.in_flight = response.status_code in (502, 504)  # a gateway gave up
+                raise error
             return response
         raise ZoomFatal("Zoom refused the refreshed token", 401)
 
