@@ -28,6 +28,7 @@ import httpx
 
 from bench.common import AMQP_URL, Result, summary
 from bench.system import at, bench_system, ok, wait_for, zoom_company
+from te_shared.testing import zoom_account_known
 
 DAYS = 30
 POLL = 0.005
@@ -120,6 +121,7 @@ async def run() -> list[Result]:
                 }
                 response = await wait_for(  # until the bridge's account message reached catalog
                     lambda body=body: cat.post(f"/v1/sessions/{session['id']}/days", json=body),
+                    zoom_account_known,
                     what="the Zoom account known to catalog",
                 )
                 committed = time.perf_counter()

@@ -3,7 +3,8 @@
 Set-up through the real APIs: Zoom connected via the simulator, a zoom day whose meeting the
 bridge created, P users with access who signed up (so the bridge knows their e-mails from
 EnrollmentChanged). Then P users x STAYS stays x (joined, left) webhooks for that real meeting,
-signed with ``zoom_sim.webhooks.sign`` and POSTed to /v1/zoom/webhooks by CONCURRENCY clients.
+signed with ``zoom_sim.webhooks.sign`` and POSTed to /v1/zoom/webhooks over CONCURRENCY keep-alive
+connections (``bench.loadgen``).
 
 Three figures, all in webhooks/s over the same W webhooks:
 - accepted: W / time until every POST answered ``accepted`` (store only; processing is async);
@@ -27,6 +28,7 @@ import asyncpg
 import httpx
 
 from bench.common import Result, Timer
+from bench.loadgen import Request, fire
 from bench.system import (
     at,
     bench_system,
@@ -36,6 +38,7 @@ from bench.system import (
     wait_for,
     zoom_company,
 )
+from te_shared.testing import zoom_account_known
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)
@@ -73,29 +76,26 @@ def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.da
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def rate(client: httpx.AsyncClient, requests: list[tuple[str, bytes | None]]) -> float:
-    sem = asyncio.Semaphore(CONCURRENCY)
+def signed(body: bytes) -> Request:
+    ts = str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "x-zm-request-timestamp": ts,
+        "x-zm-signature": sign(SECRET, ts, body),
+    }
+    return Request("POST", "/v1/zoom/webhooks", headers, body)
 
-    async def one(path: str, body: bytes | None) -> None:
-        async with sem:
-            if body is None:
-                r = await client.get(path)
-            else:
-                ts = str(int(time.time()))
-                r = await client.post(
-                    path,
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "x-zm-request-timestamp": ts,
-                        "x-zm-signature": sign(SECRET, ts, body),
-                    },
-                )
-            if r.status_code != 200 or (body is not None and r.json()["status"] != "accepted"):
-                raise AssertionError(f"{path}: {r.status_code} {r.text}")
 
+async def rate(base_url: str, requests: list[Request]) -> float:
+    """Requests per second over CONCURRENCY keep-alive connections; every answer must be 200
+    (and ``accepted`` for a webhook)."""
     with Timer() as t:
-        await asyncio.gather(*(one(p, b) for p, b in requests))
+        answers = await fire(base_url, requests, CONCURRENCY)
+    for request, answer in zip(requests, answers, strict=True):
+        if answer.status != 200 or (
+            request.body and json.loads(answer.body)["status"] != "accepted"
+        ):
+            raise AssertionError(f"{request.path}: {answer.status} {answer.body!r}")
     return len(requests) / t.elapsed
 
 
@@ -137,6 +137,7 @@ async def run() -> list[Result]:
                             },
                         },
                     ),
+                    zoom_account_known,
                     what="the Zoom account known to catalog",
                 ),
                 201,
@@ -172,34 +173,22 @@ async def run() -> list[Result]:
             )
             await asyncio.sleep(1.0)  # let the sign-up traffic settle (outboxes drained)
 
-            bodies: list[tuple[str, bytes | None]] = []
+            bodies: list[bytes] = []
             for k in range(STAYS):
                 for i, u in enumerate(users):
                     key = f"{i * STAYS + k + 1}"
                     joined = start_at + dt.timedelta(minutes=k * 60 + i % 10)
                     left = joined + dt.timedelta(minutes=MINUTES)
-                    bodies.append(
-                        (
-                            "/v1/zoom/webhooks",
-                            webhook("meeting.participant_joined", meeting, u, key, joined),
-                        )
-                    )
-                    bodies.append(
-                        (
-                            "/v1/zoom/webhooks",
-                            webhook("meeting.participant_left", meeting, u, key, left),
-                        )
-                    )
+                    bodies.append(webhook("meeting.participant_joined", meeting, u, key, joined))
+                    bodies.append(webhook("meeting.participant_left", meeting, u, key, left))
             total = len(bodies)
             day_id = uuid.UUID(day["id"])
-            limits = httpx.Limits(max_connections=CONCURRENCY)
-            async with httpx.AsyncClient(
-                base_url=system.bridge.url, limits=limits, timeout=60
-            ) as client:
-                health = await rate(client, [("/health/live", None)] * 200)  # warm-up
-                health = await rate(client, [("/health/live", None)] * HEALTH_REQUESTS)
-                start = time.perf_counter()
-                accepted = await rate(client, bodies)
+            health_check = Request("GET", "/health/live")
+            await rate(system.bridge.url, [health_check] * 200)  # warm-up
+            health = await rate(system.bridge.url, [health_check] * HEALTH_REQUESTS)
+            requests = [signed(body) for body in bodies]  # signed before the clock starts
+            start = time.perf_counter()
+            accepted = await rate(system.bridge.url, requests)
 
             async def bridge_done() -> tuple[int, int]:
                 pending = await bridge_db.fetchval(
