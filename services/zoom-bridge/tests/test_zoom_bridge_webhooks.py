@@ -571,3 +571,89 @@ async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metri
     assert row.failed
     assert not row.processed
     assert _sample(after, processing, event=joined, outcome="processed") >= 1
+
+
+async def test_r_zoom_4_s2s_webhook_secret_token_is_replaced_by_patch_and_never_returned(
+    env: Env,
+) -> None:
+    """The app's secret token is regenerated at Zoom: PATCH gives the bridge the new one
+    (stored encrypted, never returned), and the account's webhooks verify with it, no longer
+    with the old one. An OAuth connection has no token of its own (422); another company's
+    account is a 404; a body with nothing to change is a 422."""
+    zoom_account, old, new = "s2sAcctRotate", "s2s-rotate-old-secret", "s2s-rotate-new-secret"
+
+    async def app_signs_with(secret: str) -> None:
+        async with env.sim() as sim:
+            r = await sim.post(
+                "/_sim/s2s-apps",
+                json={
+                    "client_id": "s2s-rotate-id",
+                    "client_secret": "s2s-rotate-client-secret",
+                    "account_id": zoom_account,
+                    "webhook_secret": secret,
+                },
+            )
+            assert r.status_code == 200, r.text
+
+    async def webhook_status() -> int:
+        body = {"event": "meeting.ended", "payload": {"account_id": zoom_account}}
+        async with env.sim() as sim:
+            status: int = (await sim.post("/_sim/webhook/send", json=body)).json()["webhook_status"]
+        return status
+
+    await app_signs_with(old)
+    async with env.client() as bridge:
+        r = await bridge.post(
+            "/v1/zoom/accounts/server-to-server",
+            json={
+                "zoom_account_id": zoom_account,
+                "client_id": "s2s-rotate-id",
+                "client_secret": "s2s-rotate-client-secret",
+                "role": "administrator",
+                "webhook_secret_token": old,
+            },
+            headers=env.admin(),
+        )
+        assert r.status_code == 201, r.text
+        account_id = r.json()["id"]
+    assert await webhook_status() == 200
+    await app_signs_with(new)  # regenerated at Zoom
+    assert await webhook_status() == 401  # the bridge still has the old one
+    url = f"/v1/zoom/accounts/{account_id}"
+    async with env.client() as bridge:
+        r = await bridge.patch(url, json={"webhook_secret_token": new}, headers=env.admin())
+        assert r.status_code == 200, r.text
+        assert r.json()["role"] == "administrator"  # unchanged
+        assert new not in r.text
+        listed = await bridge.get("/v1/zoom/accounts", headers=env.admin())
+        assert new not in listed.text
+        assert old not in listed.text
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        stored = await session.get(ZoomAccount, uuid.UUID(account_id))
+    assert stored is not None
+    assert stored.webhook_secret_enc
+    assert new not in stored.webhook_secret_enc
+    assert env.app.state.runtime.extras["zoom"].cipher.decrypt(stored.webhook_secret_enc) == new
+    assert await webhook_status() == 200  # signed with the new token
+    await app_signs_with(old)
+    assert await webhook_status() == 401  # the old token no longer verifies
+    oauth_account = await env.connect("administrator", sim_user="rotate-oauth@zoom.test")
+    async with env.client() as bridge:
+        r = await bridge.patch(url, json={"webhook_secret_token": "x"}, headers=env.admin("globex"))
+        assert r.status_code == 404
+        r = await bridge.patch(url, json={}, headers=env.admin())
+        assert r.status_code == 422
+        r = await bridge.patch(url, json={"webhook_secret_token": ""}, headers=env.admin())
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "body.webhook_secret_token"
+        r = await bridge.patch(
+            f"/v1/zoom/accounts/{oauth_account}",
+            json={"webhook_secret_token": "mine"},
+            headers=env.admin(),
+        )
+        assert r.status_code == 422
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["field"] == "body.webhook_secret_token"
+        r = await bridge.patch(url, json={"webhook_secret_token": "x"}, headers=env.user("u1"))
+        assert r.status_code == 403

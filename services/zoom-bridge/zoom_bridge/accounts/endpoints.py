@@ -96,7 +96,20 @@ async def connect_s2s(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def patch_account(
-    account_id: uuid.UUID, body: AccountPatch, admin: AdminPrincipal, session: SessionDep
+    account_id: uuid.UUID,
+    body: AccountPatch,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    zoom: ZoomDep,
 ) -> AccountOut:
-    """R-ZOOM-2: set the account's role (announced to catalog, which uses it for new days)."""
-    return _out(await service.set_role(session, admin.company_id, account_id, body.role))
+    """R-ZOOM-2: set the account's role (announced to catalog, which uses it for new days).
+    R-ZOOM-4: a Server-to-Server connection's new ``webhook_secret_token`` (stored encrypted,
+    never returned); 422 for an OAuth connection."""
+    account = await service.get_account(session, admin.company_id, account_id)
+    if body.webhook_secret_token is not None:
+        account = await service.set_webhook_secret(
+            session, zoom, admin.company_id, account_id, body.webhook_secret_token
+        )
+    if body.role is not None:
+        account = await service.set_role(session, admin.company_id, account_id, body.role)
+    return _out(account)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from te_shared.contracts import ZoomAccountRole
 
@@ -19,7 +19,18 @@ class AccountOut(BaseModel):
 
 
 class AccountPatch(BaseModel):
-    role: ZoomAccountRole
+    """What an admin changes on a connection (at least one field): its role, and for a
+    Server-to-Server connection its app's webhook secret token (after it was regenerated at
+    Zoom; stored encrypted, never returned)."""
+
+    role: ZoomAccountRole | None = None
+    webhook_secret_token: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> AccountPatch:
+        if self.role is None and self.webhook_secret_token is None:
+            raise ValueError("give role, webhook_secret_token or both")
+        return self
 
 
 class ServerToServerIn(BaseModel):

@@ -253,6 +253,24 @@ async def set_role(
     return account
 
 
+async def set_webhook_secret(
+    session: AsyncSession, zoom: ZoomClient, company_id: str, account_id: uuid.UUID, secret: str
+) -> ZoomAccount:
+    """R-ZOOM-4: a Server-to-Server connection's new webhook secret token (its app's, after it
+    was regenerated at Zoom), stored encrypted; the account's webhooks verify with it from now
+    on. OAuth connections have none of their own (ZOOM_WEBHOOK_SECRET verifies theirs)."""
+    account = await get_account(session, company_id, account_id)
+    if account.kind != "s2s":
+        raise field_error(
+            "body.webhook_secret_token",
+            "Only a Server-to-Server connection has a webhook secret token of its own.",
+            code="not_server_to_server",
+        )
+    account.webhook_secret_enc = zoom.cipher.encrypt(secret)
+    log.info("zoom_webhook_secret_replaced", account_id=str(account.id), company_id=company_id)
+    return account
+
+
 async def remove(session: AsyncSession, accounts: list[ZoomAccount]) -> int:
     """Forget the connections (and their tokens), announcing each as no longer connected."""
     for account in accounts:
