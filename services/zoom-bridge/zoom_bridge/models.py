@@ -123,6 +123,9 @@ class ZoomJob(Base):
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON(), nullable=True)
     #: which pass of a job in several passes runs next (``verify``: 0, then 1)
     step: Mapped[int] = mapped_column(Integer(), default=0)
+    #: a worker runs the job until then (set by ``claim``, cleared when it is done with it);
+    #: ``arm`` never shortens it, so a day is never run by two workers at once
+    leased_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Enrollment(Base):

@@ -7,7 +7,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.db import is_postgres, utcnow
@@ -77,11 +77,17 @@ class Claimed:
 
 
 async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed]:
-    """Take due jobs, leasing them (``next_attempt_at`` moves ahead) so no other worker or a
-    restarted bridge runs them meanwhile; a crashed worker's lease simply runs out."""
+    """Take due jobs, leasing them (``leased_until``, and ``next_attempt_at`` moves ahead) so
+    no other worker, replica or restarted bridge runs them meanwhile; a crashed worker's lease
+    simply runs out. A job armed again while leased waits for the lease to end: the holder
+    sees the new generation when it is done and lets it run."""
+    now = utcnow()
     stmt = (
         select(ZoomJob)
-        .where(ZoomJob.next_attempt_at <= utcnow())
+        .where(
+            ZoomJob.next_attempt_at <= now,
+            or_(ZoomJob.leased_until.is_(None), ZoomJob.leased_until <= now),
+        )
         .order_by(ZoomJob.next_attempt_at)
         .limit(limit)
     )
@@ -93,6 +99,7 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
     for job in jobs:
         job.attempts += 1
         job.next_attempt_at = until
+        job.leased_until = until
         claimed.append(
             Claimed(job.day_id, job.kind, job.generation, job.attempts, job.trace_context, job.step)
         )
@@ -115,8 +122,12 @@ async def finish(session: AsyncSession, claimed: Claimed) -> None:
     """Done, unless the job was armed again while Zoom was called: then it runs again when
     ``arm`` made it due (which may be later than now, see ``arm``)."""
     job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
-    if job is not None and job.generation == claimed.generation:
+    if job is None:
+        return
+    if job.generation == claimed.generation:
         await session.delete(job)
+    else:
+        job.leased_until = None
 
 
 async def retry_later(
@@ -136,6 +147,7 @@ async def retry_later(
     if job is None:
         return True
     now = utcnow()
+    job.leased_until = None
     job.last_error = error
     if job.generation != claimed.generation:  # a new desired state: run when arm said
         return True
@@ -156,7 +168,10 @@ async def next_step(session: AsyncSession, claimed: Claimed, delay: float) -> No
     """The claimed pass is done: the next one runs after ``delay``. A job armed again
     meanwhile keeps what ``arm`` set (its first pass, when arm made it due)."""
     job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
-    if job is None or job.generation != claimed.generation:
+    if job is None:
+        return
+    job.leased_until = None
+    if job.generation != claimed.generation:
         return
     job.step = claimed.step + 1
     job.attempts = 0

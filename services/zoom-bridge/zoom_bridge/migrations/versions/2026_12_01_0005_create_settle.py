@@ -1,8 +1,9 @@
-"""when an unanswered create was sent and when it settles; the pass of a multi-pass job
+"""when an unanswered create was sent and when it settles; the pass of a multi-pass job; the
+worker lease of a job, apart from when it is next due
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-02
+Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
@@ -24,10 +25,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("step", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
+        batch.add_column(sa.Column("leased_until", UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("zoom_jobs") as batch:
+        batch.drop_column("leased_until")
         batch.drop_column("step")
     with op.batch_alter_table("zoom_meetings") as batch:
         batch.drop_column("create_settles_at")
