@@ -8,10 +8,11 @@ id and answered 500 without internals.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -22,6 +23,8 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from te_shared.logging import correlation_id_var, get_logger
+
+T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)
@@ -196,11 +199,66 @@ def sqlstate(exc: DBAPIError) -> str | None:
     return code if isinstance(code, str) else None
 
 
+#: SQLSTATEs of a database that cannot serve right now: class 08 (connection exceptions),
+#: 57P01-57P03 (admin or crash shutdown, cannot connect now: a restart or failover) and 53300
+#: (too many connections). asyncpg delivers these as a plain ``DBAPIError``.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is away (restarting, failing over, unreachable): the same work succeeds
+    once it is back."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = sqlstate(exc)
+        return state is not None and (state.startswith("08") or state in UNAVAILABLE_SQLSTATES)
+    return False
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """Running the same transaction again will succeed: the database was away, or it rolled
+    this one back for a concurrent one (deadlock, serialization failure)."""
+    return database_unavailable(exc) or (
+        isinstance(exc, DBAPIError) and sqlstate(exc) in TRANSIENT_SQLSTATES
+    )
+
+
+async def while_database_away(
+    work: Callable[[], Awaitable[T]], *, budget_seconds: float, what: str, **context: Any
+) -> T:
+    """Run ``work`` (a whole transaction, safe to run again) and run it again, with backoff,
+    while it fails only because the database is away or rolled it back for another
+    (:func:`transient_database_error`), for up to ``budget_seconds``; then the error stands.
+    For background work (a consumed message, a Zoom job) that would otherwise give up on, or
+    wait a long lease out for, a database restart of a few seconds."""
+    waited = 0.0
+    while True:
+        try:
+            return await work()
+        except Exception as exc:
+            if not transient_database_error(exc) or waited >= budget_seconds:
+                raise
+            delay = min(0.2 * 2 ** min(int(waited), 5), 5.0)
+            log.warning(
+                f"{what}_retry_database_unavailable",
+                error=type(exc).__name__,
+                waited=round(waited, 1),
+                **context,
+            )
+            await asyncio.sleep(delay)
+            waited += delay
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value the database refused (class 22: too long, out of range, NUL in text) is the
     client's input: 422. A deadlock or serialization failure is transient: 503, retry in 1 s.
     Anything else (a constraint the code should have checked first) is an unexpected error."""
     assert isinstance(exc, DBAPIError)
+    if database_unavailable(exc):  # e.g. 57P01 while PostgreSQL restarts, through asyncpg
+        return await _database_unavailable(request, exc)
     state = sqlstate(exc)
     if isinstance(exc, DataError) or (state is not None and state.startswith("22")):
         # the statement and its parameters are not logged: they hold the client's data

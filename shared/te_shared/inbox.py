@@ -4,7 +4,10 @@
 to its quorum queue. For every delivery the wrapper opens a transaction, records
 ``(message_id, consumer)`` in the ``inbox`` table (skipping the handler if it is already there),
 runs the handler and commits. A handler that raises rolls everything back and the delivery is
-nacked and requeued; after the queue's delivery limit RabbitMQ dead-letters it. A body that does
+nacked and requeued; after the queue's delivery limit RabbitMQ dead-letters it. While the
+database is away (a restart, a failover) the delivery is held and the transaction retried with
+backoff instead, for up to :data:`TRANSIENT_RETRY_SECONDS`, so an outage never uses up a good
+message's deliveries. A body that does
 not validate against its contract is rejected at once (dead-lettered without retries).
 """
 
@@ -30,12 +33,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, utcnow
+from te_shared.errors import while_database_away
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.topology import Topology
 
 log = get_logger(__name__)
 
 M = TypeVar("M", bound=Message)
+
+#: How long a delivery is held and retried while the database is away before it is nacked
+#: (and counts against the queue's delivery limit).
+TRANSIENT_RETRY_SECONDS = 60.0
 Handler = Callable[[AsyncSession, Any], Awaitable[None]]
 
 
@@ -155,6 +163,20 @@ def _make_consumer(
 ) -> Callable[[RabbitMessage], Awaitable[None]]:
     key = message_type.routing_key
 
+    async def _process(parsed: Message) -> str:
+        async with sessionmaker()() as session:
+            async with session.begin():
+                if not await claim(session, inbox_model, parsed.message_id, consumer_name):
+                    log.info(
+                        "message_duplicate_skipped",
+                        consumer=consumer_name,
+                        message_id=str(parsed.message_id),
+                    )
+                    return "duplicate"
+                await fn(session, parsed)
+            after_commit(session)
+        return "processed"
+
     async def consume(message: RabbitMessage) -> None:
         token = correlation_id_var.set(message.correlation_id)
         outcome = "failed"
@@ -171,19 +193,16 @@ def _make_consumer(
                 outcome = "rejected"
                 raise RejectMessage from exc
             structlog.contextvars.bind_contextvars(company_id=parsed.company_id)
-            async with sessionmaker()() as session:
-                async with session.begin():
-                    if not await claim(session, inbox_model, parsed.message_id, consumer_name):
-                        log.info(
-                            "message_duplicate_skipped",
-                            consumer=consumer_name,
-                            message_id=str(parsed.message_id),
-                        )
-                        outcome = "duplicate"
-                        return
-                    await fn(session, parsed)
-                after_commit(session)
-            outcome = "processed"
+            # the database is restarting (or rolled this transaction back for another): keep
+            # the message and run it again, so a database outage does not use up its
+            # deliveries and dead-letter a message that is fine (R-ERR-2)
+            outcome = await while_database_away(
+                lambda: _process(parsed),
+                budget_seconds=TRANSIENT_RETRY_SECONDS,
+                what="message",
+                consumer=consumer_name,
+                message_id=str(parsed.message_id),
+            )
         finally:
             observe(key, outcome)
             structlog.contextvars.unbind_contextvars("company_id")

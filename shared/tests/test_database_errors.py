@@ -1,5 +1,6 @@
 """R-ERR-1 safety net on a real PostgreSQL: a value the database refuses is the client's 422,
-never a 500; a deadlock or serialization failure is a transient 503 with ``Retry-After: 1``;
+never a 500; a deadlock or serialization failure is a transient 503 with ``Retry-After: 1``; a
+connection the server ended (a restart) is a 503 like any database outage;
 a JSON body holding NUL is refused before it reaches the database."""
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def make_app(engine: AsyncEngine) -> FastAPI:
                     "USING ERRCODE = '40001'; END $$"
                 )
             )
+
+    @app.get("/terminated")
+    async def terminated() -> None:
+        """The server ends the session mid-request, as a PostgreSQL restart or failover does."""
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
     @app.post("/duplicate")
     async def duplicate() -> None:
@@ -179,6 +186,15 @@ async def test_a_serialization_failure_is_503_with_retry_after_1(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["code"] == "transient_conflict"
+
+
+async def test_a_connection_the_database_ended_is_503_not_500(client: httpx.AsyncClient) -> None:
+    """Through asyncpg a connection ended by the server (restart, failover) is a plain
+    ``DBAPIError`` (SQLSTATE 08003), not ``OperationalError``: still 503 with Retry-After."""
+    response = await client.get("/terminated")
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["code"] == "database_unavailable"
 
 
 async def test_other_database_errors_stay_unexpected_500s(client: httpx.AsyncClient) -> None:

@@ -14,6 +14,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 from sqlalchemy import Integer, String, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,9 +92,16 @@ async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 
 @contextlib.asynccontextmanager
 async def consumer(
-    ns: RabbitNamespace, sm: async_sessionmaker[AsyncSession], *, poison: str | None = None
+    ns: RabbitNamespace,
+    sm: async_sessionmaker[AsyncSession],
+    *,
+    poison: str | None = None,
+    database_away: dict[str, int] | None = None,
 ) -> AsyncIterator[list[str]]:
-    """Registration-side consumer of CompanySettingsChanged that records an Effect per message."""
+    """Registration-side consumer of CompanySettingsChanged that records an Effect per message.
+    ``database_away`` names companies whose first N attempts find the database away (as while
+    PostgreSQL restarts)."""
+    away = dict(database_away or {})
     calls: list[str] = []
     consumers = Consumers(REGISTRATION)
     consumers.observers.append(lambda _key, outcome: calls.append(f"outcome:{outcome}"))
@@ -103,6 +111,11 @@ async def consumer(
         calls.append(msg.company_id)
         if msg.company_id == poison:
             raise RuntimeError("cannot process this one")
+        if away.get(msg.company_id, 0) > 0:
+            away[msg.company_id] -= 1
+            raise OperationalError(
+                "INSERT", {}, ConnectionRefusedError("the database system is shutting down")
+            )
         session.add(Effect(company_id=msg.company_id, version=msg.version))
 
     broker = RabbitBroker(ns.amqp_url)
@@ -288,6 +301,34 @@ class TestDeadLettering:
             # RabbitMQ dead-letters once the delivery limit is exceeded
             assert calls.count("poison") >= ns.topology.delivery_limit
             assert await effects(sm, "poison") == 0
+
+    async def test_a_database_outage_does_not_use_up_a_good_messages_deliveries(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """R-ERR-2: while the database is away the delivery is held and retried, not nacked, so
+        a message that is fine is processed once the database is back, never dead-lettered."""
+        ns = fresh_rabbit
+        tries = ns.topology.delivery_limit + 3
+        async with (
+            database(databases) as (_, sm),
+            consumer(ns, sm, database_away={"outage": tries}) as calls,
+        ):
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("outage"))
+                await relay.relay_once()
+                await wait_for(lambda: effects_is(sm, "outage", 1), timeout=30)
+            assert calls.count("outage") == tries + 1  # every attempt in one delivery
+            assert calls.count("outcome:failed") == 0
+            assert calls.count("outcome:processed") == 1
+            connection = await aio_pika.connect(ns.amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                dlq = await channel.declare_queue(
+                    ns.topology.dead_letter_queue(REGISTRATION).name, passive=True
+                )
+                assert dlq.declaration_result.message_count == 0
 
     async def test_invalid_body_is_rejected_at_once(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace

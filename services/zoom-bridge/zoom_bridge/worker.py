@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from te_shared.errors import while_database_away
 from te_shared.logging import get_logger
 from te_shared.observability import attach_trace_context, detach
 from te_shared.service import Runtime
@@ -98,7 +100,15 @@ class Worker:
                 with self.tracer.start_as_current_span(
                     f"zoom {job.kind}", kind=SpanKind.CLIENT, attributes={"day_id": str(job.day_id)}
                 ):
-                    await self.syncer.run(job)
+                    # a database restart mid-job: run it again once the database is back,
+                    # within the lease, rather than wait the lease out
+                    await while_database_away(
+                        functools.partial(self.syncer.run, job),
+                        budget_seconds=self.settings.zoom_job_lease_seconds / 2,
+                        what="zoom_job",
+                        day_id=str(job.day_id),
+                        kind=job.kind,
+                    )
             except Exception as exc:
                 log.warning("zoom_job_error", day_id=str(job.day_id), error=type(exc).__name__)
             finally:
