@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -331,6 +332,24 @@ class System:
 
     def user(self, company: str, user: str) -> str:
         return self.token(role="user", company=company, user=user, email=f"{user}@{company}.io")
+
+
+def assert_readme_lists_the_api(readme: Path, app: FastAPI) -> None:
+    """A service README's endpoint table (rows starting ``| `METHOD /v1/...` ``) names exactly
+    the ``/v1`` endpoints the app serves, so the README cannot drift from the OpenAPI."""
+    documented = set(
+        re.findall(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/v1/[^`]+)`", readme.read_text(), re.M)
+    )
+    served = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith("/v1/")
+        for method in operations
+    }
+    assert documented == served, {
+        "in the README only": sorted(documented - served),
+        "served only": sorted(served - documented),
+    }
 
 
 async def connect_zoom(

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from catalog.app import create_app
+from te_shared.testing import assert_readme_lists_the_api
 
 README = Path(__file__).parents[1] / "README.md"
 
 
 def test_readme_api_section_matches_openapi() -> None:
-    documented = set(
-        re.findall(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/v1/[^`]+)`", README.read_text(), re.M)
-    )
-    spec = create_app().openapi()
-    served = {
-        (method.upper(), path)
-        for path, ops in spec["paths"].items()
-        if path.startswith("/v1/")
-        for method in ops
-    }
-    assert documented == served
+    assert_readme_lists_the_api(README, create_app())
