@@ -183,6 +183,21 @@ class Env:
         self.versions[day_id] = self.versions.get(day_id, 0) + 1
         return self.versions[day_id]
 
+    def approved(self, day: c.DayData, user_id: str, email: str) -> c.EnrollmentChanged:
+        """Registration's message that ``user_id`` (known by ``email``) is approved in the
+        day's session: how the bridge learns whose attendance a meeting's joins are."""
+        return c.EnrollmentChanged(
+            company_id=day.company_id,
+            enrollment_id=uuid.uuid4(),
+            event_id=day.event_id,
+            session_id=day.session_id,
+            user_id=user_id,
+            email=email,
+            status=c.EnrollmentStatus.APPROVED,
+            previous_status=None,
+            version=1,
+        )
+
     def day(
         self,
         account_id: str,

@@ -136,19 +136,7 @@ async def test_r_zoom_3_reschedule_before_schedule_is_tolerated(env: Env) -> Non
 async def test_r_zoom_3_host_link_only_for_organizer_and_admins(env: Env) -> None:
     account = await _account(env, "meet@zoom.test")
     day = env.day(account, organizer="org7")
-    await env.publish(
-        c.EnrollmentChanged(
-            company_id="acme",
-            enrollment_id=uuid.uuid4(),
-            event_id=day.event_id,
-            session_id=day.session_id,
-            user_id="learner",
-            email="learner@example.com",
-            status=c.EnrollmentStatus.APPROVED,
-            previous_status=None,
-            version=1,
-        )
-    )
+    await env.publish(env.approved(day, "learner", "learner@example.com"))
     await env.publish(day)
     await env.created(day.day_id)
     url = f"/v1/days/{day.day_id}/meeting"

@@ -31,19 +31,7 @@ async def _day(env: Env, role: str, email: str, *, learners: dict[str, str]) -> 
         env.overrides[key] = await env.connect(role, sim_user=email)
     day = env.day(str(env.overrides[key]))
     for user_id, mail in learners.items():
-        await env.publish(
-            c.EnrollmentChanged(
-                company_id="acme",
-                enrollment_id=uuid.uuid4(),
-                event_id=day.event_id,
-                session_id=day.session_id,
-                user_id=user_id,
-                email=mail,
-                status=c.EnrollmentStatus.APPROVED,
-                previous_status=None,
-                version=1,
-            )
-        )
+        await env.publish(env.approved(day, user_id, mail))
     await env.publish(day)
     row = await env.created(day.day_id)
     return day, str(row.zoom_meeting_id)
@@ -296,19 +284,7 @@ async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_toke
         app_secret
     )
     day = env.day(account_id)
-    await env.publish(
-        c.EnrollmentChanged(
-            company_id="acme",
-            enrollment_id=uuid.uuid4(),
-            event_id=day.event_id,
-            session_id=day.session_id,
-            user_id="eve",
-            email="eve@example.com",
-            status=c.EnrollmentStatus.APPROVED,
-            previous_status=None,
-            version=1,
-        )
-    )
+    await env.publish(env.approved(day, "eve", "eve@example.com"))
     await env.publish(day)
     row = await env.created(day.day_id)
     async with env.sim() as sim:
