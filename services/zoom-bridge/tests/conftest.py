@@ -198,6 +198,17 @@ class Env:
             version=1,
         )
 
+    def cancelled(self, day: c.DayData) -> c.DayCancelled:
+        """Catalog's message that ``day`` was deleted, one version on."""
+        return c.DayCancelled(
+            company_id=day.company_id,
+            day_id=day.day_id,
+            session_id=day.session_id,
+            event_id=day.event_id,
+            version=self.next_version(day.day_id),
+            format=c.DayFormat.ZOOM,
+        )
+
     def day(
         self,
         account_id: str,

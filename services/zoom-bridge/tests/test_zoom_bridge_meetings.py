@@ -71,16 +71,7 @@ async def test_r_zoom_3_reschedule_patches_and_cancel_deletes(env: Env) -> None:
     sim_meeting = await env.sim_meeting(str(row.zoom_meeting_id))
     assert sim_meeting["duration"] == 30
     assert sim_meeting["start_time"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
-    await env.publish(
-        c.DayCancelled(
-            company_id="acme",
-            day_id=day.day_id,
-            session_id=day.session_id,
-            event_id=day.event_id,
-            version=env.next_version(day.day_id),
-            format=c.DayFormat.ZOOM,
-        )
-    )
+    await env.publish(env.cancelled(day))
     deleted = await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert deleted[0]["zoom_meeting_id"] == row.zoom_meeting_id
     assert (await env.sim_meeting(str(row.zoom_meeting_id)))["deleted"] is True
@@ -96,16 +87,7 @@ async def test_r_zoom_3_delete_404_from_zoom_counts_as_done(env: Env) -> None:
     row = await env.created(day.day_id)
     zoom = env.app.state.runtime.extras["zoom"]
     await zoom.call(row.account_id, "DELETE", f"/meetings/{row.zoom_meeting_id}")  # gone already
-    await env.publish(
-        c.DayCancelled(
-            company_id="acme",
-            day_id=day.day_id,
-            session_id=day.session_id,
-            event_id=day.event_id,
-            version=env.next_version(day.day_id),
-            format=c.DayFormat.ZOOM,
-        )
-    )
+    await env.publish(env.cancelled(day))
     await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert not await env.outbox(c.MeetingFailed.routing_key, day.day_id)
 
@@ -528,16 +510,7 @@ async def test_r_zoom_3_cancel_after_timed_out_create_deletes_what_zoom_made(env
     await env.wait(timed_out)
     await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     made = await env.wait(lambda: _mine(env, day.day_id))
-    await env.publish(
-        c.DayCancelled(
-            company_id="acme",
-            day_id=day.day_id,
-            session_id=day.session_id,
-            event_id=day.event_id,
-            version=env.next_version(day.day_id),
-            format=c.DayFormat.ZOOM,
-        )
-    )
+    await env.publish(env.cancelled(day))
     await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert (await env.sim_meeting(str(made[0]["id"])))["deleted"] is True
     assert [m["deleted"] for m in await _mine(env, day.day_id)] == [True]

@@ -159,16 +159,7 @@ async def test_r_zoom_8_a_create_slower_than_the_settle_time_is_deleted_by_the_v
     await env.publish(kept_day)
     await env.publish(cancelled)
     await env.wait(lambda: _timed_out(env, cancelled.day_id))
-    await env.publish(
-        c.DayCancelled(
-            company_id="acme",
-            day_id=cancelled.day_id,
-            session_id=cancelled.session_id,
-            event_id=cancelled.event_id,
-            version=env.next_version(cancelled.day_id),
-            format=c.DayFormat.ZOOM,
-        )
-    )
+    await env.publish(env.cancelled(cancelled))
     for day in (kept_day, cancelled):
         await env.wait(lambda d=day: _verified(env, d.day_id), 40)
     await _one_live_meeting_announced(env, kept_day.day_id)
