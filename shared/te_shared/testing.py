@@ -359,8 +359,11 @@ async def connect_zoom(
     the bridge's authorize redirect, Zoom's approval, the bridge's callback back to
     ``return_to``. Returns the id of the account just connected."""
     async with system.client(system.bridge, admin) as bridge, httpx.AsyncClient() as browser:
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize", params={"role": role, "return_to": return_to}
+        # the admin's browser starts the flow: the bridge binds it to that browser's cookie
+        start = await browser.get(
+            f"{system.bridge.url}/v1/zoom/oauth/authorize",
+            params={"role": role, "return_to": return_to},
+            headers=auth(admin),
         )
         assert start.status_code == 302, start.text
         at_zoom = await browser.get(start.headers["location"])  # the simulator approves

@@ -83,8 +83,10 @@ async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
             return r.status_code, (r.json().get("errors") or [{}])[0].get("code")
 
         # connected through OAuth (the simulator approves) as an administrator account
-        start = await bridge.get(
-            "/v1/zoom/oauth/authorize", params={"role": "administrator", "return_to": "/admin"}
+        start = await browser.get(  # the admin's browser: the flow is bound to its cookie
+            f"{system.bridge.url}/v1/zoom/oauth/authorize",
+            params={"role": "administrator", "return_to": "/admin"},
+            headers=bridge.headers,
         )
         at_zoom = await browser.get(start.headers["location"] + f"&sim_user={ZOOM_USER}")
         assert (await browser.get(at_zoom.headers["location"])).status_code == 302

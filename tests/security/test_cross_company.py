@@ -13,6 +13,9 @@ from each process's OpenAPI, so a new one fails this test until it is listed her
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
 
@@ -401,3 +405,133 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
             meetings = await ok(await sim.get("/_sim/meetings"))
             assert not [m for m in meetings if m["agenda"] == f"day:{day_id}"]
     assert await observe(system, owned) == before
+
+
+async def processed_webhooks(system: System) -> float:
+    """How many stored webhooks the bridge has processed (its metrics, summed over events)."""
+    async with system.client(system.bridge) as bridge:
+        text = (await bridge.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "zoom_webhooks_processing_total"
+        and sample.labels.get("outcome") == "processed"
+    )
+
+
+async def test_another_companys_webhook_secret_reaches_none_of_its_meetings(
+    system: System, owned: Ids
+) -> None:
+    """F1: B connects a Server-to-Server app of its own with a webhook secret B chose, then
+    signs webhooks naming A's meeting: a join of A's enrolled user, a recording with a
+    ``javascript:`` link, A's deauthorization. The bridge accepts the signature (it is B's) and
+    acts on none of A's things: no attendance, no recording, A stays connected."""
+    before = await observe(system, owned)
+    zoom_meeting_id = before["meeting"]["zoom_meeting_id"]
+    b_secret, b_zoom_account = "b-chose-this-secret", "bZoomAcct"
+    async with (
+        system.client(system.bridge, system.admin(B, ADMIN)) as bridge,
+        system.client(system.sim) as sim,
+    ):
+        await ok(
+            await sim.post(
+                "/_sim/s2s-apps",
+                json={
+                    "client_id": "b-app",
+                    "client_secret": "b-app-secret",
+                    "account_id": b_zoom_account,
+                    "webhook_secret": b_secret,
+                },
+            )
+        )
+        await ok(
+            await bridge.post(
+                "/v1/zoom/accounts/server-to-server",
+                json={
+                    "zoom_account_id": b_zoom_account,
+                    "client_id": "b-app",
+                    "client_secret": "b-app-secret",
+                    "role": "administrator",
+                    "webhook_secret_token": b_secret,
+                },
+            ),
+            201,
+        )
+        users = await ok(await sim.get("/_sim/users"))
+        a_user = next(u for u in users if u["email"] == "host@zoom-sim.local")  # A connected it
+    meeting = {"id": zoom_meeting_id, "uuid": "forged=="}
+    forged = [
+        {
+            "event": "meeting.participant_joined",
+            "payload": {
+                "account_id": b_zoom_account,
+                "object": {
+                    **meeting,
+                    "participant": {
+                        "user_id": "16778240",
+                        "email": f"{USER}@{A}.io",
+                        "join_time": at(-1),
+                    },
+                },
+            },
+        },
+        {
+            "event": "meeting.participant_left",
+            "payload": {
+                "account_id": b_zoom_account,
+                "object": {
+                    **meeting,
+                    "participant": {
+                        "user_id": "16778240",
+                        "email": f"{USER}@{A}.io",
+                        "leave_time": at(-0.9),
+                    },
+                },
+            },
+        },
+        {
+            "event": "recording.completed",
+            "payload": {
+                "account_id": b_zoom_account,
+                "object": {
+                    "id": int(zoom_meeting_id),
+                    "uuid": "forged==",
+                    "recording_files": [
+                        {"id": "x", "file_type": "MP4", "play_url": "javascript:alert(1)//"}
+                    ],
+                },
+            },
+        },
+        {
+            "decoy": {"account_id": b_zoom_account},  # so that B's secret is the one tried
+            "event": "app_deauthorized",
+            "payload": {"account_id": a_user["account_id"], "user_id": a_user["id"]},
+        },
+    ]
+    processed = await processed_webhooks(system)
+    async with system.client(system.bridge) as hook:
+        for body in forged:
+            raw = json.dumps(body).encode()
+            timestamp = str(int(time.time()))
+            digest = hmac.new(b_secret.encode(), f"v0:{timestamp}:".encode() + raw, "sha256")
+            r = await hook.post(
+                "/v1/zoom/webhooks",
+                content=raw,
+                headers={
+                    "content-type": "application/json",
+                    "x-zm-request-timestamp": timestamp,
+                    "x-zm-signature": f"v0={digest.hexdigest()}",
+                },
+            )
+            assert r.status_code == 200, r.text  # B's own secret: a valid signature
+    await eventually(
+        lambda: processed_webhooks(system),
+        lambda n: n >= processed + len(forged),
+        what="B's webhooks processed",
+    )
+    after = await observe(system, owned)
+    assert after == before  # no attendance, no status change, no recording, still connected
+    assert after["enrollments"]["items"][0]["status"] == "approved"
+    assert not after[f"day {owned.zoom_day_id}"].get("recordings")
+    assert owned.account_id in {a["id"] for a in after["accounts"]}

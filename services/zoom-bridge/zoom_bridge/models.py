@@ -155,6 +155,8 @@ class WebhookEvent(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     event: Mapped[str] = mapped_column(String(100))
     body: Mapped[dict[str, Any]] = mapped_column(JSON())
+    #: whose secret verified it (``webhooks.rules.Signer``): the meetings it may act on
+    signed_by: Mapped[dict[str, Any] | None] = mapped_column(JSON(), nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     processed: Mapped[bool] = mapped_column(Boolean(), default=False, index=True)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -44,6 +44,12 @@ class ZoomBridgeSettings(ServiceSettings):
         default=SecretStr("dev-webhook-secret"),
         description="Webhook secret token: verifies x-zm-signature and answers URL validation.",
     )
+    zoom_recording_hosts: list[str] = Field(
+        default=["zoom.us", "zoom.com", "zoomgov.com"],
+        description="Hosts (with their subdomains) a recording link must be an https link on "
+        "to be stored and shown (R-ZOOM-7); links on the configured Zoom's own origins "
+        "(ZOOM_API_BASE_URL, ZOOM_OAUTH_BASE_URL: the simulator locally) are kept too.",
+    )
     zoom_return_origins: list[str] = Field(
         default=["http://127.0.0.1:5173", "http://localhost:5173"],
         description="Origins an OAuth `return_to` may point at (relative paths always may).",

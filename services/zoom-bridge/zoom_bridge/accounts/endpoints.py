@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from te_shared.auth import AdminPrincipal
@@ -35,8 +35,11 @@ async def authorize(
     role: Annotated[ZoomAccountRole, Query()],
     return_to: Annotated[str, Query(max_length=2000)] = "/",
 ) -> RedirectResponse:
-    """R-ZOOM-1: send the admin to Zoom's authorize page with a signed, single-use state."""
-    url = await service.authorize_url(
+    """R-ZOOM-1: send the admin to Zoom's authorize page with a signed, single-use state, and
+    bind the flow to this browser with an HttpOnly, SameSite=Lax cookie (Secure when the
+    callback is https) that the callback requires. The request must come from the admin's
+    browser (a navigation, or a fetch with credentials) on the host that serves the callback."""
+    started = await service.authorize_url(
         session,
         zoom,
         company_id=admin.company_id,
@@ -44,7 +47,18 @@ async def authorize(
         role=role,
         return_to=return_to,
     )
-    return RedirectResponse(url, status_code=302)
+    response = RedirectResponse(started.url, status_code=302)
+    binding = started.binding
+    response.set_cookie(
+        binding.name,
+        binding.value,
+        max_age=binding.max_age,
+        path=binding.path,
+        secure=binding.secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
 
 
 @router.get(
@@ -54,22 +68,27 @@ async def authorize(
     responses=problem_responses(400, 422),
 )
 async def callback(
+    request: Request,
     session: SessionDep,
     zoom: ZoomDep,
     state: Annotated[str, Query(min_length=1, max_length=4000)],
     code: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
     error: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> RedirectResponse:
-    """Zoom's redirect: with a code, the connection is stored; without one (``error``, e.g.
-    ``access_denied`` when the admin declined), the admin goes back to ``return_to`` with
-    ``zoom_error``. Either way the state is checked and used up."""
-    if code is None:
-        if error is None:
-            raise field_error("code", "Zoom sent neither a code nor an error")
-        return_to = await service.declined(session, zoom, error=error, state=state)
-    else:
-        return_to = await service.complete(session, zoom, code=code, state=state)
-    return RedirectResponse(return_to, status_code=302)
+    """Zoom's redirect: the state is checked and used up; a browser without the cookie the
+    authorize step set goes back to ``return_to`` with ``zoom_error=state_mismatch`` and
+    nothing is connected. With a code, the connection is stored; without one (``error``,
+    e.g. ``access_denied`` when the admin declined), back to ``return_to`` with
+    ``zoom_error``."""
+    if code is None and error is None:
+        raise field_error("code", "Zoom sent neither a code nor an error")
+    outcome = await service.callback(
+        session, zoom, state=state, code=code, error=error, cookies=request.cookies
+    )
+    response = RedirectResponse(outcome.location, status_code=302)
+    if outcome.cookie_name is not None:
+        response.delete_cookie(outcome.cookie_name, path=outcome.cookie_path, httponly=True)
+    return response
 
 
 @router.get("/accounts", response_model=list[AccountOut], responses=problem_responses(401, 403))

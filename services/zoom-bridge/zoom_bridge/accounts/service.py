@@ -8,17 +8,21 @@ outbox, in the transaction of the change, so catalog knows the company's account
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import re
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.contracts import ZoomAccountChanged, ZoomAccountRole
@@ -76,6 +80,58 @@ def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
     raise field_error("return_to", "must be a path or an allowed admin-panel URL")
 
 
+#: the cookie that binds an authorization to the browser that started it (F4): its name ends
+#: with a key of the flow, so two flows in two tabs do not overwrite each other's
+BROWSER_COOKIE_PREFIX = "zoom_oauth_"
+
+
+@dataclass(frozen=True)
+class BrowserBinding:
+    """The cookie ``GET /v1/zoom/oauth/authorize`` sets: the callback connects an account only
+    when the browser that comes back carries it (an authorize link sent to someone else's
+    browser connects nothing)."""
+
+    key: str
+    value: str
+    path: str
+    secure: bool
+    max_age: int = int(STATE_TTL.total_seconds())
+
+    @property
+    def name(self) -> str:
+        return BROWSER_COOKIE_PREFIX + self.key
+
+
+def browser_binding(settings: ZoomBridgeSettings) -> BrowserBinding:
+    """A new flow's cookie: sent back only to the callback's path, and only over https when
+    the callback is https (a local run's is http)."""
+    return BrowserBinding(
+        key=secrets.token_hex(8),
+        value=secrets.token_urlsafe(32),
+        path=urlsplit(settings.zoom_redirect_url).path or "/",
+        secure=settings.zoom_redirect_url.lower().startswith("https://"),
+    )
+
+
+@dataclass(frozen=True)
+class Authorization:
+    url: str
+    binding: BrowserBinding
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """Where the callback sends the browser, and the binding cookie to clear."""
+
+    location: str
+    cookie_name: str | None
+    cookie_path: str
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 async def authorize_url(
     session: AsyncSession,
     zoom: ZoomClient,
@@ -84,16 +140,25 @@ async def authorize_url(
     admin_user_id: str,
     role: ZoomAccountRole,
     return_to: str,
-) -> str:
+) -> Authorization:
     settings = zoom.settings
     return_to = check_return_to(settings, return_to)
     nonce = secrets.token_urlsafe(24)
+    binding = browser_binding(settings)
     session.add(
         OAuthState(
             nonce=nonce, company_id=company_id, admin_user_id=admin_user_id, created_at=utcnow()
         )
     )
-    payload = {"n": nonce, "c": company_id, "a": admin_user_id, "r": role.value, "t": return_to}
+    payload = {
+        "n": nonce,
+        "c": company_id,
+        "a": admin_user_id,
+        "r": role.value,
+        "t": return_to,
+        "k": binding.key,
+        "b": _digest(binding.value),
+    }
     state = zoom.cipher.encrypt(json.dumps(payload))  # authenticated encryption = signed
     query = urlencode(
         {
@@ -104,7 +169,7 @@ async def authorize_url(
         }
     )
     base = settings.zoom_authorize_base_url or settings.zoom_oauth_base_url
-    return f"{base.rstrip('/')}/oauth/authorize?{query}"
+    return Authorization(url=f"{base.rstrip('/')}/oauth/authorize?{query}", binding=binding)
 
 
 async def _take_state(session: AsyncSession, zoom: ZoomClient, state: str) -> dict[str, Any]:
@@ -127,16 +192,25 @@ async def _take_state(session: AsyncSession, zoom: ZoomClient, state: str) -> di
     return payload
 
 
+def _same_browser(payload: dict[str, Any], cookies: Mapping[str, str]) -> bool:
+    """True when the browser came back with the cookie its authorization set."""
+    key, expected = payload.get("k"), payload.get("b")
+    if not isinstance(key, str) or not isinstance(expected, str):
+        return False
+    carried = cookies.get(BROWSER_COOKIE_PREFIX + key)
+    return carried is not None and hmac.compare_digest(_digest(carried), expected)
+
+
+def _outcome(zoom: ZoomClient, payload: dict[str, Any], location: str) -> CallbackOutcome:
+    key = payload.get("k")
+    return CallbackOutcome(
+        location=location,
+        cookie_name=BROWSER_COOKIE_PREFIX + key if isinstance(key, str) else None,
+        cookie_path=urlsplit(zoom.settings.zoom_redirect_url).path or "/",
+    )
+
+
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
-
-
-async def declined(session: AsyncSession, zoom: ZoomClient, *, error: str, state: str) -> str:
-    """Zoom sent the admin back without a code (``error=access_denied`` when they declined):
-    with a valid state, back to ``return_to`` with ``zoom_error`` saying why."""
-    payload = await _take_state(session, zoom, state)
-    code = error if _ERROR_CODE.fullmatch(error) else "authorization_failed"
-    log.info("zoom_oauth_declined", company_id=str(payload["c"]), error=code)
-    return with_query(str(payload["t"]), {"zoom_error": code})
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
@@ -145,10 +219,37 @@ def with_query(url: str, params: dict[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state: str) -> str:
-    """Check the state (signature, age, single use), exchange the code, store the connection;
-    returns where to send the admin back."""
+async def callback(
+    session: AsyncSession,
+    zoom: ZoomClient,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    cookies: Mapping[str, str],
+) -> CallbackOutcome:
+    """Zoom's redirect back. The state is checked (signature, age, single use) and used up
+    first; then the browser must be the one that started the flow (its cookie), else nothing
+    is connected and the admin goes back with ``zoom_error=state_mismatch``. Without a code
+    (``error=access_denied`` when the admin declined), back to ``return_to`` with
+    ``zoom_error`` saying why; with one, the code is exchanged and the connection stored."""
     payload = await _take_state(session, zoom, state)
+    return_to = str(payload["t"])
+    if not _same_browser(payload, cookies):
+        log.warning("zoom_oauth_state_mismatch", company_id=str(payload["c"]))
+        return _outcome(zoom, payload, with_query(return_to, {"zoom_error": "state_mismatch"}))
+    if code is None:
+        reason = error if error and _ERROR_CODE.fullmatch(error) else "authorization_failed"
+        log.info("zoom_oauth_declined", company_id=str(payload["c"]), error=reason)
+        return _outcome(zoom, payload, with_query(return_to, {"zoom_error": reason}))
+    await _connect(session, zoom, payload, code)
+    return _outcome(zoom, payload, return_to)
+
+
+async def _connect(
+    session: AsyncSession, zoom: ZoomClient, payload: dict[str, Any], code: str
+) -> None:
+    """Exchange the code and store the connection (announced to catalog)."""
     try:
         tokens = await zoom.token_request(
             {
@@ -180,7 +281,6 @@ async def complete(session: AsyncSession, zoom: ZoomClient, *, code: str, state:
     zoom.store_tokens(account, tokens)
     announce(session, account)
     log.info("zoom_account_connected", account_id=str(account.id), company_id=company_id)
-    return str(payload["t"])
 
 
 async def connect_s2s(
@@ -282,15 +382,28 @@ async def remove(session: AsyncSession, accounts: list[ZoomAccount]) -> int:
     return len(accounts)
 
 
-async def deauthorize(session: AsyncSession, zoom_user_id: str, zoom_account_id: str) -> int:
-    """Zoom's deauthorization notice: forget the connection (and its tokens)."""
+async def deauthorize(
+    session: AsyncSession,
+    zoom_user_id: str,
+    zoom_account_id: str,
+    *,
+    oauth: bool,
+    connections: Collection[uuid.UUID] = (),
+) -> int:
+    """Zoom's deauthorization notice: forget the connection (and its tokens), only among the
+    connections its signer covers: with the OAuth app's secret (``oauth``), the OAuth
+    connections of that Zoom user and account; with a Server-to-Server app's own secret, that
+    app's connections (``connections``) of that Zoom account. Nothing else, whoever it names."""
+    covered = []
+    if oauth:
+        covered.append(and_(ZoomAccount.kind == "oauth", ZoomAccount.zoom_user_id == zoom_user_id))
+    if connections:
+        covered.append(and_(ZoomAccount.kind == "s2s", ZoomAccount.id.in_(connections)))
+    if not covered:
+        return 0
     stmt = (
         select(ZoomAccount)
-        .where(
-            ZoomAccount.kind == "oauth",
-            ZoomAccount.zoom_user_id == zoom_user_id,
-            ZoomAccount.zoom_account_id == zoom_account_id,
-        )
+        .where(ZoomAccount.zoom_account_id == zoom_account_id, or_(*covered))
         .with_for_update()
     )
     return await remove(session, list((await session.execute(stmt)).scalars()))

@@ -16,13 +16,12 @@ from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.attendance import role_of
 from zoom_bridge.meetings.schemas import MeetingOut, RecordingOut
 from zoom_bridge.models import Enrollment, ZoomMeeting
+from zoom_bridge.webhooks.service import safe_recording_link
 from zoom_bridge.zoom.client import ZoomClient, ZoomError
 
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/days", tags=["meetings"])
-
-NO_ACCESS = {c.EnrollmentStatus.CANCELLED.value, c.EnrollmentStatus.DENIED.value}
 
 
 @router.get(
@@ -34,9 +33,12 @@ NO_ACCESS = {c.EnrollmentStatus.CANCELLED.value, c.EnrollmentStatus.DENIED.value
 async def get_meeting(
     day_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep, zoom: ZoomDep
 ) -> MeetingOut:
-    """R-ZOOM-3: the join link for users with access; the host link only for the organizer and
-    admins; recordings only for the administrator role (R-ZOOM-7). The database is read in a
-    short transaction of its own: asking Zoom for a fresh host link happens after it."""
+    """R-ZOOM-3: the join link (and recordings) only for people holding a seat in the day's
+    session (an allow-list: approved, awaiting confirmation, participated, missed), the
+    organizer and admins; pending, waitlisted, denied and cancelled users get 404. The host
+    link only for the organizer and admins; recordings only for the administrator role
+    (R-ZOOM-7), and only links on Zoom's own hosts. The database is read in a short
+    transaction of its own: asking Zoom for a fresh host link happens after it."""
     async with runtime.session_factory()() as session, session.begin():
         meeting = await session.get(ZoomMeeting, day_id)
         if (
@@ -51,13 +53,17 @@ async def get_meeting(
                 Enrollment.company_id == principal.company_id,
                 Enrollment.session_id == meeting.session_id,
                 Enrollment.user_id == principal.user_id,
-                Enrollment.status.not_in(NO_ACCESS),
+                Enrollment.status.in_(sorted(c.JOIN_LINK_STATUSES)),
             )
             if (await session.execute(stmt.limit(1))).first() is None:
                 raise NotFound("No meeting for this day.")
         out = _out(meeting)
         if await role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
-            out.recordings = [RecordingOut.model_validate(r) for r in meeting.recordings or []]
+            out.recordings = [
+                RecordingOut.model_validate(r)
+                for r in meeting.recordings or []
+                if safe_recording_link(r.get("play_url"), zoom.settings)
+            ]
         host = HostLink(
             day_id=meeting.day_id,
             zoom_meeting_id=meeting.zoom_meeting_id,

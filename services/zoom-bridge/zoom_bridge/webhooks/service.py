@@ -7,20 +7,18 @@ import hashlib
 import hmac
 import json
 import random
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared import contracts as c
 from te_shared.db import is_postgres, utcnow
-from te_shared.errors import Unauthorized
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge import metrics
@@ -35,6 +33,7 @@ from zoom_bridge.models import (
     ZoomMeeting,
 )
 from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.webhooks import rules
 
 log = get_logger(__name__)
 
@@ -59,71 +58,54 @@ class Outcome:
     result: str  # metrics.PROCESSED | FAILED | GIVEN_UP
 
 
-def expected_signature(secret: str, timestamp: str, raw: bytes) -> str:
-    message = b"v0:" + timestamp.encode() + b":" + raw
-    return "v0=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
-def verify(
-    secrets: Sequence[str],
-    raw: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    max_age: int,
-) -> str:
-    """Check the timestamp window and the signature against each candidate secret token
-    (constant-time compares); returns the secret that signed it."""
-    if not timestamp or not signature:
-        raise Unauthorized("Missing Zoom signature headers.", code="bad_signature")
-    try:
-        ts = int(timestamp)
-    except ValueError as exc:
-        raise Unauthorized("Bad Zoom timestamp.", code="bad_signature") from exc
-    if ts > 10**11:  # milliseconds
-        ts //= 1000
-    if abs(time.time() - ts) > max_age:
-        raise Unauthorized("Stale Zoom timestamp.", code="stale_timestamp")
-    matched: str | None = None
-    for secret in secrets:
-        expected = expected_signature(secret, timestamp, raw)
-        if hmac.compare_digest(expected.encode(), signature.encode()) and matched is None:
-            matched = secret
-    if matched is None:
-        raise Unauthorized("Bad Zoom signature.", code="bad_signature")
-    return matched
+def recording_origins(settings: ZoomBridgeSettings) -> list[str]:
+    """Origins besides Zoom's hosts that recording links may point at: those of the Zoom this
+    bridge is configured to talk to (the simulator in a local run; zoom.us in production,
+    which the hosts already cover)."""
+    urls = (
+        settings.zoom_api_base_url,
+        settings.zoom_oauth_base_url,
+        settings.zoom_authorize_base_url,
+    )
+    return [o for o in (_origin(u) for u in urls) if o is not None]
 
 
-def account_of(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """The (not yet trusted) body and the Zoom account it names, to pick the secret token."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    payload = body.get("payload")
-    account = payload.get("account_id") if isinstance(payload, dict) else None
-    return body, str(account) if isinstance(account, str) and account else None
-
-
-async def secrets_for(
-    session: AsyncSession, cipher: TokenCipher, default: str, zoom_account_id: str | None
-) -> list[str]:
-    """Candidate secret tokens: the Server-to-Server connections' own for the Zoom account the
-    webhook names, then the global one (the OAuth app's). Without an account (URL
-    validation), every connection's own secret is a candidate."""
-    stmt = select(ZoomAccount.webhook_secret_enc).where(
+async def candidates_for(
+    session: AsyncSession, cipher: TokenCipher, app_secret: str, hint: str | None
+) -> list[rules.Candidate]:
+    """Secret tokens that may have signed a webhook: the Server-to-Server connections' own for
+    the Zoom account the body names (every connection's when it names none, as in a URL
+    validation), then the OAuth app's. Each keeps whose it is: a webhook acts only on the
+    meetings of its signer."""
+    stmt = select(ZoomAccount.id, ZoomAccount.webhook_secret_enc).where(
         ZoomAccount.kind == "s2s", ZoomAccount.webhook_secret_enc.is_not(None)
     )
-    if zoom_account_id is not None:
-        stmt = stmt.where(ZoomAccount.zoom_account_id == zoom_account_id)
-    found: list[str] = []
-    for enc in (await session.execute(stmt)).scalars():
+    if hint is not None:
+        stmt = stmt.where(ZoomAccount.zoom_account_id == hint)
+    found: list[rules.Candidate] = []
+    for account_id, enc in (await session.execute(stmt)).all():
         try:
-            found.append(cipher.decrypt(str(enc)))
+            found.append(rules.Candidate(cipher.decrypt(str(enc)), account_id))
         except InvalidToken:  # encrypted under another key: that connection must be redone
-            log.warning("zoom_webhook_secret_unreadable")
-    return [*dict.fromkeys(found), default]
+            log.warning("zoom_webhook_secret_unreadable", account_id=str(account_id))
+    return [*found, rules.Candidate(app_secret)]
+
+
+def signing_secret(candidates: list[rules.Candidate], signer: rules.Signer) -> str:
+    """The secret token of ``signer`` (to answer a URL validation as that app would)."""
+    for candidate in candidates:
+        if (candidate.account_id is None and signer.app) or (
+            candidate.account_id in signer.account_ids
+        ):
+            return candidate.secret
+    raise LookupError("the signer is not among the candidates")
 
 
 def url_validation(secret: str, plain: str) -> dict[str, str]:
@@ -131,26 +113,28 @@ def url_validation(secret: str, plain: str) -> dict[str, str]:
     return {"plainToken": plain, "encryptedToken": encrypted}
 
 
-def digest(body: dict[str, Any]) -> str:
-    """Identity of a notification: its event and payload (a re-sent delivery has a new
-    ``event_ts`` but the same payload)."""
+def digest(body: dict[str, Any], signer: rules.Signer) -> str:
+    """Identity of a notification: its signer, event and payload (a re-sent delivery has a
+    new ``event_ts`` but the same payload). The signer is part of it, so a body someone else
+    signed first can never make Zoom's own delivery of it a "duplicate"."""
     canonical = json.dumps(
-        {"event": body.get("event"), "payload": body.get("payload")},
+        {"signer": signer.as_json(), "event": body.get("event"), "payload": body.get("payload")},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def store(session: AsyncSession, body: dict[str, Any]) -> bool:
+async def store(session: AsyncSession, body: dict[str, Any], signer: rules.Signer) -> bool:
     insert = pg_insert if is_postgres(session) else sqlite_insert
     now = utcnow()
     stmt = (
         insert(WebhookEvent)
         .values(
-            digest=digest(body),
+            digest=digest(body, signer),
             event=str(body.get("event")),
             body=body,
+            signed_by=signer.as_json(),
             received_at=now,
             processed=False,
             attempts=0,
@@ -163,11 +147,28 @@ async def store(session: AsyncSession, body: dict[str, Any]) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def _meeting(session: AsyncSession, obj: dict[str, Any]) -> ZoomMeeting | None:
+async def _meeting(
+    session: AsyncSession, obj: dict[str, Any], signer: rules.Signer
+) -> ZoomMeeting | None:
+    """The meeting a webhook names, among those its signer covers only: the OAuth app's
+    secret covers meetings on OAuth connections, a Server-to-Server connection's secret that
+    connection's meetings. A Zoom meeting id alone never crosses companies."""
     zoom_id = str(obj.get("id") or "")
     if not zoom_id:
         return None
-    stmt = select(ZoomMeeting).where(ZoomMeeting.zoom_meeting_id == zoom_id)
+    covered = []
+    if signer.app:
+        covered.append(ZoomAccount.kind == "oauth")
+    if signer.account_ids:
+        covered.append(ZoomAccount.id.in_(signer.account_ids))
+    stmt = (
+        select(ZoomMeeting)
+        .join(
+            ZoomAccount,
+            ZoomAccount.id == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id),
+        )
+        .where(ZoomMeeting.zoom_meeting_id == zoom_id, or_(*covered))
+    )
     return (await session.execute(stmt)).scalars().first()
 
 
@@ -195,7 +196,7 @@ async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Ou
     label = metrics.event_label(event.event, HANDLED)
     try:
         async with session.begin_nested():
-            await _handle(session, event, settings.zoom_reconcile_delay_seconds)
+            await _handle(session, event, settings)
     except Exception as exc:
         await session.refresh(event)
         event.attempts += 1
@@ -239,36 +240,58 @@ async def prune(session: AsyncSession, retention_days: float) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _handle(session: AsyncSession, event: WebhookEvent, settings_delay: float) -> None:
+async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
     payload: dict[str, Any] = event.body.get("payload") or {}
-    obj: dict[str, Any] = payload.get("object") or {}
+    obj = payload.get("object")
+    obj = obj if isinstance(obj, dict) else {}
+    signer = rules.Signer.from_json(event.signed_by)
     if event.event == "app_deauthorized":
         removed = await deauthorize(
-            session, str(payload.get("user_id", "")), str(payload.get("account_id", ""))
+            session,
+            str(payload.get("user_id", "")),
+            str(payload.get("account_id", "")),
+            oauth=signer.app,
+            connections=signer.account_ids,
         )
         log.info("zoom_deauthorized", removed=removed)
         return
-    meeting = await _meeting(session, obj)
+    meeting = await _meeting(session, obj, signer)
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
     if event.event in ("meeting.participant_joined", "meeting.participant_left"):
         joined = event.event == "meeting.participant_joined"
+        participant = obj.get("participant")
         email = await attendance.record_segment(
-            session, meeting, obj.get("participant") or {}, joined
+            session, meeting, participant if isinstance(participant, dict) else {}, joined
         )
         if email is not None:
             await attendance.publish(session, meeting, email=email)
     elif event.event == "meeting.ended":
         meeting.ended = True
         if await attendance.role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
-            await jobs.arm(session, meeting.day_id, jobs.RECONCILE, delay=settings_delay)
+            await jobs.arm(
+                session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
+            )
     elif event.event == "recording.completed":
-        await _recording(session, meeting, obj)
+        await _recording(session, meeting, obj, settings)
 
 
-async def _recording(session: AsyncSession, meeting: ZoomMeeting, obj: dict[str, Any]) -> None:
-    """R-ZOOM-7: attach for the administrator role while the training module is enabled."""
+def safe_recording_link(url: object, settings: ZoomBridgeSettings) -> bool:
+    """R-ZOOM-7: an ``https`` link on Zoom's own hosts (or the configured Zoom's origin)."""
+    return rules.is_zoom_link(
+        url, hosts=settings.zoom_recording_hosts, origins=recording_origins(settings)
+    )
+
+
+async def _recording(
+    session: AsyncSession,
+    meeting: ZoomMeeting,
+    obj: dict[str, Any],
+    settings: ZoomBridgeSettings,
+) -> None:
+    """R-ZOOM-7: attach for the administrator role while the training module is enabled; a
+    file whose link is not an https link on Zoom's own hosts is never stored."""
     if await attendance.role_of(session, meeting) != c.ZoomAccountRole.ADMINISTRATOR:
         return
     company = await session.get(CompanyReplica, meeting.company_id)
@@ -276,7 +299,16 @@ async def _recording(session: AsyncSession, meeting: ZoomMeeting, obj: dict[str,
         log.info("zoom_recording_not_attached", day_id=str(meeting.day_id))
         return
     known = {r["id"] for r in meeting.recordings or []}
-    files = [f for f in obj.get("recording_files") or [] if f.get("id") not in known]
+    listed = obj.get("recording_files")
+    files = [
+        f
+        for f in (listed if isinstance(listed, list) else [])
+        if isinstance(f, dict) and f.get("id") and str(f["id"]) not in known
+    ]
+    unsafe = [f for f in files if not safe_recording_link(f.get("play_url"), settings)]
+    if unsafe:
+        log.warning("zoom_recording_link_refused", day_id=str(meeting.day_id), files=len(unsafe))
+    files = [f for f in files if f not in unsafe]
     if not files:
         return
     new = [

@@ -1,0 +1,189 @@
+"""Pure rules of Zoom webhooks (R-ZOOM-4, R-ZOOM-7): signatures, who signed, what a body may
+look like before it is parsed, and which recording links may be stored. No I/O, no clock read
+(time is passed in)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from te_shared.errors import BadRequest, Unauthorized
+
+#: Zoom's payloads nest a few levels (payload → object → participant → …); anything deeper
+#: than this is not Zoom's and is refused before ``json.loads`` could recurse into it.
+MAX_JSON_DEPTH = 32
+
+#: Zoom's own hosts (and their subdomains) that recording links may point at: zoom.us and its
+#: regional web hosts (us02web.zoom.us), zoom.com, and Zoom for Government's zoomgov.com.
+ZOOM_HOSTS = ("zoom.us", "zoom.com", "zoomgov.com")
+
+#: ``"account_id": "<id>"``: the first one in a raw body, only a hint of which Server-to-Server
+#: secrets to try (the signature decides; a wrong hint just fails to verify).
+_ACCOUNT_HINT = re.compile(rb'"account_id"\s*:\s*"([A-Za-z0-9_\-.]{1,100})"')
+_EVENT_HINT = re.compile(rb'"event"\s*:\s*"([A-Za-z0-9_.]{1,100})"')
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Whose secret token verified a webhook, and so which meetings it may act on.
+
+    ``app``: the OAuth app's secret (ZOOM_WEBHOOK_SECRET), which covers the OAuth
+    connections. ``account_ids``: the Server-to-Server connections whose own secret token
+    matched; each covers only its own meetings. A webhook never acts beyond its signer."""
+
+    app: bool = False
+    account_ids: frozenset[uuid.UUID] = frozenset()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"app": self.app, "accounts": sorted(str(a) for a in self.account_ids)}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Signer:
+        """A stored signer; a row stored before signers were kept (``None``) counts as the
+        app's, the narrower and safer reading (OAuth connections only)."""
+        if not isinstance(value, Mapping):
+            return cls(app=True)
+        accounts = value.get("accounts") or []
+        return cls(
+            app=bool(value.get("app")),
+            account_ids=frozenset(uuid.UUID(str(a)) for a in accounts),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A secret token that may have signed a webhook: the app's (``account_id`` None) or a
+    Server-to-Server connection's."""
+
+    secret: str
+    account_id: uuid.UUID | None = None
+
+
+def expected_signature(secret: str, timestamp: str, raw: bytes) -> str:
+    message = b"v0:" + timestamp.encode() + b":" + raw
+    return "v0=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def account_hint(raw: bytes) -> str | None:
+    """The Zoom account a raw body names, read without parsing it (the body is not trusted
+    yet): it only narrows which Server-to-Server secrets are tried."""
+    found = _ACCOUNT_HINT.search(raw)
+    return found.group(1).decode() if found else None
+
+
+def event_hint(raw: bytes) -> str | None:
+    """The event a raw body claims (unverified: only for a metrics label bounded to known
+    names)."""
+    found = _EVENT_HINT.search(raw)
+    return found.group(1).decode() if found else None
+
+
+def verify(
+    candidates: Sequence[Candidate],
+    raw: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    *,
+    now: float,
+    max_age: int,
+) -> Signer:
+    """Check the timestamp window and the signature over the raw bytes against every
+    candidate (constant-time compares, all of them); the signer is every candidate that
+    matched. :class:`Unauthorized` when none did, or the timestamp is missing or stale."""
+    if not timestamp or not signature:
+        raise Unauthorized("Missing Zoom signature headers.", code="bad_signature")
+    try:
+        ts = int(timestamp)
+    except ValueError as exc:
+        raise Unauthorized("Bad Zoom timestamp.", code="bad_signature") from exc
+    if ts > 10**11:  # milliseconds
+        ts //= 1000
+    if abs(now - ts) > max_age:
+        raise Unauthorized("Stale Zoom timestamp.", code="stale_timestamp")
+    app = False
+    accounts: set[uuid.UUID] = set()
+    for candidate in candidates:
+        expected = expected_signature(candidate.secret, timestamp, raw)
+        if hmac.compare_digest(expected.encode(), signature.encode()):
+            if candidate.account_id is None:
+                app = True
+            else:
+                accounts.add(candidate.account_id)
+    if not app and not accounts:
+        raise Unauthorized("Bad Zoom signature.", code="bad_signature")
+    return Signer(app=app, account_ids=frozenset(accounts))
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in ``raw`` (brackets inside strings do not count),
+    found without parsing, so a body nested thousands deep never reaches the parser."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A verified body as Zoom sends it: a JSON object whose ``payload`` (when present) is an
+    object. :class:`BadRequest` for anything else, including nesting past
+    :data:`MAX_JSON_DEPTH`."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The body nests deeper than {MAX_JSON_DEPTH} levels.", code="bad_json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("The body is not JSON.", code="bad_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The body is not a JSON object.", code="bad_json")
+    if not isinstance(body.get("event", ""), str):
+        raise BadRequest("The body's event is not a string.", code="bad_json")
+    payload = body.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        raise BadRequest("The body's payload is not a JSON object.", code="bad_json")
+    return body
+
+
+def is_zoom_link(url: object, *, hosts: Iterable[str], origins: Iterable[str] = ()) -> bool:
+    """R-ZOOM-7: a recording link is kept only when it is an ``https`` link on one of Zoom's
+    hosts (``hosts``, subdomains included), or on one of ``origins`` exactly (the simulator
+    that stands in for Zoom in a local run). Anything else (``javascript:``, another site,
+    credentials in the URL) is never stored or shown."""
+    if not isinstance(url, str) or not url or len(url) > 2000:
+        return False
+    if any(ch.isspace() or ord(ch) < 0x20 or ch in "\"'<>\\`" for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    if origin in {o.rstrip("/").lower() for o in origins}:
+        return True
+    if parts.scheme.lower() != "https" or port not in (None, 443):
+        return False
+    return any(host == h or host.endswith("." + h) for h in hosts)
