@@ -171,20 +171,6 @@ class EnrollmentStatus(StrEnum):
     MISSED = "missed"
 
 
-#: R-ZOOM-3: who may have a zoom day's join link and recordings (besides the organizer and
-#: admins): the people holding a seat in its session. An allow-list, so a status added later
-#: grants nothing until it is named here. ``pending`` takes a seat (R-ENR-6) but is not yet
-#: admitted, so it is not here.
-JOIN_LINK_STATUSES: frozenset[EnrollmentStatus] = frozenset(
-    {
-        EnrollmentStatus.APPROVED,
-        EnrollmentStatus.AWAITING_CONFIRMATION,
-        EnrollmentStatus.PARTICIPATED,
-        EnrollmentStatus.MISSED,
-    }
-)
-
-
 class EnrollmentChanged(Message):
     routing_key: ClassVar[str] = "registration.enrollment.changed"
     enrollment_id: uuid.UUID

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from sqlalchemy import select, update
 
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.auth import AdminPrincipal, CurrentPrincipal
 from te_shared.errors import NotFound, problem_responses
 from te_shared.logging import get_logger
@@ -53,7 +54,7 @@ async def get_meeting(
                 Enrollment.company_id == principal.company_id,
                 Enrollment.session_id == meeting.session_id,
                 Enrollment.user_id == principal.user_id,
-                Enrollment.status.in_(sorted(c.JOIN_LINK_STATUSES)),
+                Enrollment.status.in_(sorted(rules.JOIN_LINK)),
             )
             if (await session.execute(stmt.limit(1))).first() is None:
                 raise NotFound("No meeting for this day.")

@@ -1,0 +1,56 @@
+"""Rules several services apply, defined once next to the contracts (SPEC IDs named). Pure: no
+session, no HTTP, no clock read.
+
+- status sets: which enrollment statuses hold a seat (R-ENR-6), show in which tab (R-ENR-10),
+  may have a zoom day's join link (R-ZOOM-3);
+- the name key of R-SES-3, which is also how an import row's ``session`` finds its session;
+- whether a zoom day is recorded to the cloud (R-DAY-9, R-ZOOM-7).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from te_shared.contracts import EnrollmentStatus, ZoomAccountRole
+
+S = EnrollmentStatus
+
+#: R-ENR-6: statuses that hold a seat of the session's limit.
+SEAT_TAKING: frozenset[EnrollmentStatus] = frozenset(
+    {S.PENDING, S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+)
+
+#: R-ENR-2: a live enrollment is any but a withdrawn one (one per user and event).
+LIVE: frozenset[EnrollmentStatus] = frozenset(set(S) - {S.CANCELLED})
+
+#: R-ENR-10 (ruling): while the session has not ended, every live enrollment but a denied one
+#: shows in the Participating tab.
+PARTICIPATING_TAB: frozenset[EnrollmentStatus] = frozenset(LIVE - {S.DENIED})
+
+#: R-ENR-10: once the session's last day has ended.
+COMPLETED_TAB: frozenset[EnrollmentStatus] = frozenset(
+    {S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+)
+
+#: R-ZOOM-3 (ruling): who may have a zoom day's join link and recordings, besides the
+#: organizer and the company's admins: the people holding a seat in the day's session and
+#: admitted to it. An allow-list, so a status added later grants nothing until it is named
+#: here. ``pending`` holds a seat (R-ENR-6) but is not admitted yet.
+JOIN_LINK: frozenset[EnrollmentStatus] = frozenset(
+    {S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
+)
+
+
+def name_key(name: str) -> str:
+    """R-SES-3: the form under which two session names are the same: Unicode-normalised
+    (NFKC: a full-width letter is the plain one), white space trimmed and runs of it folded to one
+    space, case-folded ("STRASSE" and "straße" match). Catalog keeps names unique by it;
+    an import row's ``session`` is looked up by it."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+def cloud_recording(role: ZoomAccountRole | str | None, training_module_enabled: bool) -> bool:
+    """R-DAY-9, R-ZOOM-7: cloud recording (automatic recording of a meeting, recordings
+    attached to a day) needs an account with the administrator role and the company's
+    training module enabled."""
+    return role == ZoomAccountRole.ADMINISTRATOR and training_module_enabled

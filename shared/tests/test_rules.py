@@ -1,0 +1,64 @@
+"""The rules several services share (te_shared.rules), tested directly."""
+
+from __future__ import annotations
+
+import pytest
+
+from te_shared import rules
+from te_shared.contracts import EnrollmentStatus as S
+from te_shared.contracts import ZoomAccountRole
+
+
+def test_r_enr_6_seat_taking_statuses() -> None:
+    assert {
+        S.PENDING,
+        S.APPROVED,
+        S.AWAITING_CONFIRMATION,
+        S.PARTICIPATED,
+        S.MISSED,
+    } == rules.SEAT_TAKING
+    assert S.WAITLISTED not in rules.SEAT_TAKING
+    assert S.CANCELLED not in rules.SEAT_TAKING
+    assert S.DENIED not in rules.SEAT_TAKING
+
+
+def test_r_enr_10_tabs() -> None:
+    assert set(S) - {S.CANCELLED} == rules.LIVE
+    assert rules.LIVE - {S.DENIED} == rules.PARTICIPATING_TAB
+    assert {S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED} == rules.COMPLETED_TAB
+    assert rules.COMPLETED_TAB <= rules.SEAT_TAKING
+
+
+def test_r_zoom_3_join_link_is_an_allow_list_of_admitted_seat_holders() -> None:
+    assert {S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED} == rules.JOIN_LINK
+    assert rules.JOIN_LINK <= rules.SEAT_TAKING
+    for status in (S.PENDING, S.WAITLISTED, S.DENIED, S.CANCELLED):
+        assert status not in rules.JOIN_LINK
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Daytime", "daytime"),
+        ("  Daytime ", "DAYTIME"),
+        ("Evening  run", "evening run"),
+        ("Straße", "STRASSE"),
+        ("\uff21 run", "a run"),  # a full-width A (NFKC)
+        ("Tab\trun", "tab run"),
+    ],
+)
+def test_r_ses_3_name_key_matches(a: str, b: str) -> None:
+    assert rules.name_key(a) == rules.name_key(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("Daytime", "Daytime 2"), ("Evening", "Eve ning")])
+def test_r_ses_3_name_key_keeps_different_names_apart(a: str, b: str) -> None:
+    assert rules.name_key(a) != rules.name_key(b)
+
+
+def test_r_day_9_r_zoom_7_cloud_recording() -> None:
+    assert rules.cloud_recording(ZoomAccountRole.ADMINISTRATOR, True)
+    assert rules.cloud_recording("administrator", True)
+    assert not rules.cloud_recording(ZoomAccountRole.ADMINISTRATOR, False)
+    assert not rules.cloud_recording(ZoomAccountRole.PARTICIPANT, True)
+    assert not rules.cloud_recording(None, True)
