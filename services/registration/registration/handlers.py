@@ -8,7 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access
-from registration.enrollments.statuses import change_status, promote_waitlisted
+from registration.enrollments.statuses import (
+    change_status,
+    end_for_deleted_session,
+    promote_waitlisted,
+)
 from registration.models import (
     Attendance,
     CompanyReplica,
@@ -91,7 +95,9 @@ async def on_session_updated(session: AsyncSession, msg: c.SessionUpdated) -> No
 
 @consumers.handler(c.SessionDeleted)
 async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> None:
-    await tombstone_if_newer(
+    """The session is gone: its enrollments end (cancelled, "session deleted"), so nobody is
+    left in a session that no longer exists (ruling, see the README)."""
+    deleted = await tombstone_if_newer(
         session,
         SessionReplica,
         key={"session_id": msg.session_id},
@@ -107,6 +113,8 @@ async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> No
             "waitlist_enabled": False,
         },
     )
+    if deleted:
+        await end_for_deleted_session(session, msg.session_id)
 
 
 async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from registration.app import create_app
-from registration.models import Enrollment
+from registration.models import Enrollment, SessionReplica
 from registration.settings import RegistrationSettings
+from te_shared import contracts as c
 from te_shared.db import unit_of_work
 from te_shared.testing import (
     DatabaseFactory,
@@ -303,3 +304,43 @@ async def test_r_enr_6_waitlist_promotion_racing_cancellations(
     assert max(promoted) < min(waiting)
     # the seat counter matches the enrollments holding seats
     assert sum(counts.get(s, 0) for s in SEAT_HOLDING) == 20
+
+
+async def test_deleting_a_session_under_a_storm_of_sign_ups_strands_nobody(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """Sign-ups (some taking seats, some waitlisted) race the session's deletion: every
+    enrollment the deletion did not see was refused (404), every one it saw ended; no live
+    enrollment is left in the deleted session, and no seat is counted."""
+    reg = replicas[0]
+    users = [f"del-{i}" for i in range(60)]
+    built = await reg.build(limit=10, waitlist=True, access=users)
+    sid = built.session_ids[0]
+    deleted = c.SessionDeleted(
+        company_id="acme",
+        session_id=sid,
+        event_id=built.event_id,
+        version=reg.next_version(sid),
+    )
+
+    async def sign_up(i: int, user: str) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/sessions/{sid}/enrollments", headers=reg.user(user)
+        )
+        return r.status_code
+
+    first = await asyncio.gather(*(sign_up(i, u) for i, u in enumerate(users[:20])))
+    assert first == [201] * 20  # 10 seats taken, 10 waitlisted
+    racing = await asyncio.gather(
+        reg.apply(deleted), *(sign_up(i, u) for i, u in enumerate(users[20:]))
+    )
+    statuses = first + [s for s in racing if s is not None]
+    assert set(statuses) <= {201, 404}, statuses
+    counts = await _counts(reg, sid)
+    assert set(counts) <= {"cancelled"}, counts  # nobody left in the deleted session
+    assert counts.get("cancelled", 0) == statuses.count(201)
+    factory = reg.app.state.runtime.session_factory()
+    async with unit_of_work(factory) as session:
+        row = await session.get(SessionReplica, sid)
+        assert row is not None
+        assert (row.deleted, row.taken) == (True, 0)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
 from te_shared import contracts as c
 from te_shared.db import is_postgres, utcnow
-from te_shared.errors import Conflict
+from te_shared.errors import Conflict, NotFound
 from te_shared.outbox import add_message
 
 S = c.EnrollmentStatus
@@ -69,12 +69,14 @@ def forbidden_transition(current: S | None, target: S) -> Conflict:
 
 
 async def take_seat(session: AsyncSession, session_id: uuid.UUID) -> bool:
-    """One conditional UPDATE: True when a seat was taken, False when the session is full."""
+    """One conditional UPDATE: True when a seat was taken, False when the session is full (or
+    deleted: a sign-up that read the session before its deletion committed takes no seat)."""
     t = SessionReplica
     result = await session.execute(
         update(t)
         .where(
             t.session_id == session_id,
+            t.deleted.is_(False),
             (t.limit_enabled.is_(False))
             | (t.participant_limit.is_(None))
             | (t.taken < t.participant_limit),
@@ -83,6 +85,18 @@ async def take_seat(session: AsyncSession, session_id: uuid.UUID) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def _still_there(session: AsyncSession, session_id: uuid.UUID) -> None:
+    """No seat was taken: :class:`NotFound` when that is because the session was deleted.
+    Reading it ``FOR SHARE`` orders this writer with the deletion (which updates the row), so
+    an enrollment is either seen and ended by the deletion, or refused here (R-SES deletion
+    ruling)."""
+    stmt = select(SessionReplica.deleted).where(SessionReplica.session_id == session_id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update(read=True)
+    if (await session.scalar(stmt)) is not False:
+        raise NotFound("No such session.", code="session_not_found")
 
 
 async def lock_sessions(session: AsyncSession, session_ids: Iterable[uuid.UUID]) -> None:
@@ -167,6 +181,7 @@ async def create_enrollment(
     if status not in TRANSITIONS[None]:
         raise forbidden_transition(None, status)
     if status in SEAT_TAKING and not await take_seat(session, session_id):
+        await _still_there(session, session_id)
         if not waitlist_when_full:
             raise SessionFull("The session has no free seat.")
         status = S.WAITLISTED
@@ -248,6 +263,42 @@ async def promote_waitlisted(
             return promoted
         promoted += 1
         await session.flush()
+
+
+#: why the enrollments of a deleted session ended (history and ``EnrollmentChanged``)
+SESSION_DELETED = "session deleted"
+
+
+async def end_for_deleted_session(session: AsyncSession, session_id: uuid.UUID) -> int:
+    """The session was deleted (its replica row is already a tombstone, locked by this
+    transaction): every live enrollment in it ends as ``cancelled`` with the reason "session
+    deleted", whatever its status (a deleted session leaves nothing to be pending, waitlisted,
+    denied or to have taken part in), with history and ``EnrollmentChanged``. Seats are freed
+    and the waitlist ends with them; the users see the event's other sessions again (R-ENR-2).
+    Returns how many ended."""
+    stmt = (
+        select(Enrollment)
+        .where(Enrollment.session_id == session_id, Enrollment.status != S.CANCELLED)
+        .order_by(Enrollment.user_id)  # the lock order above
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    ended = 0
+    now = utcnow()
+    for enrollment in await session.scalars(stmt):
+        previous = S(enrollment.status)
+        enrollment.status = S.CANCELLED
+        enrollment.version += 1
+        enrollment.updated_at = now
+        record(session, enrollment, previous, "system", SESSION_DELETED, now)
+        ended += 1
+    await session.execute(
+        update(SessionReplica)
+        .where(SessionReplica.session_id == session_id)
+        .values(taken=0)
+        .execution_options(synchronize_session=False)
+    )
+    return ended
 
 
 async def count_waitlisted(session: AsyncSession, session_id: uuid.UUID) -> int:
