@@ -344,3 +344,41 @@ async def test_deleting_a_session_under_a_storm_of_sign_ups_strands_nobody(
         row = await session.get(SessionReplica, sid)
         assert row is not None
         assert (row.deleted, row.taken) == (True, 0)
+
+
+async def test_r_ses_9_r_enr_6_a_limit_lowered_while_sign_ups_are_in_flight(
+    replicas: tuple[Reg, httpx.AsyncClient],
+) -> None:
+    """Registration is the authority on seats: when catalog lowers the limit below the seats
+    taken while sign-ups race it, no seat already taken is revoked, no new seat is taken while
+    ``taken >= limit``, and the seats view shows the overshoot."""
+    reg = replicas[0]
+    users = [f"low-{i}" for i in range(29)]  # the last one signs up after the race
+    built = await reg.build(limit=10, access=users)
+    sid, eid = built.session_ids[0], built.event_id
+
+    async def sign_up(i: int, user: str) -> int:
+        r = await _client(replicas, i).post(
+            f"/v1/sessions/{sid}/enrollments", headers=reg.user(user)
+        )
+        return r.status_code
+
+    first = await asyncio.gather(*(sign_up(i, u) for i, u in enumerate(users[:8])))
+    assert first == [201] * 8
+    lowered = reg.session_msg(eid, session_id=sid, limit=5, cls=c.SessionUpdated)
+    racing = await asyncio.gather(
+        reg.apply(lowered), *(sign_up(i, u) for i, u in enumerate(users[8:28]))
+    )
+    late = [s for s in racing if s is not None]
+    assert set(late) <= {201, 409}
+    counts = await _counts(reg, sid)
+    assert counts.get("approved", 0) == 8 + late.count(201)  # nobody lost a seat
+    assert 8 <= counts["approved"] <= 10  # never past the old limit, nothing new once >= 5
+    seats = (await reg.client.get(f"/v1/sessions/{sid}/seats", headers=reg.admin())).json()
+    assert seats["participant_limit"] == 5
+    assert seats["taken"] == counts["approved"]  # the overshoot is shown
+    assert seats["left"] == 0
+    after = await reg.client.post(f"/v1/sessions/{sid}/enrollments", headers=reg.user("low-late"))
+    assert after.status_code in (404, 409)  # no new seat while taken >= limit
+    if after.status_code == 409:
+        assert after.json()["code"] == "session_full"
