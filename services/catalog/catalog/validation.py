@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime
 
 EARLIEST = dt.datetime(1971, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
@@ -19,26 +19,3 @@ def _in_range(value: dt.datetime) -> dt.datetime:
 
 #: An ISO 8601 time with an offset, in a range where day arithmetic cannot overflow.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class Body(BaseModel):
-    """A request body: unknown fields and NUL characters (which PostgreSQL cannot store) refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("text may not contain NUL characters")
-        return value

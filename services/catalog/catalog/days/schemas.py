@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from catalog.validation import Body, Instant
+from catalog.validation import Instant
+from te_shared.body import Body
 from te_shared.contracts import DayFormat, ZoomAccountRole
+from te_shared.text import CleanText, UserId
+
+#: an offline day's address (free text over several lines) and an online day's link
+Place = Annotated[str, CleanText(2000, min_length=0, multiline=True)]
+Link = Annotated[str, CleanText(2000, min_length=0)]
 
 
 class ZoomIn(Body):
@@ -22,7 +28,9 @@ class ZoomIn(Body):
         deprecated=True,
         description="Ignored: the role is the account's own, as the zoom bridge announced it.",
     )
-    organizer_user_id: str = Field(min_length=1, max_length=200)
+    organizer_user_id: UserId = Field(
+        description="The organizer's user id (a token's `sub`), at most 100 characters."
+    )
     auto_recording: bool = False
 
 
@@ -30,8 +38,8 @@ class DayIn(Body):
     format: DayFormat
     start: Instant | None = None
     end: Instant | None = None
-    address: str | None = Field(default=None, max_length=2000)
-    url: str | None = Field(default=None, max_length=2000)
+    address: Place | None = None
+    url: Link | None = None
     zoom: ZoomIn | None = None
 
 
@@ -39,8 +47,8 @@ class DayPatch(Body):
     format: DayFormat | None = None
     start: Instant | None = None
     end: Instant | None = None
-    address: str | None = Field(default=None, max_length=2000)
-    url: str | None = Field(default=None, max_length=2000)
+    address: Place | None = None
+    url: Link | None = None
     zoom: ZoomIn | None = None
 
 
