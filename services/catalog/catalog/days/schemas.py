@@ -2,18 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from catalog.validation import Instant
+from catalog.validation import Address, Instant, WebLink
 from te_shared.body import Body
 from te_shared.contracts import DayFormat, ZoomAccountRole
-from te_shared.text import CleanText, UserId
-
-#: an offline day's address (free text over several lines) and an online day's link
-Place = Annotated[str, CleanText(2000, min_length=0, multiline=True)]
-Link = Annotated[str, CleanText(2000, min_length=0)]
+from te_shared.text import UserId
 
 
 class ZoomIn(Body):
@@ -38,8 +34,15 @@ class DayIn(Body):
     format: DayFormat
     start: Instant | None = None
     end: Instant | None = None
-    address: Place | None = None
-    url: Link | None = None
+    address: Address | None = Field(
+        default=None,
+        description="Offline days (R-DAY-2): plain text, links kept as text; script, data and "
+        "file links and HTML markup (`<` followed by a letter, `/`, `!` or `?`) are refused.",
+    )
+    url: WebLink | None = Field(
+        default=None,
+        description="Online days (R-DAY-2): an absolute http or https URL with a valid host.",
+    )
     zoom: ZoomIn | None = None
 
 
@@ -47,8 +50,15 @@ class DayPatch(Body):
     format: DayFormat | None = None
     start: Instant | None = None
     end: Instant | None = None
-    address: Place | None = None
-    url: Link | None = None
+    address: Address | None = Field(
+        default=None,
+        description="Offline days (R-DAY-2): plain text, links kept as text; script, data and "
+        "file links and HTML markup (`<` followed by a letter, `/`, `!` or `?`) are refused.",
+    )
+    url: WebLink | None = Field(
+        default=None,
+        description="Online days (R-DAY-2): an absolute http or https URL with a valid host.",
+    )
     zoom: ZoomIn | None = None
 
 
