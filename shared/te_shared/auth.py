@@ -2,7 +2,10 @@
 
 HS256 with ``JWT_SECRET`` by default (RS256 with a JWKS URL may be configured instead); the audience
 must match ``JWT_AUDIENCE``; ``exp`` is required; ``alg: none`` and any algorithm other than the
-configured one are refused. Every failure is a 401 problem; a wrong role is a 403.
+configured one are refused. The claims a service stores are bounded as every service stores
+them: ``sub`` and ``company_id`` at most 100 characters, ``email`` at most 320, none with control
+characters (or a lone surrogate, which cannot be stored as UTF-8); a token beyond that is
+refused like any other bad token. Every failure is a 401 problem; a wrong role is a 403.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from te_shared.errors import Forbidden, Unauthorized
+from te_shared.text import MAX_COMPANY_ID, MAX_EMAIL, MAX_USER_ID, text_problem
 
 # The short local default `dev-secret` would warn on every token; production secrets are long, and
 # the service logs a warning at start-up while the dev default is in use (te_shared.service).
@@ -101,21 +105,30 @@ def decode_token(token: str, config: JWTConfig) -> Principal:
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"The bearer token is not valid: {exc}.", code="invalid_token") from exc
     company_id, role, sub = claims.get("company_id"), claims.get("role"), claims.get("sub")
-    if not isinstance(company_id, str) or not company_id:
+    if not isinstance(company_id, str) or not company_id.strip():
         raise Unauthorized("The bearer token has no company_id.", code="invalid_token")
-    if not isinstance(sub, str) or not sub:
+    if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("The bearer token has no subject.", code="invalid_token")
     try:
         parsed_role = Role(str(role))
     except ValueError as exc:
         raise Unauthorized("The bearer token has no valid role.", code="invalid_token") from exc
     email = claims.get("email")
-    return Principal(
-        user_id=sub,
-        company_id=company_id,
-        role=parsed_role,
-        email=email if isinstance(email, str) else None,
-    )
+    email = email if isinstance(email, str) else None
+    _check_claim("sub", sub, MAX_USER_ID)
+    _check_claim("company_id", company_id, MAX_COMPANY_ID)
+    if email is not None:
+        _check_claim("email", email, MAX_EMAIL)
+    return Principal(user_id=sub, company_id=company_id, role=parsed_role, email=email)
+
+
+def _check_claim(name: str, value: str, max_length: int) -> None:
+    """A claim the services store: at most ``max_length`` characters, no control characters."""
+    problem = text_problem(value, max_length=max_length, min_length=0)
+    if problem is not None:
+        raise Unauthorized(
+            f"The bearer token's {name} claim is not valid: {problem}.", code="invalid_token"
+        )
 
 
 def make_token(

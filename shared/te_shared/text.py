@@ -5,22 +5,35 @@ PostgreSQL refuses NUL in text, a lone surrogate (which ``json.loads`` lets thro
 name, an id or an email. Nothing a client sends may reach the database as a 500 (R-ERR-1), so a
 service declares its text fields with :class:`CleanText`::
 
-    UserId = Annotated[str, CleanText(200)]
+    UserId = Annotated[str, CleanText(MAX_USER_ID)]
     Reason = Annotated[str, CleanText(2000, multiline=True)]
 
 and checks text that does not pass through pydantic (the cells of an uploaded file) with
-:func:`clean_text`, which raises :class:`ValueError` with a reason fit for the user.
+:func:`clean_text`, which raises :class:`ValueError` with a reason fit for the user. Text given
+for every locale or by locale code (an event title, a session name) is :class:`ByLocale`, whose
+keys are :data:`LocaleCode` and whose texts are :class:`CleanText` too.
+
+The platform's identifiers have one size everywhere: a user id (a token's ``sub``, an id an admin
+names, a Zoom organizer) at most :data:`MAX_USER_ID`, a company id :data:`MAX_COMPANY_ID`, an
+email :data:`MAX_EMAIL` characters, as every service stores them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+#: a token's ``sub`` and any user id a client names (every service stores at most 100)
+MAX_USER_ID = 100
+#: a token's ``company_id`` (every service stores at most 100)
+MAX_COMPANY_ID = 100
+#: an email address (RFC 5321's 64 + 1 + 255, as stored)
+MAX_EMAIL = 320
 
 #: C0 controls (NUL included), DEL, C1 controls and lone surrogates.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -83,3 +96,59 @@ class CleanText:
         if self.min_length:
             json_schema["minLength"] = self.min_length
         return json_schema
+
+
+UserId = Annotated[str, CleanText(MAX_USER_ID)]
+
+#: a BCP 47 language tag as the platform uses them: a language, then up to three subtags
+_LOCALE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
+MAX_LOCALE = 30
+
+
+def _locale(value: str) -> str:
+    if not _LOCALE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a locale code like 'en' or 'pt-BR'")
+    return value
+
+
+#: A locale code like ``en`` or ``pt-BR``.
+LocaleCode = Annotated[str, CleanText(MAX_LOCALE), AfterValidator(_locale)]
+
+
+@dataclass(frozen=True, slots=True)
+class ByLocale:
+    """Annotation for a ``dict[str, str] | str`` field: one text for every locale, or texts by
+    locale code (``{"en": "...", "ru": "..."}``, at most ``max_locales``). Every text goes
+    through ``text`` and every key is a :data:`LocaleCode`.
+
+    A plain union would let the texts through unchecked or, once checked, report every branch
+    that failed (``body.name.str``, ``body.name.dict[...]``); here the input's own shape picks the
+    branch, so an error names the text itself: ``body.name`` or ``body.name.en``."""
+
+    text: CleanText
+    max_locales: int = 50
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        text = handler.generate_schema(Annotated[str, self.text])
+        by_locale = core_schema.dict_schema(
+            handler.generate_schema(LocaleCode), text, max_length=self.max_locales
+        )
+
+        def validate(value: Any, inner: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            if isinstance(value, str):
+                return self.text.clean(value)
+            if isinstance(value, dict):
+                return inner(value)
+            raise PydanticCustomError(
+                "text_or_texts_by_locale",
+                "Input should be a text or an object of texts by locale code",
+            )
+
+        return core_schema.no_info_wrap_validator_function(
+            validate,
+            by_locale,
+            json_schema_input_schema=core_schema.union_schema([by_locale, text]),
+            serialization=core_schema.simple_ser_schema("any"),
+        )

@@ -143,3 +143,53 @@ class TestRoles:
         token = make_token(secret=SECRET, company_id="acme", user_id="a1", role="admin")
         response = await client.get("/admin", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
+
+
+class TestClaimSizes:
+    """The claims services store are bounded as they store them (sub and company_id at most 100
+    characters, email at most 320) and hold no control characters: a validly signed token
+    beyond that is a 401 ``invalid_token``, never a 500 from the database."""
+
+    @pytest.mark.parametrize(
+        "claims",
+        [
+            {"sub": "u" * 101},
+            {"company_id": "c" * 101},
+            {"email": "e" * 311 + "@acme.io.x"},  # 321 characters
+            {"sub": "u1\x00"},
+            {"sub": "u\n1"},
+            {"company_id": "acme\x7f"},
+            {"email": "u1@acme.io\r\nX-Injected: 1"},
+            {"sub": "u\ud8001"},  # a lone surrogate cannot be stored as UTF-8
+            {"sub": "   "},
+        ],
+        ids=[
+            "sub-101",
+            "company-101",
+            "email-321",
+            "sub-nul",
+            "sub-newline",
+            "company-del",
+            "email-crlf",
+            "sub-surrogate",
+            "sub-blank",
+        ],
+    )
+    async def test_oversized_or_control_claims_get_401(
+        self, client: httpx.AsyncClient, claims: dict[str, object]
+    ) -> None:
+        token = jwt.encode(good(**claims), SECRET, algorithm="HS256")
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "invalid_token"
+
+    async def test_claims_at_the_limits_are_accepted(self, client: httpx.AsyncClient) -> None:
+        email = "e" * 312 + "@acme.io"
+        assert len(email) == 320
+        token = jwt.encode(
+            good(sub="u" * 100, company_id="c" * 100, email=email), SECRET, algorithm="HS256"
+        )
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        assert response.json()["email"] == email

@@ -68,6 +68,16 @@ async def event(system: System) -> dict[str, Any]:
     return {"event": event, "session": session}
 
 
+async def fresh_session(cat: httpx.AsyncClient, event: dict[str, Any]) -> str:
+    """A session of its own in the module's event, for days no other test sees."""
+    created = await cat.post(
+        f"/v1/events/{event['event']['id']}/sessions",
+        json={"name": f"Own {uuid.uuid4().hex[:8]}", "registration_end": at(2)},
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
 def oversized(chunked: bool) -> bytes | AsyncIterator[bytes]:
     """A JSON body over the 5 MiB limit: declared (Content-Length) or streamed in chunks
     (Transfer-Encoding: chunked, no length for the server to check up front)."""
@@ -221,15 +231,30 @@ async def test_formula_cells_are_refused_and_never_echoed_raw(
         "Hall C java\tscript:alert(1)",
         "vbscript:msgbox(1)",
         "data:text/html,<script>alert(1)</script>",
+        # F8a: the same links behind HTML character references, percent-encoding, invisible
+        # characters and a line break, and raw markup
+        "Hall D java&#115;cript:alert(1)",
+        "Hall D javascript&colon;alert(1)",
+        "Hall D &#x6A;avascript:alert(1)",
+        "Hall D &amp;#x6A;avascript:alert(1)",
+        "Hall D javascript%3Aalert(1)",
+        "Hall D java\u200bscript:alert(1)",
+        "Hall D\njavascript:alert(1)",
+        "Hall E <img src=x onerror=alert(1)>",
+        "Hall E &lt;svg onload=alert(1)&gt;",
+        "Hall E <!-- x --> </p>",
     ],
 )
 async def test_offline_day_addresses_with_script_links_are_refused(
     system: System, address: str
 ) -> None:
     """R-DAY-2 ruling: links inside an address stay text, but javascript: and the like are
-    refused, on create and on edit (R-DAY-7), and nothing is stored."""
+    refused however they are encoded, and so is HTML markup (``<`` followed by a letter, ``/``,
+    ``!`` or ``?``), on create and on edit (R-DAY-7), and nothing is stored."""
     async with system.client(system.catalog, system.admin(COMPANY)) as cat:
-        event = (await cat.post("/v1/events", json={"title": f"Addresses {address[:12]}"})).json()
+        event = (
+            await cat.post("/v1/events", json={"title": f"Addresses {uuid.uuid4().hex[:8]}"})
+        ).json()
         session = (
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
@@ -247,9 +272,40 @@ async def test_offline_day_addresses_with_script_links_are_refused(
             f"/v1/sessions/{session['id']}/days", json={**day, "address": kept}
         )
         assert created.status_code == 201, created.text  # plain links stay allowed
-        problem(await cat.patch(f"/v1/days/{created.json()['id']}", json={"address": address}), 422)
+        body = problem(
+            await cat.patch(f"/v1/days/{created.json()['id']}", json={"address": address}), 422
+        )
+        assert [e["field"] for e in body["errors"]] == ["body.address"]
         full = (await cat.get(f"/v1/events/{event['id']}")).json()
     assert [d["address"] for s in full["sessions"] for d in s["days"]] == [kept]
+
+
+async def test_plain_addresses_that_look_like_markup_or_schemes_are_kept(
+    system: System, event: dict[str, Any]
+) -> None:
+    """R-DAY-2 ruling: only markup (``<`` then a letter, ``/``, ``!`` or ``?``) and script,
+    data and file links are refused; everyday text is kept as written."""
+    kept = [
+        "Data: room 5",
+        "Floor 3 — see https://maps.example/x",
+        "Room <5>, 2 < 3 floors up",
+        "AT&T building, 50% discount desk",
+        "Line 1\nLine 2",
+    ]
+    async with system.client(system.catalog, system.admin(COMPANY)) as cat:
+        session_id = await fresh_session(cat, event)
+        for number, address in enumerate(kept):
+            created = await cat.post(
+                f"/v1/sessions/{session_id}/days",
+                json={
+                    "format": "offline",
+                    "start": at(5 + number),
+                    "end": at(5 + number, 12),
+                    "address": address,
+                },
+            )
+            assert created.status_code == 201, created.text
+            assert created.json()["address"] == address
 
 
 @pytest.mark.parametrize(
@@ -261,24 +317,41 @@ async def test_offline_day_addresses_with_script_links_are_refused(
         "ftp://files.test/a",
         "//no-scheme.test",
         "not a url",
+        # F8b: a link must be a well-formed absolute http(s) URL
+        "https://meet.example/room 1",
+        "https://meet.example/room\r\nSet-Cookie: a=b",
+        "https://meet.example/\tx",
+        'https://meet.example/"onmouseover="alert(1)',
+        "https://meet.example/'x",
+        "https://meet.example/<script>alert(1)</script>",
+        "https://meet.example\\@evil.example/",
+        "https://meet.example@evil.example/",
+        "https://meet_room..example/",
+        "https://999.0.0.1/",
+        "https://meet.example:0/",
+        "https://meet.example:70000/",
+        "https://meet.example/" + "a" * 2000,
     ],
 )
 async def test_online_day_links_must_be_http_or_https(
     system: System, event: dict[str, Any], url: str
 ) -> None:
-    """R-DAY-2."""
+    """R-DAY-2: an absolute http(s) URL, well formed (no whitespace, controls, quotes, angle
+    brackets or backslashes; a valid host and port; bounded), on create and on edit."""
     async with system.client(system.catalog, system.admin(COMPANY)) as cat:
-        response = await cat.post(
-            f"/v1/sessions/{event['session']['id']}/days",
-            json={
-                "format": "online",
-                "start": at(5),
-                "end": at(5, 12),
-                "url": url,
-            },
+        session_id = await fresh_session(cat, event)
+        day = {"format": "online", "start": at(5), "end": at(5, 12)}
+        body = problem(
+            await cat.post(f"/v1/sessions/{session_id}/days", json={**day, "url": url}), 422
         )
-        body = problem(response, 422)
-        assert any("url" in e["field"] for e in body["errors"])
+        assert [e["field"] for e in body["errors"]] == ["body.url"]
+        good = "https://meet.example/j/1?pwd=x"
+        created = await cat.post(f"/v1/sessions/{session_id}/days", json={**day, "url": good})
+        assert created.status_code == 201, created.text
+        day_url = f"/v1/days/{created.json()['id']}"
+        body = problem(await cat.patch(day_url, json={"url": url}), 422)
+        assert [e["field"] for e in body["errors"]] == ["body.url"]
+        assert (await cat.get(day_url)).json()["url"] == good
         full = (await cat.get(f"/v1/events/{event['event']['id']}")).json()
     assert all(d["url"] != url for s in full["sessions"] for d in s["days"])
 
@@ -349,3 +422,225 @@ async def test_zip_bomb_workbook_and_unparsable_csv_are_refused(
         problem(await reg.post(url, files={"file": ("bomb.xlsx", bomb, "application/zip")}), 413)
         huge_field = b'user_id,session\n"' + b"x" * 300_000 + b'",Main\n'
         problem(await reg.post(url, files={"file": ("big.csv", huge_field, "text/csv")}), 422)
+
+
+def raw(template: str, **values: str) -> bytes:
+    """A JSON body as bytes, with ``\\ud800``-style escapes kept as escapes: a lone surrogate
+    travels only as its JSON escape (no UTF-8 encoder writes one)."""
+    return template.replace("'", '"').format(**values).encode()
+
+
+async def test_lone_surrogates_and_controls_in_any_text_are_422(
+    system: System, event: dict[str, Any]
+) -> None:
+    """F6 and its siblings: every client text field of the three services is clean text: a lone
+    surrogate (``json.loads`` lets one through from ``\\ud800``) or a control character is a
+    422 naming the field, never a 500, in a plain string, in a ``{locale: text}`` value or key,
+    and in list items; and nothing is stored."""
+    ids = {
+        "event": event["event"]["id"],
+        "session": event["session"]["id"],
+        "random": str(uuid.uuid4()),
+    }
+    s2s = "'zoom_account_id': 'acc', 'client_id': 'c', 'client_secret': 's', 'role': 'participant'"
+    cases = [
+        ("catalog", "POST", "/v1/events", "{{'title': 'a\\ud800b'}}", "body.title"),
+        ("catalog", "POST", "/v1/events", "{{'title': {{'en': 'a\\udfffb'}}}}", "body.title.en"),
+        ("catalog", "POST", "/v1/events", "{{'title': {{'\\ud800': 'x'}}}}", "body.title."),
+        ("catalog", "PATCH", "/v1/events/{event}", "{{'title': 'x\\u0007'}}", "body.title"),
+        ("catalog", "POST", "/v1/events/{event}/sessions", "{{'name': 'a\\ud800b'}}", "body.name"),
+        (
+            "catalog",
+            "PATCH",
+            "/v1/sessions/{session}",
+            "{{'name': {{'en': '\\udc00'}}}}",
+            "body.name.en",
+        ),
+        (
+            "catalog",
+            "PATCH",
+            "/v1/sessions/{session}",
+            "{{'timezone': 'UTC\\ud800'}}",
+            "body.timezone",
+        ),
+        (
+            "catalog",
+            "PUT",
+            "/v1/company/settings",
+            "{{'locales': ['en', '\\ud800']}}",
+            "body.locales.1",
+        ),
+        (
+            "registration",
+            "PUT",
+            "/v1/events/{event}/access",
+            "{{'user_ids': ['u1', 'u\\ud800']}}",
+            "body.user_ids.1",
+        ),
+        (
+            "registration",
+            "POST",
+            "/v1/events/{event}/enrollments",
+            "{{'user_id': 'u1', 'email': 'a\\ud800@x.io', 'session_id': '{session}'}}",
+            "body.email",
+        ),
+        (
+            "registration",
+            "PATCH",
+            "/v1/enrollments/{random}",
+            "{{'status': 'denied', 'reason': 'no\\ud800'}}",
+            "body.reason",
+        ),
+        (
+            "bridge",
+            "POST",
+            "/v1/zoom/accounts/server-to-server",
+            "{{" + s2s.replace("'acc'", "'a\\ud800'") + "}}",
+            "body.zoom_account_id",
+        ),
+        (
+            "bridge",
+            "PATCH",
+            "/v1/zoom/accounts/{random}",
+            "{{'webhook_secret_token': 's\\u0001'}}",
+            "body.webhook_secret_token",
+        ),
+    ]
+    for service, method, path, template, field in cases:
+        proc = getattr(system, service)
+        async with system.client(proc, system.admin(COMPANY)) as client:
+            response = await client.request(
+                method,
+                path.format(**ids),
+                content=raw(template, **ids),
+                headers={"content-type": "application/json"},
+            )
+        body = problem(response, 422)
+        fields = [e["field"] for e in body["errors"]]
+        assert any(f.startswith(field) for f in fields), (service, path, fields)
+    async with system.client(system.catalog, system.admin(COMPANY)) as cat:
+        titles = [e["title"] for e in (await cat.get("/v1/events?limit=200")).json()["items"]]
+        session = (await cat.get(f"/v1/sessions/{ids['session']}")).json()
+    assert titles.count({"en": "Refusals"}) == 1
+    assert titles.count({"en": "x"}) == 0
+    assert session["name"] == {"en": "Main"}
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ("catalog", "/v1/events"),
+        ("registration", "/v1/me/events?tab=available"),
+        ("bridge", "/v1/zoom/accounts"),
+    ],
+)
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"user": "u" * 101},
+        {"company": "c" * 101},
+        {"email": "e" * 311 + "@acme.io.x"},  # 321 characters
+        {"user": "u1\n"},
+        {"email": "u1@acme.io\r\nX-Injected: 1"},
+    ],
+    ids=["sub-101", "company-101", "email-321", "sub-newline", "email-crlf"],
+)
+async def test_oversized_token_claims_are_401_on_every_service(
+    system: System, service: str, path: str, claims: dict[str, str]
+) -> None:
+    """F8c: a validly signed token whose sub or company_id is over 100 characters, whose email
+    is over 320, or that carries control characters is a 401 ``invalid_token``, never a 500 (the
+    services store these claims in String(100) and String(320) columns)."""
+    values = {"role": "admin", "company": COMPANY, "user": "admin-1", "email": "a@x.io", **claims}
+    token = system.token(**values)
+    async with system.client(getattr(system, service), token) as client:
+        body = problem(await client.get(path), 401)
+    assert body["code"] == "invalid_token"
+    at_limit = {
+        "role": "admin",
+        "company": "c" * 100,
+        "user": "u" * 100,
+        "email": "e" * 312 + "@acme.io",
+    }
+    async with system.client(getattr(system, service), system.token(**at_limit)) as client:
+        assert (await client.get(path)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "body", "unknown"),
+    [
+        ("catalog", "POST", "/v1/events", {"title": "x", "titel": "y"}, "titel"),
+        ("catalog", "PUT", "/v1/company/settings", {"timezone": "UTC", "zoom": True}, "zoom"),
+        (
+            "registration",
+            "PUT",
+            "/v1/events/{event}/access",
+            {"user_ids": ["u1"], "all": True},
+            "all",
+        ),
+        (
+            "registration",
+            "POST",
+            "/v1/events/{event}/enrollments",
+            {"user_id": "u1", "session_id": "{session}", "status": "approved"},
+            "status",
+        ),
+        (
+            "registration",
+            "PATCH",
+            "/v1/enrollments/{random}",
+            {"status": "denied", "resaon": "typo"},
+            "resaon",
+        ),
+        (
+            "bridge",
+            "PATCH",
+            "/v1/zoom/accounts/{random}",
+            {"role": "participant", "webhook_secret": "s"},
+            "webhook_secret",
+        ),
+        (
+            "bridge",
+            "POST",
+            "/v1/zoom/accounts/server-to-server",
+            {
+                "zoom_account_id": "a",
+                "client_id": "c",
+                "client_secret": "s",
+                "role": "participant",
+                "account_role": "administrator",
+            },
+            "account_role",
+        ),
+    ],
+)
+async def test_unknown_body_fields_are_refused_by_every_service(
+    system: System,
+    event: dict[str, Any],
+    service: str,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    unknown: str,
+) -> None:
+    """F8d: one policy in all three services: a field the endpoint does not know is a 422
+    naming it (a misspelt optional field must not look accepted), checked before anything is
+    looked up or changed."""
+    ids = {
+        "event": event["event"]["id"],
+        "session": event["session"]["id"],
+        "random": str(uuid.uuid4()),
+    }
+    sent = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+    async with system.client(getattr(system, service), system.admin(COMPANY)) as client:
+        refused = problem(await client.request(method, path.format(**ids), json=sent), 422)
+        assert refused["errors"] == [
+            {
+                "field": f"body.{unknown}",
+                "message": "Extra inputs are not permitted",
+                "code": "extra_forbidden",
+            }
+        ]
+    async with system.client(system.registration, system.admin(COMPANY)) as reg:
+        seats = (await reg.get(f"/v1/sessions/{ids['session']}/seats")).json()
+    assert seats["taken"] == 0

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from te_shared.body import Body
+from te_shared.text import CleanText, LocaleCode
 from te_shared.timezones import validate_timezone
 
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
-
-class CompanySettingsIn(BaseModel):
+class CompanySettingsIn(Body):
     """R-CO-1: the company's settings (replaced as a whole)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    timezone: str = Field(default="Europe/Moscow", examples=["Europe/Moscow"])
-    locales: list[str] = Field(default_factory=lambda: ["en"], min_length=1, max_length=50)
+    timezone: Annotated[str, CleanText(64)] = Field(
+        default="Europe/Moscow", examples=["Europe/Moscow"]
+    )
+    locales: list[LocaleCode] = Field(default_factory=lambda: ["en"], min_length=1, max_length=50)
     zoom_enabled: bool = False
     training_module_enabled: bool = True
 
@@ -28,10 +28,7 @@ class CompanySettingsIn(BaseModel):
     @classmethod
     def _locales(cls, value: list[str]) -> list[str]:
         cleaned: list[str] = []
-        for locale in value:
-            code = locale.strip()
-            if not _LOCALE.match(code):
-                raise ValueError(f"{locale!r} is not a locale code like 'en' or 'pt-BR'")
+        for code in value:
             if code.lower() in (c.lower() for c in cleaned):
                 raise ValueError(f"locale {code!r} is listed twice")
             cleaned.append(code)

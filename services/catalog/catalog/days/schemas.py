@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from catalog.validation import Body, Instant
+from catalog.validation import Address, Instant, WebLink
+from te_shared.body import Body
 from te_shared.contracts import DayFormat, ZoomAccountRole
+from te_shared.text import UserId
 
 
 class ZoomIn(Body):
@@ -22,7 +24,9 @@ class ZoomIn(Body):
         deprecated=True,
         description="Ignored: the role is the account's own, as the zoom bridge announced it.",
     )
-    organizer_user_id: str = Field(min_length=1, max_length=200)
+    organizer_user_id: UserId = Field(
+        description="The organizer's user id (a token's `sub`), at most 100 characters."
+    )
     auto_recording: bool = False
 
 
@@ -30,8 +34,15 @@ class DayIn(Body):
     format: DayFormat
     start: Instant | None = None
     end: Instant | None = None
-    address: str | None = Field(default=None, max_length=2000)
-    url: str | None = Field(default=None, max_length=2000)
+    address: Address | None = Field(
+        default=None,
+        description="Offline days (R-DAY-2): plain text, links kept as text; script, data and "
+        "file links and HTML markup (`<` followed by a letter, `/`, `!` or `?`) are refused.",
+    )
+    url: WebLink | None = Field(
+        default=None,
+        description="Online days (R-DAY-2): an absolute http or https URL with a valid host.",
+    )
     zoom: ZoomIn | None = None
 
 
@@ -39,8 +50,15 @@ class DayPatch(Body):
     format: DayFormat | None = None
     start: Instant | None = None
     end: Instant | None = None
-    address: str | None = Field(default=None, max_length=2000)
-    url: str | None = Field(default=None, max_length=2000)
+    address: Address | None = Field(
+        default=None,
+        description="Offline days (R-DAY-2): plain text, links kept as text; script, data and "
+        "file links and HTML markup (`<` followed by a letter, `/`, `!` or `?`) are refused.",
+    )
+    url: WebLink | None = Field(
+        default=None,
+        description="Online days (R-DAY-2): an absolute http or https URL with a valid host.",
+    )
     zoom: ZoomIn | None = None
 
 

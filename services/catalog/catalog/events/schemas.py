@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from catalog.sessions.schemas import SessionOut
-from catalog.validation import Body
+from te_shared.body import Body
+from te_shared.text import ByLocale, CleanText
 
-Title = dict[str, str] | str
+TITLE_MAX = 500
+#: one title for every locale, or titles by locale code; each trimmed, 1-500 characters
+Title = Annotated[dict[str, str] | str, ByLocale(CleanText(TITLE_MAX))]
 
 
 class EventIn(Body):

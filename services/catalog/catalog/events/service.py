@@ -14,14 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog import clock
 from catalog.common import load, publish_day, publish_event, session_days, session_names
 from catalog.company.service import get_settings
-from catalog.events.schemas import EventDetail, EventIn, EventOut, EventPage, EventPatch, Title
+from catalog.events.schemas import (
+    TITLE_MAX,
+    EventDetail,
+    EventIn,
+    EventOut,
+    EventPage,
+    EventPatch,
+    Title,
+)
 from catalog.models import Event, TrainingSession
 from catalog.sessions.schemas import SessionOut
 from catalog.sessions.service import session_out
 from te_shared import contracts as c
 from te_shared.errors import field_error
-
-TITLE_MAX = 500
 
 
 def clean_title(value: Title, locales: list[str]) -> dict[str, str]:

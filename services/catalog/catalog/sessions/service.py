@@ -24,13 +24,11 @@ from catalog.common import (
 from catalog.company.service import get_settings
 from catalog.days.service import day_out
 from catalog.models import Day, Event, OutboxRecord, SessionName, TrainingSession
-from catalog.sessions.schemas import Name, SessionIn, SessionOut, SessionPatch
+from catalog.sessions.schemas import NAME_MAX, Name, SessionIn, SessionOut, SessionPatch
 from te_shared import contracts as c
 from te_shared.errors import Conflict, FieldError, field_error
 from te_shared.outbox import add_message
 from te_shared.timezones import validate_timezone
-
-NAME_MAX = 180
 
 
 def clean_names(value: Name, locales: list[str], *, all_locales: bool) -> dict[str, str]:

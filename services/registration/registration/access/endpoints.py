@@ -3,24 +3,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from registration import readmodel
+from registration.access.schemas import AccessIn, AccessOut
 from registration.access.service import grant_access
-from registration.enrollments.schemas import UserId
 from te_shared.auth import AdminPrincipal
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
 router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404))
-
-
-class AccessIn(BaseModel):
-    user_ids: list[UserId] = Field(min_length=1, max_length=5000)
-
-
-class AccessOut(BaseModel):
-    granted: list[str] = Field(description="Users who lacked access and now have it.")
 
 
 @router.put(

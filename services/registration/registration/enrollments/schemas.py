@@ -6,14 +6,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from te_shared.body import Body
 from te_shared.contracts import EnrollmentStatus
+from te_shared.text import MAX_EMAIL as MAX_EMAIL
+from te_shared.text import MAX_USER_ID as MAX_USER_ID
 from te_shared.text import CleanText
+from te_shared.text import UserId as UserId
 
-#: A user id as tokens and admins name users (the ``sub`` claim), as stored (String(200)).
-MAX_USER_ID = 200
-UserId = Annotated[str, CleanText(MAX_USER_ID)]
-#: An email address as stored (String(320)); only the ``@`` is checked, providers vary.
-MAX_EMAIL = 320
+# A user id and an email have one size in every service (te_shared.text): the bridge stores what
+# registration accepts, and a token's ``sub`` is capped alike.
 
 
 def _email(value: str) -> str:
@@ -22,6 +23,7 @@ def _email(value: str) -> str:
     return value
 
 
+#: An email address (only the ``@`` is checked, providers vary).
 Email = Annotated[str, CleanText(MAX_EMAIL), AfterValidator(_email)]
 
 
@@ -35,13 +37,13 @@ class EnrollmentOut(BaseModel):
     status: EnrollmentStatus
 
 
-class AdminEnrollmentIn(BaseModel):
+class AdminEnrollmentIn(Body):
     user_id: UserId
     email: Email | None = None
     session_id: uuid.UUID
 
 
-class StatusChangeIn(BaseModel):
+class StatusChangeIn(Body):
     status: EnrollmentStatus
     reason: Annotated[str, CleanText(2000, min_length=0, multiline=True)] | None = None
 

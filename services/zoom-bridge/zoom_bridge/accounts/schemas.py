@@ -2,10 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, model_validator
 
+from te_shared.body import Body
 from te_shared.contracts import ZoomAccountRole
+from te_shared.text import CleanText
+
+#: a Zoom app's secret (client secret, webhook secret token), as pasted from Zoom's app page
+Secret = Annotated[str, CleanText(500)]
 
 
 class AccountOut(BaseModel):
@@ -18,13 +24,13 @@ class AccountOut(BaseModel):
     connected_at: dt.datetime
 
 
-class AccountPatch(BaseModel):
+class AccountPatch(Body):
     """What an admin changes on a connection (at least one field): its role, and for a
     Server-to-Server connection its app's webhook secret token (after it was regenerated at
     Zoom; stored encrypted, never returned)."""
 
     role: ZoomAccountRole | None = None
-    webhook_secret_token: str | None = Field(default=None, min_length=1, max_length=500)
+    webhook_secret_token: Secret | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> AccountPatch:
@@ -33,13 +39,13 @@ class AccountPatch(BaseModel):
         return self
 
 
-class ServerToServerIn(BaseModel):
+class ServerToServerIn(Body):
     """A Server-to-Server OAuth app of the company's Zoom account."""
 
-    zoom_account_id: str = Field(min_length=1, max_length=100)
-    client_id: str = Field(min_length=1, max_length=200)
-    client_secret: str = Field(min_length=1, max_length=500)
+    zoom_account_id: Annotated[str, CleanText(100)]
+    client_id: Annotated[str, CleanText(200)]
+    client_secret: Secret
     role: ZoomAccountRole
     #: the app's own webhook secret token (Feature > Event Subscriptions); it verifies the
     #: webhooks of this Zoom account. Stored encrypted, never returned.
-    webhook_secret_token: str | None = Field(default=None, min_length=1, max_length=500)
+    webhook_secret_token: Secret | None = None
