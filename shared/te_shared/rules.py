@@ -15,6 +15,11 @@ from te_shared.contracts import EnrollmentStatus, ZoomAccountRole
 
 S = EnrollmentStatus
 
+#: R-CO-1 defaults that other services apply to a company catalog never announced settings for
+#: (catalog announces them when an admin first saves them; until then they are these).
+DEFAULT_ZOOM_ENABLED = False
+DEFAULT_TRAINING_MODULE_ENABLED = True
+
 #: R-ENR-6: statuses that hold a seat of the session's limit.
 SEAT_TAKING: frozenset[EnrollmentStatus] = frozenset(
     {S.PENDING, S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
@@ -47,6 +52,12 @@ def name_key(name: str) -> str:
     space, case-folded ("STRASSE" and "straße" match). Catalog keeps names unique by it;
     an import row's ``session`` is looked up by it."""
     return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+def training_module(announced: bool | None) -> bool:
+    """R-CO-1: the company's training module as catalog announced it, or its default when
+    catalog never did (a company that never saved settings has the defaults)."""
+    return DEFAULT_TRAINING_MODULE_ENABLED if announced is None else announced
 
 
 def cloud_recording(role: ZoomAccountRole | str | None, training_module_enabled: bool) -> bool:

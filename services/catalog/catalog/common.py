@@ -20,6 +20,7 @@ from catalog.models import (
     TrainingSession,
 )
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.errors import NotFound, field_error
 from te_shared.outbox import add_message
 
@@ -207,18 +208,6 @@ def default_registration_end(now: dt.datetime, tz_name: str) -> dt.datetime:
     return dt.datetime.combine(tomorrow, dt.time(11, 59), tzinfo=tz).astimezone(dt.UTC)
 
 
-#: Enrollment statuses that hold a seat (registration's R-ENR-6).
-SEAT_TAKING = frozenset(
-    {
-        c.EnrollmentStatus.PENDING,
-        c.EnrollmentStatus.APPROVED,
-        c.EnrollmentStatus.AWAITING_CONFIRMATION,
-        c.EnrollmentStatus.PARTICIPATED,
-        c.EnrollmentStatus.MISSED,
-    }
-)
-
-
 async def seats_taken(session: AsyncSession, session_id: uuid.UUID) -> int:
     """Seats taken in a session, as registration last told us (R-SES-8, R-SES-9)."""
     count = await session.scalar(
@@ -226,7 +215,7 @@ async def seats_taken(session: AsyncSession, session_id: uuid.UUID) -> int:
         .select_from(EnrollmentSeat)
         .where(
             EnrollmentSeat.session_id == session_id,
-            EnrollmentSeat.status.in_([s.value for s in SEAT_TAKING]),
+            EnrollmentSeat.status.in_(sorted(rules.SEAT_TAKING)),
         )
     )
     return int(count or 0)

@@ -11,13 +11,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.company.service import get_settings
 from catalog.models import Day, EnrollmentSeat, ZoomAccountReplica
+from catalog.validation import link_refusal
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.inbox import Consumers
+from te_shared.logging import get_logger
 from te_shared.replica import upsert_if_newer
 from te_shared.topology import CATALOG
 
 consumers = Consumers(CATALOG)
+log = get_logger(__name__)
 
 
 async def _day(session: AsyncSession, msg: c.MeetingData | c.RecordingAvailable) -> Day | None:
@@ -67,10 +72,18 @@ async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> No
 
 @consumers.handler(c.RecordingAvailable)
 async def on_recording_available(session: AsyncSession, msg: c.RecordingAvailable) -> None:
+    """R-ZOOM-7: catalog owns the training module, so it decides: recordings are attached to
+    an administrator-role day while the module is enabled (already attached ones stay when it
+    is disabled later). Only links that are plain http(s) links (R-DAY-2) are ever kept, as a
+    second line behind the bridge's Zoom-hosts rule."""
     day = await _day(session, msg)
     if day is None:
         return
-    files = [r.model_dump(mode="json") for r in msg.recordings]
+    settings = await get_settings(session, msg.company_id)
+    if not rules.cloud_recording(day.zoom_account_role, settings.training_module_enabled):
+        log.info("recording_not_attached", day_id=str(day.id))
+        return
+    files = [r.model_dump(mode="json") for r in msg.recordings if link_refusal(r.play_url) is None]
     known = {(r.get("file_type"), r.get("play_url")) for r in day.recordings or []}
     new = [r for r in files if (r["file_type"], r["play_url"]) not in known]
     if new:

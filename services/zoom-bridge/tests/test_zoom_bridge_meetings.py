@@ -41,8 +41,9 @@ async def test_r_zoom_3_scheduled_day_gets_one_meeting_even_when_redelivered(env
     assert sim_meeting["topic"] == "Onboarding day"
     assert sim_meeting["duration"] == 90
     assert sim_meeting["timezone"] == "Europe/Berlin"
-    # acme has no training module (no CompanySettingsChanged): no cloud recording (R-DAY-9)
-    assert sim_meeting["settings"]["auto_recording"] == "none"
+    # catalog never announced acme's settings: R-CO-1's defaults hold (training module on),
+    # so the day's automatic recording is not lost for want of a message (R-DAY-9)
+    assert sim_meeting["settings"]["auto_recording"] == "cloud"
     await env.publish(day)  # and once more after the meeting exists
     created = await env.wait(lambda: env.outbox(c.MeetingCreated.routing_key, day.day_id))
     assert created[0]["join_url"] == row.join_url

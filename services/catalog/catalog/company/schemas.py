@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 
+from te_shared import rules
 from te_shared.body import Body
 from te_shared.text import CleanText, LocaleCode
 from te_shared.timezones import validate_timezone
@@ -16,8 +17,8 @@ class CompanySettingsIn(Body):
         default="Europe/Moscow", examples=["Europe/Moscow"]
     )
     locales: list[LocaleCode] = Field(default_factory=lambda: ["en"], min_length=1, max_length=50)
-    zoom_enabled: bool = False
-    training_module_enabled: bool = True
+    zoom_enabled: bool = rules.DEFAULT_ZOOM_ENABLED
+    training_module_enabled: bool = rules.DEFAULT_TRAINING_MODULE_ENABLED
 
     @field_validator("timezone")
     @classmethod

@@ -26,6 +26,7 @@ from catalog.days.schemas import DayIn, DayOut, DayPatch, MeetingOut, RecordingO
 from catalog.models import Day, Event, TrainingSession, ZoomAccountReplica
 from catalog.validation import address_refusal, link_refusal
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.errors import Conflict, FieldError, Unprocessable, field_error
 
 
@@ -47,7 +48,11 @@ def day_out(day: Day, warnings: list[str] | None = None) -> DayOut:
             organizer_user_id=day.zoom_organizer_user_id or "",
             auto_recording=day.zoom_auto_recording,
             meeting=meeting,
-            recordings=[RecordingOut.model_validate(r) for r in day.recordings or []],
+            recordings=[  # links stored before they were checked are never shown (F1)
+                RecordingOut.model_validate(r)
+                for r in day.recordings or []
+                if link_refusal(str(r.get("play_url", ""))) is None
+            ],
         )
     return DayOut(
         id=day.id,
@@ -158,9 +163,7 @@ async def _check_zoom(
     if zoom is None:
         raise field_error("body.zoom", "A Zoom day needs its Zoom settings.")
     role = await _account_role(session, company_id, zoom.account_id)
-    if zoom.auto_recording and (
-        role is not c.ZoomAccountRole.ADMINISTRATOR or not settings.training_module_enabled
-    ):
+    if zoom.auto_recording and not rules.cloud_recording(role, settings.training_module_enabled):
         raise field_error(
             "body.zoom.auto_recording",
             "Automatic cloud recording needs an account with the administrator role and the "

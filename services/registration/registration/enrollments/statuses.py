@@ -29,16 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.db import is_postgres, utcnow
 from te_shared.errors import Conflict, NotFound
 from te_shared.outbox import add_message
 
 S = c.EnrollmentStatus
 
-#: Statuses that hold a seat (R-ENR-6).
-SEAT_TAKING: frozenset[S] = frozenset(
-    {S.PENDING, S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
-)
 
 #: from → allowed targets. ``None`` is a new enrollment.
 TRANSITIONS: dict[S | None, frozenset[S]] = {
@@ -180,7 +177,7 @@ async def create_enrollment(
     A second live enrollment of the user in the event is refused by the partial unique index."""
     if status not in TRANSITIONS[None]:
         raise forbidden_transition(None, status)
-    if status in SEAT_TAKING and not await take_seat(session, session_id):
+    if status in rules.SEAT_TAKING and not await take_seat(session, session_id):
         await _still_there(session, session_id)
         if not waitlist_when_full:
             raise SessionFull("The session has no free seat.")
@@ -222,7 +219,7 @@ async def change_status(
     current = S(enrollment.status)
     if target not in TRANSITIONS[current]:
         raise forbidden_transition(current, target)
-    takes, held = target in SEAT_TAKING, current in SEAT_TAKING
+    takes, held = target in rules.SEAT_TAKING, current in rules.SEAT_TAKING
     if takes and not held and not await take_seat(session, enrollment.session_id):
         raise SessionFull("The session has no free seat.")
     now = utcnow()

@@ -24,16 +24,12 @@ from registration.me.schemas import (
 )
 from registration.models import Access, DayReplica, Enrollment, EventReplica, SessionReplica
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.auth import Principal
 from te_shared.db import utcnow
 from te_shared.errors import NotFound
 
 S = c.EnrollmentStatus
-#: R-ENR-10 ruling: until the session has ended, every live enrollment but a denied one.
-PARTICIPATING = frozenset(
-    {S.PENDING, S.APPROVED, S.WAITLISTED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
-)
-COMPLETED = frozenset({S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED})
 FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
@@ -112,9 +108,9 @@ def _tab(
     own = next((t for s, t in sessions if s.session_id == enrollment.session_id), None)
     ended = own is not None and own.ended(now)
     status = S(enrollment.status)
-    if not ended and status in PARTICIPATING:
+    if not ended and status in rules.PARTICIPATING_TAB:
         return Tab.PARTICIPATING
-    if ended and status in COMPLETED:
+    if ended and status in rules.COMPLETED_TAB:
         return Tab.COMPLETED
     return None
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.db import utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
@@ -111,9 +112,9 @@ async def _snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None
         return None
     account = await session.get(ZoomAccount, meeting.account_id) if meeting.account_id else None
     company = await session.get(CompanyReplica, meeting.company_id)
-    training = bool(company and company.training_module_enabled)
+    training = rules.training_module(company.training_module_enabled if company else None)
     role = account.role if account and account.company_id == meeting.company_id else None
-    record = meeting.auto_recording and role == c.ZoomAccountRole.ADMINISTRATOR and training
+    record = meeting.auto_recording and rules.cloud_recording(role, training)
     body: dict[str, Any] = {}
     if meeting.start is not None and meeting.end is not None:
         minutes = max(1, round((meeting.end - meeting.start).total_seconds() / 60))

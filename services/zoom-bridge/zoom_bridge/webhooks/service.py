@@ -21,6 +21,7 @@ from te_shared import contracts as c
 from te_shared.db import is_postgres, utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
+from te_shared.rules import cloud_recording, training_module
 from zoom_bridge import metrics
 from zoom_bridge.accounts.service import deauthorize
 from zoom_bridge.crypto import TokenCipher
@@ -290,12 +291,13 @@ async def _recording(
     obj: dict[str, Any],
     settings: ZoomBridgeSettings,
 ) -> None:
-    """R-ZOOM-7: attach for the administrator role while the training module is enabled; a
-    file whose link is not an https link on Zoom's own hosts is never stored."""
-    if await attendance.role_of(session, meeting) != c.ZoomAccountRole.ADMINISTRATOR:
-        return
+    """R-ZOOM-7: attach for the administrator role while the training module is enabled (as
+    catalog announced it; its default while catalog never did, so a company that never saved
+    settings loses no recording); a file whose link is not an https link on Zoom's own hosts
+    is never stored."""
     company = await session.get(CompanyReplica, meeting.company_id)
-    if company is None or not company.training_module_enabled:
+    training = training_module(company.training_module_enabled if company else None)
+    if not cloud_recording(await attendance.role_of(session, meeting), training):
         log.info("zoom_recording_not_attached", day_id=str(meeting.day_id))
         return
     known = {r["id"] for r in meeting.recordings or []}
