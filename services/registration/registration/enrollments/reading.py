@@ -7,9 +7,10 @@ standard output), at most :data:`WORKERS` at a time per service process (the oth
 turn without blocking the loop), and kills it when it has not answered :data:`KILL_GRACE`
 seconds after the time limit (``IMPORT_READ_TIMEOUT``, 10 s by default). The reading loops check
 the same deadline themselves, so a file that reads too slowly is refused (422) naming the row
-reading stopped at, and nothing goes on reading past the limit. The process may grow its
-address space by at most :data:`MAX_MEMORY` (more is a 413) and answers JSON, never a pickle:
-whatever a file does to the parsers stays in that process.
+reading stopped at, and nothing goes on reading past the limit. The process runs at a lower
+CPU priority (:data:`NICENESS`), may grow its address space by at most :data:`MAX_MEMORY` (more
+is a 413) and answers JSON, never a pickle: whatever a file does to the parsers stays in that
+process.
 
 Every row and cell read counts against a cap, blank ones included:
 
@@ -80,6 +81,8 @@ TIME_LIMIT = 10.0
 WORKERS = 2
 #: how far the reading process may grow its address space past where it starts
 MAX_MEMORY = 256 * 1024 * 1024
+#: the reading process's lower CPU priority (on a busy core the service's requests come first)
+NICENESS = 10
 #: how long past the time limit the reading process has to answer before it is killed
 KILL_GRACE = 2.0
 CHUNK = 64 * 1024
@@ -737,6 +740,8 @@ def main() -> None:
     output."""
     warnings.simplefilter("ignore")  # openpyxl warns about what it drops; nobody reads them
     _limit_memory()
+    with contextlib.suppress(OSError, AttributeError):  # the service comes first for the CPU
+        os.nice(NICENESS)
     answer: dict[str, Any]
     try:
         request = json.loads(sys.stdin.buffer.readline())
