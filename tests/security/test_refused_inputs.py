@@ -1,10 +1,12 @@
 """Inputs that must be refused, against the real processes: a clear problem, never a 500, and
-nothing changed (R-ERR-1, R-DAY-2, R-SES-4, R-ENR-5)."""
+nothing changed (R-ERR-1, R-DAY-2, R-SES-4, R-ENR-5; findings F2 and F7)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +15,7 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from te_shared.testing import System, eventually
+from te_shared.testing import System, eventually, handmade_xlsx, xlsx_cell, xlsx_row
 
 pytestmark = pytest.mark.e2e
 
@@ -644,3 +646,131 @@ async def test_unknown_body_fields_are_refused_by_every_service(
     async with system.client(system.registration, system.admin(COMPANY)) as reg:
         seats = (await reg.get(f"/v1/sessions/{ids['session']}/seats")).json()
     assert seats["taken"] == 0
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: a company that has nothing to do with the imports: its users must not wait for them
+BYSTANDER = "bystanders-co"
+
+
+async def import_while_others_browse(
+    system: System, event: dict[str, Any], content: bytes
+) -> tuple[httpx.Response, float, list[float]]:
+    """Post ``content`` as an import and, while it is in flight, have a user of another company
+    list their events again and again: the import's answer and seconds, and each list's
+    seconds. Nothing may have been imported."""
+    url = f"/v1/events/{event['event']['id']}/enrollments/import"
+    listing = f"/v1/events/{event['event']['id']}/enrollments"
+    async with (
+        system.client(system.registration, system.admin(COMPANY)) as reg,
+        system.client(system.registration, system.user(BYSTANDER, "browser")) as other,
+    ):
+        before = (await reg.get(listing)).json()
+        assert (await other.get("/v1/me/events")).status_code == 200  # connected, warm
+
+        async def post() -> tuple[httpx.Response, float]:
+            started = time.perf_counter()
+            response = await reg.post(url, files={"file": ("users.xlsx", content, XLSX)})
+            return response, time.perf_counter() - started
+
+        posting = asyncio.create_task(post())
+        await asyncio.sleep(0.05)  # the upload is on its way
+        waits: list[float] = []
+        while not posting.done() or not waits:
+            started = time.perf_counter()
+            assert (await other.get("/v1/me/events")).status_code == 200
+            waits.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+        response, seconds = await posting
+        assert (await reg.get(listing)).json() == before  # nothing was imported
+    return response, seconds, waits
+
+
+ABSURD = {
+    "row-10000000": (
+        xlsx_row(1, "user_id", "session")
+        + f'<row r="10000000">{xlsx_cell("A10000000", "late")}</row>',
+        10_000_000,
+    ),
+    "row-4294967295": (
+        xlsx_row(1, "user_id", "session")
+        + f'<row r="4294967295">{xlsx_cell("A4294967295", "late")}</row>',
+        4_294_967_295,
+    ),
+    "blank-xfd-row": (xlsx_row(1, "user_id", "session") + '<row r="2"><c r="XFD2"/></row>', 2),
+    "spans-row": (
+        xlsx_row(1, "user_id", "session")
+        + '<row r="2" spans="1:16384"><c r="A2"/><c r="ZZ2"/><c r="XFD2"/></row>',
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("probe", ABSURD, ids=list(ABSURD))
+async def test_f2_absurd_row_numbers_and_widths_are_422_at_once_and_block_nobody(
+    system: System, event: dict[str, Any], probe: str
+) -> None:
+    """F2: the probe's 1.6 KB workbook (one ``<row r="10000000">``) held the event loop for
+    3.4 s, and another company's ``GET /v1/me/events`` waited as long (7 ms otherwise); a row
+    as wide as the sheet did the same. Now it is refused up front, naming the row, in a
+    process of its own: the other company's requests never wait on it."""
+    sheet, row = ABSURD[probe]
+    response, seconds, waits = await import_while_others_browse(system, event, handmade_xlsx(sheet))
+    body = problem(response, 422)
+    assert body["code"] == "import_invalid"
+    assert [e["row"] for e in body["errors"]] == [row]
+    assert seconds < 5, f"the import took {seconds:.2f} s"
+    assert max(waits) < 1, f"another company waited {max(waits):.2f} s"
+
+
+async def test_f2_a_slow_file_keeps_other_companies_served(
+    system: System, event: dict[str, Any]
+) -> None:
+    """A workbook within every cap but slow to read (4,000 rows of 20 text cells, seconds of
+    openpyxl) is read off the event loop: the other company's requests go on meanwhile."""
+    letters = [chr(ord("A") + i) for i in range(20)]
+    rows = "".join(
+        f'<row r="{n}">' + "".join(xlsx_cell(f"{c}{n}", f"v{n}") for c in letters) + "</row>"
+        for n in range(2, 4002)
+    )
+    response, seconds, waits = await import_while_others_browse(
+        system, event, handmade_xlsx(xlsx_row(1, "name") + rows)
+    )
+    body = problem(response, 422)  # no user or session column
+    assert {e["column"] for e in body["errors"]} == {"user_id", "session"}
+    assert len(waits) >= 3, f"only {len(waits)} requests in {seconds:.2f} s"
+    assert max(waits) < 1, f"another company waited {max(waits):.2f} s"
+
+
+UNREADABLE = {
+    "ref-a0": '<c r="A0" t="inlineStr"><is><t>x</t></is></c>',
+    "ref-1a": '<c r="1A" t="inlineStr"><is><t>x</t></is></c>',
+    "abc-in-a-number-cell": '<c r="A3" t="n"><v>abc</v></c>',
+    "shared-string-99-of-2": '<c r="A3" t="s"><v>99</v></c>',
+    "past-xfd": '<c r="XFE3"/>',
+    "not-a-boolean": '<c r="A3" t="b"><v>maybe</v></c>',
+    "not-a-date": '<c r="A3" t="d"><v>someday</v></c>',
+}
+
+
+@pytest.mark.parametrize("cell", UNREADABLE, ids=list(UNREADABLE))
+async def test_f7_cells_openpyxl_cannot_read_are_422_naming_the_row(
+    system: System, event: dict[str, Any], cell: str
+) -> None:
+    """F7: these answered 500. Each is a problem naming row 3; the good row 2 is not imported
+    either."""
+    sheet = (
+        xlsx_row(1, "user_id", "session")
+        + xlsx_row(2, "fine-user", "Main")
+        + f'<row r="3">{UNREADABLE[cell]}</row>'
+    )
+    response, _, waits = await import_while_others_browse(
+        system, event, handmade_xlsx(sheet, shared_strings=["user_id", "Main"])
+    )
+    body = problem(response, 422)
+    assert body["code"] == "import_invalid"
+    assert [e["row"] for e in body["errors"]] == [3]
+    error = body["errors"][0]
+    assert set(error) >= {"row", "column", "reason", "field", "message"}
+    assert error["reason"]
+    assert max(waits) < 1

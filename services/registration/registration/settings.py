@@ -14,3 +14,11 @@ class RegistrationSettings(ServiceSettings):
     service_name: str = "registration"
     port: int = 8002
     database_url: str = Field(default="sqlite:///./var/registration.db")
+    import_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds an enrollment import file may take to read (CSV or XLSX, read in a "
+        "process of its own, off the event loop); a file still being read then is refused "
+        "(422) and its process killed.",
+    )

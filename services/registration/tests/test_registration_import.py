@@ -13,6 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from te_shared import contracts as c
+from te_shared.testing import handmade_xlsx, xlsx_row
 
 if TYPE_CHECKING:
     from conftest import Reg
@@ -371,4 +372,34 @@ async def test_r_enr_5_cells_that_cannot_be_stored_are_row_errors(
     r = await _import(reg, built.event_id, csv)
     assert r.status_code == 422, r.text
     assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(3, column)]
+    await _unchanged_everywhere(reg, built.event_id, before)
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ('<row r="10000000"><c r="A10000000" t="inlineStr"><is><t>x</t></is></c></row>', "file"),
+        ('<row r="3" spans="1:16384"><c r="XFD3"/></row>', "XFD"),
+        ('<row r="3"><c r="A0" t="inlineStr"><is><t>x</t></is></c></row>', "file"),
+        ('<row r="3"><c r="A3" t="n"><v>abc</v></c></row>', "A"),
+        ('<row r="3"><c r="A3" t="s"><v>99</v></c></row>', "A"),
+        ('<row r="3"><c r="XFE3"/></row>', "file"),
+    ],
+    ids=["row-10000000", "blank-xfd-row", "a0", "abc-number", "shared-string-99", "xfe"],
+)
+async def test_f2_f7_workbooks_openpyxl_chokes_on_are_422_and_nothing_is_imported(
+    reg: Reg, row: str, column: str
+) -> None:
+    """F2/F7: a row number far past the rows read, a row as wide as the sheet and cells
+    openpyxl cannot read are a 422 problem naming the row (these were a 500, or seconds of the
+    event loop), and the good row before them is not imported either."""
+    built = await _event(reg)
+    before = await _message_counts(reg)
+    sheet = xlsx_row(1, "user_id", "session") + xlsx_row(2, "ok-1", "Daytime") + row
+    r = await _import(reg, built.event_id, handmade_xlsx(sheet, shared_strings=["a"]), "u.xlsx")
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "import_invalid"
+    number = 10_000_000 if "10000000" in row else 3
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(number, column)]
     await _unchanged_everywhere(reg, built.event_id, before)

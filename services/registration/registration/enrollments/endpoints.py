@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, UploadFile, status
 
 from registration import readmodel
+from registration.deps import SettingsDep
 from registration.enrollments import importing, service
 from registration.enrollments.schemas import (
     AdminEnrollmentIn,
@@ -155,11 +156,21 @@ async def set_status(
     summary="Import enrollments from CSV or XLSX (R-ENR-5)",
 )
 async def import_enrollments(
-    event_id: uuid.UUID, file: UploadFile, admin: AdminPrincipal, session: SessionDep
+    event_id: uuid.UUID,
+    file: UploadFile,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> ImportResult:
     data = await file.read(importing.MAX_BYTES + 1)
     imported, unchanged = await importing.import_file(
-        session, admin.company_id, event_id, data, file.filename, admin.user_id
+        session,
+        admin.company_id,
+        event_id,
+        data,
+        file.filename,
+        admin.user_id,
+        time_limit=settings.import_read_timeout,
     )
     return ImportResult(imported=imported, unchanged=unchanged)
 

@@ -1,9 +1,16 @@
 """R-ENR-5: enrollment import from CSV or XLSX.
 
+The file is read into rows by :mod:`registration.enrollments.reading`, in a process of its own
+and never on the event loop, with a time limit (``IMPORT_READ_TIMEOUT``) and caps on every row
+and cell read: 2 MiB uploaded and 50 MiB unpacked (413), 5000 data rows, nothing past row 20,000
+or column AX (blank rows and cells included), 200,000 cells; a workbook is checked with expat
+(no DTD, so no entity expansion; row numbers and cell references sane) before openpyxl reads it,
+and a cell openpyxl cannot read is a 422 naming its row, never a 500.
+
 The whole file is parsed and validated before anything is written; any bad row makes the
 import fail with every bad row listed (row number, column, reason). Row numbers are the file's
 own, as a spreadsheet shows them (a header on the first line is row 1). Blank rows are skipped:
-they never count against the row cap, and the rows after them keep their numbers. Validation
+they never count against the data-row cap, and the rows after them keep their numbers. Validation
 also checks that the rows needing a seat fit in each session's free seats. Valid files are
 applied in the request's single transaction (all or nothing) through the admin enrollment of
 :mod:`registration.enrollments.service`, which moves only pending and waitlisted users to
@@ -15,19 +22,24 @@ between makes the write fail (409 ``session_full`` naming the row), and nothing 
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import uuid
-import zipfile
-from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
+from registration.enrollments import reading
+from registration.enrollments.reading import (
+    MAX_BYTES as MAX_BYTES,  # the endpoint's read limit
+)
+from registration.enrollments.reading import (
+    MAX_ROWS,
+    MAX_UNPACKED_BYTES,
+    NumberedRow,
+    Refused,
+    RowError,
+)
 from registration.enrollments.schemas import MAX_EMAIL, MAX_USER_ID
 from registration.enrollments.service import (
     AdminRequest,
@@ -42,29 +54,10 @@ from te_shared.text import text_problem
 #: A cell starting with one of these is a spreadsheet formula when re-opened in Excel/Sheets.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-MAX_BYTES = 2 * 1024 * 1024
-MAX_UNPACKED_BYTES = 50 * 1024 * 1024
-MAX_ROWS = 5000
 #: longer than any session name; only a bound on what is read and echoed back
 MAX_SESSION_NAME = 1000
 USER_COLUMNS = ("user_id", "email")
 SESSION_COLUMN = "session"
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "column": self.column,
-            "reason": self.reason,
-            "field": f"row {self.row}.{self.column}",
-            "message": self.reason,
-        }
 
 
 class ImportRejected(Unprocessable):
@@ -75,10 +68,6 @@ def reject(errors: list[RowError], detail: str) -> ImportRejected:
     return ImportRejected(detail, extra={"errors": [e.as_dict() for e in errors]})
 
 
-#: A row of the file: its number as the file shows it (header = row 1) and its cells as text.
-NumberedRow = tuple[int, list[str]]
-
-
 @dataclass(frozen=True)
 class ImportRow:
     row: int
@@ -87,89 +76,20 @@ class ImportRow:
     target: SessionReplica
 
 
-def _is_xlsx(filename: str | None, data: bytes) -> bool:
-    return (filename or "").lower().endswith(".xlsx") or data[:4] == b"PK\x03\x04"
-
-
-def read_table(data: bytes, filename: str | None) -> list[NumberedRow]:
-    """The file's non-blank rows with their numbers; the first is the header. Reading stops
-    after one data row more than :data:`MAX_ROWS`, which :func:`validate` then refuses."""
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(
-            f"The import file is larger than {MAX_BYTES // 1024} KiB.", code="import_too_large"
-        )
-    rows = _read_xlsx(data) if _is_xlsx(filename, data) else _read_csv(data)
-    with contextlib.closing(rows):  # closes the workbook when reading stops early
-        return _non_blank(rows)
-
-
-def _non_blank(rows: Iterator[list[str]]) -> list[NumberedRow]:
-    kept: list[NumberedRow] = []
-    for number, cells in enumerate(rows, start=1):
-        if any(cell.strip() for cell in cells):
-            kept.append((number, cells))
-            if len(kept) > MAX_ROWS + 1:  # the header and one row over the cap
-                break
-    return kept
-
-
-def _read_csv(data: bytes) -> Generator[list[str], None, None]:
+async def read_table(
+    data: bytes, filename: str | None, *, time_limit: float = reading.TIME_LIMIT
+) -> list[NumberedRow]:
+    """The file's non-blank rows with their numbers, read in a process of its own (see
+    :mod:`registration.enrollments.reading`); a file refused there is a 413 or 422 problem."""
+    limits = reading.Limits(
+        max_rows=MAX_ROWS, max_unpacked_bytes=MAX_UNPACKED_BYTES, time_limit=time_limit
+    )
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise reject(
-            [RowError(0, "file", "the file is neither UTF-8 text nor an XLSX workbook")],
-            "The import file cannot be read.",
-        ) from exc
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    # a record is a row (as a spreadsheet shows the file), even when a quoted cell spans lines
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    number = 0
-    try:
-        for cells in reader:
-            number += 1
-            yield cells
-    except csv.Error as exc:  # e.g. a field over csv's size limit
-        raise reject(
-            [RowError(number + 1, "file", f"the CSV cannot be parsed: {exc}")],
-            "The import file cannot be read.",
-        ) from exc
-
-
-def _read_xlsx(data: bytes) -> Generator[list[str], None, None]:
-    from openpyxl import load_workbook
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        unpacked = 0  # load_workbook below reports the bad file
-    if unpacked > MAX_UNPACKED_BYTES:  # a zip bomb: small upload, huge sheet
-        raise PayloadTooLarge(
-            f"The workbook unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB.",
-            code="import_too_large",
-        )
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise reject(
-            [RowError(0, "file", "the file is not a valid XLSX workbook")],
-            "The import file cannot be read.",
-        ) from exc
-    try:
-        sheet = book.active
-        if sheet is None:
-            return
-        # the declared dimensions are the file's claim: trusting them would pad every row to
-        # the claimed width; openpyxl still yields an empty row for every missing one, so the
-        # rows keep the numbers the spreadsheet shows
-        if hasattr(sheet, "reset_dimensions"):
-            sheet.reset_dimensions()
-        for values in sheet.iter_rows(values_only=True):
-            yield ["" if v is None else str(v).strip() for v in values]
-    finally:
-        book.close()
+        return await reading.read_in_worker(data, filename, limits)
+    except Refused as exc:
+        if exc.too_large:
+            raise PayloadTooLarge(exc.detail, code="import_too_large") from exc
+        raise reject(exc.errors, exc.detail) from exc
 
 
 @dataclass
@@ -372,11 +292,15 @@ async def import_file(
     data: bytes,
     filename: str | None,
     by: str,
+    *,
+    time_limit: float = reading.TIME_LIMIT,
 ) -> tuple[int, int]:
     """Validate the whole file, then enroll every row in this transaction. Returns
-    ``(imported, unchanged)``."""
+    ``(imported, unchanged)``. The file is read first, off the event loop and before the
+    transaction takes a connection, so a slow file never holds one."""
+    table = await read_table(data, filename, time_limit=time_limit)
     await readmodel.get_event(session, company_id, event_id)
-    rows = await validate(session, company_id, event_id, read_table(data, filename))
+    rows = await validate(session, company_id, event_id, table)
     requests = sorted(
         (AdminRequest(r.user_id, r.email, r.target, r.row) for r in rows),
         key=lambda r: r.user_id,  # the lock order of enrollments.statuses
