@@ -80,6 +80,13 @@ async def test_r_zoom_1_state_is_signed_single_use_and_bound(env: Env) -> None:
             headers=env.admin(),
         )
         assert r.status_code == 422
+        for odd in ("/\x00x", "/a\r\nSet-Cookie: x=1", " /padded"):
+            r = await bridge.get(
+                "/v1/zoom/oauth/authorize",
+                params={"role": "participant", "return_to": odd},
+                headers=env.admin(),
+            )
+            assert r.status_code == 422, odd
 
 
 async def test_r_zoom_1_patch_role_and_other_company_is_404(env: Env) -> None:

@@ -30,6 +30,7 @@ from te_shared.db import utcnow
 from te_shared.errors import BadRequest, NotFound, field_error
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
+from te_shared.text import text_problem
 from zoom_bridge.models import OAuthState, OutboxRecord, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.client import ZoomClient, ZoomError
@@ -69,6 +70,10 @@ def announce(session: AsyncSession, account: ZoomAccount, *, connected: bool = T
 
 
 def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
+    """A path of the admin panel, or a URL on one of ``ZOOM_RETURN_ORIGINS``; no control
+    characters (the value is sealed in the state and ends up in a redirect)."""
+    if text_problem(return_to, max_length=2000) is not None or return_to != return_to.strip():
+        raise field_error("return_to", "must be a path or an allowed admin-panel URL")
     parts = urlsplit(return_to)
     if not parts.scheme and not parts.netloc and return_to.startswith("/"):
         if return_to.startswith("//"):
