@@ -176,7 +176,11 @@ class EnrollmentChanged(Message):
     enrollment_id: uuid.UUID
     event_id: uuid.UUID
     session_id: uuid.UUID
-    user_id: str
+    user_id: str | None = Field(
+        description="Null while the enrollment is not bound to a user yet: an admin enrolled an "
+        "e-mail nobody has signed in with (``email`` then names the person). A later version "
+        "of the same enrollment carries the user once they sign in."
+    )
     email: str | None
     status: EnrollmentStatus
     previous_status: EnrollmentStatus | None
@@ -233,7 +237,10 @@ class AttendanceRecorded(Message):
 
     routing_key: ClassVar[str] = "zoom-bridge.attendance.recorded"
     day_id: uuid.UUID
-    user_id: str
+    user_id: str | None = Field(
+        description="Null when the participant matched an enrollment not bound to a user yet "
+        "(by its ``email``)."
+    )
     email: str | None
     joined: bool
     minutes: int | None

@@ -4,13 +4,14 @@ across locales, join links for seat holders only, rules at their edges."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
 
-from te_shared.testing import System, eventually
+from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +65,11 @@ async def active_event(
     await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
     for session_id in ids.values():
         await known_to_registration(reg, session_id)
+    await eventually(  # the activation travels apart from the sessions
+        lambda: reg.get(f"/v1/me/events/{event['id']}"),
+        lambda r: r.status_code == 200 and r.json()["state"] == "active",
+        what="the event active in registration",
+    )
     return event["id"], ids
 
 
@@ -118,3 +124,232 @@ async def test_deleting_a_session_ends_its_enrollments_and_frees_the_people(
         moved = await ok(await bob.post(f"/v1/sessions/{evening}/enrollments"), 201)
         assert moved["status"] == "approved"
         assert (await ann.post(f"/v1/sessions/{daytime}/enrollments")).status_code == 404
+
+
+async def import_csv(reg: httpx.AsyncClient, event_id: str, text: str) -> httpx.Response:
+    return await reg.post(
+        f"/v1/events/{event_id}/enrollments/import",
+        files={"file": ("people.csv", text.encode(), "text/csv")},
+    )
+
+
+async def listed(reg: httpx.AsyncClient, event_id: str) -> list[dict[str, Any]]:
+    page = await ok(await reg.get(f"/v1/events/{event_id}/enrollments"))
+    return list(page["items"])
+
+
+async def test_r_enr_5_an_hr_export_of_people_never_seen_is_imported_and_bound_on_sign_in(
+    system: System,
+) -> None:
+    """R-ENR-4, R-ENR-5 ruling: rows naming people by an e-mail nobody has signed in with are
+    enrolled for that e-mail (approved, seat taken); re-importing changes nothing; the first
+    token of the company carrying the e-mail (any case) binds the enrollment to its user in
+    that very request (their tabs, access, the admin's list shows their id); two first
+    requests at once bind it once; the same person named by id afterwards is unchanged."""
+    company = "real-hr"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        event_id, ids = await active_event(
+            cat, reg, ["Daytime", "Evening"], limit_enabled=True, participant_limit=5
+        )
+        export = "email,session\nNew.Person@Corp.io,Daytime\nsecond@corp.io,evening\n"
+        first = await import_csv(reg, event_id, export)
+        assert first.status_code == 200, first.text
+        assert first.json() == {"imported": 2, "unchanged": 0}
+        items = await listed(reg, event_id)
+        assert {(e["email"], e["user_id"], e["status"]) for e in items} == {
+            ("new.person@corp.io", None, "approved"),
+            ("second@corp.io", None, "approved"),
+        }
+        seats = await ok(await reg.get(f"/v1/sessions/{ids['Daytime']}/seats"))
+        assert seats["taken"] == 1
+        again = await ok(await import_csv(reg, event_id, export))
+        assert again == {"imported": 0, "unchanged": 2}
+
+        # the person signs in for the first time: their token's e-mail (another case) binds it
+        token = system.token(role="user", company=company, user="np-1", email="NEW.person@corp.IO")
+        async with system.client(system.registration, token) as person:
+            tab = await ok(await person.get("/v1/me/events", params={"tab": "participating"}))
+            assert [e["id"] for e in tab["items"]] == [event_id]
+            assert tab["items"][0]["enrollment"]["status"] == "approved"
+            mine = await ok(await person.get(f"/v1/me/events/{event_id}"))
+            assert [s["id"] for s in mine["sessions"]] == [ids["Daytime"]]
+        bound = next(e for e in await listed(reg, event_id) if e["email"] == "new.person@corp.io")
+        assert bound["user_id"] == "np-1"
+        assert "bound to user np-1" in bound["history"][-1]["reason"]
+        # the same person named by id, or by e-mail again: nothing changes
+        assert await ok(await import_csv(reg, event_id, export)) == {"imported": 0, "unchanged": 2}
+        by_id = await ok(await import_csv(reg, event_id, "user_id,session\nnp-1,Daytime\n"))
+        assert by_id == {"imported": 0, "unchanged": 1}
+
+        # two first requests at once bind it once
+        token2 = system.token(role="user", company=company, user="sc-2", email="second@corp.io")
+        async with system.client(system.registration, token2) as second:
+            answers = await asyncio.gather(
+                second.get("/v1/me/events", params={"tab": "participating"}),
+                second.get(f"/v1/me/events/{event_id}"),
+            )
+        assert [a.status_code for a in answers] == [200, 200]
+        twice = next(e for e in await listed(reg, event_id) if e["email"] == "second@corp.io")
+        assert twice["user_id"] == "sc-2"
+        assert sum("bound to user" in (h["reason"] or "") for h in twice["history"]) == 1
+
+        # another company's token with the same e-mail binds nothing here
+        stranger = system.token(role="user", company="real-other", user="x", email="third@corp.io")
+        await ok(await import_csv(reg, event_id, "email,session\nthird@corp.io,Evening\n"))
+        async with system.client(system.registration, stranger) as other:
+            await ok(await other.get("/v1/me/events", params={"tab": "participating"}))
+        third = next(e for e in await listed(reg, event_id) if e["email"] == "third@corp.io")
+        assert third["user_id"] is None
+
+
+async def test_r_enr_4_admin_enrolls_by_email_alone_then_cancels_and_moves_the_person(
+    system: System,
+) -> None:
+    company = "real-by-email"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        event_id, ids = await active_event(cat, reg, ["Daytime", "Evening"])
+        url = f"/v1/events/{event_id}/enrollments"
+        made = await ok(
+            await reg.post(url, json={"email": "Solo@Corp.io", "session_id": ids["Daytime"]}), 201
+        )
+        assert made["user_id"] is None
+        same = await reg.post(url, json={"email": "solo@corp.io", "session_id": ids["Daytime"]})
+        assert (same.status_code, same.json()["id"]) == (200, made["id"])  # nothing changed
+        moved = await reg.post(url, json={"email": "solo@corp.io", "session_id": ids["Evening"]})
+        assert moved.status_code == 409  # like anyone: one session per event
+        assert moved.json()["code"] == "already_enrolled"
+        neither = await reg.post(url, json={"session_id": ids["Daytime"]})
+        assert neither.status_code == 422
+        cancelled = await ok(
+            await reg.patch(f"/v1/enrollments/{made['id']}", json={"status": "cancelled"})
+        )
+        assert cancelled["status"] == "cancelled"
+        again = await ok(
+            await reg.post(url, json={"email": "solo@corp.io", "session_id": ids["Evening"]}), 201
+        )
+        assert again["session_id"] == ids["Evening"]
+
+
+async def test_r_enr_5_a_session_name_shared_across_locales_is_a_row_error(
+    system: System,
+) -> None:
+    """R-SES-3 allows one session's name in one locale to be another's in another locale; an
+    import row naming it is an error naming both candidates, never a silent pick."""
+    company = "real-locales"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+    ):
+        await ok(await cat.put("/v1/company/settings", json={"locales": ["en", "de"]}))
+        event_id, ids = await active_event(cat, reg, ["First", "Second"])
+        await ok(
+            await cat.patch(
+                f"/v1/sessions/{ids['First']}", json={"name": {"en": "Morning", "de": "Früh"}}
+            )
+        )
+        await ok(
+            await cat.patch(
+                f"/v1/sessions/{ids['Second']}", json={"name": {"en": "Evening", "de": "MORNING"}}
+            )
+        )
+        await eventually(
+            lambda: reg.get(f"/v1/me/events/{event_id}"),
+            lambda r: {s["name"]["en"] for s in r.json()["sessions"]} == {"Morning", "Evening"},
+            what="both renamed sessions in registration",
+        )
+        refused = await import_csv(reg, event_id, "email,session\nx@corp.io,  morning \n")
+        (error,) = refused.json()["errors"]
+        assert (error["row"], error["column"]) == (2, "session")
+        assert ids["First"] in error["reason"]
+        assert ids["Second"] in error["reason"]
+        assert await listed(reg, event_id) == []
+        fine = await ok(await import_csv(reg, event_id, "email,session\nx@corp.io,früh\n"))
+        assert fine == {"imported": 1, "unchanged": 0}
+
+
+async def test_r_enr_5_a_person_imported_by_email_who_never_signs_in_still_attends(
+    system: System,
+) -> None:
+    """R-ENR-11, R-ZOOM-5: the bridge matches a Zoom participant by the e-mail an unbound
+    enrollment was made for; registration keeps the attendance under that e-mail and moves the
+    enrollment to participated; when the person signs in at last, it is theirs."""
+    company = "real-zoom-mail"
+    admin = system.admin(company)
+    async with (
+        system.client(system.catalog, admin) as cat,
+        system.client(system.registration, admin) as reg,
+        system.client(system.bridge, admin) as bridge,
+        system.client(system.sim) as sim,
+    ):
+        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
+        account_id = await connect_zoom(system, admin)
+        event_id, ids = await active_event(cat, reg, ["Online"])
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=6)
+        day = await ok(
+            await eventually(
+                lambda: cat.post(
+                    f"/v1/sessions/{ids['Online']}/days",
+                    json={
+                        "format": "zoom",
+                        "start": start.isoformat(),
+                        "end": (start + dt.timedelta(hours=1)).isoformat(),
+                        "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
+                    },
+                ),
+                zoom_account_known,
+                what="the Zoom account known to catalog",
+            ),
+            201,
+        )
+        await ok(await import_csv(reg, event_id, "email,session\nGhost@Corp.io,Online\n"))
+        meeting = await eventually(
+            lambda: bridge.get(f"/v1/days/{day['id']}/meeting"),
+            lambda r: r.status_code == 200 and r.json()["status"] == "created",
+            what="the day's meeting",
+        )
+        zoom_id = meeting.json()["zoom_meeting_id"]
+
+        async def joined() -> dict[str, Any]:
+            answer = await ok(
+                await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"email": "ghost@corp.io"})
+            )
+            return dict(answer)
+
+        # the enrollment reaches the bridge through the broker; join once it has
+        await eventually(
+            lambda: listed(reg, event_id),
+            lambda items: len(items) == 1,
+            what="the import listed",
+        )
+        attended = await eventually(
+            lambda: _join_then_list(joined, reg, event_id),
+            lambda items: items[0]["status"] == "participated",
+            what="attendance matched by e-mail (R-ENR-11)",
+        )
+        assert attended[0]["user_id"] is None
+        assert attended[0]["attendance"][0]["joined"] is True
+        token = system.token(role="user", company=company, user="ghost-1", email="ghost@corp.io")
+        async with system.client(system.registration, token) as ghost:
+            tab = await ok(await ghost.get("/v1/me/events", params={"tab": "participating"}))
+            assert tab["items"][0]["enrollment"]["status"] == "participated"
+        (mine,) = await listed(reg, event_id)
+        assert mine["user_id"] == "ghost-1"
+        assert mine["attendance"][0]["joined"] is True  # moved with the binding
+
+
+async def _join_then_list(join: Any, reg: httpx.AsyncClient, event_id: str) -> list[dict[str, Any]]:
+    items = await listed(reg, event_id)
+    if items and items[0]["status"] != "participated":
+        await join()
+        await asyncio.sleep(0.5)
+        items = await listed(reg, event_id)
+    return items

@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access
+from registration.binding import normalise_email
+from registration.enrollments.service import resolve_emails
 from registration.enrollments.statuses import (
     change_status,
     end_for_deleted_session,
@@ -19,6 +21,7 @@ from registration.models import (
     DayReplica,
     Enrollment,
     EventReplica,
+    PendingAttendance,
     SessionReplica,
 )
 from te_shared import contracts as c
@@ -209,18 +212,41 @@ async def settle_attendance(session: AsyncSession, day: c.DayData) -> None:
     for row in rows:
         row.event_id = day.event_id
         if row.joined:
-            await _participated(session, day.company_id, day.session_id, row.user_id)
+            await _participated(session, day.company_id, day.session_id, user_id=row.user_id)
+    pending = list(
+        await session.scalars(
+            select(PendingAttendance).where(
+                PendingAttendance.day_id == day.day_id,
+                PendingAttendance.company_id == day.company_id,
+                PendingAttendance.event_id.is_(None),
+            )
+        )
+    )
+    for waiting in pending:
+        waiting.event_id = day.event_id
+        if waiting.joined:
+            await _participated(session, day.company_id, day.session_id, email=waiting.email)
 
 
 async def _participated(
-    session: AsyncSession, company_id: str, session_id: uuid.UUID, user_id: str
+    session: AsyncSession,
+    company_id: str,
+    session_id: uuid.UUID,
+    *,
+    user_id: str | None = None,
+    email: str | None = None,
 ) -> None:
+    """R-ENR-11 for the user's enrollment in the session, or (``email``) for the one made for
+    an e-mail not bound to a user yet."""
     stmt = select(Enrollment).where(
         Enrollment.company_id == company_id,
         Enrollment.session_id == session_id,
-        Enrollment.user_id == user_id,
         Enrollment.status.in_(MOVED_BY_ATTENDANCE),
     )
+    if user_id is not None:
+        stmt = stmt.where(Enrollment.user_id == user_id)
+    else:
+        stmt = stmt.where(Enrollment.user_id.is_(None), Enrollment.email == email)
     if is_postgres(session):
         stmt = stmt.with_for_update()
     enrollment = (await session.scalars(stmt)).one_or_none()
@@ -236,23 +262,44 @@ async def _participated(
 
 @consumers.handler(c.AttendanceRecorded)
 async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> None:
-    """R-ENR-11: keep attendance per user and day; joined moves the enrollment to participated."""
+    """R-ENR-11: keep attendance per user and day; joined moves the enrollment to participated.
+    A participant matched to an enrollment not bound to a user yet (``user_id`` null) is kept
+    under their e-mail until they sign in (:mod:`registration.binding`); if they signed in
+    meanwhile, it is the user's."""
     day = await session.get(DayReplica, msg.day_id)
     if day is not None and day.company_id != msg.company_id:
         return
-    event_id = day.event_id if day is not None else None
-    row = await session.get(Attendance, (msg.day_id, msg.user_id))
-    if row is None:
-        row = Attendance(day_id=msg.day_id, user_id=msg.user_id, company_id=msg.company_id)
-        session.add(row)
-    elif row.final and not msg.final:
-        return  # a reconciled figure is never overwritten by a live one
-    elif row.final == msg.final and row.recorded_at > msg.occurred_at:
-        return  # an older figure delivered late: keep the newer one
-    row.event_id = event_id
+    user_id, email = msg.user_id, normalise_email(msg.email) if msg.email else None
+    if user_id is None and email is None:
+        return
+    if user_id is None and email is not None:
+        user_id = (await resolve_emails(session, msg.company_id, [email])).get(email)
+    row: Attendance | PendingAttendance | None
+    if user_id is not None:
+        row = await session.get(Attendance, (msg.day_id, user_id))
+        if row is None:
+            row = Attendance(day_id=msg.day_id, user_id=user_id, company_id=msg.company_id)
+            session.add(row)
+    else:
+        row = await session.get(PendingAttendance, (msg.company_id, msg.day_id, email))
+        if row is None:
+            row = PendingAttendance(company_id=msg.company_id, day_id=msg.day_id, email=email)
+            session.add(row)
+    if row.recorded_at is not None:
+        if row.final and not msg.final:
+            return  # a reconciled figure is never overwritten by a live one
+        if row.final == msg.final and row.recorded_at > msg.occurred_at:
+            return  # an older figure delivered late: keep the newer one
+    row.event_id = day.event_id if day is not None else None
     row.joined = msg.joined
     row.minutes = msg.minutes
     row.final = msg.final
     row.recorded_at = msg.occurred_at
     if msg.joined and day is not None:
-        await _participated(session, msg.company_id, day.session_id, msg.user_id)
+        await _participated(
+            session,
+            msg.company_id,
+            day.session_id,
+            user_id=user_id,
+            email=email if user_id is None else None,
+        )

@@ -112,10 +112,17 @@ class KnownUser(Base):
 
 
 LIVE_FILTER = "status <> 'cancelled'"
+#: an enrollment made for an e-mail no user has signed in with yet (R-ENR-5 ruling)
+UNBOUND_LIVE_FILTER = "user_id IS NULL AND status <> 'cancelled'"
 
 
 class Enrollment(Base):
-    """A user's place in one session. At most one live (not cancelled) per user and event."""
+    """A person's place in one session. At most one live (not cancelled) per user and event.
+
+    ``user_id`` is null while the enrollment is *unbound*: an admin enrolled (or imported) an
+    e-mail no user of the company has signed in with yet. ``email`` (lowercased) then names the
+    person, at most one live unbound enrollment per e-mail and event, and the enrollment is
+    bound to the first user whose token carries that e-mail (``registration.binding``)."""
 
     __tablename__ = "enrollment"
     __table_args__ = (
@@ -128,6 +135,16 @@ class Enrollment(Base):
             postgresql_where=text(LIVE_FILTER),
             sqlite_where=text(LIVE_FILTER),
         ),
+        Index(
+            "uq_enrollment_live_unbound",
+            "company_id",
+            "event_id",
+            "email",
+            unique=True,
+            postgresql_where=text(UNBOUND_LIVE_FILTER),
+            sqlite_where=text(UNBOUND_LIVE_FILTER),
+        ),
+        Index("ix_enrollment_unbound_email", "company_id", "email"),
         Index("ix_enrollment_session_status", "session_id", "status", "created_at"),
     )
 
@@ -135,7 +152,7 @@ class Enrollment(Base):
     company_id: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     session_id: Mapped[uuid.UUID] = mapped_column(Uuid())
-    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     status: Mapped[str] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(Integer())
@@ -158,6 +175,23 @@ class EnrollmentHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(30), nullable=True)
     to_status: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text(), nullable=True)
+
+
+class PendingAttendance(Base):
+    """R-ENR-11 for a person not bound yet: attendance matched by e-mail to an unbound
+    enrollment (they joined Zoom without ever signing in here). Moved into
+    :class:`Attendance` when the e-mail is bound to a user."""
+
+    __tablename__ = "pending_attendance"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True, index=True)
+    joined: Mapped[bool] = mapped_column(Boolean())
+    minutes: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    final: Mapped[bool] = mapped_column(Boolean())
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Attendance(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.models import DayReplica, EventReplica, SessionReplica
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.errors import NotFound
 
 
@@ -66,24 +67,27 @@ async def get_session(
 
 async def session_by_name(
     session: AsyncSession, company_id: str, event_id: uuid.UUID
-) -> dict[str, SessionReplica]:
-    """The event's sessions keyed by every locale's name, casefolded and trimmed."""
+) -> dict[str, list[SessionReplica]]:
+    """The event's sessions by every locale's name under R-SES-3's key
+    (:func:`te_shared.rules.name_key`). A name may be several sessions' (one session's name in
+    one locale is another's in another locale, which R-SES-3 allows): the caller must not pick
+    one silently."""
     rows = await session.scalars(
-        select(SessionReplica).where(
+        select(SessionReplica)
+        .where(
             SessionReplica.company_id == company_id,
             SessionReplica.event_id == event_id,
             SessionReplica.deleted.is_(False),
         )
+        .order_by(SessionReplica.session_id)
     )
-    names: dict[str, SessionReplica] = {}
+    names: dict[str, list[SessionReplica]] = {}
     for row in rows:
         for text in (row.name or {}).values():
-            names[normalise_name(text)] = row
+            found = names.setdefault(rules.name_key(text), [])
+            if row not in found:
+                found.append(row)
     return names
-
-
-def normalise_name(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 async def timelines(

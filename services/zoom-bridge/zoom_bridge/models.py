@@ -137,7 +137,9 @@ class Enrollment(Base):
     company_id: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     session_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
-    user_id: Mapped[str] = mapped_column(String(100))
+    #: null while registration's enrollment waits for its person (made for an e-mail nobody
+    #: signed in with yet): matched by ``email`` alone until a later version names the user
+    user_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(Integer())

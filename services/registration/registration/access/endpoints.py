@@ -2,16 +2,21 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from registration import readmodel
 from registration.access.schemas import AccessIn, AccessOut
 from registration.access.service import grant_access
+from registration.binding import bind_principal
 from te_shared.auth import AdminPrincipal
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
-router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404))
+router = APIRouter(
+    tags=["access"],
+    responses=problem_responses(401, 403, 404),
+    dependencies=[Depends(bind_principal)],
+)
 
 
 @router.put(

@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Response, UploadFile, status
 
 from registration import readmodel
+from registration.binding import bind_principal
 from registration.deps import SettingsDep
 from registration.enrollments import importing, service
 from registration.enrollments.schemas import (
@@ -21,7 +22,11 @@ from te_shared.auth import AdminPrincipal, CurrentPrincipal
 from te_shared.errors import NotFound, problem_responses
 from te_shared.service import SessionDep
 
-router = APIRouter(tags=["enrollments"], responses=problem_responses(401, 404))
+router = APIRouter(
+    tags=["enrollments"],
+    responses=problem_responses(401, 404),
+    dependencies=[Depends(bind_principal)],
+)
 
 
 def _out(enrollment: Enrollment) -> EnrollmentOut:

@@ -45,8 +45,10 @@ from registration.enrollments.service import (
     AdminRequest,
     enroll_as_admin,
     prepare_admin_enrollment,
+    resolve_emails,
 )
-from registration.models import Enrollment, KnownUser, SessionReplica
+from registration.models import Enrollment, SessionReplica
+from te_shared import rules
 from te_shared.contracts import EnrollmentStatus
 from te_shared.errors import Conflict, PayloadTooLarge, Unprocessable
 from te_shared.text import text_problem
@@ -70,8 +72,11 @@ def reject(errors: list[RowError], detail: str) -> ImportRejected:
 
 @dataclass(frozen=True)
 class ImportRow:
+    """A valid row: the person by user id, or (``user_id`` None) by an e-mail no user has
+    signed in with yet; the e-mail lowercased."""
+
     row: int
-    user_id: str
+    user_id: str | None
     email: str | None
     target: SessionReplica
 
@@ -144,24 +149,16 @@ async def _check_rows(
     data: list[NumberedRow],
     col: dict[str, int],
 ) -> _Checked:
-    """Each row on its own: text, user, session; a user listed twice."""
+    """Each row on its own: text, person, session; a person listed twice. A person named only
+    by an e-mail nobody has signed in with is no error: they are enrolled by that e-mail and
+    bound to the user who first signs in with it (R-ENR-5 ruling)."""
     sessions = await readmodel.session_by_name(session, company_id, event_id)
     cells_of_email = (_cell(cells, col.get("email")) for _, cells in data)
-    emails = {
-        text.lower()
-        for text in cells_of_email
-        if text and text_problem(text, max_length=MAX_EMAIL) is None
-    }
-    known: dict[str, str] = {}
-    if emails:
-        known = {
-            k.email: k.user_id
-            for k in await session.scalars(
-                select(KnownUser).where(
-                    KnownUser.company_id == company_id, KnownUser.email.in_(sorted(emails))
-                )
-            )
-        }
+    known = await resolve_emails(
+        session,
+        company_id,
+        (t for t in cells_of_email if t and text_problem(t, max_length=MAX_EMAIL) is None),
+    )
     checked = _Checked()
     seen: dict[str, int] = {}
     for number, cells in data:
@@ -172,33 +169,59 @@ async def _check_rows(
         if row_errors:
             checked.errors += row_errors
             continue
-        if email is not None and "@" not in email:
+        if email is not None and not _looks_like_email(email):
             row_errors.append(RowError(number, "email", "not an email address"))
-        if not user_id and email is not None and "@" in email:
-            user_id = known.get(email.lower(), "")
-            if not user_id:
-                row_errors.append(
-                    RowError(number, "email", f"no known user has email {quoted(email)}")
-                )
-        elif not user_id and email is None:
+            email = None
+        elif email is not None:
+            email = email.lower()
+            user_id = user_id or known.get(email, "")
+        if not user_id and email is None and not row_errors:
             row_errors.append(RowError(number, "user_id", "a user id or an email is required"))
-        target = sessions.get(readmodel.normalise_name(name)) if name else None
+        candidates = sessions.get(rules.name_key(name), []) if name else []
         if not name:
             row_errors.append(RowError(number, SESSION_COLUMN, "the session name is required"))
-        elif target is None:
+        elif not candidates:
             row_errors.append(
                 RowError(number, SESSION_COLUMN, f"the event has no session named {quoted(name)}")
             )
-        if user_id and user_id in seen and not row_errors:
+        elif len(candidates) > 1:
+            named = "; ".join(_names(s) for s in candidates)
             row_errors.append(
-                RowError(number, "user_id", f"the user is already listed on row {seen[user_id]}")
+                RowError(
+                    number,
+                    SESSION_COLUMN,
+                    f"{quoted(name)} names {len(candidates)} sessions of the event (in different "
+                    f"languages): {named}; use a name only one of them has",
+                )
             )
-        if row_errors or target is None:
+        person = user_id or f"email {email}"
+        if not row_errors and person in seen:
+            row_errors.append(
+                RowError(
+                    number,
+                    "user_id" if user_id else "email",
+                    f"the person is already listed on row {seen[person]}",
+                )
+            )
+        if row_errors:
             checked.errors += row_errors
             continue
-        seen[user_id] = number
-        checked.rows.append(ImportRow(number, user_id, email, target))
+        seen[person] = number
+        checked.rows.append(ImportRow(number, user_id or None, email, candidates[0]))
     return checked
+
+
+def _looks_like_email(value: str) -> bool:
+    """One ``@`` with something before it and a dotted domain after it (providers vary too
+    much for more)."""
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and "." in domain.strip(".") and " " not in value)
+
+
+def _names(target: SessionReplica) -> str:
+    """A session as an error names it: its id and its names per locale."""
+    names = ", ".join(f"{locale}: {quoted(text)}" for locale, text in (target.name or {}).items())
+    return f"{target.session_id} ({names})"
 
 
 def _text_errors(number: int, user_id: str, email: str | None, name: str) -> list[RowError]:
@@ -221,30 +244,45 @@ def _text_errors(number: int, user_id: str, email: str | None, name: str) -> lis
 async def _check_enrollments(
     session: AsyncSession, company_id: str, event_id: uuid.UUID, rows: list[ImportRow]
 ) -> list[RowError]:
-    """Against what is stored: a user enrolled in another session of the event; rows that need
-    a seat beyond the session's free seats (R-ENR-6). A new user and a waitlisted one moving to
-    approved need a seat; a pending one holds one already; anyone else is left as is. Admin
-    enrollment never waitlists, even where the session has a waitlist (ruling)."""
+    """Against what is stored: a person enrolled in another session of the event; rows that
+    need a seat beyond the session's free seats (R-ENR-6). A new person and a waitlisted one
+    moving to approved need a seat; a pending one holds one already; anyone else is left as
+    is. Admin enrollment never waitlists, even where the session has a waitlist (ruling). A
+    person is found by user id, or, named by an e-mail alone, by the enrollment made for that
+    e-mail (so re-importing the same rows changes nothing, bound or not)."""
     if not rows:
         return []
-    live = {
-        e.user_id: e
+    users = sorted({r.user_id for r in rows if r.user_id})
+    emails = sorted({r.email for r in rows if r.user_id is None and r.email})
+    live: dict[str, Enrollment] = {}
+    if users:
         for e in await session.scalars(
             select(Enrollment).where(
                 Enrollment.company_id == company_id,
                 Enrollment.event_id == event_id,
-                Enrollment.user_id.in_(sorted({r.user_id for r in rows})),
+                Enrollment.user_id.in_(users),
                 Enrollment.status != EnrollmentStatus.CANCELLED,
             )
-        )
-    }
+        ):
+            live[str(e.user_id)] = e
+    if emails:
+        for e in await session.scalars(
+            select(Enrollment).where(
+                Enrollment.company_id == company_id,
+                Enrollment.event_id == event_id,
+                Enrollment.user_id.is_(None),
+                Enrollment.email.in_(emails),
+                Enrollment.status != EnrollmentStatus.CANCELLED,
+            )
+        ):
+            live[f"email {e.email}"] = e
     errors: list[RowError] = []
     wanting: dict[uuid.UUID, list[ImportRow]] = {}
     for row in rows:
-        existing = live.get(row.user_id)
+        existing = live.get(row.user_id or f"email {row.email}")
         if existing is not None and existing.session_id != row.target.session_id:
             errors.append(
-                RowError(row.row, SESSION_COLUMN, "the user is enrolled in another session")
+                RowError(row.row, SESSION_COLUMN, "the person is enrolled in another session")
             )
         elif existing is None or existing.status == EnrollmentStatus.WAITLISTED:
             wanting.setdefault(row.target.session_id, []).append(row)
@@ -301,9 +339,9 @@ async def import_file(
     table = await read_table(data, filename, time_limit=time_limit)
     await readmodel.get_event(session, company_id, event_id)
     rows = await validate(session, company_id, event_id, table)
-    requests = sorted(
+    requests = sorted(  # the lock order of enrollments.statuses: users, then e-mails
         (AdminRequest(r.user_id, r.email, r.target, r.row) for r in rows),
-        key=lambda r: r.user_id,  # the lock order of enrollments.statuses
+        key=lambda r: (r.user_id is None, r.user_id or "", r.email or ""),
     )
     batch = await prepare_admin_enrollment(session, company_id, event_id, requests, by=by)
     imported = unchanged = 0

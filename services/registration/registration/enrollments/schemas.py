@@ -4,7 +4,8 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from te_shared.body import Body
 from te_shared.contracts import EnrollmentStatus
@@ -33,14 +34,26 @@ class EnrollmentOut(BaseModel):
     id: uuid.UUID
     session_id: uuid.UUID
     event_id: uuid.UUID
-    user_id: str
+    user_id: str | None = Field(
+        description="Null while the enrollment waits for its person: an admin enrolled an "
+        "e-mail nobody has signed in with yet; it becomes the user's when a token with that "
+        "e-mail is first seen."
+    )
     status: EnrollmentStatus
 
 
 class AdminEnrollmentIn(Body):
-    user_id: UserId
+    """R-ENR-4: the person by ``user_id``, by ``email``, or both (at least one)."""
+
+    user_id: UserId | None = None
     email: Email | None = None
     session_id: uuid.UUID
+
+    @model_validator(mode="after")
+    def _someone(self) -> AdminEnrollmentIn:
+        if self.user_id is None and self.email is None:
+            raise PydanticCustomError("missing", "a user_id or an email is required")
+        return self
 
 
 class StatusChangeIn(Body):

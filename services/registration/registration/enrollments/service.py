@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, select
@@ -15,9 +15,9 @@ from registration.access.service import (
     grant_access,
     has_access,
     known_emails,
-    remember_user,
     remember_users,
 )
+from registration.binding import bind_one, merge_into, normalise_email
 from registration.enrollments.schemas import (
     AdminEnrollmentOut,
     AdminEnrollmentPage,
@@ -38,6 +38,8 @@ from registration.models import (
     Enrollment,
     EnrollmentHistory,
     EventReplica,
+    KnownUser,
+    PendingAttendance,
     SessionReplica,
 )
 from te_shared import contracts as c
@@ -49,20 +51,6 @@ S = c.EnrollmentStatus
 
 #: What an admin may set through PATCH.
 ADMIN_TARGETS = frozenset({S.APPROVED, S.DENIED, S.PARTICIPATED, S.MISSED, S.CANCELLED})
-
-
-async def live_enrollment(
-    session: AsyncSession, company_id: str, event_id: uuid.UUID, user_id: str, *, lock: bool
-) -> Enrollment | None:
-    stmt = select(Enrollment).where(
-        Enrollment.company_id == company_id,
-        Enrollment.event_id == event_id,
-        Enrollment.user_id == user_id,
-        Enrollment.status != S.CANCELLED,
-    )
-    if lock and is_postgres(session):
-        stmt = stmt.with_for_update()
-    return (await session.scalars(stmt)).one_or_none()
 
 
 _access = aliased(Access)
@@ -164,8 +152,6 @@ async def sign_up(
         # cheap early answer from the row just read; the conditional UPDATE in take_seat stays
         # the guarantee (R-ENR-6) when the last seats go concurrently
         raise SessionFull("The session has no free seat.")
-    if principal.email:
-        await remember_user(session, principal.company_id, principal.user_id, principal.email)
     enrollment = await create_enrollment(
         session,
         company_id=principal.company_id,
@@ -249,9 +235,11 @@ MOVED_BY_ADMIN_ENROLLMENT = frozenset({S.PENDING, S.WAITLISTED})
 
 @dataclass(frozen=True)
 class AdminRequest:
-    """One user an admin enrolls into ``target`` (one POST, or one row of an import file)."""
+    """One person an admin enrolls into ``target`` (one POST, or one row of an import file):
+    by ``user_id``, or only by ``email`` when no user has signed in with it yet (the
+    enrollment is then unbound until one does, :mod:`registration.binding`)."""
 
-    user_id: str
+    user_id: str | None
     email: str | None
     target: SessionReplica
     row: int | None = None
@@ -262,7 +250,25 @@ class AdminBatch:
     """What :func:`prepare_admin_enrollment` locked and learned for a set of requests."""
 
     existing: dict[str, Enrollment] = field(default_factory=dict)
+    #: live enrollments in the event not bound to a user yet, by e-mail
+    unbound: dict[str, Enrollment] = field(default_factory=dict)
     known_emails: dict[str, str] = field(default_factory=dict)
+
+
+async def resolve_emails(
+    session: AsyncSession, company_id: str, emails: Iterable[str]
+) -> dict[str, str]:
+    """The users the service knows for these e-mails (lowercased): an e-mail a user signed in
+    with, or an admin gave beside a user id, names that user."""
+    wanted = sorted({normalise_email(e) for e in emails if e})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(KnownUser.email, KnownUser.user_id).where(
+            KnownUser.company_id == company_id, KnownUser.email.in_(wanted)
+        )
+    )
+    return {str(email): str(user_id) for email, user_id in rows}
 
 
 async def prepare_admin_enrollment(
@@ -274,10 +280,11 @@ async def prepare_admin_enrollment(
     by: str,
 ) -> AdminBatch:
     """Everything before the enrollments themselves, in the lock order of
-    :mod:`registration.enrollments.statuses`: remember the emails given, lock the users'
-    live enrollments in the event, lock the target sessions' seat counters, grant access."""
-    users = sorted({r.user_id for r in requests})
-    given = {r.email.strip().lower(): r.user_id for r in requests if r.email}
+    :mod:`registration.enrollments.statuses`: remember the emails given with a user id, lock
+    the users' live enrollments in the event and the unbound ones of the e-mails named, lock
+    the target sessions' seat counters, grant the users access."""
+    users = sorted({r.user_id for r in requests if r.user_id})
+    given = {normalise_email(r.email): r.user_id for r in requests if r.email and r.user_id}
     await remember_users(session, company_id, given)
     stmt = (
         select(Enrollment)
@@ -291,11 +298,28 @@ async def prepare_admin_enrollment(
     )
     if is_postgres(session):
         stmt = stmt.with_for_update()
-    existing = {e.user_id: e for e in await session.scalars(stmt)}
+    existing = {str(e.user_id): e for e in await session.scalars(stmt)}
+    emails = sorted({normalise_email(r.email) for r in requests if r.email})
+    unbound: dict[str, Enrollment] = {}
+    if emails:
+        stmt = (
+            select(Enrollment)
+            .where(
+                Enrollment.company_id == company_id,
+                Enrollment.event_id == event_id,
+                Enrollment.email.in_(emails),
+                Enrollment.user_id.is_(None),
+                Enrollment.status != S.CANCELLED,
+            )
+            .order_by(Enrollment.email)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update()
+        unbound = {str(e.email): e for e in await session.scalars(stmt)}
     await lock_sessions(session, (r.target.session_id for r in requests))
     await grant_access(session, company_id, event_id, users, by=by)
-    lacking = sorted({r.user_id for r in requests if not r.email} - set(given.values()))
-    return AdminBatch(existing, await known_emails(session, company_id, lacking))
+    lacking = sorted({u for u in users if u not in given.values()})
+    return AdminBatch(existing, unbound, await known_emails(session, company_id, lacking))
 
 
 async def enroll_as_admin(
@@ -309,15 +333,30 @@ async def enroll_as_admin(
     reason: str,
 ) -> tuple[Enrollment, bool]:
     """R-ENR-4 for one prepared request: ``approved`` in the target session. Returns the
-    enrollment and whether anything changed: a user already approved, awaiting confirmation,
-    participated, missed or denied there is left as is (ruling)."""
-    existing = batch.existing.get(request.user_id)
-    email = request.email or (existing.email if existing else None)
-    email = email or batch.known_emails.get(request.user_id)
+    enrollment and whether anything changed: a person already approved, awaiting
+    confirmation, participated, missed or denied there is left as is (ruling). A request by
+    user id whose e-mail has an unbound enrollment in the event is that person's: it is bound
+    to the user now (an e-mail bound to a user and that user's id are the same person)."""
+    email = normalise_email(request.email) if request.email else None
+    existing = batch.existing.get(request.user_id) if request.user_id else None
+    unbound = batch.unbound.pop(email, None) if email else None
+    if unbound is not None and request.user_id is not None:
+        now = utcnow()
+        if existing is None:
+            bind_one(session, unbound, request.user_id, now)
+            existing = batch.existing[request.user_id] = unbound
+        else:  # the user's own enrollment and the e-mail's: one person, one enrollment
+            await merge_into(session, unbound, existing, now)
+        await session.flush()
+    elif unbound is not None:
+        existing = unbound
+    if request.user_id is not None:
+        email = email or (existing.email if existing else None)
+        email = email or batch.known_emails.get(request.user_id)
     if existing is not None:
         if existing.session_id != request.target.session_id:
             raise Conflict(
-                "The user is already enrolled in another session of this event.",
+                "The person is already enrolled in another session of this event.",
                 code="already_enrolled",
                 extra={"enrollment_id": existing.id, "session_id": existing.session_id},
             )
@@ -338,6 +377,10 @@ async def enroll_as_admin(
         by=by,
         reason=reason,
     )
+    if request.user_id is None and email is not None:
+        batch.unbound[email] = enrollment
+    elif request.user_id is not None:
+        batch.existing[request.user_id] = enrollment
     return enrollment, True
 
 
@@ -346,14 +389,17 @@ async def admin_enroll(
     company_id: str,
     event_id: uuid.UUID,
     target: SessionReplica,
-    user_id: str,
+    user_id: str | None,
     email: str | None,
     *,
     by: str,
     reason: str,
 ) -> tuple[Enrollment, bool]:
-    """R-ENR-4 for one user: ``approved`` in ``target``, with access. Returns the enrollment
-    and whether anything changed."""
+    """R-ENR-4 for one person: ``approved`` in ``target``, with access. Named by user id, by
+    e-mail (the user who signed in with it, or, when nobody has yet, an enrollment bound to
+    the first user who does), or both. Returns the enrollment and whether anything changed."""
+    if user_id is None and email is not None:
+        user_id = (await resolve_emails(session, company_id, [email])).get(normalise_email(email))
     request = AdminRequest(user_id, email, target)
     batch = await prepare_admin_enrollment(session, company_id, event_id, [request], by=by)
     return await enroll_as_admin(
@@ -413,7 +459,7 @@ async def list_for_event(
         ):
             history[h.enrollment_id].append(HistoryOut.model_validate(h))
     attendance: dict[str, list[AttendanceOut]] = {}
-    users = sorted({r.user_id for r in rows})
+    users = sorted({r.user_id for r in rows if r.user_id is not None})
     if users:
         for a in await session.scalars(
             select(Attendance).where(
@@ -423,6 +469,22 @@ async def list_for_event(
             )
         ):
             attendance.setdefault(a.user_id, []).append(AttendanceOut.model_validate(a))
+    emails = sorted({r.email for r in rows if r.user_id is None and r.email})
+    if emails:  # people not bound to a user yet: their attendance waits under their e-mail
+        for p in await session.scalars(
+            select(PendingAttendance).where(
+                PendingAttendance.company_id == company_id,
+                PendingAttendance.event_id == event_id,
+                PendingAttendance.email.in_(emails),
+            )
+        ):
+            attendance.setdefault(f"email:{p.email}", []).append(AttendanceOut.model_validate(p))
+
+    def attended(r: Enrollment) -> list[AttendanceOut]:
+        if r.status == S.CANCELLED:
+            return []
+        return attendance.get(r.user_id if r.user_id is not None else f"email:{r.email}", [])
+
     items = [
         AdminEnrollmentOut(
             id=r.id,
@@ -434,7 +496,7 @@ async def list_for_event(
             created_at=r.created_at,
             updated_at=r.updated_at,
             history=history[r.id],
-            attendance=attendance.get(r.user_id, []) if r.status != S.CANCELLED else [],
+            attendance=attended(r),
         )
         for r in rows
     ]

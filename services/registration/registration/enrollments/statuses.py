@@ -8,10 +8,11 @@ Lock order. Every writer takes its row locks in this order, so two transactions 
 each other in a cycle (PostgreSQL would abort one with a deadlock):
 
 1. ``known_user`` rows (emails remembered), by email;
-2. existing enrollment rows (``FOR UPDATE``), by user id;
+2. existing enrollment rows (``FOR UPDATE``), by user id, then unbound ones (no user yet) by
+   e-mail;
 3. ``session_replica`` rows (the seat counters), by session id (:func:`lock_sessions`);
 4. ``access`` rows, by user id;
-5. new enrollment rows (the live-enrollment unique index), by user id.
+5. new enrollment rows (the live-enrollment unique indexes), by user id, then by e-mail.
 
 A writer touching several rows of one kind (an import) takes them sorted; waitlist promotion
 locks waitlisted rows after the session but with ``SKIP LOCKED``, so it never waits on them.
@@ -164,7 +165,7 @@ async def create_enrollment(
     company_id: str,
     event_id: uuid.UUID,
     session_id: uuid.UUID,
-    user_id: str,
+    user_id: str | None,
     email: str | None,
     status: S,
     by: str,
@@ -174,7 +175,8 @@ async def create_enrollment(
     """Insert a new enrollment in ``status`` (taking a seat if it holds one).
 
     When the session is full: ``waitlisted`` if ``waitlist_when_full``, else :class:`SessionFull`.
-    A second live enrollment of the user in the event is refused by the partial unique index."""
+    A second live enrollment of the user in the event is refused by the partial unique index;
+    so is a second unbound one (``user_id`` None) of the e-mail."""
     if status not in TRANSITIONS[None]:
         raise forbidden_transition(None, status)
     if status in rules.SEAT_TAKING and not await take_seat(session, session_id):
@@ -266,6 +268,29 @@ async def promote_waitlisted(
 SESSION_DELETED = "session deleted"
 
 
+async def end_enrollment(
+    session: AsyncSession,
+    enrollment: Enrollment,
+    *,
+    by: str,
+    reason: str,
+    now: dt.datetime,
+    free: bool = True,
+) -> None:
+    """End ``enrollment`` (locked by the caller) as ``cancelled`` whatever its status, outside
+    the transition table: what the system does when the enrollment can no longer stand (its
+    session deleted, its person already enrolled in the event). History and
+    ``EnrollmentChanged`` are written; a seat it held is freed when ``free`` (the caller
+    promotes the waitlist if it should)."""
+    previous = S(enrollment.status)
+    enrollment.status = S.CANCELLED
+    enrollment.version += 1
+    enrollment.updated_at = now
+    record(session, enrollment, previous, by, reason, now)
+    if free and previous in rules.SEAT_TAKING:
+        await free_seat(session, enrollment.session_id)
+
+
 async def end_for_deleted_session(session: AsyncSession, session_id: uuid.UUID) -> int:
     """The session was deleted (its replica row is already a tombstone, locked by this
     transaction): every live enrollment in it ends as ``cancelled`` with the reason "session
@@ -276,18 +301,16 @@ async def end_for_deleted_session(session: AsyncSession, session_id: uuid.UUID) 
     stmt = (
         select(Enrollment)
         .where(Enrollment.session_id == session_id, Enrollment.status != S.CANCELLED)
-        .order_by(Enrollment.user_id)  # the lock order above
+        .order_by(Enrollment.user_id, Enrollment.id)  # the lock order above
     )
     if is_postgres(session):
         stmt = stmt.with_for_update()
     ended = 0
     now = utcnow()
     for enrollment in await session.scalars(stmt):
-        previous = S(enrollment.status)
-        enrollment.status = S.CANCELLED
-        enrollment.version += 1
-        enrollment.updated_at = now
-        record(session, enrollment, previous, "system", SESSION_DELETED, now)
+        await end_enrollment(
+            session, enrollment, by="system", reason=SESSION_DELETED, now=now, free=False
+        )
         ended += 1
     await session.execute(
         update(SessionReplica)

@@ -3,15 +3,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from registration.binding import bind_principal
 from registration.me import service
 from registration.me.schemas import MyEventsPage, MyEventView, Tab
 from te_shared.auth import CurrentPrincipal
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
-router = APIRouter(prefix="/v1/me", tags=["me"], responses=problem_responses(401))
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["me"],
+    responses=problem_responses(401),
+    dependencies=[Depends(bind_principal)],
+)
 
 
 @router.get("/events", response_model=MyEventsPage, summary="The user's events in one tab")

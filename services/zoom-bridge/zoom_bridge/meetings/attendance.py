@@ -109,20 +109,25 @@ async def publish(
         enrollment_query = enrollment_query.where(Enrollment.email == email)
     segments = list((await session.execute(segment_query)).scalars())
     enrollments = (await session.execute(enrollment_query)).scalars()
-    by_email = {e.email: e.user_id for e in enrollments if e.email}
-    seconds: dict[str, float] = {}
-    emails: dict[str, str] = {}
+    # a person is the user of the enrollment, or, for one not bound to a user yet, its e-mail
+    by_email: dict[str, str | None] = {}
+    for e in enrollments:  # an e-mail's bound enrollment wins over an unbound one
+        if e.email and by_email.get(e.email) is None:
+            by_email[e.email] = e.user_id
+    seconds: dict[tuple[str | None, str], float] = {}
     for segment in segments:
-        user_id = by_email.get(segment.email or "")
-        if user_id is None:
+        mail = segment.email or ""
+        if mail not in by_email:
             continue
-        emails[user_id] = segment.email or ""
+        person = (by_email[mail], mail)
         spent = 0.0
         if segment.join_time is not None and segment.leave_time is not None:
             spent = max(0.0, (segment.leave_time - segment.join_time).total_seconds())
-        seconds[user_id] = seconds.get(user_id, 0.0) + spent
+        seconds[person] = seconds.get(person, 0.0) + spent
     administrator = await role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR
-    for user_id, total in sorted(seconds.items()):
+    for (user_id, mail), total in sorted(
+        seconds.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+    ):
         add_message(
             session,
             OutboxRecord,
@@ -130,7 +135,7 @@ async def publish(
                 company_id=meeting.company_id,
                 day_id=meeting.day_id,
                 user_id=user_id,
-                email=emails[user_id],
+                email=mail,
                 joined=True,
                 minutes=round(total / 60) if administrator else None,
                 final=final,
