@@ -189,6 +189,21 @@ async def test_r_ses_3_name_unique_per_event_and_locale_case_insensitive(cat: Ca
     assert got.json()["name"] == {"en": "Evening", "ru": "Evening"}
 
 
+async def test_r_ses_3_one_name_key_shared_with_the_import(cat: Cat) -> None:
+    """R-SES-3 uses te_shared.rules.name_key, the key registration finds an import row's
+    session by: inner white space and Unicode width fold too, so two names an import could
+    not tell apart cannot both exist."""
+    company = await cat.company()
+    event = await cat.event(company)
+    await cat.session(company, event["id"], name="Evening run")
+    url = f"/v1/events/{event['id']}/sessions"
+    for same in ("Evening  run", "EVENING\u00a0run", "\uff25vening run"):
+        r = await cat.client.post(url, json={"name": same}, headers=cat.admin(company))
+        assert r.status_code == 409, same
+    ok = await cat.client.post(url, json={"name": "Evening run 2"}, headers=cat.admin(company))
+    assert ok.status_code == 201
+
+
 async def test_r_ses_3_concurrent_creates_of_one_name_one_wins(cat: Cat) -> None:
     """R-SES-3 is enforced by the database too: two concurrent creates, exactly one wins."""
     company = await cat.company()

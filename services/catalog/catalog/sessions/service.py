@@ -26,6 +26,7 @@ from catalog.days.service import day_out
 from catalog.models import Day, Event, OutboxRecord, SessionName, TrainingSession
 from catalog.sessions.schemas import NAME_MAX, Name, SessionIn, SessionOut, SessionPatch
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.errors import Conflict, FieldError, field_error
 from te_shared.outbox import add_message
 from te_shared.timezones import validate_timezone
@@ -59,14 +60,12 @@ def clean_names(value: Name, locales: list[str], *, all_locales: bool) -> dict[s
     return names
 
 
-def name_key(name: str) -> str:
-    return name.strip().casefold()
-
-
 async def store_names(session: AsyncSession, row: TrainingSession, names: dict[str, str]) -> None:
-    """R-SES-3: unique per event and locale, case-insensitively after trimming (also in the DB)."""
+    """R-SES-3: unique per event and locale under :func:`te_shared.rules.name_key` (trimmed,
+    white space folded, case-folded, Unicode-normalised; also in the DB), the key registration
+    finds an import row's session by."""
     for locale, name in names.items():
-        key = name_key(name)
+        key = rules.name_key(name)
         clash = await session.scalar(
             select(SessionName.session_id).where(
                 SessionName.event_id == row.event_id,
