@@ -329,6 +329,24 @@ async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Ca
         headers=cat.admin(company),
     )
     assert r.status_code == 200
+    assert r.json()["warnings"] == []  # 50 people fit
+    # raising the limit above 100 (or dropping it) while the session has such days warns
+    for change in ({"participant_limit": 150}, {"limit_enabled": False}):
+        r = await cat.client.patch(
+            f"/v1/sessions/{sess['id']}", json=change, headers=cat.admin(company)
+        )
+        assert r.status_code == 200
+        assert any("100 people" in w for w in r.json()["warnings"]), change
+    r = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}",
+        json={"limit_enabled": True, "participant_limit": 50},
+        headers=cat.admin(company),
+    )
+    assert r.json()["warnings"] == []
+    renamed = await cat.client.patch(
+        f"/v1/sessions/{sess['id']}", json={"name": "Renamed"}, headers=cat.admin(company)
+    )
+    assert renamed.json()["warnings"] == []  # only a change of the limit is warned about
     moved = await cat.client.patch(
         f"/v1/days/{long['id']}", json={"start": at(4)}, headers=cat.admin(company)
     )
@@ -560,6 +578,24 @@ async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) 
         f"/v1/days/{day['id']}", json={"address": "file:/etc/hosts"}, headers=cat.admin(company)
     )
     assert r.status_code == 422
+
+
+async def test_r_day_4_default_start_keeps_the_local_time_across_a_dst_change(cat: Cat) -> None:
+    """R-DAY-4: the registration end's next calendar day at the same local time in the
+    session's time zone: across Berlin's switch to summer time (2030-03-31) that is 23 hours
+    later, not 24."""
+    company = await cat.company()
+    event = await cat.event(company)
+    sess = await cat.session(
+        company,
+        event["id"],
+        name="Spring",
+        timezone="Europe/Berlin",
+        registration_end="2030-03-30T10:00:00+01:00",
+    )
+    day = await cat.day(company, sess["id"])
+    assert parse(day["start"]) == dt.datetime.fromisoformat("2030-03-31T10:00:00+02:00")
+    assert parse(day["start"]) - parse(sess["registration_end"]) == dt.timedelta(hours=23)
 
 
 async def test_r_day_4_a_later_day_defaults_to_the_latest_day_plus_one(cat: Cat) -> None:

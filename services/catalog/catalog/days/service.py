@@ -22,11 +22,12 @@ from catalog.common import (
 )
 from catalog.company.schemas import CompanySettingsIn
 from catalog.company.service import get_settings
+from catalog.days import rules
 from catalog.days.schemas import DayIn, DayOut, DayPatch, MeetingOut, RecordingOut, ZoomIn, ZoomOut
 from catalog.models import Day, Event, TrainingSession, ZoomAccountReplica
 from catalog.validation import address_refusal, link_refusal
 from te_shared import contracts as c
-from te_shared import rules
+from te_shared import rules as shared_rules
 from te_shared.errors import Conflict, FieldError, Unprocessable, field_error
 
 
@@ -163,7 +164,9 @@ async def _check_zoom(
     if zoom is None:
         raise field_error("body.zoom", "A Zoom day needs its Zoom settings.")
     role = await _account_role(session, company_id, zoom.account_id)
-    if zoom.auto_recording and not rules.cloud_recording(role, settings.training_module_enabled):
+    if zoom.auto_recording and not shared_rules.cloud_recording(
+        role, settings.training_module_enabled
+    ):
         raise field_error(
             "body.zoom.auto_recording",
             "Automatic cloud recording needs an account with the administrator role and the "
@@ -223,12 +226,15 @@ def _check_schedule(
 
 
 def _default_start(sess: TrainingSession, days: list[Day]) -> dt.datetime:
-    """R-DAY-4: registration end + 1 day (see the README for undated events and later days)."""
+    """R-DAY-4: the registration end's next calendar day at the same local time in the
+    session's time zone (see the README for undated events and later days)."""
     if days:
-        return max(d.start for d in days) + dt.timedelta(days=1)
-    if sess.registration_end is not None:
-        return sess.registration_end + dt.timedelta(days=1)
-    return default_registration_end(clock.now(), sess.timezone) + dt.timedelta(days=1)
+        after = max(d.start for d in days)
+    elif sess.registration_end is not None:
+        after = sess.registration_end
+    else:
+        after = default_registration_end(clock.now(), sess.timezone)
+    return rules.next_day_same_local_time(after, sess.timezone)
 
 
 async def _context(
@@ -239,30 +245,16 @@ async def _context(
     return sess, event, await get_settings(session, company_id)
 
 
-PARTICIPANT_MAX_MINUTES = 40
-PARTICIPANT_MAX_PEOPLE = 100
-
-
 def zoom_role_warnings(day: Day, sess: TrainingSession) -> list[str]:
-    """R-ZOOM-2 ruling: a participant-role account limits meetings to 40 minutes and 100
-    people; such a day is accepted, with a warning."""
-    if day.format != c.DayFormat.ZOOM or day.zoom_account_role != c.ZoomAccountRole.PARTICIPANT:
-        return []
-    warnings = []
-    minutes = int((day.end - day.start).total_seconds() // 60)
-    if minutes > PARTICIPANT_MAX_MINUTES:
-        warnings.append(
-            f"The Zoom account has the participant role: its meetings end after "
-            f"{PARTICIPANT_MAX_MINUTES} minutes, and this day lasts {minutes}."
-        )
-    limit = sess.participant_limit if sess.limit_enabled else None
-    if limit is None or limit > PARTICIPANT_MAX_PEOPLE:
-        warnings.append(
-            f"The Zoom account has the participant role: at most {PARTICIPANT_MAX_PEOPLE} people "
-            "can join its meetings, and the session allows "
-            + (f"{limit}." if limit is not None else "any number.")
-        )
-    return warnings
+    """R-ZOOM-2 warnings of a day (:func:`catalog.days.rules.zoom_role_warnings`)."""
+    return rules.zoom_role_warnings(
+        day.format,
+        day.zoom_account_role,
+        day.start,
+        day.end,
+        sess.limit_enabled,
+        sess.participant_limit,
+    )
 
 
 async def create_day(

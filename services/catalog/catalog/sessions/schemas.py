@@ -57,3 +57,8 @@ class SessionOut(BaseModel):
     waitlist_enabled: bool
     version: int
     days: list[DayOut] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="R-ZOOM-2: after a change of the limit, when the session allows more people "
+        "than its participant-role Zoom days' meetings take (100).",
+    )

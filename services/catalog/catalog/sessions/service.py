@@ -22,6 +22,7 @@ from catalog.common import (
     session_names,
 )
 from catalog.company.service import get_settings
+from catalog.days import rules as day_rules
 from catalog.days.service import day_out
 from catalog.models import Day, Event, OutboxRecord, SessionName, TrainingSession
 from catalog.sessions.schemas import NAME_MAX, Name, SessionIn, SessionOut, SessionPatch
@@ -230,7 +231,21 @@ async def update_session(
         for day in days:
             day.version += 1
             publish_day(session, day, row, event, names, c.DayRescheduled)
-    return await session_out(session, row)
+    out = await session_out(session, row)
+    if sent & {"limit_enabled", "participant_limit"}:
+        out.warnings = _limit_warnings(row, days)
+    return out
+
+
+def _limit_warnings(row: TrainingSession, days: list[Day]) -> list[str]:
+    """R-ZOOM-2 ruling: a limit raised above 100 (or disabled) while the session has days on
+    a participant-role account is accepted with the warning those days carry."""
+    on_participant = any(
+        d.format == c.DayFormat.ZOOM and d.zoom_account_role == c.ZoomAccountRole.PARTICIPANT
+        for d in days
+    )
+    warning = day_rules.people_warning(row.limit_enabled, row.participant_limit)
+    return [warning] if on_participant and warning is not None else []
 
 
 async def delete_session(session: AsyncSession, company_id: str, session_id: uuid.UUID) -> None:
