@@ -123,14 +123,16 @@ class DayData(Message):
     zoom: ZoomDaySettings | None = None
     address: str | None = Field(default=None, description="offline days: the venue (R-DAY-2)")
     url: str | None = Field(default=None, description="online days: the link (R-DAY-2)")
+    confirmed_after_session_end: bool = Field(
+        default=False,
+        description="R-DAY-8: the day was added, in the future, to an ended session with "
+        "confirmation (R-ENR-9). Every message of the day carries it, so a consumer that sees a "
+        "later change of the day first still knows.",
+    )
 
 
 class DayScheduled(DayData):
     routing_key: ClassVar[str] = "catalog.day.scheduled"
-    confirmed_after_session_end: bool = Field(
-        default=False,
-        description="R-DAY-8: a future day added to an ended session with confirmation (R-ENR-9).",
-    )
 
 
 class DayRescheduled(DayData):

@@ -158,6 +158,7 @@ def publish_day(
             zoom=zoom_settings(day),
             address=day.address,
             url=day.url,
+            confirmed_after_session_end=day.reopens_session,
             **extra,
         ),
     )

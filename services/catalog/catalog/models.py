@@ -127,6 +127,8 @@ class Day(Base):
     meeting_version: Mapped[int] = mapped_column(Integer(), default=0)
     recordings: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     version: Mapped[int] = mapped_column(Integer(), default=1)
+    #: R-DAY-8: added, in the future, to an ended session with confirmation (R-ENR-9)
+    reopens_session: Mapped[bool] = mapped_column(Boolean(), default=False)
 
 
 class EnrollmentSeat(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access
@@ -150,14 +150,32 @@ async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
 
 @consumers.handler(c.DayScheduled)
 async def on_day_scheduled(session: AsyncSession, msg: c.DayScheduled) -> None:
-    written = await _upsert_day(session, msg)
-    if written and msg.confirmed_after_session_end and msg.start > msg.occurred_at:
-        await reopen_session(session, msg)
+    if await _upsert_day(session, msg):
+        await _reopen_once(session, msg)
 
 
 @consumers.handler(c.DayRescheduled)
 async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> None:
-    await _upsert_day(session, msg)
+    """An edit may overtake the day's ``DayScheduled`` (then stale when it comes): it carries
+    the R-DAY-8 confirmation too, so R-ENR-9 does not depend on the order of messages."""
+    if await _upsert_day(session, msg):
+        await _reopen_once(session, msg)
+
+
+async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
+    """R-ENR-9 for a day added to an ended session with confirmation, once per day: the first
+    of its messages to be written applies it (a later edit of the day, after users took part
+    in it, must not send them back to approved)."""
+    if not msg.confirmed_after_session_end or msg.start <= msg.occurred_at:
+        return
+    marked = await session.execute(
+        update(DayReplica)
+        .where(DayReplica.day_id == msg.day_id, DayReplica.reopened.is_(False))
+        .values(reopened=True)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(marked, "rowcount", 0) == 1:
+        await reopen_session(session, msg)
 
 
 @consumers.handler(c.DayCancelled)
@@ -178,7 +196,7 @@ async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
     )
 
 
-async def reopen_session(session: AsyncSession, msg: c.DayScheduled) -> None:
+async def reopen_session(session: AsyncSession, msg: c.DayData) -> None:
     """R-ENR-9: a confirmed future day was added to an ended session."""
     stmt = select(Enrollment).where(
         Enrollment.company_id == msg.company_id,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, Uuid, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from te_shared.db import UTCDateTime, make_metadata
@@ -83,6 +83,9 @@ class DayReplica(Base):
     url: Mapped[str | None] = mapped_column(Text(), nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
     version: Mapped[int] = mapped_column(Integer())
+    #: R-ENR-9 was applied for this day (it reopens its session once, whichever of its
+    #: messages arrives first)
+    reopened: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
 
 
 class Access(Base):

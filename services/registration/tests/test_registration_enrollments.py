@@ -271,6 +271,53 @@ async def test_r_enr_9_future_day_reopens_ended_session(reg: Reg) -> None:
     assert str(eid) in {e["id"] for e in participating.json()["items"]}
 
 
+async def test_r_enr_9_does_not_depend_on_the_order_of_the_days_messages(reg: Reg) -> None:
+    """R-ENR-9: the confirmed day's first edit may reach registration before the day itself
+    (its DayScheduled then is stale): the session still reopens, once; a later edit of the
+    day, after users took part again, does not send them back to approved."""
+    eid, sid, ids = await _ended_session(reg, ["o1", "o2"])
+    for enrollment in ids:
+        r = await reg.client.patch(
+            f"/v1/enrollments/{enrollment}", json={"status": "participated"}, headers=reg.admin()
+        )
+        assert r.json()["status"] == "participated"
+    day_id = uuid.uuid4()
+    start = now() + dt.timedelta(days=2)
+    scheduled = reg.day_msg(eid, sid, day_id=day_id, start=start, confirmed=True)
+    edited = reg.day_msg(
+        eid,
+        sid,
+        day_id=day_id,
+        start=start,
+        confirmed=True,
+        address="Room 2",
+        cls=c.DayRescheduled,
+    )
+    await reg.apply(edited, scheduled)  # the edit overtook the day
+
+    async def statuses() -> dict[str, str]:
+        r = await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())
+        return {e["user_id"]: e["status"] for e in r.json()["items"]}
+
+    assert await statuses() == {"o1": "approved", "o2": "approved"}
+    r = await reg.client.patch(
+        f"/v1/enrollments/{ids[0]}", json={"status": "participated"}, headers=reg.admin()
+    )
+    assert r.json()["status"] == "participated"
+    await reg.apply(
+        reg.day_msg(
+            eid,
+            sid,
+            day_id=day_id,
+            start=start,
+            confirmed=True,
+            address="Room 3",
+            cls=c.DayRescheduled,
+        )
+    )
+    assert await statuses() == {"o1": "participated", "o2": "approved"}
+
+
 async def test_r_enr_10_tabs(reg: Reg) -> None:
     """R-ENR-10: available, participating and completed tabs."""
     user = "tab-user"

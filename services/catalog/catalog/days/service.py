@@ -284,12 +284,11 @@ async def create_day(
         confirmed = True
         warnings.append(R_DAY_8)
     day.start, day.end = start, end
+    day.reopens_session = confirmed
     session.add(day)
     await session.flush()
     names = await session_names(session, sess.id)
-    publish_day(
-        session, day, sess, event, names, c.DayScheduled, confirmed_after_session_end=confirmed
-    )
+    publish_day(session, day, sess, event, names, c.DayScheduled)
     return day_out(day, warnings + zoom_role_warnings(day, sess))
 
 
