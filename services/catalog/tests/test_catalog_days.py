@@ -464,6 +464,56 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
     await cat.apply(c.MeetingCreated(company_id=company, day_id=uuid.uuid4(), version=1))
 
 
+async def test_r_zoom_7_catalog_owns_the_training_module_and_decides_attachment(
+    cat: Cat,
+) -> None:
+    """R-ZOOM-7: catalog owns the training module, so it decides whether a recording is
+    attached to an administrator-role day: with the settings never saved (R-CO-1's default,
+    enabled) it is; once the module is disabled, new recordings are not (those attached stay);
+    a participant-role day never gets any; a link that is not a plain http(s) link is never
+    kept (F1's second line)."""
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    admin_day = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+    )
+    free_day = await cat.day(
+        company,
+        sess["id"],
+        format="zoom",
+        zoom=await cat.zoom(company, "participant"),
+        start=at(3),
+        end=at(3).replace("09:00", "09:30"),
+    )
+
+    def recording(day: dict[str, Any], url: str) -> c.RecordingAvailable:
+        return c.RecordingAvailable(
+            company_id=company,
+            day_id=uuid.UUID(day["id"]),
+            zoom_meeting_id="1",
+            recordings=[c.RecordingFile(file_type="MP4", play_url=url)],
+        )
+
+    async def urls(day: dict[str, Any]) -> list[str]:
+        r = await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
+        return [f["play_url"] for f in r.json()["zoom"]["recordings"]]
+
+    await cat.apply(
+        recording(admin_day, "https://zoom.us/rec/play/a"),
+        recording(admin_day, "javascript:alert(1)//"),
+        recording(free_day, "https://zoom.us/rec/play/b"),
+    )
+    assert await urls(admin_day) == ["https://zoom.us/rec/play/a"]
+    assert await urls(free_day) == []
+    r = await cat.client.put(
+        "/v1/company/settings",
+        json={"zoom_enabled": True, "training_module_enabled": False},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 200
+    await cat.apply(recording(admin_day, "https://zoom.us/rec/play/c"))
+    assert await urls(admin_day) == ["https://zoom.us/rec/play/a"]
+
+
 async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> None:
     """The real path: a MeetingCreated published to the broker reaches the day (inbox, handler)."""
     company, _, sess = await setup(cat, zoom_enabled=True)
