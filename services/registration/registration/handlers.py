@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access
 from registration.binding import normalise_email
+from registration.enrollments import rules
 from registration.enrollments.service import resolve_emails
 from registration.enrollments.statuses import (
     change_status,
@@ -32,11 +33,6 @@ from te_shared.topology import REGISTRATION
 
 consumers = Consumers(REGISTRATION)
 S = c.EnrollmentStatus
-
-#: R-ENR-9: statuses that go back to ``approved`` when a future day is added to an ended session.
-REOPENED_BY_NEW_DAY = (S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED)
-#: R-ENR-11: statuses that attendance moves to ``participated``.
-MOVED_BY_ATTENDANCE = (S.APPROVED, S.AWAITING_CONFIRMATION)
 
 
 follow_company_settings(consumers, CompanyReplica)
@@ -166,7 +162,7 @@ async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
     """R-ENR-9 for a day added to an ended session with confirmation, once per day: the first
     of its messages to be written applies it (a later edit of the day, after users took part
     in it, must not send them back to approved)."""
-    if not msg.confirmed_after_session_end or msg.start <= msg.occurred_at:
+    if not rules.reopens_session(msg.confirmed_after_session_end, msg.start, msg.occurred_at):
         return
     marked = await session.execute(
         update(DayReplica)
@@ -201,7 +197,7 @@ async def reopen_session(session: AsyncSession, msg: c.DayData) -> None:
     stmt = select(Enrollment).where(
         Enrollment.company_id == msg.company_id,
         Enrollment.session_id == msg.session_id,
-        Enrollment.status.in_(REOPENED_BY_NEW_DAY),
+        Enrollment.status.in_(sorted(rules.REOPENED_BY_NEW_DAY)),
     )
     stmt = stmt.order_by(Enrollment.user_id)  # the lock order of enrollments.statuses
     if is_postgres(session):
@@ -259,7 +255,7 @@ async def _participated(
     stmt = select(Enrollment).where(
         Enrollment.company_id == company_id,
         Enrollment.session_id == session_id,
-        Enrollment.status.in_(MOVED_BY_ATTENDANCE),
+        Enrollment.status.in_(sorted(rules.MOVED_BY_ATTENDANCE)),
     )
     if user_id is not None:
         stmt = stmt.where(Enrollment.user_id == user_id)

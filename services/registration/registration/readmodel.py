@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registration.enrollments import rules as enrollment_rules
 from registration.models import DayReplica, EventReplica, SessionReplica
-from te_shared import contracts as c
 from te_shared import rules
 from te_shared.errors import NotFound
 
@@ -37,16 +37,13 @@ class Timeline:
 
 
 def registration_open(event: EventReplica, s: SessionReplica, now: dt.datetime) -> bool:
-    """Registration ends at ``registration_end`` for dated events; undated ones never end."""
-    if s.deleted:
-        return False
-    if not event.dated or s.registration_end is None:
-        return True
-    return now < s.registration_end
+    """:func:`registration.enrollments.rules.registration_open` on replica rows."""
+    return enrollment_rules.registration_open(event.dated, s.registration_end, s.deleted, now)
 
 
 def visible_to_users(event: EventReplica) -> bool:
-    return not event.deleted and event.state == c.EventState.ACTIVE
+    """:func:`registration.enrollments.rules.visible_to_users` on a replica row."""
+    return enrollment_rules.visible_to_users(event.state, event.deleted)
 
 
 async def get_event(session: AsyncSession, company_id: str, event_id: uuid.UUID) -> EventReplica:

@@ -833,7 +833,7 @@ async def test_r_enr_7_promotion_goes_through_the_transition_table(
     """R-ENR-7 / R-ENR-12: promotion is a status change like any other, checked against the
     transition table: with waitlisted → approved taken out of it, the withdrawal that would
     promote is refused (409 naming from and to) and nothing changes."""
-    from registration.enrollments import statuses
+    from registration.enrollments import rules
 
     built = await reg.build(limit=1, waitlist=True, access=["tt-1", "tt-2"])
     sid = built.session_ids[0]
@@ -841,7 +841,7 @@ async def test_r_enr_7_promotion_goes_through_the_transition_table(
     assert (await reg.sign_up(sid, "tt-2")).json()["status"] == "waitlisted"
     S = c.EnrollmentStatus
     monkeypatch.setitem(
-        statuses.TRANSITIONS, S.WAITLISTED, frozenset({S.PENDING, S.DENIED, S.CANCELLED})
+        rules.TRANSITIONS, S.WAITLISTED, frozenset({S.PENDING, S.DENIED, S.CANCELLED})
     )
     r = await reg.client.post(f"/v1/enrollments/{first['id']}/cancel", headers=reg.user("tt-1"))
     assert r.status_code == 409, r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from registration.access.service import (
     remember_users,
 )
 from registration.binding import bind_one, merge_into, normalise_email
+from registration.enrollments import rules
 from registration.enrollments.schemas import (
     AdminEnrollmentOut,
     AdminEnrollmentPage,
@@ -48,9 +50,6 @@ from te_shared.db import is_postgres, utcnow
 from te_shared.errors import Conflict, NotFound
 
 S = c.EnrollmentStatus
-
-#: What an admin may set through PATCH.
-ADMIN_TARGETS = frozenset({S.APPROVED, S.DENIED, S.PARTICIPATED, S.MISSED, S.CANCELLED})
 
 
 _access = aliased(Access)
@@ -124,34 +123,24 @@ async def sign_up(
     conflict, so a client that retries after losing the response (a dropped connection, a
     restarted replica) learns the sign-up took place."""
     row, event, access, existing = await _sign_up_facts(session, principal, session_id)
-    visible = readmodel.visible_to_users(event)
-    if not principal.is_admin and not (visible and access):
-        raise NotFound("No such session.", code="session_not_found")
-    # an admin signing themselves up is a user like any other (ruling): they see the event, so
-    # the missing condition is named instead of hidden; admin enrollment is their other way in
-    if not visible:
-        raise Conflict("The event is not active.", code="event_not_active")
-    if not access:
-        raise Conflict("You have no access to this event.", code="no_access")
-    if existing is not None and existing.session_id == row.session_id:
-        return existing, False
-    if existing is not None:
-        raise Conflict(
-            "You already have an enrollment in this event.",
-            code="already_enrolled",
-            extra={"enrollment_id": existing.id, "session_id": existing.session_id},
+    decision = rules.sign_up_decision(
+        rules.SignUpFacts(
+            is_admin=principal.is_admin,
+            event_active=readmodel.visible_to_users(event),
+            has_access=access,
+            enrolled_in=existing.session_id if existing is not None else None,
+            session=row.session_id,
+            registration_open=readmodel.registration_open(event, row, utcnow()),
+            # a cheap early answer from the row just read; the conditional UPDATE in
+            # take_seat stays the guarantee (R-ENR-6) when the last seats go concurrently
+            full=rules.full(row.limit_enabled, row.participant_limit, row.taken),
+            waitlist_enabled=row.waitlist_enabled,
         )
-    if not readmodel.registration_open(event, row, utcnow()):
-        raise Conflict("Registration for this session has ended.", code="registration_ended")
-    if (
-        row.limit_enabled
-        and row.participant_limit is not None
-        and row.taken >= row.participant_limit
-        and not row.waitlist_enabled
-    ):
-        # cheap early answer from the row just read; the conditional UPDATE in take_seat stays
-        # the guarantee (R-ENR-6) when the last seats go concurrently
-        raise SessionFull("The session has no free seat.")
+    )
+    if decision == rules.REPLAY and existing is not None:
+        return existing, False
+    if isinstance(decision, rules.Refusal):
+        _refuse(decision, existing)
     enrollment = await create_enrollment(
         session,
         company_id=principal.company_id,
@@ -159,12 +148,25 @@ async def sign_up(
         session_id=row.session_id,
         user_id=principal.user_id,
         email=principal.email,
-        status=S.PENDING if event.requires_approval else S.APPROVED,
+        status=rules.first_status(event.requires_approval),
         by=principal.user_id,
         reason="sign-up",
         waitlist_when_full=row.waitlist_enabled,
     )
     return enrollment, True
+
+
+def _refuse(refusal: rules.Refusal, existing: Enrollment | None) -> NoReturn:
+    if refusal.status == 404:
+        raise NotFound(refusal.detail, code=refusal.code)
+    if refusal.code == "session_full":
+        raise SessionFull(refusal.detail)
+    extra = (
+        {"enrollment_id": existing.id, "session_id": existing.session_id}
+        if refusal.code == "already_enrolled" and existing is not None
+        else None
+    )
+    raise Conflict(refusal.detail, code=refusal.code, extra=extra)
 
 
 async def _locked(session: AsyncSession, company_id: str, enrollment_id: uuid.UUID) -> Enrollment:
@@ -226,11 +228,6 @@ async def confirm_participation(
         reason="the user confirmed participation",
     )
     return enrollment
-
-
-#: Admin enrollment moves these to ``approved``; any other live status is left as it is, so
-#: re-importing a file changes nothing however the statuses moved on (ruling, R-ENR-4/5).
-MOVED_BY_ADMIN_ENROLLMENT = frozenset({S.PENDING, S.WAITLISTED})
 
 
 @dataclass(frozen=True)
@@ -360,7 +357,7 @@ async def enroll_as_admin(
                 code="already_enrolled",
                 extra={"enrollment_id": existing.id, "session_id": existing.session_id},
             )
-        if existing.status not in MOVED_BY_ADMIN_ENROLLMENT:
+        if existing.status not in rules.MOVED_BY_ADMIN_ENROLLMENT:
             return existing, False
         if email and not existing.email:
             existing.email = email
@@ -415,7 +412,7 @@ async def admin_set_status(
     reason: str | None,
 ) -> Enrollment:
     enrollment = await _locked(session, principal.company_id, enrollment_id)
-    if target not in ADMIN_TARGETS:
+    if target not in rules.ADMIN_TARGETS:
         raise Conflict(
             f"An admin cannot set {target}.",
             code="transition_not_allowed",

@@ -1,8 +1,9 @@
 """The enrollment status machine, in one place (R-ENR-6, R-ENR-12).
 
-Allowed transitions are data (:data:`TRANSITIONS`). :func:`change_status` is the only code that
-changes an enrollment's status: it checks the transition, takes or frees a seat through the
-conditional seat counter, writes the history row and publishes ``EnrollmentChanged``.
+Allowed transitions are data (``registration.enrollments.rules.TRANSITIONS``).
+:func:`change_status` is the only code that changes an enrollment's status: it checks the
+transition, takes or frees a seat through the conditional seat counter, writes the history row
+and publishes ``EnrollmentChanged``.
 
 Lock order. Every writer takes its row locks in this order, so two transactions never wait on
 each other in a cycle (PostgreSQL would abort one with a deadlock):
@@ -28,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registration.enrollments import rules as enrollment_rules
 from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
 from te_shared import contracts as c
 from te_shared import rules
@@ -36,22 +38,6 @@ from te_shared.errors import Conflict, NotFound
 from te_shared.outbox import add_message
 
 S = c.EnrollmentStatus
-
-
-#: from → allowed targets. ``None`` is a new enrollment.
-TRANSITIONS: dict[S | None, frozenset[S]] = {
-    None: frozenset({S.PENDING, S.APPROVED, S.WAITLISTED}),
-    S.PENDING: frozenset({S.APPROVED, S.DENIED, S.CANCELLED}),
-    S.WAITLISTED: frozenset({S.PENDING, S.APPROVED, S.DENIED, S.CANCELLED}),
-    S.APPROVED: frozenset(
-        {S.DENIED, S.CANCELLED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
-    ),
-    S.DENIED: frozenset({S.APPROVED}),
-    S.CANCELLED: frozenset(),
-    S.AWAITING_CONFIRMATION: frozenset({S.APPROVED, S.PARTICIPATED, S.MISSED, S.DENIED}),
-    S.PARTICIPATED: frozenset({S.APPROVED, S.MISSED}),
-    S.MISSED: frozenset({S.APPROVED, S.PARTICIPATED}),
-}
 
 
 class SessionFull(Conflict):
@@ -177,7 +163,7 @@ async def create_enrollment(
     When the session is full: ``waitlisted`` if ``waitlist_when_full``, else :class:`SessionFull`.
     A second live enrollment of the user in the event is refused by the partial unique index;
     so is a second unbound one (``user_id`` None) of the e-mail."""
-    if status not in TRANSITIONS[None]:
+    if not enrollment_rules.may_change(None, status):
         raise forbidden_transition(None, status)
     if status in rules.SEAT_TAKING and not await take_seat(session, session_id):
         await _still_there(session, session_id)
@@ -219,7 +205,7 @@ async def change_status(
 ) -> None:
     """Move ``enrollment`` (locked by the caller) to ``target``; 409 when not allowed or full."""
     current = S(enrollment.status)
-    if target not in TRANSITIONS[current]:
+    if not enrollment_rules.may_change(current, target):
         raise forbidden_transition(current, target)
     takes, held = target in rules.SEAT_TAKING, current in rules.SEAT_TAKING
     if takes and not held and not await take_seat(session, enrollment.session_id):

@@ -14,6 +14,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
+from registration.me import rules as me_rules
 from registration.me.schemas import (
     DayView,
     MyEnrollment,
@@ -24,13 +25,11 @@ from registration.me.schemas import (
 )
 from registration.models import Access, DayReplica, Enrollment, EventReplica, SessionReplica
 from te_shared import contracts as c
-from te_shared import rules
 from te_shared.auth import Principal
 from te_shared.db import utcnow
 from te_shared.errors import NotFound
 
 S = c.EnrollmentStatus
-FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 async def _events(
@@ -93,47 +92,6 @@ async def _sessions(
     return result
 
 
-def _tab(
-    event: EventReplica,
-    enrollment: Enrollment | None,
-    sessions: list[tuple[SessionReplica, readmodel.Timeline]],
-    now: dt.datetime,
-) -> Tab | None:
-    """R-ENR-10, with the ruling that an enrollment in a session not yet ended shows in
-    participating whatever its live status but denied (the README's rulings)."""
-    if enrollment is None:
-        if any(readmodel.registration_open(event, s, now) for s, _ in sessions):
-            return Tab.AVAILABLE
-        return None
-    own = next((t for s, t in sessions if s.session_id == enrollment.session_id), None)
-    ended = own is not None and own.ended(now)
-    status = S(enrollment.status)
-    if not ended and status in rules.PARTICIPATING_TAB:
-        return Tab.PARTICIPATING
-    if ended and status in rules.COMPLETED_TAB:
-        return Tab.COMPLETED
-    return None
-
-
-def _ordered(
-    event: EventReplica,
-    sessions: list[tuple[SessionReplica, readmodel.Timeline]],
-    now: dt.datetime,
-) -> list[tuple[SessionReplica, readmodel.Timeline]]:
-    """R-SES-10: open sessions first by first day's start; then the rest by
-    ``registration_end``, newest first."""
-    open_ = [p for p in sessions if readmodel.registration_open(event, p[0], now)]
-    closed = [p for p in sessions if not readmodel.registration_open(event, p[0], now)]
-    open_.sort(key=lambda p: (p[1].first_start or FAR_FUTURE, str(p[0].session_id)))
-    closed.sort(
-        key=lambda p: (
-            -(p[0].registration_end or dt.datetime.min.replace(tzinfo=dt.UTC)).timestamp(),
-            str(p[0].session_id),
-        )
-    )
-    return open_ + closed
-
-
 def _view(
     event: EventReplica,
     enrollment: Enrollment | None,
@@ -141,7 +99,7 @@ def _view(
     now: dt.datetime,
 ) -> MyEventView:
     views = []
-    for row, timeline in _ordered(event, _visible(enrollment, sessions), now):
+    for row, timeline in me_rules.ordered(event, me_rules.visible(enrollment, sessions), now):
         limited = row.limit_enabled and row.participant_limit is not None
         views.append(
             SessionView(
@@ -175,7 +133,7 @@ def _view(
         state=event.state,
         dated=event.dated,
         requires_approval=event.requires_approval,
-        tab=_tab(event, enrollment, sessions, now),
+        tab=me_rules.tab_of(event, enrollment, sessions, now),
         sessions=views,
         enrollment=(
             MyEnrollment(
@@ -194,10 +152,13 @@ async def my_events(
     events = await _events(session, principal)
     sessions = await _sessions(session, [e.event_id for e, _ in events])
     # pick and order the tab's events on the rows, then build views for one page only
-    chosen = [(e, en) for e, en in events if _tab(e, en, sessions[e.event_id], now) == tab]
+    chosen = [
+        (e, en) for e, en in events if me_rules.tab_of(e, en, sessions[e.event_id], now) == tab
+    ]
     chosen.sort(
         key=lambda p: (
-            _first_start(_visible(p[1], sessions[p[0].event_id])) or FAR_FUTURE,
+            me_rules.first_start(me_rules.visible(p[1], sessions[p[0].event_id]))
+            or me_rules.FAR_FUTURE,
             str(p[0].event_id),
         )
     )
@@ -207,20 +168,6 @@ async def my_events(
     ]
     more = len(chosen) > offset + limit
     return MyEventsPage(items=page, next_cursor=str(offset + limit) if more else None)
-
-
-def _visible(
-    enrollment: Enrollment | None, sessions: list[tuple[SessionReplica, readmodel.Timeline]]
-) -> list[tuple[SessionReplica, readmodel.Timeline]]:
-    """R-ENR-2: all sessions until enrolled, then only the user's own."""
-    if enrollment is None:
-        return sessions
-    return [p for p in sessions if p[0].session_id == enrollment.session_id]
-
-
-def _first_start(sessions: list[tuple[SessionReplica, readmodel.Timeline]]) -> dt.datetime | None:
-    starts = [t.first_start for _, t in sessions if t.first_start is not None]
-    return min(starts) if starts else None
 
 
 async def my_event(session: AsyncSession, principal: Principal, event_id: uuid.UUID) -> MyEventView:
