@@ -9,7 +9,10 @@ session, no HTTP, no clock read.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from te_shared.contracts import EnrollmentStatus, ZoomAccountRole
 
@@ -44,6 +47,29 @@ COMPLETED_TAB: frozenset[EnrollmentStatus] = frozenset(
 JOIN_LINK: frozenset[EnrollmentStatus] = frozenset(
     {S.APPROVED, S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED}
 )
+
+
+T = TypeVar("T")
+_LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def sessions_in_user_order(
+    sessions: Sequence[T],
+    *,
+    is_open: Callable[[T], bool],
+    first_start: Callable[[T], dt.datetime | None],
+    registration_end: Callable[[T], dt.datetime | None],
+    key: Callable[[T], str],
+) -> list[T]:
+    """R-SES-10: sessions whose registration is open come first, by their first day's start
+    (sessions without days last); then the others by ``registration_end``, newest first;
+    ``key`` breaks ties so the order is stable."""
+    open_ = [s for s in sessions if is_open(s)]
+    closed = [s for s in sessions if not is_open(s)]
+    open_.sort(key=lambda s: (first_start(s) or _LATEST, key(s)))
+    closed.sort(key=lambda s: (-(registration_end(s) or _EARLIEST).timestamp(), key(s)))
+    return open_ + closed
 
 
 def name_key(name: str) -> str:

@@ -62,3 +62,32 @@ def test_r_day_9_r_zoom_7_cloud_recording() -> None:
     assert not rules.cloud_recording(ZoomAccountRole.ADMINISTRATOR, False)
     assert not rules.cloud_recording(ZoomAccountRole.PARTICIPANT, True)
     assert not rules.cloud_recording(None, True)
+
+
+def test_r_ses_10_sessions_in_user_order() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2030, 1, 10, tzinfo=dt.UTC)
+    day = dt.timedelta(days=1)
+    # (name, open, first start, registration end)
+    rows = [
+        ("closed-older", False, now + 9 * day, now - 3 * day),
+        ("open-late", True, now + 8 * day, now + day),
+        ("open-no-days", True, None, now + day),
+        ("closed-recent", False, now + 9 * day, now - day),
+        ("open-early", True, now + 2 * day, now + day),
+    ]
+    got = rules.sessions_in_user_order(
+        rows,
+        is_open=lambda r: r[1],
+        first_start=lambda r: r[2],
+        registration_end=lambda r: r[3],
+        key=lambda r: r[0],
+    )
+    assert [r[0] for r in got] == [
+        "open-early",
+        "open-late",
+        "open-no-days",
+        "closed-recent",
+        "closed-older",
+    ]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from catalog.sessions.rules import check_registration_end
 from te_shared import contracts as c
+from te_shared.errors import field_error
+
+R_DAY_8 = (
+    "The last day of the session has already arrived. If the user has already set the session "
+    'status to "Participated", then after activating the event, they will switch back to the '
+    '"Approved" status and see it in the "Participating" tab.'
+)
 
 PARTICIPANT_MAX_MINUTES = 40
 PARTICIPANT_MAX_PEOPLE = 100
@@ -20,6 +28,34 @@ def next_day_same_local_time(instant: dt.datetime, timezone: str) -> dt.datetime
     local = instant.astimezone(tz)
     wall = dt.datetime.combine(local.date() + dt.timedelta(days=1), local.time(), tzinfo=tz)
     return wall.astimezone(dt.UTC)
+
+
+def needs_confirmation(ends: list[dt.datetime], start: dt.datetime, now: dt.datetime) -> bool:
+    """R-DAY-8: a day starting in the future, added to a session whose last day has already
+    ended (the latest of ``ends`` is not after ``now``), needs the admin's confirmation."""
+    return bool(ends) and max(ends) <= now and start > now
+
+
+def check_schedule(
+    start: dt.datetime,
+    end: dt.datetime,
+    others: list[tuple[dt.datetime, dt.datetime]],
+    registration_end: dt.datetime | None,
+) -> None:
+    """R-DAY-5: the end is after the start. R-DAY-6: days of a session never overlap
+    (``[start, end)`` may touch). R-SES-7: the registration end is before the first day."""
+    if end <= start:
+        raise field_error("body.end", "The end must be after the start.", code="end_before_start")
+    for other_start, other_end in others:
+        if start < other_end and other_start < end:
+            raise field_error(
+                "body.start",
+                f"The day overlaps another day of the session "
+                f"({other_start.isoformat()} - {other_end.isoformat()}).",
+                code="days_overlap",
+            )
+    first = min([start, *(s for s, _ in others)])
+    check_registration_end(registration_end, first, "body.start")
 
 
 def people_warning(limit_enabled: bool, participant_limit: int | None) -> str | None:

@@ -10,21 +10,16 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import clock
-from catalog.common import (
-    R_DAY_8,
-    check_registration_end,
-    default_registration_end,
-    load,
-    publish_day,
-    publish_day_cancelled,
-    session_days,
-    session_names,
-)
 from catalog.company.schemas import CompanySettingsIn
 from catalog.company.service import get_settings
 from catalog.days import rules
+from catalog.days.messages import publish_day, publish_day_cancelled
+from catalog.days.repository import DayRepository
 from catalog.days.schemas import DayIn, DayOut, DayPatch, MeetingOut, RecordingOut, ZoomIn, ZoomOut
+from catalog.events.repository import EventRepository
 from catalog.models import Day, Event, TrainingSession, ZoomAccountReplica
+from catalog.sessions.repository import SessionRepository
+from catalog.sessions.rules import default_registration_end
 from catalog.validation import address_refusal, link_refusal
 from te_shared import contracts as c
 from te_shared import rules as shared_rules
@@ -205,24 +200,10 @@ def _apply_content(
 
 
 def _check_schedule(
-    start: dt.datetime,
-    end: dt.datetime,
-    others: list[Day],
-    sess: TrainingSession,
+    start: dt.datetime, end: dt.datetime, others: list[Day], sess: TrainingSession
 ) -> None:
-    """R-DAY-5, R-DAY-6, R-SES-7."""
-    if end <= start:
-        raise field_error("body.end", "The end must be after the start.", code="end_before_start")
-    for other in others:
-        if start < other.end and other.start < end:
-            raise field_error(
-                "body.start",
-                f"The day overlaps another day of the session "
-                f"({other.start.isoformat()} - {other.end.isoformat()}).",
-                code="days_overlap",
-            )
-    probe = Day(start=start, end=end)
-    check_registration_end(sess.registration_end, [*others, probe], "body.start")
+    """R-DAY-5, R-DAY-6, R-SES-7 (:func:`catalog.days.rules.check_schedule`)."""
+    rules.check_schedule(start, end, [(d.start, d.end) for d in others], sess.registration_end)
 
 
 def _default_start(sess: TrainingSession, days: list[Day]) -> dt.datetime:
@@ -240,8 +221,8 @@ def _default_start(sess: TrainingSession, days: list[Day]) -> dt.datetime:
 async def _context(
     session: AsyncSession, company_id: str, session_id: uuid.UUID
 ) -> tuple[TrainingSession, Event, CompanySettingsIn]:
-    sess = await load(session, TrainingSession, session_id, company_id, lock=True, what="session")
-    event = await load(session, Event, sess.event_id, company_id, what="event")
+    sess = await SessionRepository.from_session(session).get(company_id, session_id, lock=True)
+    event = await EventRepository.from_session(session).get(company_id, sess.event_id)
     return sess, event, await get_settings(session, company_id)
 
 
@@ -261,7 +242,7 @@ async def create_day(
     session: AsyncSession, company_id: str, session_id: uuid.UUID, data: DayIn, *, confirm: bool
 ) -> DayOut:
     sess, event, settings = await _context(session, company_id, session_id)
-    days = await session_days(session, sess.id)
+    days = await DayRepository.from_session(session).of_session(sess.id)
     start = data.start or _default_start(sess, days)
     end = data.end or start + dt.timedelta(hours=1)
     day = Day(company_id=company_id, session_id=sess.id, version=1, recordings=[])
@@ -274,20 +255,20 @@ async def create_day(
     now = clock.now()
     warnings: list[str] = []
     confirmed = False
-    if days and max(d.end for d in days) <= now and start > now:  # R-DAY-8
+    if rules.needs_confirmation([d.end for d in days], start, now):  # R-DAY-8
         if not confirm:
             raise Conflict(
-                R_DAY_8,
+                rules.R_DAY_8,
                 code="confirmation_required",
-                errors=[FieldError(field="query.confirm", message=R_DAY_8)],
+                errors=[FieldError(field="query.confirm", message=rules.R_DAY_8)],
             )
         confirmed = True
-        warnings.append(R_DAY_8)
+        warnings.append(rules.R_DAY_8)
     day.start, day.end = start, end
     day.reopens_session = confirmed
     session.add(day)
     await session.flush()
-    names = await session_names(session, sess.id)
+    names = await SessionRepository.from_session(session).names(sess.id)
     publish_day(session, day, sess, event, names, c.DayScheduled)
     return day_out(day, warnings + zoom_role_warnings(day, sess))
 
@@ -317,9 +298,11 @@ async def update_day(
     (or the training module, for automatic recording) was turned off or the account's role
     changed; new Zoom settings, or becoming a zoom day, are checked as on create (the account's
     current role). R-DAY-8 is not asked here (it is about adding a day; see the README)."""
-    found = await load(session, Day, day_id, company_id, what="day")
+    found = await DayRepository.from_session(session).get(company_id, day_id)
     sess, event, settings = await _context(session, company_id, found.session_id)
-    day = await load(session, Day, day_id, company_id, lock=True, what="day")  # fresh, under lock
+    day = await DayRepository.from_session(session).get(
+        company_id, day_id, lock=True
+    )  # fresh, under lock
     sent = data.model_fields_set
     before = _published(day)
     fmt = data.format or c.DayFormat(day.format)
@@ -341,26 +324,30 @@ async def update_day(
     end = data.end or day.end
     if "start" in sent and "end" not in sent and data.start is not None:
         end = data.start + (day.end - day.start)  # moving the start keeps the duration
-    others = [d for d in await session_days(session, sess.id) if d.id != day.id]
+    others = [
+        d for d in await DayRepository.from_session(session).of_session(sess.id) if d.id != day.id
+    ]
     _check_schedule(start, end, others, sess)
     day.start, day.end = start, end
     day.version += 1
     if _published(day) != before:  # times, format, place, link or Zoom settings (R-DAY-7)
-        names = await session_names(session, sess.id)
+        names = await SessionRepository.from_session(session).names(sess.id)
         publish_day(session, day, sess, event, names, c.DayRescheduled)
     await session.flush()
     return day_out(day, zoom_role_warnings(day, sess))
 
 
 async def delete_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> None:
-    found = await load(session, Day, day_id, company_id, what="day")
+    found = await DayRepository.from_session(session).get(company_id, day_id)
     sess, event, _ = await _context(session, company_id, found.session_id)
-    day = await load(session, Day, day_id, company_id, lock=True, what="day")
+    day = await DayRepository.from_session(session).get(company_id, day_id, lock=True)
     day.version += 1
-    publish_day_cancelled(session, day, sess, event, await session_names(session, sess.id))
+    publish_day_cancelled(
+        session, day, sess, event, await SessionRepository.from_session(session).names(sess.id)
+    )
     await session.delete(day)
     await session.flush()
 
 
 async def get_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> DayOut:
-    return day_out(await load(session, Day, day_id, company_id, what="day"))
+    return day_out(await DayRepository.from_session(session).get(company_id, day_id))

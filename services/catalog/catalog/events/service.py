@@ -8,43 +8,29 @@ import datetime as dt
 import json
 import uuid
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import clock
-from catalog.common import load, publish_day, publish_event, session_days, session_names
 from catalog.company.service import get_settings
+from catalog.days.messages import publish_day
+from catalog.days.repository import DayRepository
+from catalog.events.messages import publish_event
+from catalog.events.repository import EventRepository
+from catalog.events.rules import clean_title
 from catalog.events.schemas import (
-    TITLE_MAX,
     EventDetail,
     EventIn,
     EventOut,
     EventPage,
     EventPatch,
-    Title,
 )
-from catalog.models import Event, TrainingSession
+from catalog.models import Event
+from catalog.sessions.repository import SessionRepository
 from catalog.sessions.schemas import SessionOut
 from catalog.sessions.service import session_out
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.errors import field_error
-
-
-def clean_title(value: Title, locales: list[str]) -> dict[str, str]:
-    """A plain string titles every locale; a dict names some of the company's locales."""
-    raw = dict.fromkeys(locales, value) if isinstance(value, str) else dict(value)
-    if not raw:
-        raise field_error("body.title", "A title is required.")
-    title: dict[str, str] = {}
-    for locale, text in raw.items():
-        field = "body.title" if isinstance(value, str) else f"body.title.{locale}"
-        if locale not in locales:
-            raise field_error(field, f"{locale!r} is not one of the company's locales {locales}.")
-        cleaned = text.strip()
-        if not cleaned or len(cleaned) > TITLE_MAX:
-            raise field_error(field, f"A title has 1 to {TITLE_MAX} characters.")
-        title[locale] = cleaned
-    return title
 
 
 def event_out(event: Event) -> EventOut:
@@ -100,13 +86,8 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 async def list_events(
     session: AsyncSession, company_id: str, limit: int, cursor: str | None
 ) -> EventPage:
-    stmt = select(Event).where(Event.company_id == company_id)
-    if cursor:
-        created, event_id = _decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Event.created_at > created, and_(Event.created_at == created, Event.id > event_id))
-        )
-    rows = list(await session.scalars(stmt.order_by(Event.created_at, Event.id).limit(limit + 1)))
+    after = _decode_cursor(cursor) if cursor else None
+    rows = await EventRepository.from_session(session).page(company_id, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return EventPage(
@@ -122,24 +103,21 @@ def _first_start(s: SessionOut) -> tuple[int, dt.datetime]:
 
 
 def order_for_user(sessions: list[SessionOut], now: dt.datetime) -> list[SessionOut]:
-    """R-SES-10: open sessions first by first day's start; closed ones by registration end,
-    newest first."""
-    open_ = [s for s in sessions if s.registration_end is None or s.registration_end > now]
-    closed = [s for s in sessions if s not in open_]
-    open_.sort(key=_first_start)
-    closed.sort(key=lambda s: s.registration_end or now, reverse=True)
-    return open_ + closed
+    """R-SES-10 (:func:`te_shared.rules.sessions_in_user_order`) on catalog's sessions."""
+    return rules.sessions_in_user_order(
+        sessions,
+        is_open=lambda s: s.registration_end is None or s.registration_end > now,
+        first_start=lambda s: s.days[0].start if s.days else None,
+        registration_end=lambda s: s.registration_end,
+        key=lambda s: str(s.id),
+    )
 
 
 async def get_event(
     session: AsyncSession, company_id: str, event_id: uuid.UUID, *, user_order: bool = False
 ) -> EventDetail:
-    event = await load(session, Event, event_id, company_id, what="event")
-    rows = await session.scalars(
-        select(TrainingSession)
-        .where(TrainingSession.event_id == event.id, TrainingSession.company_id == company_id)
-        .order_by(TrainingSession.created_at, TrainingSession.id)
-    )
+    event = await EventRepository.from_session(session).get(company_id, event_id)
+    rows = await SessionRepository.from_session(session).of_event(company_id, event.id)
     sessions = [await session_out(session, r) for r in rows]
     # stable order: sessions by first day's start (sessions without days last), days by start
     sessions.sort(key=_first_start)
@@ -151,7 +129,7 @@ async def get_event(
 async def update_event(
     session: AsyncSession, company_id: str, event_id: uuid.UUID, data: EventPatch
 ) -> EventOut:
-    event = await load(session, Event, event_id, company_id, lock=True, what="event")
+    event = await EventRepository.from_session(session).get(company_id, event_id, lock=True)
     title_changed = False
     if data.title is not None:
         settings = await get_settings(session, company_id)
@@ -168,16 +146,10 @@ async def update_event(
     if title_changed:  # the meeting topic carries the event title: every day is re-published
         # The locks day edits take (the session row, then the day), sessions in id order, so a
         # concurrent day edit waits for us (or we for it) and versions stay strictly increasing.
-        rows = await session.scalars(
-            select(TrainingSession)
-            .where(TrainingSession.event_id == event.id, TrainingSession.company_id == company_id)
-            .order_by(TrainingSession.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        for sess in list(rows):
-            names = await session_names(session, sess.id)
-            for day in await session_days(session, sess.id):
+        sessions = SessionRepository.from_session(session)
+        for sess in await sessions.of_event(company_id, event.id, lock=True):
+            names = await SessionRepository.from_session(session).names(sess.id)
+            for day in await DayRepository.from_session(session).of_session(sess.id):
                 day.version += 1
                 publish_day(session, day, sess, event, names, c.DayRescheduled)
     await session.flush()

@@ -5,11 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.common import load
 from catalog.days import service as days
 from catalog.days.schemas import DayIn, DayOut
-from catalog.models import TrainingSession
 from catalog.sessions import service
+from catalog.sessions.repository import SessionRepository
 from catalog.sessions.schemas import SessionOut, SessionPatch
 from te_shared.auth import AdminPrincipal
 from te_shared.errors import problem_responses
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_r
 async def get_session(
     session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
 ) -> SessionOut:
-    row = await load(session, TrainingSession, session_id, admin.company_id, what="session")
+    row = await SessionRepository.from_session(session).get(admin.company_id, session_id)
     return await service.session_out(session, row)
 
 

@@ -5,60 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import clock
-from catalog.common import (
-    check_registration_end,
-    default_registration_end,
-    load,
-    publish_day,
-    publish_day_cancelled,
-    publish_session,
-    seats_taken,
-    session_days,
-    session_names,
-)
 from catalog.company.service import get_settings
 from catalog.days import rules as day_rules
+from catalog.days.messages import publish_day, publish_day_cancelled
+from catalog.days.repository import DayRepository
 from catalog.days.service import day_out
-from catalog.models import Day, Event, OutboxRecord, SessionName, TrainingSession
-from catalog.sessions.schemas import NAME_MAX, Name, SessionIn, SessionOut, SessionPatch
+from catalog.events.repository import EventRepository
+from catalog.models import Day, OutboxRecord, SessionName, TrainingSession
+from catalog.sessions import rules as session_rules
+from catalog.sessions.messages import publish_session
+from catalog.sessions.repository import SessionRepository
+from catalog.sessions.schemas import SessionIn, SessionOut, SessionPatch
 from te_shared import contracts as c
 from te_shared import rules
 from te_shared.errors import Conflict, FieldError, field_error
 from te_shared.outbox import add_message
-from te_shared.timezones import validate_timezone
-
-
-def clean_names(value: Name, locales: list[str], *, all_locales: bool) -> dict[str, str]:
-    """R-SES-1/2: trimmed, non-empty, at most 180 characters, only the company's locales.
-
-    A plain string names every locale. On create (``all_locales``) a dict must name some locale
-    of the company, and the locales it leaves out get its first name, so every locale is set.
-    """
-    raw = dict.fromkeys(locales, value) if isinstance(value, str) else dict(value)
-    if not raw:
-        raise field_error("body.name", "Name is required.", code="name_required")
-    names: dict[str, str] = {}
-    for locale, text in raw.items():
-        field = "body.name" if isinstance(value, str) else f"body.name.{locale}"
-        if locale not in locales:
-            raise field_error(field, f"{locale!r} is not one of the company's locales {locales}.")
-        cleaned = text.strip()
-        if not cleaned:
-            raise field_error(field, "Name is required.", code="name_required")
-        if len(cleaned) > NAME_MAX:
-            raise field_error(
-                field, f"Name must be at most {NAME_MAX} characters.", code="name_too_long"
-            )
-        names[locale] = cleaned
-    if all_locales:
-        first = next(iter(names.values()))
-        names = {locale: names.get(locale, first) for locale in locales}
-    return names
 
 
 async def store_names(session: AsyncSession, row: TrainingSession, names: dict[str, str]) -> None:
@@ -67,17 +32,10 @@ async def store_names(session: AsyncSession, row: TrainingSession, names: dict[s
     finds an import row's session by."""
     for locale, name in names.items():
         key = rules.name_key(name)
-        clash = await session.scalar(
-            select(SessionName.session_id).where(
-                SessionName.event_id == row.event_id,
-                SessionName.locale == locale,
-                SessionName.name_key == key,
-                SessionName.session_id != row.id,
-            )
-        )
-        if clash is not None:
+        repository = SessionRepository.from_session(session)
+        if await repository.name_owner(row.event_id, locale, key, besides=row.id) is not None:
             raise _name_taken(locale, name)
-        existing = await session.get(SessionName, (row.id, locale))
+        existing = await repository.name_in(row.id, locale)
         if existing is None:
             session.add(
                 SessionName(
@@ -105,29 +63,18 @@ def _name_taken(locale: str | None, name: str | None) -> Conflict:
     )
 
 
-def _timezone(value: str) -> str:
-    try:
-        return validate_timezone(value)
-    except ValueError as exc:
-        raise field_error("body.timezone", str(exc), code="unknown_timezone") from exc
-
-
-def _check_limit(enabled: bool, limit: int | None) -> None:
-    if enabled and limit is None:
-        raise field_error(
-            "body.participant_limit",
-            "A participant limit (a positive number) is required when the limit is enabled.",
-        )
-
-
 async def session_out(session: AsyncSession, row: TrainingSession) -> SessionOut:
-    days = await session_days(session, row.id)
-    taken = await seats_taken(session, row.id) if row.limit_enabled else None
+    days = await DayRepository.from_session(session).of_session(row.id)
+    taken = (
+        await SessionRepository.from_session(session).seats_taken(row.id)
+        if row.limit_enabled
+        else None
+    )
     limit = row.participant_limit if row.limit_enabled else None
     return SessionOut(
         id=row.id,
         event_id=row.event_id,
-        name=await session_names(session, row.id),
+        name=await SessionRepository.from_session(session).names(row.id),
         timezone=row.timezone,
         registration_end=row.registration_end,
         limit_enabled=row.limit_enabled,
@@ -143,20 +90,22 @@ async def session_out(session: AsyncSession, row: TrainingSession) -> SessionOut
 async def create_session(
     session: AsyncSession, company_id: str, event_id: uuid.UUID, data: SessionIn
 ) -> SessionOut:
-    event = await load(session, Event, event_id, company_id, what="event", lock=True)
+    event = await EventRepository.from_session(session).get(company_id, event_id, lock=True)
     settings = await get_settings(session, company_id)
-    names = clean_names(data.name, settings.locales, all_locales=True)
-    tz = _timezone(data.timezone) if data.timezone is not None else settings.timezone
+    names = session_rules.clean_names(data.name, settings.locales, all_locales=True)
+    tz = session_rules.timezone(data.timezone) if data.timezone is not None else settings.timezone
     registration_end: dt.datetime | None = None
     if event.dated:
-        registration_end = data.registration_end or default_registration_end(clock.now(), tz)
+        registration_end = data.registration_end or session_rules.default_registration_end(
+            clock.now(), tz
+        )
     elif data.registration_end is not None:
         raise field_error(
             "body.registration_end",
             "An undated event's sessions have no registration end.",
             code="registration_end_undated",
         )
-    _check_limit(data.limit_enabled, data.participant_limit)
+    session_rules.check_limit(data.limit_enabled, data.participant_limit)
     row = TrainingSession(
         company_id=company_id,
         event_id=event.id,
@@ -177,23 +126,25 @@ async def create_session(
 async def update_session(
     session: AsyncSession, company_id: str, session_id: uuid.UUID, data: SessionPatch
 ) -> SessionOut:
-    row = await load(session, TrainingSession, session_id, company_id, lock=True, what="session")
-    event = await load(session, Event, row.event_id, company_id, what="event")
+    row = await SessionRepository.from_session(session).get(company_id, session_id, lock=True)
+    event = await EventRepository.from_session(session).get(company_id, row.event_id)
     settings = await get_settings(session, company_id)
     sent = data.model_fields_set
     republish_days = False
     if "name" in sent:
         if data.name is None:
             raise field_error("body.name", "Name is required.", code="name_required")
-        await store_names(session, row, clean_names(data.name, settings.locales, all_locales=False))
+        await store_names(
+            session, row, session_rules.clean_names(data.name, settings.locales, all_locales=False)
+        )
         republish_days = True
     if "timezone" in sent:
         if data.timezone is None:
             raise field_error("body.timezone", "A time zone is required.")
-        tz = _timezone(data.timezone)
+        tz = session_rules.timezone(data.timezone)
         republish_days = republish_days or tz != row.timezone
         row.timezone = tz
-    days = await session_days(session, row.id)
+    days = await DayRepository.from_session(session).of_session(row.id)
     if "registration_end" in sent:
         if not event.dated:
             if data.registration_end is not None:
@@ -207,7 +158,11 @@ async def update_session(
                 "body.registration_end", "A dated event's session needs a registration end."
             )
         else:
-            check_registration_end(data.registration_end, days, "body.registration_end")
+            session_rules.check_registration_end(
+                data.registration_end,
+                min((d.start for d in days), default=None),
+                "body.registration_end",
+            )
             row.registration_end = data.registration_end
     if data.limit_enabled is not None:
         row.limit_enabled = data.limit_enabled
@@ -215,17 +170,12 @@ async def update_session(
         row.participant_limit = data.participant_limit
     if data.waitlist_enabled is not None:
         row.waitlist_enabled = data.waitlist_enabled
-    _check_limit(row.limit_enabled, row.participant_limit)
+    session_rules.check_limit(row.limit_enabled, row.participant_limit)
     if row.limit_enabled and row.participant_limit is not None:  # R-SES-9
-        taken = await seats_taken(session, row.id)
-        if row.participant_limit < taken:
-            raise field_error(
-                "body.participant_limit",
-                f"The limit cannot be lower than the {taken} seats already taken.",
-                code="limit_below_seats_taken",
-            )
+        taken = await SessionRepository.from_session(session).seats_taken(row.id)
+        session_rules.check_limit_against_taken(row.limit_enabled, row.participant_limit, taken)
     row.version += 1
-    names = await session_names(session, row.id)
+    names = await SessionRepository.from_session(session).names(row.id)
     publish_session(session, row, names, c.SessionUpdated)
     if republish_days:  # the topic and timezone the bridge and registration see changed
         for day in days:
@@ -249,10 +199,10 @@ def _limit_warnings(row: TrainingSession, days: list[Day]) -> list[str]:
 
 
 async def delete_session(session: AsyncSession, company_id: str, session_id: uuid.UUID) -> None:
-    row = await load(session, TrainingSession, session_id, company_id, lock=True, what="session")
-    event = await load(session, Event, row.event_id, company_id, what="event")
-    names = await session_names(session, row.id)
-    for day in await session_days(session, row.id):
+    row = await SessionRepository.from_session(session).get(company_id, session_id, lock=True)
+    event = await EventRepository.from_session(session).get(company_id, row.event_id)
+    names = await SessionRepository.from_session(session).names(row.id)
+    for day in await DayRepository.from_session(session).of_session(row.id):
         day.version += 1
         publish_day_cancelled(session, day, row, event, names)
     row.version += 1
@@ -263,7 +213,5 @@ async def delete_session(session: AsyncSession, company_id: str, session_id: uui
             company_id=company_id, session_id=row.id, event_id=row.event_id, version=row.version
         ),
     )
-    await session.execute(delete(Day).where(Day.session_id == row.id))
-    await session.execute(delete(SessionName).where(SessionName.session_id == row.id))
-    await session.delete(row)
-    await session.flush()
+    await SessionRepository.from_session(session).delete(row.id)
+    session.expunge(row)

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from catalog.days import rules
+from te_shared.errors import ProblemError
 
 
 @pytest.mark.parametrize(
@@ -46,3 +47,27 @@ def test_r_zoom_2_day_warnings() -> None:
     assert len(both) == 2
     fits = start + dt.timedelta(minutes=40)
     assert rules.zoom_role_warnings("zoom", "participant", start, fits, True, 100) == []
+
+
+def test_r_day_8_needs_confirmation() -> None:
+    now = dt.datetime(2030, 1, 10, 12, tzinfo=dt.UTC)
+    past, future = now - dt.timedelta(days=1), now + dt.timedelta(days=1)
+    assert rules.needs_confirmation([past], future, now)
+    assert not rules.needs_confirmation([], future, now)  # a first day
+    assert not rules.needs_confirmation([future], future, now)  # the session has not ended
+    assert not rules.needs_confirmation([past], past, now)  # a day in the past
+
+
+def test_r_day_5_6_check_schedule() -> None:
+    t = dt.datetime(2030, 1, 10, 9, tzinfo=dt.UTC)
+    hour = dt.timedelta(hours=1)
+    rules.check_schedule(t, t + hour, [(t + hour, t + 2 * hour)], None)  # touching is fine
+    with pytest.raises(ProblemError) as caught:
+        rules.check_schedule(t, t, [], None)
+    assert caught.value.errors[0].code == "end_before_start"
+    with pytest.raises(ProblemError) as caught:
+        rules.check_schedule(t, t + 2 * hour, [(t + hour, t + 3 * hour)], None)
+    assert caught.value.errors[0].code == "days_overlap"
+    with pytest.raises(ProblemError) as caught:  # R-SES-7 from the day's side
+        rules.check_schedule(t, t + hour, [], t)
+    assert caught.value.errors[0].code == "registration_end_after_first_day"

@@ -46,18 +46,14 @@ def ordered(
     sessions: list[Placed],
     now: dt.datetime,
 ) -> list[Placed]:
-    """R-SES-10: open sessions first by first day's start; then the rest by
-    ``registration_end``, newest first."""
-    open_ = [p for p in sessions if registration_open(event, p[0], now)]
-    closed = [p for p in sessions if not registration_open(event, p[0], now)]
-    open_.sort(key=lambda p: (p[1].first_start or FAR_FUTURE, str(p[0].session_id)))
-    closed.sort(
-        key=lambda p: (
-            -(p[0].registration_end or dt.datetime.min.replace(tzinfo=dt.UTC)).timestamp(),
-            str(p[0].session_id),
-        )
+    """R-SES-10 (:func:`te_shared.rules.sessions_in_user_order`) on replica rows."""
+    return rules.sessions_in_user_order(
+        sessions,
+        is_open=lambda p: registration_open(event, p[0], now),
+        first_start=lambda p: p[1].first_start,
+        registration_end=lambda p: p[0].registration_end,
+        key=lambda p: str(p[0].session_id),
     )
-    return open_ + closed
 
 
 def visible(enrollment: Enrollment | None, sessions: list[Placed]) -> list[Placed]:
