@@ -28,6 +28,8 @@ _QUERY_SECRET = re.compile(
     r"([?&](?:[\w-]*(?:token|secret|passw(?:or)?d|signature|api[_-]?key)[\w-]*|code)=)[^&\s\"']+",
     re.IGNORECASE,
 )
+#: a calendar feed's token, which calendar apps can only carry in the path
+_FEED_TOKEN = re.compile(r"(/calendar/)[\w-]{16,}(\.ics)")
 REDACTED = "***"
 
 
@@ -38,6 +40,7 @@ def is_sensitive_key(key: str) -> bool:
 def scrub(value: str) -> str:
     """``value`` with any credential it embeds replaced by ``***``."""
     value = _JWT.sub(REDACTED, value)
+    value = _FEED_TOKEN.sub(rf"\1{REDACTED}\2", value)
     value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     value = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", value)
     return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", value)

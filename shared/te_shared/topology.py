@@ -37,6 +37,10 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.DayRescheduled,
         c.DayCancelled,
         c.AttendanceRecorded,
+        c.MeetingCreated,
+        c.MeetingUpdated,
+        c.MeetingFailed,
+        c.MeetingDeleted,
     ),
     ZOOM_BRIDGE: (
         c.CompanySettingsChanged,

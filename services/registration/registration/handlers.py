@@ -22,6 +22,7 @@ from registration.models import (
     DayReplica,
     Enrollment,
     EventReplica,
+    MeetingLink,
     PendingAttendance,
     SessionReplica,
 )
@@ -317,3 +318,44 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
             user_id=user_id,
             email=email if user_id is None else None,
         )
+
+
+async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str | None) -> None:
+    """Keep a zoom day's shared join link (for the calendar feed), newest day version wins."""
+    row = await session.get(MeetingLink, msg.day_id, with_for_update=is_postgres(session))
+    if row is None:
+        session.add(
+            MeetingLink(
+                day_id=msg.day_id,
+                company_id=msg.company_id,
+                join_url=join_url,
+                version=msg.version,
+                changes=1,
+            )
+        )
+        return
+    if row.company_id != msg.company_id or msg.version < row.version:
+        return
+    if row.join_url != join_url:
+        row.changes += 1
+    row.join_url, row.version = join_url, msg.version
+
+
+@consumers.handler(c.MeetingCreated)
+async def on_meeting_created(session: AsyncSession, msg: c.MeetingCreated) -> None:
+    await _meeting_link(session, msg, msg.join_url)
+
+
+@consumers.handler(c.MeetingUpdated)
+async def on_meeting_updated(session: AsyncSession, msg: c.MeetingUpdated) -> None:
+    await _meeting_link(session, msg, msg.join_url)
+
+
+@consumers.handler(c.MeetingFailed)
+async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None:
+    await _meeting_link(session, msg, None)
+
+
+@consumers.handler(c.MeetingDeleted)
+async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
+    await _meeting_link(session, msg, None)

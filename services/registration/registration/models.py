@@ -88,6 +88,32 @@ class DayReplica(Base):
     reopened: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
 
 
+class MeetingLink(Base):
+    """A zoom day's shared join link as the bridge last announced it (``Meeting*`` messages,
+    the newest day version wins), for the calendar feed's LOCATION of seat holders. Kept apart
+    from :class:`DayReplica` so a meeting message that overtakes its day is not lost."""
+
+    __tablename__ = "meeting_link"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    join_url: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    version: Mapped[int] = mapped_column(Integer())
+    #: how many times the link changed (the calendar's SEQUENCE grows with it)
+    changes: Mapped[int] = mapped_column(Integer(), default=0)
+
+
+class CalendarFeed(Base):
+    """A user's calendar subscription: the token is shown once and only its SHA-256 kept."""
+
+    __tablename__ = "calendar_feed"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class Access(Base):
     """The right of a user to see an event."""
 

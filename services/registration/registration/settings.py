@@ -14,6 +14,11 @@ class RegistrationSettings(ServiceSettings):
     service_name: str = "registration"
     port: int = 8002
     database_url: str = Field(default="sqlite:///./var/registration.db")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Where clients reach this service (through the gateway in production): "
+        "calendar feed URLs are built on it.",
+    )
     import_read_timeout: float = Field(
         default=10.0,
         gt=0,

@@ -3,14 +3,33 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from registration.binding import bind_principal
-from registration.me import service
-from registration.me.schemas import MyEventsPage, MyEventView, Tab
+from registration.deps import SettingsDep
+from registration.me import calendar, service
+from registration.me.schemas import CalendarFeedOut, MyEventsPage, MyEventView, Tab
 from te_shared.auth import CurrentPrincipal
-from te_shared.errors import problem_responses
+from te_shared.db import utcnow
+from te_shared.errors import NotFound, problem_responses
 from te_shared.service import SessionDep
+
+ICS = "text/calendar; charset=utf-8"
+#: a locale code as the company's settings have them (``en``, ``de-CH``)
+Locale = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$",
+        max_length=35,
+        description="The locale of the event titles (SUMMARY); the title's first by default.",
+    ),
+]
+CALENDAR_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {
+        "content": {"text/calendar": {"schema": {"type": "string"}}},
+        "description": "RFC 5545: one VEVENT per day of the sessions the user is in.",
+    }
+}
 
 router = APIRouter(
     prefix="/v1/me",
@@ -41,3 +60,69 @@ async def my_event(
     event_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> MyEventView:
     return await service.my_event(session, principal, event_id)
+
+
+@router.get(
+    "/calendar.ics",
+    response_class=Response,
+    responses=CALENDAR_RESPONSE,
+    summary="The user's days as an iCalendar file",
+)
+async def my_calendar(
+    principal: CurrentPrincipal, session: SessionDep, locale: Locale = None
+) -> Response:
+    entries = await calendar.entries_for(session, principal.company_id, principal.user_id, locale)
+    return Response(calendar.render(entries, utcnow()), media_type=ICS)
+
+
+@router.post(
+    "/calendar/feed",
+    status_code=201,
+    response_model=CalendarFeedOut,
+    summary="A subscription URL for calendar apps",
+    description="An unguessable URL that serves the user's calendar without a bearer token, "
+    "for calendar apps. Shown once (only its hash is kept); a new one replaces the old.",
+)
+async def create_feed(
+    principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep
+) -> CalendarFeedOut:
+    token = await calendar.new_feed(session, principal.company_id, principal.user_id, utcnow())
+    base = settings.public_base_url.rstrip("/")
+    return CalendarFeedOut(url=f"{base}/v1/calendar/{token}.ics")
+
+
+@router.delete(
+    "/calendar/feed",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke the subscription URL",
+)
+async def revoke_feed(principal: CurrentPrincipal, session: SessionDep) -> Response:
+    await calendar.revoke_feed(session, principal.company_id, principal.user_id)
+    return Response(status_code=204)
+
+
+#: calendar apps cannot send headers: the feed's token in its URL is the credential
+feeds = APIRouter(prefix="/v1/calendar", tags=["me"])
+
+
+@feeds.get(
+    "/{token}.ics",
+    response_class=Response,
+    responses={**CALENDAR_RESPONSE, **problem_responses(404)},
+    summary="A calendar feed, by its token (no bearer token)",
+)
+async def feed(token: str, session: SessionDep, locale: Locale = None) -> Response:
+    owner = (
+        await calendar.feed_owner(session, token)
+        if 20 <= len(token) <= 100 and token.replace("-", "").replace("_", "").isalnum()
+        else None
+    )
+    if owner is None:
+        raise NotFound("No such calendar feed.", code="feed_not_found")
+    entries = await calendar.entries_for(session, owner[0], owner[1], locale)
+    return Response(
+        calendar.render(entries, utcnow()),
+        media_type=ICS,
+        headers={"Cache-Control": "private, max-age=300"},
+    )

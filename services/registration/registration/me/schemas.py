@@ -60,3 +60,7 @@ class MyEventView(BaseModel):
 class MyEventsPage(BaseModel):
     items: list[MyEventView]
     next_cursor: str | None
+
+
+class CalendarFeedOut(BaseModel):
+    url: str = Field(description="The feed's URL, with its token: keep it secret.")

@@ -1,0 +1,57 @@
+"""The calendar's zoom days (issue "Calendars and integrations" §1, R-ZOOM-3): the join link
+from the bridge's meeting messages, to seat holders only, in any order of messages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import icalendar
+
+from te_shared import contracts as c
+
+if TYPE_CHECKING:
+    from conftest import Reg
+
+
+async def locations(reg: Reg, user: str) -> dict[str, str | None]:
+    r = await reg.client.get("/v1/me/calendar.ics", headers=reg.user(user))
+    assert r.status_code == 200, r.text
+    found = icalendar.Calendar.from_ical(r.content).walk("VEVENT")
+    return {
+        str(e["UID"]).split("@")[0]: (str(e["LOCATION"]) if "LOCATION" in e else None)
+        for e in found
+    }
+
+
+async def test_zoom_day_join_link_for_seat_holders_whatever_the_order(reg: Reg) -> None:
+    event_id = await reg.event(requires_approval=True)
+    created = reg.session_msg(event_id)
+    day = reg.day_msg(event_id, created.session_id, zoom_organizer="org")
+    newer = c.MeetingUpdated(
+        company_id="acme", day_id=day.day_id, version=2, join_url="https://zoom.us/j/2"
+    )
+    older = c.MeetingCreated(
+        company_id="acme", day_id=day.day_id, version=1, join_url="https://zoom.us/j/1"
+    )
+    await reg.apply(newer, created, day, older)  # the meeting overtook its day; stale last
+    r = await reg.client.put(
+        f"/v1/events/{event_id}/access",
+        json={"user_ids": ["zc-1", "zc-2"]},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 200
+    first = (await reg.sign_up(created.session_id, "zc-1")).json()
+    assert first["status"] == "pending"
+    await reg.sign_up(created.session_id, "zc-2")
+    r = await reg.client.patch(
+        f"/v1/enrollments/{first['id']}", json={"status": "approved"}, headers=reg.admin()
+    )
+    assert r.status_code == 200
+    day_key = str(day.day_id)
+    assert (await locations(reg, "zc-1"))[day_key] == "https://zoom.us/j/2"
+    assert (await locations(reg, "zc-2"))[day_key] is None  # pending: no join link
+    await reg.apply(
+        c.MeetingDeleted(company_id="acme", day_id=day.day_id, version=3),
+        c.MeetingCreated(company_id="other", day_id=day.day_id, version=9, join_url="x"),
+    )
+    assert (await locations(reg, "zc-1"))[day_key] is None
