@@ -52,7 +52,9 @@ DOCS = {
 OPERATIONS = {("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics")}
 PUBLIC: dict[str, set[tuple[str, str]]] = {
     "catalog": DOCS | OPERATIONS,
-    "registration": DOCS | OPERATIONS,
+    "registration": DOCS
+    | OPERATIONS
+    | {("GET", "/v1/calendar/{token}.ics")},  # a calendar app's feed: its token is the credential
     "zoom-bridge": DOCS
     | OPERATIONS
     | {

@@ -279,13 +279,18 @@ async def observe(system: System, ids: Ids) -> dict[str, Any]:
     return seen
 
 
+#: paths whose parameter is a credential, not a company's id (tested in tests/e2e/test_calendar.py:
+#: an unknown or revoked token is a 404 like any other)
+CREDENTIAL_PATHS = {"/v1/calendar/{token}.ics"}
+
+
 async def openapi_id_endpoints(system: System) -> set[tuple[str, str, str]]:
     found: set[tuple[str, str, str]] = set()
     for name in ("catalog", "registration", "bridge"):
         async with system.client(getattr(system, name)) as client:
             spec = await ok(await client.get("/openapi.json"))
         for path, operations in spec["paths"].items():
-            if "{" in path:
+            if "{" in path and path not in CREDENTIAL_PATHS:
                 found |= {(name, method.upper(), path) for method in operations}
     return found
 
