@@ -45,6 +45,25 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(run_async())
 
 
+def create_idempotency_table() -> None:
+    """The ``idempotency_keys`` table (see :mod:`te_shared.idempotency`)."""
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("company_id", sa.String(100), nullable=False),
+        sa.Column("caller", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(10), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("content_type", sa.String(200), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("locked_until", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("company_id", "caller", "key", name=op.f("pk_idempotency_keys")),
+    )
+    op.create_index(op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"])
+
+
 def create_messaging_tables() -> None:
     """The ``outbox`` and ``inbox`` tables (see :mod:`te_shared.outbox`, :mod:`te_shared.inbox`)."""
     op.create_table(

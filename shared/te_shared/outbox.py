@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,7 @@ class OutboxRelay:
         retention: dt.timedelta = dt.timedelta(days=7),
         inbox_model: type[InboxRecordMixin] | None = None,
         inbox_retention: dt.timedelta = dt.timedelta(days=14),
+        expiring: Sequence[Any] = (),
         on_published: Callable[[str], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -137,6 +138,8 @@ class OutboxRelay:
         self._retention = retention
         self._inbox_model = inbox_model
         self._inbox_retention = inbox_retention
+        #: tables whose rows carry ``expires_at`` (idempotency keys): pruned once past it
+        self._expiring = tuple(expiring)
         self._on_published = on_published
         self._wake = asyncio.Event()
         self._stopping = False
@@ -316,6 +319,8 @@ class OutboxRelay:
                     )
                 )
                 inbox_deleted = int(getattr(inbox, "rowcount", 0) or 0)
+            for expiring in self._expiring:
+                await session.execute(delete(expiring).where(expiring.expires_at < now))
         deleted = (int(getattr(outbox, "rowcount", 0) or 0), inbox_deleted)
         if any(deleted):
             log.info("housekeeping_pruned", outbox=deleted[0], inbox=deleted[1])

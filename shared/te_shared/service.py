@@ -32,6 +32,8 @@ from te_shared.auth import JWTConfig
 from te_shared.contracts import Message
 from te_shared.db import create_engine, create_sessionmaker, ping, run_migrations_async
 from te_shared.errors import install_error_handlers
+from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
+from te_shared.idempotency import document as document_idempotency
 from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.logging import configure_logging, get_logger
 from te_shared.middleware import (
@@ -253,6 +255,8 @@ def create_service_app(
     shutdown: Sequence[Hook] = (),
     version: str = "0.1.0",
     tracer_provider: TracerProvider | None = None,
+    idempotency_model: type[IdempotencyRecordMixin] | None = None,
+    idempotency_exempt: tuple[str, ...] = (),
 ) -> FastAPI:
     """Build a service. ``startup`` hooks run once the database and broker are connected and
     before consumers start; ``shutdown`` hooks run after consumers stopped and before the outbox
@@ -298,6 +302,7 @@ def create_service_app(
             max_backoff=settings.outbox_max_backoff,
             inbox_model=inbox_model,
             inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
+            expiring=[idempotency_model] if idempotency_model is not None else [],
             on_published=metrics.observe_published,
         )
         for hook in startup:
@@ -344,6 +349,17 @@ def create_service_app(
     )
     install_error_handlers(app)
     app.add_middleware(JsonNulMiddleware)  # inside the size limit, which bounds its buffer
+    if idempotency_model is not None:  # inside the size limit too: it reads the body
+        app.add_middleware(
+            IdempotencyMiddleware,
+            model=idempotency_model,
+            sessionmaker=runtime.session_factory,
+            jwt_config=lambda: app.state.jwt_config,
+            ttl=dt.timedelta(hours=settings.idempotency_ttl_hours),
+            lease=dt.timedelta(seconds=settings.idempotency_lease_seconds),
+            exempt=idempotency_exempt,
+        )
+        document_idempotency(app, idempotency_exempt)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)

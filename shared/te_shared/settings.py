@@ -64,6 +64,18 @@ class ServiceSettings(BaseSettings):
     outbox_max_backoff: float = Field(
         default=60.0, gt=0, description="Longest wait between publish retries (seconds)."
     )
+    idempotency_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long an Idempotency-Key's first answer is replayed to the same request "
+        "(then the key is forgotten and may be used afresh).",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request with an Idempotency-Key that has not finished after this long "
+        "(its process died) no longer blocks a retry with the same key (409 until then).",
+    )
     inbox_retention_days: float = Field(
         default=14.0,
         ge=1,

@@ -11,7 +11,7 @@ from catalog.company.endpoints import router as company_router
 from catalog.days.endpoints import router as days_router
 from catalog.events.endpoints import router as events_router
 from catalog.handlers import consumers
-from catalog.models import InboxRecord, OutboxRecord
+from catalog.models import IdempotencyRecord, InboxRecord, OutboxRecord
 from catalog.sessions.endpoints import router as sessions_router
 from catalog.settings import CatalogSettings
 from te_shared.service import create_service_app
@@ -32,4 +32,5 @@ def create_app(
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,
         migrations=MIGRATIONS,
+        idempotency_model=IdempotencyRecord,
     )

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from te_shared.db import UTCDateTime, make_metadata, new_id, utcnow
+from te_shared.idempotency import IdempotencyRecordMixin
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin
 
@@ -33,6 +34,10 @@ class OutboxRecord(OutboxRecordMixin, Base):
 
 
 class InboxRecord(InboxRecordMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 

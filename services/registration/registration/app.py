@@ -12,7 +12,7 @@ from registration.enrollments.endpoints import router as enrollments_router
 from registration.handlers import consumers
 from registration.me.endpoints import feeds as feed_router
 from registration.me.endpoints import router as me_router
-from registration.models import InboxRecord, OutboxRecord
+from registration.models import IdempotencyRecord, InboxRecord, OutboxRecord
 from registration.settings import RegistrationSettings
 from te_shared.service import create_service_app
 
@@ -32,4 +32,5 @@ def create_app(
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,
         migrations=MIGRATIONS,
+        idempotency_model=IdempotencyRecord,
     )

@@ -1,0 +1,362 @@
+"""Safe retries of writes: the ``Idempotency-Key`` header (issue "Calendars and integrations" §3).
+
+A client that sends ``Idempotency-Key: <key>`` with a POST, PUT or PATCH may send the same
+request again (a timeout, a dropped connection) without doing it twice:
+
+- the same key with the same request (method, path, query and body) within
+  ``IDEMPOTENCY_TTL_HOURS`` (24 h) replays the first answer, status and body, with
+  ``Idempotent-Replayed: true``, and does nothing again;
+- the same key with another request is a 422 (``idempotency_key_reused``);
+- the same key while its first request still runs is a 409 (``idempotency_key_in_use``,
+  ``Retry-After: 1``).
+
+Keys are scoped to the company and the caller of the bearer token (two users' keys never
+meet); a request without a valid token is passed on untouched (the endpoint answers 401). A
+server error (5xx) is not kept: the client may retry it with the same key. An answer is kept
+only once the endpoint's transaction has committed.
+
+The record lives in the service's own database (``idempotency_keys``, created by
+:func:`te_shared.migrations.create_idempotency_table`), beside the data it protects. It is
+written in a transaction of its own around the request; if the process dies between the
+request's commit and the record's, the record stays ``running`` until its lease
+(``IDEMPOTENCY_LEASE_SECONDS``) ends, after which a retry runs the request again: the one
+window where a retry can act twice (the README says so).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Integer, LargeBinary, String, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from te_shared.auth import JWTConfig, decode_token
+from te_shared.db import UTCDateTime, is_postgres, utcnow
+from te_shared.errors import ProblemError, problem_response
+from te_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+HEADER = "idempotency-key"
+REPLAYED = "Idempotent-Replayed"
+#: printable ASCII, as Stripe's and the IETF draft's keys (a UUID is typical)
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+METHODS = frozenset({"POST", "PUT", "PATCH"})
+RUNNING, DONE = "running", "done"
+
+
+class IdempotencyRecordMixin:
+    """Columns of ``idempotency_keys``; a service declares
+    ``class IdempotencyRecord(IdempotencyRecordMixin, Base)``."""
+
+    __tablename__ = "idempotency_keys"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10))
+    status_code: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
+    locked_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class KeyReused(ProblemError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class KeyInUse(ProblemError):
+    status = 409
+    code = "idempotency_key_in_use"
+
+
+class KeyInvalid(ProblemError):
+    status = 400
+    code = "idempotency_key_invalid"
+
+
+def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class IdempotencyMiddleware:
+    """Applies the rules above to every POST, PUT and PATCH under ``/v1/`` that carries the
+    header, except the paths ``exempt`` names (prefixes: a third party's callbacks)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        model: type[IdempotencyRecordMixin],
+        sessionmaker: Callable[[], async_sessionmaker[AsyncSession]],
+        jwt_config: Callable[[], JWTConfig],
+        ttl: dt.timedelta,
+        lease: dt.timedelta,
+        exempt: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.model = model
+        self.sessionmaker = sessionmaker
+        self.jwt_config = jwt_config
+        self.ttl = ttl
+        self.lease = lease
+        self.exempt = exempt
+
+    def _key(self, scope: Scope) -> str | None:
+        if scope["type"] != "http" or scope["method"] not in METHODS:
+            return None
+        path: str = scope["path"]
+        if not path.startswith("/v1/") or path.startswith(self.exempt):
+            return None
+        for name, value in scope["headers"]:
+            if name == b"idempotency-key":
+                return str(value.decode("latin-1"))
+        return None
+
+    def _caller(self, scope: Scope) -> tuple[str, str] | None:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    return None
+                try:
+                    principal = decode_token(token.strip(), self.jwt_config())
+                except ProblemError:
+                    return None
+                return principal.company_id, principal.user_id
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = self._key(scope)
+        caller = self._caller(scope) if key is not None else None
+        if key is None or caller is None:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if not _KEY.fullmatch(key):
+            problem = KeyInvalid(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            )
+            await problem_response(400, problem.to_problem(path))(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        fingerprint = request_hash(scope["method"], path, scope.get("query_string", b""), body)
+        try:
+            replay = await self._begin(caller, key, fingerprint)
+        except ProblemError as exc:
+            headers = {"Retry-After": "1"} if isinstance(exc, KeyInUse) else None
+            await problem_response(exc.status, exc.to_problem(path), headers)(scope, receive, send)
+            return
+        if replay is not None:
+            await _send_replay(replay, send)
+            return
+        captured = _Captured()
+        try:
+            await self.app(scope, _replaying(body), captured.wrap(send))
+        except BaseException:
+            await self._forget(caller, key)
+            raise
+        if captured.status is None or captured.status >= 500:
+            await self._forget(caller, key)
+        else:
+            await self._finish(caller, key, captured)
+
+    async def _begin(
+        self, caller: tuple[str, str], key: str, fingerprint: str
+    ) -> IdempotencyRecordMixin | None:
+        """Claim the key (a new record, ``running``), or say why not; returns the record to
+        replay when the request was answered before."""
+        company_id, user_id = caller
+        model = self.model
+        now = utcnow()
+        async with self.sessionmaker()() as session, session.begin():
+            insert = pg_insert if is_postgres(session) else sqlite_insert
+            claimed = await session.execute(
+                insert(model)
+                .values(
+                    company_id=company_id,
+                    caller=user_id,
+                    key=key,
+                    request_hash=fingerprint,
+                    state=RUNNING,
+                    locked_until=now + self.lease,
+                    expires_at=now + self.ttl,
+                )
+                .on_conflict_do_nothing()
+            )
+            if getattr(claimed, "rowcount", 0) == 1:
+                return None  # a new key: this request runs
+            stmt = select(model).where(
+                model.company_id == company_id, model.caller == user_id, model.key == key
+            )
+            if is_postgres(session):
+                stmt = stmt.with_for_update()
+            record = (await session.scalars(stmt)).one()
+            if record.expires_at <= now:  # an old use of the key: start afresh
+                record.request_hash, record.state = fingerprint, RUNNING
+                record.status_code = record.content_type = record.body = None
+                record.locked_until, record.expires_at = now + self.lease, now + self.ttl
+                return None
+            if record.request_hash != fingerprint:
+                raise KeyReused(
+                    "This Idempotency-Key was used with another request; use a new key."
+                )
+            if record.state == DONE:
+                session.expunge(record)
+                return record
+            if record.locked_until > now:
+                raise KeyInUse("A request with this Idempotency-Key is still running.")
+            record.locked_until = now + self.lease  # its lease ran out: take it over
+            return None
+
+    async def _finish(self, caller: tuple[str, str], key: str, captured: _Captured) -> None:
+        company_id, user_id = caller
+        model = self.model
+        async with self.sessionmaker()() as session, session.begin():
+            await session.execute(
+                update(model)
+                .where(model.company_id == company_id, model.caller == user_id, model.key == key)
+                .values(
+                    state=DONE,
+                    status_code=captured.status,
+                    content_type=captured.content_type,
+                    body=bytes(captured.body),
+                )
+            )
+
+    async def _forget(self, caller: tuple[str, str], key: str) -> None:
+        company_id, user_id = caller
+        model = self.model
+        try:
+            async with self.sessionmaker()() as session, session.begin():
+                await session.execute(
+                    delete(model).where(
+                        model.company_id == company_id, model.caller == user_id, model.key == key
+                    )
+                )
+        except Exception as exc:  # the lease frees the key in the end
+            log.warning("idempotency_key_not_released", error=type(exc).__name__)
+
+
+async def prune(session: AsyncSession, model: type[IdempotencyRecordMixin]) -> int:
+    """Forget keys past their time (called with the outbox's housekeeping)."""
+    result = await session.execute(delete(model).where(model.expires_at < utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class _Captured:
+    """The response as the app sends it: passed through, and kept."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.content_type: str | None = None
+        self.body = bytearray()
+
+    def wrap(self, send: Send) -> Send:
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = int(message["status"])
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        self.content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                self.body.extend(message.get("body", b""))
+            await send(message)
+
+        return capture
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _send_replay(record: IdempotencyRecordMixin, send: Send) -> None:
+    headers = [(REPLAYED.lower().encode(), b"true")]
+    if record.content_type:
+        headers.append((b"content-type", record.content_type.encode("latin-1")))
+    body = record.body or b""
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send(
+        {"type": "http.response.start", "status": record.status_code or 200, "headers": headers}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def document(app: Any, exempt: tuple[str, ...] = ()) -> None:
+    """Add the ``Idempotency-Key`` header, and its 400/409/422 answers, to every POST, PUT and
+    PATCH under ``/v1/`` of ``app``'s OpenAPI document (a gateway generates its client from it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return dict(app.openapi_schema)
+        schema: dict[str, Any] = build()
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1/") or path.startswith(exempt):
+                continue
+            for method, operation in operations.items():
+                if method.upper() not in METHODS:
+                    continue
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "description": "Send the same key again with the same request to "
+                        "retry it safely: within 24 h its first answer is replayed "
+                        "(`Idempotent-Replayed: true`) and nothing is done again. Scoped to "
+                        "the company and the caller.",
+                    }
+                )
+                responses = operation.setdefault("responses", {})
+                for status, text in (
+                    ("400", "The Idempotency-Key is not 1-255 printable ASCII characters."),
+                    ("409", "A request with this Idempotency-Key is still running."),
+                    ("422", "This Idempotency-Key was used with another request."),
+                ):
+                    documented = responses.setdefault(status, {"description": text})
+                    documented.setdefault("content", {}).setdefault(
+                        "application/problem+json",
+                        {"schema": {"$ref": "#/components/schemas/Problem"}},
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

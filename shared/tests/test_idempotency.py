@@ -1,0 +1,158 @@
+"""te_shared.idempotency: the Idempotency-Key rules on a small app (SQLite, in process), so the
+states between two requests can be held still; the e2e test runs them over the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from te_shared.auth import JWTConfig, make_token
+from te_shared.db import make_metadata
+from te_shared.errors import install_error_handlers
+from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
+
+SECRET, AUDIENCE = "test-secret", "training-events"
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Record(IdempotencyRecordMixin, Base):
+    pass
+
+
+class World:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        self.fail_next = False
+
+
+def token(user: str, company: str = "acme") -> dict[str, str]:
+    raw = make_token(secret=SECRET, company_id=company, user_id=user, role="user", email=None)
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, World]]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'idem.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    world = World()
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/v1/things", status_code=201)
+    async def create(body: dict[str, Any]) -> dict[str, Any]:
+        world.calls += 1
+        world.entered.set()
+        if world.gate is not None:
+            await world.gate.wait()
+        if world.fail_next:
+            world.fail_next = False
+            raise HTTPException(status_code=503, detail="down")
+        return {"n": world.calls, **body}
+
+    app.add_middleware(
+        IdempotencyMiddleware,
+        model=Record,
+        sessionmaker=lambda: maker,
+        jwt_config=lambda: JWTConfig(secret=SECRET, audience=AUDIENCE),
+        ttl=dt.timedelta(hours=24),
+        lease=dt.timedelta(seconds=60),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        yield http, world
+    await engine.dispose()
+
+
+async def test_the_same_key_and_request_replays_the_first_answer(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "k-1"}
+    first = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    again = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() == {"n": 1, "a": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert world.calls == 1
+
+
+async def test_the_same_key_with_another_request_is_a_422(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "k-2"}
+    assert (await http.post("/v1/things", json={"a": 1}, headers=headers)).status_code == 201
+    other = await http.post("/v1/things", json={"a": 2}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert world.calls == 1
+
+
+async def test_a_key_still_running_is_a_409_then_replays(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    http, world = client
+    world.gate = asyncio.Event()
+    headers = {**token("u1"), "Idempotency-Key": "k-3"}
+    running = asyncio.create_task(http.post("/v1/things", json={"a": 1}, headers=headers))
+    await world.entered.wait()
+    busy = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "idempotency_key_in_use"
+    assert busy.headers["retry-after"] == "1"
+    world.gate.set()
+    assert (await running).status_code == 201
+    replayed = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert world.calls == 1
+
+
+async def test_keys_belong_to_their_caller_and_company(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    http, world = client
+    for who in (token("u1"), token("u2"), token("u1", company="other")):
+        r = await http.post("/v1/things", json={"a": 1}, headers={**who, "Idempotency-Key": "k"})
+        assert r.status_code == 201
+        assert "idempotent-replayed" not in r.headers
+    assert world.calls == 3
+
+
+async def test_a_server_error_is_not_kept_and_bad_keys_are_refused(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "k-5"}
+    world.fail_next = True
+    assert (await http.post("/v1/things", json={"a": 1}, headers=headers)).status_code == 503
+    retried = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert retried.status_code == 201  # the retry ran: a 5xx is not replayed
+    assert world.calls == 2
+    bad = await http.post(
+        "/v1/things", json={"a": 1}, headers={**token("u1"), "Idempotency-Key": "x" * 256}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "idempotency_key_invalid"
+    # without a key, or without a token, nothing is kept
+    plain = await http.post("/v1/things", json={"a": 1}, headers=token("u1"))
+    assert plain.status_code == 201
+    anonymous = await http.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-6"})
+    assert anonymous.status_code == 201
+    assert world.calls == 4
