@@ -66,13 +66,15 @@ def create_app(
         try:
             yield
         finally:
+            await sender.cancel_all()  # retries still waiting are not sent after shutdown
             await client.aclose()
 
     app = FastAPI(title="Zoom simulator", version="0.1.0", lifespan=lifespan)
     state = SimState(settings=settings, clock=clock)
     app.state.settings = settings
     app.state.sim = state
-    app.state.webhooks = WebhookSender(state, client, settings.webhook_timeout_s)
+    sender = WebhookSender(state, client, settings.webhook_timeout_s, settings.webhook_retry_scale)
+    app.state.webhooks = sender
 
     app.add_exception_handler(ZoomAPIError, zoom_api_error_handler)
     app.add_exception_handler(OAuthError, oauth_error_handler)

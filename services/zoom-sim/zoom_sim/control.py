@@ -85,6 +85,9 @@ class RawWebhookIn(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     timestamp_offset_s: int = 0
     bad_signature: bool = False
+    #: hold the delivery back this long (it then arrives after later ones); the call answers
+    #: at once, with ``webhook_status`` null
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
 class DeauthorizeIn(BaseModel):
@@ -289,7 +292,8 @@ async def clear_faults(state: StateDep) -> Any:
 
 
 @router.post("/reset")
-async def reset(state: StateDep) -> Any:
+async def reset(state: StateDep, sender: SenderDep) -> Any:
+    await sender.cancel_all()
     async with state.lock:
         state.reset()
     return {"status": "reset"}
@@ -342,6 +346,7 @@ async def send_raw(body: RawWebhookIn, sender: SenderDep) -> Any:
         event_body(body.event, body.payload),
         timestamp_offset_s=body.timestamp_offset_s,
         bad_signature=body.bad_signature,
+        delay_s=body.delay_ms / 1000,
     )
     return _delivery_result(delivery)
 

@@ -102,10 +102,18 @@ class Settings(BaseSettings):
         description="Access token lifetime in seconds.",
     )
     webhook_timeout_s: float = Field(
-        default=5.0,
+        default=3.0,
         gt=0,
         validation_alias="ZOOM_SIM_WEBHOOK_TIMEOUT",
-        description="Seconds to wait for the bridge to answer a webhook.",
+        description="Seconds a webhook receiver has to answer (Zoom's 3 seconds); a slower "
+        "answer is a failed delivery, retried.",
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias="ZOOM_SIM_WEBHOOK_RETRY_SCALE",
+        description="Multiplies Zoom's retry schedule for failed webhook deliveries (5, 20 and "
+        "60 minutes): 0.0001 makes it 0.03, 0.12 and 0.36 seconds for tests.",
     )
     log_level: str = Field(
         default="info", validation_alias="ZOOM_SIM_LOG_LEVEL", description="uvicorn log level."

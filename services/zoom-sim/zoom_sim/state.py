@@ -306,28 +306,90 @@ class CallRecord:
 
 
 @dataclass
-class Delivery:
-    """One webhook sent to the bridge and how the bridge answered."""
+class DeliveryAttempt:
+    """One POST of a notification to the webhook URL and what came of it."""
 
-    event: str
+    number: int  # 1 for the first attempt, 2-4 for Zoom's three retries
+    at: datetime
     url: str
     status: int | None
     error: str | None
     response: Any
+    elapsed_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "at": self.at.isoformat(),
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "response": self.response,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+
+@dataclass
+class Delivery:
+    """One notification and its attempts (the first one and Zoom's retries).
+
+    ``state``: ``scheduled`` (held back, see ``delay_ms``), ``sending``, ``retrying`` (a retry
+    is due at ``next_attempt_at``), ``delivered``, ``failed`` (every attempt failed) or
+    ``cancelled`` (the simulator was reset or stopped first)."""
+
+    id: int
+    event: str
     body: dict[str, Any]
+    raw: bytes
     at: datetime
+    retry: bool = True
+    url: str = ""
+    timestamp: str = ""
+    signature: str = ""
+    state: str = "scheduled"
+    next_attempt_at: datetime | None = None
+    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    first_attempt_done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def last(self) -> DeliveryAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def status(self) -> int | None:
+        return self.last.status if self.last else None
+
+    @property
+    def error(self) -> str | None:
+        return self.last.error if self.last else None
+
+    @property
+    def response(self) -> Any:
+        return self.last.response if self.last else None
 
     def to_json(self, *, with_body: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "id": self.id,
             "event": self.event,
             "status": self.status,
             "error": self.error,
             "response": self.response,
             "at": self.at.isoformat(),
+            "state": self.state,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "attempts": [a.to_json() for a in self.attempts],
         }
         if with_body:
             out["url"] = self.url
             out["body"] = self.body
+            out["headers"] = {
+                "x-zm-request-timestamp": self.timestamp,
+                "x-zm-signature": self.signature,
+            }
         return out
 
 
@@ -355,6 +417,7 @@ class SimState:
     zaks: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     webhook_url: str = ""
     webhook_secret: str = ""
+    delivery_seq: int = 0
     _participant_seq: int = 16778240
 
     def __post_init__(self) -> None:
@@ -373,6 +436,7 @@ class SimState:
         self.faults.clear()
         self.calls.clear()
         self.deliveries.clear()
+        self.delivery_seq = 0
         self.zaks.clear()
         self.s2s_apps = {}
         self.webhook_url = self.settings.webhook_url
