@@ -8,7 +8,7 @@ import hmac
 import html
 import json
 from typing import Annotated, Any, Literal, cast
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
@@ -20,9 +20,24 @@ from fastapi.responses import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zoom_sim.errors import OAuthError, ZoomAPIError, invalid_token, validation_failed
+from zoom_sim.errors import (
+    OAuthError,
+    ZoomAPIError,
+    invalid_token,
+    meeting_not_found,
+    validation_failed,
+)
 from zoom_sim.settings import Settings
-from zoom_sim.state import Meeting, SimState, TokenPair, User, fmt_time, page, parse_time
+from zoom_sim.state import (
+    Instance,
+    Meeting,
+    SimState,
+    TokenPair,
+    User,
+    fmt_time,
+    page,
+    parse_time,
+)
 from zoom_sim.webhooks import recording_object
 
 router = APIRouter()
@@ -421,24 +436,34 @@ async def delete_meeting(meeting_ref: str, caller: UserDep, state: StateDep) -> 
     return Response(status_code=204)
 
 
-@router.get("/v2/report/meetings/{meeting_ref}/participants")
-async def participants_report(
-    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
-) -> Any:
+def meeting_ref_from_path(value: str) -> str:
+    """A meeting id or UUID from a path, by Zoom's rule: a UUID that begins with ``/`` or
+    contains ``//`` must be double-encoded (``%252F``); the path arrives decoded once, so what
+    still holds a ``%`` is decoded again. Sent encoded only once, such a UUID is not found."""
+    if "%" in value:
+        return unquote(value)
+    if value.startswith("/") or "//" in value:
+        raise meeting_not_found(value)
+    return value
+
+
+def _paid(caller: User) -> None:
     if caller.type == 1:
         raise ZoomAPIError(
             400, 200, f"Only available for Paid or ZMP account: {caller.account_id}."
         )
-    if not caller.can_read_reports:
-        raise ZoomAPIError(
-            400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
-        )
-    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+
+
+def _held(state: SimState, caller: User, ref: str) -> tuple[Meeting, Instance | None]:
+    meeting = state.find_meeting(ref, include_deleted=True)
     host = state.host_of(meeting)
     if host.account_id != caller.account_id:
-        raise ZoomAPIError(404, 3001, f"Meeting does not exist: {meeting_ref}.")
+        raise meeting_not_found(ref)
+    return meeting, state.report_instance(meeting, ref)
+
+
+def _participants_page(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
     size, offset = _page_params(request, 30, 300)
-    rows = state.report_rows(meeting)
     return {
         "page_count": page(len(rows), size),
         "page_size": size,
@@ -448,13 +473,65 @@ async def participants_report(
     }
 
 
-@router.get("/v2/meetings/{meeting_ref}/recordings")
+@router.get("/v2/report/meetings/{meeting_ref:path}/participants")
+async def participants_report(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Any:
+    """The stays of one instance: the latest one for a meeting id, the one a UUID names.
+    Finished stays only, waiting-room stays included (``status``), ``duration`` in seconds."""
+    _paid(caller)
+    if not caller.can_read_reports:
+        raise ZoomAPIError(
+            400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
+        )
+    ref = meeting_ref_from_path(meeting_ref)
+    _, instance = _held(state, caller, ref)
+    if instance is None:
+        raise meeting_not_found(ref)
+    fields = request.query_params.get("include_fields", "").split(",")
+    with_registrant_id = "registrant_id" in fields
+    rows = [s.report_row(with_registrant_id=with_registrant_id) for s in state.finished(instance)]
+    return _participants_page(request, rows)
+
+
+@router.get("/v2/past_meetings/{meeting_ref:path}/participants")
+async def past_meeting_participants(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Any:
+    """Like the report, for an instance that has ended (the latest ended one for an id)."""
+    _paid(caller)
+    ref = meeting_ref_from_path(meeting_ref)
+    meeting, instance = _held(state, caller, ref)
+    if ref.isdigit():
+        ended = [i for i in meeting.instances if i.ended_at is not None]
+        instance = ended[-1] if ended else None
+    if instance is None or instance.ended_at is None:
+        raise meeting_not_found(ref)
+    return _participants_page(request, [s.past_row() for s in state.finished(instance)])
+
+
+@router.get("/v2/past_meetings/{meeting_ref}/instances")
+async def past_meeting_instances(meeting_ref: str, caller: UserDep, state: StateDep) -> Any:
+    """The ended instances of a meeting: ``{"meetings": [{"uuid", "start_time"}]}``."""
+    meeting, _ = _held(state, caller, meeting_ref)
+    return {
+        "meetings": [
+            {"uuid": i.uuid, "start_time": fmt_time(i.started_at)}
+            for i in meeting.instances
+            if i.ended_at is not None
+        ]
+    }
+
+
+@router.get("/v2/meetings/{meeting_ref:path}/recordings")
 async def meeting_recordings(
     meeting_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep
 ) -> Any:
-    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+    """The cloud recording of the latest recorded instance (or of the instance a UUID names)."""
+    ref = meeting_ref_from_path(meeting_ref)
+    meeting = state.find_meeting(ref, include_deleted=True)
     host = state.host_of(meeting)
-    recording = state.recordings.get(meeting.id)
+    recording = state.recording_of(meeting, ref)
     if host.account_id != caller.account_id or recording is None:
         raise ZoomAPIError(404, 3301, "This recording does not exist.")
     return recording_object(meeting, host, recording, settings.base_url)

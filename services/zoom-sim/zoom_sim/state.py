@@ -15,7 +15,7 @@ import random
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -163,20 +163,55 @@ class Meeting:
     created_at: datetime
     deleted: bool = False
     deleted_at: datetime | None = None
-    status: str = "waiting"
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    #: every time the meeting was held, oldest first; the last one may still be live
+    instances: list[Instance] = field(default_factory=list)
+    #: default names given to guests who join without one ("Guest 1", "Guest 2", ...)
+    guest_seq: int = 0
+
+    @property
+    def live(self) -> Instance | None:
+        """The instance being held now, if any."""
+        if self.instances and self.instances[-1].ended_at is None:
+            return self.instances[-1]
+        return None
+
+    @property
+    def latest(self) -> Instance | None:
+        """The instance held last (live or ended): what Zoom's APIs mean by a meeting id."""
+        return self.instances[-1] if self.instances else None
+
+    @property
+    def status(self) -> str:
+        return "started" if self.live is not None else "waiting"
+
+    def instance(self, uuid: str) -> Instance | None:
+        return next((i for i in self.instances if i.uuid == uuid), None)
+
+
+#: Zoom numbers the participants of each meeting instance from 16778240 (1024 apart), so the
+#: same ``user_id`` names different people in different instances of one meeting.
+FIRST_USER_ID = 16778240
+USER_ID_STEP = 1024
+
+IN_MEETING = "in_meeting"
+IN_WAITING_ROOM = "in_waiting_room"
 
 
 @dataclass
 class ParticipantSession:
+    """One stay of one person in one meeting instance: in the meeting, or in its waiting room
+    (``status``). A rejoin is a new stay, with a new ``user_id``."""
+
     meeting_id: int
-    email: str
+    instance_uuid: str
+    email: str  # "" for someone not signed in who gave none (a guest)
     name: str
-    zoom_user_id: str  # the participant's Zoom user id ("" for a guest)
-    participant_uuid: str
-    user_id: str  # Zoom's per-meeting participant number, as a string
+    zoom_user_id: str  # the participant's Zoom user id ("" unless signed in)
+    participant_uuid: str  # stable for the person across stays
+    user_id: str  # Zoom's per-instance participant number, as a string
     join_time: datetime
+    registrant_id: str = ""
+    status: str = IN_MEETING
     leave_time: datetime | None = None
     leave_reason: str = ""
 
@@ -186,9 +221,15 @@ class ParticipantSession:
             return 0
         return max(0, int((self.leave_time - self.join_time).total_seconds()))
 
-    def report_row(self) -> dict[str, Any]:
+    @property
+    def open(self) -> bool:
+        return self.leave_time is None
+
+    def report_row(self, *, with_registrant_id: bool = False) -> dict[str, Any]:
+        """A row of ``GET /report/meetings/{id}/participants`` (``registrant_id`` only when
+        asked with ``include_fields=registrant_id``, as Zoom documents)."""
         assert self.leave_time is not None
-        return {
+        row: dict[str, Any] = {
             "id": self.zoom_user_id,
             "user_id": self.user_id,
             "name": self.name,
@@ -196,12 +237,84 @@ class ParticipantSession:
             "join_time": fmt_time(self.join_time),
             "leave_time": fmt_time(self.leave_time),
             "duration": self.duration_s,
-            "attentiveness_score": "",
             "failover": False,
-            "status": "in_meeting",
+            "status": self.status,
             "customer_key": "",
-            "registrant_id": "",
             "participant_user_id": self.zoom_user_id,
+        }
+        if with_registrant_id:
+            row["registrant_id"] = self.registrant_id
+        return row
+
+    def past_row(self) -> dict[str, Any]:
+        """A row of ``GET /past_meetings/{id}/participants``."""
+        assert self.leave_time is not None
+        return {
+            "id": self.zoom_user_id,
+            "name": self.name,
+            "user_id": self.user_id,
+            "registrant_id": self.registrant_id,
+            "user_email": self.email,
+            "join_time": fmt_time(self.join_time),
+            "leave_time": fmt_time(self.leave_time),
+            "duration": self.duration_s,
+            "failover": False,
+            "status": self.status,
+            "internal_user": bool(self.zoom_user_id),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """How the control endpoints show the stay."""
+        return {
+            "email": self.email,
+            "name": self.name,
+            "id": self.zoom_user_id,
+            "user_id": self.user_id,
+            "participant_uuid": self.participant_uuid,
+            "registrant_id": self.registrant_id,
+            "uuid": self.instance_uuid,
+            "status": self.status,
+            "join_time": fmt_time(self.join_time),
+            "leave_time": fmt_time(self.leave_time) if self.leave_time else None,
+            "duration": self.duration_s,
+        }
+
+
+@dataclass
+class Instance:
+    """One holding of a meeting, from its start to its end, with its own ``uuid``."""
+
+    uuid: str
+    meeting_id: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    sessions: list[ParticipantSession] = field(default_factory=list)
+    next_user_id: int = FIRST_USER_ID
+
+    def new_user_id(self) -> str:
+        value = self.next_user_id
+        self.next_user_id += USER_ID_STEP
+        return str(value)
+
+    def open_stay(
+        self, *, user_id: str | None = None, email: str | None = None, person: str | None = None
+    ) -> ParticipantSession | None:
+        for stay in self.sessions:
+            if not stay.open:
+                continue
+            if user_id is not None and stay.user_id == user_id:
+                return stay
+            if email and stay.email.lower() == email.strip().lower():
+                return stay
+            if person is not None and stay.participant_uuid == person:
+                return stay
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "start_time": fmt_time(self.started_at),
+            "end_time": fmt_time(self.ended_at) if self.ended_at else None,
         }
 
 
@@ -216,7 +329,7 @@ class RecordingFile:
 @dataclass
 class Recording:
     meeting_id: int
-    meeting_uuid: str
+    meeting_uuid: str  # the instance recorded
     start: datetime
     end: datetime
     files: list[RecordingFile]
@@ -407,8 +520,8 @@ class SimState:
     access_tokens: dict[str, AccessGrant] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
     meetings: dict[int, Meeting] = field(default_factory=dict)
-    sessions: dict[int, list[ParticipantSession]] = field(default_factory=dict)
-    recordings: dict[int, Recording] = field(default_factory=dict)
+    #: cloud recordings by the uuid of the instance recorded
+    recordings: dict[str, Recording] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -418,7 +531,6 @@ class SimState:
     webhook_url: str = ""
     webhook_secret: str = ""
     delivery_seq: int = 0
-    _participant_seq: int = 16778240
 
     def __post_init__(self) -> None:
         self.reset()
@@ -431,7 +543,6 @@ class SimState:
         self.access_tokens.clear()
         self.refresh_tokens.clear()
         self.meetings.clear()
-        self.sessions.clear()
         self.recordings.clear()
         self.faults.clear()
         self.calls.clear()
@@ -655,7 +766,6 @@ class SimState:
             created_at=self.now().replace(microsecond=0),
         )
         self.meetings[meeting.id] = meeting
-        self.sessions[meeting.id] = []
         self.zaks[meeting.zak] = (meeting.id, meeting.created_at)
         return meeting
 
@@ -701,7 +811,14 @@ class SimState:
         if text.isdigit():
             meeting = self.meetings.get(int(text))
         else:
-            meeting = next((m for m in self.meetings.values() if m.uuid == text), None)
+            meeting = next(
+                (
+                    m
+                    for m in self.meetings.values()
+                    if m.uuid == text or m.instance(text) is not None
+                ),
+                None,
+            )
         if meeting is None or (meeting.deleted and not include_deleted):
             raise meeting_not_found(ref)
         return meeting
@@ -722,86 +839,161 @@ class SimState:
 
     # ---- attendance ------------------------------------------------------------------------
 
-    def open_session(self, meeting_id: int, email: str) -> ParticipantSession | None:
-        wanted = email.strip().lower()
-        return next(
-            (
-                s
-                for s in self.sessions.get(meeting_id, [])
-                if s.leave_time is None and s.email.lower() == wanted
-            ),
-            None,
-        )
+    def start_instance(self, meeting: Meeting, at: datetime, uuid: str | None = None) -> Instance:
+        """Hold the meeting now: a new instance, with the uuid the meeting shows (or ``uuid``)."""
+        if meeting.live is not None:
+            raise SimConflictError(f"meeting {meeting.id} is already being held")
+        instance = Instance(uuid=uuid or meeting.uuid, meeting_id=meeting.id, started_at=at)
+        meeting.uuid = instance.uuid
+        meeting.instances.append(instance)
+        return instance
 
     def join(
-        self, meeting: Meeting, *, email: str, name: str, at: datetime, guest: bool
+        self,
+        meeting: Meeting,
+        *,
+        email: str,
+        name: str | None,
+        at: datetime,
+        signed_in: bool,
+        waiting_room: bool = False,
+        instance_uuid: str | None = None,
     ) -> ParticipantSession:
-        if self.open_session(meeting.id, email) is not None:
-            raise SimConflictError(f"{email} is already in meeting {meeting.id}")
-        self._participant_seq += 1
+        """Someone joins (starting an instance when the meeting is not being held). Without
+        an email the person is a guest; without a name a guest is "Guest N"."""
+        email = email.strip()
+        if email:
+            person = f"email:{email.lower()}"
+            name = name or email.split("@", 1)[0]
+        else:
+            if not name:
+                meeting.guest_seq += 1
+                name = f"Guest {meeting.guest_seq}"
+            person = f"guest:{name}"
+        participant_uuid = zoom_id(f"participant:{meeting.id}:{person}")
+        instance = meeting.live
+        if instance is not None and instance.open_stay(person=participant_uuid):
+            raise SimConflictError(f"{name} is already in meeting {meeting.id}")
+        if instance is None:
+            instance = self.start_instance(meeting, at, instance_uuid)
         session = ParticipantSession(
             meeting_id=meeting.id,
+            instance_uuid=instance.uuid,
             email=email,
             name=name,
-            zoom_user_id="" if guest else zoom_id(f"user:{email.lower()}"),
-            participant_uuid=zoom_id(f"participant:{meeting.id}:{email.lower()}"),
-            user_id=str(self._participant_seq),
+            zoom_user_id=zoom_id(f"user:{email.lower()}") if email and signed_in else "",
+            participant_uuid=participant_uuid,
+            user_id=instance.new_user_id(),
             join_time=at,
+            status=IN_WAITING_ROOM if waiting_room else IN_MEETING,
         )
-        self.sessions.setdefault(meeting.id, []).append(session)
-        if meeting.status != "started":
-            meeting.status = "started"
-            meeting.ended_at = None
-            if meeting.started_at is None:
-                meeting.started_at = at
+        instance.sessions.append(session)
         return session
 
-    def leave(
-        self, meeting: Meeting, *, email: str, at: datetime, reason: str
+    def find_stay(
+        self, meeting: Meeting, *, user_id: str | None = None, email: str | None = None
     ) -> ParticipantSession:
-        session = self.open_session(meeting.id, email)
-        if session is None:
-            raise SimConflictError(f"{email} is not in meeting {meeting.id}")
+        instance = meeting.live
+        stay = instance.open_stay(user_id=user_id, email=email) if instance else None
+        if stay is None:
+            who = user_id if user_id is not None else email
+            raise SimConflictError(f"{who} is not in meeting {meeting.id}")
+        return stay
+
+    def leave(
+        self,
+        meeting: Meeting,
+        *,
+        at: datetime,
+        reason: str,
+        user_id: str | None = None,
+        email: str | None = None,
+    ) -> ParticipantSession:
+        """The stay (in the meeting or its waiting room) of ``user_id`` or ``email`` ends."""
+        session = self.find_stay(meeting, user_id=user_id, email=email)
         if at < session.join_time:
             raise SimConflictError("leave time is before the join time")
         session.leave_time = at
         session.leave_reason = reason
         return session
 
-    def end(self, meeting: Meeting, at: datetime) -> list[ParticipantSession]:
-        """End the meeting: everyone still in it leaves at ``at``. Returns those sessions."""
+    def admit(
+        self, meeting: Meeting, *, user_id: str, at: datetime
+    ) -> tuple[ParticipantSession, ParticipantSession]:
+        """The host admits someone from the waiting room: that stay ends and a stay in the
+        meeting begins at ``at``, with the same ``user_id``. Returns (waiting, admitted)."""
+        waiting = self.find_stay(meeting, user_id=user_id)
+        if waiting.status != IN_WAITING_ROOM:
+            raise SimConflictError(f"{user_id} is not in the waiting room of {meeting.id}")
+        if at < waiting.join_time:
+            raise SimConflictError("admit time is before the waiting room join time")
+        waiting.leave_time = at
+        waiting.leave_reason = "admitted by the host"
+        admitted = replace(
+            waiting,
+            status=IN_MEETING,
+            join_time=at,
+            leave_time=None,
+            leave_reason="",
+        )
+        assert meeting.live is not None
+        meeting.live.sessions.append(admitted)
+        return waiting, admitted
+
+    def end(self, meeting: Meeting, at: datetime) -> tuple[Instance, list[ParticipantSession]]:
+        """End the meeting: everyone still in it (or its waiting room) leaves at ``at``; the
+        next join holds a new instance, with a new uuid. A meeting nobody joined is started
+        and ended (the host held it alone). Returns the instance and the stays in the meeting
+        that it closed."""
+        instance = meeting.live or self.start_instance(meeting, min(at, self.now()))
+        if at < instance.started_at:
+            instance.started_at = at
         closed: list[ParticipantSession] = []
-        for session in self.sessions.get(meeting.id, []):
+        for session in instance.sessions:
             if session.leave_time is None:
                 session.leave_time = max(at, session.join_time)
                 session.leave_reason = "left the meeting because the host ended the meeting"
-                closed.append(session)
-        if meeting.started_at is None:
-            meeting.started_at = meeting.start_time or at
-        meeting.status = "waiting"
-        meeting.ended_at = at
-        return closed
+                if session.status == IN_MEETING:
+                    closed.append(session)
+        instance.ended_at = max(at, instance.started_at)
+        meeting.uuid = new_uuid()  # what the next instance will be called
+        return instance, closed
 
-    def report_rows(self, meeting: Meeting) -> list[dict[str, Any]]:
-        """Finished participant sessions (Zoom's report lists only sessions that ended)."""
-        rows = [s for s in self.sessions.get(meeting.id, []) if s.leave_time is not None]
-        rows.sort(key=lambda s: (s.join_time, int(s.user_id)))
-        return [s.report_row() for s in rows]
+    def report_instance(self, meeting: Meeting, uuid: str | None) -> Instance | None:
+        """The instance a report is about: the one ``uuid`` names, else the latest."""
+        if uuid is not None and not uuid.isdigit():
+            return meeting.instance(uuid)
+        return meeting.latest
+
+    @staticmethod
+    def finished(instance: Instance) -> list[ParticipantSession]:
+        """Finished stays of an instance (Zoom's reports list only stays that ended)."""
+        rows = [s for s in instance.sessions if s.leave_time is not None]
+        rows.sort(key=lambda s: (s.join_time, int(s.user_id), s.status != IN_WAITING_ROOM))
+        return rows
 
     # ---- recordings ------------------------------------------------------------------------
 
     def ensure_recording(self, meeting: Meeting, end: datetime | None) -> Recording:
-        existing = self.recordings.get(meeting.id)
+        """The cloud recording of the latest instance (made on first use). A meeting never held
+        gets one for its scheduled time, under the uuid it shows."""
+        instance = meeting.latest
+        uuid = instance.uuid if instance is not None else meeting.uuid
+        existing = self.recordings.get(uuid)
         if existing is not None:
             return existing
-        start = meeting.started_at or meeting.start_time or self.now()
-        stop = end or meeting.ended_at or (start + timedelta(minutes=max(meeting.duration, 1)))
+        if instance is not None:
+            start = instance.started_at
+            stop = end or instance.ended_at or self.now()
+        else:
+            start = meeting.start_time or self.now()
+            stop = end or (start + timedelta(minutes=max(meeting.duration, 1)))
         if stop < start:
             stop = start
         length_s = int((stop - start).total_seconds())
         recording = Recording(
             meeting_id=meeting.id,
-            meeting_uuid=meeting.uuid,
+            meeting_uuid=uuid,
             start=start,
             end=stop,
             files=[
@@ -816,8 +1008,15 @@ class SimState:
             download_token=secrets.token_urlsafe(32),
             share_id=secrets.token_urlsafe(24),
         )
-        self.recordings[meeting.id] = recording
+        self.recordings[uuid] = recording
         return recording
+
+    def recording_of(self, meeting: Meeting, uuid: str | None = None) -> Recording | None:
+        """The recording of the instance ``uuid`` names, else of the latest one recorded."""
+        if uuid is not None and not uuid.isdigit():
+            return self.recordings.get(uuid)
+        mine = [r for r in self.recordings.values() if r.meeting_id == meeting.id]
+        return max(mine, key=lambda r: r.start) if mine else None
 
     def recording_file(self, file_id: str) -> tuple[Recording, RecordingFile] | None:
         for recording in self.recordings.values():

@@ -19,7 +19,7 @@ import hmac
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ import httpx
 from zoom_sim.state import (
     Delivery,
     DeliveryAttempt,
+    Instance,
     Meeting,
     ParticipantSession,
     Recording,
@@ -57,60 +58,108 @@ def event_body(event: str, payload: dict[str, Any], **extra: Any) -> dict[str, A
     return {"event": event, "event_ts": int(time.time() * 1000), "payload": payload, **extra}
 
 
-def _meeting_object(meeting: Meeting) -> dict[str, Any]:
+def _meeting_object(meeting: Meeting, instance: Instance) -> dict[str, Any]:
+    """The ``object`` of ``meeting.*`` events: ``id`` as a string, ``uuid`` of the instance."""
     return {
         "id": str(meeting.id),
-        "uuid": meeting.uuid,
+        "uuid": instance.uuid,
         "host_id": meeting.host_id,
         "topic": meeting.topic,
         "type": meeting.type,
-        "start_time": fmt_time(meeting.started_at or meeting.start_time or meeting.created_at),
+        "start_time": fmt_time(instance.started_at),
         "timezone": meeting.timezone,
         "duration": meeting.duration,
     }
 
 
-def participant_joined(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
+def _participant(s: ParticipantSession, when: str, at: datetime) -> dict[str, Any]:
+    """A participant as ``meeting.participant_*`` events carry it: ``email`` and ``id`` are
+    empty strings for someone not signed in (a guest)."""
     participant: dict[str, Any] = {
         "user_id": s.user_id,
         "user_name": s.name,
         "id": s.zoom_user_id,
         "participant_uuid": s.participant_uuid,
-        "join_time": fmt_time(s.join_time),
+        when: fmt_time(at),
         "email": s.email,
-        "registrant_id": "",
+        "registrant_id": s.registrant_id,
         "customer_key": "",
         "phone_number": "",
     }
     if s.zoom_user_id:
         participant["participant_user_id"] = s.zoom_user_id
-    obj = {**_meeting_object(meeting), "participant": participant}
-    return event_body("meeting.participant_joined", {"account_id": account_id, "object": obj})
+    return participant
+
+
+def _participant_event(
+    event: str,
+    account_id: str,
+    meeting: Meeting,
+    s: ParticipantSession,
+    participant: dict[str, Any],
+) -> dict[str, Any]:
+    instance = meeting.instance(s.instance_uuid)
+    assert instance is not None
+    obj = {**_meeting_object(meeting, instance), "participant": participant}
+    return event_body(event, {"account_id": account_id, "object": obj})
+
+
+def participant_joined(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
+    return _participant_event(
+        "meeting.participant_joined",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "join_time", s.join_time),
+    )
 
 
 def participant_left(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
     assert s.leave_time is not None
-    participant: dict[str, Any] = {
-        "user_id": s.user_id,
-        "user_name": s.name,
-        "id": s.zoom_user_id,
-        "participant_uuid": s.participant_uuid,
-        "leave_time": fmt_time(s.leave_time),
-        "leave_reason": s.leave_reason,
-        "email": s.email,
-        "registrant_id": "",
-        "customer_key": "",
-        "phone_number": "",
-    }
-    if s.zoom_user_id:
-        participant["participant_user_id"] = s.zoom_user_id
-    obj = {**_meeting_object(meeting), "participant": participant}
-    return event_body("meeting.participant_left", {"account_id": account_id, "object": obj})
+    participant = _participant(s, "leave_time", s.leave_time)
+    participant["leave_reason"] = s.leave_reason
+    return _participant_event("meeting.participant_left", account_id, meeting, s, participant)
 
 
-def meeting_ended(account_id: str, meeting: Meeting) -> dict[str, Any]:
-    assert meeting.ended_at is not None
-    obj = {**_meeting_object(meeting), "end_time": fmt_time(meeting.ended_at)}
+def participant_joined_waiting_room(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    """``meeting.participant_joined_waiting_room``: the time is ``date_time``, not join_time."""
+    return _participant_event(
+        "meeting.participant_joined_waiting_room",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "date_time", s.join_time),
+    )
+
+
+def participant_left_waiting_room(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    assert s.leave_time is not None
+    return _participant_event(
+        "meeting.participant_left_waiting_room",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "date_time", s.leave_time),
+    )
+
+
+def participant_admitted(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    """``meeting.participant_admitted`` (``date_time``: when the host let them in)."""
+    participant = _participant(s, "date_time", s.join_time)
+    participant.pop("phone_number", None)
+    participant.pop("participant_user_id", None)
+    return _participant_event("meeting.participant_admitted", account_id, meeting, s, participant)
+
+
+def meeting_ended(account_id: str, meeting: Meeting, instance: Instance) -> dict[str, Any]:
+    assert instance.ended_at is not None
+    obj = {**_meeting_object(meeting, instance), "end_time": fmt_time(instance.ended_at)}
     return event_body("meeting.ended", {"account_id": account_id, "object": obj})
 
 
@@ -134,7 +183,7 @@ def recording_object(
         for f in recording.files
     ]
     return {
-        "uuid": meeting.uuid,
+        "uuid": recording.meeting_uuid,
         "id": meeting.id,
         "account_id": host.account_id,
         "host_id": meeting.host_id,
