@@ -91,11 +91,22 @@ class FaultIn(BaseModel):
     status: int | None = Field(default=None, ge=100, le=599)
     count: int = Field(default=1, ge=1)
     delay_ms: int = Field(default=0, ge=0, le=120_000)
+    #: seconds; a 429 without it says 1 (QPS) or the next 00:00 UTC (Daily-limit); an explicit
+    #: null sends no Retry-After at all
     retry_after: int | None = Field(default=None, ge=0)
     #: how the Retry-After header says it: seconds, an HTTP date, or an ISO 8601 time (Zoom's
     #: daily-limit 429: ``Retry-After: 2020-05-31T00:00:00Z``, ``X-RateLimit-Type: Daily-limit``)
     retry_after_format: Literal["seconds", "http-date", "iso"] = "seconds"
+    #: a 429's X-RateLimit-Type (default: Daily-limit for the iso format, else QPS)
+    rate_limit_type: Literal["QPS", "Daily-limit"] | None = None
+    #: the body's Zoom ``code`` (e.g. 4711 missing scope, 200 free plan) and ``message``
+    zoom_code: int | None = None
+    message: str | None = Field(default=None, max_length=1000)
+    #: do the call, then lose its answer: the connection drops, or ``status`` is answered
+    drop_after_commit: bool = False
     method: str | None = None
+    #: the paths the fault applies to, by prefix (``path`` and ``path_prefix`` are the same)
+    path: str | None = None
     path_prefix: str | None = None
 
 
@@ -338,10 +349,16 @@ async def recording(
 
 @router.post("/faults")
 async def add_fault(body: FaultIn, state: StateDep) -> Any:
-    if body.status is None and body.delay_ms == 0:
-        raise HTTPException(status_code=422, detail="give a status, a delay_ms, or both")
+    if body.status is None and body.delay_ms == 0 and not body.drop_after_commit:
+        raise HTTPException(
+            status_code=422, detail="give a status, a delay_ms or drop_after_commit"
+        )
+    if body.path and body.path_prefix and body.path != body.path_prefix:
+        raise HTTPException(status_code=422, detail="path and path_prefix differ")
     retry_after = body.retry_after
-    if body.status == 429 and retry_after is None:
+    daily = body.rate_limit_type == "Daily-limit" or body.retry_after_format == "iso"
+    explicit = "retry_after" in body.model_fields_set
+    if body.status == 429 and retry_after is None and not daily and not explicit:
         retry_after = 1
     state.add_fault(
         Fault(
@@ -350,8 +367,12 @@ async def add_fault(body: FaultIn, state: StateDep) -> Any:
             delay_ms=body.delay_ms,
             retry_after=retry_after,
             method=body.method,
-            path_prefix=body.path_prefix,
+            path_prefix=body.path or body.path_prefix,
             retry_after_format=body.retry_after_format,
+            rate_limit_type=body.rate_limit_type,
+            zoom_code=body.zoom_code,
+            message=body.message,
+            drop_after_commit=body.drop_after_commit,
         )
     )
     return {"faults": [f.to_json() for f in state.faults]}

@@ -371,6 +371,8 @@ class TokenPair:
 
 @dataclass
 class Fault:
+    """An injected failure for the next ``remaining`` API calls that match it."""
+
     status: int | None
     remaining: int
     delay_ms: int
@@ -380,6 +382,13 @@ class Fault:
     #: how Retry-After is written: ``seconds`` (``Retry-After: 2``), ``http-date`` (RFC 9110) or
     #: ``iso`` (Zoom's daily-limit form, ``Retry-After: 2020-05-31T00:00:00Z``)
     retry_after_format: str = "seconds"
+    #: a 429's ``X-RateLimit-Type``: ``QPS`` (per second) or ``Daily-limit``
+    rate_limit_type: str | None = None
+    #: the body's Zoom ``code`` (default: the status) and ``message`` (default: Zoom's for it)
+    zoom_code: int | None = None
+    message: str | None = None
+    #: do the call, then lose its answer: the connection drops (or ``status`` is answered)
+    drop_after_commit: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining <= 0:
@@ -395,6 +404,10 @@ class Fault:
             "delay_ms": self.delay_ms,
             "retry_after": self.retry_after,
             "retry_after_format": self.retry_after_format,
+            "rate_limit_type": self.rate_limit_type,
+            "zoom_code": self.zoom_code,
+            "message": self.message,
+            "drop_after_commit": self.drop_after_commit,
             "method": self.method,
             "path_prefix": self.path_prefix,
         }
@@ -404,9 +417,10 @@ class Fault:
 class CallRecord:
     method: str
     path: str
-    status: int
+    status: int  # what the caller was answered (for a dropped answer: what it would have been)
     at: datetime
     faulted: bool
+    dropped: bool = False  # the work was done, the answer lost (drop_after_commit)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -415,6 +429,7 @@ class CallRecord:
             "status": self.status,
             "at": self.at.isoformat(),
             "faulted": self.faulted,
+            "dropped": self.dropped,
         }
 
 
@@ -1038,8 +1053,10 @@ class SimState:
                 return fault
         return None
 
-    def log_call(self, method: str, path: str, status: int, *, faulted: bool) -> None:
-        self.calls.append(CallRecord(method, path, status, self.now(), faulted))
+    def log_call(
+        self, method: str, path: str, status: int, *, faulted: bool, dropped: bool = False
+    ) -> None:
+        self.calls.append(CallRecord(method, path, status, self.now(), faulted, dropped))
 
 
 def page(total: int, page_size: int) -> int:
