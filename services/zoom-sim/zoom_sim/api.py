@@ -7,6 +7,7 @@ import binascii
 import hmac
 import html
 import json
+from datetime import date
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -24,6 +25,7 @@ from zoom_sim.errors import (
     OAuthError,
     ZoomAPIError,
     invalid_token,
+    meeting_daily_limit_message,
     meeting_not_found,
     validation_failed,
 )
@@ -35,6 +37,7 @@ from zoom_sim.state import (
     TokenPair,
     User,
     fmt_time,
+    next_utc_midnight,
     page,
     parse_time,
 )
@@ -255,6 +258,28 @@ def _parse_start(value: str, timezone: str | None) -> Any:
         raise validation_failed([{"field": "start_time", "message": "Invalid field."}]) from exc
 
 
+def _daily_quota(state: SimState, user: User, kind: str) -> tuple[str, str, date]:
+    """Zoom's per-user daily limit of meeting creates and updates: 429 with ``X-RateLimit-Type:
+    Daily-limit`` and ``Retry-After`` at the next 00:00 UTC once the day's are used up."""
+    key = state.daily_quota(user, kind)
+    if key is not None:
+        return key
+    limit = state.settings.meeting_daily_limit
+    now = state.now()
+    raise ZoomAPIError(
+        429,
+        429,
+        meeting_daily_limit_message(limit),
+        headers={
+            "Retry-After": fmt_time(next_utc_midnight(now)),
+            "X-RateLimit-Category": "Medium" if kind == "create" else "Light",
+            "X-RateLimit-Type": "Daily-limit",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+        },
+    )
+
+
 def meeting_json(
     meeting: Meeting, host: User, settings: Settings, zak: str | None = None
 ) -> dict[str, Any]:
@@ -309,6 +334,7 @@ async def create_meeting(
     _check_settings(body.settings)
     timezone = body.timezone or host.timezone
     start = _parse_start(body.start_time, timezone) if body.start_time else None
+    quota = _daily_quota(state, host, "create")
     meeting = state.create_meeting(
         host,
         topic=body.topic,
@@ -320,6 +346,7 @@ async def create_meeting(
         password=body.password,
         settings=body.settings,
     )
+    state.spend(quota)
     headers = {"Location": f"{settings.base_url}/v2/meetings/{meeting.id}"}
     return JSONResponse(meeting_json(meeting, host, settings), status_code=201, headers=headers)
 
@@ -410,6 +437,7 @@ async def update_meeting(
         _check_settings(body.settings)
     timezone = body.timezone or meeting.timezone
     start = _parse_start(body.start_time, timezone) if body.start_time else None
+    state.spend(_daily_quota(state, state.host_of(meeting), "update"))
     if body.topic is not None:
         meeting.topic = body.topic
     if body.type is not None:

@@ -24,7 +24,7 @@ from zoom_sim.errors import (
     zoom_api_error_handler,
 )
 from zoom_sim.settings import Settings
-from zoom_sim.state import Clock, Fault, SimState, fmt_time, utcnow
+from zoom_sim.state import Clock, Fault, SimState, fmt_time, next_utc_midnight, utcnow
 from zoom_sim.webhooks import WebhookSender
 
 logger = logging.getLogger("zoom_sim")
@@ -47,12 +47,6 @@ def retry_after_value(seconds: int, style: str, now: datetime) -> str:
 def _is_api_path(path: str) -> bool:
     """Calls that faults apply to and that the call log records."""
     return path.startswith("/v2/") or path == "/oauth/token"
-
-
-def next_utc_midnight(now: datetime) -> datetime:
-    """When Zoom's daily limits reset: 00:00 UTC of the next day."""
-    day = now.astimezone(UTC).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _caller_account(request: Request, state: SimState) -> str:

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         description="Multiplies Zoom's retry schedule for failed webhook deliveries (5, 20 and "
         "60 minutes): 0.0001 makes it 0.03, 0.12 and 0.36 seconds for tests.",
     )
+    meeting_daily_limit: int = Field(
+        default=100,
+        ge=0,
+        validation_alias="ZOOM_SIM_MEETING_DAILY_LIMIT",
+        description="Meeting creates, and separately meeting updates, each user may make per "
+        "UTC day before Zoom answers 429 (X-RateLimit-Type: Daily-limit); Zoom's is 100.",
+    )
     log_level: str = Field(
         default="info", validation_alias="ZOOM_SIM_LOG_LEVEL", description="uvicorn log level."
     )

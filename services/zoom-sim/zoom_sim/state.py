@@ -16,7 +16,7 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,6 +65,12 @@ def utcnow() -> datetime:
 def fmt_time(value: datetime) -> str:
     """Zoom's time format: UTC, second precision, ``Z`` suffix."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    """When Zoom's daily limits reset: 00:00 UTC of the next day."""
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -541,6 +547,8 @@ class SimState:
     calls: list[CallRecord] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     s2s_apps: dict[str, ServerToServerApp] = field(default_factory=dict)
+    #: meeting creates and updates per (user id, "create" | "update", UTC day)
+    daily_counts: dict[tuple[str, str, date], int] = field(default_factory=dict)
     #: zak of each start_url handed out: (meeting id, issued at)
     zaks: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     webhook_url: str = ""
@@ -564,6 +572,7 @@ class SimState:
         self.deliveries.clear()
         self.delivery_seq = 0
         self.zaks.clear()
+        self.daily_counts.clear()
         self.s2s_apps = {}
         self.webhook_url = self.settings.webhook_url
         self.webhook_secret = self.settings.webhook_secret.get_secret_value()
@@ -848,6 +857,17 @@ class SimState:
     def delete_meeting(self, meeting: Meeting) -> None:
         meeting.deleted = True
         meeting.deleted_at = self.now()
+
+    def daily_quota(self, user: User, kind: str) -> tuple[str, str, date] | None:
+        """The key of ``user``'s count of ``kind`` ("create" or "update") today, or None when
+        the day's quota (``meeting_daily_limit``) is used up."""
+        key = (user.id, kind, self.now().astimezone(UTC).date())
+        if self.daily_counts.get(key, 0) >= self.settings.meeting_daily_limit:
+            return None
+        return key
+
+    def spend(self, key: tuple[str, str, date]) -> None:
+        self.daily_counts[key] = self.daily_counts.get(key, 0) + 1
 
     def host_of(self, meeting: Meeting) -> User:
         return self.users.get(meeting.host_id) or self.default_user
