@@ -562,7 +562,7 @@ async def meeting_recordings(
     recording = state.recording_of(meeting, ref)
     if host.account_id != caller.account_id or recording is None:
         raise ZoomAPIError(404, 3301, "This recording does not exist.")
-    return recording_object(meeting, host, recording, settings.base_url)
+    return recording_object(meeting, host, recording, settings.recording_url)
 
 
 # ---- pages behind the links the API hands out ------------------------------------------------
@@ -586,19 +586,29 @@ async def start_page(meeting_id: str, state: StateDep, zak: str = "") -> HTMLRes
     )
 
 
-@router.get("/rec/play/{file_id}", include_in_schema=False)
-async def play_recording(file_id: str, state: StateDep) -> Response:
-    found = state.recording_file(file_id)
+@router.get("/rec/play/{token}", include_in_schema=False)
+async def play_recording(token: str, state: StateDep) -> Response:
+    found = state.recording_file(token)
     if found is None:
         return PlainTextResponse("Recording not found", status_code=404)
+    recording, item = found
     return HTMLResponse(
-        f"<h1>Zoom simulator</h1><p>Recording of meeting {found[0].meeting_id}.</p>"
+        f"<h1>Zoom simulator</h1><p>{html.escape(item.recording_type)} of meeting "
+        f"{recording.meeting_id}.</p>"
     )
 
 
-@router.get("/rec/download/{file_id}", include_in_schema=False)
-async def download_recording(file_id: str, state: StateDep) -> Response:
-    found = state.recording_file(file_id)
+_DOWNLOADS = {
+    "MP4": (b"\x00\x00\x00\x18ftypmp42zoom-sim", "video/mp4"),
+    "M4A": (b"\x00\x00\x00\x18ftypM4A zoom-sim", "audio/mp4"),
+    "CHAT": (b"09:00:00 From Host to Everyone:\n\tWelcome (zoom-sim)\n", "text/plain"),
+}
+
+
+@router.get("/rec/download/{token}", include_in_schema=False)
+async def download_recording(token: str, state: StateDep) -> Response:
+    found = state.recording_file(token)
     if found is None:
         return PlainTextResponse("Recording not found", status_code=404)
-    return Response(b"\x00\x00\x00\x18ftypmp42zoom-sim", media_type="video/mp4")
+    content, media_type = _DOWNLOADS.get(found[1].file_type, _DOWNLOADS["MP4"])
+    return Response(content, media_type=media_type)

@@ -338,7 +338,7 @@ async def recording(
         end_at = _at(state, body.at) if body and body.at else None
         rec = state.ensure_recording(meeting, end_at)
         host = state.host_of(meeting)
-        payload = recording_completed(meeting, host, rec, settings.base_url)
+        payload = recording_completed(meeting, host, rec, settings.recording_url)
     delivery = await sender.send(payload)
     return {
         "meeting_id": meeting.id,

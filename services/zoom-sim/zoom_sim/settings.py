@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         validation_alias="ZOOM_SIM_PUBLIC_URL",
         description="Base of join, start and recording URLs it hands out.",
     )
+    recording_host: str | None = Field(
+        default=None,
+        validation_alias="ZOOM_SIM_RECORDING_HOST",
+        description="Base of the recording links (play_url, download_url, share_url), e.g. "
+        "https://us06web.zoom.us as Zoom's; default: ZOOM_SIM_PUBLIC_URL, which serves them.",
+    )
     webhook_url: str = Field(
         default="http://127.0.0.1:8003/v1/zoom/webhooks",
         validation_alias="ZOOM_SIM_WEBHOOK_URL",
@@ -129,3 +135,7 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/")
+
+    @property
+    def recording_url(self) -> str:
+        return (self.recording_host or self.public_url).rstrip("/")

@@ -14,6 +14,7 @@ import math
 import random
 import secrets
 import string
+import uuid as uuid_module
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -97,6 +98,16 @@ def zoom_id(seed: str) -> str:
 def new_uuid() -> str:
     """A Zoom-style meeting UUID (base64 of 16 random bytes)."""
     return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+def _link_token() -> str:
+    """The opaque token of a Zoom recording link (two base64url parts joined by a dot)."""
+    return f"{secrets.token_urlsafe(60)}.{secrets.token_urlsafe(12)}"
+
+
+def _file_id() -> str:
+    """A recording file id, as Zoom's: a UUID."""
+    return str(uuid_module.uuid4())
 
 
 def _random_password(length: int = 6) -> str:
@@ -330,6 +341,11 @@ class RecordingFile:
     recording_start: datetime
     recording_end: datetime
     file_size: int
+    file_type: str = "MP4"
+    file_extension: str = "MP4"
+    recording_type: str = "shared_screen_with_speaker_view"
+    #: the opaque part of its play and download links (``/rec/play/<token>``)
+    token: str = field(default_factory=lambda: _link_token())
 
 
 @dataclass
@@ -342,6 +358,7 @@ class Recording:
     password: str
     download_token: str
     share_id: str
+    play_passcode: str = ""
 
 
 @dataclass
@@ -1033,15 +1050,34 @@ class SimState:
             end=stop,
             files=[
                 RecordingFile(
-                    id=secrets.token_hex(16),
+                    id=_file_id(),
                     recording_start=start,
                     recording_end=stop,
                     file_size=max(1, length_s) * 40_000,
-                )
+                ),
+                RecordingFile(
+                    id=_file_id(),
+                    recording_start=start,
+                    recording_end=stop,
+                    file_size=max(1, length_s) * 2_000,
+                    file_type="M4A",
+                    file_extension="M4A",
+                    recording_type="audio_only",
+                ),
+                RecordingFile(
+                    id=_file_id(),
+                    recording_start=start,
+                    recording_end=stop,
+                    file_size=320,
+                    file_type="CHAT",
+                    file_extension="TXT",
+                    recording_type="chat_file",
+                ),
             ],
             password=_random_password(8),
-            download_token=secrets.token_urlsafe(32),
-            share_id=secrets.token_urlsafe(24),
+            download_token=secrets.token_urlsafe(96),
+            share_id=_link_token(),
+            play_passcode=secrets.token_urlsafe(24),
         )
         self.recordings[uuid] = recording
         return recording
@@ -1053,10 +1089,11 @@ class SimState:
         mine = [r for r in self.recordings.values() if r.meeting_id == meeting.id]
         return max(mine, key=lambda r: r.start) if mine else None
 
-    def recording_file(self, file_id: str) -> tuple[Recording, RecordingFile] | None:
+    def recording_file(self, ref: str) -> tuple[Recording, RecordingFile] | None:
+        """A recording file by the token of its links (or by its id)."""
         for recording in self.recordings.values():
             for item in recording.files:
-                if item.id == file_id:
+                if ref in (item.token, item.id):
                     return recording, item
         return None
 

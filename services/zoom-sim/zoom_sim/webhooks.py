@@ -164,21 +164,24 @@ def meeting_ended(account_id: str, meeting: Meeting, instance: Instance) -> dict
 
 
 def recording_object(
-    meeting: Meeting, host: User, recording: Recording, public_url: str
+    meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
+    """Zoom's recording object (``recording.completed``'s ``object``, and GET
+    /meetings/{id}/recordings): ``id`` is the meeting number, ``uuid`` the instance's; the
+    links are on ``host_url`` (the ``recording_host`` setting)."""
     files = [
         {
             "id": f.id,
             "meeting_id": recording.meeting_uuid,
             "recording_start": fmt_time(f.recording_start),
             "recording_end": fmt_time(f.recording_end),
-            "file_type": "MP4",
-            "file_extension": "MP4",
+            "file_type": f.file_type,
+            "file_extension": f.file_extension,
             "file_size": f.file_size,
-            "play_url": f"{public_url}/rec/play/{f.id}",
-            "download_url": f"{public_url}/rec/download/{f.id}",
+            "play_url": f"{host_url}/rec/play/{f.token}",
+            "download_url": f"{host_url}/rec/download/{f.token}",
             "status": "completed",
-            "recording_type": "shared_screen_with_speaker_view",
+            "recording_type": f.recording_type,
         }
         for f in recording.files
     ]
@@ -195,16 +198,17 @@ def recording_object(
         "duration": max(1, round((recording.end - recording.start).total_seconds() / 60)),
         "total_size": sum(f.file_size for f in recording.files),
         "recording_count": len(files),
-        "share_url": f"{public_url}/rec/share/{recording.share_id}",
+        "share_url": f"{host_url}/rec/share/{recording.share_id}",
         "recording_files": files,
         "password": recording.password,
+        "recording_play_passcode": recording.play_passcode,
     }
 
 
 def recording_completed(
-    meeting: Meeting, host: User, recording: Recording, public_url: str
+    meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
-    obj = recording_object(meeting, host, recording, public_url)
+    obj = recording_object(meeting, host, recording, host_url)
     return event_body(
         "recording.completed",
         {"account_id": host.account_id, "object": obj},
