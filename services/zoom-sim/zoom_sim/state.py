@@ -26,7 +26,8 @@ from zoom_sim.settings import ServerToServerApp, Settings
 
 Clock = Callable[[], datetime]
 
-AUTH_CODE_TTL = timedelta(minutes=10)
+#: Zoom: "The OAuth code expires in 5 minutes" (developers.zoom.us/docs/rooms/za/za-digi-sign-oauth)
+AUTH_CODE_TTL = timedelta(minutes=5)
 DEFAULT_SCOPE = (
     "meeting:read:admin meeting:write:admin user:read:admin report:read:admin recording:read:admin"
 )
