@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, SecretStr
@@ -16,6 +17,7 @@ from zoom_sim.state import (
     Delivery,
     Fault,
     Meeting,
+    Registrant,
     SimConflictError,
     SimState,
     fmt_time,
@@ -57,6 +59,9 @@ class JoinIn(BaseModel):
     waiting_room: bool = False
     #: the uuid of the instance this join starts, when it starts one (e.g. ``/abc==``)
     instance_uuid: str | None = Field(default=None, min_length=1, max_length=100)
+    #: a registrant's personal link (``.../j/<id>?tk=<token>``): joins as that registrant
+    #: (``registrant_id`` in webhooks and reports), with whatever ``email`` is given here
+    join_url: str | None = Field(default=None, max_length=2000)
     #: hold the webhook back this long (it arrives after later ones)
     delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
@@ -166,6 +171,25 @@ def _meeting(state: SimState, meeting_id: str) -> Meeting:
     return state.find_meeting(meeting_id)
 
 
+def _registrant(state: SimState, meeting: Meeting, join_url: str) -> Registrant:
+    """The registrant whose personal link ``join_url`` is (for this meeting, approved)."""
+    parts = urlsplit(join_url)
+    token = parse_qs(parts.query).get("tk", [""])[0]
+    if not parts.path.rstrip("/").endswith(f"/j/{meeting.id}") or not token:
+        raise HTTPException(
+            status_code=422, detail=f"not a registrant's link to meeting {meeting.id}"
+        )
+    registrant = state.registrant_by_token(meeting, token)
+    if registrant is None:
+        raise HTTPException(status_code=404, detail="no registrant has this link")
+    if registrant.status != "approved":
+        raise HTTPException(
+            status_code=409,
+            detail=f"registrant {registrant.id} is {registrant.status}: Zoom does not let them in",
+        )
+    return registrant
+
+
 def _delivery_result(delivery: Delivery) -> dict[str, Any]:
     return {"webhook_status": delivery.status, "webhook": delivery.to_json()}
 
@@ -204,6 +228,7 @@ async def join(meeting_id: str, body: JoinIn, state: StateDep, sender: SenderDep
     the instance's ``uuid``, and the first attempt of the webhook."""
     async with state.lock:
         meeting = _meeting(state, meeting_id)
+        registrant = _registrant(state, meeting, body.join_url) if body.join_url else None
         try:
             session = state.join(
                 meeting,
@@ -213,6 +238,7 @@ async def join(meeting_id: str, body: JoinIn, state: StateDep, sender: SenderDep
                 signed_in=not body.guest,
                 waiting_room=body.waiting_room,
                 instance_uuid=body.instance_uuid,
+                registrant=registrant,
             )
         except SimConflictError as exc:
             raise _conflict(exc) from exc

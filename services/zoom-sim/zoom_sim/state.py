@@ -96,6 +96,11 @@ def zoom_id(seed: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().replace("-", "A").replace("_", "B")[:22]
 
 
+def _zoom_token(size: int) -> str:
+    """A random Zoom-style id: base64url of ``size`` bytes, without padding."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(size)).decode().rstrip("=")
+
+
 def new_uuid() -> str:
     """A Zoom-style meeting UUID (base64 of 16 random bytes)."""
     return base64.b64encode(secrets.token_bytes(16)).decode()
@@ -336,6 +341,52 @@ class Instance:
         }
 
 
+REGISTRANT_STATUSES = ("approved", "pending", "denied", "cancelled")
+
+
+@dataclass
+class Registrant:
+    """Someone registered for a meeting; ``token`` is the ``tk`` of their personal join link."""
+
+    id: str
+    meeting_id: int
+    email: str
+    first_name: str
+    last_name: str
+    status: str  # one of REGISTRANT_STATUSES
+    token: str
+    create_time: datetime
+
+    def join_url(self, public_url: str) -> str:
+        return f"{public_url}/j/{self.meeting_id}?tk={self.token}"
+
+    def to_zoom(self, public_url: str) -> dict[str, Any]:
+        """A registrant as ``GET /meetings/{id}/registrants`` lists it."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "address": "",
+            "city": "",
+            "country": "",
+            "zip": "",
+            "state": "",
+            "phone": "",
+            "industry": "",
+            "org": "",
+            "job_title": "",
+            "purchasing_time_frame": "",
+            "role_in_purchase_process": "",
+            "no_of_employees": "",
+            "comments": "",
+            "custom_questions": [],
+            "status": self.status,
+            "create_time": fmt_time(self.create_time),
+            "join_url": self.join_url(public_url),
+        }
+
+
 @dataclass
 class RecordingFile:
     id: str
@@ -559,6 +610,8 @@ class SimState:
     access_tokens: dict[str, AccessGrant] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
     meetings: dict[int, Meeting] = field(default_factory=dict)
+    #: registrants by registrant id
+    registrants: dict[str, Registrant] = field(default_factory=dict)
     #: cloud recordings by the uuid of the instance recorded
     recordings: dict[str, Recording] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -584,6 +637,7 @@ class SimState:
         self.access_tokens.clear()
         self.refresh_tokens.clear()
         self.meetings.clear()
+        self.registrants.clear()
         self.recordings.clear()
         self.faults.clear()
         self.calls.clear()
@@ -890,6 +944,48 @@ class SimState:
     def host_of(self, meeting: Meeting) -> User:
         return self.users.get(meeting.host_id) or self.default_user
 
+    # ---- registrants -----------------------------------------------------------------------
+
+    def registrants_of(self, meeting: Meeting) -> list[Registrant]:
+        found = [r for r in self.registrants.values() if r.meeting_id == meeting.id]
+        return sorted(found, key=lambda r: r.create_time)  # stable: in the order added
+
+    def register(
+        self,
+        meeting: Meeting,
+        *,
+        email: str,
+        first_name: str,
+        last_name: str,
+        approved: bool,
+    ) -> Registrant:
+        """Register ``email`` (registering the same email again gives the same registration,
+        unless it was denied or cancelled)."""
+        for existing in self.registrants_of(meeting):
+            if existing.email.lower() == email.lower() and existing.status in (
+                "approved",
+                "pending",
+            ):
+                return existing
+        registrant = Registrant(
+            id=_zoom_token(16),
+            meeting_id=meeting.id,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            status="approved" if approved else "pending",
+            token=secrets.token_urlsafe(48),
+            create_time=self.now().replace(microsecond=0),
+        )
+        self.registrants[registrant.id] = registrant
+        return registrant
+
+    def registrant_by_token(self, meeting: Meeting, token: str) -> Registrant | None:
+        return next(
+            (r for r in self.registrants_of(meeting) if secrets.compare_digest(r.token, token)),
+            None,
+        )
+
     # ---- attendance ------------------------------------------------------------------------
 
     def start_instance(self, meeting: Meeting, at: datetime, uuid: str | None = None) -> Instance:
@@ -911,11 +1007,16 @@ class SimState:
         signed_in: bool,
         waiting_room: bool = False,
         instance_uuid: str | None = None,
+        registrant: Registrant | None = None,
     ) -> ParticipantSession:
         """Someone joins (starting an instance when the meeting is not being held). Without
-        an email the person is a guest; without a name a guest is "Guest N"."""
+        an email the person is a guest; without a name a guest is "Guest N". A registrant
+        (joining with their link) is known by their registration, whatever email they use."""
         email = email.strip()
-        if email:
+        if registrant is not None:
+            person = f"registrant:{registrant.id}"
+            name = name or f"{registrant.first_name} {registrant.last_name}".strip()
+        elif email:
             person = f"email:{email.lower()}"
             name = name or email.split("@", 1)[0]
         else:
@@ -938,6 +1039,7 @@ class SimState:
             participant_uuid=participant_uuid,
             user_id=instance.new_user_id(),
             join_time=at,
+            registrant_id=registrant.id if registrant is not None else "",
             status=IN_WAITING_ROOM if waiting_room else IN_MEETING,
         )
         instance.sessions.append(session)
