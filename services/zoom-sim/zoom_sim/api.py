@@ -1,4 +1,19 @@
-"""Zoom-shaped routes: OAuth (zoom.us/oauth/*) and the REST API (api.zoom.us/v2/*)."""
+"""Zoom-shaped routes: OAuth (zoom.us/oauth/*) and the REST API (api.zoom.us/v2/*).
+
+- OAuth: ``GET /oauth/authorize`` (auto-approves; ``sim_user``, ``sim_deny``), ``POST
+  /oauth/token`` (codes live 5 minutes; refresh tokens rotate), ``POST /oauth/revoke``.
+- Users and meetings: ``GET /v2/users/{userId}``, ``POST|GET /v2/users/{userId}/meetings``,
+  ``GET|PATCH|DELETE /v2/meetings/{meetingId}``; creates and updates count against Zoom's
+  daily limit per user (429, ``X-RateLimit-Type: Daily-limit``).
+- Registrants: ``POST|GET /v2/meetings/{meetingId}/registrants``, ``PUT
+  .../registrants/status``, ``DELETE .../registrants/{registrantId}``.
+- After the meeting: ``GET /v2/report/meetings/{meetingId}/participants``, ``GET
+  /v2/past_meetings/{meetingId}/participants``, ``GET /v2/past_meetings/{meetingId}/instances``,
+  ``GET /v2/meetings/{meetingId}/recordings``: a meeting id means the latest instance, a UUID
+  (double-encoded when it begins with ``/`` or contains ``//``) names one.
+- The pages behind the links handed out: ``/j/{id}``, ``/s/{id}``, ``/rec/play/{token}``,
+  ``/rec/download/{token}``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Application factory for the Zoom simulator."""
+"""Application factory for the Zoom simulator.
+
+The gateway middleware applies the faults armed with ``POST /_sim/faults`` to ``/v2/*`` and
+``POST /oauth/token`` (an error in Zoom's shape, a delay, a 429 of either rate-limit type, an
+answer lost after the work was done) and records those calls in the call log.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,26 @@
-"""Control endpoints (``/_sim/*``) that tests and demos use to drive the simulator."""
+"""Control endpoints (``/_sim/*``) that tests and demos use to drive the simulator.
+
+People in meetings (each answers the first attempt of its webhook as ``webhook_status`` and
+``webhook``; ``delay_ms`` holds the webhook back):
+
+- ``POST /_sim/meetings/{id}/join`` ``{email?, name?, at?, guest?, waiting_room?, join_url?,
+  instance_uuid?, delay_ms?}``: without ``email`` a guest; answers ``user_id`` and ``uuid``.
+- ``POST /_sim/meetings/{id}/leave`` ``{user_id? | email?, at?, reason?, delay_ms?}``.
+- ``POST /_sim/meetings/{id}/admit`` ``{user_id, at?, delay_ms?}``: out of the waiting room.
+- ``POST /_sim/meetings/{id}/end`` ``{at?, before_leaves?, delay_ms?}``: ends the instance.
+- ``POST /_sim/meetings/{id}/recording`` ``{at?}``: ``recording.completed``.
+- ``GET /_sim/meetings``: meetings with their instances and stays.
+
+Failures: ``POST|GET|DELETE /_sim/faults`` (``{status?, count, delay_ms?, method?, path?,
+retry_after?, retry_after_format?, rate_limit_type?, zoom_code?, message?,
+drop_after_commit?}``), ``GET|DELETE /_sim/calls``, ``POST /_sim/tokens/expire``.
+
+Webhooks: ``GET /_sim/webhooks`` (deliveries and their attempts), ``POST /_sim/webhook/send``,
+``POST /_sim/webhook/url-validation``, ``POST /_sim/deauthorize``.
+
+Set-up: ``GET|POST /_sim/users``, ``POST /_sim/s2s-apps``, ``PATCH /_sim/config``,
+``POST /_sim/reset``. Every body and answer is described in the service's README.md.
+"""
 
 from __future__ import annotations
 

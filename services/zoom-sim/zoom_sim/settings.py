@@ -1,4 +1,11 @@
-"""Configuration of the Zoom simulator, read from the environment (no prefix)."""
+"""Configuration of the Zoom simulator, read from the environment (no prefix).
+
+Besides where it listens and whom it plays, the settings shape how rough it is: the webhook
+answer deadline (``ZOOM_SIM_WEBHOOK_TIMEOUT``, Zoom's 3 s), the retry schedule
+(``ZOOM_SIM_WEBHOOK_RETRY_SCALE``, 1 = Zoom's 5/20/60 minutes), the daily meeting quota
+(``ZOOM_SIM_MEETING_DAILY_LIMIT``, Zoom's 100) and where recording links point
+(``ZOOM_SIM_RECORDING_HOST``). Each is described on its field and in the README.
+"""
 
 from __future__ import annotations
 

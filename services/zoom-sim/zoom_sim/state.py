@@ -1,8 +1,14 @@
-"""In-memory state of the simulator: users, OAuth grants, meetings, attendance, faults, call log.
+"""In-memory state of the simulator: users, OAuth grants, meetings and their instances,
+participants' stays, registrants, recordings, daily quotas, faults, call log, deliveries.
+
+A meeting is held in instances (:class:`Instance`), each with its own uuid; an instance holds
+the stays (:class:`ParticipantSession`) of the people in it or in its waiting room, numbered
+per instance from 16778240 as Zoom does.
 
 Every method here is synchronous and never awaits, so each call is atomic on the event loop.
-``SimState.lock`` serialises the control operations that change state *and then* send a webhook,
-so webhooks leave in the order the changes happened.
+``SimState.lock`` serialises the control operations that change state and build their webhooks,
+so deliveries are *started* in the order the changes happened; they then run on their own
+(see :mod:`zoom_sim.webhooks`), so they may arrive in another order.
 """
 
 from __future__ import annotations
