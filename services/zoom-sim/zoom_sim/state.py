@@ -1106,9 +1106,7 @@ class SimState:
         next join holds a new instance, with a new uuid. A meeting nobody joined is started
         and ended (the host held it alone). Returns the instance and the stays in the meeting
         that it closed."""
-        instance = meeting.live or self.start_instance(meeting, min(at, self.now()))
-        if at < instance.started_at:
-            instance.started_at = at
+        instance = meeting.live or self.start_instance(meeting, at)
         closed: list[ParticipantSession] = []
         for session in instance.sessions:
             if session.leave_time is None:

@@ -335,6 +335,9 @@ class WebhookSender:
         self._tasks.discard(task)
         self._running.pop(delivery.id, None)
         delivery.first_attempt_done.set()
+        if not task.cancelled() and task.exception() is not None:
+            delivery.state = "failed"
+            logger.error("webhook #%d broke: %r", delivery.id, task.exception())
 
     async def cancel_all(self) -> None:
         """Stop every delivery still under way (on reset and on shutdown)."""
