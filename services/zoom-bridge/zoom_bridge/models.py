@@ -145,6 +145,26 @@ class Enrollment(Base):
     version: Mapped[int] = mapped_column(Integer())
 
 
+class MeetingRegistrant(Base):
+    """R-ZOOM-3 with the administrator role: a seat holder of the day's session registered for
+    its meeting (Zoom's registrant, automatic approval), with their personal join link. A
+    participant who joins with that link is matched by ``zoom_registrant_id``, whatever e-mail
+    they use in Zoom. Removed (at Zoom, then here) when the seat is lost."""
+
+    __tablename__ = "zoom_registrants"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    #: the Zoom meeting the registration belongs to (a new meeting needs new registrants)
+    zoom_meeting_id: Mapped[str] = mapped_column(String(40))
+    zoom_registrant_id: Mapped[str] = mapped_column(String(100), index=True)
+    #: the personal join link (it admits whoever holds it): encrypted at rest like tokens
+    join_url_enc: Mapped[str] = mapped_column(Text())
+    email: Mapped[str] = mapped_column(String(320))
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class WebhookEvent(Base):
     """A verified webhook, stored before it is processed; the digest absorbs duplicates.
 
