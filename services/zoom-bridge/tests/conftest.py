@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +33,28 @@ from zoom_sim.app import create_app as create_sim
 from zoom_sim.settings import Settings as SimSettings
 
 WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def _helper(name: str) -> ModuleType:
+    """A helper module next to this file (the tests here are no package to import from)."""
+    spec = importlib.util.spec_from_file_location(
+        f"zoom_bridge_tests_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PAYLOADS = _helper("payloads")
+
+
+@pytest.fixture
+def zoom_payloads() -> ModuleType:
+    """Zoom's webhook bodies as Zoom documents them (``payloads.py``)."""
+    return PAYLOADS
 
 
 def now() -> dt.datetime:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -25,3 +26,8 @@ class MeetingOut(BaseModel):
     start_url_fresh: bool | None = None
     recordings: list[RecordingOut] | None = None
     error: str | None = None
+    #: for admins and the organizer, once the day's attendance was reconciled after the
+    #: meeting ended: ``report`` when Zoom's participants report covered every instance,
+    #: ``webhooks`` when it was unavailable (then ``report_unavailable_reason`` says why)
+    attendance_source: Literal["report", "webhooks"] | None = None
+    report_unavailable_reason: str | None = None

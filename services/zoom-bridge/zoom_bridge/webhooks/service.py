@@ -38,11 +38,14 @@ from zoom_bridge.webhooks import rules
 
 log = get_logger(__name__)
 
-#: Events the bridge acts on; anything else is acknowledged and ignored.
+#: Events the bridge acts on; anything else is acknowledged and ignored. Among the ignored:
+#: the waiting-room events (``meeting.participant_joined_waiting_room``, ``_admitted``,
+#: ``_left_waiting_room``): waiting is never attendance, and an admitted participant's
+#: ``meeting.participant_joined`` follows.
 HANDLED = frozenset(
     {
-        "meeting.participant_joined",
-        "meeting.participant_left",
+        attendance.JOINED,
+        attendance.LEFT,
         "meeting.ended",
         "recording.completed",
         "app_deauthorized",
@@ -260,16 +263,19 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
-    if event.event in ("meeting.participant_joined", "meeting.participant_left"):
-        joined = event.event == "meeting.participant_joined"
-        participant = obj.get("participant")
-        email = await attendance.record_segment(
-            session, meeting, participant if isinstance(participant, dict) else {}, joined
-        )
-        if email is not None:
-            await attendance.publish(session, meeting, email=email)
+    if event.event in (attendance.JOINED, attendance.LEFT):
+        stay = attendance.read_event(event.event, obj)
+        if stay is None:
+            log.info("zoom_webhook_no_stay", zoom_event=event.event, day_id=str(meeting.day_id))
+            return
+        key = await attendance.record(session, meeting, stay)
+        await attendance.publish(session, meeting, touching=key)
     elif event.event == "meeting.ended":
         meeting.ended = True
+        instance = attendance.text_value(obj.get("uuid"))
+        await attendance.ended(
+            session, meeting, instance, attendance.parse_time(obj.get("end_time"))
+        )
         if await attendance.role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
             await jobs.arm(
                 session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
