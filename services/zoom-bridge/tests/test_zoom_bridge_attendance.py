@@ -1,11 +1,12 @@
 """R-ZOOM-5 attendance against the simulator over HTTP (issue 11 §2): per meeting instance,
-waiting rooms, registrant links, ``meeting.ended`` before the last leave, and a participants
-report Zoom will not give."""
+waiting rooms, registrant links, unmatched participants and an admin's match, ``meeting.ended``
+before the last leave, and a participants report Zoom will not give."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -63,6 +64,14 @@ async def _attendance(env: Env, day_id: uuid.UUID, user_id: str, **match: Any) -
     return await env.wait(find)
 
 
+async def _participants(env: Env, day_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with env.client() as bridge:
+        r = await bridge.get(f"/v1/days/{day_id}/participants", headers=env.admin())
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
 def _no_live_after_final(rows: list[dict[str, Any]]) -> None:
     finals = [i for i, r in enumerate(rows) if r["final"]]
     assert finals, rows
@@ -101,6 +110,13 @@ async def test_r_zoom_5_minutes_add_up_across_instances_and_rejoins(env: Env) ->
     await env.wait(reconciled_twice)
     rows = await _records(env, day.day_id, "ann")
     _no_live_after_final(rows)
+    listed = await _participants(env, day.day_id)
+    by_name = {p["name"]: p for p in listed}
+    assert set(by_name) == {"ann", "Visitor", "Walk-in"}
+    assert (by_name["ann"]["user_id"], by_name["ann"]["match"]) == ("ann", "email")
+    assert by_name["ann"]["minutes"] == 30
+    assert by_name["Walk-in"]["user_id"] is None  # user 16778240 of instance 2 is not ann
+    assert by_name["Walk-in"]["minutes"] == 20
 
 
 async def test_r_zoom_5_waiting_room_time_is_never_attendance(env: Env) -> None:
@@ -166,6 +182,129 @@ async def test_r_zoom_5_a_registrant_is_matched_by_their_link_whatever_email(env
         assert joined.json()["participant"]["registrant_id"] == registered["registrant_id"]
     record = await _attendance(env, day.day_id, "reg")
     assert record["email"] == "reg@work.example"  # the enrollment's, not Zoom's
+    (listed,) = await _participants(env, day.day_id)
+    assert (listed["email"], listed["user_id"], listed["match"]) == (
+        "reg.private@gmail.example",
+        "reg",
+        "registrant",
+    )
+
+
+async def test_r_zoom_5_unmatched_participants_are_listed_and_an_admin_credits_one(
+    env: Env, zoom_payloads: ModuleType
+) -> None:
+    day, zoom_id, _ = await _day(env, {"ann": "ann@example.com", "gus": "gus@example.com"})
+    base = f"/_sim/meetings/{zoom_id}"
+    async with env.sim() as sim:
+        await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(0)})
+        phone = (await sim.post(f"{base}/join", json={"name": "Gus (phone)", "at": at(2)})).json()
+        await sim.post(f"{base}/join", json={"email": "someone@else.example", "at": at(3)})
+        await sim.post(f"{base}/leave", json={"user_id": phone["user_id"], "at": at(32)})
+    assert phone["participant"]["email"] == ""  # a guest, as Zoom sends one
+
+    async def guest_left() -> list[dict[str, Any]] | None:
+        listed = await _participants(env, day.day_id)
+        done = len(listed) == 3 and any(p["left_at"] for p in listed)
+        return listed if done else None
+
+    listed = await env.wait(guest_left)
+    by_name = {p["name"]: p for p in listed}
+    guest = by_name["Gus (phone)"]
+    assert guest == {
+        "id": guest["id"],
+        "name": "Gus (phone)",
+        "email": None,
+        "user_id": None,
+        "match": None,
+        "matched_by": None,
+        "minutes": 30,
+        "joined_at": "2026-11-20T09:02:00Z",
+        "left_at": "2026-11-20T09:32:00Z",
+    }
+    assert by_name["someone"]["email"] == "someone@else.example"
+    assert by_name["someone"]["user_id"] is None
+    assert by_name["ann"]["match"] == "email"
+    assert not await _records(env, day.day_id, "gus")
+
+    url = f"/v1/days/{day.day_id}/participants/{guest['id']}/match"
+    async with env.client() as bridge:
+        refusals = [
+            (await bridge.post(url, json={"user_id": "gus"}, headers=env.user("gus")), 403),
+            (await bridge.post(url, json={"user_id": "gus"}, headers=env.admin("globex")), 404),
+            (
+                await bridge.get(
+                    f"/v1/days/{day.day_id}/participants", headers=env.admin("globex")
+                ),
+                404,
+            ),
+            (
+                await bridge.post(
+                    f"/v1/days/{uuid.uuid4()}/participants/{guest['id']}/match",
+                    json={"user_id": "gus"},
+                    headers=env.admin(),
+                ),
+                404,
+            ),
+            (
+                await bridge.post(
+                    f"/v1/days/{day.day_id}/participants/{'0' * 20}/match",
+                    json={"user_id": "gus"},
+                    headers=env.admin(),
+                ),
+                404,
+            ),
+            (await bridge.post(url, json={"user_id": "zed"}, headers=env.admin()), 422),
+            (await bridge.post(url, json={"user": "gus"}, headers=env.admin()), 422),
+            (
+                await bridge.post(
+                    f"/v1/days/{day.day_id}/participants/{by_name['ann']['id']}/match",
+                    json={"user_id": "gus"},
+                    headers=env.admin(),
+                ),
+                409,
+            ),
+        ]
+        for response, status in refusals:
+            assert response.status_code == status, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+        not_enrolled = refusals[5][0].json()
+        assert not_enrolled["errors"][0]["field"] == "body.user_id"
+        assert not_enrolled["code"] == "validation_error"
+        assert refusals[7][0].json()["code"] == "participant_already_matched"
+
+        r = await bridge.post(url, json={"user_id": "gus"}, headers=env.admin(user="boss"))
+        assert r.status_code == 200, r.text
+        assert (r.json()["user_id"], r.json()["match"], r.json()["matched_by"]) == (
+            "gus",
+            "admin",
+            "boss",
+        )
+        again = await bridge.post(url, json={"user_id": "gus"}, headers=env.admin())
+        assert again.status_code == 200  # the same match again changes nothing
+        other = await bridge.post(url, json={"user_id": "ann"}, headers=env.admin())
+        assert other.status_code == 409
+        openapi = (await bridge.get("/openapi.json")).json()
+    responses = openapi["paths"]["/v1/days/{day_id}/participants/{participant_id}/match"]["post"]
+    assert {"401", "403", "404", "409", "422"} <= set(responses["responses"])
+    (credited,) = await _records(env, day.day_id, "gus")
+    assert (credited["minutes"], credited["matched_by"], credited["email"]) == (
+        30,
+        "boss",
+        "gus@example.com",
+    )
+    assert credited["final"] is False
+    # a later stay of the same guest (their participant_uuid) is theirs too
+    later = zoom_payloads.Participant("Gus (phone)", phone["participant"]["participant_uuid"])
+    for body in (
+        zoom_payloads.participant_joined(zoom_id, phone["uuid"], later, user_id="99", at=at(40)),
+        zoom_payloads.participant_left(zoom_id, phone["uuid"], later, user_id="99", at=at(45)),
+    ):
+        async with env.sim() as sim:
+            r = await sim.post(
+                "/_sim/webhook/send", json={"event": body["event"], "payload": body["payload"]}
+            )
+            assert r.json()["webhook_status"] == 200
+    await _attendance(env, day.day_id, "gus", minutes=35, matched_by="boss")
 
 
 async def test_r_zoom_5_a_leave_after_meeting_ended_corrects_the_final_figures(env: Env) -> None:
