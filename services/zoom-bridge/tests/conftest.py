@@ -320,7 +320,7 @@ async def env(
     request: pytest.FixtureRequest, databases: DatabaseFactory, amqp_url: str, token: TokenFactory
 ) -> AsyncIterator[Env]:
     """One simulator and bridge per test module; a module's ``BRIDGE_SETTINGS`` (a dict)
-    overrides the bridge's settings."""
+    overrides the bridge's settings, its ``SIM_SETTINGS`` the simulator's."""
     tag = uuid.uuid4().hex[:8]
     ns = RabbitNamespace(amqp_url, f"te-test-zb-{tag}", f"zb{tag}.")
     bridge_port, sim_port = free_port(), free_port()
@@ -330,6 +330,7 @@ async def env(
         webhook_secret=WEBHOOK_SECRET,
         client_id="dev-client-id",
         client_secret="dev-client-secret",
+        **getattr(request.module, "SIM_SETTINGS", {}),
     )
     sim = Server(create_sim(sim_settings), sim_port)
     await sim.start()

@@ -77,11 +77,16 @@ async def test_r_zoom_4_bad_signature_stale_timestamp_and_url_validation(env: En
             json={"event": "meeting.ended", "payload": {}, "bad_signature": True},
         )
         assert bad.json()["webhook_status"] == 401
-        stale = await sim.post(
+        stale = await sim.post(  # older than Zoom's last retry (85 minutes) and then some
             "/_sim/webhook/send",
-            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -400},
+            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -6000},
         )
         assert stale.json()["webhook_status"] == 401
+        future = await sim.post(
+            "/_sim/webhook/send",
+            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": 400},
+        )
+        assert future.json()["webhook_status"] == 401
         fresh = await sim.post(
             "/_sim/webhook/send",
             json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -200},
@@ -489,7 +494,7 @@ async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metri
     ended = "meeting.ended"
     async with env.sim() as sim:
         await sim.post("/_sim/webhook/send", json={"event": ended, "bad_signature": True})
-        await sim.post("/_sim/webhook/send", json={"event": ended, "timestamp_offset_s": -400})
+        await sim.post("/_sim/webhook/send", json={"event": ended, "timestamp_offset_s": -6000})
         await sim.post("/_sim/webhook/send", json={"event": "meeting.sharing_started"})
         await sim.post("/_sim/webhook/url-validation", json={})
         twice = {"event": "meeting.participant_joined", "payload": {"object": {"id": "x1"}}}

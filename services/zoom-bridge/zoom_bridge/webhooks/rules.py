@@ -93,10 +93,13 @@ def verify(
     *,
     now: float,
     max_age: int,
+    max_future: int = 300,
 ) -> Signer:
     """Check the timestamp window and the signature over the raw bytes against every
     candidate (constant-time compares, all of them); the signer is every candidate that
-    matched. :class:`Unauthorized` when none did, or the timestamp is missing or stale."""
+    matched. :class:`Unauthorized` when none did, or the timestamp is missing, older than
+    ``max_age`` seconds (a Zoom retry keeps its first timestamp: the window must cover Zoom's
+    retry schedule) or more than ``max_future`` seconds ahead."""
     if not timestamp or not signature:
         raise Unauthorized("Missing Zoom signature headers.", code="bad_signature")
     try:
@@ -105,7 +108,7 @@ def verify(
         raise Unauthorized("Bad Zoom timestamp.", code="bad_signature") from exc
     if ts > 10**11:  # milliseconds
         ts //= 1000
-    if abs(now - ts) > max_age:
+    if now - ts > max_age or ts - now > max_future:
         raise Unauthorized("Stale Zoom timestamp.", code="stale_timestamp")
     app = False
     accounts: set[uuid.UUID] = set()
