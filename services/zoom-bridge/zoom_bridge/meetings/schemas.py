@@ -1,19 +1,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
-from te_shared.contracts import MeetingStatus
+from te_shared.contracts import MeetingStatus, RecordingKind, recording_kind
 
 
 class RecordingOut(BaseModel):
     id: str
     file_type: str
-    play_url: str
+    #: R-ZOOM-7: what the file is (only ``video`` is a video: audio-only M4A, chat and
+    #: transcripts are typed as such)
+    kind: RecordingKind
+    play_url: str = Field(description="Zoom's play link, with the passcode (``pwd``) in it.")
     recording_start: dt.datetime | None = None
     recording_end: dt.datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_of_older_files(cls, data: Any) -> Any:
+        """A recording stored before files were typed gets the kind its types name."""
+        if isinstance(data, dict) and not data.get("kind"):
+            kind = recording_kind(data.get("file_type"), data.get("recording_type"))
+            return {**data, "kind": kind}
+        return data
 
 
 class MeetingOut(BaseModel):

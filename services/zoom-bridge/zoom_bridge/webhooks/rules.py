@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from te_shared.errors import BadRequest, Unauthorized
 
@@ -190,3 +190,17 @@ def is_zoom_link(url: object, *, hosts: Iterable[str], origins: Iterable[str] = 
     if parts.scheme.lower() != "https" or port not in (None, 443):
         return False
     return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def play_link(url: str, passcode: str | None) -> str:
+    """R-ZOOM-7: a recording's play link that plays without asking for the passcode: Zoom's
+    ``recording_play_passcode`` appended as ``pwd`` (Zoom: splice it into ``play_url`` with
+    ``?pwd=``), unless the link already carries a ``pwd``. The rest of the link is kept as it
+    is."""
+    if not passcode:
+        return url
+    parts = urlsplit(url)
+    if any(name == "pwd" for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({"pwd": passcode})))

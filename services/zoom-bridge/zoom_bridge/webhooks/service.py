@@ -300,7 +300,8 @@ async def _recording(
     """R-ZOOM-7: attach for the administrator role while the training module is enabled (as
     catalog announced it; its default while catalog never did, so a company that never saved
     settings loses no recording); a file whose link is not an https link on Zoom's own hosts
-    is never stored."""
+    is never stored. Each file is typed (``kind``: video, audio, chat, transcript, ...) and
+    its play link carries the recording's passcode (``?pwd=``), or it would ask for it."""
     company = await session.get(CompanyReplica, meeting.company_id)
     training = training_module(company.training_module_enabled if company else None)
     if not cloud_recording(await attendance.role_of(session, meeting), training):
@@ -319,11 +320,14 @@ async def _recording(
     files = [f for f in files if f not in unsafe]
     if not files:
         return
-    new = [
+    passcode = attendance.text_value(obj.get("recording_play_passcode"), 200)
+    new: list[dict[str, Any]] = [
         {
             "id": str(f["id"]),
             "file_type": str(f.get("file_type", "")),
-            "play_url": str(f.get("play_url", "")),
+            "recording_type": str(f.get("recording_type", "")),
+            "kind": c.recording_kind(f.get("file_type"), f.get("recording_type")).value,
+            "play_url": rules.play_link(str(f["play_url"]), passcode),
             "recording_start": f.get("recording_start"),
             "recording_end": f.get("recording_end"),
         }
@@ -341,6 +345,7 @@ async def _recording(
                 c.RecordingFile(
                     file_type=r["file_type"],
                     play_url=r["play_url"],
+                    kind=c.RecordingKind(r["kind"]),
                     recording_start=attendance.parse_time(r["recording_start"]),
                     recording_end=attendance.parse_time(r["recording_end"]),
                 )
