@@ -12,7 +12,7 @@ import uuid
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def _now() -> dt.datetime:
@@ -247,6 +247,12 @@ class AttendanceRecorded(Message):
     joined: bool
     minutes: int | None
     final: bool = Field(default=False, description="True once reconciled after the meeting ended.")
+    matched_by: str | None = Field(
+        default=None,
+        description="The admin who credited a Zoom participant (a guest, an unknown e-mail) to "
+        "this user, when the attendance comes from such a match alone; null when Zoom's "
+        "registrant id or e-mail matched it.",
+    )
 
 
 class ZoomAccountChanged(Message):
@@ -264,13 +270,67 @@ class ZoomAccountChanged(Message):
     )
 
 
+class RecordingKind(StrEnum):
+    """What a recording file is (R-ZOOM-7): only ``video`` files are videos."""
+
+    VIDEO = "video"
+    AUDIO = "audio"
+    CHAT = "chat"
+    TRANSCRIPT = "transcript"
+    CAPTIONS = "captions"
+    OTHER = "other"
+
+
+#: Zoom's ``recording_type`` values that are not videos, whatever the file's type says.
+_KIND_BY_RECORDING_TYPE = {
+    "audio_only": RecordingKind.AUDIO,
+    "chat_file": RecordingKind.CHAT,
+    "audio_transcript": RecordingKind.TRANSCRIPT,
+    "closed_caption": RecordingKind.CAPTIONS,
+}
+#: Zoom's ``file_type`` values (its OpenAPI: MP4, M4A, CHAT, TRANSCRIPT, CSV, TB, CC, CHAT_MESSAGE,
+#: SUMMARY, TIMELINE).
+_KIND_BY_FILE_TYPE = {
+    "MP4": RecordingKind.VIDEO,
+    "M4A": RecordingKind.AUDIO,
+    "CHAT": RecordingKind.CHAT,
+    "CHAT_MESSAGE": RecordingKind.CHAT,
+    "TRANSCRIPT": RecordingKind.TRANSCRIPT,
+    "CC": RecordingKind.CAPTIONS,
+}
+
+
+def recording_kind(file_type: str | None, recording_type: str | None = None) -> RecordingKind:
+    """The kind of a Zoom recording file from its ``recording_type`` (``audio_only``,
+    ``chat_file``, ...) or else its ``file_type`` (``MP4``, ``M4A``, ``CHAT``, ...); anything
+    Zoom adds later is ``other``, never a video."""
+    by_recording = _KIND_BY_RECORDING_TYPE.get((recording_type or "").lower())
+    if by_recording is not None:
+        return by_recording
+    return _KIND_BY_FILE_TYPE.get((file_type or "").upper(), RecordingKind.OTHER)
+
+
 class RecordingFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     file_type: str
-    play_url: str
+    play_url: str = Field(
+        description="Zoom's play link, with the recording's passcode (``pwd``) when it has one."
+    )
+    kind: RecordingKind = Field(
+        default=RecordingKind.OTHER,
+        description="What the file is; only ``video`` is a video. A message without it (from a "
+        "bridge older than the field) gets the kind its ``file_type`` names.",
+    )
     recording_start: dt.datetime | None = None
     recording_end: dt.datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_file_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None:
+            return {**data, "kind": recording_kind(data.get("file_type"))}
+        return data
 
 
 class RecordingAvailable(Message):

@@ -449,16 +449,27 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
         company_id=company,
         day_id=day_id,
         zoom_meeting_id="77",
-        recordings=[c.RecordingFile(file_type="MP4", play_url="https://z/rec/1")],
+        recordings=[
+            c.RecordingFile(file_type="MP4", play_url="https://z/rec/1", kind="video"),
+            c.RecordingFile(file_type="M4A", play_url="https://z/rec/2", kind="audio"),
+        ],
     )
     await cat.apply(rec, rec)
     assert (await meeting())["recordings"] == [
         {
             "file_type": "MP4",
+            "kind": "video",
             "play_url": "https://z/rec/1",
             "recording_start": None,
             "recording_end": None,
-        }
+        },
+        {
+            "file_type": "M4A",
+            "kind": "audio",
+            "play_url": "https://z/rec/2",
+            "recording_start": None,
+            "recording_end": None,
+        },
     ]
     # a message for an unknown day is dropped without error
     await cat.apply(c.MeetingCreated(company_id=company, day_id=uuid.uuid4(), version=1))

@@ -243,6 +243,11 @@ async def settle_attendance(session: AsyncSession, day: c.DayData) -> None:
             await _participated(session, day.company_id, day.session_id, email=waiting.email)
 
 
+#: R-ENR-12: the reasons attendance gives for a status change
+ATTENDANCE_REPORTED = "R-ENR-11 attendance reported"
+ATTENDANCE_MATCHED = "R-ENR-11 attendance credited: an admin matched a Zoom participant to the user"
+
+
 async def _participated(
     session: AsyncSession,
     company_id: str,
@@ -250,9 +255,12 @@ async def _participated(
     *,
     user_id: str | None = None,
     email: str | None = None,
+    matched_by: str | None = None,
 ) -> None:
     """R-ENR-11 for the user's enrollment in the session, or (``email``) for the one made for
-    an e-mail not bound to a user yet."""
+    an e-mail not bound to a user yet. R-ENR-12: the history names the zoom bridge, or the
+    admin who matched a Zoom participant to the user (``matched_by``) when that match is what
+    the attendance comes from."""
     stmt = select(Enrollment).where(
         Enrollment.company_id == company_id,
         Enrollment.session_id == session_id,
@@ -270,8 +278,8 @@ async def _participated(
             session,
             enrollment,
             S.PARTICIPATED,
-            by="zoom-bridge",
-            reason="R-ENR-11 attendance reported",
+            by=matched_by or "zoom-bridge",
+            reason=ATTENDANCE_MATCHED if matched_by else ATTENDANCE_REPORTED,
         )
 
 
@@ -280,7 +288,8 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
     """R-ENR-11: keep attendance per user and day; joined moves the enrollment to participated.
     A participant matched to an enrollment not bound to a user yet (``user_id`` null) is kept
     under their e-mail until they sign in (:mod:`registration.binding`); if they signed in
-    meanwhile, it is the user's."""
+    meanwhile, it is the user's. An admin's match (``matched_by``) is the change's author in
+    the history (R-ENR-12)."""
     day = await session.get(DayReplica, msg.day_id)
     if day is not None and day.company_id != msg.company_id:
         return
@@ -317,6 +326,7 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
             day.session_id,
             user_id=user_id,
             email=email if user_id is None else None,
+            matched_by=msg.matched_by,
         )
 
 

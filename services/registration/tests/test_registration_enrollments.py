@@ -387,6 +387,40 @@ async def test_r_enr_11_attendance_moves_to_participated(reg: Reg) -> None:
     assert by_user["z2"]["attendance"][0]["joined"] is False
 
 
+async def test_r_enr_12_attendance_an_admin_matched_names_the_admin_in_the_history(
+    reg: Reg,
+) -> None:
+    """R-ENR-11 with R-ENR-12: attendance the zoom bridge credits because an admin matched a
+    Zoom participant (a guest) to the user carries ``matched_by``; the status change's history
+    says that admin did it, and why. Reported attendance stays the bridge's."""
+    built = await reg.build(access=["m1", "m2"])
+    sid, day = built.session_ids[0], built.day_ids[0]
+    await reg.sign_up(sid, "m1")
+    await reg.sign_up(sid, "m2")
+    await reg.apply(
+        c.AttendanceRecorded(
+            company_id="acme",
+            day_id=day,
+            user_id="m1",
+            email=None,
+            joined=True,
+            minutes=30,
+            matched_by="boss",
+        ),
+        c.AttendanceRecorded(
+            company_id="acme", day_id=day, user_id="m2", email=None, joined=True, minutes=5
+        ),
+    )
+    listing = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    last = {e["user_id"]: e["history"][-1] for e in listing}
+    assert (last["m1"]["to_status"], last["m1"]["by"]) == ("participated", "boss")
+    assert "an admin matched a Zoom participant" in last["m1"]["reason"]
+    assert (last["m2"]["to_status"], last["m2"]["by"]) == ("participated", "zoom-bridge")
+    assert last["m2"]["reason"] == "R-ENR-11 attendance reported"
+
+
 async def test_r_enr_12_history_and_forbidden_transitions(reg: Reg) -> None:
     """R-ENR-12: every change writes history (who, when, from, to, why) and is published with the
     user's email; a forbidden transition is a 409 naming from and to."""

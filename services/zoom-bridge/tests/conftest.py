@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +33,28 @@ from zoom_sim.app import create_app as create_sim
 from zoom_sim.settings import Settings as SimSettings
 
 WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def _helper(name: str) -> ModuleType:
+    """A helper module next to this file (the tests here are no package to import from)."""
+    spec = importlib.util.spec_from_file_location(
+        f"zoom_bridge_tests_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PAYLOADS = _helper("payloads")
+
+
+@pytest.fixture
+def zoom_payloads() -> ModuleType:
+    """Zoom's webhook bodies as Zoom documents them (``payloads.py``)."""
+    return PAYLOADS
 
 
 def now() -> dt.datetime:
@@ -294,7 +320,7 @@ async def env(
     request: pytest.FixtureRequest, databases: DatabaseFactory, amqp_url: str, token: TokenFactory
 ) -> AsyncIterator[Env]:
     """One simulator and bridge per test module; a module's ``BRIDGE_SETTINGS`` (a dict)
-    overrides the bridge's settings."""
+    overrides the bridge's settings, its ``SIM_SETTINGS`` the simulator's."""
     tag = uuid.uuid4().hex[:8]
     ns = RabbitNamespace(amqp_url, f"te-test-zb-{tag}", f"zb{tag}.")
     bridge_port, sim_port = free_port(), free_port()
@@ -304,6 +330,7 @@ async def env(
         webhook_secret=WEBHOOK_SECRET,
         client_id="dev-client-id",
         client_secret="dev-client-secret",
+        **getattr(request.module, "SIM_SETTINGS", {}),
     )
     sim = Server(create_sim(sim_settings), sim_port)
     await sim.start()

@@ -77,11 +77,16 @@ async def test_r_zoom_4_bad_signature_stale_timestamp_and_url_validation(env: En
             json={"event": "meeting.ended", "payload": {}, "bad_signature": True},
         )
         assert bad.json()["webhook_status"] == 401
-        stale = await sim.post(
+        stale = await sim.post(  # older than Zoom's last retry (85 minutes) and then some
             "/_sim/webhook/send",
-            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -400},
+            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -6000},
         )
         assert stale.json()["webhook_status"] == 401
+        future = await sim.post(
+            "/_sim/webhook/send",
+            json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": 400},
+        )
+        assert future.json()["webhook_status"] == 401
         fresh = await sim.post(
             "/_sim/webhook/send",
             json={"event": "meeting.ended", "payload": {}, "timestamp_offset_s": -200},
@@ -198,12 +203,29 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     async with env.sim() as sim:
         r = await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
         assert r.json()["webhook_status"] == 200
+        sent = r.json()["recording_files"]
         await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})  # duplicate
-    available = await env.wait(lambda: env.outbox(c.RecordingAvailable.routing_key, day.day_id))
-    assert available[0]["recordings"][0]["play_url"]
+        deliveries = (await sim.get("/_sim/webhooks")).json()
+    (completed, *_) = [d for d in deliveries if d["event"] == "recording.completed"]
+    passcode = completed["body"]["payload"]["object"]["recording_play_passcode"]
+    assert passcode
+    (available,) = await env.wait(lambda: env.outbox(c.RecordingAvailable.routing_key, day.day_id))
+    # an MP4, an audio-only M4A and the chat: typed, each link carrying the passcode
+    kinds = {r["file_type"]: r["kind"] for r in available["recordings"]}
+    assert kinds == {"MP4": "video", "M4A": "audio", "CHAT": "chat"}
+    by_type = {f["file_type"]: f for f in sent}
+    for file in available["recordings"]:
+        assert file["play_url"] == f"{by_type[file['file_type']]['play_url']}?pwd={passcode}"
     async with env.client() as bridge:
         meeting = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
-        assert len(meeting["recordings"]) == 1
+    assert [(r["file_type"], r["kind"]) for r in meeting["recordings"]] == [
+        ("MP4", "video"),
+        ("M4A", "audio"),
+        ("CHAT", "chat"),
+    ]
+    assert {r["play_url"] for r in meeting["recordings"]} == {
+        r["play_url"] for r in available["recordings"]
+    }
     assert len(await env.outbox(c.RecordingAvailable.routing_key, day.day_id)) == 1
 
     # the module is disabled later: what is attached stays, new recordings are not attached
@@ -233,7 +255,7 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     await _processed(env, "recording.completed", zoom_id2)
     async with env.client() as bridge:
         first = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
-        assert len(first["recordings"]) == 1
+        assert len(first["recordings"]) == 3
         second = (await bridge.get(f"/v1/days/{day2.day_id}/meeting", headers=env.admin())).json()
         assert second["recordings"] == []
     assert not await env.outbox(c.RecordingAvailable.routing_key, day2.day_id)
@@ -489,7 +511,7 @@ async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metri
     ended = "meeting.ended"
     async with env.sim() as sim:
         await sim.post("/_sim/webhook/send", json={"event": ended, "bad_signature": True})
-        await sim.post("/_sim/webhook/send", json={"event": ended, "timestamp_offset_s": -400})
+        await sim.post("/_sim/webhook/send", json={"event": ended, "timestamp_offset_s": -6000})
         await sim.post("/_sim/webhook/send", json={"event": "meeting.sharing_started"})
         await sim.post("/_sim/webhook/url-validation", json={})
         twice = {"event": "meeting.participant_joined", "payload": {"object": {"id": "x1"}}}

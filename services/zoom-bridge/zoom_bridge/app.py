@@ -14,6 +14,7 @@ from zoom_bridge.handlers import consumers
 from zoom_bridge.meetings.endpoints import router as meetings_router
 from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.models import InboxRecord, OutboxRecord
+from zoom_bridge.participants.endpoints import router as participants_router
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks.endpoints import router as webhooks_router
 from zoom_bridge.worker import start_worker, stop_worker
@@ -29,7 +30,7 @@ def create_app(
         settings=settings or ZoomBridgeSettings(),
         title="zoom-bridge",
         description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",
-        routers=[accounts_router, meetings_router, webhooks_router],
+        routers=[accounts_router, meetings_router, participants_router, webhooks_router],
         consumers=consumers,
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,

@@ -145,6 +145,26 @@ class Enrollment(Base):
     version: Mapped[int] = mapped_column(Integer())
 
 
+class MeetingRegistrant(Base):
+    """R-ZOOM-3 with the administrator role: a seat holder of the day's session registered for
+    its meeting (Zoom's registrant, automatic approval), with their personal join link. A
+    participant who joins with that link is matched by ``zoom_registrant_id``, whatever e-mail
+    they use in Zoom. Removed (at Zoom, then here) when the seat is lost."""
+
+    __tablename__ = "zoom_registrants"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(100))
+    #: the Zoom meeting the registration belongs to (a new meeting needs new registrants)
+    zoom_meeting_id: Mapped[str] = mapped_column(String(40))
+    zoom_registrant_id: Mapped[str] = mapped_column(String(100), index=True)
+    #: the personal join link (it admits whoever holds it): encrypted at rest like tokens
+    join_url_enc: Mapped[str] = mapped_column(Text())
+    email: Mapped[str] = mapped_column(String(320))
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class WebhookEvent(Base):
     """A verified webhook, stored before it is processed; the digest absorbs duplicates.
 
@@ -169,7 +189,14 @@ class WebhookEvent(Base):
 
 
 class AttendanceSegment(Base):
-    """One stay of one participant in a day's meeting (a rejoin is another segment)."""
+    """What Zoom said about one stay of one participant in one instance of a day's meeting.
+
+    A webhook row (``source`` webhook) holds one ``meeting.participant_joined`` or ``_left``:
+    its key names the instance, the stay and the event, so a re-delivery is the same row, and
+    :func:`zoom_bridge.meetings.attendance.stays` pairs the halves whatever order they came
+    in. A report row (``source`` report) is a whole stay from Zoom's participants report; it
+    replaces the webhook rows of the instance it covers. Rows stored before instances were
+    kept have no ``instance_uuid``."""
 
     __tablename__ = "attendance_segments"
 
@@ -178,3 +205,47 @@ class AttendanceSegment(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     join_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     leave_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: the meeting instance (Zoom's ``uuid``: a meeting held again is a new instance)
+    instance_uuid: Mapped[str | None] = mapped_column(String(100))
+    #: the stay within the instance: Zoom's ``user_id`` (numbered per instance), else the
+    #: participant's ``participant_uuid``
+    stay_id: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(10), default="webhook")  # webhook | report
+    participant_uuid: Mapped[str | None] = mapped_column(String(100))
+    registrant_id: Mapped[str | None] = mapped_column(String(100))
+    #: the participant's Zoom user id (Zoom's ``id``; empty for someone not signed in)
+    zoom_user_id: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(300))
+
+
+class MeetingInstance(Base):
+    """One holding of a day's meeting (Zoom's meeting instance, its ``uuid``): when it ended
+    (``meeting.ended``) and where its final attendance came from."""
+
+    __tablename__ = "zoom_meeting_instances"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: ``report``: Zoom's participants report replaced its webhook rows; ``webhooks``: the
+    #: report was unavailable (``report_unavailable_reason``), the webhooks' stays count
+    source: Mapped[str | None] = mapped_column(String(10))
+    report_unavailable_reason: Mapped[str | None] = mapped_column(Text())
+    #: when the day's final attendance was published with this instance in it
+    final_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ParticipantMatch(Base):
+    """An admin credited a participant no registrant id or e-mail matched (a guest, an unknown
+    e-mail) to a platform user of the day's session."""
+
+    __tablename__ = "zoom_participant_matches"
+
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    #: the participant's id in ``GET /v1/days/{id}/participants``
+    participant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100))
+    #: the e-mail of the user's enrollment (published with the attendance)
+    email: Mapped[str | None] = mapped_column(String(320))
+    matched_by: Mapped[str] = mapped_column(String(100))
+    matched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

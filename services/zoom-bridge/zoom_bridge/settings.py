@@ -112,7 +112,19 @@ class ZoomBridgeSettings(ServiceSettings):
         default=120.0, gt=0, description="A claimed job is retried by another worker after this."
     )
     zoom_webhook_max_age_seconds: int = Field(
-        default=300, ge=1, description="Webhooks with an older timestamp are refused."
+        default=5700,
+        ge=1,
+        description="Webhooks whose x-zm-request-timestamp is older are refused (401). Zoom "
+        "retries a failed delivery 5, 20 and 60 minutes apart with its first timestamp and "
+        "signature: the default (95 minutes) lets the last retry (85 minutes on) in. A replay "
+        "within it is absorbed as a duplicate (stored webhooks are kept "
+        "ZOOM_WEBHOOK_RETENTION_DAYS, longer than this).",
+    )
+    zoom_webhook_max_future_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Webhooks whose timestamp is further ahead of this service's clock are "
+        "refused (clock skew; Zoom never sends a timestamp from the future).",
     )
     zoom_reconcile_delay_seconds: float = Field(
         default=60.0,

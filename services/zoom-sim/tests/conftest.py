@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,22 +42,31 @@ class Receiver:
 
     secret: str = SECRET
     status: int = 200
+    #: answers for the next requests, in order (then ``status``); None: refuse the connection
+    script: list[int | None] = field(default_factory=list)
+    #: seconds to wait before answering (to miss Zoom's deadline)
+    delay_s: float = 0.0
     received: list[Received] = field(default_factory=list)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        status = self.script.pop(0) if self.script else self.status
+        if status is None:
+            raise httpx.ConnectError("connection refused", request=request)
         raw = request.content
         ts = request.headers.get("x-zm-request-timestamp", "")
         expected = sign(self.secret, ts, raw)
         ok = hmac.compare_digest(expected, request.headers.get("x-zm-signature", ""))
         body = json.loads(raw)
         self.received.append(Received(dict(request.headers), raw, body, ok))
+        if self.delay_s:  # received, but answered late
+            await asyncio.sleep(self.delay_s)
         if not ok:
             return httpx.Response(401, json={"detail": "bad signature"})
         if body["event"] == "endpoint.url_validation":
             plain = body["payload"]["plainToken"]
             enc = hmac.new(self.secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
             return httpx.Response(200, json={"plainToken": plain, "encryptedToken": enc})
-        return httpx.Response(self.status, json={"ok": True})
+        return httpx.Response(status, json={"ok": True})
 
     def events(self) -> list[str]:
         return [r.body["event"] for r in self.received]
@@ -142,9 +153,30 @@ class SimKit:
         return data
 
 
+@contextlib.asynccontextmanager
+async def sim_kit(receiver: Receiver | None = None, **overrides: Any) -> AsyncIterator[SimKit]:
+    """A simulator with its own settings (``overrides``) whose webhooks go to ``receiver``."""
+    receiver = receiver or Receiver()
+    app = create_app(
+        make_settings(**overrides), http_transport=httpx.MockTransport(receiver.handle)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zoom-sim.test") as c:
+        try:
+            yield SimKit(app, c, receiver)
+        finally:
+            await app.state.webhooks.cancel_all()
+
+
 @pytest.fixture
 def receiver() -> Receiver:
     return Receiver()
+
+
+@pytest.fixture
+def new_sim() -> Any:
+    """``async with new_sim(receiver, **settings) as kit``: a simulator of its own settings."""
+    return sim_kit
 
 
 @pytest.fixture
@@ -156,4 +188,8 @@ def sim_app(receiver: Receiver) -> FastAPI:
 async def kit(sim_app: FastAPI, receiver: Receiver) -> AsyncIterator[SimKit]:
     transport = httpx.ASGITransport(app=sim_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://zoom-sim.test") as c:
-        yield SimKit(sim_app, c, receiver)
+        try:
+            yield SimKit(sim_app, c, receiver)
+        finally:
+            # ASGITransport runs no lifespan: stop the deliveries (retries) still under way
+            await sim_app.state.webhooks.cancel_all()

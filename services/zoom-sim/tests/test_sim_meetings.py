@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from zoom_sim.settings import Settings
+
 
 async def test_create_meeting_returns_zoom_shape(kit: Any) -> None:
     auth = await kit.auth()
@@ -175,3 +177,45 @@ async def test_get_meeting_hands_out_a_fresh_start_url_that_expires(kit: Any) ->
     other = await kit.create_meeting(auth)
     wrong_meeting = fresh.replace(f"/s/{created['id']}", f"/s/{other['id']}")
     assert (await c.get(wrong_meeting)).status_code == 401
+
+
+async def test_daily_limit_of_meeting_creates_and_updates_per_user(new_sim: Any) -> None:
+    """Zoom: 100 creates and 100 updates per user per UTC day (lowered to 2 here), then 429
+    with X-RateLimit-Type: Daily-limit and Retry-After at the next 00:00 UTC."""
+    now = [dt.datetime(2026, 12, 2, 22, 15, tzinfo=dt.UTC)]
+    async with new_sim(meeting_daily_limit=2) as kit:
+        kit.app.state.sim.clock = lambda: now[0]
+        auth = await kit.auth()
+        made = [await kit.create_meeting(auth, topic=f"T{n}") for n in range(2)]
+        r = await kit.client.post("/v2/users/me/meetings", headers=auth, json={"topic": "x"})
+        assert r.status_code == 429
+        assert r.headers["X-RateLimit-Type"] == "Daily-limit"
+        assert r.headers["Retry-After"] == "2026-12-03T00:00:00Z"
+        assert r.json() == {
+            "code": 429,
+            "message": "You have exceeded the daily rate limit (2) of Meeting Create/Update API "
+            "requests permitted for this particular user. You may resume these requests at "
+            "GMT 00:00:00.",
+        }
+        # updates have their own quota
+        url = f"/v2/meetings/{made[0]['id']}"
+        for _ in range(2):
+            assert (await kit.client.patch(url, headers=auth, json={"topic": "y"})).status_code == (
+                204
+            )
+        r = await kit.client.patch(url, headers=auth, json={"topic": "z"})
+        assert r.status_code == 429
+        assert r.headers["X-RateLimit-Type"] == "Daily-limit"
+        got = (await kit.client.get(url, headers=auth)).json()
+        assert got["topic"] == "y"  # the refused update changed nothing
+        # the quota is the user's: another user of the app still can
+        other = await kit.auth(sim_user="other@acme.test")
+        assert (await kit.create_meeting(other))["id"]
+        # and the next UTC day it is back
+        now[0] = dt.datetime(2026, 12, 3, 0, 0, 1, tzinfo=dt.UTC)
+        auth = await kit.auth()
+        assert (await kit.create_meeting(auth))["id"]
+
+
+def test_zoom_daily_limit_default() -> None:
+    assert Settings().meeting_daily_limit == 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -298,3 +299,37 @@ async def test_declined_authorization_redirects_with_access_denied(kit: Any) -> 
     assert query["error"] == ["access_denied"]
     assert query["state"] == ["st-9"]
     assert "code" not in query
+
+
+async def test_an_authorization_code_lives_five_minutes(kit: Any) -> None:
+    now = [dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)]
+    kit.app.state.sim.clock = lambda: now[0]
+    form = {"grant_type": "authorization_code", "redirect_uri": kit.REDIRECT_URI}
+    code = await kit.authorize_code()
+    now[0] += dt.timedelta(minutes=4, seconds=59)
+    ok = await kit.client.post("/oauth/token", headers=kit.basic(), data={**form, "code": code})
+    assert ok.status_code == 200
+    code = await kit.authorize_code()
+    now[0] += dt.timedelta(minutes=5)
+    late = await kit.client.post("/oauth/token", headers=kit.basic(), data={**form, "code": code})
+    assert late.status_code == 400
+    assert late.json() == {"reason": "Invalid authorization code", "error": "invalid_grant"}
+
+
+async def test_a_refresh_whose_answer_was_lost_leaves_a_dead_refresh_token(kit: Any) -> None:
+    """Zoom rotates the refresh token on every refresh; when the answer carrying the new one
+    is lost, the caller is left with a token Zoom no longer accepts, and must reconnect."""
+    tokens = await kit.connect()
+    await kit.client.post(
+        "/_sim/faults", json={"drop_after_commit": True, "status": 502, "path": "/oauth/token"}
+    )
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    lost = await kit.client.post("/oauth/token", headers=kit.basic(), data=form)
+    assert lost.status_code == 502
+    retry = await kit.client.post("/oauth/token", headers=kit.basic(), data=form)
+    assert retry.status_code == 400
+    assert retry.json() == {"reason": "Invalid Token!", "error": "invalid_grant"}
+    # the access token of the lost answer was minted too, but the caller never saw it; the old
+    # access token still works until it expires
+    me = await kit.client.get("/v2/users/me", headers=kit.bearer(tokens["access_token"]))
+    assert me.status_code == 200

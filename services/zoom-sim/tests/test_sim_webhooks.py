@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import uvicorn
@@ -163,24 +164,57 @@ async def test_recording_completed_and_recordings_api(kit: Any) -> None:
     assert sent["event"] == "recording.completed"
     assert sent["download_token"]
     obj = sent["payload"]["object"]
-    assert obj["id"] == m["id"]
+    assert obj["id"] == m["id"]  # a number here, unlike the meeting.* events
+    assert isinstance(obj["id"], int)
     assert obj["uuid"] == m["uuid"]
     assert obj["topic"] == "Day 1"
-    (f,) = obj["recording_files"]
-    assert f["file_type"] == "MP4"
+    assert obj["recording_play_passcode"]
+    assert obj["password"]
+    assert obj["recording_count"] == 3
+    assert obj["share_url"].startswith("http://zoom-sim.test/rec/share/")
+    files = obj["recording_files"]
+    assert [(f["file_type"], f["file_extension"], f["recording_type"]) for f in files] == [
+        ("MP4", "MP4", "shared_screen_with_speaker_view"),
+        ("M4A", "M4A", "audio_only"),
+        ("CHAT", "TXT", "chat_file"),
+    ]
+    assert obj["total_size"] == sum(f["file_size"] for f in files)
+    f = files[0]
+    assert f["meeting_id"] == m["uuid"]
     assert f["status"] == "completed"
     assert f["recording_start"] == "2030-03-01T09:00:00Z"
     assert f["recording_end"] == "2030-03-01T10:00:00Z"
     assert f["play_url"].startswith("http://zoom-sim.test/rec/play/")
     assert f["download_url"].startswith("http://zoom-sim.test/rec/download/")
+    assert f["id"] not in f["play_url"]  # an opaque token, as Zoom's links
     assert (await kit.client.get(f["play_url"])).status_code == 200
+    chat = await kit.client.get(files[2]["download_url"])
+    assert chat.headers["content-type"].startswith("text/plain")
 
     api = (await kit.client.get(f"/v2/meetings/{m['id']}/recordings", headers=auth)).json()
-    assert api["recording_files"][0]["id"] == f["id"]
+    assert [x["id"] for x in api["recording_files"]] == [x["id"] for x in files]
+    assert api["recording_play_passcode"] == obj["recording_play_passcode"]
 
     # Sending again re-delivers the same recording (a duplicate delivery).
     again = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
-    assert again.json()["recording_files"][0]["id"] == f["id"]
+    assert [x["id"] for x in again.json()["recording_files"]] == [x["id"] for x in files]
+
+
+async def test_recording_links_can_be_on_zooms_host(new_sim: Any) -> None:
+    async with new_sim(recording_host="https://us06web.zoom.us/") as kit:
+        auth = await kit.auth()
+        m = await kit.create_meeting(auth)
+        r = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
+        files = r.json()["recording_files"]
+        assert all(f["play_url"].startswith("https://us06web.zoom.us/rec/play/") for f in files)
+        assert all(
+            f["download_url"].startswith("https://us06web.zoom.us/rec/download/") for f in files
+        )
+        obj = kit.receiver.received[-1].body["payload"]["object"]
+        assert obj["share_url"].startswith("https://us06web.zoom.us/rec/share/")
+        # the simulator still serves them under its own URL
+        token = files[0]["play_url"].rsplit("/", 1)[1]
+        assert (await kit.client.get(f"/rec/play/{token}")).status_code == 200
 
 
 async def test_url_validation_round_trip(kit: Any) -> None:
@@ -348,3 +382,33 @@ async def test_webhooks_of_an_s2s_account_are_signed_with_its_app_secret(kit: An
     expected = hmac.new(b"per-app-secret", b"p1", hashlib.sha256).hexdigest()
     assert v.json()["expected_encryptedToken"] == expected
     assert v.json()["valid"] is True
+
+
+async def test_each_instance_has_its_own_recording(kit: Any) -> None:
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    base = f"/_sim/meetings/{m['id']}"
+    first_ids = []
+    for hour in (9, 11):
+        await kit.client.post(
+            f"{base}/join", json={"email": "a@b.c", "at": f"2030-03-01T{hour:02d}:00:00Z"}
+        )
+        await kit.client.post(f"{base}/end", json={"at": f"2030-03-01T{hour:02d}:30:00Z"})
+        r = await kit.client.post(f"{base}/recording")
+        first_ids.append(r.json()["recording_files"][0]["id"])
+    uuids = [
+        r.body["payload"]["object"]["uuid"]
+        for r in kit.receiver.received
+        if r.body["event"] == "recording.completed"
+    ]
+    assert uuids[0] == m["uuid"]
+    assert uuids[1] != uuids[0]
+    assert first_ids[0] != first_ids[1]
+    latest = (await kit.client.get(f"/v2/meetings/{m['id']}/recordings", headers=auth)).json()
+    assert latest["uuid"] == uuids[1]
+    assert latest["start_time"] == "2030-03-01T11:00:00Z"
+    quoted = quote(uuids[0], safe="")
+    if uuids[0].startswith("/") or "//" in uuids[0]:
+        quoted = quote(quoted, safe="")
+    older = (await kit.client.get(f"/v2/meetings/{quoted}/recordings", headers=auth)).json()
+    assert older["recording_files"][0]["id"] == first_ids[0]

@@ -1,4 +1,19 @@
-"""Zoom-shaped routes: OAuth (zoom.us/oauth/*) and the REST API (api.zoom.us/v2/*)."""
+"""Zoom-shaped routes: OAuth (zoom.us/oauth/*) and the REST API (api.zoom.us/v2/*).
+
+- OAuth: ``GET /oauth/authorize`` (auto-approves; ``sim_user``, ``sim_deny``), ``POST
+  /oauth/token`` (codes live 5 minutes; refresh tokens rotate), ``POST /oauth/revoke``.
+- Users and meetings: ``GET /v2/users/{userId}``, ``POST|GET /v2/users/{userId}/meetings``,
+  ``GET|PATCH|DELETE /v2/meetings/{meetingId}``; creates and updates count against Zoom's
+  daily limit per user (429, ``X-RateLimit-Type: Daily-limit``).
+- Registrants: ``POST|GET /v2/meetings/{meetingId}/registrants``, ``PUT
+  .../registrants/status``, ``DELETE .../registrants/{registrantId}``.
+- After the meeting: ``GET /v2/report/meetings/{meetingId}/participants``, ``GET
+  /v2/past_meetings/{meetingId}/participants``, ``GET /v2/past_meetings/{meetingId}/instances``,
+  ``GET /v2/meetings/{meetingId}/recordings``: a meeting id means the latest instance, a UUID
+  (double-encoded when it begins with ``/`` or contains ``//``) names one.
+- The pages behind the links handed out: ``/j/{id}``, ``/s/{id}``, ``/rec/play/{token}``,
+  ``/rec/download/{token}``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +22,9 @@ import binascii
 import hmac
 import html
 import json
+from datetime import date
 from typing import Annotated, Any, Literal, cast
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
@@ -20,9 +36,26 @@ from fastapi.responses import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zoom_sim.errors import OAuthError, ZoomAPIError, invalid_token, validation_failed
+from zoom_sim.errors import (
+    OAuthError,
+    ZoomAPIError,
+    invalid_token,
+    meeting_daily_limit_message,
+    meeting_not_found,
+    validation_failed,
+)
 from zoom_sim.settings import Settings
-from zoom_sim.state import Meeting, SimState, TokenPair, User, fmt_time, page, parse_time
+from zoom_sim.state import (
+    Instance,
+    Meeting,
+    SimState,
+    TokenPair,
+    User,
+    fmt_time,
+    next_utc_midnight,
+    page,
+    parse_time,
+)
 from zoom_sim.webhooks import recording_object
 
 router = APIRouter()
@@ -240,6 +273,28 @@ def _parse_start(value: str, timezone: str | None) -> Any:
         raise validation_failed([{"field": "start_time", "message": "Invalid field."}]) from exc
 
 
+def _daily_quota(state: SimState, user: User, kind: str) -> tuple[str, str, date]:
+    """Zoom's per-user daily limit of meeting creates and updates: 429 with ``X-RateLimit-Type:
+    Daily-limit`` and ``Retry-After`` at the next 00:00 UTC once the day's are used up."""
+    key = state.daily_quota(user, kind)
+    if key is not None:
+        return key
+    limit = state.settings.meeting_daily_limit
+    now = state.now()
+    raise ZoomAPIError(
+        429,
+        429,
+        meeting_daily_limit_message(limit),
+        headers={
+            "Retry-After": fmt_time(next_utc_midnight(now)),
+            "X-RateLimit-Category": "Medium" if kind == "create" else "Light",
+            "X-RateLimit-Type": "Daily-limit",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+        },
+    )
+
+
 def meeting_json(
     meeting: Meeting, host: User, settings: Settings, zak: str | None = None
 ) -> dict[str, Any]:
@@ -294,6 +349,7 @@ async def create_meeting(
     _check_settings(body.settings)
     timezone = body.timezone or host.timezone
     start = _parse_start(body.start_time, timezone) if body.start_time else None
+    quota = _daily_quota(state, host, "create")
     meeting = state.create_meeting(
         host,
         topic=body.topic,
@@ -305,6 +361,7 @@ async def create_meeting(
         password=body.password,
         settings=body.settings,
     )
+    state.spend(quota)
     headers = {"Location": f"{settings.base_url}/v2/meetings/{meeting.id}"}
     return JSONResponse(meeting_json(meeting, host, settings), status_code=201, headers=headers)
 
@@ -395,6 +452,7 @@ async def update_meeting(
         _check_settings(body.settings)
     timezone = body.timezone or meeting.timezone
     start = _parse_start(body.start_time, timezone) if body.start_time else None
+    state.spend(_daily_quota(state, state.host_of(meeting), "update"))
     if body.topic is not None:
         meeting.topic = body.topic
     if body.type is not None:
@@ -421,24 +479,158 @@ async def delete_meeting(meeting_ref: str, caller: UserDep, state: StateDep) -> 
     return Response(status_code=204)
 
 
-@router.get("/v2/report/meetings/{meeting_ref}/participants")
-async def participants_report(
-    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+class RegistrantIn(BaseModel):
+    """Add-registrant body (the fields the simulator understands; others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = Field(min_length=3, max_length=128, pattern=r"^[^@\s]+@[^@\s]+$")
+    first_name: str = Field(min_length=1, max_length=64)
+    last_name: str = Field(default="", max_length=64)
+    auto_approve: bool = False
+
+
+class RegistrantRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    email: str | None = None
+
+
+class RegistrantStatusIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["approve", "cancel", "deny"]
+    registrants: list[RegistrantRef] = Field(default_factory=list)
+
+
+def _registration_enabled(meeting: Meeting) -> None:
+    """Zoom's answer when the meeting takes no registration (``settings.approval_type`` 2)."""
+    if meeting.settings.get("approval_type", 2) == 2:
+        raise ZoomAPIError(
+            404, 404, f"Registration has not been enabled for this meeting: {meeting.id}."
+        )
+
+
+@router.post("/v2/meetings/{meeting_ref}/registrants", status_code=201)
+async def add_registrant(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep, settings: SettingsDep
+) -> Response:
+    """Register someone: approved at once with ``auto_approve`` or ``approval_type`` 0, else
+    pending. The answer's ``join_url`` is their personal link (``/j/<id>?tk=<token>``)."""
+    meeting = state.meeting_for(meeting_ref, caller)
+    data = await _json_object(request)
+    try:
+        body = RegistrantIn.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_errors(exc) from exc
+    _registration_enabled(meeting)
+    approved = body.auto_approve or meeting.settings.get("approval_type") == 0
+    registrant = state.register(
+        meeting,
+        email=body.email,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        approved=approved,
+    )
+    return JSONResponse(
+        {
+            "id": meeting.id,
+            "registrant_id": registrant.id,
+            "join_url": registrant.join_url(settings.base_url),
+            "topic": meeting.topic,
+            "start_time": fmt_time(meeting.start_time) if meeting.start_time else None,
+        },
+        status_code=201,
+    )
+
+
+@router.get("/v2/meetings/{meeting_ref}/registrants")
+async def list_registrants(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep, settings: SettingsDep
 ) -> Any:
+    """Registrants of one ``status`` (default ``approved``), paged."""
+    meeting = state.meeting_for(meeting_ref, caller)
+    _registration_enabled(meeting)
+    wanted = request.query_params.get("status") or "approved"
+    if wanted not in ("approved", "pending", "denied"):
+        raise validation_failed([{"field": "status", "message": "Invalid field."}])
+    size, offset = _page_params(request, 30, 300)
+    found = [r for r in state.registrants_of(meeting) if r.status == wanted]
+    return {
+        "page_count": page(len(found), size),
+        "page_number": 1 + offset // size,
+        "page_size": size,
+        "total_records": len(found),
+        "next_page_token": _next_token(offset, size, len(found)),
+        "registrants": [r.to_zoom(settings.base_url) for r in found[offset : offset + size]],
+    }
+
+
+@router.put("/v2/meetings/{meeting_ref}/registrants/status", status_code=204)
+async def update_registrant_status(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Response:
+    """``approve``, ``deny`` or ``cancel`` the registrants named by ``id`` or ``email``; a
+    cancelled or denied registrant's link no longer lets them in."""
+    meeting = state.meeting_for(meeting_ref, caller)
+    data = await _json_object(request)
+    try:
+        body = RegistrantStatusIn.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_errors(exc) from exc
+    status = {"approve": "approved", "deny": "denied", "cancel": "cancelled"}[body.action]
+    mine = state.registrants_of(meeting)
+    for ref in body.registrants:
+        for registrant in mine:
+            if (ref.id and registrant.id == ref.id) or (
+                ref.email and registrant.email.lower() == ref.email.lower()
+            ):
+                registrant.status = status
+    return Response(status_code=204)
+
+
+@router.delete("/v2/meetings/{meeting_ref}/registrants/{registrant_id}", status_code=204)
+async def delete_registrant(
+    meeting_ref: str, registrant_id: str, caller: UserDep, state: StateDep
+) -> Response:
+    meeting = state.meeting_for(meeting_ref, caller)
+    registrant = state.registrants.get(registrant_id)
+    if registrant is None or registrant.meeting_id != meeting.id:
+        # the code is the simulator's guess: Zoom documents none for an unknown registrant
+        raise ZoomAPIError(404, 3079, f"Registrant does not exist: {registrant_id}.")
+    del state.registrants[registrant_id]
+    return Response(status_code=204)
+
+
+def meeting_ref_from_path(value: str) -> str:
+    """A meeting id or UUID from a path, by Zoom's rule: a UUID that begins with ``/`` or
+    contains ``//`` must be double-encoded (``%252F``); the path arrives decoded once, so what
+    still holds a ``%`` is decoded again. Sent encoded only once, such a UUID is not found."""
+    if "%" in value:
+        return unquote(value)
+    if value.startswith("/") or "//" in value:
+        raise meeting_not_found(value)
+    return value
+
+
+def _paid(caller: User) -> None:
     if caller.type == 1:
         raise ZoomAPIError(
             400, 200, f"Only available for Paid or ZMP account: {caller.account_id}."
         )
-    if not caller.can_read_reports:
-        raise ZoomAPIError(
-            400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
-        )
-    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+
+
+def _held(state: SimState, caller: User, ref: str) -> tuple[Meeting, Instance | None]:
+    meeting = state.find_meeting(ref, include_deleted=True)
     host = state.host_of(meeting)
     if host.account_id != caller.account_id:
-        raise ZoomAPIError(404, 3001, f"Meeting does not exist: {meeting_ref}.")
+        raise meeting_not_found(ref)
+    return meeting, state.report_instance(meeting, ref)
+
+
+def _participants_page(request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
     size, offset = _page_params(request, 30, 300)
-    rows = state.report_rows(meeting)
     return {
         "page_count": page(len(rows), size),
         "page_size": size,
@@ -448,16 +640,68 @@ async def participants_report(
     }
 
 
-@router.get("/v2/meetings/{meeting_ref}/recordings")
+@router.get("/v2/report/meetings/{meeting_ref:path}/participants")
+async def participants_report(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Any:
+    """The stays of one instance: the latest one for a meeting id, the one a UUID names.
+    Finished stays only, waiting-room stays included (``status``), ``duration`` in seconds."""
+    _paid(caller)
+    if not caller.can_read_reports:
+        raise ZoomAPIError(
+            400, 4711, "Invalid access token, does not contain scopes:[report:read:admin]."
+        )
+    ref = meeting_ref_from_path(meeting_ref)
+    _, instance = _held(state, caller, ref)
+    if instance is None:
+        raise meeting_not_found(ref)
+    fields = request.query_params.get("include_fields", "").split(",")
+    with_registrant_id = "registrant_id" in fields
+    rows = [s.report_row(with_registrant_id=with_registrant_id) for s in state.finished(instance)]
+    return _participants_page(request, rows)
+
+
+@router.get("/v2/past_meetings/{meeting_ref:path}/participants")
+async def past_meeting_participants(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Any:
+    """Like the report, for an instance that has ended (the latest ended one for an id)."""
+    _paid(caller)
+    ref = meeting_ref_from_path(meeting_ref)
+    meeting, instance = _held(state, caller, ref)
+    if ref.isdigit():
+        ended = [i for i in meeting.instances if i.ended_at is not None]
+        instance = ended[-1] if ended else None
+    if instance is None or instance.ended_at is None:
+        raise meeting_not_found(ref)
+    return _participants_page(request, [s.past_row() for s in state.finished(instance)])
+
+
+@router.get("/v2/past_meetings/{meeting_ref}/instances")
+async def past_meeting_instances(meeting_ref: str, caller: UserDep, state: StateDep) -> Any:
+    """The ended instances of a meeting: ``{"meetings": [{"uuid", "start_time"}]}``."""
+    meeting, _ = _held(state, caller, meeting_ref)
+    return {
+        "meetings": [
+            {"uuid": i.uuid, "start_time": fmt_time(i.started_at)}
+            for i in meeting.instances
+            if i.ended_at is not None
+        ]
+    }
+
+
+@router.get("/v2/meetings/{meeting_ref:path}/recordings")
 async def meeting_recordings(
     meeting_ref: str, caller: UserDep, state: StateDep, settings: SettingsDep
 ) -> Any:
-    meeting = state.find_meeting(meeting_ref, include_deleted=True)
+    """The cloud recording of the latest recorded instance (or of the instance a UUID names)."""
+    ref = meeting_ref_from_path(meeting_ref)
+    meeting = state.find_meeting(ref, include_deleted=True)
     host = state.host_of(meeting)
-    recording = state.recordings.get(meeting.id)
+    recording = state.recording_of(meeting, ref)
     if host.account_id != caller.account_id or recording is None:
         raise ZoomAPIError(404, 3301, "This recording does not exist.")
-    return recording_object(meeting, host, recording, settings.base_url)
+    return recording_object(meeting, host, recording, settings.recording_url)
 
 
 # ---- pages behind the links the API hands out ------------------------------------------------
@@ -481,19 +725,29 @@ async def start_page(meeting_id: str, state: StateDep, zak: str = "") -> HTMLRes
     )
 
 
-@router.get("/rec/play/{file_id}", include_in_schema=False)
-async def play_recording(file_id: str, state: StateDep) -> Response:
-    found = state.recording_file(file_id)
+@router.get("/rec/play/{token}", include_in_schema=False)
+async def play_recording(token: str, state: StateDep) -> Response:
+    found = state.recording_file(token)
     if found is None:
         return PlainTextResponse("Recording not found", status_code=404)
+    recording, item = found
     return HTMLResponse(
-        f"<h1>Zoom simulator</h1><p>Recording of meeting {found[0].meeting_id}.</p>"
+        f"<h1>Zoom simulator</h1><p>{html.escape(item.recording_type)} of meeting "
+        f"{recording.meeting_id}.</p>"
     )
 
 
-@router.get("/rec/download/{file_id}", include_in_schema=False)
-async def download_recording(file_id: str, state: StateDep) -> Response:
-    found = state.recording_file(file_id)
+_DOWNLOADS = {
+    "MP4": (b"\x00\x00\x00\x18ftypmp42zoom-sim", "video/mp4"),
+    "M4A": (b"\x00\x00\x00\x18ftypM4A zoom-sim", "audio/mp4"),
+    "CHAT": (b"09:00:00 From Host to Everyone:\n\tWelcome (zoom-sim)\n", "text/plain"),
+}
+
+
+@router.get("/rec/download/{token}", include_in_schema=False)
+async def download_recording(token: str, state: StateDep) -> Response:
+    found = state.recording_file(token)
     if found is None:
         return PlainTextResponse("Recording not found", status_code=404)
-    return Response(b"\x00\x00\x00\x18ftypmp42zoom-sim", media_type="video/mp4")
+    content, media_type = _DOWNLOADS.get(found[1].file_type, _DOWNLOADS["MP4"])
+    return Response(content, media_type=media_type)

@@ -1,9 +1,16 @@
-"""Application factory for the Zoom simulator."""
+"""Application factory for the Zoom simulator.
+
+The gateway middleware applies the faults armed with ``POST /_sim/faults`` to ``/v2/*`` and
+``POST /oauth/token`` (an error in Zoom's shape, a delay, a 429 of either rate-limit type, an
+answer lost after the work was done) and records those calls in the call log.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -11,7 +18,7 @@ from email.utils import format_datetime
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from zoom_sim import api, control
 from zoom_sim.errors import (
@@ -22,7 +29,7 @@ from zoom_sim.errors import (
     zoom_api_error_handler,
 )
 from zoom_sim.settings import Settings
-from zoom_sim.state import Clock, SimState, fmt_time, utcnow
+from zoom_sim.state import Clock, Fault, SimState, fmt_time, next_utc_midnight, utcnow
 from zoom_sim.webhooks import WebhookSender
 
 logger = logging.getLogger("zoom_sim")
@@ -47,6 +54,78 @@ def _is_api_path(path: str) -> bool:
     return path.startswith("/v2/") or path == "/oauth/token"
 
 
+def _caller_account(request: Request, state: SimState) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    user = state.authenticate(token.strip())[0] if scheme.lower() == "bearer" else None
+    return user.account_id if user is not None else state.default_user.account_id
+
+
+def _fault_response(fault: Fault, request: Request, state: SimState) -> Response:
+    assert fault.status is not None
+    headers: dict[str, str] = {}
+    now = state.now()
+    daily = False
+    if fault.status == 429:
+        limit_type = fault.rate_limit_type or (
+            "Daily-limit" if fault.retry_after_format == "iso" else "QPS"
+        )
+        daily = limit_type == "Daily-limit"
+        if daily:
+            when = (
+                now + timedelta(seconds=fault.retry_after)
+                if fault.retry_after is not None
+                else next_utc_midnight(now)
+            )
+            headers["Retry-After"] = retry_after_value(
+                max(0, math.ceil((when - now).total_seconds())), "iso", now
+            )
+        elif fault.retry_after is not None:
+            headers["Retry-After"] = retry_after_value(
+                fault.retry_after, fault.retry_after_format, now
+            )
+        headers["X-RateLimit-Category"] = "Light"
+        headers["X-RateLimit-Type"] = limit_type
+        headers["X-RateLimit-Limit"] = "30"
+        headers["X-RateLimit-Remaining"] = "0"
+    elif fault.retry_after is not None:
+        headers["Retry-After"] = retry_after_value(fault.retry_after, fault.retry_after_format, now)
+    found = re.search(r"/meetings/([^/]+)", request.url.path)
+    body = fault_body(
+        fault.status,
+        daily=daily,
+        zoom_code=fault.zoom_code,
+        message=fault.message,
+        account_id=_caller_account(request, state),
+        ref=found.group(1) if found else "",
+    )
+    return JSONResponse(body, status_code=fault.status, headers=headers)
+
+
+async def _drain(response: Response) -> None:
+    """Read and discard an answer (the handler's work is done; its answer is not sent)."""
+    body_iterator = getattr(response, "body_iterator", None)
+    if body_iterator is not None:
+        async for _ in body_iterator:
+            pass
+
+
+class DroppedConnection(Exception):
+    """Raised mid-answer to make the server close the connection (a lost answer)."""
+
+
+def _dropped() -> Response:
+    """An answer that breaks off after its first bytes: the server closes the connection and
+    the caller gets a protocol error, not a status."""
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"{"
+        raise DroppedConnection("zoom-sim dropped the answer on purpose (drop_after_commit)")
+
+    return StreamingResponse(
+        broken(), status_code=200, media_type="application/json", headers={"content-length": "512"}
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -66,13 +145,15 @@ def create_app(
         try:
             yield
         finally:
+            await sender.cancel_all()  # retries still waiting are not sent after shutdown
             await client.aclose()
 
     app = FastAPI(title="Zoom simulator", version="0.1.0", lifespan=lifespan)
     state = SimState(settings=settings, clock=clock)
     app.state.settings = settings
     app.state.sim = state
-    app.state.webhooks = WebhookSender(state, client, settings.webhook_timeout_s)
+    sender = WebhookSender(state, client, settings.webhook_timeout_s, settings.webhook_retry_scale)
+    app.state.webhooks = sender
 
     app.add_exception_handler(ZoomAPIError, zoom_api_error_handler)
     app.add_exception_handler(OAuthError, oauth_error_handler)
@@ -83,38 +164,32 @@ def create_app(
     ) -> Response:
         path = request.url.path
         method = request.method
-        faulted = False
+        fault = state.take_fault(method, path) if _is_api_path(path) else None
         response: Response | None = None
-        if _is_api_path(path):
-            fault = state.take_fault(method, path)
-            if fault is not None:
-                faulted = True
-                if fault.delay_ms:
-                    # read the request first: like Zoom, a slow call still does its work when
-                    # the caller stopped waiting (a create whose answer is lost)
-                    await request.body()
-                    await asyncio.sleep(fault.delay_ms / 1000)
-                if fault.status is not None:
-                    headers: dict[str, str] = {}
-                    daily = fault.retry_after_format == "iso"
-                    if fault.retry_after is not None:
-                        headers["Retry-After"] = retry_after_value(
-                            fault.retry_after, fault.retry_after_format, state.now()
-                        )
-                    if fault.status == 429:
-                        headers["X-RateLimit-Category"] = "Light"
-                        headers["X-RateLimit-Type"] = "Daily-limit" if daily else "QPS"
-                        headers["X-RateLimit-Limit"] = "30"
-                        headers["X-RateLimit-Remaining"] = "0"
-                    response = JSONResponse(
-                        fault_body(fault.status, daily=daily),
-                        status_code=fault.status,
-                        headers=headers,
-                    )
+        dropped = False
+        if fault is not None:
+            if fault.delay_ms:
+                # read the request first: like Zoom, a slow call still does its work when
+                # the caller stopped waiting (a create whose answer is lost)
+                await request.body()
+                await asyncio.sleep(fault.delay_ms / 1000)
+            if fault.drop_after_commit:
+                # the call does its work (a refresh token rotates, a meeting is created) ...
+                done = await call_next(request)
+                await _drain(done)
+                if fault.status is None:  # ... and the connection drops before any answer
+                    state.log_call(method, path, done.status_code, faulted=True, dropped=True)
+                    logger.info("%s %s -> %s, answer dropped", method, path, done.status_code)
+                    return _dropped()
+                dropped = True
+            if fault.status is not None:  # ... or the caller gets this error instead
+                response = _fault_response(fault, request, state)
         if response is None:
             response = await call_next(request)
         if _is_api_path(path):
-            state.log_call(method, path, response.status_code, faulted=faulted)
+            state.log_call(
+                method, path, response.status_code, faulted=fault is not None, dropped=dropped
+            )
         # Paths only: query strings may carry codes or tokens, and bodies are never logged.
         logger.info("%s %s -> %s", method, path, response.status_code)
         return response

@@ -1,25 +1,60 @@
-"""Control endpoints (``/_sim/*``) that tests and demos use to drive the simulator."""
+"""Control endpoints (``/_sim/*``) that tests and demos use to drive the simulator.
+
+People in meetings (each answers the first attempt of its webhook as ``webhook_status`` and
+``webhook``; ``delay_ms`` holds the webhook back):
+
+- ``POST /_sim/meetings/{id}/join`` ``{email?, name?, at?, guest?, waiting_room?, join_url?,
+  instance_uuid?, delay_ms?}``: without ``email`` a guest; answers ``user_id`` and ``uuid``.
+- ``POST /_sim/meetings/{id}/leave`` ``{user_id? | email?, at?, reason?, delay_ms?}``.
+- ``POST /_sim/meetings/{id}/admit`` ``{user_id, at?, delay_ms?}``: out of the waiting room.
+- ``POST /_sim/meetings/{id}/end`` ``{at?, before_leaves?, delay_ms?}``: ends the instance.
+- ``POST /_sim/meetings/{id}/recording`` ``{at?}``: ``recording.completed``.
+- ``GET /_sim/meetings``: meetings with their instances and stays.
+
+Failures: ``POST|GET|DELETE /_sim/faults`` (``{status?, count, delay_ms?, method?, path?,
+retry_after?, retry_after_format?, rate_limit_type?, zoom_code?, message?,
+drop_after_commit?}``), ``GET|DELETE /_sim/calls``, ``POST /_sim/tokens/expire``.
+
+Webhooks: ``GET /_sim/webhooks`` (deliveries and their attempts), ``POST /_sim/webhook/send``,
+``POST /_sim/webhook/url-validation``, ``POST /_sim/deauthorize``.
+
+Set-up: ``GET|POST /_sim/users``, ``POST /_sim/s2s-apps``, ``PATCH /_sim/config``,
+``POST /_sim/reset``. Every body and answer is described in the service's README.md.
+"""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, SecretStr
 
 from zoom_sim.api import SettingsDep, StateDep, meeting_json
 from zoom_sim.settings import ServerToServerApp
-from zoom_sim.state import Delivery, Fault, Meeting, SimConflictError, SimState, fmt_time
+from zoom_sim.state import (
+    IN_WAITING_ROOM,
+    Delivery,
+    Fault,
+    Meeting,
+    Registrant,
+    SimConflictError,
+    SimState,
+    fmt_time,
+)
 from zoom_sim.webhooks import (
     WebhookSender,
     app_deauthorized,
     encrypt_plain_token,
     event_body,
     meeting_ended,
+    participant_admitted,
     participant_joined,
+    participant_joined_waiting_room,
     participant_left,
+    participant_left_waiting_room,
     recording_completed,
     url_validation,
 )
@@ -35,16 +70,44 @@ SenderDep = Annotated[WebhookSender, Depends(get_sender)]
 
 
 class JoinIn(BaseModel):
-    email: str = Field(min_length=3)
-    name: str | None = None
+    #: the email the person uses in Zoom; none: a guest (``email`` and ``id`` are "")
+    email: str | None = Field(default=None, max_length=320)
+    #: user_name; default: the email's local part, or "Guest N" for a guest
+    name: str | None = Field(default=None, max_length=200)
     at: datetime | None = None
-    guest: bool = False  # a guest has no Zoom user id (participant.id == "")
+    #: not signed in to Zoom: no Zoom user id (``id`` is "") even with an email
+    guest: bool = False
+    #: enter the waiting room (``meeting.participant_joined_waiting_room``); see ``/admit``
+    waiting_room: bool = False
+    #: the uuid of the instance this join starts, when it starts one (e.g. ``/abc==``)
+    instance_uuid: str | None = Field(default=None, min_length=1, max_length=100)
+    #: a registrant's personal link (``.../j/<id>?tk=<token>``): joins as that registrant
+    #: (``registrant_id`` in webhooks and reports), with whatever ``email`` is given here
+    join_url: str | None = Field(default=None, max_length=2000)
+    #: hold the webhook back this long (it arrives after later ones)
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
 class LeaveIn(BaseModel):
-    email: str = Field(min_length=3)
+    email: str | None = None
+    user_id: str | None = None
     at: datetime | None = None
     reason: str = "left the meeting"
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+class AdmitIn(BaseModel):
+    user_id: str
+    at: datetime | None = None
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+class EndIn(BaseModel):
+    at: datetime | None = None
+    #: send ``meeting.ended`` first and the leaves of those still in the meeting after it
+    before_leaves: bool = False
+    #: hold every webhook of the end back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
 class AtIn(BaseModel):
@@ -55,11 +118,22 @@ class FaultIn(BaseModel):
     status: int | None = Field(default=None, ge=100, le=599)
     count: int = Field(default=1, ge=1)
     delay_ms: int = Field(default=0, ge=0, le=120_000)
+    #: seconds; a 429 without it says 1 (QPS) or the next 00:00 UTC (Daily-limit); an explicit
+    #: null sends no Retry-After at all
     retry_after: int | None = Field(default=None, ge=0)
     #: how the Retry-After header says it: seconds, an HTTP date, or an ISO 8601 time (Zoom's
     #: daily-limit 429: ``Retry-After: 2020-05-31T00:00:00Z``, ``X-RateLimit-Type: Daily-limit``)
     retry_after_format: Literal["seconds", "http-date", "iso"] = "seconds"
+    #: a 429's X-RateLimit-Type (default: Daily-limit for the iso format, else QPS)
+    rate_limit_type: Literal["QPS", "Daily-limit"] | None = None
+    #: the body's Zoom ``code`` (e.g. 4711 missing scope, 200 free plan) and ``message``
+    zoom_code: int | None = None
+    message: str | None = Field(default=None, max_length=1000)
+    #: do the call, then lose its answer: the connection drops, or ``status`` is answered
+    drop_after_commit: bool = False
     method: str | None = None
+    #: the paths the fault applies to, by prefix (``path`` and ``path_prefix`` are the same)
+    path: str | None = None
     path_prefix: str | None = None
 
 
@@ -85,6 +159,9 @@ class RawWebhookIn(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     timestamp_offset_s: int = 0
     bad_signature: bool = False
+    #: hold the delivery back this long (it then arrives after later ones); the call answers
+    #: at once, with ``webhook_status`` null
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
 class DeauthorizeIn(BaseModel):
@@ -116,6 +193,25 @@ def _meeting(state: SimState, meeting_id: str) -> Meeting:
     return state.find_meeting(meeting_id)
 
 
+def _registrant(state: SimState, meeting: Meeting, join_url: str) -> Registrant:
+    """The registrant whose personal link ``join_url`` is (for this meeting, approved)."""
+    parts = urlsplit(join_url)
+    token = parse_qs(parts.query).get("tk", [""])[0]
+    if not parts.path.rstrip("/").endswith(f"/j/{meeting.id}") or not token:
+        raise HTTPException(
+            status_code=422, detail=f"not a registrant's link to meeting {meeting.id}"
+        )
+    registrant = state.registrant_by_token(meeting, token)
+    if registrant is None:
+        raise HTTPException(status_code=404, detail="no registrant has this link")
+    if registrant.status != "approved":
+        raise HTTPException(
+            status_code=409,
+            detail=f"registrant {registrant.id} is {registrant.status}: Zoom does not let them in",
+        )
+    return registrant
+
+
 def _delivery_result(delivery: Delivery) -> dict[str, Any]:
     return {"webhook_status": delivery.status, "webhook": delivery.to_json()}
 
@@ -131,72 +227,111 @@ async def list_meetings(state: StateDep, settings: SettingsDep) -> list[dict[str
         item = meeting_json(meeting, state.host_of(meeting), settings)
         item["deleted"] = meeting.deleted
         item["deleted_at"] = fmt_time(meeting.deleted_at) if meeting.deleted_at else None
-        item["participants"] = [
-            {
-                "email": s.email,
-                "name": s.name,
-                "join_time": fmt_time(s.join_time),
-                "leave_time": fmt_time(s.leave_time) if s.leave_time else None,
-                "duration": s.duration_s,
-            }
-            for s in state.sessions.get(meeting.id, [])
-        ]
-        item["has_recording"] = meeting.id in state.recordings
+        item["instances"] = [i.to_json() for i in meeting.instances]
+        item["participants"] = [s.to_json() for i in meeting.instances for s in i.sessions]
+        item["has_recording"] = state.recording_of(meeting) is not None
         out.append(item)
     return out
 
 
+async def _deliver(
+    sender: WebhookSender, bodies: list[dict[str, Any]], delay_ms: int
+) -> list[Delivery]:
+    """Send one after the other (each first attempt awaited), or, with ``delay_ms``, hold them
+    all back and answer at once."""
+    if delay_ms:
+        return [sender.start(b, delay_s=delay_ms / 1000) for b in bodies]
+    return [await sender.send(b) for b in bodies]
+
+
 @router.post("/meetings/{meeting_id}/join")
 async def join(meeting_id: str, body: JoinIn, state: StateDep, sender: SenderDep) -> Any:
+    """Someone joins (the meeting, or its waiting room). Answers the stay's ``user_id`` and
+    the instance's ``uuid``, and the first attempt of the webhook."""
     async with state.lock:
         meeting = _meeting(state, meeting_id)
-        name = body.name or body.email.split("@", 1)[0]
+        registrant = _registrant(state, meeting, body.join_url) if body.join_url else None
         try:
             session = state.join(
-                meeting, email=body.email, name=name, at=_at(state, body.at), guest=body.guest
+                meeting,
+                email=body.email or "",
+                name=body.name,
+                at=_at(state, body.at),
+                signed_in=not body.guest,
+                waiting_room=body.waiting_room,
+                instance_uuid=body.instance_uuid,
+                registrant=registrant,
             )
         except SimConflictError as exc:
             raise _conflict(exc) from exc
-        host = state.host_of(meeting)
-        delivery = await sender.send(participant_joined(host.account_id, meeting, session))
+        account = state.host_of(meeting).account_id
+        event = participant_joined_waiting_room if body.waiting_room else participant_joined
+        payload = event(account, meeting, session)
+    (delivery,) = await _deliver(sender, [payload], body.delay_ms)
     return {
         "meeting_id": meeting.id,
-        "participant": {
-            "email": session.email,
-            "name": session.name,
-            "id": session.zoom_user_id,
-            "user_id": session.user_id,
-            "join_time": fmt_time(session.join_time),
-        },
+        "uuid": session.instance_uuid,
+        "user_id": session.user_id,
+        "participant": session.to_json(),
         **_delivery_result(delivery),
     }
 
 
 @router.post("/meetings/{meeting_id}/leave")
 async def leave(meeting_id: str, body: LeaveIn, state: StateDep, sender: SenderDep) -> Any:
+    """The stay of ``user_id`` (or of ``email``) ends: ``meeting.participant_left``, or
+    ``meeting.participant_left_waiting_room`` from the waiting room."""
+    if not body.user_id and not body.email:
+        raise HTTPException(status_code=422, detail="give a user_id or an email")
     async with state.lock:
         meeting = _meeting(state, meeting_id)
         try:
             session = state.leave(
-                meeting, email=body.email, at=_at(state, body.at), reason=body.reason
+                meeting,
+                user_id=body.user_id or None,
+                email=None if body.user_id else body.email,
+                at=_at(state, body.at),
+                reason=body.reason,
             )
         except SimConflictError as exc:
             raise _conflict(exc) from exc
-        host = state.host_of(meeting)
-        delivery = await sender.send(participant_left(host.account_id, meeting, session))
-    assert session.leave_time is not None
+        account = state.host_of(meeting).account_id
+        waiting = session.status == IN_WAITING_ROOM
+        event = participant_left_waiting_room if waiting else participant_left
+        payload = event(account, meeting, session)
+    (delivery,) = await _deliver(sender, [payload], body.delay_ms)
     return {
         "meeting_id": meeting.id,
-        "participant": {
-            "email": session.email,
-            "name": session.name,
-            "id": session.zoom_user_id,
-            "user_id": session.user_id,
-            "join_time": fmt_time(session.join_time),
-            "leave_time": fmt_time(session.leave_time),
-            "duration": session.duration_s,
-        },
+        "uuid": session.instance_uuid,
+        "user_id": session.user_id,
+        "participant": session.to_json(),
         **_delivery_result(delivery),
+    }
+
+
+@router.post("/meetings/{meeting_id}/admit")
+async def admit(meeting_id: str, body: AdmitIn, state: StateDep, sender: SenderDep) -> Any:
+    """The host admits ``user_id`` from the waiting room at ``at``: ``meeting.participant_admitted``
+    then ``meeting.participant_joined`` (join_time: the admit time). ``webhook`` is the join's."""
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        try:
+            _, session = state.admit(meeting, user_id=body.user_id, at=_at(state, body.at))
+        except SimConflictError as exc:
+            raise _conflict(exc) from exc
+        account = state.host_of(meeting).account_id
+        payloads = [
+            participant_admitted(account, meeting, session),
+            participant_joined(account, meeting, session),
+        ]
+    deliveries = await _deliver(sender, payloads, body.delay_ms)
+    return {
+        "meeting_id": meeting.id,
+        "uuid": session.instance_uuid,
+        "user_id": session.user_id,
+        "participant": session.to_json(),
+        **_delivery_result(deliveries[-1]),
+        "deliveries": [d.to_json() for d in deliveries],
     }
 
 
@@ -205,21 +340,25 @@ async def end(
     meeting_id: str,
     state: StateDep,
     sender: SenderDep,
-    body: Annotated[AtIn | None, Body()] = None,
+    body: Annotated[EndIn | None, Body()] = None,
 ) -> Any:
+    """End the instance: the leaves of those still in it, then ``meeting.ended`` (or, with
+    ``before_leaves``, ``meeting.ended`` first). The next join holds a new instance."""
+    body = body or EndIn()
     async with state.lock:
         meeting = _meeting(state, meeting_id)
-        at = _at(state, body.at if body else None)
-        closed = state.end(meeting, at)
-        host = state.host_of(meeting)
-        deliveries = [
-            await sender.send(participant_left(host.account_id, meeting, s)) for s in closed
-        ]
-        ended = await sender.send(meeting_ended(host.account_id, meeting))
-        deliveries.append(ended)
+        at = _at(state, body.at)
+        instance, closed = state.end(meeting, at)
+        account = state.host_of(meeting).account_id
+        leaves = [participant_left(account, meeting, s) for s in closed]
+        ended_body = meeting_ended(account, meeting, instance)
+    bodies = [ended_body, *leaves] if body.before_leaves else [*leaves, ended_body]
+    deliveries = await _deliver(sender, bodies, body.delay_ms)
+    ended = deliveries[0] if body.before_leaves else deliveries[-1]
     return {
         "meeting_id": meeting.id,
-        "end_time": fmt_time(at),
+        "uuid": instance.uuid,
+        "end_time": fmt_time(instance.ended_at or at),
         **_delivery_result(ended),
         "deliveries": [d.to_json() for d in deliveries],
     }
@@ -247,8 +386,8 @@ async def recording(
         end_at = _at(state, body.at) if body and body.at else None
         rec = state.ensure_recording(meeting, end_at)
         host = state.host_of(meeting)
-        payload = recording_completed(meeting, host, rec, settings.base_url)
-        delivery = await sender.send(payload)
+        payload = recording_completed(meeting, host, rec, settings.recording_url)
+    delivery = await sender.send(payload)
     return {
         "meeting_id": meeting.id,
         "recording_files": payload["payload"]["object"]["recording_files"],
@@ -258,10 +397,16 @@ async def recording(
 
 @router.post("/faults")
 async def add_fault(body: FaultIn, state: StateDep) -> Any:
-    if body.status is None and body.delay_ms == 0:
-        raise HTTPException(status_code=422, detail="give a status, a delay_ms, or both")
+    if body.status is None and body.delay_ms == 0 and not body.drop_after_commit:
+        raise HTTPException(
+            status_code=422, detail="give a status, a delay_ms or drop_after_commit"
+        )
+    if body.path and body.path_prefix and body.path != body.path_prefix:
+        raise HTTPException(status_code=422, detail="path and path_prefix differ")
     retry_after = body.retry_after
-    if body.status == 429 and retry_after is None:
+    daily = body.rate_limit_type == "Daily-limit" or body.retry_after_format == "iso"
+    explicit = "retry_after" in body.model_fields_set
+    if body.status == 429 and retry_after is None and not daily and not explicit:
         retry_after = 1
     state.add_fault(
         Fault(
@@ -270,8 +415,12 @@ async def add_fault(body: FaultIn, state: StateDep) -> Any:
             delay_ms=body.delay_ms,
             retry_after=retry_after,
             method=body.method,
-            path_prefix=body.path_prefix,
+            path_prefix=body.path or body.path_prefix,
             retry_after_format=body.retry_after_format,
+            rate_limit_type=body.rate_limit_type,
+            zoom_code=body.zoom_code,
+            message=body.message,
+            drop_after_commit=body.drop_after_commit,
         )
     )
     return {"faults": [f.to_json() for f in state.faults]}
@@ -289,7 +438,8 @@ async def clear_faults(state: StateDep) -> Any:
 
 
 @router.post("/reset")
-async def reset(state: StateDep) -> Any:
+async def reset(state: StateDep, sender: SenderDep) -> Any:
+    await sender.cancel_all()
     async with state.lock:
         state.reset()
     return {"status": "reset"}
@@ -342,6 +492,7 @@ async def send_raw(body: RawWebhookIn, sender: SenderDep) -> Any:
         event_body(body.event, body.payload),
         timestamp_offset_s=body.timestamp_offset_s,
         bad_signature=body.bad_signature,
+        delay_s=body.delay_ms / 1000,
     )
     return _delivery_result(delivery)
 
@@ -376,9 +527,8 @@ async def deauthorize(
         state.revoke_user(user.id)
         now = state.now().astimezone(UTC)
         when = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-        delivery = await sender.send(
-            app_deauthorized(user, settings.client_id, state.webhook_secret, when)
-        )
+        payload = app_deauthorized(user, settings.client_id, state.webhook_secret, when)
+    delivery = await sender.send(payload)
     return {"user_id": user.id, "account_id": user.account_id, **_delivery_result(delivery)}
 
 

@@ -58,27 +58,58 @@ def validation_failed(errors: list[dict[str, str]]) -> ZoomAPIError:
     return ZoomAPIError(400, 300, "Validation Failed.", errors=errors)
 
 
-def fault_body(status: int, *, daily: bool = False) -> dict[str, Any]:
+DAILY_LIMIT_MESSAGE = (
+    "You have exceeded the daily rate limit of API requests permitted for this account. You "
+    "may resume these requests at the time in Retry-After."
+)
+QPS_MESSAGE = "You have reached the maximum per-second rate limit for this API. Try again later."
+
+
+def meeting_daily_limit_message(limit: int) -> str:
+    """Zoom's answer when a user's meeting creates or updates for the day are used up
+    (devforum.zoom.us/t/18928)."""
+    return (
+        f"You have exceeded the daily rate limit ({limit}) of Meeting Create/Update API requests "
+        "permitted for this particular user. You may resume these requests at GMT 00:00:00."
+    )
+
+
+def zoom_message(code: int, *, account_id: str = "", ref: str = "") -> str | None:
+    """Zoom's message for an error ``code`` the simulator knows, else None."""
+    messages = {
+        124: "Invalid access token.",
+        200: f"Only available for Paid or ZMP account: {account_id}.",
+        300: "Validation Failed.",
+        3001: f"Meeting does not exist: {ref}.",
+        4711: "Invalid access token, does not contain scopes:[report:read:admin].",
+    }
+    return messages.get(code)
+
+
+def fault_body(
+    status: int,
+    *,
+    daily: bool = False,
+    zoom_code: int | None = None,
+    message: str | None = None,
+    account_id: str = "",
+    ref: str = "",
+) -> dict[str, Any]:
     """Body of an injected fault, shaped like Zoom's error for that status (``daily``: the 429 of
-    a daily limit rather than the per-second one)."""
-    if status == 429 and daily:
-        message = (
-            "You have exceeded the daily rate limit of API requests permitted for this "
-            "account. You may resume these requests at the time in Retry-After."
-        )
-    elif status == 429:
-        message = (
-            "You have reached the maximum per-second rate limit for this API. Try again later."
-        )
-    elif status == 401:
-        message = "Invalid access token."
-        return {"code": 124, "message": message}
-    else:
+    a daily limit rather than the per-second one), with ``zoom_code`` as its ``code`` when given
+    (e.g. 4711, a missing scope, or 200, the free plan's answer)."""
+    code = zoom_code if zoom_code is not None else (124 if status == 401 else status)
+    if message is None:
+        if code == 429:
+            message = DAILY_LIMIT_MESSAGE if daily else QPS_MESSAGE
+        else:
+            message = zoom_message(code, account_id=account_id, ref=ref)
+    if message is None:
         try:
             message = HTTPStatus(status).phrase
         except ValueError:
             message = "Error"
-    return {"code": status, "message": message}
+    return {"code": code, "message": message}
 
 
 async def zoom_api_error_handler(_request: Request, exc: Exception) -> Response:

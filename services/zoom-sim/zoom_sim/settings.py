@@ -1,4 +1,11 @@
-"""Configuration of the Zoom simulator, read from the environment (no prefix)."""
+"""Configuration of the Zoom simulator, read from the environment (no prefix).
+
+Besides where it listens and whom it plays, the settings shape how rough it is: the webhook
+answer deadline (``ZOOM_SIM_WEBHOOK_TIMEOUT``, Zoom's 3 s), the retry schedule
+(``ZOOM_SIM_WEBHOOK_RETRY_SCALE``, 1 = Zoom's 5/20/60 minutes), the daily meeting quota
+(``ZOOM_SIM_MEETING_DAILY_LIMIT``, Zoom's 100) and where recording links point
+(``ZOOM_SIM_RECORDING_HOST``). Each is described on its field and in the README.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +47,12 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8099",
         validation_alias="ZOOM_SIM_PUBLIC_URL",
         description="Base of join, start and recording URLs it hands out.",
+    )
+    recording_host: str | None = Field(
+        default=None,
+        validation_alias="ZOOM_SIM_RECORDING_HOST",
+        description="Base of the recording links (play_url, download_url, share_url), e.g. "
+        "https://us06web.zoom.us as Zoom's; default: ZOOM_SIM_PUBLIC_URL, which serves them.",
     )
     webhook_url: str = Field(
         default="http://127.0.0.1:8003/v1/zoom/webhooks",
@@ -102,10 +115,25 @@ class Settings(BaseSettings):
         description="Access token lifetime in seconds.",
     )
     webhook_timeout_s: float = Field(
-        default=5.0,
+        default=3.0,
         gt=0,
         validation_alias="ZOOM_SIM_WEBHOOK_TIMEOUT",
-        description="Seconds to wait for the bridge to answer a webhook.",
+        description="Seconds a webhook receiver has to answer (Zoom's 3 seconds); a slower "
+        "answer is a failed delivery, retried.",
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias="ZOOM_SIM_WEBHOOK_RETRY_SCALE",
+        description="Multiplies Zoom's retry schedule for failed webhook deliveries (5, 20 and "
+        "60 minutes): 0.0001 makes it 0.03, 0.12 and 0.36 seconds for tests.",
+    )
+    meeting_daily_limit: int = Field(
+        default=100,
+        ge=0,
+        validation_alias="ZOOM_SIM_MEETING_DAILY_LIMIT",
+        description="Meeting creates, and separately meeting updates, each user may make per "
+        "UTC day before Zoom answers 429 (X-RateLimit-Type: Daily-limit); Zoom's is 100.",
     )
     log_level: str = Field(
         default="info", validation_alias="ZOOM_SIM_LOG_LEVEL", description="uvicorn log level."
@@ -114,3 +142,7 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/")
+
+    @property
+    def recording_url(self) -> str:
+        return (self.recording_host or self.public_url).rstrip("/")

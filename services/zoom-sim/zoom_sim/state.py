@@ -1,8 +1,14 @@
-"""In-memory state of the simulator: users, OAuth grants, meetings, attendance, faults, call log.
+"""In-memory state of the simulator: users, OAuth grants, meetings and their instances,
+participants' stays, registrants, recordings, daily quotas, faults, call log, deliveries.
+
+A meeting is held in instances (:class:`Instance`), each with its own uuid; an instance holds
+the stays (:class:`ParticipantSession`) of the people in it or in its waiting room, numbered
+per instance from 16778240 as Zoom does.
 
 Every method here is synchronous and never awaits, so each call is atomic on the event loop.
-``SimState.lock`` serialises the control operations that change state *and then* send a webhook,
-so webhooks leave in the order the changes happened.
+``SimState.lock`` serialises the control operations that change state and build their webhooks,
+so deliveries are *started* in the order the changes happened; they then run on their own
+(see :mod:`zoom_sim.webhooks`), so they may arrive in another order.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import math
 import random
 import secrets
 import string
+import uuid as uuid_module
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,7 +32,8 @@ from zoom_sim.settings import ServerToServerApp, Settings
 
 Clock = Callable[[], datetime]
 
-AUTH_CODE_TTL = timedelta(minutes=10)
+#: Zoom: "The OAuth code expires in 5 minutes" (developers.zoom.us/docs/rooms/za/za-digi-sign-oauth)
+AUTH_CODE_TTL = timedelta(minutes=5)
 DEFAULT_SCOPE = (
     "meeting:read:admin meeting:write:admin user:read:admin report:read:admin recording:read:admin"
 )
@@ -67,6 +75,12 @@ def fmt_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def next_utc_midnight(now: datetime) -> datetime:
+    """When Zoom's daily limits reset: 00:00 UTC of the next day."""
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -88,9 +102,24 @@ def zoom_id(seed: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().replace("-", "A").replace("_", "B")[:22]
 
 
+def _zoom_token(size: int) -> str:
+    """A random Zoom-style id: base64url of ``size`` bytes, without padding."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(size)).decode().rstrip("=")
+
+
 def new_uuid() -> str:
     """A Zoom-style meeting UUID (base64 of 16 random bytes)."""
     return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+def _link_token() -> str:
+    """The opaque token of a Zoom recording link (two base64url parts joined by a dot)."""
+    return f"{secrets.token_urlsafe(60)}.{secrets.token_urlsafe(12)}"
+
+
+def _file_id() -> str:
+    """A recording file id, as Zoom's: a UUID."""
+    return str(uuid_module.uuid4())
 
 
 def _random_password(length: int = 6) -> str:
@@ -163,20 +192,55 @@ class Meeting:
     created_at: datetime
     deleted: bool = False
     deleted_at: datetime | None = None
-    status: str = "waiting"
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    #: every time the meeting was held, oldest first; the last one may still be live
+    instances: list[Instance] = field(default_factory=list)
+    #: default names given to guests who join without one ("Guest 1", "Guest 2", ...)
+    guest_seq: int = 0
+
+    @property
+    def live(self) -> Instance | None:
+        """The instance being held now, if any."""
+        if self.instances and self.instances[-1].ended_at is None:
+            return self.instances[-1]
+        return None
+
+    @property
+    def latest(self) -> Instance | None:
+        """The instance held last (live or ended): what Zoom's APIs mean by a meeting id."""
+        return self.instances[-1] if self.instances else None
+
+    @property
+    def status(self) -> str:
+        return "started" if self.live is not None else "waiting"
+
+    def instance(self, uuid: str) -> Instance | None:
+        return next((i for i in self.instances if i.uuid == uuid), None)
+
+
+#: Zoom numbers the participants of each meeting instance from 16778240 (1024 apart), so the
+#: same ``user_id`` names different people in different instances of one meeting.
+FIRST_USER_ID = 16778240
+USER_ID_STEP = 1024
+
+IN_MEETING = "in_meeting"
+IN_WAITING_ROOM = "in_waiting_room"
 
 
 @dataclass
 class ParticipantSession:
+    """One stay of one person in one meeting instance: in the meeting, or in its waiting room
+    (``status``). A rejoin is a new stay, with a new ``user_id``."""
+
     meeting_id: int
-    email: str
+    instance_uuid: str
+    email: str  # "" for someone not signed in who gave none (a guest)
     name: str
-    zoom_user_id: str  # the participant's Zoom user id ("" for a guest)
-    participant_uuid: str
-    user_id: str  # Zoom's per-meeting participant number, as a string
+    zoom_user_id: str  # the participant's Zoom user id ("" unless signed in)
+    participant_uuid: str  # stable for the person across stays
+    user_id: str  # Zoom's per-instance participant number, as a string
     join_time: datetime
+    registrant_id: str = ""
+    status: str = IN_MEETING
     leave_time: datetime | None = None
     leave_reason: str = ""
 
@@ -186,9 +250,15 @@ class ParticipantSession:
             return 0
         return max(0, int((self.leave_time - self.join_time).total_seconds()))
 
-    def report_row(self) -> dict[str, Any]:
+    @property
+    def open(self) -> bool:
+        return self.leave_time is None
+
+    def report_row(self, *, with_registrant_id: bool = False) -> dict[str, Any]:
+        """A row of ``GET /report/meetings/{id}/participants`` (``registrant_id`` only when
+        asked with ``include_fields=registrant_id``, as Zoom documents)."""
         assert self.leave_time is not None
-        return {
+        row: dict[str, Any] = {
             "id": self.zoom_user_id,
             "user_id": self.user_id,
             "name": self.name,
@@ -196,12 +266,130 @@ class ParticipantSession:
             "join_time": fmt_time(self.join_time),
             "leave_time": fmt_time(self.leave_time),
             "duration": self.duration_s,
-            "attentiveness_score": "",
             "failover": False,
-            "status": "in_meeting",
+            "status": self.status,
             "customer_key": "",
-            "registrant_id": "",
             "participant_user_id": self.zoom_user_id,
+        }
+        if with_registrant_id:
+            row["registrant_id"] = self.registrant_id
+        return row
+
+    def past_row(self) -> dict[str, Any]:
+        """A row of ``GET /past_meetings/{id}/participants``."""
+        assert self.leave_time is not None
+        return {
+            "id": self.zoom_user_id,
+            "name": self.name,
+            "user_id": self.user_id,
+            "registrant_id": self.registrant_id,
+            "user_email": self.email,
+            "join_time": fmt_time(self.join_time),
+            "leave_time": fmt_time(self.leave_time),
+            "duration": self.duration_s,
+            "failover": False,
+            "status": self.status,
+            "internal_user": bool(self.zoom_user_id),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """How the control endpoints show the stay."""
+        return {
+            "email": self.email,
+            "name": self.name,
+            "id": self.zoom_user_id,
+            "user_id": self.user_id,
+            "participant_uuid": self.participant_uuid,
+            "registrant_id": self.registrant_id,
+            "uuid": self.instance_uuid,
+            "status": self.status,
+            "join_time": fmt_time(self.join_time),
+            "leave_time": fmt_time(self.leave_time) if self.leave_time else None,
+            "duration": self.duration_s,
+        }
+
+
+@dataclass
+class Instance:
+    """One holding of a meeting, from its start to its end, with its own ``uuid``."""
+
+    uuid: str
+    meeting_id: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    sessions: list[ParticipantSession] = field(default_factory=list)
+    next_user_id: int = FIRST_USER_ID
+
+    def new_user_id(self) -> str:
+        value = self.next_user_id
+        self.next_user_id += USER_ID_STEP
+        return str(value)
+
+    def open_stay(
+        self, *, user_id: str | None = None, email: str | None = None, person: str | None = None
+    ) -> ParticipantSession | None:
+        for stay in self.sessions:
+            if not stay.open:
+                continue
+            if user_id is not None and stay.user_id == user_id:
+                return stay
+            if email and stay.email.lower() == email.strip().lower():
+                return stay
+            if person is not None and stay.participant_uuid == person:
+                return stay
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "start_time": fmt_time(self.started_at),
+            "end_time": fmt_time(self.ended_at) if self.ended_at else None,
+        }
+
+
+REGISTRANT_STATUSES = ("approved", "pending", "denied", "cancelled")
+
+
+@dataclass
+class Registrant:
+    """Someone registered for a meeting; ``token`` is the ``tk`` of their personal join link."""
+
+    id: str
+    meeting_id: int
+    email: str
+    first_name: str
+    last_name: str
+    status: str  # one of REGISTRANT_STATUSES
+    token: str
+    create_time: datetime
+
+    def join_url(self, public_url: str) -> str:
+        return f"{public_url}/j/{self.meeting_id}?tk={self.token}"
+
+    def to_zoom(self, public_url: str) -> dict[str, Any]:
+        """A registrant as ``GET /meetings/{id}/registrants`` lists it."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "address": "",
+            "city": "",
+            "country": "",
+            "zip": "",
+            "state": "",
+            "phone": "",
+            "industry": "",
+            "org": "",
+            "job_title": "",
+            "purchasing_time_frame": "",
+            "role_in_purchase_process": "",
+            "no_of_employees": "",
+            "comments": "",
+            "custom_questions": [],
+            "status": self.status,
+            "create_time": fmt_time(self.create_time),
+            "join_url": self.join_url(public_url),
         }
 
 
@@ -211,18 +399,24 @@ class RecordingFile:
     recording_start: datetime
     recording_end: datetime
     file_size: int
+    file_type: str = "MP4"
+    file_extension: str = "MP4"
+    recording_type: str = "shared_screen_with_speaker_view"
+    #: the opaque part of its play and download links (``/rec/play/<token>``)
+    token: str = field(default_factory=lambda: _link_token())
 
 
 @dataclass
 class Recording:
     meeting_id: int
-    meeting_uuid: str
+    meeting_uuid: str  # the instance recorded
     start: datetime
     end: datetime
     files: list[RecordingFile]
     password: str
     download_token: str
     share_id: str
+    play_passcode: str = ""
 
 
 @dataclass
@@ -258,6 +452,8 @@ class TokenPair:
 
 @dataclass
 class Fault:
+    """An injected failure for the next ``remaining`` API calls that match it."""
+
     status: int | None
     remaining: int
     delay_ms: int
@@ -267,6 +463,13 @@ class Fault:
     #: how Retry-After is written: ``seconds`` (``Retry-After: 2``), ``http-date`` (RFC 9110) or
     #: ``iso`` (Zoom's daily-limit form, ``Retry-After: 2020-05-31T00:00:00Z``)
     retry_after_format: str = "seconds"
+    #: a 429's ``X-RateLimit-Type``: ``QPS`` (per second) or ``Daily-limit``
+    rate_limit_type: str | None = None
+    #: the body's Zoom ``code`` (default: the status) and ``message`` (default: Zoom's for it)
+    zoom_code: int | None = None
+    message: str | None = None
+    #: do the call, then lose its answer: the connection drops (or ``status`` is answered)
+    drop_after_commit: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining <= 0:
@@ -282,6 +485,10 @@ class Fault:
             "delay_ms": self.delay_ms,
             "retry_after": self.retry_after,
             "retry_after_format": self.retry_after_format,
+            "rate_limit_type": self.rate_limit_type,
+            "zoom_code": self.zoom_code,
+            "message": self.message,
+            "drop_after_commit": self.drop_after_commit,
             "method": self.method,
             "path_prefix": self.path_prefix,
         }
@@ -291,9 +498,10 @@ class Fault:
 class CallRecord:
     method: str
     path: str
-    status: int
+    status: int  # what the caller was answered (for a dropped answer: what it would have been)
     at: datetime
     faulted: bool
+    dropped: bool = False  # the work was done, the answer lost (drop_after_commit)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -302,32 +510,95 @@ class CallRecord:
             "status": self.status,
             "at": self.at.isoformat(),
             "faulted": self.faulted,
+            "dropped": self.dropped,
+        }
+
+
+@dataclass
+class DeliveryAttempt:
+    """One POST of a notification to the webhook URL and what came of it."""
+
+    number: int  # 1 for the first attempt, 2-4 for Zoom's three retries
+    at: datetime
+    url: str
+    status: int | None
+    error: str | None
+    response: Any
+    elapsed_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "at": self.at.isoformat(),
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "response": self.response,
+            "elapsed_ms": self.elapsed_ms,
         }
 
 
 @dataclass
 class Delivery:
-    """One webhook sent to the bridge and how the bridge answered."""
+    """One notification and its attempts (the first one and Zoom's retries).
 
+    ``state``: ``scheduled`` (held back, see ``delay_ms``), ``sending``, ``retrying`` (a retry
+    is due at ``next_attempt_at``), ``delivered``, ``failed`` (every attempt failed) or
+    ``cancelled`` (the simulator was reset or stopped first)."""
+
+    id: int
     event: str
-    url: str
-    status: int | None
-    error: str | None
-    response: Any
     body: dict[str, Any]
+    raw: bytes
     at: datetime
+    retry: bool = True
+    url: str = ""
+    timestamp: str = ""
+    signature: str = ""
+    state: str = "scheduled"
+    next_attempt_at: datetime | None = None
+    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    first_attempt_done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def last(self) -> DeliveryAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def status(self) -> int | None:
+        return self.last.status if self.last else None
+
+    @property
+    def error(self) -> str | None:
+        return self.last.error if self.last else None
+
+    @property
+    def response(self) -> Any:
+        return self.last.response if self.last else None
 
     def to_json(self, *, with_body: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "id": self.id,
             "event": self.event,
             "status": self.status,
             "error": self.error,
             "response": self.response,
             "at": self.at.isoformat(),
+            "state": self.state,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "attempts": [a.to_json() for a in self.attempts],
         }
         if with_body:
             out["url"] = self.url
             out["body"] = self.body
+            out["headers"] = {
+                "x-zm-request-timestamp": self.timestamp,
+                "x-zm-signature": self.signature,
+            }
         return out
 
 
@@ -345,17 +616,21 @@ class SimState:
     access_tokens: dict[str, AccessGrant] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
     meetings: dict[int, Meeting] = field(default_factory=dict)
-    sessions: dict[int, list[ParticipantSession]] = field(default_factory=dict)
-    recordings: dict[int, Recording] = field(default_factory=dict)
+    #: registrants by registrant id
+    registrants: dict[str, Registrant] = field(default_factory=dict)
+    #: cloud recordings by the uuid of the instance recorded
+    recordings: dict[str, Recording] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     s2s_apps: dict[str, ServerToServerApp] = field(default_factory=dict)
+    #: meeting creates and updates per (user id, "create" | "update", UTC day)
+    daily_counts: dict[tuple[str, str, date], int] = field(default_factory=dict)
     #: zak of each start_url handed out: (meeting id, issued at)
     zaks: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     webhook_url: str = ""
     webhook_secret: str = ""
-    _participant_seq: int = 16778240
+    delivery_seq: int = 0
 
     def __post_init__(self) -> None:
         self.reset()
@@ -368,12 +643,14 @@ class SimState:
         self.access_tokens.clear()
         self.refresh_tokens.clear()
         self.meetings.clear()
-        self.sessions.clear()
+        self.registrants.clear()
         self.recordings.clear()
         self.faults.clear()
         self.calls.clear()
         self.deliveries.clear()
+        self.delivery_seq = 0
         self.zaks.clear()
+        self.daily_counts.clear()
         self.s2s_apps = {}
         self.webhook_url = self.settings.webhook_url
         self.webhook_secret = self.settings.webhook_secret.get_secret_value()
@@ -591,7 +868,6 @@ class SimState:
             created_at=self.now().replace(microsecond=0),
         )
         self.meetings[meeting.id] = meeting
-        self.sessions[meeting.id] = []
         self.zaks[meeting.zak] = (meeting.id, meeting.created_at)
         return meeting
 
@@ -637,7 +913,14 @@ class SimState:
         if text.isdigit():
             meeting = self.meetings.get(int(text))
         else:
-            meeting = next((m for m in self.meetings.values() if m.uuid == text), None)
+            meeting = next(
+                (
+                    m
+                    for m in self.meetings.values()
+                    if m.uuid == text or m.instance(text) is not None
+                ),
+                None,
+            )
         if meeting is None or (meeting.deleted and not include_deleted):
             raise meeting_not_found(ref)
         return meeting
@@ -653,112 +936,271 @@ class SimState:
         meeting.deleted = True
         meeting.deleted_at = self.now()
 
+    def daily_quota(self, user: User, kind: str) -> tuple[str, str, date] | None:
+        """The key of ``user``'s count of ``kind`` ("create" or "update") today, or None when
+        the day's quota (``meeting_daily_limit``) is used up."""
+        key = (user.id, kind, self.now().astimezone(UTC).date())
+        if self.daily_counts.get(key, 0) >= self.settings.meeting_daily_limit:
+            return None
+        return key
+
+    def spend(self, key: tuple[str, str, date]) -> None:
+        self.daily_counts[key] = self.daily_counts.get(key, 0) + 1
+
     def host_of(self, meeting: Meeting) -> User:
         return self.users.get(meeting.host_id) or self.default_user
 
-    # ---- attendance ------------------------------------------------------------------------
+    # ---- registrants -----------------------------------------------------------------------
 
-    def open_session(self, meeting_id: int, email: str) -> ParticipantSession | None:
-        wanted = email.strip().lower()
+    def registrants_of(self, meeting: Meeting) -> list[Registrant]:
+        found = [r for r in self.registrants.values() if r.meeting_id == meeting.id]
+        return sorted(found, key=lambda r: r.create_time)  # stable: in the order added
+
+    def register(
+        self,
+        meeting: Meeting,
+        *,
+        email: str,
+        first_name: str,
+        last_name: str,
+        approved: bool,
+    ) -> Registrant:
+        """Register ``email`` (registering the same email again gives the same registration,
+        unless it was denied or cancelled)."""
+        for existing in self.registrants_of(meeting):
+            if existing.email.lower() == email.lower() and existing.status in (
+                "approved",
+                "pending",
+            ):
+                return existing
+        registrant = Registrant(
+            id=_zoom_token(16),
+            meeting_id=meeting.id,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            status="approved" if approved else "pending",
+            token=secrets.token_urlsafe(48),
+            create_time=self.now().replace(microsecond=0),
+        )
+        self.registrants[registrant.id] = registrant
+        return registrant
+
+    def registrant_by_token(self, meeting: Meeting, token: str) -> Registrant | None:
         return next(
-            (
-                s
-                for s in self.sessions.get(meeting_id, [])
-                if s.leave_time is None and s.email.lower() == wanted
-            ),
+            (r for r in self.registrants_of(meeting) if secrets.compare_digest(r.token, token)),
             None,
         )
 
+    # ---- attendance ------------------------------------------------------------------------
+
+    def start_instance(self, meeting: Meeting, at: datetime, uuid: str | None = None) -> Instance:
+        """Hold the meeting now: a new instance, with the uuid the meeting shows (or ``uuid``)."""
+        if meeting.live is not None:
+            raise SimConflictError(f"meeting {meeting.id} is already being held")
+        instance = Instance(uuid=uuid or meeting.uuid, meeting_id=meeting.id, started_at=at)
+        meeting.uuid = instance.uuid
+        meeting.instances.append(instance)
+        return instance
+
     def join(
-        self, meeting: Meeting, *, email: str, name: str, at: datetime, guest: bool
+        self,
+        meeting: Meeting,
+        *,
+        email: str,
+        name: str | None,
+        at: datetime,
+        signed_in: bool,
+        waiting_room: bool = False,
+        instance_uuid: str | None = None,
+        registrant: Registrant | None = None,
     ) -> ParticipantSession:
-        if self.open_session(meeting.id, email) is not None:
-            raise SimConflictError(f"{email} is already in meeting {meeting.id}")
-        self._participant_seq += 1
+        """Someone joins (starting an instance when the meeting is not being held). Without
+        an email the person is a guest; without a name a guest is "Guest N". A registrant
+        (joining with their link) is known by their registration, whatever email they use."""
+        email = email.strip()
+        if registrant is not None:
+            person = f"registrant:{registrant.id}"
+            name = name or f"{registrant.first_name} {registrant.last_name}".strip()
+        elif email:
+            person = f"email:{email.lower()}"
+            name = name or email.split("@", 1)[0]
+        else:
+            if not name:
+                meeting.guest_seq += 1
+                name = f"Guest {meeting.guest_seq}"
+            person = f"guest:{name}"
+        participant_uuid = zoom_id(f"participant:{meeting.id}:{person}")
+        instance = meeting.live
+        if instance is not None and instance.open_stay(person=participant_uuid):
+            raise SimConflictError(f"{name} is already in meeting {meeting.id}")
+        if instance is None:
+            instance = self.start_instance(meeting, at, instance_uuid)
         session = ParticipantSession(
             meeting_id=meeting.id,
+            instance_uuid=instance.uuid,
             email=email,
             name=name,
-            zoom_user_id="" if guest else zoom_id(f"user:{email.lower()}"),
-            participant_uuid=zoom_id(f"participant:{meeting.id}:{email.lower()}"),
-            user_id=str(self._participant_seq),
+            zoom_user_id=zoom_id(f"user:{email.lower()}") if email and signed_in else "",
+            participant_uuid=participant_uuid,
+            user_id=instance.new_user_id(),
             join_time=at,
+            registrant_id=registrant.id if registrant is not None else "",
+            status=IN_WAITING_ROOM if waiting_room else IN_MEETING,
         )
-        self.sessions.setdefault(meeting.id, []).append(session)
-        if meeting.status != "started":
-            meeting.status = "started"
-            meeting.ended_at = None
-            if meeting.started_at is None:
-                meeting.started_at = at
+        instance.sessions.append(session)
         return session
 
-    def leave(
-        self, meeting: Meeting, *, email: str, at: datetime, reason: str
+    def find_stay(
+        self, meeting: Meeting, *, user_id: str | None = None, email: str | None = None
     ) -> ParticipantSession:
-        session = self.open_session(meeting.id, email)
-        if session is None:
-            raise SimConflictError(f"{email} is not in meeting {meeting.id}")
+        instance = meeting.live
+        stay = instance.open_stay(user_id=user_id, email=email) if instance else None
+        if stay is None:
+            who = user_id if user_id is not None else email
+            raise SimConflictError(f"{who} is not in meeting {meeting.id}")
+        return stay
+
+    def leave(
+        self,
+        meeting: Meeting,
+        *,
+        at: datetime,
+        reason: str,
+        user_id: str | None = None,
+        email: str | None = None,
+    ) -> ParticipantSession:
+        """The stay (in the meeting or its waiting room) of ``user_id`` or ``email`` ends."""
+        session = self.find_stay(meeting, user_id=user_id, email=email)
         if at < session.join_time:
             raise SimConflictError("leave time is before the join time")
         session.leave_time = at
         session.leave_reason = reason
         return session
 
-    def end(self, meeting: Meeting, at: datetime) -> list[ParticipantSession]:
-        """End the meeting: everyone still in it leaves at ``at``. Returns those sessions."""
+    def admit(
+        self, meeting: Meeting, *, user_id: str, at: datetime
+    ) -> tuple[ParticipantSession, ParticipantSession]:
+        """The host admits someone from the waiting room: that stay ends and a stay in the
+        meeting begins at ``at``, with the same ``user_id``. Returns (waiting, admitted)."""
+        waiting = self.find_stay(meeting, user_id=user_id)
+        if waiting.status != IN_WAITING_ROOM:
+            raise SimConflictError(f"{user_id} is not in the waiting room of {meeting.id}")
+        if at < waiting.join_time:
+            raise SimConflictError("admit time is before the waiting room join time")
+        waiting.leave_time = at
+        waiting.leave_reason = "admitted by the host"
+        admitted = replace(
+            waiting,
+            status=IN_MEETING,
+            join_time=at,
+            leave_time=None,
+            leave_reason="",
+        )
+        assert meeting.live is not None
+        meeting.live.sessions.append(admitted)
+        return waiting, admitted
+
+    def end(self, meeting: Meeting, at: datetime) -> tuple[Instance, list[ParticipantSession]]:
+        """End the meeting: everyone still in it (or its waiting room) leaves at ``at``; the
+        next join holds a new instance, with a new uuid. A meeting nobody joined is started
+        and ended (the host held it alone). Returns the instance and the stays in the meeting
+        that it closed."""
+        instance = meeting.live or self.start_instance(meeting, at)
         closed: list[ParticipantSession] = []
-        for session in self.sessions.get(meeting.id, []):
+        for session in instance.sessions:
             if session.leave_time is None:
                 session.leave_time = max(at, session.join_time)
                 session.leave_reason = "left the meeting because the host ended the meeting"
-                closed.append(session)
-        if meeting.started_at is None:
-            meeting.started_at = meeting.start_time or at
-        meeting.status = "waiting"
-        meeting.ended_at = at
-        return closed
+                if session.status == IN_MEETING:
+                    closed.append(session)
+        instance.ended_at = max(at, instance.started_at)
+        meeting.uuid = new_uuid()  # what the next instance will be called
+        return instance, closed
 
-    def report_rows(self, meeting: Meeting) -> list[dict[str, Any]]:
-        """Finished participant sessions (Zoom's report lists only sessions that ended)."""
-        rows = [s for s in self.sessions.get(meeting.id, []) if s.leave_time is not None]
-        rows.sort(key=lambda s: (s.join_time, int(s.user_id)))
-        return [s.report_row() for s in rows]
+    def report_instance(self, meeting: Meeting, uuid: str | None) -> Instance | None:
+        """The instance a report is about: the one ``uuid`` names, else the latest."""
+        if uuid is not None and not uuid.isdigit():
+            return meeting.instance(uuid)
+        return meeting.latest
+
+    @staticmethod
+    def finished(instance: Instance) -> list[ParticipantSession]:
+        """Finished stays of an instance (Zoom's reports list only stays that ended)."""
+        rows = [s for s in instance.sessions if s.leave_time is not None]
+        rows.sort(key=lambda s: (s.join_time, int(s.user_id), s.status != IN_WAITING_ROOM))
+        return rows
 
     # ---- recordings ------------------------------------------------------------------------
 
     def ensure_recording(self, meeting: Meeting, end: datetime | None) -> Recording:
-        existing = self.recordings.get(meeting.id)
+        """The cloud recording of the latest instance (made on first use). A meeting never held
+        gets one for its scheduled time, under the uuid it shows."""
+        instance = meeting.latest
+        uuid = instance.uuid if instance is not None else meeting.uuid
+        existing = self.recordings.get(uuid)
         if existing is not None:
             return existing
-        start = meeting.started_at or meeting.start_time or self.now()
-        stop = end or meeting.ended_at or (start + timedelta(minutes=max(meeting.duration, 1)))
+        if instance is not None:
+            start = instance.started_at
+            stop = end or instance.ended_at or self.now()
+        else:
+            start = meeting.start_time or self.now()
+            stop = end or (start + timedelta(minutes=max(meeting.duration, 1)))
         if stop < start:
             stop = start
         length_s = int((stop - start).total_seconds())
         recording = Recording(
             meeting_id=meeting.id,
-            meeting_uuid=meeting.uuid,
+            meeting_uuid=uuid,
             start=start,
             end=stop,
             files=[
                 RecordingFile(
-                    id=secrets.token_hex(16),
+                    id=_file_id(),
                     recording_start=start,
                     recording_end=stop,
                     file_size=max(1, length_s) * 40_000,
-                )
+                ),
+                RecordingFile(
+                    id=_file_id(),
+                    recording_start=start,
+                    recording_end=stop,
+                    file_size=max(1, length_s) * 2_000,
+                    file_type="M4A",
+                    file_extension="M4A",
+                    recording_type="audio_only",
+                ),
+                RecordingFile(
+                    id=_file_id(),
+                    recording_start=start,
+                    recording_end=stop,
+                    file_size=320,
+                    file_type="CHAT",
+                    file_extension="TXT",
+                    recording_type="chat_file",
+                ),
             ],
             password=_random_password(8),
-            download_token=secrets.token_urlsafe(32),
-            share_id=secrets.token_urlsafe(24),
+            download_token=secrets.token_urlsafe(96),
+            share_id=_link_token(),
+            play_passcode=secrets.token_urlsafe(24),
         )
-        self.recordings[meeting.id] = recording
+        self.recordings[uuid] = recording
         return recording
 
-    def recording_file(self, file_id: str) -> tuple[Recording, RecordingFile] | None:
+    def recording_of(self, meeting: Meeting, uuid: str | None = None) -> Recording | None:
+        """The recording of the instance ``uuid`` names, else of the latest one recorded."""
+        if uuid is not None and not uuid.isdigit():
+            return self.recordings.get(uuid)
+        mine = [r for r in self.recordings.values() if r.meeting_id == meeting.id]
+        return max(mine, key=lambda r: r.start) if mine else None
+
+    def recording_file(self, ref: str) -> tuple[Recording, RecordingFile] | None:
+        """A recording file by the token of its links (or by its id)."""
         for recording in self.recordings.values():
             for item in recording.files:
-                if item.id == file_id:
+                if ref in (item.token, item.id):
                     return recording, item
         return None
 
@@ -775,8 +1217,10 @@ class SimState:
                 return fault
         return None
 
-    def log_call(self, method: str, path: str, status: int, *, faulted: bool) -> None:
-        self.calls.append(CallRecord(method, path, status, self.now(), faulted))
+    def log_call(
+        self, method: str, path: str, status: int, *, faulted: bool, dropped: bool = False
+    ) -> None:
+        self.calls.append(CallRecord(method, path, status, self.now(), faulted, dropped))
 
 
 def page(total: int, page_size: int) -> int:

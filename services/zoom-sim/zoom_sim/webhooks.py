@@ -2,21 +2,32 @@
 
 Zoom signs each notification with the app's secret token:
 ``x-zm-signature: v0=<hex HMAC-SHA256(secret, "v0:{x-zm-request-timestamp}:{raw body}")>``.
+
+Delivery follows Zoom's documented behaviour (developers.zoom.us/blog/webhook-delays): the
+endpoint must answer 200 or 204 within three seconds; otherwise Zoom retries three times, 5
+minutes after the first attempt, 20 minutes after the first retry and 60 minutes after the
+second. A retry re-sends the stored request as it was (same body, same
+``x-zm-request-timestamp``, same signature): the simulator assumes the worst, that Zoom does not
+re-sign. Deliveries run in the background, each on its own, so their order is not guaranteed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from zoom_sim.state import (
     Delivery,
+    DeliveryAttempt,
+    Instance,
     Meeting,
     ParticipantSession,
     Recording,
@@ -47,84 +58,135 @@ def event_body(event: str, payload: dict[str, Any], **extra: Any) -> dict[str, A
     return {"event": event, "event_ts": int(time.time() * 1000), "payload": payload, **extra}
 
 
-def _meeting_object(meeting: Meeting) -> dict[str, Any]:
+def _meeting_object(meeting: Meeting, instance: Instance) -> dict[str, Any]:
+    """The ``object`` of ``meeting.*`` events: ``id`` as a string, ``uuid`` of the instance."""
     return {
         "id": str(meeting.id),
-        "uuid": meeting.uuid,
+        "uuid": instance.uuid,
         "host_id": meeting.host_id,
         "topic": meeting.topic,
         "type": meeting.type,
-        "start_time": fmt_time(meeting.started_at or meeting.start_time or meeting.created_at),
+        "start_time": fmt_time(instance.started_at),
         "timezone": meeting.timezone,
         "duration": meeting.duration,
     }
 
 
-def participant_joined(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
+def _participant(s: ParticipantSession, when: str, at: datetime) -> dict[str, Any]:
+    """A participant as ``meeting.participant_*`` events carry it: ``email`` and ``id`` are
+    empty strings for someone not signed in (a guest)."""
     participant: dict[str, Any] = {
         "user_id": s.user_id,
         "user_name": s.name,
         "id": s.zoom_user_id,
         "participant_uuid": s.participant_uuid,
-        "join_time": fmt_time(s.join_time),
+        when: fmt_time(at),
         "email": s.email,
-        "registrant_id": "",
+        "registrant_id": s.registrant_id,
         "customer_key": "",
         "phone_number": "",
     }
     if s.zoom_user_id:
         participant["participant_user_id"] = s.zoom_user_id
-    obj = {**_meeting_object(meeting), "participant": participant}
-    return event_body("meeting.participant_joined", {"account_id": account_id, "object": obj})
+    return participant
+
+
+def _participant_event(
+    event: str,
+    account_id: str,
+    meeting: Meeting,
+    s: ParticipantSession,
+    participant: dict[str, Any],
+) -> dict[str, Any]:
+    instance = meeting.instance(s.instance_uuid)
+    assert instance is not None
+    obj = {**_meeting_object(meeting, instance), "participant": participant}
+    return event_body(event, {"account_id": account_id, "object": obj})
+
+
+def participant_joined(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
+    return _participant_event(
+        "meeting.participant_joined",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "join_time", s.join_time),
+    )
 
 
 def participant_left(account_id: str, meeting: Meeting, s: ParticipantSession) -> dict[str, Any]:
     assert s.leave_time is not None
-    participant: dict[str, Any] = {
-        "user_id": s.user_id,
-        "user_name": s.name,
-        "id": s.zoom_user_id,
-        "participant_uuid": s.participant_uuid,
-        "leave_time": fmt_time(s.leave_time),
-        "leave_reason": s.leave_reason,
-        "email": s.email,
-        "registrant_id": "",
-        "customer_key": "",
-        "phone_number": "",
-    }
-    if s.zoom_user_id:
-        participant["participant_user_id"] = s.zoom_user_id
-    obj = {**_meeting_object(meeting), "participant": participant}
-    return event_body("meeting.participant_left", {"account_id": account_id, "object": obj})
+    participant = _participant(s, "leave_time", s.leave_time)
+    participant["leave_reason"] = s.leave_reason
+    return _participant_event("meeting.participant_left", account_id, meeting, s, participant)
 
 
-def meeting_ended(account_id: str, meeting: Meeting) -> dict[str, Any]:
-    assert meeting.ended_at is not None
-    obj = {**_meeting_object(meeting), "end_time": fmt_time(meeting.ended_at)}
+def participant_joined_waiting_room(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    """``meeting.participant_joined_waiting_room``: the time is ``date_time``, not join_time."""
+    return _participant_event(
+        "meeting.participant_joined_waiting_room",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "date_time", s.join_time),
+    )
+
+
+def participant_left_waiting_room(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    assert s.leave_time is not None
+    return _participant_event(
+        "meeting.participant_left_waiting_room",
+        account_id,
+        meeting,
+        s,
+        _participant(s, "date_time", s.leave_time),
+    )
+
+
+def participant_admitted(
+    account_id: str, meeting: Meeting, s: ParticipantSession
+) -> dict[str, Any]:
+    """``meeting.participant_admitted`` (``date_time``: when the host let them in)."""
+    participant = _participant(s, "date_time", s.join_time)
+    participant.pop("phone_number", None)
+    participant.pop("participant_user_id", None)
+    return _participant_event("meeting.participant_admitted", account_id, meeting, s, participant)
+
+
+def meeting_ended(account_id: str, meeting: Meeting, instance: Instance) -> dict[str, Any]:
+    assert instance.ended_at is not None
+    obj = {**_meeting_object(meeting, instance), "end_time": fmt_time(instance.ended_at)}
     return event_body("meeting.ended", {"account_id": account_id, "object": obj})
 
 
 def recording_object(
-    meeting: Meeting, host: User, recording: Recording, public_url: str
+    meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
+    """Zoom's recording object (``recording.completed``'s ``object``, and GET
+    /meetings/{id}/recordings): ``id`` is the meeting number, ``uuid`` the instance's; the
+    links are on ``host_url`` (the ``recording_host`` setting)."""
     files = [
         {
             "id": f.id,
             "meeting_id": recording.meeting_uuid,
             "recording_start": fmt_time(f.recording_start),
             "recording_end": fmt_time(f.recording_end),
-            "file_type": "MP4",
-            "file_extension": "MP4",
+            "file_type": f.file_type,
+            "file_extension": f.file_extension,
             "file_size": f.file_size,
-            "play_url": f"{public_url}/rec/play/{f.id}",
-            "download_url": f"{public_url}/rec/download/{f.id}",
+            "play_url": f"{host_url}/rec/play/{f.token}",
+            "download_url": f"{host_url}/rec/download/{f.token}",
             "status": "completed",
-            "recording_type": "shared_screen_with_speaker_view",
+            "recording_type": f.recording_type,
         }
         for f in recording.files
     ]
     return {
-        "uuid": meeting.uuid,
+        "uuid": recording.meeting_uuid,
         "id": meeting.id,
         "account_id": host.account_id,
         "host_id": meeting.host_id,
@@ -136,16 +198,17 @@ def recording_object(
         "duration": max(1, round((recording.end - recording.start).total_seconds() / 60)),
         "total_size": sum(f.file_size for f in recording.files),
         "recording_count": len(files),
-        "share_url": f"{public_url}/rec/share/{recording.share_id}",
+        "share_url": f"{host_url}/rec/share/{recording.share_id}",
         "recording_files": files,
         "password": recording.password,
+        "recording_play_passcode": recording.play_passcode,
     }
 
 
 def recording_completed(
-    meeting: Meeting, host: User, recording: Recording, public_url: str
+    meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
-    obj = recording_object(meeting, host, recording, public_url)
+    obj = recording_object(meeting, host, recording, host_url)
     return event_body(
         "recording.completed",
         {"account_id": host.account_id, "object": obj},
@@ -172,13 +235,41 @@ def app_deauthorized(
     return event_body("app_deauthorized", payload)
 
 
-class WebhookSender:
-    """Signs and POSTs notifications to the bridge, recording each delivery in the state."""
+#: Zoom's retry schedule for a failed delivery: 5 minutes after the first attempt, 20 minutes
+#: after the first retry, 60 minutes after the second (then it gives up).
+RETRY_DELAYS_S = (5 * 60, 20 * 60, 60 * 60)
 
-    def __init__(self, state: SimState, client: httpx.AsyncClient, timeout_s: float) -> None:
+#: Notifications that are not retried: a URL validation is a check, not an event.
+NOT_RETRIED = frozenset({"endpoint.url_validation"})
+
+
+class WebhookSender:
+    """Signs and POSTs notifications to the webhook URL in the background, as Zoom does.
+
+    - An answer must come within ``timeout_s`` (Zoom's three seconds); a slower answer, a
+      non-2xx status or a connection error is a failed attempt.
+    - A failed delivery is retried after 5, 20 and 60 minutes (times ``retry_scale``), with
+      the very same body, ``x-zm-request-timestamp`` and ``x-zm-signature`` (not re-signed).
+    - Each delivery runs in its own task: a retry, or a delivery held back with ``delay_s``,
+      arrives after notifications about later events.
+    """
+
+    def __init__(
+        self,
+        state: SimState,
+        client: httpx.AsyncClient,
+        timeout_s: float,
+        retry_scale: float = 1.0,
+    ) -> None:
         self._state = state
         self._client = client
         self._timeout = timeout_s
+        self._retry_scale = retry_scale
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[int, Delivery] = {}
+
+    def retry_delays(self) -> list[float]:
+        return [d * self._retry_scale for d in RETRY_DELAYS_S]
 
     async def send(
         self,
@@ -187,57 +278,161 @@ class WebhookSender:
         timestamp_offset_s: int = 0,
         bad_signature: bool = False,
         secret: str | None = None,
+        delay_s: float = 0.0,
     ) -> Delivery:
-        """Sign with ``secret``, or else with the secret token of the app the notification is
+        """Start a delivery; wait for its first attempt unless it is held back (``delay_s``).
+
+        Signed with ``secret``, or else with the secret token of the app the notification is
         for: the Server-to-Server app of ``payload.account_id`` when it has one, else the
         OAuth app's."""
+        delivery = self.start(
+            body,
+            timestamp_offset_s=timestamp_offset_s,
+            bad_signature=bad_signature,
+            secret=secret,
+            delay_s=delay_s,
+        )
+        if delay_s <= 0:
+            await delivery.first_attempt_done.wait()
+        return delivery
+
+    def start(
+        self,
+        body: dict[str, Any],
+        *,
+        timestamp_offset_s: int = 0,
+        bad_signature: bool = False,
+        secret: str | None = None,
+        delay_s: float = 0.0,
+    ) -> Delivery:
+        """Record the delivery (so ``GET /_sim/webhooks`` lists it in event order) and run it
+        in the background; returns at once."""
         state = self._state
-        url = state.webhook_url
         event = str(body.get("event", ""))
-        raw = encode_body(body)
-        timestamp = str(int(time.time()) + timestamp_offset_s)
         payload = body.get("payload")
         account_id = payload.get("account_id") if isinstance(payload, dict) else None
         if secret is None:
             secret = state.webhook_secret_for(str(account_id) if account_id else None)
-        signature = sign(secret, timestamp, raw)
+        state.delivery_seq += 1
+        delivery = Delivery(
+            id=state.delivery_seq,
+            event=event,
+            body=body,
+            raw=encode_body(body),
+            at=state.now(),
+            retry=event not in NOT_RETRIED,
+        )
+        state.deliveries.append(delivery)
+        task = asyncio.create_task(
+            self._run(delivery, secret, timestamp_offset_s, bad_signature, max(0.0, delay_s))
+        )
+        self._tasks.add(task)
+        self._running[delivery.id] = delivery
+        task.add_done_callback(lambda t: self._done(t, delivery))
+        return delivery
+
+    def _done(self, task: asyncio.Task[None], delivery: Delivery) -> None:
+        self._tasks.discard(task)
+        self._running.pop(delivery.id, None)
+        delivery.first_attempt_done.set()
+        if not task.cancelled() and task.exception() is not None:
+            delivery.state = "failed"
+            logger.error("webhook #%d broke: %r", delivery.id, task.exception())
+
+    async def cancel_all(self) -> None:
+        """Stop every delivery still under way (on reset and on shutdown)."""
+        tasks = list(self._tasks)
+        for delivery in list(self._running.values()):
+            delivery.state = "cancelled"
+            delivery.next_attempt_at = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(
+        self,
+        delivery: Delivery,
+        secret: str,
+        timestamp_offset_s: int,
+        bad_signature: bool,
+        delay_s: float,
+    ) -> None:
+        state = self._state
+        if delay_s:
+            delivery.next_attempt_at = state.now() + timedelta(seconds=delay_s)
+            await asyncio.sleep(delay_s)
+        # signed once, when first sent: retries carry the original timestamp and signature
+        delivery.timestamp = str(int(time.time()) + timestamp_offset_s)
+        delivery.signature = sign(secret, delivery.timestamp, delivery.raw)
         if bad_signature:
-            signature = "v0=" + "0" * 64
+            delivery.signature = "v0=" + "0" * 64
+        delivery.next_attempt_at = None
+        ok = await self._attempt(delivery)
+        delivery.first_attempt_done.set()
+        waits = self.retry_delays() if delivery.retry else []
+        for wait in waits:
+            if ok:
+                break
+            delivery.state = "retrying"
+            delivery.next_attempt_at = state.now() + timedelta(seconds=wait)
+            await asyncio.sleep(wait)
+            delivery.next_attempt_at = None
+            ok = await self._attempt(delivery)
+        delivery.state = "delivered" if ok else "failed"
+
+    async def _attempt(self, delivery: Delivery) -> bool:
+        state = self._state
+        delivery.state = "sending"
+        url = state.webhook_url  # the endpoint configured now (Zoom retries to the app's URL)
+        if not delivery.url:
+            delivery.url = url
         status: int | None = None
         error: str | None = None
         response_body: Any = None
+        started = time.perf_counter()
         if not url:
             error = "no webhook URL configured"
         else:
             try:
-                response = await self._client.post(
-                    url,
-                    content=raw,
-                    headers={
-                        "content-type": "application/json; charset=utf-8",
-                        "user-agent": "Zoom Marketplace/1.0a",
-                        "x-zm-request-timestamp": timestamp,
-                        "x-zm-signature": signature,
-                        "x-zm-trackingid": f"v=2.0;clid=sim;rid={int(time.time() * 1000)}",
-                    },
-                    timeout=self._timeout,
-                )
+                async with asyncio.timeout(self._timeout):
+                    response = await self._client.post(
+                        url,
+                        content=delivery.raw,
+                        headers={
+                            "content-type": "application/json; charset=utf-8",
+                            "user-agent": "Zoom Marketplace/1.0a",
+                            "x-zm-request-timestamp": delivery.timestamp,
+                            "x-zm-signature": delivery.signature,
+                            "x-zm-trackingid": f"v=2.0;clid=sim;rid={delivery.id}",
+                        },
+                        timeout=self._timeout,
+                    )
                 status = response.status_code
                 try:
                     response_body = response.json()
                 except ValueError:
                     response_body = response.text[:1000]
+            except TimeoutError:
+                error = f"no answer within {self._timeout:g} s (Zoom's deadline)"
+            except httpx.TimeoutException as exc:
+                error = f"no answer within {self._timeout:g} s (Zoom's deadline): {exc}"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        delivery = Delivery(
-            event=event,
+        attempt = DeliveryAttempt(
+            number=len(delivery.attempts) + 1,
+            at=state.now(),
             url=url,
             status=status,
             error=error,
             response=response_body,
-            body=body,
-            at=state.now(),
+            elapsed_ms=int((time.perf_counter() - started) * 1000),
         )
-        state.deliveries.append(delivery)
-        logger.info("webhook %s -> %s", event, status if status is not None else error)
-        return delivery
+        delivery.attempts.append(attempt)
+        logger.info(
+            "webhook %s #%d attempt %d -> %s",
+            delivery.event,
+            delivery.id,
+            attempt.number,
+            status if status is not None else error,
+        )
+        return attempt.ok

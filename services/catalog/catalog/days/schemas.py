@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from catalog.validation import Address, Instant, WebLink
 from te_shared.body import Body
-from te_shared.contracts import DayFormat, ZoomAccountRole
+from te_shared.contracts import DayFormat, RecordingKind, ZoomAccountRole, recording_kind
 from te_shared.text import UserId
 
 
@@ -70,9 +70,19 @@ class MeetingOut(BaseModel):
 
 class RecordingOut(BaseModel):
     file_type: str
+    #: R-ZOOM-7: what the file is, as the zoom bridge typed it (only ``video`` is a video)
+    kind: RecordingKind
     play_url: str
     recording_start: dt.datetime | None = None
     recording_end: dt.datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_of_older_files(cls, data: Any) -> Any:
+        """A file attached before the bridge typed them gets the kind its file type names."""
+        if isinstance(data, dict) and not data.get("kind"):
+            return {**data, "kind": recording_kind(data.get("file_type"))}
+        return data
 
 
 class ZoomOut(BaseModel):

@@ -13,7 +13,7 @@ from te_shared.errors import NotFound, problem_responses
 from te_shared.logging import get_logger
 from te_shared.service import RuntimeDep, SessionDep
 from zoom_bridge.deps import ZoomDep
-from zoom_bridge.meetings import jobs
+from zoom_bridge.meetings import jobs, reconcile
 from zoom_bridge.meetings.attendance import role_of
 from zoom_bridge.meetings.schemas import MeetingOut, RecordingOut
 from zoom_bridge.models import Enrollment, ZoomMeeting
@@ -65,6 +65,9 @@ async def get_meeting(
                 for r in meeting.recordings or []
                 if safe_recording_link(r.get("play_url"), zoom.settings)
             ]
+        if principal.is_admin or organizer:  # where the final attendance came from
+            source = await reconcile.describe(session, meeting.day_id)
+            out.attendance_source, out.report_unavailable_reason = source
         host = HostLink(
             day_id=meeting.day_id,
             zoom_meeting_id=meeting.zoom_meeting_id,

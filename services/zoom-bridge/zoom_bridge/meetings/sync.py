@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
@@ -27,9 +26,8 @@ from te_shared import rules
 from te_shared.db import utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
-from zoom_bridge.meetings import attendance, jobs
+from zoom_bridge.meetings import jobs, reconcile
 from zoom_bridge.models import (
-    AttendanceSegment,
     CompanyReplica,
     OutboxRecord,
     ZoomAccount,
@@ -386,36 +384,6 @@ class Syncer:
         found = await self._find_all(account_id, marker)
         return found[0] if found else None
 
-    async def _report(self, account_id: uuid.UUID, zoom_meeting_id: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            path = f"/report/meetings/{zoom_meeting_id}/participants?page_size=300"
-            if token:
-                path += f"&next_page_token={token}"
-            data = (await self.zoom.call(account_id, "GET", path)).json()
-            rows.extend(data.get("participants", []))
-            token = data.get("next_page_token") or ""
-            if not token:
-                return rows
-
-    async def _report_missing(self, claimed: jobs.Claimed, exc: ZoomNotFound) -> None:
-        if claimed.attempts < self.settings.zoom_reconcile_attempts:
-            delay = max(self.settings.zoom_reconcile_delay_seconds, 1.0) * 2 ** (
-                claimed.attempts - 1
-            )
-            delay = min(delay, self.settings.zoom_retry_after_max_seconds)
-            log.info("zoom_report_not_ready", day_id=str(claimed.day_id), delay=delay)
-            async with self.sessionmaker() as session, session.begin():
-                await jobs.retry_later(session, claimed, delay, str(exc))
-            return
-        log.warning("zoom_report_never_came", day_id=str(claimed.day_id), error=str(exc))
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
-            if meeting is not None:
-                await attendance.publish(session, meeting, final=True)
-            await jobs.finish(session, claimed)
-
     async def _store_created(self, claimed: jobs.Claimed, snap: Snapshot, result: Created) -> None:
         await self._store(claimed, snap, created=result.meeting, uncertain=result.uncertain)
 
@@ -552,45 +520,5 @@ class Syncer:
             await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
 
     async def _reconcile(self, claimed: jobs.Claimed) -> None:
-        """R-ZOOM-5: after the meeting ended, the participants report is the truth. Zoom has
-        the report a while after the end: a 404 is read again later (the wait doubling), and
-        after the last try the webhooks' attendance is published as final."""
-        async with self.sessionmaker() as session, session.begin():
-            snap = await _snapshot(session, claimed.day_id)
-        account_id = snap.meeting_account_id if snap is not None else None
-        if snap is None or account_id is None or snap.zoom_meeting_id is None:
-            async with self.sessionmaker() as session, session.begin():
-                await jobs.finish(session, claimed)
-            return
-        try:
-            rows = await self._report(account_id, snap.zoom_meeting_id)
-        except ZoomNotFound as exc:
-            await self._report_missing(claimed, exc)
-            return
-        async with self.sessionmaker() as session, session.begin():
-            # the report replaces what webhooks said about the people it lists; people it
-            # does not list (e.g. no e-mail in the report) keep their webhook segments
-            reported = {str(r.get("user_email") or "").lower() for r in rows} - {""}
-            await session.execute(
-                delete(AttendanceSegment).where(
-                    AttendanceSegment.day_id == claimed.day_id,
-                    AttendanceSegment.email.in_(reported),
-                )
-            )
-            for i, row in enumerate(rows):
-                if str(row.get("user_email") or "").lower() not in reported:
-                    continue
-                session.add(
-                    AttendanceSegment(
-                        day_id=claimed.day_id,
-                        participant_key=f"r:{row.get('user_id') or i}:{row.get('join_time')}",
-                        email=(row.get("user_email") or "").lower() or None,
-                        join_time=attendance.parse_time(row.get("join_time")),
-                        leave_time=attendance.parse_time(row.get("leave_time")),
-                    )
-                )
-            await session.flush()
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
-            if meeting is not None:
-                await attendance.publish(session, meeting, final=True)
-            await jobs.finish(session, claimed)
+        """R-ZOOM-5: after the meeting ended, see :mod:`zoom_bridge.meetings.reconcile`."""
+        await reconcile.run(self.zoom, self.sessionmaker, self.settings, claimed)

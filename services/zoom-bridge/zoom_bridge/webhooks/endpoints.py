@@ -19,13 +19,15 @@ router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
 async def receive(
     request: Request, session: SessionDep, settings: SettingsDep, zoom: ZoomDep
 ) -> dict[str, Any]:
-    """R-ZOOM-4: the signature is checked over the raw bytes before anything parses them (5-
-    minute window); then the body is parsed with a depth limit (400 when it is not a JSON
-    object with an object ``payload``); URL validation is answered; other events are stored
-    and processed in the background so Zoom never waits. A Server-to-Server connection's
-    webhooks are signed with that app's own secret token (tried for the account the body
-    names); ZOOM_WEBHOOK_SECRET is the OAuth app's. A webhook acts only on the meetings of
-    the connection(s) whose secret verified it."""
+    """R-ZOOM-4: the signature is checked over the raw bytes before anything parses them,
+    with a timestamp window that covers Zoom's retries (ZOOM_WEBHOOK_MAX_AGE_SECONDS: a retry
+    keeps its first timestamp; a replay within the window is a duplicate); then the body is
+    parsed with a depth limit (400 when it is not a JSON object with an object ``payload``);
+    URL validation is answered; other events are stored and processed in the background so
+    Zoom never waits. A Server-to-Server connection's webhooks are signed with that app's own
+    secret token (tried for the account the body names); ZOOM_WEBHOOK_SECRET is the OAuth
+    app's. A webhook acts only on the meetings of the connection(s) whose secret verified
+    it."""
     raw = await request.body()
     observed = request.app.state.runtime.extras.get("bridge_metrics")
 
@@ -48,6 +50,7 @@ async def receive(
             request.headers.get("x-zm-signature"),
             now=time.time(),
             max_age=settings.zoom_webhook_max_age_seconds,
+            max_future=settings.zoom_webhook_max_future_seconds,
         )
     except Unauthorized as exc:
         stale = exc.code == "stale_timestamp"

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from te_shared.errors import BadRequest, Unauthorized
 
@@ -93,10 +93,13 @@ def verify(
     *,
     now: float,
     max_age: int,
+    max_future: int = 300,
 ) -> Signer:
     """Check the timestamp window and the signature over the raw bytes against every
     candidate (constant-time compares, all of them); the signer is every candidate that
-    matched. :class:`Unauthorized` when none did, or the timestamp is missing or stale."""
+    matched. :class:`Unauthorized` when none did, or the timestamp is missing, older than
+    ``max_age`` seconds (a Zoom retry keeps its first timestamp: the window must cover Zoom's
+    retry schedule) or more than ``max_future`` seconds ahead."""
     if not timestamp or not signature:
         raise Unauthorized("Missing Zoom signature headers.", code="bad_signature")
     try:
@@ -105,7 +108,7 @@ def verify(
         raise Unauthorized("Bad Zoom timestamp.", code="bad_signature") from exc
     if ts > 10**11:  # milliseconds
         ts //= 1000
-    if abs(now - ts) > max_age:
+    if now - ts > max_age or ts - now > max_future:
         raise Unauthorized("Stale Zoom timestamp.", code="stale_timestamp")
     app = False
     accounts: set[uuid.UUID] = set()
@@ -187,3 +190,17 @@ def is_zoom_link(url: object, *, hosts: Iterable[str], origins: Iterable[str] = 
     if parts.scheme.lower() != "https" or port not in (None, 443):
         return False
     return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def play_link(url: str, passcode: str | None) -> str:
+    """R-ZOOM-7: a recording's play link that plays without asking for the passcode: Zoom's
+    ``recording_play_passcode`` appended as ``pwd`` (Zoom: splice it into ``play_url`` with
+    ``?pwd=``), unless the link already carries a ``pwd``. The rest of the link is kept as it
+    is."""
+    if not passcode:
+        return url
+    parts = urlsplit(url)
+    if any(name == "pwd" for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({"pwd": passcode})))

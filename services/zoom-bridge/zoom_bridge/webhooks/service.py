@@ -38,11 +38,14 @@ from zoom_bridge.webhooks import rules
 
 log = get_logger(__name__)
 
-#: Events the bridge acts on; anything else is acknowledged and ignored.
+#: Events the bridge acts on; anything else is acknowledged and ignored. Among the ignored:
+#: the waiting-room events (``meeting.participant_joined_waiting_room``, ``_admitted``,
+#: ``_left_waiting_room``): waiting is never attendance, and an admitted participant's
+#: ``meeting.participant_joined`` follows.
 HANDLED = frozenset(
     {
-        "meeting.participant_joined",
-        "meeting.participant_left",
+        attendance.JOINED,
+        attendance.LEFT,
         "meeting.ended",
         "recording.completed",
         "app_deauthorized",
@@ -260,16 +263,19 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
-    if event.event in ("meeting.participant_joined", "meeting.participant_left"):
-        joined = event.event == "meeting.participant_joined"
-        participant = obj.get("participant")
-        email = await attendance.record_segment(
-            session, meeting, participant if isinstance(participant, dict) else {}, joined
-        )
-        if email is not None:
-            await attendance.publish(session, meeting, email=email)
+    if event.event in (attendance.JOINED, attendance.LEFT):
+        stay = attendance.read_event(event.event, obj)
+        if stay is None:
+            log.info("zoom_webhook_no_stay", zoom_event=event.event, day_id=str(meeting.day_id))
+            return
+        key = await attendance.record(session, meeting, stay)
+        await attendance.publish(session, meeting, touching=key)
     elif event.event == "meeting.ended":
         meeting.ended = True
+        instance = attendance.text_value(obj.get("uuid"))
+        await attendance.ended(
+            session, meeting, instance, attendance.parse_time(obj.get("end_time"))
+        )
         if await attendance.role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
             await jobs.arm(
                 session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
@@ -294,7 +300,8 @@ async def _recording(
     """R-ZOOM-7: attach for the administrator role while the training module is enabled (as
     catalog announced it; its default while catalog never did, so a company that never saved
     settings loses no recording); a file whose link is not an https link on Zoom's own hosts
-    is never stored."""
+    is never stored. Each file is typed (``kind``: video, audio, chat, transcript, ...) and
+    its play link carries the recording's passcode (``?pwd=``), or it would ask for it."""
     company = await session.get(CompanyReplica, meeting.company_id)
     training = training_module(company.training_module_enabled if company else None)
     if not cloud_recording(await attendance.role_of(session, meeting), training):
@@ -313,11 +320,14 @@ async def _recording(
     files = [f for f in files if f not in unsafe]
     if not files:
         return
-    new = [
+    passcode = attendance.text_value(obj.get("recording_play_passcode"), 200)
+    new: list[dict[str, Any]] = [
         {
             "id": str(f["id"]),
             "file_type": str(f.get("file_type", "")),
-            "play_url": str(f.get("play_url", "")),
+            "recording_type": str(f.get("recording_type", "")),
+            "kind": c.recording_kind(f.get("file_type"), f.get("recording_type")).value,
+            "play_url": rules.play_link(str(f["play_url"]), passcode),
             "recording_start": f.get("recording_start"),
             "recording_end": f.get("recording_end"),
         }
@@ -335,6 +345,7 @@ async def _recording(
                 c.RecordingFile(
                     file_type=r["file_type"],
                     play_url=r["play_url"],
+                    kind=c.RecordingKind(r["kind"]),
                     recording_start=attendance.parse_time(r["recording_start"]),
                     recording_end=attendance.parse_time(r["recording_end"]),
                 )
