@@ -1,0 +1,206 @@
+"""The pure planner of a day's meeting: from what the bridge knows of the day (a
+:class:`Snapshot`, read by the store in one transaction) and the time, the next thing to do at
+Zoom (an action). No session, no HTTP, no clock read: unit-tested on its own.
+
+A create is never repeated blindly: the store marks it (``unanswered``) in a committed
+transaction before the POST, so a create whose answer was lost is looked up by the meeting's
+agenda (``day:<day_id>``) before another POST (:class:`LookUp`), and never before it settled
+(:class:`Wait`): Zoom may be slow rather than down and still be making the meeting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from te_shared import rules
+from te_shared.contracts import ZoomAccountRole
+from zoom_bridge.zoom.api import MeetingBody, MeetingSettings
+
+NOT_CONNECTED = "the day's Zoom account is not connected to this company"
+NO_TIMES = "the day has no start and end"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A create that may have been made without its answer reaching us: on which account, when
+    it was sent and when a lookup may first look for it."""
+
+    account_id: uuid.UUID
+    sent_at: dt.datetime | None
+    settles_at: dt.datetime | None
+
+    def settling(self, now: dt.datetime) -> bool:
+        return self.settles_at is not None and self.settles_at > now
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the bridge knows of a day's meeting, read in one transaction."""
+
+    day_id: uuid.UUID
+    company_id: str
+    version: int
+    desired: str  # present | absent
+    #: the day's account when it is connected to the day's company, else None
+    account_id: uuid.UUID | None
+    account_role: str | None
+    zoom_meeting_id: str | None
+    #: the account the stored Zoom meeting lives on
+    meeting_account_id: uuid.UUID | None
+    synced_version: int
+    unanswered: Marker | None
+    topic: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    timezone: str
+    auto_recording: bool
+    training_module: bool
+
+    @property
+    def marker(self) -> str:
+        """The agenda that recognises the day's meeting on Zoom."""
+        return agenda_of(self.day_id)
+
+    @property
+    def administrator(self) -> bool:
+        return self.account_role == ZoomAccountRole.ADMINISTRATOR
+
+
+def agenda_of(day_id: uuid.UUID) -> str:
+    return f"day:{day_id}"
+
+
+# ---- actions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """Zoom holds what the day wants: the job is done."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Nothing can make the meeting (no connected account, no times): failed with ``reason``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An unanswered create may still be in the making: run again at ``until``."""
+
+    until: dt.datetime
+
+
+@dataclass(frozen=True)
+class Remove:
+    """The day is no zoom day any more: delete its meeting (on ``account_id``) and any meeting
+    an unanswered create made (found by its agenda), then store it deleted."""
+
+    zoom_meeting_id: str | None
+    account_id: uuid.UUID | None
+    unanswered: Marker | None
+
+
+@dataclass(frozen=True)
+class Abandon:
+    """The day moved to another Zoom account: delete its meeting on the old one and forget it
+    (then plan again: a new one is created on the new account)."""
+
+    account_id: uuid.UUID | None
+    zoom_meeting_id: str
+
+
+@dataclass(frozen=True)
+class LookUp:
+    """An unanswered create on this account settled: adopt the meeting it made (found by its
+    agenda, patched to ``body``), else create one."""
+
+    account_id: uuid.UUID
+    body: MeetingBody
+    earlier: Marker
+
+
+@dataclass(frozen=True)
+class Create:
+    """Create the day's meeting. ``clear_on``: an unanswered create went to the day's previous
+    account; what it made there is deleted first. ``earlier``: that create, still to be
+    verified once the meeting is stored."""
+
+    account_id: uuid.UUID
+    body: MeetingBody
+    earlier: Marker | None = None
+    clear_on: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """A newer version of the day: patch the meeting."""
+
+    account_id: uuid.UUID
+    zoom_meeting_id: str
+    body: MeetingBody
+
+
+Action = Nothing | Fail | Wait | Remove | Abandon | LookUp | Create | Update
+
+
+def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
+    """The next step towards the meeting the day wants."""
+    if snap is None:
+        return Nothing()
+    earlier = snap.unanswered
+    if snap.desired != "present":
+        if earlier is not None and earlier.settling(now):
+            assert earlier.settles_at is not None
+            return Wait(earlier.settles_at)
+        return Remove(snap.zoom_meeting_id, snap.meeting_account_id, earlier)
+    if snap.account_id is None:
+        return Fail(NOT_CONNECTED)
+    body = meeting_body(snap)
+    if body is None:
+        return Fail(NO_TIMES)
+    if snap.zoom_meeting_id is not None and snap.meeting_account_id != snap.account_id:
+        return Abandon(snap.meeting_account_id, snap.zoom_meeting_id)
+    if snap.zoom_meeting_id is None:
+        if earlier is None:
+            return Create(snap.account_id, body)
+        if earlier.settling(now):
+            assert earlier.settles_at is not None
+            return Wait(earlier.settles_at)
+        if earlier.account_id == snap.account_id:
+            return LookUp(snap.account_id, body, earlier)
+        return Create(snap.account_id, body, earlier, clear_on=earlier.account_id)
+    if snap.synced_version < snap.version:
+        return Update(snap.account_id, snap.zoom_meeting_id, body)
+    return Nothing()
+
+
+# ---- the meeting Zoom is asked for ---------------------------------------------------------
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def meeting_body(snap: Snapshot) -> MeetingBody | None:
+    """The day's meeting as Zoom is asked for it; None while the day has no times.
+
+    R-DAY-9/R-ZOOM-7: cloud recording when the day asks for it, the account has the
+    administrator role and the training module is on."""
+    if snap.start is None or snap.end is None:
+        return None
+    minutes = max(1, round((snap.end - snap.start).total_seconds() / 60))
+    record = snap.auto_recording and rules.cloud_recording(snap.account_role, snap.training_module)
+    settings: MeetingSettings = {"auto_recording": "cloud" if record else "none"}
+    return {
+        "topic": snap.topic or "Training",
+        "type": 2,
+        "start_time": _iso(snap.start),
+        "duration": minutes,
+        "timezone": snap.timezone,
+        "agenda": snap.marker,
+        "settings": settings,
+    }

@@ -1,0 +1,248 @@
+"""What the meeting jobs read and write, each method one transaction of its own: the Zoom
+calls happen between them, never inside one (a slow Zoom never holds a row lock or a
+connection), and what a method commits is what the next attempt starts from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from te_shared import contracts as c
+from te_shared import rules
+from te_shared.logging import get_logger
+from te_shared.outbox import add_message
+from zoom_bridge.crypto import TokenCipher
+from zoom_bridge.meetings import jobs
+from zoom_bridge.meetings.plan import Marker, Snapshot
+from zoom_bridge.models import CompanyReplica, OutboxRecord, ZoomAccount, ZoomJob, ZoomMeeting
+from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.zoom.api import Meeting
+
+log = get_logger(__name__)
+
+
+async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
+    """The day's meeting as the planner sees it (within the caller's transaction)."""
+    meeting = await session.get(ZoomMeeting, day_id)
+    if meeting is None:
+        return None
+    account = await session.get(ZoomAccount, meeting.account_id) if meeting.account_id else None
+    company = await session.get(CompanyReplica, meeting.company_id)
+    connected = account is not None and account.company_id == meeting.company_id
+    role = account.role if account is not None and connected else None
+    marker = None
+    if meeting.create_account_id is not None:
+        marker = Marker(
+            meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
+        )
+    return Snapshot(
+        day_id=meeting.day_id,
+        company_id=meeting.company_id,
+        version=meeting.version,
+        desired=meeting.desired,
+        account_id=account.id if account is not None and role else None,
+        account_role=role,
+        zoom_meeting_id=meeting.zoom_meeting_id,
+        meeting_account_id=meeting.meeting_account_id or meeting.account_id,
+        synced_version=meeting.synced_version,
+        unanswered=marker,
+        topic=meeting.topic,
+        start=meeting.start,
+        end=meeting.end,
+        timezone=meeting.timezone,
+        auto_recording=meeting.auto_recording,
+        training_module=rules.training_module(company.training_module_enabled if company else None),
+    )
+
+
+@dataclass(frozen=True)
+class VerifyState:
+    """For the ``verify`` job: the unanswered create to verify, the stored meeting on its
+    account (to keep) and whether a sync of the day is pending."""
+
+    unanswered: Marker | None
+    keep: str | None
+    syncing: bool
+
+
+class MeetingStore:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: ZoomBridgeSettings,
+        cipher: TokenCipher,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.cipher = cipher
+
+    # ---- jobs ----------------------------------------------------------------------------------
+
+    async def snapshot(self, day_id: uuid.UUID) -> Snapshot | None:
+        async with self.sessionmaker() as session, session.begin():
+            return await read_snapshot(session, day_id)
+
+    async def finish(self, claimed: jobs.Claimed) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.finish(session, claimed)
+
+    async def wait(self, claimed: jobs.Claimed, delay: float, reason: str) -> None:
+        """Run the job again after ``delay``: a wait, not a failure (neither an attempt nor
+        part of the retry budget)."""
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
+
+    async def retry(
+        self, claimed: jobs.Claimed, delay: float, error: str, *, waited_as_asked: bool = False
+    ) -> bool:
+        """Run the job again after ``delay``, within the retry budget; False once it is spent
+        (the job is left alone). A wait Zoom asked for (``waited_as_asked``) does not use up
+        the budget."""
+        async with self.sessionmaker() as session, session.begin():
+            return await jobs.retry_later(
+                session,
+                claimed,
+                delay,
+                error,
+                budget_seconds=self.settings.zoom_retry_budget_seconds,
+                waited_as_asked=waited_as_asked,
+            )
+
+    async def fail(self, claimed: jobs.Claimed, reason: str) -> None:
+        """The job ends; a ``sync`` job's meeting is failed with the reason, visibly
+        (R-ZOOM-8). A later change of the day, or the admin's retry, arms it again."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is not None and claimed.kind == jobs.SYNC:
+                meeting.status = c.MeetingStatus.FAILED.value
+                meeting.error = reason
+                add_message(
+                    session,
+                    OutboxRecord,
+                    c.MeetingFailed(
+                        company_id=meeting.company_id,
+                        day_id=meeting.day_id,
+                        version=meeting.version,
+                        zoom_meeting_id=meeting.zoom_meeting_id,
+                        join_url=meeting.join_url,
+                        start_time=meeting.start,
+                        error=reason,
+                    ),
+                )
+            await jobs.finish(session, claimed)
+
+    # ---- the day's meeting ---------------------------------------------------------------------
+
+    async def set_marker(self, day_id: uuid.UUID, marker: Marker | None) -> None:
+        """Mark (or unmark) a create that may be made without its answer reaching us."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None:
+                meeting.create_account_id = marker.account_id if marker else None
+                meeting.create_sent_at = marker.sent_at if marker else None
+                meeting.create_settles_at = marker.settles_at if marker else None
+
+    async def forget_meeting(self, day_id: uuid.UUID) -> None:
+        """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None:
+                meeting.zoom_meeting_id = None
+                meeting.meeting_account_id = None
+                meeting.join_url = None
+                meeting.start_url_enc = None
+
+    async def save(
+        self,
+        claimed: jobs.Claimed,
+        snap: Snapshot,
+        *,
+        created: Meeting | None = None,
+        updated: bool = False,
+        deleted: bool = False,
+        uncertain: Marker | None = None,
+    ) -> None:
+        """Store what Zoom now holds and announce it. After a meeting was created (or deleted)
+        with an unanswered create behind it (``uncertain``), that create stays marked and the
+        ``verify`` job is armed to delete any second meeting it makes later."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is None:
+                return
+            meeting.error = None
+            if created is not None or deleted:
+                meeting.create_account_id = uncertain.account_id if uncertain else None
+                meeting.create_sent_at = uncertain.sent_at if uncertain else None
+                meeting.create_settles_at = uncertain.settles_at if uncertain else None
+                if uncertain is not None:
+                    delay = self.settings.zoom_create_verify_delay_seconds
+                    await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
+            if deleted:
+                meeting.status = c.MeetingStatus.DELETED.value
+                message: c.Message = c.MeetingDeleted(
+                    company_id=meeting.company_id,
+                    day_id=meeting.day_id,
+                    version=snap.version,
+                    zoom_meeting_id=snap.zoom_meeting_id,
+                )
+                meeting.zoom_meeting_id = None
+                meeting.meeting_account_id = None
+                meeting.join_url = None
+                meeting.start_url_enc = None
+            else:
+                if created is not None:
+                    meeting.zoom_meeting_id = created.id
+                    meeting.meeting_account_id = snap.account_id
+                    meeting.join_url = created.join_url
+                    meeting.start_url_enc = (
+                        self.cipher.encrypt(created.start_url) if created.start_url else None
+                    )
+                meeting.status = c.MeetingStatus.CREATED.value
+                kind = c.MeetingCreated if created is not None else c.MeetingUpdated
+                message = kind(
+                    company_id=meeting.company_id,
+                    day_id=meeting.day_id,
+                    version=snap.version,
+                    zoom_meeting_id=meeting.zoom_meeting_id,
+                    join_url=meeting.join_url,
+                    start_time=meeting.start,
+                )
+            meeting.synced_version = snap.version
+            add_message(session, OutboxRecord, message)
+            await jobs.finish(session, claimed)
+        log.info("zoom_meeting_synced", day_id=str(claimed.day_id), kind=type(message).__name__)
+
+    # ---- verification of an unanswered create --------------------------------------------------
+
+    async def verify_state(self, day_id: uuid.UUID) -> VerifyState:
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            syncing = await session.get(ZoomJob, (day_id, jobs.SYNC)) is not None
+            if meeting is None or meeting.create_account_id is None:
+                return VerifyState(None, None, syncing)
+            marker = Marker(
+                meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
+            )
+            on_account = meeting.meeting_account_id == meeting.create_account_id
+            keep = meeting.zoom_meeting_id if on_account else None
+            return VerifyState(marker, keep, syncing)
+
+    async def verified(
+        self, claimed: jobs.Claimed, unanswered: Marker, *, again_in: float | None
+    ) -> None:
+        """A verification pass is done: the next one runs ``again_in`` seconds later, or (the
+        last pass) the mark is cleared, unless the day's create was marked anew meanwhile."""
+        async with self.sessionmaker() as session, session.begin():
+            if again_in is not None:
+                await jobs.next_step(session, claimed, again_in)
+                return
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+            current = job is not None and job.generation == claimed.generation
+            if meeting is not None and current and meeting.create_sent_at == unanswered.sent_at:
+                meeting.create_account_id = None
+                meeting.create_sent_at = None
+                meeting.create_settles_at = None
+            await jobs.finish(session, claimed)
