@@ -546,3 +546,20 @@ async def test_r_zoom_3_changing_the_days_account_moves_the_meeting(env: Env) ->
         users = (await sim.get("/_sim/users")).json()
     host = next(u for u in users if u["email"] == "meet-other@zoom.test")
     assert live[0]["host_id"] == host["id"]
+
+
+async def test_r_zoom_3_a_topic_longer_than_zoom_takes_is_cut_not_refused(env: Env) -> None:
+    """Zoom refuses a topic over 200 characters: the meeting is created with the topic cut at a
+    character boundary, ending with "…" (a whole emoji is dropped, never half of it)."""
+    account = await _account(env, "meet@zoom.test")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one emoji, five code points
+    long = "Quarterly compliance refresher " * 6 + "and more " + family + " for everyone"
+    assert len(long) > 200
+    day = env.day(account).model_copy(update={"topic": long})
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    topic = (await env.sim_meeting(str(row.zoom_meeting_id)))["topic"]
+    assert topic.endswith("…")
+    assert len(topic) <= 200
+    assert long.startswith(topic[:-1].rstrip())
+    assert "\u200d" not in topic

@@ -8,8 +8,10 @@ import uuid
 from typing import Any
 
 from zoom_bridge.meetings.plan import (
+    AGENDA_MAX,
     NO_TIMES,
     NOT_CONNECTED,
+    TOPIC_MAX,
     Abandon,
     Create,
     Fail,
@@ -20,6 +22,7 @@ from zoom_bridge.meetings.plan import (
     Snapshot,
     Update,
     Wait,
+    fit,
     meeting_body,
     plan,
 )
@@ -141,3 +144,37 @@ class TestMeetingBody:
         assert recording(auto_recording=False) == "none"
         assert recording(account_role="participant") == "none"
         assert recording(training_module=False) == "none"
+
+
+class TestFit:
+    def test_r_zoom_3_a_topic_within_200_characters_is_kept_as_it_is(self) -> None:
+        assert fit("Onboarding day", TOPIC_MAX) == "Onboarding day"
+        exact = "t" * 200
+        assert fit(exact, TOPIC_MAX) == exact
+
+    def test_r_zoom_3_a_longer_topic_is_cut_to_200_ending_with_an_ellipsis(self) -> None:
+        cut = fit("t" * 201, TOPIC_MAX)
+        assert cut == "t" * 199 + "…"
+        assert len(cut) == 200
+
+    def test_r_zoom_3_a_cut_never_splits_a_character(self) -> None:
+        family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one emoji of five code points
+        cut = fit("a" * 196 + family + "tail", TOPIC_MAX)
+        assert cut == "a" * 196 + "…"  # the sequence does not fit whole: it goes whole
+        accented = fit("e" * 198 + "e\u0301e\u0301", TOPIC_MAX)
+        assert accented == "e" * 198 + "…"  # not "e" followed by a lone accent
+        flags = fit("x" * 197 + "\U0001f1e9\U0001f1ea\U0001f1eb\U0001f1f7", TOPIC_MAX)
+        assert flags == "x" * 197 + "…"  # never half a flag
+
+    def test_r_zoom_3_characters_beyond_the_bmp_count_twice(self) -> None:
+        """Counted in UTF-16 code units, the result fits however Zoom counts."""
+        cut = fit("\U0001f600" * 150, TOPIC_MAX)
+        assert cut == "\U0001f600" * 99 + "…"
+        assert len(cut.encode("utf-16-le")) // 2 <= TOPIC_MAX
+
+    def test_r_zoom_3_the_agenda_is_kept_within_2000_characters(self) -> None:
+        assert len(fit("a" * 5000, AGENDA_MAX)) == AGENDA_MAX
+        body = meeting_body(snap(topic="t" * 300))
+        assert body is not None
+        assert len(body["topic"]) == TOPIC_MAX
+        assert len(body["agenda"]) <= AGENDA_MAX

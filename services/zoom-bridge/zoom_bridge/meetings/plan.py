@@ -11,12 +11,19 @@ agenda (``day:<day_id>``) before another POST (:class:`LookUp`), and never befor
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
 from te_shared import rules
 from te_shared.contracts import ZoomAccountRole
 from zoom_bridge.zoom.api import MeetingBody, MeetingSettings
+
+#: Zoom refuses a longer topic (``MeetingsCreateMeetingRequestBody.topic``: 200 characters)
+TOPIC_MAX = 200
+#: ... and a longer agenda (2,000 characters)
+AGENDA_MAX = 2000
+ELLIPSIS = "…"
 
 NOT_CONNECTED = "the day's Zoom account is not connected to this company"
 NO_TIMES = "the day has no start and end"
@@ -188,19 +195,78 @@ def _iso(value: dt.datetime) -> str:
 def meeting_body(snap: Snapshot) -> MeetingBody | None:
     """The day's meeting as Zoom is asked for it; None while the day has no times.
 
-    R-DAY-9/R-ZOOM-7: cloud recording when the day asks for it, the account has the
-    administrator role and the training module is on."""
+    Topic and agenda within Zoom's limits (:func:`fit`). R-DAY-9/R-ZOOM-7: cloud recording
+    when the day asks for it, the account has the administrator role and the training module
+    is on."""
     if snap.start is None or snap.end is None:
         return None
     minutes = max(1, round((snap.end - snap.start).total_seconds() / 60))
     record = snap.auto_recording and rules.cloud_recording(snap.account_role, snap.training_module)
     settings: MeetingSettings = {"auto_recording": "cloud" if record else "none"}
     return {
-        "topic": snap.topic or "Training",
+        "topic": fit(snap.topic or "Training", TOPIC_MAX),
         "type": 2,
         "start_time": _iso(snap.start),
         "duration": minutes,
         "timezone": snap.timezone,
-        "agenda": snap.marker,
+        "agenda": fit(snap.marker, AGENDA_MAX),
         "settings": settings,
     }
+
+
+#: the zero-width joiner glues the characters on both sides into one (emoji sequences)
+_ZWJ = "\u200d"
+
+
+def _continues(char: str) -> bool:
+    """True when ``char`` extends the character before it: a combining mark (accents, vowel
+    signs, the keycap), a variation selector, a zero-width joiner, a skin tone, a tag."""
+    point = ord(char)
+    return (
+        unicodedata.category(char) in ("Mn", "Mc", "Me")
+        or char == _ZWJ
+        or 0xFE00 <= point <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= point <= 0x1F3FF  # skin tone modifiers
+        or 0xE0020 <= point <= 0xE007F  # tags (subdivision flags)
+    )
+
+
+def _regional(char: str) -> bool:
+    """A regional indicator: two of them make one flag."""
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def _splits(text: str, end: int) -> bool:
+    """True when cutting ``text`` at ``end`` would split one character."""
+    if end <= 0 or end >= len(text):
+        return False
+    if _continues(text[end]) or text[end - 1] == _ZWJ:
+        return True
+    if _regional(text[end]) and _regional(text[end - 1]):
+        run = 0
+        while end - 1 - run >= 0 and _regional(text[end - 1 - run]):
+            run += 1
+        return run % 2 == 1  # the last flag before the cut would lose its second half
+    return False
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units: what a limit counted in JavaScript or Java characters
+    sees (a character beyond the BMP, most emoji, counts twice)."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def fit(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, counted in UTF-16 code units so that the result is
+    within the limit however Zoom counts; when cut, it ends with "…" and is cut between two
+    characters, never inside one (an emoji sequence or flag, a letter and its accents)."""
+    if _units(text) <= limit:
+        return text
+    budget = limit - _units(ELLIPSIS)
+    end, used = 0, 0
+    while end < len(text) and used + _units(text[end]) <= budget:
+        used += _units(text[end])
+        end += 1
+    while _splits(text, end):
+        end -= 1
+    return text[:end].rstrip() + ELLIPSIS
