@@ -60,8 +60,9 @@ async def _on_day(session: AsyncSession, msg: c.DayData) -> None:
         meeting.start = msg.start
         meeting.end = msg.end
         meeting.timezone = msg.timezone
-        if meeting.zoom_meeting_id is None:
+        if meeting.zoom_meeting_id is None:  # a failed one is tried again (R-ZOOM-8)
             meeting.status = "pending"
+            meeting.error = None
     await _arm_if_needed(session, meeting)
 
 

@@ -107,15 +107,16 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
 
 
 def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:
-    """Retry-After when Zoom gives one (Zoom's daily limit may ask for hours: honoured up to
-    ``zoom_retry_after_max_seconds``); else exponential backoff with full jitter, capped."""
-    if retry_after is not None:
-        return min(retry_after, settings.zoom_retry_after_max_seconds)
+    """Exponential backoff with full jitter, capped; never shorter than the Retry-After Zoom
+    gave (honoured up to ``zoom_retry_after_max_seconds``)."""
     cap = min(
         settings.zoom_retry_max_seconds,
         settings.zoom_retry_base_seconds * 2 ** min(max(attempts - 1, 0), 30),
     )
-    return random.uniform(cap / 2, cap)
+    delay = random.uniform(cap / 2, cap)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.zoom_retry_after_max_seconds))
+    return delay
 
 
 async def finish(session: AsyncSession, claimed: Claimed) -> None:

@@ -91,7 +91,7 @@ def meeting_out(meeting: ZoomMeeting) -> MeetingOut:
         status=c.MeetingStatus(meeting.status),
         zoom_meeting_id=meeting.zoom_meeting_id,
         join_url=meeting.join_url,
-        error=meeting.error if meeting.status == c.MeetingStatus.FAILED.value else None,
+        error=meeting.error if meeting.status != c.MeetingStatus.DELETED.value else None,
     )
 
 
@@ -168,5 +168,6 @@ async def retry(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> Me
     meeting = await _present_meeting(session, company_id, day_id)
     if meeting.status == c.MeetingStatus.FAILED.value and meeting.zoom_meeting_id is None:
         meeting.status = c.MeetingStatus.PENDING.value
+        meeting.error = None
     await jobs.arm(session, meeting.day_id, jobs.SYNC)
     return meeting_out(meeting)

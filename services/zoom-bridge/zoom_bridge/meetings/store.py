@@ -94,12 +94,9 @@ class MeetingStore:
         async with self.sessionmaker() as session, session.begin():
             await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
 
-    async def retry(
-        self, claimed: jobs.Claimed, delay: float, error: str, *, waited_as_asked: bool = False
-    ) -> bool:
+    async def retry(self, claimed: jobs.Claimed, delay: float, error: str) -> bool:
         """Run the job again after ``delay``, within the retry budget; False once it is spent
-        (the job is left alone). A wait Zoom asked for (``waited_as_asked``) does not use up
-        the budget."""
+        (the job is left alone)."""
         async with self.sessionmaker() as session, session.begin():
             return await jobs.retry_later(
                 session,
@@ -107,8 +104,25 @@ class MeetingStore:
                 delay,
                 error,
                 budget_seconds=self.settings.zoom_retry_budget_seconds,
-                waited_as_asked=waited_as_asked,
             )
+
+    async def park(self, claimed: jobs.Claimed, delay: float, reason: str) -> None:
+        """Zoom accepts nothing of the kind before a time it named (its daily limit): run the
+        job again then, outside the retry budget (the wait moves the budget's end on, and is
+        no attempt). A ``sync`` job's meeting keeps its status (pending while Zoom never made
+        it) and says why and until when in its ``error``."""
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.retry_later(
+                session,
+                claimed,
+                delay,
+                reason,
+                budget_seconds=self.settings.zoom_retry_budget_seconds,
+                waited_as_asked=True,
+            )
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is not None and claimed.kind == jobs.SYNC:
+                meeting.error = reason
 
     async def fail(self, claimed: jobs.Claimed, reason: str) -> None:
         """The job ends; a ``sync`` job's meeting is failed with the reason, visibly

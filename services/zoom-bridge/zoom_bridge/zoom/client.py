@@ -1,7 +1,8 @@
 """Zoom's REST API and OAuth token endpoint, with token refresh before expiry and on a 401.
 
 Errors are classified for the retry policy: :class:`ZoomRetryable` (429 with its Retry-After,
-5xx, timeouts, connection errors) or :class:`ZoomFatal` (any other 4xx).
+5xx, timeouts, connection errors; :class:`ZoomDailyLimit` for Zoom's daily limit) or
+:class:`ZoomFatal` (any other 4xx).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ REFRESH_MARGIN = dt.timedelta(seconds=60)
 
 
 class ZoomError(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: Zoom's own error code from the body (3001: meeting not found, 300: invalid field...)
+        self.code = code
         #: the request reached Zoom and its outcome is unknown: Zoom may have done the work
         #: (a timeout after sending, a broken answer, a 5xx). False when Zoom refused it (4xx,
         #: 429) or it was never sent (connection refused, no token).
@@ -43,10 +46,27 @@ class ZoomError(Exception):
 
 
 class ZoomRetryable(ZoomError):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message, status)
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message, status, code)
         self.retry_after = retry_after
         self.min_delay = 0.0
+
+
+class ZoomDailyLimit(ZoomRetryable):
+    """Zoom's daily limit (a 429 with ``X-RateLimit-Type: Daily-limit``, e.g. 100 meeting
+    creates per user and UTC day): nothing of the kind is accepted before ``until``, the time
+    Zoom names in ``Retry-After`` (the next 00:00 UTC when it names none)."""
+
+    def __init__(self, message: str, until: dt.datetime, code: int | None = None) -> None:
+        seconds = max(0.0, (until - utcnow()).total_seconds())
+        super().__init__(message, 429, seconds, code)
+        self.until = until
 
 
 class ZoomFatal(ZoomError):
@@ -61,15 +81,16 @@ class ZoomNotConnected(ZoomFatal):
     """The account the call needs is no longer connected (deauthorized or removed)."""
 
 
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: delay-seconds, an HTTP date (RFC 9110), or the
-    ISO 8601 time Zoom sends for daily limits (``Retry-After: 2020-05-31T00:00:00Z``)."""
+def parse_retry_at(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When a Retry-After value says to come back: after delay-seconds, at an HTTP date (RFC
+    9110), or at the ISO 8601 time Zoom sends for daily limits (``2020-05-31T00:00:00Z``)."""
     if value is None or not value.strip():
         return None
     value = value.strip()
+    now = now or utcnow()
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        return now + dt.timedelta(seconds=max(0.0, float(value)))
+    except (ValueError, OverflowError):
         pass
     when: dt.datetime | None = None
     try:
@@ -81,28 +102,52 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
             return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    seconds: float = (when - (now or utcnow())).total_seconds()
-    return max(0.0, seconds)
+    return max(when, now)
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (see :func:`parse_retry_at`)."""
+    now = now or utcnow()
+    when = parse_retry_at(value, now)
+    return None if when is None else max(0.0, (when - now).total_seconds())
 
 
 def _retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"))
 
 
+def next_utc_midnight(now: dt.datetime) -> dt.datetime:
+    """When Zoom's daily limits reset: 00:00 UTC of the next day."""
+    day = now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def daily_limit(response: httpx.Response) -> bool:
+    """Zoom says which limit a 429 is about in ``X-RateLimit-Type``: ``Daily-limit`` (wait
+    for the next UTC day) or ``QPS`` (requests per second: retry soon)."""
+    kind = str(response.headers.get("x-ratelimit-type", ""))
+    return kind.strip().lower() == "daily-limit"
+
+
 def classify(response: httpx.Response) -> ZoomError:
+    code: int | None = None
     try:
         body = response.json()
         detail = str(body.get("message") or body.get("reason") or body)
-    except ValueError:
+        code = body.get("code") if isinstance(body.get("code"), int) else None
+    except (ValueError, AttributeError):
         detail = response.text[:200]
     message = f"Zoom answered {response.status_code}: {detail}"
-    if response.status_code == 429:
-        return ZoomRetryable(message, 429, _retry_after(response))
-    if response.status_code >= 500:
-        return ZoomRetryable(message, response.status_code, _retry_after(response))
-    if response.status_code == 404:
-        return ZoomNotFound(message, 404)
-    return ZoomFatal(message, response.status_code)
+    status = response.status_code
+    if status == 429 and daily_limit(response):
+        now = utcnow()
+        until = parse_retry_at(response.headers.get("retry-after"), now)
+        return ZoomDailyLimit(message, until or next_utc_midnight(now), code)
+    if status == 429 or status >= 500:
+        return ZoomRetryable(message, status, _retry_after(response), code)
+    if status == 404:
+        return ZoomNotFound(message, 404, code)
+    return ZoomFatal(message, status, code)
 
 
 _ID_SEGMENT = re.compile(r"/[^/]*[0-9=%][^/]*")
