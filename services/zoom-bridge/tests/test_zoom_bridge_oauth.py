@@ -36,7 +36,14 @@ async def test_r_zoom_1_oauth_connects_and_never_returns_or_stores_plain_tokens(
         assert r.status_code == 200
         listed = next(a for a in r.json() if a["id"] == account_id)
         assert listed["role"] == "administrator"
-        assert set(listed) == {"id", "role", "kind", "zoom_user_email", "connected_at"}
+        assert set(listed) == {
+            "id",
+            "role",
+            "kind",
+            "zoom_user_email",
+            "connected_at",
+            "needs_reconnect",
+        }
         other = await bridge.get("/v1/zoom/accounts", headers=env.admin(company="globex"))
         assert all(a["id"] != account_id for a in other.json())
     account = await _account(env, account_id)

@@ -52,6 +52,9 @@ class ZoomAccount(Base):
     webhook_secret_enc: Mapped[str | None] = mapped_column(Text())
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     connected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Zoom refused the refresh token (``invalid_grant``): no call is tried through the
+    #: connection until it is connected again (the same Zoom user), which clears it
+    needs_reconnect: Mapped[bool] = mapped_column(Boolean(), default=False)
 
 
 class OAuthState(Base):

@@ -11,6 +11,7 @@ from zoom_bridge.meetings.plan import (
     AGENDA_MAX,
     NO_TIMES,
     NOT_CONNECTED,
+    RECONNECT,
     TOPIC_MAX,
     Abandon,
     Create,
@@ -41,6 +42,7 @@ def snap(**changes: Any) -> Snapshot:
         desired="present",
         account_id=ACCOUNT,
         account_role="administrator",
+        needs_reconnect=False,
         zoom_meeting_id=None,
         meeting_account_id=None,
         synced_version=0,
@@ -96,6 +98,17 @@ class TestPlan:
     def test_r_zoom_8_no_connected_account_or_no_times_fails_with_the_reason(self) -> None:
         assert plan(snap(account_id=None, account_role=None), NOW) == Fail(NOT_CONNECTED)
         assert plan(snap(start=None), NOW) == Fail(NO_TIMES)
+
+    def test_r_zoom_8_an_account_that_needs_reconnecting_fails_without_a_call(self) -> None:
+        dead = snap(needs_reconnect=True)
+        assert plan(dead, NOW) == Fail(RECONNECT)
+        assert "reconnect the Zoom account" in RECONNECT
+        updating = snap(
+            needs_reconnect=True, zoom_meeting_id="85", meeting_account_id=ACCOUNT, version=2
+        )
+        assert plan(updating, NOW) == Fail(RECONNECT)
+        # a day that is no zoom day any more is still removed (its meeting is left, unreachable)
+        assert isinstance(plan(dataclasses.replace(dead, desired="absent"), NOW), Remove)
 
     def test_r_zoom_8_an_unanswered_create_is_waited_for_until_it_settles(self) -> None:
         marker = settling()

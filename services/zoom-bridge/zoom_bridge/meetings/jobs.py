@@ -66,6 +66,24 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
         job.step = 0
 
 
+async def rearm_failed(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """Arm the sync of every day whose meeting on ``account_id`` failed (a fresh retry budget;
+    one Zoom never made is pending again), e.g. once the account is connected again. Returns
+    how many."""
+    stmt = select(ZoomMeeting).where(
+        ZoomMeeting.account_id == account_id,
+        ZoomMeeting.desired == "present",
+        ZoomMeeting.status == "failed",
+    )
+    failed = list((await session.execute(stmt)).scalars())
+    for meeting in failed:
+        if meeting.zoom_meeting_id is None:
+            meeting.status = "pending"
+            meeting.error = None
+        await arm(session, meeting.day_id, SYNC)
+    return len(failed)
+
+
 @dataclass(frozen=True)
 class Claimed:
     day_id: uuid.UUID

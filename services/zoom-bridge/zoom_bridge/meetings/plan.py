@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from te_shared import rules
 from te_shared.contracts import ZoomAccountRole
 from zoom_bridge.zoom.api import MeetingBody, MeetingSettings
+from zoom_bridge.zoom.client import RECONNECT
 
 #: Zoom refuses a longer topic (``MeetingsCreateMeetingRequestBody.topic``: 200 characters)
 TOPIC_MAX = 200
@@ -53,6 +54,8 @@ class Snapshot:
     #: the day's account when it is connected to the day's company, else None
     account_id: uuid.UUID | None
     account_role: str | None
+    #: the account's refresh token is dead: nothing can be done through it until reconnected
+    needs_reconnect: bool
     zoom_meeting_id: str | None
     #: the account the stored Zoom meeting lives on
     meeting_account_id: uuid.UUID | None
@@ -166,6 +169,8 @@ def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
         return Remove(snap.zoom_meeting_id, snap.meeting_account_id, earlier)
     if snap.account_id is None:
         return Fail(NOT_CONNECTED)
+    if snap.needs_reconnect:  # no call would work: fail at once, no pointless retries
+        return Fail(RECONNECT)
     body = meeting_body(snap)
     if body is None:
         return Fail(NO_TIMES)

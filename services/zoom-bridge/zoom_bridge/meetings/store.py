@@ -44,6 +44,7 @@ async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | 
         desired=meeting.desired,
         account_id=account.id if account is not None and role else None,
         account_role=role,
+        needs_reconnect=bool(account is not None and account.needs_reconnect),
         zoom_meeting_id=meeting.zoom_meeting_id,
         meeting_account_id=meeting.meeting_account_id or meeting.account_id,
         synced_version=meeting.synced_version,

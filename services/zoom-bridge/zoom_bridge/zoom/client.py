@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared.db import is_postgres, utcnow
 from te_shared.logging import get_logger
+from zoom_bridge.accounts.events import announce
 from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.models import ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -79,6 +80,24 @@ class ZoomNotFound(ZoomFatal):
 
 class ZoomNotConnected(ZoomFatal):
     """The account the call needs is no longer connected (deauthorized or removed)."""
+
+
+#: why nothing can be done through a connection whose refresh token Zoom refused; only the
+#: company's admin can mend it, by connecting the same Zoom user again
+RECONNECT = "Zoom no longer accepts this connection: reconnect the Zoom account"
+
+
+class ZoomReconnect(ZoomNotConnected):
+    """The connection's refresh token is dead (Zoom answered ``invalid_grant``, e.g. after it
+    rotated the token and the answer was lost): the account ``needs_reconnect``."""
+
+    def __init__(self) -> None:
+        super().__init__(RECONNECT, 400)
+
+
+class ZoomInvalidGrant(ZoomFatal):
+    """The token endpoint refused the grant (``invalid_grant``): a used or expired code, a
+    refresh token Zoom no longer knows."""
 
 
 def parse_retry_at(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -158,6 +177,16 @@ def operation_of(path: str) -> str:
     return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
 
 
+def _oauth_error(response: httpx.Response) -> str | None:
+    """The OAuth ``error`` of a token endpoint's answer (``{"reason", "error"}``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
+
+
 def _failure(exc: httpx.HTTPError) -> str:
     return "timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable"
 
@@ -205,7 +234,10 @@ class ZoomClient:
             raise ZoomRetryable(f"Zoom unreachable: {type(exc).__name__}") from exc
         self._observe("POST /oauth/token", str(response.status_code))
         if response.status_code != 200:
-            raise classify(response)
+            error = classify(response)
+            if response.status_code < 500 and _oauth_error(response) == "invalid_grant":
+                raise ZoomInvalidGrant(str(error), response.status_code) from error
+            raise error
         data: dict[str, Any] = response.json()
         return data
 
@@ -225,6 +257,7 @@ class ZoomClient:
         return data
 
     def store_tokens(self, account: ZoomAccount, data: dict[str, Any]) -> None:
+        """Keep a token answer's tokens (encrypted) and when the access token expires."""
         account.access_token_enc = self.cipher.encrypt(str(data["access_token"]))
         if data.get("refresh_token"):  # rotation: Zoom issues a new refresh token each time
             account.refresh_token_enc = self.cipher.encrypt(str(data["refresh_token"]))
@@ -240,7 +273,7 @@ class ZoomClient:
             )
         else:
             if account.refresh_token_enc is None:
-                raise ZoomFatal("the Zoom connection has no refresh token; reconnect it")
+                raise ZoomReconnect()
             data = await self.token_request(
                 {
                     "grant_type": "refresh_token",
@@ -252,7 +285,13 @@ class ZoomClient:
 
     async def access_token(self, account_id: Any, *, force: bool = False) -> str:
         """A valid access token, refreshed (in its own short transaction, row locked on PG)
-        when it expires within a minute or ``force`` (after a 401)."""
+        when it expires within a minute or ``force`` (after a 401).
+
+        A refresh token Zoom refuses (``invalid_grant``) will never work again: the account is
+        marked ``needs_reconnect`` and announced (committed), and :class:`ZoomReconnect` is
+        raised, now and for every later call, without asking Zoom, until the same Zoom user
+        is connected again."""
+        dead: ZoomReconnect | None = None
         async with self.sessionmaker() as session, session.begin():
             stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
             if is_postgres(session):
@@ -260,15 +299,28 @@ class ZoomClient:
             account = (await session.execute(stmt)).scalar_one_or_none()
             if account is None:
                 raise ZoomNotConnected("the Zoom account is no longer connected")
+            if account.needs_reconnect:
+                raise ZoomReconnect()
             fresh = (
                 account.access_token_enc is not None
                 and account.expires_at is not None
                 and account.expires_at - REFRESH_MARGIN > utcnow()
             )
             if force or not fresh:
-                await self._renew(account)
-            assert account.access_token_enc is not None
-            return self.cipher.decrypt(account.access_token_enc)
+                try:
+                    await self._renew(account)
+                except (ZoomInvalidGrant, ZoomReconnect) as exc:
+                    if account.kind == "s2s":  # credentials, not a token: not a reconnect
+                        raise
+                    account.needs_reconnect = True
+                    announce(session, account)
+                    dead = ZoomReconnect()
+                    dead.__cause__ = exc
+            if dead is None:
+                assert account.access_token_enc is not None
+                return self.cipher.decrypt(account.access_token_enc)
+        log.warning("zoom_account_needs_reconnect", account_id=str(account_id))
+        raise dead
 
     # ---- REST --------------------------------------------------------------------------------
 
