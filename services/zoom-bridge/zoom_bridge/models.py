@@ -55,6 +55,9 @@ class ZoomAccount(Base):
     #: Zoom refused the refresh token (``invalid_grant``): no call is tried through the
     #: connection until it is connected again (the same Zoom user), which clears it
     needs_reconnect: Mapped[bool] = mapped_column(Boolean(), default=False)
+    #: the scopes Zoom granted (space-separated, from the token answer): account-level ones
+    #: (``...:admin``) mean an app installed for the whole Zoom account
+    scopes: Mapped[str | None] = mapped_column(Text(), nullable=True)
 
 
 class OAuthState(Base):

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.contracts import ZoomAccountRole
@@ -28,6 +28,7 @@ from te_shared.db import utcnow
 from te_shared.errors import BadRequest, NotFound, field_error
 from te_shared.logging import get_logger
 from te_shared.text import text_problem
+from zoom_bridge.accounts import rules
 from zoom_bridge.accounts.events import announce, change_version
 from zoom_bridge.meetings import jobs
 from zoom_bridge.models import OAuthState, ZoomAccount
@@ -380,20 +381,27 @@ async def deauthorize(
     oauth: bool,
     connections: Collection[uuid.UUID] = (),
 ) -> int:
-    """Zoom's deauthorization notice: forget the connection (and its tokens), only among the
-    connections its signer covers: with the OAuth app's secret (``oauth``), the OAuth
-    connections of that Zoom user and account; with a Server-to-Server app's own secret, that
-    app's connections (``connections``) of that Zoom account. Nothing else, whoever it names."""
-    covered = []
-    if oauth:
-        covered.append(and_(ZoomAccount.kind == "oauth", ZoomAccount.zoom_user_id == zoom_user_id))
-    if connections:
-        covered.append(and_(ZoomAccount.kind == "s2s", ZoomAccount.id.in_(connections)))
-    if not covered:
+    """Zoom's deauthorization notice for ``zoom_account_id``: forget the connections (and their
+    tokens) it ends, among those its signer covers (:func:`rules.removed_by_notice`): with the
+    OAuth app's secret, the OAuth connections of the Zoom user it names, and all of the
+    account's account-level ones (any admin may have removed the app); with a Server-to-Server
+    app's own secret, that app's connections. Nothing else, whoever it names."""
+    if not oauth and not connections:
         return 0
     stmt = (
         select(ZoomAccount)
-        .where(ZoomAccount.zoom_account_id == zoom_account_id, or_(*covered))
+        .where(ZoomAccount.zoom_account_id == zoom_account_id)
+        .order_by(ZoomAccount.connected_at)
         .with_for_update()
     )
-    return await remove(session, list((await session.execute(stmt)).scalars()))
+    found = [
+        account
+        for account in (await session.execute(stmt)).scalars()
+        if rules.removed_by_notice(
+            rules.Connection(account.id, account.kind, account.zoom_user_id, account.scopes),
+            zoom_user_id,
+            oauth=oauth,
+            connections=connections,
+        )
+    ]
+    return await remove(session, found)

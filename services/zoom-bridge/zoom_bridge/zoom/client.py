@@ -262,6 +262,8 @@ class ZoomClient:
         if data.get("refresh_token"):  # rotation: Zoom issues a new refresh token each time
             account.refresh_token_enc = self.cipher.encrypt(str(data["refresh_token"]))
         account.expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 3600)))
+        if data.get("scope"):  # what Zoom granted (account-level scopes end with ":admin")
+            account.scopes = str(data["scope"])[:2000]
 
     async def _renew(self, account: ZoomAccount) -> None:
         if account.kind == "s2s":
