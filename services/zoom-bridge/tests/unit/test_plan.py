@@ -158,6 +158,17 @@ class TestMeetingBody:
         assert recording(account_role="participant") == "none"
         assert recording(training_module=False) == "none"
 
+    def test_r_zoom_3_administrator_meetings_take_registrants_automatically_approved(
+        self,
+    ) -> None:
+        admin = meeting_body(snap())
+        participant = meeting_body(snap(account_role="participant"))
+        assert admin is not None
+        assert participant is not None
+        assert admin["settings"]["approval_type"] == 0
+        assert admin["settings"]["registration_type"] == 1
+        assert participant["settings"]["approval_type"] == 2  # the shared link, no registration
+
 
 class TestFit:
     def test_r_zoom_3_a_topic_within_200_characters_is_kept_as_it_is(self) -> None:

@@ -262,8 +262,10 @@ async def _connect(
     account.needs_reconnect = False
     zoom.store_tokens(account, tokens)
     announce(session, account)
-    # the same Zoom user again: its failed days (e.g. while its tokens were dead) try again
+    # the same Zoom user again: its failed days (e.g. while its tokens were dead) try again,
+    # and its meetings' registrants are seen to (R-ZOOM-3)
     rearmed = await jobs.rearm_failed(session, account.id)
+    await jobs.arm_registrants(session, await jobs.registrant_days(session, account_id=account.id))
     log.info(
         "zoom_account_connected",
         account_id=str(account.id),
@@ -341,6 +343,8 @@ async def set_role(
         raise NotFound("No such Zoom account.")
     account.role = role.value
     announce(session, account)
+    # R-ZOOM-3: registrants come (administrator) or go (participant) with the role
+    await jobs.arm_registrants(session, await jobs.registrant_days(session, account_id=account.id))
     return account
 
 

@@ -202,12 +202,15 @@ def meeting_body(snap: Snapshot) -> MeetingBody | None:
 
     Topic and agenda within Zoom's limits (:func:`fit`). R-DAY-9/R-ZOOM-7: cloud recording
     when the day asks for it, the account has the administrator role and the training module
-    is on."""
+    is on. R-ZOOM-3: registration as :func:`registration_settings` says."""
     if snap.start is None or snap.end is None:
         return None
     minutes = max(1, round((snap.end - snap.start).total_seconds() / 60))
     record = snap.auto_recording and rules.cloud_recording(snap.account_role, snap.training_module)
-    settings: MeetingSettings = {"auto_recording": "cloud" if record else "none"}
+    settings: MeetingSettings = {
+        "auto_recording": "cloud" if record else "none",
+        **registration_settings(snap.administrator),
+    }
     return {
         "topic": fit(snap.topic or "Training", TOPIC_MAX),
         "type": 2,
@@ -217,6 +220,104 @@ def meeting_body(snap: Snapshot) -> MeetingBody | None:
         "agenda": fit(snap.marker, AGENDA_MAX),
         "settings": settings,
     }
+
+
+def registration_settings(administrator: bool) -> MeetingSettings:
+    """R-ZOOM-3: with the administrator role, registration with automatic approval (each seat
+    holder is registered and gets a personal link; registering once covers every
+    occurrence); otherwise none (everyone has the meeting's shared link)."""
+    if administrator:
+        return {"approval_type": 0, "registration_type": 1}
+    return {"approval_type": 2}
+
+
+# ---- registrants ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A seat holder of the day's session (``rules.JOIN_LINK``) with an e-mail to register."""
+
+    enrollment_id: uuid.UUID
+    email: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A seat holder registered for one of the day's meetings."""
+
+    enrollment_id: uuid.UUID
+    zoom_meeting_id: str
+    registrant_id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class RegistrantSnapshot:
+    """What the bridge knows of a day's registrants, read in one transaction."""
+
+    day_id: uuid.UUID
+    present: bool
+    zoom_meeting_id: str | None
+    #: the account the meeting lives on, when it is connected and usable, else None
+    account_id: uuid.UUID | None
+    administrator: bool
+    #: whether the meeting takes registrants (its ``approval_type`` is not 2)
+    registration: bool
+    seats: tuple[Seat, ...]
+    registered: tuple[Registered, ...]
+
+
+@dataclass(frozen=True)
+class RegistrantPlan:
+    """``registration``: switch the meeting's registration on (before adding) or off (after
+    removing), None to leave it; ``forget``: rows whose meeting is gone (nothing to do at
+    Zoom); ``remove``: registrants to remove at Zoom, then here; ``add``: seats to register."""
+
+    registration: bool | None = None
+    forget: tuple[Registered, ...] = ()
+    remove: tuple[Registered, ...] = ()
+    add: tuple[Seat, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self.registration is None and not (self.forget or self.remove or self.add)
+
+
+def plan_registrants(snap: RegistrantSnapshot) -> RegistrantPlan:
+    """R-ZOOM-3: with the administrator role, every seat holder with an e-mail is registered
+    for the day's meeting, once; a registrant whose seat is lost (status out of
+    ``rules.JOIN_LINK``, enrollment moved to another session) or whose e-mail changed is
+    removed; registrants of a meeting that is gone are forgotten (the new meeting registers
+    everyone again). Without the role (or once it is lost), no registrants, no registration.
+    Nothing is asked of Zoom through an account that is not usable."""
+    stale = tuple(r for r in snap.registered if r.zoom_meeting_id != snap.zoom_meeting_id)
+    live = tuple(r for r in snap.registered if r.zoom_meeting_id == snap.zoom_meeting_id)
+    if not snap.present or snap.zoom_meeting_id is None:
+        return RegistrantPlan(forget=snap.registered)
+    if snap.account_id is None:
+        return RegistrantPlan(forget=stale)
+    if not snap.administrator:
+        return RegistrantPlan(
+            registration=False if snap.registration else None, forget=stale, remove=live
+        )
+    seats = {s.enrollment_id: s for s in snap.seats}
+    remove = tuple(
+        r for r in live if r.enrollment_id not in seats or seats[r.enrollment_id].email != r.email
+    )
+    kept = {r.enrollment_id for r in live} - {r.enrollment_id for r in remove}
+    add = tuple(
+        s for s in sorted(seats.values(), key=lambda s: s.email) if s.enrollment_id not in kept
+    )
+    switch_on = True if add and not snap.registration else None
+    return RegistrantPlan(registration=switch_on, forget=stale, remove=remove, add=add)
+
+
+def first_name_of(email: str) -> str:
+    """The name a registrant is registered under (Zoom requires a first name, at most 64
+    characters; enrollments carry only an e-mail): the e-mail's local part."""
+    local = email.split("@", 1)[0].strip()
+    return fit(local, 64) if local else "Participant"
 
 
 #: the zero-width joiner glues the characters on both sides into one (emoji sequences)

@@ -18,7 +18,7 @@ from te_shared.logging import get_logger
 from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.attendance import role_of
 from zoom_bridge.meetings.schemas import MeetingOut, RecordingOut
-from zoom_bridge.models import Enrollment, ZoomMeeting
+from zoom_bridge.models import Enrollment, MeetingRegistrant, ZoomMeeting
 from zoom_bridge.webhooks.service import safe_recording_link
 from zoom_bridge.zoom.api import ZoomApi
 from zoom_bridge.zoom.client import ZoomError
@@ -74,16 +74,29 @@ async def _present_meeting(
     return meeting
 
 
-async def _seat_status(session: AsyncSession, meeting: ZoomMeeting, user_id: str) -> str | None:
-    """The status of the user's seat-holding enrollment in the day's session, if any."""
-    stmt = select(Enrollment.status).where(
+async def _seat(
+    session: AsyncSession, meeting: ZoomMeeting, user_id: str
+) -> tuple[uuid.UUID, str] | None:
+    """The user's seat-holding enrollment in the day's session (its id and status), if any."""
+    stmt = select(Enrollment.enrollment_id, Enrollment.status).where(
         Enrollment.company_id == meeting.company_id,
         Enrollment.session_id == meeting.session_id,
         Enrollment.user_id == user_id,
         Enrollment.status.in_(sorted(rules.JOIN_LINK)),
     )
-    found: str | None = (await session.execute(stmt.limit(1))).scalar_one_or_none()
-    return found
+    found = (await session.execute(stmt.limit(1))).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+async def _personal_link(
+    session: AsyncSession, zoom: ZoomApi, meeting: ZoomMeeting, enrollment_id: uuid.UUID
+) -> str | None:
+    """R-ZOOM-3: the seat holder's own join link, when they are registered for the day's
+    current meeting (administrator role)."""
+    row = await session.get(MeetingRegistrant, (meeting.day_id, enrollment_id))
+    if row is None or row.zoom_meeting_id != meeting.zoom_meeting_id:
+        return None
+    return zoom.cipher.decrypt(row.join_url_enc)
 
 
 def meeting_out(meeting: ZoomMeeting) -> MeetingOut:
@@ -99,17 +112,22 @@ async def view(
     session: AsyncSession, zoom: ZoomApi, principal: Principal, day_id: uuid.UUID
 ) -> MeetingView:
     """The day's meeting as ``principal`` may see it (404 when they may not see it at all):
-    recordings for the administrator role (R-ZOOM-7), only links on Zoom's own hosts; for
-    admins and the organizer, where to get a fresh host link."""
+    a registered seat holder's own join link (R-ZOOM-3; the shared one until they are
+    registered), recordings for the administrator role (R-ZOOM-7), only links on Zoom's own
+    hosts; for admins and the organizer, the shared join link and where to get a fresh host
+    link."""
     meeting = await _present_meeting(session, principal.company_id, day_id)
     organizer = meeting.organizer_user_id == principal.user_id
     seat = None
     if not principal.is_admin and not organizer:
-        seat = await _seat_status(session, meeting, principal.user_id)
-    who = audience(is_admin=principal.is_admin, is_organizer=organizer, seat_status=seat)
+        seat = await _seat(session, meeting, principal.user_id)
+    status = seat[1] if seat is not None else None
+    who = audience(is_admin=principal.is_admin, is_organizer=organizer, seat_status=status)
     if who is None:
         raise NotFound(NO_MEETING)
     out = meeting_out(meeting)
+    if who is Audience.SEAT and seat is not None:
+        out.join_url = await _personal_link(session, zoom, meeting, seat[0]) or out.join_url
     if await role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
         out.recordings = [
             RecordingOut.model_validate(r)

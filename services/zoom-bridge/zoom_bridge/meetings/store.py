@@ -7,18 +7,28 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
 from te_shared import rules
+from te_shared.db import utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.meetings import jobs
-from zoom_bridge.meetings.plan import Marker, Snapshot
-from zoom_bridge.models import CompanyReplica, OutboxRecord, ZoomAccount, ZoomJob, ZoomMeeting
+from zoom_bridge.meetings.plan import Marker, Registered, RegistrantSnapshot, Seat, Snapshot
+from zoom_bridge.models import (
+    CompanyReplica,
+    Enrollment,
+    MeetingRegistrant,
+    OutboxRecord,
+    ZoomAccount,
+    ZoomJob,
+    ZoomMeeting,
+)
 from zoom_bridge.settings import ZoomBridgeSettings
-from zoom_bridge.zoom.api import Meeting
+from zoom_bridge.zoom.api import Meeting, Registration
 
 log = get_logger(__name__)
 
@@ -169,6 +179,21 @@ class MeetingStore:
                 meeting.join_url = None
                 meeting.start_url_enc = None
 
+    async def meeting_gone(self, day_id: uuid.UUID, zoom_meeting_id: str) -> None:
+        """Zoom says the day's meeting does not exist (deleted at Zoom): forget it and arm the
+        day's sync, which creates it again."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
+                return
+            meeting.zoom_meeting_id = None
+            meeting.meeting_account_id = None
+            meeting.join_url = None
+            meeting.start_url_enc = None
+            if meeting.desired == "present":
+                meeting.status = c.MeetingStatus.PENDING.value
+                await jobs.arm(session, day_id, jobs.SYNC)
+
     async def save(
         self,
         claimed: jobs.Claimed,
@@ -195,6 +220,10 @@ class MeetingStore:
                     delay = self.settings.zoom_create_verify_delay_seconds
                     await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
             if deleted:
+                # the meeting's registrants went with it
+                await session.execute(
+                    delete(MeetingRegistrant).where(MeetingRegistrant.day_id == meeting.day_id)
+                )
                 meeting.status = c.MeetingStatus.DELETED.value
                 message: c.Message = c.MeetingDeleted(
                     company_id=meeting.company_id,
@@ -214,6 +243,12 @@ class MeetingStore:
                     meeting.start_url_enc = (
                         self.cipher.encrypt(created.start_url) if created.start_url else None
                     )
+                # R-ZOOM-3: the body switched registration as the role says; a new meeting,
+                # or one whose registration changed, needs its registrants seen to
+                changed = meeting.registration != snap.administrator
+                meeting.registration = snap.administrator
+                if (created is not None and snap.administrator) or changed:
+                    await jobs.arm(session, meeting.day_id, jobs.REGISTRANTS)
                 meeting.status = c.MeetingStatus.CREATED.value
                 kind = c.MeetingCreated if created is not None else c.MeetingUpdated
                 message = kind(
@@ -261,3 +296,86 @@ class MeetingStore:
                 meeting.create_sent_at = None
                 meeting.create_settles_at = None
             await jobs.finish(session, claimed)
+
+    # ---- registrants ---------------------------------------------------------------------------
+
+    async def registrant_snapshot(self, day_id: uuid.UUID) -> RegistrantSnapshot | None:
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None:
+                return None
+            holder = meeting.meeting_account_id or meeting.account_id
+            account = await session.get(ZoomAccount, holder) if holder else None
+            usable = (
+                account is not None
+                and account.company_id == meeting.company_id
+                and not account.needs_reconnect
+            )
+            seats = await session.execute(
+                select(Enrollment.enrollment_id, Enrollment.email).where(
+                    Enrollment.company_id == meeting.company_id,
+                    Enrollment.session_id == meeting.session_id,
+                    Enrollment.status.in_(sorted(rules.JOIN_LINK)),
+                    Enrollment.email.is_not(None),
+                )
+            )
+            registered = await session.execute(
+                select(MeetingRegistrant).where(MeetingRegistrant.day_id == day_id)
+            )
+            return RegistrantSnapshot(
+                day_id=day_id,
+                present=meeting.desired == "present",
+                zoom_meeting_id=meeting.zoom_meeting_id,
+                account_id=account.id if account is not None and usable else None,
+                administrator=account is not None
+                and account.role == c.ZoomAccountRole.ADMINISTRATOR,
+                registration=meeting.registration,
+                seats=tuple(Seat(e_id, str(email)) for e_id, email in seats.all()),
+                registered=tuple(
+                    Registered(r.enrollment_id, r.zoom_meeting_id, r.zoom_registrant_id, r.email)
+                    for r in registered.scalars()
+                ),
+            )
+
+    async def set_registration(self, day_id: uuid.UUID, zoom_meeting_id: str, on: bool) -> None:
+        """The meeting takes registrants (or no longer does), as Zoom was just told."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None and meeting.zoom_meeting_id == zoom_meeting_id:
+                meeting.registration = on
+
+    async def save_registrant(
+        self, day_id: uuid.UUID, seat: Seat, zoom_meeting_id: str, registration: Registration
+    ) -> bool:
+        """Keep a registration Zoom just made, with the personal link encrypted; not when the
+        day's meeting changed meanwhile (the new one registers everyone again)."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
+                return False
+            row = await session.get(MeetingRegistrant, (day_id, seat.enrollment_id))
+            if row is None:
+                row = MeetingRegistrant(day_id=day_id, enrollment_id=seat.enrollment_id)
+                session.add(row)
+            row.company_id = meeting.company_id
+            row.zoom_meeting_id = zoom_meeting_id
+            row.zoom_registrant_id = registration.registrant_id
+            row.join_url_enc = self.cipher.encrypt(registration.join_url)
+            row.email = seat.email
+            row.registered_at = utcnow()
+            return True
+
+    async def drop_registrants(
+        self, day_id: uuid.UUID, gone: tuple[Registered, ...] | list[Registered]
+    ) -> None:
+        """Forget registrations (removed at Zoom, or their meeting is gone); a row registered
+        again meanwhile (another registrant id) stays."""
+        async with self.sessionmaker() as session, session.begin():
+            for item in gone:
+                await session.execute(
+                    delete(MeetingRegistrant).where(
+                        MeetingRegistrant.day_id == day_id,
+                        MeetingRegistrant.enrollment_id == item.enrollment_id,
+                        MeetingRegistrant.zoom_registrant_id == item.registrant_id,
+                    )
+                )

@@ -5,8 +5,9 @@ The layers: :mod:`~zoom_bridge.meetings.plan` decides (pure), the typed adapter
 (:class:`~zoom_bridge.zoom.api.ZoomApi`) talks to Zoom, :class:`~zoom_bridge.meetings.store.
 MeetingStore` reads and writes the database one transaction per step. :class:`Syncer` runs a
 claimed job: it dispatches on the kind (``sync`` here, ``verify`` in
-:mod:`~zoom_bridge.meetings.verify`, ``reconcile`` in :meth:`Syncer._reconcile`) and applies the
-retry policy of R-ZOOM-8 to what a job raises.
+:mod:`~zoom_bridge.meetings.verify`, ``registrants`` in :mod:`~zoom_bridge.meetings.registrants`,
+``reconcile`` in :meth:`Syncer._reconcile`) and applies the retry policy of R-ZOOM-8 to what a
+job raises.
 
 A create is never repeated blindly: it is marked (committed) before the POST, and a create
 whose answer was lost is looked up by the meeting's agenda (``day:<day_id>``) once it settled,
@@ -39,6 +40,7 @@ from zoom_bridge.meetings.plan import (
     Wait,
     plan,
 )
+from zoom_bridge.meetings.registrants import Registrar
 from zoom_bridge.meetings.store import MeetingStore
 from zoom_bridge.meetings.verify import Verifier, delete_quietly, remove_found
 from zoom_bridge.models import AttendanceSegment, ZoomMeeting
@@ -70,6 +72,7 @@ class Syncer:
         self.settings = zoom.settings
         self.store = MeetingStore(sessionmaker, zoom.settings, zoom.cipher)
         self.verifier = Verifier(self.zoom, self.store, self.settle_seconds, on_duplicate_deleted)
+        self.registrar = Registrar(self.zoom, self.store)
 
     @property
     def settle_seconds(self) -> float:
@@ -82,6 +85,8 @@ class Syncer:
                 await self._sync(claimed)
             elif claimed.kind == jobs.VERIFY:
                 await self.verifier.run(claimed)
+            elif claimed.kind == jobs.REGISTRANTS:
+                await self.registrar.run(claimed)
             else:
                 await self._reconcile(claimed)
         except ZoomDailyLimit as exc:
