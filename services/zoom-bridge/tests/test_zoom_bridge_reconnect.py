@@ -5,9 +5,11 @@ heals it and its failed days are tried again. Against the simulator over HTTP.""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from te_shared import contracts as c
+from zoom_bridge.zoom.client import ZoomInvalidGrant
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -78,3 +80,17 @@ async def test_r_zoom_8_a_dead_refresh_token_needs_reconnect_and_reconnecting_he
         made = await env.created(day.day_id)
         assert made.error is None
         assert await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+
+
+async def test_r_zoom_1_a_refresh_that_lost_a_race_does_not_mark_the_account(env: Env) -> None:
+    """Two refreshes with the same refresh token (where rows are not locked, as on SQLite):
+    Zoom refuses the second, but the first stored a new, good token. The refused one uses
+    that token; the account is not marked."""
+    account = await env.connect("administrator", sim_user="racer@zoom.test")
+    zoom = env.app.state.runtime.extras["zoom"]
+    refused = ZoomInvalidGrant("Zoom answered 400: Invalid Token!", 400)
+    # the refresh token this call used is not the stored one any more: another call rotated it
+    token = await zoom._refused(uuid.UUID(account), "the-refresh-token-before", refused)
+    assert token == await zoom.access_token(uuid.UUID(account))
+    assert (await _account_row(env, account))["needs_reconnect"] is False
+    assert [a["needs_reconnect"] for a in await _announced(env, account)] == [False]

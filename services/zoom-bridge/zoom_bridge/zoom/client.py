@@ -285,22 +285,26 @@ class ZoomClient:
         self.store_tokens(account, data)
         log.info("zoom_token_refreshed", account_id=str(account.id))
 
+    @staticmethod
+    async def _locked(session: AsyncSession, account_id: Any) -> ZoomAccount:
+        stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
+        if is_postgres(session):
+            stmt = stmt.with_for_update()
+        account = (await session.execute(stmt)).scalar_one_or_none()
+        if account is None:
+            raise ZoomNotConnected("the Zoom account is no longer connected")
+        return account
+
     async def access_token(self, account_id: Any, *, force: bool = False) -> str:
         """A valid access token, refreshed (in its own short transaction, row locked on PG)
         when it expires within a minute or ``force`` (after a 401).
 
         A refresh token Zoom refuses (``invalid_grant``) will never work again: the account is
-        marked ``needs_reconnect`` and announced (committed), and :class:`ZoomReconnect` is
-        raised, now and for every later call, without asking Zoom, until the same Zoom user
-        is connected again."""
-        dead: ZoomReconnect | None = None
+        marked ``needs_reconnect`` (:meth:`_refused`), and :class:`ZoomReconnect` is raised,
+        now and for every later call, without asking Zoom, until the same Zoom user is
+        connected again."""
         async with self.sessionmaker() as session, session.begin():
-            stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
-            if is_postgres(session):
-                stmt = stmt.with_for_update()
-            account = (await session.execute(stmt)).scalar_one_or_none()
-            if account is None:
-                raise ZoomNotConnected("the Zoom account is no longer connected")
+            account = await self._locked(session, account_id)
             if account.needs_reconnect:
                 raise ZoomReconnect()
             fresh = (
@@ -308,21 +312,36 @@ class ZoomClient:
                 and account.expires_at is not None
                 and account.expires_at - REFRESH_MARGIN > utcnow()
             )
+            used = account.refresh_token_enc
+            refused: ZoomError | None = None
             if force or not fresh:
                 try:
                     await self._renew(account)
                 except (ZoomInvalidGrant, ZoomReconnect) as exc:
                     if account.kind == "s2s":  # credentials, not a token: not a reconnect
                         raise
-                    account.needs_reconnect = True
-                    announce(session, account)
-                    dead = ZoomReconnect()
-                    dead.__cause__ = exc
-            if dead is None:
+                    refused = exc  # nothing was changed: this transaction writes nothing
+            if refused is None:
                 assert account.access_token_enc is not None
                 return self.cipher.decrypt(account.access_token_enc)
+        return await self._refused(account_id, used, refused)
+
+    async def _refused(self, account_id: Any, used: str | None, refused: ZoomError) -> str:
+        """Zoom refused the refresh token ``used``. If another call replaced it meanwhile (two
+        refreshes raced where rows are not locked, as on SQLite), that call's token is good:
+        use it. Otherwise the connection needs reconnecting: marked and announced (committed),
+        then :class:`ZoomReconnect`."""
+        async with self.sessionmaker() as session, session.begin():
+            account = await self._locked(session, account_id)
+            replaced = account.refresh_token_enc != used and account.access_token_enc is not None
+            if replaced and not account.needs_reconnect:
+                assert account.access_token_enc is not None
+                return self.cipher.decrypt(account.access_token_enc)
+            if not account.needs_reconnect:
+                account.needs_reconnect = True
+                announce(session, account)
         log.warning("zoom_account_needs_reconnect", account_id=str(account_id))
-        raise dead
+        raise ZoomReconnect() from refused
 
     # ---- REST --------------------------------------------------------------------------------
 
