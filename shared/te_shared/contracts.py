@@ -256,14 +256,20 @@ class AttendanceRecorded(Message):
 
 
 class ZoomAccountChanged(Message):
-    """A Zoom account of the company was connected (either OAuth type), its role changed, or it
-    was removed (deauthorized or deleted: ``connected`` false). No personal data (the Zoom
-    user's email stays in the bridge)."""
+    """A Zoom account of the company was connected (either OAuth type), its role changed, it
+    was removed (deauthorized or deleted: ``connected`` false), or it needs reconnecting (or
+    was reconnected). No personal data (the Zoom user's email stays in the bridge)."""
 
     routing_key: ClassVar[str] = "zoom-bridge.account.changed"
     account_id: uuid.UUID
     role: ZoomAccountRole
     connected: bool
+    needs_reconnect: bool = Field(
+        default=False,
+        description="Zoom no longer accepts the connection (its refresh token was refused): "
+        "nothing can be done through it until an admin connects the same Zoom user again. A "
+        "new zoom day on such an account is refused.",
+    )
     version: int = Field(
         description="Monotonic per account: microseconds since the epoch of the change, taken "
         "when it was written (changes to one account are human-paced); consumers keep the newest."

@@ -108,8 +108,9 @@ async def on_enrollment_changed(session: AsyncSession, msg: c.EnrollmentChanged)
 
 @consumers.handler(c.ZoomAccountChanged)
 async def on_zoom_account_changed(session: AsyncSession, msg: c.ZoomAccountChanged) -> None:
-    """R-DAY-9: the company's Zoom accounts, with their role; stale versions are ignored. Days
-    already using the account are not rewritten (see the README)."""
+    """R-DAY-9: the company's Zoom accounts, with their role and whether they need
+    reconnecting; stale versions are ignored. Days already using the account are not rewritten
+    (see the README)."""
     await upsert_if_newer(
         session,
         ZoomAccountReplica,
@@ -119,5 +120,6 @@ async def on_zoom_account_changed(session: AsyncSession, msg: c.ZoomAccountChang
             "company_id": msg.company_id,
             "role": msg.role.value,
             "connected": msg.connected,
+            "needs_reconnect": msg.needs_reconnect,
         },
     )

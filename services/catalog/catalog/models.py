@@ -160,5 +160,7 @@ class ZoomAccountReplica(Base):
     company_id: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
     connected: Mapped[bool] = mapped_column(Boolean())
+    #: Zoom no longer accepts the connection until it is connected again: no new zoom day
+    needs_reconnect: Mapped[bool] = mapped_column(Boolean(), default=False)
     #: microseconds since the epoch (the bridge's), beyond a 32-bit integer
     version: Mapped[int] = mapped_column(BigInteger())

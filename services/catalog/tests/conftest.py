@@ -108,6 +108,7 @@ class Cat:
         *,
         connected: bool = True,
         account_id: str | None = None,
+        needs_reconnect: bool = False,
     ) -> str:
         """The zoom bridge announces a Zoom account of ``company`` (R-DAY-9), as its
         ``ZoomAccountChanged`` would reach catalog; returns the account id. Announcing an
@@ -117,6 +118,7 @@ class Cat:
             account_id=uuid.UUID(account_id) if account_id else uuid.uuid4(),
             role=c.ZoomAccountRole(role),
             connected=connected,
+            needs_reconnect=needs_reconnect,
             version=time.time_ns() // 1000,
         )
         await self.apply(account)

@@ -97,6 +97,30 @@ async def test_r_day_9_a_disconnected_account_is_refused(cat: Cat) -> None:
     await cat.day(company, sess["id"], format="zoom", start=at(6), zoom=body(account_id))
 
 
+async def test_r_day_9_an_account_that_needs_reconnecting_is_refused_until_reconnected(
+    cat: Cat,
+) -> None:
+    """The bridge announces that Zoom no longer accepts the account's connection (its refresh
+    token was refused): a new zoom day on it is a clear, non-retryable 422 until the same Zoom
+    user is connected again."""
+    company, sess = await zoom_session(cat)
+    account_id = await cat.zoom_account(company)
+    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=body(account_id))
+    await cat.zoom_account(company, account_id=account_id, needs_reconnect=True)
+    r = await cat.post_day(company, sess["id"], format="zoom", start=at(3), zoom=body(account_id))
+    assert refusal(r) == (422, FIELD, "zoom_account_needs_reconnect")
+    assert "reconnect the Zoom account" in r.json()["errors"][0]["message"]
+    assert "retryable" not in r.json()  # waiting does not help: an admin must reconnect
+    # the existing day is not rewritten; an edit of its times keeps its settings
+    r = await cat.client.patch(
+        f"/v1/days/{day['id']}", json={"start": at(5)}, headers=cat.admin(company)
+    )
+    assert r.status_code == 200, r.text
+    # reconnected (a newer version): accepted again
+    await cat.zoom_account(company, account_id=account_id)
+    await cat.day(company, sess["id"], format="zoom", start=at(6), zoom=body(account_id))
+
+
 async def test_r_day_9_r_zoom_2_the_role_is_the_accounts_not_the_clients(cat: Cat) -> None:
     company, sess = await zoom_session(cat)
     participant = await cat.zoom_account(company, "participant")

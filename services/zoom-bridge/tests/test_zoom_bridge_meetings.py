@@ -4,6 +4,8 @@ day messages over RabbitMQ."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -135,10 +137,13 @@ async def test_r_zoom_3_host_link_only_for_organizer_and_admins(env: Env) -> Non
 
         async def learner_sees() -> dict[str, object] | None:
             r = await bridge.get(url, headers=env.user("learner"))
-            return r.json() if r.status_code == 200 else None
+            # with the administrator role, once registered, their own link (R-ZOOM-3)
+            personal = r.status_code == 200 and "tk=" in str(r.json()["join_url"])
+            return r.json() if personal else None
 
         learner = await env.wait(learner_sees)
-        assert learner["join_url"] == admin["join_url"]
+        assert learner["join_url"] != admin["join_url"]
+        assert f"/j/{admin['zoom_meeting_id']}?" in str(learner["join_url"])
         assert "start_url" not in learner
         assert (await bridge.get(url, headers=env.user("stranger"))).status_code == 404
         other = await bridge.get(url, headers=env.admin(company="globex"))
@@ -546,3 +551,108 @@ async def test_r_zoom_3_changing_the_days_account_moves_the_meeting(env: Env) ->
         users = (await sim.get("/_sim/users")).json()
     host = next(u for u in users if u["email"] == "meet-other@zoom.test")
     assert live[0]["host_id"] == host["id"]
+
+
+async def test_r_zoom_3_a_topic_longer_than_zoom_takes_is_cut_not_refused(env: Env) -> None:
+    """Zoom refuses a topic over 200 characters: the meeting is created with the topic cut at a
+    character boundary, ending with "…" (a whole emoji is dropped, never half of it)."""
+    account = await _account(env, "meet@zoom.test")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one emoji, five code points
+    long = "Quarterly compliance refresher " * 6 + "and more " + family + " for everyone"
+    assert len(long) > 200
+    day = env.day(account).model_copy(update={"topic": long})
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    topic = (await env.sim_meeting(str(row.zoom_meeting_id)))["topic"]
+    assert topic.endswith("…")
+    assert len(topic) <= 200
+    assert long.startswith(topic[:-1].rstrip())
+    assert "\u200d" not in topic
+
+
+def _next_utc_midnight() -> dt.datetime:
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+async def test_r_zoom_8_daily_limit_parks_the_job_until_zoom_says_outside_the_budget(
+    env: Env,
+) -> None:
+    """Zoom's daily limit of meeting creates (429, X-RateLimit-Type: Daily-limit, Retry-After:
+    the next 00:00 UTC): the job waits until then, not a backoff; the wait is neither an attempt
+    nor part of the retry budget (6 s here), the meeting stays pending and says when it is
+    tried again. Once the day has passed, the meeting is made."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={
+                "status": 429,
+                "rate_limit_type": "Daily-limit",
+                "method": "POST",
+                "path_prefix": "/v2/users",
+            },
+        )
+    day = env.day(account)
+    await env.publish(day)
+
+    async def parked() -> ZoomJob | None:
+        job = await _job(env, day.day_id)
+        return job if job is not None and "daily limit" in str(job.last_error) else None
+
+    job = await env.wait(parked)
+    midnight = _next_utc_midnight()
+    assert abs((job.next_attempt_at - midnight).total_seconds()) < 5
+    assert job.attempts == 0
+    assert job.retry_until is not None
+    assert job.retry_until > midnight
+    async with env.client() as bridge:
+        seen = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
+    assert seen["status"] == "pending"
+    said = re.search(r"tried again at (\S+Z)", seen["error"])
+    assert said is not None, seen
+    assert abs((dt.datetime.fromisoformat(said.group(1)) - midnight).total_seconds()) < 5
+    assert not await env.outbox(c.MeetingFailed.routing_key, day.day_id)
+    # the next UTC day comes
+    await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC))
+    row = await env.created(day.day_id)
+    assert row.error is None
+    async with env.client() as bridge:
+        seen = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
+    assert "error" not in seen
+
+
+async def test_r_zoom_8_a_qps_429_is_an_ordinary_retry_within_the_budget(env: Env) -> None:
+    """Per-second limits (429, X-RateLimit-Type: QPS, Retry-After: 1) are retried with backoff,
+    never sooner than Zoom asks, and count against the retry budget: when they never stop,
+    the meeting fails once the budget (6 s here) is spent, like any other retryable error."""
+    account = await _account(env, "meet@zoom.test")
+    async with env.sim() as sim:
+        await sim.delete("/_sim/calls")
+        await sim.post(
+            "/_sim/faults",
+            json={
+                "status": 429,
+                "rate_limit_type": "QPS",
+                "retry_after": 1,
+                "count": 100000,
+                "method": "POST",
+                "path_prefix": "/v2/users",
+            },
+        )
+    day = env.day(account)
+    try:
+        await env.publish(day)
+        failed = await env.wait(lambda: env.outbox(c.MeetingFailed.routing_key, day.day_id), 40)
+    finally:
+        async with env.sim() as sim:
+            await sim.delete("/_sim/faults")
+    assert "gave up" in failed[0]["error"]
+    assert "429" in failed[0]["error"]
+    posts = [p for p in await _calls(env, "POST", "/v2/users") if p["status"] == 429]
+    assert len(posts) >= 3
+    gaps = [
+        (dt.datetime.fromisoformat(b["at"]) - dt.datetime.fromisoformat(a["at"])).total_seconds()
+        for a, b in itertools.pairwise(posts)
+    ]
+    assert min(gaps) >= 0.9  # never sooner than Retry-After

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from zoom_bridge.models import ZoomAccount
+from zoom_bridge.models import WebhookEvent, ZoomAccount
 from zoom_bridge.settings import DEV_TOKEN_KEY
 
 if TYPE_CHECKING:
@@ -36,7 +36,14 @@ async def test_r_zoom_1_oauth_connects_and_never_returns_or_stores_plain_tokens(
         assert r.status_code == 200
         listed = next(a for a in r.json() if a["id"] == account_id)
         assert listed["role"] == "administrator"
-        assert set(listed) == {"id", "role", "kind", "zoom_user_email", "connected_at"}
+        assert set(listed) == {
+            "id",
+            "role",
+            "kind",
+            "zoom_user_email",
+            "connected_at",
+            "needs_reconnect",
+        }
         other = await bridge.get("/v1/zoom/accounts", headers=env.admin(company="globex"))
         assert all(a["id"] != account_id for a in other.json())
     account = await _account(env, account_id)
@@ -308,3 +315,76 @@ async def test_r_zoom_1_no_token_or_secret_is_ever_logged(
         assert event in text  # the capture saw the flow
     leaked = sum(1 for value in forbidden if value in text)  # a count: never print them
     assert leaked == 0, f"{leaked} secret value(s) appear in the logs"
+
+
+async def _other_user_of(env: Env, email: str, other_email: str) -> tuple[str, str]:
+    """A second user (``other_email``) in the Zoom account of ``email``'s user: their ids."""
+    async with env.sim() as sim:
+        users = (await sim.get("/_sim/users")).json()
+        owner = next(u for u in users if u["email"] == email)
+        r = await sim.post(
+            "/_sim/users", json={"email": other_email, "account_id": owner["account_id"]}
+        )
+        assert r.status_code < 300, r.text
+        users = (await sim.get("/_sim/users")).json()
+    other = next(u for u in users if u["email"] == other_email)
+    assert other["account_id"] == owner["account_id"]
+    return str(owner["id"]), str(other["id"])
+
+
+async def test_r_zoom_1_another_admin_removing_an_account_level_app_removes_the_connection(
+    env: Env,
+) -> None:
+    """The app was installed for the whole Zoom account (account-level scopes, ``:admin``):
+    another admin of that account removes it, and Zoom's notice names that admin, not the user
+    who connected. The connection goes anyway (its grant is gone), announced to catalog."""
+    account_id = await env.connect("administrator", sim_user="installer@zoom.test")
+    account = await _account(env, account_id)
+    assert account is not None
+    assert account.scopes is not None
+    assert ":admin" in account.scopes
+    _, other = await _other_user_of(env, "installer@zoom.test", "second-admin@zoom.test")
+    async with env.sim() as sim:
+        r = await sim.post("/_sim/deauthorize", json={"user_id": other})
+        assert r.json()["webhook_status"] == 200
+
+    async def gone() -> bool:
+        return await _account(env, account_id) is None
+
+    await env.wait(gone)
+    announced = [
+        p for p in await env.outbox("zoom-bridge.account.changed") if p["account_id"] == account_id
+    ]
+    assert announced[-1]["connected"] is False
+
+
+async def test_r_zoom_1_another_users_notice_leaves_a_user_level_connection(env: Env) -> None:
+    """A user-level grant (no account-level scopes) is only its user's: another user of the
+    same Zoom account removing the app leaves it; its own user's notice removes it."""
+    account_id = await env.connect("administrator", sim_user="own-grant@zoom.test")
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        row = await session.get(ZoomAccount, uuid.UUID(account_id))
+        assert row is not None
+        row.scopes = "meeting:read meeting:write user:read"
+    owner, other = await _other_user_of(env, "own-grant@zoom.test", "colleague@zoom.test")
+    async with env.sim() as sim:
+        r = await sim.post("/_sim/deauthorize", json={"user_id": other})
+        assert r.json()["webhook_status"] == 200
+
+    async def processed() -> bool:
+        async with factory() as session:
+            rows = (await session.execute(select(WebhookEvent))).scalars().all()
+        mine = [w for w in rows if (w.body.get("payload") or {}).get("user_id") == other]
+        return bool(mine) and all(w.processed for w in mine)
+
+    await env.wait(processed)
+    assert await _account(env, account_id) is not None
+    async with env.sim() as sim:
+        r = await sim.post("/_sim/deauthorize", json={"user_id": owner})
+        assert r.json()["webhook_status"] == 200
+
+    async def gone() -> bool:
+        return await _account(env, account_id) is None
+
+    await env.wait(gone)

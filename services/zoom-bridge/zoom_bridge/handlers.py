@@ -60,8 +60,9 @@ async def _on_day(session: AsyncSession, msg: c.DayData) -> None:
         meeting.start = msg.start
         meeting.end = msg.end
         meeting.timezone = msg.timezone
-        if meeting.zoom_meeting_id is None:
+        if meeting.zoom_meeting_id is None:  # a failed one is tried again (R-ZOOM-8)
             meeting.status = "pending"
+            meeting.error = None
     await _arm_if_needed(session, meeting)
 
 
@@ -102,7 +103,11 @@ async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
 
 @consumers.handler(c.EnrollmentChanged)
 async def on_enrollment(session: AsyncSession, msg: c.EnrollmentChanged) -> None:
-    await upsert_if_newer(
+    """Who may read a day's meeting and whose attendance a join is. R-ZOOM-3: a newer version
+    arms the registrants of the days of its session (and of the session it left)."""
+    before = await session.get(Enrollment, msg.enrollment_id)
+    left = before.session_id if before is not None else None
+    written = await upsert_if_newer(
         session,
         Enrollment,
         key={"enrollment_id": msg.enrollment_id},
@@ -116,3 +121,7 @@ async def on_enrollment(session: AsyncSession, msg: c.EnrollmentChanged) -> None
             "status": msg.status.value,
         },
     )
+    if written:
+        sessions = {msg.session_id} | ({left} if left is not None else set())
+        days = await jobs.registrant_days(session, company_id=msg.company_id, session_ids=sessions)
+        await jobs.arm_registrants(session, days)

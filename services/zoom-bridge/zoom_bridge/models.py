@@ -52,6 +52,12 @@ class ZoomAccount(Base):
     webhook_secret_enc: Mapped[str | None] = mapped_column(Text())
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     connected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Zoom refused the refresh token (``invalid_grant``): no call is tried through the
+    #: connection until it is connected again (the same Zoom user), which clears it
+    needs_reconnect: Mapped[bool] = mapped_column(Boolean(), default=False)
+    #: the scopes Zoom granted (space-separated, from the token answer): account-level ones
+    #: (``...:admin``) mean an app installed for the whole Zoom account
+    scopes: Mapped[str | None] = mapped_column(Text(), nullable=True)
 
 
 class OAuthState(Base):
@@ -101,12 +107,16 @@ class ZoomMeeting(Base):
     start_url_enc: Mapped[str | None] = mapped_column(Text())
     error: Mapped[str | None] = mapped_column(Text())
     ended: Mapped[bool] = mapped_column(Boolean(), default=False)
+    #: the Zoom meeting takes registrants (created or patched with ``approval_type`` 0, for
+    #: the administrator role; R-ZOOM-3)
+    registration: Mapped[bool] = mapped_column(Boolean(), default=False)
     recordings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON())
 
 
 class ZoomJob(Base):
     """Durable work towards Zoom: ``sync`` a day's meeting, ``verify`` that an unanswered
-    create left no second meeting, or ``reconcile`` its attendance."""
+    create left no second meeting, keep its ``registrants`` in step with the seat holders, or
+    ``reconcile`` its attendance."""
 
     __tablename__ = "zoom_jobs"
 

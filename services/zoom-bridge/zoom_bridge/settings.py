@@ -63,9 +63,9 @@ class ZoomBridgeSettings(ServiceSettings):
     zoom_retry_budget_seconds: float = Field(
         default=6 * 3600.0,
         gt=0,
-        description="How long a day's meeting keeps being retried (5xx, timeouts) before it is "
-        "marked failed; waits Zoom asks for with Retry-After do not count. A later change of "
-        "the day, or POST /v1/days/{id}/meeting/retry, starts it again.",
+        description="How long a day's meeting keeps being retried (5xx, timeouts, per-second "
+        "429s) before it is marked failed; a wait for Zoom's daily limit does not count. A "
+        "later change of the day, or POST /v1/days/{id}/meeting/retry, starts it again.",
     )
     zoom_retry_base_seconds: float = Field(
         default=1.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
@@ -76,8 +76,9 @@ class ZoomBridgeSettings(ServiceSettings):
     zoom_retry_after_max_seconds: float = Field(
         default=24 * 3600.0,
         gt=0,
-        description="Longest Retry-After honoured (Zoom's daily limit answers with the time "
-        "the limit resets, up to a day ahead).",
+        description="Longest wait Zoom may ask for that is honoured: a Retry-After, or the "
+        "time Zoom's daily limit resets (the next 00:00 UTC, up to a day ahead), until which a "
+        "job is parked.",
     )
     zoom_create_settle_seconds: float = Field(
         default=60.0,

@@ -114,6 +114,10 @@ ACCOUNT_DISCONNECTED = (
     "This Zoom account is no longer connected (it was deauthorized or removed): connect it "
     "again or choose another account."
 )
+ACCOUNT_RECONNECT = (
+    "Zoom no longer accepts this account's connection: reconnect the Zoom account (connect "
+    "the same Zoom user again) or choose another account."
+)
 
 
 async def _account_role(
@@ -137,6 +141,8 @@ async def _account_role(
         )
     if not account.connected:
         raise field_error(ACCOUNT_FIELD, ACCOUNT_DISCONNECTED, code="zoom_account_disconnected")
+    if account.needs_reconnect:
+        raise field_error(ACCOUNT_FIELD, ACCOUNT_RECONNECT, code="zoom_account_needs_reconnect")
     return c.ZoomAccountRole(account.role)
 
 

@@ -22,6 +22,10 @@ class AccountOut(BaseModel):
     kind: str
     zoom_user_email: str
     connected_at: dt.datetime
+    #: Zoom no longer accepts the connection's refresh token (``invalid_grant``, e.g. after
+    #: Zoom rotated it and its answer was lost): nothing can be done through it until an admin
+    #: connects the same Zoom user again; its days' meetings fail meanwhile
+    needs_reconnect: bool = False
 
 
 class AccountPatch(Body):

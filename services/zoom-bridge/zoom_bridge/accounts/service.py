@@ -1,8 +1,8 @@
 """Connecting Zoom accounts: OAuth authorization code (signed single-use state) and S2S.
 
 Every connection, role change and removal is announced as ``ZoomAccountChanged`` through the
-outbox, in the transaction of the change, so catalog knows the company's accounts and their roles
-(R-DAY-9, R-ZOOM-2) without asking the bridge.
+outbox (:mod:`zoom_bridge.accounts.events`), in the transaction of the change, so catalog knows
+the company's accounts and their roles (R-DAY-9, R-ZOOM-2) without asking the bridge.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import hmac
 import json
 import re
 import secrets
-import threading
-import time
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -22,51 +20,26 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from te_shared.contracts import ZoomAccountChanged, ZoomAccountRole
+from te_shared.contracts import ZoomAccountRole
 from te_shared.db import utcnow
 from te_shared.errors import BadRequest, NotFound, field_error
 from te_shared.logging import get_logger
-from te_shared.outbox import add_message
 from te_shared.text import text_problem
-from zoom_bridge.models import OAuthState, OutboxRecord, ZoomAccount
+from zoom_bridge.accounts import rules
+from zoom_bridge.accounts.events import announce, change_version
+from zoom_bridge.meetings import jobs
+from zoom_bridge.models import OAuthState, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.client import ZoomClient, ZoomError
 
 log = get_logger(__name__)
 
+__all__ = ["announce", "change_version"]
+
 STATE_TTL = dt.timedelta(minutes=10)
-
-_version_lock = threading.Lock()
-_last_version = 0
-
-
-def change_version() -> int:
-    """An account change's ``version``: microseconds since the epoch, taken when the change is
-    written. Changes to one account are human-paced, so the clock orders them; within this
-    process two changes never share a value."""
-    global _last_version
-    with _version_lock:
-        _last_version = max(time.time_ns() // 1000, _last_version + 1)
-        return _last_version
-
-
-def announce(session: AsyncSession, account: ZoomAccount, *, connected: bool = True) -> None:
-    """Write ``ZoomAccountChanged`` for ``account`` into the outbox (the caller's transaction).
-    No personal data: the Zoom user's email stays here."""
-    add_message(
-        session,
-        OutboxRecord,
-        ZoomAccountChanged(
-            company_id=account.company_id,
-            account_id=account.id,
-            role=ZoomAccountRole(account.role),
-            connected=connected,
-            version=change_version(),
-        ),
-    )
 
 
 def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
@@ -276,16 +249,30 @@ async def _connect(
         )
     ).scalar_one_or_none()
     if account is None:
-        account = ZoomAccount(id=uuid.uuid4(), company_id=company_id, connected_at=utcnow())
+        account = ZoomAccount(
+            id=uuid.uuid4(), company_id=company_id, connected_at=utcnow(), needs_reconnect=False
+        )
         session.add(account)
+    healed = bool(account.needs_reconnect)
     account.kind = "oauth"
     account.role = str(payload["r"])
     account.zoom_user_id = str(me["id"])
     account.zoom_account_id = str(me.get("account_id", ""))
     account.zoom_user_email = str(me.get("email", ""))
+    account.needs_reconnect = False
     zoom.store_tokens(account, tokens)
     announce(session, account)
-    log.info("zoom_account_connected", account_id=str(account.id), company_id=company_id)
+    # the same Zoom user again: its failed days (e.g. while its tokens were dead) try again,
+    # and its meetings' registrants are seen to (R-ZOOM-3)
+    rearmed = await jobs.rearm_failed(session, account.id)
+    await jobs.arm_registrants(session, await jobs.registrant_days(session, account_id=account.id))
+    log.info(
+        "zoom_account_connected",
+        account_id=str(account.id),
+        company_id=company_id,
+        healed=healed,
+        rearmed=rearmed,
+    )
 
 
 async def connect_s2s(
@@ -314,6 +301,7 @@ async def connect_s2s(
             zoom.cipher.encrypt(body.webhook_secret_token) if body.webhook_secret_token else None
         ),
         refresh_token_enc=None,
+        needs_reconnect=False,
         connected_at=utcnow(),
     )
     zoom.store_tokens(account, tokens)
@@ -355,6 +343,8 @@ async def set_role(
         raise NotFound("No such Zoom account.")
     account.role = role.value
     announce(session, account)
+    # R-ZOOM-3: registrants come (administrator) or go (participant) with the role
+    await jobs.arm_registrants(session, await jobs.registrant_days(session, account_id=account.id))
     return account
 
 
@@ -395,20 +385,27 @@ async def deauthorize(
     oauth: bool,
     connections: Collection[uuid.UUID] = (),
 ) -> int:
-    """Zoom's deauthorization notice: forget the connection (and its tokens), only among the
-    connections its signer covers: with the OAuth app's secret (``oauth``), the OAuth
-    connections of that Zoom user and account; with a Server-to-Server app's own secret, that
-    app's connections (``connections``) of that Zoom account. Nothing else, whoever it names."""
-    covered = []
-    if oauth:
-        covered.append(and_(ZoomAccount.kind == "oauth", ZoomAccount.zoom_user_id == zoom_user_id))
-    if connections:
-        covered.append(and_(ZoomAccount.kind == "s2s", ZoomAccount.id.in_(connections)))
-    if not covered:
+    """Zoom's deauthorization notice for ``zoom_account_id``: forget the connections (and their
+    tokens) it ends, among those its signer covers (:func:`rules.removed_by_notice`): with the
+    OAuth app's secret, the OAuth connections of the Zoom user it names, and all of the
+    account's account-level ones (any admin may have removed the app); with a Server-to-Server
+    app's own secret, that app's connections. Nothing else, whoever it names."""
+    if not oauth and not connections:
         return 0
     stmt = (
         select(ZoomAccount)
-        .where(ZoomAccount.zoom_account_id == zoom_account_id, or_(*covered))
+        .where(ZoomAccount.zoom_account_id == zoom_account_id)
+        .order_by(ZoomAccount.connected_at)
         .with_for_update()
     )
-    return await remove(session, list((await session.execute(stmt)).scalars()))
+    found = [
+        account
+        for account in (await session.execute(stmt)).scalars()
+        if rules.removed_by_notice(
+            rules.Connection(account.id, account.kind, account.zoom_user_id, account.scopes),
+            zoom_user_id,
+            oauth=oauth,
+            connections=connections,
+        )
+    ]
+    return await remove(session, found)

@@ -5,20 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.db import is_postgres, utcnow
 from te_shared.observability import inject_trace_context
-from zoom_bridge.models import ZoomJob, ZoomMeeting
+from zoom_bridge.models import MeetingRegistrant, ZoomAccount, ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
 
 SYNC = "sync"
 RECONCILE = "reconcile"
 #: after a create that got no answer: delete any second meeting Zoom made for the day
 VERIFY = "verify"
+#: register the seat holders of an administrator-role meeting, remove those who lost it
+REGISTRANTS = "registrants"
 
 
 ARMED = "zoom_job_armed"
@@ -66,6 +69,61 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
         job.step = 0
 
 
+async def rearm_failed(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """Arm the sync of every day whose meeting on ``account_id`` failed (a fresh retry budget;
+    one Zoom never made is pending again), e.g. once the account is connected again. Returns
+    how many."""
+    stmt = select(ZoomMeeting).where(
+        ZoomMeeting.account_id == account_id,
+        ZoomMeeting.desired == "present",
+        ZoomMeeting.status == "failed",
+    )
+    failed = list((await session.execute(stmt)).scalars())
+    for meeting in failed:
+        if meeting.zoom_meeting_id is None:
+            meeting.status = "pending"
+            meeting.error = None
+        await arm(session, meeting.day_id, SYNC)
+    return len(failed)
+
+
+async def arm_registrants(session: AsyncSession, day_ids: Iterable[uuid.UUID]) -> None:
+    for day_id in sorted(set(day_ids)):
+        await arm(session, day_id, REGISTRANTS)
+
+
+async def registrant_days(
+    session: AsyncSession,
+    *,
+    company_id: str | None = None,
+    session_ids: Iterable[uuid.UUID] = (),
+    account_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """The days whose registrants may need work: those with a Zoom meeting on an
+    administrator-role account, and those with registrants, of the given sessions (of the
+    company) or of the given account."""
+    holder = func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id)
+    meetings = select(ZoomMeeting.day_id).where(ZoomMeeting.zoom_meeting_id.is_not(None))
+    if account_id is not None:
+        meetings = meetings.where(holder == account_id)
+    else:
+        wanted = list(set(session_ids))
+        meetings = meetings.where(
+            ZoomMeeting.company_id == company_id, ZoomMeeting.session_id.in_(wanted)
+        )
+    administrator = meetings.join(ZoomAccount, ZoomAccount.id == holder).where(
+        ZoomAccount.role == "administrator"
+    )
+    registered = meetings.where(
+        select(MeetingRegistrant.day_id)
+        .where(MeetingRegistrant.day_id == ZoomMeeting.day_id)
+        .exists()
+    )
+    found = set((await session.execute(administrator)).scalars())
+    found |= set((await session.execute(registered)).scalars())
+    return sorted(found)
+
+
 @dataclass(frozen=True)
 class Claimed:
     day_id: uuid.UUID
@@ -107,15 +165,16 @@ async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed
 
 
 def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:
-    """Retry-After when Zoom gives one (Zoom's daily limit may ask for hours: honoured up to
-    ``zoom_retry_after_max_seconds``); else exponential backoff with full jitter, capped."""
-    if retry_after is not None:
-        return min(retry_after, settings.zoom_retry_after_max_seconds)
+    """Exponential backoff with full jitter, capped; never shorter than the Retry-After Zoom
+    gave (honoured up to ``zoom_retry_after_max_seconds``)."""
     cap = min(
         settings.zoom_retry_max_seconds,
         settings.zoom_retry_base_seconds * 2 ** min(max(attempts - 1, 0), 30),
     )
-    return random.uniform(cap / 2, cap)
+    delay = random.uniform(cap / 2, cap)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.zoom_retry_after_max_seconds))
+    return delay
 
 
 async def finish(session: AsyncSession, claimed: Claimed) -> None:

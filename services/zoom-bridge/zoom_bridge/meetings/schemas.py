@@ -37,6 +37,8 @@ class MeetingOut(BaseModel):
     #: asked and the stored one is served (it may have expired: Zoom's last about 2 hours)
     start_url_fresh: bool | None = None
     recordings: list[RecordingOut] | None = None
+    #: why the meeting failed (``failed``), or why Zoom has not got the day's latest version
+    #: yet and when it is tried again (Zoom's daily limit reached, for instance)
     error: str | None = None
     #: for admins and the organizer, once the day's attendance was reconciled after the
     #: meeting ended: ``report`` when Zoom's participants report covered every instance,

@@ -1,14 +1,18 @@
-"""Running one job against Zoom: create/patch/delete a day's meeting, verify that a create
-whose answer was lost left no second meeting, or reconcile attendance.
+"""Running one durable job against Zoom: the job runner (:class:`Syncer`) and the day's meeting
+sync it runs for ``sync`` jobs.
 
-A create is never repeated blindly: ``create_account_id`` is committed before the POST, so a
-create whose answer was lost is looked up by the meeting's agenda (``day:<day_id>``) before
-another POST. Zoom may be slow rather than down and make the meeting after the caller gave up,
-so that lookup never runs before ``create_settles_at`` (the POST's send time plus
-ZOOM_CREATE_SETTLE_SECONDS). A meeting slower than that could still appear after the lookup:
-once the day's meeting is stored (or deleted) after such a create, the ``verify`` job lists the
-account's meetings with the day's agenda, twice, later, and deletes every one that is not the
-stored meeting, then clears the marker.
+The layers: :mod:`~zoom_bridge.meetings.plan` decides (pure), the typed adapter
+(:class:`~zoom_bridge.zoom.api.ZoomApi`) talks to Zoom, :class:`~zoom_bridge.meetings.store.
+MeetingStore` reads and writes the database one transaction per step. :class:`Syncer` runs a
+claimed job: it dispatches on the kind (``sync`` here, ``verify`` in
+:mod:`~zoom_bridge.meetings.verify`, ``registrants`` in :mod:`~zoom_bridge.meetings.registrants`,
+``reconcile`` in :meth:`Syncer._reconcile`) and applies the retry policy of R-ZOOM-8 to what a
+job raises.
+
+A create is never repeated blindly: it is marked (committed) before the POST, and a create
+whose answer was lost is looked up by the meeting's agenda (``day:<day_id>``) once it settled,
+before another POST; the ``verify`` job later deletes any second meeting a slower create made
+(see the README).
 """
 
 from __future__ import annotations
@@ -16,29 +20,34 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from te_shared import contracts as c
-from te_shared import rules
 from te_shared.db import utcnow
 from te_shared.logging import get_logger
-from te_shared.outbox import add_message
 from zoom_bridge.meetings import jobs, reconcile
-from zoom_bridge.models import (
-    CompanyReplica,
-    OutboxRecord,
-    ZoomAccount,
-    ZoomJob,
-    ZoomMeeting,
+from zoom_bridge.meetings.plan import (
+    Abandon,
+    Create,
+    Fail,
+    LookUp,
+    Marker,
+    Nothing,
+    Remove,
+    Snapshot,
+    Update,
+    Wait,
+    plan,
 )
+from zoom_bridge.meetings.registrants import Registrar
+from zoom_bridge.meetings.store import MeetingStore
+from zoom_bridge.meetings.verify import Verifier, delete_quietly, remove_found
+from zoom_bridge.zoom.api import Meeting, MeetingBody, ZoomApi
 from zoom_bridge.zoom.client import (
     ZoomClient,
+    ZoomDailyLimit,
     ZoomError,
     ZoomFatal,
-    ZoomNotConnected,
     ZoomNotFound,
     ZoomRetryable,
 )
@@ -46,148 +55,70 @@ from zoom_bridge.zoom.client import (
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Marker:
-    """A create that may have been made without its answer reaching us: on which account, when
-    it was sent and when a lookup may first look for it."""
-
-    account_id: uuid.UUID
-    sent_at: dt.datetime | None
-    settles_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Created:
-    """The meeting Zoom holds for the day, and the unanswered create (if any) to verify."""
-
-    meeting: dict[str, Any]
-    uncertain: Marker | None
-
-
-class Unsettled(Exception):
-    """An unanswered create may still be in the making: look it up only after ``until``."""
-
-    def __init__(self, until: dt.datetime) -> None:
-        super().__init__(f"waiting until {until.isoformat()} for an unanswered create to settle")
-        self.until = until
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    day_id: uuid.UUID
-    company_id: str
-    version: int
-    desired: str
-    account_id: uuid.UUID | None
-    account_role: str | None
-    zoom_meeting_id: str | None
-    meeting_account_id: uuid.UUID | None
-    create_account_id: uuid.UUID | None
-    synced_version: int
-    body: dict[str, Any]
-    create_sent_at: dt.datetime | None = None
-    create_settles_at: dt.datetime | None = None
-
-    @property
-    def marker(self) -> str:
-        """The agenda that recognises the day's meeting on Zoom."""
-        return f"day:{self.day_id}"
-
-    @property
-    def unanswered(self) -> Marker | None:
-        if self.create_account_id is None:
-            return None
-        return Marker(self.create_account_id, self.create_sent_at, self.create_settles_at)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-async def _snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
-    meeting = await session.get(ZoomMeeting, day_id)
-    if meeting is None:
-        return None
-    account = await session.get(ZoomAccount, meeting.account_id) if meeting.account_id else None
-    company = await session.get(CompanyReplica, meeting.company_id)
-    training = rules.training_module(company.training_module_enabled if company else None)
-    role = account.role if account and account.company_id == meeting.company_id else None
-    record = meeting.auto_recording and rules.cloud_recording(role, training)
-    body: dict[str, Any] = {}
-    if meeting.start is not None and meeting.end is not None:
-        minutes = max(1, round((meeting.end - meeting.start).total_seconds() / 60))
-        body = {
-            "topic": meeting.topic or "Training",
-            "type": 2,
-            "start_time": _iso(meeting.start),
-            "duration": minutes,
-            "timezone": meeting.timezone,
-            "agenda": f"day:{meeting.day_id}",
-            "settings": {"auto_recording": "cloud" if record else "none"},
-        }
-    return Snapshot(
-        day_id=meeting.day_id,
-        company_id=meeting.company_id,
-        version=meeting.version,
-        desired=meeting.desired,
-        account_id=account.id if account is not None and role else None,
-        account_role=role,
-        zoom_meeting_id=meeting.zoom_meeting_id,
-        meeting_account_id=meeting.meeting_account_id or meeting.account_id,
-        create_account_id=meeting.create_account_id,
-        synced_version=meeting.synced_version,
-        body=body,
-        create_sent_at=meeting.create_sent_at,
-        create_settles_at=meeting.create_settles_at,
-    )
-
-
 class Syncer:
+    """Runs claimed jobs. ``zoom`` is the typed adapter; ``sessionmaker`` and ``settings`` are
+    the bridge's (the reconcile job uses them directly)."""
+
     def __init__(
         self,
         zoom: ZoomClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         on_duplicate_deleted: Callable[[], None] | None = None,
     ) -> None:
-        self.zoom = zoom
+        self.zoom = ZoomApi(zoom)
         self.sessionmaker = sessionmaker
         self.settings = zoom.settings
-        self.on_duplicate_deleted = on_duplicate_deleted
+        self.store = MeetingStore(sessionmaker, zoom.settings, zoom.cipher)
+        self.verifier = Verifier(self.zoom, self.store, self.settle_seconds, on_duplicate_deleted)
+        self.registrar = Registrar(self.zoom, self.store)
+
+    @property
+    def settle_seconds(self) -> float:
+        """How long after an unanswered create was sent before it is looked up."""
+        return max(self.settings.zoom_create_settle_seconds, self.settings.zoom_http_timeout)
 
     async def run(self, claimed: jobs.Claimed) -> None:
         try:
             if claimed.kind == jobs.SYNC:
                 await self._sync(claimed)
             elif claimed.kind == jobs.VERIFY:
-                await self._verify(claimed)
+                await self.verifier.run(claimed)
+            elif claimed.kind == jobs.REGISTRANTS:
+                await self.registrar.run(claimed)
             else:
                 await self._reconcile(claimed)
-        except Unsettled as exc:
-            delay = max(0.0, (exc.until - utcnow()).total_seconds())
-            log.info("zoom_create_settling", day_id=str(claimed.day_id), delay=round(delay, 2))
-            async with self.sessionmaker() as session, session.begin():
-                # a wait, not a failure: neither an attempt nor part of the retry budget
-                await jobs.retry_later(session, claimed, delay, str(exc), waited_as_asked=True)
+        except ZoomDailyLimit as exc:
+            await self._park(claimed, exc)
         except ZoomRetryable as exc:
             await self._retryable(claimed, exc)
         except ZoomFatal as exc:
             await self._failed(claimed, str(exc))
 
+    async def _park(self, claimed: jobs.Claimed, exc: ZoomDailyLimit) -> None:
+        """R-ZOOM-8: Zoom's daily limit (e.g. 100 meeting creates per user and UTC day) is not
+        a failure: the job waits until the time Zoom names (at most
+        ``zoom_retry_after_max_seconds``), outside the retry budget, and the meeting says so."""
+        now = utcnow()
+        until = min(
+            exc.until, now + dt.timedelta(seconds=self.settings.zoom_retry_after_max_seconds)
+        )
+        reason = (
+            f"Zoom's daily limit for this Zoom user is reached; tried again at "
+            f"{until.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} ({exc})"
+        )
+        await self.store.park(claimed, max(0.0, (until - now).total_seconds()), reason)
+        log.info(
+            "zoom_job_parked",
+            day_id=str(claimed.day_id),
+            kind=claimed.kind,
+            until=until.isoformat(),
+        )
+
     async def _retryable(self, claimed: jobs.Claimed, exc: ZoomRetryable) -> None:
-        """R-ZOOM-8: back off and try again until the time budget is spent. A 429 with
-        Retry-After waits as long as Zoom asks (up to a day) and does not use up the budget."""
-        asked = exc.status == 429 and exc.retry_after is not None
+        """R-ZOOM-8: back off and try again until the time budget is spent. A Retry-After
+        (a QPS 429's, a 503's) is the shortest wait; the retry is an ordinary one."""
         delay = max(exc.min_delay, jobs.backoff(self.settings, claimed.attempts, exc.retry_after))
-        async with self.sessionmaker() as session, session.begin():
-            again = await jobs.retry_later(
-                session,
-                claimed,
-                delay,
-                str(exc),
-                budget_seconds=self.settings.zoom_retry_budget_seconds,
-                waited_as_asked=asked,
-            )
-        if not again:
+        if not await self.store.retry(claimed, delay, str(exc)):
             await self._failed(claimed, f"gave up after {claimed.attempts} attempts: {exc}")
             return
         log.info(
@@ -200,325 +131,98 @@ class Syncer:
         )
 
     async def _failed(self, claimed: jobs.Claimed, reason: str) -> None:
-        """The meeting is failed with the reason, visibly (R-ZOOM-8); the job ends. A later
-        change of the day, or the admin's retry, arms it again."""
         log.warning("zoom_job_failed", day_id=str(claimed.day_id), kind=claimed.kind, error=reason)
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
-            if meeting is not None and claimed.kind == jobs.SYNC:
-                meeting.status = c.MeetingStatus.FAILED.value
-                meeting.error = reason
-                add_message(
-                    session,
-                    OutboxRecord,
-                    c.MeetingFailed(
-                        company_id=meeting.company_id,
-                        day_id=meeting.day_id,
-                        version=meeting.version,
-                        zoom_meeting_id=meeting.zoom_meeting_id,
-                        join_url=meeting.join_url,
-                        start_time=meeting.start,
-                        error=reason,
-                    ),
-                )
-            await jobs.finish(session, claimed)
+        await self.store.fail(claimed, reason)
+
+    # ---- sync: the day's meeting ---------------------------------------------------------------
 
     async def _sync(self, claimed: jobs.Claimed) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            snap = await _snapshot(session, claimed.day_id)
-        if snap is None:
-            async with self.sessionmaker() as session, session.begin():
-                await jobs.finish(session, claimed)
-            return
-        if snap.desired == "absent":
-            await self._store(claimed, snap, deleted=True, uncertain=await self._remove(snap))
-            return
-        if snap.account_id is None:
-            raise ZoomFatal("the day's Zoom account is not connected to this company")
-        if not snap.body:
-            raise ZoomFatal("the day has no start and end")
-        if snap.zoom_meeting_id is not None and snap.meeting_account_id != snap.account_id:
-            # the day moved to another Zoom account: its meeting there goes, a new one comes
-            await self._delete(snap.meeting_account_id, snap.zoom_meeting_id)
-            snap = await self._forget_meeting(snap)
-        if snap.zoom_meeting_id is None:
-            await self._store_created(claimed, snap, await self._create(snap))
-            return
-        if snap.synced_version < snap.version:
-            try:
-                await self.zoom.call(
-                    snap.account_id, "PATCH", f"/meetings/{snap.zoom_meeting_id}", snap.body
-                )
-            except ZoomNotFound:
-                # deleted on Zoom's side: create it again
-                snap = await self._forget_meeting(snap)
-                await self._store_created(claimed, snap, await self._create(snap))
+        """Plan, act, store, until the job is done or waits; an action that only changes what
+        is stored (a meeting on the day's previous account deleted, a meeting deleted at Zoom
+        forgotten) is followed by planning again."""
+        while True:
+            snap = await self.store.snapshot(claimed.day_id)
+            action = plan(snap, utcnow())
+            if snap is None or isinstance(action, Nothing):
+                await self.store.finish(claimed)
                 return
-            await self._store(claimed, snap, updated=True)
-            return
-        async with self.sessionmaker() as session, session.begin():
-            await jobs.finish(session, claimed)
+            match action:
+                case Fail(reason=reason):
+                    raise ZoomFatal(reason)
+                case Wait(until=until):
+                    delay = max(0.0, (until - utcnow()).total_seconds())
+                    log.info("zoom_create_settling", day_id=str(claimed.day_id), delay=delay)
+                    reason = f"waiting until {until.isoformat()} for an unanswered create to settle"
+                    await self.store.wait(claimed, delay, reason)
+                    return
+                case Abandon(account_id=account_id, zoom_meeting_id=zoom_id):
+                    # the day moved to another Zoom account: its meeting there goes
+                    await delete_quietly(self.zoom, account_id, zoom_id)
+                    await self.store.forget_meeting(claimed.day_id)
+                case Remove():
+                    # R-ZOOM-3 no zoom day any more: its meeting goes, and any meeting an
+                    # unanswered create made (looked up by its agenda once it settled)
+                    if action.zoom_meeting_id is not None:
+                        await delete_quietly(self.zoom, action.account_id, action.zoom_meeting_id)
+                    if action.unanswered is not None:
+                        await remove_found(self.zoom, action.unanswered.account_id, snap.marker)
+                    await self.store.save(claimed, snap, deleted=True, uncertain=action.unanswered)
+                    return
+                case LookUp():
+                    meeting = await self._adopt_or_post(snap, action)
+                    await self.store.save(claimed, snap, created=meeting, uncertain=action.earlier)
+                    return
+                case Create():
+                    if action.clear_on is not None:  # sent to the day's previous account
+                        await remove_found(self.zoom, action.clear_on, snap.marker)
+                    meeting = await self._post(snap, action.account_id, action.body, action.earlier)
+                    await self.store.save(claimed, snap, created=meeting, uncertain=action.earlier)
+                    return
+                case Update():
+                    try:
+                        await self.zoom.update_meeting(
+                            action.account_id, action.zoom_meeting_id, action.body
+                        )
+                    except ZoomNotFound:  # deleted on Zoom's side: create it again
+                        await self.store.forget_meeting(claimed.day_id)
+                        continue
+                    await self.store.save(claimed, snap, updated=True)
+                    return
 
-    @property
-    def settle_seconds(self) -> float:
-        return max(self.settings.zoom_create_settle_seconds, self.settings.zoom_http_timeout)
+    async def _adopt_or_post(self, snap: Snapshot, action: LookUp) -> Meeting:
+        """Adopt the meeting an earlier, unanswered create made (recognised by its agenda),
+        patched to the day's version; create one when there is none. Either way, that create
+        stays to be verified (a slower one may still appear)."""
+        found = await self.zoom.list_meetings(action.account_id, agenda=snap.marker)
+        if not found:
+            return await self._post(snap, action.account_id, action.body, action.earlier)
+        await self.zoom.update_meeting(action.account_id, found[0].id, action.body)
+        adopted = await self.zoom.get_meeting(action.account_id, found[0].id)
+        log.info("zoom_meeting_adopted", day_id=str(snap.day_id))
+        return adopted
 
-    @staticmethod
-    def _settled(snap: Snapshot) -> None:
-        """Raise :class:`Unsettled` while an unanswered create may still be in the making."""
-        settles = snap.create_settles_at
-        if snap.create_account_id is not None and settles is not None and settles > utcnow():
-            raise Unsettled(settles)
-
-    async def _set_marker(self, day_id: uuid.UUID, marker: Marker | None) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
-            if meeting is not None:
-                meeting.create_account_id = marker.account_id if marker else None
-                meeting.create_sent_at = marker.sent_at if marker else None
-                meeting.create_settles_at = marker.settles_at if marker else None
-
-    async def _create(self, snap: Snapshot) -> Created:
-        """Create the day's meeting on its account, never twice: a create that may have been
-        sent (the durable marker, set before the POST) is looked up first, once it settled, so
-        a create whose answer was lost is adopted whatever happened to the job since. The
-        result names the unanswered create (if any) still to be verified."""
-        assert snap.account_id is not None
-        earlier = snap.unanswered
-        if earlier is not None:
-            self._settled(snap)
-            if earlier.account_id == snap.account_id:
-                existing = await self._find_existing(snap.account_id, snap.marker)
-                if existing is not None:
-                    path = f"/meetings/{existing['id']}"
-                    await self.zoom.call(snap.account_id, "PATCH", path, snap.body)
-                    created: dict[str, Any] = (
-                        await self.zoom.call(snap.account_id, "GET", path)
-                    ).json()
-                    log.info("zoom_meeting_adopted", day_id=str(snap.day_id))
-                    return Created(created, earlier)
-            else:  # sent to the day's previous account: remove it there
-                await self._remove_unanswered(earlier.account_id, snap.marker)
+    async def _post(
+        self, snap: Snapshot, account_id: uuid.UUID, body: MeetingBody, earlier: Marker | None
+    ) -> Meeting:
+        """POST the meeting, marked first (committed) as possibly made: if its answer is lost,
+        the next attempt looks it up once it settled rather than POST again. A create Zoom
+        refused, or that was never sent, made nothing: the mark goes back to ``earlier``."""
         sent_at = utcnow()
         settles_at = sent_at + dt.timedelta(seconds=self.settle_seconds)
-        await self._set_marker(snap.day_id, Marker(snap.account_id, sent_at, settles_at))
+        await self.store.set_marker(snap.day_id, Marker(account_id, sent_at, settles_at))
         try:
-            response = await self.zoom.call(
-                snap.account_id, "POST", "/users/me/meetings", snap.body
-            )
+            return await self.zoom.create_meeting(account_id, body)
         except ZoomError as exc:
             if not exc.uncertain:  # refused or never sent: this POST made nothing
-                await self._set_marker(snap.day_id, earlier)
+                await self.store.set_marker(snap.day_id, earlier)
             elif not exc.in_flight:  # Zoom answered (a 500): whatever it did is done
-                await self._set_marker(snap.day_id, Marker(snap.account_id, sent_at, utcnow()))
+                await self.store.set_marker(snap.day_id, Marker(account_id, sent_at, utcnow()))
             elif isinstance(exc, ZoomRetryable):  # look it up once it settled, not sooner
                 exc.min_delay = max((settles_at - utcnow()).total_seconds(), 0.0)
             raise
-        # answered: this POST made the meeting; an earlier unanswered one may still have too
-        answer: dict[str, Any] = response.json()
-        return Created(answer, earlier)
 
-    async def _forget_meeting(self, snap: Snapshot) -> Snapshot:
-        """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, snap.day_id)
-            if meeting is not None:
-                meeting.zoom_meeting_id = None
-                meeting.meeting_account_id = None
-                meeting.join_url = None
-                meeting.start_url_enc = None
-        return replace(snap, zoom_meeting_id=None, meeting_account_id=None)
-
-    async def _delete(self, account_id: uuid.UUID | None, zoom_meeting_id: str) -> None:
-        """Delete on Zoom; already gone (404) is done, and so is an account no longer
-        connected (nothing can be deleted through it)."""
-        if account_id is None:
-            return
-        try:
-            await self.zoom.call(account_id, "DELETE", f"/meetings/{zoom_meeting_id}")
-        except ZoomNotFound:
-            pass
-        except ZoomNotConnected:
-            log.warning("zoom_meeting_left_on_disconnected_account", account_id=str(account_id))
-
-    async def _remove_unanswered(self, account_id: uuid.UUID, marker: str) -> None:
-        """Delete the meetings with the day's agenda on ``account_id``: ones a create whose
-        answer was lost made."""
-        try:
-            found = await self._find_all(account_id, marker)
-        except ZoomNotConnected:
-            log.warning("zoom_meeting_left_on_disconnected_account", account_id=str(account_id))
-            return
-        for item in found:
-            await self._delete(account_id, str(item["id"]))
-
-    async def _remove(self, snap: Snapshot) -> Marker | None:
-        """R-ZOOM-3 the day is no zoom day any more: delete its meeting, including any a
-        create whose answer was lost made (looked up by its agenda once it settled). Returns
-        that create, still to be verified (a slower one may appear later)."""
-        earlier = snap.unanswered
-        if earlier is not None:
-            self._settled(snap)
-        if snap.zoom_meeting_id is not None:
-            await self._delete(snap.meeting_account_id, snap.zoom_meeting_id)
-        if earlier is not None:
-            await self._remove_unanswered(earlier.account_id, snap.marker)
-        return earlier
-
-    async def _find_all(self, account_id: uuid.UUID, marker: str) -> list[dict[str, Any]]:
-        """The account's scheduled meetings with the day's agenda (every page)."""
-        found: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            path = "/users/me/meetings?type=scheduled&page_size=300"
-            if token:
-                path += f"&next_page_token={token}"
-            data = (await self.zoom.call(account_id, "GET", path)).json()
-            found.extend(m for m in data.get("meetings", []) if m.get("agenda") == marker)
-            token = data.get("next_page_token") or ""
-            if not token:
-                return found
-
-    async def _find_existing(self, account_id: uuid.UUID, marker: str) -> dict[str, Any] | None:
-        """The meeting an earlier, unanswered create made, recognised by its agenda."""
-        found = await self._find_all(account_id, marker)
-        return found[0] if found else None
-
-    async def _store_created(self, claimed: jobs.Claimed, snap: Snapshot, result: Created) -> None:
-        await self._store(claimed, snap, created=result.meeting, uncertain=result.uncertain)
-
-    async def _store(
-        self,
-        claimed: jobs.Claimed,
-        snap: Snapshot,
-        *,
-        created: dict[str, Any] | None = None,
-        updated: bool = False,
-        deleted: bool = False,
-        uncertain: Marker | None = None,
-    ) -> None:
-        """Store what Zoom now holds and announce it. After a meeting was created (or deleted)
-        with an unanswered create behind it (``uncertain``), that create stays marked and the
-        ``verify`` job is armed to delete any second meeting it makes later."""
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
-            if meeting is None:
-                return
-            meeting.error = None
-            if created is not None or deleted:
-                meeting.create_account_id = uncertain.account_id if uncertain else None
-                meeting.create_sent_at = uncertain.sent_at if uncertain else None
-                meeting.create_settles_at = uncertain.settles_at if uncertain else None
-                if uncertain is not None:
-                    delay = self.settings.zoom_create_verify_delay_seconds
-                    await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
-            if deleted:
-                meeting.status = c.MeetingStatus.DELETED.value
-                message: c.Message = c.MeetingDeleted(
-                    company_id=meeting.company_id,
-                    day_id=meeting.day_id,
-                    version=snap.version,
-                    zoom_meeting_id=snap.zoom_meeting_id,
-                )
-                meeting.zoom_meeting_id = None
-                meeting.meeting_account_id = None
-                meeting.join_url = None
-                meeting.start_url_enc = None
-            else:
-                if created is not None:
-                    meeting.zoom_meeting_id = str(created["id"])
-                    meeting.meeting_account_id = snap.account_id
-                    meeting.join_url = str(created.get("join_url", ""))
-                    start_url = created.get("start_url")
-                    meeting.start_url_enc = (
-                        self.zoom.cipher.encrypt(str(start_url)) if start_url else None
-                    )
-                meeting.status = c.MeetingStatus.CREATED.value
-                kind = c.MeetingCreated if created is not None else c.MeetingUpdated
-                message = kind(
-                    company_id=meeting.company_id,
-                    day_id=meeting.day_id,
-                    version=snap.version,
-                    zoom_meeting_id=meeting.zoom_meeting_id,
-                    join_url=meeting.join_url,
-                    start_time=meeting.start,
-                )
-            meeting.synced_version = snap.version
-            add_message(session, OutboxRecord, message)
-            await jobs.finish(session, claimed)
-        log.info("zoom_meeting_synced", day_id=str(claimed.day_id), kind=type(message).__name__)
-
-    async def _verify_state(self, day_id: uuid.UUID) -> tuple[Marker | None, str | None, bool]:
-        """The unanswered create to verify, the stored meeting on its account (to keep) and
-        whether a sync of the day is pending."""
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
-            syncing = await session.get(ZoomJob, (day_id, jobs.SYNC)) is not None
-            if meeting is None or meeting.create_account_id is None:
-                return None, None, syncing
-            marker = Marker(
-                meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
-            )
-            on_account = meeting.meeting_account_id == meeting.create_account_id
-            keep = meeting.zoom_meeting_id if on_account else None
-            return marker, keep, syncing
-
-    async def _verify(self, claimed: jobs.Claimed) -> None:
-        """After a meeting was stored (or deleted) following a create whose answer was lost:
-        Zoom may have made that meeting later than any lookup could see. List the account's
-        meetings with the day's agenda and delete every one that is not the stored meeting;
-        after the last pass, clear the marker. While a sync of the day is pending (it may be
-        creating the meeting right now) the pass waits: the sync owns the day's meetings."""
-        settings = self.settings
-        unanswered, keep, syncing = await self._verify_state(claimed.day_id)
-        if unanswered is None:
-            async with self.sessionmaker() as session, session.begin():
-                await jobs.finish(session, claimed)
-            return
-        if syncing:
-            await self._verify_later(claimed, "a sync of the day is pending")
-            return
-        marker = f"day:{claimed.day_id}"
-        try:
-            found = await self._find_all(unanswered.account_id, marker)
-        except ZoomNotConnected:  # nothing can be listed or deleted there any more
-            found = []
-        extra = [str(m["id"]) for m in found if str(m["id"]) != keep]
-        if extra:
-            again, keep_now, syncing = await self._verify_state(claimed.day_id)
-            if syncing or again != unanswered or keep_now != keep:  # the day moved on
-                await self._verify_later(claimed, "the day changed while verifying")
-                return
-            for zoom_id in extra:
-                await self._delete(unanswered.account_id, zoom_id)
-                log.warning(
-                    "zoom_duplicate_meeting_deleted",
-                    day_id=str(claimed.day_id),
-                    zoom_meeting_id=zoom_id,
-                    kept=keep,
-                )
-                if self.on_duplicate_deleted is not None:
-                    self.on_duplicate_deleted()
-        last = claimed.step >= 1 or settings.zoom_create_verify_again_seconds <= 0
-        async with self.sessionmaker() as session, session.begin():
-            if not last:
-                await jobs.next_step(session, claimed, settings.zoom_create_verify_again_seconds)
-                return
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
-            job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
-            current = job is not None and job.generation == claimed.generation
-            if meeting is not None and current and meeting.create_sent_at == unanswered.sent_at:
-                meeting.create_account_id = None
-                meeting.create_sent_at = None
-                meeting.create_settles_at = None
-            await jobs.finish(session, claimed)
-        log.info("zoom_create_verified", day_id=str(claimed.day_id), deleted=len(extra))
-
-    async def _verify_later(self, claimed: jobs.Claimed, reason: str) -> None:
-        delay = self.settle_seconds
-        async with self.sessionmaker() as session, session.begin():
-            await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
+    # ---- reconcile: attendance after the meeting ended -------------------------------------
 
     async def _reconcile(self, claimed: jobs.Claimed) -> None:
         """R-ZOOM-5: after the meeting ended, see :mod:`zoom_bridge.meetings.reconcile`."""
-        await reconcile.run(self.zoom, self.sessionmaker, self.settings, claimed)
+        await reconcile.run(self.zoom.client, self.sessionmaker, self.settings, claimed)

@@ -1,7 +1,8 @@
 """Zoom's REST API and OAuth token endpoint, with token refresh before expiry and on a 401.
 
 Errors are classified for the retry policy: :class:`ZoomRetryable` (429 with its Retry-After,
-5xx, timeouts, connection errors) or :class:`ZoomFatal` (any other 4xx).
+5xx, timeouts, connection errors; :class:`ZoomDailyLimit` for Zoom's daily limit) or
+:class:`ZoomFatal` (any other 4xx).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared.db import is_postgres, utcnow
 from te_shared.logging import get_logger
+from zoom_bridge.accounts.events import announce
 from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.models import ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -30,9 +32,11 @@ REFRESH_MARGIN = dt.timedelta(seconds=60)
 
 
 class ZoomError(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: Zoom's own error code from the body (3001: meeting not found, 300: invalid field...)
+        self.code = code
         #: the request reached Zoom and its outcome is unknown: Zoom may have done the work
         #: (a timeout after sending, a broken answer, a 5xx). False when Zoom refused it (4xx,
         #: 429) or it was never sent (connection refused, no token).
@@ -43,10 +47,27 @@ class ZoomError(Exception):
 
 
 class ZoomRetryable(ZoomError):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message, status)
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message, status, code)
         self.retry_after = retry_after
         self.min_delay = 0.0
+
+
+class ZoomDailyLimit(ZoomRetryable):
+    """Zoom's daily limit (a 429 with ``X-RateLimit-Type: Daily-limit``, e.g. 100 meeting
+    creates per user and UTC day): nothing of the kind is accepted before ``until``, the time
+    Zoom names in ``Retry-After`` (the next 00:00 UTC when it names none)."""
+
+    def __init__(self, message: str, until: dt.datetime, code: int | None = None) -> None:
+        seconds = max(0.0, (until - utcnow()).total_seconds())
+        super().__init__(message, 429, seconds, code)
+        self.until = until
 
 
 class ZoomFatal(ZoomError):
@@ -61,15 +82,34 @@ class ZoomNotConnected(ZoomFatal):
     """The account the call needs is no longer connected (deauthorized or removed)."""
 
 
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: delay-seconds, an HTTP date (RFC 9110), or the
-    ISO 8601 time Zoom sends for daily limits (``Retry-After: 2020-05-31T00:00:00Z``)."""
+#: why nothing can be done through a connection whose refresh token Zoom refused; only the
+#: company's admin can mend it, by connecting the same Zoom user again
+RECONNECT = "Zoom no longer accepts this connection: reconnect the Zoom account"
+
+
+class ZoomReconnect(ZoomNotConnected):
+    """The connection's refresh token is dead (Zoom answered ``invalid_grant``, e.g. after it
+    rotated the token and the answer was lost): the account ``needs_reconnect``."""
+
+    def __init__(self) -> None:
+        super().__init__(RECONNECT, 400)
+
+
+class ZoomInvalidGrant(ZoomFatal):
+    """The token endpoint refused the grant (``invalid_grant``): a used or expired code, a
+    refresh token Zoom no longer knows."""
+
+
+def parse_retry_at(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When a Retry-After value says to come back: after delay-seconds, at an HTTP date (RFC
+    9110), or at the ISO 8601 time Zoom sends for daily limits (``2020-05-31T00:00:00Z``)."""
     if value is None or not value.strip():
         return None
     value = value.strip()
+    now = now or utcnow()
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        return now + dt.timedelta(seconds=max(0.0, float(value)))
+    except (ValueError, OverflowError):
         pass
     when: dt.datetime | None = None
     try:
@@ -81,28 +121,52 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
             return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    seconds: float = (when - (now or utcnow())).total_seconds()
-    return max(0.0, seconds)
+    return max(when, now)
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (see :func:`parse_retry_at`)."""
+    now = now or utcnow()
+    when = parse_retry_at(value, now)
+    return None if when is None else max(0.0, (when - now).total_seconds())
 
 
 def _retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"))
 
 
+def next_utc_midnight(now: dt.datetime) -> dt.datetime:
+    """When Zoom's daily limits reset: 00:00 UTC of the next day."""
+    day = now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def daily_limit(response: httpx.Response) -> bool:
+    """Zoom says which limit a 429 is about in ``X-RateLimit-Type``: ``Daily-limit`` (wait
+    for the next UTC day) or ``QPS`` (requests per second: retry soon)."""
+    kind = str(response.headers.get("x-ratelimit-type", ""))
+    return kind.strip().lower() == "daily-limit"
+
+
 def classify(response: httpx.Response) -> ZoomError:
+    code: int | None = None
     try:
         body = response.json()
         detail = str(body.get("message") or body.get("reason") or body)
-    except ValueError:
+        code = body.get("code") if isinstance(body.get("code"), int) else None
+    except (ValueError, AttributeError):
         detail = response.text[:200]
     message = f"Zoom answered {response.status_code}: {detail}"
-    if response.status_code == 429:
-        return ZoomRetryable(message, 429, _retry_after(response))
-    if response.status_code >= 500:
-        return ZoomRetryable(message, response.status_code, _retry_after(response))
-    if response.status_code == 404:
-        return ZoomNotFound(message, 404)
-    return ZoomFatal(message, response.status_code)
+    status = response.status_code
+    if status == 429 and daily_limit(response):
+        now = utcnow()
+        until = parse_retry_at(response.headers.get("retry-after"), now)
+        return ZoomDailyLimit(message, until or next_utc_midnight(now), code)
+    if status == 429 or status >= 500:
+        return ZoomRetryable(message, status, _retry_after(response), code)
+    if status == 404:
+        return ZoomNotFound(message, 404, code)
+    return ZoomFatal(message, status, code)
 
 
 _ID_SEGMENT = re.compile(r"/[^/]*[0-9=%][^/]*")
@@ -111,6 +175,16 @@ _ID_SEGMENT = re.compile(r"/[^/]*[0-9=%][^/]*")
 def operation_of(path: str) -> str:
     """``/meetings/81234567890`` → ``/meetings/{id}``: a metric label, not one per meeting."""
     return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
+
+
+def _oauth_error(response: httpx.Response) -> str | None:
+    """The OAuth ``error`` of a token endpoint's answer (``{"reason", "error"}``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def _failure(exc: httpx.HTTPError) -> str:
@@ -160,7 +234,10 @@ class ZoomClient:
             raise ZoomRetryable(f"Zoom unreachable: {type(exc).__name__}") from exc
         self._observe("POST /oauth/token", str(response.status_code))
         if response.status_code != 200:
-            raise classify(response)
+            error = classify(response)
+            if response.status_code < 500 and _oauth_error(response) == "invalid_grant":
+                raise ZoomInvalidGrant(str(error), response.status_code) from error
+            raise error
         data: dict[str, Any] = response.json()
         return data
 
@@ -180,10 +257,13 @@ class ZoomClient:
         return data
 
     def store_tokens(self, account: ZoomAccount, data: dict[str, Any]) -> None:
+        """Keep a token answer's tokens (encrypted) and when the access token expires."""
         account.access_token_enc = self.cipher.encrypt(str(data["access_token"]))
         if data.get("refresh_token"):  # rotation: Zoom issues a new refresh token each time
             account.refresh_token_enc = self.cipher.encrypt(str(data["refresh_token"]))
         account.expires_at = utcnow() + dt.timedelta(seconds=int(data.get("expires_in", 3600)))
+        if data.get("scope"):  # what Zoom granted (account-level scopes end with ":admin")
+            account.scopes = str(data["scope"])[:2000]
 
     async def _renew(self, account: ZoomAccount) -> None:
         if account.kind == "s2s":
@@ -195,7 +275,7 @@ class ZoomClient:
             )
         else:
             if account.refresh_token_enc is None:
-                raise ZoomFatal("the Zoom connection has no refresh token; reconnect it")
+                raise ZoomReconnect()
             data = await self.token_request(
                 {
                     "grant_type": "refresh_token",
@@ -205,25 +285,63 @@ class ZoomClient:
         self.store_tokens(account, data)
         log.info("zoom_token_refreshed", account_id=str(account.id))
 
+    @staticmethod
+    async def _locked(session: AsyncSession, account_id: Any) -> ZoomAccount:
+        stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
+        if is_postgres(session):
+            stmt = stmt.with_for_update()
+        account = (await session.execute(stmt)).scalar_one_or_none()
+        if account is None:
+            raise ZoomNotConnected("the Zoom account is no longer connected")
+        return account
+
     async def access_token(self, account_id: Any, *, force: bool = False) -> str:
         """A valid access token, refreshed (in its own short transaction, row locked on PG)
-        when it expires within a minute or ``force`` (after a 401)."""
+        when it expires within a minute or ``force`` (after a 401).
+
+        A refresh token Zoom refuses (``invalid_grant``) will never work again: the account is
+        marked ``needs_reconnect`` (:meth:`_refused`), and :class:`ZoomReconnect` is raised,
+        now and for every later call, without asking Zoom, until the same Zoom user is
+        connected again."""
         async with self.sessionmaker() as session, session.begin():
-            stmt = select(ZoomAccount).where(ZoomAccount.id == account_id)
-            if is_postgres(session):
-                stmt = stmt.with_for_update()
-            account = (await session.execute(stmt)).scalar_one_or_none()
-            if account is None:
-                raise ZoomNotConnected("the Zoom account is no longer connected")
+            account = await self._locked(session, account_id)
+            if account.needs_reconnect:
+                raise ZoomReconnect()
             fresh = (
                 account.access_token_enc is not None
                 and account.expires_at is not None
                 and account.expires_at - REFRESH_MARGIN > utcnow()
             )
+            used = account.refresh_token_enc
+            refused: ZoomError | None = None
             if force or not fresh:
-                await self._renew(account)
-            assert account.access_token_enc is not None
-            return self.cipher.decrypt(account.access_token_enc)
+                try:
+                    await self._renew(account)
+                except (ZoomInvalidGrant, ZoomReconnect) as exc:
+                    if account.kind == "s2s":  # credentials, not a token: not a reconnect
+                        raise
+                    refused = exc  # nothing was changed: this transaction writes nothing
+            if refused is None:
+                assert account.access_token_enc is not None
+                return self.cipher.decrypt(account.access_token_enc)
+        return await self._refused(account_id, used, refused)
+
+    async def _refused(self, account_id: Any, used: str | None, refused: ZoomError) -> str:
+        """Zoom refused the refresh token ``used``. If another call replaced it meanwhile (two
+        refreshes raced where rows are not locked, as on SQLite), that call's token is good:
+        use it. Otherwise the connection needs reconnecting: marked and announced (committed),
+        then :class:`ZoomReconnect`."""
+        async with self.sessionmaker() as session, session.begin():
+            account = await self._locked(session, account_id)
+            replaced = account.refresh_token_enc != used and account.access_token_enc is not None
+            if replaced and not account.needs_reconnect:
+                assert account.access_token_enc is not None
+                return self.cipher.decrypt(account.access_token_enc)
+            if not account.needs_reconnect:
+                account.needs_reconnect = True
+                announce(session, account)
+        log.warning("zoom_account_needs_reconnect", account_id=str(account_id))
+        raise ZoomReconnect() from refused
 
     # ---- REST --------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """attendance per meeting instance: stays with their instance and the participant's Zoom ids,
 the instances (ended, where their final attendance came from), admins' participant matches
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from te_shared.db import UTCDateTime
 
-revision = "0010"
-down_revision = "0008"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,304 @@
+"""R-ZOOM-3 registrants: with the administrator role every seat holder of the day's session is
+registered for its meeting (automatic approval) and gets a personal join link; a lost seat
+loses the registration; a new meeting registers everyone again; participant-role meetings keep
+the shared link. Against the simulator over HTTP, enrollments and days over RabbitMQ."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from te_shared import contracts as c
+from zoom_bridge.models import MeetingRegistrant, ZoomJob
+from zoom_bridge.zoom.api import ZoomApi
+from zoom_bridge.zoom.client import ZoomNotFound
+
+if TYPE_CHECKING:
+    from conftest import Env
+
+
+async def _account(env: Env, role: str = "administrator") -> str:
+    key = f"_account_{role}"
+    if key not in env.overrides:
+        env.overrides[key] = await env.connect(role, sim_user=f"reg-{role}@zoom.test")
+    return str(env.overrides[key])
+
+
+def _enrollment(
+    day: c.DayData,
+    user_id: str | None,
+    email: str,
+    status: c.EnrollmentStatus = c.EnrollmentStatus.APPROVED,
+    *,
+    enrollment_id: uuid.UUID | None = None,
+    version: int = 1,
+    session_id: uuid.UUID | None = None,
+) -> c.EnrollmentChanged:
+    return c.EnrollmentChanged(
+        company_id=day.company_id,
+        enrollment_id=enrollment_id or uuid.uuid4(),
+        event_id=day.event_id,
+        session_id=session_id or day.session_id,
+        user_id=user_id,
+        email=email,
+        status=status,
+        previous_status=None,
+        version=version,
+    )
+
+
+async def _registrants(env: Env, account: str, zoom_id: str) -> dict[str, dict[str, str]]:
+    """The meeting's approved registrants at Zoom, by e-mail."""
+    api = ZoomApi(env.app.state.runtime.extras["zoom"])
+    try:
+        found = await api.list_registrants(uuid.UUID(account), zoom_id)
+    except ZoomNotFound:  # the meeting takes no registrants (yet)
+        return {}
+    return {r.email: {"id": r.id, "join_url": r.join_url} for r in found}
+
+
+async def _rows(env: Env, day_id: uuid.UUID) -> dict[uuid.UUID, MeetingRegistrant]:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        rows = await session.execute(
+            select(MeetingRegistrant).where(MeetingRegistrant.day_id == day_id)
+        )
+        return {r.enrollment_id: r for r in rows.scalars()}
+
+
+async def _settled(env: Env, day_id: uuid.UUID) -> bool:
+    """No registrants job of the day is left to run."""
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        return await session.get(ZoomJob, (day_id, "registrants")) is None
+
+
+async def _registered_as(
+    env: Env, account: str, zoom_id: str, emails: set[str]
+) -> dict[str, dict[str, str]]:
+    async def check() -> dict[str, dict[str, str]] | None:
+        found = await _registrants(env, account, zoom_id)
+        return found if set(found) == emails else None
+
+    result: dict[str, dict[str, str]] = await env.wait(check)
+    return result
+
+
+async def _join_url(env: Env, day_id: uuid.UUID, headers: dict[str, str]) -> Any:
+    async with env.client() as bridge:
+        r = await bridge.get(f"/v1/days/{day_id}/meeting", headers=headers)
+    return r.json()["join_url"] if r.status_code == 200 else r.status_code
+
+
+async def test_r_zoom_3_seat_holders_of_an_administrator_meeting_get_personal_links(
+    env: Env,
+) -> None:
+    account = await _account(env)
+    day = env.day(account, organizer="org-r")
+    unbound = _enrollment(day, None, "newbie@example.com")  # an e-mail nobody signed in with
+    for message in (
+        _enrollment(day, "ann", "Ann@Example.com"),
+        _enrollment(day, "pat", "pat@example.com", c.EnrollmentStatus.PENDING),
+        _enrollment(day, "wes", "wes@example.com", c.EnrollmentStatus.WAITLISTED),
+        unbound,
+    ):
+        await env.publish(message)
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    zoom_id = str(row.zoom_meeting_id)
+    settings = (await env.sim_meeting(zoom_id))["settings"]
+    assert (settings["approval_type"], settings["registration_type"]) == (0, 1)
+    # seat holders only (pending and waitlisted hold no join link), by e-mail when unbound
+    at_zoom = await _registered_as(env, account, zoom_id, {"ann@example.com", "newbie@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    rows = await _rows(env, day.day_id)
+    assert {r.email for r in rows.values()} == set(at_zoom)
+    for stored in rows.values():
+        assert stored.zoom_meeting_id == zoom_id
+        assert stored.zoom_registrant_id == at_zoom[stored.email]["id"]
+        assert "tk=" not in stored.join_url_enc  # the personal link is encrypted at rest
+    # the user gets their own link; admins and the organizer the meeting's shared one
+    mine = await _join_url(env, day.day_id, env.user("ann"))
+    assert mine == at_zoom["ann@example.com"]["join_url"]
+    assert mine != row.join_url
+    assert "tk=" in mine
+    assert await _join_url(env, day.day_id, env.admin()) == row.join_url
+    assert await _join_url(env, day.day_id, env.user("org-r")) == row.join_url
+    assert await _join_url(env, day.day_id, env.user("pat")) == 404
+    # the unbound enrollment's person signs in: the same registration is theirs, not a new one
+    await env.publish(
+        _enrollment(
+            day, "newbie", "newbie@example.com", enrollment_id=unbound.enrollment_id, version=2
+        )
+    )
+
+    async def newbies_link() -> Any:
+        url = await _join_url(env, day.day_id, env.user("newbie"))
+        return url if isinstance(url, str) else None
+
+    assert await env.wait(newbies_link) == at_zoom["newbie@example.com"]["join_url"]
+    assert set(await _registrants(env, account, zoom_id)) == set(at_zoom)
+
+
+async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env: Env) -> None:
+    account = await _account(env)
+    day = env.day(account)
+    cid = uuid.uuid4()
+    mover = uuid.uuid4()
+    await env.publish(_enrollment(day, "cat", "cat@example.com", enrollment_id=cid))
+    await env.publish(_enrollment(day, "max", "max@example.com", enrollment_id=mover))
+    await env.publish(_enrollment(day, "liv", "liv@example.com"))
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    zoom_id = str(row.zoom_meeting_id)
+    everyone = {"cat@example.com", "max@example.com", "liv@example.com"}
+    before = await _registered_as(env, account, zoom_id, everyone)
+    # cat withdraws; max moves to another session of the event
+    await env.publish(
+        _enrollment(
+            day,
+            "cat",
+            "cat@example.com",
+            c.EnrollmentStatus.CANCELLED,
+            enrollment_id=cid,
+            version=2,
+        )
+    )
+    await env.publish(
+        _enrollment(
+            day, "max", "max@example.com", enrollment_id=mover, version=2, session_id=uuid.uuid4()
+        )
+    )
+    await _registered_as(env, account, zoom_id, {"liv@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    assert {r.email for r in (await _rows(env, day.day_id)).values()} == {"liv@example.com"}
+    assert await _join_url(env, day.day_id, env.user("cat")) == 404
+    assert await _join_url(env, day.day_id, env.user("max")) == 404
+    # cat's seat comes back (approved again): registered again, with a new link
+    await env.publish(_enrollment(day, "cat", "cat@example.com", enrollment_id=cid, version=3))
+    again = await _registered_as(env, account, zoom_id, {"liv@example.com", "cat@example.com"})
+    assert again["cat@example.com"]["id"] != before["cat@example.com"]["id"]
+
+
+async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -> None:
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(_enrollment(day, "ida", "ida@example.com"))
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    await _registered_as(env, account, str(first.zoom_meeting_id), {"ida@example.com"})
+    # somebody deletes the meeting at Zoom; the next change of the day makes a new one
+    api = ZoomApi(env.app.state.runtime.extras["zoom"])
+    await api.delete_meeting(uuid.UUID(account), str(first.zoom_meeting_id))
+    await env.publish(
+        env.day(
+            account,
+            day_id=day.day_id,
+            session_id=day.session_id,
+            start=day.start + dt.timedelta(hours=1),
+            cls=c.DayRescheduled,
+        )
+    )
+
+    async def recreated() -> Any:
+        row = await env.meeting_row(day.day_id)
+        fresh = row is not None and row.zoom_meeting_id not in (None, first.zoom_meeting_id)
+        return row if fresh and row.status == "created" else None
+
+    second = await env.wait(recreated)
+    at_zoom = await _registered_as(env, account, str(second.zoom_meeting_id), {"ida@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    [stored] = (await _rows(env, day.day_id)).values()
+    assert stored.zoom_meeting_id == second.zoom_meeting_id
+    assert (
+        await _join_url(env, day.day_id, env.user("ida")) == at_zoom["ida@example.com"]["join_url"]
+    )
+
+
+async def test_r_zoom_3_participant_role_meetings_keep_the_shared_link(env: Env) -> None:
+    account = await _account(env, "participant")
+    day = env.day(account)
+    await env.publish(_enrollment(day, "joe", "joe@example.com"))
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    assert (await env.sim_meeting(str(row.zoom_meeting_id)))["settings"]["approval_type"] == 2
+
+    async def joe_sees() -> Any:
+        url = await _join_url(env, day.day_id, env.user("joe"))
+        return url if isinstance(url, str) else None
+
+    assert await env.wait(joe_sees) == row.join_url
+    await env.wait(lambda: _settled(env, day.day_id))
+    assert await _rows(env, day.day_id) == {}
+    async with env.sim() as sim:
+        calls = (await sim.get("/_sim/calls")).json()
+    assert not [x for x in calls if f"/v2/meetings/{row.zoom_meeting_id}/registrants" in x["path"]]
+
+
+async def test_r_zoom_3_registration_respects_zooms_rate_limits(env: Env) -> None:
+    """Per-second 429s on adding registrants are retried with backoff: everyone ends up
+    registered once, whatever was cut short."""
+    account = await _account(env)
+    day = env.day(account)
+    emails = {f"learner{i}@example.com" for i in range(5)}
+    for i, email in enumerate(sorted(emails)):
+        await env.publish(_enrollment(day, f"learner{i}", email))
+    async with env.sim() as sim:
+        await sim.post(
+            "/_sim/faults",
+            json={
+                "status": 429,
+                "rate_limit_type": "QPS",
+                "retry_after": 1,
+                "count": 2,
+                "method": "POST",
+                "path_prefix": "/v2/meetings/",
+            },
+        )
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    await _registered_as(env, account, str(row.zoom_meeting_id), emails)
+    await env.wait(lambda: _settled(env, day.day_id))
+    assert {r.email for r in (await _rows(env, day.day_id)).values()} == emails
+
+
+async def test_r_zoom_3_a_role_change_switches_registration(env: Env) -> None:
+    """The account becomes a participant account: registrants are removed and the meeting
+    takes none (everyone has the shared link); administrator again: registered again."""
+    account = await env.connect("administrator", sim_user="reg-switch@zoom.test")
+    day = env.day(account)
+    await env.publish(_enrollment(day, "kim", "kim@example.com"))
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    zoom_id = str(row.zoom_meeting_id)
+    await _registered_as(env, account, zoom_id, {"kim@example.com"})
+    async with env.client() as bridge:
+        r = await bridge.patch(
+            f"/v1/zoom/accounts/{account}", json={"role": "participant"}, headers=env.admin()
+        )
+        assert r.status_code == 200
+
+    async def switched_off() -> bool:
+        meeting = await env.sim_meeting(zoom_id)
+        return bool(meeting["settings"]["approval_type"] == 2)
+
+    await env.wait(switched_off)
+    await env.wait(lambda: _settled(env, day.day_id))
+    assert await _rows(env, day.day_id) == {}
+    assert await _join_url(env, day.day_id, env.user("kim")) == row.join_url
+    async with env.client() as bridge:
+        r = await bridge.patch(
+            f"/v1/zoom/accounts/{account}", json={"role": "administrator"}, headers=env.admin()
+        )
+        assert r.status_code == 200
+    again = await _registered_as(env, account, zoom_id, {"kim@example.com"})
+    assert (await env.sim_meeting(zoom_id))["settings"]["approval_type"] == 0
+
+    async def kims_link() -> Any:
+        url = await _join_url(env, day.day_id, env.user("kim"))
+        return url if url == again["kim@example.com"]["join_url"] else None
+
+    await env.wait(kims_link)

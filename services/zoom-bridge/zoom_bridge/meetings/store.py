@@ -1,0 +1,381 @@
+"""What the meeting jobs read and write, each method one transaction of its own: the Zoom
+calls happen between them, never inside one (a slow Zoom never holds a row lock or a
+connection), and what a method commits is what the next attempt starts from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from te_shared import contracts as c
+from te_shared import rules
+from te_shared.db import utcnow
+from te_shared.logging import get_logger
+from te_shared.outbox import add_message
+from zoom_bridge.crypto import TokenCipher
+from zoom_bridge.meetings import jobs
+from zoom_bridge.meetings.plan import Marker, Registered, RegistrantSnapshot, Seat, Snapshot
+from zoom_bridge.models import (
+    CompanyReplica,
+    Enrollment,
+    MeetingRegistrant,
+    OutboxRecord,
+    ZoomAccount,
+    ZoomJob,
+    ZoomMeeting,
+)
+from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.zoom.api import Meeting, Registration
+
+log = get_logger(__name__)
+
+
+async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
+    """The day's meeting as the planner sees it (within the caller's transaction)."""
+    meeting = await session.get(ZoomMeeting, day_id)
+    if meeting is None:
+        return None
+    account = await session.get(ZoomAccount, meeting.account_id) if meeting.account_id else None
+    company = await session.get(CompanyReplica, meeting.company_id)
+    connected = account is not None and account.company_id == meeting.company_id
+    role = account.role if account is not None and connected else None
+    marker = None
+    if meeting.create_account_id is not None:
+        marker = Marker(
+            meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
+        )
+    return Snapshot(
+        day_id=meeting.day_id,
+        company_id=meeting.company_id,
+        version=meeting.version,
+        desired=meeting.desired,
+        account_id=account.id if account is not None and role else None,
+        account_role=role,
+        needs_reconnect=bool(account is not None and account.needs_reconnect),
+        zoom_meeting_id=meeting.zoom_meeting_id,
+        meeting_account_id=meeting.meeting_account_id or meeting.account_id,
+        synced_version=meeting.synced_version,
+        unanswered=marker,
+        topic=meeting.topic,
+        start=meeting.start,
+        end=meeting.end,
+        timezone=meeting.timezone,
+        auto_recording=meeting.auto_recording,
+        training_module=rules.training_module(company.training_module_enabled if company else None),
+    )
+
+
+@dataclass(frozen=True)
+class VerifyState:
+    """For the ``verify`` job: the unanswered create to verify, the stored meeting on its
+    account (to keep) and whether a sync of the day is pending."""
+
+    unanswered: Marker | None
+    keep: str | None
+    syncing: bool
+
+
+class MeetingStore:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: ZoomBridgeSettings,
+        cipher: TokenCipher,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.cipher = cipher
+
+    # ---- jobs ----------------------------------------------------------------------------------
+
+    async def snapshot(self, day_id: uuid.UUID) -> Snapshot | None:
+        async with self.sessionmaker() as session, session.begin():
+            return await read_snapshot(session, day_id)
+
+    async def finish(self, claimed: jobs.Claimed) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.finish(session, claimed)
+
+    async def wait(self, claimed: jobs.Claimed, delay: float, reason: str) -> None:
+        """Run the job again after ``delay``: a wait, not a failure (neither an attempt nor
+        part of the retry budget)."""
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.retry_later(session, claimed, delay, reason, waited_as_asked=True)
+
+    async def retry(self, claimed: jobs.Claimed, delay: float, error: str) -> bool:
+        """Run the job again after ``delay``, within the retry budget; False once it is spent
+        (the job is left alone)."""
+        async with self.sessionmaker() as session, session.begin():
+            return await jobs.retry_later(
+                session,
+                claimed,
+                delay,
+                error,
+                budget_seconds=self.settings.zoom_retry_budget_seconds,
+            )
+
+    async def park(self, claimed: jobs.Claimed, delay: float, reason: str) -> None:
+        """Zoom accepts nothing of the kind before a time it named (its daily limit): run the
+        job again then, outside the retry budget (the wait moves the budget's end on, and is
+        no attempt). A ``sync`` job's meeting keeps its status (pending while Zoom never made
+        it) and says why and until when in its ``error``."""
+        async with self.sessionmaker() as session, session.begin():
+            await jobs.retry_later(
+                session,
+                claimed,
+                delay,
+                reason,
+                budget_seconds=self.settings.zoom_retry_budget_seconds,
+                waited_as_asked=True,
+            )
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is not None and claimed.kind == jobs.SYNC:
+                meeting.error = reason
+
+    async def fail(self, claimed: jobs.Claimed, reason: str) -> None:
+        """The job ends; a ``sync`` job's meeting is failed with the reason, visibly
+        (R-ZOOM-8). A later change of the day, or the admin's retry, arms it again."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is not None and claimed.kind == jobs.SYNC:
+                meeting.status = c.MeetingStatus.FAILED.value
+                meeting.error = reason
+                add_message(
+                    session,
+                    OutboxRecord,
+                    c.MeetingFailed(
+                        company_id=meeting.company_id,
+                        day_id=meeting.day_id,
+                        version=meeting.version,
+                        zoom_meeting_id=meeting.zoom_meeting_id,
+                        join_url=meeting.join_url,
+                        start_time=meeting.start,
+                        error=reason,
+                    ),
+                )
+            await jobs.finish(session, claimed)
+
+    # ---- the day's meeting ---------------------------------------------------------------------
+
+    async def set_marker(self, day_id: uuid.UUID, marker: Marker | None) -> None:
+        """Mark (or unmark) a create that may be made without its answer reaching us."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None:
+                meeting.create_account_id = marker.account_id if marker else None
+                meeting.create_sent_at = marker.sent_at if marker else None
+                meeting.create_settles_at = marker.settles_at if marker else None
+
+    async def forget_meeting(self, day_id: uuid.UUID) -> None:
+        """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None:
+                meeting.zoom_meeting_id = None
+                meeting.meeting_account_id = None
+                meeting.join_url = None
+                meeting.start_url_enc = None
+
+    async def meeting_gone(self, day_id: uuid.UUID, zoom_meeting_id: str) -> None:
+        """Zoom says the day's meeting does not exist (deleted at Zoom): forget it and arm the
+        day's sync, which creates it again."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
+                return
+            meeting.zoom_meeting_id = None
+            meeting.meeting_account_id = None
+            meeting.join_url = None
+            meeting.start_url_enc = None
+            if meeting.desired == "present":
+                meeting.status = c.MeetingStatus.PENDING.value
+                await jobs.arm(session, day_id, jobs.SYNC)
+
+    async def save(
+        self,
+        claimed: jobs.Claimed,
+        snap: Snapshot,
+        *,
+        created: Meeting | None = None,
+        updated: bool = False,
+        deleted: bool = False,
+        uncertain: Marker | None = None,
+    ) -> None:
+        """Store what Zoom now holds and announce it. After a meeting was created (or deleted)
+        with an unanswered create behind it (``uncertain``), that create stays marked and the
+        ``verify`` job is armed to delete any second meeting it makes later."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            if meeting is None:
+                return
+            meeting.error = None
+            if created is not None or deleted:
+                meeting.create_account_id = uncertain.account_id if uncertain else None
+                meeting.create_sent_at = uncertain.sent_at if uncertain else None
+                meeting.create_settles_at = uncertain.settles_at if uncertain else None
+                if uncertain is not None:
+                    delay = self.settings.zoom_create_verify_delay_seconds
+                    await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
+            if deleted:
+                # the meeting's registrants went with it
+                await session.execute(
+                    delete(MeetingRegistrant).where(MeetingRegistrant.day_id == meeting.day_id)
+                )
+                meeting.status = c.MeetingStatus.DELETED.value
+                message: c.Message = c.MeetingDeleted(
+                    company_id=meeting.company_id,
+                    day_id=meeting.day_id,
+                    version=snap.version,
+                    zoom_meeting_id=snap.zoom_meeting_id,
+                )
+                meeting.zoom_meeting_id = None
+                meeting.meeting_account_id = None
+                meeting.join_url = None
+                meeting.start_url_enc = None
+            else:
+                if created is not None:
+                    meeting.zoom_meeting_id = created.id
+                    meeting.meeting_account_id = snap.account_id
+                    meeting.join_url = created.join_url
+                    meeting.start_url_enc = (
+                        self.cipher.encrypt(created.start_url) if created.start_url else None
+                    )
+                # R-ZOOM-3: the body switched registration as the role says; a new meeting,
+                # or one whose registration changed, needs its registrants seen to
+                changed = meeting.registration != snap.administrator
+                meeting.registration = snap.administrator
+                if (created is not None and snap.administrator) or changed:
+                    await jobs.arm(session, meeting.day_id, jobs.REGISTRANTS)
+                meeting.status = c.MeetingStatus.CREATED.value
+                kind = c.MeetingCreated if created is not None else c.MeetingUpdated
+                message = kind(
+                    company_id=meeting.company_id,
+                    day_id=meeting.day_id,
+                    version=snap.version,
+                    zoom_meeting_id=meeting.zoom_meeting_id,
+                    join_url=meeting.join_url,
+                    start_time=meeting.start,
+                )
+            meeting.synced_version = snap.version
+            add_message(session, OutboxRecord, message)
+            await jobs.finish(session, claimed)
+        log.info("zoom_meeting_synced", day_id=str(claimed.day_id), kind=type(message).__name__)
+
+    # ---- verification of an unanswered create --------------------------------------------------
+
+    async def verify_state(self, day_id: uuid.UUID) -> VerifyState:
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            syncing = await session.get(ZoomJob, (day_id, jobs.SYNC)) is not None
+            if meeting is None or meeting.create_account_id is None:
+                return VerifyState(None, None, syncing)
+            marker = Marker(
+                meeting.create_account_id, meeting.create_sent_at, meeting.create_settles_at
+            )
+            on_account = meeting.meeting_account_id == meeting.create_account_id
+            keep = meeting.zoom_meeting_id if on_account else None
+            return VerifyState(marker, keep, syncing)
+
+    async def verified(
+        self, claimed: jobs.Claimed, unanswered: Marker, *, again_in: float | None
+    ) -> None:
+        """A verification pass is done: the next one runs ``again_in`` seconds later, or (the
+        last pass) the mark is cleared, unless the day's create was marked anew meanwhile."""
+        async with self.sessionmaker() as session, session.begin():
+            if again_in is not None:
+                await jobs.next_step(session, claimed, again_in)
+                return
+            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
+            current = job is not None and job.generation == claimed.generation
+            if meeting is not None and current and meeting.create_sent_at == unanswered.sent_at:
+                meeting.create_account_id = None
+                meeting.create_sent_at = None
+                meeting.create_settles_at = None
+            await jobs.finish(session, claimed)
+
+    # ---- registrants ---------------------------------------------------------------------------
+
+    async def registrant_snapshot(self, day_id: uuid.UUID) -> RegistrantSnapshot | None:
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None:
+                return None
+            holder = meeting.meeting_account_id or meeting.account_id
+            account = await session.get(ZoomAccount, holder) if holder else None
+            usable = (
+                account is not None
+                and account.company_id == meeting.company_id
+                and not account.needs_reconnect
+            )
+            seats = await session.execute(
+                select(Enrollment.enrollment_id, Enrollment.email).where(
+                    Enrollment.company_id == meeting.company_id,
+                    Enrollment.session_id == meeting.session_id,
+                    Enrollment.status.in_(sorted(rules.JOIN_LINK)),
+                    Enrollment.email.is_not(None),
+                )
+            )
+            registered = await session.execute(
+                select(MeetingRegistrant).where(MeetingRegistrant.day_id == day_id)
+            )
+            return RegistrantSnapshot(
+                day_id=day_id,
+                present=meeting.desired == "present",
+                zoom_meeting_id=meeting.zoom_meeting_id,
+                account_id=account.id if account is not None and usable else None,
+                administrator=account is not None
+                and account.role == c.ZoomAccountRole.ADMINISTRATOR,
+                registration=meeting.registration,
+                seats=tuple(Seat(e_id, str(email)) for e_id, email in seats.all()),
+                registered=tuple(
+                    Registered(r.enrollment_id, r.zoom_meeting_id, r.zoom_registrant_id, r.email)
+                    for r in registered.scalars()
+                ),
+            )
+
+    async def set_registration(self, day_id: uuid.UUID, zoom_meeting_id: str, on: bool) -> None:
+        """The meeting takes registrants (or no longer does), as Zoom was just told."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is not None and meeting.zoom_meeting_id == zoom_meeting_id:
+                meeting.registration = on
+
+    async def save_registrant(
+        self, day_id: uuid.UUID, seat: Seat, zoom_meeting_id: str, registration: Registration
+    ) -> bool:
+        """Keep a registration Zoom just made, with the personal link encrypted; not when the
+        day's meeting changed meanwhile (the new one registers everyone again)."""
+        async with self.sessionmaker() as session, session.begin():
+            meeting = await session.get(ZoomMeeting, day_id)
+            if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
+                return False
+            row = await session.get(MeetingRegistrant, (day_id, seat.enrollment_id))
+            if row is None:
+                row = MeetingRegistrant(day_id=day_id, enrollment_id=seat.enrollment_id)
+                session.add(row)
+            row.company_id = meeting.company_id
+            row.zoom_meeting_id = zoom_meeting_id
+            row.zoom_registrant_id = registration.registrant_id
+            row.join_url_enc = self.cipher.encrypt(registration.join_url)
+            row.email = seat.email
+            row.registered_at = utcnow()
+            return True
+
+    async def drop_registrants(
+        self, day_id: uuid.UUID, gone: tuple[Registered, ...] | list[Registered]
+    ) -> None:
+        """Forget registrations (removed at Zoom, or their meeting is gone); a row registered
+        again meanwhile (another registrant id) stays."""
+        async with self.sessionmaker() as session, session.begin():
+            for item in gone:
+                await session.execute(
+                    delete(MeetingRegistrant).where(
+                        MeetingRegistrant.day_id == day_id,
+                        MeetingRegistrant.enrollment_id == item.enrollment_id,
+                        MeetingRegistrant.zoom_registrant_id == item.registrant_id,
+                    )
+                )
