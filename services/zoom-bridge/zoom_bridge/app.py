@@ -13,7 +13,7 @@ from zoom_bridge.accounts.endpoints import router as accounts_router
 from zoom_bridge.handlers import consumers
 from zoom_bridge.meetings.endpoints import router as meetings_router
 from zoom_bridge.metrics import BridgeMetrics
-from zoom_bridge.models import InboxRecord, OutboxRecord
+from zoom_bridge.models import IdempotencyRecord, InboxRecord, OutboxRecord
 from zoom_bridge.participants.endpoints import router as participants_router
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks.endpoints import router as webhooks_router
@@ -32,6 +32,9 @@ def create_app(
         description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",
         routers=[accounts_router, meetings_router, participants_router, webhooks_router],
         consumers=consumers,
+        idempotency_model=IdempotencyRecord,
+        # Zoom's own calls: signed webhooks (no bearer token) and the OAuth redirect
+        idempotency_exempt=("/v1/zoom/webhooks", "/v1/zoom/oauth/"),
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,
         migrations=MIGRATIONS,

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from te_shared.db import UTCDateTime, make_metadata
+from te_shared.idempotency import IdempotencyRecordMixin
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin
 from te_shared.replica import CompanyReplicaMixin
@@ -24,6 +25,10 @@ class OutboxRecord(OutboxRecordMixin, Base):
 
 
 class InboxRecord(InboxRecordMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 
