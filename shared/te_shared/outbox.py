@@ -58,24 +58,33 @@ class OutboxRecordMixin:
 
 def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: Message) -> None:
     """Write ``message`` into the outbox in the session's current transaction."""
+    record: Any = model  # a mapped subclass of the mixin
+    session.add(record(**outbox_values(message)))
+    mark_written(session)
+
+
+def outbox_values(message: Message) -> dict[str, Any]:
+    """The columns of ``message``'s outbox row (for a statement that inserts it itself, as a
+    write done in one round trip does; then call :func:`mark_written`)."""
     now = utcnow()
     headers: dict[str, Any] = {"schema_version": message.schema_version}
     cid = correlation_id_var.get()
     if cid:
         headers["correlation_id"] = cid
     inject_trace_context(headers)  # traceparent: the trace continues when the relay publishes
-    record: Any = model  # a mapped subclass of the mixin
-    session.add(
-        record(
-            message_id=message.message_id,
-            routing_key=message.routing_key,
-            payload=message.model_dump(mode="json"),
-            headers=headers,
-            created_at=now,
-            available_at=now,
-            attempts=0,
-        )
-    )
+    return {
+        "message_id": message.message_id,
+        "routing_key": message.routing_key,
+        "payload": message.model_dump(mode="json"),
+        "headers": headers,
+        "created_at": now,
+        "available_at": now,
+        "attempts": 0,
+    }
+
+
+def mark_written(session: AsyncSession) -> None:
+    """The session wrote outbox rows: the relay is woken once it commits."""
     session.info[_OUTBOX_DIRTY] = True
 
 

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registration import readmodel
 from registration.access.service import grant_access
 from registration.binding import normalise_email
 from registration.enrollments import rules
@@ -81,6 +82,7 @@ async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
         event = await session.get(EventReplica, msg.event_id)
         requires_approval = event is not None and event.requires_approval
         await promote_waitlisted(session, msg.session_id, requires_approval)
+        await readmodel.refresh_timeline(session, msg.session_id)  # days may have come first
 
 
 @consumers.handler(c.SessionCreated)
@@ -149,6 +151,7 @@ async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
 async def on_day_scheduled(session: AsyncSession, msg: c.DayScheduled) -> None:
     if await _upsert_day(session, msg):
         await _reopen_once(session, msg)
+        await readmodel.refresh_timeline(session, msg.session_id)
 
 
 @consumers.handler(c.DayRescheduled)
@@ -157,6 +160,7 @@ async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> No
     the R-DAY-8 confirmation too, so R-ENR-9 does not depend on the order of messages."""
     if await _upsert_day(session, msg):
         await _reopen_once(session, msg)
+        await readmodel.refresh_timeline(session, msg.session_id)
 
 
 async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
@@ -177,7 +181,7 @@ async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
 
 @consumers.handler(c.DayCancelled)
 async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
-    await tombstone_if_newer(
+    if await tombstone_if_newer(
         session,
         DayReplica,
         key={"day_id": msg.day_id},
@@ -190,7 +194,8 @@ async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
             "start": None,
             "end": None,
         },
-    )
+    ):
+        await readmodel.refresh_timeline(session, msg.session_id)
 
 
 async def reopen_session(session: AsyncSession, msg: c.DayData) -> None:

@@ -71,6 +71,10 @@ class SessionReplica(Base):
     deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
     version: Mapped[int] = mapped_column(Integer())
     taken: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    #: the start of its first day and the end of its last (days not deleted), kept by the day
+    #: handlers, so "my events" picks and orders a tab's events in SQL (R-ENR-10, R-SES-10)
+    first_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DayReplica(Base):

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.enrollments import rules as enrollment_rules
@@ -85,6 +85,25 @@ async def session_by_name(
             if row not in found:
                 found.append(row)
     return names
+
+
+async def refresh_timeline(session: AsyncSession, session_id: uuid.UUID) -> None:
+    """Keep the session's ``first_start`` and ``last_end`` equal to its days' (not deleted),
+    after a day or the session itself changed. Called last in a handler: it locks the seat
+    counter's row, which comes after enrollments in the lock order."""
+    days = select(DayReplica).where(
+        DayReplica.session_id == session_id,
+        DayReplica.deleted.is_(False),
+    )
+    await session.execute(
+        update(SessionReplica)
+        .where(SessionReplica.session_id == session_id)
+        .values(
+            first_start=days.with_only_columns(func.min(DayReplica.start)).scalar_subquery(),
+            last_end=days.with_only_columns(func.max(DayReplica.end)).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def timelines(

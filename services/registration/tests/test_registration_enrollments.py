@@ -359,6 +359,12 @@ async def test_r_enr_10_tabs(reg: Reg) -> None:
     assert (
         await reg.client.get("/v1/me/events?tab=bogus", headers=reg.user(user))
     ).status_code == 422
+    for cursor in ("3", "not-base64!", "W10", "WyJ4IiwgInkiXQ"):  # an old offset, junk, [], [x,y]
+        r = await reg.client.get(
+            "/v1/me/events", params={"tab": "available", "cursor": cursor}, headers=reg.user(user)
+        )
+        assert r.status_code == 422, cursor
+        assert r.json()["errors"][0]["field"] == "query.cursor"
 
 
 async def test_r_enr_11_attendance_moves_to_participated(reg: Reg) -> None:

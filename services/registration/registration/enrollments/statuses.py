@@ -25,9 +25,10 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from registration.enrollments import rules as enrollment_rules
 from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
@@ -35,7 +36,7 @@ from te_shared import contracts as c
 from te_shared import rules
 from te_shared.db import is_postgres, utcnow
 from te_shared.errors import Conflict, NotFound
-from te_shared.outbox import add_message
+from te_shared.outbox import add_message, mark_written, outbox_values
 
 S = c.EnrollmentStatus
 
@@ -128,21 +129,7 @@ def record(
             reason=reason,
         )
     )
-    add_message(
-        session,
-        OutboxRecord,
-        c.EnrollmentChanged(
-            company_id=enrollment.company_id,
-            enrollment_id=enrollment.id,
-            event_id=enrollment.event_id,
-            session_id=enrollment.session_id,
-            user_id=enrollment.user_id,
-            email=enrollment.email,
-            status=S(enrollment.status),
-            previous_status=previous,
-            version=enrollment.version,
-        ),
-    )
+    add_message(session, OutboxRecord, _enrollment_changed(enrollment, previous))
 
 
 async def create_enrollment(
@@ -165,11 +152,29 @@ async def create_enrollment(
     so is a second unbound one (``user_id`` None) of the e-mail."""
     if not enrollment_rules.may_change(None, status):
         raise forbidden_transition(None, status)
-    if status in rules.SEAT_TAKING and not await take_seat(session, session_id):
-        await _still_there(session, session_id)
-        if not waitlist_when_full:
-            raise SessionFull("The session has no free seat.")
-        status = S.WAITLISTED
+    if status in rules.SEAT_TAKING:
+        if is_postgres(session):  # the hot path: one statement while the seat is locked
+            made = await _take_seat_and_enroll(
+                session,
+                company_id=company_id,
+                event_id=event_id,
+                session_id=session_id,
+                user_id=user_id,
+                email=email,
+                status=status,
+                by=by,
+                reason=reason,
+            )
+            if made is not None:
+                return made
+            took = False
+        else:
+            took = await take_seat(session, session_id)
+        if not took:
+            await _still_there(session, session_id)
+            if not waitlist_when_full:
+                raise SessionFull("The session has no free seat.")
+            status = S.WAITLISTED
     now = utcnow()
     enrollment = Enrollment(
         id=uuid.uuid4(),
@@ -191,6 +196,124 @@ async def create_enrollment(
             "The user already has an enrollment in this event.", code="already_enrolled"
         ) from exc
     record(session, enrollment, None, by, reason, now)
+    return enrollment
+
+
+def _enrollment_changed(enrollment: Enrollment, previous: S | None) -> c.EnrollmentChanged:
+    return c.EnrollmentChanged(
+        company_id=enrollment.company_id,
+        enrollment_id=enrollment.id,
+        event_id=enrollment.event_id,
+        session_id=enrollment.session_id,
+        user_id=enrollment.user_id,
+        email=enrollment.email,
+        status=S(enrollment.status),
+        previous_status=previous,
+        version=enrollment.version,
+    )
+
+
+async def _take_seat_and_enroll(
+    session: AsyncSession,
+    *,
+    company_id: str,
+    event_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: str | None,
+    email: str | None,
+    status: S,
+    by: str,
+    reason: str | None,
+) -> Enrollment | None:
+    """The seat-taking write in ONE statement (PostgreSQL): take a seat with the conditional
+    UPDATE, and only if it took one insert the enrollment, its history row and its outbox row
+    (data-modifying CTEs). The seat counter's row lock is then held from this statement to the
+    commit that follows at once: inside PostgreSQL, not across round trips waiting their turn
+    on a busy event loop. The lock order is the one above (seat counters, then the new
+    enrollment). None when no seat was free (nothing written); the caller decides what then."""
+    now = utcnow()
+    enrollment = Enrollment(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        event_id=event_id,
+        session_id=session_id,
+        user_id=user_id,
+        email=email,
+        status=status,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    t = SessionReplica
+    seat = (
+        update(t)
+        .where(
+            t.session_id == session_id,
+            t.deleted.is_(False),
+            (t.limit_enabled.is_(False))
+            | (t.participant_limit.is_(None))
+            | (t.taken < t.participant_limit),
+        )
+        .values(taken=t.taken + 1)
+        .returning(t.session_id)
+        .cte("seat")
+    )
+    row = {c.key: getattr(enrollment, c.key) for c in Enrollment.__table__.columns}
+    enrolled = (
+        insert(Enrollment)
+        .from_select(
+            list(row),
+            select(
+                *(literal(v, Enrollment.__table__.c[k].type) for k, v in row.items())
+            ).select_from(seat),
+        )
+        .returning(Enrollment.id)
+        .cte("enrolled")
+    )
+    history = {
+        "enrollment_id": enrollment.id,
+        "company_id": company_id,
+        "at": now,
+        "by": by,
+        "from_status": None,
+        "to_status": status.value,
+        "reason": reason,
+    }
+    written_history = (
+        insert(EnrollmentHistory)
+        .from_select(
+            list(history),
+            select(
+                *(literal(v, EnrollmentHistory.__table__.c[k].type) for k, v in history.items())
+            ).select_from(enrolled),
+        )
+        .cte("history")
+    )
+    message = outbox_values(_enrollment_changed(enrollment, None))
+    written_message = (
+        insert(OutboxRecord)
+        .from_select(
+            list(message),
+            select(
+                *(literal(v, OutboxRecord.__table__.c[k].type) for k, v in message.items())
+            ).select_from(enrolled),
+        )
+        .cte("message")
+    )
+    stmt = (
+        select(func.count()).select_from(enrolled).add_cte(written_history).add_cte(written_message)
+    )
+    try:
+        made = await session.scalar(stmt)
+    except IntegrityError as exc:
+        raise Conflict(
+            "The user already has an enrollment in this event.", code="already_enrolled"
+        ) from exc
+    if not made:
+        return None
+    make_transient_to_detached(enrollment)
+    session.add(enrollment)
+    mark_written(session)
     return enrollment
 
 

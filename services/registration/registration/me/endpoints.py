@@ -45,9 +45,12 @@ async def my_events(
     session: SessionDep,
     tab: Tab = Tab.AVAILABLE,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+    ] = None,
 ) -> MyEventsPage:
-    return await service.my_events(session, principal, tab, limit, int(cursor or 0))
+    position = service.decode_cursor(cursor) if cursor else None
+    return await service.my_events(session, principal, tab, limit, position)
 
 
 @router.get(

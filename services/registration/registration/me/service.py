@@ -6,12 +6,17 @@ enrollment, (2) those events' sessions with their days.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, case, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from registration import readmodel
 from registration.me import rules as me_rules
@@ -25,9 +30,10 @@ from registration.me.schemas import (
 )
 from registration.models import Access, DayReplica, Enrollment, EventReplica, SessionReplica
 from te_shared import contracts as c
+from te_shared import rules
 from te_shared.auth import Principal
-from te_shared.db import utcnow
-from te_shared.errors import NotFound
+from te_shared.db import UTCDateTime, utcnow
+from te_shared.errors import NotFound, field_error
 
 S = c.EnrollmentStatus
 
@@ -145,29 +151,123 @@ def _view(
     )
 
 
+def _tab_condition(tab: Tab, live: Any, own: Any, now: dt.datetime, open_exists: Any) -> Any:
+    """R-ENR-10 (:func:`registration.me.rules.tab_of`) as SQL over the live enrollment ``live``
+    and its session ``own`` (its ``last_end`` kept from its days)."""
+    ended = and_(own.last_end.is_not(None), own.last_end <= now)
+    if tab is Tab.AVAILABLE:
+        return and_(live.id.is_(None), open_exists)
+    if tab is Tab.PARTICIPATING:
+        return and_(live.status.in_(sorted(rules.PARTICIPATING_TAB)), not_(ended))
+    return and_(live.status.in_(sorted(rules.COMPLETED_TAB)), ended)
+
+
+def _encode_cursor(first: dt.datetime, event_id: uuid.UUID) -> str:
+    raw = json.dumps([first.isoformat(), str(event_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    """A ``next_cursor`` back; anything else is a 422 on ``query.cursor``, never a 500."""
+    invalid = field_error("query.cursor", "The cursor is not valid.", code="invalid_cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        first, event_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        parsed = dt.datetime.fromisoformat(first)
+        if parsed.tzinfo is None:
+            raise invalid
+        return parsed, uuid.UUID(event_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid from exc
+
+
 async def my_events(
-    session: AsyncSession, principal: Principal, tab: Tab, limit: int, offset: int
+    session: AsyncSession,
+    principal: Principal,
+    tab: Tab,
+    limit: int,
+    cursor: tuple[dt.datetime, uuid.UUID] | None,
 ) -> MyEventsPage:
+    """The tab's events, picked and ordered in SQL (R-ENR-10's tab, by the first start of the
+    sessions the user sees, then id), one keyset page at a time; sessions and days are read
+    for the page only. Three queries however many events the user sees."""
     now = utcnow()
-    events = await _events(session, principal)
-    sessions = await _sessions(session, [e.event_id for e, _ in events])
-    # pick and order the tab's events on the rows, then build views for one page only
-    chosen = [
-        (e, en) for e, en in events if me_rules.tab_of(e, en, sessions[e.event_id], now) == tab
-    ]
-    chosen.sort(
-        key=lambda p: (
-            me_rules.first_start(me_rules.visible(p[1], sessions[p[0].event_id]))
-            or me_rules.FAR_FUTURE,
-            str(p[0].event_id),
+    live = aliased(Enrollment)
+    own = aliased(SessionReplica)
+    any_session = aliased(SessionReplica)
+    visible_sessions = and_(
+        any_session.event_id == EventReplica.event_id, any_session.deleted.is_(False)
+    )
+    open_exists = (
+        select(any_session.session_id)
+        .where(
+            visible_sessions,
+            or_(
+                EventReplica.dated.is_(False),
+                any_session.registration_end.is_(None),
+                any_session.registration_end > now,
+            ),
+        )
+        .exists()
+    )
+    event_first = (
+        select(func.min(any_session.first_start)).where(visible_sessions).scalar_subquery()
+    )
+    sort_key = func.coalesce(
+        case((live.id.is_not(None), own.first_start), else_=event_first),
+        literal(me_rules.FAR_FUTURE, UTCDateTime()),
+    )
+    stmt = (
+        select(EventReplica, live, sort_key.label("sort_key"))
+        .outerjoin(
+            live,
+            and_(
+                live.event_id == EventReplica.event_id,
+                live.company_id == principal.company_id,
+                live.user_id == principal.user_id,
+                live.status != S.CANCELLED,
+            ),
+        )
+        .outerjoin(own, own.session_id == live.session_id)
+        .where(
+            EventReplica.company_id == principal.company_id,
+            EventReplica.deleted.is_(False),
+            _tab_condition(tab, live, own, now, open_exists),
         )
     )
-    page = [
-        _view(event, enrollment, sessions[event.event_id], now)
-        for event, enrollment in chosen[offset : offset + limit]
-    ]
-    more = len(chosen) > offset + limit
-    return MyEventsPage(items=page, next_cursor=str(offset + limit) if more else None)
+    if not principal.is_admin:  # R-ENR-1
+        stmt = stmt.join(
+            Access,
+            and_(
+                Access.company_id == principal.company_id,
+                Access.event_id == EventReplica.event_id,
+                Access.user_id == principal.user_id,
+            ),
+        ).where(EventReplica.state == c.EventState.ACTIVE)
+    if cursor is not None:
+        first, after = cursor
+        stmt = stmt.where(
+            or_(
+                sort_key > literal(first, UTCDateTime()),
+                and_(sort_key == literal(first, UTCDateTime()), EventReplica.event_id > after),
+            )
+        )
+    rows = (
+        await session.execute(stmt.order_by(sort_key, EventReplica.event_id).limit(limit + 1))
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    sessions = await _sessions(session, [event.event_id for event, _, _ in rows])
+    items = [_view(event, mine, sessions[event.event_id], now) for event, mine, _ in rows]
+    next_cursor = None
+    if more and rows:
+        last_event, _, last_key = rows[-1]
+        next_cursor = _encode_cursor(_aware(last_key), last_event.event_id)
+    return MyEventsPage(items=items, next_cursor=next_cursor)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 async def my_event(session: AsyncSession, principal: Principal, event_id: uuid.UUID) -> MyEventView:
