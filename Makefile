@@ -13,7 +13,7 @@ EMAIL ?=
 # the token's user is USER only when given on the make command line (`make token USER=u2`).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
 
-.PHONY: help tools env run test test-faults test-sqlite lint typecheck token migrate docs bench clean
+.PHONY: help tools env run test test-faults test-sqlite lint typecheck token migrate docs bench images clean
 
 help:
 	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
@@ -67,6 +67,18 @@ docs: env
 
 bench: env
 	@$(UV) run --no-sync python bench/run.py
+
+# Every image from the one recipe, deploy/Dockerfile (docker-compose.yml passes the same
+# arguments): `make images REGISTRY=registry.example.com/training-events TAG=0.1.0`.
+IMAGES := catalog:catalog:8001 registration:registration:8002 zoom-bridge:zoom_bridge:8003 \
+          zoom-sim:zoom_sim:8099
+REGISTRY ?= training-events
+TAG ?= dev
+images:
+	@for image in $(IMAGES); do \
+	  IFS=: read -r service package port <<< "$$image"; \
+	  docker build -f deploy/Dockerfile --build-arg SERVICE=$$service --build-arg PACKAGE=$$package \
+	    --build-arg PORT=$$port -t $(REGISTRY)/$$service:$(TAG) . || exit 1; done
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .tools

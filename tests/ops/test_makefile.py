@@ -96,3 +96,46 @@ def test_make_tools_installs_uv_without_touching_the_system_python(tmp_path: Pat
     )
     assert again.returncode == 0
     assert "installing uv" not in again.stderr
+
+
+def test_make_images_builds_what_compose_builds() -> None:
+    """`make images` (docker build per service, dry run here) passes each service the build
+    arguments docker-compose.yml passes: one recipe, deploy/Dockerfile, for every image."""
+    import shlex
+
+    import yaml
+
+    assert MAKE is not None
+    out = subprocess.run(
+        [MAKE, "-n", "--no-print-directory", "images", "REGISTRY=r.example/te", "TAG=1.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    script = out.replace("\\\n", " ")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    built = {name: s["build"] for name, s in compose.items() if "build" in s}
+    for name, build in built.items():
+        assert build["dockerfile"] == "deploy/Dockerfile"
+        args = build["args"]
+        assert f"{name}:{args['PACKAGE']}:{args['PORT']}" in script, name
+        assert args["SERVICE"] == name
+    run = subprocess.run(  # the loop itself, with docker replaced by echo
+        ["bash", "-c", script.replace("docker build", "echo docker build")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    commands = [shlex.split(line) for line in run.stdout.splitlines()]
+    assert len(commands) == len(built)
+    for command in commands:
+        tag = command[command.index("-t") + 1]
+        service = tag.removeprefix("r.example/te/").removesuffix(":1.2")
+        args = built[service]["args"]
+        for key in ("SERVICE", "PACKAGE", "PORT"):
+            assert f"{key}={args[key]}" in command, (service, key)
+        assert command[command.index("-f") + 1] == "deploy/Dockerfile"
