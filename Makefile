@@ -6,6 +6,14 @@ TOOLS := $(CURDIR)/.tools
 UV = $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
           services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim
+# Type-checked with the product as one program: the system tests, the benchmarks, deploy/'s scripts.
+PY_TYPED := conftest.py tests bench deploy
+# Each suite whose modules import their own conftest (`from conftest import Reg`) is checked on
+# its own, with itself as the import root. services/zoom-bridge/tests is left out while the
+# bridge's meetings and webhooks code is rewritten (9 errors, in files being changed now): add it
+# back once that work is merged.
+PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/tests \
+                  services/zoom-sim/tests
 COMPANY ?= acme
 ROLE ?= admin
 EMAIL ?=
@@ -48,7 +56,9 @@ lint: env
 	@$(UV) run --no-sync ruff format --check .
 
 typecheck: env
-	@$(UV) run --no-sync mypy $(PY_SRC)
+	@$(UV) run --no-sync mypy $(PY_SRC) $(PY_TYPED)
+	@for suite in $(PY_TEST_SUITES); do \
+	  MYPYPATH=$$suite $(UV) run --no-sync mypy $$suite || exit 1; done
 
 # The whole suite: PostgreSQL and RabbitMQ from TEST_POSTGRES_URL / TEST_AMQP_URL, or testcontainers.
 test: lint typecheck

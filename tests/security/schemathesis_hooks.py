@@ -77,7 +77,7 @@ def unnamed_refusals(body: Any) -> list[dict[str, Any]]:
     return [e for e in errors if not any(rule.names(e) for rule in RULES)]
 
 
-def body_is_schema_valid(case: Case) -> bool:
+def body_is_schema_valid(case: Case[Any]) -> bool:
     """The body sent validates against the operation's schema for it (True when there is none,
     or it cannot be told)."""
     if case.body is NOT_SET:
@@ -96,7 +96,7 @@ def body_is_schema_valid(case: Case) -> bool:
 def refused_only_by_rules_a_schema_cannot_state(
     ctx: CheckContext,
     response: Response,
-    case: Case,
+    case: Case[Any],
 ) -> bool | None:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
