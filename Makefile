@@ -14,6 +14,11 @@ PY_TYPED := conftest.py tests bench deploy
 # back once that work is merged.
 PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/tests \
                   services/zoom-sim/tests
+# The unit layer: pure tests (no database, no broker, no processes), run first by `make test`.
+# tests/unit/ of every service mirrors its package; the shared ones still sit in shared/tests.
+UNIT_TESTS = $(wildcard services/*/tests/unit shared/tests/unit shared/tests/test_auth.py \
+             shared/tests/test_errors.py shared/tests/test_logging.py shared/tests/test_rules.py \
+             shared/tests/test_text.py)
 COMPANY ?= acme
 ROLE ?= admin
 EMAIL ?=
@@ -21,12 +26,15 @@ EMAIL ?=
 # the token's user is USER only when given on the make command line (`make token USER=u2`).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
 
-.PHONY: help tools env run test test-faults test-sqlite lint typecheck token migrate docs bench images clean
+.PHONY: help tools env run test test-unit test-infra test-faults test-sqlite lint typecheck token \
+        migrate docs bench images clean
 
 help:
-	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
-	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make run        - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
+	@echo "make test       - unit tests, lint, type-check, then the whole test suite"
+	@echo "make test-unit  - the unit layer alone (no RabbitMQ, PostgreSQL or processes)"
 	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
+	@echo "CONTRIBUTING.md says which test goes where, and how to add a rule or a message"
 
 # uv itself: from PATH, else into .tools/ (a small venv; `pip install` into the system Python is
 # refused on PEP 668 distributions such as Debian 12), else `pip install --user` linked there.
@@ -60,9 +68,22 @@ typecheck: env
 	@for suite in $(PY_TEST_SUITES); do \
 	  MYPYPATH=$$suite $(UV) run --no-sync mypy $$suite || exit 1; done
 
-# The whole suite: PostgreSQL and RabbitMQ from TEST_POSTGRES_URL / TEST_AMQP_URL, or testcontainers.
-test: lint typecheck
-	@$(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
+# RabbitMQ and PostgreSQL for the tests: TEST_AMQP_URL / TEST_POSTGRES_URL, else the servers on
+# 127.0.0.1:5672 and :5432, else testcontainers (Docker); with none of them, one message saying what
+# to start, at once (deploy/local/infra.py, which the root conftest.py asks too).
+test-infra: env
+	@$(UV) run --no-sync python deploy/local/infra.py >/dev/null
+
+# The unit layer, pointed at no broker and no database, so that it stays pure.
+test-unit: env
+	@TEST_AMQP_URL=amqp://unit-tests-use-no-broker.invalid/ \
+	 TEST_POSTGRES_URL=postgresql://unit-tests-use-no-database.invalid/x \
+	 $(UV) run --no-sync pytest -p no:cacheprovider -q $(UNIT_TESTS)
+
+# The whole suite: first what is quick to fail, then everything but the unit layer.
+test: test-infra test-unit lint typecheck
+	@$(UV) run --no-sync pytest -p no:cacheprovider $(addprefix --ignore=,$(UNIT_TESTS)) \
+	  $(PYTEST_ARGS)
 
 # Faults that restart the machine's RabbitMQ and PostgreSQL (not part of `make test`).
 test-faults: env
