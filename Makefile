@@ -6,6 +6,17 @@ TOOLS := $(CURDIR)/.tools
 UV = $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
           services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim
+# Type-checked with the product as one program: the system tests, the benchmarks, deploy/'s scripts.
+PY_TYPED := conftest.py tests bench deploy
+# Each suite whose modules import their own conftest (`from conftest import Reg`) is checked on
+# its own, with itself as the import root.
+PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/tests \
+                  services/zoom-bridge/tests services/zoom-sim/tests
+# The unit layer: pure tests (no database, no broker, no processes), run first by `make test`.
+# tests/unit/ of every service mirrors its package; the shared ones still sit in shared/tests.
+UNIT_TESTS = $(wildcard services/*/tests/unit shared/tests/unit shared/tests/test_auth.py \
+             shared/tests/test_errors.py shared/tests/test_logging.py shared/tests/test_rules.py \
+             shared/tests/test_text.py)
 COMPANY ?= acme
 ROLE ?= admin
 EMAIL ?=
@@ -13,12 +24,15 @@ EMAIL ?=
 # the token's user is USER only when given on the make command line (`make token USER=u2`).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
 
-.PHONY: help tools env run test test-faults test-sqlite lint typecheck token migrate docs bench clean
+.PHONY: help tools env run test test-unit test-infra test-faults test-sqlite lint typecheck token \
+        migrate docs bench images clean
 
 help:
-	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
-	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make run        - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
+	@echo "make test       - unit tests, lint, type-check, then the whole test suite"
+	@echo "make test-unit  - the unit layer alone (no RabbitMQ, PostgreSQL or processes)"
 	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
+	@echo "CONTRIBUTING.md says which test goes where, and how to add a rule or a message"
 
 # uv itself: from PATH, else into .tools/ (a small venv; `pip install` into the system Python is
 # refused on PEP 668 distributions such as Debian 12), else `pip install --user` linked there.
@@ -48,11 +62,26 @@ lint: env
 	@$(UV) run --no-sync ruff format --check .
 
 typecheck: env
-	@$(UV) run --no-sync mypy $(PY_SRC)
+	@$(UV) run --no-sync mypy $(PY_SRC) $(PY_TYPED)
+	@for suite in $(PY_TEST_SUITES); do \
+	  MYPYPATH=$$suite $(UV) run --no-sync mypy $$suite || exit 1; done
 
-# The whole suite: PostgreSQL and RabbitMQ from TEST_POSTGRES_URL / TEST_AMQP_URL, or testcontainers.
-test: lint typecheck
-	@$(UV) run --no-sync pytest -p no:cacheprovider $(PYTEST_ARGS)
+# RabbitMQ and PostgreSQL for the tests: TEST_AMQP_URL / TEST_POSTGRES_URL, else the servers on
+# 127.0.0.1:5672 and :5432, else testcontainers (Docker); with none of them, one message saying what
+# to start, at once (deploy/local/infra.py, which the root conftest.py asks too).
+test-infra: env
+	@$(UV) run --no-sync python deploy/local/infra.py >/dev/null
+
+# The unit layer, pointed at no broker and no database, so that it stays pure.
+test-unit: env
+	@TEST_AMQP_URL=amqp://unit-tests-use-no-broker.invalid/ \
+	 TEST_POSTGRES_URL=postgresql://unit-tests-use-no-database.invalid/x \
+	 $(UV) run --no-sync pytest -p no:cacheprovider -q $(UNIT_TESTS)
+
+# The whole suite: first what is quick to fail, then everything but the unit layer.
+test: test-infra test-unit lint typecheck
+	@$(UV) run --no-sync pytest -p no:cacheprovider $(addprefix --ignore=,$(UNIT_TESTS)) \
+	  $(PYTEST_ARGS)
 
 # Faults that restart the machine's RabbitMQ and PostgreSQL (not part of `make test`).
 test-faults: env
@@ -67,6 +96,18 @@ docs: env
 
 bench: env
 	@$(UV) run --no-sync python bench/run.py
+
+# Every image from the one recipe, deploy/Dockerfile (docker-compose.yml passes the same
+# arguments): `make images REGISTRY=registry.example.com/training-events TAG=0.1.0`.
+IMAGES := catalog:catalog:8001 registration:registration:8002 zoom-bridge:zoom_bridge:8003 \
+          zoom-sim:zoom_sim:8099
+REGISTRY ?= training-events
+TAG ?= dev
+images:
+	@for image in $(IMAGES); do \
+	  IFS=: read -r service package port <<< "$$image"; \
+	  docker build -f deploy/Dockerfile --build-arg SERVICE=$$service --build-arg PACKAGE=$$package \
+	    --build-arg PORT=$$port -t $(REGISTRY)/$$service:$(TAG) . || exit 1; done
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .tools

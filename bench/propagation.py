@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import time
 import uuid
@@ -120,7 +121,7 @@ async def run() -> list[Result]:
                     },
                 }
                 response = await wait_for(  # until the bridge's account message reached catalog
-                    lambda body=body: cat.post(f"/v1/sessions/{session['id']}/days", json=body),
+                    functools.partial(cat.post, f"/v1/sessions/{session['id']}/days", json=body),
                     zoom_account_known,
                     what="the Zoom account known to catalog",
                 )

@@ -40,7 +40,8 @@ async def baseline() -> tuple[float, list[float]]:
             await conn.execute(
                 "CREATE TABLE seats (id uuid PRIMARY KEY, taken int NOT NULL DEFAULT 0)"
             )
-        rates, latencies = [], []
+        rates: list[float] = []
+        latencies: list[float] = []
         for _ in range(3):  # three rounds; the best round is the floor
             seat = uuid.uuid4()
             await pool.execute("INSERT INTO seats (id) VALUES ($1)", seat)

@@ -123,7 +123,7 @@ async def bench_system(
     databases = DatabaseFactory(POSTGRES_URL, logs, [])
     rabbit = RabbitNamespace(AMQP_URL, f"te-bench-{tag}", f"b{tag}.")
     ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
-    dbs = {
+    dbs: dict[str, str] = {
         name: await databases.create(f"bench_{name}")
         for name in ("catalog", "registration", "bridge")
         if name in services

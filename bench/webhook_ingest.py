@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -159,7 +160,7 @@ async def run() -> list[Result]:
                 system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
             ) as me:
                 await wait_for(
-                    lambda me=me: me.post(f"/v1/sessions/{session['id']}/enrollments"),
+                    functools.partial(me.post, f"/v1/sessions/{session['id']}/enrollments"),
                     lambda r: r.status_code in (201, 409),
                     what="sign-up",
                 )

@@ -9,6 +9,8 @@ id and answered 500 without internals.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
@@ -27,6 +29,7 @@ from te_shared.logging import correlation_id_var, get_logger
 T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
 log = get_logger(__name__)
 
 
@@ -147,6 +150,9 @@ async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    not_allowed = _method_not_allowed(request)
+    if not_allowed is not None:
+        return not_allowed
     errors = [
         FieldError(
             field=_loc(err.get("loc", ())), message=str(err.get("msg")), code=err.get("type")
@@ -168,7 +174,49 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail if isinstance(exc.detail, str) else phrase,
         instance=request.url.path,
     ).model_dump(exclude_none=True)
-    return problem_response(status, body, dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else {}
+    if status == 405:
+        # Starlette's names only the methods of the first route whose path matched, and a path
+        # usually has one route per method
+        documented = _documented_methods(request)
+        if documented:
+            headers["Allow"] = ", ".join(documented)
+    return problem_response(status, body, headers or None)
+
+
+def _documented_methods(request: Request) -> list[str] | None:
+    """The methods the app's OpenAPI document serves the request's path with (its ``Allow``),
+    None when it does not document the path. Where several templates match, the one naming
+    the path most exactly counts (fewest parameters): ``/accounts/server-to-server`` is that
+    operation's, not ``/accounts/{account_id}``'s."""
+    matching: list[tuple[int, list[str]]] = []
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}]*\})", template)
+        regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if re.fullmatch(regex, request.url.path):
+            methods = [m.upper() for m in operations if m in _HTTP_METHODS]
+            matching.append((template.count("{"), methods))
+    if not matching:
+        return None
+    fewest = min(count for count, _ in matching)
+    return sorted({m for count, methods in matching if count == fewest for m in methods})
+
+
+def _method_not_allowed(request: Request) -> JSONResponse | None:
+    """405 for a path that names a resource of its own not served with this method, though an
+    operation with a path parameter took the request (``PATCH /accounts/server-to-server``
+    reaching ``PATCH /accounts/{account_id}``, whose id then fails to parse): Starlette routes
+    by the first template that matches, so it answers 422 for the id instead."""
+    methods = _documented_methods(request)
+    if not methods or request.method in methods:
+        return None
+    body = Problem(
+        title=HTTPStatus(405).phrase,
+        status=405,
+        detail="Method Not Allowed",
+        instance=request.url.path,
+    ).model_dump(exclude_none=True)
+    return problem_response(405, body, {"Allow": ", ".join(methods)})
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -309,12 +357,80 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the given error statuses."""
+    """OpenAPI `responses=` entries for the given error statuses (problem details only: the
+    application-wide :func:`document_problems` drops the ``application/json`` that ``model=``
+    adds, since no error is ever answered with it)."""
     return {
         status: {
             "model": Problem,
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
         }
         for status in statuses
     }
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+#: What an operation that takes a body may answer before its own code runs, and why.
+BODY_PROBLEMS: dict[str, str] = {
+    "400": "The body cannot be read: it is not text in UTF-8.",
+    "413": "The body is larger than the service accepts (`MAX_BODY_BYTES`).",
+    "422": "The request is not valid: a parameter or the body does not match the schema, the "
+    "body is not JSON or not of the documented content type, or a rule refuses it; `errors` "
+    "names each field.",
+}
+#: What an operation with parameters (and no body) answers when one is malformed.
+PARAMETER_PROBLEM = (
+    "The request is not valid: a parameter does not match the schema, or a rule refuses it; "
+    "`errors` names each one."
+)
+#: Descriptions FastAPI and :func:`problem_responses` write, which say nothing of the cause.
+_GENERIC = frozenset({"Validation Error", HTTPStatus(422).phrase, "Unprocessable Content"})
+
+
+def _problem(description: str) -> dict[str, Any]:
+    content = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+    return {"description": description, "content": content}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say exactly what errors look like (R-ERR-1), for every
+    operation of a service at once:
+
+    - a problem is ``application/problem+json`` and nothing else: FastAPI documents
+      ``application/json`` as well for a ``model=`` response, and its default 422 as
+      ``HTTPValidationError``, a shape no service sends;
+    - an operation with parameters answers 422 when one is malformed (FastAPI says so);
+    - an operation with a body answers 400 (not UTF-8), 413 (too large) and 422 (not JSON,
+      another content type, or not the schema), whatever its endpoint declares.
+
+    Changes ``openapi`` in place and returns it."""
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    if "Problem" not in components:
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+    for path_item in openapi.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for status, response in list(responses.items()):
+                content = response.get("content", {})
+                if PROBLEM_JSON in content:
+                    response["content"] = {PROBLEM_JSON: content[PROBLEM_JSON]}
+                elif "/HTTPValidationError" in json.dumps(content):
+                    responses[status] = _problem(response.get("description") or status)
+            added = dict(BODY_PROBLEMS) if "requestBody" in operation else {}
+            if operation.get("parameters") or added:
+                added.setdefault("422", PARAMETER_PROBLEM)
+            for status, description in added.items():
+                current = responses.get(status)
+                if current is None or current.get("description") in _GENERIC:
+                    responses[status] = _problem(description)
+            operation["responses"] = dict(sorted(responses.items()))
+    # FastAPI's shapes of a validation error, which nothing refers to any more
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'/{unused}"' not in json.dumps(openapi):
+            components.pop(unused, None)
+    return openapi

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aio_pika.abc import AbstractRobustConnection
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -25,13 +25,15 @@ from faststream.rabbit.schemas import Channel
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from te_shared import contracts
 from te_shared.auth import JWTConfig
 from te_shared.contracts import Message
 from te_shared.db import create_engine, create_sessionmaker, ping, run_migrations_async
-from te_shared.errors import install_error_handlers
+from te_shared.errors import document_problems, install_error_handlers
 from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
 from te_shared.idempotency import document as document_idempotency
 from te_shared.inbox import Consumers, InboxRecordMixin
@@ -150,6 +152,13 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = PydanticField(
+        description="`database` and `rabbitmq`: `ok`, or `down` with the error's type."
+    )
+
+
 def health_router() -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
@@ -157,7 +166,15 @@ def health_router() -> APIRouter:
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="Database and RabbitMQ are reachable", response_model=None)
+    @router.get(
+        "/ready",
+        summary="Database and RabbitMQ are reachable",
+        response_model=None,
+        responses={
+            200: {"model": Readiness, "description": "Both are reachable."},
+            503: {"model": Readiness, "description": "One of them is down: `checks` says which."},
+        },
+    )
     async def ready(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
         checks: dict[str, str] = {}
@@ -239,6 +256,21 @@ async def queue_depth(broker: RabbitBroker, queue_name: str) -> int:
     finally:
         if not channel.is_closed:
             await channel.close()
+
+
+def exact_openapi(app: FastAPI) -> None:
+    """``app.openapi()`` (``/openapi.json``, ``make docs``) with every operation's errors stated
+    exactly (:func:`te_shared.errors.document_problems`), generated once."""
+    generate = app.openapi
+    done: list[dict[str, Any]] = []  # the document last made exact (FastAPI caches it)
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        if not done or done[0] is not document:
+            done[:] = [document_problems(document)]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_service_app(
@@ -348,6 +380,7 @@ def create_service_app(
         jwks_url=settings.jwt_jwks_url,
     )
     install_error_handlers(app)
+    exact_openapi(app)
     app.add_middleware(JsonNulMiddleware)  # inside the size limit, which bounds its buffer
     if idempotency_model is not None:  # inside the size limit too: it reads the body
         app.add_middleware(

@@ -55,8 +55,13 @@ def amqp_url() -> Iterator[str]:
             host = rabbit.get_container_host_ip()
             port = rabbit.get_exposed_port(5672)
             yield f"amqp://guest:guest@{host}:{port}/"
-    except Exception as exc:  # no Docker engine
-        pytest.fail(f"Set TEST_AMQP_URL (no Docker for testcontainers: {exc})")
+    except Exception as exc:  # no Docker engine: no test that needs the broker can run
+        pytest.exit(
+            f"No RabbitMQ for the tests: none on 127.0.0.1:5672, TEST_AMQP_URL not set, and "
+            f"testcontainers cannot start one ({type(exc).__name__}). "
+            "`python deploy/local/infra.py` says what to start.",
+            returncode=2,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +76,13 @@ def postgres_admin_url() -> Iterator[str]:
 
         with PostgresContainer("postgres:16-alpine", driver=None) as pg:
             yield pg.get_connection_url()
-    except Exception as exc:
-        pytest.fail(f"Set TEST_POSTGRES_URL (no Docker for testcontainers: {exc})")
+    except Exception as exc:  # no Docker engine: no test that needs a database can run
+        pytest.exit(
+            f"No PostgreSQL for the tests: none on 127.0.0.1:5432, TEST_POSTGRES_URL not set, "
+            f"and testcontainers cannot start one ({type(exc).__name__}). "
+            "`python deploy/local/infra.py` says what to start.",
+            returncode=2,
+        )
 
 
 def _plain(url: str) -> str:

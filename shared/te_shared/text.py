@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, WithJsonSchema
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -69,7 +69,9 @@ def clean_text(value: str, *, max_length: int, min_length: int = 1, multiline: b
 @dataclass(frozen=True, slots=True)
 class CleanText:
     """Annotation for a ``str`` field: trimmed, ``min_length``..``max_length`` characters after
-    trimming, no control characters (tab and line breaks allowed when ``multiline``)."""
+    trimming, no control characters (tab and line breaks allowed when ``multiline``). Its JSON
+    Schema's ``maxLength`` counts the white space around too: a client that keeps to it is
+    never refused for the length."""
 
     max_length: int
     min_length: int = 1
@@ -95,7 +97,23 @@ class CleanText:
         json_schema["maxLength"] = self.max_length
         if self.min_length:
             json_schema["minLength"] = self.min_length
+        json_schema["pattern"] = text_pattern(multiline=self.multiline, blank=self.min_length == 0)
         return json_schema
+
+
+#: :data:`_CONTROL` and :data:`_CONTROL_MULTILINE` as JSON Schema (ECMA-262) character ranges
+CONTROL_RANGES = r"\u0000-\u001f\u007f-\u009f"
+_CONTROL_MULTILINE_RANGES = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+
+
+def text_pattern(*, multiline: bool = False, blank: bool = False) -> str:
+    """The JSON Schema ``pattern`` of what :func:`clean_text` accepts: no control character
+    once the surrounding white space is trimmed, and (unless ``blank``) not only white space.
+    (Lone surrogates cannot be sent as UTF-8 JSON, so the pattern need not name them.)"""
+    c = _CONTROL_MULTILINE_RANGES if multiline else CONTROL_RANGES
+    if blank:
+        return rf"^\s*[^{c}]*\s*$"
+    return rf"^\s*[^{c}]*[^\s{c}][^{c}]*\s*$"
 
 
 UserId = Annotated[str, CleanText(MAX_USER_ID)]
@@ -112,7 +130,19 @@ def _locale(value: str) -> str:
 
 
 #: A locale code like ``en`` or ``pt-BR``.
-LocaleCode = Annotated[str, CleanText(MAX_LOCALE), AfterValidator(_locale)]
+LocaleCode = Annotated[
+    str,
+    CleanText(MAX_LOCALE),
+    AfterValidator(_locale),
+    WithJsonSchema(
+        {  # the pattern bounds the length (white space around is trimmed)
+            "type": "string",
+            "minLength": 2,
+            "pattern": rf"^\s*{_LOCALE.pattern}\s*$",
+            "description": "A locale code like `en` or `pt-BR`.",
+        }
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +176,27 @@ class ByLocale:
                 "Input should be a text or an object of texts by locale code",
             )
 
+        # an empty object is refused by the service ("a name is required"), so documented so
+        documented = core_schema.dict_schema(
+            handler.generate_schema(LocaleCode), text, min_length=1, max_length=self.max_locales
+        )
         return core_schema.no_info_wrap_validator_function(
             validate,
             by_locale,
-            json_schema_input_schema=core_schema.union_schema([by_locale, text]),
+            json_schema_input_schema=core_schema.union_schema([documented, text]),
             serialization=core_schema.simple_ser_schema("any"),
         )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Pydantic writes a dict whose keys have a ``pattern`` as ``patternProperties``, which
+        leaves every other key unconstrained: name the keys with ``propertyNames`` instead."""
+        json_schema = handler(schema)
+        for branch in json_schema.get("anyOf", []):
+            patterns = branch.pop("patternProperties", None)
+            if patterns:
+                [(pattern, texts)] = patterns.items()
+                branch["propertyNames"] = {**branch.get("propertyNames", {}), "pattern": pattern}
+                branch["additionalProperties"] = texts
+        return json_schema

@@ -6,7 +6,12 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from te_shared.errors import Conflict, install_error_handlers
+from te_shared.errors import (
+    Conflict,
+    document_problems,
+    install_error_handlers,
+    problem_responses,
+)
 from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
 
 
@@ -127,3 +132,52 @@ async def test_database_outage_is_503_with_retry_after() -> None:
     assert response.headers["retry-after"] == "2"
     assert response.json()["code"] == "database_unavailable"
     assert "SELECT" not in response.text
+
+
+async def test_a_405_allows_every_method_of_the_path() -> None:
+    """Starlette's own 405 names only the methods of the first route whose path matched."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.patch("/items/{item_id}")
+    async def change(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.post("/items/import")
+    async def import_items() -> dict[str, int]:
+        return {}
+
+    async def call(method: str, path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.request(method, path)
+
+    wrong = await call("DELETE", "/items/1")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, PATCH")
+    # a path of its own wins over a template that would take it (and refuse "import" as an id)
+    shadowed = await call("PATCH", "/items/import")
+    assert (shadowed.status_code, shadowed.headers["allow"]) == (405, "POST")
+    assert (await call("PATCH", "/items/x")).status_code == 422
+
+
+def test_the_openapi_states_every_problem_as_problem_details() -> None:
+    app = make_app()
+
+    @app.get("/plain/{thing_id}", responses=problem_responses(404))
+    async def plain(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    document = document_problems(app.openapi())
+    create = document["paths"]["/things"]["post"]["responses"]
+    assert set(create) == {"200", "400", "413", "422"}
+    plain_get = document["paths"]["/plain/{thing_id}"]["get"]["responses"]
+    assert set(plain_get) == {"200", "404", "422"}
+    for responses in (create, plain_get):
+        for status, response in responses.items():
+            if status != "200":
+                assert list(response["content"]) == ["application/problem+json"], status
+    assert "HTTPValidationError" not in document["components"]["schemas"]

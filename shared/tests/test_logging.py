@@ -178,7 +178,7 @@ async def test_an_invalid_message_is_logged_by_location_and_type_not_value(lines
     }
     consume = _make_consumer(
         c.EnrollmentChanged,
-        fn=lambda *_: None,  # type: ignore[arg-type,return-value]
+        fn=lambda *_: None,  # type: ignore[arg-type]
         consumer_name="test:registration.enrollment.changed",
         sessionmaker=lambda: None,  # type: ignore[arg-type,return-value]
         inbox_model=_Inbox,

@@ -3,14 +3,16 @@ service's schemas refuse, and how the refusal names the field."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from typing import Annotated, Any
 
 import pytest
 from pydantic import ValidationError
 
 from te_shared.body import Body
-from te_shared.text import ByLocale, CleanText, LocaleCode, UserId
+from te_shared.text import ByLocale, CleanText, LocaleCode, UserId, text_pattern
 
 Title = Annotated[dict[str, str] | str, ByLocale(CleanText(10))]
 
@@ -74,12 +76,17 @@ class TestByLocale:
 
     def test_json_schema_is_a_text_or_an_object_of_texts(self) -> None:
         schema = Model.model_json_schema()["properties"]["title"]
-        text = {"type": "string", "minLength": 1, "maxLength": 10}
+        text = {"type": "string", "minLength": 1, "maxLength": 10, "pattern": text_pattern()}
         assert schema["anyOf"] == [
             {
                 "type": "object",
                 "additionalProperties": text,
-                "propertyNames": {"minLength": 1, "maxLength": 30},
+                "propertyNames": {
+                    "minLength": 2,
+                    "pattern": r"^\s*[a-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}\s*$",
+                    "description": "A locale code like `en` or `pt-BR`.",
+                },
+                "minProperties": 1,
                 "maxProperties": 50,
             },
             text,
@@ -114,3 +121,73 @@ class TestBody:
 
     def test_json_schema_forbids_additional_properties(self) -> None:
         assert Model.model_json_schema()["additionalProperties"] is False
+
+
+class TestTheSchemaSaysWhatIsAccepted:
+    """The JSON Schema of a text is what :class:`CleanText` accepts (a client generated from the
+    OpenAPI can rely on it: schemathesis checks both ways against the running services)."""
+
+    @pytest.mark.parametrize(
+        ("text", "multiline", "blank"),
+        [
+            ("x", False, False),
+            ("  x y  ", False, False),
+            ("\tx\n", False, False),  # white space around is trimmed, so it may be anything
+            ("a\tb", False, False),
+            ("a\nb", True, False),
+            ("a\u0085b", False, False),
+            ("   ", False, False),
+            ("", False, False),
+            ("", False, True),
+            ("  ", True, True),
+            ("a\u0000", True, True),
+            ("é \u3000 ü", False, False),
+        ],
+    )
+    def test_the_pattern_is_the_rule(self, text: str, multiline: bool, blank: bool) -> None:
+        annotation = CleanText(100, min_length=0 if blank else 1, multiline=multiline)
+        try:
+            annotation.clean(text)
+        except ValueError:
+            accepted = False
+        else:
+            accepted = True
+        assert bool(re.fullmatch(text_pattern(multiline=multiline, blank=blank), text)) == accepted
+
+
+class Typed(Body):
+    flag: bool = False
+    count: int | None = None
+    ratio: float = 0.0
+    at: dt.datetime | None = None
+
+
+class TestJsonTypes:
+    """A value has the JSON type the schema states: no ``0`` for ``false``, ``"5"`` for ``5``
+    or a number of seconds for a time (pydantic's lax mode takes all three)."""
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({"flag": 0}, "flag"),
+            ({"flag": "true"}, "flag"),
+            ({"count": "5"}, "count"),
+            ({"count": True}, "count"),
+            ({"ratio": "0.5"}, "ratio"),
+            ({"ratio": False}, "ratio"),
+            ({"at": 1700000000}, "at"),
+        ],
+        ids=repr,
+    )
+    def test_other_json_types_are_refused(self, payload: dict[str, Any], field: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            Typed.model_validate(payload)
+        assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [((field,), "json_type")]
+
+    def test_the_stated_types_are_taken(self) -> None:
+        typed = Typed.model_validate(
+            {"flag": True, "count": 5.0, "ratio": 1, "at": "2030-01-01T00:00:00Z"}
+        )
+        assert (typed.flag, typed.count, typed.ratio) == (True, 5, 1.0)
+        assert typed.at == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+        assert Typed.model_validate({"count": None}).count is None

@@ -1,4 +1,5 @@
-"""Deployment artefacts under deploy/: Kubernetes manifests, RabbitMQ definitions, compose.
+"""Deployment artefacts under deploy/: Kubernetes manifests, RabbitMQ definitions, compose and
+the one Dockerfile every service's image is built from.
 
 Offline and fast: manifests are schema-checked with ``kubernetes-validate`` (it ships the
 Kubernetes JSON schemas inside the package), the Kustomize overlay is rendered with the
@@ -15,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -665,3 +667,55 @@ def test_compose_services_have_healthchecks_and_conditional_dependencies() -> No
             assert how.get("condition") == "service_healthy", (name, dependency)
     for name in SERVICES:
         assert services[name].get("depends_on"), f"{name} waits for nothing"
+
+
+# --- images: one Dockerfile, a service per build arguments ---------------------------------------
+
+DOCKERFILE = DEPLOY / "Dockerfile"
+#: every image compose builds: compose service -> (directory under services/, package, port)
+IMAGES: dict[str, tuple[str, str, int]] = {
+    name: (name, package, int(settings.model_fields["port"].default))
+    for name, (package, settings) in SERVICES.items()
+} | {"zoom-sim": ("zoom-sim", "zoom_sim", 8099)}
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_every_service_is_built_from_the_one_dockerfile() -> None:
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "a per-service copy is back"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, (directory, package, port) in IMAGES.items():
+        build = compose[name]["build"]
+        assert build["context"] == "."
+        assert (ROOT / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+        assert build["args"] == {"SERVICE": directory, "PACKAGE": package, "PORT": str(port)}
+        project = tomllib.loads((ROOT / "services" / directory / "pyproject.toml").read_text())
+        assert project["project"]["name"] == f"te-{directory}", "uv sync --package te-$SERVICE"
+        assert (ROOT / "services" / directory / package / "__main__.py").exists(), name
+        assert f"{port}:{port}" in compose[name]["ports"], name
+
+
+def test_the_dockerfile_builds_a_locked_non_root_image_with_a_healthcheck() -> None:
+    instructions = dockerfile_instructions()
+    arguments = {args.split("=")[0] for kind, args in instructions if kind == "ARG"}
+    assert {"SERVICE", "PACKAGE", "PORT"} <= arguments
+    runs = " ".join(args for kind, args in instructions if kind == "RUN")
+    assert 'uv sync --locked --no-dev --no-editable --package "te-${SERVICE}"' in runs
+    final = instructions[max(i for i, (kind, _) in enumerate(instructions) if kind == "FROM") :]
+    [user] = [args for kind, args in final if kind == "USER"]
+    assert user not in ("root", "0")
+    assert "--uid 10001" in runs, "the uid the Kubernetes manifests run as"
+    [healthcheck] = [args for kind, args in final if kind == "HEALTHCHECK"]
+    assert "/health/live" in healthcheck
+    assert "PORT" in healthcheck
+    [command] = [json.loads(args) for kind, args in final if kind == "CMD"]
+    assert command[-1].startswith("exec python -m "), "exec: the service itself gets SIGTERM"

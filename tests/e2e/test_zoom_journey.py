@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -135,7 +136,7 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
             async with system.client(system.registration, system.user(company, user)) as me:
                 # the access grant and the activation reach registration asynchronously
                 await eventually(
-                    lambda me=me: me.get(f"/v1/me/events/{event['id']}"),
+                    functools.partial(me.get, f"/v1/me/events/{event['id']}"),
                     lambda r: r.status_code == 200,
                     what=f"the event visible to {user}",
                 )

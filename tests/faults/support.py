@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -441,7 +442,7 @@ async def drained(system: System, report: FaultReport) -> None:
     with report.check("outboxes drained") as step:
         for name, db in system.databases.items():
             await eventually(
-                lambda db=db: rows(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
+                functools.partial(rows, db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
                 lambda r: r[0][0] == 0,
                 timeout=90,
                 what=f"{name} outbox drained",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
         assert activated.status_code == 200, activated.text
         for session_id in sessions:
             await eventually(
-                lambda s=session_id: reg.get(f"/v1/sessions/{s}/seats"),
+                functools.partial(reg.get, f"/v1/sessions/{session_id}/seats"),
                 lambda r: r.status_code == 200,
                 what="read model",
             )

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,177 @@ def test_make_tools_installs_uv_without_touching_the_system_python(tmp_path: Pat
     )
     assert again.returncode == 0
     assert "installing uv" not in again.stderr
+
+
+def test_make_images_builds_what_compose_builds() -> None:
+    """`make images` (docker build per service, dry run here) passes each service the build
+    arguments docker-compose.yml passes: one recipe, deploy/Dockerfile, for every image."""
+    import shlex
+
+    import yaml
+
+    assert MAKE is not None
+    out = subprocess.run(
+        [MAKE, "-n", "--no-print-directory", "images", "REGISTRY=r.example/te", "TAG=1.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    script = out.replace("\\\n", " ")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    built = {name: s["build"] for name, s in compose.items() if "build" in s}
+    for name, build in built.items():
+        assert build["dockerfile"] == "deploy/Dockerfile"
+        args = build["args"]
+        assert f"{name}:{args['PACKAGE']}:{args['PORT']}" in script, name
+        assert args["SERVICE"] == name
+    run = subprocess.run(  # the loop itself, with docker replaced by echo
+        ["bash", "-c", script.replace("docker build", "echo docker build")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    commands = [shlex.split(line) for line in run.stdout.splitlines()]
+    assert len(commands) == len(built)
+    for command in commands:
+        tag = command[command.index("-t") + 1]
+        service = tag.removeprefix("r.example/te/").removesuffix(":1.2")
+        args = built[service]["args"]
+        for key in ("SERVICE", "PACKAGE", "PORT"):
+            assert f"{key}={args[key]}" in command, (service, key)
+        assert command[command.index("-f") + 1] == "deploy/Dockerfile"
+
+
+# --- a newcomer's `make test`: RabbitMQ and PostgreSQL found, or one message -------------------
+
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+NAMING = ("TEST_AMQP_URL", "AMQP_URL", "TEST_POSTGRES_URL", "POSTGRES_URL")
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    """The environment of a fresh machine: no server named, no Docker engine to ask."""
+    env = {k: v for k, v in os.environ.items() if k not in NAMING and not k.startswith("TE_")}
+    return env | {"DOCKER_HOST": "unix:///nonexistent/docker.sock"} | extra
+
+
+def closed_port() -> int:
+    """A port nothing listens on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def probe(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "deploy/local/infra.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(
+    not (listening(5672) and listening(5432)), reason="no RabbitMQ and PostgreSQL on this machine"
+)
+def test_with_no_environment_the_local_servers_are_used() -> None:
+    found = probe(bare_env())
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines() == [
+        f"TEST_AMQP_URL={LOCAL_AMQP}",
+        f"TEST_POSTGRES_URL={LOCAL_POSTGRES}",
+    ]
+    # and a bare `pytest` takes them too: the root conftest asks the same probe
+    configured = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, conftest; conftest.pytest_configure(None); "
+            "print(os.environ['TEST_AMQP_URL'], os.environ['TEST_POSTGRES_URL'])",
+        ],
+        cwd=ROOT,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert configured.stdout.split() == [LOCAL_AMQP, LOCAL_POSTGRES]
+
+
+def test_named_servers_win_over_the_local_ones() -> None:
+    named = "amqp://someone:secret@rabbit.example:5672/"
+    found = probe(bare_env(TEST_AMQP_URL=named, TE_PROBE_POSTGRES=f"127.0.0.1:{closed_port()}"))
+    assert "TEST_AMQP_URL" not in found.stdout  # kept as given, not replaced
+    assert found.returncode == 2
+    assert "PostgreSQL" in found.stderr
+    assert "RabbitMQ" not in found.stderr
+
+
+def test_with_nothing_to_test_against_make_test_stops_at_once_with_one_message() -> None:
+    """Neither server answers and no Docker engine runs: `make test` says what to start before
+    it lints, type-checks or collects a single test."""
+    assert MAKE is not None
+    env = bare_env(
+        TE_PROBE_AMQP=f"127.0.0.1:{closed_port()}", TE_PROBE_POSTGRES=f"127.0.0.1:{closed_port()}"
+    )
+    started = time.monotonic()
+    run = subprocess.run(
+        [MAKE, "--no-print-directory", "-o", "env", "test"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert time.monotonic() - started < 30
+    assert run.stderr.count("The tests need RabbitMQ and PostgreSQL") == 1, run.stderr
+    for hint in (
+        "rabbitmq-server -detached",
+        "pg_ctlcluster",
+        "docker compose up -d rabbitmq postgres",
+        "TEST_AMQP_URL=<url>",
+    ):
+        assert hint in run.stderr, hint
+    assert "pytest" not in run.stdout + run.stderr  # nothing ran after the probe
+    assert "ruff" not in run.stdout + run.stderr
+
+
+def test_make_test_runs_the_unit_layer_first_and_not_twice() -> None:
+    assert MAKE is not None
+    out = subprocess.run(
+        [MAKE, "-n", "--no-print-directory", "-o", "env", "test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.replace("\\\n", " ")
+    steps = [line for line in out.splitlines() if line.strip()]
+    pytest_runs = [i for i, line in enumerate(steps) if " pytest " in line]
+    assert len(pytest_runs) == 2
+    unit, rest = (steps[i] for i in pytest_runs)
+    assert "infra.py" in steps[0], "the probe comes first"
+    assert pytest_runs[0] < next(i for i, line in enumerate(steps) if "ruff check" in line)
+    assert "services/catalog/tests/unit" in unit
+    assert "unit-tests-use-no-broker.invalid" in unit, "the unit layer has no broker"
+    assert "--ignore=services/catalog/tests/unit" in rest

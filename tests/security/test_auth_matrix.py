@@ -76,9 +76,10 @@ def all_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, Bas
     and mounts; a mount with no routes of its own (static files, a sub-app) is returned as is."""
     found: list[tuple[str, BaseRoute]] = []
     for route in routes:
-        if hasattr(route, "original_router"):
-            inner_prefix = prefix + (route.include_context.prefix or "")
-            found += all_routes(route.original_router.routes, inner_prefix)
+        if hasattr(route, "original_router"):  # FastAPI's _IncludedRouter, not public
+            included: Any = route
+            inner_prefix = prefix + (included.include_context.prefix or "")
+            found += all_routes(included.original_router.routes, inner_prefix)
         elif isinstance(route, Mount) and route.routes:
             found += all_routes(list(route.routes), prefix + route.path)
         else:

@@ -1,68 +1,120 @@
-"""Schemathesis against each service's OpenAPI, with a valid admin token, over real HTTP to the
-real processes: no 500s, and every response matches the documented schema and content type.
+"""Schemathesis with every check against each service's OpenAPI, as a gateway team would run it:
+``st run <service>/openapi.json --checks all`` with a valid admin token, over real HTTP to the
+real processes. All its phases run (examples, coverage, fuzzing, stateful), so beside "no 500s"
+and "every response as documented" (status, content type, headers, schema) the document must be
+exact the other way too: a request the schema allows is accepted, one it forbids is refused,
+an undocumented method answers 405 with an ``Allow`` naming the documented ones, a missing token
+401. ``schemathesis_hooks.py`` says which refusals of schema-valid requests no schema can state.
 
-Bounded (a few generated requests per operation) so `make test` stays well under 15 minutes.
-The cases are driven with Hypothesis directly (schemathesis' pytest plugin does not support the
-pytest version in use); every operation's failures are collected and reported together.
+Bounded (a few generated requests per operation, deterministic, so a run repeats the last one)
+so that `make test` stays reasonable: about a minute for the three services.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-)
 
 from te_shared.testing import System
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = 8
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
-#: Zoom's own endpoints are exercised with signed requests and real redirects in the bridge's tests.
-EXCLUDED = {"/v1/zoom/webhooks", "/v1/zoom/oauth/callback"}
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = "tests.security.schemathesis_hooks"
+EXAMPLES = 10
+#: positive_data_acceptance takes 422 too: the hooks' own check decides which 422s are right
+CONFIG = """\
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+"""
+#: Zoom's OAuth callback: its ``state`` is a single-use token the bridge signs for one browser,
+#: so every generated request is refused (400 ``bad_state``, documented); the bridge's OAuth
+#: tests drive it with real states.
+EXCLUDED = ["/v1/zoom/oauth/callback"]
+#: Failures the shared fixes could not reach, in the zoom-bridge's own schemas: operation ->
+#: schemathesis failure codes. Remove an entry once it passes; any other failure fails the test.
+KNOWN: dict[str, dict[str, set[str]]] = {
+    "bridge": {
+        # `return_to`: a path or a URL on an allowed origin; the schema states neither (ST901)
+        "GET /v1/zoom/oauth/authorize": {"ST901"},
+        # "give role, webhook_secret_token or both": the schema has no anyOf saying so (ST901)
+        "PATCH /v1/zoom/accounts/{account_id}": {"ST901"},
+    },
+}
 
 
-def fuzz(system: System, proc_name: str) -> list[str]:
-    proc = getattr(system, proc_name)
-    schema = schemathesis.openapi.from_url(f"{proc.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {system.admin('fuzz-co')}"}
-    failures: list[str] = []
-    operations = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in EXCLUDED:
-            continue
-        operations += 1
+def schemathesis(url: str, token: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """Run ``st run --checks all`` against ``url``: the operations tested, and each failing one
+    with its failures (as ``st run`` prints them)."""
+    config = tmp / "schemathesis.toml"
+    config.write_text(CONFIG)
+    junit = tmp / "junit.xml"
+    excluded = [arg for path in EXCLUDED for arg in ("--exclude-path", path)]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(EXAMPLES),
+            "--generation-deterministic",
+            "--continue-on-failure",
+            "--workers",
+            "1",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(junit),
+            *excluded,
+        ],
+        cwd=tmp,  # its crash cache (.schemathesis/) too: every run starts afresh
+        env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert junit.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    cases = list(ET.parse(junit).iter("testcase"))
+    failing = {
+        case.get("name", "?"): "\n".join((f.text or "") for f in case)
+        for case in cases
+        if any(f.tag in ("failure", "error") for f in case)
+    }
+    return [case.get("name", "?") for case in cases], failing
 
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
 
-        try:
-            run()
-        except Exception as exc:  # one line per failing operation, all reported at the end
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
-    assert operations > 0
-    return failures
+def codes(failures: str) -> set[str]:
+    """The schemathesis failure codes (``ST202``, ...) in an operation's failures."""
+    return set(re.findall(r"^- (ST\d+)", failures, re.M))
 
 
 @pytest.mark.parametrize("service", ["catalog", "registration", "bridge"])
-def test_api_fuzz_finds_no_server_errors_and_no_schema_violations(
-    system: System, service: str
-) -> None:
-    failures = fuzz(system, service)
-    assert not failures, "\n\n".join(failures)
+def test_every_schemathesis_check_passes(system: System, service: str, tmp_path: Path) -> None:
+    proc = getattr(system, service)
+    tested, failing = schemathesis(proc.url, system.admin("fuzz-co"), tmp_path)
+    assert any(name.startswith(("GET /v1/", "POST /v1/")) for name in tested), tested
+    known = KNOWN.get(service, {})
+    new = {
+        operation: failures
+        for operation, failures in failing.items()
+        if not codes(failures) or not codes(failures) <= known.get(operation, set())
+    }
+    count = sum(len(re.findall(r"^- ST\d+", failures, re.M)) for failures in new.values())
+    assert not new, f"{count} schemathesis failures:\n\n" + "\n\n".join(
+        f"{operation}\n{failures[:3000]}" for operation, failures in new.items()
+    )

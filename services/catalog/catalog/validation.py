@@ -28,24 +28,70 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
+from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from te_shared.text import CleanText
 
-EARLIEST = dt.datetime(1971, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+#: The years a time may be written in: a range where day arithmetic cannot overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1971, 2999
+#: RFC 3339's ``date-time`` (what JSON Schema's ``format: date-time`` names), with a year from
+#: 1971 to 2999 as written. Pydantic alone would also take a number of seconds, a space for the
+#: ``T``, a time without seconds or an offset without its colon.
+INSTANT_PATTERN = (
+    r"^(?:197[1-9]|19[89][0-9]|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_INSTANT = re.compile(INSTANT_PATTERN)
 
 
-def _in_range(value: dt.datetime) -> dt.datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError("the time must be between 1971 and 2999")
+def _written_as_stated(value: object) -> object:
+    if isinstance(value, str) and not _INSTANT.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_format",
+            "Input should be an RFC 3339 date-time with an offset, such as "
+            "2030-05-01T09:00:00+03:00, in a year from {earliest} to {latest}",
+            {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
+        )
     return value
 
 
-#: An ISO 8601 time with an offset, in a range where day arithmetic cannot overflow.
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+def _in_range(value: dt.datetime) -> dt.datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the time must be in a year from {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
+
+
+#: An RFC 3339 time with an offset, in a year (as written) from 1971 to 2999.
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_written_as_stated),
+    AfterValidator(_in_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": INSTANT_PATTERN,
+            "description": "RFC 3339, with an offset, in a year from 1971 to 2999.",
+        }
+    ),
+]
+
+#: An IANA time zone name, one of those the service knows (:func:`validate_timezone`).
+TimeZoneName = Annotated[
+    str,
+    CleanText(64),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(available_timezones()),
+            "description": "An IANA time zone name, such as `Europe/Moscow`.",
+        }
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,5 +274,27 @@ def _link(value: str) -> str:
     return value
 
 
+_LABEL_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LAST_LABEL_PATTERN = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT_PATTERN = (
+    r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
+_REST_PATTERN = r"(?:[/?#](?:[A-Za-z0-9._~!$&()*+,;=:@/?#-]|%[0-9A-Fa-f]{2})*)?"
+#: The links :func:`link_refusal` accepts, as far as a JSON Schema pattern can say it: http or
+#: https, a DNS name whose last label is not a number (up to three labels before it), a port,
+#: then the characters RFC 3986 allows, percent escapes well formed. (The service also takes
+#: IPv4 and IPv6 hosts and internationalised names; the pattern does not show them.) Empty is
+#: "no link" (an online day needs one).
+LINK_PATTERN = (
+    r"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"(?:{_LABEL_PATTERN}\.){{0,3}}{_LAST_LABEL_PATTERN}(?::{_PORT_PATTERN})?{_REST_PATTERN}"
+    r")?\s*$"
+)
+
 #: An online day's link (R-DAY-2); empty is the service's "needs a URL".
-WebLink = Annotated[str, CleanText(MAX_PLACE, min_length=0), AfterValidator(_link)]
+WebLink = Annotated[
+    str,
+    CleanText(MAX_PLACE, min_length=0),
+    AfterValidator(_link),
+    WithJsonSchema({"type": "string", "maxLength": MAX_PLACE, "pattern": LINK_PATTERN}),
+]

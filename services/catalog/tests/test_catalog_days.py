@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from te_shared import contracts as c
@@ -148,7 +149,7 @@ async def test_r_day_6_r_ses_7_concurrent_edits_cannot_break_the_rules(cat: Cat)
     """R-DAY-6 / R-SES-7 under concurrency: every day change locks the session row first
     (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers with BEGIN IMMEDIATE)."""
     company, _, sess = await setup(cat)
-    results = await asyncio.gather(
+    results: Sequence[Any] = await asyncio.gather(
         *(cat.post_day(company, sess["id"], start=at(5, 9), end=at(5, 10 + i)) for i in range(4))
     )
     assert sorted(r.status_code for r in results) == [201, 422, 422, 422]

@@ -339,7 +339,11 @@ async def test_r_ses_8_limit_carried_only_when_enabled_whatever_the_state(cat: C
     msgs = await cat.outbox("catalog.session.updated", session_id=sess["id"])
     assert msgs[-1]["limit_enabled"] is False
     assert msgs[-1]["participant_limit"] is None
-    for body in [{"limit_enabled": True, "participant_limit": 0}, {"limit_enabled": True}]:
+    bodies: list[dict[str, object]] = [
+        {"limit_enabled": True, "participant_limit": 0},
+        {"limit_enabled": True},
+    ]
+    for body in bodies:
         r = await cat.client.post(
             f"/v1/events/{event['id']}/sessions",
             json={"name": uuid.uuid4().hex, **body},

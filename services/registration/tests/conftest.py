@@ -112,7 +112,7 @@ class Reg:
             name=name or {"en": f"S-{session_id.hex[:6]}"},
             timezone="Europe/Moscow",
             registration_end=(
-                now() + dt.timedelta(days=1) if registration_end == "default" else registration_end  # type: ignore[arg-type]
+                now() + dt.timedelta(days=1) if registration_end == "default" else registration_end
             ),
             limit_enabled=limit is not None,
             participant_limit=limit,

@@ -169,12 +169,10 @@ async def test_r_enr_5_every_bad_row_reported_and_nothing_written(reg: Reg) -> N
 
 async def test_r_enr_5_size_and_row_caps(reg: Reg) -> None:
     """R-ENR-5: a size cap and a row cap with a clear error."""
-    from registration.enrollments import importing
+    from registration.enrollments import importing, reading
 
     built = await _event(reg)
-    rows = "user_id,session\n" + "".join(
-        f"cap-{i},Daytime\n" for i in range(importing.MAX_ROWS + 1)
-    )
+    rows = "user_id,session\n" + "".join(f"cap-{i},Daytime\n" for i in range(reading.MAX_ROWS + 1))
     r = await _import(reg, built.event_id, rows.encode())
     assert r.status_code == 422
     assert "too many rows" in r.json()["detail"]
@@ -337,12 +335,12 @@ async def test_r_enr_5_xlsx_row_cap_counts_data_rows_not_blank_ones(
 async def test_r_enr_5_workbook_that_unpacks_too_far_is_413(reg: Reg) -> None:
     """R-ENR-5: a small workbook that unpacks past the cap (a zip bomb) is refused with 413
     before it is parsed."""
-    from registration.enrollments import importing
+    from registration.enrollments import importing, reading
 
     built = await _event(reg)
     buffer = io.BytesIO(_xlsx(["user_id", "session"], ["zb-1", "Daytime"]))
     with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("xl/padding.bin", b"\0" * (importing.MAX_UNPACKED_BYTES + 1))
+        archive.writestr("xl/padding.bin", b"\0" * (reading.MAX_UNPACKED_BYTES + 1))
     assert len(buffer.getvalue()) < importing.MAX_BYTES
     r = await _import(reg, built.event_id, buffer.getvalue(), "bomb.xlsx")
     assert (r.status_code, r.json()["code"]) == (413, "import_too_large")

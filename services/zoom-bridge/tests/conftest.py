@@ -162,10 +162,12 @@ class Env:
         return httpx.AsyncClient(base_url=self.sim_url, timeout=10)
 
     def admin(self, company: str = "acme", user: str = "admin1") -> dict[str, str]:
-        return auth(self.token(role="admin", company=company, user=user))
+        headers: dict[str, str] = auth(str(self.token(role="admin", company=company, user=user)))
+        return headers
 
     def user(self, user: str, company: str = "acme") -> dict[str, str]:
-        return auth(self.token(role="user", company=company, user=user))
+        headers: dict[str, str] = auth(str(self.token(role="user", company=company, user=user)))
+        return headers
 
     async def publish(self, message: c.Message) -> None:
         await self.broker.publish(
@@ -272,7 +274,8 @@ class Env:
     async def meeting_row(self, day_id: uuid.UUID) -> ZoomMeeting | None:
         factory = self.app.state.runtime.session_factory()
         async with factory() as session:
-            return await session.get(ZoomMeeting, day_id)
+            row: ZoomMeeting | None = await session.get(ZoomMeeting, day_id)
+            return row
 
     async def outbox(
         self, routing_key: str, day_id: uuid.UUID | None = None

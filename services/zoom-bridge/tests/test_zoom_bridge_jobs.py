@@ -31,7 +31,8 @@ async def factory(databases: DatabaseFactory) -> AsyncIterator[async_sessionmake
 
 async def claim(factory: async_sessionmaker[AsyncSession]) -> list[jobs.Claimed]:
     async with factory() as session, session.begin():
-        return await jobs.claim(session, limit=10, lease=LEASE)
+        claimed: list[jobs.Claimed] = await jobs.claim(session, limit=10, lease=LEASE)
+        return claimed
 
 
 async def arm(factory: async_sessionmaker[AsyncSession], day_id: uuid.UUID) -> None:

@@ -4,6 +4,7 @@ day messages over RabbitMQ."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 import time
@@ -113,9 +114,9 @@ async def test_r_zoom_3_reschedule_before_schedule_is_tolerated(env: Env) -> Non
     await env.publish(v1)
     await env.wait(lambda: env.outbox(c.MeetingCreated.routing_key, day_id))
     assert (await env.sim_meeting(str(row.zoom_meeting_id)))["duration"] == 45
-    row = await env.meeting_row(day_id)
-    assert row is not None
-    assert row.version == 2
+    again = await env.meeting_row(day_id)
+    assert again is not None
+    assert again.version == 2
 
 
 async def test_r_zoom_3_host_link_only_for_organizer_and_admins(env: Env) -> None:
@@ -217,7 +218,7 @@ async def test_r_zoom_8_budget_spent_is_failed_visibly_then_retry_or_reschedule_
     try:
         for day in (retried, rescheduled):
             failed = await env.wait(
-                lambda d=day: env.outbox(c.MeetingFailed.routing_key, d.day_id), 40
+                functools.partial(env.outbox, c.MeetingFailed.routing_key, day.day_id), 40
             )
             assert "500" in failed[0]["error"]
         async with env.client() as bridge:
@@ -652,7 +653,9 @@ async def test_r_zoom_8_a_qps_429_is_an_ordinary_retry_within_the_budget(env: En
     posts = [p for p in await _calls(env, "POST", "/v2/users") if p["status"] == 429]
     assert len(posts) >= 3
     gaps = [
-        (dt.datetime.fromisoformat(b["at"]) - dt.datetime.fromisoformat(a["at"])).total_seconds()
+        (
+            dt.datetime.fromisoformat(str(b["at"])) - dt.datetime.fromisoformat(str(a["at"]))
+        ).total_seconds()
         for a, b in itertools.pairwise(posts)
     ]
     assert min(gaps) >= 0.9  # never sooner than Retry-After

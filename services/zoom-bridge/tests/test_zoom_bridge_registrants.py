@@ -205,8 +205,9 @@ async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -
 
     async def recreated() -> Any:
         row = await env.meeting_row(day.day_id)
-        fresh = row is not None and row.zoom_meeting_id not in (None, first.zoom_meeting_id)
-        return row if fresh and row.status == "created" else None
+        if row is None or row.zoom_meeting_id in (None, first.zoom_meeting_id):
+            return None
+        return row if row.status == "created" else None
 
     second = await env.wait(recreated)
     at_zoom = await _registered_as(env, account, str(second.zoom_meeting_id), {"ida@example.com"})

@@ -120,7 +120,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     evil_account = await attacker_s2s(env, "attacker-co", "evilAcct", evil_secret)
     evil = rules.Signer(account_ids=frozenset({uuid.UUID(evil_account)}))
 
-    joined = {
+    joined: dict[str, Any] = {
         "event": "meeting.participant_joined",
         "payload": {
             "account_id": "evilAcct",
@@ -135,7 +135,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             },
         },
     }
-    recording = {
+    recording: dict[str, Any] = {
         "event": "recording.completed",
         "payload": {
             "account_id": "evilAcct",
@@ -152,7 +152,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             },
         },
     }
-    deauthorized = {
+    deauthorized: dict[str, Any] = {
         # a decoy first, so the attacker's own secret is tried (and verifies)
         "decoy": {"account_id": "evilAcct"},
         "event": "app_deauthorized",
@@ -169,8 +169,10 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
         await stored(env, body, evil)
     # naming the victim's Zoom account does not make the attacker's secret the victim's
     for body in (joined, deauthorized):
-        named = {"event": body["event"], "payload": body["payload"]}
-        named["payload"] = {**named["payload"], "account_id": victim.zoom_account_id}
+        named = {
+            "event": body["event"],
+            "payload": {**body["payload"], "account_id": victim.zoom_account_id},
+        }
         assert (await post_signed(env, named, evil_secret)).status_code == 401
 
     assert not await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)

@@ -6,6 +6,7 @@ got (MeetingCreated). Against the simulator over HTTP, day messages over RabbitM
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ async def test_r_zoom_8_slow_creates_of_four_days_end_with_one_meeting_each(env:
     for day in days:
         await env.publish(day)
     for day in days:
-        await env.wait(lambda d=day: _verified(env, d.day_id), 40)
+        await env.wait(functools.partial(_verified, env, day.day_id), 40)
     for day in days:
         await _one_live_meeting_announced(env, day.day_id)
         assert len(await _made(env, day.day_id)) == 1  # never a second one, not even for a while
@@ -161,7 +162,7 @@ async def test_r_zoom_8_a_create_slower_than_the_settle_time_is_deleted_by_the_v
     await env.wait(lambda: _timed_out(env, cancelled.day_id))
     await env.publish(env.cancelled(cancelled))
     for day in (kept_day, cancelled):
-        await env.wait(lambda d=day: _verified(env, d.day_id), 40)
+        await env.wait(functools.partial(_verified, env, day.day_id), 40)
     await _one_live_meeting_announced(env, kept_day.day_id)
     made = await _made(env, kept_day.day_id)
     assert len(made) == 2  # the slow create did make a second meeting...

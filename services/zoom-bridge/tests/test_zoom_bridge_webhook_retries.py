@@ -63,7 +63,7 @@ async def test_r_zoom_4_a_failed_delivery_comes_again_with_its_first_timestamp(
         if body.get("event") == "meeting.participant_joined" and not failed:
             failed.append("once")
             raise ServiceUnavailable("the database is away")
-        return await real(session, body, signer)
+        return bool(await real(session, body, signer))
 
     monkeypatch.setattr(service, "store", down_once)
     async with env.sim() as sim:
@@ -88,7 +88,7 @@ async def test_r_zoom_4_a_retry_of_a_delivery_answered_too_late_is_a_duplicate(
     slow: list[str] = []
 
     async def slow_once(session: Any, body: dict[str, Any], signer: Any) -> bool:
-        stored = await real(session, body, signer)
+        stored = bool(await real(session, body, signer))
         if body.get("event") == "meeting.participant_joined" and not slow:
             slow.append("once")
             await asyncio.sleep(1.2)

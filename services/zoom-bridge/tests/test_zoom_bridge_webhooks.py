@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from te_shared import contracts as c
 from zoom_bridge.models import CompanyReplica, WebhookEvent, ZoomAccount
+from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks import service
 
 if TYPE_CHECKING:
@@ -365,11 +366,11 @@ async def test_r_zoom_4_webhook_whose_processing_fails_is_kept_and_processed_lat
     real = service._handle
     failures: list[str] = []
 
-    async def flaky(session: Any, event: WebhookEvent, delay: float) -> None:
+    async def flaky(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
         if event.event == "meeting.participant_joined" and not failures:
             failures.append(event.digest)
             raise ConnectionError("the database went away")
-        await real(session, event, delay)
+        await real(session, event, settings)
 
     monkeypatch.setattr(service, "_handle", flaky)
     async with env.sim() as sim:
@@ -390,10 +391,10 @@ async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
     _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     real = service._handle
 
-    async def poisoned(session: Any, event: WebhookEvent, delay: float) -> None:
+    async def poisoned(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
         if event.event == "meeting.ended":
             raise ValueError("cannot handle this one")
-        await real(session, event, delay)
+        await real(session, event, settings)
 
     monkeypatch.setattr(service, "_handle", poisoned)
     monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 3)
@@ -497,11 +498,11 @@ async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metri
     _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     real = service._handle
 
-    async def poisoned(session: Any, event: WebhookEvent, delay: float) -> None:
+    async def poisoned(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
         obj = (event.body.get("payload") or {}).get("object") or {}
         if event.event == "meeting.ended" and str(obj.get("id")) == zoom_id:
             raise ValueError("cannot handle this one")
-        await real(session, event, delay)
+        await real(session, event, settings)
 
     monkeypatch.setattr(service, "_handle", poisoned)
     monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 1000)

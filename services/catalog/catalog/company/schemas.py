@@ -1,22 +1,24 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import ConfigDict, Field, field_validator
 
+from catalog.validation import TimeZoneName
 from te_shared import rules
 from te_shared.body import Body
-from te_shared.text import CleanText, LocaleCode
+from te_shared.text import LocaleCode
 from te_shared.timezones import validate_timezone
 
 
 class CompanySettingsIn(Body):
     """R-CO-1: the company's settings (replaced as a whole)."""
 
-    timezone: Annotated[str, CleanText(64)] = Field(
-        default="Europe/Moscow", examples=["Europe/Moscow"]
+    timezone: TimeZoneName = Field(default="Europe/Moscow", examples=["Europe/Moscow"])
+    locales: list[LocaleCode] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        max_length=50,
+        json_schema_extra={"uniqueItems": True},
     )
-    locales: list[LocaleCode] = Field(default_factory=lambda: ["en"], min_length=1, max_length=50)
     zoom_enabled: bool = rules.DEFAULT_ZOOM_ENABLED
     training_module_enabled: bool = rules.DEFAULT_TRAINING_MODULE_ENABLED
 

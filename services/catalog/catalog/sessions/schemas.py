@@ -2,20 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from catalog.days.schemas import DayOut
-from catalog.validation import Instant
+from catalog.validation import Instant, TimeZoneName
 from te_shared.body import Body
 from te_shared.text import ByLocale, CleanText
 
 NAME_MAX = 180
 #: R-SES-1: one name for every locale, or names by locale code; each trimmed, 1-180 characters
 Name = Annotated[dict[str, str] | str, ByLocale(CleanText(NAME_MAX))]
-#: an IANA time zone name (checked against the known zones by the service)
-TimeZoneName = Annotated[str, CleanText(64)]
 
 
 class SessionIn(Body):
@@ -31,12 +29,25 @@ class SessionIn(Body):
     waitlist_enabled: bool = False
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """A field the service refuses ``null`` for (a name, a time zone: required), though leaving
+    it out is fine: the schema shows no ``null``."""
+    schema.pop("default", None)
+    branches = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    else:
+        schema["anyOf"] = branches
+
+
 class SessionPatch(Body):
     """Only the fields sent are changed; ``registration_end: null`` is refused for dated events."""
 
-    name: Name | None = None
-    timezone: TimeZoneName | None = None
-    registration_end: Instant | None = None
+    name: Name | None = Field(default=None, json_schema_extra=_not_null)
+    timezone: TimeZoneName | None = Field(default=None, json_schema_extra=_not_null)
+    registration_end: Instant | None = Field(
+        default=None, description="null only for the sessions of an undated event."
+    )
     limit_enabled: bool | None = None
     participant_limit: int | None = Field(default=None, gt=0, le=1_000_000)
     waitlist_enabled: bool | None = None

@@ -4,14 +4,21 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from te_shared.body import Body
 from te_shared.contracts import EnrollmentStatus
+from te_shared.text import CONTROL_RANGES, CleanText
 from te_shared.text import MAX_EMAIL as MAX_EMAIL
 from te_shared.text import MAX_USER_ID as MAX_USER_ID
-from te_shared.text import CleanText
 from te_shared.text import UserId as UserId
 
 # A user id and an email have one size in every service (te_shared.text): the bridge stores what
@@ -25,7 +32,20 @@ def _email(value: str) -> str:
 
 
 #: An email address (only the ``@`` is checked, providers vary).
-Email = Annotated[str, CleanText(MAX_EMAIL), AfterValidator(_email)]
+Email = Annotated[
+    str,
+    CleanText(MAX_EMAIL),
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_EMAIL,
+            "pattern": rf"^\s*[^{CONTROL_RANGES}]*@[^{CONTROL_RANGES}]*\s*$",
+            "description": "An email address: only the `@` is checked, providers vary.",
+        }
+    ),
+]
 
 
 class EnrollmentOut(BaseModel):
@@ -44,6 +64,15 @@ class EnrollmentOut(BaseModel):
 
 class AdminEnrollmentIn(Body):
     """R-ENR-4: the person by ``user_id``, by ``email``, or both (at least one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("user_id", "email")
+            ]
+        }
+    )
 
     user_id: UserId | None = None
     email: Email | None = None

@@ -50,6 +50,6 @@ def test_render_is_rfc_5545_with_its_time_zones() -> None:
     assert event.decoded("DTSTART") == start
     assert str(event.decoded("DTSTART").tzinfo) == "Europe/Berlin"
     assert str(event["SUMMARY"]) == "Ö, ümlauts; commas"
-    assert (str(event["STATUS"]), int(event["SEQUENCE"])) == ("TENTATIVE", 3)
+    assert (str(event["STATUS"]), int(str(event["SEQUENCE"]))) == ("TENTATIVE", 3)
     assert [str(t["TZID"]) for t in parsed.walk("VTIMEZONE")] == ["Europe/Berlin"]
-    assert calendar.Calendar.from_ical(calendar.render([], start)).walk("VEVENT") == []
+    assert icalendar.Calendar.from_ical(calendar.render([], start)).walk("VEVENT") == []

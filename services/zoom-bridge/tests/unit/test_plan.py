@@ -11,7 +11,6 @@ from zoom_bridge.meetings.plan import (
     AGENDA_MAX,
     NO_TIMES,
     NOT_CONNECTED,
-    RECONNECT,
     TOPIC_MAX,
     Abandon,
     Create,
@@ -27,6 +26,7 @@ from zoom_bridge.meetings.plan import (
     meeting_body,
     plan,
 )
+from zoom_bridge.zoom.client import RECONNECT
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 ACCOUNT = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
@@ -151,7 +151,7 @@ class TestMeetingBody:
         def recording(**changes: Any) -> str:
             body = meeting_body(snap(**changes))
             assert body is not None
-            return body["settings"]["auto_recording"]
+            return str(body["settings"]["auto_recording"])
 
         assert recording() == "cloud"
         assert recording(auto_recording=False) == "none"

@@ -49,7 +49,7 @@ def half(
 ) -> Segment:
     """A webhook row: one half of a stay."""
     joined = join is not None
-    when = at(join if joined else leave or 0)
+    when = at(join if join is not None else leave or 0)
     key = f"w:{instance}:{stay}:{'j' if joined else 'l'}:{when.isoformat()}"
     return Segment(
         key,
@@ -99,9 +99,10 @@ class TestReadEvent:
         assert event.at == at(5)
 
     def test_without_user_id_the_participant_uuid_names_the_stay(self) -> None:
-        obj = {"id": "1", "uuid": I1, "participant": {"participant_uuid": "p", "join_time": "x"}}
+        participant = {"participant_uuid": "p", "join_time": "x"}
+        obj: dict[str, Any] = {"id": "1", "uuid": I1, "participant": participant}
         assert read_event(JOINED, obj) is None  # no time it could be read from
-        obj["participant"]["join_time"] = at(0).isoformat()
+        participant["join_time"] = at(0).isoformat()
         event = read_event(JOINED, obj)
         assert event is not None
         assert event.stay == "p"
