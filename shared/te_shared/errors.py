@@ -178,13 +178,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 405:
         # Starlette's names only the methods of the first route whose path matched, and a path
         # usually has one route per method
-        documented = _documented_methods(request)
+        documented = documented_methods(request)
         if documented:
             headers["Allow"] = ", ".join(documented)
     return problem_response(status, body, headers or None)
 
 
-def _documented_methods(request: Request) -> list[str] | None:
+def documented_methods(request: Request) -> list[str] | None:
     """The methods the app's OpenAPI document serves the request's path with (its ``Allow``),
     None when it does not document the path. Where several templates match, the one naming
     the path most exactly counts (fewest parameters): ``/accounts/server-to-server`` is that
@@ -207,7 +207,7 @@ def _method_not_allowed(request: Request) -> JSONResponse | None:
     operation with a path parameter took the request (``PATCH /accounts/server-to-server``
     reaching ``PATCH /accounts/{account_id}``, whose id then fails to parse): Starlette routes
     by the first template that matches, so it answers 422 for the id instead."""
-    methods = _documented_methods(request)
+    methods = documented_methods(request)
     if not methods or request.method in methods:
         return None
     body = Problem(

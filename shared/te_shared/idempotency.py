@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, String, delete, select, update
@@ -36,11 +36,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from te_shared.auth import JWTConfig, decode_token
 from te_shared.db import UTCDateTime, is_postgres, utcnow
-from te_shared.errors import ProblemError, problem_response
+from te_shared.errors import ProblemError, documented_methods, problem_response
 from te_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -108,8 +110,10 @@ class IdempotencyMiddleware:
         ttl: dt.timedelta,
         lease: dt.timedelta,
         exempt: tuple[str, ...] = (),
+        routes: Callable[[], Sequence[BaseRoute]] = tuple,
     ) -> None:
         self.app = app
+        self.routes = routes
         self.model = model
         self.sessionmaker = sessionmaker
         self.jwt_config = jwt_config
@@ -125,8 +129,19 @@ class IdempotencyMiddleware:
             return None
         for name, value in scope["headers"]:
             if name == b"idempotency-key":
-                return str(value.decode("latin-1"))
+                return str(value.decode("latin-1")) if self._routed(scope) else None
         return None
+
+    def _routed(self, scope: Scope) -> bool:
+        """The request reaches an endpoint (path and method): anything else (a 404, a 405)
+        is the app's to answer, key or not."""
+        routes = self.routes()
+        if routes and not any(route.matches(scope)[0] is Match.FULL for route in routes):
+            return False
+        if "app" not in scope:
+            return True
+        documented = documented_methods(Request(scope))  # /accounts/server-to-server's own
+        return documented is None or scope["method"] in documented
 
     def _caller(self, scope: Scope) -> tuple[str, str] | None:
         for name, value in scope["headers"]:
@@ -338,7 +353,12 @@ def document(app: Any, exempt: tuple[str, ...] = ()) -> None:
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x21-\\x7e]{1,255}$",
+                        },
                         "description": "Send the same key again with the same request to "
                         "retry it safely: within 24 h its first answer is replayed "
                         "(`Idempotent-Replayed: true`) and nothing is done again. Scoped to "

@@ -391,6 +391,7 @@ def create_service_app(
             ttl=dt.timedelta(hours=settings.idempotency_ttl_hours),
             lease=dt.timedelta(seconds=settings.idempotency_lease_seconds),
             exempt=idempotency_exempt,
+            routes=lambda: app.router.routes,
         )
         document_idempotency(app, idempotency_exempt)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -237,7 +237,9 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
     names = sorted((s.service, s.kind, s.name) for s in chain)
     assert any(s.service == "catalog" and s.kind == "PRODUCER" for s in chain), names  # relay
     zoom_call = [s for s in chain if s.service == "zoom-bridge" and s.kind == "CLIENT"]
-    assert [s.name for s in zoom_call] == ["zoom sync"], names
+    # the day's sync (the meeting's create) is the one Zoom call the change armed; the sync
+    # arms a registrants pass for an administrator-role meeting, which joins the trace too
+    assert [s.name for s in zoom_call if s.name != "zoom registrants"] == ["zoom sync"], names
     # each hop's consumer continues a span of the service that published: the context crossed
     # the broker (twice) and the bridge's durable Zoom job, it was not merely shared
     by_id = {s.span_id: s for s in chain}
