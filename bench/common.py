@@ -31,6 +31,9 @@ class Result:
     baseline_name: str = ""
     baseline: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: a stable name of the figure (``signup.throughput_vs_health``), so a script can compare
+    #: runs by it; None for figures shown for context only
+    key: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -90,11 +93,12 @@ async def gather_limited(n: int, coros: list[Awaitable[Any]]) -> list[Any]:
 
 
 def table(results: list[Result]) -> str:
-    header = ("scenario", "metric", "value", "baseline", "baseline value", "ratio")
+    header = ("key", "scenario", "metric", "value", "baseline", "baseline value", "ratio")
     rows = [header]
     for r in results:
         rows.append(
             (
+                r.key or "",
                 r.scenario,
                 r.metric,
                 f"{r.value:,.1f} {r.unit}",

@@ -108,5 +108,6 @@ async def run() -> list[Result]:
             "msg/s",
             "raw aio-pika publish with confirms",
             baseline,
+            key="outbox.vs_raw",
         ),
     ]

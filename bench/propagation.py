@@ -166,6 +166,7 @@ async def run() -> list[Result]:
             b,
             base["p50_ms"],
             extra,
+            key="propagation.p50_vs_hop",
         ),
         Result(
             name, "commit -> join link in catalog p99", cat_s["p99_ms"], "ms", b, base["p99_ms"]

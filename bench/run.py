@@ -39,6 +39,7 @@ async def main(names: list[str]) -> None:
     out.write_text(
         json.dumps(
             [dataclasses.asdict(r) | {"ratio": r.ratio} for r in results]
+            + [{"keys": {r.key: r.ratio for r in results if r.key}}]
             + [{"scenario_seconds": timings}],
             indent=2,
             default=str,

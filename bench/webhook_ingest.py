@@ -243,9 +243,24 @@ async def run() -> list[Result]:
     name = "webhook ingest"
     b = f"bridge /health/live, {CONCURRENCY} in flight"
     return [
-        Result(name, f"{total} signed webhooks accepted", accepted, "req/s", b, health, extra),
         Result(
-            name, "-> processed into attendance_segments", total / processed_s, "req/s", b, health
+            name,
+            f"{total} signed webhooks accepted",
+            accepted,
+            "req/s",
+            b,
+            health,
+            extra,
+            key="webhook.accept_vs_health",
+        ),
+        Result(
+            name,
+            "-> processed into attendance_segments",
+            total / processed_s,
+            "req/s",
+            b,
+            health,
+            key="webhook.processed_vs_health",
         ),
         Result(name, "-> attendance in registration", total / registered_s, "req/s", b, health),
     ]
