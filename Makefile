@@ -5,7 +5,8 @@ SHELL := /bin/bash
 TOOLS := $(CURDIR)/.tools
 UV = $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
-          services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim
+          services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim \
+          services/integrations/integrations
 COMPANY ?= acme
 ROLE ?= admin
 EMAIL ?=
@@ -16,7 +17,7 @@ TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
 .PHONY: help tools env run test test-faults test-sqlite lint typecheck token migrate docs bench clean
 
 help:
-	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
+	@echo "make run    - start catalog :8001, registration :8002, zoom-bridge :8003, integrations :8004, zoom-sim :8099"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
 
@@ -38,7 +39,7 @@ run: env
 	@$(UV) run --no-sync python deploy/local/run.py
 
 migrate: env
-	@for m in catalog registration zoom_bridge; do $(UV) run --no-sync python -m $$m migrate; done
+	@for m in catalog registration zoom_bridge integrations; do $(UV) run --no-sync python -m $$m migrate; done
 
 token: env
 	@$(UV) run --no-sync python -m te_shared.cli --company "$(COMPANY)" --user "$(TOKEN_USER)" --role "$(ROLE)" $(if $(EMAIL),--email "$(EMAIL)")
