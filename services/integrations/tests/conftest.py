@@ -99,6 +99,16 @@ class Integ:
                     await consumers.handlers[type(message)](session, message)
             runtime.after_commit(session)
 
+    async def apply_together(self, *messages: c.Message) -> None:
+        """Consume ``messages`` in one transaction: the worker sees them queued at once."""
+        runtime = self.app.state.runtime
+        async with unit_of_work(runtime.session_factory()) as session:
+            for message in messages:
+                consumer = f"integrations:{message.routing_key}"
+                if await claim(session, InboxRecord, message.message_id, consumer):
+                    await consumers.handlers[type(message)](session, message)
+        runtime.after_commit(session)
+
     async def deliveries(self, endpoint_id: str, company: str = "acme") -> list[dict[str, Any]]:
         r = await self.client.get(
             f"/v1/webhooks/endpoints/{endpoint_id}/deliveries",
