@@ -79,6 +79,7 @@ class Call:
             .replace("{day_id}", day)
             .replace("{enrollment_id}", ids.enrollment_id)
             .replace("{account_id}", ids.account_id)
+            .replace("{participant_id}", "participant-1")
         )
 
 
@@ -99,6 +100,7 @@ CALLS: list[Call] = [
     Call("registration", "GET", "/v1/sessions/{session_id}/seats", False),
     Call("registration", "GET", "/v1/me/events/{event_id}", False),
     Call("bridge", "GET", "/v1/days/{day_id}/meeting", False, day="zoom"),
+    Call("bridge", "GET", "/v1/days/{day_id}/participants", True, day="zoom"),
     Call("catalog", "PATCH", "/v1/events/{event_id}", True, lambda _: {"title": "Hijacked"}),
     Call(
         "catalog",
@@ -148,6 +150,14 @@ CALLS: list[Call] = [
     ),
     Call("registration", "POST", "/v1/enrollments/{enrollment_id}/cancel", False),
     Call("bridge", "POST", "/v1/days/{day_id}/meeting/retry", True, day="zoom"),
+    Call(
+        "bridge",
+        "POST",
+        "/v1/days/{day_id}/participants/{participant_id}/match",
+        True,
+        lambda _: {"user_id": "intruder"},
+        day="zoom",
+    ),
     Call(
         "bridge",
         "PATCH",
