@@ -434,6 +434,9 @@ class System:
     databases: dict[str, str]
     token: TokenFactory
     rabbit: RabbitNamespace
+    #: outbound webhooks (services/integrations); loopback and plain http allowed as targets,
+    #: the retry schedule shrunk (``WEBHOOK_RETRY_SCALE``)
+    integrations: ServiceProcess | None = None
 
     def client(self, proc: ServiceProcess, token: str | None = None) -> httpx.AsyncClient:
         headers = auth(token) if token else {}
@@ -522,13 +525,15 @@ async def start_system(
     tmp_path_factory: pytest.TempPathFactory,
     extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[System]:
-    """Start zoom-sim, catalog, registration and zoom-bridge as processes wired together;
-    ``extra_env`` goes to the three services (e.g. ``OTEL_*`` to trace them)."""
+    """Start zoom-sim, catalog, registration, zoom-bridge and integrations as processes wired
+    together; ``extra_env`` goes to the four services (e.g. ``OTEL_*`` to trace them)."""
     logs = Path(tmp_path_factory.mktemp("system-logs"))
-    ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
+    ports = {
+        name: free_port() for name in ("catalog", "registration", "bridge", "integrations", "sim")
+    }
     dbs = {
         name: await databases.create(f"sys_{name}")
-        for name in ("catalog", "registration", "bridge")
+        for name in ("catalog", "registration", "bridge", "integrations")
     }
     bridge_url = f"http://127.0.0.1:{ports['bridge']}"
     sim_url = f"http://127.0.0.1:{ports['sim']}"
@@ -577,10 +582,26 @@ async def start_system(
         ports["bridge"],
         logs / "zoom-bridge.log",
     )
-    procs = [sim, catalog, registration, bridge]
+    integrations = ServiceProcess(
+        "integrations",
+        {
+            **common,
+            "DATABASE_URL": dbs["integrations"],
+            # the receivers are servers in the test process
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+            "WEBHOOK_RETRY_SCALE": "0.002",
+            "WEBHOOK_WORKER_POLL_SECONDS": "0.1",
+            "WEBHOOK_TIMEOUT_SECONDS": "3",
+            "WEBHOOK_LEASE_SECONDS": "10",
+        },
+        ports["integrations"],
+        logs / "integrations.log",
+    )
+    procs = [sim, catalog, registration, bridge, integrations]
     await asyncio.gather(*(p.start() for p in procs))
     try:
-        yield System(catalog, registration, bridge, sim, dbs, token, rabbit)
+        yield System(catalog, registration, bridge, sim, dbs, token, rabbit, integrations)
     finally:
         for proc in procs:
             proc.stop()
