@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import cast
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from integrations.crypto import SecretCipher
 from integrations.delivery import queue, sender, signing
 from integrations.delivery.targets import TargetPolicy
@@ -218,8 +220,8 @@ async def start_worker(runtime: Runtime) -> None:
     )
     runtime.extras["worker"] = worker
 
-    def wake_on_queued(session: object) -> None:
-        if queue.take_queued_flag(session):  # type: ignore[arg-type]
+    def wake_on_queued(session: AsyncSession) -> None:
+        if queue.take_queued_flag(session):
             worker.wake.set()
 
     runtime.commit_hooks.append(wake_on_queued)
