@@ -172,4 +172,7 @@ async def test_deliveries_survive_kill_9(
 
         items = await wait_for(settled)
     enrollment_delivery = next(i for i in items if i["event_type"] == "enrollment.changed")
-    assert [a["status_code"] for a in enrollment_delivery["attempts"]] == [503, 503, 200]
+    statuses = [a["status_code"] for a in enrollment_delivery["attempts"]]
+    # the second 503 is in the log unless the kill came between its answer and its record
+    # (then that attempt is not counted and the delivery went again after its lease)
+    assert statuses in ([503, 503, 200], [503, 200]), statuses
