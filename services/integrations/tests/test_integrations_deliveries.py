@@ -348,3 +348,33 @@ async def test_metrics_show_outcomes_and_the_queue(
     assert ("webhook_delivery_backlog", frozenset()) in metrics
     assert ("webhook_delivery_oldest_due_age_seconds", frozenset()) in metrics
     assert ("webhook_delivery_duration_seconds_count", frozenset()) in metrics
+
+
+async def test_the_deliveries_log_pages_newest_first_and_filters_by_state(
+    integ: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    co = company()
+    endpoint = await integ.register(webhook_receiver.url("/paged"), ["*"], co)
+    messages = [integ.enrollment(company=co) for _ in range(5)]
+    await integ.apply(*messages)
+    await received(webhook_receiver, "/paged", 5)
+    path = f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries"
+
+    async def all_delivered() -> bool:
+        items = await integ.deliveries(endpoint["id"], co)
+        return len(items) == 5 and {i["state"] for i in items} == {"delivered"}
+
+    await integ.wait(all_delivered)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await integ.client.get(path, params=params, headers=integ.admin(co))).json()
+        seen += [i["message_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert cursor is None
+    assert seen == [str(m.message_id) for m in reversed(messages)]
+    pending = await integ.client.get(path, params={"state": "pending"}, headers=integ.admin(co))
+    assert pending.json() == {"items": [], "next_cursor": None}
+    bad = await integ.client.get(path, params={"state": "lost"}, headers=integ.admin(co))
+    assert bad.status_code == 422
