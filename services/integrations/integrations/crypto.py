@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from sqlalchemy import LargeBinary, TypeDecorator
 from sqlalchemy.engine import Dialect
 
 
 class SecretCipher:
+    """Fernet with WEBHOOK_SECRET_KEY: one key, or several separated by commas to rotate it
+    (the first encrypts, any decrypts)."""
+
     def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode())
+        keys = [part.strip() for part in key.split(",") if part.strip()]
+        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()

@@ -22,7 +22,8 @@ class IntegrationsSettings(ServiceSettings):
     webhook_secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET_KEY),
         description="Fernet key encrypting the endpoints' signing secrets at rest (they must "
-        "be recovered to sign, so they are encrypted, never hashed).",
+        "be recovered to sign, so they are encrypted, never hashed). Several keys separated "
+        "by commas rotate it: the first encrypts, any of them decrypts.",
     )
     webhook_allow_http: bool = Field(
         default=False,

@@ -378,3 +378,34 @@ async def test_the_deliveries_log_pages_newest_first_and_filters_by_state(
     assert pending.json() == {"items": [], "next_cursor": None}
     bad = await integ.client.get(path, params={"state": "lost"}, headers=integ.admin(co))
     assert bad.status_code == 422
+
+
+async def test_a_secret_the_key_cannot_open_is_a_failed_attempt_not_a_send(
+    integ: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    """WEBHOOK_SECRET_KEY lost the key a secret was sealed with: nothing unsigned goes out,
+    and the log says why."""
+    from cryptography.fernet import Fernet
+    from sqlalchemy import update
+
+    from integrations.models import WebhookEndpoint
+
+    co = company()
+    endpoint = await integ.register(webhook_receiver.url("/sealed"), ["*"], co)
+    factory = integ.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
+            .values(secret_enc=Fernet(Fernet.generate_key()).encrypt(b"whsec_x").decode())
+        )
+    await integ.apply(integ.enrollment(company=co))
+
+    async def refused() -> list[dict[str, Any]]:
+        items = await integ.deliveries(endpoint["id"], co)
+        return [a for d in items for a in d["attempts"]]
+
+    first, *_ = await integ.wait(refused)
+    assert "cannot be decrypted" in first["error"]
+    assert first["status_code"] is None
+    assert not webhook_receiver.at("/sealed")

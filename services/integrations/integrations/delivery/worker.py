@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import cast
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.crypto import SecretCipher
@@ -31,6 +32,7 @@ from te_shared.service import Runtime
 log = get_logger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
+UNDECRYPTABLE = "the endpoint's secret cannot be decrypted with WEBHOOK_SECRET_KEY: nothing sent"
 
 
 def policy_of(settings: IntegrationsSettings) -> TargetPolicy:
@@ -148,22 +150,24 @@ class DeliveryWorker:
         try:
             attempted_at = utcnow()
             body = claimed.body.encode()
-            headers = signing.headers(
-                signing_secrets(self.cipher, claimed, attempted_at),
-                claimed.webhook_id,
-                int(time.time()),
-                body,
-            )
-            answer = await sender.send(
-                self.client,
-                claimed.url,
-                headers,
-                body,
-                policy=self.policy,
-                timeout=settings.webhook_timeout_seconds,
-                excerpt_bytes=settings.webhook_response_excerpt_bytes,
-            )
-            self.metrics.duration.observe(answer.duration_ms / 1000)
+            try:
+                secrets = signing_secrets(self.cipher, claimed, attempted_at)
+            except InvalidToken:  # WEBHOOK_SECRET_KEY no longer holds the key it was sealed with
+                secrets = []
+            if secrets:
+                headers = signing.headers(secrets, claimed.webhook_id, int(time.time()), body)
+                answer = await sender.send(
+                    self.client,
+                    claimed.url,
+                    headers,
+                    body,
+                    policy=self.policy,
+                    timeout=settings.webhook_timeout_seconds,
+                    excerpt_bytes=settings.webhook_response_excerpt_bytes,
+                )
+                self.metrics.duration.observe(answer.duration_ms / 1000)
+            else:
+                answer = sender.Answer(None, 0, UNDECRYPTABLE, None)
 
             async def record() -> str:
                 async with self.sessionmaker() as session, session.begin():
