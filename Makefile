@@ -5,13 +5,14 @@ SHELL := /bin/bash
 TOOLS := $(CURDIR)/.tools
 UV = $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
-          services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim
+          services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim \
+          services/integrations/integrations
 # Type-checked with the product as one program: the system tests, the benchmarks, deploy/'s scripts.
 PY_TYPED := conftest.py tests bench deploy
 # Each suite whose modules import their own conftest (`from conftest import Reg`) is checked on
 # its own, with itself as the import root.
 PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/tests \
-                  services/zoom-bridge/tests services/zoom-sim/tests
+                  services/zoom-bridge/tests services/zoom-sim/tests services/integrations/tests
 # The unit layer: pure tests (no database, no broker, no processes), run first by `make test`.
 # tests/unit/ of every service mirrors its package; the shared ones still sit in shared/tests.
 UNIT_TESTS = $(wildcard services/*/tests/unit shared/tests/unit shared/tests/test_auth.py \
@@ -28,7 +29,7 @@ TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
         migrate docs bench images clean
 
 help:
-	@echo "make run        - start catalog :8001, registration :8002, zoom-bridge :8003, zoom-sim :8099"
+	@echo "make run        - start catalog :8001, registration :8002, zoom-bridge :8003, integrations :8004, zoom-sim :8099"
 	@echo "make test       - unit tests, lint, type-check, then the whole test suite"
 	@echo "make test-unit  - the unit layer alone (no RabbitMQ, PostgreSQL or processes)"
 	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
@@ -52,7 +53,7 @@ run: env
 	@$(UV) run --no-sync python deploy/local/run.py
 
 migrate: env
-	@for m in catalog registration zoom_bridge; do $(UV) run --no-sync python -m $$m migrate; done
+	@for m in catalog registration zoom_bridge integrations; do $(UV) run --no-sync python -m $$m migrate; done
 
 token: env
 	@$(UV) run --no-sync python -m te_shared.cli --company "$(COMPANY)" --user "$(TOKEN_USER)" --role "$(ROLE)" $(if $(EMAIL),--email "$(EMAIL)")
@@ -100,6 +101,7 @@ bench: env
 # Every image from the one recipe, deploy/Dockerfile (docker-compose.yml passes the same
 # arguments): `make images REGISTRY=registry.example.com/training-events TAG=0.1.0`.
 IMAGES := catalog:catalog:8001 registration:registration:8002 zoom-bridge:zoom_bridge:8003 \
+          integrations:integrations:8004 \
           zoom-sim:zoom_sim:8099
 REGISTRY ?= training-events
 TAG ?= dev

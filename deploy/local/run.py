@@ -1,4 +1,4 @@
-"""Start the whole system for local development: the three services and the Zoom simulator.
+"""Start the whole system for local development: the four services and the Zoom simulator.
 
 Each runs as its own process (as in production), with its output prefixed by its name. SQLite
 files under ./var by default; RabbitMQ on localhost. Ctrl-C (or SIGTERM) stops them all and
@@ -21,7 +21,14 @@ SERVICES = [
     ("catalog", "catalog", "\033[36m"),
     ("registration", "registration", "\033[32m"),
     ("zoom-bridge", "zoom_bridge", "\033[33m"),
+    ("integrations", "integrations", "\033[34m"),
 ]
+#: a local run's webhook receivers are on this machine (a demo server, a tunnel's local end):
+#: integrations may deliver to loopback over plain http here, never in production
+LOCAL_WEBHOOKS = {
+    "WEBHOOK_ALLOW_HTTP": "true",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+}
 RESET = "\033[0m"
 
 
@@ -119,7 +126,7 @@ async def main() -> int:
         )
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
-    env = {"LOG_JSON": os.environ.get("LOG_JSON", "false"), **os.environ}
+    env = {"LOG_JSON": os.environ.get("LOG_JSON", "false"), **LOCAL_WEBHOOKS, **os.environ}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,3 +2,4 @@
 CREATE DATABASE catalog;
 CREATE DATABASE registration;
 CREATE DATABASE zoom_bridge;
+CREATE DATABASE integrations;

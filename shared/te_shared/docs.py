@@ -21,6 +21,7 @@ SERVICES: list[tuple[str, str, str]] = [
     ("catalog", "catalog.settings:CatalogSettings", "catalog.app:create_app"),
     ("registration", "registration.settings:RegistrationSettings", "registration.app:create_app"),
     ("zoom-bridge", "zoom_bridge.settings:ZoomBridgeSettings", "zoom_bridge.app:create_app"),
+    ("integrations", "integrations.settings:IntegrationsSettings", "integrations.app:create_app"),
     ("zoom-sim", "zoom_sim.settings:Settings", ""),
 ]
 

@@ -318,6 +318,118 @@ class ServiceProcess:
         return int(self.process.returncode)
 
 
+# --- a webhook receiver ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    #: ``time.monotonic()`` when the request arrived
+    at: float
+
+
+class WebhookReceiver:
+    """An HTTP server in the test process that receives webhooks (uvicorn on a free port of
+    127.0.0.1, in the test's event loop). Every request is kept in :attr:`received`; each path
+    answers 200 unless told otherwise: :meth:`answer` queues statuses (a ``Location`` goes with
+    3xx), :meth:`delay` makes it slow."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[ReceivedWebhook] = []
+        self._statuses: dict[str, list[int]] = {}
+        self._delays: dict[str, float] = {}
+        self._bodies: dict[str, bytes] = {}
+        self._rules: list[tuple[Callable[[ReceivedWebhook], bool], list[int]]] = []
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def answer(self, path: str, *statuses: int, body: bytes = b"") -> None:
+        """Answer the next requests to ``path`` with ``statuses`` in turn (then 200)."""
+        self._statuses.setdefault(path, []).extend(statuses)
+        if body:
+            self._bodies[path] = body
+
+    def answer_matching(self, match: Callable[[ReceivedWebhook], bool], *statuses: int) -> None:
+        """Answer the next requests ``match`` accepts with ``statuses`` in turn (before any
+        status queued for their path)."""
+        self._rules.append((match, list(statuses)))
+
+    def delay(self, path: str, seconds: float) -> None:
+        self._delays[path] = seconds
+
+    def at(self, path: str = "/hook") -> list[ReceivedWebhook]:
+        return [r for r in self.received if r.path == path]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import time
+
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        received = ReceivedWebhook(path, headers, body, time.monotonic())
+        self.received.append(received)
+        await asyncio.sleep(self._delays.get(path, 0))
+        matched = next((s for match, s in self._rules if s and match(received)), None)
+        queued = matched or self._statuses.get(path) or []
+        status = queued.pop(0) if queued else 200
+        extra = [(b"location", f"{path}/moved".encode())] if 300 <= status < 400 else []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain"), *extra],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._bodies.get(path, b"ok")})
+
+    async def start(self) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A :class:`WebhookReceiver` for one test."""
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
 # --- the whole system ------------------------------------------------------------------------
 
 T = TypeVar("T")
@@ -332,6 +444,9 @@ class System:
     databases: dict[str, str]
     token: TokenFactory
     rabbit: RabbitNamespace
+    #: outbound webhooks (services/integrations); loopback and plain http allowed as targets,
+    #: the retry schedule shrunk (``WEBHOOK_RETRY_SCALE``)
+    integrations: ServiceProcess | None = None
 
     def client(self, proc: ServiceProcess, token: str | None = None) -> httpx.AsyncClient:
         headers = auth(token) if token else {}
@@ -420,13 +535,15 @@ async def start_system(
     tmp_path_factory: pytest.TempPathFactory,
     extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[System]:
-    """Start zoom-sim, catalog, registration and zoom-bridge as processes wired together;
-    ``extra_env`` goes to the three services (e.g. ``OTEL_*`` to trace them)."""
+    """Start zoom-sim, catalog, registration, zoom-bridge and integrations as processes wired
+    together; ``extra_env`` goes to the four services (e.g. ``OTEL_*`` to trace them)."""
     logs = Path(tmp_path_factory.mktemp("system-logs"))
-    ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
+    ports = {
+        name: free_port() for name in ("catalog", "registration", "bridge", "integrations", "sim")
+    }
     dbs = {
         name: await databases.create(f"sys_{name}")
-        for name in ("catalog", "registration", "bridge")
+        for name in ("catalog", "registration", "bridge", "integrations")
     }
     bridge_url = f"http://127.0.0.1:{ports['bridge']}"
     sim_url = f"http://127.0.0.1:{ports['sim']}"
@@ -475,10 +592,26 @@ async def start_system(
         ports["bridge"],
         logs / "zoom-bridge.log",
     )
-    procs = [sim, catalog, registration, bridge]
+    integrations = ServiceProcess(
+        "integrations",
+        {
+            **common,
+            "DATABASE_URL": dbs["integrations"],
+            # the receivers are servers in the test process
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+            "WEBHOOK_RETRY_SCALE": "0.002",
+            "WEBHOOK_WORKER_POLL_SECONDS": "0.1",
+            "WEBHOOK_TIMEOUT_SECONDS": "3",
+            "WEBHOOK_LEASE_SECONDS": "10",
+        },
+        ports["integrations"],
+        logs / "integrations.log",
+    )
+    procs = [sim, catalog, registration, bridge, integrations]
     await asyncio.gather(*(p.start() for p in procs))
     try:
-        yield System(catalog, registration, bridge, sim, dbs, token, rabbit)
+        yield System(catalog, registration, bridge, sim, dbs, token, rabbit, integrations)
     finally:
         for proc in procs:
             proc.stop()

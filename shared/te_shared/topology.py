@@ -15,6 +15,7 @@ from te_shared import contracts as c
 CATALOG = "catalog"
 REGISTRATION = "registration"
 ZOOM_BRIDGE = "zoom-bridge"
+INTEGRATIONS = "integrations"
 
 #: Which messages each service consumes. One queue per (service, message type).
 CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
@@ -48,6 +49,18 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.DayRescheduled,
         c.DayCancelled,
         c.EnrollmentChanged,
+    ),
+    # outbound webhooks (services/integrations): what a company's receivers may subscribe to
+    INTEGRATIONS: (
+        c.EventChanged,
+        c.SessionCreated,
+        c.SessionUpdated,
+        c.SessionDeleted,
+        c.DayScheduled,
+        c.DayRescheduled,
+        c.DayCancelled,
+        c.EnrollmentChanged,
+        c.AttendanceRecorded,
     ),
 }
 

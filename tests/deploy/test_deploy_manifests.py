@@ -29,6 +29,7 @@ import yaml
 from faststream.rabbit import RabbitBroker
 
 from catalog.settings import CatalogSettings
+from integrations.settings import IntegrationsSettings
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.settings import ServiceSettings
@@ -50,6 +51,7 @@ SERVICES: dict[str, tuple[str, type[ServiceSettings]]] = {
     "catalog": ("catalog", CatalogSettings),
     "registration": ("registration", RegistrationSettings),
     "zoom-bridge": ("zoom_bridge", ZoomBridgeSettings),
+    "integrations": ("integrations", IntegrationsSettings),
 }
 COMMON_SECRETS = {"DATABASE_URL", "AMQP_URL", "JWT_SECRET"}
 SECRETS: dict[str, set[str]] = {
@@ -57,6 +59,7 @@ SECRETS: dict[str, set[str]] = {
     "registration": COMMON_SECRETS,
     "zoom-bridge": COMMON_SECRETS
     | {"ZOOM_CLIENT_SECRET", "ZOOM_WEBHOOK_SECRET", "TOKEN_ENCRYPTION_KEY"},
+    "integrations": COMMON_SECRETS | {"WEBHOOK_SECRET_KEY"},
 }
 GRACEFUL_TIMEOUT = float(ServiceSettings.model_fields["graceful_timeout"].default)
 
@@ -127,7 +130,7 @@ def secret_keys(container: Doc) -> set[str]:
 
 def check_workloads(docs: list[Doc], *, expect_replicas: bool = True) -> None:
     deployments = {service_of(d): d for d in of_kind(docs, "Deployment")}
-    assert set(deployments) == set(SERVICES), "exactly the three services (never the simulator)"
+    assert set(deployments) == set(SERVICES), "exactly the four services (never the simulator)"
     configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
     pdbs = of_kind(docs, "PodDisruptionBudget")
     services = of_kind(docs, "Service")

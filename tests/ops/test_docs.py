@@ -18,7 +18,13 @@ def test_configuration_reference_matches_the_settings_classes() -> None:
 
 def test_every_service_variable_is_documented() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
-    for variable in ("DATABASE_URL", "AMQP_URL", "JWT_SECRET", "ZOOM_WEBHOOK_SECRET"):
+    for variable in (
+        "DATABASE_URL",
+        "AMQP_URL",
+        "JWT_SECRET",
+        "ZOOM_WEBHOOK_SECRET",
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+    ):
         assert f"`{variable}`" in text
 
 
@@ -30,7 +36,8 @@ def test_the_reference_is_one_table_naming_the_service_of_each_variable() -> Non
     rows = {(env, tuple(services)) for env, services, _, _ in configuration_rows()}
     assert ("ZOOM_WEBHOOK_SECRET", ("zoom-bridge",)) in rows
     assert ("PORT", ("catalog",)) in rows
-    assert ("JWT_SECRET", ("catalog", "registration", "zoom-bridge")) in rows
+    assert ("JWT_SECRET", ("catalog", "registration", "zoom-bridge", "integrations")) in rows
+    assert ("WEBHOOK_SECRET_KEY", ("integrations",)) in rows
     assert "| `PORT` | registration | `8002` |" in text
 
 

@@ -1,4 +1,4 @@
-"""Security matrix over every endpoint of the three services (R-ERR-1): no token and bad tokens
+"""Security matrix over every endpoint of the four services (R-ERR-1): no token and bad tokens
 get 401, the user role on admin endpoints gets 403, and none of them ever returns data.
 
 Endpoints are discovered from each app's routes, so a new endpoint is covered automatically. The
@@ -27,6 +27,8 @@ from starlette.routing import BaseRoute, Mount
 
 from catalog.app import create_app as create_catalog
 from catalog.settings import CatalogSettings
+from integrations.app import create_app as create_integrations
+from integrations.settings import IntegrationsSettings
 from registration.app import create_app as create_registration
 from registration.settings import RegistrationSettings
 from te_shared.auth import admin_principal, current_principal
@@ -38,6 +40,7 @@ FACTORIES: dict[str, tuple[Callable[..., FastAPI], type[Any]]] = {
     "catalog": (create_catalog, CatalogSettings),
     "registration": (create_registration, RegistrationSettings),
     "zoom-bridge": (create_bridge, ZoomBridgeSettings),
+    "integrations": (create_integrations, IntegrationsSettings),
 }
 
 
@@ -61,6 +64,7 @@ PUBLIC: dict[str, set[tuple[str, str]]] = {
         ("POST", "/v1/zoom/webhooks"),  # Zoom signs it (R-ZOOM-4)
         ("GET", "/v1/zoom/oauth/callback"),  # Zoom's redirect; the state ties it to the admin
     },
+    "integrations": DOCS | OPERATIONS,
 }
 
 

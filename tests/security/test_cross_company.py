@@ -25,7 +25,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
+from te_shared.testing import ServiceProcess, System, connect_zoom, eventually, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +41,11 @@ def at(days: float, hour: int = 10) -> str:
     return (base + dt.timedelta(days=days)).isoformat()
 
 
+def integrations(system: System) -> ServiceProcess:
+    assert system.integrations is not None, "the system tests start integrations"
+    return system.integrations
+
+
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
     return response.json() if response.content else None
@@ -54,15 +59,16 @@ class Ids:
     zoom_day_id: str
     enrollment_id: str
     account_id: str
+    endpoint_id: str
 
     @classmethod
     def nowhere(cls) -> Ids:
-        return cls(*(str(uuid.uuid4()) for _ in range(6)))
+        return cls(*(str(uuid.uuid4()) for _ in range(7)))
 
 
 @dataclass(frozen=True)
 class Call:
-    service: str  # an attribute of System: catalog, registration, bridge
+    service: str  # an attribute of System: catalog, registration, bridge, integrations
     method: str
     template: str
     admin_only: bool
@@ -79,6 +85,7 @@ class Call:
             .replace("{day_id}", day)
             .replace("{enrollment_id}", ids.enrollment_id)
             .replace("{account_id}", ids.account_id)
+            .replace("{endpoint_id}", ids.endpoint_id)
             .replace("{participant_id}", "p-0000000000000000")
         )
 
@@ -101,6 +108,8 @@ CALLS: list[Call] = [
     Call("registration", "GET", "/v1/me/events/{event_id}", False),
     Call("bridge", "GET", "/v1/days/{day_id}/meeting", False, day="zoom"),
     Call("bridge", "GET", "/v1/days/{day_id}/participants", True, day="zoom"),
+    Call("integrations", "GET", "/v1/webhooks/endpoints/{endpoint_id}", True),
+    Call("integrations", "GET", "/v1/webhooks/endpoints/{endpoint_id}/deliveries", True),
     Call("catalog", "PATCH", "/v1/events/{event_id}", True, lambda _: {"title": "Hijacked"}),
     Call(
         "catalog",
@@ -165,6 +174,8 @@ CALLS: list[Call] = [
         True,
         lambda _: {"role": "participant"},
     ),
+    Call("integrations", "POST", "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", True),
+    Call("integrations", "DELETE", "/v1/webhooks/endpoints/{endpoint_id}", True),
     Call("catalog", "DELETE", "/v1/days/{day_id}", True),
     Call("catalog", "DELETE", "/v1/days/{day_id}", True, day="zoom"),
     Call("catalog", "DELETE", "/v1/sessions/{session_id}", True),
@@ -180,7 +191,17 @@ async def owned(system: System) -> Ids:
         system.client(system.registration, admin) as reg,
         system.client(system.bridge, admin) as bridge,
         system.client(system.registration, system.user(A, USER)) as alice,
+        system.client(integrations(system), admin) as hooks,
     ):
+        # A's webhook endpoint (nobody listens on port 9: its deliveries keep failing, which
+        # changes nothing of what A reads)
+        endpoint = await ok(
+            await hooks.post(
+                "/v1/webhooks/endpoints",
+                json={"url": "http://127.0.0.1:9/owner-hook", "events": ["event.changed"]},
+            ),
+            201,
+        )
         await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
         account_id = await connect_zoom(system, admin)
         event = await ok(
@@ -247,7 +268,15 @@ async def owned(system: System) -> Ids:
             lambda r: len(r.json()["items"]) == 1,
             what="A's enrollment listed",
         )
-    return Ids(event["id"], session["id"], offline["id"], zoom["id"], enrollment["id"], account_id)
+    return Ids(
+        event["id"],
+        session["id"],
+        offline["id"],
+        zoom["id"],
+        enrollment["id"],
+        account_id,
+        endpoint["id"],
+    )
 
 
 async def observe(system: System, ids: Ids) -> dict[str, Any]:
@@ -262,7 +291,10 @@ async def observe(system: System, ids: Ids) -> dict[str, Any]:
         system.client(system.registration, system.user(A, USER)) as alice,
         system.client(system.registration, system.user(A, "intruder")) as intruder,
         system.client(system.sim) as sim,
+        system.client(integrations(system), admin) as hooks,
     ):
+        seen["endpoint"] = await ok(await hooks.get(f"/v1/webhooks/endpoints/{ids.endpoint_id}"))
+        seen["endpoints"] = await ok(await hooks.get("/v1/webhooks/endpoints"))
         seen["event"] = await ok(await cat.get(f"/v1/events/{ids.event_id}"))
         seen["events"] = await ok(await cat.get("/v1/events"))
         seen["session"] = await ok(await cat.get(f"/v1/sessions/{ids.session_id}"))
@@ -296,7 +328,7 @@ CREDENTIAL_PATHS = {"/v1/calendar/{token}.ics"}
 
 async def openapi_id_endpoints(system: System) -> set[tuple[str, str, str]]:
     found: set[tuple[str, str, str]] = set()
-    for name in ("catalog", "registration", "bridge"):
+    for name in ("catalog", "registration", "bridge", "integrations"):
         async with system.client(getattr(system, name)) as client:
             spec = await ok(await client.get("/openapi.json"))
         for path, operations in spec["paths"].items():
@@ -322,6 +354,7 @@ async def test_another_companys_ids_answer_404_and_change_nothing(
     assert listed == await openapi_id_endpoints(system), "an endpoint with an id is not listed"
     before = await observe(system, owned)
     secrets = {SECRET, SESSION_NAME, owned.event_id, owned.enrollment_id, owned.account_id}
+    secrets |= {owned.endpoint_id, "owner-hook"}
     secrets.add(before["meeting"]["join_url"])
     intruders = {"admin": system.admin(B, ADMIN), "user": system.user(B, USER)}
     for role, token in intruders.items():
@@ -349,9 +382,11 @@ async def test_another_companys_lists_show_nothing_of_it(system: System, owned: 
         system.client(system.catalog, system.admin(B, ADMIN)) as cat,
         system.client(system.bridge, system.admin(B, ADMIN)) as bridge,
         system.client(system.registration, system.user(B, USER)) as alice_b,
+        system.client(integrations(system), system.admin(B, ADMIN)) as hooks,
     ):
         assert (await ok(await cat.get("/v1/events")))["items"] == []
         assert await ok(await bridge.get("/v1/zoom/accounts")) == []
+        assert await ok(await hooks.get("/v1/webhooks/endpoints")) == []
         for tab in ("available", "participating", "completed"):
             page = await ok(await alice_b.get("/v1/me/events", params={"tab": tab}))
             assert page["items"] == [], tab

@@ -1,0 +1,1 @@
+"""The webhook endpoints admins register (``/v1/webhooks/endpoints``)."""

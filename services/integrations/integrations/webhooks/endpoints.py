@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from integrations.delivery.worker import policy_of
+from integrations.deps import CipherDep, SettingsDep
+from integrations.webhooks import service
+from integrations.webhooks.schemas import (
+    DeliveryPage,
+    DeliveryState,
+    EndpointIn,
+    EndpointOut,
+    EndpointWithSecret,
+)
+from te_shared.auth import AdminPrincipal
+from te_shared.errors import problem_responses
+from te_shared.service import SessionDep
+
+router = APIRouter(
+    prefix="/v1/webhooks/endpoints",
+    tags=["webhooks"],
+    responses=problem_responses(401, 403),
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EndpointWithSecret,
+    responses=problem_responses(409, 422),
+    summary="Register an endpoint; its signing secret is in this answer only",
+    description=(
+        "Deliveries of the chosen event types follow the Standard Webhooks specification "
+        "(`webhook-id`, `webhook-timestamp`, `webhook-signature`). The URL must be `https` and "
+        "its host must resolve to public addresses only (422 `https_required`, "
+        "`target_refused`, `target_unresolvable`, `invalid_url`); an unknown event type is a "
+        "422 naming it. 409 `too_many_endpoints` past 50 per company."
+    ),
+)
+async def create_endpoint(
+    body: EndpointIn,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+) -> EndpointWithSecret:
+    await service.check_url(body.url, policy_of(settings))  # before the database is touched
+    return await service.create(session, admin.company_id, body, cipher)
+
+
+@router.get("", response_model=list[EndpointOut], summary="The company's endpoints")
+async def list_endpoints(admin: AdminPrincipal, session: SessionDep) -> list[EndpointOut]:
+    return await service.list_for(session, admin.company_id)
+
+
+@router.get(
+    "/{endpoint_id}",
+    response_model=EndpointOut,
+    responses=problem_responses(404),
+    summary="One endpoint (no secret)",
+)
+async def get_endpoint(
+    endpoint_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+) -> EndpointOut:
+    return service.out(await service.get(session, admin.company_id, endpoint_id))
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(404),
+    summary="Remove an endpoint, what was still to be delivered to it and its log",
+)
+async def delete_endpoint(
+    endpoint_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+) -> Response:
+    await service.remove(session, admin.company_id, endpoint_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=EndpointWithSecret,
+    responses=problem_responses(404),
+    summary="A new signing secret; the old one keeps signing beside it for 24 h",
+    description=(
+        "The new secret is in this answer only. Until `previous_secret_expires_at` every "
+        "delivery carries two signatures in `webhook-signature` (space-separated, the new "
+        "secret's first), so a receiver may switch to the new secret whenever it likes."
+    ),
+)
+async def rotate_secret(
+    endpoint_id: uuid.UUID,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+) -> EndpointWithSecret:
+    overlap = dt.timedelta(hours=settings.webhook_rotation_overlap_hours)
+    return await service.rotate(session, admin.company_id, endpoint_id, cipher, overlap)
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=DeliveryPage,
+    responses=problem_responses(404),
+    summary="The deliveries log: each delivery with its attempts, newest first",
+)
+async def list_deliveries(
+    endpoint_id: uuid.UUID,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    state: DeliveryState | None = None,
+) -> DeliveryPage:
+    return await service.deliveries(
+        session,
+        admin.company_id,
+        endpoint_id,
+        limit=limit,
+        cursor=int(cursor) if cursor is not None else None,
+        state=state,
+    )

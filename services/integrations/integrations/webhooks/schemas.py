@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from integrations.delivery.events import ALL, EVENT_TYPES
+from integrations.delivery.targets import MAX_URL_LENGTH
+from te_shared.body import Body
+from te_shared.text import CleanText
+
+
+def _event_type(value: str) -> str:
+    if value != ALL and value not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}; one of {', '.join(EVENT_TYPES)} or '*'")
+    return value
+
+
+EventType = Annotated[str, CleanText(50), AfterValidator(_event_type)]
+DeliveryState = Literal["pending", "delivered", "failed", "discarded"]
+
+
+class EndpointIn(Body):
+    url: Annotated[str, CleanText(MAX_URL_LENGTH)] = Field(
+        description="Where deliveries are POSTed: an `https://` URL whose host resolves to "
+        "public addresses only (`http://` and private networks only where the service's "
+        "settings allow them, as in a local run)."
+    )
+    events: list[EventType] = Field(
+        min_length=1,
+        max_length=20,
+        description="Event types to receive: "
+        + ", ".join(f"`{e}`" for e in EVENT_TYPES)
+        + "; `*` for all.",
+    )
+    description: Annotated[str, CleanText(500, min_length=0, multiline=True)] | None = None
+
+
+class EndpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    description: str | None
+    events: list[str]
+    enabled: bool = Field(description="False once the receiver answered 410 Gone.")
+    disabled_reason: str | None
+    disabled_at: dt.datetime | None
+    created_at: dt.datetime
+    secret_rotated_at: dt.datetime | None
+    previous_secret_expires_at: dt.datetime | None = Field(
+        description="While set, a rotated-out secret still signs beside the current one."
+    )
+
+
+class EndpointWithSecret(EndpointOut):
+    secret: str = Field(
+        description="The signing secret (`whsec_...`, Standard Webhooks). Shown only in this "
+        "answer (and its replay to the same Idempotency-Key): store it now."
+    )
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    attempted_at: dt.datetime
+    duration_ms: int
+    status_code: int | None = Field(description="The receiver's status; null without an answer.")
+    error: str | None = Field(description="Why it failed without a 2xx: timeout, refused, ...")
+    response_excerpt: str | None = Field(description="The first bytes of the answer (at most 512).")
+
+
+class DeliveryOut(BaseModel):
+    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
+    message_id: uuid.UUID
+    event_type: str
+    state: DeliveryState
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None = Field(description="Pending deliveries only.")
+    finished_at: dt.datetime | None
+    attempts: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
