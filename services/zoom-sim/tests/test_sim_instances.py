@@ -12,6 +12,13 @@ from urllib.parse import quote
 ZOOM_UUID = re.compile(r"[A-Za-z0-9+/]{22}==")
 
 
+def instance_ref(uuid: str) -> str:
+    """A meeting uuid in a path, as Zoom asks: encoded twice when it starts with ``/`` or has
+    ``//`` in it (a random uuid does, now and then), once otherwise."""
+    once = quote(uuid, safe="")
+    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
+
+
 def _t(hhmm: str) -> str:
     return f"2030-03-01T{hhmm}:00Z"
 
@@ -82,7 +89,7 @@ async def test_each_end_closes_an_instance_and_the_next_join_opens_a_new_one(kit
     assert [(p["user_email"], p["user_id"]) for p in latest["participants"]] == [
         ("cid@acme.test", "16778240")
     ]
-    first = (await _report(kit, auth, quote(m["uuid"], safe=""))).json()
+    first = (await _report(kit, auth, instance_ref(m["uuid"]))).json()
     assert [(p["name"], p["user_id"], p["duration"]) for p in first["participants"]] == [
         ("Ann", "16778240", 600),
         ("Bob", "16779264", 59 * 60),
