@@ -138,6 +138,13 @@ class ZoomBridgeSettings(ServiceSettings):
         description="Reads of a participants report Zoom does not have yet (404), with the "
         "wait doubling from ZOOM_RECONCILE_DELAY_SECONDS, before webhook attendance is final.",
     )
+    zoom_webhook_secret_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a replica keeps Server-to-Server webhook secret tokens in memory "
+        "(a change made through another replica is seen within it; Zoom retries a webhook "
+        "refused meanwhile). 0 reads them for every webhook.",
+    )
     zoom_webhook_max_attempts: int = Field(
         default=10,
         ge=1,

@@ -20,6 +20,7 @@ from zoom_bridge.meetings import jobs
 from zoom_bridge.meetings.sync import Syncer
 from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.settings import DEV_TOKEN_KEY, ZoomBridgeSettings
+from zoom_bridge.webhooks import secrets as webhook_secrets
 from zoom_bridge.webhooks import service as webhooks
 from zoom_bridge.zoom.client import ZoomClient
 
@@ -140,6 +141,7 @@ async def start_worker(runtime: Runtime) -> None:
             worker.wake.set()
 
     runtime.commit_hooks.append(wake_on_new_job)
+    runtime.commit_hooks.append(webhook_secrets.after_commit)
     worker.start()
 
 

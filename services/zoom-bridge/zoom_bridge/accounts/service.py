@@ -33,6 +33,7 @@ from zoom_bridge.accounts.events import announce, change_version
 from zoom_bridge.meetings import jobs
 from zoom_bridge.models import OAuthState, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
+from zoom_bridge.webhooks.secrets import mark_changed
 from zoom_bridge.zoom.client import ZoomClient, ZoomError
 
 log = get_logger(__name__)
@@ -306,6 +307,7 @@ async def connect_s2s(
     )
     zoom.store_tokens(account, tokens)
     session.add(account)
+    mark_changed(session)
     await session.flush()
     announce(session, account)
     return account
@@ -362,12 +364,14 @@ async def set_webhook_secret(
             code="not_server_to_server",
         )
     account.webhook_secret_enc = zoom.cipher.encrypt(secret)
+    mark_changed(session)
     log.info("zoom_webhook_secret_replaced", account_id=str(account.id), company_id=company_id)
     return account
 
 
 async def remove(session: AsyncSession, accounts: list[ZoomAccount]) -> int:
     """Forget the connections (and their tokens), announcing each as no longer connected."""
+    mark_changed(session)
     for account in accounts:
         announce(session, account, connected=False)
     if accounts:

@@ -11,6 +11,7 @@ from zoom_bridge import metrics
 from zoom_bridge.deps import SettingsDep, ZoomDep
 from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.webhooks import rules, service
+from zoom_bridge.webhooks.secrets import SecretCache
 
 router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
 
@@ -36,12 +37,14 @@ async def receive(
             known = None if verified else service.HANDLED | {service.URL_VALIDATION}
             observed.webhooks_received.labels(metrics.event_label(event, known), outcome).inc()
 
-    candidates = await service.candidates_for(
-        session,
-        zoom.cipher,
-        settings.zoom_webhook_secret.get_secret_value(),
-        rules.account_hint(raw),
+    cache = request.app.state.runtime.extras.setdefault(
+        "webhook_secrets", SecretCache(settings.zoom_webhook_secret_cache_seconds)
     )
+    own = await cache.get(
+        rules.account_hint(raw),
+        lambda hint: service.connection_secrets(session, zoom.cipher, hint),
+    )
+    candidates = [*own, rules.Candidate(settings.zoom_webhook_secret.get_secret_value())]
     try:
         signer = rules.verify(
             candidates,

@@ -81,13 +81,12 @@ def recording_origins(settings: ZoomBridgeSettings) -> list[str]:
     return [o for o in (_origin(u) for u in urls) if o is not None]
 
 
-async def candidates_for(
-    session: AsyncSession, cipher: TokenCipher, app_secret: str, hint: str | None
+async def connection_secrets(
+    session: AsyncSession, cipher: TokenCipher, hint: str | None
 ) -> list[rules.Candidate]:
-    """Secret tokens that may have signed a webhook: the Server-to-Server connections' own for
-    the Zoom account the body names (every connection's when it names none, as in a URL
-    validation), then the OAuth app's. Each keeps whose it is: a webhook acts only on the
-    meetings of its signer."""
+    """The Server-to-Server connections' own secret tokens for the Zoom account a body names
+    (every connection's when it names none, as in a URL validation), read and decrypted. Each
+    keeps whose it is: a webhook acts only on the meetings of its signer."""
     stmt = select(ZoomAccount.id, ZoomAccount.webhook_secret_enc).where(
         ZoomAccount.kind == "s2s", ZoomAccount.webhook_secret_enc.is_not(None)
     )
@@ -99,7 +98,7 @@ async def candidates_for(
             found.append(rules.Candidate(cipher.decrypt(str(enc)), account_id))
         except InvalidToken:  # encrypted under another key: that connection must be redone
             log.warning("zoom_webhook_secret_unreadable", account_id=str(account_id))
-    return [*found, rules.Candidate(app_secret)]
+    return found
 
 
 def signing_secret(candidates: list[rules.Candidate], signer: rules.Signer) -> str:
