@@ -127,7 +127,7 @@ async def write_limit(database: str, concurrency: int) -> float:
             async with sem:
                 enrollment = uuid.uuid4()
                 payload = json.dumps({"enrollment_id": str(enrollment), "n": n})
-                won += await pool.fetchval(
+                took = await pool.fetchval(
                     WRITE,
                     session_id,
                     enrollment,
@@ -138,6 +138,7 @@ async def write_limit(database: str, concurrency: int) -> float:
                     uuid.uuid4(),
                     payload,
                 )
+                won += took  # after the await: `won += await ...` would read it before
 
         with Timer() as t:
             await asyncio.gather(*(one(n) for n in range(N)))
