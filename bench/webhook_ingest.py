@@ -195,16 +195,16 @@ async def run() -> list[Result]:
                 pending = await bridge_db.fetchval(
                     "SELECT count(*) FROM zoom_webhook_events WHERE NOT processed"
                 )
+                # each join and each leave is a row of its own (a half of a stay, keyed by
+                # the meeting instance and the stay): every webhook written
                 complete = await bridge_db.fetchval(
-                    "SELECT count(*) FROM attendance_segments WHERE day_id = $1 "
-                    "AND join_time IS NOT NULL AND leave_time IS NOT NULL",
-                    day_id,
+                    "SELECT count(*) FROM attendance_segments WHERE day_id = $1", day_id
                 )
                 return int(pending), int(complete)
 
             await wait_for(
                 bridge_done,
-                lambda v: v == (0, P * STAYS),
+                lambda v: v == (0, 2 * P * STAYS),
                 timeout=300,
                 interval=0.02,
                 what="webhooks processed by the bridge",
