@@ -145,6 +145,13 @@ class ZoomBridgeSettings(ServiceSettings):
         "(a change made through another replica is seen within it; Zoom retries a webhook "
         "refused meanwhile). 0 reads them for every webhook.",
     )
+    zoom_webhook_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Stored webhooks processed in one transaction; the attendance they change "
+        "is added up and published once per day and batch.",
+    )
     zoom_webhook_max_attempts: int = Field(
         default=10,
         ge=1,

@@ -84,13 +84,16 @@ class Worker:
     async def tick(self) -> bool:
         busy = False
         await self.prune()
-        for _ in range(50):
+        for _ in range(10):  # batches of stored webhooks, then the jobs get their turn
             async with self.sessionmaker() as session, session.begin():
-                outcome = await webhooks.process_one(session, self.settings)
+                outcomes = await webhooks.process_batch(
+                    session, self.settings, self.settings.zoom_webhook_batch_size
+                )
             self.runtime.after_commit(session)
-            if outcome is None:
+            for outcome in outcomes:
+                self.metrics.webhooks_processing.labels(outcome.event, outcome.result).inc()
+            if not outcomes:
                 break
-            self.metrics.webhooks_processing.labels(outcome.event, outcome.result).inc()
             busy = True
         async with self.sessionmaker() as session, session.begin():
             claimed = await jobs.claim(session, 10, self.settings.zoom_job_lease_seconds)

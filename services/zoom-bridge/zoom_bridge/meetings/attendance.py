@@ -679,6 +679,24 @@ def announce(
         )
 
 
+async def publish_touching(
+    session: AsyncSession, meeting: ZoomMeeting, keys: Collection[str]
+) -> DayAttendance:
+    """AttendanceRecorded for the users whose participants have any of the rows ``keys`` (the
+    joins and leaves of a batch of webhooks), computed once for the batch: the day's figures
+    are read and added up once, not once per webhook."""
+    day = await load(session, meeting)
+    chosen: dict[str, Figures] = {}
+    for participant in day.participants:
+        if not any(key in stay.keys for stay in participant.stays for key in keys):
+            continue
+        found = day.matches.get(participant.id)
+        if found is not None and found.person.key in day.figures:
+            chosen[found.person.key] = day.figures[found.person.key]
+    announce(session, meeting, day, chosen.values(), final=day.final)
+    return day
+
+
 async def publish(
     session: AsyncSession,
     meeting: ZoomMeeting,

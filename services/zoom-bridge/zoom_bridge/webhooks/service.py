@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import random
+import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -175,11 +177,23 @@ async def _meeting(
     return (await session.execute(stmt)).scalars().first()
 
 
-async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Outcome | None:
-    """Process the next due stored webhook; None when there is none. Its effect and its
-    ``processed`` mark commit together; a failure (say the database hiccups) keeps it for a
-    later attempt with backoff, and after ``zoom_webhook_max_attempts`` it is given up, kept
-    with its error and logged, so it never blocks the ones behind it."""
+#: the joins and leaves a batch recorded, by day: their attendance is published once, at the end
+_batch: ContextVar[dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] | None] = ContextVar(
+    "zoom_webhook_batch", default=None
+)
+
+
+async def process_batch(
+    session: AsyncSession, settings: ZoomBridgeSettings, limit: int
+) -> list[Outcome]:
+    """Process up to ``limit`` due stored webhooks in one transaction (claimed ``FOR UPDATE
+    SKIP LOCKED``, so other workers and replicas take other ones), in the order they came; the
+    attendance their joins and leaves change is added up and published once per day at the
+    end, not once per webhook. Each webhook's effect runs in a savepoint: a failure (say the
+    database hiccups) keeps that one for a later attempt with backoff, and after
+    ``zoom_webhook_max_attempts`` it is given up, kept with its error and logged, so it never
+    blocks the ones behind it. The effects, the ``processed`` marks and the messages commit
+    together."""
     now = utcnow()
     stmt = (
         select(WebhookEvent)
@@ -189,13 +203,33 @@ async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Ou
             WebhookEvent.next_attempt_at <= now,
         )
         .order_by(WebhookEvent.next_attempt_at, WebhookEvent.received_at)
-        .limit(1)
+        .limit(limit)
     )
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
-    event = (await session.execute(stmt)).scalars().first()
-    if event is None:
-        return None
+    events = list((await session.execute(stmt)).scalars())
+    outcomes: list[Outcome] = []
+    touched: dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] = {}
+    token = _batch.set(touched)
+    try:
+        for event in events:
+            outcomes.append(await _process(session, event, settings))
+    finally:
+        _batch.reset(token)
+    for meeting, keys in touched.values():
+        await attendance.publish_touching(session, meeting, keys)
+    return outcomes
+
+
+async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Outcome | None:
+    """Process the next due stored webhook on its own; None when there is none."""
+    outcomes = await process_batch(session, settings, 1)
+    return outcomes[0] if outcomes else None
+
+
+async def _process(
+    session: AsyncSession, event: WebhookEvent, settings: ZoomBridgeSettings
+) -> Outcome:
     label = metrics.event_label(event.event, HANDLED)
     try:
         async with session.begin_nested():
@@ -268,7 +302,11 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             log.info("zoom_webhook_no_stay", zoom_event=event.event, day_id=str(meeting.day_id))
             return
         key = await attendance.record(session, meeting, stay)
-        await attendance.publish(session, meeting, touching=key)
+        batch = _batch.get()
+        if batch is None:
+            await attendance.publish(session, meeting, touching=key)
+        else:  # published once for the whole batch (process_batch)
+            batch.setdefault(meeting.day_id, (meeting, set()))[1].add(key)
     elif event.event == "meeting.ended":
         meeting.ended = True
         instance = attendance.text_value(obj.get("uuid"))
