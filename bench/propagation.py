@@ -29,7 +29,7 @@ import httpx
 
 from bench.common import AMQP_URL, Result, summary
 from bench.system import at, bench_system, ok, wait_for, zoom_company
-from te_shared.testing import zoom_account_known
+from te_testing.system import zoom_account_known
 
 DAYS = 30
 POLL = 0.005

@@ -39,7 +39,7 @@ from bench.system import (
     wait_for,
     zoom_company,
 )
-from te_shared.testing import zoom_account_known
+from te_testing.system import zoom_account_known
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)

@@ -23,8 +23,8 @@ from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit
 from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
-from te_shared.testing import DatabaseFactory, RabbitNamespace
 from te_shared.topology import CATALOG, REGISTRATION, Topology
+from te_testing.infra import DatabaseFactory, RabbitNamespace
 
 
 class Base(DeclarativeBase):

@@ -33,8 +33,8 @@ from integrations.settings import IntegrationsSettings
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.settings import ServiceSettings
-from te_shared.testing import RabbitNamespace
 from te_shared.topology import CONSUMES, REGISTRATION, Topology
+from te_testing.infra import RabbitNamespace
 from zoom_bridge.settings import ZoomBridgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]

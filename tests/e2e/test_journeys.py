@@ -10,7 +10,8 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from te_shared.testing import System, eventually
+from te_testing.polling import eventually
+from te_testing.system import System
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from te_shared.testing import ReceivedWebhook, System, WebhookReceiver, eventually
+from te_testing.polling import eventually
+from te_testing.system import System
+from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 

@@ -13,14 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    System,
-    TokenFactory,
-    eventually,
-    start_system,
-)
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
+from te_testing.polling import eventually
+from te_testing.system import System, start_system
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
+from te_testing.polling import eventually
+from te_testing.system import System, connect_zoom, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 

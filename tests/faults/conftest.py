@@ -7,13 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    System,
-    TokenFactory,
-    start_system,
-)
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
+from te_testing.system import System, start_system
 from tests.faults.support import FaultReport
 
 REPORTS = pytest.StashKey[list[tuple[str, FaultReport]]]()

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually
+from te_testing.polling import eventually
+from te_testing.system import System, connect_zoom
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 

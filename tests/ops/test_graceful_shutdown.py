@@ -15,7 +15,9 @@ from sqlalchemy import text
 
 from te_shared import contracts as c
 from te_shared.db import create_engine
-from te_shared.testing import DatabaseFactory, RabbitNamespace, ServiceProcess, auth, free_port
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 

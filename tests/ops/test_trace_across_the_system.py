@@ -31,17 +31,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    System,
-    TokenFactory,
-    connect_zoom,
-    eventually,
-    free_port,
-    namespace,
-    start_system,
-    zoom_account_known,
-)
+from te_testing.infra import DatabaseFactory, TokenFactory, namespace
+from te_testing.polling import eventually
+from te_testing.processes import free_port
+from te_testing.system import System, connect_zoom, start_system, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 

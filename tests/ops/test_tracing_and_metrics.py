@@ -17,14 +17,9 @@ from catalog.settings import CatalogSettings
 from registration.app import create_app as create_registration
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    auth,
-    eventually,
-    running_app,
-    settings_for,
-)
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, running_app, settings_for
+from te_testing.polling import eventually
 
 
 async def test_trace_context_crosses_the_broker_through_the_outbox(

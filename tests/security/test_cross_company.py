@@ -25,7 +25,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from te_shared.testing import ServiceProcess, System, connect_zoom, eventually, zoom_account_known
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess
+from te_testing.system import System, connect_zoom, zoom_account_known
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,9 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from te_shared.testing import System, eventually, handmade_xlsx, xlsx_cell, xlsx_row
+from te_testing.polling import eventually
+from te_testing.system import System
+from te_testing.xlsx import handmade_xlsx, xlsx_cell, xlsx_row
 
 pytestmark = pytest.mark.e2e
 

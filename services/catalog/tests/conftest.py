@@ -20,11 +20,11 @@ from catalog.models import OutboxRecord
 from catalog.settings import CatalogSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
-from te_shared.testing import (
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     running_app,
     settings_for,
 )

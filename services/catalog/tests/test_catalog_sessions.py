@@ -679,7 +679,7 @@ async def test_r_ses_3_a_name_taken_after_the_check_is_a_409_from_the_database(c
     from sqlalchemy import text, update
 
     from catalog.models import SessionName
-    from te_shared.testing import use_sqlite
+    from te_testing.infra import use_sqlite
 
     if use_sqlite():
         pytest.skip("needs concurrent writers (PostgreSQL)")

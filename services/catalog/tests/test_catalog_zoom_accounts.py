@@ -12,7 +12,7 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 
 from te_shared import contracts as c
-from te_shared.testing import RabbitNamespace
+from te_testing.infra import RabbitNamespace
 
 Cat = Any
 REG_END = "2030-01-01T09:00:00+00:00"

@@ -23,11 +23,11 @@ from integrations.settings import IntegrationsSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
 from te_shared.inbox import claim
-from te_shared.testing import (
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     delete_namespace,
     namespace,
     running_app,

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from integrations.delivery import schedule
 from te_shared import contracts as c
-from te_shared.testing import ReceivedWebhook, WebhookReceiver
+from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 SCALE = 0.002
 

@@ -17,16 +17,10 @@ import pytest
 from faststream.rabbit import RabbitBroker
 
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    ServiceProcess,
-    TokenFactory,
-    WebhookReceiver,
-    auth,
-    free_port,
-    namespace,
-)
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory, namespace
+from te_testing.processes import ServiceProcess, free_port
+from te_testing.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 

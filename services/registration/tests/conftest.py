@@ -19,11 +19,11 @@ from registration.models import OutboxRecord
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
-from te_shared.testing import (
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     delete_namespace,
     running_app,
     settings_for,

@@ -24,8 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from te_shared import contracts as c
-from te_shared.testing import DatabaseFactory, RabbitNamespace, TokenFactory, auth, free_port
-from te_shared.testing import settings_for as _settings_for
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
+from te_testing.infra import settings_for as _settings_for
+from te_testing.processes import free_port
 from zoom_bridge.app import create_app
 from zoom_bridge.models import OutboxRecord, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -349,7 +351,7 @@ async def env(
         await environment.stop_bridge()
         await sim.stop()
         await broker.stop()
-        from te_shared.testing import delete_namespace
+        from te_testing.infra import delete_namespace
 
         with contextlib.suppress(Exception):
             await delete_namespace(ns)

@@ -1,0 +1,13 @@
+"""The test kit of every test suite and of ``bench/``: a workspace package of its own, outside the
+product (no service depends on it, and no image contains it).
+
+- :mod:`te_testing.fixtures`: the pytest plugin the root ``conftest.py`` loads (RabbitMQ,
+  PostgreSQL, a namespace per module or test, tokens, a webhook receiver).
+- :mod:`te_testing.infra`: fresh databases, RabbitMQ namespaces, settings and in-process apps.
+- :mod:`te_testing.processes`: a service as its own process (``python -m <module>``).
+- :mod:`te_testing.system`: the whole system wired as ``make run`` wires it, and Zoom connected
+  through the simulator.
+- :mod:`te_testing.polling`: :func:`~te_testing.polling.eventually`.
+- :mod:`te_testing.api`: ``auth`` headers, the README endpoint table check.
+- :mod:`te_testing.webhooks`, :mod:`te_testing.xlsx`: a webhook receiver, hand-made workbooks.
+"""
