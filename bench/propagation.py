@@ -28,7 +28,8 @@ import aio_pika
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import at, bench_system, ok, wait_for, zoom_company
+from bench.system import at, bench_system, ok, zoom_company
+from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 
 DAYS = 30
@@ -120,7 +121,7 @@ async def run() -> list[Result]:
                         "auto_recording": False,
                     },
                 }
-                response = await wait_for(  # until the bridge's account message reached catalog
+                response = await eventually(  # until the bridge's account message reached catalog
                     functools.partial(cat.post, f"/v1/sessions/{session['id']}/days", json=body),
                     zoom_account_known,
                     what="the Zoom account known to catalog",
@@ -142,7 +143,7 @@ async def run() -> list[Result]:
                     await asyncio.sleep(POLL)
                 to_sim.append((seen_sim or done) - committed)
                 to_catalog.append(done - committed)
-            await wait_for(
+            await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == DAYS,
                 what="exactly one meeting per day",

@@ -23,7 +23,8 @@ import asyncpg
 
 from bench.common import Result, Timer, create_database, summary
 from bench.loadgen import Request, fire
-from bench.system import at, bench_system, ok, plain_url, token, wait_for
+from bench.system import at, bench_system, ok, plain_url, token
+from te_testing.polling import eventually
 
 N = 1000
 LIMIT = 100
@@ -217,14 +218,14 @@ async def limited_session(system: Any, users: list[str]) -> str:
             201,
         )
         await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-        await wait_for(
+        await eventually(
             lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
             lambda r: r.status_code == 200,
             what="event known to registration",
         )
     seats_url = f"/v1/sessions/{session['id']}/seats"
     async with system.client(system.registration, token("user", COMPANY, users[0])) as first:
-        await wait_for(
+        await eventually(
             lambda: first.get(seats_url),
             lambda r: r.status_code == 200,
             what="active event with the session in registration",

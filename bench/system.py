@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -174,24 +174,6 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
     if response.status_code != status:
         raise AssertionError(f"{response.request.method} {response.request.url}: {response.text}")
     return response.json() if response.content else None
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool],
-    *,
-    timeout: float = 60.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s; last value: {value!r}")
-        await asyncio.sleep(interval)
 
 
 def at(days: float, hour: int = 10) -> dt.datetime:

@@ -36,9 +36,9 @@ from bench.system import (
     ok,
     plain_url,
     token,
-    wait_for,
     zoom_company,
 )
+from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 from zoom_sim.webhooks import sign
 
@@ -124,7 +124,7 @@ async def run() -> list[Result]:
                 201,
             )
             day = await ok(
-                await wait_for(  # until the bridge's account message reached catalog
+                await eventually(  # until the bridge's account message reached catalog
                     lambda: cat.post(
                         f"/v1/sessions/{session['id']}/days",
                         json={
@@ -144,13 +144,13 @@ async def run() -> list[Result]:
                 201,
             )
             await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-            meetings = await wait_for(
+            meetings = await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == 1,
                 what="the day's meeting at the simulator",
             )
             meeting = meetings.json()[0]
-            await wait_for(
+            await eventually(
                 lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
                 lambda r: r.status_code == 200,
                 what="event in registration",
@@ -159,7 +159,7 @@ async def run() -> list[Result]:
             async with system.client(
                 system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
             ) as me:
-                await wait_for(
+                await eventually(
                     functools.partial(me.post, f"/v1/sessions/{session['id']}/enrollments"),
                     lambda r: r.status_code in (201, 409),
                     what="sign-up",
@@ -167,7 +167,7 @@ async def run() -> list[Result]:
         bridge_db = await asyncpg.connect(plain_url(system.databases["bridge"]))
         reg_db = await asyncpg.connect(plain_url(system.databases["registration"]))
         try:
-            await wait_for(
+            await eventually(
                 lambda: bridge_db.fetchval("SELECT count(*) FROM enrollments"),
                 lambda n: n == P,
                 what="enrollments known to the bridge",
@@ -202,7 +202,7 @@ async def run() -> list[Result]:
                 )
                 return int(pending), int(complete)
 
-            await wait_for(
+            await eventually(
                 bridge_done,
                 lambda v: v == (0, P * STAYS),
                 timeout=300,
@@ -210,7 +210,7 @@ async def run() -> list[Result]:
                 what="webhooks processed by the bridge",
             )
             processed_s = time.perf_counter() - start
-            await wait_for(
+            await eventually(
                 lambda: reg_db.fetchval(
                     "SELECT count(*) FROM attendance WHERE day_id = $1 AND minutes = $2",
                     day_id,

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from te_testing.polling import eventually
 from te_testing.processes import free_port
 
 
@@ -57,6 +58,21 @@ class WebhookReceiver:
 
     def at(self, path: str = "/hook") -> list[ReceivedWebhook]:
         return [r for r in self.received if r.path == path]
+
+    async def wait(self, path: str, count: int = 1, timeout: float = 15.0) -> list[ReceivedWebhook]:
+        """The requests to ``path`` once there are ``count`` or more (polled every 20 ms)."""
+
+        async def arrived() -> int:
+            return len(self.at(path))
+
+        await eventually(
+            arrived,
+            lambda n: n >= count,
+            timeout=timeout,
+            interval=0.02,
+            what=f"{count} requests to {path}",
+        )
+        return self.at(path)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         body = b""

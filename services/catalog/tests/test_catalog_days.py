@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from te_shared import contracts as c
+from te_testing.polling import eventually
 
 Cat = Any
 UTC = dt.UTC
@@ -547,11 +548,13 @@ async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> Non
             ),
         )
     runtime.after_commit(session)
-    for _ in range(100):
-        r = await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
-        if r.json()["zoom"]["meeting"]["status"] == "created":
-            break
-        await asyncio.sleep(0.1)
+    r = await eventually(
+        lambda: cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company)),
+        lambda r: r.json()["zoom"]["meeting"]["status"] == "created",
+        timeout=10,
+        interval=0.1,
+        what="the meeting created",
+    )
     assert r.json()["zoom"]["meeting"]["join_url"] == "https://z/j/1"
 
 

@@ -3,7 +3,6 @@ receivers served from this process), real PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from te_testing.infra import (
     running_app,
     settings_for,
 )
+from te_testing.polling import eventually
 
 #: a local run's settings, with the schedule shrunk 500 times (5 s -> 10 ms, 5 min -> 0.6 s)
 LENIENT: dict[str, Any] = {
@@ -49,17 +49,6 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 @dataclass
 class Integ:
     app: FastAPI
@@ -68,7 +57,10 @@ class Integ:
     settings: IntegrationsSettings
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
 
-    wait = staticmethod(wait_for)
+    @staticmethod
+    async def wait(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+        """:func:`eventually` ``probe`` returns something truthy (polled every 50 ms)."""
+        return await eventually(probe, timeout=timeout, interval=0.05)
 
     def admin(self, company: str = "acme", user: str = "admin1") -> dict[str, str]:
         return auth(self.token(role="admin", company=company, user=user))

@@ -5,7 +5,6 @@ the webhook-id it had."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -19,21 +18,11 @@ from faststream.rabbit import RabbitBroker
 from te_shared import contracts as c
 from te_testing.api import auth
 from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory, namespace
+from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess, free_port
 from te_testing.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -122,7 +111,7 @@ async def test_deliveries_survive_kill_9(
     async def both_started() -> bool:
         return len(webhook_receiver.at("/retrying")) >= 2 and bool(webhook_receiver.at("/hanging"))
 
-    await wait_for(both_started)
+    await eventually(both_started, interval=0.05)
     proc.kill()  # SIGKILL: no shutdown, the lease of the one in flight stays
     webhook_receiver.delay("/hanging", 0)
     # a message that arrives while the service is down waits in its queue
@@ -145,7 +134,7 @@ async def test_deliveries_survive_kill_9(
             len(webhook_receiver.at("/retrying")) >= 4 and len(webhook_receiver.at("/hanging")) >= 2
         )
 
-    await wait_for(all_delivered)
+    await eventually(all_delivered, interval=0.05)
     retried = webhook_receiver.at("/retrying")
     by_id: dict[str, list[int]] = {}
     for got in retried:
@@ -164,7 +153,7 @@ async def test_deliveries_survive_kill_9(
                 items if len(items) == 2 and all(i["state"] == "delivered" for i in items) else []
             )
 
-        items = await wait_for(settled)
+        items = await eventually(settled, interval=0.05)
     enrollment_delivery = next(i for i in items if i["event_type"] == "enrollment.changed")
     statuses = [a["status_code"] for a in enrollment_delivery["attempts"]]
     # the second 503 is in the log unless the kill came between its answer and its record

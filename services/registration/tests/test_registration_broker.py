@@ -3,7 +3,6 @@ EnrollmentChanged (with the user's email) and AccessGranted reach RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import aio_pika
 
 from te_shared import contracts as c
+from te_testing.polling import eventually
 
 if TYPE_CHECKING:
     from conftest import Reg
@@ -31,17 +31,6 @@ async def _publish(reg: Reg, *messages: c.Message) -> None:
                 ),
                 routing_key=message.routing_key,
             )
-
-
-async def _eventually(probe: Any, timeout: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.1)
 
 
 async def test_read_model_through_broker_and_enrollment_changed_published(reg: Reg) -> None:
@@ -73,7 +62,7 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
             ok = r.status_code == 200 and r.json()["sessions"]
             return ok and r.json()["sessions"][0]["days"]
 
-        await _eventually(applied)
+        await eventually(applied, interval=0.1)
         r = await reg.client.put(
             f"/v1/events/{event_id}/access", json={"user_ids": ["bk-1"]}, headers=reg.admin()
         )
@@ -91,7 +80,7 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
                 message = await tap.get(fail=False, no_ack=True)
             return len(seen) == 2
 
-        await _eventually(received)
+        await eventually(received, interval=0.1)
         changed = seen[c.EnrollmentChanged.routing_key]
         assert (changed["user_id"], changed["email"], changed["status"]) == (
             "bk-1",

@@ -27,6 +27,7 @@ from te_shared import contracts as c
 from te_testing.api import auth
 from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
 from te_testing.infra import settings_for as _settings_for
+from te_testing.polling import eventually
 from te_testing.processes import free_port
 from zoom_bridge.app import create_app
 from zoom_bridge.models import OutboxRecord, ZoomMeeting
@@ -61,17 +62,6 @@ def zoom_payloads() -> ModuleType:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 class Server:
@@ -203,7 +193,10 @@ class Env:
             wanted = sim_user or "host@zoom-sim.local"
             return str(next(a["id"] for a in accounts if a["zoom_user_email"] == wanted))
 
-    wait = staticmethod(wait_for)
+    @staticmethod
+    async def wait(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+        """:func:`eventually` ``predicate`` returns something truthy (polled every 0.1 s)."""
+        return await eventually(predicate, timeout=timeout, interval=0.1)
 
     @staticmethod
     def query(url: str) -> dict[str, str]:
@@ -316,7 +309,7 @@ class Env:
             row = await self.meeting_row(day_id)
             return row if row is not None and row.status == "created" else None
 
-        result: ZoomMeeting = await wait_for(check, timeout)
+        result: ZoomMeeting = await self.wait(check, timeout)
         return result
 
 

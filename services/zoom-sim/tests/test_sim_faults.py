@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
+from te_testing.polling import eventually
 from zoom_sim.app import create_app
 from zoom_sim.settings import Settings
 
@@ -158,12 +159,14 @@ async def test_a_delayed_create_still_happens_when_the_caller_stops_waiting() ->
                 await client.post(
                     "/v2/users/me/meetings", headers=auth, json={"topic": "lost"}, timeout=0.2
                 )
-            for _ in range(100):
-                made = (await client.get("/_sim/meetings")).json()
-                if made:
-                    break
-                await asyncio.sleep(0.05)
-            assert [m["topic"] for m in made] == ["lost"]
+            made = await eventually(
+                lambda: client.get("/_sim/meetings"),
+                lambda r: bool(r.json()),
+                timeout=5,
+                interval=0.05,
+                what="the meeting created",
+            )
+            assert [m["topic"] for m in made.json()] == ["lost"]
     finally:
         server.should_exit = True
         await task
