@@ -28,7 +28,8 @@ import aio_pika
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import at, bench_system, ok, zoom_company
+from bench.system import at, bench_system, zoom_company
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 

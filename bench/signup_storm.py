@@ -23,7 +23,8 @@ import asyncpg
 
 from bench.common import Result, Timer, create_database, summary
 from bench.loadgen import Request, fire
-from bench.system import at, bench_system, ok, plain_url, token
+from bench.system import at, bench_system, plain_url, token
+from te_testing.api import ok
 from te_testing.polling import eventually
 
 N = 1000

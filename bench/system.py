@@ -20,11 +20,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import TypeVar
 
 from bench.common import AMQP_URL, POSTGRES_URL
+from te_testing.api import ok
 from te_testing.infra import DatabaseFactory, RabbitNamespace, delete_namespace, dev_token
 from te_testing.processes import ServiceProcess, free_port
 from te_testing.system import System, connect_zoom
@@ -168,12 +167,6 @@ async def bench_system(
 
 def plain_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    if response.status_code != status:
-        raise AssertionError(f"{response.request.method} {response.request.url}: {response.text}")
-    return response.json() if response.content else None
 
 
 def at(days: float, hour: int = 10) -> dt.datetime:

@@ -33,11 +33,11 @@ from bench.loadgen import Request, fire
 from bench.system import (
     at,
     bench_system,
-    ok,
     plain_url,
     token,
     zoom_company,
 )
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 from zoom_sim.webhooks import sign

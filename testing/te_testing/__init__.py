@@ -8,6 +8,7 @@ product (no service depends on it, and no image contains it).
 - :mod:`te_testing.system`: the whole system wired as ``make run`` wires it, and Zoom connected
   through the simulator.
 - :mod:`te_testing.polling`: :func:`~te_testing.polling.eventually`.
-- :mod:`te_testing.api`: ``auth`` headers, the README endpoint table check.
+- :mod:`te_testing.api`: ``auth`` headers, ``ok`` (a status asserted, the JSON returned), the
+  README endpoint table check.
 - :mod:`te_testing.webhooks`, :mod:`te_testing.xlsx`: a webhook receiver, hand-made workbooks.
 """

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    """``response`` answered ``status`` (else an ``AssertionError`` naming the request and the
+    answer); its JSON body, ``None`` when it has none. Awaitable, so that it reads in a line
+    with the request: ``await ok(await client.get(...))``."""
+    if response.status_code != status:
+        raise AssertionError(
+            f"{response.request.method} {response.request.url}: expected {status}, got "
+            f"{response.status_code}: {response.text[:500]}"
+        )
+    return response.json() if response.content else None
 
 
 def assert_readme_lists_the_api(readme: Path, app: FastAPI) -> None:

@@ -10,6 +10,7 @@ import httpx
 import icalendar
 import pytest
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import System
 
@@ -21,11 +22,6 @@ COMPANY = "cal-co"
 def when(days: int, hour: int) -> str:
     base = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return (base + dt.timedelta(days=days, hours=hour)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 def events_of(body: bytes) -> dict[str, Any]:

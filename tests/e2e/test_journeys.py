@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Any
 
 import httpx
 import pytest
 from openpyxl import Workbook
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import System
 
@@ -25,11 +25,6 @@ R_DAY_8 = (
 def at(days: float, hour: int = 10) -> str:
     base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json()
 
 
 async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:

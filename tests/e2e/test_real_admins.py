@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom, zoom_account_known
 
@@ -20,11 +21,6 @@ pytestmark = pytest.mark.e2e
 def at(days: float, hour: int = 10) -> str:
     base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:

@@ -10,10 +10,10 @@ import datetime as dt
 import json
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import System
 from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
@@ -26,11 +26,6 @@ ENDPOINTS = "/v1/webhooks/endpoints"
 def at(days: float, hour: int = 10) -> str:
     base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
     return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 def of_type(receiver: WebhookReceiver, path: str, kind: str) -> list[ReceivedWebhook]:

@@ -7,9 +7,9 @@ import functools
 import re
 from typing import Any
 
-import httpx
 import pytest
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom, zoom_account_known
 
@@ -19,11 +19,6 @@ pytestmark = pytest.mark.e2e
 def when(days: float, hour: int = 10, minute: int = 0) -> dt.datetime:
     base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
     return base + dt.timedelta(days=days)
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 POSTED = re.compile(

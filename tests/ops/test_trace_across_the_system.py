@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -31,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from te_shared import contracts as c
+from te_testing.api import ok
 from te_testing.infra import DatabaseFactory, TokenFactory, namespace
 from te_testing.polling import eventually
 from te_testing.processes import free_port
@@ -122,11 +122,6 @@ async def traced(
         }
         async with start_system(databases, ns, token, tmp_path_factory, extra_env=otel) as system:
             yield system, collector
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_catalog(

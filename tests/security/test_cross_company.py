@@ -25,6 +25,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from te_testing.api import ok
 from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess
 from te_testing.system import System, connect_zoom, zoom_account_known
@@ -46,11 +47,6 @@ def at(days: float, hour: int = 10) -> str:
 def integrations(system: System) -> ServiceProcess:
     assert system.integrations is not None, "the system tests start integrations"
     return system.integrations
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 @dataclass(frozen=True)
