@@ -28,8 +28,9 @@ import aio_pika
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import at, bench_system, zoom_company
+from bench.system import bench_system, zoom_company
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 
@@ -89,7 +90,7 @@ async def run() -> list[Result]:
             session = await ok(
                 await cat.post(
                     f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": at(2).isoformat()},
+                    json={"name": "Online", "registration_end": iso(days_from_now(2))},
                 ),
                 201,
             )
@@ -111,7 +112,7 @@ async def run() -> list[Result]:
             for i in range(DAYS):
                 # arrivals at random phases of the pollers (a fixed cadence would lock onto them)
                 await asyncio.sleep(random.uniform(0, 1.0))
-                start_at = at(4 + i, 9)
+                start_at = days_from_now(4 + i, 9)
                 body = {
                     "format": "zoom",
                     "start": start_at.isoformat(),

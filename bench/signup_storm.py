@@ -23,8 +23,9 @@ import asyncpg
 
 from bench.common import Result, Timer, create_database, summary
 from bench.loadgen import Request, fire
-from bench.system import at, bench_system, plain_url, token
+from bench.system import bench_system, plain_url, token
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 
 N = 1000
@@ -199,7 +200,7 @@ async def limited_session(system: Any, users: list[str]) -> str:
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Only run",
-                    "registration_end": at(3).isoformat(),
+                    "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": LIMIT,
                 },
@@ -211,8 +212,8 @@ async def limited_session(system: Any, users: list[str]) -> str:
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "offline",
-                    "start": at(5, 9).isoformat(),
-                    "end": at(5, 12).isoformat(),
+                    "start": iso(days_from_now(5, 9)),
+                    "end": iso(days_from_now(5, 12)),
                     "address": "Hall",
                 },
             ),

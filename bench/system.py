@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
 import sys
 import tempfile
@@ -167,11 +166,6 @@ async def bench_system(
 
 def plain_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def at(days: float, hour: int = 10) -> dt.datetime:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=days)
 
 
 async def zoom_company(system: System, company: str) -> tuple[str, str]:

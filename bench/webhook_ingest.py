@@ -31,13 +31,13 @@ import httpx
 from bench.common import Result, Timer
 from bench.loadgen import Request, fire
 from bench.system import (
-    at,
     bench_system,
     plain_url,
     token,
     zoom_company,
 )
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import zoom_account_known
 from zoom_sim.webhooks import sign
@@ -104,7 +104,7 @@ async def run() -> list[Result]:
     async with bench_system("webhook_ingest") as system:
         admin, account_id = await zoom_company(system, COMPANY)
         users = [f"p{i:03d}" for i in range(P)]
-        start_at = at(2, 9)
+        start_at = days_from_now(2, 9)
         async with (
             system.client(system.catalog, admin) as cat,
             system.client(system.registration, admin) as reg,
@@ -119,7 +119,7 @@ async def run() -> list[Result]:
             session = await ok(
                 await cat.post(
                     f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": at(1).isoformat()},
+                    json={"name": "Online", "registration_end": iso(days_from_now(1))},
                 ),
                 201,
             )

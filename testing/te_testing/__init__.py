@@ -10,5 +10,7 @@ product (no service depends on it, and no image contains it).
 - :mod:`te_testing.polling`: :func:`~te_testing.polling.eventually`.
 - :mod:`te_testing.api`: ``auth`` headers, ``ok`` (a status asserted, the JSON returned), the
   README endpoint table check.
+- :mod:`te_testing.clock`: instants by meaning (days from now, minutes after a fixed instant,
+  a day of January 2030) and their spellings (ISO 8601, Zoom's).
 - :mod:`te_testing.webhooks`, :mod:`te_testing.xlsx`: a webhook receiver, hand-made workbooks.
 """

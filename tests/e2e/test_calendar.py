@@ -11,17 +11,13 @@ import icalendar
 import pytest
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System
 
 pytestmark = pytest.mark.e2e
 
 COMPANY = "cal-co"
-
-
-def when(days: int, hour: int) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days, hours=hour)).isoformat()
 
 
 def events_of(body: bytes) -> dict[str, Any]:
@@ -55,7 +51,7 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
                 json={
                     "name": "Berlin run",
                     "timezone": "Europe/Berlin",
-                    "registration_end": when(2, 9),
+                    "registration_end": iso(days_from_now(2, 9)),
                 },
             ),
             201,
@@ -65,8 +61,8 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "offline",
-                    "start": when(4, 8),
-                    "end": when(4, 10),
+                    "start": iso(days_from_now(4, 8)),
+                    "end": iso(days_from_now(4, 10)),
                     "address": "Room 5, HQ",
                 },
             ),
@@ -77,8 +73,8 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "online",
-                    "start": when(5, 8),
-                    "end": when(5, 9),
+                    "start": iso(days_from_now(5, 8)),
+                    "end": iso(days_from_now(5, 9)),
                     "url": "https://meet.example.com/neg",
                 },
             ),
@@ -137,14 +133,14 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
         # the day moves: SEQUENCE grows, the times follow
         await ok(
             await cat.patch(
-                f"/v1/days/{offline['id']}", json={"start": when(4, 12), "end": when(4, 14)}
+                f"/v1/days/{offline['id']}",
+                json={"start": iso(days_from_now(4, 12)), "end": iso(days_from_now(4, 14))},
             )
         )
         moved = await eventually(
             lambda: ann.get("/v1/me/calendar.ics"),
             lambda r: (
-                events_of(r.content)[offline["id"]].decoded("DTSTART")
-                == dt.datetime.fromisoformat(when(4, 12))
+                events_of(r.content)[offline["id"]].decoded("DTSTART") == days_from_now(4, 12)
             ),
             what="the moved day in the feed",
         )

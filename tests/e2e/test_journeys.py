@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System
 
@@ -20,11 +20,6 @@ R_DAY_8 = (
     'status to "Participated", then after activating the event, they will switch back to the '
     '"Approved" status and see it in the "Participating" tab.'
 )
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:
@@ -58,7 +53,7 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
             sessions[name] = await ok(
                 await cat.post(
                     f"/v1/events/{event['id']}/sessions",
-                    json={"name": name, "registration_end": at(3)},
+                    json={"name": name, "registration_end": iso(days_from_now(3))},
                 ),
                 201,
             )
@@ -68,8 +63,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{daytime}/days",
                 json={
                     "format": "offline",
-                    "start": at(5, 9),
-                    "end": at(5, 12),
+                    "start": iso(days_from_now(5, 9)),
+                    "end": iso(days_from_now(5, 12)),
                     "address": "Room 4, HQ",
                 },
             ),
@@ -80,8 +75,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{daytime}/days",
                 json={
                     "format": "online",
-                    "start": at(6, 9),
-                    "end": at(6, 12),
+                    "start": iso(days_from_now(6, 9)),
+                    "end": iso(days_from_now(6, 12)),
                     "url": "https://meet.example.com/negotiation",
                 },
             ),
@@ -92,8 +87,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{evening}/days",
                 json={
                     "format": "online",
-                    "start": at(5, 18),
-                    "end": at(5, 20),
+                    "start": iso(days_from_now(5, 18)),
+                    "end": iso(days_from_now(5, 20)),
                     "url": "https://meet.example.com/evening",
                 },
             ),
@@ -168,7 +163,7 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Group A",
-                    "registration_end": at(2),
+                    "registration_end": iso(days_from_now(2)),
                 },
             ),
             201,
@@ -178,7 +173,7 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Group B",
-                    "registration_end": at(2),
+                    "registration_end": iso(days_from_now(2)),
                 },
             ),
             201,
@@ -189,8 +184,8 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
                     f"/v1/sessions/{session['id']}/days",
                     json={
                         "format": "offline",
-                        "start": at(day),
-                        "end": at(day, 12),
+                        "start": iso(days_from_now(day)),
+                        "end": iso(days_from_now(day, 12)),
                         "address": "Main hall",
                     },
                 ),
@@ -265,7 +260,7 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Only run",
-                    "registration_end": at(-4),
+                    "registration_end": iso(days_from_now(-4)),
                 },
             ),
             201,
@@ -275,8 +270,8 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "offline",
-                    "start": at(-3),
-                    "end": at(-3, 12),
+                    "start": iso(days_from_now(-3)),
+                    "end": iso(days_from_now(-3, 12)),
                     "address": "Yard",
                 },
             ),
@@ -325,7 +320,12 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
 
         assert await statuses() == before
 
-        future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
+        future_day = {
+            "format": "offline",
+            "start": iso(days_from_now(7)),
+            "end": iso(days_from_now(7, 12)),
+            "address": "Yard",
+        }
         refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)
         assert refused.status_code == 409
         assert refused.json()["detail"] == R_DAY_8

@@ -12,15 +12,11 @@ import httpx
 import pytest
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom, zoom_account_known
 
 pytestmark = pytest.mark.e2e
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:
@@ -42,7 +38,7 @@ async def active_event(
         created = await ok(
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": name, "registration_end": at(3), **session},
+                json={"name": name, "registration_end": iso(days_from_now(3)), **session},
             ),
             201,
         )
@@ -52,8 +48,8 @@ async def active_event(
                 f"/v1/sessions/{created['id']}/days",
                 json={
                     "format": "online",
-                    "start": at(5 + n, 9),
-                    "end": at(5 + n, 10),
+                    "start": iso(days_from_now(5 + n, 9)),
+                    "end": iso(days_from_now(5 + n, 10)),
                     "url": "https://meet.example.com/x",
                 },
             ),

@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System
 from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
@@ -21,11 +22,6 @@ from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 pytestmark = pytest.mark.e2e
 
 ENDPOINTS = "/v1/webhooks/endpoints"
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 def of_type(receiver: WebhookReceiver, path: str, kind: str) -> list[ReceivedWebhook]:
@@ -75,14 +71,19 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         session = await ok(
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": "Morning", "registration_end": at(3)},
+                json={"name": "Morning", "registration_end": iso(days_from_now(3))},
             ),
             201,
         )
         day = await ok(
             await cat.post(
                 f"/v1/sessions/{session['id']}/days",
-                json={"format": "offline", "start": at(5, 9), "end": at(5, 11), "address": "HQ"},
+                json={
+                    "format": "offline",
+                    "start": iso(days_from_now(5, 9)),
+                    "end": iso(days_from_now(5, 11)),
+                    "address": "HQ",
+                },
             ),
             201,
         )
@@ -111,7 +112,10 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         # the day, scheduled then moved: day.changed with the new times; the first delivery
         # to /crm failed (500) and came again with the same webhook-id
         await ok(
-            await cat.patch(f"/v1/days/{day['id']}", json={"start": at(6, 9), "end": at(6, 12)})
+            await cat.patch(
+                f"/v1/days/{day['id']}",
+                json={"start": iso(days_from_now(6, 9)), "end": iso(days_from_now(6, 12))},
+            )
         )
         await eventually(
             lambda: _async(of_type(webhook_receiver, "/crm", "day.changed")),
@@ -125,8 +129,8 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         moved = next(r for r in days if json.loads(r.body)["data"]["action"] == "rescheduled")
         data = Webhook(endpoint["secret"]).verify(moved.body, moved.headers)["data"]
         assert data["day_id"] == day["id"]
-        assert dt.datetime.fromisoformat(data["start"]) == dt.datetime.fromisoformat(at(6, 9))
-        assert dt.datetime.fromisoformat(data["end"]) == dt.datetime.fromisoformat(at(6, 12))
+        assert dt.datetime.fromisoformat(data["start"]) == days_from_now(6, 9)
+        assert dt.datetime.fromisoformat(data["end"]) == days_from_now(6, 12)
         first = webhook_receiver.at("/crm")[0]
         retried = [r for r in webhook_receiver.at("/crm")[1:] if r.body == first.body]
         assert retried, "the failed delivery was not retried"

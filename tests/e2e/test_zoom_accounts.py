@@ -6,13 +6,13 @@ shared system count."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from te_testing.clock import days_from_now, iso
 from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
 from te_testing.polling import eventually
 from te_testing.system import System, start_system
@@ -33,11 +33,6 @@ async def own_system(
         yield system
 
 
-def at(days: int, hour: int) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
     own_system: System,
 ) -> None:
@@ -56,7 +51,7 @@ async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
         session = (
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": "Run", "registration_end": at(1, 9)},
+                json={"name": "Run", "registration_end": iso(days_from_now(1, 9))},
             )
         ).json()
 
@@ -68,8 +63,8 @@ async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
                 f"/v1/sessions/{session['id']}/days",
                 json={
                     "format": "zoom",
-                    "start": at(n, 9),
-                    "end": at(n, 11),
+                    "start": iso(days_from_now(n, 9)),
+                    "end": iso(days_from_now(n, 11)),
                     "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
                 },
             )

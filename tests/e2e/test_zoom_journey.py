@@ -10,15 +10,11 @@ from typing import Any
 import pytest
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom, zoom_account_known
 
 pytestmark = pytest.mark.e2e
-
-
-def when(days: float, hour: int = 10, minute: int = 0) -> dt.datetime:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return base + dt.timedelta(days=days)
 
 
 POSTED = re.compile(
@@ -36,7 +32,7 @@ async def meetings_posted(system: System) -> float:
 async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: System) -> None:
     company = "journey-zoom"
     admin = system.admin(company)
-    start = when(4, 9)
+    start = days_from_now(4, 9)
     users = ["gina", "hugo"]
     async with (
         system.client(system.catalog, admin) as cat,
@@ -75,7 +71,7 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Online run",
-                    "registration_end": when(2).isoformat(),
+                    "registration_end": iso(days_from_now(2)),
                 },
             ),
             201,

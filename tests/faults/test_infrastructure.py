@@ -15,7 +15,6 @@ The commands are overridable: FAULTS_RABBIT_STOP / FAULTS_RABBIT_START / FAULTS_
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom
 from tests.faults import support
@@ -54,11 +54,6 @@ async def sh(command: str) -> None:
     assert proc.returncode == 0, f"{command}: {out.decode()[-500:]}"
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 @pytest.mark.skipif(
     not (shutil.which(RABBIT_STOP.split()[0]) and shutil.which(PG_RESTART.split()[0])),
     reason="needs the local RabbitMQ and PostgreSQL control commands",
@@ -86,7 +81,7 @@ async def test_broker_stop_and_database_restart_lose_nothing(
             f"/v1/events/{event['id']}/sessions",
             json={
                 "name": "Storm run",
-                "registration_end": at(2),
+                "registration_end": iso(days_from_now(2)),
                 "limit_enabled": True,
                 "participant_limit": LIMIT,
             },
@@ -111,8 +106,8 @@ async def test_broker_stop_and_database_restart_lose_nothing(
         async def add_day(n: int) -> None:
             body = {
                 "format": "zoom",
-                "start": at(4 + n, 9),
-                "end": at(4 + n, 10),
+                "start": iso(days_from_now(4 + n, 9)),
+                "end": iso(days_from_now(4 + n, 10)),
                 "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
             }
             await days.hold(n)

@@ -17,12 +17,12 @@ drained and the dead-letter queues are empty.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 from typing import Any
 
 import pytest
 
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom
 from tests.faults import support
@@ -35,11 +35,6 @@ SESSIONS = 5
 LIMIT = 40
 DAYS = 50
 ZOOM_EVERY = 5  # days 0, 5, 10, ... are zoom days
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
@@ -70,7 +65,7 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": f"Run {n}",
-                    "registration_end": at(3),
+                    "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": LIMIT,
                 },
@@ -99,14 +94,14 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
             if n % ZOOM_EVERY == 0:
                 return {
                     "format": "zoom",
-                    "start": at(5 + n, 9),
-                    "end": at(5 + n, 10),
+                    "start": iso(days_from_now(5 + n, 9)),
+                    "end": iso(days_from_now(5 + n, 10)),
                     "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
                 }
             return {
                 "format": "offline",
-                "start": at(5 + n, 9),
-                "end": at(5 + n, 11),
+                "start": iso(days_from_now(5 + n, 9)),
+                "end": iso(days_from_now(5 + n, 11)),
                 "address": f"Hall {n}",
             }
 

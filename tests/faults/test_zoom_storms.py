@@ -12,12 +12,12 @@ dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 from typing import Any
 
 import pytest
 
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, connect_zoom
 from tests.faults import support
@@ -30,11 +30,6 @@ RATE_LIMITED = 15
 DOWN = 15
 SLOW = 3
 SLOW_MS = 1000  # well inside the bridge's Zoom timeout: slow, but answered
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 def zoom_calls(metrics: str, status: str) -> float:
@@ -65,7 +60,7 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         event = created.json()
         session = await cat.post(
             f"/v1/events/{event['id']}/sessions",
-            json={"name": "Storm run", "registration_end": at(2)},
+            json={"name": "Storm run", "registration_end": iso(days_from_now(2))},
         )
         assert session.status_code == 201, session.text
         session_id = session.json()["id"]
@@ -87,8 +82,8 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         async def add_day(n: int) -> None:
             body: dict[str, Any] = {
                 "format": "zoom",
-                "start": at(4 + n, 9),
-                "end": at(4 + n, 10),
+                "start": iso(days_from_now(4 + n, 9)),
+                "end": iso(days_from_now(4 + n, 10)),
                 "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
             }
             async with slots:

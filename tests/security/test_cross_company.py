@@ -12,7 +12,6 @@ from each process's OpenAPI, so a new one fails this test until it is listed her
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import json
 import time
@@ -26,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess
 from te_testing.system import System, connect_zoom, zoom_account_known
@@ -37,11 +37,6 @@ SECRET = "Owner-only secret title"
 SESSION_NAME = "Owner run"
 USER = "alice"  # enrolled in A; B's user has the same id
 ADMIN = "admin-1"  # A's admin and B's admin share it too
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 def integrations(system: System) -> ServiceProcess:
@@ -89,7 +84,12 @@ class Call:
 
 
 def _offline_day(_: Ids) -> dict[str, Any]:
-    return {"format": "offline", "start": at(20, 9), "end": at(20, 11), "address": "Intruder hall"}
+    return {
+        "format": "offline",
+        "start": iso(days_from_now(20, 9)),
+        "end": iso(days_from_now(20, 11)),
+        "address": "Intruder hall",
+    }
 
 
 IMPORT = {"file": ("intruders.csv", f"user_id,session\nintruder,{SESSION_NAME}\n", "text/csv")}
@@ -114,7 +114,7 @@ CALLS: list[Call] = [
         "POST",
         "/v1/events/{event_id}/sessions",
         True,
-        lambda _: {"name": "Intruder run", "registration_end": at(3)},
+        lambda _: {"name": "Intruder run", "registration_end": iso(days_from_now(3))},
     ),
     Call("catalog", "PATCH", "/v1/sessions/{session_id}", True, lambda _: {"name": "Hijacked"}),
     Call("catalog", "POST", "/v1/sessions/{session_id}/days", True, _offline_day),
@@ -124,7 +124,7 @@ CALLS: list[Call] = [
         "PATCH",
         "/v1/days/{day_id}",
         True,
-        lambda _: {"start": at(30, 9), "end": at(30, 10)},
+        lambda _: {"start": iso(days_from_now(30, 9)), "end": iso(days_from_now(30, 10))},
         day="zoom",
     ),
     Call(
@@ -213,7 +213,7 @@ async def owned(system: System) -> Ids:
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": SESSION_NAME,
-                    "registration_end": at(3),
+                    "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": 5,
                 },
@@ -223,7 +223,12 @@ async def owned(system: System) -> Ids:
         offline = await ok(
             await cat.post(
                 f"/v1/sessions/{session['id']}/days",
-                json={"format": "offline", "start": at(5, 9), "end": at(5, 12), "address": "HQ"},
+                json={
+                    "format": "offline",
+                    "start": iso(days_from_now(5, 9)),
+                    "end": iso(days_from_now(5, 12)),
+                    "address": "HQ",
+                },
             ),
             201,
         )
@@ -233,8 +238,8 @@ async def owned(system: System) -> Ids:
                     f"/v1/sessions/{session['id']}/days",
                     json={
                         "format": "zoom",
-                        "start": at(6, 9),
-                        "end": at(6, 10),
+                        "start": iso(days_from_now(6, 9)),
+                        "end": iso(days_from_now(6, 10)),
                         "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
                     },
                 ),
@@ -410,7 +415,7 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
         session = await ok(
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": "B run", "registration_end": at(3)},
+                json={"name": "B run", "registration_end": iso(days_from_now(3))},
             ),
             201,
         )
@@ -436,8 +441,8 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
             f"/v1/sessions/{session['id']}/days",
             json={
                 "format": "zoom",
-                "start": at(8, 9),
-                "end": at(8, 10),
+                "start": iso(days_from_now(8, 9)),
+                "end": iso(days_from_now(8, 10)),
                 "zoom": {"account_id": owned.account_id, "organizer_user_id": ADMIN},
             },
         )
@@ -519,7 +524,7 @@ async def test_another_companys_webhook_secret_reaches_none_of_its_meetings(
                     "participant": {
                         "user_id": "16778240",
                         "email": f"{USER}@{A}.io",
-                        "join_time": at(-1),
+                        "join_time": iso(days_from_now(-1)),
                     },
                 },
             },
@@ -533,7 +538,7 @@ async def test_another_companys_webhook_secret_reaches_none_of_its_meetings(
                     "participant": {
                         "user_id": "16778240",
                         "email": f"{USER}@{A}.io",
-                        "leave_time": at(-0.9),
+                        "leave_time": iso(days_from_now(-0.9)),
                     },
                 },
             },

@@ -4,7 +4,6 @@ nothing changed (R-ERR-1, R-DAY-2, R-SES-4, R-ENR-5; findings F2 and F7)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import time
 import uuid
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
+from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System
 from te_testing.xlsx import handmade_xlsx, xlsx_cell, xlsx_row
@@ -23,11 +23,6 @@ pytestmark = pytest.mark.e2e
 
 COMPANY = "refusals-co"
 FORMULAS = ['=HYPERLINK("http://evil.test","x")', "+1+1", "-2+3", "@SUM(A1:A9)"]
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -60,7 +55,7 @@ async def event(system: System) -> dict[str, Any]:
                 f"/v1/events/{event['id']}/sessions",
                 json={
                     "name": "Main",
-                    "registration_end": at(2),
+                    "registration_end": iso(days_from_now(2)),
                 },
             )
         ).json()
@@ -76,7 +71,7 @@ async def fresh_session(cat: httpx.AsyncClient, event: dict[str, Any]) -> str:
     """A session of its own in the module's event, for days no other test sees."""
     created = await cat.post(
         f"/v1/events/{event['event']['id']}/sessions",
-        json={"name": f"Own {uuid.uuid4().hex[:8]}", "registration_end": at(2)},
+        json={"name": f"Own {uuid.uuid4().hex[:8]}", "registration_end": iso(days_from_now(2))},
     )
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
@@ -262,10 +257,14 @@ async def test_offline_day_addresses_with_script_links_are_refused(
         session = (
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": "Venue", "registration_end": at(2)},
+                json={"name": "Venue", "registration_end": iso(days_from_now(2))},
             )
         ).json()
-        day = {"format": "offline", "start": at(5), "end": at(5, 12)}
+        day = {
+            "format": "offline",
+            "start": iso(days_from_now(5)),
+            "end": iso(days_from_now(5, 12)),
+        }
         body = problem(
             await cat.post(f"/v1/sessions/{session['id']}/days", json={**day, "address": address}),
             422,
@@ -303,8 +302,8 @@ async def test_plain_addresses_that_look_like_markup_or_schemes_are_kept(
                 f"/v1/sessions/{session_id}/days",
                 json={
                     "format": "offline",
-                    "start": at(5 + number),
-                    "end": at(5 + number, 12),
+                    "start": iso(days_from_now(5 + number)),
+                    "end": iso(days_from_now(5 + number, 12)),
                     "address": address,
                 },
             )
@@ -344,7 +343,7 @@ async def test_online_day_links_must_be_http_or_https(
     brackets or backslashes; a valid host and port; bounded), on create and on edit."""
     async with system.client(system.catalog, system.admin(COMPANY)) as cat:
         session_id = await fresh_session(cat, event)
-        day = {"format": "online", "start": at(5), "end": at(5, 12)}
+        day = {"format": "online", "start": iso(days_from_now(5)), "end": iso(days_from_now(5, 12))}
         body = problem(
             await cat.post(f"/v1/sessions/{session_id}/days", json={**day, "url": url}), 422
         )
