@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import random
 import time
 import uuid
@@ -32,7 +31,7 @@ from bench.system import bench_system, zoom_company
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import zoom_account_known
+from te_testing.system import create_day, zoom_day
 
 DAYS = 30
 POLL = 0.005
@@ -113,23 +112,11 @@ async def run() -> list[Result]:
                 # arrivals at random phases of the pollers (a fixed cadence would lock onto them)
                 await asyncio.sleep(random.uniform(0, 1.0))
                 start_at = days_from_now(4 + i, 9)
-                body = {
-                    "format": "zoom",
-                    "start": start_at.isoformat(),
-                    "end": (start_at + dt.timedelta(hours=2)).isoformat(),
-                    "zoom": {
-                        "account_id": account_id,
-                        "organizer_user_id": "admin-1",
-                        "auto_recording": False,
-                    },
-                }
-                response = await eventually(  # until the bridge's account message reached catalog
-                    functools.partial(cat.post, f"/v1/sessions/{session['id']}/days", json=body),
-                    zoom_account_known,
-                    what="the Zoom account known to catalog",
+                body = zoom_day(
+                    start_at, start_at + dt.timedelta(hours=2), account_id, auto_recording=False
                 )
+                day = await create_day(cat, session["id"], body)  # 201: committed
                 committed = time.perf_counter()
-                day = await ok(response, 201)
                 seen_sim: float | None = None
                 while True:
                     if seen_sim is None and await at_sim(day["id"]):

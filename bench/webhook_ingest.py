@@ -36,10 +36,9 @@ from bench.system import (
     token,
     zoom_company,
 )
-from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import zoom_account_known
+from te_testing.system import active_event, zoom_day
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)
@@ -102,65 +101,45 @@ async def rate(base_url: str, requests: list[Request]) -> float:
 
 async def run() -> list[Result]:
     async with bench_system("webhook_ingest") as system:
-        admin, account_id = await zoom_company(system, COMPANY)
+        _, account_id = await zoom_company(system, COMPANY)
         users = [f"p{i:03d}" for i in range(P)]
         start_at = days_from_now(2, 9)
-        async with (
-            system.client(system.catalog, admin) as cat,
-            system.client(system.registration, admin) as reg,
-            httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
-        ):
-            event = await ok(
-                await cat.post(
-                    "/v1/events", json={"title": "Live", "dated": True, "requires_approval": False}
-                ),
-                201,
-            )
-            session = await ok(
-                await cat.post(
-                    f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": iso(days_from_now(1))},
-                ),
-                201,
-            )
-            day = await ok(
-                await eventually(  # until the bridge's account message reached catalog
-                    lambda: cat.post(
-                        f"/v1/sessions/{session['id']}/days",
-                        json={
-                            "format": "zoom",
-                            "start": start_at.isoformat(),
-                            "end": (start_at + dt.timedelta(hours=3)).isoformat(),
-                            "zoom": {
-                                "account_id": account_id,
-                                "organizer_user_id": "admin-1",
-                                "auto_recording": False,
-                            },
-                        },
-                    ),
-                    zoom_account_known,
-                    what="the Zoom account known to catalog",
-                ),
-                201,
-            )
-            await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        event = await active_event(
+            system,
+            COMPANY,
+            title="Live",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Online",
+                    "registration_end": iso(days_from_now(1)),
+                    "days": [
+                        zoom_day(
+                            start_at,
+                            start_at + dt.timedelta(hours=3),
+                            account_id,
+                            auto_recording=False,
+                        )
+                    ],
+                }
+            ],
+            access=users,
+        )
+        [day] = event.days["Online"]
+        async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
             meetings = await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == 1,
                 what="the day's meeting at the simulator",
             )
             meeting = meetings.json()[0]
-            await eventually(
-                lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
-                lambda r: r.status_code == 200,
-                what="event in registration",
-            )
         for u in users:
             async with system.client(
                 system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
             ) as me:
                 await eventually(
-                    functools.partial(me.post, f"/v1/sessions/{session['id']}/enrollments"),
+                    functools.partial(me.post, f"/v1/sessions/{event.session_id}/enrollments"),
                     lambda r: r.status_code in (201, 409),
                     what="sign-up",
                 )

@@ -5,8 +5,10 @@ product (no service depends on it, and no image contains it).
   PostgreSQL, a namespace per module or test, tokens, a webhook receiver).
 - :mod:`te_testing.infra`: fresh databases, RabbitMQ namespaces, settings and in-process apps.
 - :mod:`te_testing.processes`: a service as its own process (``python -m <module>``).
-- :mod:`te_testing.system`: the whole system wired as ``make run`` wires it, and Zoom connected
-  through the simulator.
+- :mod:`te_testing.system`: the whole system wired as ``make run`` wires it, Zoom connected
+  through the simulator, and what tests build in it through the APIs: days
+  (:func:`~te_testing.system.create_day` and the day bodies) and an event with its sessions and
+  days, active and known to registration (:func:`~te_testing.system.active_event`).
 - :mod:`te_testing.polling`: :func:`~te_testing.polling.eventually`.
 - :mod:`te_testing.api`: ``auth`` headers, ``ok`` (a status asserted, the JSON returned), the
   README endpoint table check.

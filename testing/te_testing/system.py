@@ -1,12 +1,15 @@
 """The whole system as ``make run`` starts it: zoom-sim, catalog, registration, zoom-bridge and
 integrations as processes wired together on fresh databases and a RabbitMQ namespace, and what
-the tests do to it through the APIs alone."""
+the tests set up in it through the APIs alone: a Zoom account connected, days, an active event
+known to registration."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import datetime as dt
+import functools
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from te_testing.api import auth
+from te_testing.api import auth, ok
+from te_testing.clock import iso
 from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
+from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess, free_port
 
 
@@ -73,6 +78,106 @@ def zoom_account_known(response: httpx.Response) -> bool:
     bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
     (a retryable 422, R-DAY-9); the client asks again."""
     return not (response.status_code == 422 and response.json().get("retryable") is True)
+
+
+async def create_day(
+    catalog: httpx.AsyncClient, session_id: str, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """POST a day to catalog (again while its Zoom account is not known there yet, see
+    :func:`zoom_account_known`); the day as catalog answered it (201)."""
+    created = await eventually(
+        lambda: catalog.post(f"/v1/sessions/{session_id}/days", json=dict(body)),
+        zoom_account_known,
+        what="the Zoom account known to catalog",
+    )
+    day: dict[str, Any] = await ok(created, 201)
+    return day
+
+
+def offline_day(start: dt.datetime, end: dt.datetime, address: str = "HQ") -> dict[str, Any]:
+    """A day's body for catalog: in a room."""
+    return {"format": "offline", "start": iso(start), "end": iso(end), "address": address}
+
+
+def online_day(
+    start: dt.datetime, end: dt.datetime, url: str = "https://meet.example.com/x"
+) -> dict[str, Any]:
+    """A day's body for catalog: behind a link of the company's own."""
+    return {"format": "online", "start": iso(start), "end": iso(end), "url": url}
+
+
+def zoom_day(
+    start: dt.datetime,
+    end: dt.datetime,
+    account_id: str,
+    organizer: str = "admin-1",
+    **zoom: Any,
+) -> dict[str, Any]:
+    """A day's body for catalog: a Zoom meeting on ``account_id`` (``zoom``: more of its Zoom
+    settings, e.g. ``auto_recording``)."""
+    settings = {"account_id": account_id, "organizer_user_id": organizer, **zoom}
+    return {"format": "zoom", "start": iso(start), "end": iso(end), "zoom": settings}
+
+
+@dataclass(frozen=True)
+class ActiveEvent:
+    """What :func:`active_event` built, as catalog answered."""
+
+    id: str
+    #: session name -> id
+    sessions: dict[str, str]
+    #: session name -> its days, in the order given (``id``, ``start``, ...)
+    days: dict[str, list[dict[str, Any]]]
+
+    @property
+    def session_id(self) -> str:
+        """The id of the event's only session."""
+        [only] = self.sessions.values()
+        return only
+
+
+async def active_event(
+    system: System,
+    company: str,
+    *,
+    sessions: Sequence[Mapping[str, Any]],
+    access: Sequence[str] = (),
+    **event: Any,
+) -> ActiveEvent:
+    """An event of ``company`` created through catalog as its admin would (``event``: the
+    event's body, e.g. ``title``, ``dated``, ``requires_approval``), with ``sessions`` (each a
+    session's body, e.g. ``name`` and ``registration_end``, plus ``days``: the bodies of its
+    days, see :func:`offline_day`, :func:`online_day`, :func:`zoom_day`), activated, and known
+    to registration: every session there and the event active. ``access`` is granted last."""
+    event.setdefault("title", "Training")
+    async with (
+        system.client(system.catalog, system.admin(company)) as cat,
+        system.client(system.registration, system.admin(company)) as reg,
+    ):
+        event_id = str((await ok(await cat.post("/v1/events", json=event), 201))["id"])
+        ids: dict[str, str] = {}
+        days: dict[str, list[dict[str, Any]]] = {}
+        for spec in sessions:
+            body = {k: v for k, v in spec.items() if k != "days"}
+            created = await ok(await cat.post(f"/v1/events/{event_id}/sessions", json=body), 201)
+            name = str(body["name"])
+            ids[name] = str(created["id"])
+            days[name] = [await create_day(cat, ids[name], day) for day in spec.get("days", ())]
+        await ok(await cat.patch(f"/v1/events/{event_id}", json={"state": "active"}))
+        for name, session_id in ids.items():
+            await eventually(
+                functools.partial(reg.get, f"/v1/sessions/{session_id}/seats"),
+                lambda r: r.status_code == 200,
+                what=f"session {name!r} in registration",
+            )
+        await eventually(  # the activation travels apart from the sessions
+            lambda: reg.get(f"/v1/me/events/{event_id}"),
+            lambda r: r.status_code == 200 and r.json()["state"] == "active",
+            what="the event active in registration",
+        )
+        if access:
+            await ok(await reg.put(f"/v1/events/{event_id}/access", json={"user_ids": access}))
+    return ActiveEvent(event_id, ids, days)
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import System
+from te_testing.system import System, active_event, offline_day
 from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,6 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
     assert system.integrations is not None
     async with (
         system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
         system.client(system.integrations, admin) as hooks,
         system.client(system.registration, system.user(company, "ann")) as ann,
     ):
@@ -61,40 +60,28 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         # the receiver is down for the first delivery it gets
         webhook_receiver.answer("/crm", 500)
 
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={"title": "Webhooks 101", "dated": True, "requires_approval": False},
-            ),
-            201,
+        event = await active_event(
+            system,
+            company,
+            title="Webhooks 101",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Morning",
+                    "registration_end": iso(days_from_now(3)),
+                    "days": [offline_day(days_from_now(5, 9), days_from_now(5, 11))],
+                }
+            ],
+            access=["ann"],
         )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": "Morning", "registration_end": iso(days_from_now(3))},
-            ),
-            201,
-        )
-        day = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "offline",
-                    "start": iso(days_from_now(5, 9)),
-                    "end": iso(days_from_now(5, 11)),
-                    "address": "HQ",
-                },
-            ),
-            201,
-        )
-        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": ["ann"]}))
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        [day] = event.days["Morning"]
         await eventually(
-            lambda: ann.get(f"/v1/me/events/{event['id']}"),
+            lambda: ann.get(f"/v1/me/events/{event.id}"),
             lambda r: r.status_code == 200,
             what="the event visible to ann",
         )
-        enrollment = await ok(await ann.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+        enrollment = await ok(await ann.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
 
         # the sign-up, as a signed enrollment.changed
         await eventually(

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import System, connect_zoom
+from te_testing.system import System, connect_zoom, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger
 
@@ -80,12 +79,7 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         slots = asyncio.Semaphore(4)
 
         async def add_day(n: int) -> None:
-            body: dict[str, Any] = {
-                "format": "zoom",
-                "start": iso(days_from_now(4 + n, 9)),
-                "end": iso(days_from_now(4 + n, 10)),
-                "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-            }
+            body = zoom_day(days_from_now(4 + n, 9), days_from_now(4 + n, 10), account_id)
             async with slots:
                 await ledger.add_day(cat, session_id, body)
 

@@ -34,7 +34,7 @@ from te_testing.api import ok
 from te_testing.infra import DatabaseFactory, TokenFactory, namespace
 from te_testing.polling import eventually
 from te_testing.processes import free_port
-from te_testing.system import System, connect_zoom, start_system, zoom_account_known
+from te_testing.system import System, connect_zoom, create_day, start_system, zoom_day
 
 pytestmark = pytest.mark.e2e
 
@@ -150,24 +150,11 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
             ),
             201,
         )
-        created = await eventually(
-            lambda: cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "zoom",
-                    "start": start.isoformat(),
-                    "end": (start + dt.timedelta(hours=1)).isoformat(),
-                    "zoom": {
-                        "account_id": account_id,
-                        "organizer_user_id": "admin-1",
-                        "auto_recording": False,
-                    },
-                },
-            ),
-            zoom_account_known,
-            what="the Zoom account known to catalog",
+        day = await create_day(
+            cat,
+            session["id"],
+            zoom_day(start, start + dt.timedelta(hours=1), account_id, auto_recording=False),
         )
-        day = await ok(created, 201)
 
         async def meeting_status() -> str | None:
             full = await ok(await cat.get(f"/v1/events/{event['id']}"))

@@ -28,7 +28,13 @@ from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess
-from te_testing.system import System, connect_zoom, zoom_account_known
+from te_testing.system import (
+    System,
+    active_event,
+    connect_zoom,
+    offline_day,
+    zoom_day,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -84,12 +90,7 @@ class Call:
 
 
 def _offline_day(_: Ids) -> dict[str, Any]:
-    return {
-        "format": "offline",
-        "start": iso(days_from_now(20, 9)),
-        "end": iso(days_from_now(20, 11)),
-        "address": "Intruder hall",
-    }
+    return offline_day(days_from_now(20, 9), days_from_now(20, 11), "Intruder hall")
 
 
 IMPORT = {"file": ("intruders.csv", f"user_id,session\nintruder,{SESSION_NAME}\n", "text/csv")}
@@ -202,54 +203,27 @@ async def owned(system: System) -> Ids:
         )
         await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
         account_id = await connect_zoom(system, admin)
-        event = await ok(
-            await cat.post(
-                "/v1/events", json={"title": SECRET, "dated": True, "requires_approval": False}
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        event = await active_event(
+            system,
+            A,
+            title=SECRET,
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
                     "name": SESSION_NAME,
                     "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": 5,
-                },
-            ),
-            201,
+                    "days": [
+                        offline_day(days_from_now(5, 9), days_from_now(5, 12)),
+                        zoom_day(days_from_now(6, 9), days_from_now(6, 10), account_id, ADMIN),
+                    ],
+                }
+            ],
+            access=[USER],
         )
-        offline = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "offline",
-                    "start": iso(days_from_now(5, 9)),
-                    "end": iso(days_from_now(5, 12)),
-                    "address": "HQ",
-                },
-            ),
-            201,
-        )
-        zoom = await ok(
-            await eventually(  # until the bridge's account message reached catalog
-                lambda: cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    json={
-                        "format": "zoom",
-                        "start": iso(days_from_now(6, 9)),
-                        "end": iso(days_from_now(6, 10)),
-                        "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
-                    },
-                ),
-                zoom_account_known,
-                what="A's Zoom account known to catalog",
-            ),
-            201,
-        )
-        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": [USER]}))
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        offline, zoom = event.days[SESSION_NAME]
         await eventually(
             lambda: bridge.get(f"/v1/days/{zoom['id']}/meeting"),
             lambda r: r.status_code == 200 and r.json()["status"] == "created",
@@ -261,19 +235,19 @@ async def owned(system: System) -> Ids:
             what="A's join link in catalog",
         )
         await eventually(
-            lambda: alice.get(f"/v1/me/events/{event['id']}"),
+            lambda: alice.get(f"/v1/me/events/{event.id}"),
             lambda r: r.status_code == 200,
             what="A's event visible to A's user",
         )
-        enrollment = await ok(await alice.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+        enrollment = await ok(await alice.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
         await eventually(
-            lambda: reg.get(f"/v1/events/{event['id']}/enrollments"),
+            lambda: reg.get(f"/v1/events/{event.id}/enrollments"),
             lambda r: len(r.json()["items"]) == 1,
             what="A's enrollment listed",
         )
     return Ids(
-        event["id"],
-        session["id"],
+        event.id,
+        event.session_id,
         offline["id"],
         zoom["id"],
         enrollment["id"],
