@@ -16,6 +16,7 @@ from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit
 from te_shared.inbox import InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
 from te_shared.topology import Topology
+from te_testing import messages
 
 N = 5000
 
@@ -33,14 +34,7 @@ class Inbox(InboxRecordMixin, Base):
 
 
 def message(i: int) -> c.CompanySettingsChanged:
-    return c.CompanySettingsChanged(
-        company_id=f"bench-{i}",
-        version=1,
-        timezone="UTC",
-        locales=["en"],
-        zoom_enabled=False,
-        training_module_enabled=True,
-    )
+    return messages.company_settings_changed(company=f"bench-{i}")
 
 
 async def raw_publish_rate(exchange_name: str) -> float:

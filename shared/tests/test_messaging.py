@@ -25,6 +25,7 @@ from te_shared.inbox import Consumers, InboxRecordMixin
 from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, REGISTRATION, Topology
+from te_testing import messages
 from te_testing.infra import DatabaseFactory, RabbitNamespace
 from te_testing.polling import eventually
 
@@ -51,13 +52,8 @@ class Effect(Base):
 
 
 def settings_message(company: str, version: int = 1) -> c.CompanySettingsChanged:
-    return c.CompanySettingsChanged(
-        company_id=company,
-        version=version,
-        timezone="Europe/Moscow",
-        locales=["en"],
-        zoom_enabled=False,
-        training_module_enabled=True,
+    return messages.company_settings_changed(
+        company=company, version=version, timezone="Europe/Moscow"
     )
 
 

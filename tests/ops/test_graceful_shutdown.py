@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from te_shared import contracts as c
 from te_shared.db import create_engine
+from te_testing import messages
 from te_testing.api import auth
 from te_testing.infra import DatabaseFactory, RabbitNamespace
 from te_testing.polling import eventually
@@ -110,14 +111,7 @@ async def test_sigterm_on_the_consumer_finishes_in_flight_and_redelivers_nothing
         await asyncio.gather(
             *(
                 broker.publish(
-                    c.CompanySettingsChanged(
-                        company_id=f"cons-{i}",
-                        version=1,
-                        timezone="UTC",
-                        locales=["en"],
-                        zoom_enabled=False,
-                        training_module_enabled=True,
-                    ).model_dump(mode="json"),
+                    messages.company_settings_changed(company=f"cons-{i}").model_dump(mode="json"),
                     exchange=fresh_rabbit.topology.exchange,
                     routing_key=c.CompanySettingsChanged.routing_key,
                     persist=True,

@@ -7,6 +7,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from te_testing import messages
+
 Cat = Any
 
 
@@ -455,15 +457,14 @@ def enrollment(
 ) -> Any:
     from te_shared import contracts as c
 
-    return c.EnrollmentChanged(
-        company_id=company,
+    return messages.enrollment_changed(
+        company=company,
         enrollment_id=eid,
         event_id=uuid.UUID(event["id"]),
         session_id=uuid.UUID(sess["id"]),
         user_id=f"u-{eid.hex[:4]}",
         email=None,
         status=c.EnrollmentStatus(status),
-        previous_status=None,
         version=v,
     )
 

@@ -8,9 +8,8 @@ import time
 import uuid
 from typing import Any
 
-from faststream.rabbit import RabbitBroker
-
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.clock import iso, january_2030
 from te_testing.infra import RabbitNamespace
 
@@ -218,12 +217,8 @@ async def test_r_day_9_account_messages_are_idempotent_and_stale_ones_ignored(ca
     version = time.time_ns() // 1000
 
     def changed(connected: bool, v: int, role: str = "administrator") -> c.ZoomAccountChanged:
-        return c.ZoomAccountChanged(
-            company_id=company,
-            account_id=account_id,
-            role=c.ZoomAccountRole(role),
-            connected=connected,
-            version=v,
+        return messages.zoom_account_changed(
+            company=company, account_id=account_id, role=role, connected=connected, version=v
         )
 
     removed = changed(False, version + 2)
@@ -246,29 +241,15 @@ async def test_r_day_9_account_messages_are_consumed_through_the_broker(
     """The real path: ZoomAccountChanged published to the broker, as the bridge's outbox relay
     publishes it, reaches catalog (queue, inbox, handler) and the account becomes usable."""
     company, sess = await zoom_session(cat)
-    account = c.ZoomAccountChanged(
-        company_id=company,
-        account_id=uuid.uuid4(),
-        role=c.ZoomAccountRole.PARTICIPANT,
-        connected=True,
-        version=time.time_ns() // 1000,
+    account = messages.zoom_account_changed(
+        company=company, role=c.ZoomAccountRole.PARTICIPANT, version=time.time_ns() // 1000
     )
     zoom = body(str(account.account_id))
     r = await cat.post_day(
         company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom
     )
     assert refusal(r) == (422, FIELD, "zoom_account_unknown")
-    broker = RabbitBroker(rabbit.amqp_url)
-    await broker.connect()
-    try:
-        await broker.publish(
-            account.model_dump(mode="json"),
-            exchange=rabbit.topology.exchange,
-            routing_key=account.routing_key,
-            persist=True,
-        )
-    finally:
-        await broker.stop()
+    await messages.publish(rabbit, account)
     for _ in range(100):
         r = await cat.post_day(
             company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom

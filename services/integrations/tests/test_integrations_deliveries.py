@@ -12,12 +12,12 @@ import uuid
 from typing import Any
 
 import pytest
-from faststream.rabbit import RabbitBroker
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from integrations.delivery import schedule
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 SCALE = 0.002
@@ -302,18 +302,7 @@ async def test_messages_from_the_broker_are_delivered_once(
     co = company()
     await integ.register(webhook_receiver.url("/broker"), ["day.changed"], co)
     day = integ.day(company=co)
-    broker = RabbitBroker(integ_rabbit.amqp_url)
-    await broker.connect()
-    try:
-        for _ in range(2):
-            await broker.publish(
-                day.model_dump(mode="json"),
-                exchange=integ_rabbit.topology.exchange,
-                routing_key=day.routing_key,
-                persist=True,
-            )
-    finally:
-        await broker.stop()
+    await messages.publish(integ_rabbit, day, day)
     [got] = await webhook_receiver.wait("/broker", 1)
     data = payload(got)["data"]
     assert data["action"] == "scheduled"

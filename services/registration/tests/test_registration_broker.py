@@ -10,27 +10,11 @@ from typing import TYPE_CHECKING, Any
 import aio_pika
 
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.polling import eventually
 
 if TYPE_CHECKING:
     from conftest import Reg
-
-
-async def _publish(reg: Reg, *messages: c.Message) -> None:
-    connection = await aio_pika.connect(reg.ns.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(reg.ns.exchange)
-        for message in messages:
-            await exchange.publish(
-                aio_pika.Message(
-                    json.dumps(message.model_dump(mode="json")).encode(),
-                    content_type="application/json",
-                    message_id=str(message.message_id),
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=message.routing_key,
-            )
 
 
 async def test_read_model_through_broker_and_enrollment_changed_published(reg: Reg) -> None:
@@ -44,18 +28,10 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
         await tap.bind(exchange, routing_key="registration.#")
 
         event_id = uuid.uuid4()
-        event = c.EventChanged(
-            company_id="acme",
-            event_id=event_id,
-            version=1,
-            title={"en": "Broker"},
-            state=c.EventState.ACTIVE,
-            dated=True,
-            requires_approval=False,
-        )
+        event = messages.event_changed(event_id=event_id, title={"en": "Broker"})
         created = reg.session_msg(event_id, limit=5)
         day = reg.day_msg(event_id, created.session_id)
-        await _publish(reg, day, created, event, created)  # day first, session twice
+        await messages.publish(reg.ns, day, created, event, created)  # day first, session twice
 
         async def applied() -> Any:
             r = await reg.client.get(f"/v1/me/events/{event_id}", headers=reg.admin())

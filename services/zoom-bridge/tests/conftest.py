@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 from faststream.rabbit import RabbitBroker
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.api import auth
 from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
 from te_testing.infra import settings_for as _settings_for
@@ -98,7 +98,7 @@ class Env:
     broker: RabbitBroker
     bridge: Server | None = None
     app: Any = None
-    versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    versions: messages.Versions = field(default_factory=messages.Versions)
     overrides: dict[str, Any] = field(default_factory=dict)
     tracer_provider: Any = None
 
@@ -162,12 +162,7 @@ class Env:
         return headers
 
     async def publish(self, message: c.Message) -> None:
-        await self.broker.publish(
-            message.model_dump(mode="json"),
-            exchange=self.ns.topology.exchange,
-            routing_key=message.routing_key,
-            persist=True,
-        )
+        await messages.publish(self.ns, message, broker=self.broker)
 
     async def connect(
         self, role: str = "administrator", company: str = "acme", sim_user: str | None = None
@@ -203,34 +198,16 @@ class Env:
         return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
     def next_version(self, day_id: uuid.UUID) -> int:
-        self.versions[day_id] = self.versions.get(day_id, 0) + 1
-        return self.versions[day_id]
+        return self.versions.next(day_id)
 
     def approved(self, day: c.DayData, user_id: str, email: str) -> c.EnrollmentChanged:
         """Registration's message that ``user_id`` (known by ``email``) is approved in the
         day's session: how the bridge learns whose attendance a meeting's joins are."""
-        return c.EnrollmentChanged(
-            company_id=day.company_id,
-            enrollment_id=uuid.uuid4(),
-            event_id=day.event_id,
-            session_id=day.session_id,
-            user_id=user_id,
-            email=email,
-            status=c.EnrollmentStatus.APPROVED,
-            previous_status=None,
-            version=1,
-        )
+        return messages.enrollment_in(day, user_id, email)
 
     def cancelled(self, day: c.DayData) -> c.DayCancelled:
         """Catalog's message that ``day`` was deleted, one version on."""
-        return c.DayCancelled(
-            company_id=day.company_id,
-            day_id=day.day_id,
-            session_id=day.session_id,
-            event_id=day.event_id,
-            version=self.next_version(day.day_id),
-            format=c.DayFormat.ZOOM,
-        )
+        return messages.day_cancelled(day, self.next_version(day.day_id))
 
     def day(
         self,
@@ -247,16 +224,13 @@ class Env:
         version: int | None = None,
     ) -> c.DayData:
         day_id = day_id or uuid.uuid4()
-        start = start or now() + dt.timedelta(days=2)
-        return cls(
-            company_id=company,
+        return messages.day_data(
+            company=company,
+            session_id=session_id,
             day_id=day_id,
-            session_id=session_id or uuid.uuid4(),
-            event_id=uuid.uuid4(),
             version=version if version is not None else self.next_version(day_id),
-            format=c.DayFormat.ZOOM,
-            start=start,
-            end=start + dt.timedelta(minutes=minutes),
+            start=start or now() + dt.timedelta(days=2),
+            length=dt.timedelta(minutes=minutes),
             timezone="Europe/Berlin",
             topic="Onboarding day",
             zoom=c.ZoomDaySettings(
@@ -264,6 +238,7 @@ class Env:
                 organizer_user_id=organizer,
                 auto_recording=auto_recording,
             ),
+            cls=cls,
         )
 
     async def meeting_row(self, day_id: uuid.UUID) -> ZoomMeeting | None:
@@ -275,16 +250,7 @@ class Env:
     async def outbox(
         self, routing_key: str, day_id: uuid.UUID | None = None
     ) -> list[dict[str, Any]]:
-        factory = self.app.state.runtime.session_factory()
-        async with factory() as session:
-            rows = (
-                await session.execute(
-                    select(OutboxRecord)
-                    .where(OutboxRecord.routing_key == routing_key)
-                    .order_by(OutboxRecord.id)
-                )
-            ).scalars()
-            payloads = [r.payload for r in rows]
+        payloads = await messages.outbox(self.app, OutboxRecord, routing_key)
         if day_id is not None:
             payloads = [p for p in payloads if p.get("day_id") == str(day_id)]
         return payloads

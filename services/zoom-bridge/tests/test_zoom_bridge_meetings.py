@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
 from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.client import ZoomRetryable
 
@@ -333,16 +334,7 @@ async def test_r_zoom_3_auto_recording_is_cloud_only_for_administrator_role_with
 ) -> None:
     """R-DAY-9 / R-ZOOM-7: cloud recording when the day asks for it, the account has the
     administrator role and the company has the training module; otherwise none."""
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="recco",
-            version=1,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(company="recco", zoom_enabled=True))
     admin_role = await env.connect("administrator", company="recco", sim_user="rec-a@zoom.test")
     free_role = await env.connect("participant", company="recco", sim_user="rec-p@zoom.test")
     cases = {

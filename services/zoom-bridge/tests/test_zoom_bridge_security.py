@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from zoom_bridge.accounts import service as accounts
 from zoom_bridge.models import WebhookEvent, ZoomAccount
@@ -233,16 +234,7 @@ async def test_f1_a_connections_own_secret_still_covers_its_own_meetings_only(en
 
 
 async def test_f1_recording_links_are_kept_only_on_zooms_own_hosts(env: Env) -> None:
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="rec-co",
-            version=1,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(company="rec-co", zoom_enabled=True))
     account = await env.connect("administrator", company="rec-co", sim_user="rec@zoom.test")
     day = env.day(account, company="rec-co")
     await env.publish(day)
@@ -327,15 +319,12 @@ async def test_f3_r_zoom_3_join_link_only_for_seat_holders(env: Env) -> None:
         enrollment_of.setdefault(user, uuid.uuid4())
         versions[user] = versions.get(user, 0) + 1
         await env.publish(
-            c.EnrollmentChanged(
-                company_id="seats-co",
+            messages.enrollment_in(
+                day,
+                user,
+                f"{user}@seats.test",
+                status,
                 enrollment_id=enrollment_of[user],
-                event_id=day.event_id,
-                session_id=day.session_id,
-                user_id=user,
-                email=f"{user}@seats.test",
-                status=status,
-                previous_status=None,
                 version=versions[user],
             )
         )

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from zoom_bridge.models import CompanyReplica, WebhookEvent, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -205,16 +206,7 @@ async def test_r_zoom_2_participant_role_records_who_joined_without_minutes(env:
 
 
 async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: Env) -> None:
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="acme",
-            version=10,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(version=10, zoom_enabled=True))
     day, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     async with env.sim() as sim:
         r = await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
@@ -248,13 +240,8 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     day2, zoom_id2 = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     assert (await env.sim_meeting(zoom_id2))["settings"]["auto_recording"] == "cloud"
     await env.publish(
-        c.CompanySettingsChanged(
-            company_id="acme",
-            version=11,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=False,
+        messages.company_settings_changed(
+            version=11, zoom_enabled=True, training_module_enabled=False
         )
     )
 
