@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
-
 from te_testing.polling import eventually
 from te_testing.processes import free_port
+from te_testing.servers import InProcessServer
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,7 @@ class WebhookReceiver:
         self._delays: dict[str, float] = {}
         self._bodies: dict[str, bytes] = {}
         self._rules: list[tuple[Callable[[ReceivedWebhook], bool], list[int]]] = []
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._server = InProcessServer(self, self.port, lifespan="off", timeout_graceful_shutdown=1)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -100,24 +98,7 @@ class WebhookReceiver:
         await send({"type": "http.response.body", "body": self._bodies.get(path, b"ok")})
 
     async def start(self) -> None:
-        config = uvicorn.Config(
-            self,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.05)
+        await self._server.start()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._server.stop()

@@ -3,7 +3,6 @@ the bridge on a real database and RabbitMQ; day messages go through the broker."
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import importlib.util
@@ -18,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from faststream.rabbit import RabbitBroker
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +27,7 @@ from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
 from te_testing.infra import settings_for as _settings_for
 from te_testing.polling import eventually
 from te_testing.processes import free_port
+from te_testing.servers import InProcessServer
 from zoom_bridge.app import create_app
 from zoom_bridge.models import OutboxRecord, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -64,28 +63,6 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-class Server:
-    """An ASGI app served by uvicorn on a port, in this event loop."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
-
-
 @dataclass
 class Env:
     """The simulator, the bridge and helpers."""
@@ -96,7 +73,7 @@ class Env:
     bridge_port: int
     sim_port: int
     broker: RabbitBroker
-    bridge: Server | None = None
+    bridge: InProcessServer | None = None
     app: Any = None
     versions: messages.Versions = field(default_factory=messages.Versions)
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -139,7 +116,7 @@ class Env:
         self.app = create_app(self.settings(), tracer_provider=self.tracer_provider)
         if before_serve is not None:
             before_serve()
-        self.bridge = Server(self.app, self.bridge_port)
+        self.bridge = InProcessServer(self.app, self.bridge_port, lifespan="on")
         await self.bridge.start()
 
     async def stop_bridge(self) -> None:
@@ -296,7 +273,7 @@ async def env(
         client_secret="dev-client-secret",
         **getattr(request.module, "SIM_SETTINGS", {}),
     )
-    sim = Server(create_sim(sim_settings), sim_port)
+    sim = InProcessServer(create_sim(sim_settings), sim_port, lifespan="on")
     await sim.start()
     broker = RabbitBroker(amqp_url)
     await broker.connect()
