@@ -17,29 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared import contracts as c
-from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
-from te_shared.inbox import Consumers, InboxRecordMixin
-from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
+from te_shared.db import create_engine, create_sessionmaker, unit_of_work
+from te_shared.inbox import Consumers
+from te_shared.outbox import OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, REGISTRATION, Topology
 from te_testing import messages
 from te_testing.infra import DatabaseFactory, RabbitNamespace
 from te_testing.polling import eventually
-
-
-class Base(DeclarativeBase):
-    metadata = make_metadata()
-
-
-class Outbox(OutboxRecordMixin, Base):
-    pass
-
-
-class Inbox(InboxRecordMixin, Base):
-    pass
+from te_testing.tables import Base, Inbox, Outbox
 
 
 class Effect(Base):
