@@ -27,11 +27,11 @@ import aio_pika
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import bench_system, zoom_company
+from bench.system import COMPANY_SETTINGS, bench_system
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import create_day, zoom_day
+from te_testing.system import create_day, create_event, zoom_company, zoom_day
 
 DAYS = 30
 POLL = 0.005
@@ -74,28 +74,23 @@ async def baseline() -> list[float]:
 async def run() -> list[Result]:
     base = summary(await baseline())
     async with bench_system("propagation") as system:
-        admin, account_id = await zoom_company(system, COMPANY)
+        account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
+        admin = system.admin(COMPANY)
         async with (
             system.client(system.catalog, admin) as cat,
             httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
         ):
-            event = await ok(
-                await cat.post(
-                    "/v1/events",
-                    json={"title": "Remote", "dated": True, "requires_approval": False},
-                ),
-                201,
-            )
-            session = await ok(
-                await cat.post(
-                    f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": iso(days_from_now(2))},
-                ),
-                201,
+            event = await create_event(
+                system,
+                COMPANY,
+                title="Remote",
+                dated=True,
+                requires_approval=False,
+                sessions=[{"name": "Online", "registration_end": iso(days_from_now(2))}],
             )
 
             async def day_zoom(day_id: str) -> dict[str, Any]:
-                full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+                full = await ok(await cat.get(f"/v1/events/{event.id}"))
                 for s in full["sessions"]:
                     for d in s["days"]:
                         if d["id"] == day_id:
@@ -115,7 +110,7 @@ async def run() -> list[Result]:
                 body = zoom_day(
                     start_at, start_at + dt.timedelta(hours=2), account_id, auto_recording=False
                 )
-                day = await create_day(cat, session["id"], body)  # 201: committed
+                day = await create_day(cat, event.session_id, body)  # 201: committed
                 committed = time.perf_counter()
                 seen_sim: float | None = None
                 while True:

@@ -19,17 +19,21 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from bench.common import AMQP_URL, POSTGRES_URL
-from te_testing.api import ok
 from te_testing.infra import DatabaseFactory, RabbitNamespace, delete_namespace, dev_token
 from te_testing.processes import ServiceProcess, free_port
-from te_testing.system import System, connect_zoom
+from te_testing.system import System
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the settings of the scenarios' companies (with ``te_testing.system.zoom_company``)
+COMPANY_SETTINGS: dict[str, Any] = {
+    "timezone": "UTC",
+    "locales": ["en"],
+    "training_module_enabled": True,
+}
 PROFILES = ROOT / "bench" / "profiles"
-T = TypeVar("T")
 
 
 def token(
@@ -166,21 +170,3 @@ async def bench_system(
 
 def plain_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def zoom_company(system: System, company: str) -> tuple[str, str]:
-    """Zoom enabled for ``company`` and an administrator account connected: (admin token, id)."""
-    admin = system.admin(company)
-    async with system.client(system.catalog, admin) as cat:
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={
-                    "timezone": "UTC",
-                    "locales": ["en"],
-                    "zoom_enabled": True,
-                    "training_module_enabled": True,
-                },
-            )
-        )
-    return admin, await connect_zoom(system, admin)

@@ -31,14 +31,14 @@ import httpx
 from bench.common import Result, Timer
 from bench.loadgen import Request, fire
 from bench.system import (
+    COMPANY_SETTINGS,
     bench_system,
     plain_url,
     token,
-    zoom_company,
 )
-from te_testing.clock import days_from_now, iso
+from te_testing.clock import days_from_now, iso, zoom_time
 from te_testing.polling import eventually
-from te_testing.system import active_event, zoom_day
+from te_testing.system import active_event, zoom_company, zoom_day
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)
@@ -57,7 +57,7 @@ def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.da
         "user_name": who,
         "id": "",
         "participant_uuid": f"uuid-{key}",
-        ("join_time" if joined else "leave_time"): when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ("join_time" if joined else "leave_time"): zoom_time(when),
         "email": f"{who}@{COMPANY}.io",
     }
     body = {
@@ -101,7 +101,7 @@ async def rate(base_url: str, requests: list[Request]) -> float:
 
 async def run() -> list[Result]:
     async with bench_system("webhook_ingest") as system:
-        _, account_id = await zoom_company(system, COMPANY)
+        account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
         users = [f"p{i:03d}" for i in range(P)]
         start_at = days_from_now(2, 9)
         event = await active_event(

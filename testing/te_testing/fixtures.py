@@ -22,6 +22,7 @@ from te_testing.infra import (
     namespace,
     use_sqlite,
 )
+from te_testing.system import System, start_system
 from te_testing.webhooks import WebhookReceiver
 
 
@@ -104,6 +105,19 @@ async def fresh_rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
 def token() -> TokenFactory:
     """``token(role="admin", company="acme", user="u1", email=None)`` → a valid dev JWT."""
     return dev_token
+
+
+@pytest.fixture
+async def fresh_system(
+    databases: DatabaseFactory,
+    fresh_rabbit: RabbitNamespace,
+    token: TokenFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[System]:
+    """The whole system for one test alone: for a test that kills its processes, or whose
+    Zoom meetings the tests sharing a system would count."""
+    async with start_system(databases, fresh_rabbit, token, tmp_path_factory) as system:
+        yield system
 
 
 @pytest.fixture

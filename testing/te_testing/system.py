@@ -73,6 +73,16 @@ async def connect_zoom(
         return str(newest["id"])
 
 
+async def zoom_company(system: System, company: str, **settings: Any) -> str:
+    """Zoom enabled for ``company`` (``settings``: more of its settings) and an administrator
+    account connected by its admin through the simulator (:func:`connect_zoom`); the
+    account's id."""
+    admin = system.admin(company)
+    async with system.client(system.catalog, admin) as cat:
+        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True, **settings}))
+    return await connect_zoom(system, admin)
+
+
 def zoom_account_known(response: httpx.Response) -> bool:
     """False while catalog answers that a zoom day's Zoom account is not known yet: the
     bridge's ``ZoomAccountChanged`` for an account connected moments ago is still on its way
@@ -120,8 +130,8 @@ def zoom_day(
 
 
 @dataclass(frozen=True)
-class ActiveEvent:
-    """What :func:`active_event` built, as catalog answered."""
+class BuiltEvent:
+    """What :func:`create_event` or :func:`active_event` built, as catalog answered."""
 
     id: str
     #: session name -> id
@@ -136,24 +146,20 @@ class ActiveEvent:
         return only
 
 
-async def active_event(
+async def create_event(
     system: System,
     company: str,
     *,
-    sessions: Sequence[Mapping[str, Any]],
-    access: Sequence[str] = (),
+    sessions: Sequence[Mapping[str, Any]] = (),
     **event: Any,
-) -> ActiveEvent:
+) -> BuiltEvent:
     """An event of ``company`` created through catalog as its admin would (``event``: the
     event's body, e.g. ``title``, ``dated``, ``requires_approval``), with ``sessions`` (each a
     session's body, e.g. ``name`` and ``registration_end``, plus ``days``: the bodies of its
-    days, see :func:`offline_day`, :func:`online_day`, :func:`zoom_day`), activated, and known
-    to registration: every session there and the event active. ``access`` is granted last."""
+    days, see :func:`offline_day`, :func:`online_day`, :func:`zoom_day`). Hidden, as catalog
+    creates events; see :func:`active_event`."""
     event.setdefault("title", "Training")
-    async with (
-        system.client(system.catalog, system.admin(company)) as cat,
-        system.client(system.registration, system.admin(company)) as reg,
-    ):
+    async with system.client(system.catalog, system.admin(company)) as cat:
         event_id = str((await ok(await cat.post("/v1/events", json=event), 201))["id"])
         ids: dict[str, str] = {}
         days: dict[str, list[dict[str, Any]]] = {}
@@ -163,6 +169,25 @@ async def active_event(
             name = str(body["name"])
             ids[name] = str(created["id"])
             days[name] = [await create_day(cat, ids[name], day) for day in spec.get("days", ())]
+    return BuiltEvent(event_id, ids, days)
+
+
+async def active_event(
+    system: System,
+    company: str,
+    *,
+    sessions: Sequence[Mapping[str, Any]],
+    access: Sequence[str] = (),
+    **event: Any,
+) -> BuiltEvent:
+    """:func:`create_event`, then activated and known to registration: every session there and
+    the event active. ``access`` is granted last."""
+    built = await create_event(system, company, sessions=sessions, **event)
+    event_id, ids = built.id, built.sessions
+    async with (
+        system.client(system.catalog, system.admin(company)) as cat,
+        system.client(system.registration, system.admin(company)) as reg,
+    ):
         await ok(await cat.patch(f"/v1/events/{event_id}", json={"state": "active"}))
         for name, session_id in ids.items():
             await eventually(
@@ -177,7 +202,7 @@ async def active_event(
         )
         if access:
             await ok(await reg.put(f"/v1/events/{event_id}/access", json={"user_ids": access}))
-    return ActiveEvent(event_id, ids, days)
+    return built
 
 
 @contextlib.asynccontextmanager

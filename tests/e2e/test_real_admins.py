@@ -14,14 +14,7 @@ import pytest
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import (
-    System,
-    active_event,
-    connect_zoom,
-    create_day,
-    online_day,
-    zoom_day,
-)
+from te_testing.system import System, active_event, create_day, online_day, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
 
@@ -260,8 +253,7 @@ async def test_r_enr_5_a_person_imported_by_email_who_never_signs_in_still_atten
         system.client(system.bridge, admin) as bridge,
         system.client(system.sim) as sim,
     ):
-        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        account_id = await connect_zoom(system, admin)
+        account_id = await zoom_company(system, company)
         event_id, ids = await real_event(system, company, ["Online"])
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=6)
         day = await create_day(

@@ -12,7 +12,7 @@ import pytest
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import System, active_event, connect_zoom, zoom_day
+from te_testing.system import System, active_event, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
 
@@ -39,18 +39,13 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
         system.client(system.registration, admin) as reg,
         system.client(system.sim) as sim,
     ):
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={
-                    "timezone": "Europe/Moscow",
-                    "locales": ["en"],
-                    "zoom_enabled": True,
-                    "training_module_enabled": True,
-                },
-            )
+        account_id = await zoom_company(
+            system,
+            company,
+            timezone="Europe/Moscow",
+            locales=["en"],
+            training_module_enabled=True,
         )
-        account_id = await connect_zoom(system, admin)
         async with system.client(system.bridge, admin) as bridge:
             accounts = await ok(await bridge.get("/v1/zoom/accounts"))
         assert [a["id"] for a in accounts] == [account_id]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from te_testing.clock import days_from_now, iso
-from te_testing.system import System, active_event, connect_zoom, zoom_day
+from te_testing.system import System, active_event, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 
@@ -58,16 +58,14 @@ async def sh(command: str) -> None:
     reason="needs the local RabbitMQ and PostgreSQL control commands",
 )
 async def test_broker_stop_and_database_restart_lose_nothing(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-infra"
     admin = system.admin(company)
     ledger = Ledger()
     async with system.client(system.catalog, admin) as cat:
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
+        account_id = await zoom_company(system, company)
         users = [f"u{i}" for i in range(USERS)]
         event = await active_event(
             system,

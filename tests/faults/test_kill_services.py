@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from te_testing.clock import days_from_now, iso
-from te_testing.system import System, active_event, connect_zoom, offline_day, zoom_day
+from te_testing.system import System, active_event, offline_day, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 
@@ -36,9 +36,9 @@ ZOOM_EVERY = 5  # days 0, 5, 10, ... are zoom days
 
 
 async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-kill"
     admin = system.admin(company)
     users = [f"user-{i}" for i in range(USERS)]
@@ -48,9 +48,7 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
         system.client(system.catalog, admin) as cat,
         system.client(system.sim) as sim,
     ):
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
+        account_id = await zoom_company(system, company)
         event = await active_event(
             system,
             company,

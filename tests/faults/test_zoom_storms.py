@@ -18,7 +18,7 @@ import pytest
 
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
-from te_testing.system import System, connect_zoom, zoom_day
+from te_testing.system import System, create_event, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger
 
@@ -38,9 +38,9 @@ def zoom_calls(metrics: str, status: str) -> float:
 
 
 async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-zoom"
     admin = system.admin(company)
     ledger = Ledger()
@@ -49,20 +49,16 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         system.client(system.sim) as sim,
         system.client(system.bridge) as bridge,
     ):
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
-        created = await cat.post(
-            "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
+        account_id = await zoom_company(system, company)
+        event = await create_event(
+            system,
+            company,
+            title="Storm",
+            dated=True,
+            requires_approval=False,
+            sessions=[{"name": "Storm run", "registration_end": iso(days_from_now(2))}],
         )
-        assert created.status_code == 201, created.text
-        event = created.json()
-        session = await cat.post(
-            f"/v1/events/{event['id']}/sessions",
-            json={"name": "Storm run", "registration_end": iso(days_from_now(2))},
-        )
-        assert session.status_code == 201, session.text
-        session_id = session.json()["id"]
+        session_id = event.session_id
 
         # the storm is armed before the first day: the first Zoom calls of the stream meet it
         for fault in (
@@ -121,5 +117,5 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
             )
 
         zoom_day_ids = {support.uid(i) for i in ledger.days_confirmed.values()}
-        await support.one_meeting_per_zoom_day(system, report, company, event["id"], zoom_day_ids)
+        await support.one_meeting_per_zoom_day(system, report, company, event.id, zoom_day_ids)
         await support.drained(system, report)

@@ -31,10 +31,11 @@ from starlette.routing import Route
 
 from te_shared import contracts as c
 from te_testing.api import ok
+from te_testing.clock import iso
 from te_testing.infra import DatabaseFactory, TokenFactory, namespace
 from te_testing.polling import eventually
 from te_testing.processes import free_port
-from te_testing.system import System, connect_zoom, create_day, start_system, zoom_day
+from te_testing.system import System, create_event, start_system, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
 
@@ -132,32 +133,28 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
     admin = system.admin(company)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).replace(microsecond=0)
     async with system.client(system.catalog, admin) as cat:
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={"timezone": "UTC", "locales": ["en"], "zoom_enabled": True},
-            )
-        )
-        account_id = await connect_zoom(system, admin)
-        event = await ok(await cat.post("/v1/events", json={"title": "Traced", "dated": True}), 201)
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        account_id = await zoom_company(system, company, timezone="UTC", locales=["en"])
+        event = await create_event(
+            system,
+            company,
+            title="Traced",
+            dated=True,
+            sessions=[
+                {
                     "name": "Traced run",
-                    "registration_end": (start - dt.timedelta(days=2)).isoformat(),
-                },
-            ),
-            201,
+                    "registration_end": iso(start - dt.timedelta(days=2)),
+                    "days": [
+                        zoom_day(
+                            start, start + dt.timedelta(hours=1), account_id, auto_recording=False
+                        )
+                    ],
+                }
+            ],
         )
-        day = await create_day(
-            cat,
-            session["id"],
-            zoom_day(start, start + dt.timedelta(hours=1), account_id, auto_recording=False),
-        )
+        [day] = event.days["Traced run"]
 
         async def meeting_status() -> str | None:
-            full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+            full = await ok(await cat.get(f"/v1/events/{event.id}"))
             [found] = [d for s in full["sessions"] for d in s["days"] if d["id"] == day["id"]]
             return ((found.get("zoom") or {}).get("meeting") or {}).get("status")
 

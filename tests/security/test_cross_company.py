@@ -31,8 +31,9 @@ from te_testing.processes import ServiceProcess
 from te_testing.system import (
     System,
     active_event,
-    connect_zoom,
+    create_event,
     offline_day,
+    zoom_company,
     zoom_day,
 )
 
@@ -201,8 +202,7 @@ async def owned(system: System) -> Ids:
             ),
             201,
         )
-        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        account_id = await connect_zoom(system, admin)
+        account_id = await zoom_company(system, A)
         event = await active_event(
             system,
             A,
@@ -380,25 +380,20 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
         system.client(system.sim) as sim,
     ):
         await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        event = await ok(
-            await cat.post(
-                "/v1/events", json={"title": "B's own", "dated": True, "requires_approval": False}
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": "B run", "registration_end": iso(days_from_now(3))},
-            ),
-            201,
+        event = await create_event(
+            system,
+            B,
+            title="B's own",
+            dated=True,
+            requires_approval=False,
+            sessions=[{"name": "B run", "registration_end": iso(days_from_now(3))}],
         )
         await eventually(
-            lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
+            lambda: reg.get(f"/v1/sessions/{event.session_id}/seats"),
             lambda r: r.status_code == 200,
             what="B's session in registration",
         )
-        enroll = f"/v1/events/{event['id']}/enrollments"
+        enroll = f"/v1/events/{event.id}/enrollments"
         refused = await reg.post(
             enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": owned.session_id}
         )
@@ -406,13 +401,13 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
         # the endpoint works for B's own session: the refusal was about A's id
         await ok(
             await reg.post(
-                enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": session["id"]}
+                enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": event.session_id}
             ),
             201,
         )
 
         day = await cat.post(
-            f"/v1/sessions/{session['id']}/days",
+            f"/v1/sessions/{event.session_id}/days",
             json={
                 "format": "zoom",
                 "start": iso(days_from_now(8, 9)),

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from te_shared import contracts as c
 from te_testing import messages
+from te_testing.clock import zoom_time
 from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.client import ZoomRetryable
 
@@ -75,7 +76,7 @@ async def test_r_zoom_3_reschedule_patches_and_cancel_deletes(env: Env) -> None:
     await env.wait(lambda: env.outbox(c.MeetingUpdated.routing_key, day.day_id))
     sim_meeting = await env.sim_meeting(str(row.zoom_meeting_id))
     assert sim_meeting["duration"] == 30
-    assert sim_meeting["start_time"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sim_meeting["start_time"] == zoom_time(later)
     await env.publish(env.cancelled(day))
     deleted = await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert deleted[0]["zoom_meeting_id"] == row.zoom_meeting_id
