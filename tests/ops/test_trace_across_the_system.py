@@ -9,7 +9,6 @@ back from it.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import gzip
 import json
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -35,6 +33,7 @@ from te_testing.clock import iso
 from te_testing.infra import DatabaseFactory, TokenFactory, namespace
 from te_testing.polling import eventually
 from te_testing.processes import free_port
+from te_testing.servers import InProcessServer
 from te_testing.system import System, create_event, start_system, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
@@ -56,17 +55,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
-        self.port = free_port()
         app = Starlette(routes=[Route("/v1/traces", self.receive, methods=["POST"])])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
+        self.server = InProcessServer(app, free_port(), lifespan="off")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     async def receive(self, request: Request) -> Response:
         body = await request.body()
@@ -98,15 +92,11 @@ class Collector:
         )
 
     async def __aenter__(self) -> Collector:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:  # noqa: ASYNC110 - uvicorn exposes no event
-            await asyncio.sleep(0.05)
+        await self.server.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        await self.server.stop()
 
 
 @pytest.fixture
