@@ -7,8 +7,9 @@ UV = $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PY_SRC := shared/te_shared services/catalog/catalog services/registration/registration \
           services/zoom-bridge/zoom_bridge services/zoom-sim/zoom_sim \
           services/integrations/integrations
-# Type-checked with the product as one program: the system tests, the benchmarks, deploy/'s scripts.
-PY_TYPED := conftest.py tests bench deploy
+# Type-checked with the product as one program: the test kit (testing/te_testing, no part of the
+# product: no service depends on it), the system tests, the benchmarks, deploy/'s scripts.
+PY_TYPED := testing/te_testing conftest.py tests bench deploy
 # Each suite whose modules import their own conftest (`from conftest import Reg`) is checked on
 # its own, with itself as the import root.
 PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/tests \

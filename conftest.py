@@ -1,6 +1,7 @@
-"""Every test suite's set-up: the fixtures of ``te_shared.testing``, with RabbitMQ and PostgreSQL
-found as ``make test`` finds them (``deploy/local/infra.py``): the ``TEST_*`` URLs when set, else
-the servers on their default local ports, else testcontainers."""
+"""Every test suite's set-up: the fixtures of the test kit (``te_testing.fixtures``, the workspace
+package in ``testing/``), with RabbitMQ and PostgreSQL found as ``make test`` finds them
+(``deploy/local/infra.py``): the ``TEST_*`` URLs when set, else the servers on their default local
+ports, else testcontainers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from types import ModuleType
 
 import pytest
 
-pytest_plugins = ["te_shared.testing"]
+# the kit's own asserts (in connect_zoom, ok, the builders) report like the tests' asserts
+pytest.register_assert_rewrite("te_testing")
+pytest_plugins = ["te_testing.fixtures"]
 
 
 def _infra() -> ModuleType:

@@ -8,39 +8,20 @@ import uuid
 
 import aio_pika
 from faststream.rabbit import RabbitBroker
-from sqlalchemy.orm import DeclarativeBase
 
 from bench.common import AMQP_URL, Result, Timer, create_database
 from te_shared import contracts as c
-from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
-from te_shared.inbox import InboxRecordMixin
-from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
+from te_shared.db import create_engine, create_sessionmaker, unit_of_work
+from te_shared.outbox import OutboxRelay, add_message
 from te_shared.topology import Topology
+from te_testing import messages
+from te_testing.tables import Base, Outbox
 
 N = 5000
 
 
-class Base(DeclarativeBase):
-    metadata = make_metadata()
-
-
-class Outbox(OutboxRecordMixin, Base):
-    pass
-
-
-class Inbox(InboxRecordMixin, Base):
-    pass
-
-
 def message(i: int) -> c.CompanySettingsChanged:
-    return c.CompanySettingsChanged(
-        company_id=f"bench-{i}",
-        version=1,
-        timezone="UTC",
-        locales=["en"],
-        zoom_enabled=False,
-        training_module_enabled=True,
-    )
+    return messages.company_settings_changed(company=f"bench-{i}")
 
 
 async def raw_publish_rate(exchange_name: str) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import random
 import time
 import uuid
@@ -28,8 +27,11 @@ import aio_pika
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import at, bench_system, ok, wait_for, zoom_company
-from te_shared.testing import zoom_account_known
+from bench.system import COMPANY_SETTINGS, bench_system
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import create_day, create_event, zoom_company, zoom_day
 
 DAYS = 30
 POLL = 0.005
@@ -72,28 +74,23 @@ async def baseline() -> list[float]:
 async def run() -> list[Result]:
     base = summary(await baseline())
     async with bench_system("propagation") as system:
-        admin, account_id = await zoom_company(system, COMPANY)
+        account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
+        admin = system.admin(COMPANY)
         async with (
             system.client(system.catalog, admin) as cat,
             httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
         ):
-            event = await ok(
-                await cat.post(
-                    "/v1/events",
-                    json={"title": "Remote", "dated": True, "requires_approval": False},
-                ),
-                201,
-            )
-            session = await ok(
-                await cat.post(
-                    f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": at(2).isoformat()},
-                ),
-                201,
+            event = await create_event(
+                system,
+                COMPANY,
+                title="Remote",
+                dated=True,
+                requires_approval=False,
+                sessions=[{"name": "Online", "registration_end": iso(days_from_now(2))}],
             )
 
             async def day_zoom(day_id: str) -> dict[str, Any]:
-                full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+                full = await ok(await cat.get(f"/v1/events/{event.id}"))
                 for s in full["sessions"]:
                     for d in s["days"]:
                         if d["id"] == day_id:
@@ -109,24 +106,12 @@ async def run() -> list[Result]:
             for i in range(DAYS):
                 # arrivals at random phases of the pollers (a fixed cadence would lock onto them)
                 await asyncio.sleep(random.uniform(0, 1.0))
-                start_at = at(4 + i, 9)
-                body = {
-                    "format": "zoom",
-                    "start": start_at.isoformat(),
-                    "end": (start_at + dt.timedelta(hours=2)).isoformat(),
-                    "zoom": {
-                        "account_id": account_id,
-                        "organizer_user_id": "admin-1",
-                        "auto_recording": False,
-                    },
-                }
-                response = await wait_for(  # until the bridge's account message reached catalog
-                    functools.partial(cat.post, f"/v1/sessions/{session['id']}/days", json=body),
-                    zoom_account_known,
-                    what="the Zoom account known to catalog",
+                start_at = days_from_now(4 + i, 9)
+                body = zoom_day(
+                    start_at, start_at + dt.timedelta(hours=2), account_id, auto_recording=False
                 )
+                day = await create_day(cat, event.session_id, body)  # 201: committed
                 committed = time.perf_counter()
-                day = await ok(response, 201)
                 seen_sim: float | None = None
                 while True:
                     if seen_sim is None and await at_sim(day["id"]):
@@ -142,7 +127,7 @@ async def run() -> list[Result]:
                     await asyncio.sleep(POLL)
                 to_sim.append((seen_sim or done) - committed)
                 to_catalog.append(done - committed)
-            await wait_for(
+            await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == DAYS,
                 what="exactly one meeting per day",

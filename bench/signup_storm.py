@@ -23,7 +23,11 @@ import asyncpg
 
 from bench.common import Result, Timer, create_database, summary
 from bench.loadgen import Request, fire
-from bench.system import at, bench_system, ok, plain_url, token, wait_for
+from bench.system import bench_system, plain_url, token
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import active_event, offline_day
 
 N = 1000
 LIMIT = 100
@@ -182,55 +186,31 @@ async def storm(
 async def limited_session(system: Any, users: list[str]) -> str:
     """An active dated event with one session of LIMIT seats (a day, access for ``users``),
     known to registration; returns the session id."""
-    admin = system.admin(COMPANY)
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        event = await ok(
-            await cat.post(
-                "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Only run",
-                    "registration_end": at(3).isoformat(),
-                    "limit_enabled": True,
-                    "participant_limit": LIMIT,
-                },
-            ),
-            201,
-        )
-        await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "offline",
-                    "start": at(5, 9).isoformat(),
-                    "end": at(5, 12).isoformat(),
-                    "address": "Hall",
-                },
-            ),
-            201,
-        )
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-        await wait_for(
-            lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
-            lambda r: r.status_code == 200,
-            what="event known to registration",
-        )
-    seats_url = f"/v1/sessions/{session['id']}/seats"
+    event = await active_event(
+        system,
+        COMPANY,
+        title="Storm",
+        dated=True,
+        requires_approval=False,
+        sessions=[
+            {
+                "name": "Only run",
+                "registration_end": iso(days_from_now(3)),
+                "limit_enabled": True,
+                "participant_limit": LIMIT,
+                "days": [offline_day(days_from_now(5, 9), days_from_now(5, 12), "Hall")],
+            }
+        ],
+        access=users,
+    )
+    seats_url = f"/v1/sessions/{event.session_id}/seats"
     async with system.client(system.registration, token("user", COMPANY, users[0])) as first:
-        await wait_for(
+        await eventually(
             lambda: first.get(seats_url),
             lambda r: r.status_code == 200,
             what="active event with the session in registration",
         )
-    return str(session["id"])
+    return event.session_id
 
 
 async def counted(system: Any, session_id: str) -> tuple[dict[str, Any], int]:

@@ -1,6 +1,6 @@
 """The real processes for the scenarios, started as `make run` starts them.
 
-Reuses te_shared.testing (ServiceProcess, System, DatabaseFactory, RabbitNamespace, free_port), but
+Reuses the test kit (te_testing: ServiceProcess, System, DatabaseFactory, RabbitNamespace), but
 unlike ``start_system`` keeps every *timing* setting at its production default (outbox poll 0.5 s,
 zoom worker poll 0.5 s, retry and reconcile delays): the figures are what a deployment would see.
 Each run gets fresh databases and its own exchange and queue prefix, removed at the end.
@@ -13,48 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
-import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import Any
 
 from bench.common import AMQP_URL, POSTGRES_URL
-from te_shared.auth import make_token
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    ServiceProcess,
-    System,
-    connect_zoom,
-    delete_namespace,
-    free_port,
-)
+from te_testing.infra import DatabaseFactory, RabbitNamespace, delete_namespace, dev_token
+from te_testing.processes import ServiceProcess, free_port
+from te_testing.system import System
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the settings of the scenarios' companies (with ``te_testing.system.zoom_company``)
+COMPANY_SETTINGS: dict[str, Any] = {
+    "timezone": "UTC",
+    "locales": ["en"],
+    "training_module_enabled": True,
+}
 PROFILES = ROOT / "bench" / "profiles"
-T = TypeVar("T")
 
 
 def token(
     role: str = "admin", company: str = "acme", user: str = "u1", email: str | None = None
 ) -> str:
-    return str(
-        make_token(
-            secret="dev-secret",
-            company_id=company,
-            user_id=user,
-            role=role,
-            email=email,
-            ttl_seconds=6 * 3600,
-        )
-    )
+    """A dev token that outlives the longest scenario."""
+    return dev_token(role, company, user, email, ttl_seconds=6 * 3600)
 
 
 class ProfiledProcess(ServiceProcess):
@@ -62,12 +48,10 @@ class ProfiledProcess(ServiceProcess):
 
     scenario: str = "bench"
 
-    async def start(self, timeout: float = 60.0) -> None:
+    def command(self) -> list[str]:
         PROFILES.mkdir(exist_ok=True)
         name = f"{self.scenario}-{self.module}"
-        env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
-        log = self.log_path.open("ab")
-        cmd = [
+        return [
             sys.executable,
             "-m",
             "pyinstrument",
@@ -83,18 +67,6 @@ class ProfiledProcess(ServiceProcess):
             "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
             f"runpy.run_module({self.module!r}, run_name='__main__', alter_sys=True)",
         ]
-        self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
-        deadline = asyncio.get_running_loop().time() + timeout
-        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health/ready")).status_code == 200:
-                        return
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"{self.module} not ready")
-                await asyncio.sleep(0.2)
 
 
 def _process(
@@ -198,50 +170,3 @@ async def bench_system(
 
 def plain_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    if response.status_code != status:
-        raise AssertionError(f"{response.request.method} {response.request.url}: {response.text}")
-    return response.json() if response.content else None
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool],
-    *,
-    timeout: float = 60.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s; last value: {value!r}")
-        await asyncio.sleep(interval)
-
-
-def at(days: float, hour: int = 10) -> dt.datetime:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=days)
-
-
-async def zoom_company(system: System, company: str) -> tuple[str, str]:
-    """Zoom enabled for ``company`` and an administrator account connected: (admin token, id)."""
-    admin = system.admin(company)
-    async with system.client(system.catalog, admin) as cat:
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={
-                    "timezone": "UTC",
-                    "locales": ["en"],
-                    "zoom_enabled": True,
-                    "training_module_enabled": True,
-                },
-            )
-        )
-    return admin, await connect_zoom(system, admin)

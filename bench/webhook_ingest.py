@@ -31,15 +31,14 @@ import httpx
 from bench.common import Result, Timer
 from bench.loadgen import Request, fire
 from bench.system import (
-    at,
+    COMPANY_SETTINGS,
     bench_system,
-    ok,
     plain_url,
     token,
-    wait_for,
-    zoom_company,
 )
-from te_shared.testing import zoom_account_known
+from te_testing.clock import days_from_now, iso, zoom_time
+from te_testing.polling import eventually
+from te_testing.system import active_event, zoom_company, zoom_day
 from zoom_sim.webhooks import sign
 
 P = 50  # participants (enrolled users)
@@ -58,7 +57,7 @@ def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.da
         "user_name": who,
         "id": "",
         "participant_uuid": f"uuid-{key}",
-        ("join_time" if joined else "leave_time"): when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ("join_time" if joined else "leave_time"): zoom_time(when),
         "email": f"{who}@{COMPANY}.io",
     }
     body = {
@@ -102,72 +101,52 @@ async def rate(base_url: str, requests: list[Request]) -> float:
 
 async def run() -> list[Result]:
     async with bench_system("webhook_ingest") as system:
-        admin, account_id = await zoom_company(system, COMPANY)
+        account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
         users = [f"p{i:03d}" for i in range(P)]
-        start_at = at(2, 9)
-        async with (
-            system.client(system.catalog, admin) as cat,
-            system.client(system.registration, admin) as reg,
-            httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim,
-        ):
-            event = await ok(
-                await cat.post(
-                    "/v1/events", json={"title": "Live", "dated": True, "requires_approval": False}
-                ),
-                201,
-            )
-            session = await ok(
-                await cat.post(
-                    f"/v1/events/{event['id']}/sessions",
-                    json={"name": "Online", "registration_end": at(1).isoformat()},
-                ),
-                201,
-            )
-            day = await ok(
-                await wait_for(  # until the bridge's account message reached catalog
-                    lambda: cat.post(
-                        f"/v1/sessions/{session['id']}/days",
-                        json={
-                            "format": "zoom",
-                            "start": start_at.isoformat(),
-                            "end": (start_at + dt.timedelta(hours=3)).isoformat(),
-                            "zoom": {
-                                "account_id": account_id,
-                                "organizer_user_id": "admin-1",
-                                "auto_recording": False,
-                            },
-                        },
-                    ),
-                    zoom_account_known,
-                    what="the Zoom account known to catalog",
-                ),
-                201,
-            )
-            await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-            meetings = await wait_for(
+        start_at = days_from_now(2, 9)
+        event = await active_event(
+            system,
+            COMPANY,
+            title="Live",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Online",
+                    "registration_end": iso(days_from_now(1)),
+                    "days": [
+                        zoom_day(
+                            start_at,
+                            start_at + dt.timedelta(hours=3),
+                            account_id,
+                            auto_recording=False,
+                        )
+                    ],
+                }
+            ],
+            access=users,
+        )
+        [day] = event.days["Online"]
+        async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
+            meetings = await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == 1,
                 what="the day's meeting at the simulator",
             )
             meeting = meetings.json()[0]
-            await wait_for(
-                lambda: reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}),
-                lambda r: r.status_code == 200,
-                what="event in registration",
-            )
         for u in users:
             async with system.client(
                 system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
             ) as me:
-                await wait_for(
-                    functools.partial(me.post, f"/v1/sessions/{session['id']}/enrollments"),
+                await eventually(
+                    functools.partial(me.post, f"/v1/sessions/{event.session_id}/enrollments"),
                     lambda r: r.status_code in (201, 409),
                     what="sign-up",
                 )
         bridge_db = await asyncpg.connect(plain_url(system.databases["bridge"]))
         reg_db = await asyncpg.connect(plain_url(system.databases["registration"]))
         try:
-            await wait_for(
+            await eventually(
                 lambda: bridge_db.fetchval("SELECT count(*) FROM enrollments"),
                 lambda n: n == P,
                 what="enrollments known to the bridge",
@@ -202,7 +181,7 @@ async def run() -> list[Result]:
                 )
                 return int(pending), int(complete)
 
-            await wait_for(
+            await eventually(
                 bridge_done,
                 lambda v: v == (0, 2 * P * STAYS),
                 timeout=300,
@@ -210,7 +189,7 @@ async def run() -> list[Result]:
                 what="webhooks processed by the bridge",
             )
             processed_s = time.perf_counter() - start
-            await wait_for(
+            await eventually(
                 lambda: reg_db.fetchval(
                     "SELECT count(*) FROM attendance WHERE day_id = $1 AND minutes = $2",
                     day_id,

@@ -7,13 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from te_shared.testing import (
-    DatabaseFactory,
-    System,
-    TokenFactory,
-    namespace,
-    start_system,
-)
+from te_testing.infra import DatabaseFactory, TokenFactory, namespace
+from te_testing.system import System, start_system
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from te_shared.db import create_engine
 from te_shared.errors import install_error_handlers, sqlstate
 from te_shared.middleware import BodySizeLimitMiddleware, JsonNulMiddleware
-from te_shared.testing import DatabaseFactory, use_sqlite
+from te_testing.infra import DatabaseFactory, use_sqlite
 
 pytestmark = pytest.mark.skipif(use_sqlite(), reason="PostgreSQL's errors are the subject")
 

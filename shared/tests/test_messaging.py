@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,27 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared import contracts as c
-from te_shared.db import create_engine, create_sessionmaker, make_metadata, unit_of_work
-from te_shared.inbox import Consumers, InboxRecordMixin
-from te_shared.outbox import OutboxRecordMixin, OutboxRelay, add_message
+from te_shared.db import create_engine, create_sessionmaker, unit_of_work
+from te_shared.inbox import Consumers
+from te_shared.outbox import OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
-from te_shared.testing import DatabaseFactory, RabbitNamespace
 from te_shared.topology import CATALOG, REGISTRATION, Topology
-
-
-class Base(DeclarativeBase):
-    metadata = make_metadata()
-
-
-class Outbox(OutboxRecordMixin, Base):
-    pass
-
-
-class Inbox(InboxRecordMixin, Base):
-    pass
+from te_testing import messages
+from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.polling import eventually
+from te_testing.tables import Base, Inbox, Outbox
 
 
 class Effect(Base):
@@ -49,13 +41,8 @@ class Effect(Base):
 
 
 def settings_message(company: str, version: int = 1) -> c.CompanySettingsChanged:
-    return c.CompanySettingsChanged(
-        company_id=company,
-        version=version,
-        timezone="Europe/Moscow",
-        locales=["en"],
-        zoom_enabled=False,
-        training_module_enabled=True,
+    return messages.company_settings_changed(
+        company=company, version=version, timezone="Europe/Moscow"
     )
 
 
@@ -80,14 +67,6 @@ async def effects(sm: async_sessionmaker[AsyncSession], company: str) -> int:
 async def unsent(sm: async_sessionmaker[AsyncSession]) -> int:
     async with sm() as session:
         return int(await session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))) or 0)
-
-
-async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -214,7 +193,9 @@ class TestOutbox:
                 relay._poll_interval = 0.05
                 relay.start()
                 try:
-                    await wait_for(lambda: effects_is(sm, "during-outage", 1), timeout=60)
+                    await eventually(
+                        lambda: effects_is(sm, "during-outage", 1), timeout=60, interval=0.05
+                    )
                 finally:
                     await relay.stop()
                 assert await unsent(sm) == 0
@@ -243,12 +224,12 @@ class TestOutbox:
                 )
                 with pytest.raises(SystemError):
                     await crashing.relay_once()
-                await wait_for(lambda: effects_is(sm, "dup", 1))
+                await eventually(lambda: effects_is(sm, "dup", 1), interval=0.05)
                 assert await unsent(sm) == 1  # never marked
                 await asyncio.sleep(0.4)  # the lease runs out
                 healthy = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
                 assert await healthy.relay_once() == 1
-                await wait_for(lambda: calls_count(calls, "outcome:duplicate", 1))
+                await eventually(lambda: calls_count(calls, "outcome:duplicate", 1), interval=0.05)
                 await asyncio.sleep(0.3)
             assert await effects(sm, "dup") == 1  # the duplicate was absorbed by the inbox
             assert await unsent(sm) == 0
@@ -272,7 +253,9 @@ class TestOutbox:
                         pass
 
                 await asyncio.gather(*(drain(r) for r in relays))
-                await wait_for(lambda: calls_count(calls, "outcome:processed", 300))
+                await eventually(
+                    lambda: calls_count(calls, "outcome:processed", 300), interval=0.05
+                )
                 await asyncio.sleep(0.3)
             if databases.admin_url is not None:  # SKIP LOCKED: no row twice on PostgreSQL
                 assert calls.count("outcome:processed") == 300
@@ -294,9 +277,11 @@ class TestDeadLettering:
                         add_message(session, Outbox, settings_message(f"good-{i}"))
                 await relay.relay_once()
                 for i in range(3):
-                    await wait_for(lambda i=i: effects_is(sm, f"good-{i}", 1))
+                    await eventually(
+                        functools.partial(effects_is, sm, f"good-{i}", 1), interval=0.05
+                    )
                 dlq = ns.topology.dead_letter_queue(REGISTRATION).name
-                body = await wait_for_dead_letter(ns.amqp_url, dlq)
+                body = await dead_lettered_body(ns.amqp_url, dlq)
             assert b'"poison"' in body
             # RabbitMQ dead-letters once the delivery limit is exceeded
             assert calls.count("poison") >= ns.topology.delivery_limit
@@ -318,7 +303,7 @@ class TestDeadLettering:
                 async with unit_of_work(sm) as session:
                     add_message(session, Outbox, settings_message("outage"))
                 await relay.relay_once()
-                await wait_for(lambda: effects_is(sm, "outage", 1), timeout=30)
+                await eventually(lambda: effects_is(sm, "outage", 1), interval=0.05)
             assert calls.count("outage") == tries + 1  # every attempt in one delivery
             assert calls.count("outcome:failed") == 0
             assert calls.count("outcome:processed") == 1
@@ -342,7 +327,7 @@ class TestDeadLettering:
                     routing_key=c.CompanySettingsChanged.routing_key,
                     persist=True,
                 )
-                body = await wait_for_dead_letter(
+                body = await dead_lettered_body(
                     ns.amqp_url, ns.topology.dead_letter_queue(REGISTRATION).name
                 )
         assert b'"company_id"' in body
@@ -407,10 +392,10 @@ class TestHousekeeping:
                     )
 
                 await publish()
-                await wait_for(lambda: calls_count(calls, "outcome:processed", 1))
+                await eventually(lambda: calls_count(calls, "outcome:processed", 1), interval=0.05)
                 assert await relay.prune() == (0, 0)  # processed a moment ago: kept
                 await publish()  # the same message again
-                await wait_for(lambda: calls_count(calls, "outcome:duplicate", 1))
+                await eventually(lambda: calls_count(calls, "outcome:duplicate", 1), interval=0.05)
             assert await effects(sm, "dup-after-prune") == 1
 
     def test_inbox_retention_is_configurable_and_at_least_a_day(self) -> None:
@@ -456,16 +441,17 @@ async def calls_len(calls: list[str], n: int) -> bool:
     return len(calls) >= n
 
 
-async def wait_for_dead_letter(url: str, queue_name: str, timeout: float = 30.0) -> bytes:
+async def dead_lettered_body(url: str, queue_name: str, timeout: float = 30.0) -> bytes:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(queue_name, passive=True)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            message = await queue.get(fail=False, no_ack=True)
-            if message is not None:
-                return message.body
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"nothing dead-lettered into {queue_name}")
-            await asyncio.sleep(0.1)
+        message = await eventually(
+            lambda: queue.get(fail=False, no_ack=True),
+            lambda got: got is not None,
+            timeout=timeout,
+            interval=0.1,
+            what=f"a message dead-lettered into {queue_name}",
+        )
+        assert message is not None
+        return message.body

@@ -9,6 +9,7 @@ also applied on the test broker (with ``rabbitmqctl``, when installed) to prove 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import copy
 import importlib.util
@@ -33,8 +34,8 @@ from integrations.settings import IntegrationsSettings
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.settings import ServiceSettings
-from te_shared.testing import RabbitNamespace
 from te_shared.topology import CONSUMES, REGISTRATION, Topology
+from te_testing.infra import RabbitNamespace
 from zoom_bridge.settings import ZoomBridgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -722,3 +723,48 @@ def test_the_dockerfile_builds_a_locked_non_root_image_with_a_healthcheck() -> N
     assert "PORT" in healthcheck
     [command] = [json.loads(args) for kind, args in final if kind == "CMD"]
     assert command[-1].startswith("exec python -m "), "exec: the service itself gets SIGTERM"
+
+
+def test_the_build_stage_reads_the_whole_workspace_and_installs_no_test_kit() -> None:
+    """uv reads the whole workspace even to install one package, so the build stage copies every
+    member (the test kit too: without it ``uv sync --locked`` fails). The kit is a development
+    dependency only: no product package depends on it, so ``--no-dev`` keeps it and pytest out
+    of every image."""
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    copied = {
+        args.split()[0]
+        for kind, args in dockerfile_instructions()
+        if kind == "COPY" and not args.startswith("--from")
+    }
+    for member in root["tool"]["uv"]["workspace"]["members"]:
+        assert member.split("/")[0] in copied, f"the build stage lacks the member {member}"
+    assert "te-testing" in root["dependency-groups"]["dev"]
+    assert "te-testing" not in root["project"]["dependencies"]
+    for project in [ROOT / "shared" / "pyproject.toml", *ROOT.glob("services/*/pyproject.toml")]:
+        needs = tomllib.loads(project.read_text())["project"]["dependencies"]
+        assert not [d for d in needs if d.startswith(("te-testing", "pytest"))], project
+
+
+def test_the_product_imports_no_test_library() -> None:
+    """What an image runs (te_shared and each service's package, not their tests) imports
+    neither pytest nor the test kit: the kit lives outside the product, in testing/."""
+    packages = [ROOT / "shared" / "te_shared"] + [
+        ROOT / "services" / directory / package for directory, package, _ in IMAGES.values()
+    ]
+    assert all(package.is_dir() for package in packages), packages
+    offending = []
+    for path in (p for package in packages for p in package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offending += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.split(".")[0] in ("pytest", "te_testing", "testcontainers")
+            ]
+    assert not offending

@@ -10,21 +10,14 @@ import httpx
 import icalendar
 import pytest
 
-from te_shared.testing import System, eventually
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, active_event, offline_day, online_day
 
 pytestmark = pytest.mark.e2e
 
 COMPANY = "cal-co"
-
-
-def when(days: int, hour: int) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days, hours=hour)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 def events_of(body: bytes) -> dict[str, Any]:
@@ -42,64 +35,34 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
         httpx.AsyncClient() as calendar_app,
     ):
         await ok(await cat.put("/v1/company/settings", json={"locales": ["en", "de"]}))
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={
-                    "title": {"en": "Negotiation", "de": "Verhandeln"},
-                    "requires_approval": True,
-                },
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        event = await active_event(
+            system,
+            COMPANY,
+            title={"en": "Negotiation", "de": "Verhandeln"},
+            requires_approval=True,
+            sessions=[
+                {
                     "name": "Berlin run",
                     "timezone": "Europe/Berlin",
-                    "registration_end": when(2, 9),
-                },
-            ),
-            201,
+                    "registration_end": iso(days_from_now(2, 9)),
+                    "days": [
+                        offline_day(days_from_now(4, 8), days_from_now(4, 10), "Room 5, HQ"),
+                        online_day(
+                            days_from_now(5, 8), days_from_now(5, 9), "https://meet.example.com/neg"
+                        ),
+                    ],
+                }
+            ],
+            access=["cal-ann", "cal-bob"],
         )
-        offline = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "offline",
-                    "start": when(4, 8),
-                    "end": when(4, 10),
-                    "address": "Room 5, HQ",
-                },
-            ),
-            201,
-        )
-        online = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "online",
-                    "start": when(5, 8),
-                    "end": when(5, 9),
-                    "url": "https://meet.example.com/neg",
-                },
-            ),
-            201,
-        )
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-        await ok(
-            await reg.put(
-                f"/v1/events/{event['id']}/access", json={"user_ids": ["cal-ann", "cal-bob"]}
-            )
-        )
+        offline, online = event.days["Berlin run"]
         await eventually(
-            lambda: ann.post(f"/v1/sessions/{session['id']}/enrollments"),
+            lambda: ann.post(f"/v1/sessions/{event.session_id}/enrollments"),
             lambda r: r.status_code in (200, 201),
             what="the session open in registration",
         )
-        await ok(await bob.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
-        listed = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+        await ok(await bob.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
+        listed = await ok(await reg.get(f"/v1/events/{event.id}/enrollments"))
         ann_enrollment = next(e for e in listed["items"] if e["user_id"] == "cal-ann")
         await ok(
             await reg.patch(f"/v1/enrollments/{ann_enrollment['id']}", json={"status": "approved"})
@@ -140,14 +103,14 @@ async def test_calendar_of_a_user_follows_their_enrollments_and_the_days(system:
         # the day moves: SEQUENCE grows, the times follow
         await ok(
             await cat.patch(
-                f"/v1/days/{offline['id']}", json={"start": when(4, 12), "end": when(4, 14)}
+                f"/v1/days/{offline['id']}",
+                json={"start": iso(days_from_now(4, 12)), "end": iso(days_from_now(4, 14))},
             )
         )
         moved = await eventually(
             lambda: ann.get("/v1/me/calendar.ics"),
             lambda r: (
-                events_of(r.content)[offline["id"]].decoded("DTSTART")
-                == dt.datetime.fromisoformat(when(4, 12))
+                events_of(r.content)[offline["id"]].decoded("DTSTART") == days_from_now(4, 12)
             ),
             what="the moved day in the feed",
         )

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from te_shared.testing import System, eventually
+from te_testing.polling import eventually
+from te_testing.system import System
 
 pytestmark = pytest.mark.e2e
 

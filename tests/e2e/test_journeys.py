@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-from typing import Any
 
-import httpx
 import pytest
 from openpyxl import Workbook
 
-from te_shared.testing import System, eventually
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, active_event, offline_day
 
 pytestmark = pytest.mark.e2e
 
@@ -19,25 +19,6 @@ R_DAY_8 = (
     'status to "Participated", then after activating the event, they will switch back to the '
     '"Approved" status and see it in the "Participating" tab.'
 )
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json()
-
-
-async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:
-    """Registration builds its read model from catalog's messages: wait until it has the session."""
-    await eventually(
-        lambda: reg.get(f"/v1/sessions/{session_id}/seats"),
-        lambda r: r.status_code == 200,
-        what=f"session {session_id} in registration",
-    )
 
 
 async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_up_for(
@@ -62,7 +43,7 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
             sessions[name] = await ok(
                 await cat.post(
                     f"/v1/events/{event['id']}/sessions",
-                    json={"name": name, "registration_end": at(3)},
+                    json={"name": name, "registration_end": iso(days_from_now(3))},
                 ),
                 201,
             )
@@ -72,8 +53,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{daytime}/days",
                 json={
                     "format": "offline",
-                    "start": at(5, 9),
-                    "end": at(5, 12),
+                    "start": iso(days_from_now(5, 9)),
+                    "end": iso(days_from_now(5, 12)),
                     "address": "Room 4, HQ",
                 },
             ),
@@ -84,8 +65,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{daytime}/days",
                 json={
                     "format": "online",
-                    "start": at(6, 9),
-                    "end": at(6, 12),
+                    "start": iso(days_from_now(6, 9)),
+                    "end": iso(days_from_now(6, 12)),
                     "url": "https://meet.example.com/negotiation",
                 },
             ),
@@ -96,8 +77,8 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
                 f"/v1/sessions/{evening}/days",
                 json={
                     "format": "online",
-                    "start": at(5, 18),
-                    "end": at(5, 20),
+                    "start": iso(days_from_now(5, 18)),
+                    "end": iso(days_from_now(5, 20)),
                     "url": "https://meet.example.com/evening",
                 },
             ),
@@ -152,62 +133,26 @@ def xlsx(rows: list[list[str]]) -> bytes:
 async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: System) -> None:
     company = "journey-two"
     admin = system.admin(company)
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={
-                    "title": "Onboarding",
-                    "dated": True,
-                    "requires_approval": True,
-                },
-            ),
-            201,
-        )
-        group_a = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Group A",
-                    "registration_end": at(2),
-                },
-            ),
-            201,
-        )
-        group_b = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Group B",
-                    "registration_end": at(2),
-                },
-            ),
-            201,
-        )
-        for session, day in ((group_a, 4), (group_b, 5)):
-            await ok(
-                await cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    json={
-                        "format": "offline",
-                        "start": at(day),
-                        "end": at(day, 12),
-                        "address": "Main hall",
-                    },
-                ),
-                201,
-            )
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-        await known_to_registration(reg, group_a["id"])
-        await known_to_registration(reg, group_b["id"])
-
+    event = await active_event(
+        system,
+        company,
+        title="Onboarding",
+        dated=True,
+        requires_approval=True,
+        sessions=[
+            {
+                "name": name,
+                "registration_end": iso(days_from_now(2)),
+                "days": [offline_day(days_from_now(day), days_from_now(day, 12), "Main hall")],
+            }
+            for name, day in (("Group A", 4), ("Group B", 5))
+        ],
+    )
+    async with system.client(system.registration, admin) as reg:
         file = xlsx([["user_id", "session"], ["dana", "group a"], ["eli", "Group A"]])
         result = await ok(
             await reg.post(
-                f"/v1/events/{event['id']}/enrollments/import",
+                f"/v1/events/{event.id}/enrollments/import",
                 files={
                     "file": (
                         "people.xlsx",
@@ -220,7 +165,7 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
         assert result == {"imported": 2, "unchanged": 0}
         again = await ok(
             await reg.post(
-                f"/v1/events/{event['id']}/enrollments/import",
+                f"/v1/events/{event.id}/enrollments/import",
                 files={"file": ("people.xlsx", file, "application/octet-stream")},
             )
         )
@@ -228,8 +173,8 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
 
     for user in ("dana", "eli"):
         async with system.client(system.registration, system.user(company, user)) as me:
-            view = await ok(await me.get(f"/v1/me/events/{event['id']}"))
-            assert [s["id"] for s in view["sessions"]] == [group_a["id"]]
+            view = await ok(await me.get(f"/v1/me/events/{event.id}"))
+            assert [s["id"] for s in view["sessions"]] == [event.sessions["Group A"]]
             assert view["enrollment"]["status"] == "approved"  # R-ENR-4, despite approval
 
 
@@ -249,54 +194,33 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
         "dora": "denied",
     }
     back_to_approved = {"finn", "gail", "mona"}
+    event = await active_event(
+        system,
+        company,
+        title="Safety briefing",
+        dated=True,
+        requires_approval=False,
+        sessions=[
+            {
+                "name": "Only run",
+                "registration_end": iso(days_from_now(-4)),
+                "days": [offline_day(days_from_now(-3), days_from_now(-3, 12), "Yard")],
+            }
+        ],
+    )
     async with (
         system.client(system.catalog, admin) as cat,
         system.client(system.registration, admin) as reg,
     ):
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={
-                    "title": "Safety briefing",
-                    "dated": True,
-                    "requires_approval": False,
-                },
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Only run",
-                    "registration_end": at(-4),
-                },
-            ),
-            201,
-        )
-        await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "offline",
-                    "start": at(-3),
-                    "end": at(-3, 12),
-                    "address": "Yard",
-                },
-            ),
-            201,
-        )
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-        await known_to_registration(reg, session["id"])
         enrollments: dict[str, str] = {}
         for user in before:
             enrollment = await ok(
                 await reg.post(
-                    f"/v1/events/{event['id']}/enrollments",
+                    f"/v1/events/{event.id}/enrollments",
                     json={
                         "user_id": user,
                         "email": f"{user}@journey-ended.io",
-                        "session_id": session["id"],
+                        "session_id": event.session_id,
                     },
                 ),
                 201,
@@ -308,7 +232,7 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
         async with system.client(system.registration, system.user(company, "gail")) as gail:
             await eventually(
                 lambda: gail.get("/v1/me/events", params={"tab": "completed"}),
-                lambda r: [e["id"] for e in r.json()["items"]] == [event["id"]],
+                lambda r: [e["id"] for e in r.json()["items"]] == [event.id],
                 what="the ended session in the completed tab",
             )
             said = await ok(
@@ -324,19 +248,19 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
             assert changed["status"] == before[user]
 
         async def statuses() -> dict[str, str]:
-            page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+            page = await ok(await reg.get(f"/v1/events/{event.id}/enrollments"))
             return {e["user_id"]: e["status"] for e in page["items"]}
 
         assert await statuses() == before
 
-        future_day = {"format": "offline", "start": at(7), "end": at(7, 12), "address": "Yard"}
-        refused = await cat.post(f"/v1/sessions/{session['id']}/days", json=future_day)
+        future_day = offline_day(days_from_now(7), days_from_now(7, 12), "Yard")
+        refused = await cat.post(f"/v1/sessions/{event.session_id}/days", json=future_day)
         assert refused.status_code == 409
         assert refused.json()["detail"] == R_DAY_8
         assert await statuses() == before  # the refused day changed nothing
         await ok(
             await cat.post(
-                f"/v1/sessions/{session['id']}/days",
+                f"/v1/sessions/{event.session_id}/days",
                 params={"confirm": "true"},
                 json=future_day,
             ),
@@ -345,7 +269,7 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
 
         after = {u: "approved" if u in back_to_approved else s for u, s in before.items()}
         await eventually(statuses, lambda got: got == after, what="R-ENR-9 in registration")
-        page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+        page = await ok(await reg.get(f"/v1/events/{event.id}/enrollments"))
         for item in page["items"]:
             last = item["history"][-1]
             if item["user_id"] in back_to_approved:  # R-ENR-12: the change is on record
@@ -358,8 +282,8 @@ async def test_ended_session_gets_a_future_day_and_participants_come_back(
 
     for user in before:
         async with system.client(system.registration, system.user(company, user)) as me:
-            view = await ok(await me.get(f"/v1/me/events/{event['id']}"))
+            view = await ok(await me.get(f"/v1/me/events/{event.id}"))
             assert view["enrollment"]["status"] == after[user], user
             participating = await ok(await me.get("/v1/me/events", params={"tab": "participating"}))
-            expected = [event["id"]] if user in back_to_approved else []
+            expected = [event.id] if user in back_to_approved else []
             assert [e["id"] for e in participating["items"]] == expected, user

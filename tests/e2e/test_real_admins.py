@@ -11,66 +11,35 @@ from typing import Any
 import httpx
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, active_event, create_day, online_day, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
-async def known_to_registration(reg: httpx.AsyncClient, session_id: str) -> None:
-    await eventually(
-        lambda: reg.get(f"/v1/sessions/{session_id}/seats"),
-        lambda r: r.status_code == 200,
-        what=f"session {session_id} in registration",
-    )
-
-
-async def active_event(
-    cat: httpx.AsyncClient, reg: httpx.AsyncClient, names: list[str], **session: Any
+async def real_event(
+    system: System, company: str, names: list[str], **session: Any
 ) -> tuple[str, dict[str, str]]:
-    """An active dated event with one session per name (each with a day), known to
+    """An active dated event with one session per name (each with an online day), known to
     registration; returns the event id and the session ids by name."""
-    event = await ok(await cat.post("/v1/events", json={"title": "Real", "dated": True}), 201)
-    ids: dict[str, str] = {}
-    for n, name in enumerate(names):
-        created = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": name, "registration_end": at(3), **session},
-            ),
-            201,
-        )
-        ids[name] = created["id"]
-        await ok(
-            await cat.post(
-                f"/v1/sessions/{created['id']}/days",
-                json={
-                    "format": "online",
-                    "start": at(5 + n, 9),
-                    "end": at(5 + n, 10),
-                    "url": "https://meet.example.com/x",
-                },
-            ),
-            201,
-        )
-    await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
-    for session_id in ids.values():
-        await known_to_registration(reg, session_id)
-    await eventually(  # the activation travels apart from the sessions
-        lambda: reg.get(f"/v1/me/events/{event['id']}"),
-        lambda r: r.status_code == 200 and r.json()["state"] == "active",
-        what="the event active in registration",
+    event = await active_event(
+        system,
+        company,
+        title="Real",
+        dated=True,
+        sessions=[
+            {
+                "name": name,
+                "registration_end": iso(days_from_now(3)),
+                **session,
+                "days": [online_day(days_from_now(5 + n, 9), days_from_now(5 + n, 10))],
+            }
+            for n, name in enumerate(names)
+        ],
     )
-    return event["id"], ids
+    return event.id, event.sessions
 
 
 async def test_deleting_a_session_ends_its_enrollments_and_frees_the_people(
@@ -87,9 +56,9 @@ async def test_deleting_a_session_ends_its_enrollments_and_frees_the_people(
         system.client(system.registration, system.user(company, "ann")) as ann,
         system.client(system.registration, system.user(company, "bob")) as bob,
     ):
-        event_id, ids = await active_event(
-            cat,
-            reg,
+        event_id, ids = await real_event(
+            system,
+            company,
             ["Daytime", "Evening"],
             limit_enabled=True,
             participant_limit=1,
@@ -148,13 +117,10 @@ async def test_r_enr_5_an_hr_export_of_people_never_seen_is_imported_and_bound_o
     requests at once bind it once; the same person named by id afterwards is unchanged."""
     company = "real-hr"
     admin = system.admin(company)
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        event_id, ids = await active_event(
-            cat, reg, ["Daytime", "Evening"], limit_enabled=True, participant_limit=5
-        )
+    event_id, ids = await real_event(
+        system, company, ["Daytime", "Evening"], limit_enabled=True, participant_limit=5
+    )
+    async with system.client(system.registration, admin) as reg:
         export = "email,session\nNew.Person@Corp.io,Daytime\nsecond@corp.io,evening\n"
         first = await import_csv(reg, event_id, export)
         assert first.status_code == 200, first.text
@@ -211,11 +177,8 @@ async def test_r_enr_4_admin_enrolls_by_email_alone_then_cancels_and_moves_the_p
 ) -> None:
     company = "real-by-email"
     admin = system.admin(company)
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        event_id, ids = await active_event(cat, reg, ["Daytime", "Evening"])
+    event_id, ids = await real_event(system, company, ["Daytime", "Evening"])
+    async with system.client(system.registration, admin) as reg:
         url = f"/v1/events/{event_id}/enrollments"
         made = await ok(
             await reg.post(url, json={"email": "Solo@Corp.io", "session_id": ids["Daytime"]}), 201
@@ -250,7 +213,7 @@ async def test_r_enr_5_a_session_name_shared_across_locales_is_a_row_error(
         system.client(system.registration, admin) as reg,
     ):
         await ok(await cat.put("/v1/company/settings", json={"locales": ["en", "de"]}))
-        event_id, ids = await active_event(cat, reg, ["First", "Second"])
+        event_id, ids = await real_event(system, company, ["First", "Second"])
         await ok(
             await cat.patch(
                 f"/v1/sessions/{ids['First']}", json={"name": {"en": "Morning", "de": "Früh"}}
@@ -290,25 +253,11 @@ async def test_r_enr_5_a_person_imported_by_email_who_never_signs_in_still_atten
         system.client(system.bridge, admin) as bridge,
         system.client(system.sim) as sim,
     ):
-        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        account_id = await connect_zoom(system, admin)
-        event_id, ids = await active_event(cat, reg, ["Online"])
+        account_id = await zoom_company(system, company)
+        event_id, ids = await real_event(system, company, ["Online"])
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=6)
-        day = await ok(
-            await eventually(
-                lambda: cat.post(
-                    f"/v1/sessions/{ids['Online']}/days",
-                    json={
-                        "format": "zoom",
-                        "start": start.isoformat(),
-                        "end": (start + dt.timedelta(hours=1)).isoformat(),
-                        "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-                    },
-                ),
-                zoom_account_known,
-                what="the Zoom account known to catalog",
-            ),
-            201,
+        day = await create_day(
+            cat, ids["Online"], zoom_day(start, start + dt.timedelta(hours=1), account_id)
         )
         await ok(await import_csv(reg, event_id, "email,session\nGhost@Corp.io,Online\n"))
         meeting = await eventually(

@@ -7,6 +7,7 @@ company settings; registration and zoom-bridge consume it into their own databas
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from te_shared.db import create_engine
-from te_shared.testing import DatabaseFactory, RabbitNamespace, ServiceProcess, auth, free_port
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,11 +75,13 @@ async def test_company_settings_cross_from_catalog_to_consumers(
 
     for module in ("registration", "zoom_bridge"):
         _, db_url = smoke_system[module]
-        for _ in range(200):
-            if await replica_version(db_url, "smoke-co") == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert await replica_version(db_url, "smoke-co") == 2, f"{module} never got version 2"
+        await eventually(
+            functools.partial(replica_version, db_url, "smoke-co"),
+            lambda version: version == 2,
+            timeout=20,
+            interval=0.1,
+            what=f"version 2 in {module}",
+        )
 
 
 async def test_each_process_serves_health_and_openapi(

@@ -10,25 +10,18 @@ import datetime as dt
 import json
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from te_shared.testing import ReceivedWebhook, System, WebhookReceiver, eventually
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, active_event, offline_day
+from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
 ENDPOINTS = "/v1/webhooks/endpoints"
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 def of_type(receiver: WebhookReceiver, path: str, kind: str) -> list[ReceivedWebhook]:
@@ -43,7 +36,6 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
     assert system.integrations is not None
     async with (
         system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
         system.client(system.integrations, admin) as hooks,
         system.client(system.registration, system.user(company, "ann")) as ann,
     ):
@@ -68,35 +60,28 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         # the receiver is down for the first delivery it gets
         webhook_receiver.answer("/crm", 500)
 
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={"title": "Webhooks 101", "dated": True, "requires_approval": False},
-            ),
-            201,
+        event = await active_event(
+            system,
+            company,
+            title="Webhooks 101",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Morning",
+                    "registration_end": iso(days_from_now(3)),
+                    "days": [offline_day(days_from_now(5, 9), days_from_now(5, 11))],
+                }
+            ],
+            access=["ann"],
         )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": "Morning", "registration_end": at(3)},
-            ),
-            201,
-        )
-        day = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={"format": "offline", "start": at(5, 9), "end": at(5, 11), "address": "HQ"},
-            ),
-            201,
-        )
-        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": ["ann"]}))
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        [day] = event.days["Morning"]
         await eventually(
-            lambda: ann.get(f"/v1/me/events/{event['id']}"),
+            lambda: ann.get(f"/v1/me/events/{event.id}"),
             lambda r: r.status_code == 200,
             what="the event visible to ann",
         )
-        enrollment = await ok(await ann.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+        enrollment = await ok(await ann.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
 
         # the sign-up, as a signed enrollment.changed
         await eventually(
@@ -114,7 +99,10 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         # the day, scheduled then moved: day.changed with the new times; the first delivery
         # to /crm failed (500) and came again with the same webhook-id
         await ok(
-            await cat.patch(f"/v1/days/{day['id']}", json={"start": at(6, 9), "end": at(6, 12)})
+            await cat.patch(
+                f"/v1/days/{day['id']}",
+                json={"start": iso(days_from_now(6, 9)), "end": iso(days_from_now(6, 12))},
+            )
         )
         await eventually(
             lambda: _async(of_type(webhook_receiver, "/crm", "day.changed")),
@@ -128,8 +116,8 @@ async def test_a_sign_up_reaches_the_companys_receiver_as_a_signed_webhook(
         moved = next(r for r in days if json.loads(r.body)["data"]["action"] == "rescheduled")
         data = Webhook(endpoint["secret"]).verify(moved.body, moved.headers)["data"]
         assert data["day_id"] == day["id"]
-        assert dt.datetime.fromisoformat(data["start"]) == dt.datetime.fromisoformat(at(6, 9))
-        assert dt.datetime.fromisoformat(data["end"]) == dt.datetime.fromisoformat(at(6, 12))
+        assert dt.datetime.fromisoformat(data["start"]) == days_from_now(6, 9)
+        assert dt.datetime.fromisoformat(data["end"]) == days_from_now(6, 12)
         first = webhook_receiver.at("/crm")[0]
         retried = [r for r in webhook_receiver.at("/crm")[1:] if r.body == first.body]
         assert retried, "the failed delivery was not retried"

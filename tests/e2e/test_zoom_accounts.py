@@ -6,47 +6,24 @@ shared system count."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    System,
-    TokenFactory,
-    eventually,
-    start_system,
-)
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, create_event, zoom_day
 
 pytestmark = pytest.mark.e2e
 
 ZOOM_USER = "accounts-e2e@zoom.test"
 
 
-@pytest.fixture
-async def own_system(
-    databases: DatabaseFactory,
-    fresh_rabbit: RabbitNamespace,
-    token: TokenFactory,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[System]:
-    async with start_system(databases, fresh_rabbit, token, tmp_path_factory) as system:
-        yield system
-
-
-def at(days: int, hour: int) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
-    own_system: System,
+    fresh_system: System,
 ) -> None:
-    system = own_system
+    system = fresh_system
     company = "accounts-e2e"
     admin = system.admin(company)
     async with (
@@ -57,26 +34,21 @@ async def test_r_day_9_connect_role_change_and_deauthorization_reach_catalog(
     ):
         settings = {"timezone": "UTC", "locales": ["en"], "zoom_enabled": True}
         assert (await cat.put("/v1/company/settings", json=settings)).status_code == 200
-        event = (await cat.post("/v1/events", json={"title": "Accounts", "dated": True})).json()
-        session = (
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": "Run", "registration_end": at(1, 9)},
-            )
-        ).json()
+        event = await create_event(
+            system,
+            company,
+            title="Accounts",
+            dated=True,
+            sessions=[{"name": "Run", "registration_end": iso(days_from_now(1, 9))}],
+        )
 
         slots = iter(range(3, 300))  # every attempt on a day of its own (R-DAY-6)
 
         async def post_day() -> httpx.Response:
             n = next(slots)
             return await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "zoom",
-                    "start": at(n, 9),
-                    "end": at(n, 11),
-                    "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-                },
+                f"/v1/sessions/{event.session_id}/days",
+                json=zoom_day(days_from_now(n, 9), days_from_now(n, 11), account_id),
             )
 
         def code(r: httpx.Response) -> Any:

@@ -7,22 +7,14 @@ import functools
 import re
 from typing import Any
 
-import httpx
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually, zoom_account_known
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, active_event, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
-
-
-def when(days: float, hour: int = 10, minute: int = 0) -> dt.datetime:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return base + dt.timedelta(days=days)
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 POSTED = re.compile(
@@ -40,73 +32,45 @@ async def meetings_posted(system: System) -> float:
 async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: System) -> None:
     company = "journey-zoom"
     admin = system.admin(company)
-    start = when(4, 9)
+    start = days_from_now(4, 9)
     users = ["gina", "hugo"]
     async with (
         system.client(system.catalog, admin) as cat,
         system.client(system.registration, admin) as reg,
         system.client(system.sim) as sim,
     ):
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={
-                    "timezone": "Europe/Moscow",
-                    "locales": ["en"],
-                    "zoom_enabled": True,
-                    "training_module_enabled": True,
-                },
-            )
+        account_id = await zoom_company(
+            system,
+            company,
+            timezone="Europe/Moscow",
+            locales=["en"],
+            training_module_enabled=True,
         )
-        account_id = await connect_zoom(system, admin)
         async with system.client(system.bridge, admin) as bridge:
             accounts = await ok(await bridge.get("/v1/zoom/accounts"))
         assert [a["id"] for a in accounts] == [account_id]
         assert "token" not in str(accounts).lower()  # never returned (R-ZOOM-1)
-        event = await ok(
-            await cat.post(
-                "/v1/events",
-                json={
-                    "title": "Remote facilitation",
-                    "dated": True,
-                    "requires_approval": False,
-                },
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Online run",
-                    "registration_end": when(2).isoformat(),
-                },
-            ),
-            201,
-        )
         posted_before = await meetings_posted(system)
-        day = await ok(
-            await eventually(  # until the bridge's account message reached catalog
-                lambda: cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    json={
-                        "format": "zoom",
-                        "start": start.isoformat(),
-                        "end": (start + dt.timedelta(hours=2)).isoformat(),
-                        "zoom": {
-                            "account_id": account_id,
-                            "organizer_user_id": "admin-1",
-                            "auto_recording": True,
-                        },
-                    },
-                ),
-                zoom_account_known,
-                what="the Zoom account known to catalog",
-            ),
-            201,
+        event = await active_event(
+            system,
+            company,
+            title="Remote facilitation",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Online run",
+                    "registration_end": iso(days_from_now(2)),
+                    "days": [
+                        zoom_day(
+                            start, start + dt.timedelta(hours=2), account_id, auto_recording=True
+                        )
+                    ],
+                }
+            ],
+            access=users,
         )
-        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users}))
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        [day] = event.days["Online run"]
 
         async def days_meetings() -> list[dict[str, Any]]:
             """The simulator's meetings for this day (the simulator is shared by the session's
@@ -116,7 +80,7 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
 
         # R-ZOOM-3: the meeting is created and its join link appears on the day in catalog
         async def zoom_of_day() -> dict[str, Any]:
-            full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+            full = await ok(await cat.get(f"/v1/events/{event.id}"))
             days = [d for s in full["sessions"] for d in s["days"] if d["id"] == day["id"]]
             return dict(days[0]["zoom"]) if days else {}
 
@@ -136,14 +100,14 @@ async def test_zoom_day_meeting_attendance_recording_move_and_delete(system: Sys
             async with system.client(system.registration, system.user(company, user)) as me:
                 # the access grant and the activation reach registration asynchronously
                 await eventually(
-                    functools.partial(me.get, f"/v1/me/events/{event['id']}"),
+                    functools.partial(me.get, f"/v1/me/events/{event.id}"),
                     lambda r: r.status_code == 200,
                     what=f"the event visible to {user}",
                 )
-                await ok(await me.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+                await ok(await me.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
 
         async def enrollments() -> list[dict[str, Any]]:
-            page = await ok(await reg.get(f"/v1/events/{event['id']}/enrollments"))
+            page = await ok(await reg.get(f"/v1/events/{event.id}/enrollments"))
             return list(page["items"])
 
         # R-ZOOM-4/5: signed webhooks for joins and leaves (a rejoin adds up), then the end;

@@ -1,33 +1,14 @@
-"""A fresh whole system per fault test (faults kill processes, so nothing is shared), and the
-table of injected faults and checks of every fault test in pytest's terminal summary."""
+"""The table of injected faults and checks of every fault test, in pytest's terminal summary.
+Each fault test runs on a whole system of its own (the kit's ``fresh_system``): faults kill
+processes, so nothing is shared."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    System,
-    TokenFactory,
-    start_system,
-)
 from tests.faults.support import FaultReport
 
 REPORTS = pytest.StashKey[list[tuple[str, FaultReport]]]()
-
-
-@pytest.fixture
-async def fault_system(
-    databases: DatabaseFactory,
-    fresh_rabbit: RabbitNamespace,
-    token: TokenFactory,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[System]:
-    async with start_system(databases, fresh_rabbit, token, tmp_path_factory) as system:
-        yield system
 
 
 @pytest.fixture

@@ -24,12 +24,9 @@ import httpx
 from sqlalchemy import Uuid, bindparam, text
 
 from te_shared.db import create_engine
-from te_shared.testing import (
-    ServiceProcess,
-    System,
-    eventually,
-    zoom_account_known,
-)
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess
+from te_testing.system import System, zoom_account_known
 
 
 def _is_uuid(value: Any) -> bool:

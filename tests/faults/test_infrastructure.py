@@ -15,7 +15,6 @@ The commands are overridable: FAULTS_RABBIT_STOP / FAULTS_RABBIT_START / FAULTS_
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually
+from te_testing.clock import days_from_now, iso
+from te_testing.system import System, active_event, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 
@@ -53,54 +53,35 @@ async def sh(command: str) -> None:
     assert proc.returncode == 0, f"{command}: {out.decode()[-500:]}"
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 @pytest.mark.skipif(
     not (shutil.which(RABBIT_STOP.split()[0]) and shutil.which(PG_RESTART.split()[0])),
     reason="needs the local RabbitMQ and PostgreSQL control commands",
 )
 async def test_broker_stop_and_database_restart_lose_nothing(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-infra"
     admin = system.admin(company)
     ledger = Ledger()
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
-        created = await cat.post(
-            "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
-        )
-        assert created.status_code == 201, created.text
-        event = created.json()
-        created = await cat.post(
-            f"/v1/events/{event['id']}/sessions",
-            json={
-                "name": "Storm run",
-                "registration_end": at(2),
-                "limit_enabled": True,
-                "participant_limit": LIMIT,
-            },
-        )
-        assert created.status_code == 201, created.text
-        session = created.json()
+    async with system.client(system.catalog, admin) as cat:
+        account_id = await zoom_company(system, company)
         users = [f"u{i}" for i in range(USERS)]
-        granted = await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users})
-        assert granted.status_code == 200, granted.text
-        activated = await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"})
-        assert activated.status_code == 200, activated.text
-        await eventually(
-            lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
-            lambda r: r.status_code == 200,
-            what="read model",
+        event = await active_event(
+            system,
+            company,
+            title="Storm",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
+                    "name": "Storm run",
+                    "registration_end": iso(days_from_now(2)),
+                    "limit_enabled": True,
+                    "participant_limit": LIMIT,
+                }
+            ],
+            access=users,
         )
 
         signups = Milestone("sign-ups", USERS, after=100, hold_from=200)
@@ -108,21 +89,16 @@ async def test_broker_stop_and_database_restart_lose_nothing(
         signup_slots, day_slots = asyncio.Semaphore(12), asyncio.Semaphore(4)
 
         async def add_day(n: int) -> None:
-            body = {
-                "format": "zoom",
-                "start": at(4 + n, 9),
-                "end": at(4 + n, 10),
-                "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-            }
+            body = zoom_day(days_from_now(4 + n, 9), days_from_now(4 + n, 10), account_id)
             await days.hold(n)
             async with day_slots:
-                await ledger.add_day(cat, session["id"], body)
+                await ledger.add_day(cat, event.session_id, body)
             days.answer()
 
         async def sign_up(i: int) -> None:
             await signups.hold(i)
             async with signup_slots:
-                await ledger.sign_up(system, company, users[i], session["id"])
+                await ledger.sign_up(system, company, users[i], event.session_id)
             signups.answer()
 
         async def broker_back_after_5s() -> None:
@@ -166,4 +142,4 @@ async def test_broker_stop_and_database_restart_lose_nothing(
                 f"{DAYS} days, {len(ledger.signed_up)} sign-ups confirmed (the limit), "
                 f"{len(ledger.signups_refused)} refused as full"
             )
-        await support.everything_arrived(system, report, company, event["id"], ledger, LIMIT)
+        await support.everything_arrived(system, report, company, event.id, ledger, LIMIT)

@@ -17,13 +17,12 @@ drained and the dead-letter queues are empty.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
 from typing import Any
 
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually
+from te_testing.clock import days_from_now, iso
+from te_testing.system import System, active_event, offline_day, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
 
@@ -36,15 +35,10 @@ DAYS = 50
 ZOOM_EVERY = 5  # days 0, 5, 10, ... are zoom days
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-kill"
     admin = system.admin(company)
     users = [f"user-{i}" for i in range(USERS)]
@@ -52,40 +46,27 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
 
     async with (
         system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
         system.client(system.sim) as sim,
     ):
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
-        created = await cat.post(
-            "/v1/events", json={"title": "Fire drill", "dated": True, "requires_approval": False}
-        )
-        assert created.status_code == 201, created.text
-        event = created.json()
-        sessions = []
-        for n in range(SESSIONS):
-            session = await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        account_id = await zoom_company(system, company)
+        event = await active_event(
+            system,
+            company,
+            title="Fire drill",
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
                     "name": f"Run {n}",
-                    "registration_end": at(3),
+                    "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": LIMIT,
-                },
-            )
-            assert session.status_code == 201, session.text
-            sessions.append(session.json()["id"])
-        granted = await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": users})
-        assert granted.status_code == 200, granted.text
-        activated = await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"})
-        assert activated.status_code == 200, activated.text
-        for session_id in sessions:
-            await eventually(
-                functools.partial(reg.get, f"/v1/sessions/{session_id}/seats"),
-                lambda r: r.status_code == 200,
-                what="read model",
-            )
+                }
+                for n in range(SESSIONS)
+            ],
+            access=users,
+        )
+        sessions = list(event.sessions.values())
 
         signups = Milestone("sign-ups", USERS, after=100, hold_from=150)
         days = Milestone("days", DAYS, after=15, hold_from=25)
@@ -95,19 +76,10 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
         signup_slots, day_slots = asyncio.Semaphore(12), asyncio.Semaphore(4)
 
         def day_body(n: int) -> dict[str, Any]:
+            start = days_from_now(5 + n, 9)
             if n % ZOOM_EVERY == 0:
-                return {
-                    "format": "zoom",
-                    "start": at(5 + n, 9),
-                    "end": at(5 + n, 10),
-                    "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-                }
-            return {
-                "format": "offline",
-                "start": at(5 + n, 9),
-                "end": at(5 + n, 11),
-                "address": f"Hall {n}",
-            }
+                return zoom_day(start, days_from_now(5 + n, 10), account_id)
+            return offline_day(start, days_from_now(5 + n, 11), f"Hall {n}")
 
         async def add_day(n: int) -> None:
             await days.hold(n)
@@ -151,4 +123,4 @@ async def test_sigkill_each_service_mid_stream_loses_and_duplicates_nothing(
                 f"{len(ledger.signed_up)} confirmed, {len(ledger.signups_refused)} refused "
                 f"(session full), of {USERS}"
             )
-        await support.everything_arrived(system, report, company, event["id"], ledger, LIMIT)
+        await support.everything_arrived(system, report, company, event.id, ledger, LIMIT)

@@ -12,13 +12,13 @@ dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
-from typing import Any
 
 import pytest
 
-from te_shared.testing import System, connect_zoom, eventually
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import System, create_event, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger
 
@@ -31,11 +31,6 @@ SLOW = 3
 SLOW_MS = 1000  # well inside the bridge's Zoom timeout: slow, but answered
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 def zoom_calls(metrics: str, status: str) -> float:
     """The bridge's zoom_api_calls_total for one status, over every operation."""
     pattern = rf'zoom_api_calls_total\{{[^}}]*status="{status}"[^}}]*\}} ([0-9.e+]+)'
@@ -43,9 +38,9 @@ def zoom_calls(metrics: str, status: str) -> float:
 
 
 async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
-    fault_system: System, fault_report: FaultReport
+    fresh_system: System, fault_report: FaultReport
 ) -> None:
-    system, report = fault_system, fault_report
+    system, report = fresh_system, fault_report
     company = "faults-zoom"
     admin = system.admin(company)
     ledger = Ledger()
@@ -54,20 +49,16 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         system.client(system.sim) as sim,
         system.client(system.bridge) as bridge,
     ):
-        setup = await cat.put("/v1/company/settings", json={"zoom_enabled": True})
-        assert setup.status_code == 200, setup.text
-        account_id = await connect_zoom(system, admin)
-        created = await cat.post(
-            "/v1/events", json={"title": "Storm", "dated": True, "requires_approval": False}
+        account_id = await zoom_company(system, company)
+        event = await create_event(
+            system,
+            company,
+            title="Storm",
+            dated=True,
+            requires_approval=False,
+            sessions=[{"name": "Storm run", "registration_end": iso(days_from_now(2))}],
         )
-        assert created.status_code == 201, created.text
-        event = created.json()
-        session = await cat.post(
-            f"/v1/events/{event['id']}/sessions",
-            json={"name": "Storm run", "registration_end": at(2)},
-        )
-        assert session.status_code == 201, session.text
-        session_id = session.json()["id"]
+        session_id = event.session_id
 
         # the storm is armed before the first day: the first Zoom calls of the stream meet it
         for fault in (
@@ -84,12 +75,7 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
         slots = asyncio.Semaphore(4)
 
         async def add_day(n: int) -> None:
-            body: dict[str, Any] = {
-                "format": "zoom",
-                "start": at(4 + n, 9),
-                "end": at(4 + n, 10),
-                "zoom": {"account_id": account_id, "organizer_user_id": "admin-1"},
-            }
+            body = zoom_day(days_from_now(4 + n, 9), days_from_now(4 + n, 10), account_id)
             async with slots:
                 await ledger.add_day(cat, session_id, body)
 
@@ -131,5 +117,5 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
             )
 
         zoom_day_ids = {support.uid(i) for i in ledger.days_confirmed.values()}
-        await support.one_meeting_per_zoom_day(system, report, company, event["id"], zoom_day_ids)
+        await support.one_meeting_per_zoom_day(system, report, company, event.id, zoom_day_ids)
         await support.drained(system, report)

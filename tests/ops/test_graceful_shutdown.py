@@ -15,7 +15,11 @@ from sqlalchemy import text
 
 from te_shared import contracts as c
 from te_shared.db import create_engine
-from te_shared.testing import DatabaseFactory, RabbitNamespace, ServiceProcess, auth, free_port
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -29,15 +33,11 @@ async def scalar(db_url: str, sql: str) -> int:
         await engine.dispose()
 
 
-async def wait_until(db_url: str, sql: str, expected: int, timeout: float = 60) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout
-    value = -1
-    while asyncio.get_running_loop().time() < deadline:
-        value = await scalar(db_url, sql)
-        if value == expected:
-            break
-        await asyncio.sleep(0.2)
-    return value
+async def count_reaches(db_url: str, sql: str, expected: int) -> int:
+    """The count ``sql`` gives once it is ``expected`` (polled; a minute at most)."""
+    return await eventually(
+        lambda: scalar(db_url, sql), lambda n: n == expected, timeout=60, what=f"{sql} = {expected}"
+    )
 
 
 def stopped_gracefully(proc: ServiceProcess) -> bool:
@@ -88,7 +88,7 @@ async def test_sigterm_on_the_publisher_loses_no_confirmed_change(
         assert stopped_gracefully(catalog)
         assert len(confirmed) >= 80
         # Every confirmed change reached registration, without a catalog restart.
-        got = await wait_until(
+        got = await count_reaches(
             registration_db, "SELECT count(*) FROM company_replica", len(confirmed)
         )
         assert got == len(confirmed)
@@ -111,14 +111,7 @@ async def test_sigterm_on_the_consumer_finishes_in_flight_and_redelivers_nothing
         await asyncio.gather(
             *(
                 broker.publish(
-                    c.CompanySettingsChanged(
-                        company_id=f"cons-{i}",
-                        version=1,
-                        timezone="UTC",
-                        locales=["en"],
-                        zoom_enabled=False,
-                        training_module_enabled=True,
-                    ).model_dump(mode="json"),
+                    messages.company_settings_changed(company=f"cons-{i}").model_dump(mode="json"),
                     exchange=fresh_rabbit.topology.exchange,
                     routing_key=c.CompanySettingsChanged.routing_key,
                     persist=True,
@@ -129,8 +122,9 @@ async def test_sigterm_on_the_consumer_finishes_in_flight_and_redelivers_nothing
     finally:
         await broker.stop()
     sql = "SELECT count(*) FROM company_replica"
-    while await scalar(registration_db, sql) < 50:  # noqa: ASYNC110 - polling another process
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: scalar(registration_db, sql), lambda n: n >= 50, timeout=60, interval=0.05
+    )
     first.stop()  # SIGTERM, mid-stream
     assert stopped_gracefully(first)
     processed_before = await scalar(registration_db, sql)
@@ -139,7 +133,7 @@ async def test_sigterm_on_the_consumer_finishes_in_flight_and_redelivers_nothing
     second = process("registration", registration_db, fresh_rabbit, tmp_path)
     await second.start()
     try:
-        assert await wait_until(registration_db, sql, total) == total
+        assert await count_reaches(registration_db, sql, total) == total
         assert await scalar(registration_db, "SELECT count(*) FROM inbox") == total
         async with httpx.AsyncClient(base_url=second.url) as client:
             metrics = (await client.get("/metrics")).text

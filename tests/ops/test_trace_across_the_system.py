@@ -9,7 +9,6 @@ back from it.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import gzip
 import json
@@ -17,9 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -31,17 +28,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    System,
-    TokenFactory,
-    connect_zoom,
-    eventually,
-    free_port,
-    namespace,
-    start_system,
-    zoom_account_known,
-)
+from te_testing.api import ok
+from te_testing.clock import iso
+from te_testing.infra import DatabaseFactory, TokenFactory, namespace
+from te_testing.polling import eventually
+from te_testing.processes import free_port
+from te_testing.servers import InProcessServer
+from te_testing.system import System, create_event, start_system, zoom_company, zoom_day
 
 pytestmark = pytest.mark.e2e
 
@@ -62,17 +55,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
-        self.port = free_port()
         app = Starlette(routes=[Route("/v1/traces", self.receive, methods=["POST"])])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
+        self.server = InProcessServer(app, free_port(), lifespan="off")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     async def receive(self, request: Request) -> Response:
         body = await request.body()
@@ -104,15 +92,11 @@ class Collector:
         )
 
     async def __aenter__(self) -> Collector:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:  # noqa: ASYNC110 - uvicorn exposes no event
-            await asyncio.sleep(0.05)
+        await self.server.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        await self.server.stop()
 
 
 @pytest.fixture
@@ -131,11 +115,6 @@ async def traced(
             yield system, collector
 
 
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
 async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_catalog(
     traced: tuple[System, Collector],
 ) -> None:
@@ -144,45 +123,28 @@ async def test_one_trace_from_the_admin_request_through_the_zoom_call_back_to_ca
     admin = system.admin(company)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).replace(microsecond=0)
     async with system.client(system.catalog, admin) as cat:
-        await ok(
-            await cat.put(
-                "/v1/company/settings",
-                json={"timezone": "UTC", "locales": ["en"], "zoom_enabled": True},
-            )
-        )
-        account_id = await connect_zoom(system, admin)
-        event = await ok(await cat.post("/v1/events", json={"title": "Traced", "dated": True}), 201)
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        account_id = await zoom_company(system, company, timezone="UTC", locales=["en"])
+        event = await create_event(
+            system,
+            company,
+            title="Traced",
+            dated=True,
+            sessions=[
+                {
                     "name": "Traced run",
-                    "registration_end": (start - dt.timedelta(days=2)).isoformat(),
-                },
-            ),
-            201,
+                    "registration_end": iso(start - dt.timedelta(days=2)),
+                    "days": [
+                        zoom_day(
+                            start, start + dt.timedelta(hours=1), account_id, auto_recording=False
+                        )
+                    ],
+                }
+            ],
         )
-        created = await eventually(
-            lambda: cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={
-                    "format": "zoom",
-                    "start": start.isoformat(),
-                    "end": (start + dt.timedelta(hours=1)).isoformat(),
-                    "zoom": {
-                        "account_id": account_id,
-                        "organizer_user_id": "admin-1",
-                        "auto_recording": False,
-                    },
-                },
-            ),
-            zoom_account_known,
-            what="the Zoom account known to catalog",
-        )
-        day = await ok(created, 201)
+        [day] = event.days["Traced run"]
 
         async def meeting_status() -> str | None:
-            full = await ok(await cat.get(f"/v1/events/{event['id']}"))
+            full = await ok(await cat.get(f"/v1/events/{event.id}"))
             [found] = [d for s in full["sessions"] for d in s["days"] if d["id"] == day["id"]]
             return ((found.get("zoom") or {}).get("meeting") or {}).get("status")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
@@ -17,14 +16,9 @@ from catalog.settings import CatalogSettings
 from registration.app import create_app as create_registration
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    auth,
-    eventually,
-    running_app,
-    settings_for,
-)
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, running_app, settings_for
+from te_testing.polling import eventually
 
 
 async def test_trace_context_crosses_the_broker_through_the_outbox(
@@ -51,10 +45,10 @@ async def test_trace_context_crosses_the_broker_through_the_outbox(
         def consumer_spans() -> list[object]:
             return [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CONSUMER]
 
-        for _ in range(100):
-            if consumer_spans():
-                break
-            await asyncio.sleep(0.1)
+        async def consumed() -> list[object]:
+            return consumer_spans()
+
+        await eventually(consumed, timeout=10, interval=0.1, what="a consumer span")
         metrics = (await reg_client.get("/metrics")).text
 
     spans = exporter.get_finished_spans()
@@ -88,11 +82,14 @@ async def test_metrics_endpoint_exposes_http_outbox_and_dead_letter_figures(
                 await client.put("/v1/company/settings", json={}, headers=auth(admin))
             ).status_code == 200
         published = 'messages_published_total{routing_key="catalog.company.settings_changed"} 3.0'
-        for _ in range(50):  # the gauges are read before the counters: both settle shortly
-            text = (await client.get("/metrics")).text
-            if published in text and "outbox_backlog 0.0" in text:
-                break
-            await asyncio.sleep(0.1)
+        response = await eventually(  # the gauges are read before the counters: both settle
+            lambda: client.get("/metrics"),
+            lambda r: published in r.text and "outbox_backlog 0.0" in r.text,
+            timeout=5,
+            interval=0.1,
+            what="the messages published and the backlog drained",
+        )
+        text = response.text
     assert published in text
     assert (
         'http_request_duration_seconds_count{method="PUT",route="/v1/company/settings",'

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from te_shared.db import create_engine
-from te_shared.testing import DatabaseFactory, RabbitNamespace, ServiceProcess, free_port
+from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -32,7 +32,7 @@ from integrations.settings import IntegrationsSettings
 from registration.app import create_app as create_registration
 from registration.settings import RegistrationSettings
 from te_shared.auth import admin_principal, current_principal
-from te_shared.testing import DatabaseFactory, RabbitNamespace, running_app, settings_for
+from te_testing.infra import DatabaseFactory, RabbitNamespace, running_app, settings_for
 from zoom_bridge.app import create_app as create_bridge
 from zoom_bridge.settings import ZoomBridgeSettings
 

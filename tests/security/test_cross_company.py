@@ -12,7 +12,6 @@ from each process's OpenAPI, so a new one fails this test until it is listed her
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import json
 import time
@@ -25,7 +24,18 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from te_shared.testing import ServiceProcess, System, connect_zoom, eventually, zoom_account_known
+from te_testing.api import ok
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess
+from te_testing.system import (
+    System,
+    active_event,
+    create_event,
+    offline_day,
+    zoom_company,
+    zoom_day,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,19 +46,9 @@ USER = "alice"  # enrolled in A; B's user has the same id
 ADMIN = "admin-1"  # A's admin and B's admin share it too
 
 
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
-
 def integrations(system: System) -> ServiceProcess:
     assert system.integrations is not None, "the system tests start integrations"
     return system.integrations
-
-
-async def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Call:
 
 
 def _offline_day(_: Ids) -> dict[str, Any]:
-    return {"format": "offline", "start": at(20, 9), "end": at(20, 11), "address": "Intruder hall"}
+    return offline_day(days_from_now(20, 9), days_from_now(20, 11), "Intruder hall")
 
 
 IMPORT = {"file": ("intruders.csv", f"user_id,session\nintruder,{SESSION_NAME}\n", "text/csv")}
@@ -116,7 +116,7 @@ CALLS: list[Call] = [
         "POST",
         "/v1/events/{event_id}/sessions",
         True,
-        lambda _: {"name": "Intruder run", "registration_end": at(3)},
+        lambda _: {"name": "Intruder run", "registration_end": iso(days_from_now(3))},
     ),
     Call("catalog", "PATCH", "/v1/sessions/{session_id}", True, lambda _: {"name": "Hijacked"}),
     Call("catalog", "POST", "/v1/sessions/{session_id}/days", True, _offline_day),
@@ -126,7 +126,7 @@ CALLS: list[Call] = [
         "PATCH",
         "/v1/days/{day_id}",
         True,
-        lambda _: {"start": at(30, 9), "end": at(30, 10)},
+        lambda _: {"start": iso(days_from_now(30, 9)), "end": iso(days_from_now(30, 10))},
         day="zoom",
     ),
     Call(
@@ -202,51 +202,28 @@ async def owned(system: System) -> Ids:
             ),
             201,
         )
-        await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        account_id = await connect_zoom(system, admin)
-        event = await ok(
-            await cat.post(
-                "/v1/events", json={"title": SECRET, "dated": True, "requires_approval": False}
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
+        account_id = await zoom_company(system, A)
+        event = await active_event(
+            system,
+            A,
+            title=SECRET,
+            dated=True,
+            requires_approval=False,
+            sessions=[
+                {
                     "name": SESSION_NAME,
-                    "registration_end": at(3),
+                    "registration_end": iso(days_from_now(3)),
                     "limit_enabled": True,
                     "participant_limit": 5,
-                },
-            ),
-            201,
+                    "days": [
+                        offline_day(days_from_now(5, 9), days_from_now(5, 12)),
+                        zoom_day(days_from_now(6, 9), days_from_now(6, 10), account_id, ADMIN),
+                    ],
+                }
+            ],
+            access=[USER],
         )
-        offline = await ok(
-            await cat.post(
-                f"/v1/sessions/{session['id']}/days",
-                json={"format": "offline", "start": at(5, 9), "end": at(5, 12), "address": "HQ"},
-            ),
-            201,
-        )
-        zoom = await ok(
-            await eventually(  # until the bridge's account message reached catalog
-                lambda: cat.post(
-                    f"/v1/sessions/{session['id']}/days",
-                    json={
-                        "format": "zoom",
-                        "start": at(6, 9),
-                        "end": at(6, 10),
-                        "zoom": {"account_id": account_id, "organizer_user_id": ADMIN},
-                    },
-                ),
-                zoom_account_known,
-                what="A's Zoom account known to catalog",
-            ),
-            201,
-        )
-        await ok(await reg.put(f"/v1/events/{event['id']}/access", json={"user_ids": [USER]}))
-        await ok(await cat.patch(f"/v1/events/{event['id']}", json={"state": "active"}))
+        offline, zoom = event.days[SESSION_NAME]
         await eventually(
             lambda: bridge.get(f"/v1/days/{zoom['id']}/meeting"),
             lambda r: r.status_code == 200 and r.json()["status"] == "created",
@@ -258,19 +235,19 @@ async def owned(system: System) -> Ids:
             what="A's join link in catalog",
         )
         await eventually(
-            lambda: alice.get(f"/v1/me/events/{event['id']}"),
+            lambda: alice.get(f"/v1/me/events/{event.id}"),
             lambda r: r.status_code == 200,
             what="A's event visible to A's user",
         )
-        enrollment = await ok(await alice.post(f"/v1/sessions/{session['id']}/enrollments"), 201)
+        enrollment = await ok(await alice.post(f"/v1/sessions/{event.session_id}/enrollments"), 201)
         await eventually(
-            lambda: reg.get(f"/v1/events/{event['id']}/enrollments"),
+            lambda: reg.get(f"/v1/events/{event.id}/enrollments"),
             lambda r: len(r.json()["items"]) == 1,
             what="A's enrollment listed",
         )
     return Ids(
-        event["id"],
-        session["id"],
+        event.id,
+        event.session_id,
         offline["id"],
         zoom["id"],
         enrollment["id"],
@@ -403,25 +380,20 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
         system.client(system.sim) as sim,
     ):
         await ok(await cat.put("/v1/company/settings", json={"zoom_enabled": True}))
-        event = await ok(
-            await cat.post(
-                "/v1/events", json={"title": "B's own", "dated": True, "requires_approval": False}
-            ),
-            201,
-        )
-        session = await ok(
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={"name": "B run", "registration_end": at(3)},
-            ),
-            201,
+        event = await create_event(
+            system,
+            B,
+            title="B's own",
+            dated=True,
+            requires_approval=False,
+            sessions=[{"name": "B run", "registration_end": iso(days_from_now(3))}],
         )
         await eventually(
-            lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
+            lambda: reg.get(f"/v1/sessions/{event.session_id}/seats"),
             lambda r: r.status_code == 200,
             what="B's session in registration",
         )
-        enroll = f"/v1/events/{event['id']}/enrollments"
+        enroll = f"/v1/events/{event.id}/enrollments"
         refused = await reg.post(
             enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": owned.session_id}
         )
@@ -429,17 +401,17 @@ async def test_another_companys_ids_inside_bodies_are_refused(system: System, ow
         # the endpoint works for B's own session: the refusal was about A's id
         await ok(
             await reg.post(
-                enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": session["id"]}
+                enroll, json={"user_id": "bob", "email": "bob@b.io", "session_id": event.session_id}
             ),
             201,
         )
 
         day = await cat.post(
-            f"/v1/sessions/{session['id']}/days",
+            f"/v1/sessions/{event.session_id}/days",
             json={
                 "format": "zoom",
-                "start": at(8, 9),
-                "end": at(8, 10),
+                "start": iso(days_from_now(8, 9)),
+                "end": iso(days_from_now(8, 10)),
                 "zoom": {"account_id": owned.account_id, "organizer_user_id": ADMIN},
             },
         )
@@ -521,7 +493,7 @@ async def test_another_companys_webhook_secret_reaches_none_of_its_meetings(
                     "participant": {
                         "user_id": "16778240",
                         "email": f"{USER}@{A}.io",
-                        "join_time": at(-1),
+                        "join_time": iso(days_from_now(-1)),
                     },
                 },
             },
@@ -535,7 +507,7 @@ async def test_another_companys_webhook_secret_reaches_none_of_its_meetings(
                     "participant": {
                         "user_id": "16778240",
                         "email": f"{USER}@{A}.io",
-                        "leave_time": at(-0.9),
+                        "leave_time": iso(days_from_now(-0.9)),
                     },
                 },
             },

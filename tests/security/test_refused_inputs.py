@@ -4,7 +4,6 @@ nothing changed (R-ERR-1, R-DAY-2, R-SES-4, R-ENR-5; findings F2 and F7)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import time
 import uuid
@@ -15,17 +14,15 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from te_shared.testing import System, eventually, handmade_xlsx, xlsx_cell, xlsx_row
+from te_testing.clock import days_from_now, iso
+from te_testing.polling import eventually
+from te_testing.system import BuiltEvent, System, create_event
+from te_testing.xlsx import handmade_xlsx, xlsx_cell, xlsx_row
 
 pytestmark = pytest.mark.e2e
 
 COMPANY = "refusals-co"
 FORMULAS = ['=HYPERLINK("http://evil.test","x")', "+1+1", "-2+3", "@SUM(A1:A9)"]
-
-
-def at(days: float, hour: int = 10) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -37,44 +34,30 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def event(system: System) -> dict[str, Any]:
-    admin = system.admin(COMPANY)
-    async with (
-        system.client(system.catalog, admin) as cat,
-        system.client(system.registration, admin) as reg,
-    ):
-        event = (
-            await cat.post(
-                "/v1/events",
-                json={
-                    "title": "Refusals",
-                    "dated": True,
-                    "requires_approval": False,
-                },
-            )
-        ).json()
-        session = (
-            await cat.post(
-                f"/v1/events/{event['id']}/sessions",
-                json={
-                    "name": "Main",
-                    "registration_end": at(2),
-                },
-            )
-        ).json()
+async def event(system: System) -> BuiltEvent:
+    """A hidden event with one session, the session known to registration."""
+    event = await create_event(
+        system,
+        COMPANY,
+        title="Refusals",
+        dated=True,
+        requires_approval=False,
+        sessions=[{"name": "Main", "registration_end": iso(days_from_now(2))}],
+    )
+    async with system.client(system.registration, system.admin(COMPANY)) as reg:
         await eventually(
-            lambda: reg.get(f"/v1/sessions/{session['id']}/seats"),
+            lambda: reg.get(f"/v1/sessions/{event.session_id}/seats"),
             lambda r: r.status_code == 200,
             what="read model",
         )
-    return {"event": event, "session": session}
+    return event
 
 
-async def fresh_session(cat: httpx.AsyncClient, event: dict[str, Any]) -> str:
+async def fresh_session(cat: httpx.AsyncClient, event: BuiltEvent) -> str:
     """A session of its own in the module's event, for days no other test sees."""
     created = await cat.post(
-        f"/v1/events/{event['event']['id']}/sessions",
-        json={"name": f"Own {uuid.uuid4().hex[:8]}", "registration_end": at(2)},
+        f"/v1/events/{event.id}/sessions",
+        json={"name": f"Own {uuid.uuid4().hex[:8]}", "registration_end": iso(days_from_now(2))},
     )
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
@@ -107,7 +90,7 @@ def oversized(chunked: bool) -> bytes | AsyncIterator[bytes]:
 )
 async def test_oversized_bodies_are_413_on_every_service(
     system: System,
-    event: dict[str, Any],
+    event: BuiltEvent,
     service: str,
     method: str,
     path: str,
@@ -117,7 +100,7 @@ async def test_oversized_bodies_are_413_on_every_service(
     """R-ERR-1: 413 problem details from every service, whether the client declares the length or
     streams the body; the limit is checked before anything is parsed or stored."""
     proc = getattr(system, service)
-    url = path.replace("{event}", event["event"]["id"]).replace("{id}", str(uuid.uuid4()))
+    url = path.replace("{event}", event.id).replace("{id}", str(uuid.uuid4()))
     body = oversized(chunked)
     async with system.client(proc, system.admin(COMPANY) if caller else None) as client:
         response = await client.request(
@@ -132,16 +115,16 @@ async def test_oversized_bodies_are_413_on_every_service(
 
 
 async def test_oversized_and_overlong_import_files_are_refused(
-    system: System, event: dict[str, Any]
+    system: System, event: BuiltEvent
 ) -> None:
-    url = f"/v1/events/{event['event']['id']}/enrollments/import"
+    url = f"/v1/events/{event.id}/enrollments/import"
     async with system.client(system.registration, system.admin(COMPANY)) as reg:
         big = b"user_id,session\n" + b"u,Main\n" * (3 * 1024 * 1024 // 7)
         problem(await reg.post(url, files={"file": ("big.csv", big, "text/csv")}), 413)
         long = "user_id,session\n" + "".join(f"user-{i},Main\n" for i in range(5001))
         body = problem(await reg.post(url, files={"file": ("long.csv", long, "text/csv")}), 422)
         assert "rows" in body["detail"]
-        seats = (await reg.get(f"/v1/sessions/{event['session']['id']}/seats")).json()
+        seats = (await reg.get(f"/v1/sessions/{event.session_id}/seats")).json()
     assert seats["taken"] == 0  # nothing was written
 
 
@@ -205,17 +188,17 @@ def formula_xlsx() -> tuple[str, bytes, str]:
 
 @pytest.mark.parametrize("file", [formula_csv, formula_xlsx], ids=["csv", "xlsx"])
 async def test_formula_cells_are_refused_and_never_echoed_raw(
-    system: System, event: dict[str, Any], file: Any
+    system: System, event: BuiltEvent, file: Any
 ) -> None:
     """R-ENR-5: the whole file is refused, every bad row reported, nothing imported."""
     name, content, kind = file()
     async with system.client(system.registration, system.admin(COMPANY)) as reg:
         response = await reg.post(
-            f"/v1/events/{event['event']['id']}/enrollments/import",
+            f"/v1/events/{event.id}/enrollments/import",
             files={"file": (name, content, kind)},
         )
         body = problem(response, 422)
-        seats = (await reg.get(f"/v1/sessions/{event['session']['id']}/seats")).json()
+        seats = (await reg.get(f"/v1/sessions/{event.session_id}/seats")).json()
     expected_rows = list(range(2, 3 + len(FORMULAS) + (1 if name.endswith(".xlsx") else 0)))
     assert sorted(e["row"] for e in body["errors"]) == expected_rows
     quoted = " ".join(e["reason"] for e in body["errors"])
@@ -260,10 +243,14 @@ async def test_offline_day_addresses_with_script_links_are_refused(
         session = (
             await cat.post(
                 f"/v1/events/{event['id']}/sessions",
-                json={"name": "Venue", "registration_end": at(2)},
+                json={"name": "Venue", "registration_end": iso(days_from_now(2))},
             )
         ).json()
-        day = {"format": "offline", "start": at(5), "end": at(5, 12)}
+        day = {
+            "format": "offline",
+            "start": iso(days_from_now(5)),
+            "end": iso(days_from_now(5, 12)),
+        }
         body = problem(
             await cat.post(f"/v1/sessions/{session['id']}/days", json={**day, "address": address}),
             422,
@@ -283,7 +270,7 @@ async def test_offline_day_addresses_with_script_links_are_refused(
 
 
 async def test_plain_addresses_that_look_like_markup_or_schemes_are_kept(
-    system: System, event: dict[str, Any]
+    system: System, event: BuiltEvent
 ) -> None:
     """R-DAY-2 ruling: only markup (``<`` then a letter, ``/``, ``!`` or ``?``) and script,
     data and file links are refused; everyday text is kept as written."""
@@ -301,8 +288,8 @@ async def test_plain_addresses_that_look_like_markup_or_schemes_are_kept(
                 f"/v1/sessions/{session_id}/days",
                 json={
                     "format": "offline",
-                    "start": at(5 + number),
-                    "end": at(5 + number, 12),
+                    "start": iso(days_from_now(5 + number)),
+                    "end": iso(days_from_now(5 + number, 12)),
                     "address": address,
                 },
             )
@@ -336,13 +323,13 @@ async def test_plain_addresses_that_look_like_markup_or_schemes_are_kept(
     ],
 )
 async def test_online_day_links_must_be_http_or_https(
-    system: System, event: dict[str, Any], url: str
+    system: System, event: BuiltEvent, url: str
 ) -> None:
     """R-DAY-2: an absolute http(s) URL, well formed (no whitespace, controls, quotes, angle
     brackets or backslashes; a valid host and port; bounded), on create and on edit."""
     async with system.client(system.catalog, system.admin(COMPANY)) as cat:
         session_id = await fresh_session(cat, event)
-        day = {"format": "online", "start": at(5), "end": at(5, 12)}
+        day = {"format": "online", "start": iso(days_from_now(5)), "end": iso(days_from_now(5, 12))}
         body = problem(
             await cat.post(f"/v1/sessions/{session_id}/days", json={**day, "url": url}), 422
         )
@@ -354,11 +341,11 @@ async def test_online_day_links_must_be_http_or_https(
         body = problem(await cat.patch(day_url, json={"url": url}), 422)
         assert [e["field"] for e in body["errors"]] == ["body.url"]
         assert (await cat.get(day_url)).json()["url"] == good
-        full = (await cat.get(f"/v1/events/{event['event']['id']}")).json()
+        full = (await cat.get(f"/v1/events/{event.id}")).json()
     assert all(d["url"] != url for s in full["sessions"] for d in s["days"])
 
 
-async def test_unknown_time_zones_are_refused(system: System, event: dict[str, Any]) -> None:
+async def test_unknown_time_zones_are_refused(system: System, event: BuiltEvent) -> None:
     """R-CO-1, R-SES-4."""
     async with system.client(system.catalog, system.admin(COMPANY)) as cat:
         body = problem(
@@ -367,7 +354,7 @@ async def test_unknown_time_zones_are_refused(system: System, event: dict[str, A
         assert any("timezone" in e["field"] for e in body["errors"])
         body = problem(
             await cat.post(
-                f"/v1/events/{event['event']['id']}/sessions",
+                f"/v1/events/{event.id}/sessions",
                 json={
                     "name": "Elsewhere",
                     "timezone": "Europe/Atlantis",
@@ -387,11 +374,11 @@ async def test_unknown_time_zones_are_refused(system: System, event: dict[str, A
     ],
 )
 async def test_huge_page_sizes_are_refused(
-    system: System, event: dict[str, Any], service: str, path: str
+    system: System, event: BuiltEvent, service: str, path: str
 ) -> None:
     proc = getattr(system, service)
     token = system.user(COMPANY, "pager") if "/me/" in path else system.admin(COMPANY)
-    url = path.replace("{event}", event["event"]["id"])
+    url = path.replace("{event}", event.id)
     joiner = "&" if "?" in url else "?"
     async with system.client(proc, token) as client:
         body = problem(await client.get(f"{url}{joiner}limit=1000000"), 422)
@@ -401,7 +388,7 @@ async def test_huge_page_sizes_are_refused(
 
 
 async def test_zip_bomb_workbook_and_unparsable_csv_are_refused(
-    system: System, event: dict[str, Any]
+    system: System, event: BuiltEvent
 ) -> None:
     """A tiny XLSX that unpacks to 60 MiB is 413; a CSV field over the parser's limit is 422."""
     import zipfile
@@ -419,7 +406,7 @@ async def test_zip_bomb_workbook_and_unparsable_csv_are_refused(
         archive.writestr("xl/padding.bin", b"\0" * (60 * 1024 * 1024))
     bomb = buffer.getvalue()
     assert len(bomb) < 1024 * 1024
-    url = f"/v1/events/{event['event']['id']}/enrollments/import"
+    url = f"/v1/events/{event.id}/enrollments/import"
     async with system.client(system.registration, system.admin(COMPANY)) as reg:
         problem(await reg.post(url, files={"file": ("bomb.xlsx", bomb, "application/zip")}), 413)
         huge_field = b'user_id,session\n"' + b"x" * 300_000 + b'",Main\n'
@@ -433,15 +420,15 @@ def raw(template: str, **values: str) -> bytes:
 
 
 async def test_lone_surrogates_and_controls_in_any_text_are_422(
-    system: System, event: dict[str, Any]
+    system: System, event: BuiltEvent
 ) -> None:
     """F6 and its siblings: every client text field of the three services is clean text: a lone
     surrogate (``json.loads`` lets one through from ``\\ud800``) or a control character is a
     422 naming the field, never a 500, in a plain string, in a ``{locale: text}`` value or key,
     and in list items; and nothing is stored."""
     ids = {
-        "event": event["event"]["id"],
-        "session": event["session"]["id"],
+        "event": event.id,
+        "session": event.session_id,
         "random": str(uuid.uuid4()),
     }
     s2s = "'zoom_account_id': 'acc', 'client_id': 'c', 'client_secret': 's', 'role': 'participant'"
@@ -618,7 +605,7 @@ async def test_oversized_token_claims_are_401_on_every_service(
 )
 async def test_unknown_body_fields_are_refused_by_every_service(
     system: System,
-    event: dict[str, Any],
+    event: BuiltEvent,
     service: str,
     method: str,
     path: str,
@@ -629,8 +616,8 @@ async def test_unknown_body_fields_are_refused_by_every_service(
     naming it (a misspelt optional field must not look accepted), checked before anything is
     looked up or changed."""
     ids = {
-        "event": event["event"]["id"],
-        "session": event["session"]["id"],
+        "event": event.id,
+        "session": event.session_id,
         "random": str(uuid.uuid4()),
     }
     sent = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
@@ -654,13 +641,13 @@ BYSTANDER = "bystanders-co"
 
 
 async def import_while_others_browse(
-    system: System, event: dict[str, Any], content: bytes
+    system: System, event: BuiltEvent, content: bytes
 ) -> tuple[httpx.Response, float, list[float]]:
     """Post ``content`` as an import and, while it is in flight, have a user of another company
     list their events again and again: the import's answer and seconds, and each list's
     seconds. Nothing may have been imported."""
-    url = f"/v1/events/{event['event']['id']}/enrollments/import"
-    listing = f"/v1/events/{event['event']['id']}/enrollments"
+    url = f"/v1/events/{event.id}/enrollments/import"
+    listing = f"/v1/events/{event.id}/enrollments"
     async with (
         system.client(system.registration, system.admin(COMPANY)) as reg,
         system.client(system.registration, system.user(BYSTANDER, "browser")) as other,
@@ -708,7 +695,7 @@ ABSURD = {
 
 @pytest.mark.parametrize("probe", ABSURD, ids=list(ABSURD))
 async def test_f2_absurd_row_numbers_and_widths_are_422_at_once_and_block_nobody(
-    system: System, event: dict[str, Any], probe: str
+    system: System, event: BuiltEvent, probe: str
 ) -> None:
     """F2: the probe's 1.6 KB workbook (one ``<row r="10000000">``) held the event loop for
     3.4 s, and another company's ``GET /v1/me/events`` waited as long (7 ms otherwise); a row
@@ -724,7 +711,7 @@ async def test_f2_absurd_row_numbers_and_widths_are_422_at_once_and_block_nobody
 
 
 async def test_f2_a_slow_file_keeps_other_companies_served(
-    system: System, event: dict[str, Any]
+    system: System, event: BuiltEvent
 ) -> None:
     """A workbook within every cap but slow to read (4,000 rows of 20 text cells, seconds of
     openpyxl) is read off the event loop: the other company's requests go on meanwhile."""
@@ -755,7 +742,7 @@ UNREADABLE = {
 
 @pytest.mark.parametrize("cell", UNREADABLE, ids=list(UNREADABLE))
 async def test_f7_cells_openpyxl_cannot_read_are_422_naming_the_row(
-    system: System, event: dict[str, Any], cell: str
+    system: System, event: BuiltEvent, cell: str
 ) -> None:
     """F7: these answered 500. Each is a problem naming row 3; the good row 2 is not imported
     either."""

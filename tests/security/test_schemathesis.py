@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from te_shared.testing import System
+from te_testing.system import System
 
 pytestmark = pytest.mark.e2e
 

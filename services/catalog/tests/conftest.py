@@ -12,19 +12,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from catalog.app import create_app
 from catalog.handlers import consumers
 from catalog.models import OutboxRecord
 from catalog.settings import CatalogSettings
 from te_shared import contracts as c
-from te_shared.db import unit_of_work
-from te_shared.testing import (
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     running_app,
     settings_for,
 )
@@ -91,14 +90,7 @@ class Cat:
         return dict(r.json())
 
     async def outbox(self, routing_key: str, **match: Any) -> list[dict[str, Any]]:
-        factory = self.app.state.runtime.session_factory()
-        async with unit_of_work(factory) as session:
-            rows = await session.scalars(
-                select(OutboxRecord)
-                .where(OutboxRecord.routing_key == routing_key)
-                .order_by(OutboxRecord.id)
-            )
-            payloads = [r.payload for r in rows]
+        payloads = await messages.outbox(self.app, OutboxRecord, routing_key)
         return [p for p in payloads if all(p.get(k) == v for k, v in match.items())]
 
     async def zoom_account(
@@ -113,10 +105,10 @@ class Cat:
         """The zoom bridge announces a Zoom account of ``company`` (R-DAY-9), as its
         ``ZoomAccountChanged`` would reach catalog; returns the account id. Announcing an
         existing ``account_id`` again changes it (a newer version)."""
-        account = c.ZoomAccountChanged(
-            company_id=company,
-            account_id=uuid.UUID(account_id) if account_id else uuid.uuid4(),
-            role=c.ZoomAccountRole(role),
+        account = messages.zoom_account_changed(
+            company=company,
+            account_id=uuid.UUID(account_id) if account_id else None,
+            role=role,
             connected=connected,
             needs_reconnect=needs_reconnect,
             version=time.time_ns() // 1000,
@@ -129,12 +121,9 @@ class Cat:
         account_id = await self.zoom_account(company, role)
         return {"account_id": account_id, "organizer_user_id": "org-1", **kw}
 
-    async def apply(self, *messages: c.Message) -> None:
+    async def apply(self, *incoming: c.Message) -> None:
         """Run the handlers as the broker would (one transaction per message)."""
-        factory = self.app.state.runtime.session_factory()
-        for message in messages:
-            async with unit_of_work(factory) as session:
-                await consumers.handlers[type(message)](session, message)
+        await messages.handle(self.app, consumers, *incoming)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from catalog.app import create_app
-from te_shared.testing import assert_readme_lists_the_api
+from te_testing.api import assert_readme_lists_the_api
 
 README = Path(__file__).parents[1] / "README.md"
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from te_shared import contracts as c
+from te_testing.clock import iso, january_2030
+from te_testing.polling import eventually
 
 Cat = Any
 UTC = dt.UTC
@@ -28,10 +30,6 @@ def parse(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def at(day: int, hour: int = 9) -> str:
-    return dt.datetime(2030, 1, day, hour, tzinfo=UTC).isoformat()
-
-
 async def setup(cat: Cat, **settings: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     company = await cat.company(**settings)
     event = await cat.event(company, title="Python")
@@ -41,11 +39,19 @@ async def setup(cat: Cat, **settings: Any) -> tuple[str, dict[str, Any], dict[st
 
 async def test_r_day_1_formats_offline_online_zoom_mixed_in_one_session(cat: Cat) -> None:
     company, _, sess = await setup(cat, zoom_enabled=True)
-    a = await cat.day(company, sess["id"], format="offline", address="Room 5", start=at(2))
-    b = await cat.day(
-        company, sess["id"], format="online", url="https://meet.example/x", start=at(3)
+    a = await cat.day(
+        company, sess["id"], format="offline", address="Room 5", start=iso(january_2030(2))
     )
-    z = await cat.day(company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(4))
+    b = await cat.day(
+        company,
+        sess["id"],
+        format="online",
+        url="https://meet.example/x",
+        start=iso(january_2030(3)),
+    )
+    z = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(4))
+    )
     assert [a["format"], b["format"], z["format"]] == ["offline", "online", "zoom"]
     assert z["zoom"]["meeting"] == {"status": "pending", "join_url": None, "error": None}
     r = await cat.post_day(company, sess["id"], format="teleport")
@@ -56,11 +62,15 @@ async def test_r_day_1_formats_offline_online_zoom_mixed_in_one_session(cat: Cat
 async def test_r_day_2_online_url_must_be_http_and_address_links_safe(cat: Cat) -> None:
     company, _, sess = await setup(cat)
     for bad in ["ftp://x.org/a", "javascript:alert(1)", "/relative", "example.com", ""]:
-        r = await cat.post_day(company, sess["id"], format="online", url=bad, start=at(2))
+        r = await cat.post_day(
+            company, sess["id"], format="online", url=bad, start=iso(january_2030(2))
+        )
         assert r.status_code == 422, bad
         assert r.json()["errors"][0]["field"] == "body.url"
     for bad in ["Click javascript:alert(1)", "see JavaScript :alert(1)", "data:text/html,x"]:
-        r = await cat.post_day(company, sess["id"], format="offline", address=bad, start=at(2))
+        r = await cat.post_day(
+            company, sess["id"], format="offline", address=bad, start=iso(january_2030(2))
+        )
         assert r.status_code == 422, bad
         assert r.json()["errors"][0]["field"] == "body.address"
     day = await cat.day(
@@ -68,7 +78,7 @@ async def test_r_day_2_online_url_must_be_http_and_address_links_safe(cat: Cat) 
         sess["id"],
         format="offline",
         address="Main st. 1, map: https://maps.example/x, mailto:desk@example.com",
-        start=at(2),
+        start=iso(january_2030(2)),
     )
     assert "https://maps.example/x" in day["address"]
     assert day["url"] is None
@@ -77,7 +87,7 @@ async def test_r_day_2_online_url_must_be_http_and_address_links_safe(cat: Cat) 
 async def test_r_day_3_zoom_refused_when_company_zoom_disabled_or_event_undated(cat: Cat) -> None:
     company, _, sess = await setup(cat, zoom_enabled=False)
     r = await cat.post_day(
-        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(2))
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "zoom_disabled"
@@ -88,7 +98,7 @@ async def test_r_day_3_zoom_refused_when_company_zoom_disabled_or_event_undated(
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.format"
     # an existing day may not be turned into a zoom day either
-    d = await cat.day(company, sess["id"], start=at(2))
+    d = await cat.day(company, sess["id"], start=iso(january_2030(2)))
     r = await cat.client.patch(
         f"/v1/days/{d['id']}",
         json={"format": "zoom", "zoom": await cat.zoom(company)},
@@ -108,7 +118,7 @@ async def test_r_day_4_default_start_is_registration_end_plus_a_day_end_an_hour_
     # both may be changed
     r = await cat.client.patch(
         f"/v1/days/{day['id']}",
-        json={"start": at(3, 10), "end": at(3, 13)},
+        json={"start": iso(january_2030(3, 10)), "end": iso(january_2030(3, 13))},
         headers=cat.admin(company),
     )
     assert r.status_code == 200
@@ -117,11 +127,13 @@ async def test_r_day_4_default_start_is_registration_end_plus_a_day_end_an_hour_
 
 async def test_r_day_5_end_after_start_and_duration_derived(cat: Cat) -> None:
     company, _, sess = await setup(cat)
-    for end in [at(2, 9), at(2, 8)]:
-        r = await cat.post_day(company, sess["id"], start=at(2, 9), end=end)
+    for end in [iso(january_2030(2, 9)), iso(january_2030(2, 8))]:
+        r = await cat.post_day(company, sess["id"], start=iso(january_2030(2, 9)), end=end)
         assert r.status_code == 422
         assert r.json()["errors"][0]["field"] == "body.end"
-    day = await cat.day(company, sess["id"], start=at(2, 9), end="2030-01-02T10:30:00+01:00")
+    day = await cat.day(
+        company, sess["id"], start=iso(january_2030(2, 9)), end="2030-01-02T10:30:00+01:00"
+    )
     assert day["duration_minutes"] == 30
     r = await cat.post_day(company, sess["id"], start="2030-01-05T09:00:00")  # no offset
     assert r.status_code == 422
@@ -129,20 +141,26 @@ async def test_r_day_5_end_after_start_and_duration_derived(cat: Cat) -> None:
 
 async def test_r_day_6_days_of_one_session_never_overlap_but_may_touch(cat: Cat) -> None:
     company, event, sess = await setup(cat)
-    await cat.day(company, sess["id"], start=at(2, 9), end=at(2, 11))
-    r = await cat.post_day(company, sess["id"], start=at(2, 10), end=at(2, 12))
+    await cat.day(company, sess["id"], start=iso(january_2030(2, 9)), end=iso(january_2030(2, 11)))
+    r = await cat.post_day(
+        company, sess["id"], start=iso(january_2030(2, 10)), end=iso(january_2030(2, 12))
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "days_overlap"
     assert r.json()["errors"][0]["field"] == "body.start"
-    touching = await cat.day(company, sess["id"], start=at(2, 11), end=at(2, 12))
+    touching = await cat.day(
+        company, sess["id"], start=iso(january_2030(2, 11)), end=iso(january_2030(2, 12))
+    )
     # moving a day onto another is refused too
     r = await cat.client.patch(
-        f"/v1/days/{touching['id']}", json={"start": at(2, 10)}, headers=cat.admin(company)
+        f"/v1/days/{touching['id']}",
+        json={"start": iso(january_2030(2, 10))},
+        headers=cat.admin(company),
     )
     assert r.status_code == 422
     # another session of the same event may overlap
     other = await cat.session(company, event["id"], name="Evening", registration_end=REG_END)
-    await cat.day(company, other["id"], start=at(2, 9), end=at(2, 11))
+    await cat.day(company, other["id"], start=iso(january_2030(2, 9)), end=iso(january_2030(2, 11)))
 
 
 async def test_r_day_6_r_ses_7_concurrent_edits_cannot_break_the_rules(cat: Cat) -> None:
@@ -150,17 +168,24 @@ async def test_r_day_6_r_ses_7_concurrent_edits_cannot_break_the_rules(cat: Cat)
     (PostgreSQL: SELECT ... FOR UPDATE; SQLite serialises writers with BEGIN IMMEDIATE)."""
     company, _, sess = await setup(cat)
     results: Sequence[Any] = await asyncio.gather(
-        *(cat.post_day(company, sess["id"], start=at(5, 9), end=at(5, 10 + i)) for i in range(4))
+        *(
+            cat.post_day(
+                company, sess["id"], start=iso(january_2030(5, 9)), end=iso(january_2030(5, 10 + i))
+            )
+            for i in range(4)
+        )
     )
     assert sorted(r.status_code for r in results) == [201, 422, 422, 422]
     # one admin moves the registration end later while another adds an earlier first day
     results = await asyncio.gather(
         cat.client.patch(
             f"/v1/sessions/{sess['id']}",
-            json={"registration_end": at(3, 12)},
+            json={"registration_end": iso(january_2030(3, 12))},
             headers=cat.admin(company),
         ),
-        cat.post_day(company, sess["id"], start=at(3, 9), end=at(3, 10)),
+        cat.post_day(
+            company, sess["id"], start=iso(january_2030(3, 9)), end=iso(january_2030(3, 10))
+        ),
     )
     codes = sorted(r.status_code for r in results)
     assert codes in ([200, 422], [201, 422]), codes  # whichever commits first wins
@@ -174,7 +199,7 @@ async def test_r_day_6_r_ses_7_concurrent_edits_cannot_break_the_rules(cat: Cat)
 async def test_r_ses_7_adding_or_moving_a_day_before_registration_end_is_refused(cat: Cat) -> None:
     company, _, sess = await setup(cat)
     for start in [REG_END, "2029-12-31T09:00:00+00:00"]:
-        r = await cat.post_day(company, sess["id"], start=start, end=at(2))
+        r = await cat.post_day(company, sess["id"], start=start, end=iso(january_2030(2)))
         assert r.status_code == 422
         assert r.json()["errors"] == [
             {
@@ -183,10 +208,10 @@ async def test_r_ses_7_adding_or_moving_a_day_before_registration_end_is_refused
                 "code": "registration_end_after_first_day",
             }
         ]
-    day = await cat.day(company, sess["id"], start=at(2))
+    day = await cat.day(company, sess["id"], start=iso(january_2030(2)))
     r = await cat.client.patch(
         f"/v1/days/{day['id']}",
-        json={"start": "2030-01-01T08:00:00+00:00", "end": at(2)},
+        json={"start": "2030-01-01T08:00:00+00:00", "end": iso(january_2030(2))},
         headers=cat.admin(company),
     )
     assert r.status_code == 422
@@ -195,8 +220,10 @@ async def test_r_ses_7_adding_or_moving_a_day_before_registration_end_is_refused
 
 async def test_r_day_7_address_and_link_editable_whatever_the_state(cat: Cat) -> None:
     company, event, sess = await setup(cat)
-    off = await cat.day(company, sess["id"], start=at(2), address="Old")
-    onl = await cat.day(company, sess["id"], format="online", url="https://a.example", start=at(3))
+    off = await cat.day(company, sess["id"], start=iso(january_2030(2)), address="Old")
+    onl = await cat.day(
+        company, sess["id"], format="online", url="https://a.example", start=iso(january_2030(3))
+    )
     for state in ["active", "hidden", "active"]:
         await cat.client.patch(
             f"/v1/events/{event['id']}", json={"state": state}, headers=cat.admin(company)
@@ -243,43 +270,43 @@ async def test_r_day_8_future_day_on_ended_session_needs_confirmation(
     cat: Cat, pin_now: Any
 ) -> None:
     company, _, sess = await setup(cat)
-    await cat.day(company, sess["id"], start=at(2), end=at(2, 10))
+    await cat.day(company, sess["id"], start=iso(january_2030(2)), end=iso(january_2030(2, 10)))
     pin_now(dt.datetime(2030, 1, 10, tzinfo=UTC))  # the last day has ended
-    r = await cat.post_day(company, sess["id"], start=at(20))
+    r = await cat.post_day(company, sess["id"], start=iso(january_2030(20)))
     assert r.status_code == 409
     body = r.json()
     assert body["detail"] == R_DAY_8
     assert body["code"] == "confirmation_required"
     assert body["errors"][0]["field"] == "query.confirm"
     assert r.headers["content-type"].startswith("application/problem+json")
-    day = await cat.day(company, sess["id"], start=at(20), confirm=True)
+    day = await cat.day(company, sess["id"], start=iso(january_2030(20)), confirm=True)
     assert day["warnings"] == [R_DAY_8]
     msg = (await cat.outbox("catalog.day.scheduled", day_id=day["id"]))[0]
     assert msg["confirmed_after_session_end"] is True
     # a past day needs no confirmation; nor does a session whose last day is still ahead
-    past = await cat.day(company, sess["id"], start=at(5))
+    past = await cat.day(company, sess["id"], start=iso(january_2030(5)))
     assert (await cat.outbox("catalog.day.scheduled", day_id=past["id"]))[0][
         "confirmed_after_session_end"
     ] is False
-    await cat.day(company, sess["id"], start=at(22))
+    await cat.day(company, sess["id"], start=iso(january_2030(22)))
 
 
 async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
     company, event, sess = await setup(cat, zoom_enabled=True, training_module_enabled=True)
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(2))
+    r = await cat.post_day(company, sess["id"], format="zoom", start=iso(january_2030(2)))
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.zoom"
     r = await cat.post_day(
         company,
         sess["id"],
         format="zoom",
-        start=at(2),
+        start=iso(january_2030(2)),
         zoom=await cat.zoom(company, "participant", auto_recording=True),
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body.zoom.auto_recording"
     zoom = await cat.zoom(company, auto_recording=True)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    day = await cat.day(company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom)
     assert day["zoom"]["account_role"] == "administrator"
     assert day["zoom"]["auto_recording"] is True
     assert day["zoom"]["organizer_user_id"] == "org-1"
@@ -302,7 +329,7 @@ async def test_r_day_9_zoom_settings_and_auto_recording_rules(cat: Cat) -> None:
         company,
         sess["id"],
         format="zoom",
-        start=at(3),
+        start=iso(january_2030(3)),
         zoom=await cat.zoom(company, auto_recording=True),
     )
     assert r.status_code == 422
@@ -316,13 +343,15 @@ async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Ca
         company,
         sess["id"],
         format="zoom",
-        start=at(2),
-        end=at(2, 9).replace("09:00", "09:30"),
+        start=iso(january_2030(2)),
+        end=iso(january_2030(2, 9)).replace("09:00", "09:30"),
         zoom=participant,
     )
     assert len(short["warnings"]) == 1  # 30 minutes is fine; no limit means anyone may come
     assert "100 people" in short["warnings"][0]
-    long = await cat.day(company, sess["id"], format="zoom", start=at(3), zoom=participant)
+    long = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(3)), zoom=participant
+    )
     assert any("40 minutes" in w and "lasts 60" in w for w in long["warnings"])
     r = await cat.client.patch(
         f"/v1/sessions/{sess['id']}",
@@ -349,12 +378,12 @@ async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Ca
     )
     assert renamed.json()["warnings"] == []  # only a change of the limit is warned about
     moved = await cat.client.patch(
-        f"/v1/days/{long['id']}", json={"start": at(4)}, headers=cat.admin(company)
+        f"/v1/days/{long['id']}", json={"start": iso(january_2030(4))}, headers=cat.admin(company)
     )
     assert [w for w in moved.json()["warnings"] if "100 people" in w] == []
     assert any("40 minutes" in w for w in moved.json()["warnings"])
     admin_role = await cat.day(
-        company, sess["id"], format="zoom", start=at(5), zoom=await cat.zoom(company)
+        company, sess["id"], format="zoom", start=iso(january_2030(5)), zoom=await cat.zoom(company)
     )
     assert admin_role["warnings"] == []
 
@@ -362,16 +391,16 @@ async def test_r_zoom_2_participant_role_days_are_accepted_with_warnings(cat: Ca
 async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
     company, event, sess = await setup(cat, zoom_enabled=True)
     day = await cat.day(
-        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(2))
     )
     r = await cat.client.patch(
-        f"/v1/days/{day['id']}", json={"start": at(3)}, headers=cat.admin(company)
+        f"/v1/days/{day['id']}", json={"start": iso(january_2030(3))}, headers=cat.admin(company)
     )
     assert r.status_code == 200
     assert r.json()["duration_minutes"] == 60
     resched = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
     assert resched[-1]["version"] == 2
-    assert parse(resched[-1]["start"]) == parse(at(3))
+    assert parse(resched[-1]["start"]) == parse(iso(january_2030(3)))
     # renaming the session changes the meeting topic
     await cat.client.patch(
         f"/v1/sessions/{sess['id']}", json={"name": "Evening"}, headers=cat.admin(company)
@@ -389,8 +418,8 @@ async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
     cancelled = await cat.outbox("catalog.day.cancelled", day_id=day["id"])
     assert (cancelled[0]["version"], cancelled[0]["format"]) == (5, "zoom")
     # the day as it last was, for a consumer that never saw it scheduled
-    assert parse(cancelled[0]["start"]) == parse(at(3))
-    assert parse(cancelled[0]["end"]) == parse(at(3, 10))
+    assert parse(cancelled[0]["start"]) == parse(iso(january_2030(3)))
+    assert parse(cancelled[0]["end"]) == parse(iso(january_2030(3, 10)))
     assert cancelled[0]["timezone"] == "Europe/Moscow"
     assert cancelled[0]["topic"] == "Rust — Evening"
     assert cancelled[0]["zoom"] == {
@@ -403,10 +432,10 @@ async def test_day_messages_versions_reschedule_and_cancel(cat: Cat) -> None:
 async def test_event_detail_orders_sessions_by_first_day_and_days_by_start(cat: Cat) -> None:
     company, event, late = await setup(cat)
     early = await cat.session(company, event["id"], name="Early", registration_end=REG_END)
-    await cat.day(company, late["id"], start=at(9))
-    await cat.day(company, late["id"], start=at(4))
-    await cat.day(company, early["id"], start=at(6))
-    await cat.day(company, early["id"], start=at(3))
+    await cat.day(company, late["id"], start=iso(january_2030(9)))
+    await cat.day(company, late["id"], start=iso(january_2030(4)))
+    await cat.day(company, early["id"], start=iso(january_2030(6)))
+    await cat.day(company, early["id"], start=iso(january_2030(3)))
     empty = await cat.session(company, event["id"], name="Empty", registration_end=REG_END)
     got = (await cat.client.get(f"/v1/events/{event['id']}", headers=cat.admin(company))).json()
     assert [s["id"] for s in got["sessions"]] == [early["id"], late["id"], empty["id"]]
@@ -417,7 +446,7 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
     """Bridge messages: created/failed/updated shown as zoom.meeting; stale versions ignored."""
     company, _, sess = await setup(cat, zoom_enabled=True)
     day = await cat.day(
-        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(2))
     )
     day_id = uuid.UUID(day["id"])
 
@@ -486,15 +515,15 @@ async def test_r_zoom_7_catalog_owns_the_training_module_and_decides_attachment(
     kept (F1's second line)."""
     company, _, sess = await setup(cat, zoom_enabled=True)
     admin_day = await cat.day(
-        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(2))
     )
     free_day = await cat.day(
         company,
         sess["id"],
         format="zoom",
         zoom=await cat.zoom(company, "participant"),
-        start=at(3),
-        end=at(3).replace("09:00", "09:30"),
+        start=iso(january_2030(3)),
+        end=iso(january_2030(3)).replace("09:00", "09:30"),
     )
 
     def recording(day: dict[str, Any], url: str) -> c.RecordingAvailable:
@@ -530,7 +559,7 @@ async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> Non
     """The real path: a MeetingCreated published to the broker reaches the day (inbox, handler)."""
     company, _, sess = await setup(cat, zoom_enabled=True)
     day = await cat.day(
-        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=at(2)
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(2))
     )
     runtime = cat.app.state.runtime
     factory = runtime.session_factory()
@@ -547,22 +576,26 @@ async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> Non
             ),
         )
     runtime.after_commit(session)
-    for _ in range(100):
-        r = await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
-        if r.json()["zoom"]["meeting"]["status"] == "created":
-            break
-        await asyncio.sleep(0.1)
+    r = await eventually(
+        lambda: cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company)),
+        lambda r: r.json()["zoom"]["meeting"]["status"] == "created",
+        timeout=10,
+        interval=0.1,
+        what="the meeting created",
+    )
     assert r.json()["zoom"]["meeting"]["join_url"] == "https://z/j/1"
 
 
 async def test_concurrent_edits_of_one_day_get_distinct_versions(cat: Cat) -> None:
     """Per-aggregate versions stay strictly increasing under concurrent edits of one day."""
     company, _, sess = await setup(cat)
-    day = await cat.day(company, sess["id"], start=at(2))
+    day = await cat.day(company, sess["id"], start=iso(january_2030(2)))
     results = await asyncio.gather(
         *(
             cat.client.patch(
-                f"/v1/days/{day['id']}", json={"start": at(3 + i)}, headers=cat.admin(company)
+                f"/v1/days/{day['id']}",
+                json={"start": iso(january_2030(3 + i))},
+                headers=cat.admin(company),
             )
             for i in range(4)
         )
@@ -579,14 +612,18 @@ async def test_r_day_2_a_malformed_link_is_a_field_error(cat: Cat) -> None:
     and on edit."""
     company, _, sess = await setup(cat)
     for bad in ["http://[x", "https://[::1", "http://:80/x", "https://@/x"]:
-        r = await cat.post_day(company, sess["id"], format="online", url=bad, start=at(2))
+        r = await cat.post_day(
+            company, sess["id"], format="online", url=bad, start=iso(january_2030(2))
+        )
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["errors"][0] == {
             "field": "body.url",
             "message": "An online day needs an absolute http or https URL.",
             "code": "invalid_url",
         }
-    day = await cat.day(company, sess["id"], format="online", url="https://ok.example", start=at(2))
+    day = await cat.day(
+        company, sess["id"], format="online", url="https://ok.example", start=iso(january_2030(2))
+    )
     r = await cat.client.patch(
         f"/v1/days/{day['id']}", json={"url": "http://[x"}, headers=cat.admin(company)
     )
@@ -612,7 +649,9 @@ async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) 
         "Data: A/B building",
     ]
     for i, text in enumerate(harmless):
-        day = await cat.day(company, sess["id"], format="offline", address=text, start=at(2 + i))
+        day = await cat.day(
+            company, sess["id"], format="offline", address=text, start=iso(january_2030(2 + i))
+        )
         assert day["address"] == text
     r = await cat.client.patch(
         f"/v1/days/{day['id']}", json={"address": "File: B3"}, headers=cat.admin(company)
@@ -629,7 +668,9 @@ async def test_r_day_2_harmless_texts_that_look_like_schemes_are_kept(cat: Cat) 
         "File:\\\\server\\share",
     ]
     for text in dangerous:
-        r = await cat.post_day(company, sess["id"], format="offline", address=text, start=at(20))
+        r = await cat.post_day(
+            company, sess["id"], format="offline", address=text, start=iso(january_2030(20))
+        )
         assert r.status_code == 422, text
         assert r.json()["errors"][0] == {
             "field": "body.address",
@@ -664,13 +705,13 @@ async def test_r_day_4_a_later_day_defaults_to_the_latest_day_plus_one(cat: Cat)
     """R-DAY-4 ruling: a later day (the session already has days) starts one day after the
     latest day's start, whatever order the days were added in; it ends an hour later."""
     company, _, sess = await setup(cat)
-    await cat.day(company, sess["id"], start=at(7, 14), end=at(7, 16))
-    await cat.day(company, sess["id"], start=at(3))  # earlier, added later
+    await cat.day(company, sess["id"], start=iso(january_2030(7, 14)), end=iso(january_2030(7, 16)))
+    await cat.day(company, sess["id"], start=iso(january_2030(3)))  # earlier, added later
     day = await cat.day(company, sess["id"])
-    assert parse(day["start"]) == parse(at(8, 14))
-    assert parse(day["end"]) == parse(at(8, 15))
+    assert parse(day["start"]) == parse(iso(january_2030(8, 14)))
+    assert parse(day["end"]) == parse(iso(january_2030(8, 15)))
     again = await cat.day(company, sess["id"])
-    assert parse(again["start"]) == parse(at(9, 14))
+    assert parse(again["start"]) == parse(iso(january_2030(9, 14)))
 
 
 async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> None:
@@ -679,7 +720,7 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
     moved; new Zoom settings, or turning a day into a zoom day, are checked as on create."""
     company, _, sess = await setup(cat, zoom_enabled=True, training_module_enabled=True)
     zoom = await cat.zoom(company, auto_recording=True)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    day = await cat.day(company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom)
     url = f"/v1/days/{day['id']}"
     admin = cat.admin(company)
 
@@ -688,11 +729,13 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
         assert r.status_code == 200
 
     await settings(zoom_enabled=True, training_module_enabled=False)
-    r = await cat.client.patch(url, json={"start": at(3)}, headers=admin)
+    r = await cat.client.patch(url, json={"start": iso(january_2030(3))}, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["zoom"]["auto_recording"] is True  # kept, not re-judged
     # sending the stored settings unchanged is no change either
-    r = await cat.client.patch(url, json={"end": at(3, 11), "zoom": zoom}, headers=admin)
+    r = await cat.client.patch(
+        url, json={"end": iso(january_2030(3, 11)), "zoom": zoom}, headers=admin
+    )
     assert r.status_code == 200, r.text
     # new settings are checked: automatic recording is not offered without the training module
     r = await cat.client.patch(
@@ -707,16 +750,16 @@ async def test_r_day_9_zoom_day_edits_recheck_only_what_changes(cat: Cat) -> Non
     )
     assert r.status_code == 200
     await settings(zoom_enabled=False)
-    r = await cat.client.patch(url, json={"start": at(4)}, headers=admin)
+    r = await cat.client.patch(url, json={"start": iso(january_2030(4))}, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["zoom"]["organizer_user_id"] == "org-2"
     msgs = await cat.outbox("catalog.day.rescheduled", day_id=day["id"])
-    assert parse(msgs[-1]["start"]) == parse(at(4))
+    assert parse(msgs[-1]["start"]) == parse(iso(january_2030(4)))
     assert msgs[-1]["zoom"]["organizer_user_id"] == "org-2"
     r = await cat.client.patch(url, json={"zoom": await cat.zoom(company)}, headers=admin)
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "zoom_disabled"
-    offline = await cat.day(company, sess["id"], start=at(6))
+    offline = await cat.day(company, sess["id"], start=iso(january_2030(6)))
     r = await cat.client.patch(
         f"/v1/days/{offline['id']}",
         json={"format": "zoom", "zoom": await cat.zoom(company)},
@@ -738,9 +781,9 @@ async def test_event_title_change_and_day_edits_keep_day_versions_strictly_incre
     company, event, sess = await setup(cat)
     other = await cat.session(company, event["id"], name="Evening", registration_end=REG_END)
     days = [
-        await cat.day(company, sess["id"], start=at(2)),
-        await cat.day(company, sess["id"], start=at(3)),
-        await cat.day(company, other["id"], start=at(2)),
+        await cat.day(company, sess["id"], start=iso(january_2030(2))),
+        await cat.day(company, sess["id"], start=iso(january_2030(3))),
+        await cat.day(company, other["id"], start=iso(january_2030(2))),
     ]
     admin = cat.admin(company)
     rounds = 6

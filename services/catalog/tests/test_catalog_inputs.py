@@ -5,20 +5,14 @@ http(s) URL."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
 
 from catalog.validation import address_refusal, link_refusal
+from te_testing.clock import days_from_now, iso
 
 from .conftest import Cat
-
-
-def at(days: float) -> str:
-    base = dt.datetime.now(dt.UTC).replace(hour=10, minute=0, second=0, microsecond=0)
-    return (base + dt.timedelta(days=days)).isoformat()
-
 
 SAFE_ADDRESSES = [
     "Data: room 5",
@@ -180,7 +174,7 @@ async def test_every_text_field_refuses_surrogates_and_controls(cat: Cat) -> Non
     company = await cat.company(zoom_enabled=True)
     event = await cat.event(company)
     sess = await cat.session(company, event["id"])
-    day = await cat.day(company, sess["id"], start=at(3))
+    day = await cat.day(company, sess["id"], start=iso(days_from_now(3)))
     account = await cat.zoom_account(company)
     attempts = [
         ("PUT", "/v1/company/settings", b'{"timezone": "Europe/Mos\\ud800cow"}', "body.timezone"),
@@ -223,14 +217,16 @@ async def test_organizer_ids_are_bounded_like_token_subjects(cat: Cat) -> None:
     event = await cat.event(company)
     sess = await cat.session(company, event["id"])
     zoom = await cat.zoom(company, organizer_user_id="o" * 101)
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(3), zoom=zoom)
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(days_from_now(3)), zoom=zoom
+    )
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "body.zoom.organizer_user_id"
     day = await cat.day(
         company,
         sess["id"],
         format="zoom",
-        start=at(3),
+        start=iso(days_from_now(3)),
         zoom={**zoom, "organizer_user_id": "o" * 100},
     )
     assert day["zoom"]["organizer_user_id"] == "o" * 100
@@ -248,10 +244,10 @@ async def test_r_day_2_encoded_script_links_and_markup_in_addresses_are_422(
     company = await cat.company()
     event = await cat.event(company)
     sess = await cat.session(company, event["id"])
-    r = await cat.post_day(company, sess["id"], address=address, start=at(3))
+    r = await cat.post_day(company, sess["id"], address=address, start=iso(days_from_now(3)))
     assert r.status_code == 422, r.text
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("body.address", code)]
-    day = await cat.day(company, sess["id"], address="Room <5>", start=at(4))
+    day = await cat.day(company, sess["id"], address="Room <5>", start=iso(days_from_now(4)))
     assert day["address"] == "Room <5>"
     r = await cat.client.patch(
         f"/v1/days/{day['id']}", json={"address": address}, headers=cat.admin(company)
@@ -269,10 +265,12 @@ async def test_r_day_2_online_links_are_well_formed_urls_on_create_and_edit(cat:
     event = await cat.event(company)
     sess = await cat.session(company, event["id"])
     good = "https://meet.example/j/1?pwd=x"
-    day = await cat.day(company, sess["id"], format="online", url=good, start=at(3))
-    offline = await cat.day(company, sess["id"], start=at(5))
+    day = await cat.day(company, sess["id"], format="online", url=good, start=iso(days_from_now(3)))
+    offline = await cat.day(company, sess["id"], start=iso(days_from_now(5)))
     for bad in BAD_LINKS:
-        r = await cat.post_day(company, sess["id"], format="online", url=bad, start=at(7))
+        r = await cat.post_day(
+            company, sess["id"], format="online", url=bad, start=iso(days_from_now(7))
+        )
         assert r.status_code == 422, (bad, r.text)
         # controls and overlong text are refused as text (value_error), the rest as links
         assert [e["field"] for e in r.json()["errors"]] == ["body.url"], bad

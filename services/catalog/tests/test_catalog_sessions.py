@@ -7,6 +7,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from te_testing import messages
+
 Cat = Any
 
 
@@ -455,15 +457,14 @@ def enrollment(
 ) -> Any:
     from te_shared import contracts as c
 
-    return c.EnrollmentChanged(
-        company_id=company,
+    return messages.enrollment_changed(
+        company=company,
         enrollment_id=eid,
         event_id=uuid.UUID(event["id"]),
         session_id=uuid.UUID(sess["id"]),
         user_id=f"u-{eid.hex[:4]}",
         email=None,
         status=c.EnrollmentStatus(status),
-        previous_status=None,
         version=v,
     )
 
@@ -679,7 +680,7 @@ async def test_r_ses_3_a_name_taken_after_the_check_is_a_409_from_the_database(c
     from sqlalchemy import text, update
 
     from catalog.models import SessionName
-    from te_shared.testing import use_sqlite
+    from te_testing.infra import use_sqlite
 
     if use_sqlite():
         pytest.skip("needs concurrent writers (PostgreSQL)")

@@ -4,23 +4,18 @@ company (``ZoomAccountChanged``), connected; its role is the account's, not the 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 import uuid
 from typing import Any
 
-from faststream.rabbit import RabbitBroker
-
 from te_shared import contracts as c
-from te_shared.testing import RabbitNamespace
+from te_testing import messages
+from te_testing.clock import iso, january_2030
+from te_testing.infra import RabbitNamespace
 
 Cat = Any
 REG_END = "2030-01-01T09:00:00+00:00"
 FIELD = "body.zoom.account_id"
-
-
-def at(day: int, hour: int = 9, minute: int = 0) -> str:
-    return dt.datetime(2030, 1, day, hour, minute, tzinfo=dt.UTC).isoformat()
 
 
 async def zoom_session(cat: Cat) -> tuple[str, dict[str, Any]]:
@@ -44,7 +39,7 @@ async def test_r_day_9_unknown_or_another_companys_account_is_refused_as_not_kno
 ) -> None:
     company, sess = await zoom_session(cat)
     r = await cat.post_day(
-        company, sess["id"], format="zoom", start=at(2), zoom=body(str(uuid.uuid4()))
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(str(uuid.uuid4()))
     )
     assert refusal(r) == (422, FIELD, "zoom_account_unknown")
     assert r.json()["retryable"] is True
@@ -52,15 +47,21 @@ async def test_r_day_9_unknown_or_another_companys_account_is_refused_as_not_kno
     # another company's account is unknown too (nothing tells it exists)
     other = await cat.company(zoom_enabled=True)
     theirs = await cat.zoom_account(other)
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(2), zoom=body(theirs))
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(theirs)
+    )
     assert refusal(r) == (422, FIELD, "zoom_account_unknown")
     # a day created right after the account connected races its message: once it arrives,
     # the same request succeeds
     account_id = str(uuid.uuid4())
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(2), zoom=body(account_id))
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(account_id)
+    )
     assert refusal(r) == (422, FIELD, "zoom_account_unknown")
     await cat.zoom_account(company, account_id=account_id)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=body(account_id))
+    day = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(account_id)
+    )
     assert day["zoom"]["account_id"] == account_id
     # moving an existing day onto an unknown account is refused the same way
     r = await cat.client.patch(
@@ -74,12 +75,16 @@ async def test_r_day_9_unknown_or_another_companys_account_is_refused_as_not_kno
 async def test_r_day_9_a_disconnected_account_is_refused(cat: Cat) -> None:
     company, sess = await zoom_session(cat)
     account_id = await cat.zoom_account(company)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=body(account_id))
+    day = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(account_id)
+    )
     await cat.zoom_account(company, account_id=account_id, connected=False)  # deauthorized
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(3), zoom=body(account_id))
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(3)), zoom=body(account_id)
+    )
     assert refusal(r) == (422, FIELD, "zoom_account_disconnected")
     assert "no longer connected" in r.json()["errors"][0]["message"]
-    offline = await cat.day(company, sess["id"], start=at(4))
+    offline = await cat.day(company, sess["id"], start=iso(january_2030(4)))
     r = await cat.client.patch(
         f"/v1/days/{offline['id']}",
         json={"format": "zoom", "zoom": body(account_id)},
@@ -88,13 +93,15 @@ async def test_r_day_9_a_disconnected_account_is_refused(cat: Cat) -> None:
     assert refusal(r) == (422, FIELD, "zoom_account_disconnected")
     # the existing day is not rewritten; an edit of its times keeps its settings
     r = await cat.client.patch(
-        f"/v1/days/{day['id']}", json={"start": at(5)}, headers=cat.admin(company)
+        f"/v1/days/{day['id']}", json={"start": iso(january_2030(5))}, headers=cat.admin(company)
     )
     assert r.status_code == 200, r.text
     assert r.json()["zoom"]["account_id"] == account_id
     # connected again (a newer version): accepted again
     await cat.zoom_account(company, account_id=account_id)
-    await cat.day(company, sess["id"], format="zoom", start=at(6), zoom=body(account_id))
+    await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(6)), zoom=body(account_id)
+    )
 
 
 async def test_r_day_9_an_account_that_needs_reconnecting_is_refused_until_reconnected(
@@ -105,20 +112,26 @@ async def test_r_day_9_an_account_that_needs_reconnecting_is_refused_until_recon
     user is connected again."""
     company, sess = await zoom_session(cat)
     account_id = await cat.zoom_account(company)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=body(account_id))
+    day = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(account_id)
+    )
     await cat.zoom_account(company, account_id=account_id, needs_reconnect=True)
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(3), zoom=body(account_id))
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(3)), zoom=body(account_id)
+    )
     assert refusal(r) == (422, FIELD, "zoom_account_needs_reconnect")
     assert "reconnect the Zoom account" in r.json()["errors"][0]["message"]
     assert "retryable" not in r.json()  # waiting does not help: an admin must reconnect
     # the existing day is not rewritten; an edit of its times keeps its settings
     r = await cat.client.patch(
-        f"/v1/days/{day['id']}", json={"start": at(5)}, headers=cat.admin(company)
+        f"/v1/days/{day['id']}", json={"start": iso(january_2030(5))}, headers=cat.admin(company)
     )
     assert r.status_code == 200, r.text
     # reconnected (a newer version): accepted again
     await cat.zoom_account(company, account_id=account_id)
-    await cat.day(company, sess["id"], format="zoom", start=at(6), zoom=body(account_id))
+    await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(6)), zoom=body(account_id)
+    )
 
 
 async def test_r_day_9_r_zoom_2_the_role_is_the_accounts_not_the_clients(cat: Cat) -> None:
@@ -131,7 +144,7 @@ async def test_r_day_9_r_zoom_2_the_role_is_the_accounts_not_the_clients(cat: Ca
         company,
         sess["id"],
         format="zoom",
-        start=at(2),
+        start=iso(january_2030(2)),
         zoom=body(participant, account_role="administrator", auto_recording=True),
     )
     assert refusal(r) == (422, "body.zoom.auto_recording", "auto_recording_unavailable")
@@ -139,7 +152,7 @@ async def test_r_day_9_r_zoom_2_the_role_is_the_accounts_not_the_clients(cat: Ca
         company,
         sess["id"],
         format="zoom",
-        start=at(2),
+        start=iso(january_2030(2)),
         zoom=body(participant, account_role="administrator"),
     )
     assert day["zoom"]["account_role"] == "participant"
@@ -150,7 +163,7 @@ async def test_r_day_9_r_zoom_2_the_role_is_the_accounts_not_the_clients(cat: Ca
         company,
         sess["id"],
         format="zoom",
-        start=at(3),
+        start=iso(january_2030(3)),
         zoom=body(administrator, account_role="participant", auto_recording=True),
     )
     assert (day["zoom"]["account_role"], day["zoom"]["auto_recording"]) == ("administrator", True)
@@ -163,22 +176,26 @@ async def test_r_day_9_a_role_change_applies_to_new_days_not_existing_ones(cat: 
     company, sess = await zoom_session(cat)
     account_id = await cat.zoom_account(company, "administrator")
     zoom = body(account_id, auto_recording=True)
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    day = await cat.day(company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom)
     await cat.zoom_account(company, "participant", account_id=account_id)  # PATCHed in the bridge
     admin = cat.admin(company)
     got = (await cat.client.get(f"/v1/days/{day['id']}", headers=admin)).json()
     assert (got["zoom"]["account_role"], got["zoom"]["auto_recording"]) == ("administrator", True)
     moved = await cat.client.patch(
-        f"/v1/days/{day['id']}", json={"start": at(3), "zoom": zoom}, headers=admin
+        f"/v1/days/{day['id']}", json={"start": iso(january_2030(3)), "zoom": zoom}, headers=admin
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["zoom"]["account_role"] == "administrator"
     assert moved.json()["warnings"] == []
     # a new day on the account has the participant role
-    new = await cat.day(company, sess["id"], format="zoom", start=at(4), zoom=body(account_id))
+    new = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(4)), zoom=body(account_id)
+    )
     assert new["zoom"]["account_role"] == "participant"
     assert any("40 minutes" in w for w in new["warnings"])
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(5), zoom=zoom)
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(5)), zoom=zoom
+    )
     assert refusal(r) == (422, "body.zoom.auto_recording", "auto_recording_unavailable")
     # new Zoom settings on the old day are checked against the current role
     r = await cat.client.patch(
@@ -200,23 +217,21 @@ async def test_r_day_9_account_messages_are_idempotent_and_stale_ones_ignored(ca
     version = time.time_ns() // 1000
 
     def changed(connected: bool, v: int, role: str = "administrator") -> c.ZoomAccountChanged:
-        return c.ZoomAccountChanged(
-            company_id=company,
-            account_id=account_id,
-            role=c.ZoomAccountRole(role),
-            connected=connected,
-            version=v,
+        return messages.zoom_account_changed(
+            company=company, account_id=account_id, role=role, connected=connected, version=v
         )
 
     removed = changed(False, version + 2)
     await cat.apply(removed, removed)  # a duplicate is harmless
     await cat.apply(changed(True, version + 1, "participant"))  # older: arrives late
     r = await cat.post_day(
-        company, sess["id"], format="zoom", start=at(2), zoom=body(str(account_id))
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(str(account_id))
     )
     assert refusal(r) == (422, FIELD, "zoom_account_disconnected")
     await cat.apply(changed(True, version + 3))
-    day = await cat.day(company, sess["id"], format="zoom", start=at(2), zoom=body(str(account_id)))
+    day = await cat.day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=body(str(account_id))
+    )
     assert day["zoom"]["account_role"] == "administrator"
 
 
@@ -226,29 +241,19 @@ async def test_r_day_9_account_messages_are_consumed_through_the_broker(
     """The real path: ZoomAccountChanged published to the broker, as the bridge's outbox relay
     publishes it, reaches catalog (queue, inbox, handler) and the account becomes usable."""
     company, sess = await zoom_session(cat)
-    account = c.ZoomAccountChanged(
-        company_id=company,
-        account_id=uuid.uuid4(),
-        role=c.ZoomAccountRole.PARTICIPANT,
-        connected=True,
-        version=time.time_ns() // 1000,
+    account = messages.zoom_account_changed(
+        company=company, role=c.ZoomAccountRole.PARTICIPANT, version=time.time_ns() // 1000
     )
     zoom = body(str(account.account_id))
-    r = await cat.post_day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+    r = await cat.post_day(
+        company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom
+    )
     assert refusal(r) == (422, FIELD, "zoom_account_unknown")
-    broker = RabbitBroker(rabbit.amqp_url)
-    await broker.connect()
-    try:
-        await broker.publish(
-            account.model_dump(mode="json"),
-            exchange=rabbit.topology.exchange,
-            routing_key=account.routing_key,
-            persist=True,
-        )
-    finally:
-        await broker.stop()
+    await messages.publish(rabbit, account)
     for _ in range(100):
-        r = await cat.post_day(company, sess["id"], format="zoom", start=at(2), zoom=zoom)
+        r = await cat.post_day(
+            company, sess["id"], format="zoom", start=iso(january_2030(2)), zoom=zoom
+        )
         if r.status_code != 422:
             break
         await asyncio.sleep(0.1)

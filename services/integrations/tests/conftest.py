@@ -3,8 +3,6 @@ receivers served from this process), real PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,16 +21,18 @@ from integrations.settings import IntegrationsSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
 from te_shared.inbox import claim
-from te_shared.testing import (
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     delete_namespace,
     namespace,
     running_app,
     settings_for,
 )
+from te_testing.polling import eventually
 
 #: a local run's settings, with the schedule shrunk 500 times (5 s -> 10 ms, 5 min -> 0.6 s)
 LENIENT: dict[str, Any] = {
@@ -45,30 +45,18 @@ LENIENT: dict[str, Any] = {
 }
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 @dataclass
 class Integ:
     app: FastAPI
     client: httpx.AsyncClient
     token: TokenFactory
     settings: IntegrationsSettings
-    versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    versions: messages.Versions = field(default_factory=messages.Versions)
 
-    wait = staticmethod(wait_for)
+    @staticmethod
+    async def wait(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+        """:func:`eventually` ``probe`` returns something truthy (polled every 50 ms)."""
+        return await eventually(probe, timeout=timeout, interval=0.05)
 
     def admin(self, company: str = "acme", user: str = "admin1") -> dict[str, str]:
         return auth(self.token(role="admin", company=company, user=user))
@@ -133,8 +121,7 @@ class Integ:
         }
 
     def next_version(self, key: uuid.UUID) -> int:
-        self.versions[key] = self.versions.get(key, 0) + 1
-        return self.versions[key]
+        return self.versions.next(key)
 
     def enrollment(
         self,
@@ -146,34 +133,24 @@ class Integ:
         version: int | None = None,
     ) -> c.EnrollmentChanged:
         enrollment_id = enrollment_id or uuid.uuid4()
-        return c.EnrollmentChanged(
-            company_id=company,
+        return messages.enrollment_changed(
+            company=company,
             enrollment_id=enrollment_id,
-            event_id=uuid.uuid4(),
-            session_id=uuid.uuid4(),
-            user_id="u1",
-            email="u1@acme.io",
             status=status,
-            previous_status=previous,
+            previous=previous,
             version=version if version is not None else self.next_version(enrollment_id),
         )
 
     def day(self, *, company: str = "acme", day_id: uuid.UUID | None = None) -> c.DayScheduled:
         day_id = day_id or uuid.uuid4()
-        start = now() + dt.timedelta(days=3)
-        return c.DayScheduled(
-            company_id=company,
+        day = messages.day_data(
+            company=company,
             day_id=day_id,
-            session_id=uuid.uuid4(),
-            event_id=uuid.uuid4(),
             version=self.next_version(day_id),
-            format=c.DayFormat.ONLINE,
-            start=start,
-            end=start + dt.timedelta(hours=1),
-            timezone="Europe/Moscow",
-            topic="Training",
             url="https://meet.example.com/x",
         )
+        assert isinstance(day, c.DayScheduled)
+        return day
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ import uuid
 from typing import Any
 
 import pytest
-from faststream.rabbit import RabbitBroker
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from integrations.delivery import schedule
 from te_shared import contracts as c
-from te_shared.testing import ReceivedWebhook, WebhookReceiver
+from te_testing import messages
+from te_testing.webhooks import ReceivedWebhook, WebhookReceiver
 
 SCALE = 0.002
 
@@ -38,18 +38,6 @@ def verify(secret: str, received: ReceivedWebhook) -> dict[str, Any]:
     return verified
 
 
-async def received(receiver: WebhookReceiver, path: str, count: int, timeout: float = 15) -> Any:
-    async def enough() -> bool:
-        return len(receiver.at(path)) >= count
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await enough():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{path}: {len(receiver.at(path))} of {count} requests")
-        await asyncio.sleep(0.02)
-    return receiver.at(path)
-
-
 async def test_an_enrollment_change_is_delivered_signed_per_standard_webhooks(
     integ: Any, webhook_receiver: WebhookReceiver
 ) -> None:
@@ -59,7 +47,7 @@ async def test_an_enrollment_change_is_delivered_signed_per_standard_webhooks(
         company=co, status=c.EnrollmentStatus.APPROVED, previous=c.EnrollmentStatus.PENDING
     )
     await integ.apply(message, integ.day(company=co))  # the day: not subscribed
-    [got] = await received(webhook_receiver, "/signed", 1)
+    [got] = await webhook_receiver.wait("/signed", 1)
     body = verify(endpoint["secret"], got)
     assert body["type"] == "enrollment.changed"
     assert body["timestamp"] == message.occurred_at.isoformat().replace("+00:00", "Z")
@@ -100,7 +88,7 @@ async def test_a_failing_receiver_gets_retries_on_the_schedule_with_the_same_web
     endpoint = await integ.register(webhook_receiver.url("/flaky"), ["*"], co)
     webhook_receiver.answer("/flaky", 500, 503, 500)
     await integ.apply(integ.enrollment(company=co))
-    attempts = await received(webhook_receiver, "/flaky", 4)
+    attempts = await webhook_receiver.wait("/flaky", 4)
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
     bodies = {a.body for a in attempts}
     assert len(bodies) == 1  # the same body every time, signed afresh with its timestamp
@@ -197,13 +185,13 @@ async def test_deliveries_of_one_subject_go_out_in_order_others_do_not_wait(
         integ.enrollment(company=co, enrollment_id=first, version=2),
         integ.enrollment(company=co, enrollment_id=first, version=1),
     )
-    await received(webhook_receiver, "/ordered", 1)
+    await webhook_receiver.wait("/ordered", 1)
     await integ.apply(integ.enrollment(company=co, enrollment_id=other, version=1))
     await integ.apply_together(
         integ.enrollment(company=co, enrollment_id=first, version=4),
         integ.enrollment(company=co, enrollment_id=first, version=3),
     )
-    got = await received(webhook_receiver, "/ordered", 8)
+    got = await webhook_receiver.wait("/ordered", 8)
     order = [(payload(r)["data"]["enrollment_id"], payload(r)["data"]["version"]) for r in got]
     mine = [version for enrollment, version in order if enrollment == str(first)]
     assert mine == [1, 1, 1, 1, 2, 3, 4], order
@@ -222,8 +210,8 @@ async def test_a_slow_receiver_does_not_hold_up_another(
     webhook_receiver.delay("/slow", 5)
     messages = [integ.enrollment(company=co) for _ in range(6)]
     await integ.apply(*messages)
-    quick = await received(webhook_receiver, "/quick", 6, timeout=10)
-    await received(webhook_receiver, "/slow", 4)  # several in flight, to their own endpoint
+    quick = await webhook_receiver.wait("/quick", 6, timeout=10)
+    await webhook_receiver.wait("/slow", 4)  # several in flight, to their own endpoint
     slow_started = min(r.at for r in webhook_receiver.at("/slow"))
     # every quick delivery arrived before the first slow attempt could even time out
     assert max(r.at for r in quick) < slow_started + integ.settings.webhook_timeout_seconds
@@ -252,7 +240,7 @@ async def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(
     path = f"/v1/webhooks/endpoints/{endpoint['id']}/rotate-secret"
     rotated = (await integ.client.post(path, headers=integ.admin(co))).json()
     await integ.apply(integ.enrollment(company=co))
-    [during] = await received(webhook_receiver, "/rotating", 1)
+    [during] = await webhook_receiver.wait("/rotating", 1)
     assert len(during.headers["webhook-signature"].split(" ")) == 2
     verify(rotated["secret"], during)
     verify(endpoint["secret"], during)
@@ -265,7 +253,7 @@ async def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(
         integ.settings.webhook_rotation_overlap_hours = overlap
     await asyncio.sleep(1.2)
     await integ.apply(integ.enrollment(company=co))
-    _, after = await received(webhook_receiver, "/rotating", 2)
+    _, after = await webhook_receiver.wait("/rotating", 2)
     verify(again["secret"], after)
     with pytest.raises(WebhookVerificationError):  # its overlap (one second) is over
         verify(rotated["secret"], after)
@@ -301,7 +289,7 @@ async def test_a_message_reaches_only_its_own_companys_endpoints(
     await integ.register(webhook_receiver.url("/mine"), ["*"], mine)
     await integ.apply(integ.enrollment(company=theirs), integ.day(company=theirs))
     await integ.apply(integ.day(company=mine))
-    [got] = await received(webhook_receiver, "/mine", 1)
+    [got] = await webhook_receiver.wait("/mine", 1)
     assert payload(got)["type"] == "day.changed"
     await asyncio.sleep(0.3)
     assert len(webhook_receiver.received) == 1
@@ -314,19 +302,8 @@ async def test_messages_from_the_broker_are_delivered_once(
     co = company()
     await integ.register(webhook_receiver.url("/broker"), ["day.changed"], co)
     day = integ.day(company=co)
-    broker = RabbitBroker(integ_rabbit.amqp_url)
-    await broker.connect()
-    try:
-        for _ in range(2):
-            await broker.publish(
-                day.model_dump(mode="json"),
-                exchange=integ_rabbit.topology.exchange,
-                routing_key=day.routing_key,
-                persist=True,
-            )
-    finally:
-        await broker.stop()
-    [got] = await received(webhook_receiver, "/broker", 1)
+    await messages.publish(integ_rabbit, day, day)
+    [got] = await webhook_receiver.wait("/broker", 1)
     data = payload(got)["data"]
     assert data["action"] == "scheduled"
     assert data["start"] == day.start.isoformat().replace("+00:00", "Z")
@@ -341,7 +318,7 @@ async def test_metrics_show_outcomes_and_the_queue(
     await integ.register(webhook_receiver.url("/metrics"), ["*"], co)
     webhook_receiver.answer("/metrics", 500)
     await integ.apply(integ.enrollment(company=co))
-    await received(webhook_receiver, "/metrics", 2)
+    await webhook_receiver.wait("/metrics", 2)
     metrics = await integ.metrics()
     assert metrics[("webhook_deliveries_total", frozenset({("outcome", "delivered")}))] >= 1
     assert metrics[("webhook_deliveries_total", frozenset({("outcome", "retrying")}))] >= 1
@@ -357,7 +334,7 @@ async def test_the_deliveries_log_pages_newest_first_and_filters_by_state(
     endpoint = await integ.register(webhook_receiver.url("/paged"), ["*"], co)
     messages = [integ.enrollment(company=co) for _ in range(5)]
     await integ.apply(*messages)
-    await received(webhook_receiver, "/paged", 5)
+    await webhook_receiver.wait("/paged", 5)
     path = f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries"
 
     async def all_delivered() -> bool:

@@ -5,41 +5,22 @@ the webhook-id it had."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from faststream.rabbit import RabbitBroker
 
 from te_shared import contracts as c
-from te_shared.testing import (
-    DatabaseFactory,
-    RabbitNamespace,
-    ServiceProcess,
-    TokenFactory,
-    WebhookReceiver,
-    auth,
-    free_port,
-    namespace,
-)
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory, namespace
+from te_testing.polling import eventually
+from te_testing.processes import ServiceProcess, free_port
+from te_testing.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -71,32 +52,7 @@ async def process(
 
 
 def enrollment(company: str) -> c.EnrollmentChanged:
-    return c.EnrollmentChanged(
-        company_id=company,
-        enrollment_id=uuid.uuid4(),
-        event_id=uuid.uuid4(),
-        session_id=uuid.uuid4(),
-        user_id="u1",
-        email="u1@x.io",
-        status=c.EnrollmentStatus.APPROVED,
-        previous_status=None,
-        version=1,
-        occurred_at=dt.datetime.now(dt.UTC),
-    )
-
-
-async def publish(ns: RabbitNamespace, message: c.Message) -> None:
-    broker = RabbitBroker(ns.amqp_url)
-    await broker.connect()
-    try:
-        await broker.publish(
-            message.model_dump(mode="json"),
-            exchange=ns.topology.exchange,
-            routing_key=message.routing_key,
-            persist=True,
-        )
-    finally:
-        await broker.stop()
+    return messages.enrollment_changed(company=company, email="u1@x.io")
 
 
 async def test_deliveries_survive_kill_9(
@@ -123,27 +79,16 @@ async def test_deliveries_survive_kill_9(
     # to a receiver that does not answer
     webhook_receiver.answer("/retrying", 503, 503)
     webhook_receiver.delay("/hanging", 60)
-    await publish(ns, enrollment("restart-co"))
+    await messages.publish(ns, enrollment("restart-co"))
 
     async def both_started() -> bool:
         return len(webhook_receiver.at("/retrying")) >= 2 and bool(webhook_receiver.at("/hanging"))
 
-    await wait_for(both_started)
+    await eventually(both_started, interval=0.05)
     proc.kill()  # SIGKILL: no shutdown, the lease of the one in flight stays
     webhook_receiver.delay("/hanging", 0)
     # a message that arrives while the service is down waits in its queue
-    await publish(
-        ns,
-        c.EventChanged(
-            company_id="restart-co",
-            event_id=uuid.uuid4(),
-            version=1,
-            title={"en": "Kept"},
-            state=c.EventState.ACTIVE,
-            dated=True,
-            requires_approval=False,
-        ),
-    )
+    await messages.publish(ns, messages.event_changed(company="restart-co", title={"en": "Kept"}))
     await proc.start()
 
     async def all_delivered() -> bool:
@@ -151,7 +96,7 @@ async def test_deliveries_survive_kill_9(
             len(webhook_receiver.at("/retrying")) >= 4 and len(webhook_receiver.at("/hanging")) >= 2
         )
 
-    await wait_for(all_delivered)
+    await eventually(all_delivered, interval=0.05)
     retried = webhook_receiver.at("/retrying")
     by_id: dict[str, list[int]] = {}
     for got in retried:
@@ -170,7 +115,7 @@ async def test_deliveries_survive_kill_9(
                 items if len(items) == 2 and all(i["state"] == "delivered" for i in items) else []
             )
 
-        items = await wait_for(settled)
+        items = await eventually(settled, interval=0.05)
     enrollment_delivery = next(i for i in items if i["event_type"] == "enrollment.changed")
     statuses = [a["status_code"] for a in enrollment_delivery["attempts"]]
     # the second 503 is in the log unless the kill came between its answer and its record

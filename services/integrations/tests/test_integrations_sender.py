@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from integrations.delivery import sender
 from integrations.delivery.targets import TargetPolicy
-from te_shared.testing import WebhookReceiver
+from te_testing.webhooks import WebhookReceiver
 
 LOOPBACK = TargetPolicy.of(True, ["127.0.0.0/8"])
 PRODUCTION_NETWORKS = TargetPolicy.of(True, [])
@@ -70,7 +70,7 @@ async def test_plain_http_is_refused_at_delivery_once_it_is_not_allowed(
 
 
 async def test_a_receiver_that_is_not_there_is_a_connection_failure() -> None:
-    from te_shared.testing import free_port
+    from te_testing.processes import free_port
 
     answer = await post(LOOPBACK, f"http://127.0.0.1:{free_port()}/", {})
     assert answer.status_code is None

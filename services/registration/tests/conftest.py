@@ -11,19 +11,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from registration.app import create_app
 from registration.handlers import consumers
 from registration.models import OutboxRecord
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
-from te_shared.db import unit_of_work
-from te_shared.testing import (
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,
-    auth,
     delete_namespace,
     running_app,
     settings_for,
@@ -49,7 +48,7 @@ class Reg:
     client: httpx.AsyncClient
     token: TokenFactory
     ns: RabbitNamespace
-    versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    versions: messages.Versions = field(default_factory=messages.Versions)
 
     def user(self, user: str = "u1", company: str = "acme", email: str | None = None) -> Any:
         return auth(self.token(role="user", company=company, user=user, email=email))
@@ -58,15 +57,11 @@ class Reg:
         return auth(self.token(role="admin", company=company, user=user))
 
     def next_version(self, key: uuid.UUID) -> int:
-        self.versions[key] = self.versions.get(key, 0) + 1
-        return self.versions[key]
+        return self.versions.next(key)
 
-    async def apply(self, *messages: c.Message) -> None:
+    async def apply(self, *incoming: c.Message) -> None:
         """Run the handlers as the broker would (one transaction per message)."""
-        factory = self.app.state.runtime.session_factory()
-        for message in messages:
-            async with unit_of_work(factory) as session:
-                await consumers.handlers[type(message)](session, message)
+        await messages.handle(self.app, consumers, *incoming)
 
     async def event(
         self,
@@ -79,11 +74,10 @@ class Reg:
     ) -> uuid.UUID:
         event_id = event_id or uuid.uuid4()
         await self.apply(
-            c.EventChanged(
-                company_id=company,
+            messages.event_changed(
+                company=company,
                 event_id=event_id,
                 version=self.next_version(event_id),
-                title={"en": "Training"},
                 state=state,
                 dated=dated,
                 requires_approval=requires_approval,
@@ -104,19 +98,18 @@ class Reg:
         cls: type[c.SessionData] = c.SessionCreated,
     ) -> c.SessionData:
         session_id = session_id or uuid.uuid4()
-        return cls(
-            company_id=company,
-            session_id=session_id,
+        return messages.session_data(
+            company=company,
             event_id=event_id,
+            session_id=session_id,
             version=self.next_version(session_id),
-            name=name or {"en": f"S-{session_id.hex[:6]}"},
-            timezone="Europe/Moscow",
+            name=name,
             registration_end=(
                 now() + dt.timedelta(days=1) if registration_end == "default" else registration_end
             ),
-            limit_enabled=limit is not None,
-            participant_limit=limit,
-            waitlist_enabled=waitlist,
+            limit=limit,
+            waitlist=waitlist,
+            cls=cls,
         )
 
     def day_msg(
@@ -135,19 +128,15 @@ class Reg:
         cls: type[c.DayData] = c.DayScheduled,
     ) -> c.DayData:
         day_id = day_id or uuid.uuid4()
-        start = start or now() + dt.timedelta(days=3)
         extra: dict[str, Any] = {"confirmed_after_session_end": confirmed} if confirmed else {}
-        return cls(
-            company_id=company,
-            day_id=day_id,
-            session_id=session_id,
+        return messages.day_data(
+            company=company,
             event_id=event_id,
+            session_id=session_id,
+            day_id=day_id,
             version=self.next_version(day_id),
-            format=c.DayFormat.ZOOM if zoom_organizer else c.DayFormat.ONLINE,
             start=start,
-            end=start + dt.timedelta(hours=hours),
-            timezone="Europe/Moscow",
-            topic="Training",
+            length=dt.timedelta(hours=hours),
             zoom=(
                 c.ZoomDaySettings(account_id=uuid.uuid4(), organizer_user_id=zoom_organizer)
                 if zoom_organizer
@@ -155,6 +144,7 @@ class Reg:
             ),
             address=address,
             url=url,
+            cls=cls,
             **extra,
         )
 
@@ -203,14 +193,7 @@ class Reg:
         )
 
     async def outbox(self, routing_key: str) -> list[dict[str, Any]]:
-        factory = self.app.state.runtime.session_factory()
-        async with unit_of_work(factory) as session:
-            rows = await session.scalars(
-                select(OutboxRecord)
-                .where(OutboxRecord.routing_key == routing_key)
-                .order_by(OutboxRecord.id)
-            )
-            return [r.payload for r in rows]
+        return await messages.outbox(self.app, OutboxRecord, routing_key)
 
 
 @pytest.fixture(scope="module")

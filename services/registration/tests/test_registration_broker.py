@@ -3,7 +3,6 @@ EnrollmentChanged (with the user's email) and AccessGranted reach RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -11,37 +10,11 @@ from typing import TYPE_CHECKING, Any
 import aio_pika
 
 from te_shared import contracts as c
+from te_testing import messages
+from te_testing.polling import eventually
 
 if TYPE_CHECKING:
     from conftest import Reg
-
-
-async def _publish(reg: Reg, *messages: c.Message) -> None:
-    connection = await aio_pika.connect(reg.ns.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(reg.ns.exchange)
-        for message in messages:
-            await exchange.publish(
-                aio_pika.Message(
-                    json.dumps(message.model_dump(mode="json")).encode(),
-                    content_type="application/json",
-                    message_id=str(message.message_id),
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=message.routing_key,
-            )
-
-
-async def _eventually(probe: Any, timeout: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.1)
 
 
 async def test_read_model_through_broker_and_enrollment_changed_published(reg: Reg) -> None:
@@ -55,25 +28,17 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
         await tap.bind(exchange, routing_key="registration.#")
 
         event_id = uuid.uuid4()
-        event = c.EventChanged(
-            company_id="acme",
-            event_id=event_id,
-            version=1,
-            title={"en": "Broker"},
-            state=c.EventState.ACTIVE,
-            dated=True,
-            requires_approval=False,
-        )
+        event = messages.event_changed(event_id=event_id, title={"en": "Broker"})
         created = reg.session_msg(event_id, limit=5)
         day = reg.day_msg(event_id, created.session_id)
-        await _publish(reg, day, created, event, created)  # day first, session twice
+        await messages.publish(reg.ns, day, created, event, created)  # day first, session twice
 
         async def applied() -> Any:
             r = await reg.client.get(f"/v1/me/events/{event_id}", headers=reg.admin())
             ok = r.status_code == 200 and r.json()["sessions"]
             return ok and r.json()["sessions"][0]["days"]
 
-        await _eventually(applied)
+        await eventually(applied, interval=0.1)
         r = await reg.client.put(
             f"/v1/events/{event_id}/access", json={"user_ids": ["bk-1"]}, headers=reg.admin()
         )
@@ -91,7 +56,7 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
                 message = await tap.get(fail=False, no_ack=True)
             return len(seen) == 2
 
-        await _eventually(received)
+        await eventually(received, interval=0.1)
         changed = seen[c.EnrollmentChanged.routing_key]
         assert (changed["user_id"], changed["email"], changed["status"]) == (
             "bk-1",

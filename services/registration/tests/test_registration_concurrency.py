@@ -18,7 +18,7 @@ from registration.models import Enrollment, SessionReplica
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
-from te_shared.testing import (
+from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
     TokenFactory,

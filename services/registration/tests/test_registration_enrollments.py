@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from te_shared import contracts as c
+from te_testing import messages
 
 if TYPE_CHECKING:
     from conftest import Reg
@@ -573,22 +574,8 @@ async def test_read_model_is_order_tolerant(reg: Reg) -> None:
     assert str(gone.session_id) not in {s["id"] for s in view["sessions"]}
     # a day cancelled before it was scheduled stays cancelled; a stale cancel deletes nothing
     early = reg.day_msg(eid, created.session_id, start=now() + dt.timedelta(days=6))
-    cancel = c.DayCancelled(
-        company_id="acme",
-        day_id=early.day_id,
-        session_id=created.session_id,
-        event_id=eid,
-        version=early.version + 1,
-        format=early.format,
-    )
-    stale = c.DayCancelled(
-        company_id="acme",
-        day_id=day_id,
-        session_id=created.session_id,
-        event_id=eid,
-        version=1,  # older than the DayRescheduled already applied
-        format=moved.format,
-    )
+    cancel = messages.day_cancelled(early, early.version + 1)
+    stale = messages.day_cancelled(moved, 1)  # older than the DayRescheduled already applied
     await reg.apply(cancel, early, stale)
     view = (await reg.client.get(f"/v1/me/events/{eid}", headers=reg.admin())).json()
     day_ids = {d["id"] for s in view["sessions"] for d in s["days"]}

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from te_shared import contracts as c
-from te_shared.testing import handmade_xlsx, xlsx_row
+from te_testing.xlsx import handmade_xlsx, xlsx_row
 
 if TYPE_CHECKING:
     from conftest import Reg

@@ -17,7 +17,7 @@ import pytest
 
 from registration.enrollments import importing, reading
 from registration.enrollments.reading import Limits, Refused, read_in_worker, read_table
-from te_shared.testing import handmade_xlsx, xlsx_cell, xlsx_row
+from te_testing.xlsx import handmade_xlsx, xlsx_cell, xlsx_row
 
 HEADER = xlsx_row(1, "user_id", "session")
 

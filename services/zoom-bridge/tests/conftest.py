@@ -3,7 +3,6 @@ the bridge on a real database and RabbitMQ; day messages go through the broker."
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import importlib.util
@@ -18,14 +17,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from faststream.rabbit import RabbitBroker
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from te_shared import contracts as c
-from te_shared.testing import DatabaseFactory, RabbitNamespace, TokenFactory, auth, free_port
-from te_shared.testing import settings_for as _settings_for
+from te_testing import messages
+from te_testing.api import auth
+from te_testing.infra import DatabaseFactory, RabbitNamespace, TokenFactory
+from te_testing.infra import settings_for as _settings_for
+from te_testing.polling import eventually
+from te_testing.processes import free_port
+from te_testing.servers import InProcessServer
 from zoom_bridge.app import create_app
 from zoom_bridge.models import OutboxRecord, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -61,39 +63,6 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-class Server:
-    """An ASGI app served by uvicorn on a port, in this event loop."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
-
-
 @dataclass
 class Env:
     """The simulator, the bridge and helpers."""
@@ -104,9 +73,9 @@ class Env:
     bridge_port: int
     sim_port: int
     broker: RabbitBroker
-    bridge: Server | None = None
+    bridge: InProcessServer | None = None
     app: Any = None
-    versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    versions: messages.Versions = field(default_factory=messages.Versions)
     overrides: dict[str, Any] = field(default_factory=dict)
     tracer_provider: Any = None
 
@@ -147,7 +116,7 @@ class Env:
         self.app = create_app(self.settings(), tracer_provider=self.tracer_provider)
         if before_serve is not None:
             before_serve()
-        self.bridge = Server(self.app, self.bridge_port)
+        self.bridge = InProcessServer(self.app, self.bridge_port, lifespan="on")
         await self.bridge.start()
 
     async def stop_bridge(self) -> None:
@@ -170,12 +139,7 @@ class Env:
         return headers
 
     async def publish(self, message: c.Message) -> None:
-        await self.broker.publish(
-            message.model_dump(mode="json"),
-            exchange=self.ns.topology.exchange,
-            routing_key=message.routing_key,
-            persist=True,
-        )
+        await messages.publish(self.ns, message, broker=self.broker)
 
     async def connect(
         self, role: str = "administrator", company: str = "acme", sim_user: str | None = None
@@ -201,41 +165,26 @@ class Env:
             wanted = sim_user or "host@zoom-sim.local"
             return str(next(a["id"] for a in accounts if a["zoom_user_email"] == wanted))
 
-    wait = staticmethod(wait_for)
+    @staticmethod
+    async def wait(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+        """:func:`eventually` ``predicate`` returns something truthy (polled every 0.1 s)."""
+        return await eventually(predicate, timeout=timeout, interval=0.1)
 
     @staticmethod
     def query(url: str) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
     def next_version(self, day_id: uuid.UUID) -> int:
-        self.versions[day_id] = self.versions.get(day_id, 0) + 1
-        return self.versions[day_id]
+        return self.versions.next(day_id)
 
     def approved(self, day: c.DayData, user_id: str, email: str) -> c.EnrollmentChanged:
         """Registration's message that ``user_id`` (known by ``email``) is approved in the
         day's session: how the bridge learns whose attendance a meeting's joins are."""
-        return c.EnrollmentChanged(
-            company_id=day.company_id,
-            enrollment_id=uuid.uuid4(),
-            event_id=day.event_id,
-            session_id=day.session_id,
-            user_id=user_id,
-            email=email,
-            status=c.EnrollmentStatus.APPROVED,
-            previous_status=None,
-            version=1,
-        )
+        return messages.enrollment_in(day, user_id, email)
 
     def cancelled(self, day: c.DayData) -> c.DayCancelled:
         """Catalog's message that ``day`` was deleted, one version on."""
-        return c.DayCancelled(
-            company_id=day.company_id,
-            day_id=day.day_id,
-            session_id=day.session_id,
-            event_id=day.event_id,
-            version=self.next_version(day.day_id),
-            format=c.DayFormat.ZOOM,
-        )
+        return messages.day_cancelled(day, self.next_version(day.day_id))
 
     def day(
         self,
@@ -252,16 +201,13 @@ class Env:
         version: int | None = None,
     ) -> c.DayData:
         day_id = day_id or uuid.uuid4()
-        start = start or now() + dt.timedelta(days=2)
-        return cls(
-            company_id=company,
+        return messages.day_data(
+            company=company,
+            session_id=session_id,
             day_id=day_id,
-            session_id=session_id or uuid.uuid4(),
-            event_id=uuid.uuid4(),
             version=version if version is not None else self.next_version(day_id),
-            format=c.DayFormat.ZOOM,
-            start=start,
-            end=start + dt.timedelta(minutes=minutes),
+            start=start or now() + dt.timedelta(days=2),
+            length=dt.timedelta(minutes=minutes),
             timezone="Europe/Berlin",
             topic="Onboarding day",
             zoom=c.ZoomDaySettings(
@@ -269,6 +215,7 @@ class Env:
                 organizer_user_id=organizer,
                 auto_recording=auto_recording,
             ),
+            cls=cls,
         )
 
     async def meeting_row(self, day_id: uuid.UUID) -> ZoomMeeting | None:
@@ -280,16 +227,7 @@ class Env:
     async def outbox(
         self, routing_key: str, day_id: uuid.UUID | None = None
     ) -> list[dict[str, Any]]:
-        factory = self.app.state.runtime.session_factory()
-        async with factory() as session:
-            rows = (
-                await session.execute(
-                    select(OutboxRecord)
-                    .where(OutboxRecord.routing_key == routing_key)
-                    .order_by(OutboxRecord.id)
-                )
-            ).scalars()
-            payloads = [r.payload for r in rows]
+        payloads = await messages.outbox(self.app, OutboxRecord, routing_key)
         if day_id is not None:
             payloads = [p for p in payloads if p.get("day_id") == str(day_id)]
         return payloads
@@ -314,7 +252,7 @@ class Env:
             row = await self.meeting_row(day_id)
             return row if row is not None and row.status == "created" else None
 
-        result: ZoomMeeting = await wait_for(check, timeout)
+        result: ZoomMeeting = await self.wait(check, timeout)
         return result
 
 
@@ -335,7 +273,7 @@ async def env(
         client_secret="dev-client-secret",
         **getattr(request.module, "SIM_SETTINGS", {}),
     )
-    sim = Server(create_sim(sim_settings), sim_port)
+    sim = InProcessServer(create_sim(sim_settings), sim_port, lifespan="on")
     await sim.start()
     broker = RabbitBroker(amqp_url)
     await broker.connect()
@@ -349,7 +287,7 @@ async def env(
         await environment.stop_bridge()
         await sim.stop()
         await broker.stop()
-        from te_shared.testing import delete_namespace
+        from te_testing.infra import delete_namespace
 
         with contextlib.suppress(Exception):
             await delete_namespace(ns)

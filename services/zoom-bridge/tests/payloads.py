@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from te_testing.clock import zoom_time
+
 ACCOUNT_ID = "zoomSimAccount00000001"
 HOST_ID = "zoomHostUser0000000001"
 FIRST_USER_ID = 16778240
@@ -79,7 +81,7 @@ def user_id(n: int) -> str:
 def _iso(value: dt.datetime | str) -> str:
     if isinstance(value, str):
         return value
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return zoom_time(value)
 
 
 def _body(event: str, obj: dict[str, Any], **extra: Any) -> dict[str, Any]:

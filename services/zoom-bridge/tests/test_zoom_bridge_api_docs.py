@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from te_shared.testing import assert_readme_lists_the_api
+from te_testing.api import assert_readme_lists_the_api
 from zoom_bridge.app import create_app
 
 README = Path(__file__).parents[1] / "README.md"

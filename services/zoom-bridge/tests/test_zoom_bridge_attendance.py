@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from te_shared import contracts as c
+from te_testing.clock import iso, minutes_after
 from zoom_bridge.models import MeetingRegistrant
 
 if TYPE_CHECKING:
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 REPORTS = "/v2/report/"
-
-
-def at(minutes: float) -> str:
-    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
 
 
 async def _account(env: Env, role: str = "administrator", email: str = "att@zoom.test") -> str:
@@ -85,22 +82,36 @@ async def test_r_zoom_5_minutes_add_up_across_instances_and_rejoins(env: Env) ->
     day, zoom_id, _ = await _day(env, {"ann": "ann@example.com"})
     base = f"/_sim/meetings/{zoom_id}"
     async with env.sim() as sim:
-        first = await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(0)})
-        await sim.post(f"{base}/join", json={"name": "Visitor", "at": at(1)})
-        await sim.post(f"{base}/leave", json={"email": "ann@example.com", "at": at(10)})
-        await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(20)})
-        await sim.post(f"{base}/end", json={"at": at(30)})
+        first = await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 0))}
+        )
+        await sim.post(f"{base}/join", json={"name": "Visitor", "at": iso(minutes_after(T0, 1))})
+        await sim.post(
+            f"{base}/leave", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 10))}
+        )
+        await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 20))}
+        )
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 30))})
         await _attendance(env, day.day_id, "ann", final=True, minutes=20)
         # held again: a guest is the first to join the new instance
-        guest = (await sim.post(f"{base}/join", json={"name": "Walk-in", "at": at(60)})).json()
-        second = await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(61)})
+        guest = (
+            await sim.post(
+                f"{base}/join", json={"name": "Walk-in", "at": iso(minutes_after(T0, 60))}
+            )
+        ).json()
+        second = await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 61))}
+        )
         assert guest["user_id"] == first.json()["user_id"] == "16778240"
         assert guest["uuid"] != first.json()["uuid"]
-        await sim.post(f"{base}/leave", json={"email": "ann@example.com", "at": at(71)})
+        await sim.post(
+            f"{base}/leave", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 71))}
+        )
         live = await _attendance(env, day.day_id, "ann", minutes=30)
         assert live["final"] is True  # after the day's final figures, never live again
         assert second.json()["user_id"] == "16779264"
-        await sim.post(f"{base}/end", json={"at": at(80)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 80))})
 
     async def reconciled_twice() -> bool:
         rows = await _records(env, day.day_id, "ann")
@@ -123,20 +134,28 @@ async def test_r_zoom_5_waiting_room_time_is_never_attendance(env: Env) -> None:
     base = f"/_sim/meetings/{zoom_id}"
     async with env.sim() as sim:
         waiting = await sim.post(
-            f"{base}/join", json={"email": "bea@example.com", "at": at(0), "waiting_room": True}
+            f"{base}/join",
+            json={
+                "email": "bea@example.com",
+                "at": iso(minutes_after(T0, 0)),
+                "waiting_room": True,
+            },
         )
         assert waiting.json()["webhook_status"] == 200  # acknowledged, not attendance
         assert not await _records(env, day.day_id, "bea")
         admitted = await sim.post(
-            f"{base}/admit", json={"user_id": waiting.json()["user_id"], "at": at(10)}
+            f"{base}/admit",
+            json={"user_id": waiting.json()["user_id"], "at": iso(minutes_after(T0, 10))},
         )
         assert [d["event"] for d in admitted.json()["deliveries"]] == [
             "meeting.participant_admitted",
             "meeting.participant_joined",
         ]
-        await sim.post(f"{base}/leave", json={"email": "bea@example.com", "at": at(25)})
+        await sim.post(
+            f"{base}/leave", json={"email": "bea@example.com", "at": iso(minutes_after(T0, 25))}
+        )
         await _attendance(env, day.day_id, "bea", minutes=15)
-        await sim.post(f"{base}/end", json={"at": at(30)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 30))})
     final = await _attendance(env, day.day_id, "bea", final=True)
     assert final["minutes"] == 15  # the report's waiting-room row (0-10) does not count
 
@@ -184,10 +203,20 @@ async def test_r_zoom_5_unmatched_participants_are_listed_and_an_admin_credits_o
     day, zoom_id, _ = await _day(env, {"ann": "ann@example.com", "gus": "gus@example.com"})
     base = f"/_sim/meetings/{zoom_id}"
     async with env.sim() as sim:
-        await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(0)})
-        phone = (await sim.post(f"{base}/join", json={"name": "Gus (phone)", "at": at(2)})).json()
-        await sim.post(f"{base}/join", json={"email": "someone@else.example", "at": at(3)})
-        await sim.post(f"{base}/leave", json={"user_id": phone["user_id"], "at": at(32)})
+        await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 0))}
+        )
+        phone = (
+            await sim.post(
+                f"{base}/join", json={"name": "Gus (phone)", "at": iso(minutes_after(T0, 2))}
+            )
+        ).json()
+        await sim.post(
+            f"{base}/join", json={"email": "someone@else.example", "at": iso(minutes_after(T0, 3))}
+        )
+        await sim.post(
+            f"{base}/leave", json={"user_id": phone["user_id"], "at": iso(minutes_after(T0, 32))}
+        )
     assert phone["participant"]["email"] == ""  # a guest, as Zoom sends one
 
     async def guest_left() -> list[dict[str, Any]] | None:
@@ -284,8 +313,12 @@ async def test_r_zoom_5_unmatched_participants_are_listed_and_an_admin_credits_o
     # a later stay of the same guest (their participant_uuid) is theirs too
     later = zoom_payloads.Participant("Gus (phone)", phone["participant"]["participant_uuid"])
     for body in (
-        zoom_payloads.participant_joined(zoom_id, phone["uuid"], later, user_id="99", at=at(40)),
-        zoom_payloads.participant_left(zoom_id, phone["uuid"], later, user_id="99", at=at(45)),
+        zoom_payloads.participant_joined(
+            zoom_id, phone["uuid"], later, user_id="99", at=iso(minutes_after(T0, 40))
+        ),
+        zoom_payloads.participant_left(
+            zoom_id, phone["uuid"], later, user_id="99", at=iso(minutes_after(T0, 45))
+        ),
     ):
         async with env.sim() as sim:
             r = await sim.post(
@@ -307,13 +340,18 @@ async def test_r_zoom_5_a_leave_after_meeting_ended_corrects_the_final_figures(e
             "/_sim/faults",
             json={"status": 400, "zoom_code": 4711, "count": 5, "path_prefix": REPORTS},
         )
-        await sim.post(f"{base}/join", json={"email": "cid@example.com", "at": at(0)})
-        await sim.post(f"{base}/join", json={"email": "dan@example.com", "at": at(0)})
+        await sim.post(
+            f"{base}/join", json={"email": "cid@example.com", "at": iso(minutes_after(T0, 0))}
+        )
+        await sim.post(
+            f"{base}/join", json={"email": "dan@example.com", "at": iso(minutes_after(T0, 0))}
+        )
         late = await sim.post(
-            f"{base}/leave", json={"email": "cid@example.com", "at": at(25), "delay_ms": 2500}
+            f"{base}/leave",
+            json={"email": "cid@example.com", "at": iso(minutes_after(T0, 25)), "delay_ms": 2500},
         )
         assert late.json()["webhook"]["state"] == "scheduled"
-        await sim.post(f"{base}/end", json={"at": at(40)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 40))})
         first_final = await _attendance(env, day.day_id, "cid", final=True)
         assert first_final["minutes"] == 40  # still in when the meeting ended
         corrected = await _attendance(env, day.day_id, "cid", final=True, minutes=25)
@@ -347,15 +385,15 @@ async def test_r_zoom_5_a_report_zoom_will_not_give_does_not_stop_final_attendan
         )
         for zoom_id, email in ((free_id, "eva@example.com"), (slow_id, "fay@example.com")):
             base = f"/_sim/meetings/{zoom_id}"
-            await sim.post(f"{base}/join", json={"email": email, "at": at(0)})
-            await sim.post(f"{base}/leave", json={"email": email, "at": at(12)})
-        await sim.post(f"/_sim/meetings/{free_id}/end", json={"at": at(20)})
+            await sim.post(f"{base}/join", json={"email": email, "at": iso(minutes_after(T0, 0))})
+            await sim.post(f"{base}/leave", json={"email": email, "at": iso(minutes_after(T0, 12))})
+        await sim.post(f"/_sim/meetings/{free_id}/end", json={"at": iso(minutes_after(T0, 20))})
         await _attendance(env, free.day_id, "eva", final=True, minutes=12)
         await sim.post(
             "/_sim/faults",
             json={"status": 404, "count": 2, "path_prefix": f"{REPORTS}meetings/"},
         )
-        await sim.post(f"/_sim/meetings/{slow_id}/end", json={"at": at(20)})
+        await sim.post(f"/_sim/meetings/{slow_id}/end", json={"at": iso(minutes_after(T0, 20))})
         await _attendance(env, slow.day_id, "fay", final=True, minutes=12)
         calls = (await sim.get("/_sim/calls")).json()
     reports = [x["status"] for x in calls if str(x["path"]).startswith(REPORTS)]
@@ -381,18 +419,24 @@ async def test_r_zoom_5_the_report_of_an_instance_with_slashes_in_its_uuid(env: 
         await sim.delete("/_sim/calls")
         joined = await sim.post(
             f"{base}/join",
-            json={"email": "ida@example.com", "at": at(0), "instance_uuid": instance},
+            json={
+                "email": "ida@example.com",
+                "at": iso(minutes_after(T0, 0)),
+                "instance_uuid": instance,
+            },
         )
         assert joined.json()["uuid"] == instance
         await _attendance(env, day.day_id, "ida", minutes=0)
         await sim.patch("/_sim/config", json={"webhook_url": "http://127.0.0.1:9/lost"})
         try:
-            await sim.post(f"{base}/leave", json={"email": "ida@example.com", "at": at(12)})
+            await sim.post(
+                f"{base}/leave", json={"email": "ida@example.com", "at": iso(minutes_after(T0, 12))}
+            )
         finally:
             await sim.patch(
                 "/_sim/config", json={"webhook_url": f"{env.bridge_url}/v1/zoom/webhooks"}
             )
-        await sim.post(f"{base}/end", json={"at": at(15)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 15))})
         final = await _attendance(env, day.day_id, "ida", final=True)
         calls = (await sim.get("/_sim/calls")).json()
     assert final["minutes"] == 12

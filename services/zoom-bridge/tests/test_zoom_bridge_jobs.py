@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared.db import create_engine, create_sessionmaker, run_migrations_async
-from te_shared.testing import DatabaseFactory
+from te_testing.infra import DatabaseFactory
 from zoom_bridge.app import MIGRATIONS
 from zoom_bridge.meetings import jobs
 from zoom_bridge.models import ZoomJob

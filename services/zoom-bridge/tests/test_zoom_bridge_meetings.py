@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
+from te_testing.clock import zoom_time
 from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.client import ZoomRetryable
 
@@ -74,7 +76,7 @@ async def test_r_zoom_3_reschedule_patches_and_cancel_deletes(env: Env) -> None:
     await env.wait(lambda: env.outbox(c.MeetingUpdated.routing_key, day.day_id))
     sim_meeting = await env.sim_meeting(str(row.zoom_meeting_id))
     assert sim_meeting["duration"] == 30
-    assert sim_meeting["start_time"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sim_meeting["start_time"] == zoom_time(later)
     await env.publish(env.cancelled(day))
     deleted = await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert deleted[0]["zoom_meeting_id"] == row.zoom_meeting_id
@@ -333,16 +335,7 @@ async def test_r_zoom_3_auto_recording_is_cloud_only_for_administrator_role_with
 ) -> None:
     """R-DAY-9 / R-ZOOM-7: cloud recording when the day asks for it, the account has the
     administrator role and the company has the training module; otherwise none."""
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="recco",
-            version=1,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(company="recco", zoom_enabled=True))
     admin_role = await env.connect("administrator", company="recco", sim_user="rec-a@zoom.test")
     free_role = await env.connect("participant", company="recco", sim_user="rec-p@zoom.test")
     cases = {

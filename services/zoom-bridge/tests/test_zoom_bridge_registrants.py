@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
 from zoom_bridge.models import MeetingRegistrant, ZoomJob
 from zoom_bridge.zoom.api import ZoomApi
 from zoom_bridge.zoom.client import ZoomNotFound
@@ -25,29 +26,6 @@ async def _account(env: Env, role: str = "administrator") -> str:
     if key not in env.overrides:
         env.overrides[key] = await env.connect(role, sim_user=f"reg-{role}@zoom.test")
     return str(env.overrides[key])
-
-
-def _enrollment(
-    day: c.DayData,
-    user_id: str | None,
-    email: str,
-    status: c.EnrollmentStatus = c.EnrollmentStatus.APPROVED,
-    *,
-    enrollment_id: uuid.UUID | None = None,
-    version: int = 1,
-    session_id: uuid.UUID | None = None,
-) -> c.EnrollmentChanged:
-    return c.EnrollmentChanged(
-        company_id=day.company_id,
-        enrollment_id=enrollment_id or uuid.uuid4(),
-        event_id=day.event_id,
-        session_id=session_id or day.session_id,
-        user_id=user_id,
-        email=email,
-        status=status,
-        previous_status=None,
-        version=version,
-    )
 
 
 async def _registrants(env: Env, account: str, zoom_id: str) -> dict[str, dict[str, str]]:
@@ -98,11 +76,13 @@ async def test_r_zoom_3_seat_holders_of_an_administrator_meeting_get_personal_li
 ) -> None:
     account = await _account(env)
     day = env.day(account, organizer="org-r")
-    unbound = _enrollment(day, None, "newbie@example.com")  # an e-mail nobody signed in with
+    unbound = messages.enrollment_in(
+        day, None, "newbie@example.com"
+    )  # an e-mail nobody signed in with
     for message in (
-        _enrollment(day, "ann", "Ann@Example.com"),
-        _enrollment(day, "pat", "pat@example.com", c.EnrollmentStatus.PENDING),
-        _enrollment(day, "wes", "wes@example.com", c.EnrollmentStatus.WAITLISTED),
+        messages.enrollment_in(day, "ann", "Ann@Example.com"),
+        messages.enrollment_in(day, "pat", "pat@example.com", c.EnrollmentStatus.PENDING),
+        messages.enrollment_in(day, "wes", "wes@example.com", c.EnrollmentStatus.WAITLISTED),
         unbound,
     ):
         await env.publish(message)
@@ -130,7 +110,7 @@ async def test_r_zoom_3_seat_holders_of_an_administrator_meeting_get_personal_li
     assert await _join_url(env, day.day_id, env.user("pat")) == 404
     # the unbound enrollment's person signs in: the same registration is theirs, not a new one
     await env.publish(
-        _enrollment(
+        messages.enrollment_in(
             day, "newbie", "newbie@example.com", enrollment_id=unbound.enrollment_id, version=2
         )
     )
@@ -148,9 +128,9 @@ async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env:
     day = env.day(account)
     cid = uuid.uuid4()
     mover = uuid.uuid4()
-    await env.publish(_enrollment(day, "cat", "cat@example.com", enrollment_id=cid))
-    await env.publish(_enrollment(day, "max", "max@example.com", enrollment_id=mover))
-    await env.publish(_enrollment(day, "liv", "liv@example.com"))
+    await env.publish(messages.enrollment_in(day, "cat", "cat@example.com", enrollment_id=cid))
+    await env.publish(messages.enrollment_in(day, "max", "max@example.com", enrollment_id=mover))
+    await env.publish(messages.enrollment_in(day, "liv", "liv@example.com"))
     await env.publish(day)
     row = await env.created(day.day_id)
     zoom_id = str(row.zoom_meeting_id)
@@ -158,7 +138,7 @@ async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env:
     before = await _registered_as(env, account, zoom_id, everyone)
     # cat withdraws; max moves to another session of the event
     await env.publish(
-        _enrollment(
+        messages.enrollment_in(
             day,
             "cat",
             "cat@example.com",
@@ -168,7 +148,7 @@ async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env:
         )
     )
     await env.publish(
-        _enrollment(
+        messages.enrollment_in(
             day, "max", "max@example.com", enrollment_id=mover, version=2, session_id=uuid.uuid4()
         )
     )
@@ -178,7 +158,9 @@ async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env:
     assert await _join_url(env, day.day_id, env.user("cat")) == 404
     assert await _join_url(env, day.day_id, env.user("max")) == 404
     # cat's seat comes back (approved again): registered again, with a new link
-    await env.publish(_enrollment(day, "cat", "cat@example.com", enrollment_id=cid, version=3))
+    await env.publish(
+        messages.enrollment_in(day, "cat", "cat@example.com", enrollment_id=cid, version=3)
+    )
     again = await _registered_as(env, account, zoom_id, {"liv@example.com", "cat@example.com"})
     assert again["cat@example.com"]["id"] != before["cat@example.com"]["id"]
 
@@ -186,7 +168,7 @@ async def test_r_zoom_3_a_lost_seat_removes_the_registrant_at_zoom_and_here(env:
 async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -> None:
     account = await _account(env)
     day = env.day(account)
-    await env.publish(_enrollment(day, "ida", "ida@example.com"))
+    await env.publish(messages.enrollment_in(day, "ida", "ida@example.com"))
     await env.publish(day)
     first = await env.created(day.day_id)
     await _registered_as(env, account, str(first.zoom_meeting_id), {"ida@example.com"})
@@ -222,7 +204,7 @@ async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -
 async def test_r_zoom_3_participant_role_meetings_keep_the_shared_link(env: Env) -> None:
     account = await _account(env, "participant")
     day = env.day(account)
-    await env.publish(_enrollment(day, "joe", "joe@example.com"))
+    await env.publish(messages.enrollment_in(day, "joe", "joe@example.com"))
     await env.publish(day)
     row = await env.created(day.day_id)
     assert (await env.sim_meeting(str(row.zoom_meeting_id)))["settings"]["approval_type"] == 2
@@ -246,7 +228,7 @@ async def test_r_zoom_3_registration_respects_zooms_rate_limits(env: Env) -> Non
     day = env.day(account)
     emails = {f"learner{i}@example.com" for i in range(5)}
     for i, email in enumerate(sorted(emails)):
-        await env.publish(_enrollment(day, f"learner{i}", email))
+        await env.publish(messages.enrollment_in(day, f"learner{i}", email))
     async with env.sim() as sim:
         await sim.post(
             "/_sim/faults",
@@ -271,7 +253,7 @@ async def test_r_zoom_3_a_role_change_switches_registration(env: Env) -> None:
     takes none (everyone has the shared link); administrator again: registered again."""
     account = await env.connect("administrator", sim_user="reg-switch@zoom.test")
     day = env.day(account)
-    await env.publish(_enrollment(day, "kim", "kim@example.com"))
+    await env.publish(messages.enrollment_in(day, "kim", "kim@example.com"))
     await env.publish(day)
     row = await env.created(day.day_id)
     zoom_id = str(row.zoom_meeting_id)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from te_shared import contracts as c
+from te_testing import messages
+from te_testing.clock import iso, minutes_after
 from zoom_bridge.accounts import service as accounts
 from zoom_bridge.models import WebhookEvent, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -31,10 +33,6 @@ if TYPE_CHECKING:
 
 APP_SECRET = "test-webhook-secret"  # conftest.WEBHOOK_SECRET: the OAuth app's
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-
-def at(minutes: float) -> str:
-    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
 
 
 async def post_signed(
@@ -130,7 +128,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
                 "participant": {
                     "user_id": "16778240",
                     "email": "vic@victim.test",
-                    "join_time": at(0),
+                    "join_time": iso(minutes_after(T0, 0)),
                 },
             },
         },
@@ -189,7 +187,8 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     # the same join, from Zoom (the OAuth app's secret): the victim's attendance is recorded
     async with env.sim() as sim:
         r = await sim.post(
-            f"/_sim/meetings/{zoom_id}/join", json={"email": "vic@victim.test", "at": at(0)}
+            f"/_sim/meetings/{zoom_id}/join",
+            json={"email": "vic@victim.test", "at": iso(minutes_after(T0, 0))},
         )
         assert r.json()["webhook_status"] == 200
 
@@ -215,7 +214,11 @@ async def test_f1_a_connections_own_secret_still_covers_its_own_meetings_only(en
             "account_id": "ownAcct",
             "object": {
                 "id": zoom_id,
-                "participant": {"user_id": "1", "email": "sam@s2s.test", "join_time": at(0)},
+                "participant": {
+                    "user_id": "1",
+                    "email": "sam@s2s.test",
+                    "join_time": iso(minutes_after(T0, 0)),
+                },
             },
         },
     }
@@ -231,16 +234,7 @@ async def test_f1_a_connections_own_secret_still_covers_its_own_meetings_only(en
 
 
 async def test_f1_recording_links_are_kept_only_on_zooms_own_hosts(env: Env) -> None:
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="rec-co",
-            version=1,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(company="rec-co", zoom_enabled=True))
     account = await env.connect("administrator", company="rec-co", sim_user="rec@zoom.test")
     day = env.day(account, company="rec-co")
     await env.publish(day)
@@ -325,15 +319,12 @@ async def test_f3_r_zoom_3_join_link_only_for_seat_holders(env: Env) -> None:
         enrollment_of.setdefault(user, uuid.uuid4())
         versions[user] = versions.get(user, 0) + 1
         await env.publish(
-            c.EnrollmentChanged(
-                company_id="seats-co",
+            messages.enrollment_in(
+                day,
+                user,
+                f"{user}@seats.test",
+                status,
                 enrollment_id=enrollment_of[user],
-                event_id=day.event_id,
-                session_id=day.session_id,
-                user_id=user,
-                email=f"{user}@seats.test",
-                status=status,
-                previous_status=None,
                 version=versions[user],
             )
         )

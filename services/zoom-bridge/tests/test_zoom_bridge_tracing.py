@@ -3,7 +3,6 @@ Zoom job (the Zoom call) into the MeetingCreated it publishes back to catalog.""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
@@ -14,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from te_shared import contracts as c
+from te_testing.polling import eventually
 
 
 async def test_trace_crosses_day_scheduled_zoom_call_and_meeting_created(env: Any) -> None:
@@ -46,14 +46,18 @@ async def test_trace_crosses_day_scheduled_zoom_call_and_meeting_created(env: An
     def spans_of_trace() -> list[Any]:
         return [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id]
 
-    for _ in range(100):  # the relay publishes MeetingCreated shortly after the Zoom call
-        if any(
-            s.kind is SpanKind.PRODUCER and c.MeetingCreated.routing_key in s.name
-            for s in spans_of_trace()
-        ):
-            break
-        await asyncio.sleep(0.1)
-    in_trace = spans_of_trace()
+    async def traced() -> list[Any]:
+        return spans_of_trace()
+
+    in_trace = await eventually(  # the relay publishes MeetingCreated shortly after the Zoom call
+        traced,
+        lambda spans: any(
+            s.kind is SpanKind.PRODUCER and c.MeetingCreated.routing_key in s.name for s in spans
+        ),
+        timeout=10,
+        interval=0.1,
+        what="MeetingCreated published in the trace",
+    )
     names = [(s.kind.name, s.name) for s in in_trace]
     assert any(s.kind is SpanKind.CONSUMER for s in in_trace), names  # DayScheduled consumed
     assert any(s.name == "zoom sync" and s.kind is SpanKind.CLIENT for s in in_trace), names

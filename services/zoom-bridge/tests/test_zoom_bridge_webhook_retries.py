@@ -15,6 +15,7 @@ import pytest
 
 from te_shared import contracts as c
 from te_shared.errors import ServiceUnavailable
+from te_testing.clock import iso, minutes_after
 from zoom_bridge.webhooks import service
 
 if TYPE_CHECKING:
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
 SIM_SETTINGS = {"webhook_retry_scale": 0.002, "webhook_timeout_s": 1.0}
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-
-def at(minutes: float) -> str:
-    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
 
 
 async def _day(env: Env, user_id: str, email: str) -> tuple[c.DayData, str]:
@@ -68,7 +65,8 @@ async def test_r_zoom_4_a_failed_delivery_comes_again_with_its_first_timestamp(
     monkeypatch.setattr(service, "store", down_once)
     async with env.sim() as sim:
         r = await sim.post(
-            f"/_sim/meetings/{zoom_id}/join", json={"email": "amy@example.com", "at": at(0)}
+            f"/_sim/meetings/{zoom_id}/join",
+            json={"email": "amy@example.com", "at": iso(minutes_after(T0, 0))},
         )
     assert r.json()["webhook_status"] == 503
     delivery = await _delivered(env, r.json()["webhook"]["id"])
@@ -97,11 +95,13 @@ async def test_r_zoom_4_a_retry_of_a_delivery_answered_too_late_is_a_duplicate(
     monkeypatch.setattr(service, "store", slow_once)
     async with env.sim() as sim:
         r = await sim.post(
-            f"/_sim/meetings/{zoom_id}/join", json={"email": "bob@example.com", "at": at(0)}
+            f"/_sim/meetings/{zoom_id}/join",
+            json={"email": "bob@example.com", "at": iso(minutes_after(T0, 0))},
         )
         assert r.json()["webhook_status"] is None  # no answer within the deadline
         await sim.post(
-            f"/_sim/meetings/{zoom_id}/leave", json={"email": "bob@example.com", "at": at(20)}
+            f"/_sim/meetings/{zoom_id}/leave",
+            json={"email": "bob@example.com", "at": iso(minutes_after(T0, 20))},
         )
     delivery = await _delivered(env, r.json()["webhook"]["id"])
     assert [a["response"] for a in delivery["attempts"]][-1] == {"status": "duplicate"}
@@ -122,7 +122,11 @@ async def test_r_zoom_4_the_window_covers_zooms_last_retry_and_no_more(
     day, zoom_id = await _day(env, "cy", "cy@example.com")
     cy = zoom_payloads.member("cy@example.com", "Cy")
     body = zoom_payloads.participant_joined(
-        zoom_id, "aW5zdGFuY2Ugb25lAAAAAA==", cy, user_id=zoom_payloads.user_id(0), at=at(0)
+        zoom_id,
+        "aW5zdGFuY2Ugb25lAAAAAA==",
+        cy,
+        user_id=zoom_payloads.user_id(0),
+        at=iso(minutes_after(T0, 0)),
     )
     send = {"event": body["event"], "payload": body["payload"]}
     async with env.sim() as sim:

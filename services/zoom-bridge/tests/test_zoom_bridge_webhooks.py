@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from te_shared import contracts as c
+from te_testing import messages
+from te_testing.clock import iso, minutes_after
 from zoom_bridge.models import CompanyReplica, WebhookEvent, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks import service
@@ -20,10 +22,6 @@ if TYPE_CHECKING:
     from conftest import Env
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-
-def at(minutes: float) -> str:
-    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
 
 
 async def _day(env: Env, role: str, email: str, *, learners: dict[str, str]) -> tuple[Any, str]:
@@ -111,16 +109,26 @@ async def test_r_zoom_5_administrator_minutes_sum_rejoins_and_reconcile(env: Env
     )
     async with env.sim() as sim:
         base = f"/_sim/meetings/{zoom_id}"
-        await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(0)})
-        await sim.post(f"{base}/leave", json={"email": "ann@example.com", "at": at(10)})
-        await sim.post(f"{base}/join", json={"email": "ann@example.com", "at": at(20)})
-        await sim.post(f"{base}/join", json={"email": "stranger@example.com", "at": at(1)})
+        await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 0))}
+        )
+        await sim.post(
+            f"{base}/leave", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 10))}
+        )
+        await sim.post(
+            f"{base}/join", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 20))}
+        )
+        await sim.post(
+            f"{base}/join", json={"email": "stranger@example.com", "at": iso(minutes_after(T0, 1))}
+        )
         live = await _attendance(env, day.day_id, "ann", minutes=10)
         assert live["joined"] is True
         assert live["final"] is False
-        await sim.post(f"{base}/leave", json={"email": "ann@example.com", "at": at(35)})
+        await sim.post(
+            f"{base}/leave", json={"email": "ann@example.com", "at": iso(minutes_after(T0, 35))}
+        )
         await _attendance(env, day.day_id, "ann", minutes=25)
-        await sim.post(f"{base}/end", json={"at": at(40)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 40))})
     final = await _attendance(env, day.day_id, "ann", final=True)
     assert final["minutes"] == 25
     rows = await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)
@@ -133,16 +141,20 @@ async def test_r_zoom_5_reconciliation_fixes_a_lost_leave_webhook(env: Env) -> N
     )
     async with env.sim() as sim:
         base = f"/_sim/meetings/{zoom_id}"
-        await sim.post(f"{base}/join", json={"email": "dee@example.com", "at": at(0)})
+        await sim.post(
+            f"{base}/join", json={"email": "dee@example.com", "at": iso(minutes_after(T0, 0))}
+        )
         await _attendance(env, day.day_id, "dee", minutes=0)
         await sim.patch("/_sim/config", json={"webhook_url": "http://127.0.0.1:9/lost"})
         try:
-            await sim.post(f"{base}/leave", json={"email": "dee@example.com", "at": at(15)})
+            await sim.post(
+                f"{base}/leave", json={"email": "dee@example.com", "at": iso(minutes_after(T0, 15))}
+            )
         finally:
             await sim.patch(
                 "/_sim/config", json={"webhook_url": f"{env.bridge_url}/v1/zoom/webhooks"}
             )
-        await sim.post(f"{base}/end", json={"at": at(20)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 20))})
     final = await _attendance(env, day.day_id, "dee", final=True)
     assert final["minutes"] == 15  # from the participants report
 
@@ -153,8 +165,8 @@ async def test_r_zoom_4_duplicate_and_out_of_order_webhooks(env: Env) -> None:
     )
     obj: dict[str, Any] = {"id": zoom_id, "uuid": "u", "topic": "t"}
     who = {"user_id": "9001", "participant_uuid": "p-bob", "email": "bob@example.com"}
-    left = {**obj, "participant": {**who, "leave_time": at(30)}}
-    joined = {**obj, "participant": {**who, "join_time": at(5)}}
+    left = {**obj, "participant": {**who, "leave_time": iso(minutes_after(T0, 30))}}
+    joined = {**obj, "participant": {**who, "join_time": iso(minutes_after(T0, 5))}}
     async with env.sim() as sim:
         for event, o in (
             ("meeting.participant_left", left),  # leave arrives before its join
@@ -179,8 +191,12 @@ async def test_r_zoom_2_participant_role_records_who_joined_without_minutes(env:
     )
     async with env.sim() as sim:
         base = f"/_sim/meetings/{zoom_id}"
-        await sim.post(f"{base}/join", json={"email": "cid@example.com", "at": at(0)})
-        await sim.post(f"{base}/leave", json={"email": "cid@example.com", "at": at(30)})
+        await sim.post(
+            f"{base}/join", json={"email": "cid@example.com", "at": iso(minutes_after(T0, 0))}
+        )
+        await sim.post(
+            f"{base}/leave", json={"email": "cid@example.com", "at": iso(minutes_after(T0, 30))}
+        )
     record = await _attendance(env, day.day_id, "cid")
     assert record["joined"] is True
     assert record["minutes"] is None
@@ -190,16 +206,7 @@ async def test_r_zoom_2_participant_role_records_who_joined_without_minutes(env:
 
 
 async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: Env) -> None:
-    await env.publish(
-        c.CompanySettingsChanged(
-            company_id="acme",
-            version=10,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=True,
-        )
-    )
+    await env.publish(messages.company_settings_changed(version=10, zoom_enabled=True))
     day, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     async with env.sim() as sim:
         r = await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
@@ -233,13 +240,8 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     day2, zoom_id2 = await _day(env, "administrator", "admin-role@zoom.test", learners={})
     assert (await env.sim_meeting(zoom_id2))["settings"]["auto_recording"] == "cloud"
     await env.publish(
-        c.CompanySettingsChanged(
-            company_id="acme",
-            version=11,
-            timezone="UTC",
-            locales=["en"],
-            zoom_enabled=True,
-            training_module_enabled=False,
+        messages.company_settings_changed(
+            version=11, zoom_enabled=True, training_module_enabled=False
         )
     )
 
@@ -312,9 +314,13 @@ async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_toke
     row = await env.created(day.day_id)
     async with env.sim() as sim:
         base = f"/_sim/meetings/{row.zoom_meeting_id}"
-        joined = await sim.post(f"{base}/join", json={"email": "eve@example.com", "at": at(0)})
+        joined = await sim.post(
+            f"{base}/join", json={"email": "eve@example.com", "at": iso(minutes_after(T0, 0))}
+        )
         assert joined.json()["webhook_status"] == 200  # signed with the app's own secret
-        await sim.post(f"{base}/leave", json={"email": "eve@example.com", "at": at(20)})
+        await sim.post(
+            f"{base}/leave", json={"email": "eve@example.com", "at": iso(minutes_after(T0, 20))}
+        )
         forged = await sim.post("/_sim/webhook/send", json={**ended, "bad_signature": True})
         assert forged.json()["webhook_status"] == 401
         validation = await sim.post(
@@ -335,10 +341,13 @@ async def test_r_zoom_5_rejoins_without_user_id_add_up_in_any_order(env: Env) ->
     who = {"user_id": "", "participant_uuid": "p-gus", "email": "gus@example.com"}
     async with env.sim() as sim:
         for event, when in (
-            ("meeting.participant_joined", {"join_time": at(0)}),
-            ("meeting.participant_left", {"leave_time": at(10)}),
-            ("meeting.participant_left", {"leave_time": at(35)}),  # before its join
-            ("meeting.participant_joined", {"join_time": at(20)}),
+            ("meeting.participant_joined", {"join_time": iso(minutes_after(T0, 0))}),
+            ("meeting.participant_left", {"leave_time": iso(minutes_after(T0, 10))}),
+            (
+                "meeting.participant_left",
+                {"leave_time": iso(minutes_after(T0, 35))},
+            ),  # before its join
+            ("meeting.participant_joined", {"join_time": iso(minutes_after(T0, 20))}),
         ):
             r = await sim.post(
                 "/_sim/webhook/send",
@@ -375,7 +384,8 @@ async def test_r_zoom_4_webhook_whose_processing_fails_is_kept_and_processed_lat
     monkeypatch.setattr(service, "_handle", flaky)
     async with env.sim() as sim:
         r = await sim.post(
-            f"/_sim/meetings/{zoom_id}/join", json={"email": "hal@example.com", "at": at(0)}
+            f"/_sim/meetings/{zoom_id}/join",
+            json={"email": "hal@example.com", "at": iso(minutes_after(T0, 0))},
         )
         assert r.json()["webhook_status"] == 200
     await _attendance(env, day.day_id, "hal", minutes=0)
@@ -399,7 +409,7 @@ async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
     monkeypatch.setattr(service, "_handle", poisoned)
     monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 3)
     async with env.sim() as sim:
-        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": at(5)})
+        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": iso(minutes_after(T0, 5))})
 
     async def given_up() -> list[WebhookEvent] | None:
         rows = await _webhooks(env, "meeting.ended", zoom_id)
@@ -429,15 +439,19 @@ async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet
             json={"status": 404, "count": 2, "method": "GET", "path_prefix": "/v2/report/"},
         )
         base = f"/_sim/meetings/{zoom_id}"
-        await sim.post(f"{base}/join", json={"email": "ivy@example.com", "at": at(0)})
+        await sim.post(
+            f"{base}/join", json={"email": "ivy@example.com", "at": iso(minutes_after(T0, 0))}
+        )
         await sim.patch("/_sim/config", json={"webhook_url": "http://127.0.0.1:9/lost"})
         try:  # the leave webhook is lost: only the report knows she stayed 12 minutes
-            await sim.post(f"{base}/leave", json={"email": "ivy@example.com", "at": at(12)})
+            await sim.post(
+                f"{base}/leave", json={"email": "ivy@example.com", "at": iso(minutes_after(T0, 12))}
+            )
         finally:
             await sim.patch(
                 "/_sim/config", json={"webhook_url": f"{env.bridge_url}/v1/zoom/webhooks"}
             )
-        await sim.post(f"{base}/end", json={"at": at(15)})
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 15))})
     final = await _attendance(env, day.day_id, "ivy", final=True)
     assert final["minutes"] == 12
     async with env.sim() as sim:
@@ -520,7 +534,7 @@ async def test_r_zoom_4_webhook_outcomes_and_a_failing_webhook_show_in_the_metri
             assert (await sim.post("/_sim/webhook/send", json=twice)).json()[
                 "webhook_status"
             ] == 200
-        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": at(5)})
+        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": iso(minutes_after(T0, 5))})
     async with httpx.AsyncClient(base_url=env.bridge_url) as bridge:  # no signature at all
         assert (await bridge.post("/v1/zoom/webhooks", content=b"{}")).status_code == 401
 

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from te_testing.polling import eventually
 from zoom_sim.settings import Settings
 from zoom_sim.webhooks import RETRY_DELAYS_S
 
@@ -22,13 +23,17 @@ async def _log(kit: Any) -> list[dict[str, Any]]:
 
 async def _settled(kit: Any, delivery_id: int, timeout: float = 5.0) -> dict[str, Any]:
     """The delivery once it is delivered or has failed for good."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = next(d for d in await _log(kit) if d["id"] == delivery_id)
-        if found["state"] in ("delivered", "failed"):
-            return found
-        assert asyncio.get_running_loop().time() < deadline, found
-        await asyncio.sleep(0.02)
+
+    async def delivery() -> dict[str, Any]:
+        return next(d for d in await _log(kit) if d["id"] == delivery_id)
+
+    return await eventually(
+        delivery,
+        lambda found: found["state"] in ("delivered", "failed"),
+        timeout=timeout,
+        interval=0.02,
+        what=f"delivery {delivery_id} settled",
+    )
 
 
 def test_zoom_defaults() -> None:

@@ -3,7 +3,6 @@ delays, answers dropped after the work was done, matching, clearing."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import re
@@ -13,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from te_testing.polling import eventually
+from te_testing.servers import served
 from zoom_sim.app import create_app
 from zoom_sim.settings import Settings
 
@@ -132,41 +132,33 @@ async def test_retry_after_as_an_http_date_or_zoom_daily_iso_time(kit: Any) -> N
 async def test_a_delayed_create_still_happens_when_the_caller_stops_waiting() -> None:
     """Like Zoom: the caller times out, but the meeting was created (its answer is lost)."""
     app = create_app(Settings(webhook_url="", account_id="acctLost"))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            basic = base64.b64encode(b"dev-client-id:dev-client-secret").decode()
-            token = await client.post(
-                "/oauth/token",
-                headers={"Authorization": f"Basic {basic}"},
-                data={"grant_type": "account_credentials", "account_id": "acctLost"},
-            )
-            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    async with (
+        served(app, lifespan="on") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        basic = base64.b64encode(b"dev-client-id:dev-client-secret").decode()
+        token = await client.post(
+            "/oauth/token",
+            headers={"Authorization": f"Basic {basic}"},
+            data={"grant_type": "account_credentials", "account_id": "acctLost"},
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        await client.post(
+            "/_sim/faults",
+            json={"delay_ms": 800, "method": "POST", "path_prefix": "/v2/users"},
+        )
+        with pytest.raises(httpx.TimeoutException):
             await client.post(
-                "/_sim/faults",
-                json={"delay_ms": 800, "method": "POST", "path_prefix": "/v2/users"},
+                "/v2/users/me/meetings", headers=auth, json={"topic": "lost"}, timeout=0.2
             )
-            with pytest.raises(httpx.TimeoutException):
-                await client.post(
-                    "/v2/users/me/meetings", headers=auth, json={"topic": "lost"}, timeout=0.2
-                )
-            for _ in range(100):
-                made = (await client.get("/_sim/meetings")).json()
-                if made:
-                    break
-                await asyncio.sleep(0.05)
-            assert [m["topic"] for m in made] == ["lost"]
-    finally:
-        server.should_exit = True
-        await task
+        made = await eventually(
+            lambda: client.get("/_sim/meetings"),
+            lambda r: bool(r.json()),
+            timeout=5,
+            interval=0.05,
+            what="the meeting created",
+        )
+        assert [m["topic"] for m in made.json()] == ["lost"]
 
 
 async def _ended_meeting(kit: Any, auth: dict[str, str]) -> int:
@@ -254,62 +246,50 @@ async def test_drop_after_commit_rotates_the_refresh_token_then_answers_500(kit:
 
 async def test_drop_after_commit_closes_the_connection_after_the_work() -> None:
     app = create_app(Settings(webhook_url="", account_id="acctDrop"))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            basic = base64.b64encode(b"dev-client-id:dev-client-secret").decode()
-            sim_user = "drop@acme.test"
-            params = {
-                "response_type": "code",
-                "client_id": "dev-client-id",
+    async with (
+        served(app, lifespan="on", log_level="critical") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        basic = base64.b64encode(b"dev-client-id:dev-client-secret").decode()
+        sim_user = "drop@acme.test"
+        params = {
+            "response_type": "code",
+            "client_id": "dev-client-id",
+            "redirect_uri": "http://bridge.test/cb",
+            "sim_user": sim_user,
+        }
+        r = await client.get("/oauth/authorize", params=params)
+        code = r.headers["location"].split("code=")[1]
+        token = await client.post(
+            "/oauth/token",
+            headers={"Authorization": f"Basic {basic}"},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
                 "redirect_uri": "http://bridge.test/cb",
-                "sim_user": sim_user,
-            }
-            r = await client.get("/oauth/authorize", params=params)
-            code = r.headers["location"].split("code=")[1]
-            token = await client.post(
-                "/oauth/token",
-                headers={"Authorization": f"Basic {basic}"},
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": "http://bridge.test/cb",
-                },
-            )
-            refresh = token.json()["refresh_token"]
-            await client.post(
-                "/_sim/faults", json={"drop_after_commit": True, "path": "/oauth/token"}
-            )
-            form = {"grant_type": "refresh_token", "refresh_token": refresh}
-            headers = {"Authorization": f"Basic {basic}"}
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.post("/oauth/token", headers=headers, data=form)
-            dead = await client.post("/oauth/token", headers=headers, data=form)
-            assert dead.status_code == 400
-            assert dead.json()["error"] == "invalid_grant"
-            # the same for a create: the meeting exists, the caller never heard of it
-            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            await client.post(
-                "/_sim/faults",
-                json={"drop_after_commit": True, "method": "POST", "path": "/v2/users/"},
-            )
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.post("/v2/users/me/meetings", headers=auth, json={"topic": "lost"})
-            made = (await client.get("/_sim/meetings")).json()
-            assert [m["topic"] for m in made] == ["lost"]
-            calls = (await client.get("/_sim/calls")).json()
-            assert [(c["status"], c["dropped"]) for c in calls if c["dropped"]] == [
-                (200, True),
-                (201, True),
-            ]
-    finally:
-        server.should_exit = True
-        await task
+            },
+        )
+        refresh = token.json()["refresh_token"]
+        await client.post("/_sim/faults", json={"drop_after_commit": True, "path": "/oauth/token"})
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        headers = {"Authorization": f"Basic {basic}"}
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post("/oauth/token", headers=headers, data=form)
+        dead = await client.post("/oauth/token", headers=headers, data=form)
+        assert dead.status_code == 400
+        assert dead.json()["error"] == "invalid_grant"
+        # the same for a create: the meeting exists, the caller never heard of it
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        await client.post(
+            "/_sim/faults",
+            json={"drop_after_commit": True, "method": "POST", "path": "/v2/users/"},
+        )
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post("/v2/users/me/meetings", headers=auth, json={"topic": "lost"})
+        made = (await client.get("/_sim/meetings")).json()
+        assert [m["topic"] for m in made] == ["lost"]
+        calls = (await client.get("/_sim/calls")).json()
+        assert [(c["status"], c["dropped"]) for c in calls if c["dropped"]] == [
+            (200, True),
+            (201, True),
+        ]

@@ -4,10 +4,11 @@ participant reports per instance (paging, Zoom's double-encoding rule for UUIDs)
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import quote
+
+from te_testing.polling import eventually
 
 ZOOM_UUID = re.compile(r"[A-Za-z0-9+/]{22}==")
 
@@ -214,10 +215,11 @@ async def test_a_held_back_leave_arrives_after_the_end(kit: Any) -> None:
     assert left["webhook_status"] is None
     assert left["webhook"]["state"] == "scheduled"
     await _post(kit, mid, "end", at=_t("10:00"))
-    for _ in range(100):
-        if len(kit.receiver.received) == 3:
-            break
-        await asyncio.sleep(0.02)
+
+    async def received() -> int:
+        return len(kit.receiver.received)
+
+    await eventually(received, lambda n: n == 3, timeout=2, interval=0.02, what="3 webhooks")
     assert kit.receiver.events() == [
         "meeting.participant_joined",
         "meeting.ended",

@@ -3,7 +3,6 @@ recordings, URL validation and deauthorization."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -12,9 +11,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 
+from te_testing.servers import served
 from zoom_sim.app import create_app
 from zoom_sim.settings import Settings
 from zoom_sim.webhooks import sign
@@ -311,17 +310,8 @@ async def test_real_http_delivery_to_a_uvicorn_receiver() -> None:
         got.append((dict(request.headers), await request.body()))
         return {"ok": True}
 
-    server = uvicorn.Server(
-        uvicorn.Config(bridge, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        settings = Settings(webhook_url=f"http://127.0.0.1:{port}/hooks", webhook_secret="s3cr3t")
+    async with served(bridge, lifespan="off") as server:
+        settings = Settings(webhook_url=f"{server.url}/hooks", webhook_secret="s3cr3t")
         app = create_app(settings)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
@@ -331,9 +321,6 @@ async def test_real_http_delivery_to_a_uvicorn_receiver() -> None:
         assert json.loads(raw)["event"] == "ping"
         ts = headers["x-zm-request-timestamp"]
         assert headers["x-zm-signature"] == sign("s3cr3t", ts, raw)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_recording_is_refused_when_the_meeting_does_not_record_to_the_cloud(

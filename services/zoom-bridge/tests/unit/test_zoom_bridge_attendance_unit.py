@@ -8,6 +8,7 @@ import datetime as dt
 from types import ModuleType
 from typing import Any
 
+from te_testing.clock import minutes_after
 from zoom_bridge.meetings.attendance import (
     JOINED,
     LEFT,
@@ -35,10 +36,6 @@ T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 I1, I2 = "aW5zdGFuY2Ugb25lAAAAAA==", "aW5zdGFuY2UgdHdvAAAAAA=="
 
 
-def at(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
-
-
 def half(
     instance: str | None,
     stay: str,
@@ -49,7 +46,7 @@ def half(
 ) -> Segment:
     """A webhook row: one half of a stay."""
     joined = join is not None
-    when = at(join if join is not None else leave or 0)
+    when = minutes_after(T0, join if join is not None else leave or 0)
     key = f"w:{instance}:{stay}:{'j' if joined else 'l'}:{when.isoformat()}"
     return Segment(
         key,
@@ -64,7 +61,15 @@ def half(
 
 def whole(instance: str, stay: str, join: float, leave: float, **who: Any) -> Segment:
     """A report row: a whole stay."""
-    return Segment(f"r:{instance}:{stay}", REPORT, instance, stay, at(join), at(leave), Who(**who))
+    return Segment(
+        f"r:{instance}:{stay}",
+        REPORT,
+        instance,
+        stay,
+        minutes_after(T0, join),
+        minutes_after(T0, leave),
+        Who(**who),
+    )
 
 
 def event_object(payload: dict[str, Any]) -> dict[str, Any]:
@@ -76,39 +81,44 @@ class TestReadEvent:
     def test_a_members_join_as_zoom_sends_it(self, zoom_payloads: ModuleType) -> None:
         ann = zoom_payloads.member("Ann@Example.com", "Ann")
         body = zoom_payloads.participant_joined(
-            "81234567890", I1, ann, user_id=zoom_payloads.user_id(0), at=at(0)
+            "81234567890", I1, ann, user_id=zoom_payloads.user_id(0), at=minutes_after(T0, 0)
         )
         assert isinstance(event_object(body)["id"], str)  # a string in meeting.* events
         event = read_event(JOINED, event_object(body))
         assert event is not None
-        assert (event.instance, event.stay, event.joined, event.at) == (I1, "16778240", True, at(0))
+        assert (event.instance, event.stay, event.joined, event.at) == (
+            I1,
+            "16778240",
+            True,
+            minutes_after(T0, 0),
+        )
         assert event.who.email == "ann@example.com"
         assert event.who.participant_uuid == ann.participant_uuid
         assert event.who.zoom_user_id == ann.id
-        assert event.key == f"w:{I1}:16778240:j:{at(0).isoformat()}"
+        assert event.key == f"w:{I1}:16778240:j:{minutes_after(T0, 0).isoformat()}"
 
     def test_a_guest_has_no_email_nor_zoom_user_id(self, zoom_payloads: ModuleType) -> None:
         guest = zoom_payloads.guest("Guest 1", "PUguest00000000000001")
         body = zoom_payloads.participant_left(
-            "81234567890", I1, guest, user_id=zoom_payloads.user_id(1), at=at(5)
+            "81234567890", I1, guest, user_id=zoom_payloads.user_id(1), at=minutes_after(T0, 5)
         )
         event = read_event(LEFT, event_object(body))
         assert event is not None
         assert event.who == Who(name="Guest 1", participant_uuid="PUguest00000000000001")
         assert not event.joined
-        assert event.at == at(5)
+        assert event.at == minutes_after(T0, 5)
 
     def test_without_user_id_the_participant_uuid_names_the_stay(self) -> None:
         participant = {"participant_uuid": "p", "join_time": "x"}
         obj: dict[str, Any] = {"id": "1", "uuid": I1, "participant": participant}
         assert read_event(JOINED, obj) is None  # no time it could be read from
-        participant["join_time"] = at(0).isoformat()
+        participant["join_time"] = minutes_after(T0, 0).isoformat()
         event = read_event(JOINED, obj)
         assert event is not None
         assert event.stay == "p"
 
     def test_what_names_no_stay_or_is_not_zooms_is_no_event(self) -> None:
-        join = {"user_id": "1", "join_time": at(0).isoformat()}
+        join = {"user_id": "1", "join_time": minutes_after(T0, 0).isoformat()}
         assert read_event(JOINED, {"uuid": I1, "participant": {"join_time": "2026-11-20"}}) is None
         assert read_event(JOINED, {"uuid": "x" * 65, "participant": join}) is None
         assert read_event(JOINED, {"uuid": I1, "participant": "nobody"}) is None
@@ -125,7 +135,11 @@ class TestStays:
             half(I1, "9001", join=5),
         ]
         (stay,) = stays(rows)
-        assert (stay.join, stay.leave, stay.seconds) == (at(5), at(30), 25 * 60)
+        assert (stay.join, stay.leave, stay.seconds) == (
+            minutes_after(T0, 5),
+            minutes_after(T0, 30),
+            25 * 60,
+        )
 
     def test_rejoins_with_one_stay_id_pair_in_time_order(self) -> None:
         rows = [
@@ -135,11 +149,14 @@ class TestStays:
             half(I1, "p-gus", join=20),
         ]
         found = stays(rows)
-        assert [(s.join, s.leave) for s in found] == [(at(0), at(10)), (at(20), at(35))]
+        assert [(s.join, s.leave) for s in found] == [
+            (minutes_after(T0, 0), minutes_after(T0, 10)),
+            (minutes_after(T0, 20), minutes_after(T0, 35)),
+        ]
 
     def test_a_second_join_while_in_is_the_same_stay(self) -> None:
         found = stays([half(I1, "1", join=0), half(I1, "1", join=1), half(I1, "1", leave=10)])
-        assert [(s.join, s.leave) for s in found] == [(at(0), at(10))]
+        assert [(s.join, s.leave) for s in found] == [(minutes_after(T0, 0), minutes_after(T0, 10))]
 
     def test_a_leave_whose_join_never_came_counts_nothing(self) -> None:
         (stay,) = stays([half(I1, "1", leave=10)])
@@ -147,9 +164,9 @@ class TestStays:
 
     def test_a_stay_open_when_its_instance_ended_counts_until_the_end(self) -> None:
         rows = [half(I1, "1", join=0), half(I2, "1", join=50)]
-        found = stays(rows, ended={I1: at(40)})
+        found = stays(rows, ended={I1: minutes_after(T0, 40)})
         assert [(s.instance, s.until, s.seconds) for s in found] == [
-            (I1, at(40), 40 * 60),
+            (I1, minutes_after(T0, 40), 40 * 60),
             (I2, None, 0),  # still in the meeting: counts once they leave
         ]
 
@@ -179,13 +196,37 @@ class TestStays:
 
 class TestCoveredSeconds:
     def test_overlaps_count_once(self) -> None:
-        assert covered_seconds([(at(0), at(10)), (at(5), at(15)), (at(20), at(30))]) == 25 * 60
-        assert covered_seconds([(at(0), at(10)), (at(0), at(10))]) == 10 * 60
-        assert covered_seconds([(at(10), at(0))]) == 0
+        assert (
+            covered_seconds(
+                [
+                    (minutes_after(T0, 0), minutes_after(T0, 10)),
+                    (minutes_after(T0, 5), minutes_after(T0, 15)),
+                    (minutes_after(T0, 20), minutes_after(T0, 30)),
+                ]
+            )
+            == 25 * 60
+        )
+        assert (
+            covered_seconds(
+                [
+                    (minutes_after(T0, 0), minutes_after(T0, 10)),
+                    (minutes_after(T0, 0), minutes_after(T0, 10)),
+                ]
+            )
+            == 10 * 60
+        )
+        assert covered_seconds([(minutes_after(T0, 10), minutes_after(T0, 0))]) == 0
 
 
 def stay(instance: str, join: float, leave: float, key: str, **who: Any) -> Stay:
-    return Stay(instance, at(join), at(leave), at(leave), Who(**who), (key,))
+    return Stay(
+        instance,
+        minutes_after(T0, join),
+        minutes_after(T0, leave),
+        minutes_after(T0, leave),
+        Who(**who),
+        (key,),
+    )
 
 
 class TestParticipants:
@@ -204,7 +245,11 @@ class TestParticipants:
         assert ann.id == participant_id("pu:pu-ann")
         assert ann.emails == ["ann@x.io"]
         assert ann.registrant_ids == ["rg-ann"]
-        assert (ann.joined_at, ann.left_at, ann.seconds) == (at(0), at(50), 30 * 60)
+        assert (ann.joined_at, ann.left_at, ann.seconds) == (
+            minutes_after(T0, 0),
+            minutes_after(T0, 50),
+            30 * 60,
+        )
         assert participant_id("em:ann@x.io") in ann.aliases
         assert found[1].id != found[2].id
 
@@ -215,7 +260,7 @@ class TestParticipants:
         assert participants([report])[0].id == before
 
     def test_someone_still_in_the_meeting_has_not_left(self) -> None:
-        open_stay = Stay(I1, at(0), None, None, Who(email="a@x.io"), ("k",))
+        open_stay = Stay(I1, minutes_after(T0, 0), None, None, Who(email="a@x.io"), ("k",))
         (p,) = participants([stay(I1, 0, 5, "j", email="a@x.io"), open_stay])
         assert p.left_at is None
 

@@ -7,20 +7,13 @@ import datetime as dt
 import uuid
 from urllib.parse import unquote
 
+from te_testing.clock import minutes_after, zoom_time
 from zoom_bridge.meetings.attendance import REPORT, WEBHOOK, Segment, Who, state_of
 from zoom_bridge.meetings.reconcile import from_report, instance_path
 from zoom_bridge.models import MeetingInstance
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 I1 = "4444AAAiAAAAAiAiAiiAii=="
-
-
-def at(minutes: float) -> str:
-    return when(minutes).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def when(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
 
 
 class TestInstancePath:
@@ -42,8 +35,8 @@ def webhook(stay: str, join: float | None, leave: float | None, **who: str) -> S
         WEBHOOK,
         I1,
         stay,
-        when(join) if join is not None else None,
-        when(leave) if leave is not None else None,
+        minutes_after(T0, join) if join is not None else None,
+        minutes_after(T0, leave) if leave is not None else None,
         Who(**who),
     )
 
@@ -54,8 +47,8 @@ def row(user_id: str, join: float, leave: float, **extra: str) -> dict[str, obje
         "user_id": user_id,
         "name": extra.pop("name", "Someone"),
         "user_email": extra.pop("user_email", ""),
-        "join_time": at(join),
-        "leave_time": at(leave),
+        "join_time": zoom_time(minutes_after(T0, join)),
+        "leave_time": zoom_time(minutes_after(T0, leave)),
         "duration": int((leave - join) * 60),
         "status": extra.pop("status", "in_meeting"),
         **extra,
@@ -72,8 +65,8 @@ class TestFromReport:
         ]
         new, gone = from_report(I1, rows, existing)
         assert [(s.source, s.stay, s.join, s.leave) for s in new] == [
-            (REPORT, "16778240", when(5), when(25)),
-            (REPORT, "16779264", when(1), when(9)),
+            (REPORT, "16778240", minutes_after(T0, 5), minutes_after(T0, 25)),
+            (REPORT, "16779264", minutes_after(T0, 1), minutes_after(T0, 9)),
         ]
         assert new[0].who.participant_uuid == "pu-guest"  # taken from the webhook stay
         assert new[1].who == Who(email="ann@x.io", name="Someone", registrant_id="rg-ann")
@@ -88,7 +81,7 @@ class TestFromReport:
         assert gone == ["old"]
 
     def test_rows_without_both_times_are_no_stays(self) -> None:
-        broken = {"user_id": "1", "join_time": at(0)}
+        broken = {"user_id": "1", "join_time": zoom_time(minutes_after(T0, 0))}
         new, _ = from_report(I1, [broken, "nonsense"], [])
         assert new == []
 
@@ -97,7 +90,7 @@ def instance(source: str | None, reason: str | None = None, end: float = 0) -> M
     return MeetingInstance(
         day_id=uuid.uuid4(),
         instance_uuid=f"i{end}",
-        ended_at=when(end),
+        ended_at=minutes_after(T0, end),
         source=source,
         report_unavailable_reason=reason,
     )
