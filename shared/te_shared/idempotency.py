@@ -182,14 +182,17 @@ class IdempotencyMiddleware:
             return
         captured = _Captured()
         try:
-            await self.app(scope, _replaying(body), captured.wrap(send))
+            await self.app(scope, _replaying(body), captured.keep)
         except BaseException:
             await self._forget(caller, key)
             raise
+        # the answer is kept before it is sent: a client that retries the moment it has it
+        # finds it replayed, not "still running"
         if captured.status is None or captured.status >= 500:
             await self._forget(caller, key)
         else:
             await self._finish(caller, key, captured)
+        await captured.send_to(send)
 
     async def _begin(
         self, caller: tuple[str, str], key: str, fingerprint: str
@@ -275,25 +278,28 @@ async def prune(session: AsyncSession, model: type[IdempotencyRecordMixin]) -> i
 
 
 class _Captured:
-    """The response as the app sends it: passed through, and kept."""
+    """The response as the app sends it, held back (the writes answered here are small JSON
+    documents) until the key records it, then sent as it was."""
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.content_type: str | None = None
         self.body = bytearray()
+        self.messages: list[Message] = []
 
-    def wrap(self, send: Send) -> Send:
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.status = int(message["status"])
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        self.content_type = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                self.body.extend(message.get("body", b""))
+    async def keep(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            for name, value in message.get("headers", []):
+                if name.lower() == b"content-type":
+                    self.content_type = value.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            self.body.extend(message.get("body", b""))
+        self.messages.append(message)
+
+    async def send_to(self, send: Send) -> None:
+        for message in self.messages:
             await send(message)
-
-        return capture
 
 
 async def _read_body(receive: Receive) -> bytes:
