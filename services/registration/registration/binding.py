@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy import exists, or_, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access, remember_user
@@ -71,24 +71,42 @@ class Bound:
         return bool(self.bound or self.merged or self.attendance)
 
 
-async def _settled(session: AsyncSession, company_id: str, email: str, user_id: str) -> bool:
-    """One read: the e-mail already points at this user and nothing waits for it."""
-    waiting = or_(
-        exists().where(
-            Enrollment.company_id == company_id,
-            Enrollment.email == email,
-            Enrollment.user_id.is_(None),
-            Enrollment.status != S.CANCELLED,
-        ),
-        exists().where(
-            PendingAttendance.company_id == company_id, PendingAttendance.email == email
-        ),
-    )
-    stmt = select(KnownUser.user_id, waiting).where(
-        KnownUser.company_id == company_id, KnownUser.email == email
-    )
-    found = (await session.execute(stmt)).first()
-    return found is not None and found[0] == user_id and not found[1]
+#: built once (the sign-up storm's profile showed building these reads per request as a cost
+#: of its own): the user the e-mail points at, and whether anything waits for the e-mail
+_WAITING = select(
+    select(KnownUser.user_id)
+    .where(KnownUser.company_id == bindparam("company_id"), KnownUser.email == bindparam("email"))
+    .scalar_subquery(),
+    exists().where(
+        Enrollment.company_id == bindparam("company_id"),
+        Enrollment.email == bindparam("email"),
+        Enrollment.user_id.is_(None),
+        Enrollment.status != S.CANCELLED,
+    ),
+    exists().where(
+        PendingAttendance.company_id == bindparam("company_id"),
+        PendingAttendance.email == bindparam("email"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What one read finds for an e-mail: the user it points at, and what waits for it."""
+
+    user_id: str | None
+    enrollments: bool
+    attendance: bool
+
+    @property
+    def nothing_waits(self) -> bool:
+        return not (self.enrollments or self.attendance)
+
+
+async def waiting_for(session: AsyncSession, company_id: str, email: str) -> Waiting:
+    """One read: whom ``email`` points at and whether enrollments or attendance wait for it."""
+    row = (await session.execute(_WAITING, {"company_id": company_id, "email": email})).one()
+    return Waiting(row[0], bool(row[1]), bool(row[2]))
 
 
 async def bind(session: AsyncSession, company_id: str, user_id: str, email: str) -> Bound:
@@ -237,8 +255,14 @@ async def bind_principal(
     assert isinstance(seen, SeenEmails)
     if key in seen:
         return
-    if await _settled(session, principal.company_id, email, principal.user_id):
-        seen.add(key)  # a read-only finding: true whatever this transaction does next
+    found = await waiting_for(session, principal.company_id, email)
+    if found.nothing_waits:
+        if found.user_id == principal.user_id:
+            seen.add(key)  # a read-only finding: true whatever this transaction does next
+        else:
+            # a first sign-in (or a new owner of the e-mail) with nothing to bind: remembering
+            # the e-mail is the whole of it; not cached, as this transaction may still roll back
+            await remember_user(session, principal.company_id, principal.user_id, email)
         return
     await bind(session, principal.company_id, principal.user_id, email)
 

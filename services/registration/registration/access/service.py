@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,9 +72,25 @@ async def grant_access(
     return added
 
 
+def _remember_one(insert: Callable[[type[KnownUser]], Any]) -> Any:
+    stmt = insert(KnownUser).values(
+        company_id=bindparam("company_id"), email=bindparam("email"), user_id=bindparam("user_id")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["company_id", "email"], set_={"user_id": stmt.excluded.user_id}
+    )
+
+
+#: built once per dialect: every first sign-in runs it
+_REMEMBER_ONE = {"postgresql": _remember_one(pg_insert), "sqlite": _remember_one(sqlite_insert)}
+
+
 async def remember_user(session: AsyncSession, company_id: str, user_id: str, email: str) -> None:
     """Remember a user's email so an import may name them by email."""
-    await remember_users(session, company_id, {email.strip().lower(): user_id})
+    stmt = _REMEMBER_ONE["postgresql" if is_postgres(session) else "sqlite"]
+    await session.execute(
+        stmt, {"company_id": company_id, "email": email.strip().lower(), "user_id": user_id}
+    )
 
 
 async def remember_users(session: AsyncSession, company_id: str, users: dict[str, str]) -> None:
