@@ -149,7 +149,15 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 #: A request's unit of work: commits when the endpoint returns, before the response is sent.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+#: The service's runtime. Dependencies are ``async def`` throughout: FastAPI runs a plain
+#: ``def`` dependency in its thread pool, a hand-off per request (the sign-up storm's profile).
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 class Readiness(BaseModel):

@@ -11,11 +11,11 @@ from integrations.settings import IntegrationsSettings
 from te_shared.service import get_runtime
 
 
-def get_settings(request: Request) -> IntegrationsSettings:
+async def get_settings(request: Request) -> IntegrationsSettings:
     return cast(IntegrationsSettings, get_runtime(request).settings)
 
 
-def get_cipher(request: Request) -> SecretCipher:
+async def get_cipher(request: Request) -> SecretCipher:
     return cast(SecretCipher, get_runtime(request).extras["cipher"])
 
 

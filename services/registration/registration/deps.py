@@ -10,7 +10,7 @@ from registration.settings import RegistrationSettings
 from te_shared.service import get_runtime
 
 
-def get_settings(request: Request) -> RegistrationSettings:
+async def get_settings(request: Request) -> RegistrationSettings:
     return cast(RegistrationSettings, get_runtime(request).settings)
 
 

@@ -11,11 +11,11 @@ from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.client import ZoomClient
 
 
-def get_zoom(request: Request) -> ZoomClient:
+async def get_zoom(request: Request) -> ZoomClient:
     return cast(ZoomClient, get_runtime(request).extras["zoom"])
 
 
-def get_settings(request: Request) -> ZoomBridgeSettings:
+async def get_settings(request: Request) -> ZoomBridgeSettings:
     return cast(ZoomBridgeSettings, get_runtime(request).settings)
 
 

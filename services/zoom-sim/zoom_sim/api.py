@@ -63,11 +63,11 @@ router = APIRouter()
 AUTO_RECORDING = ("local", "cloud", "none")
 
 
-def get_state(request: Request) -> SimState:
+async def get_state(request: Request) -> SimState:
     return cast(SimState, request.app.state.sim)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
@@ -198,7 +198,7 @@ async def revoke(request: Request, state: StateDep, settings: SettingsDep) -> Re
 # ---- REST API --------------------------------------------------------------------------------
 
 
-def current_user(request: Request, state: StateDep) -> User:
+async def current_user(request: Request, state: StateDep) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():

@@ -62,7 +62,7 @@ from zoom_sim.webhooks import (
 router = APIRouter(prefix="/_sim", tags=["simulator control"])
 
 
-def get_sender(request: Request) -> WebhookSender:
+async def get_sender(request: Request) -> WebhookSender:
     return cast(WebhookSender, request.app.state.webhooks)
 
 
