@@ -53,16 +53,17 @@ async def test_r_zoom_4_a_failed_delivery_comes_again_with_its_first_timestamp(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     day, zoom_id = await _day(env, "amy", "amy@example.com")
-    real = service.store
+    real = service.store_many
     failed: list[str] = []
 
-    async def down_once(session: Any, body: dict[str, Any], signer: Any) -> bool:
-        if body.get("event") == "meeting.participant_joined" and not failed:
+    async def down_once(session: Any, received: list[service.Received]) -> list[bool]:
+        joins = [r for r in received if r.body.get("event") == "meeting.participant_joined"]
+        if joins and not failed:
             failed.append("once")
             raise ServiceUnavailable("the database is away")
-        return bool(await real(session, body, signer))
+        return await real(session, received)
 
-    monkeypatch.setattr(service, "store", down_once)
+    monkeypatch.setattr(service, "store_many", down_once)
     async with env.sim() as sim:
         r = await sim.post(
             f"/_sim/meetings/{zoom_id}/join",
@@ -82,17 +83,18 @@ async def test_r_zoom_4_a_retry_of_a_delivery_answered_too_late_is_a_duplicate(
     """The bridge stored the webhook but answered after Zoom's 3 seconds (here 1): Zoom retries,
     and the retry is absorbed as a duplicate; the stay counts once."""
     day, zoom_id = await _day(env, "bob", "bob@example.com")
-    real = service.store
+    real = service.store_many
     slow: list[str] = []
 
-    async def slow_once(session: Any, body: dict[str, Any], signer: Any) -> bool:
-        stored = bool(await real(session, body, signer))
-        if body.get("event") == "meeting.participant_joined" and not slow:
+    async def slow_once(session: Any, received: list[service.Received]) -> list[bool]:
+        stored = await real(session, received)
+        joins = [r for r in received if r.body.get("event") == "meeting.participant_joined"]
+        if joins and not slow:
             slow.append("once")
             await asyncio.sleep(1.2)
         return stored
 
-    monkeypatch.setattr(service, "store", slow_once)
+    monkeypatch.setattr(service, "store_many", slow_once)
     async with env.sim() as sim:
         r = await sim.post(
             f"/_sim/meetings/{zoom_id}/join",

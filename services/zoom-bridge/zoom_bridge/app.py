@@ -17,6 +17,7 @@ from zoom_bridge.models import IdempotencyRecord, InboxRecord, OutboxRecord
 from zoom_bridge.participants.endpoints import router as participants_router
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks.endpoints import router as webhooks_router
+from zoom_bridge.webhooks.intake import Intake
 from zoom_bridge.worker import start_worker, stop_worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -44,6 +45,7 @@ def create_app(
     runtime: Runtime = app.state.runtime
     metrics = BridgeMetrics(runtime.metrics.registry)
     runtime.extras["bridge_metrics"] = metrics
+    runtime.extras["webhook_intake"] = Intake(runtime.session_factory)
 
     async def refresh_backlog(rt: Runtime) -> None:
         async with rt.session_factory()() as session:

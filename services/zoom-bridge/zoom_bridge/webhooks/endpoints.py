@@ -11,6 +11,7 @@ from zoom_bridge import metrics
 from zoom_bridge.deps import SettingsDep, ZoomDep
 from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.webhooks import rules, service
+from zoom_bridge.webhooks.intake import Intake
 from zoom_bridge.webhooks.secrets import SecretCache
 
 router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
@@ -77,7 +78,9 @@ async def receive(
     if event not in service.HANDLED:
         count(event, metrics.IGNORED)
         return {"status": "ignored"}
-    stored = await service.store(session, body, signer)
+    intake = request.app.state.runtime.extras["webhook_intake"]
+    assert isinstance(intake, Intake)
+    stored = await intake.store(body, signer)
     count(event, metrics.ACCEPTED if stored else metrics.DUPLICATE)
     wake = request.app.state.runtime.extras.get("wake")
     if wake is not None:

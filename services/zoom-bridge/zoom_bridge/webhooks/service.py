@@ -130,26 +130,58 @@ def digest(body: dict[str, Any], signer: rules.Signer) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def store(session: AsyncSession, body: dict[str, Any], signer: rules.Signer) -> bool:
+@dataclass(frozen=True)
+class Received:
+    """A verified webhook to store: its body, whose secret verified it, when it came."""
+
+    body: dict[str, Any]
+    signer: rules.Signer
+    received_at: dt.datetime
+
+    @property
+    def digest(self) -> str:
+        return digest(self.body, self.signer)
+
+
+async def store_many(session: AsyncSession, received: list[Received]) -> list[bool]:
+    """Store verified webhooks with one statement; for each, whether it was new (``False``: a
+    duplicate of one stored before, or of an earlier one in the list)."""
+    digests = [item.digest for item in received]
+    rows: dict[str, dict[str, Any]] = {}
+    for item, key in zip(received, digests, strict=True):
+        rows.setdefault(
+            key,
+            {
+                "digest": key,
+                "event": str(item.body.get("event")),
+                "body": item.body,
+                "signed_by": item.signer.as_json(),
+                "received_at": item.received_at,
+                "processed": False,
+                "attempts": 0,
+                "next_attempt_at": item.received_at,
+                "failed": False,
+            },
+        )
     insert = pg_insert if is_postgres(session) else sqlite_insert
-    now = utcnow()
     stmt = (
         insert(WebhookEvent)
-        .values(
-            digest=digest(body, signer),
-            event=str(body.get("event")),
-            body=body,
-            signed_by=signer.as_json(),
-            received_at=now,
-            processed=False,
-            attempts=0,
-            next_attempt_at=now,
-            failed=False,
-        )
+        .values(list(rows.values()))
         .on_conflict_do_nothing(index_elements=["digest"])
+        .returning(WebhookEvent.digest)
     )
-    result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    new = set((await session.scalars(stmt)).all())
+    answers = []
+    for key in digests:
+        answers.append(key in new)
+        new.discard(key)  # a second copy in the same list is a duplicate
+    return answers
+
+
+async def store(session: AsyncSession, body: dict[str, Any], signer: rules.Signer) -> bool:
+    """Store one verified webhook; False when it is a duplicate."""
+    (stored,) = await store_many(session, [Received(body, signer, utcnow())])
+    return stored
 
 
 async def _meeting(

@@ -1,0 +1,97 @@
+"""R-ZOOM-4 under a storm: verified webhooks arriving together are stored together (one insert
+and one commit per batch), each request answering only once its row is committed; duplicates
+are absorbed also within one batch; arrival order is kept for processing; a failed write fails
+exactly the requests of its batch."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from te_shared.errors import ServiceUnavailable
+from zoom_bridge.models import WebhookEvent
+from zoom_bridge.webhooks import rules, service
+from zoom_bridge.webhooks.intake import Intake
+
+if TYPE_CHECKING:
+    from conftest import Env
+
+APP = rules.Signer(app=True)
+
+
+def body(n: int, tag: str) -> dict[str, Any]:
+    return {
+        "event": "meeting.participant_joined",
+        "event_ts": 1,
+        "payload": {"object": {"id": f"{tag}-{n}", "participant": {"user_id": str(n)}}},
+    }
+
+
+def intake(env: Env) -> Intake:
+    return Intake(env.app.state.runtime.session_factory)
+
+
+async def stored_ids(env: Env, tag: str) -> list[str]:
+    async with env.app.state.runtime.session_factory()() as session:
+        rows = (
+            await session.scalars(select(WebhookEvent).order_by(WebhookEvent.received_at))
+        ).all()
+    ids = [str(r.body["payload"]["object"]["id"]) for r in rows]
+    return [i for i in ids if i.startswith(f"{tag}-")]
+
+
+async def test_webhooks_arriving_together_share_a_write_and_keep_their_order(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    real = service.store_many
+
+    async def counted(session: AsyncSession, received: list[service.Received]) -> list[bool]:
+        writes.append(len(received))
+        return await real(session, received)
+
+    monkeypatch.setattr(service, "store_many", counted)
+    gate = intake(env)
+    # 60 requests at once: 40 notifications, the last 20 sent twice (Zoom's retries)
+    numbers = [*range(40), *range(20, 40)]
+    answers = await asyncio.gather(*(gate.store(body(n, "together"), APP) for n in numbers))
+    assert answers == [True] * 40 + [False] * 20
+    assert sum(writes) == 60
+    assert len(writes) < 60, "every request wrote on its own"
+    assert max(writes) > 1
+    assert await stored_ids(env, "together") == [f"together-{n}" for n in range(40)]
+
+
+async def test_a_duplicate_within_one_batch_is_accepted_once(env: Env) -> None:
+    gate = intake(env)
+    answers = await asyncio.gather(*(gate.store(body(7, "twins"), APP) for _ in range(5)))
+    assert sorted(answers) == [False, False, False, False, True]
+    assert await stored_ids(env, "twins") == ["twins-7"]
+
+
+async def test_a_failed_write_fails_its_batch_only(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = service.store_many
+    failed: list[int] = []
+
+    async def down_once(session: AsyncSession, received: list[service.Received]) -> list[bool]:
+        if not failed:
+            failed.append(len(received))
+            raise ServiceUnavailable("the database is away")
+        return await real(session, received)
+
+    monkeypatch.setattr(service, "store_many", down_once)
+    gate = intake(env)
+    first = asyncio.create_task(gate.store(body(1, "outage"), APP))
+    await asyncio.sleep(0)  # the first write is under way: these wait for the next one
+    rest = [asyncio.create_task(gate.store(body(n, "outage"), APP)) for n in range(2, 6)]
+    with pytest.raises(ServiceUnavailable):
+        await first
+    assert await asyncio.gather(*rest) == [True] * 4
+    assert failed == [1]
+    assert await stored_ids(env, "outage") == [f"outage-{n}" for n in range(2, 6)]
