@@ -41,8 +41,8 @@ from te_testing.polling import eventually
 from te_testing.system import active_event, zoom_company, zoom_day
 from zoom_sim.webhooks import sign
 
-P = 50  # participants (enrolled users)
-STAYS = 2  # each joins and leaves twice
+P = 100  # participants (enrolled users)
+STAYS = 5  # each joins and leaves five times: 1,000 webhooks, enough for a steady rate
 MINUTES = 30  # per stay
 CONCURRENCY = 20
 HEALTH_REQUESTS = 3000
@@ -117,7 +117,7 @@ async def run() -> list[Result]:
                     "days": [
                         zoom_day(
                             start_at,
-                            start_at + dt.timedelta(hours=3),
+                            start_at + dt.timedelta(hours=6),  # every stay within the day
                             account_id,
                             auto_recording=False,
                         )
