@@ -6,6 +6,8 @@ exactly the requests of its batch."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from conftest import Env
 
 APP = rules.Signer(app=True)
+APP_SECRET = "test-webhook-secret"  # conftest.WEBHOOK_SECRET: the OAuth app's
 
 
 def body(n: int, tag: str) -> dict[str, Any]:
@@ -95,3 +98,32 @@ async def test_a_failed_write_fails_its_batch_only(
     assert await asyncio.gather(*rest) == [True] * 4
     assert failed == [1]
     assert await stored_ids(env, "outage") == [f"outage-{n}" for n in range(2, 6)]
+
+
+async def test_a_burst_with_a_cold_secret_cache_does_not_starve_the_pool(env: Env) -> None:
+    """Twice as many webhooks at once as the pool has connections, each looking up secret
+    tokens (a cold cache, each account unknown): a request gives its connection back before it
+    waits for the intake's write, so the write always finds one and every webhook is accepted
+    (when requests held theirs, the write waited for the pool's 30 s timeout: 500s)."""
+    env.app.state.runtime.extras.pop("webhook_secrets", None)
+    stamp = str(int(time.time()))
+
+    def signed(n: int) -> tuple[bytes, dict[str, str]]:
+        hook = body(n, "burst")
+        hook["payload"]["account_id"] = f"unknown-account-{n}"  # one cache miss each
+        content = json.dumps(hook).encode()
+        return content, {
+            "content-type": "application/json",
+            "x-zm-request-timestamp": stamp,
+            "x-zm-signature": rules.expected_signature(APP_SECRET, stamp, content),
+        }
+
+    async with env.client() as bridge:
+        answers = await asyncio.gather(
+            *(
+                bridge.post("/v1/zoom/webhooks", content=content, headers=headers)
+                for content, headers in map(signed, range(40))
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 40
+    assert {a.json()["status"] for a in answers} == {"accepted"}

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from te_shared.errors import BadRequest, Unauthorized, problem_responses
-from te_shared.service import SessionDep
+from te_shared.service import RuntimeDep
 from zoom_bridge import metrics
 from zoom_bridge.deps import SettingsDep, ZoomDep
 from zoom_bridge.metrics import BridgeMetrics
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
 
 @router.post("/webhooks", responses=problem_responses(400, 401))
 async def receive(
-    request: Request, session: SessionDep, settings: SettingsDep, zoom: ZoomDep
+    request: Request, runtime: RuntimeDep, settings: SettingsDep, zoom: ZoomDep
 ) -> dict[str, Any]:
     """R-ZOOM-4: the signature is checked over the raw bytes before anything parses them,
     with a timestamp window that covers Zoom's retries (ZOOM_WEBHOOK_MAX_AGE_SECONDS: a retry
@@ -31,20 +31,24 @@ async def receive(
     app's. A webhook acts only on the meetings of the connection(s) whose secret verified
     it."""
     raw = await request.body()
-    observed = request.app.state.runtime.extras.get("bridge_metrics")
+    observed = runtime.extras.get("bridge_metrics")
 
     def count(event: object, outcome: str, *, verified: bool = True) -> None:
         if isinstance(observed, BridgeMetrics):
             known = None if verified else service.HANDLED | {service.URL_VALIDATION}
             observed.webhooks_received.labels(metrics.event_label(event, known), outcome).inc()
 
-    cache = request.app.state.runtime.extras.setdefault(
+    cache = runtime.extras.setdefault(
         "webhook_secrets", SecretCache(settings.zoom_webhook_secret_cache_seconds)
     )
-    own = await cache.get(
-        rules.account_hint(raw),
-        lambda hint: service.connection_secrets(session, zoom.cipher, hint),
-    )
+
+    async def load(hint: str | None) -> list[rules.Candidate]:
+        # a session of its own, closed before the webhook is stored: a request never holds a
+        # connection while it waits for the intake's write (which needs one)
+        async with runtime.session_factory()() as session:
+            return await service.connection_secrets(session, zoom.cipher, hint)
+
+    own = await cache.get(rules.account_hint(raw), load)
     candidates = [*own, rules.Candidate(settings.zoom_webhook_secret.get_secret_value())]
     try:
         signer = rules.verify(
@@ -78,7 +82,7 @@ async def receive(
     if event not in service.HANDLED:
         count(event, metrics.IGNORED)
         return {"status": "ignored"}
-    intake = request.app.state.runtime.extras["webhook_intake"]
+    intake = runtime.extras["webhook_intake"]
     assert isinstance(intake, Intake)
     stored = await intake.store(body, signer)
     count(event, metrics.ACCEPTED if stored else metrics.DUPLICATE)
