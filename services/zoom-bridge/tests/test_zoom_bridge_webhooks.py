@@ -14,9 +14,9 @@ from sqlalchemy import select
 from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
-from zoom_bridge.models import CompanyReplica, WebhookEvent, ZoomAccount
+from zoom_bridge.models import AttendanceSegment, CompanyReplica, WebhookEvent, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
-from zoom_bridge.webhooks import service
+from zoom_bridge.webhooks import rules, service
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -423,6 +423,73 @@ async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
     async with env.sim() as sim:
         await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"email": "x@example.com"})
     await _processed(env, "meeting.participant_joined", zoom_id)
+
+
+async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_counts_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch runs in one savepoint; when one webhook fails, the batch is run again with each
+    in its own: the others are processed (each stay written once, not twice), the failing one
+    is kept for a later attempt."""
+    day, zoom_id = await _day(env, "administrator", "batch@zoom.test", learners={})
+    real = service._handle
+
+    async def poisoned(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
+        if event.event == "meeting.ended":
+            raise ValueError("cannot handle this one")
+        await real(session, event, settings)
+
+    def hook(event: str, n: int, **extra: Any) -> dict[str, Any]:
+        obj: dict[str, Any] = {"id": zoom_id, "uuid": "instance-batch", **extra}
+        if event != "meeting.ended":
+            obj["participant"] = {
+                "user_id": f"{n}",
+                "participant_uuid": f"batch-{n}",
+                "user_name": f"P{n}",
+                "email": f"p{n}@example.com",
+                "join_time": iso(minutes_after(T0, n)),
+            }
+        return {"event": event, "event_ts": 1, "payload": {"object": obj}}
+
+    worker = env.app.state.runtime.extras["worker"]
+    await worker.stop()  # this test runs the batch itself
+    monkeypatch.setattr(service, "_handle", poisoned)
+    factory = env.app.state.runtime.session_factory()
+    try:
+        received = [
+            hook("meeting.participant_joined", 1),
+            hook("meeting.ended", 0, end_time=iso(minutes_after(T0, 30))),
+            hook("meeting.participant_joined", 2),
+        ]
+        at = dt.datetime.now(dt.UTC)
+        async with factory() as session, session.begin():
+            await service.store_many(
+                session,
+                [
+                    service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
+                    for i, b in enumerate(received)
+                ],
+            )
+        async with factory() as session, session.begin():
+            outcomes = await service.process_batch(session, env.settings(), 100)
+        (ended,) = await _webhooks(env, "meeting.ended", zoom_id)
+        async with factory() as session, session.begin():
+            segments = (
+                await session.scalars(
+                    select(AttendanceSegment).where(AttendanceSegment.day_id == day.day_id)
+                )
+            ).all()
+            # given up before the worker runs again: no later test sees it retried
+            (row,) = await session.scalars(
+                select(WebhookEvent).where(WebhookEvent.digest == ended.digest)
+            )
+            row.failed = True
+    finally:
+        worker.start()
+    assert [o.result for o in outcomes] == ["processed", "failed", "processed"]
+    assert (ended.processed, ended.attempts) == (False, 1)
+    assert "cannot handle this one" in str(ended.last_error)
+    assert sorted(s.participant_uuid or "" for s in segments) == ["batch-1", "batch-2"]
 
 
 async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(

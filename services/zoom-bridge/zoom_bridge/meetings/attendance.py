@@ -32,9 +32,12 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared import contracts as c
+from te_shared.db import is_postgres
 from te_shared.outbox import add_message
 from te_shared.text import clean_text
 from zoom_bridge.models import (
@@ -616,12 +619,14 @@ async def load(session: AsyncSession, meeting: ZoomMeeting) -> DayAttendance:
 
 
 async def record(session: AsyncSession, meeting: ZoomMeeting, event: StayEvent) -> str:
-    """Store a half of a stay (a re-delivered one is the row already there); returns its key."""
+    """Store a half of a stay (a re-delivered one is the row already there); returns its key.
+    One statement: an insert that does nothing when the row is there."""
     key = event.key
-    row = await session.get(AttendanceSegment, (meeting.day_id, key))
-    if row is None:
-        who = event.who
-        row = AttendanceSegment(
+    who = event.who
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    await session.execute(
+        insert(AttendanceSegment)
+        .values(
             day_id=meeting.day_id,
             participant_key=key,
             source=WEBHOOK,
@@ -635,8 +640,8 @@ async def record(session: AsyncSession, meeting: ZoomMeeting, event: StayEvent) 
             registrant_id=who.registrant_id,
             zoom_user_id=who.zoom_user_id,
         )
-        session.add(row)
-        await session.flush()
+        .on_conflict_do_nothing(index_elements=["day_id", "participant_key"])
+    )
     return key
 
 

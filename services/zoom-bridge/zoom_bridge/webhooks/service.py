@@ -9,7 +9,7 @@ import json
 import random
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,10 +189,15 @@ async def _meeting(
 ) -> ZoomMeeting | None:
     """The meeting a webhook names, among those its signer covers only: the OAuth app's
     secret covers meetings on OAuth connections, a Server-to-Server connection's secret that
-    connection's meetings. A Zoom meeting id alone never crosses companies."""
+    connection's meetings. A Zoom meeting id alone never crosses companies. Within a batch,
+    found once per meeting and signer (a storm's webhooks name few meetings)."""
     zoom_id = str(obj.get("id") or "")
     if not zoom_id:
         return None
+    batch = _batch.get()
+    memo = (zoom_id, signer)
+    if batch is not None and memo in batch.meetings:
+        return batch.meetings[memo]
     covered = []
     if signer.app:
         covered.append(ZoomAccount.kind == "oauth")
@@ -206,13 +211,22 @@ async def _meeting(
         )
         .where(ZoomMeeting.zoom_meeting_id == zoom_id, or_(*covered))
     )
-    return (await session.execute(stmt)).scalars().first()
+    found = (await session.execute(stmt)).scalars().first()
+    if batch is not None:
+        batch.meetings[memo] = found
+    return found
 
 
-#: the joins and leaves a batch recorded, by day: their attendance is published once, at the end
-_batch: ContextVar[dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] | None] = ContextVar(
-    "zoom_webhook_batch", default=None
-)
+@dataclass
+class _Batch:
+    """What a batch of webhooks shares: the joins and leaves it recorded, by day (their
+    attendance is published once, at the end), and the meetings it found."""
+
+    touched: dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] = field(default_factory=dict)
+    meetings: dict[tuple[str, rules.Signer], ZoomMeeting | None] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("zoom_webhook_batch", default=None)
 
 
 async def process_batch(
@@ -221,11 +235,12 @@ async def process_batch(
     """Process up to ``limit`` due stored webhooks in one transaction (claimed ``FOR UPDATE
     SKIP LOCKED``, so other workers and replicas take other ones), in the order they came; the
     attendance their joins and leaves change is added up and published once per day at the
-    end, not once per webhook. Each webhook's effect runs in a savepoint: a failure (say the
-    database hiccups) keeps that one for a later attempt with backoff, and after
-    ``zoom_webhook_max_attempts`` it is given up, kept with its error and logged, so it never
-    blocks the ones behind it. The effects, the ``processed`` marks and the messages commit
-    together."""
+    end, not once per webhook. The batch runs in one savepoint; when one of its webhooks
+    fails (say the database hiccups), the batch is rolled back to it and run again with each
+    webhook in a savepoint of its own: the failed one is kept for a later attempt with
+    backoff, and after ``zoom_webhook_max_attempts`` given up, kept with its error and logged,
+    so it never blocks the ones behind it. The effects, the ``processed`` marks and the
+    messages commit together."""
     now = utcnow()
     stmt = (
         select(WebhookEvent)
@@ -240,17 +255,62 @@ async def process_batch(
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     events = list((await session.execute(stmt)).scalars())
-    outcomes: list[Outcome] = []
-    touched: dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] = {}
-    token = _batch.set(touched)
+    if not events:
+        return []
+    digests = [e.digest for e in events]
     try:
-        for event in events:
-            outcomes.append(await _process(session, event, settings))
-    finally:
-        _batch.reset(token)
-    for meeting, keys in touched.values():
+        async with session.begin_nested():  # the common case: one savepoint for the batch
+            outcomes, batch = await _run(session, events, settings)
+    except Exception as exc:
+        # rolled back to before the batch: read the webhooks again (their rows were expired)
+        # and run each in a savepoint of its own, so the failure stays with the one it belongs
+        # to; the one that failed is not run again now, its failure counts as its attempt
+        again = select(WebhookEvent).where(WebhookEvent.digest.in_(digests))
+        await session.execute(again.execution_options(populate_existing=True))
+        failed = {exc.index: exc.error} if isinstance(exc, _Failed) else {}
+        outcomes, batch = await _run(session, events, settings, failed=failed)
+    for meeting, keys in batch.touched.values():
         await attendance.publish_touching(session, meeting, keys)
     return outcomes
+
+
+class _Failed(Exception):
+    """The webhook at ``index`` of a batch failed with ``error``."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+async def _run(
+    session: AsyncSession,
+    events: list[WebhookEvent],
+    settings: ZoomBridgeSettings,
+    *,
+    failed: dict[int, Exception] | None = None,
+) -> tuple[list[Outcome], _Batch]:
+    """Handle ``events`` in order: together (a failure leaves the whole batch, as
+    :class:`_Failed`), or, given the failures of a first run (``failed``), each in a savepoint
+    of its own, the ones that failed recorded as failed attempts."""
+    batch = _Batch()
+    token = _batch.set(batch)
+    try:
+        outcomes = []
+        for index, event in enumerate(events):
+            if failed is None:
+                try:
+                    await _handle(session, event, settings)
+                except Exception as exc:
+                    raise _Failed(index, exc) from exc
+                outcomes.append(_processed(event))
+            elif index in failed:
+                outcomes.append(_attempt_failed(event, failed[index], settings))
+            else:
+                outcomes.append(await _process(session, event, settings))
+        return outcomes, batch
+    finally:
+        _batch.reset(token)
 
 
 async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Outcome | None:
@@ -262,40 +322,50 @@ async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Ou
 async def _process(
     session: AsyncSession, event: WebhookEvent, settings: ZoomBridgeSettings
 ) -> Outcome:
-    label = metrics.event_label(event.event, HANDLED)
     try:
         async with session.begin_nested():
             await _handle(session, event, settings)
     except Exception as exc:
         await session.refresh(event)
-        event.attempts += 1
-        event.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-        if event.attempts >= settings.zoom_webhook_max_attempts:
-            event.failed = True
-            log.error(
-                "zoom_webhook_gave_up",
-                zoom_event=event.event,
-                digest=event.digest,
-                attempts=event.attempts,
-                error=type(exc).__name__,
-            )
-            return Outcome(label, metrics.GIVEN_UP)
-        cap = min(
-            settings.zoom_retry_max_seconds,
-            settings.zoom_webhook_retry_base_seconds * 2 ** min(event.attempts - 1, 30),
-        )
-        event.next_attempt_at = utcnow() + dt.timedelta(seconds=random.uniform(cap / 2, cap))
-        log.warning(
-            "zoom_webhook_retry",
+        return _attempt_failed(event, exc, settings)
+    return _processed(event)
+
+
+def _attempt_failed(event: WebhookEvent, exc: Exception, settings: ZoomBridgeSettings) -> Outcome:
+    """A failed attempt: kept for a later one with backoff, or given up when the attempts
+    are spent."""
+    label = metrics.event_label(event.event, HANDLED)
+    event.attempts += 1
+    event.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+    if event.attempts >= settings.zoom_webhook_max_attempts:
+        event.failed = True
+        log.error(
+            "zoom_webhook_gave_up",
             zoom_event=event.event,
+            digest=event.digest,
             attempts=event.attempts,
             error=type(exc).__name__,
         )
-        return Outcome(label, metrics.FAILED)
+        return Outcome(label, metrics.GIVEN_UP)
+    cap = min(
+        settings.zoom_retry_max_seconds,
+        settings.zoom_webhook_retry_base_seconds * 2 ** min(event.attempts - 1, 30),
+    )
+    event.next_attempt_at = utcnow() + dt.timedelta(seconds=random.uniform(cap / 2, cap))
+    log.warning(
+        "zoom_webhook_retry",
+        zoom_event=event.event,
+        attempts=event.attempts,
+        error=type(exc).__name__,
+    )
+    return Outcome(label, metrics.FAILED)
+
+
+def _processed(event: WebhookEvent) -> Outcome:
     event.attempts += 1
     event.processed = True
     event.processed_at = utcnow()
-    return Outcome(label, metrics.PROCESSED)
+    return Outcome(metrics.event_label(event.event, HANDLED), metrics.PROCESSED)
 
 
 async def prune(session: AsyncSession, retention_days: float) -> int:
@@ -323,6 +393,9 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             connections=signer.account_ids,
         )
         log.info("zoom_deauthorized", removed=removed)
+        batch = _batch.get()
+        if batch is not None:
+            batch.meetings.clear()  # meetings found before may be gone with the connection
         return
     meeting = await _meeting(session, obj, signer)
     if meeting is None:
@@ -338,7 +411,7 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         if batch is None:
             await attendance.publish(session, meeting, touching=key)
         else:  # published once for the whole batch (process_batch)
-            batch.setdefault(meeting.day_id, (meeting, set()))[1].add(key)
+            batch.touched.setdefault(meeting.day_id, (meeting, set()))[1].add(key)
     elif event.event == "meeting.ended":
         meeting.ended = True
         instance = attendance.text_value(obj.get("uuid"))
