@@ -3,6 +3,8 @@
 Each figure stands next to a baseline measured in the same run, so ratios compare like with like.
 ``python bench/run.py signup_storm my_events`` runs only the named scenarios (and then writes
 ``bench/results.partial.json`` so a partial run never overwrites the full results).
+``WORKERS=2 make bench`` runs every service with two processes (uvicorn workers); its results go
+to ``bench/results.workers-2.json`` beside the one-process figures.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +24,13 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Result, table  # noqa: E402
 
 SCENARIOS = ["signup_storm", "propagation", "webhook_ingest", "my_events", "outbox_relay"]
+
+
+def results_name(names: list[str], workers: str) -> str:
+    """Where a run's figures go: a partial run or another worker count never overwrites the
+    full one-process results."""
+    stem = "results" if workers in ("", "1") else f"results.workers-{workers}"
+    return f"{stem}.partial.json" if names != SCENARIOS else f"{stem}.json"
 
 
 async def main(names: list[str]) -> None:
@@ -34,13 +44,12 @@ async def main(names: list[str]) -> None:
         timings[name] = time.perf_counter() - start
         print(f"  {name} done in {timings[name]:.0f}s", file=sys.stderr, flush=True)
     print(table(results))
-    partial = names != SCENARIOS
-    out = ROOT / "bench" / ("results.partial.json" if partial else "results.json")
+    out = ROOT / "bench" / results_name(names, os.environ.get("WORKERS", "1"))
     out.write_text(
         json.dumps(
             [dataclasses.asdict(r) | {"ratio": r.ratio} for r in results]
             + [{"keys": {r.key: r.ratio for r in results if r.key}}]
-            + [{"scenario_seconds": timings}],
+            + [{"scenario_seconds": timings, "workers": int(os.environ.get("WORKERS", "1"))}],
             indent=2,
             default=str,
         )
