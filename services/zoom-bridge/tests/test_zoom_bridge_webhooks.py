@@ -395,10 +395,8 @@ async def test_r_zoom_4_webhook_whose_processing_fails_is_kept_and_processed_lat
     assert "the database went away" in str(row.last_error)
 
 
-async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+def poison_meeting_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processing ``meeting.ended`` fails every time; every other webhook is handled."""
     real = service._handle
 
     async def poisoned(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
@@ -407,6 +405,13 @@ async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
         await real(session, event, settings)
 
     monkeypatch.setattr(service, "_handle", poisoned)
+
+
+async def test_r_zoom_4_a_webhook_that_keeps_failing_is_given_up_visibly(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, zoom_id = await _day(env, "administrator", "admin-role@zoom.test", learners={})
+    poison_meeting_ended(monkeypatch)
     monkeypatch.setattr(env.app.state.runtime.settings, "zoom_webhook_max_attempts", 3)
     async with env.sim() as sim:
         await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": iso(minutes_after(T0, 5))})
@@ -432,12 +437,6 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
     in its own: the others are processed (each stay written once, not twice), the failing one
     is kept for a later attempt."""
     day, zoom_id = await _day(env, "administrator", "batch@zoom.test", learners={})
-    real = service._handle
-
-    async def poisoned(session: Any, event: WebhookEvent, settings: ZoomBridgeSettings) -> None:
-        if event.event == "meeting.ended":
-            raise ValueError("cannot handle this one")
-        await real(session, event, settings)
 
     def hook(event: str, n: int, **extra: Any) -> dict[str, Any]:
         obj: dict[str, Any] = {"id": zoom_id, "uuid": "instance-batch", **extra}
@@ -453,7 +452,7 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
 
     worker = env.app.state.runtime.extras["worker"]
     await worker.stop()  # this test runs the batch itself
-    monkeypatch.setattr(service, "_handle", poisoned)
+    poison_meeting_ended(monkeypatch)
     factory = env.app.state.runtime.session_factory()
     try:
         received = [
