@@ -33,6 +33,7 @@ import functools
 import itertools
 import os
 import random
+import signal
 import sys
 import time
 import uuid
@@ -891,6 +892,7 @@ async def run(seconds: float, seed: int) -> int:
     faults = schedule(seed, seconds)
     print(f"soak {seconds:.0f} s, seed {seed} (SOAK_SEED={seed} replays it)", flush=True)
     rng = random.Random(seed + 1)
+    interrupt_once()
     try:
         async with bench_system("soak", (*SERVICES, "sim")) as system:
             print(f"logs in {system.catalog.log_path.parent}", flush=True)
@@ -941,10 +943,35 @@ async def run(seconds: float, seed: int) -> int:
     return 1 if failed else 0
 
 
+def interrupt_once() -> None:
+    """Ctrl-C (or SIGTERM) stops the soak once: the load and the faults are cancelled and the
+    clean-up runs to its end (RabbitMQ and PostgreSQL back up, the processes stopped, the
+    databases and the namespace removed); a signal during the clean-up is ignored. (Ctrl-C
+    reaches the process twice at times: from the terminal and forwarded by ``uv run``.)"""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    seen: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not seen:
+            print(f"\n{signal.Signals(signum).name}: stopping, cleaning up ...", file=sys.stderr)
+            task.cancel()
+        seen.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+
+
 def main() -> None:
     seconds = float(os.environ.get("SOAK_SECONDS") or 600)
     seed = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(1, 10_000))
-    sys.exit(asyncio.run(run(seconds, seed)))
+    try:
+        code = asyncio.run(run(seconds, seed))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: no invariants checked", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":
