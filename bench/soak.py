@@ -642,15 +642,24 @@ def count_row(name: str, expected: int, found: int, detail: str = "") -> Row:
     )
 
 
-async def settled(probe: Callable[[], Awaitable[int]], want: int, timeout: float = SETTLE) -> int:
-    """``probe``'s value once it equals ``want``, or its last value after ``timeout``."""
-    with contextlib.suppress(AssertionError):
-        return await eventually(probe, lambda n: n == want, timeout=timeout, interval=1)
-    return await probe()
+@dataclass(frozen=True)
+class Settle:
+    """Waits for what is still on its way, all checks together until one deadline (so a run
+    with many failures still ends ``SETTLE`` seconds after its checks began)."""
+
+    deadline: float
+
+    async def __call__(self, probe: Callable[[], Awaitable[int]], want: int) -> int:
+        """``probe``'s value once it equals ``want``, or its last value at the deadline."""
+        left = max(1.0, self.deadline - asyncio.get_running_loop().time())
+        with contextlib.suppress(AssertionError):
+            return await eventually(probe, lambda n: n == want, timeout=left, interval=1)
+        return await probe()
 
 
 async def check(soak: Soak) -> list[Row]:
     system, ledger = soak.system, soak.ledger
+    settle = Settle(asyncio.get_running_loop().time() + SETTLE)
     reg, cat = system.databases["registration"], system.databases["catalog"]
     bridge, integ = system.databases["bridge"], system.databases["integrations"]
     out: list[Row] = []
@@ -670,6 +679,23 @@ async def check(soak: Soak) -> list[Row]:
         if proc.process is not None and proc.process.poll() is not None
     ]
     out.append(count_row("no process died on its own", 0, len(stopped), ", ".join(stopped)))
+
+    # first what is still on its way: Zoom's webhooks into attendance, the outboxes
+    async def processed() -> int:
+        got = await rows(
+            bridge, "SELECT count(*) FROM zoom_webhook_events WHERE processed AND NOT failed"
+        )
+        return int(got[0][0])
+
+    async def unsent() -> int:
+        total = 0
+        for db in system.databases.values():
+            found = await rows(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            total += int(found[0][0])
+        return total
+
+    webhooks = await settle(processed, len(ledger.webhooks))
+    await settle(unsent, 0)
 
     # registration against the ledger
     stored = {
@@ -764,31 +790,38 @@ async def check(soak: Soak) -> list[Row]:
     )
     out.append(count_row("seat counters off their seat holders", 0, len(drift)))
 
-    # every confirmed change reached every service: each enrollment at its newest version
-    want = {i: (v[5], v[4]) for i, v in stored.items()}  # id -> (version, status)
+    # every confirmed change reached every service: each enrollment at registration's newest
+    # version (read again at every look: attendance may still move one on meanwhile)
+    async def newest() -> dict[str, tuple[int, str]]:
+        found = await rows(reg, "SELECT id, version, status FROM enrollment")
+        return {uid(i): (int(v), str(st)) for i, v, st in found}
 
-    async def replica(db: str, sql: str) -> int:
-        got = {uid(i): (int(v), str(st)) for i, st, v in await rows(db, sql)}
-        return sum(1 for i, newest in want.items() if got.get(i) == newest)
+    async def behind(db: str, sql: str) -> int:
+        """Enrollments whose (version, status) in ``db`` is not registration's; ``sql`` gives
+        (id, version, status), or an empty status where ``db`` keeps none."""
+        want = await newest()
+        got = {uid(i): (int(v), str(st)) for i, v, st in await rows(db, sql)}
+        return sum(
+            1
+            for i, (version, status) in want.items()
+            if got.get(i, (0, ""))[0] != version or got[i][1] not in (status, "")
+        )
 
     for name, db, sql in (
-        ("catalog", cat, "SELECT enrollment_id, status, version FROM enrollment_seats"),
-        ("zoom-bridge", bridge, "SELECT enrollment_id, status, version FROM enrollments"),
-    ):
-        found = await settled(functools.partial(replica, db, sql), len(want))
-        out.append(count_row(f"enrollments (newest version) in {name}", len(want), found))
-
-    async def delivered() -> int:
-        got = await rows(
+        ("catalog", cat, "SELECT enrollment_id, version, status FROM enrollment_seats"),
+        ("zoom-bridge", bridge, "SELECT enrollment_id, version, status FROM enrollments"),
+        (
+            "integrations' deliveries",
             integ,
-            "SELECT subject, max(subject_version) FROM webhook_deliveries "
-            "WHERE state = 'delivered' GROUP BY subject",
+            # subject: enrollment:<id>
+            "SELECT substr(subject, 12), max(subject_version), '' FROM webhook_deliveries "
+            "WHERE state = 'delivered' AND subject LIKE 'enrollment:%' GROUP BY subject",
+        ),
+    ):
+        lagging = await settle(functools.partial(behind, db, sql), 0)
+        out.append(
+            count_row(f"enrollments behind registration in {name}", 0, lagging, f"of {len(stored)}")
         )
-        newest = {str(s).removeprefix("enrollment:"): int(v) for s, v in got}
-        return sum(1 for i, (v, _) in want.items() if newest.get(i) == v)
-
-    found = await settled(delivered, len(want))
-    out.append(count_row("enrollment changes delivered by integrations", len(want), found))
     sent = {
         str(w)
         for (w,) in await rows(
@@ -797,32 +830,12 @@ async def check(soak: Soak) -> list[Row]:
     }
     received = {r.headers.get("webhook-id") for r in soak.receiver.received}
     out.append(count_row("deliveries received by the endpoint", len(sent), len(sent & received)))
-    await check_days(soak, out)
-
-    async def processed() -> int:
-        got = await rows(
-            bridge, "SELECT count(*) FROM zoom_webhook_events WHERE processed AND NOT failed"
-        )
-        return int(got[0][0])
+    await check_days(soak, settle, out)
 
     out.append(
-        count_row(
-            "Zoom webhooks accepted, each processed once",
-            len(ledger.webhooks),
-            await settled(processed, len(ledger.webhooks)),
-        )
+        count_row("Zoom webhooks accepted, each processed once", len(ledger.webhooks), webhooks)
     )
-
-    # outboxes and dead letters
-    async def unsent() -> int:
-        total = 0
-        for db in system.databases.values():
-            total += int(
-                (await rows(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"))[0][0]
-            )
-        return total
-
-    out.append(count_row("outbox messages unsent", 0, await settled(unsent, 0)))
+    out.append(count_row("outbox messages unsent", 0, await settle(unsent, 0)))
     pending = await rows(
         integ, "SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'"
     )
@@ -831,7 +844,7 @@ async def check(soak: Soak) -> list[Row]:
     return out
 
 
-async def check_days(soak: Soak, out: list[Row]) -> None:
+async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
     """Every day at its last confirmed time in catalog, registration, the bridge and at Zoom;
     one live Zoom meeting per zoom day."""
     system, days = soak.system, soak.ledger.days
@@ -868,20 +881,20 @@ async def check_days(soak: Soak, out: list[Row]) -> None:
         count_row(
             "days at their confirmed time in catalog",
             len(want),
-            await settled(in_catalog, len(want)),
+            await settle(in_catalog, len(want)),
         )
     )
     reg_sql = 'SELECT day_id, start, "end" FROM day_replica WHERE NOT deleted'
-    found = await settled(
+    found = await settle(
         functools.partial(in_db, system.databases["registration"], reg_sql, want), len(want)
     )
     out.append(count_row("days at their confirmed time in registration", len(want), found))
     bridge_sql = "SELECT day_id, start, \"end\" FROM zoom_meetings WHERE desired = 'present'"
-    found = await settled(
+    found = await settle(
         functools.partial(in_db, system.databases["bridge"], bridge_sql, zoom_want), len(zoom_want)
     )
     out.append(count_row("zoom days at their confirmed time in zoom-bridge", len(zoom_want), found))
-    found = await settled(at_zoom, len(zoom_want))
+    found = await settle(at_zoom, len(zoom_want))
     out.append(count_row("zoom days with one live meeting at their time", len(zoom_want), found))
 
 

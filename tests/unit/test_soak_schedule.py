@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from bench.soak import GAP, SERVICES, Fault, schedule, tally
+from bench.soak import GAP, SERVICES, Fault, count_row, schedule, table, tally
 
 
 def test_a_seed_replays_its_schedule_and_another_seed_differs() -> None:
@@ -44,3 +44,13 @@ def test_a_longer_soak_starts_with_the_shorter_ones_faults() -> None:
 def test_the_summary_counts_every_kind() -> None:
     faults = [Fault(1, "kill", "catalog"), Fault(2, "kill", "bridge"), Fault(3, "zoom", "429", 5)]
     assert tally(faults) == "3 faults (2 kill -9, 0 RabbitMQ, 0 PostgreSQL, 1 Zoom bursts)"
+
+
+def test_an_invariant_fails_when_found_is_not_expected_and_the_table_says_so() -> None:
+    rows = [count_row("dead-lettered messages", 0, 0), count_row("outbox unsent", 0, 3, "(x)")]
+    assert [r.ok for r in rows] == [True, False]
+    lines = table(rows).splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:5]] == ["invariant", "expected", "found", "ok"]
+    assert lines[2].rstrip().endswith("| ok     |")
+    assert "| 3 (x)" in lines[3]
+    assert lines[3].rstrip().endswith("| FAILED |")
