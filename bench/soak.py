@@ -392,6 +392,8 @@ class Soak:
             f"/v1/events/{event.id}/enrollments/import",
             self.admin,
             files={"file": ("soak.csv", csv.encode(), "text/csv")},
+            # a boundary of its own, the same on every retry: the key stands for these bytes
+            headers={"Content-Type": f"multipart/form-data; boundary={uuid.uuid4().hex}"},
         )
         code = code_of(response)
         full = code == "session_full" or (code == "import_invalid" and "free seat" in response.text)
@@ -637,6 +639,9 @@ def table(rows_: list[Row]) -> str:
 
 
 def count_row(name: str, expected: int, found: int, detail: str = "") -> Row:
+    """A row of counts; ``detail`` (the first offenders) is cut short to keep the table
+    readable (the run prints the unexpected answers in full after it)."""
+    detail = detail if len(detail) <= 80 else detail[:77] + "..."
     return Row(
         name, f"{expected:,}", f"{found:,}{' ' + detail if detail else ''}", expected == found
     )
@@ -950,6 +955,8 @@ async def run(seconds: float, seed: int) -> int:
         f"{soak.ledger.requests:,} requests ({soak.ledger.retried:,} answered after retries), "
         f"{failed} invariant failures"
     )
+    for line in soak.ledger.unexpected + soak.ledger.unanswered:
+        print(f"  unexpected or unanswered: {line}")
     seconds_, what = soak.ledger.slowest
     print(f"longest wait for an answer: {seconds_:.1f} s ({what})")
     print("answers: " + ", ".join(f"{k} x{n}" for k, n in sorted(soak.ledger.answers.items())))
