@@ -27,13 +27,14 @@ EMAIL ?=
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),u1)
 
 .PHONY: help tools env run test test-unit test-infra test-faults test-sqlite lint typecheck token \
-        migrate docs bench images clean
+        migrate docs bench soak images clean
 
 help:
 	@echo "make run        - start catalog :8001, registration :8002, zoom-bridge :8003, integrations :8004, zoom-sim :8099"
 	@echo "make test       - unit tests, lint, type-check, then the whole test suite"
 	@echo "make test-unit  - the unit layer alone (no RabbitMQ, PostgreSQL or processes)"
 	@echo "make token COMPANY=acme USER=u1 ROLE=admin EMAIL=a@x.io - print a dev JWT"
+	@echo "make soak       - 10 min of mixed load and random faults, then the invariants (SOAK_SECONDS, SOAK_SEED)"
 	@echo "CONTRIBUTING.md says which test goes where, and how to add a rule or a message"
 
 # uv itself: from PATH, else into .tools/ (a small venv; `pip install` into the system Python is
@@ -98,6 +99,13 @@ docs: env
 
 bench: env
 	@$(UV) run --no-sync python bench/run.py
+
+# Mixed load over the real processes while faults are injected (kill -9, RabbitMQ stop, PostgreSQL
+# restart, Zoom 429/500 bursts), then the invariants; restarts the machine's RabbitMQ and
+# PostgreSQL, so not part of `make test`. SOAK_SECONDS (600), SOAK_SEED (printed, to replay).
+SOAK_SECONDS ?= 600
+soak: env
+	@SOAK_SECONDS=$(SOAK_SECONDS) $(UV) run --no-sync python bench/soak.py
 
 # Every image from the one recipe, deploy/Dockerfile (docker-compose.yml passes the same
 # arguments): `make images REGISTRY=registry.example.com/training-events TAG=0.1.0`.

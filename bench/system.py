@@ -89,15 +89,19 @@ def _process(
 async def bench_system(
     scenario: str, services: tuple[str, ...] = ("catalog", "registration", "bridge", "sim")
 ) -> AsyncIterator[System]:
-    """Start the wanted processes (default: all four) on free ports with fresh databases."""
+    """Start the wanted processes (default: the four the benchmarks measure; ``integrations``
+    too when named) on free ports with fresh databases; their logs go to a temporary directory
+    that outlives the run (``System.catalog.log_path.parent``)."""
     tag = uuid.uuid4().hex[:8]
     logs = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
     databases = DatabaseFactory(POSTGRES_URL, logs, [])
     rabbit = RabbitNamespace(AMQP_URL, f"te-bench-{tag}", f"b{tag}.")
-    ports = {name: free_port() for name in ("catalog", "registration", "bridge", "sim")}
+    ports = {
+        name: free_port() for name in ("catalog", "registration", "bridge", "integrations", "sim")
+    }
     dbs: dict[str, str] = {
         name: await databases.create(f"bench_{name}")
-        for name in ("catalog", "registration", "bridge")
+        for name in ("catalog", "registration", "bridge", "integrations")
         if name in services
     }
     bridge_url = f"http://127.0.0.1:{ports['bridge']}"
@@ -144,10 +148,22 @@ async def bench_system(
             logs / "zoom-bridge.log",
             scenario,
         ),
+        "integrations": _process(
+            "integrations",
+            {
+                **common,
+                "DATABASE_URL": dbs.get("integrations", ""),
+                # receivers are servers in the scenario's own process
+                "WEBHOOK_ALLOW_HTTP": "true",
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+            },
+            ports["integrations"],
+            logs / "integrations.log",
+            scenario,
+        ),
     }
-    running = [
-        procs[name] for name in ("sim", "catalog", "registration", "bridge") if name in services
-    ]
+    order = ("sim", "catalog", "registration", "bridge", "integrations")
+    running = [procs[name] for name in order if name in services]
     try:
         await asyncio.gather(*(p.start() for p in running))
         yield System(
@@ -158,6 +174,7 @@ async def bench_system(
             dbs,
             lambda **kw: token(**kw),
             rabbit,
+            procs["integrations"] if "integrations" in services else None,
         )
     finally:
         for proc in running:

@@ -50,7 +50,16 @@ SECRET = "dev-webhook-secret"
 COMPANY = "bench-webhooks"
 
 
-def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.datetime) -> bytes:
+def webhook(
+    event: str,
+    meeting: dict[str, Any],
+    who: str,
+    key: str,
+    when: dt.datetime,
+    email: str | None = None,
+) -> bytes:
+    """A participant's join or leave as Zoom sends it (``email``: by default ``who``'s at this
+    scenario's company)."""
     joined = event == "meeting.participant_joined"
     participant = {
         "user_id": key,
@@ -58,7 +67,7 @@ def webhook(event: str, meeting: dict[str, Any], who: str, key: str, when: dt.da
         "id": "",
         "participant_uuid": f"uuid-{key}",
         ("join_time" if joined else "leave_time"): zoom_time(when),
-        "email": f"{who}@{COMPANY}.io",
+        "email": email or f"{who}@{COMPANY}.io",
     }
     body = {
         "event": event,

@@ -18,9 +18,10 @@ only once the endpoint's transaction has committed.
 The record lives in the service's own database (``idempotency_keys``, created by
 :func:`te_shared.migrations.create_idempotency_table`), beside the data it protects. It is
 written in a transaction of its own around the request; if the process dies between the
-request's commit and the record's, the record stays ``running`` until its lease
-(``IDEMPOTENCY_LEASE_SECONDS``) ends, after which a retry runs the request again: the one
-window where a retry can act twice (the README says so).
+request's commit and the record's (or the database goes away between them: the answer is
+sent all the same), the record stays ``running`` until its lease (``IDEMPOTENCY_LEASE_SECONDS``)
+ends, after which a retry runs the request again: the one window where a retry can act twice
+(the README says so).
 """
 
 from __future__ import annotations
@@ -191,7 +192,13 @@ class IdempotencyMiddleware:
         if captured.status is None or captured.status >= 500:
             await self._forget(caller, key)
         else:
-            await self._finish(caller, key, captured)
+            try:
+                await self._finish(caller, key, captured)
+            except Exception as exc:
+                # the change committed, so its answer goes out even when it could not be kept
+                # (the database went away between the two commits); a retry with the key
+                # then waits out the lease, as after a process death
+                log.warning("idempotency_answer_not_kept", error=type(exc).__name__)
         await captured.send_to(send)
 
     async def _begin(

@@ -156,3 +156,25 @@ async def test_a_server_error_is_not_kept_and_bad_keys_are_refused(
     anonymous = await http.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-6"})
     assert anonymous.status_code == 201
     assert world.calls == 4
+
+
+async def test_an_answer_the_key_could_not_keep_is_still_sent(
+    client: tuple[httpx.AsyncClient, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away between the request's commit and the key's (a PostgreSQL restart,
+    found by the soak): the committed change's answer is sent, not a 500; a retry with the key
+    waits out the lease."""
+    http, world = client
+
+    async def database_gone(*_: Any) -> None:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(IdempotencyMiddleware, "_finish", database_gone)
+    headers = {**token("u1"), "Idempotency-Key": "k-7"}
+    first = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert first.status_code == 201
+    assert first.json() == {"n": 1, "a": 1}
+    retried = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert retried.status_code == 409
+    assert retried.json()["code"] == "idempotency_key_in_use"
+    assert world.calls == 1

@@ -19,4 +19,7 @@ product (no service depends on it, and no image contains it).
 - :mod:`te_testing.servers`, :mod:`te_testing.webhooks`, :mod:`te_testing.tables`,
   :mod:`te_testing.xlsx`: an ASGI app served in the test's loop, a webhook receiver, the outbox
   and inbox tables alone, hand-made workbooks.
+- :mod:`te_testing.faults`: faults over the real processes (the fault tests, the soak): a client
+  that retries through outages, raw SQL on a service database, the dead-letter count, the
+  machine's RabbitMQ and PostgreSQL stopped, restarted and waited for.
 """

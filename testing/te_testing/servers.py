@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: Ctrl-C belongs to the process that serves it (pytest,
+    the soak), which stops the server itself; uvicorn's would swallow the first Ctrl-C and raise
+    it again from :meth:`InProcessServer.stop`, in the middle of the host's clean-up."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class InProcessServer:
@@ -17,7 +27,7 @@ class InProcessServer:
 
     def __init__(self, app: Any, port: int = 0, **config: Any) -> None:
         config.setdefault("log_level", "warning")
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
+        self._server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
         self._task: asyncio.Task[None] | None = None
 
     @property

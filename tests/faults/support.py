@@ -1,4 +1,5 @@
-"""What every fault test checks afterwards, and the small tools they share.
+"""What every fault test checks afterwards (the tools they share with the soak, ``bench/soak.py``,
+are the kit's: ``te_testing.faults``).
 
 A fault test drives a stream of changes through the API (days and sign-ups), records every answer
 in a :class:`Ledger`, injects its faults at points tied to the stream's progress
@@ -14,80 +15,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import httpx
-from sqlalchemy import Uuid, bindparam, text
 
-from te_shared.db import create_engine
+from te_testing.faults import SEAT_HOLDING, dead_lettered, instant, rows, uid, until_answered
 from te_testing.polling import eventually
 from te_testing.processes import ServiceProcess
 from te_testing.system import System, zoom_account_known
-
-
-def _is_uuid(value: Any) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def uid(value: Any) -> str:
-    """One spelling of a UUID: SQLite returns raw ``Uuid`` columns as 32 hex digits."""
-    return str(uuid.UUID(str(value)))
-
-
-def instant(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
-
-
-SEAT_HOLDING = "('pending','approved','awaiting_confirmation','participated','missed')"
-
-
-async def rows(db_url: str, sql: str, **params: Any) -> list[Any]:
-    """Raw SQL on a service's database; UUID parameters are bound as ``Uuid`` so they match on
-    PostgreSQL (uuid) and SQLite (32 hex digits) alike."""
-    statement = text(sql).bindparams(
-        *(bindparam(name, type_=Uuid()) for name, value in params.items() if _is_uuid(value))
-    )
-    values = {k: uuid.UUID(str(v)) if _is_uuid(v) else v for k, v in params.items()}
-    engine = create_engine(db_url)
-    try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(statement, values)).all())
-    finally:
-        await engine.dispose()
-
-
-@dataclass(frozen=True)
-class Answer:
-    response: httpx.Response
-    #: how many times the request went unanswered (process or database down) before this answer
-    retries: int
-
-
-async def until_answered(send: Callable[[], Awaitable[httpx.Response]]) -> Answer:
-    """A client that retries while a service or its database is down, until it gets an answer
-    that is not a server error."""
-    retries = 0
-    for _ in range(600):
-        try:
-            response = await send()
-        except httpx.TransportError:
-            retries += 1
-            await asyncio.sleep(0.2)
-            continue
-        if response.status_code < 500:
-            return Answer(response, retries)
-        retries += 1
-        await asyncio.sleep(0.2)
-    raise AssertionError("the service never answered")
-
 
 # --- the table ---------------------------------------------------------------------------------
 
@@ -257,18 +194,6 @@ class Ledger:
     @property
     def zoom_days(self) -> int:
         return sum(1 for f in self.days_requested.values() if f == "zoom")
-
-
-async def dead_lettered(system: System) -> int:
-    connection = await aio_pika.connect(system.rabbit.amqp_url)
-    total = 0
-    async with connection:
-        for name in system.rabbit.topology.all_queue_names():
-            if name.endswith("dead-letter"):
-                channel = await connection.channel()
-                queue = await channel.declare_queue(name, passive=True)
-                total += queue.declaration_result.message_count or 0
-    return total
 
 
 # --- the checks --------------------------------------------------------------------------------

@@ -9,20 +9,19 @@ every confirmed change reached every service that needs it, each zoom day has ex
 the outboxes are drained and the dead-letter queues are empty (R-ERR-2, R-ERR-3, R-ZOOM-3,
 R-ENR-6).
 
-The commands are overridable: FAULTS_RABBIT_STOP / FAULTS_RABBIT_START / FAULTS_PG_RESTART.
+The commands are overridable: FAULTS_RABBIT_STOP / FAULTS_RABBIT_START / FAULTS_PG_RESTART
+(``te_testing.faults``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import shutil
-from pathlib import Path
 
 import pytest
 
 from te_testing.clock import days_from_now, iso
+from te_testing.faults import PG_RESTART, RABBIT_START, RABBIT_STOP, sh
 from te_testing.system import System, active_event, zoom_company, zoom_day
 from tests.faults import support
 from tests.faults.support import FaultReport, Ledger, Milestone
@@ -32,25 +31,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 DAYS = 50
 USERS = 500
 LIMIT = 150
-
-
-def _pg_restart_default() -> str:
-    versions = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").exists() else []
-    version = versions[-1] if versions else "15"
-    return f"pg_ctlcluster --skip-systemctl-redirect {version} main restart"
-
-
-RABBIT_STOP = os.environ.get("FAULTS_RABBIT_STOP", "rabbitmqctl stop_app")
-RABBIT_START = os.environ.get("FAULTS_RABBIT_START", "rabbitmqctl start_app")
-PG_RESTART = os.environ.get("FAULTS_PG_RESTART", _pg_restart_default())
-
-
-async def sh(command: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *shlex.split(command), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, f"{command}: {out.decode()[-500:]}"
 
 
 @pytest.mark.skipif(

@@ -17,6 +17,7 @@ import re
 import pytest
 
 from te_testing.clock import days_from_now, iso
+from te_testing.faults import uid
 from te_testing.polling import eventually
 from te_testing.system import System, create_event, zoom_company, zoom_day
 from tests.faults import support
@@ -116,6 +117,6 @@ async def test_zoom_429_500_and_slowness_lose_and_double_no_meeting(
                 f"{seen_429:.0f} x 429, {seen_500:.0f} x 500"
             )
 
-        zoom_day_ids = {support.uid(i) for i in ledger.days_confirmed.values()}
+        zoom_day_ids = {uid(i) for i in ledger.days_confirmed.values()}
         await support.one_meeting_per_zoom_day(system, report, company, event.id, zoom_day_ids)
         await support.drained(system, report)
