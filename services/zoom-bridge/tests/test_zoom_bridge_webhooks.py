@@ -3,6 +3,7 @@ sending signed webhooks to the bridge over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -10,11 +11,20 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
-from zoom_bridge.models import AttendanceSegment, CompanyReplica, WebhookEvent, ZoomAccount
+from te_testing.infra import use_sqlite
+from zoom_bridge.meetings import attendance
+from zoom_bridge.models import (
+    AttendanceSegment,
+    CompanyReplica,
+    WebhookEvent,
+    ZoomAccount,
+    ZoomMeeting,
+)
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks import rules, service
 
@@ -489,6 +499,44 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
     assert (ended.processed, ended.attempts) == (False, 1)
     assert "cannot handle this one" in str(ended.last_error)
     assert sorted(s.participant_uuid or "" for s in segments) == ["batch-1", "batch-2"]
+
+
+@pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time")
+async def test_r_zoom_5_two_workers_recording_one_day_publish_figures_holding_both(
+    env: Env,
+) -> None:
+    """Two transactions (two workers or replicas) record stays of the same user on the same
+    day at once. The one that publishes second waits for the first's commit and adds up both
+    stays: the newest figure (the one registration keeps) lacks neither."""
+    day, _ = await _day(
+        env, "administrator", "two-workers@zoom.test", learners={"tia": "tia@example.com"}
+    )
+    factory = env.app.state.runtime.session_factory()
+    who = attendance.Who(email="tia@example.com", participant_uuid="tia-uuid", name="Tia")
+
+    def stay(n: int, joined: bool) -> attendance.StayEvent:
+        at = minutes_after(T0, n * 60 + (0 if joined else 20))
+        return attendance.StayEvent("instance-two", f"stay-{n}", joined, at, who)
+
+    async def meeting(session: AsyncSession) -> ZoomMeeting:
+        found = await session.get(ZoomMeeting, day.day_id)
+        assert found is not None
+        return found
+
+    async with factory() as first, first.begin():
+        one = await meeting(first)
+        keys = {await attendance.record(first, one, stay(1, j)) for j in (True, False)}
+        await attendance.publish_touching(first, one, keys)
+        async with factory() as second, second.begin():
+            two = await meeting(second)
+            other = {await attendance.record(second, two, stay(2, j)) for j in (True, False)}
+            late = asyncio.create_task(attendance.publish_touching(second, two, other))
+            await asyncio.sleep(0.3)
+            assert not late.done(), "the second did not wait for the first"
+            await first.commit()
+            await late
+    rows = await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)
+    assert [r["minutes"] for r in rows if r["user_id"] == "tia"][-2:] == [20, 40]
 
 
 async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(

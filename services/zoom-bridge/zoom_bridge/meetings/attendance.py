@@ -684,12 +684,26 @@ def announce(
         )
 
 
+async def hold_day(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """Lock the day's meeting row until this transaction ends, before its attendance is added
+    up for a message. Two transactions that record stays of one day (two workers, two
+    replicas) would otherwise each add up what it sees, without the other's uncommitted rows,
+    and the later message (registration keeps the newest) would lack the other's stays. With
+    the lock the second waits, then reads the first's committed rows: its figures hold both.
+    Callers lock days in ``day_id`` order (:func:`zoom_bridge.webhooks.service.process_batch`)."""
+    if is_postgres(session):
+        await session.execute(
+            select(ZoomMeeting.day_id).where(ZoomMeeting.day_id == meeting.day_id).with_for_update()
+        )
+
+
 async def publish_touching(
     session: AsyncSession, meeting: ZoomMeeting, keys: Collection[str]
 ) -> DayAttendance:
     """AttendanceRecorded for the users whose participants have any of the rows ``keys`` (the
     joins and leaves of a batch of webhooks), computed once for the batch: the day's figures
     are read and added up once, not once per webhook."""
+    await hold_day(session, meeting)
     day = await load(session, meeting)
     chosen: dict[str, Figures] = {}
     for participant in day.participants:
@@ -716,6 +730,7 @@ async def publish(
     only that user (:attr:`Person.key`). ``final`` defaults to the day's state: once the day's
     final attendance was published, whatever is published later is final too (a leave that
     came after ``meeting.ended`` corrects the final figures, never turns them back to live)."""
+    await hold_day(session, meeting)
     day = await load(session, meeting)
     chosen = list(day.figures.values())
     if touching is not None:

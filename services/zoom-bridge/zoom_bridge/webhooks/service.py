@@ -269,8 +269,8 @@ async def process_batch(
         await session.execute(again.execution_options(populate_existing=True))
         failed = {exc.index: exc.error} if isinstance(exc, _Failed) else {}
         outcomes, batch = await _run(session, events, settings, failed=failed)
-    for meeting, keys in batch.touched.values():
-        await attendance.publish_touching(session, meeting, keys)
+    for _, (meeting, keys) in sorted(batch.touched.items(), key=lambda item: str(item[0])):
+        await attendance.publish_touching(session, meeting, keys)  # days in order: see hold_day
     return outcomes
 
 
