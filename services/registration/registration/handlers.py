@@ -61,6 +61,7 @@ async def on_event_changed(session: AsyncSession, msg: c.EventChanged) -> None:
 async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
     """Keep the newest session; R-ENR-7: when catalog raised or disabled the limit, seats may
     have appeared, and the earliest waitlisted users take them."""
+    await readmodel.hold_timeline(session, msg.session_id)
     written = await upsert_if_newer(
         session,
         SessionReplica,
@@ -120,6 +121,7 @@ async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> No
 
 
 async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
+    await readmodel.hold_timeline(session, msg.session_id)
     written = await upsert_if_newer(
         session,
         DayReplica,
@@ -181,6 +183,7 @@ async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
 
 @consumers.handler(c.DayCancelled)
 async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
+    await readmodel.hold_timeline(session, msg.session_id)
     if await tombstone_if_newer(
         session,
         DayReplica,

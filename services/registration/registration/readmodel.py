@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registration.enrollments import rules as enrollment_rules
 from registration.models import DayReplica, EventReplica, SessionReplica
 from te_shared import rules
+from te_shared.db import is_postgres
 from te_shared.errors import NotFound
 
 
@@ -85,6 +86,23 @@ async def session_by_name(
             if row not in found:
                 found.append(row)
     return names
+
+
+async def hold_timeline(session: AsyncSession, session_id: uuid.UUID) -> None:
+    """Serialise, until this transaction ends, the handlers that write a session's days or the
+    session itself. Called first in each of them, before any row is written.
+
+    Two of them running at once (the session's message and its first day's, consumed from two
+    queues; two days of one session) would each compute the session's ``first_start`` and
+    ``last_end`` without the other's uncommitted row: the day's ``UPDATE`` of a session not
+    committed yet touches nothing, the session's read of its days misses the day, and the
+    session is left with no end, never in anyone's Completed tab (a clean-clone CI run caught
+    it). With this transaction-scoped advisory lock the second waits for the first's commit and
+    then reads it. Taken before any row lock, and only by these handlers, it closes no cycle
+    with the seat counter's lock order. SQLite runs one writer at a time anyway."""
+    if is_postgres(session):
+        key = int.from_bytes(session_id.bytes[:8], "big", signed=True)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def refresh_timeline(session: AsyncSession, session_id: uuid.UUID) -> None:

@@ -18,6 +18,7 @@ from registration.models import Enrollment, SessionReplica
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.db import unit_of_work
+from te_testing.clock import days_from_now
 from te_testing.infra import (
     DatabaseFactory,
     RabbitNamespace,
@@ -382,3 +383,51 @@ async def test_r_ses_9_r_enr_6_a_limit_lowered_while_sign_ups_are_in_flight(
     assert after.status_code in (404, 409)  # no new seat while taken >= limit
     if after.status_code == 409:
         assert after.json()["code"] == "session_full"
+
+
+async def _consume_at_once(reg: Reg, first: c.Message, second: c.Message) -> None:
+    """Run ``first``'s handler in a transaction, start ``second``'s in another while the first
+    is still open, then commit both: two consumers of two queues at the same moment."""
+    from registration.handlers import consumers
+
+    factory = reg.app.state.runtime.session_factory()
+    async with unit_of_work(factory) as one:
+        await consumers.handlers[type(first)](one, first)
+
+        async def other() -> None:
+            async with unit_of_work(factory) as two:
+                await consumers.handlers[type(second)](two, second)
+
+        late = asyncio.create_task(other())
+        await asyncio.sleep(0.3)  # the second reaches its writes while the first is open
+    await late
+
+
+@pytest.mark.parametrize("order", ["session first", "day first"])
+async def test_a_session_and_its_day_consumed_at_once_leave_the_session_its_times(
+    reg: Reg, order: str
+) -> None:
+    """R-ENR-10 rests on the session's first start and last end (the tabs): whichever of the
+    session's and its day's messages commits first, the session ends when its day does."""
+    event_id = await reg.event()
+    session = reg.session_msg(event_id)
+    day = reg.day_msg(event_id, session.session_id)
+    first, second = (session, day) if order == "session first" else (day, session)
+    await _consume_at_once(reg, first, second)
+    async with unit_of_work(reg.app.state.runtime.session_factory()) as db:
+        row = await db.get(SessionReplica, session.session_id)
+    assert row is not None
+    assert (row.first_start, row.last_end) == (day.start, day.end)
+
+
+async def test_two_days_of_a_session_consumed_at_once_both_count(reg: Reg) -> None:
+    event_id = await reg.event()
+    session = reg.session_msg(event_id)
+    await reg.apply(session)
+    early = reg.day_msg(event_id, session.session_id, start=days_from_now(2))
+    late = reg.day_msg(event_id, session.session_id, start=days_from_now(5))
+    await _consume_at_once(reg, early, late)
+    async with unit_of_work(reg.app.state.runtime.session_factory()) as db:
+        row = await db.get(SessionReplica, session.session_id)
+    assert row is not None
+    assert (row.first_start, row.last_end) == (early.start, late.end)
