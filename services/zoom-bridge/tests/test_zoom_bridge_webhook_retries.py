@@ -113,7 +113,12 @@ async def test_r_zoom_4_a_retry_of_a_delivery_answered_too_late_is_a_duplicate(
         return rows if any(r["minutes"] == 20 for r in rows) else None
 
     rows = await env.wait(counted)
-    assert len(rows) == 2  # the join once (its retry was a duplicate), then the leave
+    # the stay counts once (its join's retry was a duplicate); how many figures were published
+    # on the way (one per batch) depends on whether the worker took the join and the leave
+    # together
+    assert [r["minutes"] for r in rows][-1] == 20
+    assert max(r["minutes"] for r in rows) == 20
+    assert len(rows) <= 2
 
 
 async def test_r_zoom_4_the_window_covers_zooms_last_retry_and_no_more(
