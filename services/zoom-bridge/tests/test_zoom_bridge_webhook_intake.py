@@ -18,6 +18,7 @@ from te_shared.errors import ServiceUnavailable
 from zoom_bridge.models import WebhookEvent
 from zoom_bridge.webhooks import rules, service
 from zoom_bridge.webhooks.intake import Intake
+from zoom_bridge.webhooks.secrets import SecretCache
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -105,7 +106,7 @@ async def test_a_burst_with_a_cold_secret_cache_does_not_starve_the_pool(env: En
     tokens (a cold cache, each account unknown): a request gives its connection back before it
     waits for the intake's write, so the write always finds one and every webhook is accepted
     (when requests held theirs, the write waited for the pool's 30 s timeout: 500s)."""
-    env.app.state.runtime.extras.pop("webhook_secrets", None)
+    env.app.state.runtime.extras["webhook_secrets"] = SecretCache(60)  # cold
     stamp = str(int(time.time()))
 
     def signed(n: int) -> tuple[bytes, dict[str, str]]:

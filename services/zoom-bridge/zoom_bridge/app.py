@@ -18,6 +18,7 @@ from zoom_bridge.participants.endpoints import router as participants_router
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks.endpoints import router as webhooks_router
 from zoom_bridge.webhooks.intake import Intake
+from zoom_bridge.webhooks.secrets import SecretCache
 from zoom_bridge.worker import start_worker, stop_worker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,9 +27,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(
     settings: ZoomBridgeSettings | None = None, *, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
+    settings = settings or ZoomBridgeSettings()
     app = create_service_app(
         tracer_provider=tracer_provider,
-        settings=settings or ZoomBridgeSettings(),
+        settings=settings,
         title="zoom-bridge",
         description="Zoom accounts, meetings per day, webhooks, attendance and recordings.",
         routers=[accounts_router, meetings_router, participants_router, webhooks_router],
@@ -46,6 +48,7 @@ def create_app(
     metrics = BridgeMetrics(runtime.metrics.registry)
     runtime.extras["bridge_metrics"] = metrics
     runtime.extras["webhook_intake"] = Intake(runtime.session_factory)
+    runtime.extras["webhook_secrets"] = SecretCache(settings.zoom_webhook_secret_cache_seconds)
 
     async def refresh_backlog(rt: Runtime) -> None:
         async with rt.session_factory()() as session:

@@ -72,7 +72,7 @@ async def grant_access(
     return added
 
 
-def _remember_one(insert: Callable[[type[KnownUser]], Any]) -> Any:
+def _remember(insert: Callable[[type[KnownUser]], Any]) -> Any:
     stmt = insert(KnownUser).values(
         company_id=bindparam("company_id"), email=bindparam("email"), user_id=bindparam("user_id")
     )
@@ -81,36 +81,28 @@ def _remember_one(insert: Callable[[type[KnownUser]], Any]) -> Any:
     )
 
 
-#: built once per dialect: every first sign-in runs it
-_REMEMBER_ONE = {"postgresql": _remember_one(pg_insert), "sqlite": _remember_one(sqlite_insert)}
+#: built once per dialect (every first sign-in runs it; the sign-up storm's profile)
+_REMEMBER = {"postgresql": _remember(pg_insert), "sqlite": _remember(sqlite_insert)}
 
 
 async def remember_user(session: AsyncSession, company_id: str, user_id: str, email: str) -> None:
     """Remember a user's email so an import may name them by email."""
-    stmt = _REMEMBER_ONE["postgresql" if is_postgres(session) else "sqlite"]
-    await session.execute(
-        stmt, {"company_id": company_id, "email": email.strip().lower(), "user_id": user_id}
-    )
+    await remember_users(session, company_id, {email: user_id})
 
 
 async def remember_users(session: AsyncSession, company_id: str, users: dict[str, str]) -> None:
-    """Remember ``{email: user_id}`` (emails trimmed and lowercased) in one statement, by
-    email (the lock order of :mod:`registration.enrollments.statuses`). A known email is
-    re-pointed at the newer user."""
+    """Remember ``{email: user_id}`` (emails trimmed and lowercased), by email (the lock order
+    of :mod:`registration.enrollments.statuses`). A known email is re-pointed at the newer
+    user."""
     normalised = {email.strip().lower(): user_id for email, user_id in users.items()}
     if not normalised:
         return
-    insert = pg_insert if is_postgres(session) else sqlite_insert
-    stmt = insert(KnownUser).values(
+    await session.execute(
+        _REMEMBER["postgresql" if is_postgres(session) else "sqlite"],
         [
             {"company_id": company_id, "email": email, "user_id": user_id}
             for email, user_id in sorted(normalised.items())
-        ]
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["company_id", "email"], set_={"user_id": stmt.excluded.user_id}
-        )
+        ],
     )
 
 

@@ -38,9 +38,8 @@ async def receive(
             known = None if verified else service.HANDLED | {service.URL_VALIDATION}
             observed.webhooks_received.labels(metrics.event_label(event, known), outcome).inc()
 
-    cache = runtime.extras.setdefault(
-        "webhook_secrets", SecretCache(settings.zoom_webhook_secret_cache_seconds)
-    )
+    cache = runtime.extras["webhook_secrets"]
+    assert isinstance(cache, SecretCache)
 
     async def load(hint: str | None) -> list[rules.Candidate]:
         # a session of its own, closed before the webhook is stored: a request never holds a

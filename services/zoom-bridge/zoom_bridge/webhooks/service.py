@@ -178,12 +178,6 @@ async def store_many(session: AsyncSession, received: list[Received]) -> list[bo
     return answers
 
 
-async def store(session: AsyncSession, body: dict[str, Any], signer: rules.Signer) -> bool:
-    """Store one verified webhook; False when it is a duplicate."""
-    (stored,) = await store_many(session, [Received(body, signer, utcnow())])
-    return stored
-
-
 async def _meeting(
     session: AsyncSession, obj: dict[str, Any], signer: rules.Signer
 ) -> ZoomMeeting | None:
@@ -311,12 +305,6 @@ async def _run(
         return outcomes, batch
     finally:
         _batch.reset(token)
-
-
-async def process_one(session: AsyncSession, settings: ZoomBridgeSettings) -> Outcome | None:
-    """Process the next due stored webhook on its own; None when there is none."""
-    outcomes = await process_batch(session, settings, 1)
-    return outcomes[0] if outcomes else None
 
 
 async def _process(
