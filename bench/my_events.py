@@ -120,7 +120,8 @@ async def seed(database_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(plain_url(database_url))
     try:
         await conn.execute(SEED)
-        await conn.execute("ANALYZE")
+        # as autovacuum leaves a steady-state database: statistics and the visibility map
+        await conn.execute("VACUUM ANALYZE")
         counts = {}
         for table in ("event_replica", "session_replica", "day_replica", "access", "enrollment"):
             counts[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))

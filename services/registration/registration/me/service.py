@@ -14,9 +14,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, not_, or_, select
+from sqlalchemy import Select, and_, func, literal, not_, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from registration import readmodel
 from registration.me import rules as me_rules
@@ -151,12 +150,11 @@ def _view(
     )
 
 
-def _tab_condition(tab: Tab, live: Any, own: Any, now: dt.datetime, open_exists: Any) -> Any:
-    """R-ENR-10 (:func:`registration.me.rules.tab_of`) as SQL over the live enrollment ``live``
-    and its session ``own`` (its ``last_end`` kept from its days)."""
+def _enrolled_tab(tab: Tab, live: Any, own: Any, now: dt.datetime) -> Any:
+    """R-ENR-10 (:func:`registration.me.rules.tab_of`) for the two tabs of enrolled events, as
+    SQL over the live enrollment ``live`` and its session ``own`` (``last_end`` kept from its
+    days)."""
     ended = and_(own.last_end.is_not(None), own.last_end <= now)
-    if tab is Tab.AVAILABLE:
-        return and_(live.id.is_(None), open_exists)
     if tab is Tab.PARTICIPATING:
         return and_(live.status.in_(sorted(rules.PARTICIPATING_TAB)), not_(ended))
     return and_(live.status.in_(sorted(rules.COMPLETED_TAB)), ended)
@@ -192,48 +190,52 @@ async def my_events(
     sessions the user sees, then id), one keyset page at a time; sessions and days are read
     for the page only. Three queries however many events the user sees."""
     now = utcnow()
-    live = aliased(Enrollment)
-    own = aliased(SessionReplica)
-    any_session = aliased(SessionReplica)
-    visible_sessions = and_(
-        any_session.event_id == EventReplica.event_id, any_session.deleted.is_(False)
+    # No aliases: each table appears once per statement, and an aliased entity costs an
+    # adaptation pass on every build.
+    mine = and_(
+        Enrollment.event_id == EventReplica.event_id,
+        Enrollment.company_id == principal.company_id,
+        Enrollment.user_id == principal.user_id,
+        Enrollment.status != S.CANCELLED,
     )
-    open_exists = (
-        select(any_session.session_id)
-        .where(
-            visible_sessions,
-            or_(
-                EventReplica.dated.is_(False),
-                any_session.registration_end.is_(None),
-                any_session.registration_end > now,
-            ),
+    far = literal(me_rules.FAR_FUTURE, UTCDateTime())
+    stmt: Select[EventReplica, Enrollment | None, dt.datetime | None]
+    if tab is Tab.AVAILABLE:
+        # No live enrollment, as an anti-join: an outer join filtered on a NULL id is estimated
+        # at one row, so PostgreSQL scanned the company's events and probed access for each
+        # (38 ms at 10k events against 6 ms).
+        visible_sessions = and_(
+            SessionReplica.event_id == EventReplica.event_id, SessionReplica.deleted.is_(False)
         )
-        .exists()
-    )
-    event_first = (
-        select(func.min(any_session.first_start)).where(visible_sessions).scalar_subquery()
-    )
-    sort_key = func.coalesce(
-        case((live.id.is_not(None), own.first_start), else_=event_first),
-        literal(me_rules.FAR_FUTURE, UTCDateTime()),
-    )
-    stmt = (
-        select(EventReplica, live, sort_key.label("sort_key"))
-        .outerjoin(
-            live,
-            and_(
-                live.event_id == EventReplica.event_id,
-                live.company_id == principal.company_id,
-                live.user_id == principal.user_id,
-                live.status != S.CANCELLED,
-            ),
+        open_exists = (
+            select(SessionReplica.session_id)
+            .where(
+                visible_sessions,
+                or_(
+                    EventReplica.dated.is_(False),
+                    SessionReplica.registration_end.is_(None),
+                    SessionReplica.registration_end > now,
+                ),
+            )
+            .exists()
         )
-        .outerjoin(own, own.session_id == live.session_id)
-        .where(
-            EventReplica.company_id == principal.company_id,
-            EventReplica.deleted.is_(False),
-            _tab_condition(tab, live, own, now, open_exists),
+        event_first = (
+            select(func.min(SessionReplica.first_start)).where(visible_sessions).scalar_subquery()
         )
+        sort_key = func.coalesce(event_first, far)
+        stmt = select(EventReplica, null(), sort_key).where(
+            ~select(Enrollment.id).where(mine).exists(), open_exists
+        )
+    else:
+        sort_key = func.coalesce(SessionReplica.first_start, far)
+        stmt = (
+            select(EventReplica, Enrollment, sort_key)
+            .join(Enrollment, mine)
+            .outerjoin(SessionReplica, SessionReplica.session_id == Enrollment.session_id)
+            .where(_enrolled_tab(tab, Enrollment, SessionReplica, now))
+        )
+    stmt = stmt.where(
+        EventReplica.company_id == principal.company_id, EventReplica.deleted.is_(False)
     )
     if not principal.is_admin:  # R-ENR-1
         stmt = stmt.join(
