@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -351,6 +352,11 @@ def create_service_app(
         runtime.relay.start()
         if settings.jwt_secret.get_secret_value() == "dev-secret":
             log.warning("jwt_secret_is_the_dev_default", hint="set JWT_SECRET in production")
+        # What startup built (modules, classes, mappers, the app) lives as long as the process;
+        # frozen, the collector stops walking it on every full collection. Unfrozen, a full
+        # collection cost 100-120 ms on this 2-core machine: the p99 of every endpoint.
+        gc.collect()
+        gc.freeze()
         log.info("service_started", port=settings.port)
         try:
             yield
