@@ -1,12 +1,15 @@
 """Propagation: a zoom day committed in catalog -> meeting created at the simulator -> join link
-visible in catalog (GET /v1/events/{id}).
+visible in catalog.
 
 Default timing settings everywhere (outbox poll 0.5 s, zoom worker poll 0.5 s), as deployed. Days
 are added one at a time (no overlap between measurements); each is timed from the 201 of
-POST /v1/sessions/{id}/days (the transaction has committed by then) to (a) the meeting with the
-day's agenda appearing in the simulator's /_sim/meetings and (b) the day's ``zoom.meeting`` in
-catalog being ``created`` with a join URL. Both are polled every 5 ms; a random
-0-1 s pause before each day keeps the arrivals from locking onto the pollers' cadence.
+POST /v1/sessions/{id}/days (the transaction has committed by then) to (a) the simulator's
+create call (its call log's wall-clock time, read after the run) and (b) the day's meeting in
+catalog's database being ``created`` with a join URL (a primary-key read every 2 ms); then the
+API is asked once that it shows the link. The observer stays light: polling the simulator and
+``GET /v1/events/{id}`` every 5 ms took a core's worth of CPU from the processes it timed on
+this 2-core machine (94 ms p50 against 67 ms). A random 0-1 s pause before each day keeps the
+arrivals from locking onto the pollers' cadence.
 
 The path crosses RabbitMQ twice (DayScheduled catalog -> bridge, MeetingCreated bridge ->
 catalog) plus the bridge's job table and one Zoom API call. Baseline: a bare aio-pika
@@ -24,17 +27,18 @@ import uuid
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 
 from bench.common import AMQP_URL, Result, summary
-from bench.system import COMPANY_SETTINGS, bench_system
+from bench.system import COMPANY_SETTINGS, bench_system, plain_url
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import create_day, create_event, zoom_company, zoom_day
 
 DAYS = 30
-POLL = 0.005
+POLL = 0.002
 ROUND_TRIPS = 300
 COMPANY = "bench-propagation"
 
@@ -97,41 +101,58 @@ async def run() -> list[Result]:
                             return dict((d.get("zoom") or {}).get("meeting") or {})
                 return {}
 
-            async def at_sim(day_id: str) -> bool:
-                meetings = await ok(await sim.get("/_sim/meetings"))
-                return any(m.get("agenda") == f"day:{day_id}" for m in meetings)
+            catalog_db = await asyncpg.connect(plain_url(system.databases["catalog"]))
 
-            to_sim: list[float] = []
-            to_catalog: list[float] = []
-            for i in range(DAYS):
-                # arrivals at random phases of the pollers (a fixed cadence would lock onto them)
-                await asyncio.sleep(random.uniform(0, 1.0))
-                start_at = days_from_now(4 + i, 9)
-                body = zoom_day(
-                    start_at, start_at + dt.timedelta(hours=2), account_id, auto_recording=False
+            async def in_catalog(day_id: str) -> tuple[str | None, str | None]:
+                row = await catalog_db.fetchrow(
+                    "SELECT meeting_status, meeting_join_url FROM days WHERE id = $1",
+                    uuid.UUID(day_id),
                 )
-                day = await create_day(cat, event.session_id, body)  # 201: committed
-                committed = time.perf_counter()
-                seen_sim: float | None = None
-                while True:
-                    if seen_sim is None and await at_sim(day["id"]):
-                        seen_sim = time.perf_counter()
-                    meeting = await day_zoom(day["id"])
-                    if meeting.get("status") == "created" and meeting.get("join_url"):
-                        done = time.perf_counter()
-                        break
-                    if meeting.get("status") == "failed":
-                        raise AssertionError(f"meeting failed: {meeting}")
-                    if time.perf_counter() - committed > 60:
-                        raise AssertionError(f"no join link after 60s: {meeting}")
-                    await asyncio.sleep(POLL)
-                to_sim.append((seen_sim or done) - committed)
-                to_catalog.append(done - committed)
+                return (row[0], row[1]) if row else (None, None)
+
+            committed_at: list[float] = []  # wall clock, to compare with the simulator's log
+            to_catalog: list[float] = []
+            try:
+                for i in range(DAYS):
+                    # arrivals at random phases of the pollers (a fixed cadence would lock on)
+                    await asyncio.sleep(random.uniform(0, 1.0))
+                    start_at = days_from_now(4 + i, 9)
+                    body = zoom_day(
+                        start_at, start_at + dt.timedelta(hours=2), account_id, auto_recording=False
+                    )
+                    day = await create_day(cat, event.session_id, body)  # 201: committed
+                    committed = time.perf_counter()
+                    committed_at.append(time.time())
+                    while True:
+                        status, join_url = await in_catalog(day["id"])
+                        if status == "created" and join_url:
+                            done = time.perf_counter()
+                            break
+                        if status == "failed":
+                            raise AssertionError(f"meeting failed: {await day_zoom(day['id'])}")
+                        if time.perf_counter() - committed > 60:
+                            raise AssertionError(f"no join link after 60s: {status}")
+                        await asyncio.sleep(POLL)
+                    to_catalog.append(done - committed)
+                    meeting = await day_zoom(day["id"])  # and the API shows it
+                    if meeting.get("status") != "created" or not meeting.get("join_url"):
+                        raise AssertionError(f"catalog's API lags its database: {meeting}")
+            finally:
+                await catalog_db.close()
             await eventually(
                 lambda: sim.get("/_sim/meetings"),
                 lambda r: len(r.json()) == DAYS,
                 what="exactly one meeting per day",
             )
+            calls = await ok(await sim.get("/_sim/calls"))
+    creates = sorted(
+        dt.datetime.fromisoformat(c["at"]).replace(tzinfo=dt.UTC).timestamp()
+        for c in calls
+        if c["method"] == "POST" and c["path"].endswith("/meetings") and c["status"] == 201
+    )
+    assert len(creates) == DAYS, f"{len(creates)} creates for {DAYS} days"
+    # one day at a time, each done before the next: the i-th create is the i-th day's
+    to_sim = [made - committed for made, committed in zip(creates, committed_at, strict=True)]
     sim_s, cat_s = summary(to_sim), summary(to_catalog)
     extra = {
         "days": DAYS,
