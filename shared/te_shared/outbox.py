@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared.contracts import Message
-from te_shared.db import UTCDateTime, is_postgres, utcnow
+from te_shared.db import UTCDateTime, alone, utcnow
 from te_shared.inbox import InboxRecordMixin
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.observability import attach_trace_context, detach, inject_trace_context
@@ -193,33 +193,33 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
     async def _claim(self) -> list[_Claimed]:
-        """Lease a batch of due rows in one statement (``UPDATE ... RETURNING``)."""
+        """Lease a batch of due rows in one statement (``UPDATE ... RETURNING``), in one round
+        trip: it is on the path of every message."""
         model = self._model
         now = utcnow()
-        async with self._sessionmaker() as session, session.begin():
-            due = (
-                select(model.id)
-                .where(model.sent_at.is_(None), model.available_at <= now)
-                .order_by(model.id)
-                .limit(self._batch_size)
+        due = (
+            select(model.id)
+            .where(model.sent_at.is_(None), model.available_at <= now)
+            .order_by(model.id)
+            .limit(self._batch_size)
+            .with_for_update(skip_locked=True)  # rendered only where supported (PostgreSQL)
+        )
+        claimed = await alone(
+            self._sessionmaker,
+            update(model)
+            .where(model.id.in_(due.scalar_subquery()))
+            .values(available_at=now + self._lease)
+            .returning(
+                model.id,
+                model.message_id,
+                model.routing_key,
+                model.payload,
+                model.headers,
+                model.attempts,
             )
-            if is_postgres(session):
-                due = due.with_for_update(skip_locked=True)
-            claimed = await session.execute(
-                update(model)
-                .where(model.id.in_(due.scalar_subquery()))
-                .values(available_at=now + self._lease)
-                .returning(
-                    model.id,
-                    model.message_id,
-                    model.routing_key,
-                    model.payload,
-                    model.headers,
-                    model.attempts,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            rows = [_Claimed(*row) for row in claimed.all()]
+            .execution_options(synchronize_session=False),
+        )
+        rows = [_Claimed(*row) for row in claimed]
         rows.sort(key=lambda r: r.id)
         return rows
 
@@ -232,14 +232,19 @@ class OutboxRelay:
         now = utcnow()
         sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
         model = self._model
+        mark_sent = (
+            update(model)
+            .where(model.id.in_(sent_ids))
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if len(sent_ids) == len(rows):  # the common case: one statement, one round trip
+            await alone(self._sessionmaker, mark_sent)
+            self._count_published(rows)
+            return len(rows)
         async with self._sessionmaker() as session, session.begin():
             if sent_ids:
-                await session.execute(
-                    update(model)
-                    .where(model.id.in_(sent_ids))
-                    .values(sent_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await session.execute(mark_sent)
             failures = 0
             for row, res in zip(rows, results, strict=True):
                 if res is None:
@@ -265,11 +270,13 @@ class OutboxRelay:
                     batch=len(rows),
                     error=repr(first)[:300],
                 )
-        if self._on_published is not None:  # counted once marked sent, so figures agree
-            for row, res in zip(rows, results, strict=True):
-                if res is None:
-                    self._on_published(row.routing_key)
+        self._count_published([r for r, res in zip(rows, results, strict=True) if res is None])
         return len(rows)
+
+    def _count_published(self, rows: Sequence[_Claimed]) -> None:
+        if self._on_published is not None:  # counted once marked sent, so figures agree
+            for row in rows:
+                self._on_published(row.routing_key)
 
     async def _publish(self, row: _Claimed) -> None:
         headers = dict(row.headers)
