@@ -30,9 +30,7 @@ async def factory(databases: DatabaseFactory) -> AsyncIterator[async_sessionmake
 
 
 async def claim(factory: async_sessionmaker[AsyncSession]) -> list[jobs.Claimed]:
-    async with factory() as session, session.begin():
-        claimed: list[jobs.Claimed] = await jobs.claim(session, limit=10, lease=LEASE)
-        return claimed
+    return await jobs.claim(factory, limit=10, lease=LEASE)
 
 
 async def arm(factory: async_sessionmaker[AsyncSession], day_id: uuid.UUID) -> None:

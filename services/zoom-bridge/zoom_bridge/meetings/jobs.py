@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from te_shared.db import is_postgres, utcnow
+from te_shared.db import alone, utcnow
 from te_shared.observability import inject_trace_context
 from zoom_bridge.models import MeetingRegistrant, ZoomAccount, ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -134,34 +134,45 @@ class Claimed:
     step: int = 0
 
 
-async def claim(session: AsyncSession, limit: int, lease: float) -> list[Claimed]:
+async def claim(
+    sessionmaker: async_sessionmaker[AsyncSession], limit: int, lease: float
+) -> list[Claimed]:
     """Take due jobs, leasing them (``leased_until``, and ``next_attempt_at`` moves ahead) so
     no other worker, replica or restarted bridge runs them meanwhile; a crashed worker's lease
     simply runs out. A job armed again while leased waits for the lease to end: the holder
-    sees the new generation when it is done and lets it run."""
+    sees the new generation when it is done and lets it run. One statement (``UPDATE ... FROM``
+    the due rows taken ``FOR UPDATE SKIP LOCKED``, ``RETURNING``), one round trip: a claim is on
+    the path of every change that waits for Zoom. Oldest due first."""
     now = utcnow()
-    stmt = (
-        select(ZoomJob)
+    due = (
+        select(ZoomJob.day_id, ZoomJob.kind, ZoomJob.next_attempt_at)
         .where(
             ZoomJob.next_attempt_at <= now,
             or_(ZoomJob.leased_until.is_(None), ZoomJob.leased_until <= now),
         )
         .order_by(ZoomJob.next_attempt_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # rendered only where supported (PostgreSQL)
+        .subquery()
     )
-    if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    jobs = list((await session.execute(stmt)).scalars())
-    until = utcnow() + dt.timedelta(seconds=lease)
-    claimed = []
-    for job in jobs:
-        job.attempts += 1
-        job.next_attempt_at = until
-        job.leased_until = until
-        claimed.append(
-            Claimed(job.day_id, job.kind, job.generation, job.attempts, job.trace_context, job.step)
+    until = now + dt.timedelta(seconds=lease)
+    rows = await alone(
+        sessionmaker,
+        update(ZoomJob)
+        .where(ZoomJob.day_id == due.c.day_id, ZoomJob.kind == due.c.kind)
+        .values(attempts=ZoomJob.attempts + 1, next_attempt_at=until, leased_until=until)
+        .returning(
+            due.c.next_attempt_at,
+            ZoomJob.day_id,
+            ZoomJob.kind,
+            ZoomJob.generation,
+            ZoomJob.attempts,
+            ZoomJob.trace_context,
+            ZoomJob.step,
         )
-    return claimed
+        .execution_options(synchronize_session=False),
+    )
+    return [Claimed(*row[1:]) for row in sorted(rows, key=lambda row: (row[0], str(row[1])))]
 
 
 def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:

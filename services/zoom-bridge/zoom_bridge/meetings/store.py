@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
 from te_shared import rules
-from te_shared.db import utcnow
+from te_shared.db import read_only, utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge.crypto import TokenCipher
@@ -92,7 +92,7 @@ class MeetingStore:
     # ---- jobs ----------------------------------------------------------------------------------
 
     async def snapshot(self, day_id: uuid.UUID) -> Snapshot | None:
-        async with self.sessionmaker() as session, session.begin():
+        async with read_only(self.sessionmaker) as session:
             return await read_snapshot(session, day_id)
 
     async def finish(self, claimed: jobs.Claimed) -> None:

@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from te_shared.db import is_postgres, utcnow
+from te_shared.db import is_postgres, read_only, utcnow
 from te_shared.logging import get_logger
 from zoom_bridge.accounts.events import announce
 from zoom_bridge.crypto import TokenCipher
@@ -195,6 +195,15 @@ def _failure(exc: httpx.HTTPError) -> str:
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+def _fresh(account: ZoomAccount) -> bool:
+    """The account's access token is good for more than :data:`REFRESH_MARGIN`."""
+    return (
+        account.access_token_enc is not None
+        and account.expires_at is not None
+        and account.expires_at - REFRESH_MARGIN > utcnow()
+    )
+
+
 class ZoomClient:
     def __init__(
         self,
@@ -302,19 +311,27 @@ class ZoomClient:
         A refresh token Zoom refuses (``invalid_grant``) will never work again: the account is
         marked ``needs_reconnect`` (:meth:`_refused`), and :class:`ZoomReconnect` is raised,
         now and for every later call, without asking Zoom, until the same Zoom user is
-        connected again."""
+        connected again.
+
+        The common case, a token still fresh, is one unlocked read (one round trip); only a
+        refresh takes the row's lock."""
+        if not force:
+            async with read_only(self.sessionmaker) as session:
+                account = await session.get(ZoomAccount, account_id)
+                if account is None:
+                    raise ZoomNotConnected("the Zoom account is no longer connected")
+                if account.needs_reconnect:
+                    raise ZoomReconnect()
+                if _fresh(account):
+                    assert account.access_token_enc is not None
+                    return self.cipher.decrypt(account.access_token_enc)
         async with self.sessionmaker() as session, session.begin():
             account = await self._locked(session, account_id)
             if account.needs_reconnect:
                 raise ZoomReconnect()
-            fresh = (
-                account.access_token_enc is not None
-                and account.expires_at is not None
-                and account.expires_at - REFRESH_MARGIN > utcnow()
-            )
             used = account.refresh_token_enc
             refused: ZoomError | None = None
-            if force or not fresh:
+            if force or not _fresh(account):
                 try:
                     await self._renew(account)
                 except (ZoomInvalidGrant, ZoomReconnect) as exc:
