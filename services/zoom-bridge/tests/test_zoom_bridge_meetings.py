@@ -321,7 +321,7 @@ async def _set_job_due(env: Env, day_id: uuid.UUID, at: dt.datetime) -> None:
         job = await session.get(ZoomJob, (day_id, "sync"))
         assert job is not None
         job.next_attempt_at = at
-    env.app.state.runtime.extras["wake"].set()
+    env.app.state.runtime.extras["wake"]()
 
 
 async def _mine(env: Env, day_id: uuid.UUID) -> list[dict[str, Any]]:

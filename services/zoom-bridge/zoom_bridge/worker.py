@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Collection
 from typing import cast
 
 from opentelemetry import trace
@@ -27,6 +28,10 @@ from zoom_bridge.zoom.client import ZoomClient
 log = get_logger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
+#: the two kinds of work the worker takes: stored webhooks, and due jobs
+WEBHOOKS = "webhooks"
+JOBS = "jobs"
+EVERYTHING = frozenset({WEBHOOKS, JOBS})
 
 
 class Worker:
@@ -40,6 +45,8 @@ class Worker:
             self.zoom, self.sessionmaker, self.metrics.duplicate_meetings_deleted.inc
         )
         self.wake = asyncio.Event()
+        #: kinds of work announced (:meth:`nudge`) since the worker last looked
+        self._nudged: set[str] = set()
         provider = runtime.tracer_provider
         self.tracer = (provider or trace.get_tracer_provider()).get_tracer("zoom_bridge.worker")
         self._task: asyncio.Task[None] | None = None
@@ -54,21 +61,43 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def nudge(self, *kinds: str) -> None:
+        """Work of these kinds (:data:`WEBHOOKS`, :data:`JOBS`; all when none named) was just
+        committed here: look for it now, and only for it, rather than at the next poll."""
+        self._nudged.update(kinds or EVERYTHING)
+        self.wake.set()
+
+    def _take_nudged(self) -> set[str]:
+        kinds, self._nudged = self._nudged, set()
+        self.wake.clear()  # a nudge from now on sets it again: none is lost while we work
+        return kinds
+
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        poll = self.settings.zoom_worker_poll_seconds
+        due: set[str] = set(EVERYTHING)
+        looked_at_everything = loop.time()
         while True:
+            if loop.time() - looked_at_everything >= poll:
+                # the poll, busy or not: work another replica stored, retries come due
+                due = set(EVERYTHING)
+            if due >= EVERYTHING:
+                looked_at_everything = loop.time()
+            due |= self._take_nudged()
             try:
-                busy = await self.tick()
+                busy = await self.tick(due)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be down: try again later
                 log.warning("zoom_worker_error", error=type(exc).__name__, detail=str(exc)[:200])
-                busy = False
-            if not busy:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.wake.wait(), timeout=self.settings.zoom_worker_poll_seconds
-                    )
+                busy = set()
+                looked_at_everything = loop.time() - poll  # then everything, after the wait
+            if busy:  # more may be waiting where there was work
+                due = busy
+                continue
+            due = set()  # woken by a nudge: what it named (taken at the top)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=poll)
 
     async def prune(self) -> None:
         """Forget processed webhooks past their retention, once an hour."""
@@ -81,24 +110,32 @@ class Worker:
         if removed:
             log.info("zoom_webhooks_pruned", removed=removed)
 
-    async def tick(self) -> bool:
-        busy = False
+    async def tick(self, kinds: Collection[str] = EVERYTHING) -> set[str]:
+        """One round over the ``kinds`` of work asked for: up to ten jobs (a Zoom call each,
+        waited on by whoever made the change), then up to ten batches of stored webhooks.
+        Returns the kinds that had work."""
+        busy: set[str] = set()
         await self.prune()
-        for _ in range(10):  # batches of stored webhooks, then the jobs get their turn
-            async with self.sessionmaker() as session, session.begin():
-                outcomes = await webhooks.process_batch(
-                    session, self.settings, self.settings.zoom_webhook_batch_size
-                )
-            self.runtime.after_commit(session)
-            for outcome in outcomes:
-                self.metrics.webhooks_processing.labels(outcome.event, outcome.result).inc()
-            if not outcomes:
-                break
-            busy = True
-        async with self.sessionmaker() as session, session.begin():
-            claimed = await jobs.claim(session, 10, self.settings.zoom_job_lease_seconds)
+        if JOBS in kinds and await self._jobs():
+            busy.add(JOBS)
+        if WEBHOOKS in kinds:
+            for _ in range(10):
+                async with self.sessionmaker() as session, session.begin():
+                    outcomes = await webhooks.process_batch(
+                        session, self.settings, self.settings.zoom_webhook_batch_size
+                    )
+                self.runtime.after_commit(session)
+                for outcome in outcomes:
+                    self.metrics.webhooks_processing.labels(outcome.event, outcome.result).inc()
+                if not outcomes:
+                    break
+                busy.add(WEBHOOKS)
+        return busy
+
+    async def _jobs(self) -> bool:
+        """Claim and run up to ten due jobs; False when none was due."""
+        claimed = await jobs.claim(self.sessionmaker, 10, self.settings.zoom_job_lease_seconds)
         for job in claimed:
-            busy = True
             token = attach_trace_context(job.trace_context or {})
             try:
                 with self.tracer.start_as_current_span(
@@ -119,7 +156,7 @@ class Worker:
                 detach(token)
         if claimed and self.runtime.relay is not None:
             self.runtime.relay.wake()
-        return busy
+        return bool(claimed)
 
 
 async def start_worker(runtime: Runtime) -> None:
@@ -137,11 +174,11 @@ async def start_worker(runtime: Runtime) -> None:
     )
     worker = Worker(runtime)
     runtime.extras["worker"] = worker
-    runtime.extras["wake"] = worker.wake
+    runtime.extras["wake"] = worker.nudge
 
     def wake_on_new_job(session: AsyncSession) -> None:
         if jobs.take_armed_flag(session):
-            worker.wake.set()
+            worker.nudge(JOBS)
 
     runtime.commit_hooks.append(wake_on_new_job)
     runtime.commit_hooks.append(webhook_secrets.after_commit)

@@ -13,6 +13,7 @@ from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.webhooks import rules, service
 from zoom_bridge.webhooks.intake import Intake
 from zoom_bridge.webhooks.secrets import SecretCache
+from zoom_bridge.worker import WEBHOOKS
 
 router = APIRouter(prefix="/v1/zoom", tags=["zoom webhooks"])
 
@@ -87,5 +88,5 @@ async def receive(
     count(event, metrics.ACCEPTED if stored else metrics.DUPLICATE)
     wake = request.app.state.runtime.extras.get("wake")
     if wake is not None:
-        wake.set()
+        wake(WEBHOOKS)
     return {"status": "accepted" if stored else "duplicate"}
