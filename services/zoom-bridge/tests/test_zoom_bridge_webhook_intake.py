@@ -128,3 +128,37 @@ async def test_a_burst_with_a_cold_secret_cache_does_not_starve_the_pool(env: En
         )
     assert [a.status_code for a in answers] == [200] * 40
     assert {a.json()["status"] for a in answers} == {"accepted"}
+
+
+async def test_processing_waits_for_a_lull_in_a_storm_but_never_longer_than_its_bound(
+    env: Env,
+) -> None:
+    """Accepting comes first (Zoom gives a webhook 3 s): the worker processes stored webhooks
+    once none has arrived for a moment, and while a storm goes on, after its bound at most."""
+    gate = intake(env)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await gate.lull(0.05, 5.0)
+    assert loop.time() - start < 0.05, "nothing arrived: no wait"
+
+    storming = True
+
+    async def storm() -> None:
+        n = 0
+        while storming:
+            await gate.store(body(n, "storm"), APP)
+            n += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(storm())
+    try:
+        await asyncio.sleep(0.02)
+        start = loop.time()
+        await gate.lull(0.05, 0.3)  # arrivals every ~5 ms: never a 50 ms lull
+        assert 0.25 <= loop.time() - start < 1.0, "the bound ends the wait"
+    finally:
+        storming = False
+        await task
+    start = loop.time()
+    await gate.lull(0.05, 5.0)  # the storm is over: a lull comes soon
+    assert loop.time() - start < 1.0

@@ -192,7 +192,10 @@ async def test_r_zoom_4_duplicate_and_out_of_order_webhooks(env: Env) -> None:
     record = await _attendance(env, day.day_id, "bob", minutes=25)
     assert record["joined"] is True
     rows = await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)
-    assert len(rows) == 2  # one per distinct delivery; the duplicates were absorbed
+    # at most one per distinct delivery (one when both were processed in one batch): the
+    # duplicates were absorbed, and the last says what the stay adds up to
+    assert 1 <= len(rows) <= 2
+    assert rows[-1]["minutes"] == 25
 
 
 async def test_r_zoom_2_participant_role_records_who_joined_without_minutes(env: Env) -> None:

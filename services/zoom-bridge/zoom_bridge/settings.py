@@ -152,6 +152,13 @@ class ZoomBridgeSettings(ServiceSettings):
         description="Stored webhooks processed in one transaction; the attendance they change "
         "is added up and published once per day and batch.",
     )
+    zoom_webhook_lull_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Longest a batch of stored webhooks waits for a pause (20 ms) in incoming "
+        "ones before it is processed: in a storm the replica answers Zoom first and processes "
+        "in the pauses. 0 processes at once.",
+    )
     zoom_webhook_max_attempts: int = Field(
         default=10,
         ge=1,

@@ -23,6 +23,7 @@ from zoom_bridge.metrics import BridgeMetrics
 from zoom_bridge.settings import DEV_TOKEN_KEY, ZoomBridgeSettings
 from zoom_bridge.webhooks import secrets as webhook_secrets
 from zoom_bridge.webhooks import service as webhooks
+from zoom_bridge.webhooks.intake import Intake
 from zoom_bridge.zoom.client import ZoomClient
 
 log = get_logger(__name__)
@@ -32,6 +33,8 @@ PRUNE_EVERY_SECONDS = 3600.0
 WEBHOOKS = "webhooks"
 JOBS = "jobs"
 EVERYTHING = frozenset({WEBHOOKS, JOBS})
+#: no webhook for this long is a pause in which stored ones are processed
+LULL_GAP_SECONDS = 0.02
 
 
 class Worker:
@@ -44,6 +47,7 @@ class Worker:
         self.syncer = Syncer(
             self.zoom, self.sessionmaker, self.metrics.duplicate_meetings_deleted.inc
         )
+        self.intake = cast(Intake, runtime.extras["webhook_intake"])
         self.wake = asyncio.Event()
         #: kinds of work announced (:meth:`nudge`) since the worker last looked
         self._nudged: set[str] = set()
@@ -120,6 +124,7 @@ class Worker:
             busy.add(JOBS)
         if WEBHOOKS in kinds:
             for _ in range(10):
+                await self.intake.lull(LULL_GAP_SECONDS, self.settings.zoom_webhook_lull_seconds)
                 async with self.sessionmaker() as session, session.begin():
                     outcomes = await webhooks.process_batch(
                         session, self.settings, self.settings.zoom_webhook_batch_size

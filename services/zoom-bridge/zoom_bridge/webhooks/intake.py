@@ -39,6 +39,8 @@ class Intake:
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         self._last = dt.datetime.min.replace(tzinfo=dt.UTC)
+        #: the event loop's clock at the last arrival (for :meth:`lull`)
+        self._arrived_at = float("-inf")
 
     def _arrival(self) -> dt.datetime:
         now = max(utcnow(), self._last + dt.timedelta(microseconds=1))
@@ -48,11 +50,27 @@ class Intake:
     async def store(self, body: dict[str, Any], signer: rules.Signer) -> bool:
         """Store one verified webhook with the others waiting now; True when it was new, False
         for a duplicate. Returns once the row is committed."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._arrived_at = loop.time()
+        future: asyncio.Future[bool] = loop.create_future()
         self._waiting.append((service.Received(body, signer, self._arrival()), future))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_all())
         return await future
+
+    async def lull(self, gap: float, longest: float) -> None:
+        """Return once no webhook has arrived for ``gap`` seconds, or after ``longest`` at the
+        latest. Processing waits for it: in a storm, answering Zoom comes first (Zoom gives
+        a webhook 3 seconds, then sends it again), and processing takes the pauses; it never
+        waits longer than ``longest``, so a storm that does not stop slows it, never stops it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + longest
+        while True:
+            now = loop.time()
+            quiet_for = now - self._arrived_at
+            if (quiet_for >= gap and not self._waiting) or now >= deadline:
+                return
+            await asyncio.sleep(min(max(gap - quiet_for, 0.001), deadline - now))
 
     async def _write_all(self) -> None:
         batch: list[_Waiting] = []
