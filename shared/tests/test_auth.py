@@ -13,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
+from te_shared import auth
 from te_shared.auth import AdminPrincipal, CurrentPrincipal, JWTConfig, make_token
-from te_shared.errors import install_error_handlers
+from te_shared.errors import Unauthorized, install_error_handlers
 
 SECRET = "dev-secret"
 
@@ -193,3 +194,47 @@ class TestClaimSizes:
         response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         assert response.json()["email"] == email
+
+
+class TestVerifiedTokens:
+    """A token verified once is not verified again until it expires: the same text, under the
+    same configuration, only; an expired one is refused from the cache too."""
+
+    CONFIG = JWTConfig(secret=SECRET, audience="training-events", leeway_seconds=0)
+
+    def test_the_same_token_is_verified_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        token = jwt.encode(good(sub="cached-1"), SECRET, algorithm="HS256")
+        calls: list[str] = []
+        real = jwt.decode
+
+        def counted(*args: object, **kwargs: object) -> object:
+            calls.append("decode")
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(jwt, "decode", counted)
+        first = auth.decode_token(token, self.CONFIG)
+        again = auth.decode_token(token, self.CONFIG)
+        assert first == again
+        assert first.user_id == "cached-1"
+        assert calls == ["decode"]
+
+    def test_a_cached_token_past_its_expiry_is_refused(self) -> None:
+        exp = int(time.time()) + 60
+        token = jwt.encode(good(sub="cached-2", exp=exp), SECRET, algorithm="HS256")
+        assert auth.decode_token(token, self.CONFIG).user_id == "cached-2"
+        with pytest.raises(Unauthorized) as refused:
+            auth.decode_token(token, self.CONFIG, now=exp + 1)
+        assert refused.value.code == "token_expired"
+
+    def test_another_text_or_configuration_is_verified_in_full(self) -> None:
+        token = jwt.encode(good(sub="cached-3"), SECRET, algorithm="HS256")
+        assert auth.decode_token(token, self.CONFIG).user_id == "cached-3"
+        head, payload, signature = token.split(".")
+        forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        forged["role"] = "admin"
+        body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+        with pytest.raises(Unauthorized):
+            auth.decode_token(f"{head}.{body}.{signature}", self.CONFIG)
+        other = JWTConfig(secret="another-secret", audience="training-events")
+        with pytest.raises(Unauthorized):
+            auth.decode_token(token, other)
