@@ -621,28 +621,43 @@ async def load(session: AsyncSession, meeting: ZoomMeeting) -> DayAttendance:
 async def record(session: AsyncSession, meeting: ZoomMeeting, event: StayEvent) -> str:
     """Store a half of a stay (a re-delivered one is the row already there); returns its key.
     One statement: an insert that does nothing when the row is there."""
-    key = event.key
+    await record_many(session, [segment_row(meeting, event)])
+    return event.key
+
+
+def segment_row(meeting: ZoomMeeting, event: StayEvent) -> dict[str, Any]:
+    """The ``attendance_segments`` row of a half of a stay (its key: ``participant_key``)."""
     who = event.who
+    return {
+        "day_id": meeting.day_id,
+        "participant_key": event.key,
+        "source": WEBHOOK,
+        "instance_uuid": event.instance,
+        "stay_id": event.stay,
+        "join_time": event.at if event.joined else None,
+        "leave_time": None if event.joined else event.at,
+        "email": who.email,
+        "name": who.name,
+        "participant_uuid": who.participant_uuid,
+        "registrant_id": who.registrant_id,
+        "zoom_user_id": who.zoom_user_id,
+    }
+
+
+async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store halves of stays (:func:`segment_row`) in one multi-row insert; a row already there
+    (a re-delivery), or twice among ``rows``, is stored once: the first one in."""
+    if not rows:
+        return
     insert = pg_insert if is_postgres(session) else sqlite_insert
+    # the rows as parameters (executemany, sent as multi-row VALUES by SQLAlchemy), not as
+    # values of the statement: no clause object per value, one statement for every batch size
     await session.execute(
-        insert(AttendanceSegment)
-        .values(
-            day_id=meeting.day_id,
-            participant_key=key,
-            source=WEBHOOK,
-            instance_uuid=event.instance,
-            stay_id=event.stay,
-            join_time=event.at if event.joined else None,
-            leave_time=None if event.joined else event.at,
-            email=who.email,
-            name=who.name,
-            participant_uuid=who.participant_uuid,
-            registrant_id=who.registrant_id,
-            zoom_user_id=who.zoom_user_id,
-        )
-        .on_conflict_do_nothing(index_elements=["day_id", "participant_key"])
+        insert(AttendanceSegment).on_conflict_do_nothing(
+            index_elements=["day_id", "participant_key"]
+        ),
+        list(rows),
     )
-    return key
 
 
 async def ended(

@@ -62,15 +62,21 @@ class Intake:
         """Return once no webhook has arrived for ``gap`` seconds, or after ``longest`` at the
         latest. Processing waits for it: in a storm, answering Zoom comes first (Zoom gives
         a webhook 3 seconds, then sends it again), and processing takes the pauses; it never
-        waits longer than ``longest``, so a storm that does not stop slows it, never stops it."""
+        waits longer than ``longest``, so a storm that does not stop slows it, never stops it.
+
+        The pause is observed, not inferred: after work that kept the event loop busy, the
+        requests that came meanwhile have not been read yet, so the loop is given ``gap``
+        to read them before the quiet counts (unless nothing arrived for a second)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + longest
+        start = loop.time()
+        if start - self._arrived_at >= 1.0 and not self._waiting:
+            return
+        deadline = start + longest
         while True:
+            await asyncio.sleep(min(gap, max(deadline - loop.time(), 0.0)))
             now = loop.time()
-            quiet_for = now - self._arrived_at
-            if (quiet_for >= gap and not self._waiting) or now >= deadline:
+            if (now - self._arrived_at >= gap and not self._waiting) or now >= deadline:
                 return
-            await asyncio.sleep(min(max(gap - quiet_for, 0.001), deadline - now))
 
     async def _write_all(self) -> None:
         batch: list[_Waiting] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -218,6 +219,15 @@ class _Batch:
 
     touched: dict[uuid.UUID, tuple[ZoomMeeting, set[str]]] = field(default_factory=dict)
     meetings: dict[tuple[str, rules.Signer], ZoomMeeting | None] = field(default_factory=dict)
+    #: halves of stays not written yet: one insert for all of them (:meth:`write`), before
+    #: anything else is done (an event of another kind, the end of the batch)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    #: False when each webhook runs in a savepoint of its own: its rows are written with it
+    defer: bool = True
+
+    async def write(self, session: AsyncSession) -> None:
+        rows, self.segments = self.segments, []
+        await attendance.record_many(session, rows)
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("zoom_webhook_batch", default=None)
@@ -287,11 +297,13 @@ async def _run(
     """Handle ``events`` in order: together (a failure leaves the whole batch, as
     :class:`_Failed`), or, given the failures of a first run (``failed``), each in a savepoint
     of its own, the ones that failed recorded as failed attempts."""
-    batch = _Batch()
+    batch = _Batch(defer=failed is None)
     token = _batch.set(batch)
     try:
         outcomes = []
         for index, event in enumerate(events):
+            if index % 10 == 9:
+                await asyncio.sleep(0)  # requests waiting on the event loop get their turn
             if failed is None:
                 try:
                     await _handle(session, event, settings)
@@ -302,6 +314,8 @@ async def _run(
                 outcomes.append(_attempt_failed(event, failed[index], settings))
             else:
                 outcomes.append(await _process(session, event, settings))
+        # the batch's halves of stays, one insert (a failure here: each runs on its own)
+        await batch.write(session)
         return outcomes, batch
     finally:
         _batch.reset(token)
@@ -372,6 +386,9 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
     obj = payload.get("object")
     obj = obj if isinstance(obj, dict) else {}
     signer = rules.Signer.from_json(event.signed_by)
+    batch = _batch.get()
+    if batch is not None and event.event not in (attendance.JOINED, attendance.LEFT):
+        await batch.write(session)  # what came before is written before anything else is done
     if event.event == "app_deauthorized":
         removed = await deauthorize(
             session,
@@ -381,7 +398,6 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             connections=signer.account_ids,
         )
         log.info("zoom_deauthorized", removed=removed)
-        batch = _batch.get()
         if batch is not None:
             batch.meetings.clear()  # meetings found before may be gone with the connection
         return
@@ -394,12 +410,17 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         if stay is None:
             log.info("zoom_webhook_no_stay", zoom_event=event.event, day_id=str(meeting.day_id))
             return
-        key = await attendance.record(session, meeting, stay)
-        batch = _batch.get()
         if batch is None:
+            key = await attendance.record(session, meeting, stay)
             await attendance.publish(session, meeting, touching=key)
-        else:  # published once for the whole batch (process_batch)
-            batch.touched.setdefault(meeting.day_id, (meeting, set()))[1].add(key)
+            return
+        if batch.defer:  # written with the batch's others, in one insert
+            batch.segments.append(attendance.segment_row(meeting, stay))
+            key = stay.key
+        else:
+            key = await attendance.record(session, meeting, stay)
+        # published once for the whole batch (process_batch)
+        batch.touched.setdefault(meeting.day_id, (meeting, set()))[1].add(key)
     elif event.event == "meeting.ended":
         meeting.ended = True
         instance = attendance.text_value(obj.get("uuid"))
