@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -495,7 +495,8 @@ async def role_of(session: AsyncSession, meeting: ZoomMeeting) -> str | None:
     return account.role if account is not None else None
 
 
-def segment_of(row: AttendanceSegment) -> Segment:
+def segment_of(row: AttendanceSegment | Row[*tuple[Any, ...]]) -> Segment:
+    """A stored half of a stay (an ORM row, or a plain row of :data:`_SEGMENT_COLUMNS`)."""
     return Segment(
         key=row.participant_key,
         source=row.source or WEBHOOK,
@@ -593,12 +594,27 @@ def state_of(held: Sequence[MeetingInstance]) -> tuple[Source | None, str | None
     return "webhooks", latest.report_unavailable_reason
 
 
+#: what :func:`segment_of` reads of a row: selected as plain rows, a day's segments are read
+#: without an ORM object each (a batch of webhooks reads its days' rows again)
+_SEGMENT_COLUMNS = (
+    AttendanceSegment.participant_key,
+    AttendanceSegment.source,
+    AttendanceSegment.instance_uuid,
+    AttendanceSegment.stay_id,
+    AttendanceSegment.join_time,
+    AttendanceSegment.leave_time,
+    AttendanceSegment.email,
+    AttendanceSegment.name,
+    AttendanceSegment.participant_uuid,
+    AttendanceSegment.registrant_id,
+    AttendanceSegment.zoom_user_id,
+)
+
+
 async def load(session: AsyncSession, meeting: ZoomMeeting) -> DayAttendance:
-    rows = (
-        await session.execute(
-            select(AttendanceSegment).where(AttendanceSegment.day_id == meeting.day_id)
-        )
-    ).scalars()
+    rows = await session.execute(
+        select(*_SEGMENT_COLUMNS).where(AttendanceSegment.day_id == meeting.day_id)
+    )
     held = await instances(session, meeting.day_id)
     ended = {i.instance_uuid: i.ended_at for i in held if i.ended_at is not None}
     reported = {i.instance_uuid for i in held if i.source == REPORT}
