@@ -167,11 +167,12 @@ async def create_enrollment(
             )
             if made is not None:
                 return made
-            took = False
+            took = False  # and the session is there: _take_seat_and_enroll read it
         else:
             took = await take_seat(session, session_id)
+            if not took:
+                await _still_there(session, session_id)
         if not took:
-            await _still_there(session, session_id)
             if not waitlist_when_full:
                 raise SessionFull("The session has no free seat.")
             status = S.WAITLISTED
@@ -300,16 +301,28 @@ async def _take_seat_and_enroll(
         )
         .cte("message")
     )
+    # and whether the session is there, read FOR SHARE as _still_there does: a refused sign-up
+    # (most of a storm) learns why in the same round trip
+    deleted = (
+        select(t.deleted)
+        .where(t.session_id == session_id)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
     stmt = (
-        select(func.count()).select_from(enrolled).add_cte(written_history).add_cte(written_message)
+        select(select(func.count()).select_from(enrolled).scalar_subquery(), deleted)
+        .add_cte(written_history)
+        .add_cte(written_message)
     )
     try:
-        made = await session.scalar(stmt)
+        made, gone = (await session.execute(stmt)).one()
     except IntegrityError as exc:
         raise Conflict(
             "The user already has an enrollment in this event.", code="already_enrolled"
         ) from exc
     if not made:
+        if gone is not False:
+            raise NotFound("No such session.", code="session_not_found")
         return None
     make_transient_to_detached(enrollment)
     session.add(enrollment)
