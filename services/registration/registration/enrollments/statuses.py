@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -214,6 +215,73 @@ def _enrollment_changed(enrollment: Enrollment, previous: S | None) -> c.Enrollm
     )
 
 
+def _seat_and_enroll_statement(
+    enrollment: Sequence[str], history: Sequence[str], message: Sequence[str]
+) -> Select[Any, Any]:
+    """The statement of :func:`_take_seat_and_enroll`, built once per shape of its rows: every
+    value is a bind parameter (``e_``: the enrollment's columns, ``h_``: its history row's,
+    ``m_``: its outbox row's; ``seat_session_id``: a name no column has, or
+    the ORM would read it as a value to SET). Built per request it cost 1.2 ms of CPU, a
+    third of a sign-up's; built once, its compiled form and cache key are reused."""
+    t = SessionReplica
+    seat = (
+        update(t)
+        .where(
+            t.session_id == bindparam("seat_session_id"),
+            t.deleted.is_(False),
+            (t.limit_enabled.is_(False))
+            | (t.participant_limit.is_(None))
+            | (t.taken < t.participant_limit),
+        )
+        .values(taken=t.taken + 1)
+        .returning(t.session_id)
+        .cte("seat")
+    )
+
+    def values(table: Any, prefix: str, keys: Sequence[str]) -> Select[Any]:
+        return select(*(bindparam(f"{prefix}{k}", type_=table.c[k].type) for k in keys))
+
+    enrolled = (
+        insert(Enrollment)
+        .from_select(
+            list(enrollment), values(Enrollment.__table__, "e_", enrollment).select_from(seat)
+        )
+        .returning(Enrollment.id)
+        .cte("enrolled")
+    )
+    written_history = (
+        insert(EnrollmentHistory)
+        .from_select(
+            list(history),
+            values(EnrollmentHistory.__table__, "h_", history).select_from(enrolled),
+        )
+        .cte("history")
+    )
+    written_message = (
+        insert(OutboxRecord)
+        .from_select(
+            list(message), values(OutboxRecord.__table__, "m_", message).select_from(enrolled)
+        )
+        .cte("message")
+    )
+    # and whether the session is there, read FOR SHARE as _still_there does: a refused sign-up
+    # (most of a storm) learns why in the same round trip
+    deleted = (
+        select(t.deleted)
+        .where(t.session_id == bindparam("seat_session_id"))
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    return (
+        select(select(func.count()).select_from(enrolled).scalar_subquery(), deleted)
+        .add_cte(written_history)
+        .add_cte(written_message)
+    )
+
+
+_SEAT_AND_ENROLL: dict[tuple[tuple[str, ...], ...], Select[Any, Any]] = {}
+
+
 async def _take_seat_and_enroll(
     session: AsyncSession,
     *,
@@ -231,7 +299,8 @@ async def _take_seat_and_enroll(
     (data-modifying CTEs). The seat counter's row lock is then held from this statement to the
     commit that follows at once: inside PostgreSQL, not across round trips waiting their turn
     on a busy event loop. The lock order is the one above (seat counters, then the new
-    enrollment). None when no seat was free (nothing written); the caller decides what then."""
+    enrollment). None when no seat was free (nothing written); the caller decides what then;
+    :class:`NotFound` when that is because the session was deleted."""
     now = utcnow()
     enrollment = Enrollment(
         id=uuid.uuid4(),
@@ -245,32 +314,7 @@ async def _take_seat_and_enroll(
         created_at=now,
         updated_at=now,
     )
-    t = SessionReplica
-    seat = (
-        update(t)
-        .where(
-            t.session_id == session_id,
-            t.deleted.is_(False),
-            (t.limit_enabled.is_(False))
-            | (t.participant_limit.is_(None))
-            | (t.taken < t.participant_limit),
-        )
-        .values(taken=t.taken + 1)
-        .returning(t.session_id)
-        .cte("seat")
-    )
     row = {c.key: getattr(enrollment, c.key) for c in Enrollment.__table__.columns}
-    enrolled = (
-        insert(Enrollment)
-        .from_select(
-            list(row),
-            select(
-                *(literal(v, Enrollment.__table__.c[k].type) for k, v in row.items())
-            ).select_from(seat),
-        )
-        .returning(Enrollment.id)
-        .cte("enrolled")
-    )
     history = {
         "enrollment_id": enrollment.id,
         "company_id": company_id,
@@ -280,42 +324,17 @@ async def _take_seat_and_enroll(
         "to_status": status.value,
         "reason": reason,
     }
-    written_history = (
-        insert(EnrollmentHistory)
-        .from_select(
-            list(history),
-            select(
-                *(literal(v, EnrollmentHistory.__table__.c[k].type) for k, v in history.items())
-            ).select_from(enrolled),
-        )
-        .cte("history")
-    )
     message = outbox_values(_enrollment_changed(enrollment, None))
-    written_message = (
-        insert(OutboxRecord)
-        .from_select(
-            list(message),
-            select(
-                *(literal(v, OutboxRecord.__table__.c[k].type) for k, v in message.items())
-            ).select_from(enrolled),
-        )
-        .cte("message")
-    )
-    # and whether the session is there, read FOR SHARE as _still_there does: a refused sign-up
-    # (most of a storm) learns why in the same round trip
-    deleted = (
-        select(t.deleted)
-        .where(t.session_id == session_id)
-        .with_for_update(read=True)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(select(func.count()).select_from(enrolled).scalar_subquery(), deleted)
-        .add_cte(written_history)
-        .add_cte(written_message)
-    )
+    shape = (tuple(row), tuple(history), tuple(message))
+    stmt = _SEAT_AND_ENROLL.get(shape)
+    if stmt is None:
+        stmt = _SEAT_AND_ENROLL[shape] = _seat_and_enroll_statement(*shape)
+    params: dict[str, Any] = {"seat_session_id": session_id}
+    params.update({f"e_{k}": v for k, v in row.items()})
+    params.update({f"h_{k}": v for k, v in history.items()})
+    params.update({f"m_{k}": v for k, v in message.items()})
     try:
-        made, gone = (await session.execute(stmt)).one()
+        made, gone = (await session.execute(stmt, params)).one()
     except IntegrityError as exc:
         raise Conflict(
             "The user already has an enrollment in this event.", code="already_enrolled"
