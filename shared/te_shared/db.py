@@ -161,6 +161,10 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+#: a single statement, or reads that need no lock, need no transaction of their own
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 @asynccontextmanager
 async def read_only(
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -170,7 +174,7 @@ async def read_only(
     statement sees its own snapshot, in a transaction or not. Never write through it."""
     async with sessionmaker() as session:
         if is_postgres(session):
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await session.connection(execution_options=_AUTOCOMMIT)
         yield session
 
 
@@ -182,13 +186,13 @@ async def alone(
     in autocommit: one round trip instead of three (``BEGIN``, the statement, ``COMMIT``), which
     on a busy event loop is most of a claim's time. Elsewhere in an ordinary transaction."""
     async with sessionmaker() as session:
-        if is_postgres(session):
-            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            result = await conn.execute(statement)
-            return [tuple(row) for row in result] if result.returns_rows else []
-        async with session.begin():
-            result = await (await session.connection()).execute(statement)
-            return [tuple(row) for row in result] if result.returns_rows else []
+        autocommit = is_postgres(session)
+        conn = await session.connection(execution_options=_AUTOCOMMIT if autocommit else None)
+        result = await conn.execute(statement)
+        rows = [tuple(row) for row in result] if result.returns_rows else []
+        if not autocommit:
+            await session.commit()
+        return rows
 
 
 async def ping(engine: AsyncEngine) -> None:

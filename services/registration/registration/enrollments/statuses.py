@@ -22,6 +22,7 @@ locks waitlisted rows after the session but with ``SKIP LOCKED``, so it never wa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -78,11 +79,18 @@ async def _still_there(session: AsyncSession, session_id: uuid.UUID) -> None:
     Reading it ``FOR SHARE`` orders this writer with the deletion (which updates the row), so
     an enrollment is either seen and ended by the deletion, or refused here (R-SES deletion
     ruling)."""
-    stmt = select(SessionReplica.deleted).where(SessionReplica.session_id == session_id)
-    if is_postgres(session):
-        stmt = stmt.with_for_update(read=True)
-    if (await session.scalar(stmt)) is not False:
+    if (await session.scalar(_session_deleted(session_id))) is not False:
         raise NotFound("No such session.", code="session_not_found")
+
+
+def _session_deleted(session_id: Any) -> Select[bool]:
+    """The session's ``deleted`` flag, read ``FOR SHARE`` (see :func:`_still_there`; the lock
+    is rendered only where supported, PostgreSQL)."""
+    return (
+        select(SessionReplica.deleted)
+        .where(SessionReplica.session_id == session_id)
+        .with_for_update(read=True)
+    )
 
 
 async def lock_sessions(session: AsyncSession, session_ids: Iterable[uuid.UUID]) -> None:
@@ -215,8 +223,9 @@ def _enrollment_changed(enrollment: Enrollment, previous: S | None) -> c.Enrollm
     )
 
 
+@functools.cache
 def _seat_and_enroll_statement(
-    enrollment: Sequence[str], history: Sequence[str], message: Sequence[str]
+    enrollment: tuple[str, ...], history: tuple[str, ...], message: tuple[str, ...]
 ) -> Select[Any, Any]:
     """The statement of :func:`_take_seat_and_enroll`, built once per shape of its rows: every
     value is a bind parameter (``e_``: the enrollment's columns, ``h_``: its history row's,
@@ -266,20 +275,12 @@ def _seat_and_enroll_statement(
     )
     # and whether the session is there, read FOR SHARE as _still_there does: a refused sign-up
     # (most of a storm) learns why in the same round trip
-    deleted = (
-        select(t.deleted)
-        .where(t.session_id == bindparam("seat_session_id"))
-        .with_for_update(read=True)
-        .scalar_subquery()
-    )
+    deleted = _session_deleted(bindparam("seat_session_id")).scalar_subquery()
     return (
         select(select(func.count()).select_from(enrolled).scalar_subquery(), deleted)
         .add_cte(written_history)
         .add_cte(written_message)
     )
-
-
-_SEAT_AND_ENROLL: dict[tuple[tuple[str, ...], ...], Select[Any, Any]] = {}
 
 
 async def _take_seat_and_enroll(
@@ -325,10 +326,7 @@ async def _take_seat_and_enroll(
         "reason": reason,
     }
     message = outbox_values(_enrollment_changed(enrollment, None))
-    shape = (tuple(row), tuple(history), tuple(message))
-    stmt = _SEAT_AND_ENROLL.get(shape)
-    if stmt is None:
-        stmt = _SEAT_AND_ENROLL[shape] = _seat_and_enroll_statement(*shape)
+    stmt = _seat_and_enroll_statement(tuple(row), tuple(history), tuple(message))
     params: dict[str, Any] = {"seat_session_id": session_id}
     params.update({f"e_{k}": v for k, v in row.items()})
     params.update({f"h_{k}": v for k, v in history.items()})
