@@ -666,12 +666,13 @@ async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     if not rows:
         return
     insert = pg_insert if is_postgres(session) else sqlite_insert
-    # the rows as parameters (executemany, sent as multi-row VALUES by SQLAlchemy), not as
-    # values of the statement: no clause object per value, one statement for every batch size
+    # the rows as parameters of the table's (Core) insert: one executemany, which asyncpg
+    # pipelines in one round trip. Given the ORM entity instead, SQLAlchemy splits the rows
+    # into runs of equal non-null columns, and a join followed by a leave (join_time, then
+    # leave_time) made every row a run of its own: one round trip per row
+    table: Any = AttendanceSegment.__table__
     await session.execute(
-        insert(AttendanceSegment).on_conflict_do_nothing(
-            index_elements=["day_id", "participant_key"]
-        ),
+        insert(table).on_conflict_do_nothing(index_elements=["day_id", "participant_key"]),
         list(rows),
     )
 
@@ -736,9 +737,10 @@ async def publish_touching(
     are read and added up once, not once per webhook."""
     await hold_day(session, meeting)
     day = await load(session, meeting)
+    wanted = set(keys)
     chosen: dict[str, Figures] = {}
     for participant in day.participants:
-        if not any(key in stay.keys for stay in participant.stays for key in keys):
+        if all(wanted.isdisjoint(stay.keys) for stay in participant.stays):
             continue
         found = day.matches.get(participant.id)
         if found is not None and found.person.key in day.figures:
