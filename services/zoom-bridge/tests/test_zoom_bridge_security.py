@@ -19,8 +19,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 from te_shared import contracts as c
+from te_shared.errors import BadRequest
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from zoom_bridge.accounts import service as accounts
@@ -455,3 +457,17 @@ async def test_f5_bodies_zoom_never_sends_are_400_never_500(env: Env) -> None:
 def test_f5_json_depth_ignores_brackets_inside_strings() -> None:
     assert rules.json_depth(b'{"a": "[[[[[[", "b": [1, {"c": "\\"]]]"}]}') == 3
     assert rules.json_depth(b"[" * 50) == 50
+
+
+def test_f5_many_brackets_but_shallow_is_parsed_and_deep_is_refused() -> None:
+    """The bracket count only spares the scan: a body with more brackets than the depth limit
+    (a recording with many files) is scanned and parsed, one nested past it refused."""
+    files = [{"id": f"f{n}", "tags": []} for n in range(40)]
+    wide = json.dumps(
+        {"event": "recording.completed", "payload": {"object": {"recording_files": files}}}
+    ).encode()
+    assert wide.count(b"{") + wide.count(b"[") > rules.MAX_JSON_DEPTH
+    assert len(rules.parse_body(wide)["payload"]["object"]["recording_files"]) == 40
+    deep = b'{"payload": ' + b"[" * rules.MAX_JSON_DEPTH + b"]" * rules.MAX_JSON_DEPTH + b"}"
+    with pytest.raises(BadRequest):
+        rules.parse_body(deep)
