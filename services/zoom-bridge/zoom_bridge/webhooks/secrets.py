@@ -13,6 +13,7 @@ lists included: junk hints cost one query each, then none.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,9 @@ class SecretCache:
         self._ttl = ttl
         self._capacity = capacity
         self._entries: OrderedDict[str | None, tuple[float, int, list[Candidate]]] = OrderedDict()
+        #: loads under way, by hint: the requests that miss together share one (a storm's
+        #: first second would otherwise query and decrypt once per request in flight)
+        self._loading: dict[str | None, tuple[int, asyncio.Future[list[Candidate]]]] = {}
 
     async def get(
         self,
@@ -67,8 +71,28 @@ class SecretCache:
             if generation == _generation and now() - at < self._ttl:
                 self._entries.move_to_end(hint)
                 return found
-        found = await load(hint)
-        self._entries[hint] = (now(), _generation, found)
+        loading = self._loading.get(hint)
+        if loading is None or loading[0] != _generation:  # none, or begun before a change
+            task = asyncio.ensure_future(self._load(hint, load, now, _generation))
+            loading = (_generation, task)
+            self._loading[hint] = loading
+        # shielded: a request that goes away does not cancel the load the others wait for
+        return await asyncio.shield(loading[1])
+
+    async def _load(
+        self,
+        hint: str | None,
+        load: Callable[[str | None], Awaitable[list[Candidate]]],
+        now: Callable[[], float],
+        generation: int,
+    ) -> list[Candidate]:
+        try:
+            found = await load(hint)
+        finally:
+            if self._loading.get(hint, (None, None))[0] == generation:
+                del self._loading[hint]
+        # kept under the generation it was read in: a change while it loaded makes it stale
+        self._entries[hint] = (now(), generation, found)
         self._entries.move_to_end(hint)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
