@@ -165,13 +165,13 @@ async def store_many(session: AsyncSession, received: list[Received]) -> list[bo
             },
         )
     insert = pg_insert if is_postgres(session) else sqlite_insert
-    stmt = (
-        insert(WebhookEvent)
-        .values(list(rows.values()))
-        .on_conflict_do_nothing(index_elements=["digest"])
-        .returning(WebhookEvent.digest)
-    )
-    new = set((await session.scalars(stmt)).all())
+    # the rows as parameters of the table's (Core) insert, which SQLAlchemy renders as batched
+    # multi-row VALUES from one template ("insertmanyvalues"): one statement text for every
+    # batch size, not a clause object per value (building those was 45% of the write)
+    table: Any = WebhookEvent.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["digest"])
+    result = await session.execute(stmt.returning(table.c.digest), list(rows.values()))
+    new = set(result.scalars().all())
     answers = []
     for key in digests:
         answers.append(key in new)
