@@ -74,6 +74,8 @@ class SecretCache:
         loading = self._loading.get(hint)
         if loading is None or loading[0] != _generation:  # none, or begun before a change
             task = asyncio.ensure_future(self._load(hint, load, now, _generation))
+            # its failure is each waiter's; when every waiter went away, it is read here
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
             loading = (_generation, task)
             self._loading[hint] = loading
         # shielded: a request that goes away does not cancel the load the others wait for
