@@ -20,10 +20,11 @@ import datetime as dt
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import String, bindparam, cast, exists, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.access.service import grant_access, remember_user
@@ -90,6 +91,37 @@ _WAITING = select(
 )
 
 
+def _waiting_and_remembering() -> Any:
+    """PostgreSQL: :data:`_WAITING`, and in the same statement (a data-modifying CTE) the
+    remembering of the e-mail when nothing waits for it and it points at someone else or no
+    one: a first sign-in's whole binding in one round trip, not two."""
+    found = (
+        select(
+            _WAITING.selected_columns[0].label("user_id"),
+            _WAITING.selected_columns[1].label("enrollments"),
+            _WAITING.selected_columns[2].label("attendance"),
+        )
+    ).cte("waiting")
+    user_id = cast(bindparam("user_id"), String)
+    remember = pg_insert(KnownUser).from_select(
+        ["company_id", "email", "user_id"],
+        select(cast(bindparam("company_id"), String), cast(bindparam("email"), String), user_id)
+        .select_from(found)
+        .where(
+            ~found.c.enrollments, ~found.c.attendance, found.c.user_id.is_distinct_from(user_id)
+        ),
+    )
+    remember = remember.on_conflict_do_update(
+        index_elements=["company_id", "email"], set_={"user_id": remember.excluded.user_id}
+    )
+    return select(found.c.user_id, found.c.enrollments, found.c.attendance).add_cte(
+        remember.cte("remembered")
+    )
+
+
+_WAITING_AND_REMEMBERING = _waiting_and_remembering()
+
+
 @dataclass(frozen=True)
 class Waiting:
     """What one read finds for an e-mail: the user it points at, and what waits for it."""
@@ -106,6 +138,21 @@ class Waiting:
 async def waiting_for(session: AsyncSession, company_id: str, email: str) -> Waiting:
     """One read: whom ``email`` points at and whether enrollments or attendance wait for it."""
     row = (await session.execute(_WAITING, {"company_id": company_id, "email": email})).one()
+    return Waiting(row[0], bool(row[1]), bool(row[2]))
+
+
+async def waiting_for_remembering(
+    session: AsyncSession, company_id: str, email: str, user_id: str
+) -> Waiting:
+    """:func:`waiting_for`, and when nothing waits, ``email`` remembered as ``user_id``'s (unless
+    it already was): one statement on PostgreSQL, two elsewhere."""
+    if not is_postgres(session):
+        found = await waiting_for(session, company_id, email)
+        if found.nothing_waits and found.user_id != user_id:
+            await remember_user(session, company_id, user_id, email)
+        return found
+    params = {"company_id": company_id, "email": email, "user_id": user_id}
+    row = (await session.execute(_WAITING_AND_REMEMBERING, params)).one()
     return Waiting(row[0], bool(row[1]), bool(row[2]))
 
 
@@ -255,14 +302,13 @@ async def bind_principal(
     assert isinstance(seen, SeenEmails)
     if key in seen:
         return
-    found = await waiting_for(session, principal.company_id, email)
+    found = await waiting_for_remembering(session, principal.company_id, email, principal.user_id)
     if found.nothing_waits:
         if found.user_id == principal.user_id:
             seen.add(key)  # a read-only finding: true whatever this transaction does next
-        else:
-            # a first sign-in (or a new owner of the e-mail) with nothing to bind: remembering
-            # the e-mail is the whole of it; not cached, as this transaction may still roll back
-            await remember_user(session, principal.company_id, principal.user_id, email)
+        # else a first sign-in (or a new owner of the e-mail) with nothing to bind: the e-mail
+        # was remembered, which is the whole of it; not cached, as this transaction may still
+        # roll back
         return
     await bind(session, principal.company_id, principal.user_id, email)
 
