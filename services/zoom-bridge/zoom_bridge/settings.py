@@ -154,11 +154,12 @@ class ZoomBridgeSettings(ServiceSettings):
         "recomputations of the day and fewer AttendanceRecorded messages).",
     )
     zoom_webhook_lull_seconds: float = Field(
-        default=0.5,
+        default=2.0,
         ge=0,
         description="Longest a batch of stored webhooks waits for a pause (20 ms) in incoming "
-        "ones before it is processed: in a storm the replica answers Zoom first and processes "
-        "in the pauses. 0 processes at once.",
+        "ones before it is processed: in a storm the replica answers Zoom first (Zoom gives a "
+        "webhook 3 s) and processes in the pauses; attendance trails a storm that never "
+        "pauses by this much at most. 0 processes at once.",
     )
     zoom_webhook_max_attempts: int = Field(
         default=10,
