@@ -7,12 +7,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
 from te_shared import rules
-from te_shared.db import read_only, utcnow
+from te_shared.db import alone, read_only, utcnow
 from te_shared.logging import get_logger
 from te_shared.outbox import add_message
 from zoom_bridge.crypto import TokenCipher
@@ -161,13 +161,20 @@ class MeetingStore:
     # ---- the day's meeting ---------------------------------------------------------------------
 
     async def set_marker(self, day_id: uuid.UUID, marker: Marker | None) -> None:
-        """Mark (or unmark) a create that may be made without its answer reaching us."""
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
-            if meeting is not None:
-                meeting.create_account_id = marker.account_id if marker else None
-                meeting.create_sent_at = marker.sent_at if marker else None
-                meeting.create_settles_at = marker.settles_at if marker else None
+        """Mark (or unmark) a create that may be made without its answer reaching us: one
+        statement, committed before the POST it guards (it is on the path of every new
+        meeting's join link)."""
+        await alone(
+            self.sessionmaker,
+            update(ZoomMeeting)
+            .where(ZoomMeeting.day_id == day_id)
+            .values(
+                create_account_id=marker.account_id if marker else None,
+                create_sent_at=marker.sent_at if marker else None,
+                create_settles_at=marker.settles_at if marker else None,
+            )
+            .execution_options(synchronize_session=False),
+        )
 
     async def forget_meeting(self, day_id: uuid.UUID) -> None:
         """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
