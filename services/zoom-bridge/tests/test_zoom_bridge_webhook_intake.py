@@ -19,6 +19,7 @@ from zoom_bridge.models import WebhookEvent
 from zoom_bridge.webhooks import rules, service
 from zoom_bridge.webhooks.intake import Intake
 from zoom_bridge.webhooks.secrets import SecretCache
+from zoom_bridge.worker import JOBS, WEBHOOKS, Worker
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -162,3 +163,65 @@ async def test_processing_waits_for_a_lull_in_a_storm_but_never_longer_than_its_
     start = loop.time()
     await gate.lull(0.05, 5.0)  # the storm is over: a lull comes soon
     assert loop.time() - start < 1.0
+
+
+async def test_a_wait_for_a_lull_gives_way_when_asked(env: Env) -> None:
+    gate = intake(env)
+    storming = True
+
+    async def storm() -> None:
+        n = 0
+        while storming:
+            await gate.store(body(n, "giveway"), APP)
+            n += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(storm())
+    try:
+        await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time() + 0.1
+        start = loop.time()
+        assert await gate.lull(0.05, 5.0, stop=lambda: loop.time() >= asked_at) is False
+        assert loop.time() - start < 1.0, "stopped when asked, not at the bound"
+    finally:
+        storming = False
+        await task
+
+
+async def test_a_job_announced_in_a_storm_does_not_wait_for_its_lull(env: Env) -> None:
+    """The worker waits up to ZOOM_WEBHOOK_LULL_SECONDS for a pause in a storm before it
+    processes webhooks; a job announced meanwhile (a new meeting's create) is taken at once,
+    and the wait then resumes where it stopped, so its bound holds across interruptions."""
+    runtime = env.app.state.runtime
+    worker = Worker(runtime)
+    worker.settings = worker.settings.model_copy(update={"zoom_webhook_lull_seconds": 3.0})
+    gate = worker.intake  # the one whose arrivals the worker watches
+    storming = True
+
+    stores: list[asyncio.Task[bool]] = []
+
+    async def storm() -> None:  # an arrival every ~5 ms, not waiting for the writes
+        n = 0
+        while storming:
+            stores.append(asyncio.create_task(gate.store(body(n, "jobfirst"), APP)))
+            n += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(storm())
+    try:
+        await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        ticking = asyncio.create_task(worker.tick({WEBHOOKS}))
+        await asyncio.sleep(0.1)
+        worker.nudge(JOBS)
+        busy = await ticking
+        assert loop.time() - start < 1.5, "the job did not wait for the storm's bound"
+        assert WEBHOOKS in busy  # the webhooks are looked at again after the job
+        assert worker._lull_since is not None  # the wait resumes, its bound kept
+        assert worker._lull_since <= start + 0.05
+    finally:
+        storming = False
+        await task
+        await asyncio.gather(*stores)

@@ -55,6 +55,8 @@ class Worker:
         self.tracer = (provider or trace.get_tracer_provider()).get_tracer("zoom_bridge.worker")
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: float | None = None
+        #: when the worker began waiting for a lull to process stored webhooks in
+        self._lull_since: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="zoom-worker")
@@ -70,6 +72,9 @@ class Worker:
         committed here: look for it now, and only for it, rather than at the next poll."""
         self._nudged.update(kinds or EVERYTHING)
         self.wake.set()
+
+    def _job_waits(self) -> bool:
+        return JOBS in self._nudged
 
     def _take_nudged(self) -> set[str]:
         kinds, self._nudged = self._nudged, set()
@@ -123,8 +128,17 @@ class Worker:
         if JOBS in kinds and await self._jobs():
             busy.add(JOBS)
         if WEBHOOKS in kinds:
+            loop = asyncio.get_running_loop()
             for _ in range(10):
-                await self.intake.lull(LULL_GAP_SECONDS, self.settings.zoom_webhook_lull_seconds)
+                # a job announced while waiting for a lull (a new meeting's create) goes first;
+                # the wait then resumes where it stopped, so its bound still holds
+                if self._lull_since is None:
+                    self._lull_since = loop.time()
+                left = self.settings.zoom_webhook_lull_seconds - (loop.time() - self._lull_since)
+                if not await self.intake.lull(LULL_GAP_SECONDS, max(left, 0.0), self._job_waits):
+                    busy.add(WEBHOOKS)
+                    break
+                self._lull_since = None
                 async with self.sessionmaker() as session, session.begin():
                     outcomes = await webhooks.process_batch(
                         session, self.settings, self.settings.zoom_webhook_batch_size
@@ -135,6 +149,8 @@ class Worker:
                 if not outcomes:
                     break
                 busy.add(WEBHOOKS)
+                if self._job_waits():  # a batch, then the job: neither waits on the other
+                    break
         return busy
 
     async def _jobs(self) -> bool:

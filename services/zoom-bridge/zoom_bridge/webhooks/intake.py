@@ -58,11 +58,15 @@ class Intake:
             self._writer = asyncio.create_task(self._write_all())
         return await future
 
-    async def lull(self, gap: float, longest: float) -> None:
+    async def lull(
+        self, gap: float, longest: float, stop: Callable[[], bool] | None = None
+    ) -> bool:
         """Return once no webhook has arrived for ``gap`` seconds, or after ``longest`` at the
         latest. Processing waits for it: in a storm, answering Zoom comes first (Zoom gives
         a webhook 3 seconds, then sends it again), and processing takes the pauses; it never
         waits longer than ``longest``, so a storm that does not stop slows it, never stops it.
+        False when ``stop`` said so first (other work came: the worker's jobs do not wait
+        behind a storm's webhooks).
 
         The pause is observed, not inferred: after work that kept the event loop busy, the
         requests that came meanwhile have not been read yet, so the loop is given ``gap``
@@ -70,13 +74,15 @@ class Intake:
         loop = asyncio.get_running_loop()
         start = loop.time()
         if start - self._arrived_at >= 1.0 and not self._waiting:
-            return
+            return True
         deadline = start + longest
         while True:
             await asyncio.sleep(min(gap, max(deadline - loop.time(), 0.0)))
             now = loop.time()
             if (now - self._arrived_at >= gap and not self._waiting) or now >= deadline:
-                return
+                return True
+            if stop is not None and stop():
+                return False
 
     async def _write_all(self) -> None:
         batch: list[_Waiting] = []
