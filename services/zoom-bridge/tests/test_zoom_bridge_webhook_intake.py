@@ -6,8 +6,10 @@ exactly the requests of its batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -131,6 +133,30 @@ async def test_a_burst_with_a_cold_secret_cache_does_not_starve_the_pool(env: En
     assert {a.json()["status"] for a in answers} == {"accepted"}
 
 
+@contextlib.asynccontextmanager
+async def storm(gate: Intake, tag: str) -> AsyncIterator[None]:
+    """Webhooks arriving at ``gate`` every ~5 ms (not waiting for their writes) while the
+    block runs; every write has finished when it ends."""
+    storming = True
+    stores: list[asyncio.Task[bool]] = []
+
+    async def arrive() -> None:
+        n = 0
+        while storming:
+            stores.append(asyncio.create_task(gate.store(body(n, tag), APP)))
+            n += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(arrive())
+    try:
+        await asyncio.sleep(0.02)
+        yield
+    finally:
+        storming = False
+        await task
+        await asyncio.gather(*stores)
+
+
 async def test_processing_waits_for_a_lull_in_a_storm_but_never_longer_than_its_bound(
     env: Env,
 ) -> None:
@@ -141,25 +167,10 @@ async def test_processing_waits_for_a_lull_in_a_storm_but_never_longer_than_its_
     start = loop.time()
     await gate.lull(0.05, 5.0)
     assert loop.time() - start < 0.05, "nothing arrived: no wait"
-
-    storming = True
-
-    async def storm() -> None:
-        n = 0
-        while storming:
-            await gate.store(body(n, "storm"), APP)
-            n += 1
-            await asyncio.sleep(0.005)
-
-    task = asyncio.create_task(storm())
-    try:
-        await asyncio.sleep(0.02)
+    async with storm(gate, "storm"):
         start = loop.time()
         await gate.lull(0.05, 0.3)  # arrivals every ~5 ms: never a 50 ms lull
         assert 0.25 <= loop.time() - start < 1.0, "the bound ends the wait"
-    finally:
-        storming = False
-        await task
     start = loop.time()
     await gate.lull(0.05, 5.0)  # the storm is over: a lull comes soon
     assert loop.time() - start < 1.0
@@ -167,51 +178,22 @@ async def test_processing_waits_for_a_lull_in_a_storm_but_never_longer_than_its_
 
 async def test_a_wait_for_a_lull_gives_way_when_asked(env: Env) -> None:
     gate = intake(env)
-    storming = True
-
-    async def storm() -> None:
-        n = 0
-        while storming:
-            await gate.store(body(n, "giveway"), APP)
-            n += 1
-            await asyncio.sleep(0.005)
-
-    task = asyncio.create_task(storm())
-    try:
-        await asyncio.sleep(0.02)
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    async with storm(gate, "giveway"):
         asked_at = loop.time() + 0.1
         start = loop.time()
         assert await gate.lull(0.05, 5.0, stop=lambda: loop.time() >= asked_at) is False
         assert loop.time() - start < 1.0, "stopped when asked, not at the bound"
-    finally:
-        storming = False
-        await task
 
 
 async def test_a_job_announced_in_a_storm_does_not_wait_for_its_lull(env: Env) -> None:
     """The worker waits up to ZOOM_WEBHOOK_LULL_SECONDS for a pause in a storm before it
     processes webhooks; a job announced meanwhile (a new meeting's create) is taken at once,
     and the wait then resumes where it stopped, so its bound holds across interruptions."""
-    runtime = env.app.state.runtime
-    worker = Worker(runtime)
+    worker = Worker(env.app.state.runtime)
     worker.settings = worker.settings.model_copy(update={"zoom_webhook_lull_seconds": 3.0})
-    gate = worker.intake  # the one whose arrivals the worker watches
-    storming = True
-
-    stores: list[asyncio.Task[bool]] = []
-
-    async def storm() -> None:  # an arrival every ~5 ms, not waiting for the writes
-        n = 0
-        while storming:
-            stores.append(asyncio.create_task(gate.store(body(n, "jobfirst"), APP)))
-            n += 1
-            await asyncio.sleep(0.005)
-
-    task = asyncio.create_task(storm())
-    try:
-        await asyncio.sleep(0.02)
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    async with storm(worker.intake, "jobfirst"):  # the intake whose arrivals the worker watches
         start = loop.time()
         ticking = asyncio.create_task(worker.tick({WEBHOOKS}))
         await asyncio.sleep(0.1)
@@ -221,7 +203,3 @@ async def test_a_job_announced_in_a_storm_does_not_wait_for_its_lull(env: Env) -
         assert WEBHOOKS in busy  # the webhooks are looked at again after the job
         assert worker._lull_since is not None  # the wait resumes, its bound kept
         assert worker._lull_since <= start + 0.05
-    finally:
-        storming = False
-        await task
-        await asyncio.gather(*stores)
