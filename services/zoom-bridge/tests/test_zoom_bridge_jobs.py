@@ -3,6 +3,7 @@ run by two workers at once, however often a day is armed while one of them runs 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -78,3 +79,45 @@ async def test_r_zoom_8_a_retry_or_a_crashed_worker_releases_the_lease(
         job.leased_until = job.next_attempt_at = job.leased_until.replace(year=2000)
     [taken_over] = await claim(factory)
     assert taken_over.day_id == day_id
+
+
+async def test_r_zoom_8_two_deliveries_arming_a_new_job_at_once_both_commit(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two enrollment changes for one day, consumed at once, both arm its registrants job
+    before either commits: the second waits for the first (PostgreSQL) and bumps the job's
+    generation instead of failing on a duplicate key, which sent the message back (CI saw the
+    day's registrants wait 20 s for the redelivery)."""
+    day_id = uuid.uuid4()
+    first_armed = asyncio.Event()
+
+    async def first() -> None:
+        async with factory() as session, session.begin():
+            await jobs.arm(session, day_id, jobs.REGISTRANTS)
+            first_armed.set()
+            await asyncio.sleep(0.2)  # the other delivery arms meanwhile
+
+    async def second() -> None:
+        await first_armed.wait()
+        async with factory() as session, session.begin():
+            await jobs.arm(session, day_id, jobs.REGISTRANTS)
+
+    await asyncio.gather(first(), second())
+    [claimed] = await jobs.claim(factory, limit=10, lease=LEASE)
+    assert (claimed.day_id, claimed.kind, claimed.generation) == (day_id, jobs.REGISTRANTS, 2)
+
+
+async def test_r_zoom_8_finish_in_a_session_that_read_the_job_leaves_no_stale_copy(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    day_id = uuid.uuid4()
+    await arm(factory, day_id)
+    [claimed] = await claim(factory)
+    async with factory() as session, session.begin():
+        assert await session.get(ZoomJob, (day_id, jobs.SYNC)) is not None
+        await jobs.finish(session, claimed)
+        assert await session.get(ZoomJob, (day_id, jobs.SYNC)) is None
+        await jobs.arm(session, day_id, jobs.SYNC)  # a new state arrives in the same txn
+        again = await session.get(ZoomJob, (day_id, jobs.SYNC))
+        assert again is not None
+        assert (again.generation, again.leased_until) == (1, None)

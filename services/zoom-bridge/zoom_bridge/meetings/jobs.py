@@ -7,11 +7,15 @@ import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.util import identity_key
 
-from te_shared.db import alone, utcnow
+from te_shared.db import alone, is_postgres, utcnow
 from te_shared.observability import inject_trace_context
 from zoom_bridge.models import MeetingRegistrant, ZoomAccount, ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -44,29 +48,45 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
             due = max(due, settles)
     if due <= utcnow():
         session.info[ARMED] = True  # the worker is woken once this transaction commits
-    job = await session.get(ZoomJob, (day_id, kind))
     trace_context: dict[str, str] = {}
     inject_trace_context(trace_context)
-    if job is None:
-        session.add(
-            ZoomJob(
-                day_id=day_id,
-                kind=kind,
-                generation=1,
-                attempts=0,
-                next_attempt_at=due,
-                trace_context=trace_context or None,
-                step=0,
-            )
+    # one statement, so two deliveries arming the same new job at once cannot both insert it
+    # (a read-then-insert lost that race with a duplicate key, and the message went back)
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    jobs_table: Any = ZoomJob.__table__
+    stmt = insert(jobs_table).values(
+        day_id=day_id,
+        kind=kind,
+        generation=1,
+        attempts=0,
+        next_attempt_at=due,
+        trace_context=trace_context or None,
+        step=0,
+    )
+    table = jobs_table.c
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["day_id", "kind"],
+            set_={
+                "generation": table.generation + 1,
+                "attempts": 0,
+                "next_attempt_at": stmt.excluded.next_attempt_at,
+                "last_error": None,
+                "retry_until": None,
+                "trace_context": stmt.excluded.trace_context,
+                "step": 0,
+            },
         )
-    else:
-        job.generation += 1
-        job.attempts = 0
-        job.next_attempt_at = due
-        job.last_error = None
-        job.retry_until = None
-        job.trace_context = trace_context or None
-        job.step = 0
+    )
+    _forget_loaded(session, day_id, kind)
+
+
+def _forget_loaded(session: AsyncSession, day_id: uuid.UUID, kind: str) -> None:
+    """A job this session loaded earlier was changed (or deleted) by a statement behind the
+    ORM's back: drop it, so the next read loads the row as it now is."""
+    loaded = session.identity_map.get(identity_key(ZoomJob, (day_id, kind)))
+    if loaded is not None:
+        session.expunge(loaded)
 
 
 async def rearm_failed(session: AsyncSession, account_id: uuid.UUID) -> int:
@@ -190,14 +210,22 @@ def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | No
 
 async def finish(session: AsyncSession, claimed: Claimed) -> None:
     """Done, unless the job was armed again while Zoom was called: then it runs again when
-    ``arm`` made it due (which may be later than now, see ``arm``)."""
-    job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
-    if job is None:
-        return
-    if job.generation == claimed.generation:
-        await session.delete(job)
-    else:
-        job.leased_until = None
+    ``arm`` made it due (which may be later than now, see ``arm``). Blind statements, not a
+    read first: usually the one ``DELETE``."""
+    key = (ZoomJob.day_id == claimed.day_id, ZoomJob.kind == claimed.kind)
+    gone = await session.execute(
+        delete(ZoomJob)
+        .where(*key, ZoomJob.generation == claimed.generation)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(gone, "rowcount", 0):
+        await session.execute(
+            update(ZoomJob)
+            .where(*key)
+            .values(leased_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    _forget_loaded(session, claimed.day_id, claimed.kind)
 
 
 async def retry_later(
