@@ -72,13 +72,13 @@ async def _arm_if_needed(session: AsyncSession, meeting: ZoomMeeting) -> None:
     MeetingDeleted, for a day that never was a zoom day). A new version of the day re-arms a
     meeting that failed (R-ZOOM-8)."""
     await session.flush()
-    in_flight = await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None
-    if (
+    zoom_has_work = (
         meeting.desired == "present"
         or meeting.zoom_meeting_id is not None
         or meeting.create_account_id is not None
-        or in_flight
-    ):
+    )
+    # the job table is read only when nothing else says so: not on a zoom day's path
+    if zoom_has_work or await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None:
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 

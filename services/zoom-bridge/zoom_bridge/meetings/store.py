@@ -34,12 +34,19 @@ log = get_logger(__name__)
 
 
 async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
-    """The day's meeting as the planner sees it (within the caller's transaction)."""
-    meeting = await session.get(ZoomMeeting, day_id)
-    if meeting is None:
+    """The day's meeting as the planner sees it (within the caller's transaction): the
+    meeting, its account and its company's settings in one statement (a sync's first step)."""
+    found = (
+        await session.execute(
+            select(ZoomMeeting, ZoomAccount, CompanyReplica)
+            .outerjoin(ZoomAccount, ZoomAccount.id == ZoomMeeting.account_id)
+            .outerjoin(CompanyReplica, CompanyReplica.company_id == ZoomMeeting.company_id)
+            .where(ZoomMeeting.day_id == day_id)
+        )
+    ).one_or_none()
+    if found is None:
         return None
-    account = await session.get(ZoomAccount, meeting.account_id) if meeting.account_id else None
-    company = await session.get(CompanyReplica, meeting.company_id)
+    meeting, account, company = found
     connected = account is not None and account.company_id == meeting.company_id
     role = account.role if account is not None and connected else None
     marker = None
@@ -219,13 +226,15 @@ class MeetingStore:
             if meeting is None:
                 return
             meeting.error = None
+            # the jobs are armed once the meeting's row is all set: arming is a statement of
+            # its own, which flushes the row, and a change after it would be a second UPDATE
+            arm: list[tuple[str, float]] = []
             if created is not None or deleted:
                 meeting.create_account_id = uncertain.account_id if uncertain else None
                 meeting.create_sent_at = uncertain.sent_at if uncertain else None
                 meeting.create_settles_at = uncertain.settles_at if uncertain else None
                 if uncertain is not None:
-                    delay = self.settings.zoom_create_verify_delay_seconds
-                    await jobs.arm(session, meeting.day_id, jobs.VERIFY, delay=delay)
+                    arm.append((jobs.VERIFY, self.settings.zoom_create_verify_delay_seconds))
             if deleted:
                 # the meeting's registrants went with it
                 await session.execute(
@@ -255,7 +264,7 @@ class MeetingStore:
                 changed = meeting.registration != snap.administrator
                 meeting.registration = snap.administrator
                 if (created is not None and snap.administrator) or changed:
-                    await jobs.arm(session, meeting.day_id, jobs.REGISTRANTS)
+                    arm.append((jobs.REGISTRANTS, 0.0))
                 meeting.status = c.MeetingStatus.CREATED.value
                 kind = c.MeetingCreated if created is not None else c.MeetingUpdated
                 message = kind(
@@ -268,6 +277,8 @@ class MeetingStore:
                 )
             meeting.synced_version = snap.version
             add_message(session, OutboxRecord, message)
+            for job, delay in arm:
+                await jobs.arm(session, meeting.day_id, job, delay=delay)
             await jobs.finish(session, claimed)
         log.info("zoom_meeting_synced", day_id=str(claimed.day_id), kind=type(message).__name__)
 
