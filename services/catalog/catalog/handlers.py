@@ -8,7 +8,9 @@ no longer exist (or of another company) are dropped.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.company.service import get_settings
@@ -36,18 +38,31 @@ async def _day(session: AsyncSession, msg: c.MeetingData | c.RecordingAvailable)
 
 
 async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str | None) -> None:
-    day = await _day(session, msg)
-    if day is None or day.format != c.DayFormat.ZOOM or msg.version < day.meeting_version:
-        return
+    """One conditional ``UPDATE`` (no read first: it is on the path from a zoom day to its
+    join link): the state is applied to the company's zoom day unless a newer one is shown."""
     status = getattr(msg, "status", c.MeetingStatus.CREATED)
-    day.meeting_version = msg.version
-    day.meeting_status = str(status.value if isinstance(status, c.MeetingStatus) else status)
-    day.meeting_error = error
+    values: dict[str, Any] = {
+        "meeting_version": msg.version,
+        "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
+        "meeting_error": error,
+    }
     if status == c.MeetingStatus.DELETED:
-        day.meeting_join_url = None
-    else:
-        day.meeting_join_url = msg.join_url or day.meeting_join_url
-    day.meeting_zoom_id = msg.zoom_meeting_id or day.meeting_zoom_id
+        values["meeting_join_url"] = None
+    elif msg.join_url:
+        values["meeting_join_url"] = msg.join_url
+    if msg.zoom_meeting_id:
+        values["meeting_zoom_id"] = msg.zoom_meeting_id
+    await session.execute(
+        update(Day)
+        .where(
+            Day.id == msg.day_id,
+            Day.company_id == msg.company_id,
+            Day.format == c.DayFormat.ZOOM.value,
+            Day.meeting_version <= msg.version,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @consumers.handler(c.MeetingCreated)

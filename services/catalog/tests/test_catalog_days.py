@@ -503,6 +503,15 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
     ]
     # a message for an unknown day is dropped without error
     await cat.apply(c.MeetingCreated(company_id=company, day_id=uuid.uuid4(), version=1))
+    # a day that is no zoom day (any more) shows no meeting, whatever the bridge says late
+    offline = await cat.day(company, sess["id"], start=iso(january_2030(5)))
+    late = c.MeetingCreated(
+        company_id=company, day_id=uuid.UUID(offline["id"]), version=5, join_url="https://z/j/5"
+    )
+    await cat.apply(late)
+    r = await cat.client.get(f"/v1/days/{offline['id']}", headers=cat.admin(company))
+    assert r.status_code == 200
+    assert r.json().get("zoom") is None
 
 
 async def test_r_zoom_7_catalog_owns_the_training_module_and_decides_attachment(
