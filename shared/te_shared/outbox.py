@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream.rabbit import RabbitBroker, RabbitExchange
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, Uuid, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -154,6 +166,32 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_prune = utcnow()
+        # built once: building them again for every batch cost more CPU than running them
+        due = (
+            select(model.id)
+            .where(model.sent_at.is_(None), model.available_at <= bindparam("now"))
+            .order_by(model.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)  # rendered only where supported (PostgreSQL)
+        )
+        self._claim_statement = (
+            update(model)
+            .where(model.id.in_(due.scalar_subquery()))
+            .values(available_at=bindparam("until"))
+            .returning(
+                model.id,
+                model.message_id,
+                model.routing_key,
+                model.payload,
+                model.headers,
+                model.attempts,
+            )
+        )
+        self._mark_sent_statement = (
+            update(model)
+            .where(model.id.in_(bindparam("ids", expanding=True)))
+            .values(sent_at=bindparam("at"))
+        )
 
     def wake(self) -> None:
         """Ask the relay to look at the outbox now instead of at its next poll."""
@@ -195,29 +233,9 @@ class OutboxRelay:
     async def _claim(self) -> list[_Claimed]:
         """Lease a batch of due rows in one statement (``UPDATE ... RETURNING``), in one round
         trip: it is on the path of every message."""
-        model = self._model
         now = utcnow()
-        due = (
-            select(model.id)
-            .where(model.sent_at.is_(None), model.available_at <= now)
-            .order_by(model.id)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)  # rendered only where supported (PostgreSQL)
-        )
         claimed = await alone(
-            self._sessionmaker,
-            update(model)
-            .where(model.id.in_(due.scalar_subquery()))
-            .values(available_at=now + self._lease)
-            .returning(
-                model.id,
-                model.message_id,
-                model.routing_key,
-                model.payload,
-                model.headers,
-                model.attempts,
-            )
-            .execution_options(synchronize_session=False),
+            self._sessionmaker, self._claim_statement, {"now": now, "until": now + self._lease}
         )
         rows = [_Claimed(*row) for row in claimed]
         rows.sort(key=lambda r: r.id)
@@ -232,19 +250,14 @@ class OutboxRelay:
         now = utcnow()
         sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
         model = self._model
-        mark_sent = (
-            update(model)
-            .where(model.id.in_(sent_ids))
-            .values(sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        sent = {"ids": sent_ids, "at": now}
         if len(sent_ids) == len(rows):  # the common case: one statement, one round trip
-            await alone(self._sessionmaker, mark_sent)
+            await alone(self._sessionmaker, self._mark_sent_statement, sent)
             self._count_published(rows)
             return len(rows)
         async with self._sessionmaker() as session, session.begin():
             if sent_ids:
-                await session.execute(mark_sent)
+                await session.execute(self._mark_sent_statement, sent)
             failures = 0
             for row, res in zip(rows, results, strict=True):
                 if res is None:
