@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.errors import ServiceUnavailable
+from zoom_bridge.meetings import jobs
 from zoom_bridge.models import WebhookEvent
 from zoom_bridge.webhooks import rules, service
 from zoom_bridge.webhooks.intake import Intake
@@ -203,3 +205,35 @@ async def test_a_job_announced_in_a_storm_does_not_wait_for_its_lull(env: Env) -
         assert WEBHOOKS in busy  # the webhooks are looked at again after the job
         assert worker._lull_since is not None  # the wait resumes, its bound kept
         assert worker._lull_since <= start + 0.05
+
+
+async def test_each_job_wakes_the_relay_as_it_ends_not_after_the_batch(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-ZOOM-1: a claimed batch runs its jobs one after another, each a Zoom call (hundreds
+    of milliseconds at Zoom); the MeetingCreated a job stored is relayed once that job ends,
+    not once the whole batch has, so the first day's join link does not wait for the rest."""
+    worker = Worker(env.app.state.runtime)
+    relay = env.app.state.runtime.relay
+    seen: list[str] = []
+    monkeypatch.setattr(relay, "wake", lambda: seen.append("wake"))
+
+    async def run(job: jobs.Claimed) -> None:
+        seen.append(f"run {job.day_id}")
+        async with worker.sessionmaker() as session, session.begin():
+            await jobs.finish(session, job)
+
+    monkeypatch.setattr(worker.syncer, "run", run)
+    days = sorted(uuid.uuid4() for _ in range(2))
+    running = env.app.state.runtime.extras["worker"]
+    await running.stop()  # the service's own worker would take the jobs first
+    try:
+        async with worker.sessionmaker() as session, session.begin():
+            for day_id in days:
+                await jobs.arm(session, day_id, jobs.REGISTRANTS)
+        assert await worker._jobs()
+    finally:
+        running.start()
+    runs = [entry for entry in seen if entry.startswith("run")]
+    assert len(runs) == 2
+    assert seen == [runs[0], "wake", runs[1], "wake"]

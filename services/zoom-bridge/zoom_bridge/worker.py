@@ -175,8 +175,10 @@ class Worker:
                 log.warning("zoom_job_error", day_id=str(job.day_id), error=type(exc).__name__)
             finally:
                 detach(token)
-        if claimed and self.runtime.relay is not None:
-            self.runtime.relay.wake()
+                # what the job announced (a join link) goes out now, not after the rest of
+                # the claimed jobs' Zoom calls, nor at the relay's next poll
+                if self.runtime.relay is not None:
+                    self.runtime.relay.wake()
         return bool(claimed)
 
 
