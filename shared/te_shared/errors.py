@@ -21,7 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from te_shared.logging import correlation_id_var, get_logger
@@ -245,6 +245,15 @@ def sqlstate(exc: DBAPIError) -> str | None:
     cause = getattr(orig, "__cause__", None)
     code = getattr(cause, "sqlstate", None)
     return code if isinstance(code, str) else None
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """A row the transaction inserted was already there (23505; SQLite says so in words): when
+    it read the row as missing first, a concurrent transaction inserted it and committed in
+    between, and the same work run again finds it."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    return sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
 
 
 #: SQLSTATEs of a database that cannot serve right now: class 08 (connection exceptions),

@@ -28,12 +28,13 @@ from pydantic import ValidationError
 from sqlalchemy import String, Uuid, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, utcnow
-from te_shared.errors import while_database_away
+from te_shared.errors import unique_violation, while_database_away
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.topology import Topology
 
@@ -177,6 +178,23 @@ def _make_consumer(
             after_commit(session)
         return "processed"
 
+    async def _process_again_after_a_race(parsed: Message) -> str:
+        """A handler that reads a row, finds it missing and inserts it can lose that race to
+        another transaction (a handler of another message, the bridge's worker) that
+        inserted it meanwhile: the duplicate key rolls it back. Run once more, it finds the
+        row. Only once: a second duplicate is no race, and the error stands."""
+        try:
+            return await _process(parsed)
+        except IntegrityError as exc:
+            if not unique_violation(exc):
+                raise
+            log.info(
+                "message_retried_after_insert_race",
+                consumer=consumer_name,
+                message_id=str(parsed.message_id),
+            )
+            return await _process(parsed)
+
     async def consume(message: RabbitMessage) -> None:
         token = correlation_id_var.set(message.correlation_id)
         outcome = "failed"
@@ -197,7 +215,7 @@ def _make_consumer(
             # the message and run it again, so a database outage does not use up its
             # deliveries and dead-letter a message that is fine (R-ERR-2)
             outcome = await while_database_away(
-                lambda: _process(parsed),
+                lambda: _process_again_after_a_race(parsed),
                 budget_seconds=TRANSIENT_RETRY_SECONDS,
                 what="message",
                 consumer=consumer_name,

@@ -26,7 +26,7 @@ from te_shared.outbox import OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, REGISTRATION, Topology
 from te_testing import messages
-from te_testing.infra import DatabaseFactory, RabbitNamespace
+from te_testing.infra import DatabaseFactory, RabbitNamespace, use_sqlite
 from te_testing.polling import eventually
 from te_testing.tables import Base, Inbox, Outbox
 
@@ -38,6 +38,13 @@ class Effect(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     company_id: Mapped[str] = mapped_column(String(50))
     version: Mapped[int] = mapped_column(Integer)
+
+
+class Seen(Base):
+    """A row a consumer inserts when it reads it as missing (one per company)."""
+
+    __tablename__ = "seen"
+    company_id: Mapped[str] = mapped_column(String(50), primary_key=True)
 
 
 def settings_message(company: str, version: int = 1) -> c.CompanySettingsChanged:
@@ -314,6 +321,48 @@ class TestDeadLettering:
                     ns.topology.dead_letter_queue(REGISTRATION).name, passive=True
                 )
                 assert dlq.declaration_result.message_count == 0
+
+    @pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time: no such race")
+    async def test_a_handler_that_loses_an_insert_race_runs_again_and_finds_the_row(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """A handler reads a row, finds it missing and inserts it; another transaction (a
+        handler of another message, the bridge's worker) inserted it meanwhile and committed.
+        The duplicate key does not send the message back to wait for a redelivery: it runs
+        again at once, finds the row, and is processed in the same delivery."""
+        ns = fresh_rabbit
+        calls: list[str] = []
+        consumers = Consumers(REGISTRATION)
+        consumers.observers.append(lambda _key, outcome: calls.append(f"outcome:{outcome}"))
+        async with database(databases) as (_, sm):
+
+            @consumers.handler(c.CompanySettingsChanged)
+            async def on_settings(session: AsyncSession, msg: c.CompanySettingsChanged) -> None:
+                calls.append(msg.company_id)
+                if await session.get(Seen, msg.company_id) is not None:
+                    return
+                if calls.count(msg.company_id) == 1:  # the other transaction wins the race
+                    async with unit_of_work(sm) as other:
+                        other.add(Seen(company_id=msg.company_id))
+                session.add(Seen(company_id=msg.company_id))
+
+            broker = RabbitBroker(ns.amqp_url)
+            consumers.bind(broker, ns.topology, lambda: sm, Inbox)
+            await broker.connect()
+            await ns.topology.declare(broker)
+            await broker.start()
+            try:
+                async with publisher_broker(ns.amqp_url) as publisher:
+                    relay = OutboxRelay(sm, Outbox, publisher, ns.topology.exchange)
+                    async with unit_of_work(sm) as session:
+                        add_message(session, Outbox, settings_message("raced"))
+                    await relay.relay_once()
+                    await eventually(
+                        lambda: asyncio.sleep(0, "outcome:processed" in calls), interval=0.05
+                    )
+            finally:
+                await broker.stop()
+        assert calls == ["raced", "raced", "outcome:processed"]
 
     async def test_invalid_body_is_rejected_at_once(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
