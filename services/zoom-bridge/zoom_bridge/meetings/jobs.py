@@ -228,6 +228,21 @@ async def finish(session: AsyncSession, claimed: Claimed) -> None:
     _forget_loaded(session, claimed.day_id, claimed.kind)
 
 
+async def finish_alone(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claimed) -> None:
+    """:func:`finish` when the job's end is all there is to write: each statement on its own
+    (usually the one ``DELETE``), without a transaction's ``BEGIN`` and ``COMMIT``. Nothing
+    needs the two together: the ``UPDATE`` only lets a newer generation, which stays, run."""
+    key = (ZoomJob.day_id == claimed.day_id, ZoomJob.kind == claimed.kind)
+    gone = await alone(
+        sessionmaker,
+        delete(ZoomJob)
+        .where(*key, ZoomJob.generation == claimed.generation)
+        .returning(ZoomJob.generation),
+    )
+    if not gone:
+        await alone(sessionmaker, update(ZoomJob).where(*key).values(leased_until=None))
+
+
 async def retry_later(
     session: AsyncSession,
     claimed: Claimed,

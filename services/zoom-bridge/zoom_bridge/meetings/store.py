@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
@@ -103,8 +103,7 @@ class MeetingStore:
             return await read_snapshot(session, day_id)
 
     async def finish(self, claimed: jobs.Claimed) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await jobs.finish(session, claimed)
+        await jobs.finish_alone(self.sessionmaker, claimed)
 
     async def wait(self, claimed: jobs.Claimed, delay: float, reason: str) -> None:
         """Run the job again after ``delay``: a wait, not a failure (neither an attempt nor
@@ -318,12 +317,21 @@ class MeetingStore:
     # ---- registrants ---------------------------------------------------------------------------
 
     async def registrant_snapshot(self, day_id: uuid.UUID) -> RegistrantSnapshot | None:
-        async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
-            if meeting is None:
+        """Reads only (no transaction: under READ COMMITTED each statement sees its own
+        snapshot either way): the meeting with the account that holds it, the seat holders,
+        the registrants."""
+        async with read_only(self.sessionmaker) as session:
+            holder = func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id)
+            found = (
+                await session.execute(
+                    select(ZoomMeeting, ZoomAccount)
+                    .outerjoin(ZoomAccount, ZoomAccount.id == holder)
+                    .where(ZoomMeeting.day_id == day_id)
+                )
+            ).one_or_none()
+            if found is None:
                 return None
-            holder = meeting.meeting_account_id or meeting.account_id
-            account = await session.get(ZoomAccount, holder) if holder else None
+            meeting, account = found
             usable = (
                 account is not None
                 and account.company_id == meeting.company_id
