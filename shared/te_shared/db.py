@@ -178,6 +178,44 @@ async def read_only(
         yield session
 
 
+_ALONE = "te_statements_alone"
+
+
+async def statements_alone(session: AsyncSession) -> bool:
+    """From here on each statement of ``session`` is a transaction of its own (PostgreSQL's
+    autocommit) until :func:`in_one_transaction`; what the session's transaction held so far is
+    committed first. For a request whose every write is one statement: no ``BEGIN`` and
+    ``COMMIT`` round trips, and a row a statement locks is unlocked when the statement ends,
+    inside PostgreSQL, not when the event loop next gets round to sending ``COMMIT`` (the hot
+    seat counter of a sign-up storm was locked that long, and every other sign-up waited).
+
+    Only for single statements that are whole by themselves: no ORM object may be added (a flush
+    would write each row on its own), and no lock outlives its statement. True when it took
+    effect; on SQLite (one writer at a time) it does nothing and says False."""
+    if not is_postgres(session):
+        return False
+    if not session.info.get(_ALONE):
+        await session.commit()  # the connection goes back to the pool: no round trip if unused
+        await session.connection(execution_options=_AUTOCOMMIT)
+        session.info[_ALONE] = True
+    return True
+
+
+def is_alone(session: AsyncSession) -> bool:
+    """Whether ``session``'s statements run each alone (:func:`statements_alone`)."""
+    return bool(session.info.get(_ALONE))
+
+
+async def in_one_transaction(session: AsyncSession) -> bool:
+    """End :func:`statements_alone`: the session's next statements share one transaction again
+    (committed by whoever owns the session, as usual). True when it ended it; otherwise it
+    does nothing and says False."""
+    if not session.info.pop(_ALONE, False):
+        return False
+    await session.commit()
+    return True
+
+
 async def alone(
     sessionmaker: async_sessionmaker[AsyncSession],
     statement: Executable,

@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from te_shared import contracts
 from te_shared.auth import JWTConfig
 from te_shared.contracts import Message
-from te_shared.db import create_engine, create_sessionmaker, ping, run_migrations_async
+from te_shared.db import (
+    create_engine,
+    create_sessionmaker,
+    ping,
+    run_migrations_async,
+    statements_alone,
+)
 from te_shared.errors import document_problems, install_error_handlers
 from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
 from te_shared.idempotency import document as document_idempotency
@@ -143,13 +149,30 @@ def get_runtime(request: Request) -> Runtime:
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime = get_runtime(request)
     async with runtime.session_factory()() as session:
-        async with session.begin():
+        try:
             yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
         runtime.after_commit(session)
 
 
-#: A request's unit of work: commits when the endpoint returns, before the response is sent.
+#: A request's unit of work: commits when the endpoint returns, before the response is sent
+#: (and rolls back when it raises). Handlers never commit themselves; the one exception is
+#: :func:`te_shared.db.statements_alone`, which commits what came before it and runs each
+#: later statement as its own transaction.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _statements_alone(session: SessionDep) -> None:
+    await statements_alone(session)
+
+
+#: A route dependency, listed before any that reads: from the request's first statement on,
+#: each runs alone (:func:`te_shared.db.statements_alone`), on the connection the request
+#: keeps (entering that later gives the connection back and queues again for one).
+StatementsAlone = Depends(_statements_alone)
 
 
 async def _runtime(request: Request) -> Runtime:

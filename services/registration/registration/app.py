@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from registration.access.endpoints import router as access_router
 from registration.enrollments.endpoints import router as enrollments_router
+from registration.enrollments.endpoints import sign_up_router
 from registration.handlers import consumers
 from registration.me.endpoints import feeds as feed_router
 from registration.me.endpoints import router as me_router
@@ -27,7 +28,7 @@ def create_app(
         settings=settings or RegistrationSettings(),
         title="registration",
         description="Access, enrollments, limits, statuses and imports.",
-        routers=[access_router, enrollments_router, me_router, feed_router],
+        routers=[access_router, sign_up_router, enrollments_router, me_router, feed_router],
         consumers=consumers,
         outbox_model=OutboxRecord,
         inbox_model=InboxRecord,

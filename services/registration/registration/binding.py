@@ -43,7 +43,7 @@ from registration.models import (
 )
 from te_shared import contracts as c
 from te_shared.auth import CurrentPrincipal
-from te_shared.db import is_postgres, utcnow
+from te_shared.db import in_one_transaction, is_alone, is_postgres, utcnow
 from te_shared.service import RuntimeDep, SessionDep
 
 S = c.EnrollmentStatus
@@ -302,14 +302,17 @@ async def bind_principal(
     assert isinstance(seen, SeenEmails)
     if key in seen:
         return
+    # a route whose statements run each alone (a sign-up) does this one alone too: what it
+    # remembers is committed at once
+    alone = is_alone(session)
     found = await waiting_for_remembering(session, principal.company_id, email, principal.user_id)
     if found.nothing_waits:
-        if found.user_id == principal.user_id:
-            seen.add(key)  # a read-only finding: true whatever this transaction does next
-        # else a first sign-in (or a new owner of the e-mail) with nothing to bind: the e-mail
-        # was remembered, which is the whole of it; not cached, as this transaction may still
-        # roll back
+        if alone or found.user_id == principal.user_id:
+            seen.add(key)  # committed, or found as it is: true whatever the request does next
+        # else a first sign-in with nothing to bind: the e-mail was remembered in this
+        # request's transaction, which may still roll back; not cached
         return
+    await in_one_transaction(session)  # binding writes several rows: one transaction
     await bind(session, principal.company_id, principal.user_id, email)
 
 

@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
+from registration import readmodel
 from registration.app import create_app
+from registration.enrollments import service
 from registration.models import Enrollment, SessionReplica
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
+from te_shared.auth import Principal, Role
 from te_shared.db import unit_of_work
 from te_testing.clock import days_from_now
 from te_testing.infra import (
@@ -98,6 +102,52 @@ async def test_r_enr_6_200_concurrent_sign_ups_take_exactly_20_seats(
     assert codes.count(409) == 180
     assert await _taken(reg, sid) == 20
     assert await _counts(reg, sid) == {"approved": 20}
+
+
+async def _seat_locked(reg: Reg, session_id: uuid.UUID) -> bool:
+    """Whether a transaction holds the session's seat counter (NOWAIT fails at once)."""
+    try:
+        async with unit_of_work(reg.app.state.runtime.session_factory()) as session:
+            await session.execute(
+                select(SessionReplica.taken)
+                .where(SessionReplica.session_id == session_id)
+                .with_for_update(nowait=True)
+            )
+    except DBAPIError:
+        return True
+    return False
+
+
+async def test_r_enr_6_a_sign_up_locks_the_seat_counter_only_while_its_write_runs(
+    reg: Reg,
+) -> None:
+    """A self sign-up's seat-taking write is one statement run alone: before the request's
+    own commit its seat, enrollment and outbox row are committed and the counter is free for
+    the next sign-up. An admin's enrollment (several writes in one transaction) holds the
+    counter until that transaction ends."""
+    built = await reg.build(limit=5, access=["alone-1", "alone-2"])
+    sid = built.session_ids[0]
+    factory = reg.app.state.runtime.session_factory()
+    async with factory() as session:
+        _, created = await service.sign_up(
+            session, Principal("alone-1", "acme", Role.USER, None), sid
+        )
+        assert created
+        assert await _seat_locked(reg, sid) is False
+        assert await _taken(reg, sid) == 1
+        await session.rollback()  # the request failing afterwards takes nothing back
+    assert await _counts(reg, sid) == {"approved": 1}
+    changed = await reg.outbox("registration.enrollment.changed")
+    assert [m["status"] for m in changed if m["user_id"] == "alone-1"] == ["approved"]
+
+    async with factory() as session:
+        target = await readmodel.get_session(session, "acme", sid)
+        await service.admin_enroll(
+            session, "acme", built.event_id, target, "alone-2", None, by="admin1", reason="t"
+        )
+        assert await _seat_locked(reg, sid) is True
+        await session.rollback()
+    assert await _taken(reg, sid) == 1
 
 
 async def _enrolled(reg: Reg, event_id: uuid.UUID) -> dict[str, str]:

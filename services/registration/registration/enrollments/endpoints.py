@@ -20,7 +20,7 @@ from registration.enrollments.schemas import (
 from registration.models import Enrollment
 from te_shared.auth import AdminPrincipal, CurrentPrincipal
 from te_shared.errors import NotFound, problem_responses
-from te_shared.service import SessionDep
+from te_shared.service import SessionDep, StatementsAlone
 
 router = APIRouter(
     tags=["enrollments"],
@@ -29,11 +29,21 @@ router = APIRouter(
 )
 
 
+#: Self sign-up alone: its statements run each as a transaction of its own from the first (the
+#: binding's read included), so the seat counter is locked only while the seat-taking
+#: statement runs (:func:`registration.enrollments.service.sign_up`)
+sign_up_router = APIRouter(
+    tags=["enrollments"],
+    responses=problem_responses(401, 404),
+    dependencies=[StatementsAlone, Depends(bind_principal)],
+)
+
+
 def _out(enrollment: Enrollment) -> EnrollmentOut:
     return EnrollmentOut.model_validate(enrollment)
 
 
-@router.post(
+@sign_up_router.post(
     "/v1/sessions/{session_id}/enrollments",
     status_code=status.HTTP_201_CREATED,
     response_model=EnrollmentOut,

@@ -46,7 +46,7 @@ from registration.models import (
 )
 from te_shared import contracts as c
 from te_shared.auth import Principal
-from te_shared.db import is_postgres, utcnow
+from te_shared.db import is_postgres, statements_alone, utcnow
 from te_shared.errors import Conflict, NotFound
 
 S = c.EnrollmentStatus
@@ -121,7 +121,13 @@ async def sign_up(
 
     Signing up again for the session one is already in answers that enrollment instead of a
     conflict, so a client that retries after losing the response (a dropped connection, a
-    restarted replica) learns the sign-up took place."""
+    restarted replica) learns the sign-up took place.
+
+    On PostgreSQL its statements run each alone (:func:`statements_alone`): the facts are one
+    read and the seat-taking write one statement, so the seat counter's lock ends with that
+    statement, inside PostgreSQL (with ``BEGIN`` and ``COMMIT`` it lasted until the event loop
+    sent the ``COMMIT``, and a storm's sign-ups queued behind it)."""
+    await statements_alone(session)
     row, event, access, existing = await _sign_up_facts(session, principal, session_id)
     decision = rules.sign_up_decision(
         rules.SignUpFacts(

@@ -36,7 +36,7 @@ from registration.enrollments import rules as enrollment_rules
 from registration.models import Enrollment, EnrollmentHistory, OutboxRecord, SessionReplica
 from te_shared import contracts as c
 from te_shared import rules
-from te_shared.db import is_postgres, utcnow
+from te_shared.db import in_one_transaction, is_postgres, utcnow
 from te_shared.errors import Conflict, NotFound
 from te_shared.outbox import add_message, mark_written, outbox_values
 
@@ -177,6 +177,10 @@ async def create_enrollment(
             if made is not None:
                 return made
             took = False  # and the session is there: _take_seat_and_enroll read it
+            if await in_one_transaction(session):
+                # that read's FOR SHARE lock ended with its statement: read it again in the
+                # transaction that writes the waitlisted enrollment (the deletion ruling)
+                await _still_there(session, session_id)
         else:
             took = await take_seat(session, session_id)
             if not took:
@@ -185,6 +189,10 @@ async def create_enrollment(
             if not waitlist_when_full:
                 raise SessionFull("The session has no free seat.")
             status = S.WAITLISTED
+    else:
+        await in_one_transaction(session)
+    # several rows, written by the ORM: one transaction (the caller's), even after a sign-up's
+    # statements ran alone
     now = utcnow()
     enrollment = Enrollment(
         id=uuid.uuid4(),
@@ -297,11 +305,12 @@ async def _take_seat_and_enroll(
 ) -> Enrollment | None:
     """The seat-taking write in ONE statement (PostgreSQL): take a seat with the conditional
     UPDATE, and only if it took one insert the enrollment, its history row and its outbox row
-    (data-modifying CTEs). The seat counter's row lock is then held from this statement to the
-    commit that follows at once: inside PostgreSQL, not across round trips waiting their turn
-    on a busy event loop. The lock order is the one above (seat counters, then the new
-    enrollment). None when no seat was free (nothing written); the caller decides what then;
-    :class:`NotFound` when that is because the session was deleted."""
+    (data-modifying CTEs). A sign-up runs it alone (its own transaction, see
+    :func:`te_shared.db.statements_alone`), so the seat counter's row lock lasts as long as the
+    statement, inside PostgreSQL; in an admin's transaction it lasts until that commits. The
+    lock order is the one above (seat counters, then the new enrollment). None when no seat
+    was free (nothing written); the caller decides what then; :class:`NotFound` when that is
+    because the session was deleted."""
     now = utcnow()
     enrollment = Enrollment(
         id=uuid.uuid4(),
