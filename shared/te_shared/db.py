@@ -173,8 +173,7 @@ async def read_only(
     ``BEGIN`` and ``COMMIT`` round trips. What it reads is the same: under READ COMMITTED each
     statement sees its own snapshot, in a transaction or not. Never write through it."""
     async with sessionmaker() as session:
-        if is_postgres(session):
-            await session.connection(execution_options=_AUTOCOMMIT)
+        await statements_alone(session)
         yield session
 
 
@@ -194,26 +193,30 @@ async def statements_alone(session: AsyncSession) -> bool:
     effect; on SQLite (one writer at a time) it does nothing and says False."""
     if not is_postgres(session):
         return False
-    if not session.info.get(_ALONE):
-        await session.commit()  # the connection goes back to the pool: no round trip if unused
+    if not is_alone(session):
+        await session.commit()  # a round trip only when something ran before
         await session.connection(execution_options=_AUTOCOMMIT)
-        session.info[_ALONE] = True
+        session.info[_ALONE] = session.sync_session.get_transaction()
     return True
 
 
 def is_alone(session: AsyncSession) -> bool:
-    """Whether ``session``'s statements run each alone (:func:`statements_alone`)."""
-    return bool(session.info.get(_ALONE))
+    """Whether ``session``'s statements run each alone (:func:`statements_alone`): it is still
+    in the transaction that took the autocommit connection (a commit by anyone ends that one,
+    and the next statement begins an ordinary transaction)."""
+    marked = session.info.get(_ALONE)
+    return marked is not None and marked is session.sync_session.get_transaction()
 
 
 async def in_one_transaction(session: AsyncSession) -> bool:
     """End :func:`statements_alone`: the session's next statements share one transaction again
     (committed by whoever owns the session, as usual). True when it ended it; otherwise it
     does nothing and says False."""
-    if not session.info.pop(_ALONE, False):
-        return False
-    await session.commit()
-    return True
+    alone = is_alone(session)
+    session.info.pop(_ALONE, None)
+    if alone:
+        await session.commit()
+    return alone
 
 
 async def alone(

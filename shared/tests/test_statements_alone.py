@@ -98,3 +98,19 @@ async def test_entering_first_keeps_one_connection_for_the_whole_request(
         # leaving does give it back (the next transaction takes whichever is free)
         assert await in_one_transaction(session) is True
         assert await in_one_transaction(session) is False
+
+
+async def test_a_commit_by_the_owner_ends_it_too(engine: AsyncEngine) -> None:
+    """The mode goes with the autocommit connection: once a commit gives that back, the next
+    statement is in an ordinary transaction, and entering again takes a new one."""
+    async with create_sessionmaker(engine)() as session:
+        await statements_alone(session)
+        await session.commit()
+        assert not is_alone(session)
+        await session.execute(text("UPDATE counter SET n = 5 WHERE id = 1"))
+        assert await locked_from_outside(engine) is True
+        assert await in_one_transaction(session) is False  # not alone: the transaction stays
+        await session.rollback()
+        assert await statements_alone(session) is True
+        await session.execute(text("UPDATE counter SET n = 6 WHERE id = 1"))
+        assert await seen_from_outside(engine) == 6
