@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, unit_of_work
-from te_shared.inbox import Consumers
+from te_shared.inbox import Consumers, claim
 from te_shared.outbox import OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, REGISTRATION, Topology
@@ -381,6 +381,22 @@ class TestDeadLettering:
                 )
         assert b'"company_id"' in body
         assert calls == ["outcome:rejected"]
+
+    async def test_the_inbox_records_a_message_once_per_consumer(
+        self, databases: DatabaseFactory
+    ) -> None:
+        """R-ERR-3's bookkeeping itself: the first claim of a message by a consumer is True,
+        every later one False, and another consumer's claim of it is its own."""
+        message_id = uuid.uuid4()
+        async with database(databases) as (_, sm):
+            outcomes = []
+            for consumer_name in ("a", "a", "b"):
+                async with unit_of_work(sm) as session:
+                    outcomes.append(await claim(session, Inbox, message_id, consumer_name))
+            async with sm() as session:
+                rows = await session.scalar(select(func.count()).select_from(Inbox))
+        assert outcomes == [True, False, True]
+        assert rows == 2
 
 
 class TestHousekeeping:
