@@ -123,3 +123,32 @@ async def test_a_connection_that_died_between_quick_uses_fails_once_then_the_poo
         assert await backend_pid(engine) != first
     finally:
         await other.dispose()
+
+
+async def test_after_a_burst_a_quiet_service_keeps_using_its_warm_connection(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool hands out the connection checked in last: after a burst opened several, the
+    one-at-a-time traffic that follows reuses the same warm connection (no ping), instead of
+    going round all of them (each idle long enough by its turn to be pinged first)."""
+    engine = create_engine(await databases.create("pool"), pool_size=4, ping_after_idle=IDLE)
+    try:
+        sent = count_pings(engine, monkeypatch)
+        burst = await asyncio.gather(*(held_pid(engine) for _ in range(4)))
+        assert len(set(burst)) == 4  # four connections in the pool now
+        pids = set()
+        for _ in range(8):
+            await asyncio.sleep(IDLE / 3)
+            pids.add(await backend_pid(engine))
+        assert len(pids) == 1
+        assert sent == []
+    finally:
+        await engine.dispose()
+
+
+async def held_pid(engine: AsyncEngine) -> int:
+    """A connection's backend pid, the connection held a moment so that others open beside it."""
+    async with engine.connect() as conn:
+        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        await asyncio.sleep(0.05)
+        return pid
