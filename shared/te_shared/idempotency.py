@@ -5,7 +5,9 @@ request again (a timeout, a dropped connection) without doing it twice:
 
 - the same key with the same request (method, path, query and body) within
   ``IDEMPOTENCY_TTL_HOURS`` (24 h) replays the first answer, status and body, with
-  ``Idempotent-Replayed: true``, and does nothing again;
+  ``Idempotent-Replayed: true``, and does nothing again. A ``multipart/form-data`` body (a file
+  upload) is the same when its parts are (names, file names, types and contents, in order):
+  a client draws a new boundary for every send, so a retry's bytes never match the first's;
 - the same key with another request is a 422 (``idempotency_key_reused``);
 - the same key while its first request still runs is a 409 (``idempotency_key_in_use``,
   ``Retry-After: 1``).
@@ -32,6 +34,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import Integer, LargeBinary, String, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -89,12 +93,95 @@ class KeyInvalid(ProblemError):
     code = "idempotency_key_invalid"
 
 
-def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
+def request_hash(
+    method: str, path: str, query: bytes, body: bytes, content_type: str | None = None
+) -> str:
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query, body):
+    for part in (method.encode(), path.encode(), query, body_identity(content_type, body)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def body_identity(content_type: str | None, body: bytes) -> bytes:
+    """What makes two bodies the same request: their bytes, except for ``multipart/form-data``,
+    whose boundary the client draws afresh for every send (httpx, browsers, curl): there it is
+    the parts, in order, each by its name, file name, type and content. A body that does not
+    parse as multipart is compared byte for byte (the endpoint refuses it anyway)."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        return body
+    try:
+        parts = _multipart_parts(boundary, body)
+    except MultipartParseError:
+        return body
+    identity = hashlib.sha256(b"multipart/form-data")
+    for headers, content in parts:
+        disposition, params = parse_options_header(headers.get(b"content-disposition"))
+        for field in (
+            disposition,
+            params.get(b"name", b""),
+            params.get(b"filename", b""),
+            headers.get(b"content-type", b""),
+            hashlib.sha256(content).digest(),
+        ):
+            identity.update(len(field).to_bytes(8, "big"))
+            identity.update(field)
+    return identity.digest()
+
+
+def _multipart_parts(boundary: bytes, body: bytes) -> list[tuple[dict[bytes, bytes], bytes]]:
+    """The parts of a multipart body, with python-multipart (Starlette's parser): each part's
+    headers (lower-case names) and content."""
+    parts: list[tuple[dict[bytes, bytes], bytes]] = []
+    headers: dict[bytes, bytes] = {}
+    field, value, content = bytearray(), bytearray(), bytearray()
+
+    def on_part_begin() -> None:
+        headers.clear()
+        content.clear()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(field).lower()] = bytes(value)
+        field.clear()
+        value.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        content.extend(data[start:end])
+
+    def on_part_end() -> None:
+        parts.append((dict(headers), bytes(content)))
+
+    ended = False
+
+    def on_end() -> None:
+        nonlocal ended
+        ended = True
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_end": on_end,
+        },
+    )
+    parser.write(body)
+    parser.finalize()
+    if not ended:
+        raise MultipartParseError("the body ends before its closing boundary")
+    return parts
 
 
 class IdempotencyMiddleware:
@@ -171,7 +258,9 @@ class IdempotencyMiddleware:
             await problem_response(400, problem.to_problem(path))(scope, receive, send)
             return
         body = await _read_body(receive)
-        fingerprint = request_hash(scope["method"], path, scope.get("query_string", b""), body)
+        fingerprint = request_hash(
+            scope["method"], path, scope.get("query_string", b""), body, _content_type(scope)
+        )
         try:
             replay = await self._begin(caller, key, fingerprint)
         except ProblemError as exc:
@@ -307,6 +396,13 @@ class _Captured:
     async def send_to(self, send: Send) -> None:
         for message in self.messages:
             await send(message)
+
+
+def _content_type(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:

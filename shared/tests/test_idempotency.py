@@ -7,18 +7,18 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Form, HTTPException, UploadFile
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from te_shared.auth import JWTConfig, make_token
 from te_shared.db import make_metadata
 from te_shared.errors import install_error_handlers
-from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
+from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin, body_identity
 
 SECRET, AUDIENCE = "test-secret", "training-events"
 
@@ -53,6 +53,12 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, World
     world = World()
     app = FastAPI()
     install_error_handlers(app)
+
+    @app.post("/v1/files", status_code=201)
+    async def upload(file: UploadFile, note: Annotated[str, Form()] = "") -> dict[str, Any]:
+        world.calls += 1
+        content = await file.read()
+        return {"n": world.calls, "name": file.filename, "size": len(content), "note": note}
 
     @app.post("/v1/things", status_code=201)
     async def create(body: dict[str, Any]) -> dict[str, Any]:
@@ -178,3 +184,56 @@ async def test_an_answer_the_key_could_not_keep_is_still_sent(
     assert retried.status_code == 409
     assert retried.json()["code"] == "idempotency_key_in_use"
     assert world.calls == 1
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def test_a_retried_upload_replays_though_its_multipart_boundary_is_new(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    """A client draws a new multipart boundary for every send (httpx does, as browsers and
+    curl do), so a retried file upload's bytes differ from the first's: its parts decide."""
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "upload-1"}
+    sent = {"file": ("people.xlsx", b"PK\x03\x04 rows", XLSX)}
+    first = await http.post("/v1/files", files=sent, data={"note": "hr"}, headers=headers)
+    again = await http.post("/v1/files", files=sent, data={"note": "hr"}, headers=headers)
+    boundaries = {r.request.headers["content-type"] for r in (first, again)}
+    assert len(boundaries) == 2  # two boundaries, so two different bodies
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() == {"n": 1, "name": "people.xlsx", "size": 9, "note": "hr"}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert world.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "data"),
+    [
+        ({"file": ("people.xlsx", b"PK\x03\x04 other rows", XLSX)}, {"note": "hr"}),
+        ({"file": ("others.xlsx", b"PK\x03\x04 rows", XLSX)}, {"note": "hr"}),
+        ({"file": ("people.xlsx", b"PK\x03\x04 rows", "text/csv")}, {"note": "hr"}),
+        ({"file": ("people.xlsx", b"PK\x03\x04 rows", XLSX)}, {"note": "finance"}),
+    ],
+    ids=["content", "file name", "type", "another field"],
+)
+async def test_an_upload_that_differs_in_a_part_is_another_request(
+    client: tuple[httpx.AsyncClient, World], files: dict[str, Any], data: dict[str, str]
+) -> None:
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "upload-2"}
+    sent = {"file": ("people.xlsx", b"PK\x03\x04 rows", XLSX)}
+    assert (
+        await http.post("/v1/files", files=sent, data={"note": "hr"}, headers=headers)
+    ).status_code == 201
+    other = await http.post("/v1/files", files=files, data=data, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert world.calls == 1
+
+
+def test_a_body_that_is_not_whole_multipart_is_compared_byte_for_byte() -> None:
+    cut = b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nrows'  # no closing
+    assert body_identity("multipart/form-data; boundary=b", cut) == cut
+    assert body_identity("application/json", b'{"a": 1}') == b'{"a": 1}'
+    assert body_identity(None, b"raw") == b"raw"

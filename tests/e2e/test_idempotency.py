@@ -59,3 +59,14 @@ async def test_writes_retried_with_their_key_happen_once(system: System) -> None
         listed = (await reg.get(f"/v1/events/{event_id}/enrollments")).json()["items"]
         assert len(listed) == 1
         assert len(listed[0]["history"]) == 1
+
+        # a file upload retried: the client draws a new multipart boundary, the file is the same
+        key = {"Idempotency-Key": "import-idem"}
+        sent = {"file": ("people.csv", b"user_id,session\nidem-v,Run\nidem-w,Run\n", "text/csv")}
+        url = f"/v1/events/{event_id}/enrollments/import"
+        imported = await reg.post(url, files=sent, headers=key)
+        assert imported.status_code == 200, imported.text
+        assert imported.json() == {"imported": 2, "unchanged": 0}
+        retried = await reg.post(url, files=sent, headers=key)
+        assert (retried.status_code, retried.json()) == (200, imported.json())  # not unchanged: 2
+        assert retried.headers["idempotent-replayed"] == "true"
