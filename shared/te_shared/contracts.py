@@ -187,6 +187,17 @@ class EnrollmentChanged(Message):
     status: EnrollmentStatus
     previous_status: EnrollmentStatus | None
     version: int
+    by: str | None = Field(
+        default=None,
+        description="Who made the change (R-ENR-12's history): the user id of the user or admin "
+        "whose request it was, or ``system`` (a waitlist promotion, a binding at sign-in, a "
+        "deleted session). Null only in messages from before it was added.",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why, as the history keeps it: ``sign-up``, ``import``, an admin's reason, "
+        "``R-ENR-7 promoted from the waitlist`` ...; null when none was given.",
+    )
 
 
 class AccessGranted(Message):

@@ -131,6 +131,8 @@ class Integ:
         status: c.EnrollmentStatus = c.EnrollmentStatus.APPROVED,
         previous: c.EnrollmentStatus | None = None,
         version: int | None = None,
+        by: str | None = None,
+        reason: str | None = None,
     ) -> c.EnrollmentChanged:
         enrollment_id = enrollment_id or uuid.uuid4()
         return messages.enrollment_changed(
@@ -139,6 +141,8 @@ class Integ:
             status=status,
             previous=previous,
             version=version if version is not None else self.next_version(enrollment_id),
+            by=by,
+            reason=reason,
         )
 
     def day(self, *, company: str = "acme", day_id: uuid.UUID | None = None) -> c.DayScheduled:

@@ -44,7 +44,11 @@ async def test_an_enrollment_change_is_delivered_signed_per_standard_webhooks(
     co = company()
     endpoint = await integ.register(webhook_receiver.url("/signed"), ["enrollment.changed"], co)
     message = integ.enrollment(
-        company=co, status=c.EnrollmentStatus.APPROVED, previous=c.EnrollmentStatus.PENDING
+        company=co,
+        status=c.EnrollmentStatus.APPROVED,
+        previous=c.EnrollmentStatus.PENDING,
+        by="boss",
+        reason="looks good",
     )
     await integ.apply(message, integ.day(company=co))  # the day: not subscribed
     [got] = await webhook_receiver.wait("/signed", 1)
@@ -59,6 +63,8 @@ async def test_an_enrollment_change_is_delivered_signed_per_standard_webhooks(
         "from_status": "pending",
         "to_status": "approved",
         "at": body["timestamp"],
+        "by": "boss",
+        "reason": "looks good",
     }
     assert got.headers["content-type"] == "application/json"
     assert got.headers["webhook-id"].startswith("msg_")

@@ -63,4 +63,5 @@ async def test_read_model_through_broker_and_enrollment_changed_published(reg: R
             "bk1@x.io",
             "approved",
         )
+        assert (changed["by"], changed["reason"]) == ("bk-1", "sign-up")  # R-ENR-12
         assert seen[c.AccessGranted.routing_key]["user_ids"] == ["bk-1"]

@@ -473,6 +473,10 @@ async def test_r_enr_12_history_and_forbidden_transitions(reg: Reg) -> None:
         ("approved", "cancelled", 3),
     ]
     assert {m["email"] for m in changes} == {"h1@x.io"}
+    # and who and why, as the history keeps them (integrators hear it in enrollment.changed)
+    assert [(m["by"], m["reason"]) for m in changes] == [(h["by"], h["reason"]) for h in history]
+    assert changes[1]["by"] == "boss"
+    assert changes[1]["reason"] == "looks good"
     # an admin may not set waitlisted (or pending) by hand, users may not PATCH
     live = (await reg.sign_up((await reg.build(access=["h2"])).session_ids[0], "h2")).json()
     for target in ("waitlisted", "pending"):

@@ -2,7 +2,8 @@
 it is about, which orders deliveries) and its ``data``. Pure functions.
 
 - ``enrollment.changed`` from ``EnrollmentChanged``: the enrollment's status, its previous
-  status and the history entry the change made (subject: the enrollment);
+  status and the history entry the change made, with who made it and why (subject: the
+  enrollment);
 - ``attendance.recorded`` from ``AttendanceRecorded``: joined, minutes (subject: the day and
   the person);
 - ``session.changed`` from ``SessionCreated/Updated/Deleted``: ``action`` and the session
@@ -74,11 +75,13 @@ def _enrollment(msg: c.EnrollmentChanged) -> Described:
             "status": msg.status.value,
             "previous_status": msg.previous_status.value if msg.previous_status else None,
             "version": msg.version,
-            # R-ENR-12's entry as far as the message tells it (who and why stay in registration)
+            # R-ENR-12's entry: who, when, from, to, why
             "history_entry": {
                 "from_status": msg.previous_status.value if msg.previous_status else None,
                 "to_status": msg.status.value,
                 "at": iso(msg.occurred_at),
+                "by": msg.by,
+                "reason": msg.reason,
             },
         },
     )

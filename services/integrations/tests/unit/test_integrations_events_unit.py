@@ -32,6 +32,8 @@ def enrollment() -> c.EnrollmentChanged:
         status=c.EnrollmentStatus.APPROVED,
         previous_status=c.EnrollmentStatus.WAITLISTED,
         version=3,
+        by="system",
+        reason="R-ENR-7 promoted from the waitlist",
     )
 
 
@@ -46,6 +48,8 @@ def test_enrollment_changed_carries_the_status_and_the_history_entry() -> None:
         "from_status": "waitlisted",
         "to_status": "approved",
         "at": "2026-12-03T09:30:00Z",
+        "by": "system",
+        "reason": "R-ENR-7 promoted from the waitlist",
     }
     assert described.data["session_id"] == str(IDS["session"])
 

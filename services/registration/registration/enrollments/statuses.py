@@ -138,7 +138,7 @@ def record(
             reason=reason,
         )
     )
-    add_message(session, OutboxRecord, _enrollment_changed(enrollment, previous))
+    add_message(session, OutboxRecord, _enrollment_changed(enrollment, previous, by, reason))
 
 
 async def create_enrollment(
@@ -217,7 +217,9 @@ async def create_enrollment(
     return enrollment
 
 
-def _enrollment_changed(enrollment: Enrollment, previous: S | None) -> c.EnrollmentChanged:
+def _enrollment_changed(
+    enrollment: Enrollment, previous: S | None, by: str, reason: str | None
+) -> c.EnrollmentChanged:
     return c.EnrollmentChanged(
         company_id=enrollment.company_id,
         enrollment_id=enrollment.id,
@@ -228,6 +230,8 @@ def _enrollment_changed(enrollment: Enrollment, previous: S | None) -> c.Enrollm
         status=S(enrollment.status),
         previous_status=previous,
         version=enrollment.version,
+        by=by,
+        reason=reason,
     )
 
 
@@ -334,7 +338,7 @@ async def _take_seat_and_enroll(
         "to_status": status.value,
         "reason": reason,
     }
-    message = outbox_values(_enrollment_changed(enrollment, None))
+    message = outbox_values(_enrollment_changed(enrollment, None, by, reason))
     stmt = _seat_and_enroll_statement(tuple(row), tuple(history), tuple(message))
     params: dict[str, Any] = {"seat_session_id": session_id}
     params.update({f"e_{k}": v for k, v in row.items()})
