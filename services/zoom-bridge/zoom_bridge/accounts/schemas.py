@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from te_shared.body import Body
 from te_shared.contracts import ZoomAccountRole
@@ -32,6 +32,16 @@ class AccountPatch(Body):
     """What an admin changes on a connection (at least one field): its role, and for a
     Server-to-Server connection its app's webhook secret token (after it was regenerated at
     Zoom; stored encrypted, never returned)."""
+
+    # the rule below, stated in the schema too: at least one of them, and not null
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("role", "webhook_secret_token")
+            ]
+        }
+    )
 
     role: ZoomAccountRole | None = None
     webhook_secret_token: Secret | None = None
