@@ -25,7 +25,7 @@ from typing import Any
 
 from faststream.rabbit import RabbitExchange, RabbitQueue
 
-from te_shared.topology import CONSUMES, Topology
+from te_shared.topology import CONSUMES, Topology, declared_by
 
 DEFINITIONS = Path(__file__).with_name("definitions.json")
 VHOST = "/"
@@ -103,11 +103,13 @@ def build_definitions(topology: Topology | None = None) -> dict[str, Any]:
     dlx = topology.dead_letter_exchange
     queues: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
-    for service, messages in CONSUMES.items():
+    # the queues every service declares: not an optional service's (integrations declares its
+    # own at its first start; its policy is here, waiting for them)
+    for service in declared_by(None):
         dead_letter = topology.dead_letter_queue(service)
         queues.append(_queue(dead_letter))
         bindings.append(_binding(dlx.name, dead_letter))
-        for message in messages:
+        for message in CONSUMES[service]:
             queue = topology.queue(service, message)
             queues.append(_queue(queue))
             bindings.append(_binding(exchange.name, queue))

@@ -355,7 +355,7 @@ def create_service_app(
             log.error("rabbitmq_unreachable", error=type(exc).__name__)
             await runtime.engine.dispose()
             raise
-        await topology.declare(broker)
+        await topology.declare(broker, consumers.service if consumers is not None else None)
         runtime.relay = OutboxRelay(
             runtime.sessionmaker,
             outbox_model,

@@ -1,11 +1,14 @@
 """Broker topology: one durable topic exchange, per-consumer quorum queues with dead-lettering.
 
-Every service declares the *whole* topology at start-up (idempotently), so a message published
-before its consumer first starts is queued, never dropped as unroutable.
+Every service declares the topology of every service a deployment always has at start-up
+(idempotently), so a message published before its consumer first starts is queued, never
+dropped as unroutable. An optional service (:data:`OPTIONAL`: integrations) declares its own
+queues, and only it does: a deployment without it queues nothing for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
@@ -65,6 +68,20 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
 }
 
 
+#: Services a deployment may leave out (integrations: outbound webhooks). Their queues are
+#: declared by themselves only, at their first start: declared by every service, they filled
+#: with every message for as long as the service was not deployed, until RabbitMQ's disk alarm
+#: would stop every publisher of the platform. Nothing is lost by it: integrations delivers
+#: only to the endpoints registered with it, and none can be before it first runs.
+OPTIONAL: frozenset[str] = frozenset({INTEGRATIONS})
+
+
+def declared_by(service: str | None) -> tuple[str, ...]:
+    """The consuming services whose queues ``service`` declares at start-up: every one a
+    deployment always has, and its own."""
+    return tuple(s for s in CONSUMES if s not in OPTIONAL or s == service)
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
     exchange_name: str = "training-events"
@@ -104,18 +121,21 @@ class Topology:
             routing_key=service,
         )
 
-    def all_queue_names(self) -> list[str]:
-        names = [self.queue_name(s, m) for s, msgs in CONSUMES.items() for m in msgs]
-        names += [self.dead_letter_queue(s).name for s in CONSUMES]
+    def all_queue_names(self, services: Iterable[str] = CONSUMES) -> list[str]:
+        """The queues of ``services`` (every consuming one by default), dead-letter ones too."""
+        chosen = list(services)
+        names = [self.queue_name(s, m) for s in chosen for m in CONSUMES[s]]
+        names += [self.dead_letter_queue(s).name for s in chosen]
         return names
 
-    async def declare(self, broker: RabbitBroker) -> None:
-        """Declare exchanges, every service's queues and their bindings (idempotent)."""
+    async def declare(self, broker: RabbitBroker, service: str | None = None) -> None:
+        """Declare the exchanges, and the queues and bindings of every service a deployment
+        always has and of ``service`` itself (:func:`declared_by`). Idempotent."""
         exchange = await broker.declare_exchange(self.exchange)
         dlx = await broker.declare_exchange(self.dead_letter_exchange)
-        for service, messages in CONSUMES.items():
-            dlq = await broker.declare_queue(self.dead_letter_queue(service))
-            await dlq.bind(dlx, routing_key=service)
-            for message in messages:
-                queue = await broker.declare_queue(self.queue(service, message))
+        for consumer in declared_by(service):
+            dlq = await broker.declare_queue(self.dead_letter_queue(consumer))
+            await dlq.bind(dlx, routing_key=consumer)
+            for message in CONSUMES[consumer]:
+                queue = await broker.declare_queue(self.queue(consumer, message))
                 await queue.bind(exchange, routing_key=message.routing_key)

@@ -24,7 +24,7 @@ from te_shared.db import create_engine, create_sessionmaker, unit_of_work
 from te_shared.inbox import Consumers, claim
 from te_shared.outbox import OutboxRelay, add_message
 from te_shared.settings import ServiceSettings
-from te_shared.topology import CATALOG, REGISTRATION, Topology
+from te_shared.topology import CATALOG, INTEGRATIONS, REGISTRATION, ZOOM_BRIDGE, Topology
 from te_testing import messages
 from te_testing.infra import DatabaseFactory, RabbitNamespace, use_sqlite
 from te_testing.polling import eventually
@@ -485,6 +485,28 @@ class TestTopology:
             queue = await channel.declare_queue(name, passive=True)
             assert queue.name == name
 
+    async def test_an_optional_services_queues_are_declared_by_itself_only(
+        self, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """A deployment without integrations queues nothing for it: the services it always has
+        do not declare its queues (they filled up while it was not deployed); it declares them
+        at its first start."""
+        ns = fresh_rabbit
+        topology = ns.topology
+        theirs = [
+            topology.queue_name(INTEGRATIONS, c.EnrollmentChanged),
+            topology.dead_letter_queue(INTEGRATIONS).name,
+        ]
+        async with publisher_broker(ns.amqp_url) as broker:
+            for service in (CATALOG, REGISTRATION, ZOOM_BRIDGE):
+                await topology.declare(broker, service)
+            assert [await queue_exists(ns, name) for name in topology.all_queue_names()] == [
+                not name.startswith(f"{ns.queue_prefix}{INTEGRATIONS}.")
+                for name in topology.all_queue_names()
+            ]
+            await topology.declare(broker, INTEGRATIONS)
+            assert [await queue_exists(ns, name) for name in theirs] == [True, True]
+
     def test_queue_arguments(self) -> None:
         topology = Topology(exchange_name="ex", queue_prefix="p.", delivery_limit=3)
         queue = topology.queue(REGISTRATION, c.DayScheduled)
@@ -492,6 +514,17 @@ class TestTopology:
         assert queue.arguments["x-queue-type"] == "quorum"
         assert queue.arguments["x-delivery-limit"] == 3
         assert queue.arguments["x-dead-letter-exchange"] == "ex.dlx"
+
+
+async def queue_exists(ns: RabbitNamespace, name: str) -> bool:
+    connection = await aio_pika.connect(ns.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
 
 
 async def effects_is(sm: async_sessionmaker[AsyncSession], company: str, n: int) -> bool:

@@ -91,14 +91,18 @@ async def until_answered(
 
 
 async def dead_lettered(system: System) -> int:
-    """Messages in the namespace's dead-letter queues (passive declares)."""
+    """Messages in the namespace's dead-letter queues (passive declares; an optional
+    service's, integrations', exists only once it ran)."""
     connection = await aio_pika.connect(system.rabbit.amqp_url)
     total = 0
     async with connection:
         for name in system.rabbit.topology.all_queue_names():
             if name.endswith("dead-letter"):
                 channel = await connection.channel()
-                queue = await channel.declare_queue(name, passive=True)
+                try:
+                    queue = await channel.declare_queue(name, passive=True)
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    continue
                 total += queue.declaration_result.message_count or 0
     return total
 

@@ -34,7 +34,7 @@ from integrations.settings import IntegrationsSettings
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.settings import ServiceSettings
-from te_shared.topology import CONSUMES, REGISTRATION, Topology
+from te_shared.topology import CONSUMES, INTEGRATIONS, REGISTRATION, Topology, declared_by
 from te_testing.infra import RabbitNamespace
 from zoom_bridge.settings import ZoomBridgeSettings
 
@@ -491,8 +491,10 @@ def test_definitions_cover_the_topology(definitions: Doc) -> None:
     assert exchanges[topology.exchange.name]["type"] == "topic"
     assert exchanges[topology.dead_letter_exchange.name]["type"] == "direct"
     assert all(e["durable"] for e in exchanges.values())
-    assert {q["name"] for q in definitions["queues"]} == set(topology.all_queue_names())
-    assert len(definitions["queues"]) == sum(len(m) for m in CONSUMES.values()) + len(CONSUMES)
+    always = declared_by(None)
+    assert INTEGRATIONS not in always  # it declares its own queues (te_shared.topology.OPTIONAL)
+    assert {q["name"] for q in definitions["queues"]} == set(topology.all_queue_names(always))
+    assert len(definitions["queues"]) == sum(len(CONSUMES[s]) for s in always) + len(always)
 
 
 def test_definitions_only_quorum_queues_with_dead_lettering(definitions: Doc) -> None:
@@ -523,7 +525,7 @@ def test_definitions_bindings_point_at_existing_objects(definitions: Doc) -> Non
     assert bound == queues, "every queue is bound"
     dlx = Topology().dead_letter_exchange.name
     dlq_keys = {(b["destination"], b["routing_key"]) for b in definitions["bindings"]}
-    for service in CONSUMES:
+    for service in declared_by(None):
         dlq = Topology().dead_letter_queue(service).name
         assert (dlq, service) in dlq_keys
         assert any(b["source"] == dlx and b["destination"] == dlq for b in definitions["bindings"])
@@ -533,10 +535,20 @@ def test_policies_mirror_the_queue_arguments_for_exactly_the_consumer_queues(
     definitions: Doc,
 ) -> None:
     """One policy per consuming service: it matches that service's queues and no others (never
-    a dead-letter queue), with the dead-lettering the queues declare."""
+    a dead-letter queue), with the dead-lettering the queues declare: the ones in the file and
+    those integrations declares at its first start."""
     topology = Topology()
-    queues = {q["name"]: q["arguments"] for q in definitions["queues"]}
+    declared = {
+        topology.queue(s, m).name: dict(topology.queue(s, m).arguments or {})
+        for s in CONSUMES
+        for m in CONSUMES[s]
+    }
+    in_file = {q["name"]: q["arguments"] for q in definitions["queues"]}
     dead_letter = {topology.dead_letter_queue(s).name for s in CONSUMES}
+    assert {n: a for n, a in in_file.items() if n not in dead_letter} == {
+        n: a for n, a in declared.items() if n in in_file
+    }
+    queues = {**declared, **{name: {} for name in dead_letter}}
     policies = definitions["policies"]
     assert [p["name"] for p in policies] == [f"{s}-dead-lettering" for s in CONSUMES]
     covered: list[str] = []
@@ -553,7 +565,7 @@ def test_policies_mirror_the_queue_arguments_for_exactly_the_consumer_queues(
                 "dead-letter-routing-key": arguments["x-dead-letter-routing-key"],
                 "delivery-limit": arguments["x-delivery-limit"],
             }
-    assert sorted(covered) == sorted(set(queues) - dead_letter), "each queue has one policy"
+    assert sorted(covered) == sorted(declared), "each queue has one policy"
 
 
 RABBITMQCTL = shutil.which("rabbitmqctl")
