@@ -408,6 +408,36 @@ async def test_r_zoom_5_a_report_zoom_will_not_give_does_not_stop_final_attendan
             assert said in meeting["report_unavailable_reason"]
 
 
+async def test_r_zoom_5_a_participant_role_day_gets_its_final_attendance_from_the_webhooks(
+    env: Env,
+) -> None:
+    """R-ZOOM-5 with the participant role (who joined, no time spent, R-ZOOM-2): once the
+    meeting ended, the joins the webhooks brought are published as the day's final attendance,
+    and Zoom's report (which needs the administrator role) is never asked for."""
+    day = env.day(await _account(env, "participant", "part@zoom.test"))
+    await env.publish(env.approved(day, "gus", "gus@example.com"))
+    await env.publish(day)
+    zoom_id = str((await env.created(day.day_id)).zoom_meeting_id)
+    async with env.sim() as sim:
+        await sim.delete("/_sim/calls")
+        base = f"/_sim/meetings/{zoom_id}"
+        await sim.post(f"{base}/join", json={"email": "gus@example.com", "at": iso(T0)})
+        await sim.post(
+            f"{base}/leave",
+            json={"email": "gus@example.com", "at": iso(minutes_after(T0, 30))},
+        )
+        await _attendance(env, day.day_id, "gus", final=False, joined=True)
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 45))})
+        final = await _attendance(env, day.day_id, "gus", final=True)
+        calls = (await sim.get("/_sim/calls")).json()
+    assert (final["joined"], final["minutes"]) == (True, None)
+    assert [x for x in calls if str(x["path"]).startswith(REPORTS)] == []
+    async with env.client() as bridge:
+        meeting = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
+    assert meeting["attendance_source"] == "webhooks"
+    assert "participant role" in meeting["report_unavailable_reason"]
+
+
 async def test_r_zoom_5_the_report_of_an_instance_with_slashes_in_its_uuid(env: Env) -> None:
     """Zoom requires a uuid that begins with ``/`` or contains ``//`` double-encoded in a
     path; the report of such an instance is read and replaces its webhooks (here a lost

@@ -1,4 +1,8 @@
-"""Reconciling a day's attendance after its meeting ended (R-ZOOM-5, administrator role).
+"""Reconciling a day's attendance after its meeting ended (R-ZOOM-5).
+
+With the participant role there is no report to read (Zoom's reports need an administrator's
+account; R-ZOOM-2: attendance without time spent): the joins the webhooks brought are the
+day's final attendance, published as such once the meeting ended, without a call to Zoom.
 
 Zoom's participants report is the truth, per meeting **instance**: the bridge lists the
 instances Zoom held (``GET /past_meetings/{id}/instances``, plus any whose ``meeting.ended`` it
@@ -24,6 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from te_shared import contracts as c
 from te_shared.db import utcnow
 from te_shared.logging import get_logger
 from zoom_bridge.meetings import attendance, jobs
@@ -33,6 +38,13 @@ from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.client import ZoomClient, ZoomFatal, ZoomNotFound, ZoomRetryable
 
 log = get_logger(__name__)
+
+
+#: why a participant-role day's attendance is the webhooks' (``report_unavailable_reason``)
+PARTICIPANT_ROLE = (
+    "the participant role has no participants report (Zoom's reports need the administrator "
+    "role): the joins Zoom's webhooks reported are the attendance"
+)
 
 
 class ReportUnavailable(Exception):
@@ -208,10 +220,14 @@ async def run(
         account_id = meeting.meeting_account_id or meeting.account_id
         zoom_meeting_id = meeting.zoom_meeting_id
         held = {i.instance_uuid: i.source for i in await attendance.instances(session, day_id)}
+        role = await attendance.role_of(session, meeting)
     unavailable: dict[str, str | None] = {}
     missing: dict[str, str] = {}
     try:
-        if account_id is None or zoom_meeting_id is None:
+        if role == c.ZoomAccountRole.PARTICIPANT:
+            pending = [i for i, source in held.items() if source is None]
+            unavailable = dict.fromkeys(pending, PARTICIPANT_ROLE)
+        elif account_id is None or zoom_meeting_id is None:
             pending = [i for i, source in held.items() if source is None]
             unavailable = dict.fromkeys(pending, "the day's meeting is no longer on Zoom")
         else:

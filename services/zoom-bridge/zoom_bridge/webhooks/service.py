@@ -427,10 +427,11 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await attendance.ended(
             session, meeting, instance, attendance.parse_time(obj.get("end_time"))
         )
-        if await attendance.role_of(session, meeting) == c.ZoomAccountRole.ADMINISTRATOR:
-            await jobs.arm(
-                session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
-            )
+        # the day's final attendance: from Zoom's report with the administrator role, from
+        # the webhooks' joins with the participant role (reconcile.run)
+        await jobs.arm(
+            session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
+        )
     elif event.event == "recording.completed":
         await _recording(session, meeting, obj, settings)
 
