@@ -64,6 +64,11 @@ RULES = (
     # over data elsewhere
     Rule("Zoom's answer to the credentials", message="Zoom refused these credentials"),
     Rule("a cursor the service issued (opaque: pass `next_cursor` back)", code="invalid_cursor"),
+    # a webhook endpoint's target (integrations): the scheme the deployment's settings allow,
+    # and where its host resolves (DNS, and which networks the settings allow)
+    Rule("https, or plain http where the settings allow it", code="https_required"),
+    Rule("a target host that resolves", code="target_unresolvable"),
+    Rule("a target on public addresses, or networks the settings allow", code="target_refused"),
     # what an address may say (R-DAY-2): decoded text, stated in the field's description
     Rule("no script, data or file links in an address", code="unsafe_link"),
     Rule("no HTML markup in an address", code="markup"),

@@ -7,7 +7,7 @@ an undocumented method answers 405 with an ``Allow`` naming the documented ones,
 401. ``schemathesis_hooks.py`` says which refusals of schema-valid requests no schema can state.
 
 Bounded (a few generated requests per operation, deterministic, so a run repeats the last one)
-so that `make test` stays reasonable: about a minute for the three services.
+so that `make test` stays reasonable: about a minute and a half for the four services.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def codes(failures: str) -> set[str]:
     return set(re.findall(r"^- (ST\d+)", failures, re.M))
 
 
-@pytest.mark.parametrize("service", ["catalog", "registration", "bridge"])
+@pytest.mark.parametrize("service", ["catalog", "registration", "bridge", "integrations"])
 def test_every_schemathesis_check_passes(system: System, service: str, tmp_path: Path) -> None:
     proc = getattr(system, service)
     tested, failing = schemathesis(proc.url, system.admin("fuzz-co"), tmp_path)

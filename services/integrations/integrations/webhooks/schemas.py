@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from integrations.delivery.events import ALL, EVENT_TYPES
 from integrations.delivery.targets import MAX_URL_LENGTH
@@ -18,15 +18,29 @@ def _event_type(value: str) -> str:
     return value
 
 
-EventType = Annotated[str, CleanText(50), AfterValidator(_event_type)]
+#: the schema states the known types (a client generated from it offers them, and a fuzzer
+#: sends only those); the validator's message names them for one that is not
+EventType = Annotated[
+    str,
+    CleanText(50),
+    AfterValidator(_event_type),
+    WithJsonSchema({"type": "string", "enum": [*EVENT_TYPES, ALL]}),
+]
 DeliveryState = Literal["pending", "delivered", "failed", "discarded"]
+#: an absolute http(s) URL with a host, without credentials, a fragment, spaces or control
+#: characters (ECMA 262: no flags, so the scheme's case is spelt out)
+_NOT_IN_URL = r"\s\u0000-\u001f\u007f-\u009f"
+TARGET_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@{_NOT_IN_URL}]+(?:[/?][^#{_NOT_IN_URL}]*)?$"
 
 
 class EndpointIn(Body):
     url: Annotated[str, CleanText(MAX_URL_LENGTH)] = Field(
         description="Where deliveries are POSTed: an `https://` URL whose host resolves to "
         "public addresses only (`http://` and private networks only where the service's "
-        "settings allow them, as in a local run)."
+        "settings allow them, as in a local run); no credentials, no fragment.",
+        # what a schema can state of it: an absolute http(s) URL with a host and no credentials
+        # (the scheme the settings allow and where the host resolves, it cannot)
+        json_schema_extra={"pattern": TARGET_PATTERN},
     )
     events: list[EventType] = Field(
         min_length=1,
