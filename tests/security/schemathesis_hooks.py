@@ -64,6 +64,8 @@ RULES = (
     # over data elsewhere
     Rule("Zoom's answer to the credentials", message="Zoom refused these credentials"),
     Rule("a cursor the service issued (opaque: pass `next_cursor` back)", code="invalid_cursor"),
+    # where the Zoom OAuth flow returns: a URL's origin must be one the settings allow
+    Rule("an admin-panel origin of ZOOM_RETURN_ORIGINS", code="return_origin_not_allowed"),
     # a webhook endpoint's target (integrations): the scheme the deployment's settings allow,
     # and where its host resolves (DNS, and which networks the settings allow)
     Rule("https, or plain http where the settings allow it", code="https_required"),

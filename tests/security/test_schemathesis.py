@@ -38,13 +38,9 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5x
 #: tests drive it with real states.
 EXCLUDED = ["/v1/zoom/oauth/callback"]
 #: Failures the shared fixes could not reach, in the zoom-bridge's own schemas: operation ->
-#: schemathesis failure codes. Remove an entry once it passes; any other failure fails the test.
-KNOWN: dict[str, dict[str, set[str]]] = {
-    "bridge": {
-        # `return_to`: a path or a URL on an allowed origin; the schema states neither (ST901)
-        "GET /v1/zoom/oauth/authorize": {"ST901"},
-    },
-}
+#: schemathesis failure codes (none left). Remove an entry once it passes; any other failure fails
+#: the test.
+KNOWN: dict[str, dict[str, set[str]]] = {}
 
 
 def schemathesis(url: str, token: str, tmp: Path) -> tuple[list[str], dict[str, str]]:

@@ -87,7 +87,15 @@ async def test_r_zoom_1_state_is_signed_single_use_and_bound(env: Env) -> None:
             headers=env.admin(),
         )
         assert r.status_code == 422
-        for odd in ("/\x00x", "/a\r\nSet-Cookie: x=1", " /padded"):
+        assert r.json()["errors"][0]["code"] == "return_origin_not_allowed"
+        # control characters, padding, and the two starts browsers read as another host
+        for odd in (
+            "/\x00x",
+            "/a\r\nSet-Cookie: x=1",
+            " /padded",
+            "//evil.example",
+            "/\\evil.example",
+        ):
             r = await bridge.get(
                 "/v1/zoom/oauth/authorize",
                 params={"role": "participant", "return_to": odd},

@@ -33,7 +33,15 @@ async def authorize(
     session: SessionDep,
     zoom: ZoomDep,
     role: Annotated[ZoomAccountRole, Query()],
-    return_to: Annotated[str, Query(max_length=2000)] = "/",
+    return_to: Annotated[
+        str,
+        Query(
+            max_length=2000,
+            description="Where the admin's browser goes back to: a path of the admin panel, "
+            "or a URL on an origin of `ZOOM_RETURN_ORIGINS`.",
+            json_schema_extra={"pattern": service.RETURN_TO_PATTERN},
+        ),
+    ] = "/",
 ) -> RedirectResponse:
     """R-ZOOM-1: send the admin to Zoom's authorize page with a signed, single-use state, and
     bind the flow to this browser with an HttpOnly, SameSite=Lax cookie (Secure when the

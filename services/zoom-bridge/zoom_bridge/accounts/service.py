@@ -43,20 +43,36 @@ __all__ = ["announce", "change_version"]
 STATE_TTL = dt.timedelta(minutes=10)
 
 
+#: ``return_to`` as the OpenAPI document states it (:func:`check_return_to` is the rule): a path
+#: (not ``//`` nor ``/\``, which browsers read as another host) or an http(s) URL, without
+#: control characters or surrounding spaces. Which origins a URL may name is a setting.
+RETURN_TO_PATTERN = (
+    r"^(?:/(?![/\\])|[Hh][Tt][Tt][Pp][Ss]?://)"
+    r"(?:[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u001f\u007f-\u009f]*"
+    r"[^\s\u0000-\u001f\u007f-\u009f])?)?$"
+)
+
+
 def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
-    """A path of the admin panel, or a URL on one of ``ZOOM_RETURN_ORIGINS``; no control
-    characters (the value is sealed in the state and ends up in a redirect)."""
+    r"""A path of the admin panel, or a URL on one of ``ZOOM_RETURN_ORIGINS``; no control
+    characters (the value is sealed in the state and ends up in a redirect). A path may not
+    begin ``//`` nor ``/\``: browsers read both as the start of another host's URL (an open
+    redirect)."""
     if text_problem(return_to, max_length=2000) is not None or return_to != return_to.strip():
         raise field_error("return_to", "must be a path or an allowed admin-panel URL")
     parts = urlsplit(return_to)
     if not parts.scheme and not parts.netloc and return_to.startswith("/"):
-        if return_to.startswith("//"):
+        if return_to.startswith(("//", "/\\")):
             raise field_error("return_to", "must be a path or an allowed admin-panel URL")
         return return_to
     origin = f"{parts.scheme}://{parts.netloc}"
     if parts.scheme in ("http", "https") and origin in settings.zoom_return_origins:
         return return_to
-    raise field_error("return_to", "must be a path or an allowed admin-panel URL")
+    raise field_error(
+        "return_to",
+        "must be a path, or a URL on an admin-panel origin of ZOOM_RETURN_ORIGINS",
+        code="return_origin_not_allowed" if parts.scheme.lower() in ("http", "https") else None,
+    )
 
 
 #: the cookie that binds an authorization to the browser that started it (F4): its name ends
