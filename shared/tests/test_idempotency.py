@@ -18,7 +18,12 @@ from sqlalchemy.orm import DeclarativeBase
 from te_shared.auth import JWTConfig, make_token
 from te_shared.db import make_metadata
 from te_shared.errors import install_error_handlers
-from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin, body_identity
+from te_shared.idempotency import (
+    MAX_PARTS,
+    IdempotencyMiddleware,
+    IdempotencyRecordMixin,
+    body_identity,
+)
 
 SECRET, AUDIENCE = "test-secret", "training-events"
 
@@ -237,3 +242,13 @@ def test_a_body_that_is_not_whole_multipart_is_compared_byte_for_byte() -> None:
     assert body_identity("multipart/form-data; boundary=b", cut) == cut
     assert body_identity("application/json", b'{"a": 1}') == b'{"a": 1}'
     assert body_identity(None, b"raw") == b"raw"
+
+
+def test_a_body_of_more_parts_than_an_endpoint_takes_is_not_parsed_part_by_part() -> None:
+    """A tiny body of many tiny parts would hold the event loop while each is parsed and
+    hashed: past MAX_PARTS the body is compared byte for byte (the endpoint refuses it)."""
+    part = b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n'
+    many = part * (MAX_PARTS + 1) + b"--b--\r\n"
+    assert body_identity("multipart/form-data; boundary=b", many) == many
+    few = part * MAX_PARTS + b"--b--\r\n"
+    assert body_identity("multipart/form-data; boundary=b", few) != few
