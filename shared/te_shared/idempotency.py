@@ -224,10 +224,8 @@ class IdempotencyMiddleware:
         path: str = scope["path"]
         if not path.startswith("/v1/") or path.startswith(self.exempt):
             return None
-        for name, value in scope["headers"]:
-            if name == b"idempotency-key":
-                return str(value.decode("latin-1")) if self._routed(scope) else None
-        return None
+        key = _header(scope, b"idempotency-key")
+        return key if key is not None and self._routed(scope) else None
 
     def _routed(self, scope: Scope) -> bool:
         """The request reaches an endpoint (path and method): anything else (a 404, a 405)
@@ -241,17 +239,17 @@ class IdempotencyMiddleware:
         return documented is None or scope["method"] in documented
 
     def _caller(self, scope: Scope) -> tuple[str, str] | None:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
-                    return None
-                try:
-                    principal = decode_token(token.strip(), self.jwt_config())
-                except ProblemError:
-                    return None
-                return principal.company_id, principal.user_id
-        return None
+        authorization = _header(scope, b"authorization")
+        if authorization is None:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            principal = decode_token(token.strip(), self.jwt_config())
+        except ProblemError:
+            return None
+        return principal.company_id, principal.user_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self._key(scope)
@@ -268,7 +266,11 @@ class IdempotencyMiddleware:
             return
         body = await _read_body(receive)
         fingerprint = request_hash(
-            scope["method"], path, scope.get("query_string", b""), body, _content_type(scope)
+            scope["method"],
+            path,
+            scope.get("query_string", b""),
+            body,
+            _header(scope, b"content-type"),
         )
         try:
             replay = await self._begin(caller, key, fingerprint)
@@ -407,9 +409,10 @@ class _Captured:
             await send(message)
 
 
-def _content_type(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The request's first ``name`` header (lower-case, as ASGI gives them), or None."""
+    for header, value in scope.get("headers", ()):
+        if header == name:
             return str(value.decode("latin-1"))
     return None
 

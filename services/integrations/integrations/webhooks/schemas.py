@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from integrations.delivery.events import ALL, EVENT_TYPES
 from integrations.delivery.targets import MAX_URL_LENGTH
 from te_shared.body import Body
-from te_shared.text import CleanText
+from te_shared.text import CONTROL_RANGES, CleanText
 
 
 def _event_type(value: str) -> str:
@@ -29,7 +29,7 @@ EventType = Annotated[
 DeliveryState = Literal["pending", "delivered", "failed", "discarded"]
 #: an absolute http(s) URL with a host, without credentials, a fragment, spaces or control
 #: characters (ECMA 262: no flags, so the scheme's case is spelt out)
-_NOT_IN_URL = r"\s\u0000-\u001f\u007f-\u009f"
+_NOT_IN_URL = rf"\s{CONTROL_RANGES}"
 TARGET_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@{_NOT_IN_URL}]+(?:[/?][^#{_NOT_IN_URL}]*)?$"
 
 

@@ -27,7 +27,7 @@ from te_shared.contracts import ZoomAccountRole
 from te_shared.db import utcnow
 from te_shared.errors import BadRequest, NotFound, field_error
 from te_shared.logging import get_logger
-from te_shared.text import text_problem
+from te_shared.text import CONTROL_RANGES, text_problem
 from zoom_bridge.accounts import rules
 from zoom_bridge.accounts.events import announce, change_version
 from zoom_bridge.meetings import jobs
@@ -48,8 +48,7 @@ STATE_TTL = dt.timedelta(minutes=10)
 #: control characters or surrounding spaces. Which origins a URL may name is a setting.
 RETURN_TO_PATTERN = (
     r"^(?:/(?![/\\])|[Hh][Tt][Tt][Pp][Ss]?://)"
-    r"(?:[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u001f\u007f-\u009f]*"
-    r"[^\s\u0000-\u001f\u007f-\u009f])?)?$"
+    rf"(?:[^\s{CONTROL_RANGES}](?:[^{CONTROL_RANGES}]*[^\s{CONTROL_RANGES}])?)?$"
 )
 
 
@@ -65,13 +64,13 @@ def check_return_to(settings: ZoomBridgeSettings, return_to: str) -> str:
         if return_to.startswith(("//", "/\\")):
             raise field_error("return_to", "must be a path or an allowed admin-panel URL")
         return return_to
-    origin = f"{parts.scheme}://{parts.netloc}"
-    if parts.scheme in ("http", "https") and origin in settings.zoom_return_origins:
+    web = parts.scheme in ("http", "https")  # urlsplit gives the scheme in lower case
+    if web and f"{parts.scheme}://{parts.netloc}" in settings.zoom_return_origins:
         return return_to
     raise field_error(
         "return_to",
         "must be a path, or a URL on an admin-panel origin of ZOOM_RETURN_ORIGINS",
-        code="return_origin_not_allowed" if parts.scheme.lower() in ("http", "https") else None,
+        code="return_origin_not_allowed" if web else None,
     )
 
 
