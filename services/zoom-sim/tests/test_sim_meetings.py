@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -219,3 +220,39 @@ async def test_daily_limit_of_meeting_creates_and_updates_per_user(new_sim: Any)
 
 def test_zoom_daily_limit_default() -> None:
     assert Settings().meeting_daily_limit == 100
+
+
+async def test_a_deletion_sends_meeting_deleted_as_zoom_does(kit: Any) -> None:
+    """Zoom notifies every deletion (``MeetingDeletedEvent``: ``object.id`` a number, the
+    ``operator`` who deleted it), an app's own API call as much as a host in the web portal."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    by_api = await kit.create_meeting(auth)
+    in_portal = await kit.create_meeting(auth)
+    deleted = await kit.client.delete(f"/v2/meetings/{by_api['id']}", headers=auth)
+    assert deleted.status_code == 204
+    answer = (await kit.client.post(f"/_sim/meetings/{in_portal['id']}/delete")).json()
+    assert answer["meeting_id"] == in_portal["id"]
+    assert answer["webhook_status"] == 200
+    for _ in range(100):  # the API's deletion notifies in the background
+        if len(kit.receiver.received) == 2:
+            break
+        await asyncio.sleep(0.01)
+    bodies = sorted((r.body for r in kit.receiver.received), key=lambda b: b["event_ts"])
+    assert [b["event"] for b in bodies] == ["meeting.deleted", "meeting.deleted"]
+    for body, meeting in zip(bodies, (by_api, in_portal), strict=True):
+        payload = body["payload"]
+        assert payload["account_id"] == me["account_id"]
+        assert payload["operator"] == me["email"]
+        assert payload["operator_id"] == me["id"]
+        obj = payload["object"]
+        assert obj["id"] == meeting["id"]
+        assert isinstance(obj["id"], int)
+        assert obj["uuid"] == meeting["uuid"]
+        assert obj["host_id"] == me["id"]
+        assert obj["start_time"] == meeting["start_time"]
+    assert all(r.signature_ok for r in kit.receiver.received)
+    # in the trash: the API no longer finds it, and it cannot be deleted twice
+    got = await kit.client.get(f"/v2/meetings/{in_portal['id']}", headers=auth)
+    assert got.status_code == 404
+    assert (await kit.client.post(f"/_sim/meetings/{in_portal['id']}/delete")).status_code == 404

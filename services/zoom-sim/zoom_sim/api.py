@@ -56,7 +56,7 @@ from zoom_sim.state import (
     page,
     parse_time,
 )
-from zoom_sim.webhooks import recording_object
+from zoom_sim.webhooks import WebhookSender, meeting_deleted, recording_object
 
 router = APIRouter()
 
@@ -473,9 +473,15 @@ async def update_meeting(
 
 
 @router.delete("/v2/meetings/{meeting_ref}", status_code=204)
-async def delete_meeting(meeting_ref: str, caller: UserDep, state: StateDep) -> Response:
+async def delete_meeting(
+    meeting_ref: str, request: Request, caller: UserDep, state: StateDep
+) -> Response:
+    """204; the meeting goes to the trash and ``meeting.deleted`` is sent, as Zoom notifies
+    every deletion, an app's own API calls included (the caller is the ``operator``)."""
     meeting = state.meeting_for(meeting_ref, caller)
     state.delete_meeting(meeting)
+    sender = cast(WebhookSender, request.app.state.webhooks)
+    sender.start(meeting_deleted(caller.account_id, meeting, caller))
     return Response(status_code=204)
 
 

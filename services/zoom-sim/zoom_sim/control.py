@@ -49,6 +49,7 @@ from zoom_sim.webhooks import (
     app_deauthorized,
     encrypt_plain_token,
     event_body,
+    meeting_deleted,
     meeting_ended,
     participant_admitted,
     participant_joined,
@@ -362,6 +363,30 @@ async def end(
         **_delivery_result(ended),
         "deliveries": [d.to_json() for d in deliveries],
     }
+
+
+class DeleteIn(BaseModel):
+    #: hold the webhook back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+@router.post("/meetings/{meeting_id}/delete")
+async def delete(
+    meeting_id: str,
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[DeleteIn | None, Body()] = None,
+) -> Any:
+    """The host deletes the meeting in Zoom's web portal: it goes to the trash (the API answers
+    404, code 3001, from now on) and ``meeting.deleted`` is sent with the host as operator."""
+    body = body or DeleteIn()
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        host = state.host_of(meeting)
+        state.delete_meeting(meeting)
+        deleted = meeting_deleted(host.account_id, meeting, host)
+    [delivery] = await _deliver(sender, [deleted], body.delay_ms)
+    return {"meeting_id": meeting.id, **_delivery_result(delivery)}
 
 
 @router.post("/meetings/{meeting_id}/recording")

@@ -163,6 +163,32 @@ def meeting_ended(account_id: str, meeting: Meeting, instance: Instance) -> dict
     return event_body("meeting.ended", {"account_id": account_id, "object": obj})
 
 
+def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[str, Any]:
+    """``meeting.deleted``: the meeting went to Zoom's trash (by the API or in Zoom's web
+    portal). ``object.id`` is a **number** here, as in ``MeetingDeletedEvent``; ``uuid`` is the
+    meeting's latest instance (or the next one when it was never held); ``operator`` is whoever
+    deleted it (the connected user's e-mail for an API call)."""
+    instance = meeting.latest
+    obj: dict[str, Any] = {
+        "uuid": instance.uuid if instance is not None else meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host_id,
+        "topic": meeting.topic,
+        "type": meeting.type,
+        "duration": meeting.duration,
+        "timezone": meeting.timezone,
+    }
+    if meeting.start_time is not None:
+        obj["start_time"] = fmt_time(meeting.start_time)
+    payload = {
+        "account_id": account_id,
+        "operator": operator.email,
+        "operator_id": operator.id,
+        "object": obj,
+    }
+    return event_body("meeting.deleted", payload)
+
+
 def recording_object(
     meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
