@@ -172,7 +172,9 @@ async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -
     await env.publish(day)
     first = await env.created(day.day_id)
     await _registered_as(env, account, str(first.zoom_meeting_id), {"ida@example.com"})
-    # somebody deletes the meeting at Zoom; the next change of the day makes a new one
+    # somebody deletes the meeting through the API: Zoom notifies it (meeting.deleted) and the
+    # day gets a new one; a change of the day that comes first finds it gone (404) and makes
+    # it too: either way, one new meeting
     api = ZoomApi(env.app.state.runtime.extras["zoom"])
     await api.delete_meeting(uuid.UUID(account), str(first.zoom_meeting_id))
     await env.publish(
@@ -285,3 +287,42 @@ async def test_r_zoom_3_a_role_change_switches_registration(env: Env) -> None:
         return url if url == again["kim@example.com"]["join_url"] else None
 
     await env.wait(kims_link)
+
+
+async def test_r_zoom_3_a_meeting_its_host_deletes_at_zoom_is_made_again(env: Env) -> None:
+    """The host deletes the day's meeting in Zoom's web portal (``meeting.deleted``): the day
+    gets a new meeting at once, announced with its join link, and its seat holders are
+    registered for it, without waiting for the day to change (before, the dead link stayed
+    until someone edited the day)."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(messages.enrollment_in(day, "eva", "eva@example.com"))
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    await _registered_as(env, account, str(first.zoom_meeting_id), {"eva@example.com"})
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{first.zoom_meeting_id}/delete")
+        assert r.json()["webhook_status"] == 200
+
+    async def recreated() -> Any:
+        row = await env.meeting_row(day.day_id)
+        if row is None or row.zoom_meeting_id in (None, first.zoom_meeting_id):
+            return None
+        return row if row.status == "created" else None
+
+    second = await env.wait(recreated)
+    assert second.join_url != first.join_url
+    assert (await env.sim_meeting(str(second.zoom_meeting_id)))["deleted"] is False
+
+    async def announced() -> list[dict[str, Any]]:
+        rows = await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+        return [r for r in rows if r["zoom_meeting_id"] == second.zoom_meeting_id]
+
+    (created,) = await env.wait(announced)
+    assert created["join_url"] == second.join_url
+    at_zoom = await _registered_as(env, account, str(second.zoom_meeting_id), {"eva@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    [stored] = (await _rows(env, day.day_id)).values()
+    assert stored.zoom_meeting_id == second.zoom_meeting_id
+    eva = at_zoom["eva@example.com"]["join_url"]
+    assert await _join_url(env, day.day_id, env.user("eva")) == eva

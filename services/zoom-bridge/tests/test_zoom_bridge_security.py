@@ -152,6 +152,14 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             },
         },
     }
+    deleted: dict[str, Any] = {  # would leave the victim's day without a meeting for a moment
+        "event": "meeting.deleted",
+        "payload": {
+            "account_id": "evilAcct",
+            "operator": "evil@attacker.test",
+            "object": {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2},
+        },
+    }
     deauthorized: dict[str, Any] = {
         # a decoy first, so the attacker's own secret is tried (and verifies)
         "decoy": {"account_id": "evilAcct"},
@@ -162,7 +170,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "client_id": "dev-client-id",
         },
     }
-    for body in (joined, recording, deauthorized):
+    for body in (joined, recording, deleted, deauthorized):
         r = await post_signed(env, body, evil_secret)
         assert r.status_code == 200, r.text  # a valid signature: accepted, then scoped
         assert r.json() == {"status": "accepted"}
@@ -180,6 +188,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert not row.recordings
+    assert (row.zoom_meeting_id, row.status) == (zoom_id, "created")
     async with env.client() as bridge:
         listed = await bridge.get("/v1/zoom/accounts", headers=env.admin("victim-co"))
         assert victim_account in {a["id"] for a in listed.json()}  # still connected

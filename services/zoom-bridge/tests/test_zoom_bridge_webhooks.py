@@ -787,3 +787,38 @@ async def test_r_zoom_4_s2s_webhook_secret_token_is_replaced_by_patch_and_never_
         assert r.json()["errors"][0]["field"] == "body.webhook_secret_token"
         r = await bridge.patch(url, json={"webhook_secret_token": "x"}, headers=env.user("u1"))
         assert r.status_code == 403
+
+
+async def test_r_zoom_3_a_held_meeting_deleted_at_zoom_stays_as_stored(env: Env) -> None:
+    """A host cleaning up Zoom deletes a meeting that was held: no new meeting (its attendance
+    came from this one, and nobody joins it again); the day keeps what it has."""
+    day, zoom_id = await _day(env, "administrator", "held@zoom.test", learners={})
+    async with env.sim() as sim:
+        at = iso(minutes_after(T0, 0))
+        await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"email": "x@example.com", "at": at})
+        await sim.post(f"/_sim/meetings/{zoom_id}/end", json={"at": iso(minutes_after(T0, 30))})
+        await _processed(env, "meeting.ended", zoom_id)
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/delete")
+        assert r.json()["webhook_status"] == 200
+    await _processed(env, "meeting.deleted", zoom_id)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.status) == (zoom_id, "created")
+    assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
+
+
+async def test_r_zoom_3_the_bridges_own_deletion_makes_no_new_meeting(env: Env) -> None:
+    """Zoom notifies the bridge's own deletions too (``meeting.deleted`` for the meeting of a
+    deleted day): nothing is made again."""
+    day, zoom_id = await _day(env, "administrator", "own@zoom.test", learners={})
+    await env.publish(env.cancelled(day))
+    await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
+    await _processed(env, "meeting.deleted", zoom_id)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert row.status == "deleted"
+    assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
+    async with env.sim() as sim:
+        meetings = (await sim.get("/_sim/meetings")).json()
+    made = [m for m in meetings if m["agenda"] == f"day:{day.day_id}"]
+    assert [m["deleted"] for m in made] == [True]

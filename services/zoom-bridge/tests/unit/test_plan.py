@@ -23,6 +23,7 @@ from zoom_bridge.meetings.plan import (
     Update,
     Wait,
     fit,
+    made_again_when_deleted,
     meeting_body,
     plan,
 )
@@ -202,3 +203,18 @@ class TestFit:
         assert body is not None
         assert len(body["topic"]) == TOPIC_MAX
         assert len(body["agenda"]) <= AGENDA_MAX
+
+
+class TestDeletedAtZoom:
+    """R-ZOOM-3: a meeting deleted at Zoom is made again only while its day is to be held."""
+
+    def test_a_day_still_to_come_gets_its_meeting_again(self) -> None:
+        assert made_again_when_deleted(False, NOW + dt.timedelta(days=1), NOW)
+        assert made_again_when_deleted(False, None, NOW)  # no times yet: the sync fails it
+
+    def test_a_meeting_held_stays_as_stored(self) -> None:
+        assert not made_again_when_deleted(True, NOW + dt.timedelta(hours=1), NOW)
+
+    def test_a_day_over_stays_as_stored(self) -> None:
+        assert not made_again_when_deleted(False, NOW - dt.timedelta(minutes=1), NOW)
+        assert not made_again_when_deleted(False, NOW, NOW)

@@ -190,6 +190,15 @@ def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
     return Nothing()
 
 
+def made_again_when_deleted(ended: bool, end: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a day's meeting that was deleted at Zoom (its host deleting it in Zoom's web
+    portal: ``meeting.deleted``) is made again, so the day's join link works: while the day is
+    still to be held, that is the meeting was never ended and the day is not over. A meeting
+    that was held, or whose day is over, stays as it is stored: its attendance and recordings
+    came from it, and nobody will join it again."""
+    return not ended and (end is None or end > now)
+
+
 # ---- the meeting Zoom is asked for ---------------------------------------------------------
 
 

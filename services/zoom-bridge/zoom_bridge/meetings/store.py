@@ -199,13 +199,7 @@ class MeetingStore:
             meeting = await session.get(ZoomMeeting, day_id)
             if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
                 return
-            meeting.zoom_meeting_id = None
-            meeting.meeting_account_id = None
-            meeting.join_url = None
-            meeting.start_url_enc = None
-            if meeting.desired == "present":
-                meeting.status = c.MeetingStatus.PENDING.value
-                await jobs.arm(session, day_id, jobs.SYNC)
+            await forget_gone(session, meeting)
 
     async def save(
         self,
@@ -405,3 +399,16 @@ class MeetingStore:
                         MeetingRegistrant.zoom_registrant_id == item.registrant_id,
                     )
                 )
+
+
+async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """``meeting`` no longer exists at Zoom: forget it (its links too) and, while the day wants
+    a meeting, arm the day's sync, which makes a new one (and the registrants job, once it is
+    stored, registers the seat holders for it)."""
+    meeting.zoom_meeting_id = None
+    meeting.meeting_account_id = None
+    meeting.join_url = None
+    meeting.start_url_enc = None
+    if meeting.desired == "present":
+        meeting.status = c.MeetingStatus.PENDING.value
+        await jobs.arm(session, meeting.day_id, jobs.SYNC)

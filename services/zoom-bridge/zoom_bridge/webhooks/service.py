@@ -28,7 +28,7 @@ from te_shared.rules import cloud_recording, training_module
 from zoom_bridge import metrics
 from zoom_bridge.accounts.service import deauthorize
 from zoom_bridge.crypto import TokenCipher
-from zoom_bridge.meetings import attendance, jobs
+from zoom_bridge.meetings import attendance, jobs, plan, store
 from zoom_bridge.models import (
     CompanyReplica,
     OutboxRecord,
@@ -41,6 +41,8 @@ from zoom_bridge.webhooks import rules
 
 log = get_logger(__name__)
 
+MEETING_DELETED = "meeting.deleted"
+
 #: Events the bridge acts on; anything else is acknowledged and ignored. Among the ignored:
 #: the waiting-room events (``meeting.participant_joined_waiting_room``, ``_admitted``,
 #: ``_left_waiting_room``): waiting is never attendance, and an admitted participant's
@@ -50,6 +52,7 @@ HANDLED = frozenset(
         attendance.JOINED,
         attendance.LEFT,
         "meeting.ended",
+        MEETING_DELETED,
         "recording.completed",
         "app_deauthorized",
     }
@@ -432,8 +435,29 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await jobs.arm(
             session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
         )
+    elif event.event == MEETING_DELETED:
+        await _deleted_at_zoom(session, meeting)
+        if batch is not None:
+            batch.meetings.clear()  # the meeting found before is forgotten now
     elif event.event == "recording.completed":
         await _recording(session, meeting, obj, settings)
+
+
+async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """``meeting.deleted`` for a day's stored meeting: someone deleted it at Zoom (its host, in
+    Zoom's web portal), and the day's join link leads nowhere. While the day is still to be
+    held it is forgotten and the day's sync makes a new one (R-ZOOM-3), announced as any new
+    meeting is; a meeting held, or whose day is over, stays as stored. The bridge's own
+    deletions notify too: the day no longer wants a meeting (it was deleted, or is no zoom
+    day), or the deleted meeting is no longer the stored one (a duplicate, a day moved to
+    another account), and nothing is done."""
+    if meeting.desired != "present":
+        return
+    if not plan.made_again_when_deleted(meeting.ended, meeting.end, utcnow()):
+        log.info("zoom_meeting_deleted_at_zoom_kept", day_id=str(meeting.day_id))
+        return
+    log.warning("zoom_meeting_deleted_at_zoom", day_id=str(meeting.day_id))
+    await store.forget_gone(session, meeting)
 
 
 def safe_recording_link(url: object, settings: ZoomBridgeSettings) -> bool:
