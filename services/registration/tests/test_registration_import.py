@@ -102,6 +102,57 @@ async def test_r_enr_5_csv_with_bom_semicolons_any_locale_and_idempotent(reg: Re
     assert len(await reg.outbox(c.EnrollmentChanged.routing_key)) == changes
 
 
+async def test_r_enr_5_csv_as_excel_saves_it_in_its_code_page_or_as_unicode_text(
+    reg: Reg,
+) -> None:
+    """R-ENR-5: a Russian Excel saves "CSV" in windows-1251, not UTF-8. Without its
+    `encoding` the file is refused naming the row of the first byte that is not UTF-8 and
+    how to fix it, and nothing is imported (a guess could enroll garbled e-mails); naming it
+    imports the file. Excel's "Unicode Text" (UTF-16 with a byte order mark, tab-separated)
+    needs no name."""
+    built = await _event(reg)
+    day, evening = built.session_ids
+    before = await _message_counts(reg)
+    ansi = "user_id;session\r\nimp-a;Daytime\r\nimp-b;Вечерняя\r\n".encode("windows-1251")
+    r = await _import(reg, built.event_id, ansi)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert (error["row"], error["column"]) == (3, "file")
+    assert "CSV UTF-8" in error["reason"]
+    assert "`encoding`" in error["reason"]
+    await _unchanged_everywhere(reg, built.event_id, before)
+    # a value the endpoint does not know is a validation error naming the field
+    r = await reg.client.post(
+        f"/v1/events/{built.event_id}/enrollments/import",
+        files={"file": ("users.csv", ansi, "text/csv")},
+        data={"encoding": "rot13"},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["body.encoding"]
+    await _unchanged_everywhere(reg, built.event_id, before)
+
+    r = await reg.client.post(
+        f"/v1/events/{built.event_id}/enrollments/import",
+        files={"file": ("users.csv", ansi, "text/csv")},
+        data={"encoding": "windows-1251"},
+        headers=reg.admin(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"imported": 2, "unchanged": 0}
+    rows = [["user_id", "session"], ["imp-c", "вечерняя"]]
+    unicode_text = "".join("\t".join(row) + "\r\n" for row in rows).encode("utf-16")
+    assert unicode_text[:2] == b"\xff\xfe"  # what Excel writes: little-endian, with a mark
+    r = await _import(reg, built.event_id, unicode_text, "users.txt")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"imported": 1, "unchanged": 0}
+    assert await _statuses(reg, built.event_id) == {
+        "imp-a": (str(day), "approved"),
+        "imp-b": (str(evening), "approved"),
+        "imp-c": (str(evening), "approved"),
+    }
+
+
 async def test_r_enr_5_xlsx_with_emails(reg: Reg) -> None:
     """R-ENR-5: XLSX with an `email` column naming known users and `,`-free cells."""
     built = await _event(reg)
@@ -163,8 +214,9 @@ async def test_r_enr_5_every_bad_row_reported_and_nothing_written(reg: Reg) -> N
     # not a spreadsheet at all
     r = await _import(reg, built.event_id, b"PK\x03\x04garbage", "x.xlsx")
     assert r.status_code == 422
-    r = await _import(reg, built.event_id, "user_id,session\n".encode("utf-16"))
+    r = await _import(reg, built.event_id, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "x.png")
     assert r.status_code == 422
+    assert r.json()["errors"][0]["reason"].startswith("the file is not UTF-8 text")
 
 
 async def test_r_enr_5_size_and_row_caps(reg: Reg) -> None:

@@ -5,6 +5,7 @@ run it as the service does, in a process of its own."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import dataclasses
 import io
 import os
@@ -374,3 +375,43 @@ def test_f2_limits_travel_to_the_reading_process_as_json() -> None:
     """The process gets its limits as JSON: every field must survive the trip."""
     limits = Limits(max_rows=7, time_limit=1.5)
     assert Limits(**dataclasses.asdict(limits)) == limits
+
+
+def test_r_enr_5_a_csv_is_read_in_the_encoding_its_mark_or_the_import_names() -> None:
+    """UTF-8 unless the import names another encoding; a byte order mark (UTF-8, UTF-16 in
+    either byte order) names it whatever the import says; a file not in the encoding is
+    refused naming the row (a spreadsheet's, across a quoted cell of two lines) of its first
+    byte that is not."""
+    text = 'user_id;session\r\nu1;"Früh\r\nmorgens"\r\nu2;Spät\r\n'
+    cp1252 = text.encode("windows-1252")
+    exc = refused(cp1252, "users.csv")
+    assert where(exc) == [(2, "file")]  # the ü of row 2
+    assert exc.errors[0].reason == reading.NOT_UTF8
+    expected = [(1, ["user_id", "session"]), (2, ["u1", "Früh\r\nmorgens"]), (3, ["u2", "Spät"])]
+    assert read_table(cp1252, "users.csv", encoding="windows-1252") == expected
+    for data in (
+        text.encode("utf-8-sig"),
+        codecs.BOM_UTF16_LE + text.encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    ):
+        assert read_table(data, "users.csv", encoding="windows-1252") == expected
+    with pytest.raises(Refused) as caught:
+        read_table("u;s\r\nu1;Спб\r\n".encode("windows-1251"), "u.csv", encoding="shift_jis")
+    assert caught.value.errors[0].reason == "the file is not shift_jis text"
+
+
+def test_r_enr_5_the_delimiter_is_the_one_the_header_holds_most_of() -> None:
+    for data, value in (
+        (b"user_id,session\nu1,Main; late\n", "Main; late"),
+        (b"user_id;session\nu1;Main, late\n", "Main, late"),
+        (b"user_id\tsession\nu1\tMain, late; or not\n", "Main, late; or not"),
+    ):
+        assert read_table(data, "users.csv")[1] == (2, ["u1", value])
+
+
+async def test_r_enr_5_the_reading_process_reads_the_named_encoding() -> None:
+    data = "user_id;session\nu1;Früh\n".encode("windows-1252")
+    rows = await read_in_worker(data, "users.csv", encoding="windows-1252")
+    assert rows[1] == (2, ["u1", "Früh"])
+    with pytest.raises(ValueError, match="not an import encoding"):
+        await read_in_worker(data, "users.csv", encoding="rot13")

@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Form, Query, Response, UploadFile, status
 
 from registration import readmodel
 from registration.binding import bind_principal
 from registration.deps import SettingsDep
 from registration.enrollments import importing, service
+from registration.enrollments.reading import CsvEncoding
 from registration.enrollments.schemas import (
     AdminEnrollmentIn,
     AdminEnrollmentPage,
@@ -176,6 +177,14 @@ async def import_enrollments(
     admin: AdminPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    encoding: Annotated[
+        CsvEncoding,
+        Form(
+            description='A CSV file\'s encoding (Excel saves "CSV" in the Windows code page of '
+            'its language, windows-1252 in Western Europe, and "CSV UTF-8" in UTF-8). A byte '
+            "order mark (UTF-8, UTF-16) names the encoding whatever this says; XLSX ignores it."
+        ),
+    ] = "utf-8",
 ) -> ImportResult:
     data = await file.read(importing.MAX_BYTES + 1)
     imported, unchanged = await importing.import_file(
@@ -186,6 +195,7 @@ async def import_enrollments(
         file.filename,
         admin.user_id,
         time_limit=settings.import_read_timeout,
+        encoding=encoding,
     )
     return ImportResult(imported=imported, unchanged=unchanged)
 

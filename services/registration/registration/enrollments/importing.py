@@ -82,7 +82,11 @@ class ImportRow:
 
 
 async def read_table(
-    data: bytes, filename: str | None, *, time_limit: float = reading.TIME_LIMIT
+    data: bytes,
+    filename: str | None,
+    *,
+    time_limit: float = reading.TIME_LIMIT,
+    encoding: str = "utf-8",
 ) -> list[NumberedRow]:
     """The file's non-blank rows with their numbers, read in a process of its own (see
     :mod:`registration.enrollments.reading`); a file refused there is a 413 or 422 problem."""
@@ -90,7 +94,7 @@ async def read_table(
         max_rows=MAX_ROWS, max_unpacked_bytes=MAX_UNPACKED_BYTES, time_limit=time_limit
     )
     try:
-        return await reading.read_in_worker(data, filename, limits)
+        return await reading.read_in_worker(data, filename, limits, encoding)
     except Refused as exc:
         if exc.too_large:
             raise PayloadTooLarge(exc.detail, code="import_too_large") from exc
@@ -332,11 +336,12 @@ async def import_file(
     by: str,
     *,
     time_limit: float = reading.TIME_LIMIT,
+    encoding: str = "utf-8",
 ) -> tuple[int, int]:
     """Validate the whole file, then enroll every row in this transaction. Returns
     ``(imported, unchanged)``. The file is read first, off the event loop and before the
     transaction takes a connection, so a slow file never holds one."""
-    table = await read_table(data, filename, time_limit=time_limit)
+    table = await read_table(data, filename, time_limit=time_limit, encoding=encoding)
     await readmodel.get_event(session, company_id, event_id)
     rows = await validate(session, company_id, event_id, table)
     requests = sorted(  # the lock order of enrollments.statuses: users, then e-mails

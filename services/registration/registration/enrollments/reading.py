@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import codecs
 import contextlib
 import csv
 import dataclasses
@@ -57,7 +58,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 from xml.parsers import expat
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -202,15 +203,19 @@ def _is_xlsx(filename: str | None, data: bytes) -> bool:
 
 
 def read_table(
-    data: bytes, filename: str | None, limits: Limits | None = None
+    data: bytes, filename: str | None, limits: Limits | None = None, encoding: str = "utf-8"
 ) -> list[NumberedRow]:
     """The file's non-blank rows with their numbers; the first is the header. Reading stops
-    after one data row more than ``limits.max_rows``, which validation then refuses. Runs on
-    the calling thread: the service calls it through :func:`read_in_worker`."""
+    after one data row more than ``limits.max_rows``, which validation then refuses. A CSV is
+    read in ``encoding`` (see :func:`decode_csv`). Runs on the calling thread: the service
+    calls it through :func:`read_in_worker`."""
     limits = limits or Limits()
     _check_size(data)
     clock = _Clock(limits.time_limit)
-    rows = _read_xlsx(data, limits, clock) if _is_xlsx(filename, data) else _read_csv(data)
+    if _is_xlsx(filename, data):
+        rows = _read_xlsx(data, limits, clock)
+    else:
+        rows = _read_csv(data, encoding)
     with contextlib.closing(rows):  # closes the workbook when reading stops early
         return _non_blank(rows, limits, clock)
 
@@ -260,15 +265,73 @@ def too_wide(row: int, limits: Limits, what: str, column: str = "file") -> Refus
     )
 
 
-def _read_csv(data: bytes) -> Generator[list[str], None, None]:
+#: Encodings an import may name for a CSV file that is not UTF-8: Excel saves "CSV" in the
+#: Windows code page of its language (windows-1252 in Western Europe), not in UTF-8
+CsvEncoding = Literal[
+    "utf-8",
+    "windows-1250",
+    "windows-1251",
+    "windows-1252",
+    "windows-1253",
+    "windows-1254",
+    "windows-1257",
+    "iso-8859-1",
+    "iso-8859-2",
+    "iso-8859-15",
+    "koi8-r",
+    "shift_jis",
+    "gb18030",
+    "big5",
+]
+CSV_ENCODINGS: tuple[str, ...] = get_args(CsvEncoding)
+#: A byte order mark names the encoding whatever the import says: Excel's "CSV UTF-8" starts
+#: with UTF-8's, its "Unicode Text" (tab-separated) with UTF-16's
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+#: a CSV's delimiter is the one its header line holds most of (a comma when none)
+DELIMITERS = (",", ";", "\t")
+NOT_UTF8 = (
+    'the file is not UTF-8 text: save it as "CSV UTF-8" (Excel: Save As, CSV UTF-8), or '
+    "name its encoding in the import's `encoding` field (windows-1252 is what Excel saves as "
+    '"CSV" in Western Europe)'
+)
+
+
+def decode_csv(data: bytes, encoding: str = "utf-8") -> str:
+    """The text of a CSV file: by its byte order mark when it has one, else in ``encoding``
+    (one of :data:`CSV_ENCODINGS`). Refused naming the row of the first byte that is not text
+    in that encoding: never guessed, as a wrong guess would enroll garbled e-mail addresses."""
+    codec, name, marked = encoding, encoding, False
+    for bom, bom_codec, bom_name in _BOMS:
+        if data.startswith(bom):
+            codec, name, marked = bom_codec, bom_name, True
+            break
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
-        raise unreadable(
-            [RowError(0, "file", "the file is neither UTF-8 text nor an XLSX workbook")]
-        ) from exc
+        row = _row_at(data[: exc.start].decode(codec, errors="replace"))
+        # UTF-8 by default: how to make the file UTF-8, or say what it is
+        reason = NOT_UTF8 if codec == "utf-8" and not marked else f"the file is not {name} text"
+        raise unreadable([RowError(row, "file", reason)]) from exc
+
+
+def _row_at(before: str) -> int:
+    """The row (a CSV record, as a spreadsheet numbers it) that the text after ``before``
+    begins in."""
+    try:
+        records = sum(1 for _ in csv.reader(io.StringIO(before)))
+    except csv.Error:  # it ends inside a quoted cell: count lines
+        return before.count("\n") + 1
+    return records + 1 if not before or before.endswith(("\n", "\r")) else records
+
+
+def _read_csv(data: bytes, encoding: str = "utf-8") -> Generator[list[str], None, None]:
+    text = decode_csv(data, encoding)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    delimiter = max(DELIMITERS, key=first_line.count)  # the first of a tie: a comma
     # a record is a row (as a spreadsheet shows the file), even when a quoted cell spans lines
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     number = 0
@@ -644,13 +707,17 @@ READER = (sys.executable, "-m", __name__)
 
 
 async def read_in_worker(
-    data: bytes, filename: str | None, limits: Limits | None = None
+    data: bytes, filename: str | None, limits: Limits | None = None, encoding: str = "utf-8"
 ) -> list[NumberedRow]:
     """:func:`read_table` in a process of its own, never on the event loop; raises
     :class:`Refused` for a file that cannot be read within the limits."""
     limits = limits or Limits()
     _check_size(data)
-    request = json.dumps({"filename": filename, "limits": dataclasses.asdict(limits)})
+    if encoding not in CSV_ENCODINGS:  # the endpoint's enum holds it
+        raise ValueError(f"not an import encoding: {encoding!r}")
+    request = json.dumps(
+        {"filename": filename, "limits": dataclasses.asdict(limits), "encoding": encoding}
+    )
     answer = await run_reader(READER, request.encode() + b"\n" + data, limits.time_limit)
     if "rows" in answer:
         return [(int(number), [str(cell) for cell in cells]) for number, cells in answer["rows"]]
@@ -747,7 +814,10 @@ def main() -> None:
         request = json.loads(sys.stdin.buffer.readline())
         data = sys.stdin.buffer.read(MAX_BYTES + 1)
         limits = Limits(**request["limits"])
-        answer = {"rows": read_table(data, request["filename"], limits)}
+        encoding = request.get("encoding")
+        if encoding not in CSV_ENCODINGS:
+            raise ValueError("not an import encoding")
+        answer = {"rows": read_table(data, request["filename"], limits, encoding)}
     except Refused as exc:
         errors = [(e.row, e.column, e.reason) for e in exc.errors]
         answer = {"refused": {"detail": exc.detail, "errors": errors, "too_large": exc.too_large}}
