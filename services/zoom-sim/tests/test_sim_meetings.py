@@ -256,3 +256,48 @@ async def test_a_deletion_sends_meeting_deleted_as_zoom_does(kit: Any) -> None:
     got = await kit.client.get(f"/v2/meetings/{in_portal['id']}", headers=auth)
     assert got.status_code == 404
     assert (await kit.client.post(f"/_sim/meetings/{in_portal['id']}/delete")).status_code == 404
+
+
+async def _received(kit: Any, count: int) -> list[dict[str, Any]]:
+    for _ in range(100):  # the API's notifications go out in the background
+        if len(kit.receiver.received) >= count:
+            break
+        await asyncio.sleep(0.01)
+    return [r.body for r in kit.receiver.received]
+
+
+async def test_an_update_sends_meeting_updated_with_what_changed(kit: Any) -> None:
+    """``MeetingUpdatedEvent``: ``object`` holds the id (a number) and the changed fields,
+    ``old_object`` what they were; the app's own patches notify as the host's edits do."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    m = await kit.create_meeting(auth)
+    patch = {"topic": "Day 1", "duration": 45, "settings": {"auto_recording": "none"}}
+    r = await kit.client.patch(f"/v2/meetings/{m['id']}", headers=auth, json=patch)
+    assert r.status_code == 204
+    [by_api] = await _received(kit, 1)
+    assert by_api["event"] == "meeting.updated"
+    payload = by_api["payload"]
+    assert (payload["operator"], payload["operator_id"]) == (me["email"], me["id"])
+    assert payload["object"] == {
+        "id": m["id"],
+        "uuid": m["uuid"],
+        "duration": 45,
+        "settings": {"auto_recording": "none"},
+    }
+    assert payload["old_object"] == {
+        "id": m["id"],
+        "uuid": m["uuid"],
+        "duration": 90,
+        "settings": {"auto_recording": "cloud"},
+    }
+    edit = {"start_time": "2030-03-01T11:00:00Z", "agenda": "mine now"}
+    answer = (await kit.client.post(f"/_sim/meetings/{m['id']}/update", json=edit)).json()
+    assert answer["webhook_status"] == 200
+    assert answer["changed"] == edit
+    by_host = (await _received(kit, 2))[1]["payload"]
+    assert by_host["object"] == {"id": m["id"], "uuid": m["uuid"], **edit}
+    assert by_host["old_object"]["start_time"] == "2030-03-01T09:00:00Z"
+    got = (await kit.client.get(f"/v2/meetings/{m['id']}", headers=auth)).json()
+    assert (got["start_time"], got["agenda"]) == (edit["start_time"], "mine now")
+    assert got["duration"] == 45

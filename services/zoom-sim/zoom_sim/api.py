@@ -22,7 +22,7 @@ import binascii
 import hmac
 import html
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -56,7 +56,7 @@ from zoom_sim.state import (
     page,
     parse_time,
 )
-from zoom_sim.webhooks import WebhookSender, meeting_deleted, recording_object
+from zoom_sim.webhooks import WebhookSender, meeting_deleted, meeting_updated, recording_object
 
 router = APIRouter()
 
@@ -266,7 +266,7 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise validation_failed([{"field": "settings.auto_recording", "message": "Invalid field."}])
 
 
-def _parse_start(value: str, timezone: str | None) -> Any:
+def parse_start(value: str, timezone: str | None) -> Any:
     try:
         return parse_time(value, timezone)
     except ValueError as exc:
@@ -348,7 +348,7 @@ async def create_meeting(
         raise _validation_errors(exc) from exc
     _check_settings(body.settings)
     timezone = body.timezone or host.timezone
-    start = _parse_start(body.start_time, timezone) if body.start_time else None
+    start = parse_start(body.start_time, timezone) if body.start_time else None
     quota = _daily_quota(state, host, "create")
     meeting = state.create_meeting(
         host,
@@ -451,8 +451,20 @@ async def update_meeting(
     if body.settings is not None:
         _check_settings(body.settings)
     timezone = body.timezone or meeting.timezone
-    start = _parse_start(body.start_time, timezone) if body.start_time else None
+    start = parse_start(body.start_time, timezone) if body.start_time else None
     state.spend(_daily_quota(state, state.host_of(meeting), "update"))
+    updated = apply_patch(meeting, body, start)
+    sender = cast(WebhookSender, request.app.state.webhooks)
+    sender.start(meeting_updated(caller.account_id, meeting, caller, *updated))
+    return Response(status_code=204)
+
+
+def apply_patch(
+    meeting: Meeting, body: MeetingPatch, start: datetime | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply a patch; the fields it changed, as they are now and as they were (what
+    ``meeting.updated`` carries in ``object`` and ``old_object``)."""
+    before = _patchable(meeting)
     if body.topic is not None:
         meeting.topic = body.topic
     if body.type is not None:
@@ -469,7 +481,27 @@ async def update_meeting(
         meeting.password = body.password
     if body.settings is not None:
         meeting.settings = {**meeting.settings, **body.settings}
-    return Response(status_code=204)
+    after = _patchable(meeting)
+    changed = {k: v for k, v in after.items() if k != "settings" and before[k] != v}
+    old = {k: before[k] for k in changed}
+    settings = {k: v for k, v in after["settings"].items() if before["settings"].get(k) != v}
+    if settings:
+        changed["settings"] = settings
+        old["settings"] = {k: before["settings"].get(k) for k in settings}
+    return changed, old
+
+
+def _patchable(meeting: Meeting) -> dict[str, Any]:
+    return {
+        "topic": meeting.topic,
+        "type": meeting.type,
+        "start_time": fmt_time(meeting.start_time) if meeting.start_time else None,
+        "duration": meeting.duration,
+        "timezone": meeting.timezone,
+        "agenda": meeting.agenda,
+        "password": meeting.password,
+        "settings": dict(meeting.settings),
+    }
 
 
 @router.delete("/v2/meetings/{meeting_ref}", status_code=204)

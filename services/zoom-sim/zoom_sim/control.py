@@ -32,7 +32,14 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, SecretStr
 
-from zoom_sim.api import SettingsDep, StateDep, meeting_json
+from zoom_sim.api import (
+    MeetingPatch,
+    SettingsDep,
+    StateDep,
+    apply_patch,
+    meeting_json,
+    parse_start,
+)
 from zoom_sim.settings import ServerToServerApp
 from zoom_sim.state import (
     IN_WAITING_ROOM,
@@ -51,6 +58,7 @@ from zoom_sim.webhooks import (
     event_body,
     meeting_deleted,
     meeting_ended,
+    meeting_updated,
     participant_admitted,
     participant_joined,
     participant_joined_waiting_room,
@@ -387,6 +395,35 @@ async def delete(
         deleted = meeting_deleted(host.account_id, meeting, host)
     [delivery] = await _deliver(sender, [deleted], body.delay_ms)
     return {"meeting_id": meeting.id, **_delivery_result(delivery)}
+
+
+class HostEditIn(BaseModel):
+    """What the host changes in Zoom's web portal (the API's patch fields)."""
+
+    topic: str | None = Field(default=None, max_length=200)
+    start_time: str | None = None
+    duration: int | None = Field(default=None, ge=0)
+    timezone: str | None = None
+    agenda: str | None = Field(default=None, max_length=2000)
+    settings: dict[str, Any] | None = None
+    #: hold the webhook back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+@router.post("/meetings/{meeting_id}/update")
+async def update(meeting_id: str, body: HostEditIn, state: StateDep, sender: SenderDep) -> Any:
+    """The host edits the meeting in Zoom's web portal: the change is made (no API quota
+    spent) and ``meeting.updated`` is sent with the host as operator."""
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        host = state.host_of(meeting)
+        patch = MeetingPatch.model_validate(body.model_dump(exclude={"delay_ms"}))
+        timezone = patch.timezone or meeting.timezone
+        start = parse_start(patch.start_time, timezone) if patch.start_time else None
+        changed, old = apply_patch(meeting, patch, start)
+        updated = meeting_updated(host.account_id, meeting, host, changed, old)
+    [delivery] = await _deliver(sender, [updated], body.delay_ms)
+    return {"meeting_id": meeting.id, "changed": changed, **_delivery_result(delivery)}
 
 
 @router.post("/meetings/{meeting_id}/recording")

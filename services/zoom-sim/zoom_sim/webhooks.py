@@ -189,6 +189,28 @@ def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[s
     return event_body("meeting.deleted", payload)
 
 
+def meeting_updated(
+    account_id: str,
+    meeting: Meeting,
+    operator: User,
+    changed: dict[str, Any],
+    old: dict[str, Any],
+) -> dict[str, Any]:
+    """``meeting.updated``: ``object`` holds the meeting's id (a **number**) and the fields the
+    update changed, ``old_object`` the same fields as they were (``MeetingUpdatedEvent``);
+    ``time_stamp`` in milliseconds; ``operator`` is whoever updated it (the connected user for
+    an API call, the app's own included)."""
+    payload = {
+        "account_id": account_id,
+        "operator": operator.email,
+        "operator_id": operator.id,
+        "object": {"id": meeting.id, "uuid": meeting.uuid, **changed},
+        "old_object": {"id": meeting.id, "uuid": meeting.uuid, **old},
+        "time_stamp": int(time.time() * 1000),
+    }
+    return event_body("meeting.updated", payload)
+
+
 def recording_object(
     meeting: Meeting, host: User, recording: Recording, host_url: str
 ) -> dict[str, Any]:
