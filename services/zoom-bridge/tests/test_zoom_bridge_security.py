@@ -160,6 +160,14 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "object": {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2},
         },
     }
+    updated: dict[str, Any] = {  # would make the bridge spend the victim's update quota
+        "event": "meeting.updated",
+        "payload": {
+            "account_id": "evilAcct",
+            "operator": "evil@attacker.test",
+            "object": {"id": int(zoom_id), "start_time": "2031-01-01T08:00:00Z"},
+        },
+    }
     deauthorized: dict[str, Any] = {
         # a decoy first, so the attacker's own secret is tried (and verifies)
         "decoy": {"account_id": "evilAcct"},
@@ -170,7 +178,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "client_id": "dev-client-id",
         },
     }
-    for body in (joined, recording, deleted, deauthorized):
+    for body in (joined, recording, deleted, updated, deauthorized):
         r = await post_signed(env, body, evil_secret)
         assert r.status_code == 200, r.text  # a valid signature: accepted, then scoped
         assert r.json() == {"status": "accepted"}
@@ -189,6 +197,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     assert row is not None
     assert not row.recordings
     assert (row.zoom_meeting_id, row.status) == (zoom_id, "created")
+    assert row.synced_version == row.version  # no patch armed
     async with env.client() as bridge:
         listed = await bridge.get("/v1/zoom/accounts", headers=env.admin("victim-co"))
         assert victim_account in {a["id"] for a in listed.json()}  # still connected

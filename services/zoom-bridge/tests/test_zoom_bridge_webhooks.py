@@ -822,3 +822,41 @@ async def test_r_zoom_3_the_bridges_own_deletion_makes_no_new_meeting(env: Env) 
         meetings = (await sim.get("/_sim/meetings")).json()
     made = [m for m in meetings if m["agenda"] == f"day:{day.day_id}"]
     assert [m["deleted"] for m in made] == [True]
+
+
+async def test_r_zoom_3_a_meeting_its_host_moves_at_zoom_is_moved_back_once(env: Env) -> None:
+    """The host moves the day's meeting in Zoom's web portal (``meeting.updated``): the day's
+    time is the one users see, and Zoom mails registrants the meeting's, so the sync patches
+    it back, once: the notification of that patch moves nothing (no ping-pong). What is the
+    host's to change (the waiting room) stays as they set it, and costs no patch."""
+    day, zoom_id = await _day(env, "administrator", "moved@zoom.test", learners={})
+    before = await env.sim_meeting(zoom_id)
+    async with env.sim() as sim:
+        await sim.delete("/_sim/calls")
+        own = {"settings": {"waiting_room": not before["settings"]["waiting_room"]}}
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/update", json=own)
+        assert r.json()["webhook_status"] == 200
+        await _processed(env, "meeting.updated", zoom_id)
+        moved = {"start_time": "2031-01-01T08:00:00Z", "duration": 15}
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/update", json=moved)
+        assert r.json()["webhook_status"] == 200
+
+    async def moved_back() -> dict[str, Any] | None:
+        now = await env.sim_meeting(zoom_id)
+        same = (now["start_time"], now["duration"]) == (before["start_time"], before["duration"])
+        return now if same else None
+
+    after = await env.wait(moved_back)
+    assert after["settings"]["waiting_room"] is own["settings"]["waiting_room"]
+
+    async def notified() -> list[WebhookEvent] | None:
+        rows = await _webhooks(env, "meeting.updated", zoom_id)
+        return rows if len(rows) == 3 and all(r.processed for r in rows) else None
+
+    await env.wait(notified)  # the host's two edits and the bridge's own patch
+    async with env.sim() as sim:
+        calls = (await sim.get("/_sim/calls")).json()
+    assert [x["method"] for x in calls if x["path"].endswith(f"/meetings/{zoom_id}")] == ["PATCH"]
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.status, row.synced_version) == ("created", row.version)

@@ -22,10 +22,11 @@ from zoom_bridge.meetings.plan import (
     Snapshot,
     Update,
     Wait,
+    drifted,
     fit,
-    made_again_when_deleted,
     meeting_body,
     plan,
+    still_to_be_held,
 )
 from zoom_bridge.zoom.client import RECONNECT
 
@@ -205,16 +206,51 @@ class TestFit:
         assert len(body["agenda"]) <= AGENDA_MAX
 
 
-class TestDeletedAtZoom:
-    """R-ZOOM-3: a meeting deleted at Zoom is made again only while its day is to be held."""
+class TestChangedAtZoom:
+    """R-ZOOM-3: a meeting deleted or edited at Zoom is made again, or changed back, only while
+    its day is to be held, and only for what the bridge holds it to."""
 
     def test_a_day_still_to_come_gets_its_meeting_again(self) -> None:
-        assert made_again_when_deleted(False, NOW + dt.timedelta(days=1), NOW)
-        assert made_again_when_deleted(False, None, NOW)  # no times yet: the sync fails it
+        assert still_to_be_held(False, NOW + dt.timedelta(days=1), NOW)
+        assert still_to_be_held(False, None, NOW)  # no times yet: the sync fails it
 
     def test_a_meeting_held_stays_as_stored(self) -> None:
-        assert not made_again_when_deleted(True, NOW + dt.timedelta(hours=1), NOW)
+        assert not still_to_be_held(True, NOW + dt.timedelta(hours=1), NOW)
 
     def test_a_day_over_stays_as_stored(self) -> None:
-        assert not made_again_when_deleted(False, NOW - dt.timedelta(minutes=1), NOW)
-        assert not made_again_when_deleted(False, NOW, NOW)
+        assert not still_to_be_held(False, NOW - dt.timedelta(minutes=1), NOW)
+        assert not still_to_be_held(False, NOW, NOW)
+
+    def test_what_the_bridge_holds_the_meeting_to_counts_as_moved(self) -> None:
+        wanted = meeting_body(snap())
+        assert wanted is not None
+        assert drifted(wanted, {"id": 1}) == ()
+        assert drifted(wanted, {"start_time": "2026-12-04T13:00:00Z", "duration": 45}) == (
+            "duration",
+            "start_time",
+        )
+        assert drifted(wanted, {"topic": "Mine", "agenda": "", "type": 8}) == (
+            "type",
+            "topic",
+            "agenda",
+        )
+        moved = {"settings": {"auto_recording": "none", "approval_type": 2, "waiting_room": True}}
+        assert drifted(wanted, moved) == ("settings.auto_recording", "settings.approval_type")
+        assert drifted(wanted, {"start_time": "tomorrow"}) == ("start_time",)
+        assert drifted(wanted, {"settings": "none"}) == ("settings",)
+
+    def test_the_bridges_own_patch_moves_nothing(self) -> None:
+        """What the bridge's own patch notifies is what it asked for: the same instant in
+        another notation, the settings it sets, and what is the host's to change."""
+        wanted = meeting_body(snap())
+        assert wanted is not None
+        own = {
+            **wanted,
+            "start_time": (NOW + dt.timedelta(days=2))
+            .astimezone(dt.timezone(dt.timedelta(hours=1)))
+            .isoformat(),
+            "timezone": "UTC",
+            "password": "123456",
+            "settings": {**wanted["settings"], "waiting_room": False},
+        }
+        assert drifted(wanted, own) == ()

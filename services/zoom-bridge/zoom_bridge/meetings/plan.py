@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from te_shared import rules
@@ -190,13 +191,57 @@ def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
     return Nothing()
 
 
-def made_again_when_deleted(ended: bool, end: dt.datetime | None, now: dt.datetime) -> bool:
-    """Whether a day's meeting that was deleted at Zoom (its host deleting it in Zoom's web
-    portal: ``meeting.deleted``) is made again, so the day's join link works: while the day is
-    still to be held, that is the meeting was never ended and the day is not over. A meeting
-    that was held, or whose day is over, stays as it is stored: its attendance and recordings
-    came from it, and nobody will join it again."""
+def still_to_be_held(ended: bool, end: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether the bridge still keeps a day's meeting as the day wants it when someone changed
+    it at Zoom (its host, in Zoom's web portal): made again once deleted (``meeting.deleted``),
+    changed back once edited (``meeting.updated``). So while the day is still to be held: the
+    meeting was never ended and the day is not over. A meeting that was held, or whose day is
+    over, stays as it is: its attendance and recordings came from it, and nobody will join it
+    again."""
     return not ended and (end is None or end > now)
+
+
+#: the settings of a day's meeting the bridge sets (:func:`meeting_body`); the host's others
+#: (waiting room, passcode, ...) are theirs to change at Zoom
+HELD_SETTINGS = ("auto_recording", "approval_type", "registration_type")
+
+
+def drifted(wanted: MeetingBody, changed: Mapping[str, object]) -> tuple[str, ...]:
+    """The fields a change at Zoom (a ``meeting.updated`` object: the fields the update
+    changed, as they are now) moved away from the day's meeting as the bridge asks for it
+    (``wanted``): the type, start (as an instant), duration, topic, agenda (which recognises
+    the day's meeting) and :data:`HELD_SETTINGS`. The time zone only shows the start, the
+    rest is the host's. A value that cannot be read counts as moved."""
+    moved = [
+        key
+        for key in ("type", "duration", "topic", "agenda")
+        if key in changed and changed[key] != wanted.get(key)
+    ]
+    if "start_time" in changed and _instant(changed["start_time"]) != _instant(
+        wanted.get("start_time")
+    ):
+        moved.append("start_time")
+    settings = changed.get("settings")
+    if "settings" in changed and not isinstance(settings, Mapping):
+        moved.append("settings")
+    elif isinstance(settings, Mapping):
+        held = wanted.get("settings") or {}
+        moved += [
+            f"settings.{key}"
+            for key in HELD_SETTINGS
+            if key in settings and key in held and settings[key] != held.get(key)
+        ]
+    return tuple(moved)
+
+
+def _instant(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 # ---- the meeting Zoom is asked for ---------------------------------------------------------

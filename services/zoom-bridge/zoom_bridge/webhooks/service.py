@@ -42,6 +42,7 @@ from zoom_bridge.webhooks import rules
 log = get_logger(__name__)
 
 MEETING_DELETED = "meeting.deleted"
+MEETING_UPDATED = "meeting.updated"
 
 #: Events the bridge acts on; anything else is acknowledged and ignored. Among the ignored:
 #: the waiting-room events (``meeting.participant_joined_waiting_room``, ``_admitted``,
@@ -53,6 +54,7 @@ HANDLED = frozenset(
         attendance.LEFT,
         "meeting.ended",
         MEETING_DELETED,
+        MEETING_UPDATED,
         "recording.completed",
         "app_deauthorized",
     }
@@ -439,8 +441,34 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await _deleted_at_zoom(session, meeting)
         if batch is not None:
             batch.meetings.clear()  # the meeting found before is forgotten now
+    elif event.event == MEETING_UPDATED:
+        await _updated_at_zoom(session, meeting, obj)
     elif event.event == "recording.completed":
         await _recording(session, meeting, obj, settings)
+
+
+async def _updated_at_zoom(
+    session: AsyncSession, meeting: ZoomMeeting, changed: dict[str, Any]
+) -> None:
+    """``meeting.updated`` for a day's stored meeting: when the change moved what the bridge
+    holds the meeting to (:func:`plan.drifted`: its time, topic, agenda, recording or
+    registration) while the day is still to be held, the day's sync patches it back (the day's
+    time is the one users see, and Zoom mails registrants the meeting's). The bridge's own
+    patches notify too and move nothing, so they change nothing (no ping-pong)."""
+    if meeting.desired != "present" or meeting.status != c.MeetingStatus.CREATED.value:
+        return  # being deleted, or being made: the sync owns it
+    if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
+        return
+    snap = await store.read_snapshot(session, meeting.day_id)
+    wanted = plan.meeting_body(snap) if snap is not None else None
+    if wanted is None:
+        return
+    moved = plan.drifted(wanted, changed)
+    if not moved:
+        return
+    log.warning("zoom_meeting_changed_at_zoom", day_id=str(meeting.day_id), fields=list(moved))
+    meeting.synced_version = 0  # Zoom no longer holds any version of the day: patch it
+    await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 
 async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
@@ -453,7 +481,7 @@ async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
     another account), and nothing is done."""
     if meeting.desired != "present":
         return
-    if not plan.made_again_when_deleted(meeting.ended, meeting.end, utcnow()):
+    if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
         log.info("zoom_meeting_deleted_at_zoom_kept", day_id=str(meeting.day_id))
         return
     log.warning("zoom_meeting_deleted_at_zoom", day_id=str(meeting.day_id))
