@@ -153,6 +153,33 @@ async def test_r_enr_5_csv_as_excel_saves_it_in_its_code_page_or_as_unicode_text
     }
 
 
+async def test_r_enr_5_an_hr_export_with_its_own_column_names(reg: Reg) -> None:
+    """R-ENR-5: an HR export names its columns its own way ("E-mail", "Session name") and
+    carries others (ignored); a column named twice is refused naming both, not picked."""
+    built = await _event(reg)
+    before = await _message_counts(reg)
+    twice = b"Name,Email,E-mail,Session\r\nAnn,ann@hr.example,ann@hr.example,Daytime\r\n"
+    r = await _import(reg, built.event_id, twice)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert (error["row"], error["column"]) == (1, "C")
+    assert error["reason"] == "columns B and C both name `email`: keep one"
+    await _unchanged_everywhere(reg, built.event_id, before)
+    export = (
+        b"Employee,E-mail,Department,Session name\r\n"
+        b"Ann Smith,Ann@HR.example,Sales,Daytime\r\n"
+        b"Bob Jones,bob@hr.example,Sales,evening\r\n"
+    )
+    r = await _import(reg, built.event_id, export)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"imported": 2, "unchanged": 0}
+    r = await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    assert sorted((e["email"], e["user_id"]) for e in r.json()["items"]) == [
+        ("ann@hr.example", None),  # nobody signed in with them yet: bound when they do
+        ("bob@hr.example", None),
+    ]
+
+
 async def test_r_enr_5_xlsx_with_emails(reg: Reg) -> None:
     """R-ENR-5: XLSX with an `email` column naming known users and `,`-free cells."""
     built = await _event(reg)

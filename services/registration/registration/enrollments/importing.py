@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
 from registration.enrollments import reading
+from registration.enrollments import rules as enrollment_rules
 from registration.enrollments.reading import (
     MAX_BYTES as MAX_BYTES,  # the endpoint's read limit
 )
@@ -39,6 +40,7 @@ from registration.enrollments.reading import (
     NumberedRow,
     Refused,
     RowError,
+    column_letter,
 )
 from registration.enrollments.schemas import MAX_EMAIL, MAX_USER_ID
 from registration.enrollments.service import (
@@ -116,7 +118,6 @@ async def validate(
     if not table:
         raise reject([RowError(1, "file", "the file is empty")], "The import file is empty.")
     header_row, header_cells = table[0]
-    header = [cell.strip().lower() for cell in header_cells]
     data = table[1:]
     if len(data) > MAX_ROWS:
         raise reject(
@@ -130,14 +131,25 @@ async def validate(
             ],
             f"The import file has too many rows: at most {MAX_ROWS} may be imported at once.",
         )
+    col, twice = enrollment_rules.import_columns(header_cells)
+    if twice:
+        errors = [
+            RowError(
+                header_row,
+                column_letter(indexes[1] + 1),
+                f"columns {' and '.join(column_letter(i + 1) for i in indexes)} both name "
+                f"`{name}`: keep one",
+            )
+            for name, indexes in twice.items()
+        ]
+        raise reject(errors, "The import file names a column twice.")
     missing: list[RowError] = []
-    if not any(col in header for col in USER_COLUMNS):
+    if not any(name in col for name in USER_COLUMNS):
         missing.append(RowError(header_row, "user_id", "a `user_id` or `email` column is required"))
-    if SESSION_COLUMN not in header:
+    if SESSION_COLUMN not in col:
         missing.append(RowError(header_row, SESSION_COLUMN, "a `session` column is required"))
     if missing:
         raise reject(missing, "The import file lacks required columns.")
-    col = {name: header.index(name) for name in (*USER_COLUMNS, SESSION_COLUMN) if name in header}
     checked = await _check_rows(session, company_id, event_id, data, col)
     checked.errors += await _check_enrollments(session, company_id, event_id, checked.rows)
     if checked.errors:

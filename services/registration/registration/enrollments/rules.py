@@ -5,6 +5,8 @@ load the facts, ask these, and write."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,3 +128,33 @@ def reopens_session(confirmed: bool, start: dt.datetime, at: dt.datetime) -> boo
     """R-ENR-9: a day added to an ended session with confirmation (R-DAY-8), starting after
     ``at`` (when catalog said so)."""
     return confirmed and start > at
+
+
+#: R-ENR-5: the import's columns by the names HR exports give them. A header cell is read
+#: case-insensitively, without spaces, dots, hyphens and underscores ("E-mail", "User ID",
+#: "Email address", "Session name"); other columns are ignored.
+IMPORT_COLUMNS: dict[str, str] = {
+    "userid": "user_id",
+    "email": "email",
+    "emailaddress": "email",
+    "session": "session",
+    "sessionname": "session",
+}
+_HEADER_NOISE = re.compile(r"[\s._-]+")
+
+
+def import_column(header_cell: str) -> str | None:
+    """The import column a header cell names (:data:`IMPORT_COLUMNS`), if any."""
+    return IMPORT_COLUMNS.get(_HEADER_NOISE.sub("", header_cell).casefold())
+
+
+def import_columns(header: Sequence[str]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Where each import column is (by index) and the columns more than one header cell
+    names (with all their indexes): the import refuses those rather than pick one."""
+    found: dict[str, list[int]] = {}
+    for index, cell in enumerate(header):
+        column = import_column(cell)
+        if column is not None:
+            found.setdefault(column, []).append(index)
+    where = {column: indexes[0] for column, indexes in found.items()}
+    return where, {column: indexes for column, indexes in found.items() if len(indexes) > 1}

@@ -103,3 +103,30 @@ def test_ruling_admin_enrollment_and_attendance_sets() -> None:
     assert {S.APPROVED, S.AWAITING_CONFIRMATION} == rules.MOVED_BY_ATTENDANCE
     assert {S.AWAITING_CONFIRMATION, S.PARTICIPATED, S.MISSED} == rules.REOPENED_BY_NEW_DAY
     assert S.WAITLISTED not in rules.ADMIN_TARGETS
+
+
+class TestImportColumns:
+    """R-ENR-5: an import's columns by the names HR exports give them."""
+
+    def test_names_as_exports_spell_them(self) -> None:
+        for cell, column in (
+            ("user_id", "user_id"),
+            ("User ID", "user_id"),
+            ("USERID", "user_id"),
+            ("email", "email"),
+            ("E-mail", "email"),
+            ("E-Mail", "email"),
+            (" Email address ", "email"),
+            ("e_mail_address", "email"),
+            ("Session", "session"),
+            ("Session name", "session"),
+        ):
+            assert rules.import_column(cell) == column, cell
+        for other in ("Name", "Department", "mail", "sessions", "", "e-mail 2"):
+            assert rules.import_column(other) is None, other
+
+    def test_where_each_column_is_and_what_is_named_twice(self) -> None:
+        where, twice = rules.import_columns(["Name", "E-mail", "Session", "Email", "User ID"])
+        assert where == {"email": 1, "session": 2, "user_id": 4}
+        assert twice == {"email": [1, 3]}
+        assert rules.import_columns(["name"]) == ({}, {})
