@@ -59,6 +59,7 @@ RULES = (
     Rule("a zoom day's settings", message="A Zoom day needs its Zoom settings."),
     Rule("a limit when the limit is on", message="A participant limit (a positive number)"),
     Rule("each locale once, trimmed and in any case", message="is listed twice"),
+    Rule("a recovery's span: until after since", message="until must come after since"),
     # over earlier requests: the same Idempotency-Key with another request (te_shared.idempotency)
     Rule("an Idempotency-Key already used with another request", code="idempotency_key_reused"),
     # over data elsewhere

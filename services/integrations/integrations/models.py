@@ -30,7 +30,7 @@ from te_shared.outbox import OutboxRecordMixin
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"  # given up: every attempt of the schedule failed
-DISCARDED = "discarded"  # its endpoint was disabled (410 Gone) before it was delivered
+DISCARDED = "discarded"  # its endpoint was disabled (410 Gone, or an admin) before delivery
 STATES = (PENDING, DELIVERED, FAILED, DISCARDED)
 
 
@@ -118,6 +118,9 @@ class WebhookDelivery(Base):
     body: Mapped[str] = mapped_column(Text())
     state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    #: attempts made before the current retry schedule started (an admin's recovery starts a
+    #: new one; the log keeps numbering attempts on)
+    schedule_from: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     first_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     leased_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

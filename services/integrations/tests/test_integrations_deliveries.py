@@ -392,3 +392,149 @@ async def test_a_secret_the_key_cannot_open_is_a_failed_attempt_not_a_send(
     assert "cannot be decrypted" in first["error"]
     assert first["status_code"] is None
     assert not webhook_receiver.at("/sealed")
+
+
+async def test_a_receiver_down_past_the_retry_window_recovers_what_it_missed(
+    integ: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    """An integrator's receiver was down longer than the schedule: its deliveries were given
+    up. Recovering since a time queues them again with a schedule of their own, the same
+    ``webhook-id`` and body; the log keeps numbering the attempts; what was delivered, or
+    happened before ``since``, is not sent again."""
+    co = company()
+    endpoint = await integ.register(webhook_receiver.url("/back"), ["*"], co)
+    webhook_receiver.answer("/back", *([500] * 6))
+    window = integ.settings.webhook_retry_window_hours
+    integ.settings.webhook_retry_window_hours = 0.0015
+    try:
+        await integ.apply(integ.enrollment(company=co), integ.enrollment(company=co))
+
+        async def given_up() -> list[dict[str, Any]]:
+            items = await integ.deliveries(endpoint["id"], co)
+            return items if [d["state"] for d in items] == ["failed", "failed"] else []
+
+        failed = await integ.wait(given_up)
+    finally:
+        integ.settings.webhook_retry_window_hours = window
+    first_ids = sorted(d["webhook_id"] for d in failed)
+    assert sorted({r.headers["webhook-id"] for r in webhook_receiver.at("/back")}) == first_ids
+    since = min(d["occurred_at"] for d in failed)
+    url = f"/v1/webhooks/endpoints/{endpoint['id']}/recover"
+    later = {"since": "2999-01-01T00:00:00Z"}
+    assert (await integ.client.post(url, json=later, headers=integ.admin(co))).json() == {
+        "recovered": 0
+    }
+    r = await integ.client.post(url, json={"since": since}, headers=integ.admin(co))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"recovered": 2}
+
+    async def delivered() -> list[dict[str, Any]]:
+        items = await integ.deliveries(endpoint["id"], co)
+        return items if all(d["state"] == "delivered" for d in items) else []
+
+    items = await integ.wait(delivered)
+    assert sorted(d["webhook_id"] for d in items) == first_ids
+    for item in items:
+        assert [a["attempt"] for a in item["attempts"]] == [1, 2, 3, 4]
+        assert [a["status_code"] for a in item["attempts"]] == [500, 500, 500, 200]
+    assert len(webhook_receiver.at("/back")) == 8
+    again = await integ.client.post(url, json={"since": since}, headers=integ.admin(co))
+    assert again.json() == {"recovered": 0}  # nothing given up any more
+    # another company's admin, and a user, reach nothing
+    assert (
+        await integ.client.post(url, json={"since": since}, headers=integ.admin())
+    ).status_code == 404
+    assert (
+        await integ.client.post(url, json={"since": since}, headers=integ.user(co))
+    ).status_code == 403
+    bad = await integ.client.post(
+        url, json={"since": since, "until": since}, headers=integ.admin(co)
+    )
+    assert bad.status_code == 422
+
+
+async def test_an_endpoint_disabled_by_a_410_is_moved_enabled_and_recovered(
+    integ: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    """The integrator's receiver answered 410 (it moved): the admin points the endpoint at the
+    new URL, enables it and recovers what was discarded; later disables it, which discards
+    what is pending as a 410 does."""
+    co = company()
+    endpoint = await integ.register(webhook_receiver.url("/old"), ["*"], co)
+    webhook_receiver.answer("/old", 410)
+    enrollment = integ.enrollment(company=co)
+    await integ.apply(enrollment)
+    path = f"/v1/webhooks/endpoints/{endpoint['id']}"
+
+    async def disabled() -> dict[str, Any] | None:
+        r = await integ.client.get(path, headers=integ.admin(co))
+        return r.json() if r.json()["enabled"] is False else None
+
+    await integ.wait(disabled)
+    recover = await integ.client.post(
+        f"{path}/recover", json={"since": "2000-01-01T00:00:00Z"}, headers=integ.admin(co)
+    )
+    assert recover.status_code == 409
+    assert recover.json()["code"] == "endpoint_disabled"
+    refused: list[dict[str, Any]] = [
+        {},
+        {"url": None},
+        {"enabled": None, "events": None},
+        {"events": []},
+        {"x": 1},
+    ]
+    for bad in refused:
+        r = await integ.client.patch(path, json=bad, headers=integ.admin(co))
+        assert r.status_code == 422, (bad, r.text)
+    assert (
+        await integ.client.patch(path, json={"enabled": True}, headers=integ.admin())
+    ).status_code == 404
+    assert (
+        await integ.client.patch(path, json={"enabled": True}, headers=integ.user(co))
+    ).status_code == 403
+
+    change = {
+        "url": webhook_receiver.url("/new"),
+        "enabled": True,
+        "events": ["enrollment.changed", "enrollment.changed"],
+        "description": "HR system, new host",
+    }
+    r = await integ.client.patch(path, json=change, headers=integ.admin(co))
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    assert (shown["url"], shown["enabled"], shown["events"]) == (
+        change["url"],
+        True,
+        ["enrollment.changed"],
+    )
+    assert (shown["disabled_reason"], shown["disabled_at"]) == (None, None)
+    assert shown["description"] == "HR system, new host"
+    assert "secret" not in shown
+    r = await integ.client.post(
+        f"{path}/recover", json={"since": "2000-01-01T00:00:00Z"}, headers=integ.admin(co)
+    )
+    assert r.json() == {"recovered": 1}
+    [received] = await integ.wait(lambda: _at(webhook_receiver, "/new"))
+    assert verify(endpoint["secret"], received)["data"]["enrollment_id"] == str(
+        enrollment.enrollment_id
+    )
+
+    webhook_receiver.answer("/new", *([500] * 20))  # the next one stays pending, retried
+    await integ.apply(integ.enrollment(company=co))
+    await integ.wait(lambda: _at(webhook_receiver, "/new", 2))
+    r = await integ.client.patch(
+        path, json={"enabled": False, "description": None}, headers=integ.admin(co)
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["enabled"], r.json()["description"]) == (False, None)
+    assert r.json()["disabled_reason"] == "disabled by an admin"
+    states = [d["state"] for d in await integ.deliveries(endpoint["id"], co)]
+    assert states == ["discarded", "delivered"]  # newest first
+    await integ.apply(integ.enrollment(company=co))  # nothing is queued for it any more
+    assert len(await integ.deliveries(endpoint["id"], co)) == 2
+
+
+async def _at(receiver: WebhookReceiver, path: str, count: int = 1) -> list[ReceivedWebhook]:
+    """What ``path`` received, once it is at least ``count`` requests."""
+    received = receiver.at(path)
+    return received if len(received) >= count else []

@@ -241,7 +241,9 @@ async def finish(
             session, delivery.endpoint_id, "the receiver answered 410 Gone", now=now
         )
         return ENDPOINT_GONE
-    delay = schedule.next_delay(delivery.attempts, window_seconds=window_seconds, scale=scale)
+    delay = schedule.next_delay(
+        delivery.attempts - delivery.schedule_from, window_seconds=window_seconds, scale=scale
+    )
     if delay is None:
         delivery.state = FAILED
         delivery.finished_at = now
@@ -272,6 +274,41 @@ async def disable_endpoint(
         )
         .execution_options(synchronize_session="fetch")
     )
+
+
+async def recover(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    until: dt.datetime | None,
+) -> int:
+    """Queue again the endpoint's deliveries that were given up or discarded, of changes that
+    happened from ``since`` (to ``until``): each with a retry schedule of its own starting now,
+    the same ``webhook-id`` and body (a receiver that got one deduplicates it), in its subject's
+    order again. How many were queued."""
+    now = utcnow()
+    d = WebhookDelivery
+    where = [d.endpoint_id == endpoint_id, d.state.in_((FAILED, DISCARDED)), d.occurred_at >= since]
+    if until is not None:
+        where.append(d.occurred_at < until)
+    result = await session.execute(
+        update(d)
+        .where(*where)
+        .values(
+            state=PENDING,
+            schedule_from=d.attempts,
+            next_attempt_at=now,
+            finished_at=None,
+            leased_until=None,
+            claim_token=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    recovered = int(getattr(result, "rowcount", 0) or 0)
+    if recovered:
+        session.info[QUEUED] = True  # the worker is woken once this transaction commits
+    return recovered
 
 
 async def remove_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:

@@ -14,7 +14,10 @@ from integrations.webhooks.schemas import (
     DeliveryState,
     EndpointIn,
     EndpointOut,
+    EndpointPatch,
     EndpointWithSecret,
+    RecoverIn,
+    RecoverOut,
 )
 from te_shared.auth import AdminPrincipal
 from te_shared.errors import problem_responses
@@ -67,6 +70,53 @@ async def get_endpoint(
     endpoint_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
 ) -> EndpointOut:
     return service.out(await service.get(session, admin.company_id, endpoint_id))
+
+
+@router.patch(
+    "/{endpoint_id}",
+    response_model=EndpointOut,
+    responses=problem_responses(404, 422),
+    summary="Change an endpoint's URL, event types or description; enable or disable it",
+    description=(
+        "At least one field. A new `url` is checked as at registration (422 `https_required`, "
+        "`target_refused`, `target_unresolvable`, `invalid_url`) and receives what is still "
+        "pending. `enabled: true` turns on an endpoint that was disabled (its receiver "
+        "answered 410 Gone, or an admin disabled it): changes from then on are delivered, and "
+        "`POST .../recover` queues earlier ones again. `enabled: false` stops deliveries and "
+        "discards what was pending. The secret is unchanged (see `rotate-secret`)."
+    ),
+)
+async def update_endpoint(
+    endpoint_id: uuid.UUID,
+    body: EndpointPatch,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> EndpointOut:
+    await service.get(session, admin.company_id, endpoint_id)  # 404 before the URL is resolved
+    if body.url is not None:
+        await service.check_url(body.url, policy_of(settings))
+    return await service.update(session, admin.company_id, endpoint_id, body)
+
+
+@router.post(
+    "/{endpoint_id}/recover",
+    response_model=RecoverOut,
+    responses=problem_responses(404, 409, 422),
+    summary="Queue again the deliveries given up or discarded since a time",
+    description=(
+        "For a receiver that was down longer than the retry schedule (about three days), or "
+        "disabled: the endpoint's deliveries that were given up (`failed`) or `discarded`, of "
+        "changes that happened from `since` (to `until`), are queued again, each with a new "
+        "retry schedule, the same `webhook-id` and body (a receiver deduplicates one it already "
+        "has) and in its subject's order. Deliveries are kept `WEBHOOK_RETENTION_DAYS` (30). "
+        "409 `endpoint_disabled` while the endpoint is disabled."
+    ),
+)
+async def recover_deliveries(
+    endpoint_id: uuid.UUID, body: RecoverIn, admin: AdminPrincipal, session: SessionDep
+) -> RecoverOut:
+    return RecoverOut(recovered=await service.recover(session, admin.company_id, endpoint_id, body))
 
 
 @router.delete(

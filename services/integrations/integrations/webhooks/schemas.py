@@ -2,9 +2,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from integrations.delivery.events import ALL, EVENT_TYPES
 from integrations.delivery.targets import MAX_URL_LENGTH
@@ -33,23 +41,84 @@ _NOT_IN_URL = rf"\s{CONTROL_RANGES}"
 TARGET_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@{_NOT_IN_URL}]+(?:[/?][^#{_NOT_IN_URL}]*)?$"
 
 
+#: an endpoint's URL as a body carries it
+TargetUrl = Annotated[str, CleanText(MAX_URL_LENGTH)]
+URL_DESCRIPTION: dict[str, Any] = {
+    "description": "Where deliveries are POSTed: an `https://` URL whose host resolves to "
+    "public addresses only (`http://` and private networks only where the service's "
+    "settings allow them, as in a local run); no credentials, no fragment.",
+    # what a schema can state of it: an absolute http(s) URL with a host and no credentials
+    # (the scheme the settings allow and where the host resolves, it cannot)
+    "json_schema_extra": {"pattern": TARGET_PATTERN},
+}
+EVENTS_DESCRIPTION = (
+    "Event types to receive: " + ", ".join(f"`{e}`" for e in EVENT_TYPES) + "; `*` for all."
+)
+Description = Annotated[str, CleanText(500, min_length=0, multiline=True)]
+
+
 class EndpointIn(Body):
-    url: Annotated[str, CleanText(MAX_URL_LENGTH)] = Field(
-        description="Where deliveries are POSTed: an `https://` URL whose host resolves to "
-        "public addresses only (`http://` and private networks only where the service's "
-        "settings allow them, as in a local run); no credentials, no fragment.",
-        # what a schema can state of it: an absolute http(s) URL with a host and no credentials
-        # (the scheme the settings allow and where the host resolves, it cannot)
-        json_schema_extra={"pattern": TARGET_PATTERN},
+    url: TargetUrl = Field(**URL_DESCRIPTION)
+    events: list[EventType] = Field(min_length=1, max_length=20, description=EVENTS_DESCRIPTION)
+    description: Description | None = None
+
+
+#: what a PATCH may change; a null ``description`` clears it, any other null changes nothing
+PATCHABLE = ("url", "events", "description", "enabled")
+
+
+class EndpointPatch(Body):
+    """What an admin changes on an endpoint (at least one field). ``enabled: true`` turns a
+    disabled endpoint (its receiver answered 410 Gone, or an admin disabled it) on again:
+    changes from then on are delivered (the recovery endpoint queues earlier ones again);
+    ``enabled: false`` stops deliveries and discards what was still pending."""
+
+    # the rule below, stated in the schema too: at least one of them (only description null)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                if name != "description"
+                else {"required": [name]}
+                for name in PATCHABLE
+            ]
+        }
     )
-    events: list[EventType] = Field(
-        min_length=1,
-        max_length=20,
-        description="Event types to receive: "
-        + ", ".join(f"`{e}`" for e in EVENT_TYPES)
-        + "; `*` for all.",
+
+    url: TargetUrl | None = Field(default=None, **URL_DESCRIPTION)
+    events: list[EventType] | None = Field(
+        default=None, min_length=1, max_length=20, description=EVENTS_DESCRIPTION
     )
-    description: Annotated[str, CleanText(500, min_length=0, multiline=True)] | None = None
+    description: Description | None = None
+    enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> EndpointPatch:
+        # null leaves url, events and enabled as they are; it clears the description
+        given = {name for name in ("url", "events", "enabled") if getattr(self, name) is not None}
+        if not given and "description" not in self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(PATCHABLE)}")
+        return self
+
+
+class RecoverIn(Body):
+    """Which given-up or discarded deliveries to queue again: those of changes that happened
+    from ``since`` (to ``until``, when given)."""
+
+    since: AwareDatetime = Field(description="Changes that happened at or after this time.")
+    until: AwareDatetime | None = Field(
+        default=None, description="... and before this time (default: up to now)."
+    )
+
+    @model_validator(mode="after")
+    def _a_time_span(self) -> RecoverIn:
+        if self.until is not None and self.until <= self.since:
+            raise ValueError("until must come after since")
+        return self
+
+
+class RecoverOut(BaseModel):
+    recovered: int = Field(description="Deliveries queued again.")
 
 
 class EndpointOut(BaseModel):
@@ -59,7 +128,9 @@ class EndpointOut(BaseModel):
     url: str
     description: str | None
     events: list[str]
-    enabled: bool = Field(description="False once the receiver answered 410 Gone.")
+    enabled: bool = Field(
+        description="False once the receiver answered 410 Gone, or an admin disabled it."
+    )
     disabled_reason: str | None
     disabled_at: dt.datetime | None
     created_at: dt.datetime

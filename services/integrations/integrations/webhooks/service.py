@@ -19,7 +19,9 @@ from integrations.webhooks.schemas import (
     DeliveryPage,
     EndpointIn,
     EndpointOut,
+    EndpointPatch,
     EndpointWithSecret,
+    RecoverIn,
 )
 from te_shared.db import utcnow
 from te_shared.errors import Conflict, NotFound, field_error
@@ -146,6 +148,49 @@ async def rotate(
     endpoint.secret_rotated_at = now
     await session.flush()
     return with_secret(endpoint, secret)
+
+
+async def update(
+    session: AsyncSession, company_id: str, endpoint_id: uuid.UUID, body: EndpointPatch
+) -> EndpointOut:
+    """Change what the admin gave (the URL already checked). A new URL or event types apply to
+    what is delivered from now on, pending deliveries included (they go to the new URL);
+    ``enabled`` turns the endpoint on (changes from now on reach it) or off (what was pending is
+    discarded, as a 410 does)."""
+    endpoint = await get(session, company_id, endpoint_id)
+    given = body.model_fields_set
+    if body.url is not None:
+        endpoint.url = body.url
+    if body.events is not None:
+        events = _unique(body.events)
+        endpoint.events = ["*"] if "*" in events else events
+    if "description" in given:
+        endpoint.description = body.description or None
+    if body.enabled is True and not endpoint.enabled:
+        endpoint.enabled = True
+        endpoint.disabled_reason = None
+        endpoint.disabled_at = None
+    elif body.enabled is False and endpoint.enabled:
+        await queue.disable_endpoint(session, endpoint.id, DISABLED_BY_ADMIN, now=utcnow())
+    await session.flush()
+    return out(endpoint)
+
+
+DISABLED_BY_ADMIN = "disabled by an admin"
+
+
+async def recover(
+    session: AsyncSession, company_id: str, endpoint_id: uuid.UUID, body: RecoverIn
+) -> int:
+    """Queue again the endpoint's given-up and discarded deliveries of the span (409 while the
+    endpoint is disabled: they would only be discarded again)."""
+    endpoint = await get(session, company_id, endpoint_id)
+    if not endpoint.enabled:
+        raise Conflict(
+            "The endpoint is disabled: enable it first (PATCH with enabled: true).",
+            code="endpoint_disabled",
+        )
+    return await queue.recover(session, endpoint.id, since=body.since, until=body.until)
 
 
 async def remove(session: AsyncSession, company_id: str, endpoint_id: uuid.UUID) -> None:
