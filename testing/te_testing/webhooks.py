@@ -26,7 +26,7 @@ class WebhookReceiver:
     """An HTTP server in the test process that receives webhooks (uvicorn on a free port of
     127.0.0.1, in the test's event loop). Every request is kept in :attr:`received`; each path
     answers 200 unless told otherwise: :meth:`answer` queues statuses (a ``Location`` goes with
-    3xx), :meth:`delay` makes it slow."""
+    3xx), :meth:`answer_headers` adds headers, :meth:`delay` makes it slow."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -34,6 +34,7 @@ class WebhookReceiver:
         self._statuses: dict[str, list[int]] = {}
         self._delays: dict[str, float] = {}
         self._bodies: dict[str, bytes] = {}
+        self._headers: dict[str, dict[str, str]] = {}
         self._rules: list[tuple[Callable[[ReceivedWebhook], bool], list[int]]] = []
         self._server = InProcessServer(self, self.port, lifespan="off", timeout_graceful_shutdown=1)
 
@@ -50,6 +51,10 @@ class WebhookReceiver:
         """Answer the next requests ``match`` accepts with ``statuses`` in turn (before any
         status queued for their path)."""
         self._rules.append((match, list(statuses)))
+
+    def answer_headers(self, path: str, headers: dict[str, str]) -> None:
+        """Send ``headers`` with every answer from ``path`` (``Retry-After``, ...)."""
+        self._headers[path] = headers
 
     def delay(self, path: str, seconds: float) -> None:
         self._delays[path] = seconds
@@ -88,6 +93,7 @@ class WebhookReceiver:
         queued = matched or self._statuses.get(path) or []
         status = queued.pop(0) if queued else 200
         extra = [(b"location", f"{path}/moved".encode())] if 300 <= status < 400 else []
+        extra += [(k.encode(), v.encode()) for k, v in self._headers.get(path, {}).items()]
         await send(
             {
                 "type": "http.response.start",

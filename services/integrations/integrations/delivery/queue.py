@@ -242,7 +242,10 @@ async def finish(
         )
         return ENDPOINT_GONE
     delay = schedule.next_delay(
-        delivery.attempts - delivery.schedule_from, window_seconds=window_seconds, scale=scale
+        delivery.attempts - delivery.schedule_from,
+        window_seconds=window_seconds,
+        scale=scale,
+        retry_after=answer.retry_after,
     )
     if delay is None:
         delivery.state = FAILED

@@ -14,6 +14,8 @@ import random
 #: seconds to wait after the 1st, 2nd, ... failed attempt; the last one repeats
 DELAYS: tuple[float, ...] = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600)
 JITTER = 0.2
+#: the longest a receiver's Retry-After holds the next attempt back: the schedule's longest wait
+MAX_RETRY_AFTER = DELAYS[-1]
 
 
 def nominal_delay(attempt: int) -> float:
@@ -32,13 +34,19 @@ def next_delay(
     window_seconds: float = 72 * 3600,
     scale: float = 1.0,
     rng: random.Random | None = None,
+    retry_after: float | None = None,
 ) -> float | None:
     """Seconds until the next attempt after ``attempts`` attempts failed, or None: give up
-    (the last one was due at or past the window)."""
+    (the last one was due at or past the window). A receiver that said when to come back
+    (``retry_after``, from a 429 or 503) is not tried sooner, nor later than the schedule's
+    longest wait (:data:`MAX_RETRY_AFTER`): its wait does not stretch the window."""
     if nominal_offset(attempts) >= window_seconds:
         return None
     jitter = (rng or random).uniform(1 - JITTER, 1 + JITTER)
-    return nominal_delay(attempts) * scale * jitter
+    delay = nominal_delay(attempts) * scale * jitter
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
 
 
 def attempts_in_window(window_seconds: float = 72 * 3600) -> int:

@@ -30,6 +30,7 @@ from integrations.delivery.targets import (
     resolve,
     system_resolver,
 )
+from te_shared.retry_after import parse_retry_after
 
 USER_AGENT = "training-events-webhooks/1.0"
 _REFUSED = "target refused: "
@@ -112,6 +113,10 @@ def make_client(
     )
 
 
+#: answers whose Retry-After says when to come back (RFC 6585's 429, RFC 9110's 503)
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What one attempt got."""
@@ -120,6 +125,8 @@ class Answer:
     duration_ms: int
     error: str | None
     excerpt: str | None
+    #: seconds the receiver asked to wait (``Retry-After`` with a 429 or 503), if it did
+    retry_after: float | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -164,6 +171,7 @@ async def send(
     status: int | None = None
     raw = b""
     error: str | None = None
+    retry_after: float | None = None
     try:
         parse_url(url, policy)  # the scheme rule may have changed since the registration
         async with asyncio.timeout(timeout):
@@ -173,6 +181,8 @@ async def send(
             response = await client.send(request, stream=True)
             try:
                 status = response.status_code
+                if status in RETRY_AFTER_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
                 async for chunk in response.aiter_raw():
                     raw += chunk
                     if len(raw) >= excerpt_bytes:
@@ -187,4 +197,4 @@ async def send(
         # the receiver answered: its status is the outcome (a body cut short does not matter)
         error = "redirect not followed" if 300 <= status < 400 else None
     duration_ms = int((time.monotonic() - started) * 1000)
-    return Answer(status, duration_ms, error, clean_excerpt(raw, excerpt_bytes))
+    return Answer(status, duration_ms, error, clean_excerpt(raw, excerpt_bytes), retry_after)

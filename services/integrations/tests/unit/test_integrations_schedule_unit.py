@@ -49,3 +49,14 @@ def test_the_scale_shrinks_the_waits_and_the_window_alike() -> None:
 def test_a_short_window_gives_up_early() -> None:
     assert schedule.next_delay(1, window_seconds=1) is not None  # the first is always retried
     assert schedule.next_delay(2, window_seconds=1) is None
+
+
+def test_a_receivers_retry_after_holds_the_next_attempt_back_within_the_longest_wait() -> None:
+    rng = random.Random(7)
+    assert schedule.next_delay(1, retry_after=60, rng=rng) == 60  # not the 5 s of the schedule
+    scheduled = schedule.next_delay(3, retry_after=1, rng=rng)
+    assert scheduled is not None
+    assert scheduled >= 30 * 60 * 0.8  # never sooner than the schedule
+    longest = schedule.next_delay(1, retry_after=7 * 24 * 3600, rng=rng)
+    assert longest == schedule.MAX_RETRY_AFTER == 10 * 3600  # a week is held to 10 hours
+    assert schedule.next_delay(13, retry_after=60) is None  # nor does it stretch the window

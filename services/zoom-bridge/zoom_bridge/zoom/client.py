@@ -11,7 +11,6 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared.db import is_postgres, read_only, utcnow
 from te_shared.logging import get_logger
+from te_shared.retry_after import parse_retry_after, parse_retry_at
 from zoom_bridge.accounts.events import announce
 from zoom_bridge.crypto import TokenCipher
 from zoom_bridge.models import ZoomAccount
@@ -98,37 +98,6 @@ class ZoomReconnect(ZoomNotConnected):
 class ZoomInvalidGrant(ZoomFatal):
     """The token endpoint refused the grant (``invalid_grant``): a used or expired code, a
     refresh token Zoom no longer knows."""
-
-
-def parse_retry_at(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
-    """When a Retry-After value says to come back: after delay-seconds, at an HTTP date (RFC
-    9110), or at the ISO 8601 time Zoom sends for daily limits (``2020-05-31T00:00:00Z``)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    now = now or utcnow()
-    try:
-        return now + dt.timedelta(seconds=max(0.0, float(value)))
-    except (ValueError, OverflowError):
-        pass
-    when: dt.datetime | None = None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        try:
-            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(when, now)
-
-
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value (see :func:`parse_retry_at`)."""
-    now = now or utcnow()
-    when = parse_retry_at(value, now)
-    return None if when is None else max(0.0, (when - now).total_seconds())
 
 
 def _retry_after(response: httpx.Response) -> float | None:
