@@ -30,6 +30,8 @@ from te_shared.errors import Conflict, NotFound, field_error
 MAX_ENDPOINTS = 50
 #: rotated-out secrets kept signing at once (rotating again within the overlap keeps them)
 MAX_PREVIOUS_SECRETS = 5
+#: why an endpoint an admin disabled is disabled (``disabled_reason``)
+DISABLED_BY_ADMIN = "disabled by an admin"
 
 
 def _previous_expiry(endpoint: WebhookEndpoint, now: dt.datetime) -> dt.datetime | None:
@@ -174,9 +176,6 @@ async def update(
         await queue.disable_endpoint(session, endpoint.id, DISABLED_BY_ADMIN, now=utcnow())
     await session.flush()
     return out(endpoint)
-
-
-DISABLED_BY_ADMIN = "disabled by an admin"
 
 
 async def recover(

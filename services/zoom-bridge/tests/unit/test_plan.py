@@ -250,7 +250,17 @@ class TestChangedAtZoom:
             .astimezone(dt.timezone(dt.timedelta(hours=1)))
             .isoformat(),
             "timezone": "UTC",
+            "topic": f" {wanted['topic']} ",
             "password": "123456",
             "settings": {**wanted["settings"], "waiting_room": False},
         }
         assert drifted(wanted, own) == ()
+
+    def test_a_start_zoom_keeps_to_the_minute_is_not_moved(self) -> None:
+        wanted = meeting_body(snap(start=NOW + dt.timedelta(days=2, seconds=30)))
+        assert wanted is not None
+        assert wanted["start_time"].endswith(":30Z")
+        on_the_minute = (NOW + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert drifted(wanted, {"start_time": on_the_minute}) == ()
+        a_minute_on = (NOW + dt.timedelta(days=2, minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert drifted(wanted, {"start_time": a_minute_on}) == ("start_time",)

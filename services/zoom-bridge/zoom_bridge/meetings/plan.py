@@ -211,11 +211,15 @@ def drifted(wanted: MeetingBody, changed: Mapping[str, object]) -> tuple[str, ..
     changed, as they are now) moved away from the day's meeting as the bridge asks for it
     (``wanted``): the type, start (as an instant), duration, topic, agenda (which recognises
     the day's meeting) and :data:`HELD_SETTINGS`. The time zone only shows the start, the
-    rest is the host's. A value that cannot be read counts as moved."""
+    rest is the host's. A value that cannot be read counts as moved.
+
+    Compared as Zoom may keep them, so that a notification of the bridge's own patch never
+    counts as moved (a ping-pong would spend the daily update quota): texts without the white
+    space around them, the start to the minute (Zoom schedules minutes)."""
     moved = [
         key
         for key in ("type", "duration", "topic", "agenda")
-        if key in changed and changed[key] != wanted.get(key)
+        if key in changed and _same(changed[key]) != _same(wanted.get(key))
     ]
     if "start_time" in changed and _instant(changed["start_time"]) != _instant(
         wanted.get("start_time")
@@ -234,14 +238,19 @@ def drifted(wanted: MeetingBody, changed: Mapping[str, object]) -> tuple[str, ..
     return tuple(moved)
 
 
+def _same(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
 def _instant(value: object) -> dt.datetime | None:
+    """A start time, to the minute."""
     if not isinstance(value, str):
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed.replace(second=0, microsecond=0) if parsed.tzinfo is not None else None
 
 
 # ---- the meeting Zoom is asked for ---------------------------------------------------------
