@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 from sqlalchemy import and_, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -88,6 +88,10 @@ def location(
     return join_url if status in rules.JOIN_LINK else None
 
 
+#: how often a calendar app subscribed to the feed is asked to fetch it again
+REFRESH = dt.timedelta(hours=1)
+
+
 def render(entries: list[Entry], now: dt.datetime, name: str = "Trainings") -> bytes:
     """The calendar as RFC 5545 text (CRLF lines, folded), with the ``VTIMEZONE`` of every
     time zone it uses."""
@@ -96,7 +100,13 @@ def render(entries: list[Entry], now: dt.datetime, name: str = "Trainings") -> b
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", name)
+    calendar.add("name", name)  # RFC 7986
+    calendar.add("x-wr-calname", name)  # what Apple, Google and Outlook read
+    # how often a subscribed client should fetch it again (RFC 7986; Outlook and Apple read
+    # X-PUBLISHED-TTL): without it they choose, Outlook.com every few hours and Google up to a
+    # day, so a moved day or a new join link reached the calendar that late
+    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH))
     for entry in sorted(entries, key=lambda e: (e.start, str(e.day_id))):
         tz = ZoneInfo(entry.timezone)
         event = Event()

@@ -52,4 +52,8 @@ def test_render_is_rfc_5545_with_its_time_zones() -> None:
     assert str(event["SUMMARY"]) == "Ö, ümlauts; commas"
     assert (str(event["STATUS"]), int(str(event["SEQUENCE"]))) == ("TENTATIVE", 3)
     assert [str(t["TZID"]) for t in parsed.walk("VTIMEZONE")] == ["Europe/Berlin"]
+    # subscribed clients are asked to fetch it hourly (RFC 7986, and what Outlook reads)
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in body
+    assert b"\r\nX-PUBLISHED-TTL:PT1H\r\n" in body
+    assert (str(parsed["NAME"]), str(parsed["X-WR-CALNAME"])) == ("Trainings", "Trainings")
     assert icalendar.Calendar.from_ical(calendar.render([], start)).walk("VEVENT") == []
