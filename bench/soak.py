@@ -90,6 +90,8 @@ MEMBER_WORKERS = 6
 SERVICES = ("catalog", "registration", "bridge", "integrations")
 GAP = (20.0, 60.0)  # seconds between two faults
 SETTLE = 180.0  # seconds the checks wait for what is still on its way
+#: the Zoom webhooks the soak itself sends (SQL)
+PARTICIPANT_EVENTS = "('meeting.participant_joined', 'meeting.participant_left')"
 
 
 # --- the faults ------------------------------------------------------------------------------
@@ -687,8 +689,20 @@ async def check(soak: Soak) -> list[Row]:
 
     # first what is still on its way: Zoom's webhooks into attendance, the outboxes
     async def processed() -> int:
+        """The participant webhooks the soak sent, processed (Zoom also notifies the bridge's
+        own patches and deletions: ``meeting.updated``, ``meeting.deleted``; counted below)."""
         got = await rows(
-            bridge, "SELECT count(*) FROM zoom_webhook_events WHERE processed AND NOT failed"
+            bridge,
+            "SELECT count(*) FROM zoom_webhook_events WHERE processed AND NOT failed "
+            f"AND event IN {PARTICIPANT_EVENTS}",
+        )
+        return int(got[0][0])
+
+    async def notifications_left() -> int:
+        got = await rows(
+            bridge,
+            "SELECT count(*) FROM zoom_webhook_events WHERE (failed OR NOT processed) "
+            f"AND event NOT IN {PARTICIPANT_EVENTS}",
         )
         return int(got[0][0])
 
@@ -700,6 +714,7 @@ async def check(soak: Soak) -> list[Row]:
         return total
 
     webhooks = await settle(processed, len(ledger.webhooks))
+    notifications = await settle(notifications_left, 0)
     await settle(unsent, 0)
 
     # registration against the ledger
@@ -839,6 +854,9 @@ async def check(soak: Soak) -> list[Row]:
 
     out.append(
         count_row("Zoom webhooks accepted, each processed once", len(ledger.webhooks), webhooks)
+    )
+    out.append(
+        count_row("Zoom's notifications of the bridge's changes left or failed", 0, notifications)
     )
     out.append(count_row("outbox messages unsent", 0, await settle(unsent, 0)))
     pending = await rows(

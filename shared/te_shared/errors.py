@@ -221,12 +221,18 @@ def _method_not_allowed(request: Request) -> JSONResponse | None:
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database went away (restart, failover): 503 with Retry-After, not a bare 500."""
-    log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+    return database_unavailable_response(request.url.path, exc)
+
+
+def database_unavailable_response(path: str, exc: BaseException) -> JSONResponse:
+    """The answer to a request whose database went away (also for a middleware, which runs
+    outside the app's exception handlers): 503 with Retry-After."""
+    log.warning("database_unavailable", path=path, error=type(exc).__name__)
     problem = ServiceUnavailable(
         "The service cannot reach its database right now; retry shortly.",
         code="database_unavailable",
     )
-    return problem_response(503, problem.to_problem(request.url.path), {"Retry-After": "2"})
+    return problem_response(503, problem.to_problem(path), {"Retry-After": "2"})
 
 
 #: SQLSTATEs of a transaction the database rolled back to keep concurrent ones consistent: running

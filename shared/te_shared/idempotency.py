@@ -47,7 +47,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from te_shared.auth import JWTConfig, decode_token
 from te_shared.db import UTCDateTime, is_postgres, utcnow
-from te_shared.errors import ProblemError, documented_methods, problem_response
+from te_shared.errors import (
+    ProblemError,
+    database_unavailable,
+    database_unavailable_response,
+    documented_methods,
+    problem_response,
+)
 from te_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -277,6 +283,14 @@ class IdempotencyMiddleware:
         except ProblemError as exc:
             headers = {"Retry-After": "1"} if isinstance(exc, KeyInUse) else None
             await problem_response(exc.status, exc.to_problem(path), headers)(scope, receive, send)
+            return
+        except Exception as exc:
+            # outside the app's exception handlers: a database that is restarting would
+            # otherwise be a 500 (found by the soak: a refused connection while PostgreSQL
+            # came back)
+            if not database_unavailable(exc):
+                raise
+            await database_unavailable_response(path, exc)(scope, receive, send)
             return
         if replay is not None:
             await _send_replay(replay, send)

@@ -191,6 +191,43 @@ async def test_an_answer_the_key_could_not_keep_is_still_sent(
     assert world.calls == 1
 
 
+async def test_a_database_that_refuses_connections_is_a_503_not_a_500() -> None:
+    """PostgreSQL restarting refuses connections; the key is claimed in the middleware, outside
+    the app's exception handlers, where that was a 500 (found by the soak). It is the 503 with
+    Retry-After every other request gets then, and the endpoint does not run."""
+    engine = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    calls = 0
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/v1/things", status_code=201)
+    async def create(body: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return body
+
+    app.add_middleware(
+        IdempotencyMiddleware,
+        model=Record,
+        sessionmaker=lambda: maker,
+        jwt_config=lambda: JWTConfig(secret=SECRET, audience=AUDIENCE),
+        ttl=dt.timedelta(hours=24),
+        lease=dt.timedelta(seconds=60),
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            headers = {**token("u1"), "Idempotency-Key": "k-down"}
+            answer = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    finally:
+        await engine.dispose()
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "2"
+    assert answer.json()["code"] == "database_unavailable"
+    assert calls == 0
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
