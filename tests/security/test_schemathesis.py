@@ -28,10 +28,11 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = "tests.security.schemathesis_hooks"
 EXAMPLES = 10
-#: positive_data_acceptance takes 422 too: the hooks' own check decides which 422s are right
+#: positive_data_acceptance takes 422 too: the hooks' own check decides which 422s are right;
+#: and 412: an If-Match naming a version the resource is not at (stored data, as a 409's)
 CONFIG = """\
 [checks.positive_data_acceptance]
-expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429", "5xx"]
 """
 #: Zoom's OAuth callback: its ``state`` is a single-use token the bridge signs for one browser,
 #: so every generated request is refused (400 ``bad_state``, documented); the bridge's OAuth

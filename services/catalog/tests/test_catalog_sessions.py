@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from te_shared import contracts as c
 from te_testing import messages
 
 Cat = Any
@@ -744,3 +745,65 @@ async def test_admin_only_endpoints_answer_403_to_users_and_change_nothing(cat: 
     assert got["state"] == "hidden"
     assert [s["id"] for s in got["sessions"]] == [sess["id"]]
     assert [d["address"] for d in got["sessions"][0]["days"]] == ["Main st. 1"]
+
+
+async def test_two_admins_editing_at_once_the_second_learns_of_the_first(cat: Cat) -> None:
+    """Conditional edits (RFC 9110): what an admin reads carries an ETag (the version); a
+    PATCH or DELETE with If-Match goes ahead only while the resource is still at that version,
+    else 412 `version_mismatch` naming the version now, and nothing changes or is announced.
+    Without If-Match, an edit goes ahead as before."""
+    co = await cat.company()
+    ev = await cat.event(co)
+    path = f"/v1/events/{ev['id']}"
+    read = await cat.client.get(path, headers=cat.admin(co))
+    assert read.headers["etag"] == f'"{ev["version"]}"'
+    first = await cat.client.patch(
+        path,
+        json={"title": "Python I"},
+        headers={**cat.admin(co), "If-Match": read.headers["etag"]},
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] == f'"{ev["version"] + 1}"'
+    announced = len(await cat.outbox(c.EventChanged.routing_key, event_id=ev["id"]))
+    second = await cat.client.patch(
+        path,
+        json={"title": "Python 2"},
+        headers={**cat.admin(co), "If-Match": read.headers["etag"]},
+    )
+    assert second.status_code == 412, second.text
+    assert (second.json()["code"], second.json()["version"]) == (
+        "version_mismatch",
+        ev["version"] + 1,
+    )
+    after = (await cat.client.get(path, headers=cat.admin(co))).json()
+    assert (after["title"], after["version"]) == ({"en": "Python I"}, ev["version"] + 1)
+    assert len(await cat.outbox(c.EventChanged.routing_key, event_id=ev["id"])) == announced
+    current = first.headers["etag"]
+    for tag in ("{}", "W/{}", '"99", *'):  # the tag as read, weak, or any version
+        r = await cat.client.patch(
+            path,
+            json={"state": "hidden"},
+            headers={**cat.admin(co), "If-Match": tag.format(current)},
+        )
+        assert r.status_code == 200, (tag, r.text)
+        current = r.headers["etag"]
+
+    sess = await cat.session(co, ev["id"])
+    spath = f"/v1/sessions/{sess['id']}"
+    stale = f'"{sess["version"]}"'
+    assert (await cat.client.get(spath, headers=cat.admin(co))).headers["etag"] == stale
+    moved = await cat.client.patch(spath, json={"name": "Evening"}, headers=cat.admin(co))
+    assert moved.status_code == 200, moved.text
+    gone = await cat.client.delete(spath, headers={**cat.admin(co), "If-Match": stale})
+    assert gone.status_code == 412
+    assert (await cat.client.get(spath, headers=cat.admin(co))).status_code == 200
+    day = await cat.day(co, sess["id"])
+    dpath = f"/v1/days/{day['id']}"
+    dtag = (await cat.client.get(dpath, headers=cat.admin(co))).headers["etag"]
+    assert dtag == f'"{day["version"]}"'
+    r = await cat.client.patch(
+        dpath, json={"address": "Hall 2"}, headers={**cat.admin(co), "If-Match": '"0"'}
+    )
+    assert r.status_code == 412
+    r = await cat.client.delete(dpath, headers={**cat.admin(co), "If-Match": dtag})
+    assert r.status_code == 204

@@ -23,6 +23,7 @@ from catalog.sessions.rules import default_registration_end
 from catalog.validation import address_refusal, link_refusal
 from te_shared import contracts as c
 from te_shared import rules as shared_rules
+from te_shared.conditional import check_if_match
 from te_shared.errors import Conflict, FieldError, Unprocessable, field_error
 
 
@@ -297,7 +298,11 @@ def _published(day: Day) -> tuple[object, ...]:
 
 
 async def update_day(
-    session: AsyncSession, company_id: str, day_id: uuid.UUID, data: DayPatch
+    session: AsyncSession,
+    company_id: str,
+    day_id: uuid.UUID,
+    data: DayPatch,
+    if_match: str | None = None,
 ) -> DayOut:
     """Only what the PATCH changes is checked again: a zoom day keeps its Zoom settings (and the
     account role stored with them) through an edit of its times, address or link even after Zoom
@@ -309,6 +314,7 @@ async def update_day(
     day = await DayRepository.from_session(session).get(
         company_id, day_id, lock=True
     )  # fresh, under lock
+    check_if_match(if_match, day.version)
     sent = data.model_fields_set
     before = _published(day)
     fmt = data.format or c.DayFormat(day.format)
@@ -343,10 +349,13 @@ async def update_day(
     return day_out(day, zoom_role_warnings(day, sess))
 
 
-async def delete_day(session: AsyncSession, company_id: str, day_id: uuid.UUID) -> None:
+async def delete_day(
+    session: AsyncSession, company_id: str, day_id: uuid.UUID, if_match: str | None = None
+) -> None:
     found = await DayRepository.from_session(session).get(company_id, day_id)
     sess, event, _ = await _context(session, company_id, found.session_id)
     day = await DayRepository.from_session(session).get(company_id, day_id, lock=True)
+    check_if_match(if_match, day.version)
     day.version += 1
     publish_day_cancelled(
         session, day, sess, event, await SessionRepository.from_session(session).names(sess.id)

@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from catalog.events import service
 from catalog.events.schemas import EventDetail, EventIn, EventOut, EventPage, EventPatch
 from catalog.sessions import service as sessions
 from catalog.sessions.schemas import SessionIn, SessionOut
 from te_shared.auth import AdminPrincipal
+from te_shared.conditional import IfMatch, tagged
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
@@ -37,21 +38,34 @@ async def get_event(
     event_id: uuid.UUID,
     admin: AdminPrincipal,
     session: SessionDep,
+    response: Response,
     view: Annotated[
         Literal["admin", "user"],
         Query(description="`user`: sessions in the order users see them (R-SES-10)."),
     ] = "admin",
 ) -> EventDetail:
     """One event with its sessions and days: sessions by first day's start (sessions without
-    days last), days by start; with `view=user`, sessions ordered as R-SES-10 says."""
-    return await service.get_event(session, admin.company_id, event_id, user_order=view == "user")
+    days last), days by start; with `view=user`, sessions ordered as R-SES-10 says. `ETag`:
+    the event's version, for `If-Match`."""
+    return tagged(
+        response,
+        await service.get_event(session, admin.company_id, event_id, user_order=view == "user"),
+    )
 
 
-@router.patch("/{event_id}", response_model=EventOut, responses=problem_responses(404, 422))
+@router.patch("/{event_id}", response_model=EventOut, responses=problem_responses(404, 412, 422))
 async def update_event(
-    event_id: uuid.UUID, body: EventPatch, admin: AdminPrincipal, session: SessionDep
+    event_id: uuid.UUID,
+    body: EventPatch,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> EventOut:
-    return await service.update_event(session, admin.company_id, event_id, body)
+    """Change the event; with `If-Match`, only while it is still at that version (412)."""
+    return tagged(
+        response, await service.update_event(session, admin.company_id, event_id, body, if_match)
+    )
 
 
 @router.post(

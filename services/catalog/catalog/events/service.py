@@ -30,6 +30,7 @@ from catalog.sessions.schemas import SessionOut
 from catalog.sessions.service import session_out
 from te_shared import contracts as c
 from te_shared import rules
+from te_shared.conditional import check_if_match
 from te_shared.errors import field_error
 
 
@@ -127,9 +128,14 @@ async def get_event(
 
 
 async def update_event(
-    session: AsyncSession, company_id: str, event_id: uuid.UUID, data: EventPatch
+    session: AsyncSession,
+    company_id: str,
+    event_id: uuid.UUID,
+    data: EventPatch,
+    if_match: str | None = None,
 ) -> EventOut:
     event = await EventRepository.from_session(session).get(company_id, event_id, lock=True)
+    check_if_match(if_match, event.version)
     title_changed = False
     if data.title is not None:
         settings = await get_settings(session, company_id)

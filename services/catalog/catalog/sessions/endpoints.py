@@ -11,6 +11,7 @@ from catalog.sessions import service
 from catalog.sessions.repository import SessionRepository
 from catalog.sessions.schemas import SessionOut, SessionPatch
 from te_shared.auth import AdminPrincipal
+from te_shared.conditional import IfMatch, tagged
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
@@ -19,26 +20,37 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_r
 
 @router.get("/{session_id}", response_model=SessionOut, responses=problem_responses(404))
 async def get_session(
-    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, response: Response
 ) -> SessionOut:
+    """One session; `ETag`: its version, for `If-Match`."""
     row = await SessionRepository.from_session(session).get(admin.company_id, session_id)
-    return await service.session_out(session, row)
+    return tagged(response, await service.session_out(session, row))
 
 
 @router.patch(
-    "/{session_id}", response_model=SessionOut, responses=problem_responses(404, 409, 422)
+    "/{session_id}", response_model=SessionOut, responses=problem_responses(404, 409, 412, 422)
 )
 async def update_session(
-    session_id: uuid.UUID, body: SessionPatch, admin: AdminPrincipal, session: SessionDep
+    session_id: uuid.UUID,
+    body: SessionPatch,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> SessionOut:
-    return await service.update_session(session, admin.company_id, session_id, body)
+    """Change the session; with `If-Match`, only while it is still at that version (412)."""
+    return tagged(
+        response,
+        await service.update_session(session, admin.company_id, session_id, body, if_match),
+    )
 
 
-@router.delete("/{session_id}", status_code=204, responses=problem_responses(404))
+@router.delete("/{session_id}", status_code=204, responses=problem_responses(404, 412))
 async def delete_session(
-    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep
+    session_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
-    await service.delete_session(session, admin.company_id, session_id)
+    """Delete the session; with `If-Match`, only while it is still at that version (412)."""
+    await service.delete_session(session, admin.company_id, session_id, if_match)
     return Response(status_code=204)
 
 

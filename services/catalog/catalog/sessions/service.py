@@ -22,6 +22,7 @@ from catalog.sessions.repository import SessionRepository
 from catalog.sessions.schemas import SessionIn, SessionOut, SessionPatch
 from te_shared import contracts as c
 from te_shared import rules
+from te_shared.conditional import check_if_match
 from te_shared.errors import Conflict, FieldError, field_error
 from te_shared.outbox import add_message
 
@@ -124,9 +125,14 @@ async def create_session(
 
 
 async def update_session(
-    session: AsyncSession, company_id: str, session_id: uuid.UUID, data: SessionPatch
+    session: AsyncSession,
+    company_id: str,
+    session_id: uuid.UUID,
+    data: SessionPatch,
+    if_match: str | None = None,
 ) -> SessionOut:
     row = await SessionRepository.from_session(session).get(company_id, session_id, lock=True)
+    check_if_match(if_match, row.version)
     event = await EventRepository.from_session(session).get(company_id, row.event_id)
     settings = await get_settings(session, company_id)
     sent = data.model_fields_set
@@ -198,8 +204,11 @@ def _limit_warnings(row: TrainingSession, days: list[Day]) -> list[str]:
     return [warning] if on_participant and warning is not None else []
 
 
-async def delete_session(session: AsyncSession, company_id: str, session_id: uuid.UUID) -> None:
+async def delete_session(
+    session: AsyncSession, company_id: str, session_id: uuid.UUID, if_match: str | None = None
+) -> None:
     row = await SessionRepository.from_session(session).get(company_id, session_id, lock=True)
+    check_if_match(if_match, row.version)
     event = await EventRepository.from_session(session).get(company_id, row.event_id)
     names = await SessionRepository.from_session(session).names(row.id)
     for day in await DayRepository.from_session(session).of_session(row.id):
