@@ -49,6 +49,18 @@ def token(user: str, company: str = "acme") -> dict[str, str]:
     return {"Authorization": f"Bearer {raw}"}
 
 
+def _guard(app: FastAPI, maker: async_sessionmaker[Any]) -> None:
+    """Keys kept 24 h, a running request's lease 60 s."""
+    app.add_middleware(
+        IdempotencyMiddleware,
+        model=Record,
+        sessionmaker=lambda: maker,
+        jwt_config=lambda: JWTConfig(secret=SECRET, audience=AUDIENCE),
+        ttl=dt.timedelta(hours=24),
+        lease=dt.timedelta(seconds=60),
+    )
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, World]]:
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'idem.db'}")
@@ -76,14 +88,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, World
             raise HTTPException(status_code=503, detail="down")
         return {"n": world.calls, **body}
 
-    app.add_middleware(
-        IdempotencyMiddleware,
-        model=Record,
-        sessionmaker=lambda: maker,
-        jwt_config=lambda: JWTConfig(secret=SECRET, audience=AUDIENCE),
-        ttl=dt.timedelta(hours=24),
-        lease=dt.timedelta(seconds=60),
-    )
+    _guard(app, maker)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         yield http, world
@@ -207,14 +212,7 @@ async def test_a_database_that_refuses_connections_is_a_503_not_a_500() -> None:
         calls += 1
         return body
 
-    app.add_middleware(
-        IdempotencyMiddleware,
-        model=Record,
-        sessionmaker=lambda: maker,
-        jwt_config=lambda: JWTConfig(secret=SECRET, audience=AUDIENCE),
-        ttl=dt.timedelta(hours=24),
-        lease=dt.timedelta(seconds=60),
-    )
+    _guard(app, maker)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

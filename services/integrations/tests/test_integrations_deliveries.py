@@ -6,9 +6,11 @@ in this process; the schedule runs 500 times faster (WEBHOOK_RETRY_SCALE=0.002).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +32,29 @@ def company() -> str:
 def payload(received: ReceivedWebhook) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(received.body)
     return data
+
+
+@contextlib.contextmanager
+def short_retry_window(integ: Any) -> Iterator[None]:
+    """A retry window of 5.4 s (nominal): the attempts fall at 0, 5 and 305 s (nominal, here
+    500 times faster), so the third is the last."""
+    window = integ.settings.webhook_retry_window_hours
+    integ.settings.webhook_retry_window_hours = 0.0015
+    try:
+        yield
+    finally:
+        integ.settings.webhook_retry_window_hours = window
+
+
+async def in_states(integ: Any, endpoint_id: str, co: str, *states: str) -> list[dict[str, Any]]:
+    """The endpoint's deliveries (newest first) once they are in ``states``."""
+
+    async def found() -> list[dict[str, Any]]:
+        items = await integ.deliveries(endpoint_id, co)
+        return items if [d["state"] for d in items] == list(states) else []
+
+    items: list[dict[str, Any]] = await integ.wait(found)
+    return items
 
 
 def verify(secret: str, received: ReceivedWebhook) -> dict[str, Any]:
@@ -124,18 +149,9 @@ async def test_a_delivery_is_given_up_after_the_retry_window(
     co = company()
     endpoint = await integ.register(webhook_receiver.url("/down"), ["*"], co)
     webhook_receiver.answer("/down", *([500] * 10))
-    window = integ.settings.webhook_retry_window_hours
-    integ.settings.webhook_retry_window_hours = 0.0015
-    try:
+    with short_retry_window(integ):
         await integ.apply(integ.enrollment(company=co))
-
-        async def given_up() -> list[dict[str, Any]]:
-            items = await integ.deliveries(endpoint["id"], co)
-            return items if items and items[0]["state"] == "failed" else []
-
-        [delivery] = await integ.wait(given_up)
-    finally:
-        integ.settings.webhook_retry_window_hours = window
+        [delivery] = await in_states(integ, endpoint["id"], co, "failed")
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 500]
     assert delivery["next_attempt_at"] is None
     metrics = await integ.metrics()
@@ -404,18 +420,9 @@ async def test_a_receiver_down_past_the_retry_window_recovers_what_it_missed(
     co = company()
     endpoint = await integ.register(webhook_receiver.url("/back"), ["*"], co)
     webhook_receiver.answer("/back", *([500] * 6))
-    window = integ.settings.webhook_retry_window_hours
-    integ.settings.webhook_retry_window_hours = 0.0015
-    try:
+    with short_retry_window(integ):
         await integ.apply(integ.enrollment(company=co), integ.enrollment(company=co))
-
-        async def given_up() -> list[dict[str, Any]]:
-            items = await integ.deliveries(endpoint["id"], co)
-            return items if [d["state"] for d in items] == ["failed", "failed"] else []
-
-        failed = await integ.wait(given_up)
-    finally:
-        integ.settings.webhook_retry_window_hours = window
+        failed = await in_states(integ, endpoint["id"], co, "failed", "failed")
     first_ids = sorted(d["webhook_id"] for d in failed)
     assert sorted({r.headers["webhook-id"] for r in webhook_receiver.at("/back")}) == first_ids
     since = min(d["occurred_at"] for d in failed)
@@ -428,11 +435,7 @@ async def test_a_receiver_down_past_the_retry_window_recovers_what_it_missed(
     assert r.status_code == 200, r.text
     assert r.json() == {"recovered": 2}
 
-    async def delivered() -> list[dict[str, Any]]:
-        items = await integ.deliveries(endpoint["id"], co)
-        return items if all(d["state"] == "delivered" for d in items) else []
-
-    items = await integ.wait(delivered)
+    items = await in_states(integ, endpoint["id"], co, "delivered", "delivered")
     assert sorted(d["webhook_id"] for d in items) == first_ids
     for item in items:
         assert [a["attempt"] for a in item["attempts"]] == [1, 2, 3, 4]
@@ -514,14 +517,14 @@ async def test_an_endpoint_disabled_by_a_410_is_moved_enabled_and_recovered(
         f"{path}/recover", json={"since": "2000-01-01T00:00:00Z"}, headers=integ.admin(co)
     )
     assert r.json() == {"recovered": 1}
-    [received] = await integ.wait(lambda: _at(webhook_receiver, "/new"))
+    [received] = await webhook_receiver.wait("/new")
     assert verify(endpoint["secret"], received)["data"]["enrollment_id"] == str(
         enrollment.enrollment_id
     )
 
     webhook_receiver.answer("/new", *([500] * 20))  # the next one stays pending, retried
     await integ.apply(integ.enrollment(company=co))
-    await integ.wait(lambda: _at(webhook_receiver, "/new", 2))
+    await webhook_receiver.wait("/new", 2)
     r = await integ.client.patch(
         path, json={"enabled": False, "description": None}, headers=integ.admin(co)
     )
@@ -532,25 +535,3 @@ async def test_an_endpoint_disabled_by_a_410_is_moved_enabled_and_recovered(
     assert states == ["discarded", "delivered"]  # newest first
     await integ.apply(integ.enrollment(company=co))  # nothing is queued for it any more
     assert len(await integ.deliveries(endpoint["id"], co)) == 2
-
-
-async def _at(receiver: WebhookReceiver, path: str, count: int = 1) -> list[ReceivedWebhook]:
-    """What ``path`` received, once it is at least ``count`` requests."""
-    received = receiver.at(path)
-    return received if len(received) >= count else []
-
-
-async def test_a_receiver_that_says_when_to_come_back_is_not_tried_sooner(
-    integ: Any, webhook_receiver: WebhookReceiver
-) -> None:
-    """A receiver answering 429 or 503 with ``Retry-After: 1`` gets its next attempt a second
-    later, not on the (shrunk) schedule's 10 ms; the attempt still counts."""
-    co = company()
-    await integ.register(webhook_receiver.url("/busy"), ["*"], co)
-    webhook_receiver.answer("/busy", 429, 503)
-    webhook_receiver.answer_headers("/busy", {"retry-after": "1"})
-    await integ.apply(integ.enrollment(company=co))
-    attempts = await webhook_receiver.wait("/busy", 3)
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
-    assert all(gap >= 0.95 for gap in gaps), gaps
-    assert len({a.headers["webhook-id"] for a in attempts}) == 1

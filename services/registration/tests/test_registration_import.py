@@ -68,10 +68,13 @@ async def _message_counts(reg: Reg) -> tuple[int, int]:
     )
 
 
-async def _import(reg: Reg, eid: Any, content: bytes, filename: str = "users.csv") -> Any:
+async def _import(
+    reg: Reg, eid: Any, content: bytes, filename: str = "users.csv", encoding: str | None = None
+) -> Any:
     return await reg.client.post(
         f"/v1/events/{eid}/enrollments/import",
         files={"file": (filename, content, "application/octet-stream")},
+        data={"encoding": encoding} if encoding is not None else None,
         headers=reg.admin(),
     )
 
@@ -122,22 +125,12 @@ async def test_r_enr_5_csv_as_excel_saves_it_in_its_code_page_or_as_unicode_text
     assert "`encoding`" in error["reason"]
     await _unchanged_everywhere(reg, built.event_id, before)
     # a value the endpoint does not know is a validation error naming the field
-    r = await reg.client.post(
-        f"/v1/events/{built.event_id}/enrollments/import",
-        files={"file": ("users.csv", ansi, "text/csv")},
-        data={"encoding": "rot13"},
-        headers=reg.admin(),
-    )
+    r = await _import(reg, built.event_id, ansi, encoding="rot13")
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == ["body.encoding"]
     await _unchanged_everywhere(reg, built.event_id, before)
 
-    r = await reg.client.post(
-        f"/v1/events/{built.event_id}/enrollments/import",
-        files={"file": ("users.csv", ansi, "text/csv")},
-        data={"encoding": "windows-1251"},
-        headers=reg.admin(),
-    )
+    r = await _import(reg, built.event_id, ansi, encoding="windows-1251")
     assert r.status_code == 200, r.text
     assert r.json() == {"imported": 2, "unchanged": 0}
     rows = [["user_id", "session"], ["imp-c", "вечерняя"]]

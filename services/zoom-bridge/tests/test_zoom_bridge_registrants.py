@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from te_shared import contracts as c
 from te_testing import messages
-from zoom_bridge.models import MeetingRegistrant, ZoomJob
+from zoom_bridge.models import MeetingRegistrant, ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.api import ZoomApi
 from zoom_bridge.zoom.client import ZoomNotFound
 
@@ -63,6 +63,14 @@ async def _registered_as(
 
     result: dict[str, dict[str, str]] = await env.wait(check)
     return result
+
+
+async def _recreated(env: Env, day_id: uuid.UUID, gone: str | None) -> ZoomMeeting | None:
+    """The day's meeting once a new one (not ``gone``) is stored as created."""
+    row = await env.meeting_row(day_id)
+    if row is None or row.zoom_meeting_id in (None, gone):
+        return None
+    return row if row.status == "created" else None
 
 
 async def _join_url(env: Env, day_id: uuid.UUID, headers: dict[str, str]) -> Any:
@@ -187,13 +195,7 @@ async def test_r_zoom_3_a_recreated_meeting_registers_everyone_again(env: Env) -
         )
     )
 
-    async def recreated() -> Any:
-        row = await env.meeting_row(day.day_id)
-        if row is None or row.zoom_meeting_id in (None, first.zoom_meeting_id):
-            return None
-        return row if row.status == "created" else None
-
-    second = await env.wait(recreated)
+    second = await env.wait(lambda: _recreated(env, day.day_id, first.zoom_meeting_id))
     at_zoom = await _registered_as(env, account, str(second.zoom_meeting_id), {"ida@example.com"})
     await env.wait(lambda: _settled(env, day.day_id))
     [stored] = (await _rows(env, day.day_id)).values()
@@ -304,13 +306,7 @@ async def test_r_zoom_3_a_meeting_its_host_deletes_at_zoom_is_made_again(env: En
         r = await sim.post(f"/_sim/meetings/{first.zoom_meeting_id}/delete")
         assert r.json()["webhook_status"] == 200
 
-    async def recreated() -> Any:
-        row = await env.meeting_row(day.day_id)
-        if row is None or row.zoom_meeting_id in (None, first.zoom_meeting_id):
-            return None
-        return row if row.status == "created" else None
-
-    second = await env.wait(recreated)
+    second = await env.wait(lambda: _recreated(env, day.day_id, first.zoom_meeting_id))
     assert second.join_url != first.join_url
     assert (await env.sim_meeting(str(second.zoom_meeting_id)))["deleted"] is False
 

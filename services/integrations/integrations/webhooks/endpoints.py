@@ -93,10 +93,10 @@ async def update_endpoint(
     session: SessionDep,
     settings: SettingsDep,
 ) -> EndpointOut:
-    await service.get(session, admin.company_id, endpoint_id)  # 404 before the URL is resolved
+    endpoint = await service.get(session, admin.company_id, endpoint_id)  # 404 before DNS
     if body.url is not None:
         await service.check_url(body.url, policy_of(settings))
-    return await service.update(session, admin.company_id, endpoint_id, body)
+    return await service.update(session, endpoint, body)
 
 
 @router.post(

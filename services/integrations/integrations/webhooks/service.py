@@ -153,13 +153,12 @@ async def rotate(
 
 
 async def update(
-    session: AsyncSession, company_id: str, endpoint_id: uuid.UUID, body: EndpointPatch
+    session: AsyncSession, endpoint: WebhookEndpoint, body: EndpointPatch
 ) -> EndpointOut:
-    """Change what the admin gave (the URL already checked). A new URL or event types apply to
-    what is delivered from now on, pending deliveries included (they go to the new URL);
-    ``enabled`` turns the endpoint on (changes from now on reach it) or off (what was pending is
-    discarded, as a 410 does)."""
-    endpoint = await get(session, company_id, endpoint_id)
+    """Change what the admin gave on the company's ``endpoint`` (:func:`get`; the URL already
+    checked). A new URL or event types apply to what is delivered from now on, pending
+    deliveries included (they go to the new URL); ``enabled`` turns the endpoint on (changes
+    from now on reach it) or off (what was pending is discarded, as a 410 does)."""
     given = body.model_fields_set
     if body.url is not None:
         endpoint.url = body.url

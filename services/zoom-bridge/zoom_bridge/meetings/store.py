@@ -187,10 +187,7 @@ class MeetingStore:
         async with self.sessionmaker() as session, session.begin():
             meeting = await session.get(ZoomMeeting, day_id)
             if meeting is not None:
-                meeting.zoom_meeting_id = None
-                meeting.meeting_account_id = None
-                meeting.join_url = None
-                meeting.start_url_enc = None
+                _forget_links(meeting)
 
     async def meeting_gone(self, day_id: uuid.UUID, zoom_meeting_id: str) -> None:
         """Zoom says the day's meeting does not exist (deleted at Zoom): forget it and arm the
@@ -240,10 +237,7 @@ class MeetingStore:
                     version=snap.version,
                     zoom_meeting_id=snap.zoom_meeting_id,
                 )
-                meeting.zoom_meeting_id = None
-                meeting.meeting_account_id = None
-                meeting.join_url = None
-                meeting.start_url_enc = None
+                _forget_links(meeting)
             else:
                 if created is not None:
                     meeting.zoom_meeting_id = created.id
@@ -405,10 +399,15 @@ async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
     """``meeting`` no longer exists at Zoom: forget it (its links too) and, while the day wants
     a meeting, arm the day's sync, which makes a new one (and the registrants job, once it is
     stored, registers the seat holders for it)."""
+    _forget_links(meeting)
+    if meeting.desired == "present":
+        meeting.status = c.MeetingStatus.PENDING.value
+        await jobs.arm(session, meeting.day_id, jobs.SYNC)
+
+
+def _forget_links(meeting: ZoomMeeting) -> None:
+    """The stored Zoom meeting is no more (deleted, gone at Zoom, or on another account)."""
     meeting.zoom_meeting_id = None
     meeting.meeting_account_id = None
     meeting.join_url = None
     meeting.start_url_enc = None
-    if meeting.desired == "present":
-        meeting.status = c.MeetingStatus.PENDING.value
-        await jobs.arm(session, meeting.day_id, jobs.SYNC)
