@@ -535,3 +535,19 @@ async def test_an_endpoint_disabled_by_a_410_is_moved_enabled_and_recovered(
     assert states == ["discarded", "delivered"]  # newest first
     await integ.apply(integ.enrollment(company=co))  # nothing is queued for it any more
     assert len(await integ.deliveries(endpoint["id"], co)) == 2
+
+
+async def test_a_receiver_that_says_when_to_come_back_is_not_tried_sooner(
+    integ: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    """A receiver answering 429 or 503 with ``Retry-After: 1`` gets its next attempt a second
+    later, not on the (shrunk) schedule's 10 ms; the attempt still counts."""
+    co = company()
+    await integ.register(webhook_receiver.url("/busy"), ["*"], co)
+    webhook_receiver.answer("/busy", 429, 503)
+    webhook_receiver.answer_headers("/busy", {"retry-after": "1"})
+    await integ.apply(integ.enrollment(company=co))
+    attempts = await webhook_receiver.wait("/busy", 3)
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
+    assert all(gap >= 0.95 for gap in gaps), gaps
+    assert len({a.headers["webhook-id"] for a in attempts}) == 1
