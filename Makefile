@@ -47,9 +47,13 @@ tools:
 	    mkdir -p "$(TOOLS)/bin" && ln -sf "$$(python3 -m site --user-base)/bin/uv" "$(TOOLS)/bin/uv"; \
 	  else echo "cannot install uv: install it (https://docs.astral.sh/uv/) and retry" >&2; exit 1; fi; }
 
-# Create the virtual environment and install every workspace package.
+# Create the virtual environment and install every workspace package, compiled to bytecode: where
+# PYTHONDONTWRITEBYTECODE is set (this project's CI machines, most images) nothing is cached on
+# import, and every process the tests start compiled some 1,000 modules again (3.6 s of CPU to
+# import registration, 1.4 s compiled). compileall skips what is up to date.
 env: tools
-	@$(UV) sync --locked --all-packages --quiet
+	@$(UV) sync --locked --all-packages --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q -j 0 $(PY_SRC) testing/te_testing >/dev/null
 
 run: env
 	@$(UV) run --no-sync python deploy/local/run.py
