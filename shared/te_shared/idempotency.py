@@ -4,10 +4,11 @@ A client that sends ``Idempotency-Key: <key>`` with a POST, PUT or PATCH may sen
 request again (a timeout, a dropped connection) without doing it twice:
 
 - the same key with the same request (method, path, query and body) within
-  ``IDEMPOTENCY_TTL_HOURS`` (24 h) replays the first answer, status and body, with
-  ``Idempotent-Replayed: true``, and does nothing again. A ``multipart/form-data`` body (a file
-  upload) is the same when its parts are (names, file names, types and contents, in order):
-  a client draws a new boundary for every send, so a retry's bytes never match the first's;
+  ``IDEMPOTENCY_TTL_HOURS`` (24 h) replays the first answer, status, headers (an ``ETag`` the
+  client's next ``If-Match`` needs among them) and body, with ``Idempotent-Replayed: true``,
+  and does nothing again. A ``multipart/form-data`` body (a file upload) is the same when its
+  parts are (names, file names, types and contents, in order): a client draws a new boundary
+  for every send, so a retry's bytes never match the first's;
 - the same key with another request is a 422 (``idempotency_key_reused``);
 - the same key while its first request still runs is a 409 (``idempotency_key_in_use``,
   ``Retry-After: 1``).
@@ -30,13 +31,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import Integer, LargeBinary, String, delete, select, update
+from sqlalchemy import Integer, LargeBinary, String, Text, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,6 +66,21 @@ REPLAYED = "Idempotent-Replayed"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 RUNNING, DONE = "running", "done"
+#: headers of an answer that belong to that one response, not to the answer: not kept for a
+#: replay (content-type and content-length are kept and made apart)
+_NOT_REPLAYED = frozenset(
+    {
+        b"content-length",
+        b"content-type",
+        b"date",
+        b"server",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"set-cookie",
+        b"x-correlation-id",
+    }
+)
 
 
 class IdempotencyRecordMixin:
@@ -79,6 +96,8 @@ class IdempotencyRecordMixin:
     state: Mapped[str] = mapped_column(String(10))
     status_code: Mapped[int | None] = mapped_column(Integer(), nullable=True)
     content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the answer's other headers (``ETag``...), a JSON list of ``[name, value]``
+    headers: Mapped[str | None] = mapped_column(Text(), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
     locked_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
@@ -348,7 +367,7 @@ class IdempotencyMiddleware:
             record = (await session.scalars(stmt)).one()
             if record.expires_at <= now:  # an old use of the key: start afresh
                 record.request_hash, record.state = fingerprint, RUNNING
-                record.status_code = record.content_type = record.body = None
+                record.status_code = record.content_type = record.headers = record.body = None
                 record.locked_until, record.expires_at = now + self.lease, now + self.ttl
                 return None
             if record.request_hash != fingerprint:
@@ -374,6 +393,7 @@ class IdempotencyMiddleware:
                     state=DONE,
                     status_code=captured.status,
                     content_type=captured.content_type,
+                    headers=json.dumps(captured.headers) if captured.headers else None,
                     body=bytes(captured.body),
                 )
             )
@@ -405,6 +425,7 @@ class _Captured:
     def __init__(self) -> None:
         self.status: int | None = None
         self.content_type: str | None = None
+        self.headers: list[tuple[str, str]] = []
         self.body = bytearray()
         self.messages: list[Message] = []
 
@@ -412,8 +433,11 @@ class _Captured:
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
             for name, value in message.get("headers", []):
-                if name.lower() == b"content-type":
+                name = name.lower()
+                if name == b"content-type":
                     self.content_type = value.decode("latin-1")
+                elif name not in _NOT_REPLAYED:
+                    self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
         elif message["type"] == "http.response.body":
             self.body.extend(message.get("body", b""))
         self.messages.append(message)
@@ -458,6 +482,10 @@ def _replaying(body: bytes) -> Receive:
 
 async def _send_replay(record: IdempotencyRecordMixin, send: Send) -> None:
     headers = [(REPLAYED.lower().encode(), b"true")]
+    headers += [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in json.loads(record.headers or "[]")
+    ]
     if record.content_type:
         headers.append((b"content-type", record.content_type.encode("latin-1")))
     body = record.body or b""
@@ -495,7 +523,8 @@ def document(app: Any, exempt: tuple[str, ...] = ()) -> None:
                             "pattern": "^[\\x21-\\x7e]{1,255}$",
                         },
                         "description": "Send the same key again with the same request to "
-                        "retry it safely: within 24 h its first answer is replayed "
+                        "retry it safely: within 24 h its first answer (status, headers "
+                        "such as the `ETag`, body) is replayed "
                         "(`Idempotent-Replayed: true`) and nothing is done again. Scoped to "
                         "the company and the caller.",
                     }

@@ -64,6 +64,17 @@ def create_idempotency_table() -> None:
     op.create_index(op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"])
 
 
+def add_idempotency_headers() -> None:
+    """``idempotency_keys.headers``: the kept answer's headers (an ``ETag``...), replayed too."""
+    with op.batch_alter_table("idempotency_keys") as batch:
+        batch.add_column(sa.Column("headers", sa.Text(), nullable=True))
+
+
+def drop_idempotency_headers() -> None:
+    with op.batch_alter_table("idempotency_keys") as batch:
+        batch.drop_column("headers")
+
+
 def create_messaging_tables() -> None:
     """The ``outbox`` and ``inbox`` tables (see :mod:`te_shared.outbox`, :mod:`te_shared.inbox`)."""
     op.create_table(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Form, HTTPException, UploadFile
+from fastapi import FastAPI, Form, HTTPException, Response, UploadFile
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -78,8 +78,10 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, World
         return {"n": world.calls, "name": file.filename, "size": len(content), "note": note}
 
     @app.post("/v1/things", status_code=201)
-    async def create(body: dict[str, Any]) -> dict[str, Any]:
+    async def create(body: dict[str, Any], response: Response) -> dict[str, Any]:
         world.calls += 1
+        response.headers["ETag"] = f'"{world.calls}"'
+        response.headers["Location"] = f"/v1/things/{world.calls}"
         world.entered.set()
         if world.gate is not None:
             await world.gate.wait()
@@ -107,6 +109,25 @@ async def test_the_same_key_and_request_replays_the_first_answer(
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert world.calls == 1
+
+
+async def test_a_replay_carries_the_first_answers_headers(
+    client: tuple[httpx.AsyncClient, World],
+) -> None:
+    """The ETag above all: a client that lost a PATCH's answer and retried it needs the new
+    version for its next If-Match. What belonged to the one response (its length, date) is
+    made anew; a header the first answer lacked is not invented."""
+    http, world = client
+    headers = {**token("u1"), "Idempotency-Key": "k-etag"}
+    first = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    world.calls += 5  # were the request done again, its ETag would say 7
+    again = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.headers["etag"], again.headers["location"]) == ('"1"', "/v1/things/1")
+    assert (first.headers["etag"], first.headers["location"]) == ('"1"', "/v1/things/1")
+    assert again.headers.get_list("content-type") == [first.headers["content-type"]]
+    assert again.headers.get_list("content-length") == [str(len(first.content))]
+    assert again.content == first.content
 
 
 async def test_the_same_key_with_another_request_is_a_422(

@@ -35,6 +35,19 @@ async def test_writes_retried_with_their_key_happen_once(system: System) -> None
         assert other.status_code == 422
         assert other.json()["code"] == "idempotency_key_reused"
 
+        # an edit retried with its key is answered as the first time, ETag included: the
+        # client's next If-Match needs the version the edit made (its own If-Match, now stale,
+        # is not checked again)
+        url = f"/v1/events/{first.json()['id']}"
+        before = (await cat.get(url)).headers["etag"]
+        key = {"Idempotency-Key": str(uuid.uuid4()), "If-Match": before}
+        edited = await cat.patch(url, json={"requires_approval": True}, headers=key)
+        replayed_edit = await cat.patch(url, json={"requires_approval": True}, headers=key)
+        assert (edited.status_code, replayed_edit.status_code) == (200, 200), edited.text
+        assert replayed_edit.headers["idempotent-replayed"] == "true"
+        assert replayed_edit.headers["etag"] == edited.headers["etag"] != before
+        assert edited.headers["etag"] == f'"{edited.json()["version"]}"'
+
         # registration too: an access grant and an admin enrollment retried
         event_id = first.json()["id"]
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
