@@ -238,3 +238,37 @@ class TestVerifiedTokens:
         other = JWTConfig(secret="another-secret", audience="training-events")
         with pytest.raises(Unauthorized):
             auth.decode_token(token, other)
+
+
+class TestParsedOnce:
+    """With a shared secret the token is parsed once, by the decode; the refusals still say
+    what was wrong with it."""
+
+    CONFIG = JWTConfig(secret=SECRET, audience="training-events")
+
+    def test_an_hs256_token_is_not_parsed_for_its_header_first(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def header_read(*_: object) -> object:
+            raise AssertionError("the header was parsed apart")
+
+        monkeypatch.setattr(jwt, "get_unverified_header", header_read)
+        token = jwt.encode(good(sub="once-1"), SECRET, algorithm="HS256")
+        assert auth.decode_token(token, self.CONFIG).user_id == "once-1"
+
+    @pytest.mark.parametrize(
+        ("token", "detail"),
+        [
+            ("not-a-jwt", "The bearer token is malformed."),
+            ("a.b.c", "The bearer token is malformed."),
+            (unsigned(good()), "signed with an algorithm that is not accepted"),
+            (jwt.encode(good(), SECRET, algorithm="HS512"), "not accepted"),
+            (jwt.encode(good(), "another-secret", algorithm="HS256"), "Signature verification"),
+        ],
+        ids=["not-a-jwt", "not-base64-json", "alg-none", "other-hmac-alg", "wrong-signature"],
+    )
+    def test_each_refusal_says_why(self, token: str, detail: str) -> None:
+        with pytest.raises(Unauthorized) as refused:
+            auth.decode_token(token, self.CONFIG)
+        assert refused.value.code == "invalid_token"
+        assert detail in str(refused.value.detail)
