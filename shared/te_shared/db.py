@@ -197,7 +197,8 @@ async def statements_alone(session: AsyncSession) -> bool:
     if not is_postgres(session):
         return False
     if not is_alone(session):
-        await session.commit()  # a round trip only when something ran before
+        if session.in_transaction():  # something ran before: commit it (a round trip)
+            await session.commit()
         await session.connection(execution_options=_AUTOCOMMIT)
         session.info[_ALONE] = session.sync_session.get_transaction()
     return True

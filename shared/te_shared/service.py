@@ -36,6 +36,7 @@ from te_shared.contracts import Message
 from te_shared.db import (
     create_engine,
     create_sessionmaker,
+    is_alone,
     ping,
     run_migrations_async,
     statements_alone,
@@ -152,7 +153,11 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            await session.rollback()
+            # statements that ran each alone were each committed or undone by themselves:
+            # nothing to roll back, and closing releases the connection (a rollback restored
+            # the session's snapshot first, a sixth of a refused sign-up's CPU)
+            if not is_alone(session):
+                await session.rollback()
             raise
         await session.commit()
         runtime.after_commit(session)
