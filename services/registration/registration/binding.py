@@ -152,7 +152,10 @@ async def waiting_for_remembering(
             await remember_user(session, company_id, user_id, email)
         return found
     params = {"company_id": company_id, "email": email, "user_id": user_id}
-    row = (await session.execute(_WAITING_AND_REMEMBERING, params)).one()
+    # on the session's connection: a Core statement, and the ORM's execution path (autoflush,
+    # its compile state) cost a third of it; it runs before the request writes anything
+    connection = await session.connection()
+    row = (await connection.execute(_WAITING_AND_REMEMBERING, params)).one()
     return Waiting(row[0], bool(row[1]), bool(row[2]))
 
 
