@@ -201,6 +201,30 @@ async def test_r_enr_5_xlsx_with_emails(reg: Reg) -> None:
     assert changes[-1]["email"] == "known1@x.io"
 
 
+async def test_r_enr_5_a_formula_without_its_saved_result_is_a_row_error(reg: Reg) -> None:
+    """R-ENR-5: a workbook a program wrote keeps formulas without their results. In a column
+    the import reads that is a row error saying how to fix the file (it was an empty cell:
+    "a user id or an email is required", though Excel showed an address); in a column it
+    does not read it is ignored, as any other cell there. Nothing is imported."""
+    built = await _event(reg)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["email", "session", "full name"])
+    sheet.append(['=LOWER("Ann@X.io")', "Evening", "Ann"])
+    sheet.append(["bo@x.io", "Evening", '=UPPER("bo")'])
+    sheet.append(["cy@x.io", '=TRIM(" Evening ")', "Cy"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    r = await _import(reg, built.event_id, buffer.getvalue(), "hr-export.xlsx")
+    assert r.status_code == 422, r.text
+    errors = [(e["row"], e["column"], e["reason"]) for e in r.json()["errors"]]
+    assert [(row, column) for row, column, _ in errors] == [(2, "email"), (4, "session")]
+    assert all("formula whose result is not saved" in reason for _, _, reason in errors)
+    assert all("\x00" not in reason for _, _, reason in errors)
+    assert await _statuses(reg, built.event_id) == {}
+
+
 async def test_r_enr_5_every_bad_row_reported_and_nothing_written(reg: Reg) -> None:
     """R-ENR-5: the whole file is validated first; every wrong row is reported with its row
     number, column and reason; nothing is imported."""

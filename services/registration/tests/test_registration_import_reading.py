@@ -262,6 +262,44 @@ def test_f7_dates_booleans_inline_strings_and_error_values_read_as_text() -> Non
     )
 
 
+def test_a_formula_whose_result_the_file_lacks_reads_as_uncalculated() -> None:
+    """A workbook a program wrote (openpyxl here, as HR tools' export scripts do) keeps each
+    formula without its result; openpyxl read such a cell as empty, so the row lost its
+    e-mail with nothing saying why. It reads as UNCALCULATED, which the import's row checks
+    refuse in a column they read, with the fix."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["email", "session", "name"])
+    sheet.append(['=LOWER("Ann@Example.com")', "Main", "Ann"])
+    sheet.append(["bo@example.com", "Main", '=UPPER("bo")'])
+    saved = io.BytesIO()
+    book.save(saved)
+    assert read_table(saved.getvalue(), "people.xlsx") == [
+        (1, ["email", "session", "name"]),
+        (2, [reading.UNCALCULATED, "Main", "Ann"]),
+        (3, ["bo@example.com", "Main", reading.UNCALCULATED]),
+    ]
+
+
+def test_formulas_with_their_saved_results_read_as_the_results() -> None:
+    """As Excel and LibreOffice save them: a number, a text (``str``), an empty text, an
+    error value; the result is what is read, never the formula."""
+    row = (
+        '<row r="2"><c r="A2"><f>1+1</f><v>2</v></c>'
+        '<c r="B2" t="str"><f>LOWER("A@X.IO")</f><v>a@x.io</v></c>'
+        '<c r="C2" t="str"><f>""</f><v></v></c>'
+        '<c r="D2" t="e"><f>1/0</f><v>#DIV/0!</v></c>'
+        '<c r="E2" t="b"><f>TRUE()</f><v>1</v></c></row>'
+    )
+    assert read_table(handmade_xlsx(HEADER + row), "users.xlsx")[1] == (
+        2,
+        ["2", "a@x.io", "", "#DIV/0!", "True"],
+    )
+
+
 def test_f7_a_workbook_without_its_sheet_or_any_sheet_is_an_empty_file() -> None:
     no_part = handmade_xlsx(HEADER, parts={"xl/worksheets/sheet1.xml": None})
     assert read_table(no_part, "users.xlsx") == []

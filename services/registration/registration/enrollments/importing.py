@@ -37,6 +37,8 @@ from registration.enrollments.reading import (
 from registration.enrollments.reading import (
     MAX_ROWS,
     MAX_UNPACKED_BYTES,
+    UNCALCULATED,
+    UNCALCULATED_REASON,
     NumberedRow,
     Refused,
     RowError,
@@ -248,6 +250,9 @@ def _text_errors(number: int, user_id: str, email: str | None, name: str) -> lis
         ("email", email or "", MAX_EMAIL),
         (SESSION_COLUMN, name, MAX_SESSION_NAME),
     ):
+        if value == UNCALCULATED:
+            errors.append(RowError(number, column, UNCALCULATED_REASON))
+            continue
         if column != SESSION_COLUMN and looks_like_formula(value):
             errors.append(RowError(number, column, "a cell starting with =, +, -, @ is refused"))
             continue

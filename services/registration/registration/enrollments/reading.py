@@ -93,8 +93,8 @@ TYPES_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 SHARED_STRINGS_TYPE = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 )
-_ROW, _CELL, _VALUE, _DIMENSION, _STRING = (
-    f"{MAIN_NS} {name}" for name in ("row", "c", "v", "dimension", "si")
+_ROW, _CELL, _VALUE, _FORMULA, _DIMENSION, _STRING = (
+    f"{MAIN_NS} {name}" for name in ("row", "c", "v", "f", "dimension", "si")
 )
 _OVERRIDE = f"{TYPES_NS} Override"
 _CELL_REF = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,8})")
@@ -144,6 +144,19 @@ class Limits:
 
 #: A row of the file: its number as the file shows it (header = row 1) and its cells as text.
 NumberedRow = tuple[int, list[str]]
+
+#: What an XLSX cell reads as when it holds a formula without its result. Spreadsheet programs
+#: save each formula's last result beside it (a formula whose result is empty text as a
+#: ``str`` cell with an empty value); programs that write workbooks (openpyxl, most export
+#: libraries) save the formula alone, and openpyxl reads that as an empty cell: the row would
+#: lose its e-mail or session with nothing saying why. No XML text holds NUL, so no cell of a
+#: workbook reads as this otherwise (a CSV cell that did is refused either way).
+UNCALCULATED = "\x00uncalculated formula"
+#: the row error of such a cell in a column the import reads
+UNCALCULATED_REASON = (
+    "the cell holds a formula whose result is not saved in the file: open the file in Excel "
+    "or LibreOffice and save it (that stores the results), then import it again"
+)
 
 
 def column_letter(index: int) -> str:
@@ -380,19 +393,22 @@ def _read_xlsx(data: bytes, limits: Limits, clock: _Clock) -> Generator[list[str
             path = getattr(sheet, "_worksheet_path", None)
             if not isinstance(path, str):
                 raise not_a_workbook()
-            present = _scan_sheet(archive, path, strings, limits, clock)
+            present, uncalculated = _scan_sheet(archive, path, strings, limits, clock)
             # the declared dimensions are the file's claim: trusting them would pad every row to
             # the claimed width; openpyxl still yields an empty row for every missing one, so the
             # rows keep the numbers the spreadsheet shows
             sheet.reset_dimensions()
-            yield from _guarded_rows(sheet.iter_rows(values_only=True), present)
+            yield from _guarded_rows(sheet.iter_rows(values_only=True), present, uncalculated)
         finally:
             book.close()
 
 
-def _guarded_rows(rows: Iterator[tuple[Any, ...]], present: list[int]) -> Iterator[list[str]]:
-    """openpyxl's rows as text; a row it cannot read is refused by its number (the next row
-    of the file after the last one read)."""
+def _guarded_rows(
+    rows: Iterator[tuple[Any, ...]], present: list[int], uncalculated: dict[int, list[int]]
+) -> Iterator[list[str]]:
+    """openpyxl's rows as text, a formula whose result the file lacks as :data:`UNCALCULATED`;
+    a row openpyxl cannot read is refused by its number (the next row of the file after the
+    last one read)."""
     number = 0
     while True:
         try:
@@ -407,7 +423,11 @@ def _guarded_rows(rows: Iterator[tuple[Any, ...]], present: list[int]) -> Iterat
             reason = f"the sheet cannot be read at this row ({type(exc).__name__})"
             raise unreadable([RowError(row, "file", reason)]) from exc
         number += 1
-        yield ["" if v is None else str(v).strip() for v in values]
+        cells = ["" if v is None else str(v).strip() for v in values]
+        for column in uncalculated.get(number, ()):
+            if column <= len(cells):
+                cells[column - 1] = UNCALCULATED
+        yield cells
 
 
 class _Stop(Exception):
@@ -521,7 +541,10 @@ class _SheetScan:
         self.cell_depth = -1
         self.value: list[str] | None = None  # text of the open cell's first <v>
         self.cell_value: str | None = None
+        self.formula = False  # the open cell holds a formula
         self.errors: list[RowError] = []
+        #: the columns of such formulas, by row
+        self.uncalculated: dict[int, list[int]] = {}
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         depth = len(self.stack)
@@ -535,6 +558,8 @@ class _SheetScan:
         elif name == _VALUE and self.cell and depth == self.cell_depth + 1:
             if self.cell_value is None:  # openpyxl reads the first
                 self.value = []
+        elif name == _FORMULA and self.cell and depth == self.cell_depth + 1:
+            self.formula = True
         elif name == _DIMENSION:
             self._dimension(attrs.get("ref", ""))
 
@@ -544,7 +569,10 @@ class _SheetScan:
             self.cell_value = "".join(self.value)
             self.value = None
         elif self.cell is not None and len(self.stack) == self.cell_depth:
-            self._check_value(*self.cell, self.cell_value)
+            if self.formula and not self.cell_value and self.cell[1] != "str":
+                self._uncalculated(self.cell[0])
+            else:
+                self._check_value(*self.cell, self.cell_value)
             self.cell = None
         elif name == _ROW:
             self.in_row = False
@@ -614,6 +642,18 @@ class _SheetScan:
         self.column = column
         self.cell = (ref, attrs.get("t", "n"))
         self.cell_value = None
+        self.formula = False
+
+    def _uncalculated(self, ref: str) -> None:
+        """A formula with no result saved beside it, which openpyxl reads as an empty cell:
+        it is read as :data:`UNCALCULATED` instead."""
+        self.uncalculated.setdefault(self.row, []).append(self.column)
+
+    def _error(self, ref: str, reason: str) -> None:
+        letters = ref.rstrip("0123456789")
+        self.errors.append(RowError(self.row, letters, reason))
+        if len(self.errors) >= MAX_CELL_ERRORS:
+            raise unreadable(self.errors)
 
     def _check_value(self, ref: str, kind: str, value: str | None) -> None:
         """The value openpyxl will convert by the cell's type converts."""
@@ -641,10 +681,7 @@ class _SheetScan:
                 "d": "is a date cell that holds no date",
             }[kind]
         if problem is not None:
-            letters = ref.rstrip("0123456789")
-            self.errors.append(RowError(self.row, letters, f"cell {ref} {problem}"))
-            if len(self.errors) >= MAX_CELL_ERRORS:
-                raise unreadable(self.errors)
+            self._error(ref, f"cell {ref} {problem}")
 
     def _dimension(self, ref: str) -> None:
         match = _AREA_END.fullmatch(ref)
@@ -659,8 +696,9 @@ class _SheetScan:
 
 def _scan_sheet(
     archive: zipfile.ZipFile, path: str, strings: int, limits: Limits, clock: _Clock
-) -> list[int]:
-    """Check the sheet part ``path`` before openpyxl reads it; its row numbers, rising."""
+) -> tuple[list[int], dict[int, list[int]]]:
+    """Check the sheet part ``path`` before openpyxl reads it; its row numbers, rising, and
+    the columns of the formulas without their results, by row."""
     scan = _SheetScan(strings, limits)
     parser = _parser()
     parser.StartElementHandler = scan.start
@@ -677,7 +715,7 @@ def _scan_sheet(
         ) from exc
     if scan.errors:
         raise unreadable(scan.errors)
-    return scan.rows
+    return scan.rows, scan.uncalculated
 
 
 # --- off the event loop ----------------------------------------------------------------------
