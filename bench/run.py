@@ -23,7 +23,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Result, table  # noqa: E402
 
-SCENARIOS = ["signup_storm", "propagation", "webhook_ingest", "my_events", "outbox_relay"]
+SCENARIOS = [
+    "signup_storm",
+    "signup_cpu",
+    "propagation",
+    "webhook_ingest",
+    "my_events",
+    "outbox_relay",
+]
 
 
 def results_name(names: list[str], workers: str) -> str:
