@@ -5,11 +5,15 @@ and edits. A ``PATCH`` or ``DELETE`` that carries ``If-Match`` goes ahead only w
 is still at one of the versions it names (``*``: any); otherwise it is refused with 412 and
 changes nothing, so the second admin learns of the first one's change instead of overwriting it
 unseen. Without ``If-Match`` an edit goes ahead as before (last write wins).
+
+A ``201`` says where the new resource is read (``Location``, RFC 9110 section 10.2.2) and, for
+a versioned one, its ``ETag``: the admin panel edits what it has just made without reading it
+again first.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Header, Response
 
@@ -66,3 +70,30 @@ def check_if_match(if_match: str | None, version: int) -> None:
         "again and repeat the edit if it still applies.",
         extra={"version": version},
     )
+
+
+def located(response: Response, path: str) -> None:
+    """A ``201``'s ``Location``: the path the new resource is read at."""
+    response.headers["Location"] = path
+
+
+def created(response: Response, resource: V, path: str) -> V:
+    """A new versioned ``resource``: its ``Location`` and ``ETag`` set on ``response``."""
+    located(response, path)
+    return tagged(response, resource)
+
+
+def created_headers(*, versioned: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The ``201`` headers as ``responses=`` documents them in OpenAPI."""
+    headers: dict[str, Any] = {
+        "Location": {
+            "description": "The path the new resource is read at.",
+            "schema": {"type": "string"},
+        }
+    }
+    if versioned:
+        headers["ETag"] = {
+            "description": "The new resource's version, for `If-Match`.",
+            "schema": {"type": "string"},
+        }
+    return {201: {"headers": headers}}

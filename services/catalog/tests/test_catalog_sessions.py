@@ -807,3 +807,32 @@ async def test_two_admins_editing_at_once_the_second_learns_of_the_first(cat: Ca
     assert r.status_code == 412
     r = await cat.client.delete(dpath, headers={**cat.admin(co), "If-Match": dtag})
     assert r.status_code == 204
+
+
+async def test_a_new_resource_says_where_it_is_read_and_its_version(cat: Cat) -> None:
+    """RFC 9110: a 201 carries `Location` (where the new event, session or day is read) and,
+    as every read does, its `ETag`, so the admin panel edits what it has just made with
+    `If-Match` without reading it again."""
+    co = await cat.company()
+    made = [await cat.client.post("/v1/events", json={"title": "Rust"}, headers=cat.admin(co))]
+    made.append(
+        await cat.client.post(
+            f"/v1/events/{made[0].json()['id']}/sessions",
+            json={"name": "Daytime"},
+            headers=cat.admin(co),
+        )
+    )
+    made.append(await cat.post_day(co, made[1].json()["id"]))
+    for answer, kind in zip(made, ("events", "sessions", "days"), strict=True):
+        assert answer.status_code == 201, answer.text
+        location = answer.headers["location"]
+        assert location == f"/v1/{kind}/{answer.json()['id']}"
+        read = await cat.client.get(location, headers=cat.admin(co))
+        assert read.status_code == 200, read.text
+        assert answer.headers["etag"] == read.headers["etag"] == f'"{answer.json()["version"]}"'
+    edited = await cat.client.patch(
+        made[0].headers["location"],
+        json={"requires_approval": True},
+        headers={**cat.admin(co), "If-Match": made[0].headers["etag"]},
+    )
+    assert edited.status_code == 200, edited.text

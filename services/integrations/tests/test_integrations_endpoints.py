@@ -35,7 +35,8 @@ async def test_an_admin_registers_an_endpoint_and_sees_the_secret_once(integ: An
     assert created["events"] == ["enrollment.changed", "day.changed"]
     assert created["description"] == "CRM sync"
     assert created["enabled"] is True
-    one = await integ.client.get(f"{ENDPOINTS}/{created['id']}", headers=integ.admin())
+    assert r.headers["location"] == f"{ENDPOINTS}/{created['id']}"
+    one = await integ.client.get(r.headers["location"], headers=integ.admin())
     assert one.status_code == 200
     assert "secret" not in one.json()
     assert created["secret"] not in one.text
@@ -114,6 +115,7 @@ async def test_a_replayed_create_returns_the_same_secret_stored_encrypted(integ:
     assert first.status_code == again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
     factory = integ.app.state.runtime.session_factory()
     async with factory() as session:
         raw = (

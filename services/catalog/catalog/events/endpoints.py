@@ -10,17 +10,25 @@ from catalog.events.schemas import EventDetail, EventIn, EventOut, EventPage, Ev
 from catalog.sessions import service as sessions
 from catalog.sessions.schemas import SessionIn, SessionOut
 from te_shared.auth import AdminPrincipal
-from te_shared.conditional import IfMatch, tagged
+from te_shared.conditional import IfMatch, created, created_headers, tagged
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_responses(401, 403))
 
 
-@router.post("", status_code=201, response_model=EventOut, responses=problem_responses(422))
-async def create_event(body: EventIn, admin: AdminPrincipal, session: SessionDep) -> EventOut:
+@router.post(
+    "",
+    status_code=201,
+    response_model=EventOut,
+    responses={**problem_responses(422), **created_headers()},
+)
+async def create_event(
+    body: EventIn, admin: AdminPrincipal, session: SessionDep, response: Response
+) -> EventOut:
     """Create an event; its `state` starts `hidden`."""
-    return await service.create_event(session, admin.company_id, body)
+    event = await service.create_event(session, admin.company_id, body)
+    return created(response, event, f"/v1/events/{event.id}")
 
 
 @router.get("", response_model=EventPage, responses=problem_responses(422))
@@ -72,10 +80,15 @@ async def update_event(
     "/{event_id}/sessions",
     status_code=201,
     response_model=SessionOut,
-    responses=problem_responses(404, 409, 422),
+    responses={**problem_responses(404, 409, 422), **created_headers()},
 )
 async def create_session(
-    event_id: uuid.UUID, body: SessionIn, admin: AdminPrincipal, session: SessionDep
+    event_id: uuid.UUID,
+    body: SessionIn,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    response: Response,
 ) -> SessionOut:
     """Create a session; defaults: company timezone (R-SES-4), registration end (R-SES-6)."""
-    return await sessions.create_session(session, admin.company_id, event_id, body)
+    made = await sessions.create_session(session, admin.company_id, event_id, body)
+    return created(response, made, f"/v1/sessions/{made.id}")

@@ -11,7 +11,7 @@ from catalog.sessions import service
 from catalog.sessions.repository import SessionRepository
 from catalog.sessions.schemas import SessionOut, SessionPatch
 from te_shared.auth import AdminPrincipal
-from te_shared.conditional import IfMatch, tagged
+from te_shared.conditional import IfMatch, created, created_headers, tagged
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
@@ -58,13 +58,15 @@ async def delete_session(
     "/{session_id}/days",
     status_code=201,
     response_model=DayOut,
-    responses=problem_responses(404, 409, 422),
+    responses={**problem_responses(404, 409, 422), **created_headers()},
 )
 async def create_day(
     session_id: uuid.UUID,
     body: DayIn,
     admin: AdminPrincipal,
     session: SessionDep,
+    response: Response,
     confirm: Annotated[bool, Query(description="R-DAY-8: add a day to an ended session.")] = False,
 ) -> DayOut:
-    return await days.create_day(session, admin.company_id, session_id, body, confirm=confirm)
+    day = await days.create_day(session, admin.company_id, session_id, body, confirm=confirm)
+    return created(response, day, f"/v1/days/{day.id}")

@@ -20,6 +20,7 @@ from integrations.webhooks.schemas import (
     RecoverOut,
 )
 from te_shared.auth import AdminPrincipal
+from te_shared.conditional import created_headers, located
 from te_shared.errors import problem_responses
 from te_shared.service import SessionDep
 
@@ -34,7 +35,7 @@ router = APIRouter(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=EndpointWithSecret,
-    responses=problem_responses(409, 422),
+    responses={**problem_responses(409, 422), **created_headers(versioned=False)},
     summary="Register an endpoint; its signing secret is in this answer only",
     description=(
         "Deliveries of the chosen event types follow the Standard Webhooks specification "
@@ -50,9 +51,12 @@ async def create_endpoint(
     session: SessionDep,
     settings: SettingsDep,
     cipher: CipherDep,
+    response: Response,
 ) -> EndpointWithSecret:
     await service.check_url(body.url, policy_of(settings))  # before the database is touched
-    return await service.create(session, admin.company_id, body, cipher)
+    endpoint = await service.create(session, admin.company_id, body, cipher)
+    located(response, f"/v1/webhooks/endpoints/{endpoint.id}")
+    return endpoint
 
 
 @router.get("", response_model=list[EndpointOut], summary="The company's endpoints")
