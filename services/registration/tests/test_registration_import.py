@@ -225,6 +225,36 @@ async def test_r_enr_5_a_formula_without_its_saved_result_is_a_row_error(reg: Re
     assert await _statuses(reg, built.event_id) == {}
 
 
+async def test_r_enr_5_addresses_as_mail_programs_copy_them(reg: Reg) -> None:
+    """R-ENR-5: admins paste addresses from Outlook into their sheets: `Ann Smith
+    <ann@x.io>`, with a `;` after it. One address per cell is read as that address (a known
+    user's is theirs); a cell naming two is a row error, never one picked."""
+    built = await _event(reg)
+    other = await reg.build(access=["known-7"])
+    assert (
+        await reg.sign_up(other.session_ids[0], "known-7", email="Seven@x.io")
+    ).status_code == 201
+    good = (
+        b'email,session\n"Seven Known <Seven@X.io>;",Evening\n'
+        b'"""Smith, Ann"" <ann.smith@x.io>",Daytime\n'
+    )
+    two = b'email,session\n"ann@x.io; bob@x.io",Daytime\n'
+    refused = await _import(reg, built.event_id, two)
+    assert refused.status_code == 422, refused.text
+    assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [(2, "email")]
+    assert "one address" in refused.json()["errors"][0]["reason"]
+    r = await _import(reg, built.event_id, good)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"imported": 2, "unchanged": 0}
+    listed = (
+        await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
+    ).json()["items"]
+    assert sorted((e["email"], e["user_id"]) for e in listed) == [
+        ("ann.smith@x.io", None),
+        ("seven@x.io", "known-7"),
+    ]
+
+
 async def test_r_enr_5_every_bad_row_reported_and_nothing_written(reg: Reg) -> None:
     """R-ENR-5: the whole file is validated first; every wrong row is reported with its row
     number, column and reason; nothing is imported."""

@@ -175,7 +175,13 @@ async def _check_rows(
     known = await resolve_emails(
         session,
         company_id,
-        (t for t in cells_of_email if t and text_problem(t, max_length=MAX_EMAIL) is None),
+        (
+            address
+            for t in cells_of_email
+            if t
+            and text_problem(t, max_length=MAX_EMAIL) is None
+            and (address := enrollment_rules.cell_address(t)) is not None
+        ),
     )
     checked = _Checked()
     seen: dict[str, int] = {}
@@ -187,11 +193,12 @@ async def _check_rows(
         if row_errors:
             checked.errors += row_errors
             continue
-        if email is not None and not _looks_like_email(email):
-            row_errors.append(RowError(number, "email", "not an email address"))
+        address = enrollment_rules.cell_address(email) if email is not None else None
+        if email is not None and address is None:
+            row_errors.append(RowError(number, "email", NOT_AN_ADDRESS))
             email = None
-        elif email is not None:
-            email = email.lower()
+        elif address is not None:
+            email = address.lower()
             user_id = user_id or known.get(email, "")
         if not user_id and email is None and not row_errors:
             row_errors.append(RowError(number, "user_id", "a user id or an email is required"))
@@ -229,17 +236,15 @@ async def _check_rows(
     return checked
 
 
-def _looks_like_email(value: str) -> bool:
-    """One ``@`` with something before it and a dotted domain after it (providers vary too
-    much for more)."""
-    local, at, domain = value.rpartition("@")
-    return bool(at and local and "." in domain.strip(".") and " " not in value)
-
-
 def _names(target: SessionReplica) -> str:
     """A session as an error names it: its id and its names per locale."""
     names = ", ".join(f"{locale}: {quoted(text)}" for locale, text in (target.name or {}).items())
     return f"{target.session_id} ({names})"
+
+
+NOT_AN_ADDRESS = (
+    "not an email address: one address, as `ann@x.io` or `Ann Smith <ann@x.io>`, per cell"
+)
 
 
 def _text_errors(number: int, user_id: str, email: str | None, name: str) -> list[RowError]:

@@ -8,6 +8,8 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import AddressHeader, HeaderRegistry
 from typing import Literal
 
 from te_shared.contracts import EnrollmentStatus, EventState
@@ -158,3 +160,32 @@ def import_columns(header: Sequence[str]) -> tuple[dict[str, int], dict[str, lis
             found.setdefault(column, []).append(index)
     where = {column: indexes[0] for column, indexes in found.items()}
     return where, {column: indexes for column, indexes in found.items() if len(indexes) > 1}
+
+
+def looks_like_email(value: str) -> bool:
+    """One ``@`` with something before it and a dotted domain after it (providers vary too
+    much for more)."""
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and "." in domain.strip(".") and " " not in value)
+
+
+_ADDRESSES = HeaderRegistry()
+
+
+def cell_address(cell: str) -> str | None:
+    """R-ENR-5: the e-mail address an import cell names, as it is written (``ann@x.io``) or as
+    mail programs copy it (``Ann Smith <ann@x.io>``, ``"Smith, Ann" <ann@x.io>``; a ``;`` or
+    ``,`` left after it from a copied list). Read by the standard library's RFC 5322 parser:
+    None when the cell names no address, more than one (never one picked), or has any defect
+    (an unclosed ``<``)."""
+    text = cell.strip().rstrip(";,").rstrip()
+    if not text:
+        return None
+    try:
+        header = _ADDRESSES("to", text)
+    except (HeaderParseError, ValueError, IndexError):  # a parser's refusal of odd text
+        return None
+    if not isinstance(header, AddressHeader) or header.defects or len(header.addresses) != 1:
+        return None
+    address = str(header.addresses[0].addr_spec)
+    return address if looks_like_email(address) else None

@@ -130,3 +130,47 @@ class TestImportColumns:
         assert where == {"email": 1, "session": 2, "user_id": 4}
         assert twice == {"email": [1, 3]}
         assert rules.import_columns(["name"]) == ({}, {})
+
+
+class TestCellAddress:
+    """R-ENR-5: an import cell's e-mail address, as admins paste them from mail programs."""
+
+    @pytest.mark.parametrize(
+        ("cell", "address"),
+        [
+            ("ann@x.io", "ann@x.io"),
+            ("  Ann@X.io ", "Ann@X.io"),
+            ("Ann Smith <ann@x.io>", "ann@x.io"),
+            ('"Smith, Ann" <ann@x.io>', "ann@x.io"),
+            ("<ann@x.io>", "ann@x.io"),
+            ("ann@x.io;", "ann@x.io"),
+            ("Ann Smith <ann@x.io>, ", "ann@x.io"),
+            ("Иван <ivan@пример.рф>", "ivan@пример.рф"),
+        ],
+    )
+    def test_one_address_as_written_or_as_mail_programs_copy_it(
+        self, cell: str, address: str
+    ) -> None:
+        assert rules.cell_address(cell) == address
+
+    @pytest.mark.parametrize(
+        "cell",
+        [
+            "",
+            "not an email",
+            "Ann Smith",
+            "ann@x",
+            "ann@@x.io",
+            "a b@x.io",
+            "ann@x.io; bob@y.io",
+            "Ann <ann@x.io>, Bob <bob@y.io>",
+            "Ann Smith <ann@x.io",
+            "mailto:ann@x.io",
+            "=HYPERLINK(x)",
+            "<>",
+            '"',
+        ],
+    )
+    def test_no_address_several_or_a_defect_is_none(self, cell: str) -> None:
+        """Two addresses are never one picked; an unclosed bracket is not guessed at."""
+        assert rules.cell_address(cell) is None
