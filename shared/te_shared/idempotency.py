@@ -67,7 +67,7 @@ _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 METHODS = frozenset({"POST", "PUT", "PATCH"})
 RUNNING, DONE = "running", "done"
 #: headers of an answer that belong to that one response, not to the answer: not kept for a
-#: replay (content-type and content-length are kept and made apart)
+#: replay (content-type is kept in a column of its own, content-length is made again)
 _NOT_REPLAYED = frozenset(
     {
         b"content-length",

@@ -570,7 +570,7 @@ class _SheetScan:
             self.value = None
         elif self.cell is not None and len(self.stack) == self.cell_depth:
             if self.formula and not self.cell_value and self.cell[1] != "str":
-                self._uncalculated(self.cell[0])
+                self._uncalculated()
             else:
                 self._check_value(*self.cell, self.cell_value)
             self.cell = None
@@ -644,7 +644,7 @@ class _SheetScan:
         self.cell_value = None
         self.formula = False
 
-    def _uncalculated(self, ref: str) -> None:
+    def _uncalculated(self) -> None:
         """A formula with no result saved beside it, which openpyxl reads as an empty cell:
         it is read as :data:`UNCALCULATED` instead."""
         self.uncalculated.setdefault(self.row, []).append(self.column)
