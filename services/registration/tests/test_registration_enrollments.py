@@ -765,6 +765,28 @@ async def test_r_enr_4_admin_enrollment_by_user_id_publishes_the_known_email(reg
     assert {e["user_id"]: e["email"] for e in listing["items"]} == changes
 
 
+async def test_r_enr_4_an_address_pasted_from_a_mail_program_is_that_address(reg: Reg) -> None:
+    """R-ENR-4: an admin pastes `Seven Known <Seven@X.io>` from Outlook. Stored as written it
+    would never match the e-mail the person signs in with; it is read as the address, as in an
+    import. Anything else with an `@` is still taken as given (providers vary)."""
+    built = await reg.build()
+    eid, sid = built.event_id, built.session_ids[0]
+    for email in ("Seven Known <Seven@X.io>", "eight@intranet"):
+        r = await reg.client.post(
+            f"/v1/events/{eid}/enrollments",
+            json={"email": email, "session_id": str(sid)},
+            headers=reg.admin(),
+        )
+        assert r.status_code == 201, r.text
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert sorted(e["email"] for e in listing["items"]) == ["eight@intranet", "seven@x.io"]
+    other = await reg.build(access=["seven"])
+    signed_in = await reg.sign_up(other.session_ids[0], "seven", email="seven@x.io")
+    assert signed_in.status_code == 201, signed_in.text
+    listing = (await reg.client.get(f"/v1/events/{eid}/enrollments", headers=reg.admin())).json()
+    assert {e["email"]: e["user_id"] for e in listing["items"]}["seven@x.io"] == "seven"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [

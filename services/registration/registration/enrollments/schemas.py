@@ -14,6 +14,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from registration.enrollments import rules
 from te_shared.body import Body
 from te_shared.contracts import EnrollmentStatus
 from te_shared.text import CONTROL_RANGES, CleanText
@@ -26,9 +27,13 @@ from te_shared.text import UserId as UserId
 
 
 def _email(value: str) -> str:
+    """Only the ``@`` is checked (providers vary); an address as mail programs copy it
+    (``Ann Smith <ann@x.io>``) is that address, as in an import
+    (:func:`registration.enrollments.rules.cell_address`): stored as written it would never
+    match the e-mail its person signs in with."""
     if "@" not in value:
         raise ValueError("not an email address")
-    return value
+    return rules.cell_address(value) or value
 
 
 #: An email address (only the ``@`` is checked, providers vary).
@@ -42,7 +47,8 @@ Email = Annotated[
             "minLength": 1,
             "maxLength": MAX_EMAIL,
             "pattern": rf"^\s*[^{CONTROL_RANGES}]*@[^{CONTROL_RANGES}]*\s*$",
-            "description": "An email address: only the `@` is checked, providers vary.",
+            "description": "An email address: only the `@` is checked, providers vary; "
+            "`Ann Smith <ann@x.io>`, as mail programs copy it, is read as `ann@x.io`.",
         }
     ),
 ]
