@@ -1,11 +1,13 @@
-"""Hand-made XLSX workbooks (import tests), written with :mod:`zipfile` so that a test controls
-every part and attribute a library would write for it."""
+"""XLSX workbooks for the import tests: hand-made ones, written with :mod:`zipfile` so that a test
+controls every part and attribute a library would write for it, and ones as openpyxl writes them
+(as export scripts do: a cell starting with ``=`` is a formula, saved without its result)."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 from collections.abc import Mapping
+from typing import Any
 from xml.sax.saxutils import escape
 
 _XLSX_PARTS = {
@@ -91,4 +93,20 @@ def handmade_xlsx(
         for name, content in every.items():
             if content is not None:
                 archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def written_xlsx(*rows: list[Any]) -> bytes:
+    """A workbook as openpyxl writes it, with ``rows`` from row 1; an empty list leaves that
+    row blank."""
+    from openpyxl import Workbook  # here: the hand-made workbooks go without
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for number, cells in enumerate(rows, start=1):
+        for column, value in enumerate(cells, start=1):
+            sheet.cell(row=number, column=column, value=value)
+    buffer = io.BytesIO()
+    book.save(buffer)
     return buffer.getvalue()

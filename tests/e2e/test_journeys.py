@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from openpyxl import Workbook
 
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
 from te_testing.polling import eventually
 from te_testing.system import System, active_event, offline_day
+from te_testing.xlsx import written_xlsx
 
 pytestmark = pytest.mark.e2e
 
@@ -119,17 +117,6 @@ async def test_seed_example_1_user_sees_both_sessions_then_only_the_one_signed_u
         assert (await carol.get(f"/v1/me/events/{event['id']}")).status_code == 404
 
 
-def xlsx(rows: list[list[str]]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: System) -> None:
     company = "journey-two"
     admin = system.admin(company)
@@ -149,7 +136,7 @@ async def test_seed_example_2_admin_enrolls_users_from_an_xlsx_file(system: Syst
         ],
     )
     async with system.client(system.registration, admin) as reg:
-        file = xlsx([["user_id", "session"], ["dana", "group a"], ["eli", "Group A"]])
+        file = written_xlsx(["user_id", "session"], ["dana", "group a"], ["eli", "Group A"])
         result = await ok(
             await reg.post(
                 f"/v1/events/{event.id}/enrollments/import",

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from openpyxl import Workbook
 
 from te_shared import contracts as c
-from te_testing.xlsx import handmade_xlsx, xlsx_row
+from te_testing.xlsx import handmade_xlsx, written_xlsx, xlsx_row
 
 if TYPE_CHECKING:
     from conftest import Reg
@@ -40,19 +39,6 @@ async def _event(
         await reg.apply(msg, reg.day_msg(eid, msg.session_id, start=day_start))
         built_sessions.append(msg.session_id)
     return Built(eid, built_sessions)
-
-
-def _xlsx(*rows: list[Any]) -> bytes:
-    """A workbook with ``rows`` from row 1; an empty list leaves that row blank."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for number, cells in enumerate(rows, start=1):
-        for column, value in enumerate(cells, start=1):
-            sheet.cell(row=number, column=column, value=value)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 async def _unchanged_everywhere(reg: Reg, eid: Any, before: tuple[int, int]) -> None:
@@ -181,13 +167,8 @@ async def test_r_enr_5_xlsx_with_emails(reg: Reg) -> None:
     assert (
         await reg.sign_up(other.session_ids[0], "known-1", email="Known1@x.io")
     ).status_code == 201
-    book = Workbook()
-    sheet = book.active
-    sheet.append(["email", "session"])
-    sheet.append(["known1@x.io", "EVENING"])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    r = await _import(reg, built.event_id, buffer.getvalue(), "users.xlsx")
+    book = written_xlsx(["email", "session"], ["known1@x.io", "EVENING"])
+    r = await _import(reg, built.event_id, book, "users.xlsx")
     assert r.status_code == 200, r.text
     assert r.json() == {"imported": 1, "unchanged": 0}
     assert await _statuses(reg, built.event_id) == {
@@ -207,16 +188,13 @@ async def test_r_enr_5_a_formula_without_its_saved_result_is_a_row_error(reg: Re
     "a user id or an email is required", though Excel showed an address); in a column it
     does not read it is ignored, as any other cell there. Nothing is imported."""
     built = await _event(reg)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["email", "session", "full name"])
-    sheet.append(['=LOWER("Ann@X.io")', "Evening", "Ann"])
-    sheet.append(["bo@x.io", "Evening", '=UPPER("bo")'])
-    sheet.append(["cy@x.io", '=TRIM(" Evening ")', "Cy"])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    r = await _import(reg, built.event_id, buffer.getvalue(), "hr-export.xlsx")
+    book = written_xlsx(
+        ["email", "session", "full name"],
+        ['=LOWER("Ann@X.io")', "Evening", "Ann"],
+        ["bo@x.io", "Evening", '=UPPER("bo")'],
+        ["cy@x.io", '=TRIM(" Evening ")', "Cy"],
+    )
+    r = await _import(reg, built.event_id, book, "hr-export.xlsx")
     assert r.status_code == 422, r.text
     errors = [(e["row"], e["column"], e["reason"]) for e in r.json()["errors"]]
     assert [(row, column) for row, column, _ in errors] == [(2, "email"), (4, "session")]
@@ -421,14 +399,14 @@ async def test_r_enr_5_row_numbers_are_the_files_own_after_blank_rows(reg: Reg) 
         (6, "session"),
         (8, "session"),
     ]
-    book = _xlsx(
+    book = written_xlsx(
         ["user_id", "session"], [], ["ok-x", "Daytime"], [None, None], [], ["bad-x", "Nope"]
     )
     r = await _import(reg, built.event_id, book, "users.xlsx")
     assert r.status_code == 422, r.text
     assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(6, "session")]
     # a header below blank rows keeps its own row number too
-    r = await _import(reg, built.event_id, _xlsx([], [], ["name", "session"]), "users.xlsx")
+    r = await _import(reg, built.event_id, written_xlsx([], [], ["name", "session"]), "users.xlsx")
     assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(3, "user_id")]
     assert await _statuses(reg, built.event_id) == {}
 
@@ -443,14 +421,18 @@ async def test_r_enr_5_xlsx_row_cap_counts_data_rows_not_blank_ones(
     monkeypatch.setattr(importing, "MAX_ROWS", 5)
     built = await _event(reg)
     before = await _message_counts(reg)
-    over = _xlsx(["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(8)))
+    over = written_xlsx(
+        ["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(8))
+    )
     r = await _import(reg, built.event_id, over, "users.xlsx")
     assert r.status_code == 422, r.text
     assert "too many rows" in r.json()["detail"]
     assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(10, "file")]
     await _unchanged_everywhere(reg, built.event_id, before)
     # as many data rows as the cap, among blank ones, import whole
-    fits = _xlsx(["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(5)))
+    fits = written_xlsx(
+        ["user_id", "session"], [], [], [], *([f"cap-x{i}", "Daytime"] for i in range(5))
+    )
     r = await _import(reg, built.event_id, fits, "users.xlsx")
     assert r.json() == {"imported": 5, "unchanged": 0}, r.text
     csv = "user_id,session\n" + "\n" * 20 + "".join(f"cap-c{i},Evening\n" for i in range(6))
@@ -464,7 +446,7 @@ async def test_r_enr_5_workbook_that_unpacks_too_far_is_413(reg: Reg) -> None:
     from registration.enrollments import importing, reading
 
     built = await _event(reg)
-    buffer = io.BytesIO(_xlsx(["user_id", "session"], ["zb-1", "Daytime"]))
+    buffer = io.BytesIO(written_xlsx(["user_id", "session"], ["zb-1", "Daytime"]))
     with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/padding.bin", b"\0" * (reading.MAX_UNPACKED_BYTES + 1))
     assert len(buffer.getvalue()) < importing.MAX_BYTES

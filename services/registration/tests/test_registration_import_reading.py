@@ -18,7 +18,7 @@ import pytest
 
 from registration.enrollments import importing, reading
 from registration.enrollments.reading import Limits, Refused, read_in_worker, read_table
-from te_testing.xlsx import handmade_xlsx, xlsx_cell, xlsx_row
+from te_testing.xlsx import handmade_xlsx, written_xlsx, xlsx_cell, xlsx_row
 
 HEADER = xlsx_row(1, "user_id", "session")
 
@@ -267,17 +267,12 @@ def test_a_formula_whose_result_the_file_lacks_reads_as_uncalculated() -> None:
     formula without its result; openpyxl read such a cell as empty, so the row lost its
     e-mail with nothing saying why. It reads as UNCALCULATED, which the import's row checks
     refuse in a column they read, with the fix."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["email", "session", "name"])
-    sheet.append(['=LOWER("Ann@Example.com")', "Main", "Ann"])
-    sheet.append(["bo@example.com", "Main", '=UPPER("bo")'])
-    saved = io.BytesIO()
-    book.save(saved)
-    assert read_table(saved.getvalue(), "people.xlsx") == [
+    book = written_xlsx(
+        ["email", "session", "name"],
+        ['=LOWER("Ann@Example.com")', "Main", "Ann"],
+        ["bo@example.com", "Main", '=UPPER("bo")'],
+    )
+    assert read_table(book, "people.xlsx") == [
         (1, ["email", "session", "name"]),
         (2, [reading.UNCALCULATED, "Main", "Ann"]),
         (3, ["bo@example.com", "Main", reading.UNCALCULATED]),

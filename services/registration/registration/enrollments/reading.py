@@ -649,12 +649,6 @@ class _SheetScan:
         it is read as :data:`UNCALCULATED` instead."""
         self.uncalculated.setdefault(self.row, []).append(self.column)
 
-    def _error(self, ref: str, reason: str) -> None:
-        letters = ref.rstrip("0123456789")
-        self.errors.append(RowError(self.row, letters, reason))
-        if len(self.errors) >= MAX_CELL_ERRORS:
-            raise unreadable(self.errors)
-
     def _check_value(self, ref: str, kind: str, value: str | None) -> None:
         """The value openpyxl will convert by the cell's type converts."""
         if not value or kind == "inlineStr":  # openpyxl reads no value from these
@@ -681,7 +675,10 @@ class _SheetScan:
                 "d": "is a date cell that holds no date",
             }[kind]
         if problem is not None:
-            self._error(ref, f"cell {ref} {problem}")
+            letters = ref.rstrip("0123456789")
+            self.errors.append(RowError(self.row, letters, f"cell {ref} {problem}"))
+            if len(self.errors) >= MAX_CELL_ERRORS:
+                raise unreadable(self.errors)
 
     def _dimension(self, ref: str) -> None:
         match = _AREA_END.fullmatch(ref)
