@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -200,7 +201,11 @@ async def statements_alone(session: AsyncSession) -> bool:
         if session.in_transaction():  # something ran before: commit it (a round trip)
             await session.commit()
         await session.connection(execution_options=_AUTOCOMMIT)
-        session.info[_ALONE] = session.sync_session.get_transaction()
+        # a weak reference: the transaction refers to the session, and a strong one here would
+        # close a reference cycle (session, transaction, connection: 44 objects a request)
+        # that only the garbage collector frees; a sign-up storm then spent a tenth of its
+        # CPU in collections, and their pauses were its p99
+        session.info[_ALONE] = weakref.ref(session.sync_session.get_transaction())
     return True
 
 
@@ -209,7 +214,8 @@ def is_alone(session: AsyncSession) -> bool:
     in the transaction that took the autocommit connection (a commit by anyone ends that one,
     and the next statement begins an ordinary transaction)."""
     marked = session.info.get(_ALONE)
-    return marked is not None and marked is session.sync_session.get_transaction()
+    transaction = marked() if marked is not None else None
+    return transaction is not None and transaction is session.sync_session.get_transaction()
 
 
 async def in_one_transaction(session: AsyncSession) -> bool:
