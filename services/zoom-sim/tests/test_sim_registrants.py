@@ -3,6 +3,7 @@ joining with a registrant's link (registrant_id in webhooks and reports)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -158,3 +159,79 @@ async def test_joining_with_a_registrants_link(kit: Any) -> None:
         f"/_sim/meetings/{other['id']}/join", json={"join_url": ann["join_url"]}
     )
     assert r.status_code == 422
+
+
+async def _received(kit: Any, count: int) -> list[dict[str, Any]]:
+    for _ in range(200):  # the API's notifications go out in the background
+        if len(kit.receiver.received) >= count:
+            break
+        await asyncio.sleep(0.01)
+    return sorted((r.body for r in kit.receiver.received), key=lambda b: b["event_ts"])
+
+
+async def test_a_registration_ended_at_zoom_is_notified_as_zoom_does(kit: Any) -> None:
+    """``MeetingRegistrationCancelledEvent`` / ``...DeniedEvent``: the meeting (``id`` a number)
+    with the ``registrant``, and the ``operator``: the host in the web portal or the app's
+    user through the API (with ``operator_id``), or the registrant, who cancels with the link
+    of Zoom's confirmation e-mail (without one). Their personal link stops letting them in."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    mid = await _registration_meeting(kit, auth, 0)
+    ids = {}
+    for name in ("ann", "bob", "cid", "dan"):
+        added = await _register(kit, auth, mid, email=f"{name}@acme.test", first_name=name.title())
+        ids[name] = added.json()["registrant_id"]
+    cancel = f"/_sim/meetings/{mid}/registrants/{{}}/cancel"
+    by_host = await kit.client.post(cancel.format(ids["ann"]))
+    assert by_host.status_code == 200, by_host.text
+    assert by_host.json()["status"] == "cancelled"
+    assert by_host.json()["webhook_status"] == 200
+    by_self = await kit.client.post(cancel.format(ids["bob"]), json={"by": "registrant"})
+    assert by_self.status_code == 200, by_self.text
+    denied = await kit.client.post(cancel.format(ids["cid"]), json={"deny": True})
+    assert denied.json()["status"] == "denied"
+    by_api = await kit.client.put(
+        f"/v2/meetings/{mid}/registrants/status",
+        headers=auth,
+        json={"action": "cancel", "registrants": [{"id": ids["dan"]}, {"id": ids["ann"]}]},
+    )
+    assert by_api.status_code == 204  # ann's was cancelled already: nothing more is notified
+
+    bodies = await _received(kit, 4)
+    assert [b["event"] for b in bodies] == [
+        "meeting.registration_cancelled",
+        "meeting.registration_cancelled",
+        "meeting.registration_denied",
+        "meeting.registration_cancelled",
+    ]
+    for body, name in zip(bodies, ("ann", "bob", "cid", "dan"), strict=True):
+        payload = body["payload"]
+        assert payload["account_id"] == me["account_id"]
+        obj = payload["object"]
+        assert obj["id"] == mid
+        assert isinstance(obj["id"], int)
+        assert obj["host_id"] == me["id"]
+        assert obj["registrant"] == {
+            "id": ids[name],
+            "first_name": name.title(),
+            "last_name": "",
+            "email": f"{name}@acme.test",
+        }
+        if name == "bob":  # the registrant cancelled it
+            assert payload["operator"] == "bob@acme.test"
+            assert "operator_id" not in payload
+        else:
+            assert (payload["operator"], payload["operator_id"]) == (me["email"], me["id"])
+    assert all(r.signature_ok for r in kit.receiver.received)
+    assert (await _listed(kit, auth, mid))["registrants"] == []
+
+    # what cannot be ended again, or by whom
+    assert (await kit.client.post(cancel.format(ids["ann"]))).status_code == 409
+    assert (await kit.client.post(cancel.format("nobody"))).status_code == 404
+    refused = await kit.client.post(
+        cancel.format(ids["ann"]), json={"by": "registrant", "deny": True}
+    )
+    assert refused.status_code == 422
+    # registering the e-mail again makes a new registration, with a new link
+    again = (await _register(kit, auth, mid, email="ann@acme.test", first_name="Ann")).json()
+    assert again["registrant_id"] != ids["ann"]

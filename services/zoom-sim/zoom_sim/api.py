@@ -48,6 +48,7 @@ from zoom_sim.settings import Settings
 from zoom_sim.state import (
     Instance,
     Meeting,
+    Registrant,
     SimState,
     TokenPair,
     User,
@@ -56,7 +57,14 @@ from zoom_sim.state import (
     page,
     parse_time,
 )
-from zoom_sim.webhooks import WebhookSender, meeting_deleted, meeting_updated, recording_object
+from zoom_sim.webhooks import (
+    REGISTRATION_ENDED,
+    WebhookSender,
+    meeting_deleted,
+    meeting_updated,
+    recording_object,
+    registration_ended,
+)
 
 router = APIRouter()
 
@@ -610,7 +618,9 @@ async def update_registrant_status(
     meeting_ref: str, request: Request, caller: UserDep, state: StateDep
 ) -> Response:
     """``approve``, ``deny`` or ``cancel`` the registrants named by ``id`` or ``email``; a
-    cancelled or denied registrant's link no longer lets them in."""
+    cancelled or denied registrant's link no longer lets them in, and Zoom notifies each
+    registration it ended (``meeting.registration_cancelled`` or ``_denied``, the caller as
+    ``operator``), an app's own calls included."""
     meeting = state.meeting_for(meeting_ref, caller)
     data = await _json_object(request)
     try:
@@ -619,12 +629,18 @@ async def update_registrant_status(
         raise _validation_errors(exc) from exc
     status = {"approve": "approved", "deny": "denied", "cancel": "cancelled"}[body.action]
     mine = state.registrants_of(meeting)
+    ended: list[Registrant] = []
     for ref in body.registrants:
         for registrant in mine:
             if (ref.id and registrant.id == ref.id) or (
                 ref.email and registrant.email.lower() == ref.email.lower()
             ):
+                if status in REGISTRATION_ENDED and registrant.status in ("approved", "pending"):
+                    ended.append(registrant)
                 registrant.status = status
+    sender = cast(WebhookSender, request.app.state.webhooks)
+    for registrant in ended:
+        sender.start(registration_ended(caller.account_id, meeting, registrant, status, caller))
     return Response(status_code=204)
 
 

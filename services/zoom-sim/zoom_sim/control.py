@@ -65,6 +65,7 @@ from zoom_sim.webhooks import (
     participant_left,
     participant_left_waiting_room,
     recording_completed,
+    registration_ended,
     url_validation,
 )
 
@@ -424,6 +425,55 @@ async def update(meeting_id: str, body: HostEditIn, state: StateDep, sender: Sen
         updated = meeting_updated(host.account_id, meeting, host, changed, old)
     [delivery] = await _deliver(sender, [updated], body.delay_ms)
     return {"meeting_id": meeting.id, "changed": changed, **_delivery_result(delivery)}
+
+
+class RegistrationEndIn(BaseModel):
+    #: who ends it: the host in Zoom's web portal, or the registrant with the cancel link of
+    #: Zoom's confirmation e-mail
+    by: Literal["host", "registrant"] = "host"
+    #: the host denies the registration instead of cancelling it (``meeting.registration_denied``)
+    deny: bool = False
+    #: hold the webhook back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+@router.post("/meetings/{meeting_id}/registrants/{registrant_id}/cancel")
+async def end_registration(
+    meeting_id: str,
+    registrant_id: str,
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[RegistrationEndIn | None, Body()] = None,
+) -> Any:
+    """A registration ends at Zoom, outside the API: its personal link no longer lets the
+    registrant in, and ``meeting.registration_cancelled`` (or ``_denied``) is sent."""
+    body = body or RegistrationEndIn()
+    if body.deny and body.by == "registrant":
+        raise HTTPException(status_code=422, detail="only the host denies a registration")
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        registrant = state.registrants.get(registrant_id)
+        if registrant is None or registrant.meeting_id != meeting.id:
+            raise HTTPException(status_code=404, detail=f"no registrant {registrant_id}")
+        if registrant.status not in ("approved", "pending"):
+            raise HTTPException(
+                status_code=409, detail=f"registrant {registrant_id} is {registrant.status}"
+            )
+        host = state.host_of(meeting)
+        registrant.status = "denied" if body.deny else "cancelled"
+        ended = registration_ended(
+            host.account_id,
+            meeting,
+            registrant,
+            registrant.status,
+            host if body.by == "host" else None,
+        )
+    [delivery] = await _deliver(sender, [ended], body.delay_ms)
+    return {
+        "registrant_id": registrant.id,
+        "status": registrant.status,
+        **_delivery_result(delivery),
+    }
 
 
 @router.post("/meetings/{meeting_id}/recording")

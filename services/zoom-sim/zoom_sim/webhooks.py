@@ -31,6 +31,7 @@ from zoom_sim.state import (
     Meeting,
     ParticipantSession,
     Recording,
+    Registrant,
     SimState,
     User,
     fmt_time,
@@ -209,6 +210,50 @@ def meeting_updated(
         "time_stamp": int(time.time() * 1000),
     }
     return event_body("meeting.updated", payload)
+
+
+#: what ends a registration at Zoom, by the webhook that says so
+REGISTRATION_ENDED = {
+    "cancelled": "meeting.registration_cancelled",
+    "denied": "meeting.registration_denied",
+}
+
+
+def registration_ended(
+    account_id: str,
+    meeting: Meeting,
+    registrant: Registrant,
+    status: str,
+    operator: User | None,
+) -> dict[str, Any]:
+    """``meeting.registration_cancelled`` or ``_denied`` (``MeetingRegistrationCancelledEvent``):
+    ``object`` is the meeting (``id`` a **number**) with the ``registrant`` (``id``, names,
+    ``email``). ``operator`` is whoever did it: the host (or the app's connected user, for an
+    API call), or the registrant, who cancels with the link in Zoom's confirmation e-mail and
+    then has no ``operator_id``."""
+    obj: dict[str, Any] = {
+        "uuid": meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host_id,
+        "topic": meeting.topic,
+        "type": meeting.type,
+        "duration": meeting.duration,
+        "timezone": meeting.timezone,
+        "registrant": {
+            "id": registrant.id,
+            "first_name": registrant.first_name,
+            "last_name": registrant.last_name,
+            "email": registrant.email,
+        },
+    }
+    if meeting.start_time is not None:
+        obj["start_time"] = fmt_time(meeting.start_time)
+    payload: dict[str, Any] = {"account_id": account_id, "object": obj}
+    if operator is None:
+        payload["operator"] = registrant.email
+    else:
+        payload |= {"operator": operator.email, "operator_id": operator.id}
+    return event_body(REGISTRATION_ENDED[status], payload)
 
 
 def recording_object(
