@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from te_shared import contracts as c
 from te_testing import messages
-from zoom_bridge.models import MeetingRegistrant, ZoomJob, ZoomMeeting
+from zoom_bridge.models import MeetingRegistrant, WebhookEvent, ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.api import ZoomApi
 from zoom_bridge.zoom.client import ZoomNotFound
 
@@ -322,3 +322,99 @@ async def test_r_zoom_3_a_meeting_its_host_deletes_at_zoom_is_made_again(env: En
     assert stored.zoom_meeting_id == second.zoom_meeting_id
     eva = at_zoom["eva@example.com"]["join_url"]
     assert await _join_url(env, day.day_id, env.user("eva")) == eva
+
+
+async def test_r_zoom_3_a_registration_ended_at_zoom_is_made_again(env: Env) -> None:
+    """A seat holder's registration ends at Zoom: the host cancels it in the web portal, the
+    registrant cancels it with the link of Zoom's confirmation e-mail, or the host denies it
+    (``meeting.registration_cancelled`` / ``_denied``). Their personal link admits nobody;
+    while the day is to be held the bridge registers them again, and the user is shown the
+    new link, never the dead one. The registration of someone else stays as it was."""
+    account = await _account(env)
+    day = env.day(account)
+    learners = ("ana", "ben", "cy", "dee")
+    for name in learners:
+        await env.publish(messages.enrollment_in(day, name, f"{name}@example.com"))
+    await env.publish(day)
+    zoom_id = str((await env.created(day.day_id)).zoom_meeting_id)
+    everyone = {f"{name}@example.com" for name in learners}
+    before = await _registered_as(env, account, zoom_id, everyone)
+    await env.wait(lambda: _settled(env, day.day_id))
+    cancel = f"/_sim/meetings/{zoom_id}/registrants/{{}}/cancel"
+    async with env.sim() as sim:
+        for name, how in (("ana", {}), ("ben", {"by": "registrant"}), ("cy", {"deny": True})):
+            r = await sim.post(cancel.format(before[f"{name}@example.com"]["id"]), json=how)
+            assert r.json()["webhook_status"] == 200, r.text
+
+    async def made_again() -> dict[str, dict[str, str]] | None:
+        found = await _registrants(env, account, zoom_id)
+        fresh = all(
+            found.get(f"{n}@example.com", {}).get("id")
+            not in (None, before[f"{n}@example.com"]["id"])
+            for n in ("ana", "ben", "cy")
+        )
+        return found if set(found) == everyone and fresh else None
+
+    after = await env.wait(made_again)
+    assert after["dee@example.com"] == before["dee@example.com"]  # untouched
+    await env.wait(lambda: _settled(env, day.day_id))
+    rows = {r.email: r for r in (await _rows(env, day.day_id)).values()}
+    assert {e: r.zoom_registrant_id for e, r in rows.items()} == {
+        e: after[e]["id"] for e in everyone
+    }
+    ana = await _join_url(env, day.day_id, env.user("ana"))
+    assert ana == after["ana@example.com"]["join_url"]
+    async with env.sim() as sim:
+        dead = await sim.post(
+            f"/_sim/meetings/{zoom_id}/join",
+            json={"join_url": before["ana@example.com"]["join_url"]},
+        )
+        assert dead.status_code == 409  # the old link: Zoom no longer lets her in
+        live = await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"join_url": ana})
+        assert live.status_code == 200, live.text
+
+
+async def test_r_zoom_3_a_held_meetings_registration_ended_at_zoom_stays(env: Env) -> None:
+    """Once the meeting was held its registrations stay as stored (its joins were matched by
+    them), and a registration ended at Zoom is not made again: no Zoom call, no e-mail."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(messages.enrollment_in(day, "fay", "fay@example.com"))
+    await env.publish(day)
+    zoom_id = str((await env.created(day.day_id)).zoom_meeting_id)
+    before = await _registered_as(env, account, zoom_id, {"fay@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    fay = before["fay@example.com"]
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/join", json={"join_url": fay["join_url"]})
+        await sim.post(f"/_sim/meetings/{zoom_id}/end")
+
+    async def ended() -> bool:
+        row = await env.meeting_row(day.day_id)
+        return row is not None and row.ended
+
+    await env.wait(ended)
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/registrants/{fay['id']}/cancel")
+        assert r.json()["webhook_status"] == 200
+
+    async def processed() -> bool:
+        factory = env.app.state.runtime.session_factory()
+        async with factory() as session:
+            rows = (
+                await session.execute(
+                    select(WebhookEvent).where(
+                        WebhookEvent.event == "meeting.registration_cancelled"
+                    )
+                )
+            ).scalars()
+            return any(
+                w.processed and w.body["payload"]["object"]["registrant"]["id"] == fay["id"]
+                for w in rows
+            )
+
+    await env.wait(processed)
+    [stored] = (await _rows(env, day.day_id)).values()
+    assert stored.zoom_registrant_id == fay["id"]
+    assert await _settled(env, day.day_id)
+    assert await _registrants(env, account, zoom_id) == {}  # not registered again at Zoom

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from te_shared import contracts as c
 from te_shared.errors import BadRequest
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from zoom_bridge.accounts import service as accounts
-from zoom_bridge.models import WebhookEvent, ZoomAccount
+from zoom_bridge.models import MeetingRegistrant, WebhookEvent, ZoomAccount
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks import rules
 
@@ -115,6 +116,17 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
         victim = await session.get(ZoomAccount, uuid.UUID(victim_account))
     assert victim is not None
 
+    async def registered() -> MeetingRegistrant | None:
+        async with factory() as session:
+            found: MeetingRegistrant | None = (
+                await session.execute(
+                    select(MeetingRegistrant).where(MeetingRegistrant.day_id == day.day_id)
+                )
+            ).scalar_one_or_none()
+            return found
+
+    vics = await env.wait(registered)  # the learner's personal registration
+
     # company A ("attacker-co") connects its own S2S app, with a secret it chose
     evil_secret = "attacker-chosen-secret"
     evil_account = await attacker_s2s(env, "attacker-co", "evilAcct", evil_secret)
@@ -168,6 +180,18 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "object": {"id": int(zoom_id), "start_time": "2031-01-01T08:00:00Z"},
         },
     }
+    cancelled: dict[str, Any] = {  # would register the learner again: a Zoom call, an e-mail
+        "event": "meeting.registration_cancelled",
+        "payload": {
+            "account_id": "evilAcct",
+            "operator": "evil@attacker.test",
+            "object": {
+                "id": int(zoom_id),
+                "uuid": "forged==",
+                "registrant": {"id": vics.zoom_registrant_id, "email": "vic@victim.test"},
+            },
+        },
+    }
     deauthorized: dict[str, Any] = {
         # a decoy first, so the attacker's own secret is tried (and verifies)
         "decoy": {"account_id": "evilAcct"},
@@ -178,7 +202,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "client_id": "dev-client-id",
         },
     }
-    for body in (joined, recording, deleted, updated, deauthorized):
+    for body in (joined, recording, deleted, updated, cancelled, deauthorized):
         r = await post_signed(env, body, evil_secret)
         assert r.status_code == 200, r.text  # a valid signature: accepted, then scoped
         assert r.json() == {"status": "accepted"}
@@ -198,6 +222,9 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     assert not row.recordings
     assert (row.zoom_meeting_id, row.status) == (zoom_id, "created")
     assert row.synced_version == row.version  # no patch armed
+    kept = await registered()
+    assert kept is not None
+    assert kept.zoom_registrant_id == vics.zoom_registrant_id  # not forgotten, not made again
     async with env.client() as bridge:
         listed = await bridge.get("/v1/zoom/accounts", headers=env.admin("victim-co"))
         assert victim_account in {a["id"] for a in listed.json()}  # still connected

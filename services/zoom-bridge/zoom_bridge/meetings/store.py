@@ -405,6 +405,29 @@ async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 
+async def forget_registration(
+    session: AsyncSession, meeting: ZoomMeeting, registrant_id: str
+) -> bool:
+    """A registration of ``meeting`` ended at Zoom (cancelled or denied there): its personal
+    link admits nobody, so it is forgotten and the day's registrants job armed, which registers
+    the seat holder again (a new registrant, a new link, Zoom's e-mail). False when no stored
+    registration of this meeting has that id: the bridge's own removal, or a registration
+    already made again."""
+    if meeting.zoom_meeting_id is None or not registrant_id:
+        return False
+    forgotten = await session.execute(
+        delete(MeetingRegistrant).where(
+            MeetingRegistrant.day_id == meeting.day_id,
+            MeetingRegistrant.zoom_meeting_id == meeting.zoom_meeting_id,
+            MeetingRegistrant.zoom_registrant_id == registrant_id,
+        )
+    )
+    if not getattr(forgotten, "rowcount", 0):
+        return False
+    await jobs.arm(session, meeting.day_id, jobs.REGISTRANTS)
+    return True
+
+
 def _forget_links(meeting: ZoomMeeting) -> None:
     """The stored Zoom meeting is no more (deleted, gone at Zoom, or on another account)."""
     meeting.zoom_meeting_id = None

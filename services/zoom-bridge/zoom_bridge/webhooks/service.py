@@ -43,6 +43,8 @@ log = get_logger(__name__)
 
 MEETING_DELETED = "meeting.deleted"
 MEETING_UPDATED = "meeting.updated"
+#: a registration ended at Zoom: cancelled by the host or the registrant, or denied by the host
+REGISTRATION_ENDED = frozenset({"meeting.registration_cancelled", "meeting.registration_denied"})
 
 #: Events the bridge acts on; anything else is acknowledged and ignored. Among the ignored:
 #: the waiting-room events (``meeting.participant_joined_waiting_room``, ``_admitted``,
@@ -55,6 +57,7 @@ HANDLED = frozenset(
         "meeting.ended",
         MEETING_DELETED,
         MEETING_UPDATED,
+        *REGISTRATION_ENDED,
         "recording.completed",
         "app_deauthorized",
     }
@@ -443,6 +446,8 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             batch.meetings.clear()  # the meeting found before is forgotten now
     elif event.event == MEETING_UPDATED:
         await _updated_at_zoom(session, meeting, obj)
+    elif event.event in REGISTRATION_ENDED:
+        await _registration_ended_at_zoom(session, meeting, event.event, obj)
     elif event.event == "recording.completed":
         await _recording(session, meeting, obj, settings)
 
@@ -469,6 +474,29 @@ async def _updated_at_zoom(
     log.warning("zoom_meeting_changed_at_zoom", day_id=str(meeting.day_id), fields=list(moved))
     meeting.synced_version = 0  # Zoom no longer holds any version of the day: patch it
     await jobs.arm(session, meeting.day_id, jobs.SYNC)
+
+
+async def _registration_ended_at_zoom(
+    session: AsyncSession, meeting: ZoomMeeting, kind: str, obj: dict[str, Any]
+) -> None:
+    """``meeting.registration_cancelled`` or ``_denied`` for a stored registration of the day's
+    meeting: the host ended it in Zoom's web portal, or the registrant with the link of Zoom's
+    confirmation e-mail, and the seat holder's personal link admits nobody. While the day is
+    still to be held, the registration is made again (R-ZOOM-3: every seat holder has a
+    personal link; the platform's enrollment says who holds a seat, and taking someone out is
+    cancelling it there), as a meeting deleted or moved at Zoom is. The bridge's own removals
+    notify too and name a registration no longer stored: nothing is done. A meeting held, or
+    whose day is over, keeps its registrations: its joins were matched by them."""
+    if meeting.desired != "present" or meeting.status != c.MeetingStatus.CREATED.value:
+        return  # being deleted, or being made: the sync and the registrants job own it
+    if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
+        return
+    registrant = obj.get("registrant")
+    registrant_id = attendance.text_value(
+        registrant.get("id") if isinstance(registrant, dict) else None
+    )
+    if registrant_id and await store.forget_registration(session, meeting, registrant_id):
+        log.warning("zoom_registration_ended_at_zoom", day_id=str(meeting.day_id), zoom_event=kind)
 
 
 async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
