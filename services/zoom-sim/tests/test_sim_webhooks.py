@@ -199,6 +199,53 @@ async def test_recording_completed_and_recordings_api(kit: Any) -> None:
     assert [x["id"] for x in again.json()["recording_files"]] == [x["id"] for x in files]
 
 
+async def test_a_recording_trashed_recovered_and_deleted_notifies_as_zoom_does(
+    kit: Any,
+) -> None:
+    """The host, or the account's retention policy, moves cloud recordings: to the trash
+    (``recording.trashed``: the links answer 404, the API no longer lists the files), back
+    (``recording.recovered``), or away for good (``recording.deleted``). Each webhook lists
+    the files it moved, the host as ``operator`` (``RecordingTrashedEvent`` ...)."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    m = await kit.create_meeting(auth)
+    files = (await kit.client.post(f"/_sim/meetings/{m['id']}/recording")).json()["recording_files"]
+    video, audio, chat = files
+    base = f"/_sim/meetings/{m['id']}/recording"
+
+    trashed = await kit.client.post(f"{base}/trash", json={"file_ids": [video["id"]]})
+    assert trashed.status_code == 200, trashed.text
+    sent = kit.receiver.received[-1].body
+    assert sent["event"] == "recording.trashed"
+    assert (sent["payload"]["operator"], sent["payload"]["operator_id"]) == (me["email"], me["id"])
+    obj = sent["payload"]["object"]
+    assert (obj["id"], obj["uuid"]) == (m["id"], m["uuid"])
+    assert [(f["id"], f["status"]) for f in obj["recording_files"]] == [(video["id"], "trashed")]
+    assert (await kit.client.get(video["play_url"])).status_code == 404
+    assert (await kit.client.get(video["download_url"])).status_code == 404
+    assert (await kit.client.get(audio["play_url"])).status_code == 200
+    api = (await kit.client.get(f"/v2/meetings/{m['id']}/recordings", headers=auth)).json()
+    assert [f["id"] for f in api["recording_files"]] == [audio["id"], chat["id"]]
+
+    recovered = await kit.client.post(f"{base}/recover")
+    assert recovered.status_code == 200
+    assert kit.receiver.received[-1].body["event"] == "recording.recovered"
+    assert [f["id"] for f in recovered.json()["recording_files"]] == [video["id"]]
+    assert (await kit.client.get(video["play_url"])).status_code == 200
+    assert (await kit.client.post(f"{base}/recover")).status_code == 409  # none in the trash
+
+    deleted = await kit.client.post(f"{base}/delete")
+    assert kit.receiver.received[-1].body["event"] == "recording.deleted"
+    assert [f["id"] for f in deleted.json()["recording_files"]] == [f["id"] for f in files]
+    assert (await kit.client.get(audio["play_url"])).status_code == 404
+    assert (await kit.client.post(f"{base}/trash")).status_code == 409  # nothing left
+    other = await kit.create_meeting(auth)
+    assert (
+        await kit.client.post(f"/_sim/meetings/{other['id']}/recording/trash")
+    ).status_code == 404
+    assert all(r.signature_ok for r in kit.receiver.received)
+
+
 async def test_recording_links_can_be_on_zooms_host(new_sim: Any) -> None:
     async with new_sim(recording_host="https://us06web.zoom.us/") as kit:
         auth = await kit.auth()

@@ -782,7 +782,7 @@ async def start_page(meeting_id: str, state: StateDep, zak: str = "") -> HTMLRes
 @router.get("/rec/play/{token}", include_in_schema=False)
 async def play_recording(token: str, state: StateDep) -> Response:
     found = state.recording_file(token)
-    if found is None:
+    if found is None or found[1].status != "completed":  # in the trash, or deleted
         return PlainTextResponse("Recording not found", status_code=404)
     recording, item = found
     return HTMLResponse(
@@ -801,7 +801,7 @@ _DOWNLOADS = {
 @router.get("/rec/download/{token}", include_in_schema=False)
 async def download_recording(token: str, state: StateDep) -> Response:
     found = state.recording_file(token)
-    if found is None:
+    if found is None or found[1].status != "completed":  # in the trash, or deleted
         return PlainTextResponse("Recording not found", status_code=404)
     content, media_type = _DOWNLOADS.get(found[1].file_type, _DOWNLOADS["MP4"])
     return Response(content, media_type=media_type)

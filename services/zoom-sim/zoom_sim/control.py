@@ -64,6 +64,7 @@ from zoom_sim.webhooks import (
     participant_joined_waiting_room,
     participant_left,
     participant_left_waiting_room,
+    recording_changed,
     recording_completed,
     registration_ended,
     url_validation,
@@ -500,6 +501,62 @@ async def recording(
         host = state.host_of(meeting)
         payload = recording_completed(meeting, host, rec, settings.recording_url)
     delivery = await sender.send(payload)
+    return {
+        "meeting_id": meeting.id,
+        "recording_files": payload["payload"]["object"]["recording_files"],
+        **_delivery_result(delivery),
+    }
+
+
+class RecordingChangeIn(BaseModel):
+    #: the files it moves (ids from ``recording.completed``); all of the recording's by default
+    file_ids: list[str] | None = None
+    #: hold the webhook back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+#: which files each action takes, by their status, and what it makes of them
+_RECORDING_ACTIONS = {
+    "trash": (("completed",), "trashed"),
+    "recover": (("trashed",), "completed"),
+    "delete": (("completed", "trashed"), None),
+}
+
+
+@router.post("/meetings/{meeting_id}/recording/{action}")
+async def change_recording(
+    meeting_id: str,
+    action: Literal["trash", "recover", "delete"],
+    state: StateDep,
+    settings: SettingsDep,
+    sender: SenderDep,
+    body: Annotated[RecordingChangeIn | None, Body()] = None,
+) -> Any:
+    """The host (or the account's retention policy) moves the latest cloud recording's files:
+    ``trash`` (their links answer 404 from now on; ``recording.trashed``), ``recover`` from
+    the trash (``recording.recovered``), ``delete`` for good (``recording.deleted``). 404 when
+    the meeting has no recording, 409 when no file named is in a state the action takes."""
+    body = body or RecordingChangeIn()
+    taken, becomes = _RECORDING_ACTIONS[action]
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        recording = state.recording_of(meeting)
+        if recording is None:
+            raise HTTPException(status_code=404, detail=f"meeting {meeting.id} has no recording")
+        named = set(body.file_ids) if body.file_ids is not None else None
+        files = [
+            f for f in recording.files if f.status in taken and (named is None or f.id in named)
+        ]
+        if not files:
+            raise HTTPException(status_code=409, detail=f"no file to {action}")
+        for item in files:
+            if becomes is None:
+                recording.files.remove(item)
+            else:
+                item.status = becomes
+        host = state.host_of(meeting)
+        payload = recording_changed(action, meeting, host, recording, settings.recording_url, files)
+    [delivery] = await _deliver(sender, [payload], body.delay_ms)
     return {
         "meeting_id": meeting.id,
         "recording_files": payload["payload"]["object"]["recording_files"],

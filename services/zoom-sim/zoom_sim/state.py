@@ -404,6 +404,9 @@ class RecordingFile:
     recording_type: str = "shared_screen_with_speaker_view"
     #: the opaque part of its play and download links (``/rec/play/<token>``)
     token: str = field(default_factory=lambda: _link_token())
+    #: ``completed``, or ``trashed`` while in the trash (its links then answer 404); a file
+    #: deleted for good is no longer listed
+    status: str = "completed"
 
 
 @dataclass

@@ -31,6 +31,7 @@ from zoom_sim.state import (
     Meeting,
     ParticipantSession,
     Recording,
+    RecordingFile,
     Registrant,
     SimState,
     User,
@@ -257,12 +258,18 @@ def registration_ended(
 
 
 def recording_object(
-    meeting: Meeting, host: User, recording: Recording, host_url: str
+    meeting: Meeting,
+    host: User,
+    recording: Recording,
+    host_url: str,
+    files: list[RecordingFile] | None = None,
 ) -> dict[str, Any]:
     """Zoom's recording object (``recording.completed``'s ``object``, and GET
     /meetings/{id}/recordings): ``id`` is the meeting number, ``uuid`` the instance's; the
-    links are on ``host_url`` (the ``recording_host`` setting)."""
-    files = [
+    links are on ``host_url`` (the ``recording_host`` setting). ``files``: those it lists
+    (a trash or a recovery names the files it moved); by default those not in the trash."""
+    chosen = files if files is not None else [f for f in recording.files if f.status == "completed"]
+    listed = [
         {
             "id": f.id,
             "meeting_id": recording.meeting_uuid,
@@ -273,10 +280,10 @@ def recording_object(
             "file_size": f.file_size,
             "play_url": f"{host_url}/rec/play/{f.token}",
             "download_url": f"{host_url}/rec/download/{f.token}",
-            "status": "completed",
+            "status": f.status,
             "recording_type": f.recording_type,
         }
-        for f in recording.files
+        for f in chosen
     ]
     return {
         "uuid": recording.meeting_uuid,
@@ -289,10 +296,10 @@ def recording_object(
         "start_time": fmt_time(recording.start),
         "timezone": meeting.timezone,
         "duration": max(1, round((recording.end - recording.start).total_seconds() / 60)),
-        "total_size": sum(f.file_size for f in recording.files),
-        "recording_count": len(files),
+        "total_size": sum(f.file_size for f in chosen),
+        "recording_count": len(listed),
         "share_url": f"{host_url}/rec/share/{recording.share_id}",
-        "recording_files": files,
+        "recording_files": listed,
         "password": recording.password,
         "recording_play_passcode": recording.play_passcode,
     }
@@ -307,6 +314,36 @@ def recording_completed(
         {"account_id": host.account_id, "object": obj},
         download_token=recording.download_token,
     )
+
+
+#: what a host (or the account's retention policy) does to a cloud recording, by the webhook
+#: that notifies it
+RECORDING_CHANGES = {
+    "trash": "recording.trashed",
+    "recover": "recording.recovered",
+    "delete": "recording.deleted",
+}
+
+
+def recording_changed(
+    action: str,
+    meeting: Meeting,
+    host: User,
+    recording: Recording,
+    host_url: str,
+    files: list[RecordingFile],
+) -> dict[str, Any]:
+    """``recording.trashed``, ``recording.recovered`` or ``recording.deleted``
+    (``RecordingTrashedEvent`` ...): the recording object listing the files it moved, the host
+    as ``operator``."""
+    obj = recording_object(meeting, host, recording, host_url, files)
+    payload = {
+        "account_id": host.account_id,
+        "operator": host.email,
+        "operator_id": host.id,
+        "object": obj,
+    }
+    return event_body(RECORDING_CHANGES[action], payload)
 
 
 def url_validation(plain_token: str) -> dict[str, Any]:
