@@ -351,9 +351,27 @@ class RecordingFile(BaseModel):
 
 
 class RecordingAvailable(Message):
+    """New files of a day's recordings. Superseded by :class:`RecordingsChanged`, which the
+    bridge publishes instead; catalog still applies one queued before an upgrade, to a day
+    that never had a :class:`RecordingsChanged`."""
+
     routing_key: ClassVar[str] = "zoom-bridge.recording.available"
     day_id: uuid.UUID
     zoom_meeting_id: str
+    recordings: list[RecordingFile]
+
+
+class RecordingsChanged(Message):
+    """R-ZOOM-7: a day's cloud recording files at Zoom as they are now, after a file came
+    (``recording.completed``, ``.recovered``) or went (``recording.trashed``, ``.deleted``: its
+    links lead nowhere). The whole list, so a consumer replaces what it shows; ``version``
+    grows with each change of the day's recordings: keep the newest, ignore an older one
+    delivered late."""
+
+    routing_key: ClassVar[str] = "zoom-bridge.recordings.changed"
+    day_id: uuid.UUID
+    zoom_meeting_id: str
+    version: int = Field(ge=1)
     recordings: list[RecordingFile]
 
 
@@ -374,6 +392,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     MeetingDeleted,
     AttendanceRecorded,
     RecordingAvailable,
+    RecordingsChanged,
     ZoomAccountChanged,
 )
 

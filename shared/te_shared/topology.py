@@ -28,6 +28,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.MeetingFailed,
         c.MeetingDeleted,
         c.RecordingAvailable,
+        c.RecordingsChanged,
         c.EnrollmentChanged,
         c.ZoomAccountChanged,
     ),

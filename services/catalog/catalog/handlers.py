@@ -27,7 +27,9 @@ consumers = Consumers(CATALOG)
 log = get_logger(__name__)
 
 
-async def _day(session: AsyncSession, msg: c.MeetingData | c.RecordingAvailable) -> Day | None:
+async def _day(
+    session: AsyncSession, msg: c.MeetingData | c.RecordingAvailable | c.RecordingsChanged
+) -> Day | None:
     return (
         await session.scalars(
             select(Day)
@@ -85,14 +87,33 @@ async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> No
     await _apply_meeting(session, msg, None)
 
 
+@consumers.handler(c.RecordingsChanged)
+async def on_recordings_changed(session: AsyncSession, msg: c.RecordingsChanged) -> None:
+    """R-ZOOM-7: the day's recording files at Zoom, whole: what is no longer listed (trashed
+    or deleted at Zoom, its links lead nowhere) goes; what is listed stays if it was attached,
+    and is attached while the module is enabled for an administrator-role day (catalog owns
+    the training module, so it decides; attached ones stay when it is disabled later). Only
+    the newest version counts: an older one delivered late changes nothing. Only plain
+    http(s) links (R-DAY-2) are ever kept, as a second line behind the bridge's rule."""
+    day = await _day(session, msg)
+    if day is None or msg.version <= day.recordings_version:
+        return
+    settings = await get_settings(session, msg.company_id)
+    attachable = rules.cloud_recording(day.zoom_account_role, settings.training_module_enabled)
+    attached = {r.get("play_url") for r in day.recordings or []}
+    files = [r.model_dump(mode="json") for r in msg.recordings if link_refusal(r.play_url) is None]
+    day.recordings = [r for r in files if r["play_url"] in attached or attachable]
+    day.recordings_version = msg.version
+
+
 @consumers.handler(c.RecordingAvailable)
 async def on_recording_available(session: AsyncSession, msg: c.RecordingAvailable) -> None:
-    """R-ZOOM-7: catalog owns the training module, so it decides: recordings are attached to
-    an administrator-role day while the module is enabled (already attached ones stay when it
-    is disabled later). Only links that are plain http(s) links (R-DAY-2) are ever kept, as a
-    second line behind the bridge's Zoom-hosts rule."""
+    """R-ZOOM-7, from a bridge older than ``RecordingsChanged`` (one queued before the
+    upgrade): new files are attached to an administrator-role day while the module is
+    enabled, unless the day already shows a ``RecordingsChanged``, which says it all. Only
+    plain http(s) links (R-DAY-2) are ever kept."""
     day = await _day(session, msg)
-    if day is None:
+    if day is None or day.recordings_version > 0:
         return
     settings = await get_settings(session, msg.company_id)
     if not rules.cloud_recording(day.zoom_account_role, settings.training_module_enabled):

@@ -131,6 +131,8 @@ class Day(Base):
     meeting_zoom_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     meeting_version: Mapped[int] = mapped_column(Integer(), default=0)
     recordings: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
+    #: the bridge's ``RecordingsChanged.version`` shown (0: none yet)
+    recordings_version: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer(), default=1)
     #: R-DAY-8: added, in the future, to an ended session with confirmation (R-ENR-9)
     reopens_session: Mapped[bool] = mapped_column(Boolean(), default=False)

@@ -564,6 +564,68 @@ async def test_r_zoom_7_catalog_owns_the_training_module_and_decides_attachment(
     assert await urls(admin_day) == ["https://zoom.us/rec/play/a"]
 
 
+async def test_r_zoom_7_recordings_gone_at_zoom_leave_the_day(cat: Cat) -> None:
+    """R-ZOOM-7: ``RecordingsChanged`` lists a day's files at Zoom whole. A file trashed or
+    deleted at Zoom (its link leads nowhere) leaves the day; the newest version wins, an older
+    one delivered late changes nothing; once the module is disabled, listed files that were
+    attached stay and new ones are not attached; a ``RecordingAvailable`` queued by an older
+    bridge no longer adds to a day that had a ``RecordingsChanged``."""
+    company, _, sess = await setup(cat, zoom_enabled=True)
+    day = await cat.day(
+        company, sess["id"], format="zoom", zoom=await cat.zoom(company), start=iso(january_2030(4))
+    )
+    day_id = uuid.UUID(day["id"])
+    video, audio, chat = (f"https://zoom.us/rec/play/{n}" for n in ("v", "a", "c"))
+
+    def changed(version: int, *urls: str) -> c.RecordingsChanged:
+        return c.RecordingsChanged(
+            company_id=company,
+            day_id=day_id,
+            zoom_meeting_id="1",
+            version=version,
+            recordings=[c.RecordingFile(file_type="MP4", play_url=u) for u in urls],
+        )
+
+    async def urls() -> list[str]:
+        r = await cat.client.get(f"/v1/days/{day['id']}", headers=cat.admin(company))
+        return [f["play_url"] for f in r.json()["zoom"]["recordings"]]
+
+    await cat.apply(changed(1, video, audio))
+    assert await urls() == [video, audio]
+    await cat.apply(changed(2, audio))  # the video was trashed at Zoom
+    assert await urls() == [audio]
+    await cat.apply(changed(1, video, audio))  # a late delivery of the first
+    assert await urls() == [audio]
+    late = c.RecordingAvailable(
+        company_id=company,
+        day_id=day_id,
+        zoom_meeting_id="1",
+        recordings=[c.RecordingFile(file_type="MP4", play_url=video)],
+    )
+    await cat.apply(late)
+    assert await urls() == [audio]
+    r = await cat.client.put(
+        "/v1/company/settings",
+        json={"zoom_enabled": True, "training_module_enabled": False},
+        headers=cat.admin(company),
+    )
+    assert r.status_code == 200
+    await cat.apply(changed(3, audio, chat))  # the chat is new: not attached any more
+    assert await urls() == [audio]
+    await cat.apply(changed(4))  # everything deleted at Zoom
+    assert await urls() == []
+    await cat.apply(  # another company's message for this day is ignored
+        c.RecordingsChanged(
+            company_id="intruder",
+            day_id=day_id,
+            zoom_meeting_id="1",
+            version=9,
+            recordings=[c.RecordingFile(file_type="MP4", play_url=video)],
+        )
+    )
+    assert await urls() == []
+
+
 async def test_meeting_messages_are_consumed_through_the_broker(cat: Cat) -> None:
     """The real path: a MeetingCreated published to the broker reaches the day (inbox, handler)."""
     company, _, sess = await setup(cat, zoom_enabled=True)

@@ -216,7 +216,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
         assert (await post_signed(env, named, evil_secret)).status_code == 401
 
     assert not await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)
-    assert not await env.outbox(c.RecordingAvailable.routing_key, day.day_id)
+    assert not await env.outbox(c.RecordingsChanged.routing_key, day.day_id)
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert not row.recordings
@@ -310,7 +310,7 @@ async def test_f1_recording_links_are_kept_only_on_zooms_own_hosts(env: Env) -> 
     }
     assert (await post_signed(env, body, APP_SECRET)).status_code == 200
     await stored(env, body, rules.Signer(app=True))
-    (available,) = await env.outbox(c.RecordingAvailable.routing_key, day.day_id)
+    (available,) = await env.outbox(c.RecordingsChanged.routing_key, day.day_id)
     assert {r["play_url"] for r in available["recordings"]} == {
         links["regional"],
         links["apex"],

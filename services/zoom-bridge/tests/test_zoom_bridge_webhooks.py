@@ -230,7 +230,7 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     (completed, *_) = [d for d in deliveries if d["event"] == "recording.completed"]
     passcode = completed["body"]["payload"]["object"]["recording_play_passcode"]
     assert passcode
-    (available,) = await env.wait(lambda: env.outbox(c.RecordingAvailable.routing_key, day.day_id))
+    (available,) = await env.wait(lambda: env.outbox(c.RecordingsChanged.routing_key, day.day_id))
     # an MP4, an audio-only M4A and the chat: typed, each link carrying the passcode
     kinds = {r["file_type"]: r["kind"] for r in available["recordings"]}
     assert kinds == {"MP4": "video", "M4A": "audio", "CHAT": "chat"}
@@ -247,7 +247,7 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     assert {r["play_url"] for r in meeting["recordings"]} == {
         r["play_url"] for r in available["recordings"]
     }
-    assert len(await env.outbox(c.RecordingAvailable.routing_key, day.day_id)) == 1
+    assert len(await env.outbox(c.RecordingsChanged.routing_key, day.day_id)) == 1
 
     # the module is disabled later: what is attached stays, new recordings are not attached
     day2, zoom_id2 = await _day(env, "administrator", "admin-role@zoom.test", learners={})
@@ -274,7 +274,65 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
         assert len(first["recordings"]) == 3
         second = (await bridge.get(f"/v1/days/{day2.day_id}/meeting", headers=env.admin())).json()
         assert second["recordings"] == []
-    assert not await env.outbox(c.RecordingAvailable.routing_key, day2.day_id)
+    assert not await env.outbox(c.RecordingsChanged.routing_key, day2.day_id)
+
+
+async def test_r_zoom_7_recordings_trashed_or_deleted_at_zoom_leave_the_day(env: Env) -> None:
+    """A host, or the account's retention policy, trashes a cloud recording at Zoom
+    (``recording.trashed``) and its links answer 404: the file leaves the day, announced
+    whole (``RecordingsChanged``, one version higher). A recovery brings it back, a deletion
+    takes it for good. A trash that was sent before a recovery but delivered after it (Zoom
+    delivers in no order) changes nothing: Zoom's ``event_ts`` orders them."""
+    await env.publish(messages.company_settings_changed(version=20, zoom_enabled=True))
+    day, zoom_id = await _day(env, "administrator", "trash-role@zoom.test", learners={})
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+        video, audio, chat = r.json()["recording_files"]
+
+    async def announced(version: int) -> dict[str, Any]:
+        async def found() -> dict[str, Any] | None:
+            rows = await env.outbox(c.RecordingsChanged.routing_key, day.day_id)
+            return next((m for m in rows if m["version"] == version), None)
+
+        message: dict[str, Any] = await env.wait(found)
+        return message
+
+    async def shown() -> list[str]:
+        async with env.client() as bridge:
+            r = await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())
+        return sorted(f["id"] for f in r.json()["recordings"])
+
+    first = await announced(1)
+    assert len(first["recordings"]) == 3
+    recording = f"/_sim/meetings/{zoom_id}/recording"
+    async with env.sim() as sim:
+        trashed = await sim.post(f"{recording}/trash", json={"file_ids": [video["id"]]})
+        assert trashed.json()["webhook_status"] == 200
+    second = await announced(2)
+    assert [f["file_type"] for f in second["recordings"]] == ["M4A", "CHAT"]
+    assert await shown() == sorted([audio["id"], chat["id"]])
+
+    # the audio's trash is held back; its recovery, sent later, arrives first
+    async with env.sim() as sim:
+        held = await sim.post(
+            f"{recording}/trash", json={"file_ids": [audio["id"]], "delay_ms": 1500}
+        )
+        assert held.status_code == 200
+        await sim.post(f"{recording}/recover", json={"file_ids": [audio["id"]]})
+
+    async def both_trashes() -> bool:
+        rows = await _webhooks(env, "recording.trashed", zoom_id)
+        return len(rows) == 2 and all(r.processed for r in rows)
+
+    await env.wait(both_trashes, timeout=15)
+    assert await shown() == sorted([audio["id"], chat["id"]])
+    assert len(await env.outbox(c.RecordingsChanged.routing_key, day.day_id)) == 2
+
+    async with env.sim() as sim:  # the video, still in the trash, and the rest: for good
+        await sim.post(f"{recording}/delete")
+    third = await announced(3)
+    assert third["recordings"] == []
+    assert await shown() == []
 
 
 async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_token(

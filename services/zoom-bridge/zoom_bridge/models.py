@@ -115,7 +115,13 @@ class ZoomMeeting(Base):
     #: the Zoom meeting takes registrants (created or patched with ``approval_type`` 0, for
     #: the administrator role; R-ZOOM-3)
     registration: Mapped[bool] = mapped_column(Boolean(), default=False)
+    #: R-ZOOM-7: the cloud recording files Zoom holds for the meeting (not trashed, not deleted)
     recordings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON())
+    #: grows with each change of ``recordings`` (``RecordingsChanged.version``)
+    recordings_version: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    #: files that went (trashed or deleted at Zoom): file id -> the webhook's ``event_ts``, so
+    #: a notification older than the file's going (a late retry) does not bring it back
+    recordings_gone: Mapped[dict[str, int] | None] = mapped_column(JSON())
 
 
 class ZoomJob(Base):

@@ -207,3 +207,65 @@ def play_link(url: str, passcode: str | None) -> str:
         return url
     query = f"{parts.query}&" if parts.query else ""
     return urlunsplit(parts._replace(query=query + urlencode({"pwd": passcode})))
+
+
+#: recording webhooks by what they do to the files they list
+RECORDING_CAME = frozenset({"recording.completed", "recording.recovered"})
+RECORDING_WENT = frozenset({"recording.trashed", "recording.deleted"})
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """A day's stored recording files (each a dict with ``id``, its ``at``: the ``event_ts`` of
+    the notification that brought it, and ``instance``: the recorded instance's uuid) and the
+    files that went (file id -> ``event_ts``)."""
+
+    files: tuple[dict[str, Any], ...]
+    gone: Mapping[str, int]
+
+
+def recordings_after(
+    now: Recordings,
+    event: str,
+    at: int,
+    listed: Sequence[dict[str, Any]],
+    instance: str | None,
+) -> Recordings | None:
+    """R-ZOOM-7: the day's recordings after a recording webhook of ``event`` sent at ``at``
+    (Zoom's ``event_ts``), or None for another event.
+
+    Files that came (``recording.completed``, ``.recovered``; ``listed`` as they are to be
+    stored) are added, unless one went at a later time: Zoom retries a notification for hours,
+    and a late ``recording.completed`` must not bring back a file trashed since. Files that
+    went (``recording.trashed``, ``.deleted``; ``listed`` names them by ``id``, or, when it
+    lists none, every file of the recorded ``instance``) are removed unless they came back
+    later, and remembered as gone."""
+    files = {str(f["id"]): f for f in now.files}
+    gone = dict(now.gone)
+    if event in RECORDING_CAME:
+        for item in listed:
+            key = str(item["id"])
+            if gone.get(key, -1) > at:
+                continue  # it went after this notification was sent
+            gone.pop(key, None)
+            kept = files.get(key)
+            if kept is None or int(kept.get("at") or 0) < at:
+                files[key] = {**item, "at": at} if kept is None else {**kept, "at": at}
+    elif event in RECORDING_WENT:
+        named = [str(item["id"]) for item in listed if item.get("id")]
+        if not named:  # the whole recording of an instance
+            named = [key for key, f in files.items() if f.get("instance") in (None, instance)]
+        for key in named:
+            kept = files.get(key)
+            if kept is not None and int(kept.get("at") or 0) > at:
+                continue  # it came back after this notification was sent
+            files.pop(key, None)
+            gone[key] = max(at, gone.get(key, at))
+    else:
+        return None
+    return Recordings(tuple(files.values()), gone)
+
+
+def files_changed(before: Recordings, after: Recordings) -> bool:
+    """Whether the files shown changed (not only what is remembered as gone)."""
+    return [f["id"] for f in before.files] != [f["id"] for f in after.files]

@@ -58,7 +58,8 @@ HANDLED = frozenset(
         MEETING_DELETED,
         MEETING_UPDATED,
         *REGISTRATION_ENDED,
-        "recording.completed",
+        *rules.RECORDING_CAME,
+        *rules.RECORDING_WENT,
         "app_deauthorized",
     }
 )
@@ -448,8 +449,8 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await _updated_at_zoom(session, meeting, obj)
     elif event.event in REGISTRATION_ENDED:
         await _registration_ended_at_zoom(session, meeting, event.event, obj)
-    elif event.event == "recording.completed":
-        await _recording(session, meeting, obj, settings)
+    elif event.event in rules.RECORDING_CAME | rules.RECORDING_WENT:
+        await _recording(session, meeting, event, obj, settings)
 
 
 async def _updated_at_zoom(
@@ -526,62 +527,90 @@ def safe_recording_link(url: object, settings: ZoomBridgeSettings) -> bool:
 async def _recording(
     session: AsyncSession,
     meeting: ZoomMeeting,
+    event: WebhookEvent,
     obj: dict[str, Any],
     settings: ZoomBridgeSettings,
 ) -> None:
-    """R-ZOOM-7: attach for the administrator role while the training module is enabled (as
-    catalog announced it; its default while catalog never did, so a company that never saved
-    settings loses no recording); a file whose link is not an https link on Zoom's own hosts
-    is never stored. Each file is typed (``kind``: video, audio, chat, transcript, ...) and
-    its play link carries the recording's passcode (``?pwd=``), or it would ask for it."""
-    company = await session.get(CompanyReplica, meeting.company_id)
-    training = training_module(company.training_module_enabled if company else None)
-    if not cloud_recording(await attendance.role_of(session, meeting), training):
-        log.info("zoom_recording_not_attached", day_id=str(meeting.day_id))
+    """R-ZOOM-7: a day's cloud recording files, as Zoom notifies them.
+
+    Files that come (``recording.completed``, ``.recovered``) are attached for the
+    administrator role while the training module is enabled (as catalog announced it; its
+    default while catalog never did, so a company that never saved settings loses no
+    recording); a file whose link is not an https link on Zoom's own hosts is never stored.
+    Each file is typed (``kind``: video, audio, chat, transcript, ...) and its play link
+    carries the recording's passcode (``?pwd=``), or it would ask for it.
+
+    Files that go (``recording.trashed`` by a host or the account's retention policy,
+    ``recording.deleted``) lead nowhere any more and are taken off the day, whatever the role
+    and module. Zoom's ``event_ts`` orders them (:func:`rules.recordings_after`). Each change
+    of the files is announced whole (``RecordingsChanged``, a version higher each time)."""
+    raw = obj.get("recording_files")
+    given = [f for f in raw if isinstance(f, dict) and f.get("id")] if isinstance(raw, list) else []
+    instance = attendance.text_value(obj.get("uuid"), 200)
+    if event.event in rules.RECORDING_CAME:
+        company = await session.get(CompanyReplica, meeting.company_id)
+        training = training_module(company.training_module_enabled if company else None)
+        if not cloud_recording(await attendance.role_of(session, meeting), training):
+            log.info("zoom_recording_not_attached", day_id=str(meeting.day_id))
+            return
+        unsafe = [f for f in given if not safe_recording_link(f.get("play_url"), settings)]
+        if unsafe:
+            log.warning(
+                "zoom_recording_link_refused", day_id=str(meeting.day_id), files=len(unsafe)
+            )
+        passcode = attendance.text_value(obj.get("recording_play_passcode"), 200)
+        listed: list[dict[str, Any]] = [
+            {
+                "id": str(f["id"]),
+                "file_type": str(f.get("file_type", "")),
+                "recording_type": str(f.get("recording_type", "")),
+                "kind": c.recording_kind(f.get("file_type"), f.get("recording_type")).value,
+                "play_url": rules.play_link(str(f["play_url"]), passcode),
+                "recording_start": f.get("recording_start"),
+                "recording_end": f.get("recording_end"),
+                "instance": attendance.text_value(f.get("meeting_id"), 200) or instance,
+            }
+            for f in given
+            if f not in unsafe
+        ]
+        if not listed:
+            return
+    else:
+        listed = [{"id": str(f["id"])} for f in given]
+    sent_at = event.body.get("event_ts")
+    at = sent_at if isinstance(sent_at, int) and not isinstance(sent_at, bool) else 0
+    # one change of the day's recordings at a time (two workers, two notifications)
+    await session.refresh(meeting, with_for_update=True)
+    before = rules.Recordings(tuple(meeting.recordings or []), dict(meeting.recordings_gone or {}))
+    after = rules.recordings_after(before, event.event, at, listed, instance)
+    if after is None:
         return
-    known = {r["id"] for r in meeting.recordings or []}
-    listed = obj.get("recording_files")
-    files = [
-        f
-        for f in (listed if isinstance(listed, list) else [])
-        if isinstance(f, dict) and f.get("id") and str(f["id"]) not in known
-    ]
-    unsafe = [f for f in files if not safe_recording_link(f.get("play_url"), settings)]
-    if unsafe:
-        log.warning("zoom_recording_link_refused", day_id=str(meeting.day_id), files=len(unsafe))
-    files = [f for f in files if f not in unsafe]
-    if not files:
+    meeting.recordings = list(after.files)
+    meeting.recordings_gone = dict(after.gone)
+    if not rules.files_changed(before, after):
         return
-    passcode = attendance.text_value(obj.get("recording_play_passcode"), 200)
-    new: list[dict[str, Any]] = [
-        {
-            "id": str(f["id"]),
-            "file_type": str(f.get("file_type", "")),
-            "recording_type": str(f.get("recording_type", "")),
-            "kind": c.recording_kind(f.get("file_type"), f.get("recording_type")).value,
-            "play_url": rules.play_link(str(f["play_url"]), passcode),
-            "recording_start": f.get("recording_start"),
-            "recording_end": f.get("recording_end"),
-        }
-        for f in files
-    ]
-    meeting.recordings = [*(meeting.recordings or []), *new]
+    meeting.recordings_version = (meeting.recordings_version or 0) + 1
+    if event.event in rules.RECORDING_WENT:
+        log.warning(
+            "zoom_recording_gone_at_zoom", day_id=str(meeting.day_id), zoom_event=event.event
+        )
     add_message(
         session,
         OutboxRecord,
-        c.RecordingAvailable(
+        c.RecordingsChanged(
             company_id=meeting.company_id,
             day_id=meeting.day_id,
             zoom_meeting_id=meeting.zoom_meeting_id or str(obj.get("id")),
+            version=meeting.recordings_version,
             recordings=[
                 c.RecordingFile(
                     file_type=r["file_type"],
                     play_url=r["play_url"],
                     kind=c.RecordingKind(r["kind"]),
-                    recording_start=attendance.parse_time(r["recording_start"]),
-                    recording_end=attendance.parse_time(r["recording_end"]),
+                    recording_start=attendance.parse_time(r.get("recording_start")),
+                    recording_end=attendance.parse_time(r.get("recording_end")),
                 )
-                for r in new
+                for r in after.files
             ],
         ),
     )

@@ -1,0 +1,77 @@
+"""R-ZOOM-7: a day's recording files after Zoom's notifications (``rules.recordings_after``):
+files come and go, ordered by Zoom's ``event_ts``, whatever order the deliveries take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoom_bridge.webhooks.rules import Recordings, files_changed, recordings_after
+
+COMPLETED, RECOVERED = "recording.completed", "recording.recovered"
+TRASHED, DELETED = "recording.trashed", "recording.deleted"
+
+
+def file(key: str, instance: str = "inst==") -> dict[str, Any]:
+    return {"id": key, "play_url": f"https://zoom.us/rec/play/{key}", "instance": instance}
+
+
+def ids(recordings: Recordings | None) -> list[str]:
+    assert recordings is not None
+    return [f["id"] for f in recordings.files]
+
+
+NOTHING = Recordings((), {})
+
+
+def test_files_come_once_and_remember_when() -> None:
+    after = recordings_after(NOTHING, COMPLETED, 100, [file("v"), file("a")], "inst==")
+    assert ids(after) == ["v", "a"]
+    assert after is not None
+    assert [f["at"] for f in after.files] == [100, 100]
+    again = recordings_after(after, COMPLETED, 100, [file("v"), file("a")], "inst==")
+    assert again is not None
+    assert not files_changed(after, again)  # a duplicate changes nothing shown
+
+
+def test_a_trashed_file_goes_and_a_late_older_completion_does_not_bring_it_back() -> None:
+    shown = recordings_after(NOTHING, COMPLETED, 100, [file("v"), file("a")], "inst==")
+    assert shown is not None
+    trashed = recordings_after(shown, TRASHED, 200, [{"id": "v"}], "inst==")
+    assert ids(trashed) == ["a"]
+    assert trashed is not None
+    assert trashed.gone == {"v": 200}
+    late = recordings_after(trashed, COMPLETED, 150, [file("v")], "inst==")
+    assert ids(late) == ["a"]
+    recovered = recordings_after(trashed, RECOVERED, 300, [file("v")], "inst==")
+    assert ids(recovered) == ["a", "v"]
+    assert recovered is not None
+    assert recovered.gone == {}
+
+
+def test_a_trash_sent_before_a_recovery_but_delivered_after_it_changes_nothing() -> None:
+    shown = recordings_after(NOTHING, COMPLETED, 100, [file("a")], "inst==")
+    recovered = recordings_after(shown or NOTHING, RECOVERED, 300, [file("a")], "inst==")
+    late_trash = recordings_after(recovered or NOTHING, TRASHED, 200, [{"id": "a"}], "inst==")
+    assert ids(late_trash) == ["a"]
+
+
+def test_without_a_file_list_the_whole_instance_goes() -> None:
+    shown = recordings_after(
+        NOTHING, COMPLETED, 100, [file("v"), file("x", instance="other==")], "inst=="
+    )
+    gone = recordings_after(shown or NOTHING, DELETED, 200, [], "inst==")
+    assert ids(gone) == ["x"]
+    older = Recordings(({"id": "old", "play_url": "https://zoom.us/rec/play/old"},), {})
+    assert ids(recordings_after(older, TRASHED, 200, [], "inst==")) == []  # no instance kept
+
+
+def test_a_file_that_never_came_is_remembered_as_gone_without_a_change() -> None:
+    after = recordings_after(NOTHING, DELETED, 200, [{"id": "v"}], "inst==")
+    assert after is not None
+    assert not files_changed(NOTHING, after)
+    assert after.gone == {"v": 200}
+    assert ids(recordings_after(after, COMPLETED, 100, [file("v")], "inst==")) == []
+
+
+def test_other_events_are_not_recording_changes() -> None:
+    assert recordings_after(NOTHING, "meeting.ended", 1, [], None) is None
