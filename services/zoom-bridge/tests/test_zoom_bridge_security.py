@@ -180,6 +180,14 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "object": {"id": int(zoom_id), "start_time": "2031-01-01T08:00:00Z"},
         },
     }
+    trashed: dict[str, Any] = {  # would take the victim's recordings off the day
+        "event": "recording.trashed",
+        "payload": {
+            "account_id": "evilAcct",
+            "operator": "evil@attacker.test",
+            "object": {"id": int(zoom_id), "uuid": "forged==", "recording_files": []},
+        },
+    }
     cancelled: dict[str, Any] = {  # would register the learner again: a Zoom call, an e-mail
         "event": "meeting.registration_cancelled",
         "payload": {
@@ -202,7 +210,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
             "client_id": "dev-client-id",
         },
     }
-    for body in (joined, recording, deleted, updated, cancelled, deauthorized):
+    for body in (joined, recording, deleted, updated, trashed, cancelled, deauthorized):
         r = await post_signed(env, body, evil_secret)
         assert r.status_code == 200, r.text  # a valid signature: accepted, then scoped
         assert r.json() == {"status": "accepted"}
@@ -220,6 +228,7 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert not row.recordings
+    assert row.recordings_gone is None  # the forged trash never reached the meeting
     assert (row.zoom_meeting_id, row.status) == (zoom_id, "created")
     assert row.synced_version == row.version  # no patch armed
     kept = await registered()
