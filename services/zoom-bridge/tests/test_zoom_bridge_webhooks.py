@@ -562,6 +562,65 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
     assert sorted(s.participant_uuid or "" for s in segments) == ["batch-1", "batch-2"]
 
 
+async def test_r_zoom_7_recording_changes_in_one_batch_keep_each_other(env: Env) -> None:
+    """One batch holds the meeting's end, its recording and a file's trash: each recording
+    change reads the meeting again (locked), and what came before it in the batch is kept."""
+    day, zoom_id = await _day(env, "administrator", "batch-rec@zoom.test", learners={})
+    obj: dict[str, Any] = {"id": int(zoom_id), "uuid": "batch-rec=="}
+    files = [
+        {
+            "id": key,
+            "file_type": kind,
+            "play_url": f"https://zoom.us/rec/play/{key}",
+            "meeting_id": "batch-rec==",
+        }
+        for key, kind in (("rv", "MP4"), ("ra", "M4A"))
+    ]
+    received = [
+        {
+            "event": "meeting.ended",
+            "event_ts": 5,
+            "payload": {"object": {**obj, "id": zoom_id, "end_time": iso(minutes_after(T0, 30))}},
+        },
+        {
+            "event": "recording.completed",
+            "event_ts": 10,
+            "payload": {"object": {**obj, "recording_files": files}},
+        },
+        {
+            "event": "recording.trashed",
+            "event_ts": 20,
+            "payload": {"object": {**obj, "recording_files": [{"id": "rv"}]}},
+        },
+    ]
+    worker = env.app.state.runtime.extras["worker"]
+    await worker.stop()  # this test runs the batch itself
+    factory = env.app.state.runtime.session_factory()
+    try:
+        at = dt.datetime.now(dt.UTC)
+        async with factory() as session, session.begin():
+            await service.store_many(
+                session,
+                [
+                    service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
+                    for i, b in enumerate(received)
+                ],
+            )
+        async with factory() as session, session.begin():
+            outcomes = await service.process_batch(session, env.settings(), 100)
+    finally:
+        worker.start()
+    assert [o.result for o in outcomes] == ["processed"] * 3
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert row.ended
+    assert [f["id"] for f in row.recordings or []] == ["ra"]
+    assert row.recordings_gone == {"rv": 20}
+    assert row.recordings_version == 2
+    changes = await env.outbox(c.RecordingsChanged.routing_key, day.day_id)
+    assert [len(m["recordings"]) for m in sorted(changes, key=lambda m: m["version"])] == [2, 1]
+
+
 @pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time")
 async def test_r_zoom_5_two_workers_recording_one_day_publish_figures_holding_both(
     env: Env,

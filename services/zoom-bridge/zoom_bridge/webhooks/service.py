@@ -545,7 +545,11 @@ async def _recording(
     and module. Zoom's ``event_ts`` orders them (:func:`rules.recordings_after`). Each change
     of the files is announced whole (``RecordingsChanged``, a version higher each time)."""
     raw = obj.get("recording_files")
-    given = [f for f in raw if isinstance(f, dict) and f.get("id")] if isinstance(raw, list) else []
+    given = [
+        {**f, "id": key}
+        for f in (raw if isinstance(raw, list) else [])
+        if isinstance(f, dict) and (key := attendance.text_value(f.get("id"), 200)) is not None
+    ]
     instance = attendance.text_value(obj.get("uuid"), 200)
     if event.event in rules.RECORDING_CAME:
         company = await session.get(CompanyReplica, meeting.company_id)
@@ -579,7 +583,10 @@ async def _recording(
         listed = [{"id": str(f["id"])} for f in given]
     sent_at = event.body.get("event_ts")
     at = sent_at if isinstance(sent_at, int) and not isinstance(sent_at, bool) else 0
-    # one change of the day's recordings at a time (two workers, two notifications)
+    # one change of the day's recordings at a time (two workers, two notifications): the row
+    # is read again, locked; what this batch changed on it is written first, or the read
+    # would drop it (a meeting.ended, or another recording change, before this one)
+    await session.flush()
     await session.refresh(meeting, with_for_update=True)
     before = rules.Recordings(tuple(meeting.recordings or []), dict(meeting.recordings_gone or {}))
     after = rules.recordings_after(before, event.event, at, listed, instance)
