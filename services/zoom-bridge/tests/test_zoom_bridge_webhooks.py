@@ -79,6 +79,23 @@ async def _processed(env: Env, event: str, zoom_id: str) -> list[WebhookEvent]:
     return found
 
 
+async def _one_batch(env: Env, bodies: list[dict[str, Any]]) -> list[service.Outcome]:
+    """Store ``bodies`` (signed by the OAuth app, received in this order) and process them as
+    one batch; the caller has stopped the worker."""
+    factory = env.app.state.runtime.session_factory()
+    at = dt.datetime.now(dt.UTC)
+    async with factory() as session, session.begin():
+        await service.store_many(
+            session,
+            [
+                service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
+                for i, b in enumerate(bodies)
+            ],
+        )
+    async with factory() as session, session.begin():
+        return await service.process_batch(session, env.settings(), 100)
+
+
 async def test_r_zoom_4_bad_signature_stale_timestamp_and_url_validation(env: Env) -> None:
     async with env.sim() as sim:
         bad = await sim.post(
@@ -531,17 +548,7 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
             hook("meeting.ended", 0, end_time=iso(minutes_after(T0, 30))),
             hook("meeting.participant_joined", 2),
         ]
-        at = dt.datetime.now(dt.UTC)
-        async with factory() as session, session.begin():
-            await service.store_many(
-                session,
-                [
-                    service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
-                    for i, b in enumerate(received)
-                ],
-            )
-        async with factory() as session, session.begin():
-            outcomes = await service.process_batch(session, env.settings(), 100)
+        outcomes = await _one_batch(env, received)
         (ended,) = await _webhooks(env, "meeting.ended", zoom_id)
         async with factory() as session, session.begin():
             segments = (
@@ -595,19 +602,8 @@ async def test_r_zoom_7_recording_changes_in_one_batch_keep_each_other(env: Env)
     ]
     worker = env.app.state.runtime.extras["worker"]
     await worker.stop()  # this test runs the batch itself
-    factory = env.app.state.runtime.session_factory()
     try:
-        at = dt.datetime.now(dt.UTC)
-        async with factory() as session, session.begin():
-            await service.store_many(
-                session,
-                [
-                    service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
-                    for i, b in enumerate(received)
-                ],
-            )
-        async with factory() as session, session.begin():
-            outcomes = await service.process_batch(session, env.settings(), 100)
+        outcomes = await _one_batch(env, received)
     finally:
         worker.start()
     assert [o.result for o in outcomes] == ["processed"] * 3

@@ -171,8 +171,20 @@ def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[s
     meeting's latest instance (or the next one when it was never held); ``operator`` is whoever
     deleted it (the connected user's e-mail for an API call)."""
     instance = meeting.latest
+    payload = {
+        "account_id": account_id,
+        "operator": operator.email,
+        "operator_id": operator.id,
+        "object": _scheduled_object(meeting, meeting.uuid if instance is None else instance.uuid),
+    }
+    return event_body("meeting.deleted", payload)
+
+
+def _scheduled_object(meeting: Meeting, uuid: str) -> dict[str, Any]:
+    """The meeting as the ``meeting.deleted`` and ``meeting.registration_*`` events show it:
+    ``id`` a **number**, its schedule (``start_time`` when it has one)."""
     obj: dict[str, Any] = {
-        "uuid": instance.uuid if instance is not None else meeting.uuid,
+        "uuid": uuid,
         "id": meeting.id,
         "host_id": meeting.host_id,
         "topic": meeting.topic,
@@ -182,13 +194,7 @@ def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[s
     }
     if meeting.start_time is not None:
         obj["start_time"] = fmt_time(meeting.start_time)
-    payload = {
-        "account_id": account_id,
-        "operator": operator.email,
-        "operator_id": operator.id,
-        "object": obj,
-    }
-    return event_body("meeting.deleted", payload)
+    return obj
 
 
 def meeting_updated(
@@ -232,23 +238,13 @@ def registration_ended(
     ``email``). ``operator`` is whoever did it: the host (or the app's connected user, for an
     API call), or the registrant, who cancels with the link in Zoom's confirmation e-mail and
     then has no ``operator_id``."""
-    obj: dict[str, Any] = {
-        "uuid": meeting.uuid,
-        "id": meeting.id,
-        "host_id": meeting.host_id,
-        "topic": meeting.topic,
-        "type": meeting.type,
-        "duration": meeting.duration,
-        "timezone": meeting.timezone,
-        "registrant": {
-            "id": registrant.id,
-            "first_name": registrant.first_name,
-            "last_name": registrant.last_name,
-            "email": registrant.email,
-        },
+    obj = _scheduled_object(meeting, meeting.uuid)
+    obj["registrant"] = {
+        "id": registrant.id,
+        "first_name": registrant.first_name,
+        "last_name": registrant.last_name,
+        "email": registrant.email,
     }
-    if meeting.start_time is not None:
-        obj["start_time"] = fmt_time(meeting.start_time)
     payload: dict[str, Any] = {"account_id": account_id, "object": obj}
     if operator is None:
         payload["operator"] = registrant.email

@@ -453,6 +453,15 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await _recording(session, meeting, event, obj, settings)
 
 
+def _kept_by_the_bridge(meeting: ZoomMeeting) -> bool:
+    """Whether a change made at Zoom to the day's stored meeting (moved, a registration
+    ended) is undone: the meeting is made and wanted (one being deleted or made belongs to
+    its sync and registrants job) and still to be held (:func:`plan.still_to_be_held`)."""
+    if meeting.desired != "present" or meeting.status != c.MeetingStatus.CREATED.value:
+        return False
+    return plan.still_to_be_held(meeting.ended, meeting.end, utcnow())
+
+
 async def _updated_at_zoom(
     session: AsyncSession, meeting: ZoomMeeting, changed: dict[str, Any]
 ) -> None:
@@ -461,9 +470,7 @@ async def _updated_at_zoom(
     registration) while the day is still to be held, the day's sync patches it back (the day's
     time is the one users see, and Zoom mails registrants the meeting's). The bridge's own
     patches notify too and move nothing, so they change nothing (no ping-pong)."""
-    if meeting.desired != "present" or meeting.status != c.MeetingStatus.CREATED.value:
-        return  # being deleted, or being made: the sync owns it
-    if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
+    if not _kept_by_the_bridge(meeting):
         return
     snap = await store.read_snapshot(session, meeting.day_id)
     wanted = plan.meeting_body(snap) if snap is not None else None
@@ -488,9 +495,7 @@ async def _registration_ended_at_zoom(
     cancelling it there), as a meeting deleted or moved at Zoom is. The bridge's own removals
     notify too and name a registration no longer stored: nothing is done. A meeting held, or
     whose day is over, keeps its registrations: its joins were matched by them."""
-    if meeting.desired != "present" or meeting.status != c.MeetingStatus.CREATED.value:
-        return  # being deleted, or being made: the sync and the registrants job own it
-    if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
+    if not _kept_by_the_bridge(meeting):
         return
     registrant = obj.get("registrant")
     registrant_id = attendance.text_value(
