@@ -270,6 +270,48 @@ class TestOutbox:
             assert await unsent(sm) == 0
 
 
+    async def test_a_woken_relay_claims_once_per_wake_and_loses_no_wake_up(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """A batch that was not full took every row due when it began: the relay then waits for
+        the next wake (or its poll) instead of claiming again at once and finding nothing. A
+        commit that wakes it while a batch is in flight is claimed at once, not at the poll."""
+        ns = fresh_rabbit
+        claims: list[int] = []
+
+        class CountingRelay(OutboxRelay):
+            async def _claim(self) -> list[Any]:
+                rows = await super()._claim()
+                claims.append(len(rows))
+                if len(claims) == 1:  # while the first batch is in flight, another commit
+                    async with unit_of_work(sm) as session:
+                        add_message(session, Outbox, settings_message("during-batch"))
+                    self.wake()
+                return rows
+
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                # a poll far longer than the test: only wake-ups move this relay
+                relay = CountingRelay(sm, Outbox, broker, ns.topology.exchange, poll_interval=60)
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("first"))
+                relay.start()
+                relay.wake()
+                try:
+                    await eventually(lambda: effects_is(sm, "during-batch", 1), interval=0.05)
+                    await eventually(lambda: effects_is(sm, "first", 1), interval=0.05)
+                    await asyncio.sleep(0.3)
+                    assert claims == [1, 1]  # no empty claim after either batch
+                    async with unit_of_work(sm) as session:
+                        add_message(session, Outbox, settings_message("later"))
+                    relay.wake()
+                    await eventually(lambda: effects_is(sm, "later", 1), interval=0.05)
+                    await asyncio.sleep(0.3)
+                    assert claims == [1, 1, 1]
+                finally:
+                    await relay.stop()
+            assert await unsent(sm) == 0
+
 class TestDeadLettering:
     async def test_poison_message_is_dead_lettered_and_the_rest_flow(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
