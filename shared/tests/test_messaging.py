@@ -269,7 +269,6 @@ class TestOutbox:
                 assert "outcome:duplicate" not in calls
             assert await unsent(sm) == 0
 
-
     async def test_a_woken_relay_claims_once_per_wake_and_loses_no_wake_up(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
     ) -> None:
@@ -311,6 +310,7 @@ class TestOutbox:
                 finally:
                     await relay.stop()
             assert await unsent(sm) == 0
+
 
 class TestDeadLettering:
     async def test_poison_message_is_dead_lettered_and_the_rest_flow(
