@@ -39,7 +39,6 @@ from te_shared.db import (
     is_alone,
     ping,
     run_migrations_async,
-    statements_alone,
 )
 from te_shared.errors import document_problems, install_error_handlers
 from te_shared.idempotency import IdempotencyMiddleware, IdempotencyRecordMixin
@@ -177,16 +176,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 #: :func:`te_shared.db.statements_alone`, which commits what came before it and runs each
 #: later statement as its own transaction.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-
-
-async def _statements_alone(session: SessionDep) -> None:
-    await statements_alone(session)
-
-
-#: A route dependency, listed before any that reads: from the request's first statement on,
-#: each runs alone (:func:`te_shared.db.statements_alone`), on the connection the request
-#: keeps (entering that later gives the connection back and queues again for one).
-StatementsAlone = Depends(_statements_alone)
 
 
 async def _runtime(request: Request) -> Runtime:

@@ -42,9 +42,9 @@ from registration.models import (
     PendingAttendance,
 )
 from te_shared import contracts as c
-from te_shared.auth import CurrentPrincipal
+from te_shared.auth import CurrentPrincipal, Principal
 from te_shared.db import in_one_transaction, is_alone, is_postgres, utcnow
-from te_shared.service import RuntimeDep, SessionDep
+from te_shared.service import Runtime, RuntimeDep, SessionDep
 
 S = c.EnrollmentStatus
 
@@ -292,31 +292,55 @@ class SeenEmails:
             self._seen.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class Unseen:
+    """A caller whose e-mail this process has not found bound to them yet: what to look for."""
+
+    company_id: str
+    email: str
+    user_id: str
+    seen: SeenEmails
+
+
+def unseen(principal: Principal, runtime: Runtime) -> Unseen | None:
+    """The caller's e-mail to look for, or None: the token carries none, or this process found
+    it bound to the caller before."""
+    if not principal.email:
+        return None
+    email = normalise_email(principal.email)
+    seen = runtime.extras.setdefault("seen_emails", SeenEmails())
+    assert isinstance(seen, SeenEmails)
+    if (principal.company_id, email, principal.user_id) in seen:
+        return None
+    return Unseen(principal.company_id, email, principal.user_id, seen)
+
+
+async def look_for(session: AsyncSession, caller: Unseen) -> bool:
+    """Bind what waits for the caller's e-mail (in one transaction), after the one read that
+    finds it (and remembers the e-mail when nothing waits). True when it bound something:
+    the session's statements no longer run each alone (:func:`in_one_transaction`)."""
+    found = await waiting_for_remembering(session, caller.company_id, caller.email, caller.user_id)
+    if found.nothing_waits:
+        # a route whose statements run each alone committed what the read remembered
+        if is_alone(session) or found.user_id == caller.user_id:
+            caller.seen.add((caller.company_id, caller.email, caller.user_id))
+        # else a first sign-in with nothing to bind: the e-mail was remembered in this
+        # request's transaction, which may still roll back; not cached
+        return False
+    await in_one_transaction(session)  # binding writes several rows: one transaction
+    await bind(session, caller.company_id, caller.user_id, caller.email)
+    return True
+
+
 async def bind_principal(
     principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> None:
-    """A request dependency of every registration endpoint: the caller's token e-mail binds
-    what waits for it, in the request's own transaction."""
-    if not principal.email:
-        return
-    email = normalise_email(principal.email)
-    key = (principal.company_id, email, principal.user_id)
-    seen = runtime.extras.setdefault("seen_emails", SeenEmails())
-    assert isinstance(seen, SeenEmails)
-    if key in seen:
-        return
-    # a route whose statements run each alone (a sign-up) does this one alone too: what it
-    # remembers is committed at once
-    alone = is_alone(session)
-    found = await waiting_for_remembering(session, principal.company_id, email, principal.user_id)
-    if found.nothing_waits:
-        if alone or found.user_id == principal.user_id:
-            seen.add(key)  # committed, or found as it is: true whatever the request does next
-        # else a first sign-in with nothing to bind: the e-mail was remembered in this
-        # request's transaction, which may still roll back; not cached
-        return
-    await in_one_transaction(session)  # binding writes several rows: one transaction
-    await bind(session, principal.company_id, principal.user_id, email)
+    """A request dependency of every registration endpoint but self sign-up (which calls
+    :func:`look_for` itself, its statements each alone): the caller's token e-mail binds what
+    waits for it, in the request's own transaction."""
+    caller = unseen(principal, runtime)
+    if caller is not None:
+        await look_for(session, caller)
 
 
 BindsEmail = Annotated[None, Depends(bind_principal)]

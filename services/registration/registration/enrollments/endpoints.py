@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Response, UploadFile, status
 
 from registration import readmodel
-from registration.binding import bind_principal
+from registration.binding import bind_principal, unseen
 from registration.deps import SettingsDep
 from registration.enrollments import importing, service
 from registration.enrollments.reading import CsvEncoding
@@ -21,7 +21,7 @@ from registration.enrollments.schemas import (
 from registration.models import Enrollment
 from te_shared.auth import AdminPrincipal, CurrentPrincipal
 from te_shared.errors import NotFound, problem_responses
-from te_shared.service import SessionDep, StatementsAlone
+from te_shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(
     tags=["enrollments"],
@@ -30,14 +30,10 @@ router = APIRouter(
 )
 
 
-#: Self sign-up alone: its statements run each as a transaction of its own from the first (the
-#: binding's read included), so the seat counter is locked only while the seat-taking
-#: statement runs (:func:`registration.enrollments.service.sign_up`)
-sign_up_router = APIRouter(
-    tags=["enrollments"],
-    responses=problem_responses(401, 404),
-    dependencies=[StatementsAlone, Depends(bind_principal)],
-)
+#: Self sign-up alone: its statements run each as a transaction of its own from the first, so
+#: the seat counter is locked only while the seat-taking statement runs; it binds what waits for
+#: the caller's e-mail itself, not in a dependency (:func:`.service.sign_up`)
+sign_up_router = APIRouter(tags=["enrollments"], responses=problem_responses(401, 404))
 
 
 def _out(enrollment: Enrollment) -> EnrollmentOut:
@@ -60,9 +56,14 @@ def _out(enrollment: Enrollment) -> EnrollmentOut:
     ),
 )
 async def sign_up(
-    session_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
+    session_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
 ) -> EnrollmentOut:
-    enrollment, created = await service.sign_up(session, principal, session_id)
+    caller = unseen(principal, runtime)
+    enrollment, created = await service.sign_up(session, principal, session_id, caller)
     if not created:
         response.status_code = status.HTTP_200_OK
     return _out(enrollment)
