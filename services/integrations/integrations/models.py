@@ -82,7 +82,8 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        UniqueConstraint("endpoint_id", "message_id"),
+        # named as migration 0001 named it (the naming convention would add the second column)
+        UniqueConstraint("endpoint_id", "message_id", name="uq_webhook_deliveries_endpoint_id"),
         Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",
