@@ -61,8 +61,10 @@ from zoom_sim.webhooks import (
     meeting_updated,
     participant_admitted,
     participant_joined,
+    participant_joined_breakout_room,
     participant_joined_waiting_room,
     participant_left,
+    participant_left_breakout_room,
     participant_left_waiting_room,
     recording_changed,
     recording_completed,
@@ -104,6 +106,18 @@ class LeaveIn(BaseModel):
     user_id: str | None = None
     at: datetime | None = None
     reason: str = "left the meeting"
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+class BreakoutIn(BaseModel):
+    #: the participant's main-room stay (the ``user_id`` ``/join`` answered)
+    user_id: str = Field(min_length=1, max_length=64)
+    #: the breakout room, by name (its uuid is derived from it within the instance)
+    room: str = Field(default="Room 1", min_length=1, max_length=200)
+    #: leave the breakout room instead of joining it
+    leave: bool = False
+    at: datetime | None = None
+    reason: str = "left the breakout room"
     delay_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
@@ -316,6 +330,39 @@ async def leave(meeting_id: str, body: LeaveIn, state: StateDep, sender: SenderD
         "uuid": session.instance_uuid,
         "user_id": session.user_id,
         "participant": session.to_json(),
+        **_delivery_result(delivery),
+    }
+
+
+@router.post("/meetings/{meeting_id}/breakout")
+async def breakout(meeting_id: str, body: BreakoutIn, state: StateDep, sender: SenderDep) -> Any:
+    """The participant whose main-room stay is ``user_id`` joins (or, with ``leave``, leaves)
+    breakout room ``room``: ``meeting.participant_joined_breakout_room`` or
+    ``meeting.participant_left_breakout_room``. Nothing is said of the main room: whether
+    Zoom also sends ``meeting.participant_left`` for it is the caller's to send (``/leave``)."""
+    async with state.lock:
+        meeting = _meeting(state, meeting_id)
+        at = _at(state, body.at)
+        try:
+            if body.leave:
+                stay = state.leave_breakout_room(
+                    meeting, user_id=body.user_id, at=at, reason=body.reason
+                )
+            else:
+                stay = state.join_breakout_room(
+                    meeting, user_id=body.user_id, room=body.room, at=at
+                )
+        except SimConflictError as exc:
+            raise _conflict(exc) from exc
+        account = state.host_of(meeting).account_id
+        event = participant_left_breakout_room if body.leave else participant_joined_breakout_room
+        payload = event(account, meeting, stay)
+    (delivery,) = await _deliver(sender, [payload], body.delay_ms)
+    return {
+        "meeting_id": meeting.id,
+        "uuid": stay.parent.instance_uuid,
+        "breakout_room_uuid": stay.room_uuid,
+        "user_id": stay.user_id,
         **_delivery_result(delivery),
     }
 

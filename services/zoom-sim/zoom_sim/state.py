@@ -319,6 +319,9 @@ class Instance:
     ended_at: datetime | None = None
     sessions: list[ParticipantSession] = field(default_factory=list)
     next_user_id: int = FIRST_USER_ID
+    #: stays in the instance's breakout rooms (``meeting.participant_*_breakout_room``); not
+    #: in the participants report, which the simulator keeps to the main room
+    breakout_stays: list[BreakoutStay] = field(default_factory=list)
 
     def new_user_id(self) -> str:
         value = self.next_user_id
@@ -345,6 +348,30 @@ class Instance:
             "start_time": fmt_time(self.started_at),
             "end_time": fmt_time(self.ended_at) if self.ended_at else None,
         }
+
+
+@dataclass
+class BreakoutStay:
+    """One stay of a participant in one of an instance's breakout rooms: a ``user_id`` of its
+    own, numbered as the instance's, and ``parent`` the main-room stay they came from (its
+    ``user_id`` is the events' ``parent_user_id``)."""
+
+    room_uuid: str
+    parent: ParticipantSession
+    user_id: str
+    join_time: datetime
+    leave_time: datetime | None = None
+    leave_reason: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.leave_time is None
+
+
+def breakout_room_uuid(instance_uuid: str, room: str) -> str:
+    """A breakout room's uuid, the same for the same room name within an instance."""
+    digest = hashlib.sha256(f"breakout:{instance_uuid}:{room}".encode()).digest()
+    return base64.b64encode(digest[:16]).decode()
 
 
 REGISTRANT_STATUSES = ("approved", "pending", "denied", "cancelled")
@@ -1080,6 +1107,50 @@ class SimState:
         session.leave_time = at
         session.leave_reason = reason
         return session
+
+    def join_breakout_room(
+        self, meeting: Meeting, *, user_id: str, room: str, at: datetime
+    ) -> BreakoutStay:
+        """The participant whose main-room stay is ``user_id`` goes into breakout room
+        ``room`` (their main-room stay may have ended already, or not: the simulator sends
+        what the caller asks for, see ``/_sim/meetings/{id}/breakout``)."""
+        instance = meeting.live
+        parent = None
+        if instance is not None:
+            parent = next((s for s in reversed(instance.sessions) if s.user_id == user_id), None)
+        if instance is None or parent is None or parent.status != IN_MEETING:
+            raise SimConflictError(f"{user_id} has no stay in meeting {meeting.id}")
+        if any(b.open and b.parent is parent for b in instance.breakout_stays):
+            raise SimConflictError(f"{user_id} is in a breakout room already")
+        if at < parent.join_time:
+            raise SimConflictError("breakout join time is before the meeting join time")
+        stay = BreakoutStay(
+            room_uuid=breakout_room_uuid(instance.uuid, room),
+            parent=parent,
+            user_id=instance.new_user_id(),
+            join_time=at,
+        )
+        instance.breakout_stays.append(stay)
+        return stay
+
+    def leave_breakout_room(
+        self, meeting: Meeting, *, user_id: str, at: datetime, reason: str
+    ) -> BreakoutStay:
+        """The breakout-room stay of the participant whose main-room stay is ``user_id`` ends."""
+        instance = meeting.live
+        stay = None
+        if instance is not None:
+            stay = next(
+                (b for b in instance.breakout_stays if b.open and b.parent.user_id == user_id),
+                None,
+            )
+        if stay is None:
+            raise SimConflictError(f"{user_id} is in no breakout room of meeting {meeting.id}")
+        if at < stay.join_time:
+            raise SimConflictError("leave time is before the breakout join time")
+        stay.leave_time = at
+        stay.leave_reason = reason
+        return stay
 
     def admit(
         self, meeting: Meeting, *, user_id: str, at: datetime

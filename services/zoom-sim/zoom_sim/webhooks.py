@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from zoom_sim.state import (
+    BreakoutStay,
     Delivery,
     DeliveryAttempt,
     Instance,
@@ -121,6 +122,44 @@ def participant_left(account_id: str, meeting: Meeting, s: ParticipantSession) -
     participant = _participant(s, "leave_time", s.leave_time)
     participant["leave_reason"] = s.leave_reason
     return _participant_event("meeting.participant_left", account_id, meeting, s, participant)
+
+
+def _breakout_event(
+    event: str, account_id: str, meeting: Meeting, b: BreakoutStay, participant: dict[str, Any]
+) -> dict[str, Any]:
+    """``meeting.participant_*_breakout_room``: the meeting's object (``uuid``: the instance)
+    with ``breakout_room_uuid``; the participant has the room's ``user_id`` and, as
+    ``parent_user_id``, their main-room one (as in Zoom's ``MeetingParticipant*BreakoutRoom``
+    event types)."""
+    instance = meeting.instance(b.parent.instance_uuid)
+    assert instance is not None
+    participant = {**participant, "user_id": b.user_id, "parent_user_id": b.parent.user_id}
+    obj = {
+        **_meeting_object(meeting, instance),
+        "breakout_room_uuid": b.room_uuid,
+        "participant": participant,
+    }
+    return event_body(event, {"account_id": account_id, "object": obj})
+
+
+def participant_joined_breakout_room(
+    account_id: str, meeting: Meeting, b: BreakoutStay
+) -> dict[str, Any]:
+    participant = _participant(b.parent, "join_time", b.join_time)
+    return _breakout_event(
+        "meeting.participant_joined_breakout_room", account_id, meeting, b, participant
+    )
+
+
+def participant_left_breakout_room(
+    account_id: str, meeting: Meeting, b: BreakoutStay
+) -> dict[str, Any]:
+    assert b.leave_time is not None
+    participant = _participant(b.parent, "leave_time", b.leave_time)
+    participant["leave_reason"] = b.leave_reason
+    return _breakout_event(
+        "meeting.participant_left_breakout_room", account_id, meeting, b, participant
+    )
 
 
 def participant_joined_waiting_room(

@@ -65,8 +65,9 @@ def from_report(
     instance: str, rows: Iterable[Any], existing: Sequence[Segment]
 ) -> tuple[list[Segment], list[str]]:
     """The rows of one instance's report as stays, and the keys of the rows they replace:
-    every row of that instance (its webhook halves, an earlier report), and rows kept before
-    instances were (no instance) of people the report lists by e-mail. Waiting-room rows and
+    every row of that instance (its webhook halves, an earlier report) but its breakout rooms'
+    (:func:`attendance.in_breakout_room`), and rows kept before instances were (no instance) of
+    people the report lists by e-mail. Waiting-room rows and
     stays without both times are skipped. A report row has no ``participant_uuid``: it takes
     the one of the webhook stay with the same ``user_id`` in that instance, so a guest stays
     the same participant (and an admin's match of them holds)."""
@@ -93,7 +94,8 @@ def from_report(
     gone = [
         seg.key
         for seg in existing
-        if seg.instance == instance or (seg.instance is None and seg.who.email in listed)
+        if (seg.instance == instance and not attendance.in_breakout_room(seg.stay))
+        or (seg.instance is None and seg.who.email in listed)
     ]
     return new, gone
 
