@@ -137,6 +137,33 @@ def participant_left(
     return _body("meeting.participant_left", obj)
 
 
+def participant_breakout_room(
+    meeting_id: str,
+    instance: str,
+    room: str,
+    who: Participant,
+    *,
+    user_id: str,
+    parent_user_id: str,
+    at: dt.datetime | str,
+    joined: bool,
+    start: dt.datetime | str | None = None,
+) -> dict[str, Any]:
+    """``meeting.participant_joined_breakout_room`` or ``_left_breakout_room``
+    (``MeetingParticipantJoinedBreakoutRoomEvent``, ``...LeftBreakoutRoomEvent``): the
+    meeting's object with ``breakout_room_uuid``; the room's ``user_id`` and, as
+    ``parent_user_id``, the participant's in the main room."""
+    when = {"join_time": _iso(at)} if joined else {"leave_time": _iso(at), "leave_reason": ""}
+    participant = {**who.fields(user_id), "parent_user_id": parent_user_id, **when}
+    obj = {
+        **_meeting(meeting_id, instance, start or at),
+        "breakout_room_uuid": room,
+        "participant": participant,
+    }
+    event = "joined" if joined else "left"
+    return _body(f"meeting.participant_{event}_breakout_room", obj)
+
+
 def participant_joined_waiting_room(
     meeting_id: str, instance: str, who: Participant, *, user_id: str, at: dt.datetime | str
 ) -> dict[str, Any]:

@@ -160,6 +160,54 @@ async def test_r_zoom_5_waiting_room_time_is_never_attendance(env: Env) -> None:
     assert final["minutes"] == 15  # the report's waiting-room row (0-10) does not count
 
 
+async def test_r_zoom_5_time_in_breakout_rooms_is_attendance(env: Env) -> None:
+    """Trainings split into breakout rooms. Zoom says who went into a room and left it
+    (``meeting.participant_joined_breakout_room`` / ``_left_breakout_room``, a ``user_id`` of
+    the room's own): that time counts, once, whether or not Zoom also says they left the main
+    room when they went (Eva: told; Finn: not, his main-room stay runs on)."""
+    day, zoom_id, _ = await _day(env, {"eva": "eva@example.com", "finn": "finn@example.com"})
+    base = f"/_sim/meetings/{zoom_id}"
+    async with env.sim() as sim:
+        ids = {}
+        for email in ("eva@example.com", "finn@example.com"):
+            joined = await sim.post(
+                f"{base}/join", json={"email": email, "at": iso(minutes_after(T0, 0))}
+            )
+            ids[email] = joined.json()["user_id"]
+        eva, finn = ids["eva@example.com"], ids["finn@example.com"]
+        await sim.post(
+            f"{base}/leave",
+            json={"user_id": eva, "at": iso(minutes_after(T0, 20)), "reason": "breakout"},
+        )
+        for user_id in (eva, finn):
+            went = await sim.post(
+                f"{base}/breakout",
+                json={"user_id": user_id, "room": "Group A", "at": iso(minutes_after(T0, 20))},
+            )
+            assert went.status_code == 200, went.text
+            assert went.json()["webhook_status"] == 200
+            assert went.json()["user_id"] != user_id  # the room numbers its own stays
+        for user_id in (eva, finn):
+            back = await sim.post(
+                f"{base}/breakout",
+                json={"user_id": user_id, "leave": True, "at": iso(minutes_after(T0, 40))},
+            )
+            assert back.status_code == 200, back.text
+        await sim.post(
+            f"{base}/join", json={"email": "eva@example.com", "at": iso(minutes_after(T0, 40))}
+        )
+        for email in ("eva@example.com", "finn@example.com"):
+            await sim.post(f"{base}/leave", json={"email": email, "at": iso(minutes_after(T0, 60))})
+        for user_id in ("eva", "finn"):
+            await _attendance(env, day.day_id, user_id, minutes=60)
+        await sim.post(f"{base}/end", json={"at": iso(minutes_after(T0, 61))})
+    # the final figures come from Zoom's report of the meeting (the simulator's holds the main
+    # room only): the rooms' stays stay beside it
+    for user_id in ("eva", "finn"):
+        final = await _attendance(env, day.day_id, user_id, final=True)
+        assert final["minutes"] == 60
+
+
 async def test_r_zoom_5_a_registrant_is_matched_by_their_link_whatever_email(env: Env) -> None:
     """A seat holder registered for the meeting joins with their personal link under a private
     e-mail: Zoom's ``registrant_id`` names them."""

@@ -11,7 +11,9 @@ from typing import Any
 from te_testing.clock import minutes_after
 from zoom_bridge.meetings.attendance import (
     JOINED,
+    JOINED_BREAKOUT,
     LEFT,
+    LEFT_BREAKOUT,
     REPORT,
     WEBHOOK,
     Credit,
@@ -126,6 +128,56 @@ class TestReadEvent:
         no_instance = read_event(JOINED, {"participant": join})
         assert no_instance is not None
         assert no_instance.instance is None
+
+    def test_a_breakout_rooms_stay_is_keyed_by_the_room(self, zoom_payloads: ModuleType) -> None:
+        """A stay in a breakout room has the room's ``user_id`` and the room's uuid in its key:
+        it never pairs with a main-room half, and the same ``user_id`` in two rooms is two
+        stays. Who it is reads as in the main room."""
+        ann = zoom_payloads.member("ann@example.com", "Ann")
+        room = "J8kPRqdKQ2qNTdUEabbnBw=="
+
+        def read(event: str, at: float, user_id: str, in_room: str = room) -> Any:
+            body = zoom_payloads.participant_breakout_room(
+                "81234567890",
+                I1,
+                in_room,
+                ann,
+                user_id=user_id,
+                parent_user_id="16778240",
+                at=minutes_after(T0, at),
+                joined=event == JOINED_BREAKOUT,
+            )
+            assert body["event"] == event
+            return read_event(event, event_object(body))
+
+        joined, left = read(JOINED_BREAKOUT, 20, "16779264"), read(LEFT_BREAKOUT, 40, "16779264")
+        other_room = read(JOINED_BREAKOUT, 20, "16779264", in_room="another-room==")
+        main = read_event(
+            JOINED,
+            {"uuid": I1, "participant": {"user_id": "16779264", "join_time": T0.isoformat()}},
+        )
+        assert joined is not None
+        assert left is not None
+        assert other_room is not None
+        assert main is not None
+        assert (joined.instance, joined.joined, left.joined) == (I1, True, False)
+        assert joined.stay == left.stay
+        assert joined.stay.startswith("br:")
+        assert joined.stay.endswith(":16779264")
+        assert len({joined.stay, other_room.stay, main.stay}) == 3
+        assert joined.who.email == "ann@example.com"
+        # without its room it names no stay; a room's id of any length still fits the column
+        at = T0.isoformat()
+        no_room: dict[str, Any] = {"uuid": I1, "participant": {"user_id": "1", "join_time": at}}
+        assert read_event(JOINED_BREAKOUT, no_room) is None
+        long_ids = {
+            "uuid": I1,
+            "breakout_room_uuid": "r" * 64,
+            "participant": {"user_id": "u" * 64, "join_time": at},
+        }
+        event = read_event(JOINED_BREAKOUT, long_ids)
+        assert event is not None
+        assert len(event.stay) <= 100
 
 
 class TestStays:
@@ -303,6 +355,35 @@ class TestMatchAndTotals:
             "ann": (40, None),  # 10 + 30; the phone's 15 minutes were within them
             "bea": (30, None),
         }
+
+    def test_time_in_a_breakout_room_counts_whether_or_not_the_main_room_was_left(
+        self,
+    ) -> None:
+        """Ann is in the main room 0-20 and 40-60, in a breakout room 20-40. Told that she left
+        the main room when she went into the room, or not (her main stay then runs 0-60), her
+        time is 60 minutes either way: a breakout stay is a stay, and overlaps count once. The
+        participants report replaces the main room's webhooks, not the room's: 60 minutes
+        whether the report holds the room's stay or not."""
+        room = "br:0123456789abcdef:16779264"
+        in_room = [half(I1, room, join=20, email="ann@x.io"), half(I1, room, leave=40)]
+        left_main = [
+            half(I1, "16778240", join=0, email="ann@x.io"),
+            half(I1, "16778240", leave=20),
+            half(I1, "16780288", join=40, email="ann@x.io"),
+            half(I1, "16780288", leave=60),
+        ]
+        stayed = [half(I1, "16778240", join=0, email="ann@x.io"), half(I1, "16778240", leave=60)]
+        book = Directory(emails={"ann@x.io": self.ann})
+        # and once Zoom's report replaced the main room's webhooks, with or without the room
+        reported = [
+            whole(I1, "16778240", 0, 20, email="ann@x.io"),
+            whole(I1, "x", 40, 60, email="ann@x.io"),
+        ]
+        with_room = [*reported, whole(I1, "y", 20, 40, email="ann@x.io")]
+        for rows, done in ((left_main, ()), (stayed, ()), (reported, (I1,)), (with_room, (I1,))):
+            found = participants(stays([*rows, *in_room], reported=done))
+            figures = totals((p, m) for p in found if (m := match(p, book)) is not None)
+            assert {k: f.minutes for k, f in figures.items()} == {"ann": 60}
 
     def test_an_admins_match_that_is_all_of_it_is_named(self) -> None:
         (guest,) = participants([stay(I1, 0, 20, "g", participant_uuid="pu-g")])

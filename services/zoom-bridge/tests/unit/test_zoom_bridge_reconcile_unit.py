@@ -80,6 +80,14 @@ class TestFromReport:
         _, gone = from_report(I1, listed, [other, legacy, legacy_other])
         assert gone == ["old"]
 
+    def test_a_breakout_rooms_webhook_rows_are_not_replaced(self) -> None:
+        """The report is of the meeting: the rooms' stays stay beside it (they overlap it and
+        count once should the report hold them too)."""
+        main = webhook("16778240", 0, None, email="ann@x.io")
+        room = webhook("br:0123456789abcdef:16779264", 20, None, email="ann@x.io")
+        _, gone = from_report(I1, [row("16778240", 0, 60, user_email="ann@x.io")], [main, room])
+        assert gone == [main.key]
+
     def test_rows_without_both_times_are_no_stays(self) -> None:
         broken = {"user_id": "1", "join_time": zoom_time(minutes_after(T0, 0))}
         new, _ = from_report(I1, [broken, "nonsense"], [])

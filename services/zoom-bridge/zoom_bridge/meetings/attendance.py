@@ -2,16 +2,18 @@
 paired into stays, grouped into participants, matched to platform users and summed per user.
 
 The first half of this module is pure (no session, no clock): :func:`read_event` reads a
-``meeting.participant_joined``/``_left`` object, :func:`stays` pairs the stored halves of each
-stay (in any order, re-deliveries absorbed), :func:`participants` groups the stays of one
-person, :func:`match` finds their platform user and :func:`totals` sums each user's time. The
-second half loads a day's rows and publishes ``AttendanceRecorded``.
+``meeting.participant_joined``/``_left`` object (or a breakout room's), :func:`stays` pairs the
+stored halves of each stay (in any order, re-deliveries absorbed), :func:`participants` groups
+the stays of one person, :func:`match` finds their platform user and :func:`totals` sums each
+user's time. The second half loads a day's rows and publishes ``AttendanceRecorded``.
 
 - A stay belongs to a meeting **instance** (Zoom's ``uuid``: a meeting held again is a new
   instance, whose ``user_id`` numbering starts again) and is keyed by the instance and
   Zoom's ``user_id`` (else the ``participant_uuid``).
 - Waiting-room time is never attendance: the waiting-room events are not stored, and report
   rows with ``status: in_waiting_room`` are skipped.
+- Time in a breakout room is attendance: its stays are keyed by the room (see
+  :data:`JOINED_BREAKOUT`) and add to the person's time like any other stay, overlaps once.
 - One person's stays are grouped by anything that names them: ``participant_uuid``,
   ``registrant_id``, Zoom user id, e-mail.
 - A participant is matched by ``registrant_id`` (the personal link of a registered seat
@@ -64,6 +66,25 @@ IN_WAITING_ROOM = "in_waiting_room"
 #: attendance and are not among them: being admitted is followed by ``participant_joined``.
 JOINED = "meeting.participant_joined"
 LEFT = "meeting.participant_left"
+#: a stay in one of the meeting's breakout rooms is a stay in the meeting: its own key (the
+#: room's uuid and the room's ``user_id``), so it never pairs with a main-room half, and a
+#: user's time is the union of their stays, so it counts once whether or not Zoom also says
+#: the person left the main room when they went into the room
+JOINED_BREAKOUT = "meeting.participant_joined_breakout_room"
+LEFT_BREAKOUT = "meeting.participant_left_breakout_room"
+#: the events that are a half of a stay, and whether each is its join
+STAY_HALVES = {JOINED: True, LEFT: False, JOINED_BREAKOUT: True, LEFT_BREAKOUT: False}
+#: how the stay id of a breakout room's stay begins (a main-room one is Zoom's ``user_id`` or
+#: ``participant_uuid``, which have no colon)
+IN_BREAKOUT_ROOM = "br:"
+
+
+def in_breakout_room(stay: str | None) -> bool:
+    """Whether a stored stay id is a breakout room's: Zoom's participants report is of the
+    meeting, so its rows replace the main room's webhook halves, never a room's (should it
+    hold the rooms' stays too, the two overlap and count once)."""
+    return stay is not None and stay.startswith(IN_BREAKOUT_ROOM)
+
 
 #: bounds of what a stored row keeps (a Server-to-Server app's webhooks are signed with a secret
 #: its company chose: their values are not trusted to fit)
@@ -134,7 +155,8 @@ def who_of(participant: Mapping[str, Any], *, email_field: str = "email") -> Who
 
 @dataclass(frozen=True)
 class StayEvent:
-    """One ``meeting.participant_joined`` or ``_left``: a half of a stay."""
+    """One ``meeting.participant_joined`` or ``_left`` (in the meeting or one of its breakout
+    rooms): a half of a stay."""
 
     instance: str | None
     stay: str
@@ -150,18 +172,27 @@ class StayEvent:
         return f"w:{self.instance or ''}:{self.stay}:{half}:{when}"
 
 
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
 def read_event(event: str, obj: Mapping[str, Any]) -> StayEvent | None:
     """The stay event a webhook's ``object`` describes; None when it names no stay (no
-    participant, no time, no ``user_id`` nor ``participant_uuid``) or its ids are not Zoom's
-    (too long to be)."""
-    if event not in (JOINED, LEFT):
+    participant, no time, no ``user_id`` nor ``participant_uuid``, a breakout event without
+    its room) or its ids are not Zoom's (too long to be)."""
+    joined = STAY_HALVES.get(event)
+    if joined is None:
         return None
     participant = obj.get("participant")
     if not isinstance(participant, Mapping):
         return None
-    joined = event == JOINED
     at = parse_time(participant.get("join_time" if joined else "leave_time"))
     stay = text_value(participant.get("user_id")) or text_value(participant.get("participant_uuid"))
+    if stay is not None and event in (JOINED_BREAKOUT, LEFT_BREAKOUT):
+        room = text_value(obj.get("breakout_room_uuid"))
+        # the room by a digest of its uuid: the key fits the stored stay id (100) whatever
+        # lengths a company's own Server-to-Server app sends
+        stay = f"{IN_BREAKOUT_ROOM}{_digest(room)}:{stay}" if room is not None else None
     raw_instance = obj.get("uuid")
     instance = text_value(raw_instance)
     if at is None or stay is None or (raw_instance not in (None, "") and instance is None):
@@ -227,12 +258,18 @@ def stays(
     time order whatever order they arrived in: a join opens a stay, the next leave closes it;
     a second join while it is open is the same stay (nothing counts twice); a leave whose join
     never came counts nothing. Webhook rows of an instance in ``reported`` are left out: the
-    report's rows replace them. ``ended``: instance → end, for stays still open then."""
+    report's rows replace them, except a breakout room's (:func:`in_breakout_room`).
+    ``ended``: instance → end, for stays still open then."""
     ended = ended or {}
     out: list[Stay] = []
     halves: dict[tuple[str | None, str], list[Segment]] = {}
     for seg in segments:
-        if seg.source == WEBHOOK and seg.instance is not None and seg.instance in reported:
+        if (
+            seg.source == WEBHOOK
+            and seg.instance is not None
+            and seg.instance in reported
+            and not in_breakout_room(seg.stay)
+        ):
             continue
         one_half = (seg.join is None) != (seg.leave is None)
         if seg.source == WEBHOOK and seg.stay is not None and one_half:

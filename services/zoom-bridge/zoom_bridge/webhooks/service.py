@@ -52,8 +52,7 @@ REGISTRATION_ENDED = frozenset({"meeting.registration_cancelled", "meeting.regis
 #: ``meeting.participant_joined`` follows.
 HANDLED = frozenset(
     {
-        attendance.JOINED,
-        attendance.LEFT,
+        *attendance.STAY_HALVES,
         "meeting.ended",
         MEETING_DELETED,
         MEETING_UPDATED,
@@ -396,7 +395,7 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
     obj = obj if isinstance(obj, dict) else {}
     signer = rules.Signer.from_json(event.signed_by)
     batch = _batch.get()
-    if batch is not None and event.event not in (attendance.JOINED, attendance.LEFT):
+    if batch is not None and event.event not in attendance.STAY_HALVES:
         await batch.write(session)  # what came before is written before anything else is done
     if event.event == "app_deauthorized":
         removed = await deauthorize(
@@ -414,7 +413,7 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
-    if event.event in (attendance.JOINED, attendance.LEFT):
+    if event.event in attendance.STAY_HALVES:
         stay = attendance.read_event(event.event, obj)
         if stay is None:
             log.info("zoom_webhook_no_stay", zoom_event=event.event, day_id=str(meeting.day_id))
