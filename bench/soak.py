@@ -91,7 +91,10 @@ SERVICES = ("catalog", "registration", "bridge", "integrations")
 GAP = (20.0, 60.0)  # seconds between two faults
 SETTLE = 180.0  # seconds the checks wait for what is still on its way
 #: the Zoom webhooks the soak itself sends (SQL)
-PARTICIPANT_EVENTS = "('meeting.participant_joined', 'meeting.participant_left')"
+PARTICIPANT_EVENTS = (
+    "('meeting.participant_joined', 'meeting.participant_left',"
+    " 'meeting.participant_joined_breakout_room', 'meeting.participant_left_breakout_room')"
+)
 
 
 # --- the faults ------------------------------------------------------------------------------
@@ -431,7 +434,8 @@ class Soak:
 
     async def attend_once(self, rng: random.Random) -> None:
         """Zoom's participant webhooks for a meeting the bridge created: a seat holder of the
-        day's session joins and leaves."""
+        day's session joins and leaves, and one in three spends a while in a breakout room
+        meanwhile."""
         async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
             listed = (await sim.get("/_sim/meetings")).json()
         meetings = {
@@ -458,6 +462,17 @@ class Soak:
             ("meeting.participant_left", left),
         ):
             await self.post_webhook(webhook(event, meeting, enrollment.user, stay, when, email))
+        if rng.random() < 1 / 3:
+            room = f"room-{rng.randint(1, 3)}"
+            went = joined + (left - joined) / 3
+            for event, when in (
+                ("meeting.participant_joined_breakout_room", went),
+                ("meeting.participant_left_breakout_room", went + (left - joined) / 3),
+            ):
+                body = webhook(
+                    event, meeting, enrollment.user, f"b{stay}", when, email, breakout_room=room
+                )
+                await self.post_webhook(body)
 
     async def post_webhook(self, body: bytes) -> None:
         async with httpx.AsyncClient(base_url=self.system.bridge.url, timeout=30) as bridge:

@@ -57,10 +57,12 @@ def webhook(
     key: str,
     when: dt.datetime,
     email: str | None = None,
+    breakout_room: str | None = None,
 ) -> bytes:
     """A participant's join or leave as Zoom sends it (``email``: by default ``who``'s at this
-    scenario's company)."""
-    joined = event == "meeting.participant_joined"
+    scenario's company); with ``breakout_room``, of that breakout room
+    (``meeting.participant_joined_breakout_room`` and ``_left_breakout_room``)."""
+    joined = event.startswith("meeting.participant_joined")
     participant = {
         "user_id": key,
         "user_name": who,
@@ -82,6 +84,8 @@ def webhook(
             },
         },
     }
+    if breakout_room is not None:
+        body["payload"]["object"]["breakout_room_uuid"] = breakout_room  # type: ignore[index]
     return json.dumps(body, separators=(",", ":")).encode()
 
 
