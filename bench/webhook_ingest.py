@@ -71,21 +71,19 @@ def webhook(
         ("join_time" if joined else "leave_time"): zoom_time(when),
         "email": email or f"{who}@{COMPANY}.io",
     }
+    obj: dict[str, Any] = {
+        "id": str(meeting["id"]),
+        "uuid": meeting.get("uuid", ""),
+        "topic": meeting.get("topic", ""),
+        "participant": participant,
+    }
+    if breakout_room is not None:
+        obj["breakout_room_uuid"] = breakout_room
     body = {
         "event": event,
         "event_ts": int(time.time() * 1000),
-        "payload": {
-            "account_id": "zoomSimAccount00000001",
-            "object": {
-                "id": str(meeting["id"]),
-                "uuid": meeting.get("uuid", ""),
-                "topic": meeting.get("topic", ""),
-                "participant": participant,
-            },
-        },
+        "payload": {"account_id": "zoomSimAccount00000001", "object": obj},
     }
-    if breakout_room is not None:
-        body["payload"]["object"]["breakout_room_uuid"] = breakout_room  # type: ignore[index]
     return json.dumps(body, separators=(",", ":")).encode()
 
 

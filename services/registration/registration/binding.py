@@ -270,6 +270,10 @@ async def _move_attendance(session: AsyncSession, company_id: str, email: str, u
     return len(pending)
 
 
+#: the process's :class:`SeenEmails`, in the runtime's extras
+_SEEN = "seen_emails"
+
+
 class SeenEmails:
     """(company, e-mail, user) already bound and pointing at that user, so later requests skip
     even the one read. Bounded (oldest forgotten first); per service process. Only read-only
@@ -308,8 +312,9 @@ def unseen(principal: Principal, runtime: Runtime) -> Unseen | None:
     if not principal.email:
         return None
     email = normalise_email(principal.email)
-    seen = runtime.extras.setdefault("seen_emails", SeenEmails())
-    assert isinstance(seen, SeenEmails)
+    seen = runtime.extras.get(_SEEN)
+    if not isinstance(seen, SeenEmails):  # made once (``setdefault`` made one every request)
+        seen = runtime.extras[_SEEN] = SeenEmails()
     if (principal.company_id, email, principal.user_id) in seen:
         return None
     return Unseen(principal.company_id, email, principal.user_id, seen)

@@ -130,7 +130,7 @@ async def test_r_enr_6_a_sign_up_locks_the_seat_counter_only_while_its_write_run
     factory = reg.app.state.runtime.session_factory()
     async with factory() as session:
         _, created = await service.sign_up(
-            session, Principal("alone-1", "acme", Role.USER, None), sid
+            session, Principal("alone-1", "acme", Role.USER, None), sid, None
         )
         assert created
         assert await _seat_locked(reg, sid) is False

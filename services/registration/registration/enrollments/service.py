@@ -132,7 +132,7 @@ async def sign_up(
     session: AsyncSession,
     principal: Principal,
     session_id: uuid.UUID,
-    caller: Unseen | None = None,
+    caller: Unseen | None,
 ) -> tuple[Enrollment, bool]:
     """R-ENR-3: self sign-up, by users and admins alike. Returns the enrollment and whether
     it was created now.
