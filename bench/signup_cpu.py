@@ -10,20 +10,35 @@ neighbours on a shared host only ever add to it.
 Figures: a seat-taking sign-up (the first 100 of a session with 100 seats) and a refused one
 (the session full: nine in ten of a storm), each by a user new to the service (a token never
 seen, an e-mail to remember). Baseline: ``GET /health/live`` through the same middleware.
+
+And the stack's floor for a refused sign-up (:func:`_floor`): a bare ASGI callable that does
+what the refused sign-up must (checks the token with PyJWT as the service does, runs the
+service's own two statements, compiled once, on a raw asyncpg pool over the same database,
+answers a 409 problem) and nothing else: no framework, no middleware, no ORM session. What a
+refused sign-up costs above it is what the service's layers cost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import asyncpg
+import jwt
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from bench.common import AMQP_URL, POSTGRES_URL, Result
 from registration.app import create_app
+from registration.binding import _WAITING_AND_REMEMBERING
+from registration.enrollments.service import _SIGN_UP_FACTS
 from registration.handlers import consumers
 from registration.settings import RegistrationSettings
 from te_testing import messages
@@ -38,6 +53,7 @@ from te_testing.infra import (
 
 SEATS = 200
 REFUSED = 1500
+FLOOR = 1500  # refused sign-ups through the floor, by users of their own
 BATCH = 100
 COMPANY = "bench-cpu"
 
@@ -79,6 +95,71 @@ def _caller(app: Any, method: str, path: str, token: str | None = None) -> Call:
     return call
 
 
+ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def _compiled(statement: ClauseElement) -> tuple[str, Callable[[dict[str, Any]], list[Any]]]:
+    """``statement`` as the service sends it (asyncpg's SQL) and its arguments from values."""
+    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    names = list(compiled.positiontup or ())
+
+    def arguments(values: dict[str, Any]) -> list[Any]:
+        params = compiled.construct_params(values) or {}
+        return [params[name] for name in names]
+
+    return str(compiled), arguments
+
+
+def _floor(pool: asyncpg.Pool, secret: str, audience: str) -> ASGI:
+    """A refused sign-up with nothing but what it must do (see the module's docstring)."""
+    waiting_sql, waiting_args = _compiled(_WAITING_AND_REMEMBERING)
+    facts_sql, facts_args = _compiled(_SIGN_UP_FACTS)
+
+    async def app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
+        authorization = dict(scope["headers"])[b"authorization"].decode()
+        claims = jwt.decode(
+            authorization.removeprefix("Bearer "),
+            secret,
+            algorithms=["HS256"],
+            audience=audience,
+            leeway=10,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+        company, user = claims["company_id"], claims["sub"]
+        session_id = uuid.UUID(scope["path"].split("/")[3])
+        async with pool.acquire() as connection:
+            values = {"company_id": company, "email": claims["email"].lower(), "user_id": user}
+            await connection.fetchrow(waiting_sql, *waiting_args(values))
+            values = {"session_id": session_id, "company_id": company, "user_id": user}
+            facts = await connection.fetchrow(facts_sql, *facts_args(values))
+        assert facts is not None
+        assert facts["taken"] >= facts["participant_limit"]  # full: the refused sign-up's read
+        body = json.dumps(
+            {
+                "type": "urn:problem:session_full",
+                "title": "Conflict",
+                "status": 409,
+                "detail": "The session has no free seat.",
+                "instance": scope["path"],
+                "code": "session_full",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 409,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 async def _cpu_per_call(calls: list[Call], expected: int) -> float:
     """Microseconds of this process's CPU per call, the smallest batch's."""
     batches: list[float] = []
@@ -97,7 +178,12 @@ async def run() -> list[Result]:
     databases = DatabaseFactory(POSTGRES_URL, logs, [])
     tag = uuid.uuid4().hex[:8]
     rabbit = RabbitNamespace(AMQP_URL, f"te-bench-cpu-{tag}", f"bc{tag}.")
-    app = create_app(settings_for(RegistrationSettings, await databases.create("cpu"), rabbit))
+    database = await databases.create("cpu")
+    settings = settings_for(RegistrationSettings, database, rabbit)
+    app = create_app(settings)
+    pool = await asyncpg.create_pool(
+        database.replace("postgresql+asyncpg://", "postgresql://"), min_size=1, max_size=1
+    )
     try:
         async with running_app(app) as client:
             event = messages.event_changed(company=COMPANY)
@@ -108,7 +194,7 @@ async def run() -> list[Result]:
                 limit=SEATS,
             )
             await messages.handle(app, consumers, event, opened)
-            users = [f"cpu-{tag}-{n}" for n in range(SEATS + REFUSED)]
+            users = [f"cpu-{tag}-{n}" for n in range(SEATS + REFUSED + FLOOR)]
             admin = dev_token("admin", COMPANY, "bench-admin", ttl_seconds=3600)
             granted = await client.put(
                 f"/v1/events/{event.event_id}/access",
@@ -124,14 +210,26 @@ async def run() -> list[Result]:
                     path,
                     dev_token("user", COMPANY, user, f"{user}@bench.io", ttl_seconds=3600),
                 )
-                for user in users
+                for user in users[: SEATS + REFUSED]
+            ]
+            floor = _floor(pool, settings.jwt_secret.get_secret_value(), settings.jwt_audience)
+            floor_sign_ups = [
+                _caller(
+                    floor,
+                    "POST",
+                    path,
+                    dev_token("user", COMPANY, user, f"{user}@bench.io", ttl_seconds=3600),
+                )
+                for user in users[SEATS + REFUSED :]
             ]
             health = [_caller(app, "GET", "/health/live") for _ in range(REFUSED)]
             await _cpu_per_call(health[:BATCH], 200)  # the first calls of each path warm up
             seat = await _cpu_per_call(sign_ups[:SEATS], 201)
             refused = await _cpu_per_call(sign_ups[SEATS:], 409)
+            bare = await _cpu_per_call(floor_sign_ups, 409)
             live = await _cpu_per_call(health, 200)
     finally:
+        await pool.close()
         await delete_namespace(rabbit)
         await databases.drop_all()
     name = "sign-up CPU (in process)"
@@ -147,4 +245,13 @@ async def run() -> list[Result]:
             key="signup.cpu_refused_vs_health",
         ),
         Result(name, "seat-taking sign-up, new user", seat, "us", baseline, live),
+        Result(
+            name,
+            "refused sign-up, new user",
+            refused,
+            "us",
+            "the same without framework, middleware or ORM (the stack's floor)",
+            bare,
+            key="signup.cpu_refused_vs_floor",
+        ),
     ]
