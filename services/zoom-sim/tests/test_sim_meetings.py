@@ -258,6 +258,31 @@ async def test_a_deletion_sends_meeting_deleted_as_zoom_does(kit: Any) -> None:
     assert (await kit.client.post(f"/_sim/meetings/{in_portal['id']}/delete")).status_code == 404
 
 
+async def test_a_meeting_recovered_from_the_trash_answers_again(kit: Any) -> None:
+    """A host takes a deleted meeting back out of Zoom's trash (Recently Deleted): the API
+    finds it again, same id and links, and ``meeting.recovered`` is sent
+    (``MeetingRecoveredEvent``: ``object.id`` a number, the host as operator). A meeting not in
+    the trash cannot be recovered."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    m = await kit.create_meeting(auth)
+    assert (await kit.client.post(f"/_sim/meetings/{m['id']}/recover")).status_code == 409
+    await kit.client.post(f"/_sim/meetings/{m['id']}/delete")
+    answer = (await kit.client.post(f"/_sim/meetings/{m['id']}/recover")).json()
+    assert answer["webhook_status"] == 200
+    got = await kit.client.get(f"/v2/meetings/{m['id']}", headers=auth)
+    assert got.status_code == 200
+    assert got.json()["join_url"] == m["join_url"]
+    bodies = await _received(kit, 2)
+    assert [b["event"] for b in bodies] == ["meeting.deleted", "meeting.recovered"]
+    payload = bodies[1]["payload"]
+    assert payload["operator_id"] == me["id"]
+    assert payload["object"]["id"] == m["id"]
+    assert isinstance(payload["object"]["id"], int)
+    assert payload["object"]["start_time"] == m["start_time"]
+    assert (await kit.client.post(f"/_sim/meetings/{m['id']}/recover")).status_code == 409
+
+
 async def _received(kit: Any, count: int) -> list[dict[str, Any]]:
     for _ in range(100):  # the API's notifications go out in the background
         if len(kit.receiver.received) >= count:

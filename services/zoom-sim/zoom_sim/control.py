@@ -58,6 +58,7 @@ from zoom_sim.webhooks import (
     event_body,
     meeting_deleted,
     meeting_ended,
+    meeting_recovered,
     meeting_updated,
     participant_admitted,
     participant_joined,
@@ -443,6 +444,28 @@ async def delete(
         state.delete_meeting(meeting)
         deleted = meeting_deleted(host.account_id, meeting, host)
     [delivery] = await _deliver(sender, [deleted], body.delay_ms)
+    return {"meeting_id": meeting.id, **_delivery_result(delivery)}
+
+
+@router.post("/meetings/{meeting_id}/recover")
+async def recover(
+    meeting_id: str,
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[DeleteIn | None, Body()] = None,
+) -> Any:
+    """The host recovers the meeting from the trash in Zoom's web portal (Recently Deleted, for
+    up to 7 days): the API answers for it again and ``meeting.recovered`` is sent with the host
+    as operator. 409 when it is not in the trash."""
+    body = body or DeleteIn()
+    async with state.lock:
+        meeting = state.find_meeting(meeting_id, include_deleted=True)
+        if not meeting.deleted:
+            raise HTTPException(status_code=409, detail="the meeting is not in the trash")
+        host = state.host_of(meeting)
+        state.recover_meeting(meeting)
+        recovered = meeting_recovered(host.account_id, meeting, host)
+    [delivery] = await _deliver(sender, [recovered], body.delay_ms)
     return {"meeting_id": meeting.id, **_delivery_result(delivery)}
 
 

@@ -966,6 +966,11 @@ class SimState:
         meeting.deleted = True
         meeting.deleted_at = self.now()
 
+    def recover_meeting(self, meeting: Meeting) -> None:
+        """Out of the trash: the API answers for it again, with its links and registrants."""
+        meeting.deleted = False
+        meeting.deleted_at = None
+
     def daily_quota(self, user: User, kind: str) -> tuple[str, str, date] | None:
         """The key of ``user``'s count of ``kind`` ("create" or "update") today, or None when
         the day's quota (``meeting_daily_limit``) is used up."""

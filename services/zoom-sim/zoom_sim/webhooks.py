@@ -219,6 +219,20 @@ def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[s
     return event_body("meeting.deleted", payload)
 
 
+def meeting_recovered(account_id: str, meeting: Meeting, operator: User) -> dict[str, Any]:
+    """``meeting.recovered``: the host took the meeting back out of Zoom's trash (in Zoom's web
+    portal). Shaped as ``MeetingRecoveredEvent``: ``object.id`` a **number**, its schedule,
+    ``operator`` the host."""
+    instance = meeting.latest
+    payload = {
+        "account_id": account_id,
+        "operator": operator.email,
+        "operator_id": operator.id,
+        "object": _scheduled_object(meeting, meeting.uuid if instance is None else instance.uuid),
+    }
+    return event_body("meeting.recovered", payload)
+
+
 def _scheduled_object(meeting: Meeting, uuid: str) -> dict[str, Any]:
     """The meeting as the ``meeting.deleted`` and ``meeting.registration_*`` events show it:
     ``id`` a **number**, its schedule (``start_time`` when it has one)."""
