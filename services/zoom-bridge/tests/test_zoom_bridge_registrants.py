@@ -324,6 +324,93 @@ async def test_r_zoom_3_a_meeting_its_host_deletes_at_zoom_is_made_again(env: En
     assert await _join_url(env, day.day_id, env.user("eva")) == eva
 
 
+async def _job_parked(env: Env, day_id: uuid.UUID) -> ZoomJob | None:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session:
+        job = await session.get(ZoomJob, (day_id, "sync"))
+    return job if job is not None and "daily limit" in str(job.last_error) else None
+
+
+async def test_r_zoom_3_a_meeting_recovered_before_a_new_one_is_made_is_taken_back(
+    env: Env,
+) -> None:
+    """The host deletes the day's meeting at Zoom by mistake and takes it back out of Zoom's
+    trash (``meeting.recovered``) before the day has a new one (here Zoom's daily limit holds
+    the new one back): the day takes its meeting back, announced with its join link, the
+    links people had work again, its seat holders are registered, and no second meeting is
+    made."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(messages.enrollment_in(day, "eva", "eva@example.com"))
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    zoom_id = str(first.zoom_meeting_id)
+    await _registered_as(env, account, zoom_id, {"eva@example.com"})
+    limit = {"status": 429, "rate_limit_type": "Daily-limit", "method": "POST"}
+    async with env.sim() as sim:
+        await sim.post("/_sim/faults", json={**limit, "path_prefix": "/v2/users"})
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/delete")
+        assert r.json()["webhook_status"] == 200
+        await env.wait(lambda: _job_parked(env, day.day_id))
+        gone = await env.meeting_row(day.day_id)
+        assert gone is not None
+        assert (gone.zoom_meeting_id, gone.status) == (None, "pending")
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/recover")
+        assert r.json()["webhook_status"] == 200
+
+    async def announced() -> list[dict[str, Any]]:
+        rows = await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+        return rows if len(rows) == 2 else []
+
+    again = (await env.wait(announced))[-1]
+    assert (again["zoom_meeting_id"], again["join_url"]) == (zoom_id, first.join_url)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.status, row.error) == (zoom_id, "created", None)
+    assert row.gone_zoom_meeting_id is None
+    await _registered_as(env, account, zoom_id, {"eva@example.com"})
+    await env.wait(lambda: _settled(env, day.day_id))
+    assert await _join_url(env, day.day_id, env.user("eva")) != 404
+    async with env.sim() as sim:
+        meetings = (await sim.get("/_sim/meetings")).json()
+    made = [m for m in meetings if m["agenda"] == f"day:{day.day_id}"]
+    assert [(str(m["id"]), m["deleted"]) for m in made] == [(zoom_id, False)]
+
+
+async def test_r_zoom_3_a_meeting_recovered_after_a_new_one_was_made_stays_apart(
+    env: Env,
+) -> None:
+    """Recovered once the day already has its new meeting, the old one is not the day's: the
+    day keeps the new one (nothing announced, nothing patched), and the recovered meeting is
+    left as its host recovered it, not deleted by the bridge."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    old_id = str(first.zoom_meeting_id)
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{old_id}/delete")
+        second = await env.wait(lambda: _recreated(env, day.day_id, old_id))
+        created = len(await env.outbox(c.MeetingCreated.routing_key, day.day_id))
+        r = await sim.post(f"/_sim/meetings/{old_id}/recover")
+        assert r.json()["webhook_status"] == 200
+
+    async def processed() -> list[WebhookEvent]:
+        factory = env.app.state.runtime.session_factory()
+        async with factory() as session:
+            rows = (await session.execute(select(WebhookEvent))).scalars().all()
+        return [w for w in rows if w.event == "meeting.recovered" and w.processed]
+
+    await env.wait(processed)
+    await env.wait(lambda: _settled(env, day.day_id))
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.join_url) == (second.zoom_meeting_id, second.join_url)
+    assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == created
+    assert not await env.outbox(c.MeetingUpdated.routing_key, day.day_id)
+    assert (await env.sim_meeting(old_id))["deleted"] is False
+
+
 async def test_r_zoom_3_a_registration_ended_at_zoom_is_made_again(env: Env) -> None:
     """A seat holder's registration ends at Zoom: the host cancels it in the web portal, the
     registrant cancels it with the link of Zoom's confirmation e-mail, or the host denies it

@@ -255,6 +255,46 @@ async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_m
     assert record["user_id"] == "vic"
 
 
+async def test_f1_a_recovery_signed_by_another_company_takes_nothing_back(env: Env) -> None:
+    """``meeting.recovered`` names a meeting by its Zoom id only: signed with another company's
+    own secret, it does not give the victim's day back a meeting its host deleted at Zoom (the
+    day would show a link to whatever that id is now)."""
+    victim_account = await env.connect(
+        "administrator", company="victim-co", sim_user="victim-rec@zoom.test"
+    )
+    day = env.day(victim_account, company="victim-co")
+    await env.publish(day)
+    zoom_id = str((await env.created(day.day_id)).zoom_meeting_id)
+    limit = {"status": 429, "rate_limit_type": "Daily-limit", "method": "POST"}
+    async with env.sim() as sim:
+        await sim.post("/_sim/faults", json={**limit, "path_prefix": "/v2/users"})
+        assert (await sim.post(f"/_sim/meetings/{zoom_id}/delete")).status_code == 200
+
+    async def gone() -> Any:
+        row = await env.meeting_row(day.day_id)
+        return row if row is not None and row.gone_zoom_meeting_id == zoom_id else None
+
+    await env.wait(gone)
+    evil_secret = "attacker-chosen-secret"
+    evil_account = await attacker_s2s(env, "attacker-co", "evilAcct2", evil_secret)
+    evil = rules.Signer(account_ids=frozenset({uuid.UUID(evil_account)}))
+    recovered: dict[str, Any] = {
+        "event": "meeting.recovered",
+        "payload": {
+            "account_id": "evilAcct2",
+            "operator": "evil@attacker.test",
+            "object": {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2},
+        },
+    }
+    r = await post_signed(env, recovered, evil_secret)
+    assert r.json() == {"status": "accepted"}
+    await stored(env, recovered, evil)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.gone_zoom_meeting_id) == (None, zoom_id)
+    assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
+
+
 async def test_f1_a_connections_own_secret_still_covers_its_own_meetings_only(env: Env) -> None:
     """The attacker's S2S secret works for the attacker's own meetings (the legitimate use),
     and the OAuth app's secret does not reach a Server-to-Server connection's meetings."""

@@ -122,6 +122,10 @@ class ZoomMeeting(Base):
     #: files that went (trashed or deleted at Zoom): file id -> the webhook's ``event_ts``, so
     #: a notification older than the file's going (a late retry) does not bring it back
     recordings_gone: Mapped[dict[str, int] | None] = mapped_column(JSON())
+    #: the Zoom meeting its host deleted at Zoom while the day was to be held, and its account:
+    #: recovered from Zoom's trash before the day has a new one, it is the day's again
+    gone_zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    gone_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
 
 
 class ZoomJob(Base):

@@ -20,6 +20,7 @@ from zoom_bridge.meetings.plan import (
     Nothing,
     Remove,
     Snapshot,
+    TakeBack,
     Update,
     Wait,
     drifted,
@@ -27,6 +28,7 @@ from zoom_bridge.meetings.plan import (
     meeting_body,
     plan,
     still_to_be_held,
+    takes_back,
 )
 from zoom_bridge.zoom.client import RECONNECT
 
@@ -264,3 +266,43 @@ class TestChangedAtZoom:
         assert drifted(wanted, {"start_time": on_the_minute}) == ()
         a_minute_on = (NOW + dt.timedelta(days=2, minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert drifted(wanted, {"start_time": a_minute_on}) == ("start_time",)
+
+
+def test_r_zoom_3_a_meeting_taken_back_is_patched_and_read_again() -> None:
+    """A meeting recovered from Zoom's trash and taken back has no links stored: it is patched
+    to the day and read back (a meeting whose links are known and synced needs nothing)."""
+    body = meeting_body(snap())
+    assert body is not None
+    back = snap(zoom_meeting_id="77", meeting_account_id=ACCOUNT, linked=False)
+    assert plan(back, NOW) == TakeBack(ACCOUNT, "77", body)
+    synced = snap(zoom_meeting_id="77", meeting_account_id=ACCOUNT, synced_version=1)
+    assert plan(synced, NOW) == Nothing()
+    # on another account now: the meeting there goes first, as for any stored meeting
+    moved = snap(zoom_meeting_id="77", meeting_account_id=uuid.uuid4(), linked=False)
+    assert isinstance(plan(moved, NOW), Abandon)
+
+
+def test_r_zoom_3_a_recovered_meeting_is_the_days_only_while_it_has_no_other() -> None:
+    """R-ZOOM-3 ruling: a day takes back its meeting recovered from Zoom's trash while it wants
+    one on that account, is still to be held, and has no other meeting, made or being made."""
+    base: dict[str, Any] = {
+        "desired": "present",
+        "has_meeting": False,
+        "creating": False,
+        "account_id": ACCOUNT,
+        "gone_account_id": ACCOUNT,
+        "ended": False,
+        "end": NOW + dt.timedelta(hours=1),
+        "now": NOW,
+    }
+    assert takes_back(**base)
+    for change in (
+        {"desired": "absent"},  # the day is no zoom day any more, or was deleted
+        {"has_meeting": True},  # the new meeting is made
+        {"creating": True},  # a create was sent and may have made one
+        {"account_id": uuid.uuid4()},  # the day moved to another Zoom account
+        {"account_id": None},  # or to none
+        {"ended": True},  # held
+        {"end": NOW - dt.timedelta(minutes=1)},  # over
+    ):
+        assert not takes_back(**{**base, **change}), change

@@ -68,6 +68,9 @@ class Snapshot:
     timezone: str
     auto_recording: bool
     training_module: bool
+    #: the stored meeting's links are known; not for one taken back after it was recovered
+    #: from Zoom's trash (:class:`TakeBack`)
+    linked: bool = True
 
     @property
     def marker(self) -> str:
@@ -155,7 +158,17 @@ class Update:
     body: MeetingBody
 
 
-Action = Nothing | Fail | Wait | Remove | Abandon | LookUp | Create | Update
+@dataclass(frozen=True)
+class TakeBack:
+    """The day's meeting again after it was recovered from Zoom's trash: patch it to the day
+    and read it back for its links."""
+
+    account_id: uuid.UUID
+    zoom_meeting_id: str
+    body: MeetingBody
+
+
+Action = Nothing | Fail | Wait | Remove | Abandon | LookUp | Create | Update | TakeBack
 
 
 def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
@@ -186,6 +199,8 @@ def plan(snap: Snapshot | None, now: dt.datetime) -> Action:
         if earlier.account_id == snap.account_id:
             return LookUp(snap.account_id, body, earlier)
         return Create(snap.account_id, body, earlier, clear_on=earlier.account_id)
+    if not snap.linked:
+        return TakeBack(snap.account_id, snap.zoom_meeting_id, body)
     if snap.synced_version < snap.version:
         return Update(snap.account_id, snap.zoom_meeting_id, body)
     return Nothing()
@@ -199,6 +214,33 @@ def still_to_be_held(ended: bool, end: dt.datetime | None, now: dt.datetime) -> 
     over, stays as it is: its attendance and recordings came from it, and nobody will join it
     again."""
     return not ended and (end is None or end > now)
+
+
+def takes_back(
+    *,
+    desired: str,
+    has_meeting: bool,
+    creating: bool,
+    account_id: uuid.UUID | None,
+    gone_account_id: uuid.UUID | None,
+    ended: bool,
+    end: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
+    """Whether a day takes back its meeting recovered from Zoom's trash (``meeting.recovered``
+    for the meeting its host deleted there): the day still wants a meeting, on the account the
+    recovered one lives on, is still to be held (:func:`still_to_be_held`), and has no other
+    meeting, made or being made (a create sent and not answered may have made one). Then the
+    links people had work again and no second meeting is made. Otherwise the recovered meeting
+    is not the day's."""
+    return (
+        desired == "present"
+        and not has_meeting
+        and not creating
+        and account_id is not None
+        and account_id == gone_account_id
+        and still_to_be_held(ended, end, now)
+    )
 
 
 #: the settings of a day's meeting the bridge sets (:func:`meeting_body`); the host's others

@@ -64,6 +64,7 @@ async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | 
         needs_reconnect=bool(account is not None and account.needs_reconnect),
         zoom_meeting_id=meeting.zoom_meeting_id,
         meeting_account_id=meeting.meeting_account_id or meeting.account_id,
+        linked=meeting.zoom_meeting_id is None or meeting.join_url is not None,
         synced_version=meeting.synced_version,
         unanswered=marker,
         topic=meeting.topic,
@@ -398,11 +399,28 @@ class MeetingStore:
 async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
     """``meeting`` no longer exists at Zoom: forget it (its links too) and, while the day wants
     a meeting, arm the day's sync, which makes a new one (and the registrants job, once it is
-    stored, registers the seat holders for it)."""
+    stored, registers the seat holders for it). It is remembered as gone: recovered from
+    Zoom's trash before the new one is made, it is the day's again (:func:`take_back`)."""
+    if meeting.zoom_meeting_id is not None:
+        meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
+        meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
     _forget_links(meeting)
     if meeting.desired == "present":
         meeting.status = c.MeetingStatus.PENDING.value
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
+
+
+async def take_back(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """The meeting remembered as gone (:func:`forget_gone`) was recovered from Zoom's trash
+    and the day has no other: it is the day's meeting again. Its links were forgotten, so the
+    day's sync patches it to the day and reads it back (:class:`.plan.TakeBack`), and announces
+    it as a new meeting."""
+    meeting.zoom_meeting_id = meeting.gone_zoom_meeting_id
+    meeting.meeting_account_id = meeting.gone_account_id
+    meeting.gone_zoom_meeting_id = meeting.gone_account_id = None
+    meeting.status = c.MeetingStatus.PENDING.value
+    meeting.error = None
+    await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 
 async def forget_registration(

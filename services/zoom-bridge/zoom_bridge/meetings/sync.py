@@ -35,6 +35,7 @@ from zoom_bridge.meetings.plan import (
     Nothing,
     Remove,
     Snapshot,
+    TakeBack,
     Update,
     Wait,
     plan,
@@ -187,6 +188,20 @@ class Syncer:
                         await self.store.forget_meeting(claimed.day_id)
                         continue
                     await self.store.save(claimed, snap, updated=True)
+                    return
+                case TakeBack():
+                    try:
+                        await self.zoom.update_meeting(
+                            action.account_id, action.zoom_meeting_id, action.body
+                        )
+                        taken = await self.zoom.get_meeting(
+                            action.account_id, action.zoom_meeting_id
+                        )
+                    except ZoomNotFound:  # deleted again meanwhile: create one
+                        await self.store.forget_meeting(claimed.day_id)
+                        continue
+                    log.info("zoom_meeting_taken_back", day_id=str(claimed.day_id))
+                    await self.store.save(claimed, snap, created=taken)
                     return
 
     async def _adopt_or_post(self, snap: Snapshot, action: LookUp) -> Meeting:

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, false, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,7 @@ log = get_logger(__name__)
 
 MEETING_DELETED = "meeting.deleted"
 MEETING_UPDATED = "meeting.updated"
+MEETING_RECOVERED = "meeting.recovered"
 #: a registration ended at Zoom: cancelled by the host or the registrant, or denied by the host
 REGISTRATION_ENDED = frozenset({"meeting.registration_cancelled", "meeting.registration_denied"})
 
@@ -55,6 +56,7 @@ HANDLED = frozenset(
         *attendance.STAY_HALVES,
         "meeting.ended",
         MEETING_DELETED,
+        MEETING_RECOVERED,
         MEETING_UPDATED,
         *REGISTRATION_ENDED,
         *rules.RECORDING_CAME,
@@ -201,23 +203,41 @@ async def _meeting(
     memo = (zoom_id, signer)
     if batch is not None and memo in batch.meetings:
         return batch.meetings[memo]
-    covered = []
-    if signer.app:
-        covered.append(ZoomAccount.kind == "oauth")
-    if signer.account_ids:
-        covered.append(ZoomAccount.id.in_(signer.account_ids))
     stmt = (
         select(ZoomMeeting)
         .join(
             ZoomAccount,
             ZoomAccount.id == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id),
         )
-        .where(ZoomMeeting.zoom_meeting_id == zoom_id, or_(*covered))
+        .where(ZoomMeeting.zoom_meeting_id == zoom_id, _covered(signer))
     )
     found = (await session.execute(stmt)).scalars().first()
     if batch is not None:
         batch.meetings[memo] = found
     return found
+
+
+def _covered(signer: rules.Signer) -> ColumnElement[bool]:
+    """The Zoom accounts whose meetings ``signer``'s webhooks may name (:func:`_meeting`)."""
+    covered = []
+    if signer.app:
+        covered.append(ZoomAccount.kind == "oauth")
+    if signer.account_ids:
+        covered.append(ZoomAccount.id.in_(signer.account_ids))
+    return or_(false(), *covered)
+
+
+async def _gone_meeting(
+    session: AsyncSession, zoom_id: str, signer: rules.Signer
+) -> ZoomMeeting | None:
+    """The day whose meeting ``zoom_id`` was until its host deleted it at Zoom, among those
+    ``signer`` covers (as :func:`_meeting`)."""
+    stmt = (
+        select(ZoomMeeting)
+        .join(ZoomAccount, ZoomAccount.id == ZoomMeeting.gone_account_id)
+        .where(ZoomMeeting.gone_zoom_meeting_id == zoom_id, _covered(signer))
+    )
+    return (await session.execute(stmt)).scalars().first()
 
 
 @dataclass
@@ -410,6 +430,11 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             batch.meetings.clear()  # meetings found before may be gone with the connection
         return
     meeting = await _meeting(session, obj, signer)
+    if meeting is None and event.event == MEETING_RECOVERED:
+        await _recovered_at_zoom(session, str(obj.get("id") or ""), signer)
+        if batch is not None:
+            batch.meetings.clear()  # the meeting taken back is found by its id from now on
+        return
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
@@ -519,6 +544,35 @@ async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
         return
     log.warning("zoom_meeting_deleted_at_zoom", day_id=str(meeting.day_id))
     await store.forget_gone(session, meeting)
+
+
+async def _recovered_at_zoom(session: AsyncSession, zoom_id: str, signer: rules.Signer) -> None:
+    """``meeting.recovered`` for a meeting its host deleted at Zoom and took back out of Zoom's
+    trash (a deletion by mistake, undone). While its day has no other meeting, made or being
+    made (its sync still waits: Zoom's daily limit, an outage), the day takes it back
+    (:func:`plan.takes_back`): the links people had work again and no second meeting is
+    made. Otherwise it is not the day's meeting any more (the day has its new one, or wants
+    none) and is left as its host recovered it: removing what someone chose to recover is not
+    the bridge's to do; a warning names the day. (A meeting the bridge still holds, a held one
+    deleted at Zoom and kept, changes nothing.)"""
+    meeting = await _gone_meeting(session, zoom_id, signer) if zoom_id else None
+    if meeting is None:
+        log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_RECOVERED)
+        return
+    if not plan.takes_back(
+        desired=meeting.desired,
+        has_meeting=meeting.zoom_meeting_id is not None,
+        creating=meeting.create_account_id is not None,
+        account_id=meeting.account_id,
+        gone_account_id=meeting.gone_account_id,
+        ended=meeting.ended,
+        end=meeting.end,
+        now=utcnow(),
+    ):
+        log.warning("zoom_meeting_recovered_not_taken_back", day_id=str(meeting.day_id))
+        return
+    log.info("zoom_meeting_recovered_taken_back", day_id=str(meeting.day_id))
+    await store.take_back(session, meeting)
 
 
 def safe_recording_link(url: object, settings: ZoomBridgeSettings) -> bool:
