@@ -14,7 +14,10 @@ arrivals from locking onto the pollers' cadence.
 The path crosses RabbitMQ twice (DayScheduled catalog -> bridge, MeetingCreated bridge ->
 catalog) plus the bridge's job table and one Zoom API call. Baseline: a bare aio-pika
 publish (persistent, publisher confirms) -> consume round trip on a quorum-less classic queue,
-one message at a time, p50/p99 - the transport floor of one hop.
+one message at a time, p50/p99 - the transport floor of one hop. And for context
+(``propagation.p50_vs_quorum_hop``) the same round trip on a durable quorum queue, the kind
+every service consumes from: its confirm waits for the queue's log on disk, which a
+classic exclusive queue never does, so it is the floor of one hop as deployed.
 """
 
 from __future__ import annotations
@@ -43,14 +46,24 @@ ROUND_TRIPS = 300
 COMPANY = "bench-propagation"
 
 
-async def baseline() -> list[float]:
+async def baseline(*, quorum: bool = False) -> list[float]:
+    """One hop's round trips: on an exclusive classic queue (the transport's floor), or with
+    ``quorum`` on a durable quorum queue, the kind the services consume from (its publisher
+    confirm waits for the queue's log to reach the disk)."""
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
             f"bench-rt-{uuid.uuid4().hex[:6]}", aio_pika.ExchangeType.TOPIC, auto_delete=True
         )
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        if quorum:
+            queue = await channel.declare_queue(
+                f"bench-rt-quorum-{uuid.uuid4().hex[:6]}",
+                durable=True,
+                arguments={"x-queue-type": "quorum"},
+            )
+        else:
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key="bench.rt")
         arrived: asyncio.Queue[float] = asyncio.Queue()
 
@@ -72,11 +85,14 @@ async def baseline() -> list[float]:
             )
             end = await asyncio.wait_for(arrived.get(), timeout=10)
             latencies.append(end - start)
+        if quorum:
+            await queue.delete(if_unused=False, if_empty=False)
         return latencies[10:]  # first few warm the channel
 
 
 async def run() -> list[Result]:
     base = summary(await baseline())
+    quorum = summary(await baseline(quorum=True))
     async with bench_system("propagation") as system:
         account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
         admin = system.admin(COMPANY)
@@ -159,6 +175,7 @@ async def run() -> list[Result]:
         "commit_to_simulator_ms": sim_s,
         "commit_to_catalog_ms": cat_s,
         "baseline_round_trip_ms": base,
+        "quorum_round_trip_ms": quorum,
         "settings": "defaults: OUTBOX_POLL_INTERVAL=0.5, ZOOM_WORKER_POLL_SECONDS=0.5",
     }
     name = "propagation"
@@ -182,5 +199,14 @@ async def run() -> list[Result]:
         ),
         Result(
             name, "commit -> meeting at simulator p99", sim_s["p99_ms"], "ms", b, base["p99_ms"]
+        ),
+        Result(
+            name,
+            "commit -> join link in catalog p50",
+            cat_s["p50_ms"],
+            "ms",
+            "aio-pika publish->consume (1 hop, a quorum queue as deployed)",
+            quorum["p50_ms"],
+            key="propagation.p50_vs_quorum_hop",
         ),
     ]
