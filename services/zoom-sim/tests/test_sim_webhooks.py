@@ -246,6 +246,55 @@ async def test_a_recording_trashed_recovered_and_deleted_notifies_as_zoom_does(
     assert all(r.signature_ok for r in kit.receiver.received)
 
 
+async def test_recordings_moved_in_bulk_notify_once_naming_instances(kit: Any) -> None:
+    """The host selects several meetings' recordings in Zoom's web portal and trashes,
+    recovers or deletes them at once: one webhook names the instances
+    (``RecordingBatchTrashedEvent``: ``meeting_uuids``; ``...Recovered``/``...Deleted``:
+    ``meetings`` with ``recording_file_ids``), no meeting id, no link; the files move as they
+    would one by one."""
+    auth = await kit.auth()
+    me = (await kit.client.get("/v2/users/me", headers=auth)).json()
+    one, two = await kit.create_meeting(auth), await kit.create_meeting(auth)
+    files = {}
+    for m in (one, two):
+        r = await kit.client.post(f"/_sim/meetings/{m['id']}/recording")
+        files[m["id"]] = [f["id"] for f in r.json()["recording_files"]]
+    both = {"meeting_ids": [str(one["id"]), str(two["id"])]}
+
+    r = await kit.client.post("/_sim/recordings/bulk/trash", json=both)
+    assert r.status_code == 200, r.text
+    sent = kit.receiver.received[-1].body
+    assert sent["event"] == "recording.batch_trashed"
+    assert sent["payload"]["operator_id"] == me["id"]
+    assert sent["payload"]["object"] == {"meeting_uuids": [one["uuid"], two["uuid"]]}
+    listed = await kit.client.get(f"/v2/meetings/{one['id']}/recordings", headers=auth)
+    assert listed.json()["recording_files"] == []
+    assert (await kit.client.post("/_sim/recordings/bulk/trash", json=both)).status_code == 409
+
+    r = await kit.client.post("/_sim/recordings/bulk/recover", json=both)
+    sent = kit.receiver.received[-1].body
+    assert sent["event"] == "recording.batch_recovered"
+    assert sent["payload"]["object"] == {
+        "meetings": [
+            {"meeting_uuid": one["uuid"], "recording_file_ids": files[one["id"]]},
+            {"meeting_uuid": two["uuid"], "recording_file_ids": files[two["id"]]},
+        ]
+    }
+    listed = await kit.client.get(f"/v2/meetings/{one['id']}/recordings", headers=auth)
+    assert [f["id"] for f in listed.json()["recording_files"]] == files[one["id"]]
+
+    r = await kit.client.post(
+        "/_sim/recordings/bulk/delete", json={"meeting_ids": [str(two["id"])]}
+    )
+    assert kit.receiver.received[-1].body["event"] == "recording.batch_deleted"
+    without = await kit.create_meeting(auth)
+    r = await kit.client.post(
+        "/_sim/recordings/bulk/trash", json={"meeting_ids": [str(without["id"])]}
+    )
+    assert r.status_code == 404
+    assert all(r.signature_ok for r in kit.receiver.received)
+
+
 async def test_recording_links_can_be_on_zooms_host(new_sim: Any) -> None:
     async with new_sim(recording_host="https://us06web.zoom.us/") as kit:
         auth = await kit.auth()

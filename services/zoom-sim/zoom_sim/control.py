@@ -69,6 +69,7 @@ from zoom_sim.webhooks import (
     participant_left_waiting_room,
     recording_changed,
     recording_completed,
+    recordings_changed_in_bulk,
     registration_ended,
     url_validation,
 )
@@ -632,6 +633,54 @@ async def change_recording(
         "recording_files": payload["payload"]["object"]["recording_files"],
         **_delivery_result(delivery),
     }
+
+
+class BulkRecordingChangeIn(BaseModel):
+    #: the meetings whose latest recordings move, all hosted on one Zoom account
+    meeting_ids: list[str] = Field(min_length=1, max_length=300)
+    #: hold the webhook back this long
+    delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+@router.post("/recordings/bulk/{action}")
+async def change_recordings_in_bulk(
+    action: Literal["trash", "recover", "delete"],
+    body: BulkRecordingChangeIn,
+    state: StateDep,
+    sender: SenderDep,
+) -> Any:
+    """The host selects several meetings' cloud recordings in Zoom's web portal and trashes,
+    recovers or deletes them at once: every file of each latest recording in a state the
+    action takes moves, and one ``recording.batch_trashed``, ``.batch_recovered`` or
+    ``.batch_deleted`` names them (instances and file ids, no links). 404 for a meeting without
+    a recording, 409 when nothing moves, 422 when the meetings are on different accounts."""
+    taken, becomes = _RECORDING_ACTIONS[action]
+    async with state.lock:
+        meetings = [_meeting(state, meeting_id) for meeting_id in body.meeting_ids]
+        hosts = {state.host_of(meeting).account_id for meeting in meetings}
+        if len(hosts) > 1:
+            raise HTTPException(status_code=422, detail="the meetings are on different accounts")
+        moved = []
+        for meeting in meetings:
+            recording = state.recording_of(meeting)
+            if recording is None:
+                raise HTTPException(
+                    status_code=404, detail=f"meeting {meeting.id} has no recording"
+                )
+            files = [f for f in recording.files if f.status in taken]
+            if files:
+                moved.append((recording, files))
+        if not moved:
+            raise HTTPException(status_code=409, detail=f"no file to {action}")
+        for recording, files in moved:
+            for item in files:
+                if becomes is None:
+                    recording.files.remove(item)
+                else:
+                    item.status = becomes
+        payload = recordings_changed_in_bulk(action, state.host_of(meetings[0]), moved)
+    [delivery] = await _deliver(sender, [payload], body.delay_ms)
+    return {"object": payload["payload"]["object"], **_delivery_result(delivery)}
 
 
 @router.post("/faults")

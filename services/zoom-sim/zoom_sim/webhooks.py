@@ -395,6 +395,42 @@ def recording_changed(
     return event_body(RECORDING_CHANGES[action], payload)
 
 
+BULK_RECORDING_CHANGES = {
+    "trash": "recording.batch_trashed",
+    "recover": "recording.batch_recovered",
+    "delete": "recording.batch_deleted",
+}
+
+
+def recordings_changed_in_bulk(
+    action: str, host: User, moved: list[tuple[Recording, list[RecordingFile]]]
+) -> dict[str, Any]:
+    """``recording.batch_trashed``, ``.batch_recovered`` or ``.batch_deleted``
+    (``RecordingBatchTrashedEvent`` ...): the host moved several meetings' recordings at once.
+    They name meeting instances (and file ids), never a meeting id nor a link: ``trashed``
+    lists ``meeting_uuids``, the others ``meetings`` of ``{meeting_uuid,
+    recording_file_ids}``."""
+    payload: dict[str, Any] = {
+        "account_id": host.account_id,
+        "operator": host.email,
+        "operator_id": host.id,
+    }
+    if action == "trash":
+        payload["operation"] = "trash_recordings"
+        payload["object"] = {"meeting_uuids": [recording.meeting_uuid for recording, _ in moved]}
+    else:
+        payload["object"] = {
+            "meetings": [
+                {
+                    "meeting_uuid": recording.meeting_uuid,
+                    "recording_file_ids": [f.id for f in files],
+                }
+                for recording, files in moved
+            ]
+        }
+    return event_body(BULK_RECORDING_CHANGES[action], payload)
+
+
 def url_validation(plain_token: str) -> dict[str, Any]:
     return event_body("endpoint.url_validation", {"plainToken": plain_token})
 
