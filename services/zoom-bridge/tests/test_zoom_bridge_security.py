@@ -295,6 +295,48 @@ async def test_f1_a_recovery_signed_by_another_company_takes_nothing_back(env: E
     assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
 
 
+async def test_f1_a_bulk_trash_signed_by_another_company_leaves_recordings_be(
+    env: Env,
+) -> None:
+    """Zoom's bulk recording notifications name meeting instances only: signed with another
+    company's own secret, one naming the victim's instance trashes nothing of the victim's."""
+    await env.publish(messages.company_settings_changed(company="victim-co", zoom_enabled=True))
+    victim_account = await env.connect(
+        "administrator", company="victim-co", sim_user="victim-bulk@zoom.test"
+    )
+    day = env.day(victim_account, company="victim-co")
+    await env.publish(day)
+    zoom_id = str((await env.created(day.day_id)).zoom_meeting_id)
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+
+    async def attached() -> Any:
+        row = await env.meeting_row(day.day_id)
+        return row if row is not None and row.recordings else None
+
+    instance = (await env.wait(attached)).recordings[0]["instance"]
+    evil_secret = "attacker-chosen-secret"
+    evil_account = await attacker_s2s(env, "attacker-co", "evilAcct3", evil_secret)
+    evil = rules.Signer(account_ids=frozenset({uuid.UUID(evil_account)}))
+    trashed: dict[str, Any] = {
+        "event": "recording.batch_trashed",
+        "payload": {
+            "account_id": "evilAcct3",
+            "operator": "evil@attacker.test",
+            "operator_id": "x",
+            "operation": "trash_recordings",
+            "object": {"meeting_uuids": [instance]},
+        },
+    }
+    assert (await post_signed(env, trashed, evil_secret)).json() == {"status": "accepted"}
+    await stored(env, trashed, evil)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert len(row.recordings or []) == 3
+    assert not row.recordings_trashed
+    assert len(await env.outbox(c.RecordingsChanged.routing_key, day.day_id)) == 1
+
+
 async def test_f1_a_connections_own_secret_still_covers_its_own_meetings_only(env: Env) -> None:
     """The attacker's S2S secret works for the attacker's own meetings (the legitimate use),
     and the OAuth app's secret does not reach a Server-to-Server connection's meetings."""

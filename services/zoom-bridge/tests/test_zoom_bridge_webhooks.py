@@ -352,6 +352,52 @@ async def test_r_zoom_7_recordings_trashed_or_deleted_at_zoom_leave_the_day(env:
     assert await shown() == []
 
 
+async def test_r_zoom_7_recordings_moved_in_bulk_at_zoom_leave_and_come_back(env: Env) -> None:
+    """A host selects several days' recordings in Zoom's web portal and trashes, recovers or
+    deletes them at once: one webhook names the meeting instances and file ids, no meeting id
+    and no link (``recording.batch_trashed`` ...). Each day's files leave, come back as they
+    were (their links), or go for good, announced whole as one by one."""
+    await env.publish(messages.company_settings_changed(version=21, zoom_enabled=True))
+    one, one_zoom = await _day(env, "administrator", "bulk@zoom.test", learners={})
+    two, two_zoom = await _day(env, "administrator", "bulk@zoom.test", learners={})
+    async with env.sim() as sim:
+        for zoom_id in (one_zoom, two_zoom):
+            await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+
+    async def announced(day_id: uuid.UUID, version: int) -> dict[str, Any]:
+        async def found() -> dict[str, Any] | None:
+            rows = await env.outbox(c.RecordingsChanged.routing_key, day_id)
+            return next((m for m in rows if m["version"] == version), None)
+
+        message: dict[str, Any] = await env.wait(found)
+        return message
+
+    shown = {day.day_id: await announced(day.day_id, 1) for day in (one, two)}
+    assert all(len(m["recordings"]) == 3 for m in shown.values())
+    both = {"meeting_ids": [one_zoom, two_zoom]}
+    async with env.sim() as sim:
+        r = await sim.post("/_sim/recordings/bulk/trash", json=both)
+        assert r.json()["webhook_status"] == 200
+    for day in (one, two):
+        assert (await announced(day.day_id, 2))["recordings"] == []
+    async with env.sim() as sim:
+        await sim.post("/_sim/recordings/bulk/recover", json=both)
+    for day in (one, two):
+        back = await announced(day.day_id, 3)
+        assert back["recordings"] == shown[day.day_id]["recordings"]  # the same links
+    async with env.sim() as sim:
+        await sim.post("/_sim/recordings/bulk/delete", json={"meeting_ids": [two_zoom]})
+    assert (await announced(two.day_id, 4))["recordings"] == []
+    async with env.client() as bridge:
+        r = await bridge.get(f"/v1/days/{one.day_id}/meeting", headers=env.admin())
+        assert len(r.json()["recordings"]) == 3
+        r = await bridge.get(f"/v1/days/{two.day_id}/meeting", headers=env.admin())
+        assert r.json()["recordings"] == []
+    row = await env.meeting_row(two.day_id)
+    assert row is not None
+    assert not row.recordings_trashed  # deleted for good: nothing left to bring back
+
+
 async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_token(
     env: Env,
 ) -> None:

@@ -122,6 +122,9 @@ class ZoomMeeting(Base):
     #: files that went (trashed or deleted at Zoom): file id -> the webhook's ``event_ts``, so
     #: a notification older than the file's going (a late retry) does not bring it back
     recordings_gone: Mapped[dict[str, int] | None] = mapped_column(JSON())
+    #: files in Zoom's trash as they were shown (file id -> the file): Zoom's bulk recovery
+    #: names files by id only, and they come back as they were
+    recordings_trashed: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSON())
     #: the Zoom meeting its host deleted at Zoom while the day was to be held, and its account:
     #: recovered from Zoom's trash before the day has a new one, it is the day's again
     gone_zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -274,3 +277,13 @@ class ParticipantMatch(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     matched_by: Mapped[str] = mapped_column(String(100))
     matched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RecordingInstance(Base):
+    """A meeting instance whose cloud recording files a day holds (R-ZOOM-7): Zoom's bulk
+    recording notifications (``recording.batch_trashed`` ...) name instances only."""
+
+    __tablename__ = "zoom_recording_instances"
+
+    instance_uuid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoom_bridge.webhooks.rules import Recordings, files_changed, recordings_after
+from zoom_bridge.webhooks.rules import (
+    Recordings,
+    bulk_recordings,
+    files_changed,
+    recordings_after,
+)
 
 COMPLETED, RECOVERED = "recording.completed", "recording.recovered"
 TRASHED, DELETED = "recording.trashed", "recording.deleted"
@@ -75,3 +80,59 @@ def test_a_file_that_never_came_is_remembered_as_gone_without_a_change() -> None
 
 def test_other_events_are_not_recording_changes() -> None:
     assert recordings_after(NOTHING, "meeting.ended", 1, [], None) is None
+
+
+def test_a_trashed_file_is_kept_as_shown_and_a_recovery_by_id_brings_it_back() -> None:
+    """Zoom's bulk recovery names files by id only: a file comes back as it was shown when it
+    was trashed; one deleted for good, or never shown, does not."""
+    shown = recordings_after(NOTHING, COMPLETED, 100, [file("v"), file("a")], "inst==")
+    assert shown is not None
+    trashed = recordings_after(shown, TRASHED, 200, [], "inst==")  # the whole instance
+    assert trashed is not None
+    assert ids(trashed) == []
+    assert set(trashed.trashed) == {"v", "a"}
+    assert trashed.trashed["v"]["play_url"] == "https://zoom.us/rec/play/v"
+    back = recordings_after(trashed, RECOVERED, 300, [{"id": "v"}, {"id": "never"}], "inst==")
+    assert ids(back) == ["v"]
+    assert back is not None
+    assert back.files[0]["play_url"] == "https://zoom.us/rec/play/v"
+    assert set(back.trashed) == {"a"}
+    assert set(back.gone) == {"a"}
+    deleted = recordings_after(back, DELETED, 400, [{"id": "a"}], "inst==")
+    assert deleted is not None
+    assert deleted.trashed == {}
+    again = recordings_after(deleted, RECOVERED, 500, [{"id": "a"}], "inst==")
+    assert ids(again) == ["v"]  # deleted for good: nothing says where it played
+
+
+def test_a_bulk_recovery_without_ids_brings_back_the_instances_trashed_files() -> None:
+    shown = recordings_after(
+        NOTHING, COMPLETED, 100, [file("v"), file("x", instance="other==")], "inst=="
+    )
+    assert shown is not None
+    trashed = recordings_after(shown, TRASHED, 200, [{"id": "v"}, {"id": "x"}], "inst==")
+    assert trashed is not None
+    back = recordings_after(trashed, RECOVERED, 300, [], "inst==")
+    assert ids(back) == ["v"]  # the other instance's file stays in the trash
+    gone = recordings_after(trashed, DELETED, 300, [], "other==")
+    assert gone is not None
+    assert set(gone.trashed) == {"v"}  # the other instance's trash is emptied
+
+
+def test_bulk_notifications_name_instances_and_file_ids_each_once() -> None:
+    trashed = {"meeting_uuids": ["a==", "b==", "a==", 7, "", "x" * 201]}
+    assert bulk_recordings("recording.batch_trashed", trashed) == [("a==", ()), ("b==", ())]
+    listed = {
+        "meetings": [
+            {"meeting_uuid": "a==", "recording_file_ids": ["f1", "f2", 3]},
+            {"meeting_uuid": "a==", "recording_file_ids": ["f2", "f3"]},
+            {"meeting_uuid": "b=="},
+            {"recording_file_ids": ["f9"]},
+            "junk",
+        ]
+    }
+    assert bulk_recordings("recording.batch_deleted", listed) == [
+        ("a==", ("f1", "f2", "f3")),
+        ("b==", ()),
+    ]
+    assert bulk_recordings("recording.batch_recovered", {"meetings": "junk"}) == []

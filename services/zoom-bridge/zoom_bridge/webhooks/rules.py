@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -212,16 +212,55 @@ def play_link(url: str, passcode: str | None) -> str:
 #: recording webhooks by what they do to the files they list
 RECORDING_CAME = frozenset({"recording.completed", "recording.recovered"})
 RECORDING_WENT = frozenset({"recording.trashed", "recording.deleted"})
+TRASHED, RECOVERED = "recording.trashed", "recording.recovered"
+#: Zoom's bulk notifications (a host selects several meetings' recordings in Zoom's web portal
+#: and trashes, recovers or deletes them at once): each stands, for every meeting instance it
+#: names, for the single event it is named after. They name instances and file ids only, no
+#: links: a file recovered so is attached again as it was when it was trashed
+BATCHED = {
+    "recording.batch_trashed": "recording.trashed",
+    "recording.batch_recovered": "recording.recovered",
+    "recording.batch_deleted": "recording.deleted",
+}
+
+
+def bulk_recordings(event: str, obj: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """The meeting instances a bulk recording notification (:data:`BATCHED`) names, each with
+    the file ids it lists (none: the instance's whole recording), in order, each once:
+    ``recording.batch_trashed`` lists ``meeting_uuids``; ``.batch_recovered`` and
+    ``.batch_deleted`` list ``meetings`` of ``{meeting_uuid, recording_file_ids}``. What is not
+    a text of at most 200 characters is passed over."""
+
+    def text(value: object) -> str | None:
+        return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+    found: dict[str, tuple[str, ...]] = {}
+    if event == "recording.batch_trashed":
+        uuids = obj.get("meeting_uuids")
+        for value in uuids if isinstance(uuids, list) else []:
+            if (uuid := text(value)) is not None:
+                found.setdefault(uuid, ())
+        return list(found.items())
+    meetings = obj.get("meetings")
+    for item in meetings if isinstance(meetings, list) else []:
+        if not isinstance(item, Mapping) or (uuid := text(item.get("meeting_uuid"))) is None:
+            continue
+        ids = item.get("recording_file_ids")
+        named = [i for i in (ids if isinstance(ids, list) else []) if text(i) is not None]
+        found[uuid] = tuple(dict.fromkeys([*found.get(uuid, ()), *named]))
+    return list(found.items())
 
 
 @dataclass(frozen=True)
 class Recordings:
     """A day's stored recording files (each a dict with ``id``, its ``at``: the ``event_ts`` of
-    the notification that brought it, and ``instance``: the recorded instance's uuid) and the
-    files that went (file id -> ``event_ts``)."""
+    the notification that brought it, and ``instance``: the recorded instance's uuid), the
+    files that went (file id -> ``event_ts``), and the files in Zoom's trash as they were shown
+    (file id -> the file), so that a recovery naming only their ids brings them back."""
 
     files: tuple[dict[str, Any], ...]
     gone: Mapping[str, int]
+    trashed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def recordings_after(
@@ -236,34 +275,50 @@ def recordings_after(
 
     Files that came (``recording.completed``, ``.recovered``; ``listed`` as they are to be
     stored) are added, unless one went at a later time: Zoom retries a notification for hours,
-    and a late ``recording.completed`` must not bring back a file trashed since. Files that
-    went (``recording.trashed``, ``.deleted``; ``listed`` names them by ``id``, or, when it
-    lists none, every file of the recorded ``instance``) are removed unless they came back
-    later, and remembered as gone."""
+    and a late ``recording.completed`` must not bring back a file trashed since. A file listed
+    by its ``id`` alone (a bulk recovery) comes back as it was when it was trashed, or not at
+    all when it was never shown (nothing says where it plays). Files that went
+    (``recording.trashed``, ``.deleted``; ``listed`` names them by ``id``, or, when it lists
+    none, every file of the recorded ``instance``) are removed unless they came back later,
+    and remembered as gone; a trashed one is kept as it was shown until it is deleted."""
     files = {str(f["id"]): f for f in now.files}
     gone = dict(now.gone)
+    trashed = dict(now.trashed)
     if event in RECORDING_CAME:
+        if event == RECOVERED and not listed:  # a bulk recovery of an instance's recording
+            of_instance = [k for k, f in trashed.items() if f.get("instance") in (None, instance)]
+            listed = [{"id": k} for k in of_instance]
         for item in listed:
             key = str(item["id"])
             if gone.get(key, -1) > at:
                 continue  # it went after this notification was sent
+            shown = item if "play_url" in item else trashed.get(key)
+            if shown is None:
+                continue  # recovered by id, and never shown here
             gone.pop(key, None)
+            trashed.pop(key, None)
             kept = files.get(key)
             if kept is None or int(kept.get("at") or 0) < at:
-                files[key] = {**item, "at": at} if kept is None else {**kept, "at": at}
+                files[key] = {**shown, "at": at} if kept is None else {**kept, "at": at}
     elif event in RECORDING_WENT:
         named = [str(item["id"]) for item in listed if item.get("id")]
         if not named:  # the whole recording of an instance
             named = [key for key, f in files.items() if f.get("instance") in (None, instance)]
+            if event != TRASHED:  # deleted for good: the instance's files in the trash too
+                named += [k for k, f in trashed.items() if f.get("instance") in (None, instance)]
         for key in named:
             kept = files.get(key)
             if kept is not None and int(kept.get("at") or 0) > at:
                 continue  # it came back after this notification was sent
             files.pop(key, None)
             gone[key] = max(at, gone.get(key, at))
+            if event == TRASHED and kept is not None:
+                trashed[key] = kept
+            elif event != TRASHED:
+                trashed.pop(key, None)
     else:
         return None
-    return Recordings(tuple(files.values()), gone)
+    return Recordings(tuple(files.values()), gone, trashed)
 
 
 def files_changed(before: Recordings, after: Recordings) -> bool:

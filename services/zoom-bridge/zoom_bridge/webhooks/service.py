@@ -9,6 +9,7 @@ import hmac
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from zoom_bridge.meetings import attendance, jobs, plan, store
 from zoom_bridge.models import (
     CompanyReplica,
     OutboxRecord,
+    RecordingInstance,
     WebhookEvent,
     ZoomAccount,
     ZoomMeeting,
@@ -61,6 +63,7 @@ HANDLED = frozenset(
         *REGISTRATION_ENDED,
         *rules.RECORDING_CAME,
         *rules.RECORDING_WENT,
+        *rules.BATCHED,
         "app_deauthorized",
     }
 )
@@ -429,6 +432,9 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         if batch is not None:
             batch.meetings.clear()  # meetings found before may be gone with the connection
         return
+    if event.event in rules.BATCHED:
+        await _recordings_in_bulk(session, event, obj, signer)
+        return
     meeting = await _meeting(session, obj, signer)
     if meeting is None and event.event == MEETING_RECOVERED:
         await _recovered_at_zoom(session, str(obj.get("id") or ""), signer)
@@ -639,33 +645,111 @@ async def _recording(
             return
     else:
         listed = [{"id": str(f["id"])} for f in given]
+    await _apply_recordings(
+        session, meeting, event.event, _event_ts(event), listed, instance, str(obj.get("id"))
+    )
+
+
+#: meeting instances looked up in one statement (a bulk notification may name many)
+INSTANCES_PER_LOOKUP = 500
+
+
+async def _recordings_in_bulk(
+    session: AsyncSession, event: WebhookEvent, obj: dict[str, Any], signer: rules.Signer
+) -> None:
+    """R-ZOOM-7: a host trashed, recovered or deleted several meetings' recordings at once in
+    Zoom's web portal (``recording.batch_trashed``, ``.batch_recovered``, ``.batch_deleted``).
+    The notification names meeting instances (and file ids), no meeting ids: each instance is
+    found among the days' held instances its signer covers, and its files change as the single
+    event would change them (:data:`rules.BATCHED`); recovered files come back as they were
+    when trashed. Days in order, so two workers lock them in the same order."""
+    single = rules.BATCHED[event.event]
+    named = dict(rules.bulk_recordings(event.event, obj))
+    uuids = list(named)
+    found: list[tuple[ZoomMeeting, str]] = []
+    for start in range(0, len(uuids), INSTANCES_PER_LOOKUP):
+        chunk = uuids[start : start + INSTANCES_PER_LOOKUP]
+        stmt = (
+            select(ZoomMeeting, RecordingInstance.instance_uuid)
+            .join(RecordingInstance, RecordingInstance.day_id == ZoomMeeting.day_id)
+            .join(
+                ZoomAccount,
+                ZoomAccount.id
+                == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id),
+            )
+            .where(RecordingInstance.instance_uuid.in_(chunk), _covered(signer))
+        )
+        found.extend((row[0], row[1]) for row in await session.execute(stmt))
+    if len(found) < len(uuids):
+        log.info(
+            "zoom_webhook_unknown_instances", zoom_event=event.event, count=len(uuids) - len(found)
+        )
+    at = _event_ts(event)
+    for meeting, instance in sorted(found, key=lambda pair: (str(pair[0].day_id), pair[1])):
+        listed = [{"id": key} for key in named[instance]]
+        await _apply_recordings(
+            session, meeting, single, at, listed, instance, meeting.zoom_meeting_id or ""
+        )
+
+
+async def _remember_instances(
+    session: AsyncSession, day_id: uuid.UUID, files: Sequence[dict[str, Any]]
+) -> None:
+    instances = sorted({f["instance"] for f in files if isinstance(f.get("instance"), str)})
+    if not instances:
+        return
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    table: Any = RecordingInstance.__table__
+    rows = [{"instance_uuid": i, "day_id": day_id} for i in instances if 0 < len(i) <= 200]
+    await session.execute(insert(table).values(rows).on_conflict_do_nothing())
+
+
+def _event_ts(event: WebhookEvent) -> int:
     sent_at = event.body.get("event_ts")
-    at = sent_at if isinstance(sent_at, int) and not isinstance(sent_at, bool) else 0
+    return sent_at if isinstance(sent_at, int) and not isinstance(sent_at, bool) else 0
+
+
+async def _apply_recordings(
+    session: AsyncSession,
+    meeting: ZoomMeeting,
+    event: str,
+    at: int,
+    listed: list[dict[str, Any]],
+    instance: str | None,
+    zoom_id: str,
+) -> None:
+    """One recording notification's change of the day's files (:func:`rules.recordings_after`),
+    announced when the files shown changed."""
     # one change of the day's recordings at a time (two workers, two notifications): the row
     # is read again, locked; what this batch changed on it is written first, or the read
     # would drop it (a meeting.ended, or another recording change, before this one)
     await session.flush()
     await session.refresh(meeting, with_for_update=True)
-    before = rules.Recordings(tuple(meeting.recordings or []), dict(meeting.recordings_gone or {}))
-    after = rules.recordings_after(before, event.event, at, listed, instance)
+    before = rules.Recordings(
+        tuple(meeting.recordings or []),
+        dict(meeting.recordings_gone or {}),
+        dict(meeting.recordings_trashed or {}),
+    )
+    after = rules.recordings_after(before, event, at, listed, instance)
     if after is None:
         return
     meeting.recordings = list(after.files)
     meeting.recordings_gone = dict(after.gone)
+    meeting.recordings_trashed = dict(after.trashed)
+    if event in rules.RECORDING_CAME:  # the instances a bulk notification may name later
+        await _remember_instances(session, meeting.day_id, after.files)
     if not rules.files_changed(before, after):
         return
     meeting.recordings_version = (meeting.recordings_version or 0) + 1
-    if event.event in rules.RECORDING_WENT:
-        log.warning(
-            "zoom_recording_gone_at_zoom", day_id=str(meeting.day_id), zoom_event=event.event
-        )
+    if event in rules.RECORDING_WENT:
+        log.warning("zoom_recording_gone_at_zoom", day_id=str(meeting.day_id), zoom_event=event)
     add_message(
         session,
         OutboxRecord,
         c.RecordingsChanged(
             company_id=meeting.company_id,
             day_id=meeting.day_id,
-            zoom_meeting_id=meeting.zoom_meeting_id or str(obj.get("id")),
+            zoom_meeting_id=meeting.zoom_meeting_id or zoom_id,
             version=meeting.recordings_version,
             recordings=[
                 c.RecordingFile(
