@@ -100,6 +100,25 @@ async def attacker_s2s(env: Env, company: str, zoom_account: str, secret: str) -
         return str(r.json()["id"])
 
 
+async def attacker_sends(env: Env, zoom_account: str, event: str, obj: dict[str, Any]) -> None:
+    """Company "attacker-co" connects a Server-to-Server app of its own (``zoom_account``, a
+    secret it chose) and sends ``event`` about ``obj``, validly signed: accepted, then
+    processed (and scoped) by the worker."""
+    secret = "attacker-chosen-secret"
+    account = await attacker_s2s(env, "attacker-co", zoom_account, secret)
+    body: dict[str, Any] = {
+        "event": event,
+        "payload": {
+            "account_id": zoom_account,
+            "operator": "evil@attacker.test",
+            "operator_id": "x",
+            "object": obj,
+        },
+    }
+    assert (await post_signed(env, body, secret)).json() == {"status": "accepted"}
+    await stored(env, body, rules.Signer(account_ids=frozenset({uuid.UUID(account)})))
+
+
 async def test_f1_a_companys_own_webhook_secret_never_reaches_another_companys_meeting(
     env: Env,
 ) -> None:
@@ -275,20 +294,8 @@ async def test_f1_a_recovery_signed_by_another_company_takes_nothing_back(env: E
         return row if row is not None and row.gone_zoom_meeting_id == zoom_id else None
 
     await env.wait(gone)
-    evil_secret = "attacker-chosen-secret"
-    evil_account = await attacker_s2s(env, "attacker-co", "evilAcct2", evil_secret)
-    evil = rules.Signer(account_ids=frozenset({uuid.UUID(evil_account)}))
-    recovered: dict[str, Any] = {
-        "event": "meeting.recovered",
-        "payload": {
-            "account_id": "evilAcct2",
-            "operator": "evil@attacker.test",
-            "object": {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2},
-        },
-    }
-    r = await post_signed(env, recovered, evil_secret)
-    assert r.json() == {"status": "accepted"}
-    await stored(env, recovered, evil)
+    forged = {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2}
+    await attacker_sends(env, "evilAcct2", "meeting.recovered", forged)
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert (row.zoom_meeting_id, row.gone_zoom_meeting_id) == (None, zoom_id)
@@ -315,21 +322,8 @@ async def test_f1_a_bulk_trash_signed_by_another_company_leaves_recordings_be(
         return row if row is not None and row.recordings else None
 
     instance = (await env.wait(attached)).recordings[0]["instance"]
-    evil_secret = "attacker-chosen-secret"
-    evil_account = await attacker_s2s(env, "attacker-co", "evilAcct3", evil_secret)
-    evil = rules.Signer(account_ids=frozenset({uuid.UUID(evil_account)}))
-    trashed: dict[str, Any] = {
-        "event": "recording.batch_trashed",
-        "payload": {
-            "account_id": "evilAcct3",
-            "operator": "evil@attacker.test",
-            "operator_id": "x",
-            "operation": "trash_recordings",
-            "object": {"meeting_uuids": [instance]},
-        },
-    }
-    assert (await post_signed(env, trashed, evil_secret)).json() == {"status": "accepted"}
-    await stored(env, trashed, evil)
+    forged = {"meeting_uuids": [instance]}
+    await attacker_sends(env, "evilAcct3", "recording.batch_trashed", forged)
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert len(row.recordings or []) == 3

@@ -209,20 +209,16 @@ def meeting_deleted(account_id: str, meeting: Meeting, operator: User) -> dict[s
     portal). ``object.id`` is a **number** here, as in ``MeetingDeletedEvent``; ``uuid`` is the
     meeting's latest instance (or the next one when it was never held); ``operator`` is whoever
     deleted it (the connected user's e-mail for an API call)."""
-    instance = meeting.latest
-    payload = {
-        "account_id": account_id,
-        "operator": operator.email,
-        "operator_id": operator.id,
-        "object": _scheduled_object(meeting, meeting.uuid if instance is None else instance.uuid),
-    }
-    return event_body("meeting.deleted", payload)
+    return _moved("meeting.deleted", account_id, meeting, operator)
 
 
 def meeting_recovered(account_id: str, meeting: Meeting, operator: User) -> dict[str, Any]:
     """``meeting.recovered``: the host took the meeting back out of Zoom's trash (in Zoom's web
-    portal). Shaped as ``MeetingRecoveredEvent``: ``object.id`` a **number**, its schedule,
-    ``operator`` the host."""
+    portal). Shaped as ``MeetingRecoveredEvent``, as :func:`meeting_deleted` is."""
+    return _moved("meeting.recovered", account_id, meeting, operator)
+
+
+def _moved(event: str, account_id: str, meeting: Meeting, operator: User) -> dict[str, Any]:
     instance = meeting.latest
     payload = {
         "account_id": account_id,
@@ -230,7 +226,7 @@ def meeting_recovered(account_id: str, meeting: Meeting, operator: User) -> dict
         "operator_id": operator.id,
         "object": _scheduled_object(meeting, meeting.uuid if instance is None else instance.uuid),
     }
-    return event_body("meeting.recovered", payload)
+    return event_body(event, payload)
 
 
 def _scheduled_object(meeting: Meeting, uuid: str) -> dict[str, Any]:
