@@ -206,6 +206,8 @@ class Ledger:
     days: dict[str, Day] = field(default_factory=dict)
     #: webhook bodies the bridge accepted
     webhooks: set[bytes] = field(default_factory=set)
+    #: Zoom meetings a host deleted at Zoom and recovered from the trash
+    recovered: set[str] = field(default_factory=set)
     #: the longest a request waited for its answer (retries included), and which
     slowest: tuple[float, str] = (0.0, "")
 
@@ -473,6 +475,28 @@ class Soak:
                     event, meeting, enrollment.user, f"b{stay}", when, email, breakout_room=room
                 )
                 await self.post_webhook(body)
+
+    async def host_once(self, rng: random.Random) -> None:
+        """A host deletes a day's meeting in Zoom's web portal by mistake and recovers it from
+        Zoom's trash a moment later: the day takes it back when its new one is not made yet,
+        else it stays apart (the bridge's ruling; the check counts it so)."""
+        async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
+            listed = (await sim.get("/_sim/meetings")).json()
+            live = [
+                m
+                for m in listed
+                if not m["deleted"] and str(m.get("agenda") or "").startswith("day:")
+            ]
+            if not live:
+                return
+            meeting = str(rng.choice(live)["id"])
+            deleted = await sim.post(f"/_sim/meetings/{meeting}/delete")
+            if deleted.status_code != 200:
+                return
+            await asyncio.sleep(rng.uniform(0, 3))  # the load may stop meanwhile: recover anyway
+            recovered = await sim.post(f"/_sim/meetings/{meeting}/recover")
+            assert recovered.status_code == 200, recovered.text
+        self.ledger.recovered.add(meeting)
 
     async def post_webhook(self, body: bytes) -> None:
         async with httpx.AsyncClient(base_url=self.system.bridge.url, timeout=30) as bridge:
@@ -904,8 +928,17 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
         return sum(1 for i, t in wanted.items() if got.get(i) == t) - (len(got) - len(wanted))
 
     async def at_zoom() -> int:
+        # a meeting its host recovered once the day had a new one stays apart, as recovered:
+        # not the day's (the bridge's ruling), so not counted against it
+        sql = "SELECT zoom_meeting_id FROM zoom_meetings"
+        held = {str(z) for (z,) in await rows(system.databases["bridge"], sql)}
+        apart = soak.ledger.recovered - held
         async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
-            meetings = [m for m in (await sim.get("/_sim/meetings")).json() if not m["deleted"]]
+            meetings = [
+                m
+                for m in (await sim.get("/_sim/meetings")).json()
+                if not m["deleted"] and str(m["id"]) not in apart
+            ]
         by_day = Counter(uid(str(m["agenda"]).removeprefix("day:")) for m in meetings)
         starts = {uid(str(m["agenda"]).removeprefix("day:")): m["start_time"] for m in meetings}
         right = sum(
@@ -934,6 +967,19 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
     out.append(count_row("zoom days at their confirmed time in zoom-bridge", len(zoom_want), found))
     found = await settle(at_zoom, len(zoom_want))
     out.append(count_row("zoom days with one live meeting at their time", len(zoom_want), found))
+    recovered = soak.ledger.recovered
+    async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
+        live = {str(m["id"]) for m in (await sim.get("/_sim/meetings")).json() if not m["deleted"]}
+    sql = "SELECT zoom_meeting_id FROM zoom_meetings"
+    held = {str(z) for (z,) in await rows(system.databases["bridge"], sql)}
+    out.append(
+        count_row(
+            "meetings recovered at Zoom still live",
+            len(recovered),
+            len(recovered & live),
+            f"{len(recovered & held)} taken back by their day",
+        )
+    )
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -963,6 +1009,7 @@ async def run(seconds: float, seed: int) -> int:
                     soak.every(
                         random.Random(rng.random()), (1, 4), "zoom webhook", soak.attend_once
                     ),
+                    soak.every(random.Random(rng.random()), (15, 30), "zoom host", soak.host_once),
                     soak.inject(faults, started),
                 ]
 

@@ -377,6 +377,47 @@ async def test_r_zoom_3_a_meeting_recovered_before_a_new_one_is_made_is_taken_ba
     assert [(str(m["id"]), m["deleted"]) for m in made] == [(zoom_id, False)]
 
 
+async def test_r_zoom_3_a_meeting_found_deleted_by_a_patch_is_taken_back_too(env: Env) -> None:
+    """Zoom's ``meeting.deleted`` is late (or lost) and the day's next patch finds the meeting
+    gone (404): it is remembered as deleted at Zoom all the same, so recovered before the new
+    one is made, the day takes it back."""
+    account = await _account(env)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    day = env.day(account, start=start)
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    zoom_id = str(first.zoom_meeting_id)
+    limit = {"status": 429, "rate_limit_type": "Daily-limit", "method": "POST"}
+    async with env.sim() as sim:
+        await sim.post("/_sim/faults", json={**limit, "path_prefix": "/v2/users"})
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/delete", json={"delay_ms": 600_000})
+        assert r.status_code == 200
+        moved = env.day(
+            account,
+            day_id=day.day_id,
+            session_id=day.session_id,
+            start=start + dt.timedelta(hours=1),
+            cls=c.DayRescheduled,
+        )
+        await env.publish(moved)
+        await env.wait(lambda: _job_parked(env, day.day_id))
+        gone = await env.meeting_row(day.day_id)
+        assert gone is not None
+        assert (gone.zoom_meeting_id, gone.gone_zoom_meeting_id) == (None, zoom_id)
+        await sim.post(f"/_sim/meetings/{zoom_id}/recover")
+
+    async def taken_back() -> Any:
+        row = await env.meeting_row(day.day_id)
+        ok = row is not None and row.zoom_meeting_id == zoom_id and row.status == "created"
+        return row if ok else None
+
+    row = await env.wait(taken_back)
+    assert row.join_url == first.join_url
+    assert (await env.sim_meeting(zoom_id))["start_time"].startswith(
+        (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:")
+    )  # patched to the day as it is now
+
+
 async def test_r_zoom_3_a_meeting_recovered_after_a_new_one_was_made_stays_apart(
     env: Env,
 ) -> None:

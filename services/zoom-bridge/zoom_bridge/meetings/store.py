@@ -183,11 +183,15 @@ class MeetingStore:
             .execution_options(synchronize_session=False),
         )
 
-    async def forget_meeting(self, day_id: uuid.UUID) -> None:
-        """The stored Zoom meeting is gone (deleted, or on another account): forget it."""
+    async def forget_meeting(self, day_id: uuid.UUID, *, deleted_at_zoom: bool = False) -> None:
+        """The stored Zoom meeting is gone (deleted, or on another account): forget it. One
+        Zoom says it deleted (its host did, the notification lost) is remembered as gone, as
+        :func:`forget_gone` does."""
         async with self.sessionmaker() as session, session.begin():
             meeting = await session.get(ZoomMeeting, day_id)
             if meeting is not None:
+                if deleted_at_zoom:
+                    _remember_gone(meeting)
                 _forget_links(meeting)
 
     async def meeting_gone(self, day_id: uuid.UUID, zoom_meeting_id: str) -> None:
@@ -401,13 +405,17 @@ async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
     a meeting, arm the day's sync, which makes a new one (and the registrants job, once it is
     stored, registers the seat holders for it). It is remembered as gone: recovered from
     Zoom's trash before the new one is made, it is the day's again (:func:`take_back`)."""
-    if meeting.zoom_meeting_id is not None:
-        meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
-        meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
+    _remember_gone(meeting)
     _forget_links(meeting)
     if meeting.desired == "present":
         meeting.status = c.MeetingStatus.PENDING.value
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
+
+
+def _remember_gone(meeting: ZoomMeeting) -> None:
+    if meeting.zoom_meeting_id is not None:
+        meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
+        meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
 
 
 async def take_back(session: AsyncSession, meeting: ZoomMeeting) -> None:

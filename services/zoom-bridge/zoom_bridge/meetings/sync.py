@@ -185,7 +185,7 @@ class Syncer:
                             action.account_id, action.zoom_meeting_id, action.body
                         )
                     except ZoomNotFound:  # deleted on Zoom's side: create it again
-                        await self.store.forget_meeting(claimed.day_id)
+                        await self.store.forget_meeting(claimed.day_id, deleted_at_zoom=True)
                         continue
                     await self.store.save(claimed, snap, updated=True)
                     return
@@ -198,7 +198,7 @@ class Syncer:
                             action.account_id, action.zoom_meeting_id
                         )
                     except ZoomNotFound:  # deleted again meanwhile: create one
-                        await self.store.forget_meeting(claimed.day_id)
+                        await self.store.forget_meeting(claimed.day_id, deleted_at_zoom=True)
                         continue
                     log.info("zoom_meeting_taken_back", day_id=str(claimed.day_id))
                     await self.store.save(claimed, snap, created=taken)
