@@ -418,6 +418,43 @@ async def test_r_zoom_3_a_meeting_found_deleted_by_a_patch_is_taken_back_too(env
     )  # patched to the day as it is now
 
 
+async def test_r_zoom_3_a_recovery_delivered_before_its_deletion_keeps_the_meeting(
+    env: Env,
+) -> None:
+    """Zoom delivers in no order: the host's recovery arrives before the deletion it undid (a
+    delivery that failed and was retried). Zoom's ``event_ts`` orders them: the late deletion
+    changes nothing, and the day keeps its meeting, no new one made."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    zoom_id = str(first.zoom_meeting_id)
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/delete", json={"delay_ms": 1500})
+        assert r.status_code == 200
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/recover")
+        assert r.json()["webhook_status"] == 200
+
+    async def both() -> bool:
+        factory = env.app.state.runtime.session_factory()
+        async with factory() as session:
+            rows = (await session.execute(select(WebhookEvent))).scalars().all()
+        done = {w.event for w in rows if w.processed and str(zoom_id) in str(w.body)}
+        return {"meeting.deleted", "meeting.recovered"} <= done
+
+    await env.wait(both)
+    await env.wait(lambda: _settled(env, day.day_id))
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.status, row.join_url) == (zoom_id, "created", first.join_url)
+    assert row.gone_zoom_meeting_id is None
+    assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
+    async with env.sim() as sim:
+        meetings = (await sim.get("/_sim/meetings")).json()
+    made = [m for m in meetings if m["agenda"] == f"day:{day.day_id}"]
+    assert [(str(m["id"]), m["deleted"]) for m in made] == [(zoom_id, False)]
+
+
 async def test_r_zoom_3_a_meeting_recovered_after_a_new_one_was_made_stays_apart(
     env: Env,
 ) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from te_shared.db import UTCDateTime, make_metadata
@@ -129,6 +129,9 @@ class ZoomMeeting(Base):
     #: recovered from Zoom's trash before the day has a new one, it is the day's again
     gone_zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)
     gone_account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    #: Zoom's ``event_ts`` of the last ``meeting.deleted`` or ``meeting.recovered`` applied to
+    #: the day's meeting: Zoom delivers in no order, and an older one changes nothing
+    presence_notified_at: Mapped[int | None] = mapped_column(BigInteger())
 
 
 class ZoomJob(Base):

@@ -9,6 +9,7 @@ from zoom_bridge.webhooks.rules import (
     Recordings,
     bulk_recordings,
     files_changed,
+    notified_after,
     recordings_after,
 )
 
@@ -136,3 +137,12 @@ def test_bulk_notifications_name_instances_and_file_ids_each_once() -> None:
         ("b==", ()),
     ]
     assert bulk_recordings("recording.batch_recovered", {"meetings": "junk"}) == []
+
+
+def test_an_older_notification_of_a_meetings_deletion_or_recovery_changes_nothing() -> None:
+    """R-ZOOM-3: ``meeting.deleted`` and ``meeting.recovered`` are ordered by Zoom's
+    ``event_ts``, whatever order they are delivered in."""
+    assert notified_after(100, None)
+    assert notified_after(200, 100)
+    assert not notified_after(100, 200)  # a deletion retried after the recovery that undid it
+    assert not notified_after(100, 100)

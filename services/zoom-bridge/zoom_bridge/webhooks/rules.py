@@ -209,6 +209,14 @@ def play_link(url: str, passcode: str | None) -> str:
     return urlunsplit(parts._replace(query=query + urlencode({"pwd": passcode})))
 
 
+def notified_after(at: int, last: int | None) -> bool:
+    """Whether a notification Zoom sent at ``at`` (its ``event_ts``) is newer than the last of
+    its kind applied (``last``): Zoom delivers in no order and retries a failed delivery for
+    hours, so an older one (a deletion retried after the recovery that undid it) changes
+    nothing."""
+    return last is None or at > last
+
+
 #: recording webhooks by what they do to the files they list
 RECORDING_CAME = frozenset({"recording.completed", "recording.recovered"})
 RECORDING_WENT = frozenset({"recording.trashed", "recording.deleted"})

@@ -436,8 +436,8 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         await _recordings_in_bulk(session, event, obj, signer)
         return
     meeting = await _meeting(session, obj, signer)
-    if meeting is None and event.event == MEETING_RECOVERED:
-        await _recovered_at_zoom(session, str(obj.get("id") or ""), signer)
+    if event.event == MEETING_RECOVERED:
+        await _recovered_at_zoom(session, meeting, str(obj.get("id") or ""), signer, event)
         if batch is not None:
             batch.meetings.clear()  # the meeting taken back is found by its id from now on
         return
@@ -472,7 +472,7 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
         )
     elif event.event == MEETING_DELETED:
-        await _deleted_at_zoom(session, meeting)
+        await _deleted_at_zoom(session, meeting, _event_ts(event))
         if batch is not None:
             batch.meetings.clear()  # the meeting found before is forgotten now
     elif event.event == MEETING_UPDATED:
@@ -535,14 +535,19 @@ async def _registration_ended_at_zoom(
         log.warning("zoom_registration_ended_at_zoom", day_id=str(meeting.day_id), zoom_event=kind)
 
 
-async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
+async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting, at: int) -> None:
     """``meeting.deleted`` for a day's stored meeting: someone deleted it at Zoom (its host, in
     Zoom's web portal), and the day's join link leads nowhere. While the day is still to be
     held it is forgotten and the day's sync makes a new one (R-ZOOM-3), announced as any new
     meeting is; a meeting held, or whose day is over, stays as stored. The bridge's own
     deletions notify too: the day no longer wants a meeting (it was deleted, or is no zoom
     day), or the deleted meeting is no longer the stored one (a duplicate, a day moved to
-    another account), and nothing is done."""
+    another account), and nothing is done. A deletion sent before a recovery already applied
+    (Zoom delivers in no order) changes nothing: the meeting is back."""
+    if not rules.notified_after(at, meeting.presence_notified_at):
+        log.info("zoom_meeting_deleted_before_recovered", day_id=str(meeting.day_id))
+        return
+    meeting.presence_notified_at = at
     if meeting.desired != "present":
         return
     if not plan.still_to_be_held(meeting.ended, meeting.end, utcnow()):
@@ -552,18 +557,36 @@ async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting) -> None:
     await store.forget_gone(session, meeting)
 
 
-async def _recovered_at_zoom(session: AsyncSession, zoom_id: str, signer: rules.Signer) -> None:
+async def _recovered_at_zoom(
+    session: AsyncSession,
+    current: ZoomMeeting | None,
+    zoom_id: str,
+    signer: rules.Signer,
+    event: WebhookEvent,
+) -> None:
     """``meeting.recovered`` for a meeting its host deleted at Zoom and took back out of Zoom's
     trash (a deletion by mistake, undone). While its day has no other meeting, made or being
     made (its sync still waits: Zoom's daily limit, an outage), the day takes it back
     (:func:`plan.takes_back`): the links people had work again and no second meeting is
     made. Otherwise it is not the day's meeting any more (the day has its new one, or wants
     none) and is left as its host recovered it: removing what someone chose to recover is not
-    the bridge's to do; a warning names the day. (A meeting the bridge still holds, a held one
-    deleted at Zoom and kept, changes nothing.)"""
+    the bridge's to do; a warning names the day.
+
+    Zoom's ``event_ts`` orders a recovery and the deletions of the same meeting: one delivered
+    before the deletion it undid (``current``: the day still holds the meeting) is recorded, so
+    that deletion changes nothing when it comes; one older than the deletion last applied
+    changes nothing."""
+    at = _event_ts(event)
+    if current is not None:
+        if rules.notified_after(at, current.presence_notified_at):
+            current.presence_notified_at = at
+        return
     meeting = await _gone_meeting(session, zoom_id, signer) if zoom_id else None
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_RECOVERED)
+        return
+    if not rules.notified_after(at, meeting.presence_notified_at):
+        log.info("zoom_meeting_recovered_before_deleted", day_id=str(meeting.day_id))
         return
     if not plan.takes_back(
         desired=meeting.desired,
@@ -578,6 +601,7 @@ async def _recovered_at_zoom(session: AsyncSession, zoom_id: str, signer: rules.
         log.warning("zoom_meeting_recovered_not_taken_back", day_id=str(meeting.day_id))
         return
     log.info("zoom_meeting_recovered_taken_back", day_id=str(meeting.day_id))
+    meeting.presence_notified_at = at
     await store.take_back(session, meeting)
 
 
