@@ -9,6 +9,8 @@ production timing, fresh databases, a RabbitMQ namespace of their own):
   never seen before;
 - an admin moves days (their time on the same date), zoom days among them;
 - Zoom sends signed participant webhooks for the meetings the bridge created;
+- a host deletes a day's meeting at Zoom by mistake and recovers it from Zoom's trash 0-3 s
+  later, every other time while Zoom's daily limit holds the new meeting back;
 - integrations delivers every enrollment change to a webhook receiver in this process.
 
 Every request goes out with an ``Idempotency-Key`` and is retried through outages as the fault
@@ -479,7 +481,8 @@ class Soak:
     async def host_once(self, rng: random.Random) -> None:
         """A host deletes a day's meeting in Zoom's web portal by mistake and recovers it from
         Zoom's trash a moment later: the day takes it back when its new one is not made yet,
-        else it stays apart (the bridge's ruling; the check counts it so)."""
+        else it stays apart (the bridge's ruling; the check counts it so). Every other time
+        Zoom's daily limit refuses the next meeting create, which holds the new one back."""
         async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
             listed = (await sim.get("/_sim/meetings")).json()
             live = [
@@ -490,6 +493,10 @@ class Soak:
             if not live:
                 return
             meeting = str(rng.choice(live)["id"])
+            if rng.random() < 1 / 2:
+                daily = {"status": 429, "rate_limit_type": "Daily-limit", "count": 1}
+                creates = {"method": "POST", "path": "/v2/users"}
+                await sim.post("/_sim/faults", json={**daily, **creates})
             deleted = await sim.post(f"/_sim/meetings/{meeting}/delete")
             if deleted.status_code != 200:
                 return
