@@ -219,6 +219,14 @@ class MeetingStatus(StrEnum):
 class MeetingData(Message):
     day_id: uuid.UUID
     version: int = Field(description="The day version this meeting state reflects.")
+    seq: int = Field(
+        default=0,
+        ge=0,
+        description="Orders the bridge's announcements of the day's meeting: one higher each "
+        "time. Each kind of message comes on a queue of its own, so two of one day version "
+        "(a meeting deleted at Zoom, then made again) may be consumed in either order: the "
+        "higher wins. 0 from a bridge older than it.",
+    )
     zoom_meeting_id: str | None = None
     join_url: str | None = None
     start_time: dt.datetime | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.company.service import get_settings
@@ -41,10 +41,14 @@ async def _day(
 
 async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str | None) -> None:
     """One conditional ``UPDATE`` (no read first: it is on the path from a zoom day to its
-    join link): the state is applied to the company's zoom day unless a newer one is shown."""
+    join link): the state is applied to the company's zoom day unless a newer one is shown:
+    a newer day version, or a later announcement of the same one (``seq``: each kind of
+    message comes on a queue of its own, so a meeting deleted at Zoom and made again may be
+    consumed in either order)."""
     status = getattr(msg, "status", c.MeetingStatus.CREATED)
     values: dict[str, Any] = {
         "meeting_version": msg.version,
+        "meeting_seq": msg.seq,
         "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
         "meeting_error": error,
     }
@@ -60,7 +64,10 @@ async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str |
             Day.id == msg.day_id,
             Day.company_id == msg.company_id,
             Day.format == c.DayFormat.ZOOM.value,
-            Day.meeting_version <= msg.version,
+            or_(
+                Day.meeting_version < msg.version,
+                and_(Day.meeting_version == msg.version, Day.meeting_seq <= msg.seq),
+            ),
         )
         .values(**values)
         .execution_options(synchronize_session=False)

@@ -130,6 +130,8 @@ class Day(Base):
     meeting_error: Mapped[str | None] = mapped_column(Text(), nullable=True)
     meeting_zoom_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     meeting_version: Mapped[int] = mapped_column(Integer(), default=0)
+    #: the ``seq`` of the bridge's announcement shown (orders those of one day version)
+    meeting_seq: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     recordings: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list)
     #: the bridge's ``RecordingsChanged.version`` shown (0: none yet)
     recordings_version: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")

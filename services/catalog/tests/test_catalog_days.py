@@ -475,6 +475,22 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
     # another company's message for this day is ignored
     await cat.apply(c.MeetingDeleted(company_id="intruder", day_id=day_id, version=9))
     assert (await meeting())["meeting"]["status"] == "created"
+    # one day version, two announcements on two queues, consumed in the wrong order: the
+    # meeting deleted at Zoom (seq 2) and made again (seq 3); the later one stays shown
+    again = c.MeetingCreated(
+        company_id=company,
+        day_id=day_id,
+        version=2,
+        seq=3,
+        zoom_meeting_id="78",
+        join_url="https://z/j/78",
+    )
+    await cat.apply(again, c.MeetingDeleted(company_id=company, day_id=day_id, version=2, seq=2))
+    assert (await meeting())["meeting"] == {
+        "status": "created",
+        "join_url": "https://z/j/78",
+        "error": None,
+    }
     rec = c.RecordingAvailable(
         company_id=company,
         day_id=day_id,

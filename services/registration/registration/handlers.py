@@ -339,7 +339,9 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
 
 
 async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str | None) -> None:
-    """Keep a zoom day's shared join link (for the calendar feed), newest day version wins."""
+    """Keep a zoom day's shared join link (for the calendar feed): the newest day version
+    wins, and within one the later announcement (``seq``: each kind of message comes on a
+    queue of its own)."""
     row = await session.get(MeetingLink, msg.day_id, with_for_update=is_postgres(session))
     if row is None:
         session.add(
@@ -348,15 +350,16 @@ async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str
                 company_id=msg.company_id,
                 join_url=join_url,
                 version=msg.version,
+                seq=msg.seq,
                 changes=1,
             )
         )
         return
-    if row.company_id != msg.company_id or msg.version < row.version:
+    if row.company_id != msg.company_id or (msg.version, msg.seq) < (row.version, row.seq):
         return
     if row.join_url != join_url:
         row.changes += 1
-    row.join_url, row.version = join_url, msg.version
+    row.join_url, row.version, row.seq = join_url, msg.version, msg.seq
 
 
 @consumers.handler(c.MeetingCreated)

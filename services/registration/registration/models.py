@@ -108,6 +108,8 @@ class MeetingLink(Base):
     company_id: Mapped[str] = mapped_column(String(100))
     join_url: Mapped[str | None] = mapped_column(Text(), nullable=True)
     version: Mapped[int] = mapped_column(Integer())
+    #: the announcement's ``seq``: orders the bridge's messages of one day version
+    seq: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     #: how many times the link changed (the calendar's SEQUENCE grows with it)
     changes: Mapped[int] = mapped_column(Integer(), default=0)
 

@@ -55,3 +55,12 @@ async def test_zoom_day_join_link_for_seat_holders_whatever_the_order(reg: Reg) 
         c.MeetingCreated(company_id="other", day_id=day.day_id, version=9, join_url="x"),
     )
     assert (await locations(reg, "zc-1"))[day_key] is None
+    # the meeting deleted at Zoom (seq 1) and made again (seq 2), one day version, consumed
+    # from their two queues in the wrong order: the later announcement's link stays
+    await reg.apply(
+        c.MeetingCreated(
+            company_id="acme", day_id=day.day_id, version=4, seq=2, join_url="https://zoom.us/j/4"
+        ),
+        c.MeetingDeleted(company_id="acme", day_id=day.day_id, version=4, seq=1),
+    )
+    assert (await locations(reg, "zc-1"))[day_key] == "https://zoom.us/j/4"

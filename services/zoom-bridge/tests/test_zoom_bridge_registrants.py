@@ -364,6 +364,13 @@ async def test_r_zoom_3_a_meeting_recovered_before_a_new_one_is_made_is_taken_ba
 
     again = (await env.wait(announced))[-1]
     assert (again["zoom_meeting_id"], again["join_url"]) == (zoom_id, first.join_url)
+    # the deletion was announced (catalog and the calendar drop the dead link meanwhile),
+    # ordered between the two creations by seq: they come on queues of their own
+    (gone_msg,) = await env.outbox(c.MeetingDeleted.routing_key, day.day_id)
+    made = await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+    assert gone_msg["zoom_meeting_id"] == zoom_id
+    assert made[0]["seq"] < gone_msg["seq"] < made[1]["seq"]
+    assert made[0]["version"] == gone_msg["version"] == made[1]["version"]
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert (row.zoom_meeting_id, row.status, row.error) == (zoom_id, "created", None)

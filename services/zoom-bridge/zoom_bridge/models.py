@@ -132,6 +132,8 @@ class ZoomMeeting(Base):
     #: Zoom's ``event_ts`` of the last ``meeting.deleted`` or ``meeting.recovered`` applied to
     #: the day's meeting: Zoom delivers in no order, and an older one changes nothing
     presence_notified_at: Mapped[int | None] = mapped_column(BigInteger())
+    #: the ``seq`` of the last ``Meeting*`` message announced for the day
+    announced: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
 
 
 class ZoomJob(Base):

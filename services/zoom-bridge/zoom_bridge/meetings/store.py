@@ -157,6 +157,7 @@ class MeetingStore:
                         company_id=meeting.company_id,
                         day_id=meeting.day_id,
                         version=meeting.version,
+                        seq=_next_seq(meeting),
                         zoom_meeting_id=meeting.zoom_meeting_id,
                         join_url=meeting.join_url,
                         start_time=meeting.start,
@@ -191,7 +192,7 @@ class MeetingStore:
             meeting = await session.get(ZoomMeeting, day_id)
             if meeting is not None:
                 if deleted_at_zoom:
-                    _remember_gone(meeting)
+                    _remember_gone(session, meeting)
                 _forget_links(meeting)
 
     async def meeting_gone(self, day_id: uuid.UUID, zoom_meeting_id: str) -> None:
@@ -240,6 +241,7 @@ class MeetingStore:
                     company_id=meeting.company_id,
                     day_id=meeting.day_id,
                     version=snap.version,
+                    seq=_next_seq(meeting),
                     zoom_meeting_id=snap.zoom_meeting_id,
                 )
                 _forget_links(meeting)
@@ -263,6 +265,7 @@ class MeetingStore:
                     company_id=meeting.company_id,
                     day_id=meeting.day_id,
                     version=snap.version,
+                    seq=_next_seq(meeting),
                     zoom_meeting_id=meeting.zoom_meeting_id,
                     join_url=meeting.join_url,
                     start_time=meeting.start,
@@ -405,17 +408,40 @@ async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
     a meeting, arm the day's sync, which makes a new one (and the registrants job, once it is
     stored, registers the seat holders for it). It is remembered as gone: recovered from
     Zoom's trash before the new one is made, it is the day's again (:func:`take_back`)."""
-    _remember_gone(meeting)
+    _remember_gone(session, meeting)
     _forget_links(meeting)
     if meeting.desired == "present":
         meeting.status = c.MeetingStatus.PENDING.value
         await jobs.arm(session, meeting.day_id, jobs.SYNC)
 
 
-def _remember_gone(meeting: ZoomMeeting) -> None:
-    if meeting.zoom_meeting_id is not None:
-        meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
-        meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
+def _remember_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """The day's meeting was deleted at Zoom: remembered (:func:`take_back`), and announced
+    gone while the day wants one, so that catalog and the calendar feed stop showing a link
+    that leads nowhere until the day has a meeting again (made at once, or held back by
+    Zoom's daily limit until the next UTC day)."""
+    if meeting.zoom_meeting_id is None:
+        return
+    meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
+    meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
+    if meeting.desired == "present":
+        add_message(
+            session,
+            OutboxRecord,
+            c.MeetingDeleted(
+                company_id=meeting.company_id,
+                day_id=meeting.day_id,
+                version=meeting.version,
+                seq=_next_seq(meeting),
+                zoom_meeting_id=meeting.zoom_meeting_id,
+            ),
+        )
+
+
+def _next_seq(meeting: ZoomMeeting) -> int:
+    """The ``seq`` of the next ``Meeting*`` message of the day (one higher each time)."""
+    meeting.announced = (meeting.announced or 0) + 1
+    return meeting.announced
 
 
 async def take_back(session: AsyncSession, meeting: ZoomMeeting) -> None:
