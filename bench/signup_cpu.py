@@ -203,25 +203,21 @@ async def run() -> list[Result]:
             )
             assert granted.status_code == 200, granted.text
             path = f"/v1/sessions/{opened.session_id}/enrollments"
-            sign_ups = [
-                _caller(
-                    app,
-                    "POST",
-                    path,
-                    dev_token("user", COMPANY, user, f"{user}@bench.io", ttl_seconds=3600),
-                )
-                for user in users[: SEATS + REFUSED]
-            ]
+
+            def signing_up(target: Any, who: list[str]) -> list[Call]:
+                return [
+                    _caller(
+                        target,
+                        "POST",
+                        path,
+                        dev_token("user", COMPANY, user, f"{user}@bench.io", ttl_seconds=3600),
+                    )
+                    for user in who
+                ]
+
+            sign_ups = signing_up(app, users[: SEATS + REFUSED])
             floor = _floor(pool, settings.jwt_secret.get_secret_value(), settings.jwt_audience)
-            floor_sign_ups = [
-                _caller(
-                    floor,
-                    "POST",
-                    path,
-                    dev_token("user", COMPANY, user, f"{user}@bench.io", ttl_seconds=3600),
-                )
-                for user in users[SEATS + REFUSED :]
-            ]
+            floor_sign_ups = signing_up(floor, users[SEATS + REFUSED :])
             health = [_caller(app, "GET", "/health/live") for _ in range(REFUSED)]
             await _cpu_per_call(health[:BATCH], 200)  # the first calls of each path warm up
             seat = await _cpu_per_call(sign_ups[:SEATS], 201)

@@ -46,6 +46,8 @@ from zoom_sim.state import (
     Delivery,
     Fault,
     Meeting,
+    Recording,
+    RecordingFile,
     Registrant,
     SimConflictError,
     SimState,
@@ -594,6 +596,15 @@ _RECORDING_ACTIONS = {
 }
 
 
+def _move(recording: Recording, files: list[RecordingFile], becomes: str | None) -> None:
+    """``files`` of ``recording`` go to the state ``becomes`` names, or away for good (None)."""
+    for item in files:
+        if becomes is None:
+            recording.files.remove(item)
+        else:
+            item.status = becomes
+
+
 @router.post("/meetings/{meeting_id}/recording/{action}")
 async def change_recording(
     meeting_id: str,
@@ -620,11 +631,7 @@ async def change_recording(
         ]
         if not files:
             raise HTTPException(status_code=409, detail=f"no file to {action}")
-        for item in files:
-            if becomes is None:
-                recording.files.remove(item)
-            else:
-                item.status = becomes
+        _move(recording, files, becomes)
         host = state.host_of(meeting)
         payload = recording_changed(action, meeting, host, recording, settings.recording_url, files)
     [delivery] = await _deliver(sender, [payload], body.delay_ms)
@@ -673,11 +680,7 @@ async def change_recordings_in_bulk(
         if not moved:
             raise HTTPException(status_code=409, detail=f"no file to {action}")
         for recording, files in moved:
-            for item in files:
-                if becomes is None:
-                    recording.files.remove(item)
-                else:
-                    item.status = becomes
+            _move(recording, files, becomes)
         payload = recordings_changed_in_bulk(action, state.host_of(meetings[0]), moved)
     [delivery] = await _deliver(sender, [payload], body.delay_ms)
     return {"object": payload["payload"]["object"], **_delivery_result(delivery)}

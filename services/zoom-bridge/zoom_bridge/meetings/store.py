@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -150,19 +151,15 @@ class MeetingStore:
             if meeting is not None and claimed.kind == jobs.SYNC:
                 meeting.status = c.MeetingStatus.FAILED.value
                 meeting.error = reason
-                add_message(
+                _announce(
                     session,
-                    OutboxRecord,
-                    c.MeetingFailed(
-                        company_id=meeting.company_id,
-                        day_id=meeting.day_id,
-                        version=meeting.version,
-                        seq=_next_seq(meeting),
-                        zoom_meeting_id=meeting.zoom_meeting_id,
-                        join_url=meeting.join_url,
-                        start_time=meeting.start,
-                        error=reason,
-                    ),
+                    meeting,
+                    c.MeetingFailed,
+                    meeting.version,
+                    zoom_meeting_id=meeting.zoom_meeting_id,
+                    join_url=meeting.join_url,
+                    start_time=meeting.start,
+                    error=reason,
                 )
             await jobs.finish(session, claimed)
 
@@ -237,11 +234,11 @@ class MeetingStore:
                     delete(MeetingRegistrant).where(MeetingRegistrant.day_id == meeting.day_id)
                 )
                 meeting.status = c.MeetingStatus.DELETED.value
-                message: c.Message = c.MeetingDeleted(
-                    company_id=meeting.company_id,
-                    day_id=meeting.day_id,
-                    version=snap.version,
-                    seq=_next_seq(meeting),
+                message = _announce(
+                    session,
+                    meeting,
+                    c.MeetingDeleted,
+                    snap.version,
                     zoom_meeting_id=snap.zoom_meeting_id,
                 )
                 _forget_links(meeting)
@@ -261,17 +258,16 @@ class MeetingStore:
                     arm.append((jobs.REGISTRANTS, 0.0))
                 meeting.status = c.MeetingStatus.CREATED.value
                 kind = c.MeetingCreated if created is not None else c.MeetingUpdated
-                message = kind(
-                    company_id=meeting.company_id,
-                    day_id=meeting.day_id,
-                    version=snap.version,
-                    seq=_next_seq(meeting),
+                message = _announce(
+                    session,
+                    meeting,
+                    kind,
+                    snap.version,
                     zoom_meeting_id=meeting.zoom_meeting_id,
                     join_url=meeting.join_url,
                     start_time=meeting.start,
                 )
             meeting.synced_version = snap.version
-            add_message(session, OutboxRecord, message)
             for job, delay in arm:
                 await jobs.arm(session, meeting.day_id, job, delay=delay)
             await jobs.finish(session, claimed)
@@ -425,23 +421,35 @@ def _remember_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:
     meeting.gone_zoom_meeting_id = meeting.zoom_meeting_id
     meeting.gone_account_id = meeting.meeting_account_id or meeting.account_id
     if meeting.desired == "present":
-        add_message(
+        _announce(
             session,
-            OutboxRecord,
-            c.MeetingDeleted(
-                company_id=meeting.company_id,
-                day_id=meeting.day_id,
-                version=meeting.version,
-                seq=_next_seq(meeting),
-                zoom_meeting_id=meeting.zoom_meeting_id,
-            ),
+            meeting,
+            c.MeetingDeleted,
+            meeting.version,
+            zoom_meeting_id=meeting.zoom_meeting_id,
         )
 
 
-def _next_seq(meeting: ZoomMeeting) -> int:
-    """The ``seq`` of the next ``Meeting*`` message of the day (one higher each time)."""
+def _announce(
+    session: AsyncSession,
+    meeting: ZoomMeeting,
+    kind: type[c.MeetingData],
+    version: int,
+    **fields: Any,
+) -> c.MeetingData:
+    """Put a ``Meeting*`` message of the day in the outbox, with the next ``seq`` (one higher
+    each time: each kind comes on a queue of its own, and consumers order those of one day
+    version by it). Every announcement of a day's meeting goes through here."""
     meeting.announced = (meeting.announced or 0) + 1
-    return meeting.announced
+    message = kind(
+        company_id=meeting.company_id,
+        day_id=meeting.day_id,
+        version=version,
+        seq=meeting.announced,
+        **fields,
+    )
+    add_message(session, OutboxRecord, message)
+    return message
 
 
 async def take_back(session: AsyncSession, meeting: ZoomMeeting) -> None:

@@ -192,6 +192,10 @@ async def store_many(session: AsyncSession, received: list[Received]) -> list[bo
     return answers
 
 
+#: a day's meeting and the Zoom account it lives on (the day's, unless made on an earlier one)
+_HELD_ON = ZoomAccount.id == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id)
+
+
 async def _meeting(
     session: AsyncSession, obj: dict[str, Any], signer: rules.Signer
 ) -> ZoomMeeting | None:
@@ -208,10 +212,7 @@ async def _meeting(
         return batch.meetings[memo]
     stmt = (
         select(ZoomMeeting)
-        .join(
-            ZoomAccount,
-            ZoomAccount.id == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id),
-        )
+        .join(ZoomAccount, _HELD_ON)
         .where(ZoomMeeting.zoom_meeting_id == zoom_id, _covered(signer))
     )
     found = (await session.execute(stmt)).scalars().first()
@@ -696,11 +697,7 @@ async def _recordings_in_bulk(
         stmt = (
             select(ZoomMeeting, RecordingInstance.instance_uuid)
             .join(RecordingInstance, RecordingInstance.day_id == ZoomMeeting.day_id)
-            .join(
-                ZoomAccount,
-                ZoomAccount.id
-                == func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id),
-            )
+            .join(ZoomAccount, _HELD_ON)
             .where(RecordingInstance.instance_uuid.in_(chunk), _covered(signer))
         )
         found.extend((row[0], row[1]) for row in await session.execute(stmt))
@@ -760,10 +757,10 @@ async def _apply_recordings(
     meeting.recordings = list(after.files)
     meeting.recordings_gone = dict(after.gone)
     meeting.recordings_trashed = dict(after.trashed)
+    if not rules.files_changed(before, after):
+        return  # a redelivery: its instances were remembered with its files
     if event in rules.RECORDING_CAME:  # the instances a bulk notification may name later
         await _remember_instances(session, meeting.day_id, after.files)
-    if not rules.files_changed(before, after):
-        return
     meeting.recordings_version = (meeting.recordings_version or 0) + 1
     if event in rules.RECORDING_WENT:
         log.warning("zoom_recording_gone_at_zoom", day_id=str(meeting.day_id), zoom_event=event)
