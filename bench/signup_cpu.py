@@ -13,9 +13,9 @@ seen, an e-mail to remember). Baseline: ``GET /health/live`` through the same mi
 
 And the stack's floor for a refused sign-up (:func:`_floor`): a bare ASGI callable that does
 what the refused sign-up must (checks the token with PyJWT as the service does, runs the
-service's own two statements, compiled once, on a raw asyncpg pool over the same database,
-answers a 409 problem) and nothing else: no framework, no middleware, no ORM session. What a
-refused sign-up costs above it is what the service's layers cost.
+pre-check's own statement, compiled once, on a pool of the pre-check's kind over the same
+database, answers a 409 problem) and nothing else: no framework, no middleware, no ORM
+session. What a refused sign-up costs above it is what the service's layers cost.
 """
 
 from __future__ import annotations
@@ -27,20 +27,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import jwt
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
 
 from bench.common import AMQP_URL, POSTGRES_URL, Result
 from registration.app import create_app
-from registration.binding import _WAITING_AND_REMEMBERING
-from registration.enrollments.service import _SIGN_UP_FACTS
+from registration.enrollments.precheck import FIRST_FACTS
 from registration.handlers import consumers
 from registration.settings import RegistrationSettings
+from te_shared.db import driver_pool
 from te_testing import messages
 from te_testing.infra import (
     DatabaseFactory,
@@ -98,23 +95,8 @@ def _caller(app: Any, method: str, path: str, token: str | None = None) -> Call:
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def _compiled(statement: ClauseElement) -> tuple[str, Callable[[dict[str, Any]], list[Any]]]:
-    """``statement`` as the service sends it (asyncpg's SQL) and its arguments from values."""
-    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
-    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-    names = list(compiled.positiontup or ())
-
-    def arguments(values: dict[str, Any]) -> list[Any]:
-        params = compiled.construct_params(values) or {}
-        return [params[name] for name in names]
-
-    return str(compiled), arguments
-
-
 def _floor(pool: asyncpg.Pool, secret: str, audience: str) -> ASGI:
     """A refused sign-up with nothing but what it must do (see the module's docstring)."""
-    waiting_sql, waiting_args = _compiled(_WAITING_AND_REMEMBERING)
-    facts_sql, facts_args = _compiled(_SIGN_UP_FACTS)
 
     async def app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
         authorization = dict(scope["headers"])[b"authorization"].decode()
@@ -128,11 +110,14 @@ def _floor(pool: asyncpg.Pool, secret: str, audience: str) -> ASGI:
         )
         company, user = claims["company_id"], claims["sub"]
         session_id = uuid.UUID(scope["path"].split("/")[3])
+        values = {
+            "company_id": company,
+            "email": claims["email"].lower(),
+            "user_id": user,
+            "session_id": session_id,
+        }
         async with pool.acquire() as connection:
-            values = {"company_id": company, "email": claims["email"].lower(), "user_id": user}
-            await connection.fetchrow(waiting_sql, *waiting_args(values))
-            values = {"session_id": session_id, "company_id": company, "user_id": user}
-            facts = await connection.fetchrow(facts_sql, *facts_args(values))
+            facts = await connection.fetchrow(FIRST_FACTS.sql, *FIRST_FACTS.arguments(values))
         assert facts is not None
         assert facts["taken"] >= facts["participant_limit"]  # full: the refused sign-up's read
         body = json.dumps(
@@ -181,9 +166,8 @@ async def run() -> list[Result]:
     database = await databases.create("cpu")
     settings = settings_for(RegistrationSettings, database, rabbit)
     app = create_app(settings)
-    pool = await asyncpg.create_pool(
-        database.replace("postgresql+asyncpg://", "postgresql://"), min_size=1, max_size=1
-    )
+    pool = await driver_pool(database, 1)
+    assert pool is not None
     try:
         async with running_app(app) as client:
             event = messages.event_changed(company=COMPANY)

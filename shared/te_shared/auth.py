@@ -232,3 +232,9 @@ async def admin_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
+
+
+async def principal_of(request: Request) -> Principal:
+    """:func:`current_principal` outside dependency solving: a route's own handler that
+    answers before its dependencies run (the 401s are the same)."""
+    return await current_principal(request, await _bearer(request))

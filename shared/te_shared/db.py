@@ -7,12 +7,15 @@ import datetime as dt
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+import asyncpg
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, make_url, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -22,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -146,6 +151,61 @@ def ping_when_idle(engine: AsyncEngine, after: float = PING_AFTER_IDLE_SECONDS) 
             raise DisconnectionError("the pooled connection did not answer a ping") from exc
         if alive is False:
             raise DisconnectionError("the pooled connection did not answer a ping")
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A Core statement compiled once for asyncpg, to run on a driver connection of
+    :func:`driver_pool`: its SQL, and the arguments in their places from named values, each
+    through its type's bind processor as SQLAlchemy would send it. Rows come back as asyncpg
+    records (by column name), without SQLAlchemy's result processing."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    literals: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: ClauseElement) -> DriverStatement:
+        dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        names = tuple(compiled.positiontup or ())
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        return cls(
+            sql=str(compiled),
+            names=names,
+            processors=tuple(
+                binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+            ),
+            literals={
+                name: binds[name].effective_value for name in names if not binds[name].required
+            },
+        )
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        given = {**self.literals, **values}
+        return [
+            given[name] if processor is None else processor(given[name])
+            for name, processor in zip(self.names, self.processors, strict=True)
+        ]
+
+
+async def driver_pool(database_url: str, size: int) -> asyncpg.Pool | None:
+    """A small asyncpg pool of its own beside the engine's, for a hot path that runs
+    :class:`DriverStatement` s without SQLAlchemy's execution; None on SQLite or when ``size``
+    is 0. Connections open as they are needed and every statement runs alone (autocommit)."""
+    url = make_url(database_url)
+    if size <= 0 or url.get_backend_name() != "postgresql":
+        return None
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.create_pool(dsn, min_size=0, max_size=size, reset=_statements_alone_left)
+
+
+async def _statements_alone_left(_: asyncpg.Connection) -> None:
+    """What a :func:`driver_pool` connection needs reset when it goes back: nothing more than
+    asyncpg's own (an open transaction rolled back). Its statements run alone and leave no
+    session state; asyncpg's default reset sent ``RESET ALL``, ``CLOSE ALL``, ``UNLISTEN *``
+    and ``pg_advisory_unlock_all()`` after every use: a round trip of its own."""
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

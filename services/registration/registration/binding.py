@@ -119,7 +119,7 @@ def _waiting_and_remembering() -> Any:
     )
 
 
-_WAITING_AND_REMEMBERING = _waiting_and_remembering()
+WAITING_AND_REMEMBERING = _waiting_and_remembering()
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,11 @@ class Waiting:
     enrollments: bool
     attendance: bool
 
+    @classmethod
+    def of(cls, row: Any) -> Waiting:
+        """From a row of :data:`_WAITING` (or of :data:`WAITING_AND_REMEMBERING`)."""
+        return cls(row[0], bool(row[1]), bool(row[2]))
+
     @property
     def nothing_waits(self) -> bool:
         return not (self.enrollments or self.attendance)
@@ -138,7 +143,7 @@ class Waiting:
 async def waiting_for(session: AsyncSession, company_id: str, email: str) -> Waiting:
     """One read: whom ``email`` points at and whether enrollments or attendance wait for it."""
     row = (await session.execute(_WAITING, {"company_id": company_id, "email": email})).one()
-    return Waiting(row[0], bool(row[1]), bool(row[2]))
+    return Waiting.of(row)
 
 
 async def waiting_for_remembering(
@@ -155,8 +160,7 @@ async def waiting_for_remembering(
     # on the session's connection: a Core statement, and the ORM's execution path (autoflush,
     # its compile state) cost a third of it; it runs before the request writes anything
     connection = await session.connection()
-    row = (await connection.execute(_WAITING_AND_REMEMBERING, params)).one()
-    return Waiting(row[0], bool(row[1]), bool(row[2]))
+    return Waiting.of((await connection.execute(WAITING_AND_REMEMBERING, params)).one())
 
 
 async def bind(session: AsyncSession, company_id: str, user_id: str, email: str) -> Bound:
@@ -320,17 +324,25 @@ def unseen(principal: Principal, runtime: Runtime) -> Unseen | None:
     return Unseen(principal.company_id, email, principal.user_id, seen)
 
 
+def settled(caller: Unseen, found: Waiting, *, committed: bool) -> bool:
+    """After the read that found what waits for the caller's e-mail: True when nothing does,
+    so there is nothing to bind. The caller is then seen from now on once what the read
+    remembered is ``committed`` (a statement that ran alone), or when the e-mail already
+    pointed at them; a first sign-in's remembering in a transaction that may still roll back
+    is not cached."""
+    if not found.nothing_waits:
+        return False
+    if committed or found.user_id == caller.user_id:
+        caller.seen.add((caller.company_id, caller.email, caller.user_id))
+    return True
+
+
 async def look_for(session: AsyncSession, caller: Unseen) -> bool:
     """Bind what waits for the caller's e-mail (in one transaction), after the one read that
     finds it (and remembers the e-mail when nothing waits). True when it bound something:
     the session's statements no longer run each alone (:func:`in_one_transaction`)."""
     found = await waiting_for_remembering(session, caller.company_id, caller.email, caller.user_id)
-    if found.nothing_waits:
-        # a route whose statements run each alone committed what the read remembered
-        if is_alone(session) or found.user_id == caller.user_id:
-            caller.seen.add((caller.company_id, caller.email, caller.user_id))
-        # else a first sign-in with nothing to bind: the e-mail was remembered in this
-        # request's transaction, which may still roll back; not cached
+    if settled(caller, found, committed=is_alone(session)):
         return False
     await in_one_transaction(session)  # binding writes several rows: one transaction
     await bind(session, caller.company_id, caller.user_id, caller.email)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -61,7 +62,7 @@ _live = aliased(Enrollment)
 #: largest part of a sign-up. Plain columns, read on the session's connection: loading them as
 #: ORM objects (identity map, instance state) was a tenth of a refused sign-up's CPU, and a
 #: sign-up changes none of them.
-_SIGN_UP_FACTS = (
+SIGN_UP_FACTS = (
     select(
         SessionReplica.session_id,
         SessionReplica.deleted.label("session_deleted"),
@@ -111,21 +112,48 @@ _SIGN_UP_FACTS = (
 )
 
 
-async def _sign_up_facts(
-    session: AsyncSession, principal: Principal, session_id: uuid.UUID
-) -> Row[*tuple[Any, ...]]:
-    connection = await session.connection()
-    params = {
+class Facts(Protocol):
+    """A row of :data:`SIGN_UP_FACTS`, by column name: SQLAlchemy's mapping of it or the
+    driver's record (the sign-up pre-check reads it without the ORM)."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def facts_params(principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
+    """:data:`SIGN_UP_FACTS`' values."""
+    return {
         "session_id": session_id,
         "company_id": principal.company_id,
         "user_id": principal.user_id,
     }
-    found = (await connection.execute(_SIGN_UP_FACTS, params)).first()
-    if found is None or found.session_deleted:
+
+
+def decide(
+    found: Facts | None, principal: Principal, now: dt.datetime
+) -> rules.Refusal | Literal["replay"] | None:
+    """R-ENR-3: what a sign-up answers, from what :data:`SIGN_UP_FACTS` found: a refusal, a
+    replay of the live enrollment, or None to take a seat. Raises NotFound for a session or
+    event that is not there. Pure: both the sign-up and its pre-check decide with it."""
+    if found is None or found["session_id"] is None or found["session_deleted"]:
         raise NotFound("No such session.", code="session_not_found")
-    if found.event_id is None or found.event_deleted:
+    if found["event_id"] is None or found["event_deleted"]:
         raise NotFound("No such event.", code="event_not_found")
-    return found
+    return rules.sign_up_decision(
+        rules.SignUpFacts(
+            is_admin=principal.is_admin,
+            event_active=rules.visible_to_users(found["state"], found["event_deleted"]),
+            has_access=found["access"] is not None,
+            enrolled_in=found["live_session_id"],
+            session=found["session_id"],
+            registration_open=rules.registration_open(
+                found["dated"], found["registration_end"], found["session_deleted"], now
+            ),
+            # a cheap early answer from the row just read; the conditional UPDATE in
+            # take_seat stays the guarantee (R-ENR-6) when the last seats go concurrently
+            full=rules.full(found["limit_enabled"], found["participant_limit"], found["taken"]),
+            waitlist_enabled=found["waitlist_enabled"],
+        )
+    )
 
 
 async def sign_up(
@@ -151,31 +179,17 @@ async def sign_up(
     # route's dependencies again under each that named them, a twentieth of a refused sign-up
     if caller is not None and await look_for(session, caller):
         await statements_alone(session)  # commits the binding; the sign-up's statements alone
-    facts = await _sign_up_facts(session, principal, session_id)
-    now = utcnow()
-    decision = rules.sign_up_decision(
-        rules.SignUpFacts(
-            is_admin=principal.is_admin,
-            event_active=rules.visible_to_users(facts.state, facts.event_deleted),
-            has_access=facts.access is not None,
-            enrolled_in=facts.live_session_id,
-            session=facts.session_id,
-            registration_open=rules.registration_open(
-                facts.dated, facts.registration_end, facts.session_deleted, now
-            ),
-            # a cheap early answer from the row just read; the conditional UPDATE in
-            # take_seat stays the guarantee (R-ENR-6) when the last seats go concurrently
-            full=rules.full(facts.limit_enabled, facts.participant_limit, facts.taken),
-            waitlist_enabled=facts.waitlist_enabled,
-        )
-    )
+    connection = await session.connection()
+    facts = (await connection.execute(SIGN_UP_FACTS, facts_params(principal, session_id))).first()
+    decision = decide(None if facts is None else facts._mapping, principal, utcnow())
+    assert facts is not None  # else decide raised NotFound
     # the live enrollment as an object only when the answer is about it (a replay, or the
     # user is in another session of the event): rare, and one read by primary key
     existing = await session.get(Enrollment, facts.live_id) if facts.live_id is not None else None
     if decision == rules.REPLAY and existing is not None:
         return existing, False
     if isinstance(decision, rules.Refusal):
-        _refuse(decision, existing)
+        refuse(decision, existing)
     enrollment = await create_enrollment(
         session,
         company_id=principal.company_id,
@@ -191,7 +205,8 @@ async def sign_up(
     return enrollment, True
 
 
-def _refuse(refusal: rules.Refusal, existing: Enrollment | None) -> NoReturn:
+def refuse(refusal: rules.Refusal, existing: Enrollment | None) -> NoReturn:
+    """Raise ``refusal`` as its problem (``existing``: the live enrollment it is about)."""
     if refusal.status == 404:
         raise NotFound(refusal.detail, code=refusal.code)
     if refusal.code == "session_full":
