@@ -13,7 +13,7 @@ seen, an e-mail to remember). Baseline: ``GET /health/live`` through the same mi
 
 And the stack's floor for a refused sign-up (:func:`_floor`): a bare ASGI callable that does
 what the refused sign-up must (checks the token with PyJWT as the service does, runs the
-pre-check's own statement, compiled once, on a pool of the pre-check's kind over the same
+fast path's own statement, compiled once, on a pool of the fast path's kind over the same
 database, answers a 409 problem) and nothing else: no framework, no middleware, no ORM
 session. What a refused sign-up costs above it is what the service's layers cost.
 """
@@ -34,7 +34,7 @@ import jwt
 
 from bench.common import AMQP_URL, POSTGRES_URL, Result
 from registration.app import create_app
-from registration.enrollments.precheck import FIRST_FACTS
+from registration.enrollments.fast_path import FIRST_FACTS
 from registration.handlers import consumers
 from registration.settings import RegistrationSettings
 from te_shared.db import driver_pool

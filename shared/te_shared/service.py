@@ -95,10 +95,16 @@ class Runtime:
     gauge_hooks: list[Hook] = field(default_factory=list)
 
     def after_commit(self, session: AsyncSession) -> None:
-        if take_dirty_flag(session) and self.relay is not None:
-            self.relay.wake()
+        if take_dirty_flag(session):
+            self.outbox_written()
         for hook in self.commit_hooks:
             hook(session)
+
+    def outbox_written(self) -> None:
+        """Outbox rows were committed (by a session, or a statement on a driver connection):
+        the relay publishes them now rather than at its next poll."""
+        if self.relay is not None:
+            self.relay.wake()
 
     def publish(self, session: AsyncSession, message: Message) -> None:
         """Add ``message`` to the outbox in ``session``'s transaction."""

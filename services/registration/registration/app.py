@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from registration.access.endpoints import router as access_router
 from registration.enrollments.endpoints import router as enrollments_router
 from registration.enrollments.endpoints import sign_up_router
-from registration.enrollments.precheck import close_pool, open_pool
+from registration.enrollments.fast_path import close_pool, open_pool
 from registration.handlers import consumers
 from registration.me.endpoints import feeds as feed_router
 from registration.me.endpoints import router as me_router

@@ -27,13 +27,14 @@ class RegistrationSettings(ServiceSettings):
         "process of its own, off the event loop); a file still being read then is refused "
         "(422) and its process killed.",
     )
-    signup_precheck_connections: int = Field(
-        default=4,
+    signup_fast_path_connections: int = Field(
+        default=10,
         ge=0,
         le=50,
-        description="PostgreSQL only: connections of the sign-up pre-check's own pool, beside "
-        "the service's. A sign-up the service refuses (the session full, registration ended, "
-        "no access ...) is answered from one statement on them before the request's ORM "
-        "session exists: 40% of the full path's CPU here, and nine in ten sign-ups of a "
-        "storm are refused. 0 turns the pre-check off.",
+        description="PostgreSQL only: connections of the sign-up fast path's own pool, beside "
+        "the service's (as many as the service's pool keeps open). A sign-up is refused or "
+        "takes its seat on them, with the route's own statements and rules but without its "
+        "dependency solving and ORM session; what the fast path does not handle (replays, a "
+        "waitlist, an e-mail with enrollments waiting for it, database errors) goes on to the "
+        "route. 0 turns the fast path off.",
     )

@@ -94,6 +94,9 @@ class Refusal:
     detail: str
 
 
+#: no free seat and no waitlist (read with the facts, or the seat-taking write found none)
+SESSION_FULL = Refusal(409, "session_full", "The session has no free seat.")
+
 #: the user signs up again for the session they are in: answer with that enrollment (a retry)
 REPLAY: Literal["replay"] = "replay"
 
@@ -117,7 +120,7 @@ def sign_up_decision(facts: SignUpFacts) -> Refusal | Literal["replay"] | None:
     if not facts.registration_open:
         return Refusal(409, "registration_ended", "Registration for this session has ended.")
     if facts.full and not facts.waitlist_enabled:
-        return Refusal(409, "session_full", "The session has no free seat.")
+        return SESSION_FULL
     return None
 
 

@@ -114,7 +114,7 @@ SIGN_UP_FACTS = (
 
 class Facts(Protocol):
     """A row of :data:`SIGN_UP_FACTS`, by column name: SQLAlchemy's mapping of it or the
-    driver's record (the sign-up pre-check reads it without the ORM)."""
+    driver's record (the sign-up's fast path reads it without the ORM)."""
 
     def __getitem__(self, name: str, /) -> Any: ...
 
@@ -133,7 +133,7 @@ def decide(
 ) -> rules.Refusal | Literal["replay"] | None:
     """R-ENR-3: what a sign-up answers, from what :data:`SIGN_UP_FACTS` found: a refusal, a
     replay of the live enrollment, or None to take a seat. Raises NotFound for a session or
-    event that is not there. Pure: both the sign-up and its pre-check decide with it."""
+    event that is not there. Pure: the route and its fast path decide with it."""
     if found is None or found["session_id"] is None or found["session_deleted"]:
         raise NotFound("No such session.", code="session_not_found")
     if found["event_id"] is None or found["event_deleted"]:

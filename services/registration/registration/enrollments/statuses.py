@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, select, update
@@ -45,6 +46,10 @@ S = c.EnrollmentStatus
 
 class SessionFull(Conflict):
     code = "session_full"
+
+
+#: a second live enrollment of the user in the event (the partial unique index)
+ALREADY_ENROLLED = "The user already has an enrollment in this event."
 
 
 def forbidden_transition(current: S | None, target: S) -> Conflict:
@@ -210,9 +215,7 @@ async def create_enrollment(
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(
-            "The user already has an enrollment in this event.", code="already_enrolled"
-        ) from exc
+        raise Conflict(ALREADY_ENROLLED, code="already_enrolled") from exc
     record(session, enrollment, None, by, reason, now)
     return enrollment
 
@@ -295,8 +298,17 @@ def _seat_and_enroll_statement(
     )
 
 
-async def _take_seat_and_enroll(
-    session: AsyncSession,
+@dataclass(frozen=True)
+class SeatAndEnroll:
+    """The seat-taking write of one new enrollment, built and not yet run: the enrollment (not
+    in any session), the statement and its values."""
+
+    enrollment: Enrollment
+    statement: Select[Any, Any]
+    params: dict[str, Any]
+
+
+def seat_and_enroll(
     *,
     company_id: str,
     event_id: uuid.UUID,
@@ -306,16 +318,12 @@ async def _take_seat_and_enroll(
     status: S,
     by: str,
     reason: str | None,
-) -> Enrollment | None:
-    """The seat-taking write in ONE statement (PostgreSQL): take a seat with the conditional
-    UPDATE, and only if it took one insert the enrollment, its history row and its outbox row
-    (data-modifying CTEs). A sign-up runs it alone (its own transaction, see
-    :func:`te_shared.db.statements_alone`), so the seat counter's row lock lasts as long as the
-    statement, inside PostgreSQL; in an admin's transaction it lasts until that commits. The
-    lock order is the one above (seat counters, then the new enrollment). None when no seat
-    was free (nothing written); the caller decides what then; :class:`NotFound` when that is
-    because the session was deleted."""
-    now = utcnow()
+    now: dt.datetime,
+) -> SeatAndEnroll:
+    """The write of :func:`_take_seat_and_enroll` (and of the sign-up's fast path, which runs
+    it on a driver connection): take a seat with the conditional UPDATE, and only if it took
+    one insert the enrollment, its history row and its outbox row (data-modifying CTEs); its
+    row reads how many enrollments it made and whether the session is deleted (:func:`took`)."""
     enrollment = Enrollment(
         id=uuid.uuid4(),
         company_id=company_id,
@@ -339,25 +347,61 @@ async def _take_seat_and_enroll(
         "reason": reason,
     }
     message = outbox_values(_enrollment_changed(enrollment, None, by, reason))
-    stmt = _seat_and_enroll_statement(tuple(row), tuple(history), tuple(message))
     params: dict[str, Any] = {"seat_session_id": session_id}
     params.update({f"e_{k}": v for k, v in row.items()})
     params.update({f"h_{k}": v for k, v in history.items()})
     params.update({f"m_{k}": v for k, v in message.items()})
+    statement = _seat_and_enroll_statement(tuple(row), tuple(history), tuple(message))
+    return SeatAndEnroll(enrollment, statement, params)
+
+
+def took(made: int, gone: bool | None) -> bool:
+    """From :func:`seat_and_enroll`'s row: whether it took a seat; :class:`NotFound` when it
+    did not because the session is deleted (or gone)."""
+    if not made and gone is not False:
+        raise NotFound("No such session.", code="session_not_found")
+    return bool(made)
+
+
+async def _take_seat_and_enroll(
+    session: AsyncSession,
+    *,
+    company_id: str,
+    event_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: str | None,
+    email: str | None,
+    status: S,
+    by: str,
+    reason: str | None,
+) -> Enrollment | None:
+    """The seat-taking write in ONE statement (PostgreSQL, :func:`seat_and_enroll`). A sign-up
+    runs it alone (its own transaction, see :func:`te_shared.db.statements_alone`), so the
+    seat counter's row lock lasts as long as the statement, inside PostgreSQL; in an admin's
+    transaction it lasts until that commits. The lock order is the one above (seat counters,
+    then the new enrollment). None when no seat was free (nothing written); the caller decides
+    what then; :class:`NotFound` when that is because the session was deleted."""
+    write = seat_and_enroll(
+        company_id=company_id,
+        event_id=event_id,
+        session_id=session_id,
+        user_id=user_id,
+        email=email,
+        status=status,
+        by=by,
+        reason=reason,
+        now=utcnow(),
+    )
     try:
-        made, gone = (await session.execute(stmt, params)).one()
+        made, gone = (await session.execute(write.statement, write.params)).one()
     except IntegrityError as exc:
-        raise Conflict(
-            "The user already has an enrollment in this event.", code="already_enrolled"
-        ) from exc
-    if not made:
-        if gone is not False:
-            raise NotFound("No such session.", code="session_not_found")
+        raise Conflict(ALREADY_ENROLLED, code="already_enrolled") from exc
+    if not took(made, gone):
         return None
-    make_transient_to_detached(enrollment)
-    session.add(enrollment)
+    make_transient_to_detached(write.enrollment)
+    session.add(write.enrollment)
     mark_written(session)
-    return enrollment
+    return write.enrollment
 
 
 async def change_status(

@@ -1,0 +1,161 @@
+"""The sign-up's fast path (R-ENR-3, R-ENR-6): the common sign-up, refused or taking a seat,
+done before the route's dependencies are solved and without an ORM session.
+
+When a popular training opens, a hundred sign-ups arrive at once and nine in ten of a storm are
+refused (the session is full). Through the route each paid for FastAPI's dependency solving, a
+session and SQLAlchemy's execution of its statements. The fast path runs the route's own
+statements (compiled once, :class:`~te_shared.db.DriverStatement`) on a small asyncpg pool of
+its own, decides with the route's own :func:`.service.decide` and raises the route's own
+problems:
+
+1. one statement: what waits for a new caller's e-mail (remembered when nothing does) and the
+   sign-up's facts;
+2. a refusal is raised as the route's problem; a sign-up that may go ahead runs the route's
+   seat-taking write (:func:`.statuses.seat_and_enroll`: the seat, the enrollment, its history
+   and its outbox row in one statement, alone), answers 201 and wakes the outbox relay.
+
+Everything else goes on to the route, which decides again from scratch: a replay and
+``already_enrolled`` (their answers name the live enrollment), something waiting for the
+caller's e-mail (the route binds it in one transaction), a full session with a waitlist, a
+second live enrollment found by the unique index (a retry racing itself: the route answers the
+replay), and any database error (the route meets the same database; a write that did commit
+is then found by the route and answered as the replay).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+import asyncpg
+from fastapi import Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import select, true
+from sqlalchemy.sql.expression import ClauseElement
+
+from registration.binding import WAITING_AND_REMEMBERING, Waiting, settled, unseen
+from registration.enrollments import rules
+from registration.enrollments.schemas import EnrollmentOut
+from registration.enrollments.service import SIGN_UP_FACTS, decide, facts_params, refuse
+from registration.enrollments.statuses import seat_and_enroll, took
+from registration.settings import RegistrationSettings
+from te_shared.auth import principal_of
+from te_shared.db import DriverStatement, driver_pool, utcnow
+from te_shared.service import Runtime, get_runtime
+
+#: the pool, in the runtime's extras (absent on SQLite or when turned off)
+POOL = "signup_fast_path_pool"
+#: seconds to wait for one of the pool's connections before leaving the sign-up to the route
+ACQUIRE_TIMEOUT = 1.0
+
+FACTS = DriverStatement.of(SIGN_UP_FACTS)
+
+
+def _first_sign_up_facts() -> DriverStatement:
+    """For a caller not seen yet: what waits for the e-mail (remembering it when nothing does)
+    and the sign-up's facts, in one statement (one round trip, not two). The facts are read
+    from the statement's snapshot, so what the remembering writes changes none of them."""
+    waiting = WAITING_AND_REMEMBERING.subquery("waiting_for")
+    facts = SIGN_UP_FACTS.subquery("facts")
+    return DriverStatement.of(select(waiting, facts).select_from(waiting.outerjoin(facts, true())))
+
+
+FIRST_FACTS = _first_sign_up_facts()
+
+
+@functools.cache
+def _driver(statement: ClauseElement) -> DriverStatement:
+    """The seat-taking statement is built once per shape of its rows, so compiled once too."""
+    return DriverStatement.of(statement)
+
+
+#: the errors after which the route decides instead (it meets the same database, and answers
+#: 503 with Retry-After when the database is away)
+_LEAVE_TO_ROUTE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+async def open_pool(runtime: Runtime) -> None:
+    """Startup hook: the fast path's pool (PostgreSQL, and the setting above 0)."""
+    settings = cast(RegistrationSettings, runtime.settings)
+    pool = await driver_pool(settings.database_url, settings.signup_fast_path_connections)
+    if pool is not None:
+        runtime.extras[POOL] = pool
+
+
+async def close_pool(runtime: Runtime) -> None:
+    """Shutdown hook."""
+    pool = runtime.extras.pop(POOL, None)
+    if isinstance(pool, asyncpg.Pool):
+        await pool.close()
+
+
+async def fast_sign_up(request: Request) -> Response | None:
+    """The sign-up's answer, or None when the route must decide (see the module's docstring).
+    Raises the route's problems for what it refuses."""
+    runtime = get_runtime(request)
+    pool = runtime.extras.get(POOL)
+    if not isinstance(pool, asyncpg.Pool):
+        return None
+    principal = await principal_of(request)  # a bad token: the route's own 401
+    try:
+        session_id = uuid.UUID(request.path_params["session_id"])
+    except ValueError:
+        return None  # the route's 422
+    caller = unseen(principal, runtime)
+    values = facts_params(principal, session_id)
+    try:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+            if caller is None:
+                found = await connection.fetchrow(FACTS.sql, *FACTS.arguments(values))
+            else:
+                values["email"] = caller.email
+                found = await connection.fetchrow(FIRST_FACTS.sql, *FIRST_FACTS.arguments(values))
+            if caller is not None and not settled(caller, Waiting.of(found), committed=True):
+                return None  # something waits for the e-mail: the route binds it
+            decision = decide(found, principal, utcnow())  # raises the route's 404s
+            if decision is not None:
+                if isinstance(decision, rules.Refusal) and decision.code != "already_enrolled":
+                    refuse(decision, None)
+                return None  # a replay, or already_enrolled: the route names the enrollment
+            write = seat_and_enroll(
+                company_id=principal.company_id,
+                event_id=found["event_id"],
+                session_id=session_id,
+                user_id=principal.user_id,
+                email=principal.email,
+                status=rules.first_status(found["requires_approval"]),
+                by=principal.user_id,
+                reason="sign-up",
+                now=utcnow(),
+            )
+            statement = _driver(write.statement)
+            made, gone = await connection.fetchrow(
+                statement.sql, *statement.arguments(write.params)
+            )
+    except asyncpg.UniqueViolationError:
+        return None  # a live enrollment after all (the same sign-up twice at once)
+    except _LEAVE_TO_ROUTE:
+        return None
+    if not took(made, gone):  # raises the route's 404 for a deleted session
+        if found["waitlist_enabled"]:
+            return None  # the route writes the waitlisted enrollment
+        refuse(rules.SESSION_FULL, None)
+    runtime.outbox_written()
+    body = EnrollmentOut.model_validate(write.enrollment).model_dump(mode="json")
+    return JSONResponse(body, status_code=status.HTTP_201_CREATED)
+
+
+class FastPathRoute(APIRoute):
+    """The sign-up route, its handler behind :func:`fast_sign_up`. Routing, the OpenAPI
+    document, the middleware and the exception handlers are the route's as before."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def fast_first(request: Request) -> Response:
+            return await fast_sign_up(request) or await handler(request)
+
+        return fast_first
