@@ -253,6 +253,16 @@ class MeetingDeleted(MeetingData):
     status: Literal[MeetingStatus.DELETED] = MeetingStatus.DELETED
 
 
+class MeetingPending(MeetingData):
+    """The day has no meeting at Zoom yet and the bridge waits before making it: Zoom's daily
+    limit for the day's Zoom user is reached (R-ZOOM-8). The day shows no join link; the
+    meeting is made when Zoom accepts again, and announced then (``MeetingCreated``)."""
+
+    routing_key: ClassVar[str] = "zoom-bridge.meeting.pending"
+    status: Literal[MeetingStatus.PENDING] = MeetingStatus.PENDING
+    reason: str = Field(description="Why, and when the bridge tries again.")
+
+
 class AttendanceRecorded(Message):
     """R-ZOOM-5: one user's attendance of one day (minutes only with the administrator role)."""
 
@@ -398,6 +408,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     MeetingUpdated,
     MeetingFailed,
     MeetingDeleted,
+    MeetingPending,
     AttendanceRecorded,
     RecordingAvailable,
     RecordingsChanged,

@@ -27,6 +27,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.MeetingUpdated,
         c.MeetingFailed,
         c.MeetingDeleted,
+        c.MeetingPending,
         c.RecordingAvailable,
         c.RecordingsChanged,
         c.EnrollmentChanged,
@@ -46,6 +47,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.MeetingUpdated,
         c.MeetingFailed,
         c.MeetingDeleted,
+        c.MeetingPending,
     ),
     ZOOM_BRIDGE: (
         c.CompanySettingsChanged,

@@ -52,7 +52,7 @@ async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str |
         "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
         "meeting_error": error,
     }
-    if status == c.MeetingStatus.DELETED:
+    if status in (c.MeetingStatus.DELETED, c.MeetingStatus.PENDING):  # no meeting, no link
         values["meeting_join_url"] = None
     elif msg.join_url:
         values["meeting_join_url"] = msg.join_url
@@ -92,6 +92,12 @@ async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None
 @consumers.handler(c.MeetingDeleted)
 async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
     await _apply_meeting(session, msg, None)
+
+
+@consumers.handler(c.MeetingPending)
+async def on_meeting_pending(session: AsyncSession, msg: c.MeetingPending) -> None:
+    """R-ZOOM-8: the day shows why it has no meeting yet, and when the bridge tries again."""
+    await _apply_meeting(session, msg, msg.reason)
 
 
 @consumers.handler(c.RecordingsChanged)

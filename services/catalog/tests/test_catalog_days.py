@@ -491,6 +491,22 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
         "join_url": "https://z/j/78",
         "error": None,
     }
+    # R-ZOOM-8: deleted at Zoom and held back by Zoom's daily limit: no link, and why
+    held = c.MeetingPending(
+        company_id=company, day_id=day_id, version=2, seq=5, reason="daily limit; at 00:00Z"
+    )
+    await cat.apply(held, c.MeetingDeleted(company_id=company, day_id=day_id, version=2, seq=4))
+    assert (await meeting())["meeting"] == {
+        "status": "pending",
+        "join_url": None,
+        "error": "daily limit; at 00:00Z",
+    }
+    await cat.apply(again.model_copy(update={"seq": 6}))
+    assert (await meeting())["meeting"] == {
+        "status": "created",
+        "join_url": "https://z/j/78",
+        "error": None,
+    }
     rec = c.RecordingAvailable(
         company_id=company,
         day_id=day_id,

@@ -380,3 +380,8 @@ async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None
 @consumers.handler(c.MeetingDeleted)
 async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
     await _meeting_link(session, msg, None)
+
+
+@consumers.handler(c.MeetingPending)
+async def on_meeting_pending(session: AsyncSession, msg: c.MeetingPending) -> None:
+    await _meeting_link(session, msg, None)

@@ -64,3 +64,8 @@ async def test_zoom_day_join_link_for_seat_holders_whatever_the_order(reg: Reg) 
         c.MeetingDeleted(company_id="acme", day_id=day.day_id, version=4, seq=1),
     )
     assert (await locations(reg, "zc-1"))[day_key] == "https://zoom.us/j/4"
+    # R-ZOOM-8: deleted at Zoom again, the new one held back by Zoom's daily limit
+    await reg.apply(
+        c.MeetingPending(company_id="acme", day_id=day.day_id, version=4, seq=4, reason="limit")
+    )
+    assert (await locations(reg, "zc-1"))[day_key] is None

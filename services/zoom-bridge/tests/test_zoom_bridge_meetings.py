@@ -575,7 +575,8 @@ async def test_r_zoom_8_daily_limit_parks_the_job_until_zoom_says_outside_the_bu
     """Zoom's daily limit of meeting creates (429, X-RateLimit-Type: Daily-limit, Retry-After:
     the next 00:00 UTC): the job waits until then, not a backoff; the wait is neither an attempt
     nor part of the retry budget (6 s here), the meeting stays pending and says when it is
-    tried again. Once the day has passed, the meeting is made."""
+    tried again, to catalog too (``MeetingPending``). Once the day has passed, the meeting is
+    made."""
     account = await _account(env, "meet@zoom.test")
     async with env.sim() as sim:
         await sim.post(
@@ -607,10 +608,19 @@ async def test_r_zoom_8_daily_limit_parks_the_job_until_zoom_says_outside_the_bu
     assert said is not None, seen
     assert abs((dt.datetime.fromisoformat(said.group(1)) - midnight).total_seconds()) < 5
     assert not await env.outbox(c.MeetingFailed.routing_key, day.day_id)
+    # and catalog hears why the day has no link yet, and until when
+    (pending,) = await env.outbox(c.MeetingPending.routing_key, day.day_id)
+    assert (pending["status"], pending["reason"], pending["join_url"]) == (
+        "pending",
+        seen["error"],
+        None,
+    )
     # the next UTC day comes
     await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC))
     row = await env.created(day.day_id)
     assert row.error is None
+    (created,) = await env.outbox(c.MeetingCreated.routing_key, day.day_id)
+    assert created["seq"] > pending["seq"]  # consumers apply the later one whatever the order
     async with env.client() as bridge:
         seen = (await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())).json()
     assert "error" not in seen

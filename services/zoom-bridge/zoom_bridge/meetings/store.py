@@ -129,7 +129,8 @@ class MeetingStore:
         """Zoom accepts nothing of the kind before a time it named (its daily limit): run the
         job again then, outside the retry budget (the wait moves the budget's end on, and is
         no attempt). A ``sync`` job's meeting keeps its status (pending while Zoom never made
-        it) and says why and until when in its ``error``."""
+        it) and says why and until when in its ``error``; one not at Zoom is announced so
+        (``MeetingPending``), or catalog would show it as deleted or pending without a word."""
         async with self.sessionmaker() as session, session.begin():
             await jobs.retry_later(
                 session,
@@ -142,6 +143,9 @@ class MeetingStore:
             meeting = await session.get(ZoomMeeting, claimed.day_id)
             if meeting is not None and claimed.kind == jobs.SYNC:
                 meeting.error = reason
+                if meeting.zoom_meeting_id is None and meeting.desired == "present":
+                    # nothing at Zoom yet: the day shows why it has no link, and until when
+                    _announce(session, meeting, c.MeetingPending, meeting.version, reason=reason)
 
     async def fail(self, claimed: jobs.Claimed, reason: str) -> None:
         """The job ends; a ``sync`` job's meeting is failed with the reason, visibly
