@@ -146,6 +146,30 @@ def record(
     add_message(session, OutboxRecord, _enrollment_changed(enrollment, previous, by, reason))
 
 
+def _new(
+    company_id: str,
+    event_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: str | None,
+    email: str | None,
+    status: S,
+    now: dt.datetime,
+) -> Enrollment:
+    """A new enrollment, in no session yet: version 1, created now."""
+    return Enrollment(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        event_id=event_id,
+        session_id=session_id,
+        user_id=user_id,
+        email=email,
+        status=status,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def create_enrollment(
     session: AsyncSession,
     *,
@@ -199,18 +223,7 @@ async def create_enrollment(
     # several rows, written by the ORM: one transaction (the caller's), even after a sign-up's
     # statements ran alone
     now = utcnow()
-    enrollment = Enrollment(
-        id=uuid.uuid4(),
-        company_id=company_id,
-        event_id=event_id,
-        session_id=session_id,
-        user_id=user_id,
-        email=email,
-        status=status,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
+    enrollment = _new(company_id, event_id, session_id, user_id, email, status, now)
     session.add(enrollment)
     try:
         await session.flush()
@@ -324,18 +337,7 @@ def seat_and_enroll(
     it on a driver connection): take a seat with the conditional UPDATE, and only if it took
     one insert the enrollment, its history row and its outbox row (data-modifying CTEs); its
     row reads how many enrollments it made and whether the session is deleted (:func:`took`)."""
-    enrollment = Enrollment(
-        id=uuid.uuid4(),
-        company_id=company_id,
-        event_id=event_id,
-        session_id=session_id,
-        user_id=user_id,
-        email=email,
-        status=status,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
+    enrollment = _new(company_id, event_id, session_id, user_id, email, status, now)
     row = {c.key: getattr(enrollment, c.key) for c in Enrollment.__table__.columns}
     history = {
         "enrollment_id": enrollment.id,
