@@ -67,6 +67,12 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.DayCancelled,
         c.EnrollmentChanged,
         c.AttendanceRecorded,
+        c.MeetingCreated,
+        c.MeetingUpdated,
+        c.MeetingFailed,
+        c.MeetingDeleted,
+        c.MeetingPending,
+        c.RecordingsChanged,
     ),
 }
 

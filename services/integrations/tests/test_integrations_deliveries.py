@@ -333,6 +333,45 @@ async def test_messages_from_the_broker_are_delivered_once(
     assert len(webhook_receiver.at("/broker")) == 1
 
 
+async def test_a_days_meeting_and_recordings_reach_an_lms_in_the_bridges_order(
+    integ: Any, webhook_receiver: WebhookReceiver, integ_rabbit: Any
+) -> None:
+    """R-ZOOM-2 and R-ZOOM-7 for integrators: the join link, and the recordings for those who
+    missed the day. A meeting deleted at Zoom and made again in one day version, consumed from
+    two queues in the wrong order, is delivered in the bridge's order (its ``seq``)."""
+    co = company()
+    await integ.register(
+        webhook_receiver.url("/lms"), ["meeting.changed", "recordings.changed"], co
+    )
+    day_id = uuid.uuid4()
+    again = c.MeetingCreated(
+        company_id=co,
+        day_id=day_id,
+        version=1,
+        seq=3,
+        zoom_meeting_id="2",
+        join_url="https://z/j/2",
+    )
+    # the deletion's message made last: only its seq puts it first
+    gone = c.MeetingDeleted(company_id=co, day_id=day_id, version=1, seq=2, zoom_meeting_id="1")
+    await integ.apply_together(again, gone)
+    files = [c.RecordingFile(file_type="MP4", kind="video", play_url="https://z/rec/2")]
+    recordings = c.RecordingsChanged(
+        company_id=co, day_id=day_id, zoom_meeting_id="2", version=1, recordings=files
+    )
+    await messages.publish(integ_rabbit, recordings, recordings)  # redelivered: once
+    got = await webhook_receiver.wait("/lms", 3)
+    meetings = [payload(r)["data"] for r in got if payload(r)["type"] == "meeting.changed"]
+    assert [(m["status"], m["join_url"]) for m in meetings] == [
+        ("deleted", None),
+        ("created", "https://z/j/2"),
+    ]
+    (recorded,) = [payload(r)["data"] for r in got if payload(r)["type"] == "recordings.changed"]
+    assert recorded["recordings"][0]["play_url"] == "https://z/rec/2"
+    await asyncio.sleep(0.5)
+    assert len(webhook_receiver.at("/lms")) == 3
+
+
 async def test_metrics_show_outcomes_and_the_queue(
     integ: Any, webhook_receiver: WebhookReceiver
 ) -> None:

@@ -11,7 +11,11 @@ it is about, which orders deliveries) and its ``data``. Pure functions.
 - ``day.changed`` from ``DayScheduled/Rescheduled/Cancelled``: ``action`` and the day with its
   new times (subject: the day);
 - ``event.changed`` from ``EventChanged``: the event's title, state and flags (subject: the
-  event).
+  event);
+- ``meeting.changed`` from ``MeetingCreated/Updated/Failed/Deleted/Pending``: a zoom day's
+  meeting, its status and join link (subject: the day's meeting);
+- ``recordings.changed`` from ``RecordingsChanged``: a zoom day's cloud recordings as they are
+  now, the whole list (subject: the day's recordings).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ ATTENDANCE_RECORDED = "attendance.recorded"
 SESSION_CHANGED = "session.changed"
 DAY_CHANGED = "day.changed"
 EVENT_CHANGED = "event.changed"
+MEETING_CHANGED = "meeting.changed"
+RECORDINGS_CHANGED = "recordings.changed"
 #: every event type, present and future
 ALL = "*"
 
@@ -38,6 +44,8 @@ EVENT_TYPES: tuple[str, ...] = (
     SESSION_CHANGED,
     DAY_CHANGED,
     EVENT_CHANGED,
+    MEETING_CHANGED,
+    RECORDINGS_CHANGED,
 )
 
 
@@ -208,6 +216,51 @@ def _event(msg: c.EventChanged) -> Described:
     )
 
 
+def _meeting(msg: c.MeetingData) -> Described:
+    error = msg.error if isinstance(msg, c.MeetingFailed) else None
+    error = msg.reason if isinstance(msg, c.MeetingPending) else error
+    status = c.MeetingStatus(msg.status)  # type: ignore[attr-defined]
+    return Described(
+        MEETING_CHANGED,
+        f"meeting:{msg.day_id}",
+        # the day's version, then the bridge's announcement of it: one integer, in that order
+        (msg.version << 32) + msg.seq,
+        {
+            "day_id": str(msg.day_id),
+            "version": msg.version,
+            "seq": msg.seq,
+            "status": status.value,
+            "zoom_meeting_id": msg.zoom_meeting_id,
+            "join_url": None if status == c.MeetingStatus.DELETED else msg.join_url,
+            "start": _time(msg.start_time),
+            "error": error,
+        },
+    )
+
+
+def _recordings(msg: c.RecordingsChanged) -> Described:
+    return Described(
+        RECORDINGS_CHANGED,
+        f"recordings:{msg.day_id}",
+        msg.version,
+        {
+            "day_id": str(msg.day_id),
+            "zoom_meeting_id": msg.zoom_meeting_id,
+            "version": msg.version,
+            "recordings": [
+                {
+                    "file_type": f.file_type,
+                    "kind": f.kind.value,
+                    "play_url": f.play_url,
+                    "recording_start": _time(f.recording_start),
+                    "recording_end": _time(f.recording_end),
+                }
+                for f in msg.recordings
+            ],
+        },
+    )
+
+
 #: Every message the service turns into webhooks, and how.
 DESCRIBERS: dict[type[c.Message], Callable[[Any], Described]] = {
     c.EnrollmentChanged: _enrollment,
@@ -219,6 +272,12 @@ DESCRIBERS: dict[type[c.Message], Callable[[Any], Described]] = {
     c.DayRescheduled: _day("rescheduled"),
     c.DayCancelled: _day_cancelled,
     c.EventChanged: _event,
+    c.MeetingCreated: _meeting,
+    c.MeetingUpdated: _meeting,
+    c.MeetingFailed: _meeting,
+    c.MeetingDeleted: _meeting,
+    c.MeetingPending: _meeting,
+    c.RecordingsChanged: _recordings,
 }
 
 

@@ -182,6 +182,105 @@ def test_event_changed_and_attendance_recorded() -> None:
     assert (attendance.data["joined"], attendance.data["minutes"]) == (True, 42)
 
 
+def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_order() -> None:
+    """R-ZOOM-2: an LMS hears each zoom day's meeting; ordered per day by the day's version,
+    then the bridge's ``seq`` (a meeting deleted at Zoom and made again in one version)."""
+    created = events.describe(
+        c.MeetingCreated(
+            company_id="acme",
+            day_id=IDS["day"],
+            version=2,
+            seq=1,
+            zoom_meeting_id="85012345678",
+            join_url="https://zoom.us/j/85012345678?pwd=x",
+            start_time=AT,
+        )
+    )
+    assert (created.event_type, created.subject) == ("meeting.changed", f"meeting:{IDS['day']}")
+    assert created.data == {
+        "day_id": str(IDS["day"]),
+        "version": 2,
+        "seq": 1,
+        "status": "created",
+        "zoom_meeting_id": "85012345678",
+        "join_url": "https://zoom.us/j/85012345678?pwd=x",
+        "start": "2026-12-03T09:30:00Z",
+        "error": None,
+    }
+    deleted = events.describe(
+        c.MeetingDeleted(company_id="acme", day_id=IDS["day"], version=2, seq=2)
+    )
+    held = events.describe(
+        c.MeetingPending(
+            company_id="acme", day_id=IDS["day"], version=2, seq=3, reason="daily limit"
+        )
+    )
+    failed = events.describe(
+        c.MeetingFailed(company_id="acme", day_id=IDS["day"], version=3, error="gave up")
+    )
+    assert [d.data["status"] for d in (deleted, held, failed)] == ["deleted", "pending", "failed"]
+    assert (deleted.data["join_url"], held.data["error"], failed.data["error"]) == (
+        None,
+        "daily limit",
+        "gave up",
+    )
+    order = [created, deleted, held, failed]
+    assert sorted(order, key=lambda d: d.subject_version) == order
+
+
+def test_recordings_changed_is_the_whole_list_as_it_is_now() -> None:
+    files = [
+        c.RecordingFile(
+            file_type="MP4",
+            kind=c.RecordingKind.VIDEO,
+            play_url="https://zoom.us/rec/play/1?pwd=y",
+            recording_start=AT,
+            recording_end=AT + dt.timedelta(hours=1),
+        ),
+        c.RecordingFile(file_type="TRANSCRIPT", play_url="https://zoom.us/rec/play/2"),
+    ]
+    described = events.describe(
+        c.RecordingsChanged(
+            company_id="acme",
+            day_id=IDS["day"],
+            zoom_meeting_id="85012345678",
+            version=4,
+            recordings=files,
+        )
+    )
+    assert (described.event_type, described.subject, described.subject_version) == (
+        "recordings.changed",
+        f"recordings:{IDS['day']}",
+        4,
+    )
+    assert described.data["recordings"] == [
+        {
+            "file_type": "MP4",
+            "kind": "video",
+            "play_url": "https://zoom.us/rec/play/1?pwd=y",
+            "recording_start": "2026-12-03T09:30:00Z",
+            "recording_end": "2026-12-03T10:30:00Z",
+        },
+        {
+            "file_type": "TRANSCRIPT",
+            "kind": "transcript",
+            "play_url": "https://zoom.us/rec/play/2",
+            "recording_start": None,
+            "recording_end": None,
+        },
+    ]
+    emptied = events.describe(
+        c.RecordingsChanged(
+            company_id="acme",
+            day_id=IDS["day"],
+            zoom_meeting_id="85012345678",
+            version=5,
+            recordings=[],
+        )
+    )
+    assert emptied.data["recordings"] == []  # trashed at Zoom: the links lead nowhere
+
+
 def test_subscriptions_and_unknown_types() -> None:
     assert events.subscribed(["*"], "day.changed")
     assert events.subscribed(["day.changed"], "day.changed")
