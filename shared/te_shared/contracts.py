@@ -230,6 +230,12 @@ class MeetingData(Message):
     zoom_meeting_id: str | None = None
     join_url: str | None = None
     start_time: dt.datetime | None = None
+    session_id: uuid.UUID | None = Field(
+        default=None, description="The day's session. None from a bridge older than it."
+    )
+    event_id: uuid.UUID | None = Field(
+        default=None, description="The day's event. None from a bridge older than it."
+    )
 
 
 class MeetingCreated(MeetingData):
@@ -391,6 +397,12 @@ class RecordingsChanged(Message):
     zoom_meeting_id: str
     version: int = Field(ge=1)
     recordings: list[RecordingFile]
+    session_id: uuid.UUID | None = Field(
+        default=None, description="The day's session. None from a bridge older than it."
+    )
+    event_id: uuid.UUID | None = Field(
+        default=None, description="The day's event. None from a bridge older than it."
+    )
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (

@@ -615,6 +615,7 @@ async def test_r_zoom_8_daily_limit_parks_the_job_until_zoom_says_outside_the_bu
         seen["error"],
         None,
     )
+    assert (pending["session_id"], pending["event_id"]) == (str(day.session_id), str(day.event_id))
     # the next UTC day comes
     await _set_job_due(env, day.day_id, dt.datetime.now(dt.UTC))
     row = await env.created(day.day_id)

@@ -248,6 +248,10 @@ async def test_r_zoom_7_recordings_attached_while_training_module_enabled(env: E
     passcode = completed["body"]["payload"]["object"]["recording_play_passcode"]
     assert passcode
     (available,) = await env.wait(lambda: env.outbox(c.RecordingsChanged.routing_key, day.day_id))
+    assert (available["session_id"], available["event_id"]) == (
+        str(day.session_id),
+        str(day.event_id),
+    )
     # an MP4, an audio-only M4A and the chat: typed, each link carrying the passcode
     kinds = {r["file_type"]: r["kind"] for r in available["recordings"]}
     assert kinds == {"MP4": "video", "M4A": "audio", "CHAT": "chat"}

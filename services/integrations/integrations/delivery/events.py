@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,10 @@ class Described:
 
 def _time(value: dt.datetime | None) -> str | None:
     return None if value is None else iso(value)
+
+
+def _id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def iso(value: dt.datetime) -> str:
@@ -227,6 +232,8 @@ def _meeting(msg: c.MeetingData) -> Described:
         (msg.version << 32) + msg.seq,
         {
             "day_id": str(msg.day_id),
+            "session_id": _id(msg.session_id),
+            "event_id": _id(msg.event_id),
             "version": msg.version,
             "seq": msg.seq,
             "status": status.value,
@@ -245,6 +252,8 @@ def _recordings(msg: c.RecordingsChanged) -> Described:
         msg.version,
         {
             "day_id": str(msg.day_id),
+            "session_id": _id(msg.session_id),
+            "event_id": _id(msg.event_id),
             "zoom_meeting_id": msg.zoom_meeting_id,
             "version": msg.version,
             "recordings": [

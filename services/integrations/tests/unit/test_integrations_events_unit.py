@@ -189,6 +189,8 @@ def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_or
         c.MeetingCreated(
             company_id="acme",
             day_id=IDS["day"],
+            session_id=IDS["session"],
+            event_id=IDS["event"],
             version=2,
             seq=1,
             zoom_meeting_id="85012345678",
@@ -199,6 +201,8 @@ def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_or
     assert (created.event_type, created.subject) == ("meeting.changed", f"meeting:{IDS['day']}")
     assert created.data == {
         "day_id": str(IDS["day"]),
+        "session_id": str(IDS["session"]),
+        "event_id": str(IDS["event"]),
         "version": 2,
         "seq": 1,
         "status": "created",
@@ -219,6 +223,7 @@ def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_or
         c.MeetingFailed(company_id="acme", day_id=IDS["day"], version=3, error="gave up")
     )
     assert [d.data["status"] for d in (deleted, held, failed)] == ["deleted", "pending", "failed"]
+    assert deleted.data["session_id"] is None  # from a bridge older than the field
     assert (deleted.data["join_url"], held.data["error"], failed.data["error"]) == (
         None,
         "daily limit",

@@ -448,6 +448,8 @@ def _announce(
     message = kind(
         company_id=meeting.company_id,
         day_id=meeting.day_id,
+        session_id=meeting.session_id,
+        event_id=meeting.event_id,
         version=version,
         seq=meeting.announced,
         **fields,

@@ -770,6 +770,8 @@ async def _apply_recordings(
         c.RecordingsChanged(
             company_id=meeting.company_id,
             day_id=meeting.day_id,
+            session_id=meeting.session_id,
+            event_id=meeting.event_id,
             zoom_meeting_id=meeting.zoom_meeting_id or zoom_id,
             version=meeting.recordings_version,
             recordings=[
