@@ -324,6 +324,15 @@ async def test_r_zoom_3_a_meeting_its_host_deletes_at_zoom_is_made_again(env: En
     assert await _join_url(env, day.day_id, env.user("eva")) == eva
 
 
+async def _due_now(env: Env, day_id: uuid.UUID) -> None:
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        job = await session.get(ZoomJob, (day_id, "sync"))
+        assert job is not None
+        job.next_attempt_at = dt.datetime.now(dt.UTC)
+    env.app.state.runtime.extras["wake"]()
+
+
 async def _job_parked(env: Env, day_id: uuid.UUID) -> ZoomJob | None:
     factory = env.app.state.runtime.session_factory()
     async with factory() as session:
@@ -423,6 +432,57 @@ async def test_r_zoom_3_a_meeting_found_deleted_by_a_patch_is_taken_back_too(env
     assert (await env.sim_meeting(zoom_id))["start_time"].startswith(
         (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:")
     )  # patched to the day as it is now
+
+
+async def test_r_zoom_3_a_meeting_deleted_for_good_is_forgotten_or_replaced(env: Env) -> None:
+    """``meeting.permanently_deleted``: the meeting left Zoom's trash for good.
+
+    1. Its deletion was announced and its new one held back by Zoom's daily limit: the day
+       forgets it (no recovery can come for it any more), and the new one is made as before.
+    2. Its deletion's notice is late (Zoom retries for hours): the day learns here that its
+       meeting is gone and makes a new one at once."""
+    account = await _account(env)
+    day = env.day(account)
+    await env.publish(day)
+    first = await env.created(day.day_id)
+    zoom_id = str(first.zoom_meeting_id)
+    limit = {"status": 429, "rate_limit_type": "Daily-limit", "method": "POST"}
+    async with env.sim() as sim:
+        await sim.post("/_sim/faults", json={**limit, "path_prefix": "/v2/users"})
+        await sim.post(f"/_sim/meetings/{zoom_id}/delete")
+        await env.wait(lambda: _job_parked(env, day.day_id))
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/purge")
+        assert r.json()["webhook_status"] == 200
+
+    async def forgotten() -> Any:
+        row = await env.meeting_row(day.day_id)
+        return row if row is not None and row.gone_zoom_meeting_id is None else None
+
+    row = await env.wait(forgotten)
+    assert (row.zoom_meeting_id, row.status) == (None, "pending")
+    await _due_now(env, day.day_id)  # the next UTC day
+    made = await env.created(day.day_id)
+    assert made.zoom_meeting_id not in (None, first.zoom_meeting_id)
+
+    late = env.day(account)
+    await env.publish(late)
+    second = await env.created(late.day_id)
+    second_id = str(second.zoom_meeting_id)
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{second_id}/delete", json={"delay_ms": 600_000})
+        assert r.status_code == 200
+        r = await sim.post(f"/_sim/meetings/{second_id}/purge")
+        assert r.json()["webhook_status"] == 200
+
+    async def replaced() -> Any:
+        row = await env.meeting_row(late.day_id)
+        ok = row is not None and row.status == "created" and row.zoom_meeting_id != second_id
+        return row if ok else None
+
+    row = await env.wait(replaced)
+    assert row.gone_zoom_meeting_id is None
+    (gone_msg,) = await env.outbox(c.MeetingDeleted.routing_key, late.day_id)
+    assert gone_msg["zoom_meeting_id"] == second_id
 
 
 async def test_r_zoom_3_a_recovery_delivered_before_its_deletion_keeps_the_meeting(

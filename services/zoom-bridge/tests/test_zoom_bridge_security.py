@@ -302,6 +302,43 @@ async def test_f1_a_recovery_signed_by_another_company_takes_nothing_back(env: E
     assert len(await env.outbox(c.MeetingCreated.routing_key, day.day_id)) == 1
 
 
+async def test_f1_a_permanent_deletion_signed_by_another_company_removes_nothing(
+    env: Env,
+) -> None:
+    """``meeting.permanently_deleted`` names a meeting by its Zoom id only: signed with another
+    company's own secret, it neither makes the victim's day drop its live meeting (and make a
+    second one) nor forget one its host may still recover."""
+    victim_account = await env.connect(
+        "administrator", company="victim-co", sim_user="victim-purge@zoom.test"
+    )
+    live_day = env.day(victim_account, company="victim-co")
+    await env.publish(live_day)
+    live = await env.created(live_day.day_id)
+    trashed_day = env.day(victim_account, company="victim-co")
+    await env.publish(trashed_day)
+    trashed_id = str((await env.created(trashed_day.day_id)).zoom_meeting_id)
+    limit = {"status": 429, "rate_limit_type": "Daily-limit", "method": "POST"}
+    async with env.sim() as sim:
+        await sim.post("/_sim/faults", json={**limit, "path_prefix": "/v2/users"})
+        assert (await sim.post(f"/_sim/meetings/{trashed_id}/delete")).status_code == 200
+
+    async def gone() -> Any:
+        row = await env.meeting_row(trashed_day.day_id)
+        return row if row is not None and row.gone_zoom_meeting_id == trashed_id else None
+
+    await env.wait(gone)
+    for n, zoom_id in enumerate((str(live.zoom_meeting_id), trashed_id)):
+        forged = {"id": int(zoom_id), "uuid": "forged==", "host_id": "x", "type": 2}
+        await attacker_sends(env, f"evilPurge{n}", "meeting.permanently_deleted", forged)
+    row = await env.meeting_row(live_day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.status) == (live.zoom_meeting_id, "created")
+    assert not await env.outbox(c.MeetingDeleted.routing_key, live_day.day_id)
+    row = await env.meeting_row(trashed_day.day_id)
+    assert row is not None
+    assert row.gone_zoom_meeting_id == trashed_id
+
+
 async def test_f1_a_bulk_trash_signed_by_another_company_leaves_recordings_be(
     env: Env,
 ) -> None:

@@ -283,6 +283,27 @@ async def test_a_meeting_recovered_from_the_trash_answers_again(kit: Any) -> Non
     assert (await kit.client.post(f"/_sim/meetings/{m['id']}/recover")).status_code == 409
 
 
+async def test_a_meeting_deleted_for_good_is_found_by_nothing(kit: Any) -> None:
+    """The host empties a deleted meeting out of Zoom's trash ("Delete permanently"; Zoom does
+    it after 7 days): ``meeting.permanently_deleted`` is sent
+    (``MeetingPermanentlyDeletedEvent``, shaped as the deletion), and nothing finds it any
+    more, a recovery included. Only a meeting in the trash can be emptied out of it."""
+    auth = await kit.auth()
+    m = await kit.create_meeting(auth)
+    assert (await kit.client.post(f"/_sim/meetings/{m['id']}/purge")).status_code == 409
+    await kit.client.post(f"/_sim/meetings/{m['id']}/delete")
+    answer = (await kit.client.post(f"/_sim/meetings/{m['id']}/purge")).json()
+    assert answer["webhook_status"] == 200
+    bodies = await _received(kit, 2)
+    assert [b["event"] for b in bodies] == ["meeting.deleted", "meeting.permanently_deleted"]
+    assert bodies[1]["payload"]["object"]["id"] == m["id"]
+    assert bodies[1]["payload"]["object"]["uuid"] == bodies[0]["payload"]["object"]["uuid"]
+    for tried in ("recover", "purge", "delete"):
+        assert (await kit.client.post(f"/_sim/meetings/{m['id']}/{tried}")).status_code == 404
+    listed = {x["id"]: x for x in (await kit.client.get("/_sim/meetings")).json()}
+    assert (listed[m["id"]]["deleted"], listed[m["id"]]["purged"]) == (True, True)
+
+
 async def _received(kit: Any, count: int) -> list[dict[str, Any]]:
     for _ in range(100):  # the API's notifications go out in the background
         if len(kit.receiver.received) >= count:

@@ -60,6 +60,7 @@ from zoom_sim.webhooks import (
     event_body,
     meeting_deleted,
     meeting_ended,
+    meeting_permanently_deleted,
     meeting_recovered,
     meeting_updated,
     participant_admitted,
@@ -256,6 +257,7 @@ async def list_meetings(state: StateDep, settings: SettingsDep) -> list[dict[str
         item = meeting_json(meeting, state.host_of(meeting), settings)
         item["deleted"] = meeting.deleted
         item["deleted_at"] = fmt_time(meeting.deleted_at) if meeting.deleted_at else None
+        item["purged"] = meeting.purged
         item["instances"] = [i.to_json() for i in meeting.instances]
         item["participants"] = [s.to_json() for i in meeting.instances for s in i.sessions]
         item["has_recording"] = state.recording_of(meeting) is not None
@@ -469,6 +471,29 @@ async def recover(
         state.recover_meeting(meeting)
         recovered = meeting_recovered(host.account_id, meeting, host)
     [delivery] = await _deliver(sender, [recovered], body.delay_ms)
+    return {"meeting_id": meeting.id, **_delivery_result(delivery)}
+
+
+@router.post("/meetings/{meeting_id}/purge")
+async def purge(
+    meeting_id: str,
+    state: StateDep,
+    sender: SenderDep,
+    body: Annotated[DeleteIn | None, Body()] = None,
+) -> Any:
+    """The host deletes the meeting for good out of the trash in Zoom's web portal (Recently
+    Deleted, "Delete permanently"; Zoom does it itself after 7 days): nothing finds it any
+    more, a recovery included, and ``meeting.permanently_deleted`` is sent with the host as
+    operator. 409 when it is not in the trash."""
+    body = body or DeleteIn()
+    async with state.lock:
+        meeting = state.find_meeting(meeting_id, include_deleted=True)
+        if not meeting.deleted:
+            raise HTTPException(status_code=409, detail="the meeting is not in the trash")
+        host = state.host_of(meeting)
+        state.purge_meeting(meeting)
+        purged = meeting_permanently_deleted(host.account_id, meeting, host)
+    [delivery] = await _deliver(sender, [purged], body.delay_ms)
     return {"meeting_id": meeting.id, **_delivery_result(delivery)}
 
 

@@ -192,6 +192,8 @@ class Meeting:
     created_at: datetime
     deleted: bool = False
     deleted_at: datetime | None = None
+    #: deleted for good out of the trash: no API call, nor a recovery, finds it any more
+    purged: bool = False
     #: every time the meeting was held, oldest first; the last one may still be live
     instances: list[Instance] = field(default_factory=list)
     #: default names given to guests who join without one ("Guest 1", "Guest 2", ...)
@@ -951,7 +953,7 @@ class SimState:
                 ),
                 None,
             )
-        if meeting is None or (meeting.deleted and not include_deleted):
+        if meeting is None or meeting.purged or (meeting.deleted and not include_deleted):
             raise meeting_not_found(ref)
         return meeting
 
@@ -965,6 +967,10 @@ class SimState:
     def delete_meeting(self, meeting: Meeting) -> None:
         meeting.deleted = True
         meeting.deleted_at = self.now()
+
+    def purge_meeting(self, meeting: Meeting) -> None:
+        """Out of the trash for good (its host's "Delete permanently", or Zoom after 7 days)."""
+        meeting.purged = True
 
     def recover_meeting(self, meeting: Meeting) -> None:
         """Out of the trash: the API answers for it again, with its links and registrants."""

@@ -218,6 +218,15 @@ def meeting_recovered(account_id: str, meeting: Meeting, operator: User) -> dict
     return _moved("meeting.recovered", account_id, meeting, operator)
 
 
+def meeting_permanently_deleted(
+    account_id: str, meeting: Meeting, operator: User
+) -> dict[str, Any]:
+    """``meeting.permanently_deleted``: the meeting left Zoom's trash for good (its host's
+    "Delete permanently" in Recently Deleted, or Zoom after 7 days). Shaped as
+    ``MeetingPermanentlyDeletedEvent``, as :func:`meeting_deleted` is."""
+    return _moved("meeting.permanently_deleted", account_id, meeting, operator)
+
+
 def _moved(event: str, account_id: str, meeting: Meeting, operator: User) -> dict[str, Any]:
     instance = meeting.latest
     payload = {

@@ -46,6 +46,8 @@ log = get_logger(__name__)
 MEETING_DELETED = "meeting.deleted"
 MEETING_UPDATED = "meeting.updated"
 MEETING_RECOVERED = "meeting.recovered"
+#: out of Zoom's trash for good (its host's "Delete permanently", or Zoom after 7 days)
+MEETING_PURGED = "meeting.permanently_deleted"
 #: a registration ended at Zoom: cancelled by the host or the registrant, or denied by the host
 REGISTRATION_ENDED = frozenset({"meeting.registration_cancelled", "meeting.registration_denied"})
 
@@ -59,6 +61,7 @@ HANDLED = frozenset(
         "meeting.ended",
         MEETING_DELETED,
         MEETING_RECOVERED,
+        MEETING_PURGED,
         MEETING_UPDATED,
         *REGISTRATION_ENDED,
         *rules.RECORDING_CAME,
@@ -442,6 +445,11 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
         if batch is not None:
             batch.meetings.clear()  # the meeting taken back is found by its id from now on
         return
+    if event.event == MEETING_PURGED:
+        await _purged_at_zoom(session, meeting, str(obj.get("id") or ""), signer, event)
+        if batch is not None:
+            batch.meetings.clear()  # a meeting found before may be forgotten now
+        return
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=event.event)
         return
@@ -604,6 +612,28 @@ async def _recovered_at_zoom(
     log.info("zoom_meeting_recovered_taken_back", day_id=str(meeting.day_id))
     meeting.presence_notified_at = at
     await store.take_back(session, meeting)
+
+
+async def _purged_at_zoom(
+    session: AsyncSession,
+    current: ZoomMeeting | None,
+    zoom_id: str,
+    signer: rules.Signer,
+    event: WebhookEvent,
+) -> None:
+    """``meeting.permanently_deleted``: the meeting left Zoom's trash for good, and nothing can
+    bring it back. A day whose meeting it still is learns here that it is gone, as from
+    ``meeting.deleted`` (whose notice was lost, or is still to come: Zoom retries for hours);
+    a day that remembers it as gone forgets it, since no recovery can come for it any more."""
+    if current is not None:
+        await _deleted_at_zoom(session, current, _event_ts(event))
+    meeting = current or (await _gone_meeting(session, zoom_id, signer) if zoom_id else None)
+    if meeting is None:
+        log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_PURGED)
+        return
+    if meeting.gone_zoom_meeting_id == zoom_id:
+        meeting.gone_zoom_meeting_id = meeting.gone_account_id = None
+        log.info("zoom_meeting_purged_at_zoom", day_id=str(meeting.day_id))
 
 
 def safe_recording_link(url: object, settings: ZoomBridgeSettings) -> bool:
