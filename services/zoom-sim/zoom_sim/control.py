@@ -25,6 +25,7 @@ Set-up: ``GET|POST /_sim/users``, ``POST /_sim/s2s-apps``, ``PATCH /_sim/config`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +52,7 @@ from zoom_sim.state import (
     Registrant,
     SimConflictError,
     SimState,
+    User,
     fmt_time,
 )
 from zoom_sim.webhooks import (
@@ -462,16 +464,9 @@ async def recover(
     """The host recovers the meeting from the trash in Zoom's web portal (Recently Deleted, for
     up to 7 days): the API answers for it again and ``meeting.recovered`` is sent with the host
     as operator. 409 when it is not in the trash."""
-    body = body or DeleteIn()
-    async with state.lock:
-        meeting = state.find_meeting(meeting_id, include_deleted=True)
-        if not meeting.deleted:
-            raise HTTPException(status_code=409, detail="the meeting is not in the trash")
-        host = state.host_of(meeting)
-        state.recover_meeting(meeting)
-        recovered = meeting_recovered(host.account_id, meeting, host)
-    [delivery] = await _deliver(sender, [recovered], body.delay_ms)
-    return {"meeting_id": meeting.id, **_delivery_result(delivery)}
+    return await _out_of_trash(
+        state, sender, meeting_id, body, state.recover_meeting, meeting_recovered
+    )
 
 
 @router.post("/meetings/{meeting_id}/purge")
@@ -485,15 +480,30 @@ async def purge(
     Deleted, "Delete permanently"; Zoom does it itself after 7 days): nothing finds it any
     more, a recovery included, and ``meeting.permanently_deleted`` is sent with the host as
     operator. 409 when it is not in the trash."""
+    return await _out_of_trash(
+        state, sender, meeting_id, body, state.purge_meeting, meeting_permanently_deleted
+    )
+
+
+async def _out_of_trash(
+    state: SimState,
+    sender: WebhookSender,
+    meeting_id: str,
+    body: DeleteIn | None,
+    move: Callable[[Meeting], None],
+    notification: Callable[[str, Meeting, User], dict[str, Any]],
+) -> dict[str, Any]:
+    """A meeting in the trash taken out of it by its host (``move``), and Zoom's
+    ``notification`` of it with the host as operator; 409 when it is not in the trash."""
     body = body or DeleteIn()
     async with state.lock:
         meeting = state.find_meeting(meeting_id, include_deleted=True)
         if not meeting.deleted:
             raise HTTPException(status_code=409, detail="the meeting is not in the trash")
         host = state.host_of(meeting)
-        state.purge_meeting(meeting)
-        purged = meeting_permanently_deleted(host.account_id, meeting, host)
-    [delivery] = await _deliver(sender, [purged], body.delay_ms)
+        move(meeting)
+        sent = notification(host.account_id, meeting, host)
+    [delivery] = await _deliver(sender, [sent], body.delay_ms)
     return {"meeting_id": meeting.id, **_delivery_result(delivery)}
 
 
