@@ -210,6 +210,8 @@ class Ledger:
     webhooks: set[bytes] = field(default_factory=set)
     #: Zoom meetings a host deleted at Zoom and recovered from the trash
     recovered: set[str] = field(default_factory=set)
+    #: how many a host deleted at Zoom and then for good out of the trash
+    purged: int = 0
     #: the longest a request waited for its answer (retries included), and which
     slowest: tuple[float, str] = (0.0, "")
 
@@ -481,8 +483,9 @@ class Soak:
     async def host_once(self, rng: random.Random) -> None:
         """A host deletes a day's meeting in Zoom's web portal by mistake and recovers it from
         Zoom's trash a moment later: the day takes it back when its new one is not made yet,
-        else it stays apart (the bridge's ruling; the check counts it so). Every other time
-        Zoom's daily limit refuses the next meeting create, which holds the new one back."""
+        else it stays apart (the bridge's ruling; the check counts it so); one time in four the
+        host empties it out of the trash for good instead, and the day has a new one. Every other
+        time Zoom's daily limit refuses the next meeting create, which holds the new one back."""
         async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
             listed = (await sim.get("/_sim/meetings")).json()
             live = [
@@ -493,7 +496,13 @@ class Soak:
             if not live:
                 return
             meeting = str(rng.choice(live)["id"])
-            if rng.random() < 1 / 2:
+            # one time in four the host empties it out of the trash for good instead; not while
+            # Zoom's daily limit would hold the day's new meeting back (an earlier time's refusal
+            # may still wait for a create): the day would rightly have no link until 00:00 UTC
+            armed = (await sim.get("/_sim/faults")).json()["faults"]
+            held = any(f.get("rate_limit_type") == "Daily-limit" for f in armed)
+            purge = not held and rng.random() < 1 / 4
+            if not purge and rng.random() < 1 / 2:
                 daily = {"status": 429, "rate_limit_type": "Daily-limit", "count": 1}
                 creates = {"method": "POST", "path": "/v2/users"}
                 await sim.post("/_sim/faults", json={**daily, **creates})
@@ -501,6 +510,11 @@ class Soak:
             if deleted.status_code != 200:
                 return
             await asyncio.sleep(rng.uniform(0, 3))  # the load may stop meanwhile: recover anyway
+            if purge:  # the day makes a new one
+                purged = await sim.post(f"/_sim/meetings/{meeting}/purge")
+                assert purged.status_code == 200, purged.text
+                self.ledger.purged += 1
+                return
             recovered = await sim.post(f"/_sim/meetings/{meeting}/recover")
             assert recovered.status_code == 200, recovered.text
         self.ledger.recovered.add(meeting)
@@ -915,7 +929,8 @@ async def check(soak: Soak) -> list[Row]:
 
 async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
     """Every day at its last confirmed time in catalog, registration, the bridge and at Zoom;
-    one live Zoom meeting per zoom day."""
+    one live Zoom meeting per zoom day. Each count is of the wanted days found right, less the
+    days found that are not wanted (a day missing is one fewer found, never made up for)."""
     system, days = soak.system, soak.ledger.days
     want = {d.id: (d.start, d.end) for d in days.values()}
     zoom_want = {d.id: (d.start, d.end) for d in days.values() if d.format == "zoom"}
@@ -928,11 +943,12 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
                 for session in body["sessions"]:
                     for d in session["days"]:
                         got[uid(d["id"])] = (instant(d["start"]), instant(d["end"]))
-        return sum(1 for i, t in want.items() if got.get(i) == t) - (len(got) - len(want))
+        return sum(1 for i, t in want.items() if got.get(i) == t) - len(got.keys() - want.keys())
 
     async def in_db(db: str, sql: str, wanted: dict[str, tuple[dt.datetime, dt.datetime]]) -> int:
         got = {uid(i): (s, e) for i, s, e in await rows(db, sql)}
-        return sum(1 for i, t in wanted.items() if got.get(i) == t) - (len(got) - len(wanted))
+        right = sum(1 for i, t in wanted.items() if got.get(i) == t)
+        return right - len(got.keys() - wanted.keys())
 
     async def at_zoom() -> int:
         # a meeting its host recovered once the day had a new one stays apart, as recovered:
@@ -953,7 +969,7 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
             for i, (start, _) in zoom_want.items()
             if by_day[i] == 1 and starts.get(i) and instant(starts[i]) == start
         )
-        return right - (len(by_day) - len(zoom_want))
+        return right - len(by_day.keys() - zoom_want.keys())  # meetings of days not wanted
 
     out.append(
         count_row(
@@ -1006,7 +1022,7 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
             "meetings recovered at Zoom still live",
             len(recovered),
             len(recovered & live),
-            f"{len(recovered & held)} taken back by their day",
+            f"{len(recovered & held)} taken back by their day; {soak.ledger.purged} purged",
         )
     )
 
