@@ -230,7 +230,8 @@ def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_or
         "gave up",
     )
     order = [created, deleted, held, failed]
-    assert sorted(order, key=lambda d: d.subject_version) == order
+    given = [failed, held, deleted, created]  # only the seq puts version 2's three in order
+    assert sorted(given, key=lambda d: d.subject_version) == order
 
 
 def test_recordings_changed_is_the_whole_list_as_it_is_now() -> None:

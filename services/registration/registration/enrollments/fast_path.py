@@ -40,7 +40,7 @@ from registration.binding import WAITING_AND_REMEMBERING, Waiting, settled, unse
 from registration.enrollments import rules
 from registration.enrollments.schemas import EnrollmentOut
 from registration.enrollments.service import SIGN_UP_FACTS, decide, facts_params, refuse
-from registration.enrollments.statuses import seat_and_enroll, took
+from registration.enrollments.statuses import seat_and_enroll, seat_taken
 from registration.settings import RegistrationSettings
 from te_shared.auth import principal_of
 from te_shared.db import DriverStatement, driver_pool, utcnow
@@ -139,7 +139,7 @@ async def fast_sign_up(request: Request) -> Response | None:
         return None  # a live enrollment after all (the same sign-up twice at once)
     except _LEAVE_TO_ROUTE:
         return None
-    if not took(made, gone):  # raises the route's 404 for a deleted session
+    if not seat_taken(made, gone):  # raises the route's 404 for a deleted session
         if found["waitlist_enabled"]:
             return None  # the route writes the waitlisted enrollment
         refuse(rules.SESSION_FULL, None)

@@ -192,8 +192,7 @@ async def create_enrollment(
         raise forbidden_transition(None, status)
     if status in rules.SEAT_TAKING:
         if is_postgres(session):  # the hot path: one statement while the seat is locked
-            made = await _take_seat_and_enroll(
-                session,
+            write = seat_and_enroll(
                 company_id=company_id,
                 event_id=event_id,
                 session_id=session_id,
@@ -202,7 +201,9 @@ async def create_enrollment(
                 status=status,
                 by=by,
                 reason=reason,
+                now=utcnow(),
             )
+            made = await _take_seat_and_enroll(session, write)
             if made is not None:
                 return made
             took = False  # and the session is there: _take_seat_and_enroll read it
@@ -336,7 +337,8 @@ def seat_and_enroll(
     """The write of :func:`_take_seat_and_enroll` (and of the sign-up's fast path, which runs
     it on a driver connection): take a seat with the conditional UPDATE, and only if it took
     one insert the enrollment, its history row and its outbox row (data-modifying CTEs); its
-    row reads how many enrollments it made and whether the session is deleted (:func:`took`)."""
+    row reads how many enrollments it made and whether the session is deleted
+    (:func:`seat_taken`)."""
     enrollment = _new(company_id, event_id, session_id, user_id, email, status, now)
     row = {c.key: getattr(enrollment, c.key) for c in Enrollment.__table__.columns}
     history = {
@@ -357,7 +359,7 @@ def seat_and_enroll(
     return SeatAndEnroll(enrollment, statement, params)
 
 
-def took(made: int, gone: bool | None) -> bool:
+def seat_taken(made: int, gone: bool | None) -> bool:
     """From :func:`seat_and_enroll`'s row: whether it took a seat; :class:`NotFound` when it
     did not because the session is deleted (or gone)."""
     if not made and gone is not False:
@@ -365,40 +367,18 @@ def took(made: int, gone: bool | None) -> bool:
     return bool(made)
 
 
-async def _take_seat_and_enroll(
-    session: AsyncSession,
-    *,
-    company_id: str,
-    event_id: uuid.UUID,
-    session_id: uuid.UUID,
-    user_id: str | None,
-    email: str | None,
-    status: S,
-    by: str,
-    reason: str | None,
-) -> Enrollment | None:
+async def _take_seat_and_enroll(session: AsyncSession, write: SeatAndEnroll) -> Enrollment | None:
     """The seat-taking write in ONE statement (PostgreSQL, :func:`seat_and_enroll`). A sign-up
     runs it alone (its own transaction, see :func:`te_shared.db.statements_alone`), so the
     seat counter's row lock lasts as long as the statement, inside PostgreSQL; in an admin's
     transaction it lasts until that commits. The lock order is the one above (seat counters,
     then the new enrollment). None when no seat was free (nothing written); the caller decides
     what then; :class:`NotFound` when that is because the session was deleted."""
-    write = seat_and_enroll(
-        company_id=company_id,
-        event_id=event_id,
-        session_id=session_id,
-        user_id=user_id,
-        email=email,
-        status=status,
-        by=by,
-        reason=reason,
-        now=utcnow(),
-    )
     try:
         made, gone = (await session.execute(write.statement, write.params)).one()
     except IntegrityError as exc:
         raise Conflict(ALREADY_ENROLLED, code="already_enrolled") from exc
-    if not took(made, gone):
+    if not seat_taken(made, gone):
         return None
     make_transient_to_detached(write.enrollment)
     session.add(write.enrollment)
