@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,13 +32,15 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     delete,
+    event,
     func,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, alone, utcnow
@@ -48,6 +51,9 @@ from te_shared.observability import attach_trace_context, detach, inject_trace_c
 log = get_logger(__name__)
 
 _OUTBOX_DIRTY = "te_outbox_dirty"
+#: in a session's ``info``: the relay its commits hand rows to, and the rows to hand
+_RELAY = "te_outbox_relay"
+_HANDED = "te_outbox_handed"
 UNSENT = "sent_at IS NULL"
 
 
@@ -86,10 +92,26 @@ class OutboxRecordMixin:
 
 
 def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: Message) -> None:
-    """Write ``message`` into the outbox in the session's current transaction."""
-    record: Any = model  # a mapped subclass of the mixin
-    session.add(record(**outbox_values(message)))
-    mark_written(session)
+    """Write ``message`` into the outbox in the session's current transaction.
+
+    When this process's relay takes hand-overs from the session's sessionmaker
+    (:meth:`OutboxRelay.hand_over_commits`), the row is written already leased to it and handed
+    to it when the transaction commits: the relay publishes it without claiming it first. A
+    process that dies before publishing it leaves the lease to run out, then any relay claims
+    it. Past a batch in one transaction, rows go the ordinary way (due at once, claimed)."""
+    values = outbox_values(message)
+    relay: OutboxRelay | None = session.info.get(_RELAY)
+    handed: list[_Handed] = session.info.setdefault(_HANDED, []) if relay is not None else []
+    if relay is not None and len(handed) < relay.batch_size:
+        values["available_at"] = values["created_at"] + relay.lease
+    else:
+        relay = None
+    record: Any = model(**values)  # a mapped subclass of the mixin
+    session.add(record)
+    if relay is not None:
+        handed.append(_Handed(record, values))
+    else:
+        mark_written(session)
 
 
 def outbox_values(message: Message) -> dict[str, Any]:
@@ -120,6 +142,35 @@ def mark_written(session: AsyncSession) -> None:
 def take_dirty_flag(session: AsyncSession) -> bool:
     """True (once) when the session wrote outbox rows: the caller then wakes the relay."""
     return bool(session.info.pop(_OUTBOX_DIRTY, False))
+
+
+@dataclass(frozen=True, slots=True)
+class _Handed:
+    """An outbox row written leased to this process's relay, and its values."""
+
+    record: Any
+    values: dict[str, Any]
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over(session: Session) -> None:
+    """The transaction committed: its leased rows go to the relay. A row whose insert was
+    undone (a savepoint rolled back, or an earlier transaction of this session) is transient
+    again, with no identity: it was never committed and is not handed."""
+    handed: list[_Handed] | None = session.info.pop(_HANDED, None)
+    if not handed:
+        return
+    rows = []
+    for item in handed:
+        identity = inspect(item.record).identity
+        if identity is None:
+            continue
+        v = item.values
+        rows.append(
+            _Claimed(identity[0], v["message_id"], v["routing_key"], v["payload"], v["headers"], 0)
+        )
+    if rows:
+        session.info[_RELAY].hand(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +231,10 @@ class OutboxRelay:
         self._expiring = tuple(expiring)
         self._on_published = on_published
         self._wake = asyncio.Event()
+        #: a claim is wanted at once (rows were committed that were not handed over)
+        self._claim_wanted = False
+        #: rows committed leased to this relay, to publish without claiming them
+        self._handed: list[_Claimed] = []
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_prune = utcnow()
@@ -210,15 +265,37 @@ class OutboxRelay:
             .values(sent_at=bindparam("at"))
         )
 
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def lease(self) -> dt.timedelta:
+        return self._lease
+
     def wake(self) -> None:
         """Ask the relay to look at the outbox now instead of at its next poll."""
+        self._claim_wanted = True
+        self._wake.set()
+
+    def hand_over_commits(self) -> None:
+        """From now on, messages :func:`add_message` writes in sessions of this relay's
+        sessionmaker are leased to this relay and handed to it on commit: it publishes them
+        without a claim (a statement, and on a quiet service a cold round trip, on the way of
+        every message). Only the relay that publishes for this process may take them."""
+        self._sessionmaker.configure(info={_RELAY: self})
+
+    def hand(self, rows: Sequence[_Claimed]) -> None:
+        """Rows committed leased to this relay: publish them now."""
+        self._handed.extend(rows)
         self._wake.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
     async def stop(self, flush_timeout: float = 0.0) -> None:
-        """Finish the batch in flight, then publish what is due for up to ``flush_timeout``."""
+        """Finish the batch in flight and publish what was handed over, then publish what is
+        due (handed over meanwhile, or claimed) for up to ``flush_timeout``."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -226,34 +303,59 @@ class OutboxRelay:
             self._task = None
         if flush_timeout <= 0:
             return
-        deadline = asyncio.get_running_loop().time() + flush_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + flush_timeout
         with contextlib.suppress(Exception):
-            while asyncio.get_running_loop().time() < deadline:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if not await asyncio.wait_for(self.relay_once(), timeout=max(remaining, 0.1)):
+            while loop.time() < deadline:
+                await asyncio.wait_for(self._deliver_handed(), max(deadline - loop.time(), 0.1))
+                remaining = max(deadline - loop.time(), 0.1)
+                if not await asyncio.wait_for(self.relay_once(), timeout=remaining):
                     break
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        claimed_at = -math.inf
         while not self._stopping:
             # cleared before the claim: a commit that wakes the relay from here on is looked at
             # by the next claim, whether this one saw its rows or not (cleared after an empty
             # claim, a wake-up that came in between was lost until the next poll)
             self._wake.clear()
+            claim = self._claim_wanted or loop.time() - claimed_at >= self._poll_interval
+            self._claim_wanted = False
+            relayed = 0
             try:
-                relayed = await self.relay_once()
-                await self._maybe_prune()
+                await self._deliver_handed()
+                if claim:
+                    claimed_at = loop.time()
+                    relayed = await self.relay_once()
+                    await self._maybe_prune()
             except Exception:  # keep relaying whatever happens; the database may be restarting
                 log.exception("outbox_relay_error")
                 relayed = 0
                 await asyncio.sleep(self._poll_interval)
-            if self._stopping or self._wake.is_set() or relayed >= self._batch_size:
-                continue  # woken meanwhile, or a full batch: more may be due at once
+            if relayed >= self._batch_size:  # a full batch: more may be due at once
+                self._claim_wanted = True
+                continue
+            if self._stopping or self._wake.is_set():
+                continue  # woken meanwhile
             # a batch that was not full took every due row this process had committed when it
             # began: claiming again at once finds none (a statement per message in a quiet
-            # hour, a third of a relayed sign-up's). Rows of other replicas, and rows put off
-            # after a failed publish, come due by the poll, as before
+            # hour, a third of a relayed sign-up's). Rows of other replicas, rows put off after
+            # a failed publish, and rows whose holder died with them leased come due by the
+            # poll, which runs on time however many hand-overs keep the relay busy
+            due_in = claimed_at + self._poll_interval - loop.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(due_in, 0.0))
+        with contextlib.suppress(Exception):  # committed and handed: published before stopping
+            await asyncio.wait_for(self._deliver_handed(), timeout=self._publish_timeout)
+
+    async def _deliver_handed(self) -> None:
+        """Publish the rows handed over, a batch at a time (they were committed leased to this
+        relay: no claim)."""
+        while self._handed:
+            batch = self._handed[: self._batch_size]
+            del self._handed[: self._batch_size]
+            await self._deliver(batch)
 
     async def _claim(self) -> list[_Claimed]:
         """Lease a batch of due rows in one statement (``UPDATE ... RETURNING``), in one round
@@ -269,8 +371,13 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Claim one batch, publish it with confirms, record the outcome. Returns rows handled."""
         rows = await self._claim()
-        if not rows:
-            return 0
+        if rows:
+            await self._deliver(rows)
+        return len(rows)
+
+    async def _deliver(self, rows: Sequence[_Claimed]) -> None:
+        """Publish leased rows with confirms, then record the outcome: sent, or put off with
+        backoff."""
         results = await asyncio.gather(*(self._publish(r) for r in rows), return_exceptions=True)
         now = utcnow()
         sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
@@ -279,7 +386,7 @@ class OutboxRelay:
         if len(sent_ids) == len(rows):  # the common case: one statement, one round trip
             await alone(self._sessionmaker, self._mark_sent_statement, sent)
             self._count_published(rows)
-            return len(rows)
+            return
         async with self._sessionmaker() as session, session.begin():
             if sent_ids:
                 await session.execute(self._mark_sent_statement, sent)
@@ -309,7 +416,6 @@ class OutboxRelay:
                     error=repr(first)[:300],
                 )
         self._count_published([r for r, res in zip(rows, results, strict=True) if res is None])
-        return len(rows)
 
     def _count_published(self, rows: Sequence[_Claimed]) -> None:
         if self._on_published is not None:  # counted once marked sent, so figures agree

@@ -378,6 +378,7 @@ def create_service_app(
             expiring=[idempotency_model] if idempotency_model is not None else [],
             on_published=metrics.observe_published,
         )
+        runtime.relay.hand_over_commits()
         for hook in startup:
             await hook(runtime)
         await broker.start()

@@ -312,6 +312,152 @@ class TestOutbox:
             assert await unsent(sm) == 0
 
 
+class CountingClaims(OutboxRelay):
+    """A relay that counts its claims and the rows each took."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claims: list[int] = []
+
+    async def _claim(self) -> list[Any]:
+        rows = await super()._claim()
+        self.claims.append(len(rows))
+        return rows
+
+
+async def outbox_rows(sm: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sm() as session:
+        return list((await session.scalars(select(Outbox).order_by(Outbox.id))).all())
+
+
+class TestHandOver:
+    """R-ERR-2 with the relay taking commits by hand: rows written leased to it, handed over on
+    commit, published without a claim; the lease, the claim and the poll stay the safety net."""
+
+    async def test_a_committed_message_is_published_without_a_claim(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                # a poll far longer than the test: only the first claim, at start, is the poll's
+                relay = CountingClaims(sm, Outbox, broker, ns.topology.exchange, poll_interval=60)
+                relay.hand_over_commits()
+                relay.start()
+                try:
+                    await eventually(lambda: claims_made(relay, 1), interval=0.02)
+                    async with unit_of_work(sm) as session:
+                        add_message(session, Outbox, settings_message("handed"))
+                    await eventually(lambda: effects_is(sm, "handed", 1), interval=0.02)
+                    await eventually(lambda: none_unsent(sm), interval=0.02)
+                    assert relay.claims == [0]  # the start's claim only
+                finally:
+                    await relay.stop()
+            (row,) = await outbox_rows(sm)
+            # written leased to the relay: no other relay claims it while it publishes
+            assert row.available_at - row.created_at == dt.timedelta(seconds=30)
+            assert row.attempts == 0
+
+    async def test_a_message_undone_with_its_savepoint_or_transaction_is_not_handed(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        handed: list[str] = []
+
+        class Recording(OutboxRelay):
+            def hand(self, rows: Any) -> None:
+                handed.extend(r.payload["company_id"] for r in rows)
+                super().hand(rows)
+
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = Recording(sm, Outbox, broker, ns.topology.exchange, poll_interval=60)
+                relay.hand_over_commits()
+                async with sm() as session:
+                    # one session, a transaction undone, then one that commits
+                    with pytest.raises(RuntimeError):
+                        async with session.begin():
+                            add_message(session, Outbox, settings_message("undone"))
+                            await session.flush()  # inserted, then rolled back
+                            raise RuntimeError("the change failed")
+                    async with session.begin():
+                        async with session.begin_nested() as savepoint:
+                            add_message(session, Outbox, settings_message("savepoint"))
+                            await session.flush()
+                            await savepoint.rollback()
+                        add_message(session, Outbox, settings_message("kept"))
+                assert handed == ["kept"]
+                relay.start()
+                try:
+                    await eventually(lambda: effects_is(sm, "kept", 1), interval=0.02)
+                    await asyncio.sleep(0.3)
+                finally:
+                    await relay.stop()
+            assert "undone" not in calls
+            assert "savepoint" not in calls
+            assert [r.payload["company_id"] for r in await outbox_rows(sm)] == ["kept"]
+
+    async def test_rows_handed_to_a_relay_that_died_are_claimed_once_the_lease_runs_out(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                # the process that committed them dies before its relay publishes them
+                dead = OutboxRelay(sm, Outbox, broker, ns.topology.exchange, lease_seconds=0.5)
+                dead.hand_over_commits()
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("orphan"))
+                other = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
+                assert await other.relay_once() == 0  # leased: another replica keeps off it
+                await asyncio.sleep(0.6)
+                assert await other.relay_once() == 1
+                await eventually(lambda: effects_is(sm, "orphan", 1), interval=0.02)
+                await asyncio.sleep(0.3)
+            assert calls.count("orphan") == 1
+            assert await unsent(sm) == 0
+
+    async def test_a_stopping_relay_publishes_what_was_handed_to_it(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = OutboxRelay(sm, Outbox, broker, ns.topology.exchange)
+                relay.hand_over_commits()
+                async with unit_of_work(sm) as session:
+                    add_message(session, Outbox, settings_message("at-shutdown"))
+                await relay.stop(flush_timeout=5)  # never started: the flush publishes it
+                assert await unsent(sm) == 0
+                await eventually(lambda: effects_is(sm, "at-shutdown", 1), interval=0.02)
+
+    async def test_past_a_batch_in_one_transaction_rows_are_claimed_as_before(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """A bulk change hands over one batch; the rest is due at once and claimed, so a
+        large import never waits on one process's lease."""
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = CountingClaims(
+                    sm, Outbox, broker, ns.topology.exchange, batch_size=5, poll_interval=60
+                )
+                relay.hand_over_commits()
+                async with unit_of_work(sm) as session:
+                    for i in range(8):
+                        add_message(session, Outbox, settings_message(f"bulk-{i}"))
+                rows = await outbox_rows(sm)
+                leased = [r.available_at > r.created_at for r in rows]
+                assert leased == [True] * 5 + [False] * 3
+                relay.start()
+                try:
+                    await eventually(lambda: all_effects(sm, "bulk-", 8), interval=0.02)
+                finally:
+                    await relay.stop()
+                assert relay.claims[0] == 3  # the start's claim took the three due rows
+            assert await unsent(sm) == 0
+
+
 class TestDeadLettering:
     async def test_poison_message_is_dead_lettered_and_the_rest_flow(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
@@ -575,6 +721,24 @@ async def effects_is(sm: async_sessionmaker[AsyncSession], company: str, n: int)
 
 async def calls_count(calls: list[str], company: str, n: int) -> bool:
     return calls.count(company) >= n
+
+
+async def all_effects(sm: async_sessionmaker[AsyncSession], prefix: str, n: int) -> bool:
+    async with sm() as session:
+        found = await session.scalar(
+            select(func.count(func.distinct(Effect.company_id))).where(
+                Effect.company_id.startswith(prefix)
+            )
+        )
+    return found == n
+
+
+async def claims_made(relay: CountingClaims, n: int) -> bool:
+    return len(relay.claims) >= n
+
+
+async def none_unsent(sm: async_sessionmaker[AsyncSession]) -> bool:
+    return await unsent(sm) == 0
 
 
 async def calls_len(calls: list[str], n: int) -> bool:

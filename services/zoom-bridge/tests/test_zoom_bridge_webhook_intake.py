@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared.errors import ServiceUnavailable
+from te_testing import messages
 from zoom_bridge.meetings import jobs
 from zoom_bridge.models import WebhookEvent
 from zoom_bridge.webhooks import rules, service
@@ -207,25 +208,28 @@ async def test_a_job_announced_in_a_storm_does_not_wait_for_its_lull(env: Env) -
         assert worker._lull_since <= start + 0.05
 
 
-async def test_each_job_wakes_the_relay_as_it_ends_not_after_the_batch(
+async def test_what_each_job_announces_goes_to_the_relay_as_it_ends_not_after_the_batch(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """R-ZOOM-1: a claimed batch runs its jobs one after another, each a Zoom call (hundreds
-    of milliseconds at Zoom); the MeetingCreated a job stored is relayed once that job ends,
-    not once the whole batch has, so the first day's join link does not wait for the rest."""
-    worker = Worker(env.app.state.runtime)
-    relay = env.app.state.runtime.relay
+    of milliseconds at Zoom); the message a job stored (a MeetingCreated) is handed to the
+    relay as that job's transaction commits, not once the whole batch has, so the first day's
+    join link does not wait for the rest, nor for a claim."""
+    runtime = env.app.state.runtime
+    worker = Worker(runtime)
     seen: list[str] = []
-    monkeypatch.setattr(relay, "wake", lambda: seen.append("wake"))
+    monkeypatch.setattr(runtime.relay, "hand", lambda rows: seen.append(f"hand {len(rows)}"))
+    monkeypatch.setattr(runtime.relay, "wake", lambda: seen.append("wake"))
 
     async def run(job: jobs.Claimed) -> None:
         seen.append(f"run {job.day_id}")
         async with worker.sessionmaker() as session, session.begin():
+            runtime.publish(session, messages.zoom_account_changed(company="job-announces"))
             await jobs.finish(session, job)
 
     monkeypatch.setattr(worker.syncer, "run", run)
     days = sorted(uuid.uuid4() for _ in range(2))
-    running = env.app.state.runtime.extras["worker"]
+    running = runtime.extras["worker"]
     await running.stop()  # the service's own worker would take the jobs first
     try:
         async with worker.sessionmaker() as session, session.begin():
@@ -236,4 +240,4 @@ async def test_each_job_wakes_the_relay_as_it_ends_not_after_the_batch(
         running.start()
     runs = [entry for entry in seen if entry.startswith("run")]
     assert len(runs) == 2
-    assert seen == [runs[0], "wake", runs[1], "wake"]
+    assert seen == [runs[0], "hand 1", runs[1], "hand 1"]  # and no claim asked for

@@ -174,11 +174,9 @@ class Worker:
             except Exception as exc:
                 log.warning("zoom_job_error", day_id=str(job.day_id), error=type(exc).__name__)
             finally:
+                # what the job announced (a join link) went to the relay as it committed
+                # (handed over): it goes out now, not after the rest of the claimed jobs
                 detach(token)
-                # what the job announced (a join link) goes out now, not after the rest of
-                # the claimed jobs' Zoom calls, nor at the relay's next poll
-                if self.runtime.relay is not None:
-                    self.runtime.relay.wake()
         return bool(claimed)
 
 
