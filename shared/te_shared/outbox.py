@@ -189,6 +189,10 @@ class OutboxStats:
     oldest_age_seconds: float
 
 
+#: how many batches of handed-over rows a relay holds at most (see :meth:`OutboxRelay.hand`)
+HANDED_BATCHES = 10
+
+
 def backoff_seconds(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempts)]."""
     return random.uniform(0, min(cap, base * (2 ** min(attempts, 30))))
@@ -286,8 +290,14 @@ class OutboxRelay:
         self._sessionmaker.configure(info={_RELAY: self})
 
     def hand(self, rows: Sequence[_Claimed]) -> None:
-        """Rows committed leased to this relay: publish them now."""
+        """Rows committed leased to this relay: publish them now. What it holds is bounded
+        (:data:`HANDED_BATCHES` batches): while the broker is away commits go on handing rows
+        over, and the oldest beyond the bound are let go of; they are in the outbox, where a
+        claim finds them once their lease runs out."""
         self._handed.extend(rows)
+        excess = len(self._handed) - HANDED_BATCHES * self._batch_size
+        if excess > 0:
+            del self._handed[:excess]
         self._wake.set()
 
     def start(self) -> None:

@@ -431,6 +431,39 @@ class TestHandOver:
                 assert await unsent(sm) == 0
                 await eventually(lambda: effects_is(sm, "at-shutdown", 1), interval=0.02)
 
+    async def test_rows_handed_beyond_what_a_relay_holds_are_claimed_after_their_lease(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """While the broker is away commits go on handing rows over: the relay holds ten
+        batches at most; the oldest beyond are let go of, and none is lost."""
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm) as calls:
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = OutboxRelay(
+                    sm,
+                    Outbox,
+                    broker,
+                    ns.topology.exchange,
+                    batch_size=2,
+                    lease_seconds=1,
+                    poll_interval=0.1,
+                )
+                relay.hand_over_commits()
+                for i in range(0, 26, 2):  # not started yet: as if stuck on the broker
+                    async with unit_of_work(sm) as session:
+                        add_message(session, Outbox, settings_message(f"held-{i}"))
+                        add_message(session, Outbox, settings_message(f"held-{i + 1}"))
+                assert len(relay._handed) == 20
+                assert relay._handed[0].payload["company_id"] == "held-6"  # the oldest let go of
+                relay.start()
+                try:
+                    await eventually(lambda: all_effects(sm, "held-", 26), interval=0.05)
+                    await asyncio.sleep(0.3)
+                finally:
+                    await relay.stop()
+            assert await unsent(sm) == 0
+            assert calls.count("outcome:duplicate") == 0
+
     async def test_past_a_batch_in_one_transaction_rows_are_claimed_as_before(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
     ) -> None:
