@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -400,6 +401,58 @@ async def test_r_zoom_7_recordings_moved_in_bulk_at_zoom_leave_and_come_back(env
     row = await env.meeting_row(two.day_id)
     assert row is not None
     assert not row.recordings_trashed  # deleted for good: nothing left to bring back
+
+
+async def test_r_zoom_7_a_bulk_recovery_delivered_before_the_trash_it_undid_keeps_the_files(
+    env: Env,
+) -> None:
+    """Zoom retries a failed notification for hours: a host's bulk trash is held back, and the
+    bulk recovery sent after it (naming files by id only, no links) reaches the bridge first.
+    The files are at Zoom: the day keeps showing them, and the late trash changes nothing."""
+    await env.publish(messages.company_settings_changed(version=22, zoom_enabled=True))
+    day, zoom_id = await _day(env, "administrator", "late-bulk@zoom.test", learners={})
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+
+    async def versions() -> list[int]:
+        rows = await env.outbox(c.RecordingsChanged.routing_key, day.day_id)
+        return sorted(m["version"] for m in rows)
+
+    await env.wait(lambda: versions_are(versions, [1]))
+    before = await env.meeting_row(day.day_id)
+    assert before is not None
+    shown = sorted(f["id"] for f in before.recordings or [])
+    assert len(shown) == 3
+    instance = str((before.recordings or [{}])[0]["instance"])
+    one = {"meeting_ids": [zoom_id]}
+    async with env.sim() as sim:
+        held = await sim.post("/_sim/recordings/bulk/trash", json={**one, "delay_ms": 1500})
+        assert held.status_code == 200
+        recovered = await sim.post("/_sim/recordings/bulk/recover", json=one)
+        assert recovered.json()["webhook_status"] == 200
+
+    async def both_processed() -> bool:
+        async with env.app.state.runtime.session_factory()() as session:
+            rows = (await session.execute(select(WebhookEvent))).scalars().all()
+        bulk = [
+            r
+            for r in rows
+            if r.event.startswith("recording.batch_") and instance in json.dumps(r.body)
+        ]
+        return len(bulk) == 2 and all(r.processed for r in bulk)
+
+    await env.wait(both_processed, timeout=15)
+    after = await env.meeting_row(day.day_id)
+    assert after is not None
+    assert sorted(f["id"] for f in after.recordings or []) == shown
+    assert await versions() == [1]  # nothing shown changed: nothing announced
+    async with env.client() as bridge:
+        r = await bridge.get(f"/v1/days/{day.day_id}/meeting", headers=env.admin())
+        assert len(r.json()["recordings"]) == 3
+
+
+async def versions_are(read: Any, want: list[int]) -> bool:
+    return bool(await read() == want)
 
 
 async def test_r_zoom_4_s2s_webhooks_verify_with_the_connections_own_secret_token(

@@ -125,6 +125,9 @@ class ZoomMeeting(Base):
     #: files in Zoom's trash as they were shown (file id -> the file): Zoom's bulk recovery
     #: names files by id only, and they come back as they were
     recordings_trashed: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSON())
+    #: files recovered by id (a bulk recovery) before anything here showed them: file id ->
+    #: the webhook's ``event_ts``, so that the trash it undid, delivered later, takes nothing
+    recordings_came: Mapped[dict[str, int] | None] = mapped_column(JSON())
     #: the Zoom meeting its host deleted at Zoom while the day was to be held, and its account:
     #: recovered from Zoom's trash before the day has a new one, it is the day's again
     gone_zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)

@@ -3,7 +3,10 @@ files come and go, ordered by Zoom's ``event_ts``, whatever order the deliveries
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+import pytest
 
 from zoom_bridge.webhooks.rules import (
     Recordings,
@@ -146,3 +149,53 @@ def test_an_older_notification_of_a_meetings_deletion_or_recovery_changes_nothin
     assert notified_after(200, 100)
     assert not notified_after(100, 200)  # a deletion retried after the recovery that undid it
     assert not notified_after(100, 100)
+
+
+BY_ID = [{"id": "v"}]
+NOTICES = {
+    "completed": (COMPLETED, 100, [file("v")]),
+    "trashed by id": (TRASHED, 200, BY_ID),
+    "trashed, the whole instance": (TRASHED, 200, []),
+    "recovered by id": (RECOVERED, 300, BY_ID),
+    "deleted by id": (DELETED, 400, BY_ID),
+}
+
+
+def delivered(order: tuple[str, ...]) -> Recordings:
+    now = NOTHING
+    for name in order:
+        event, at, listed = NOTICES[name]
+        after = recordings_after(now, event, at, listed, "inst==")
+        assert after is not None
+        now = after
+    return now
+
+
+@pytest.mark.parametrize("trash", ["trashed by id", "trashed, the whole instance"])
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_file_trashed_then_recovered_by_id_is_shown_whatever_the_delivery_order(
+    trash: str, order: tuple[int, ...]
+) -> None:
+    """Zoom retries a notification for hours: a host's trash and a bulk recovery by id (Zoom's
+    ``recording.batch_recovered``) may reach the bridge before the file's completion, or the
+    recovery before the trash it undid. Sent in the order completed, trashed, recovered, the
+    file is at Zoom: every delivery order shows it."""
+    sent = ("completed", trash, "recovered by id")
+    final = delivered(tuple(sent[i] for i in order))
+    assert ids(final) == ["v"]
+    assert final.files[0]["play_url"] == "https://zoom.us/rec/play/v"
+    assert final.files[0]["at"] == 300
+    assert final.gone == {}
+    assert final.trashed == {}
+    assert final.came == {}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_a_file_deleted_for_good_after_its_recovery_is_gone_whatever_the_delivery_order(
+    order: tuple[int, ...],
+) -> None:
+    sent = ("completed", "trashed by id", "recovered by id", "deleted by id")
+    final = delivered(tuple(sent[i] for i in order))
+    assert ids(final) == []
+    assert final.gone == {"v": 400}
+    assert final.came == {}

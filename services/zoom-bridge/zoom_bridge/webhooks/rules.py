@@ -263,12 +263,15 @@ def bulk_recordings(event: str, obj: Mapping[str, Any]) -> list[tuple[str, tuple
 class Recordings:
     """A day's stored recording files (each a dict with ``id``, its ``at``: the ``event_ts`` of
     the notification that brought it, and ``instance``: the recorded instance's uuid), the
-    files that went (file id -> ``event_ts``), and the files in Zoom's trash as they were shown
-    (file id -> the file), so that a recovery naming only their ids brings them back."""
+    files that went (file id -> ``event_ts``), the files in Zoom's trash as they were shown
+    (file id -> the file), so that a recovery naming only their ids brings them back, and the
+    files recovered by id while not shown here (file id -> ``event_ts``), so that the trash
+    or deletion that recovery undid, delivered after it, takes nothing."""
 
     files: tuple[dict[str, Any], ...]
     gone: Mapping[str, int]
     trashed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    came: Mapping[str, int] = field(default_factory=dict)
 
 
 def recordings_after(
@@ -284,30 +287,41 @@ def recordings_after(
     Files that came (``recording.completed``, ``.recovered``; ``listed`` as they are to be
     stored) are added, unless one went at a later time: Zoom retries a notification for hours,
     and a late ``recording.completed`` must not bring back a file trashed since. A file listed
-    by its ``id`` alone (a bulk recovery) comes back as it was when it was trashed, or not at
-    all when it was never shown (nothing says where it plays). Files that went
-    (``recording.trashed``, ``.deleted``; ``listed`` names them by ``id``, or, when it lists
-    none, every file of the recorded ``instance``) are removed unless they came back later,
-    and remembered as gone; a trashed one is kept as it was shown until it is deleted."""
+    by its ``id`` alone (a bulk recovery) comes back as it was when it was trashed; one still
+    shown here (its trash not delivered yet) is kept, as having come back at that time; one
+    never shown is remembered as come back (nothing says where it plays until its
+    ``recording.completed`` arrives). Files that went (``recording.trashed``, ``.deleted``;
+    ``listed`` names them by ``id``, or, when it lists none, every file of the recorded
+    ``instance``) are removed unless they came back later, and remembered as gone; a trashed
+    one is kept as it was shown until it is deleted."""
     files = {str(f["id"]): f for f in now.files}
     gone = dict(now.gone)
     trashed = dict(now.trashed)
+    came = dict(now.came)
     if event in RECORDING_CAME:
         if event == RECOVERED and not listed:  # a bulk recovery of an instance's recording
-            of_instance = [k for k, f in trashed.items() if f.get("instance") in (None, instance)]
-            listed = [{"id": k} for k in of_instance]
+            of_instance = [
+                k
+                for k, f in [*trashed.items(), *files.items()]
+                if f.get("instance") in (None, instance)
+            ]
+            listed = [{"id": k} for k in dict.fromkeys(of_instance)]
         for item in listed:
             key = str(item["id"])
-            if gone.get(key, -1) > at:
-                continue  # it went after this notification was sent
-            shown = item if "play_url" in item else trashed.get(key)
-            if shown is None:
-                continue  # recovered by id, and never shown here
-            gone.pop(key, None)
-            trashed.pop(key, None)
             kept = files.get(key)
-            if kept is None or int(kept.get("at") or 0) < at:
-                files[key] = {**shown, "at": at} if kept is None else {**kept, "at": at}
+            shown = item if "play_url" in item else trashed.get(key) or kept
+            if gone.get(key, -1) > at:  # it went after this notification was sent
+                if shown is not None and kept is None:
+                    trashed.setdefault(key, shown)  # as shown, for a recovery by id to come
+                continue
+            gone.pop(key, None)
+            if shown is None:  # recovered by id, never shown here
+                came[key] = max(at, came.get(key, at))
+                continue
+            at_latest = max(at, came.pop(key, at))
+            trashed.pop(key, None)
+            if kept is None or int(kept.get("at") or 0) < at_latest:
+                files[key] = {**(kept or shown), "at": at_latest}
     elif event in RECORDING_WENT:
         named = [str(item["id"]) for item in listed if item.get("id")]
         if not named:  # the whole recording of an instance
@@ -318,6 +332,9 @@ def recordings_after(
             kept = files.get(key)
             if kept is not None and int(kept.get("at") or 0) > at:
                 continue  # it came back after this notification was sent
+            if came.get(key, -1) > at:
+                continue  # recovered (by id, before it was shown) after this was sent
+            came.pop(key, None)
             files.pop(key, None)
             gone[key] = max(at, gone.get(key, at))
             if event == TRASHED and kept is not None:
@@ -326,7 +343,7 @@ def recordings_after(
                 trashed.pop(key, None)
     else:
         return None
-    return Recordings(tuple(files.values()), gone, trashed)
+    return Recordings(tuple(files.values()), gone, trashed, came)
 
 
 def files_changed(before: Recordings, after: Recordings) -> bool:

@@ -780,6 +780,7 @@ async def _apply_recordings(
         tuple(meeting.recordings or []),
         dict(meeting.recordings_gone or {}),
         dict(meeting.recordings_trashed or {}),
+        dict(meeting.recordings_came or {}),
     )
     after = rules.recordings_after(before, event, at, listed, instance)
     if after is None:
@@ -787,6 +788,7 @@ async def _apply_recordings(
     meeting.recordings = list(after.files)
     meeting.recordings_gone = dict(after.gone)
     meeting.recordings_trashed = dict(after.trashed)
+    meeting.recordings_came = dict(after.came)
     if not rules.files_changed(before, after):
         return  # a redelivery: its instances were remembered with its files
     if event in rules.RECORDING_CAME:  # the instances a bulk notification may name later
