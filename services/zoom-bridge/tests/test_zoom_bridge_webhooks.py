@@ -451,6 +451,50 @@ async def test_r_zoom_7_a_bulk_recovery_delivered_before_the_trash_it_undid_keep
         assert len(r.json()["recordings"]) == 3
 
 
+async def test_r_zoom_7_a_late_recovery_sent_before_a_bulk_trash_brings_nothing_back(
+    env: Env,
+) -> None:
+    """A host trashes a file and recovers it (that notification held back, retried later),
+    then trashes the whole recording in bulk (``recording.batch_trashed`` names the instance
+    only). The late recovery, sent before the bulk trash, must not bring the file back: at
+    Zoom it is in the trash. A recovery by id after all that does."""
+    await env.publish(messages.company_settings_changed(version=23, zoom_enabled=True))
+    day, zoom_id = await _day(env, "administrator", "late-recover@zoom.test", learners={})
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+
+    async def shown() -> list[str]:
+        row = await env.meeting_row(day.day_id)
+        return sorted(f["id"] for f in (row.recordings if row else None) or [])
+
+    async def has(n: int) -> bool:
+        return len(await shown()) == n
+
+    await env.wait(lambda: has(3))
+    files = await shown()
+    recording = f"/_sim/meetings/{zoom_id}/recording"
+    async with env.sim() as sim:
+        trashed = await sim.post(f"{recording}/trash", json={"file_ids": [files[0]]})
+        assert trashed.json()["webhook_status"] == 200
+        await env.wait(lambda: has(2))
+        held = await sim.post(
+            f"{recording}/recover", json={"file_ids": [files[0]], "delay_ms": 1500}
+        )
+        assert held.status_code == 200
+        bulk = await sim.post("/_sim/recordings/bulk/trash", json={"meeting_ids": [zoom_id]})
+        assert bulk.json()["webhook_status"] == 200
+        await env.wait(lambda: has(0))
+        await env.wait(lambda: recovery_processed(env, zoom_id), timeout=15)
+        assert await shown() == []  # the late recovery brought nothing back
+        await sim.post("/_sim/recordings/bulk/recover", json={"meeting_ids": [zoom_id]})
+    await env.wait(lambda: has(3))
+
+
+async def recovery_processed(env: Env, zoom_id: str) -> bool:
+    rows = await _webhooks(env, "recording.recovered", zoom_id)
+    return len(rows) == 1 and all(r.processed for r in rows)
+
+
 async def versions_are(read: Any, want: list[int]) -> bool:
     return bool(await read() == want)
 

@@ -128,6 +128,9 @@ class ZoomMeeting(Base):
     #: files recovered by id (a bulk recovery) before anything here showed them: file id ->
     #: the webhook's ``event_ts``, so that the trash it undid, delivered later, takes nothing
     recordings_came: Mapped[dict[str, int] | None] = mapped_column(JSON())
+    #: recorded instances whose whole recording went (Zoom's bulk trash names instances
+    #: only): instance uuid -> ``event_ts``, so that their files notified before stay gone
+    recordings_instances_gone: Mapped[dict[str, int] | None] = mapped_column(JSON())
     #: the Zoom meeting its host deleted at Zoom while the day was to be held, and its account:
     #: recovered from Zoom's trash before the day has a new one, it is the day's again
     gone_zoom_meeting_id: Mapped[str | None] = mapped_column(String(40), index=True)

@@ -266,12 +266,15 @@ class Recordings:
     files that went (file id -> ``event_ts``), the files in Zoom's trash as they were shown
     (file id -> the file), so that a recovery naming only their ids brings them back, and the
     files recovered by id while not shown here (file id -> ``event_ts``), so that the trash
-    or deletion that recovery undid, delivered after it, takes nothing."""
+    or deletion that recovery undid, delivered after it, takes nothing, and the recorded
+    instances whose whole recording went (instance uuid -> ``event_ts``), so that a file of
+    theirs notified before that, delivered after it, does not come back."""
 
     files: tuple[dict[str, Any], ...]
     gone: Mapping[str, int]
     trashed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     came: Mapping[str, int] = field(default_factory=dict)
+    instances_gone: Mapping[str, int] = field(default_factory=dict)
 
 
 def recordings_after(
@@ -293,11 +296,17 @@ def recordings_after(
     ``recording.completed`` arrives). Files that went (``recording.trashed``, ``.deleted``;
     ``listed`` names them by ``id``, or, when it lists none, every file of the recorded
     ``instance``) are removed unless they came back later, and remembered as gone; a trashed
-    one is kept as it was shown until it is deleted."""
+    one is kept as it was shown until it is deleted. A whole instance that went is remembered
+    as such: its files in the trash go again at that time, and a file of it that comes in a
+    notification sent before (a late completion or recovery) stays gone."""
     files = {str(f["id"]): f for f in now.files}
     gone = dict(now.gone)
     trashed = dict(now.trashed)
     came = dict(now.came)
+    instances_gone = dict(now.instances_gone)
+
+    def went_at(key: str, of_instance: str | None) -> int:
+        return max(gone.get(key, -1), instances_gone.get(of_instance or "", -1))
     if event in RECORDING_CAME:
         if event == RECOVERED and not listed:  # a bulk recovery of an instance's recording
             of_instance = [
@@ -310,8 +319,13 @@ def recordings_after(
             key = str(item["id"])
             kept = files.get(key)
             shown = item if "play_url" in item else trashed.get(key) or kept
-            if gone.get(key, -1) > at:  # it went after this notification was sent
+            went = went_at(key, (shown or {}).get("instance") or instance)
+            back = max(int((kept or {}).get("at") or -1), came.get(key, -1))
+            if back >= went:
+                went = -1  # shown, or recovered by id: it came back since it last went
+            if went > at:  # it went after this notification was sent
                 if shown is not None and kept is None:
+                    gone[key] = went
                     trashed.setdefault(key, shown)  # as shown, for a recovery by id to come
                 continue
             gone.pop(key, None)
@@ -324,10 +338,11 @@ def recordings_after(
                 files[key] = {**(kept or shown), "at": at_latest}
     elif event in RECORDING_WENT:
         named = [str(item["id"]) for item in listed if item.get("id")]
-        if not named:  # the whole recording of an instance
+        if not named:  # the whole recording of an instance, its files in the trash too
             named = [key for key, f in files.items() if f.get("instance") in (None, instance)]
-            if event != TRASHED:  # deleted for good: the instance's files in the trash too
-                named += [k for k, f in trashed.items() if f.get("instance") in (None, instance)]
+            named += [k for k, f in trashed.items() if f.get("instance") in (None, instance)]
+            if instance is not None:
+                instances_gone[instance] = max(at, instances_gone.get(instance, at))
         for key in named:
             kept = files.get(key)
             if kept is not None and int(kept.get("at") or 0) > at:
@@ -343,7 +358,7 @@ def recordings_after(
                 trashed.pop(key, None)
     else:
         return None
-    return Recordings(tuple(files.values()), gone, trashed, came)
+    return Recordings(tuple(files.values()), gone, trashed, came, instances_gone)
 
 
 def files_changed(before: Recordings, after: Recordings) -> bool:

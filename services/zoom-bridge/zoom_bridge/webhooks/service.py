@@ -781,6 +781,7 @@ async def _apply_recordings(
         dict(meeting.recordings_gone or {}),
         dict(meeting.recordings_trashed or {}),
         dict(meeting.recordings_came or {}),
+        dict(meeting.recordings_instances_gone or {}),
     )
     after = rules.recordings_after(before, event, at, listed, instance)
     if after is None:
@@ -789,6 +790,7 @@ async def _apply_recordings(
     meeting.recordings_gone = dict(after.gone)
     meeting.recordings_trashed = dict(after.trashed)
     meeting.recordings_came = dict(after.came)
+    meeting.recordings_instances_gone = dict(after.instances_gone)
     if not rules.files_changed(before, after):
         return  # a redelivery: its instances were remembered with its files
     if event in rules.RECORDING_CAME:  # the instances a bulk notification may name later
