@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -493,6 +494,44 @@ async def test_r_zoom_7_a_late_recovery_sent_before_a_bulk_trash_brings_nothing_
 async def recovery_processed(env: Env, zoom_id: str) -> bool:
     rows = await _webhooks(env, "recording.recovered", zoom_id)
     return len(rows) == 1 and all(r.processed for r in rows)
+
+
+async def test_r_zoom_7_a_file_trashed_again_after_its_recovery_leaves_again(env: Env) -> None:
+    """A host trashes a file, recovers it, and trashes it again: Zoom's second
+    ``recording.trashed`` carries the same payload as the first, only its ``event_ts`` differs.
+    It is a change of its own, not a re-delivery of the first (a retry re-sends the request
+    as it was, ``event_ts`` included): the file leaves the day again. Found by the soak, where
+    a second bulk recovery of the same meetings was taken for a duplicate."""
+    await env.publish(messages.company_settings_changed(version=24, zoom_enabled=True))
+    day, zoom_id = await _day(env, "administrator", "trash-again@zoom.test", learners={})
+    async with env.sim() as sim:
+        await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
+
+    async def shown() -> list[str]:
+        row = await env.meeting_row(day.day_id)
+        return sorted(f["id"] for f in (row.recordings if row else None) or [])
+
+    async def has(n: int) -> bool:
+        return len(await shown()) == n
+
+    def showing(n: int) -> Callable[[], Awaitable[bool]]:
+        return lambda: has(n)
+
+    await env.wait(showing(3))
+    first = (await shown())[0]
+    recording = f"/_sim/meetings/{zoom_id}/recording"
+    async with env.sim() as sim:
+        for action, files_then in (("trash", 2), ("recover", 3), ("trash", 2), ("recover", 3)):
+            moved = await sim.post(f"{recording}/{action}", json={"file_ids": [first]})
+            assert moved.json()["webhook_status"] == 200
+            await env.wait(showing(files_then))
+        await sim.post("/_sim/recordings/bulk/trash", json={"meeting_ids": [zoom_id]})
+        await env.wait(lambda: has(0))
+        for action, files_then in (("recover", 3), ("trash", 0), ("recover", 3)):
+            await sim.post(f"/_sim/recordings/bulk/{action}", json={"meeting_ids": [zoom_id]})
+            await env.wait(showing(files_then))
+    stored = await _webhooks(env, "recording.trashed", zoom_id)
+    assert len(stored) == 2  # two trashes, one payload: both stored
 
 
 async def versions_are(read: Any, want: list[int]) -> bool:

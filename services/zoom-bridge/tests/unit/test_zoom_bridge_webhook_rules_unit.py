@@ -3,12 +3,16 @@ recording play link with its passcode and the kinds of recording files."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from te_shared import contracts as c
 from te_shared.errors import Unauthorized
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.webhooks import rules
+from zoom_bridge.webhooks.rules import Signer
+from zoom_bridge.webhooks.service import digest
 
 SECRET = "s3cret"
 BODY = b'{"event":"meeting.ended","payload":{}}'
@@ -89,3 +93,27 @@ class TestRecordingKind:
     def test_a_message_from_an_older_bridge_gets_the_kind_of_its_file_type(self) -> None:
         older = {"file_type": "M4A", "play_url": "https://zoom.us/rec/play/a"}
         assert c.RecordingFile.model_validate(older).kind is c.RecordingKind.AUDIO
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "distinct"),
+    [
+        ("meeting.deleted", {"object": {"id": 81, "uuid": "u=="}}, True),
+        ("meeting.recovered", {"object": {"id": 81, "uuid": "u=="}}, True),
+        ("recording.trashed", {"object": {"id": 81, "recording_files": [{"id": "v"}]}}, True),
+        ("recording.batch_recovered", {"object": {"meetings": [{"meeting_uuid": "u=="}]}}, True),
+        ("meeting.participant_joined", {"object": {"id": 81, "participant": {"id": "p"}}}, False),
+    ],
+)
+def test_a_second_change_with_the_same_payload_is_not_a_duplicate(
+    event: str, payload: dict[str, Any], distinct: bool
+) -> None:
+    """R-ZOOM-4: a change whose payload carries no time (a file trashed again after its
+    recovery, a meeting deleted again) is told from the first by Zoom's ``event_ts``; a retry
+    re-sends the request as it was, ``event_ts`` included, and stays one notification. Other
+    events keep their payload as their identity (Zoom may notify a join twice)."""
+    signer = Signer(app=True)
+    first = {"event": event, "event_ts": 1000, "payload": payload}
+    again = {**first, "event_ts": 2000}
+    assert digest(first, signer) == digest(dict(first), signer)  # a retry
+    assert (digest(first, signer) != digest(again, signer)) is distinct

@@ -232,6 +232,22 @@ BATCHED = {
 }
 
 
+#: notifications of a change whose payload carries no time of its own, ordered by Zoom's
+#: ``event_ts``: two with the same payload are two changes (a file trashed, recovered and
+#: trashed again; a meeting deleted, recovered and deleted again), and only one with the same
+#: ``event_ts`` too is a re-delivery (a retry re-sends the request as it was)
+TIMELESS_CHANGES = frozenset(
+    {
+        "meeting.deleted",
+        "meeting.recovered",
+        "meeting.permanently_deleted",
+        *RECORDING_CAME,
+        *RECORDING_WENT,
+        *BATCHED,
+    }
+)
+
+
 def bulk_recordings(event: str, obj: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     """The meeting instances a bulk recording notification (:data:`BATCHED`) names, each with
     the file ids it lists (none: the instance's whole recording), in order, each once:
@@ -307,6 +323,7 @@ def recordings_after(
 
     def went_at(key: str, of_instance: str | None) -> int:
         return max(gone.get(key, -1), instances_gone.get(of_instance or "", -1))
+
     if event in RECORDING_CAME:
         if event == RECOVERED and not listed:  # a bulk recovery of an instance's recording
             of_instance = [

@@ -136,14 +136,21 @@ def url_validation(secret: str, plain: str) -> dict[str, str]:
 
 
 def digest(body: dict[str, Any], signer: rules.Signer) -> str:
-    """Identity of a notification: its signer, event and payload (a re-sent delivery has a
-    new ``event_ts`` but the same payload). The signer is part of it, so a body someone else
-    signed first can never make Zoom's own delivery of it a "duplicate"."""
-    canonical = json.dumps(
-        {"signer": signer.as_json(), "event": body.get("event"), "payload": body.get("payload")},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    """Identity of a notification: its signer, event and payload, and for a change whose
+    payload carries no time of its own (:data:`rules.TIMELESS_CHANGES`) its ``event_ts`` too:
+    a file trashed again after its recovery is notified with the first trash's payload, and is
+    a change of its own. A retry re-sends the request as it was (``event_ts`` included), and a
+    notification Zoom sends twice for one change (a second ``meeting.participant_joined``)
+    carries the same payload: both are absorbed. The signer is part of it, so a body someone
+    else signed first can never make Zoom's own delivery of it a "duplicate"."""
+    identity: dict[str, Any] = {
+        "signer": signer.as_json(),
+        "event": body.get("event"),
+        "payload": body.get("payload"),
+    }
+    if body.get("event") in rules.TIMELESS_CHANGES:
+        identity["event_ts"] = body.get("event_ts")
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
