@@ -9,8 +9,14 @@ production timing, fresh databases, a RabbitMQ namespace of their own):
   never seen before;
 - an admin moves days (their time on the same date), zoom days among them;
 - Zoom sends signed participant webhooks for the meetings the bridge created;
-- a host deletes a day's meeting at Zoom by mistake and recovers it from Zoom's trash 0-3 s
-  later, every other time while Zoom's daily limit holds the new meeting back;
+- Zoom's cloud recordings of meetings that ran complete (zoom days record to the cloud), and a
+  host trashes one recording's files and recovers them 0-3 s later, recovers what is in the
+  trash, deletes files for good, or selects several meetings' recordings in Zoom's web portal
+  and trashes, recovers or deletes them at once; one change in four reaches the bridge 1-5 s
+  late, after later ones, as Zoom's deliveries do;
+- a host deletes a day's meeting at Zoom by mistake (a day without recordings) and recovers it
+  from Zoom's trash 0-3 s later, every other time while Zoom's daily limit holds the new
+  meeting back;
 - integrations delivers every enrollment change to a webhook receiver in this process.
 
 Every request goes out with an ``Idempotency-Key`` and is retried through outages as the fault
@@ -21,9 +27,10 @@ once), RabbitMQ stopped for a few seconds, PostgreSQL restarted, a burst of Zoom
 
 At the end the invariants are checked against the ledger and every service's database and
 printed as a table: every confirmed change reached every service, nothing is twice in effect,
-no session is over its limit, the outboxes are drained and the dead-letter queues are empty. The
-exit status is 1 when one fails. RabbitMQ and PostgreSQL are left running, also on a failure or
-Ctrl-C. Not part of `make test`.
+no session is over its limit, every zoom day shows the recording files Zoom holds for its
+meeting (none in the trash or deleted), the outboxes are drained and the dead-letter queues are
+empty. The exit status is 1 when one fails. RabbitMQ and PostgreSQL are left running, also on a
+failure or Ctrl-C. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+import json
 import os
 import random
 import signal
@@ -44,6 +52,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -92,6 +101,18 @@ MEMBER_WORKERS = 6
 SERVICES = ("catalog", "registration", "bridge", "integrations")
 GAP = (20.0, 60.0)  # seconds between two faults
 SETTLE = 180.0  # seconds the checks wait for what is still on its way
+#: zoom days whose meetings' cloud recordings complete and move (``Soak.record_once``)
+RECORDED_DAYS = 4
+#: recording files deletions leave at Zoom at least (a long soak still has some to move)
+KEEP_FILES = 4
+#: the share of recording changes Zoom notifies 1-5 s late (after later ones)
+HELD_BACK = 1 / 4
+#: what a host's action on recordings makes of the files it takes, by their status
+RECORDING_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "trash": (("completed",), "trashed"),
+    "recover": (("trashed",), "completed"),
+    "delete": (("completed", "trashed"), "deleted"),
+}
 #: the Zoom webhooks the soak itself sends (SQL)
 PARTICIPANT_EVENTS = (
     "('meeting.participant_joined', 'meeting.participant_left',"
@@ -183,6 +204,18 @@ class Day:
     end: dt.datetime
 
 
+@dataclass
+class RecordingFile:
+    """A file of a meeting's cloud recording at Zoom, as the soak last moved it."""
+
+    id: str
+    meeting: str
+    day: str
+    #: its play link's path (``/rec/play/<token>``): catalog shows the link, not the id
+    path: str
+    status: str = "completed"  # completed | trashed | deleted
+
+
 class Unanswered(Exception):
     """A request that got no answer through every retry (minutes of outage)."""
 
@@ -212,6 +245,20 @@ class Ledger:
     recovered: set[str] = field(default_factory=set)
     #: how many a host deleted at Zoom and then for good out of the trash
     purged: int = 0
+    #: Zoom meetings attendees joined and left (``attend_once``): meetings that ran
+    attended: set[str] = field(default_factory=set)
+    #: days whose meeting a host deleted at Zoom (``host_once``): never recorded
+    hosted: set[str] = field(default_factory=set)
+    #: day -> its meeting whose cloud recording completes and moves (``record_once``); the
+    #: host who deletes meetings leaves these days alone
+    recorded: dict[str, str] = field(default_factory=dict)
+    #: file id -> the recording file
+    files: dict[str, RecordingFile] = field(default_factory=dict)
+    #: a recording's uuid (the instance recorded; bulk notifications name it) -> its meeting
+    recording_uuids: dict[str, str] = field(default_factory=dict)
+    #: what happened to recordings at Zoom ("completed", "trashed", "recovered", "deleted",
+    #: "bulk trash", "bulk recover", "bulk delete") -> how many times
+    recording_moves: Counter[str] = field(default_factory=Counter)
     #: the longest a request waited for its answer (retries included), and which
     slowest: tuple[float, str] = (0.0, "")
 
@@ -468,6 +515,7 @@ class Soak:
             ("meeting.participant_left", left),
         ):
             await self.post_webhook(webhook(event, meeting, enrollment.user, stay, when, email))
+        self.ledger.attended.add(str(meeting["id"]))
         if rng.random() < 1 / 3:
             room = f"room-{rng.randint(1, 3)}"
             went = joined + (left - joined) / 3
@@ -485,17 +533,23 @@ class Soak:
         Zoom's trash a moment later: the day takes it back when its new one is not made yet,
         else it stays apart (the bridge's ruling; the check counts it so); one time in four the
         host empties it out of the trash for good instead, and the day has a new one. Every other
-        time Zoom's daily limit refuses the next meeting create, which holds the new one back."""
+        time Zoom's daily limit refuses the next meeting create, which holds the new one back.
+        Days with recordings are left alone (see ``record_once``)."""
         async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
             listed = (await sim.get("/_sim/meetings")).json()
             live = [
                 m
                 for m in listed
-                if not m["deleted"] and str(m.get("agenda") or "").startswith("day:")
+                if not m["deleted"]
+                and str(m.get("agenda") or "").startswith("day:")
+                and uid(str(m["agenda"]).removeprefix("day:")) not in self.ledger.recorded
             ]
             if not live:
                 return
-            meeting = str(rng.choice(live)["id"])
+            chosen = rng.choice(live)
+            meeting = str(chosen["id"])
+            # the day is the host's from now on (before the next await): never recorded
+            self.ledger.hosted.add(uid(str(chosen["agenda"]).removeprefix("day:")))
             # one time in four the host empties it out of the trash for good instead; not while
             # Zoom's daily limit would hold the day's new meeting back (an earlier time's refusal
             # may still wait for a create): the day would rightly have no link until 00:00 UTC
@@ -518,6 +572,191 @@ class Soak:
             recovered = await sim.post(f"/_sim/meetings/{meeting}/recover")
             assert recovered.status_code == 200, recovered.text
         self.ledger.recovered.add(meeting)
+
+    # Recordings are made only on days the host above never touches, and the host never
+    # touches a day with a recording (the ruling): the bridge keeps a day's recording files on
+    # the day, not on its meeting, so they outlive a meeting deleted, purged or replaced at Zoom
+    # (as Zoom keeps a deleted meeting's cloud recordings, and their links still play); and it
+    # drops a single recording notification that names a meeting no longer the day's (unknown
+    # meeting) while a bulk one still reaches the day through the instance it names. A day
+    # whose meeting changed would show files of a meeting that is not its current one, moved by
+    # rules that differ by notification. Kept apart, every day's files are its current
+    # meeting's live ones, and the check expects exactly those.
+
+    async def record_once(self, rng: random.Random) -> None:
+        """Zoom's cloud recordings (R-ZOOM-7) of meetings that ran (``attend_once``), on up to
+        ``RECORDED_DAYS`` days the host of ``host_once`` never touched: one time in three (or
+        when no file is left to move) a recording completes (``recording.completed``; a meeting
+        the simulator never held records its scheduled time, once). Otherwise a host trashes
+        one recording's files (one of them or all) and every other time recovers them from the
+        trash 0-3 s later, recovers what one recording has in the trash, deletes one file for
+        good (mostly one in the trash), or selects several meetings' recordings in Zoom's web
+        portal and trashes (every other time recovering them 0-3 s later), recovers or deletes
+        them at once (``recording.batch_*``). Deletions stop while ``KEEP_FILES`` are left."""
+        async with httpx.AsyncClient(base_url=self.system.sim.url, timeout=30) as sim:
+            listed = (await sim.get("/_sim/meetings")).json()
+            fresh = self.recordable(listed)
+            movable = [f for f in self.ledger.files.values() if f.status != "deleted"]
+            if fresh and (rng.random() < 1 / 3 or not movable):
+                day, meeting = rng.choice(fresh)
+                self.ledger.recorded[day] = meeting  # before the next await: not the host's
+                await self.complete_recording(sim, day, meeting)
+                return
+            if not movable:
+                return
+            roll = rng.random()
+            if roll < 0.35:
+                await self.trash_files(sim, rng)
+            elif roll < 0.5:
+                await self.recover_files(sim, rng)
+            elif roll < 0.65:
+                await self.delete_file(sim, rng)
+            else:
+                await self.change_in_bulk(sim, rng)
+
+    def recordable(self, listed: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """(day, meeting) whose recording may complete: the day's one live meeting ran, has no
+        recording yet and the day is not the host's; a day not recorded yet only while fewer
+        than ``RECORDED_DAYS`` are."""
+        ledger = self.ledger
+        live: dict[str, list[str]] = {}
+        for m in listed:
+            agenda = str(m.get("agenda") or "")
+            if not m["deleted"] and agenda.startswith("day:"):
+                live.setdefault(uid(agenda.removeprefix("day:")), []).append(str(m["id"]))
+        with_files = {f.meeting for f in ledger.files.values()}
+        room = len(ledger.recorded) < RECORDED_DAYS
+        return [
+            (day, meeting)
+            for day, (meeting, *others) in live.items()
+            if not others
+            and meeting in ledger.attended
+            and meeting not in with_files
+            and day not in ledger.hosted
+            and (ledger.recorded.get(day) == meeting or (day not in ledger.recorded and room))
+        ]
+
+    async def complete_recording(self, sim: httpx.AsyncClient, day: str, meeting: str) -> None:
+        """``POST /_sim/meetings/{id}/recording``: the recording completes and Zoom sends
+        ``recording.completed``; its files (ids, play links) go into the ledger."""
+        done = await sim.post(f"/_sim/meetings/{meeting}/recording", json={})
+        assert done.status_code == 200, done.text
+        for item in done.json()["recording_files"]:
+            file_id = str(item["id"])
+            self.ledger.recording_uuids[str(item["meeting_id"])] = meeting
+            self.ledger.files.setdefault(
+                file_id,
+                RecordingFile(file_id, meeting, day, urlsplit(str(item["play_url"])).path),
+            )
+        self.ledger.recording_moves["completed"] += 1
+
+    def files_by_meeting(self, *statuses: str) -> dict[str, list[RecordingFile]]:
+        """Meeting -> its recording files of ``statuses``, for meetings that have any."""
+        found: dict[str, list[RecordingFile]] = {}
+        for f in self.ledger.files.values():
+            if f.status in statuses:
+                found.setdefault(f.meeting, []).append(f)
+        return found
+
+    def may_delete(self, files: int) -> bool:
+        """Whether deleting ``files`` more leaves ``KEEP_FILES`` at Zoom."""
+        left = sum(1 for f in self.ledger.files.values() if f.status != "deleted")
+        return left - files >= KEEP_FILES
+
+    async def trash_files(self, sim: httpx.AsyncClient, rng: random.Random) -> None:
+        """One recording's files (one of them, or all) to the trash; every other time back out
+        of it 0-3 s later."""
+        completed = self.files_by_meeting("completed")
+        if not completed:
+            return
+        files = completed[rng.choice(sorted(completed))]
+        chosen = files if rng.random() < 1 / 2 else [rng.choice(files)]
+        await self.change_files(sim, rng, "trash", chosen)
+        if rng.random() < 1 / 2:
+            await self.moment(rng)
+            await self.change_files(sim, rng, "recover", chosen)
+
+    @staticmethod
+    async def moment(rng: random.Random) -> None:
+        """0-3 s before a host undoes a change (the load may stop meanwhile: undone anyway);
+        10 ms at least, so that Zoom's ``event_ts`` (milliseconds) orders the two."""
+        await asyncio.sleep(rng.uniform(0.01, 3))
+
+    async def recover_files(self, sim: httpx.AsyncClient, rng: random.Random) -> None:
+        """What one recording has in the trash, back out of it."""
+        trashed = self.files_by_meeting("trashed")
+        if trashed:
+            await self.change_files(sim, rng, "recover", trashed[rng.choice(sorted(trashed))])
+
+    async def delete_file(self, sim: httpx.AsyncClient, rng: random.Random) -> None:
+        """One file deleted for good: two times in three one in the trash, when there is one."""
+        trashed = [f for f in self.ledger.files.values() if f.status == "trashed"]
+        completed = [f for f in self.ledger.files.values() if f.status == "completed"]
+        pool = trashed if trashed and (rng.random() < 2 / 3 or not completed) else completed
+        if pool and self.may_delete(1):
+            await self.change_files(sim, rng, "delete", [rng.choice(pool)])
+
+    async def change_files(
+        self, sim: httpx.AsyncClient, rng: random.Random, action: str, files: list[RecordingFile]
+    ) -> None:
+        """``POST /_sim/meetings/{id}/recording/{action}``: the host moves ``files`` (of one
+        meeting's recording) in Zoom's web portal, and Zoom sends ``recording.trashed``,
+        ``.recovered`` or ``.deleted``."""
+        path = f"/_sim/meetings/{files[0].meeting}/recording/{action}"
+        await self.sim_change(sim, rng, path, {"file_ids": [f.id for f in files]})
+        for f in files:
+            f.status = RECORDING_ACTIONS[action][1]
+        name = {"trash": "trashed", "recover": "recovered", "delete": "deleted"}[action]
+        self.ledger.recording_moves[name] += 1
+
+    async def change_in_bulk(self, sim: httpx.AsyncClient, rng: random.Random) -> None:
+        """``POST /_sim/recordings/bulk/{action}``: the host selects two or three meetings'
+        recordings (one when only one has files to move) and trashes (every other time
+        recovering them 0-3 s later), recovers or deletes them at once; Zoom sends one
+        ``recording.batch_trashed``, ``.batch_recovered`` or ``.batch_deleted``. A deletion
+        takes the meetings with the fewest files first."""
+        action = rng.choice(("trash", "trash", "recover", "delete"))
+        movable = self.files_by_meeting(*RECORDING_ACTIONS[action][0])
+        if not movable:
+            return
+        count = rng.randint(min(2, len(movable)), min(3, len(movable)))
+        if action == "delete":
+            meetings: list[str] = []
+            for meeting in sorted(movable, key=lambda m: (len(movable[m]), m)):
+                taken = sum(len(movable[m]) for m in meetings) + len(movable[meeting])
+                if len(meetings) < count and self.may_delete(taken):
+                    meetings.append(meeting)
+            if not meetings:
+                return
+        else:
+            meetings = rng.sample(sorted(movable), count)
+        await self.bulk(sim, rng, action, meetings)
+        if action == "trash" and rng.random() < 1 / 2:
+            await self.moment(rng)
+            await self.bulk(sim, rng, "recover", meetings)
+
+    async def bulk(
+        self, sim: httpx.AsyncClient, rng: random.Random, action: str, meetings: list[str]
+    ) -> None:
+        path = f"/_sim/recordings/bulk/{action}"
+        await self.sim_change(sim, rng, path, {"meeting_ids": meetings})
+        taken, becomes = RECORDING_ACTIONS[action]
+        for f in self.ledger.files.values():
+            if f.meeting in meetings and f.status in taken:
+                f.status = becomes
+        self.ledger.recording_moves[f"bulk {action}"] += 1
+
+    @staticmethod
+    async def sim_change(
+        sim: httpx.AsyncClient, rng: random.Random, path: str, body: dict[str, Any]
+    ) -> None:
+        """A change of recordings at Zoom; its notification held back 1-5 s for a share
+        ``HELD_BACK`` of them (``delay_ms``: it then reaches the bridge after later ones).
+        Answered 200: the ledger names files in a state the action takes."""
+        if rng.random() < HELD_BACK:
+            body = {**body, "delay_ms": rng.randint(1000, 5000)}
+        changed = await sim.post(path, json=body)
+        assert changed.status_code == 200, changed.text
 
     async def post_webhook(self, body: bytes) -> None:
         async with httpx.AsyncClient(base_url=self.system.bridge.url, timeout=30) as bridge:
@@ -621,8 +860,8 @@ class Soak:
 
 async def set_up(soak: Soak, rng: random.Random) -> list[str]:
     """Zoom connected, EVENTS active events of SESSIONS limited sessions each (a zoom day and a
-    day in a room per session), access for the members, a webhook endpoint at integrations
-    for enrollment changes; the members' user ids."""
+    day in a room per session; zoom days record to the cloud), access for the members, a
+    webhook endpoint at integrations for enrollment changes; the members' user ids."""
     system = soak.system
     soak.account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
     members = [f"m{i:03d}" for i in range(MEMBERS)]
@@ -639,7 +878,12 @@ async def set_up(soak: Soak, rng: random.Random) -> list[str]:
                         *(LIMITS if s < SESSIONS - 1 else IMPORT_LIMITS)
                     ),
                     "days": [
-                        zoom_day(days_from_now(date, 9), days_from_now(date, 10), soak.account_id),
+                        zoom_day(
+                            days_from_now(date, 9),
+                            days_from_now(date, 10),
+                            soak.account_id,
+                            auto_recording=True,  # Zoom completes cloud recordings only
+                        ),
                         offline_day(days_from_now(date + 1, 9), days_from_now(date + 1, 10)),
                     ],
                 }
@@ -750,7 +994,8 @@ async def check(soak: Soak) -> list[Row]:
     # first what is still on its way: Zoom's webhooks into attendance, the outboxes
     async def processed() -> int:
         """The participant webhooks the soak sent, processed (Zoom also notifies the bridge's
-        own patches and deletions: ``meeting.updated``, ``meeting.deleted``; counted below)."""
+        own patches and deletions, ``meeting.updated``, ``meeting.deleted``, and the hosts'
+        changes of meetings and recordings; counted below)."""
         got = await rows(
             bridge,
             "SELECT count(*) FROM zoom_webhook_events WHERE processed AND NOT failed "
@@ -911,6 +1156,7 @@ async def check(soak: Soak) -> list[Row]:
     received = {r.headers.get("webhook-id") for r in soak.receiver.received}
     out.append(count_row("deliveries received by the endpoint", len(sent), len(sent & received)))
     await check_days(soak, settle, out)
+    await check_recordings(soak, settle, out)
 
     out.append(
         count_row("Zoom webhooks accepted, each processed once", len(ledger.webhooks), webhooks)
@@ -1027,6 +1273,179 @@ async def check_days(soak: Soak, settle: Settle, out: list[Row]) -> None:
     )
 
 
+async def check_recordings(soak: Soak, settle: Settle, out: list[Row]) -> None:
+    """Every zoom day's recording files in catalog (its API, by their play links) are the ones
+    Zoom holds live for the day's current meeting: none in the trash, none deleted (read at
+    Zoom: a file's play link answers 200 while it is neither). A day Zoom still owes a
+    recording notification (its delivery got no answer or a 5xx during a fault, and Zoom
+    retries after 5, 20 and 60 minutes, beyond the checks' wait) may not match yet: when it
+    does not, it is counted apart, in the detail."""
+    system, ledger = soak.system, soak.ledger
+    zoom_days = sorted(d.id for d in ledger.days.values() if d.format == "zoom")
+    by_path = {f.path: f.id for f in ledger.files.values()}
+    day_of = {meeting: day for day, meeting in ledger.recorded.items()}
+
+    async def shown() -> dict[str, set[str]]:
+        """Day -> the files catalog shows (a link the soak never saw stays a link)."""
+        got: dict[str, set[str]] = {}
+        async with system.client(system.catalog, soak.admin) as cat:
+            for event in soak.events:
+                body = (await cat.get(f"/v1/events/{event.id}")).json()
+                for session in body["sessions"]:
+                    for d in session["days"]:
+                        files = (d.get("zoom") or {}).get("recordings") or []
+                        paths = (urlsplit(str(f["play_url"])).path for f in files)
+                        got[uid(d["id"])] = {by_path.get(p, p) for p in paths}
+        return got
+
+    async def held(sim: httpx.AsyncClient) -> dict[str, set[str]]:
+        """Day -> the live files of its current meeting(s) at Zoom: live meetings, less those
+        recovered and left apart (``check_days``)."""
+        sql = "SELECT zoom_meeting_id FROM zoom_meetings"
+        bridge_held = {str(z) for (z,) in await rows(system.databases["bridge"], sql)}
+        apart = ledger.recovered - bridge_held
+        got: dict[str, set[str]] = {}
+        for m in (await sim.get("/_sim/meetings")).json():
+            agenda, meeting = str(m.get("agenda") or ""), str(m["id"])
+            if m["deleted"] or meeting in apart or not agenda.startswith("day:"):
+                continue
+            files = got.setdefault(uid(agenda.removeprefix("day:")), set())
+            mine = [f for f in ledger.files.values() if f.meeting == meeting]
+            if m["has_recording"] and not mine:
+                files.add(f"a recording of meeting {meeting} the soak never saw")
+            for f in mine:
+                if (await sim.get(f.path)).status_code == 200:
+                    files.add(f.id)
+        return got
+
+    async def owed(sim: httpx.AsyncClient) -> set[str]:
+        """Days a recording notification waits for Zoom's retry of (refusals, 4xx, excepted)."""
+        days: set[str] = set()
+        for delivery in (await sim.get("/_sim/webhooks")).json():
+            status = delivery.get("status")
+            if (
+                not str(delivery["event"]).startswith("recording.")
+                or delivery["state"] != "retrying"
+                or (status is not None and status < 500)
+            ):
+                continue
+            obj = delivery["body"]["payload"]["object"]
+            if "id" in obj:  # one meeting's recording
+                meetings = [str(obj["id"])]
+            else:  # in bulk: the instances recorded
+                named = obj.get("meetings") or []
+                uuids = obj.get("meeting_uuids") or [i["meeting_uuid"] for i in named]
+                meetings = [ledger.recording_uuids.get(str(u), "") for u in uuids]
+            days.update(day_of[m] for m in meetings if m in day_of)
+        return days
+
+    in_catalog: dict[str, set[str]] = {}
+    at_zoom: dict[str, set[str]] = {}
+    off: list[str] = []
+    excused: list[str] = []
+
+    async def unmatched() -> int:
+        nonlocal in_catalog, at_zoom, off, excused
+        async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
+            at_zoom, waiting = await held(sim), await owed(sim)
+        in_catalog = await shown()
+        off = [d for d in zoom_days if in_catalog.get(d, set()) != at_zoom.get(d, set())]
+        excused = [d for d in off if d in waiting]
+        return len(off) - len(excused)
+
+    await settle(unmatched, 0)
+    moves = ledger.recording_moves
+    bulk = sum(n for kind, n in moves.items() if kind.startswith("bulk "))
+    detail = (
+        f"{moves['completed']} completed, {moves['trashed']} trashed, "
+        f"{moves['recovered']} recovered, {moves['deleted']} deleted, {bulk} in bulk"
+    )
+    if excused:
+        detail += f"; {len(excused)} owed by Zoom's retry"
+    failing = [d for d in off if d not in excused]
+    for d in failing:  # what each side holds, and the notifications that made it, for the log
+        ledger.unexpected.extend(await recordings_trail(soak, d, at_zoom.get(d, set())))
+    if failing:
+        d = failing[0]
+        shows, holds = in_catalog.get(d, set()), at_zoom.get(d, set())
+        alike, stray = len(shows & holds), len(shows - holds)
+        detail = f"day {d[:8]}: {alike} of Zoom's {len(holds)} shown, {stray} more; {detail}"
+    out.append(
+        count_row(
+            "zoom days whose recordings match Zoom's",
+            len(zoom_days) - len(excused),
+            len(zoom_days) - len(off),
+            detail,
+        )
+    )
+
+
+async def recordings_trail(soak: Soak, day: str, at_zoom: set[str]) -> list[str]:
+    """A day whose recordings do not match Zoom's: Zoom's files, the bridge's and catalog's
+    state, and the recording notifications the bridge stored for the day's meeting, in the
+    order Zoom sent them (``event_ts``), with what each named."""
+    system, ledger = soak.system, soak.ledger
+    meeting = ledger.recorded.get(day, "")
+    instances = {u for u, m in ledger.recording_uuids.items() if m == meeting}
+    lines = [f"recordings of day {day} (meeting {meeting}): Zoom holds {sorted(at_zoom)}"]
+    sql = (
+        "SELECT recordings, recordings_gone, recordings_trashed, recordings_came, "
+        "recordings_version FROM zoom_meetings WHERE day_id = :day"
+    )
+    for files, gone, trashed, came, version in await rows(system.databases["bridge"], sql, day=day):
+        shown = sorted(str(f["id"]) for f in loaded(files) or [])
+        in_trash = sorted(loaded(trashed) or {})
+        lines.append(
+            f"  bridge v{version}: {shown}; gone {loaded(gone)}; trashed {in_trash}; "
+            f"came {loaded(came)}"
+        )
+    sql = "SELECT recordings_version, recordings FROM days WHERE id = :day"
+    for version, files in await rows(system.databases["catalog"], sql, day=day):
+        lines.append(f"  catalog v{version}: {len(loaded(files) or [])} files")
+    sql = (
+        "SELECT event, processed, failed, received_at, body FROM zoom_webhook_events "
+        "WHERE event LIKE 'recording.%'"
+    )
+    trail = []
+    for event, processed, failed, received, body in await rows(system.databases["bridge"], sql):
+        parsed = loaded(body)
+        text_ = json.dumps(parsed)
+        if meeting not in text_ and not any(u in text_ for u in instances):
+            continue
+        obj = parsed.get("payload", {}).get("object", {})
+        files_named = [f.get("id") for f in obj.get("recording_files") or []]
+        named = files_named or obj.get("meetings") or obj.get("meeting_uuids")
+        trail.append(
+            (
+                int(parsed.get("event_ts") or 0),
+                f"  {parsed.get('event_ts')} {event} processed={processed} failed={failed} "
+                f"received {received}: {named}",
+            )
+        )
+    async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
+        deliveries = (await sim.get("/_sim/webhooks")).json()
+    for d in deliveries:
+        text_ = json.dumps(d["body"])
+        if not str(d["event"]).startswith("recording."):
+            continue
+        if meeting not in text_ and not any(u in text_ for u in instances):
+            continue
+        trail.append(
+            (
+                int(d["body"].get("event_ts") or 0),
+                f"  {d['body'].get('event_ts')} zoom sent {d['event']}: {d['state']}, "
+                f"status {d['status']}, attempts "
+                f"{[(a['status'], a['error'], a['at']) for a in d['attempts']]}",
+            )
+        )
+    return lines + [line for _, line in sorted(trail)]
+
+
+def loaded(value: Any) -> Any:
+    """A JSON column read with raw SQL: text on PostgreSQL, parsed where the driver parses."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -1055,6 +1474,9 @@ async def run(seconds: float, seed: int) -> int:
                         random.Random(rng.random()), (1, 4), "zoom webhook", soak.attend_once
                     ),
                     soak.every(random.Random(rng.random()), (15, 30), "zoom host", soak.host_once),
+                    soak.every(
+                        random.Random(rng.random()), (3, 8), "zoom recording", soak.record_once
+                    ),
                     soak.inject(faults, started),
                 ]
 
@@ -1084,6 +1506,9 @@ async def run(seconds: float, seed: int) -> int:
         print(f"  unexpected or unanswered: {line}")
     seconds_, what = soak.ledger.slowest
     print(f"longest wait for an answer: {seconds_:.1f} s ({what})")
+    files = Counter(f.status for f in soak.ledger.files.values())
+    moves = ", ".join(f"{k} x{n}" for k, n in sorted(soak.ledger.recording_moves.items()))
+    print(f"recordings at Zoom: {files['completed']} of {files.total()} files live; {moves}")
     print("answers: " + ", ".join(f"{k} x{n}" for k, n in sorted(soak.ledger.answers.items())))
     return 1 if failed else 0
 
