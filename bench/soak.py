@@ -568,6 +568,8 @@ class Soak:
                 purged = await sim.post(f"/_sim/meetings/{meeting}/purge")
                 assert purged.status_code == 200, purged.text
                 self.ledger.purged += 1
+                # a meeting recovered before (taken back by its day) is gone for good now
+                self.ledger.recovered.discard(meeting)
                 return
             recovered = await sim.post(f"/_sim/meetings/{meeting}/recover")
             assert recovered.status_code == 200, recovered.text
