@@ -459,8 +459,38 @@ async def test_r_zoom_7_a_late_recovery_sent_before_a_bulk_trash_brings_nothing_
     then trashes the whole recording in bulk (``recording.batch_trashed`` names the instance
     only). The late recovery, sent before the bulk trash, must not bring the file back: at
     Zoom it is in the trash. A recovery by id after all that does."""
-    await env.publish(messages.company_settings_changed(version=23, zoom_enabled=True))
-    day, zoom_id = await _day(env, "administrator", "late-recover@zoom.test", learners={})
+    zoom_id, shown, showing = await _recorded_day(env, 23, "late-recover@zoom.test")
+    files = await shown()
+    recording = f"/_sim/meetings/{zoom_id}/recording"
+    async with env.sim() as sim:
+        trashed = await sim.post(f"{recording}/trash", json={"file_ids": [files[0]]})
+        assert trashed.json()["webhook_status"] == 200
+        await env.wait(showing(2))
+        held = await sim.post(
+            f"{recording}/recover", json={"file_ids": [files[0]], "delay_ms": 1500}
+        )
+        assert held.status_code == 200
+        bulk = await sim.post("/_sim/recordings/bulk/trash", json={"meeting_ids": [zoom_id]})
+        assert bulk.json()["webhook_status"] == 200
+        await env.wait(showing(0))
+        await env.wait(lambda: recovery_processed(env, zoom_id), timeout=15)
+        assert await shown() == []  # the late recovery brought nothing back
+        await sim.post("/_sim/recordings/bulk/recover", json={"meeting_ids": [zoom_id]})
+    await env.wait(showing(3))
+
+
+Check = Callable[[], Awaitable[bool]]
+
+
+async def _recorded_day(
+    env: Env, settings_version: int, host: str
+) -> tuple[str, Callable[[], Awaitable[list[str]]], Callable[[int], Check]]:
+    """A day of a host with the administrator role whose meeting's recording completed (three
+    files, shown): its Zoom meeting id, the file ids the day shows, and a check of how many."""
+    await env.publish(
+        messages.company_settings_changed(version=settings_version, zoom_enabled=True)
+    )
+    day, zoom_id = await _day(env, "administrator", host, learners={})
     async with env.sim() as sim:
         await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
 
@@ -468,27 +498,14 @@ async def test_r_zoom_7_a_late_recovery_sent_before_a_bulk_trash_brings_nothing_
         row = await env.meeting_row(day.day_id)
         return sorted(f["id"] for f in (row.recordings if row else None) or [])
 
-    async def has(n: int) -> bool:
-        return len(await shown()) == n
+    def showing(n: int) -> Check:
+        async def has() -> bool:
+            return len(await shown()) == n
 
-    await env.wait(lambda: has(3))
-    files = await shown()
-    recording = f"/_sim/meetings/{zoom_id}/recording"
-    async with env.sim() as sim:
-        trashed = await sim.post(f"{recording}/trash", json={"file_ids": [files[0]]})
-        assert trashed.json()["webhook_status"] == 200
-        await env.wait(lambda: has(2))
-        held = await sim.post(
-            f"{recording}/recover", json={"file_ids": [files[0]], "delay_ms": 1500}
-        )
-        assert held.status_code == 200
-        bulk = await sim.post("/_sim/recordings/bulk/trash", json={"meeting_ids": [zoom_id]})
-        assert bulk.json()["webhook_status"] == 200
-        await env.wait(lambda: has(0))
-        await env.wait(lambda: recovery_processed(env, zoom_id), timeout=15)
-        assert await shown() == []  # the late recovery brought nothing back
-        await sim.post("/_sim/recordings/bulk/recover", json={"meeting_ids": [zoom_id]})
-    await env.wait(lambda: has(3))
+        return has
+
+    await env.wait(showing(3))
+    return zoom_id, shown, showing
 
 
 async def recovery_processed(env: Env, zoom_id: str) -> bool:
@@ -502,22 +519,7 @@ async def test_r_zoom_7_a_file_trashed_again_after_its_recovery_leaves_again(env
     It is a change of its own, not a re-delivery of the first (a retry re-sends the request
     as it was, ``event_ts`` included): the file leaves the day again. Found by the soak, where
     a second bulk recovery of the same meetings was taken for a duplicate."""
-    await env.publish(messages.company_settings_changed(version=24, zoom_enabled=True))
-    day, zoom_id = await _day(env, "administrator", "trash-again@zoom.test", learners={})
-    async with env.sim() as sim:
-        await sim.post(f"/_sim/meetings/{zoom_id}/recording", json={})
-
-    async def shown() -> list[str]:
-        row = await env.meeting_row(day.day_id)
-        return sorted(f["id"] for f in (row.recordings if row else None) or [])
-
-    async def has(n: int) -> bool:
-        return len(await shown()) == n
-
-    def showing(n: int) -> Callable[[], Awaitable[bool]]:
-        return lambda: has(n)
-
-    await env.wait(showing(3))
+    zoom_id, shown, showing = await _recorded_day(env, 24, "trash-again@zoom.test")
     first = (await shown())[0]
     recording = f"/_sim/meetings/{zoom_id}/recording"
     async with env.sim() as sim:
@@ -526,7 +528,7 @@ async def test_r_zoom_7_a_file_trashed_again_after_its_recovery_leaves_again(env
             assert moved.json()["webhook_status"] == 200
             await env.wait(showing(files_then))
         await sim.post("/_sim/recordings/bulk/trash", json={"meeting_ids": [zoom_id]})
-        await env.wait(lambda: has(0))
+        await env.wait(showing(0))
         for action, files_then in (("recover", 3), ("trash", 0), ("recover", 3)):
             await sim.post(f"/_sim/recordings/bulk/{action}", json={"meeting_ids": [zoom_id]})
             await env.wait(showing(files_then))
