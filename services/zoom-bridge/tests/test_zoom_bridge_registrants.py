@@ -347,7 +347,7 @@ async def test_r_zoom_3_a_meeting_recovered_before_a_new_one_is_made_is_taken_ba
     trash (``meeting.recovered``) before the day has a new one (here Zoom's daily limit holds
     the new one back): the day takes its meeting back, announced with its join link, the
     links people had work again, its seat holders are registered, and no second meeting is
-    made."""
+    made. Deleted again later, the day lets it go again."""
     account = await _account(env)
     day = env.day(account)
     await env.publish(messages.enrollment_in(day, "eva", "eva@example.com"))
@@ -391,6 +391,18 @@ async def test_r_zoom_3_a_meeting_recovered_before_a_new_one_is_made_is_taken_ba
         meetings = (await sim.get("/_sim/meetings")).json()
     made = [m for m in meetings if m["agenda"] == f"day:{day.day_id}"]
     assert [(str(m["id"]), m["deleted"]) for m in made] == [(zoom_id, False)]
+
+    # deleted again: Zoom's second meeting.deleted carries the first one's payload, only its
+    # event_ts differs; it is a deletion of its own, not a re-delivery of the first
+    async with env.sim() as sim:
+        r = await sim.post(f"/_sim/meetings/{zoom_id}/delete")
+        assert r.json()["webhook_status"] == 200
+
+    async def let_go() -> bool:
+        row = await env.meeting_row(day.day_id)
+        return row is not None and row.zoom_meeting_id != zoom_id
+
+    await env.wait(let_go)
 
 
 async def test_r_zoom_3_a_meeting_found_deleted_by_a_patch_is_taken_back_too(env: Env) -> None:
