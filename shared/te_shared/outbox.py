@@ -102,13 +102,12 @@ def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: 
     values = outbox_values(message)
     relay: OutboxRelay | None = session.info.get(_RELAY)
     handed: list[_Handed] = session.info.setdefault(_HANDED, []) if relay is not None else []
-    if relay is not None and len(handed) < relay.batch_size:
-        values["available_at"] = values["created_at"] + relay.lease
-    else:
-        relay = None
+    lease = relay.lease if relay is not None and len(handed) < relay.batch_size else None
+    if lease is not None:
+        values["available_at"] = values["created_at"] + lease
     record: Any = model(**values)  # a mapped subclass of the mixin
     session.add(record)
-    if relay is not None:
+    if lease is not None:
         handed.append(_Handed(record, values))
     else:
         mark_written(session)

@@ -324,6 +324,10 @@ def recordings_after(
     def went_at(key: str, of_instance: str | None) -> int:
         return max(gone.get(key, -1), instances_gone.get(of_instance or "", -1))
 
+    def came_at(key: str) -> int:
+        """When the file last came: shown since then, or recovered by id before it was."""
+        return max(int((files.get(key) or {}).get("at") or -1), came.get(key, -1))
+
     if event in RECORDING_CAME:
         if event == RECOVERED and not listed:  # a bulk recovery of an instance's recording
             of_instance = [
@@ -337,9 +341,8 @@ def recordings_after(
             kept = files.get(key)
             shown = item if "play_url" in item else trashed.get(key) or kept
             went = went_at(key, (shown or {}).get("instance") or instance)
-            back = max(int((kept or {}).get("at") or -1), came.get(key, -1))
-            if back >= went:
-                went = -1  # shown, or recovered by id: it came back since it last went
+            if came_at(key) >= went:
+                went = -1  # it came back since it last went
             if went > at:  # it went after this notification was sent
                 if shown is not None and kept is None:
                     gone[key] = went
@@ -361,11 +364,9 @@ def recordings_after(
             if instance is not None:
                 instances_gone[instance] = max(at, instances_gone.get(instance, at))
         for key in named:
-            kept = files.get(key)
-            if kept is not None and int(kept.get("at") or 0) > at:
+            if came_at(key) > at:
                 continue  # it came back after this notification was sent
-            if came.get(key, -1) > at:
-                continue  # recovered (by id, before it was shown) after this was sent
+            kept = files.get(key)
             came.pop(key, None)
             files.pop(key, None)
             gone[key] = max(at, gone.get(key, at))
