@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,9 +16,38 @@ from typing import Any
 
 import httpx
 
+#: where the kernel picks the local ports of outgoing connections (Linux's default if unknown)
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: the ports this process handed out, never twice
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    with contextlib.suppress(OSError, ValueError):
+        low, high = (int(n) for n in _EPHEMERAL.read_text().split())
+        return low, high
+    return 32768, 60999
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port of 127.0.0.1 free now, for a server started a moment later (its URL is handed
+    out first). Not one the kernel gives outgoing connections: a port asked of it with
+    ``bind(0)`` comes from that range, and a connection to PostgreSQL or RabbitMQ opened in
+    between may take it as its local port, and the server then fails to bind (CI saw it)."""
+    low, high = _ephemeral_range()
+    outside = range(10000, low) if low - 10000 >= 1000 else range(high + 1, 65536)
+    for _ in range(200):
+        port = random.choice(outside)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # nothing free outside the range: the kernel's pick
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
