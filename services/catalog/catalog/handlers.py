@@ -8,9 +8,10 @@ no longer exist (or of another company) are dropped.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.company.service import get_settings
@@ -59,17 +60,30 @@ async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str |
     if msg.zoom_meeting_id:
         values["meeting_zoom_id"] = msg.zoom_meeting_id
     await session.execute(
+        _meeting_statement(frozenset(values)),
+        {**values, "day": msg.day_id, "company": msg.company_id},
+    )
+
+
+@functools.cache
+def _meeting_statement(columns: frozenset[str]) -> Any:
+    """:func:`_apply_meeting`'s ``UPDATE`` of these ``columns``, built once for each set of them
+    (the day's keys and every value bound): building it for every message cost more CPU than
+    running it."""
+    version: Any = bindparam("meeting_version")
+    seq: Any = bindparam("meeting_seq")
+    return (
         update(Day)
         .where(
-            Day.id == msg.day_id,
-            Day.company_id == msg.company_id,
+            Day.id == bindparam("day"),
+            Day.company_id == bindparam("company"),
             Day.format == c.DayFormat.ZOOM.value,
             or_(
-                Day.meeting_version < msg.version,
-                and_(Day.meeting_version == msg.version, Day.meeting_seq <= msg.seq),
+                Day.meeting_version < version,
+                and_(Day.meeting_version == version, Day.meeting_seq <= seq),
             ),
         )
-        .values(**values)
+        .values({name: bindparam(name) for name in sorted(columns)})
         .execution_options(synchronize_session=False)
     )
 

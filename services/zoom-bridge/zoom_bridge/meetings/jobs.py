@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Integer, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.util import identity_key
 
-from te_shared.db import alone, is_postgres, utcnow
+from te_shared.db import alone, utcnow
 from te_shared.observability import inject_trace_context
 from zoom_bridge.models import MeetingRegistrant, ZoomAccount, ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -35,6 +36,36 @@ def take_armed_flag(session: AsyncSession) -> bool:
     return bool(session.info.pop(ARMED, False))
 
 
+@functools.cache
+def _arm_statement(dialect: str) -> Any:
+    """:func:`arm`'s upsert for the dialect, built once (``job_day``, ``job_kind``, ``due`` and
+    ``trace_context`` bind parameters): it is on the path of every change that waits for Zoom."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    jobs_table: Any = ZoomJob.__table__
+    stmt = insert(jobs_table).values(
+        day_id=bindparam("job_day"),
+        kind=bindparam("job_kind"),
+        generation=1,
+        attempts=0,
+        next_attempt_at=bindparam("due"),
+        trace_context=bindparam("trace_context"),
+        step=0,
+    )
+    table = jobs_table.c
+    return stmt.on_conflict_do_update(
+        index_elements=["day_id", "kind"],
+        set_={
+            "generation": table.generation + 1,
+            "attempts": 0,
+            "next_attempt_at": stmt.excluded.next_attempt_at,
+            "last_error": None,
+            "retry_until": None,
+            "trace_context": stmt.excluded.trace_context,
+            "step": 0,
+        },
+    )
+
+
 async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
     """Make the job due (now, or after ``delay``); a new desired state restarts the retry
     budget (and a job in passes starts again at its first). A sync never becomes due before
@@ -52,31 +83,9 @@ async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float 
     inject_trace_context(trace_context)
     # one statement, so two deliveries arming the same new job at once cannot both insert it
     # (a read-then-insert lost that race with a duplicate key, and the message went back)
-    insert = pg_insert if is_postgres(session) else sqlite_insert
-    jobs_table: Any = ZoomJob.__table__
-    stmt = insert(jobs_table).values(
-        day_id=day_id,
-        kind=kind,
-        generation=1,
-        attempts=0,
-        next_attempt_at=due,
-        trace_context=trace_context or None,
-        step=0,
-    )
-    table = jobs_table.c
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["day_id", "kind"],
-            set_={
-                "generation": table.generation + 1,
-                "attempts": 0,
-                "next_attempt_at": stmt.excluded.next_attempt_at,
-                "last_error": None,
-                "retry_until": None,
-                "trace_context": stmt.excluded.trace_context,
-                "step": 0,
-            },
-        )
+        _arm_statement(session.get_bind().dialect.name),
+        {"job_day": day_id, "job_kind": kind, "due": due, "trace_context": trace_context or None},
     )
     _forget_loaded(session, day_id, kind)
 
@@ -154,16 +163,12 @@ class Claimed:
     step: int = 0
 
 
-async def claim(
-    sessionmaker: async_sessionmaker[AsyncSession], limit: int, lease: float
-) -> list[Claimed]:
-    """Take due jobs, leasing them (``leased_until``, and ``next_attempt_at`` moves ahead) so
-    no other worker, replica or restarted bridge runs them meanwhile; a crashed worker's lease
-    simply runs out. A job armed again while leased waits for the lease to end: the holder
-    sees the new generation when it is done and lets it run. One statement (``UPDATE ... FROM``
-    the due rows taken ``FOR UPDATE SKIP LOCKED``, ``RETURNING``), one round trip: a claim is on
-    the path of every change that waits for Zoom. Oldest due first."""
-    now = utcnow()
+@functools.cache
+def _claim_statement() -> Any:
+    """:func:`claim`'s statement, built once (every value a bind parameter: ``now``, ``until``,
+    ``limit``): building it for every claim cost more CPU than running it."""
+    now: Any = bindparam("now")
+    until: Any = bindparam("until")
     due = (
         select(ZoomJob.day_id, ZoomJob.kind, ZoomJob.next_attempt_at)
         .where(
@@ -171,13 +176,11 @@ async def claim(
             or_(ZoomJob.leased_until.is_(None), ZoomJob.leased_until <= now),
         )
         .order_by(ZoomJob.next_attempt_at)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)  # rendered only where supported (PostgreSQL)
         .subquery()
     )
-    until = now + dt.timedelta(seconds=lease)
-    rows = await alone(
-        sessionmaker,
+    return (
         update(ZoomJob)
         .where(ZoomJob.day_id == due.c.day_id, ZoomJob.kind == due.c.kind)
         .values(attempts=ZoomJob.attempts + 1, next_attempt_at=until, leased_until=until)
@@ -190,7 +193,23 @@ async def claim(
             ZoomJob.trace_context,
             ZoomJob.step,
         )
-        .execution_options(synchronize_session=False),
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def claim(
+    sessionmaker: async_sessionmaker[AsyncSession], limit: int, lease: float
+) -> list[Claimed]:
+    """Take due jobs, leasing them (``leased_until``, and ``next_attempt_at`` moves ahead) so
+    no other worker, replica or restarted bridge runs them meanwhile; a crashed worker's lease
+    simply runs out. A job armed again while leased waits for the lease to end: the holder
+    sees the new generation when it is done and lets it run. One statement (``UPDATE ... FROM``
+    the due rows taken ``FOR UPDATE SKIP LOCKED``, ``RETURNING``), one round trip: a claim is on
+    the path of every change that waits for Zoom. Oldest due first."""
+    now = utcnow()
+    until = now + dt.timedelta(seconds=lease)
+    rows = await alone(
+        sessionmaker, _claim_statement(), {"now": now, "until": until, "limit": limit}
     )
     return [Claimed(*row[1:]) for row in sorted(rows, key=lambda row: (row[0], str(row[1])))]
 
@@ -208,23 +227,41 @@ def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | No
     return delay
 
 
+@functools.cache
+def _finish_statements() -> tuple[Any, Any]:
+    """:func:`finish`'s two statements, built once: the job's ``DELETE`` if it is still the
+    claimed generation (its ``generation`` returned), else the ``UPDATE`` that ends the lease."""
+    key = (ZoomJob.day_id == bindparam("job_day"), ZoomJob.kind == bindparam("job_kind"))
+    done = (
+        delete(ZoomJob)
+        .where(*key, ZoomJob.generation == bindparam("job_generation"))
+        .returning(ZoomJob.generation)
+        .execution_options(synchronize_session=False)
+    )
+    unleased = (
+        update(ZoomJob)
+        .where(*key)
+        .values(leased_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return done, unleased
+
+
+def _key(claimed: Claimed) -> dict[str, Any]:
+    return {
+        "job_day": claimed.day_id,
+        "job_kind": claimed.kind,
+        "job_generation": claimed.generation,
+    }
+
+
 async def finish(session: AsyncSession, claimed: Claimed) -> None:
     """Done, unless the job was armed again while Zoom was called: then it runs again when
     ``arm`` made it due (which may be later than now, see ``arm``). Blind statements, not a
     read first: usually the one ``DELETE``."""
-    key = (ZoomJob.day_id == claimed.day_id, ZoomJob.kind == claimed.kind)
-    gone = await session.execute(
-        delete(ZoomJob)
-        .where(*key, ZoomJob.generation == claimed.generation)
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(gone, "rowcount", 0):
-        await session.execute(
-            update(ZoomJob)
-            .where(*key)
-            .values(leased_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    done, unleased = _finish_statements()
+    if (await session.execute(done, _key(claimed))).first() is None:
+        await session.execute(unleased, _key(claimed))
     _forget_loaded(session, claimed.day_id, claimed.kind)
 
 
@@ -232,15 +269,9 @@ async def finish_alone(sessionmaker: async_sessionmaker[AsyncSession], claimed: 
     """:func:`finish` when the job's end is all there is to write: each statement on its own
     (usually the one ``DELETE``), without a transaction's ``BEGIN`` and ``COMMIT``. Nothing
     needs the two together: the ``UPDATE`` only lets a newer generation, which stays, run."""
-    key = (ZoomJob.day_id == claimed.day_id, ZoomJob.kind == claimed.kind)
-    gone = await alone(
-        sessionmaker,
-        delete(ZoomJob)
-        .where(*key, ZoomJob.generation == claimed.generation)
-        .returning(ZoomJob.generation),
-    )
-    if not gone:
-        await alone(sessionmaker, update(ZoomJob).where(*key).values(leased_until=None))
+    done, unleased = _finish_statements()
+    if not await alone(sessionmaker, done, _key(claimed)):
+        await alone(sessionmaker, unleased, _key(claimed))
 
 
 async def retry_later(

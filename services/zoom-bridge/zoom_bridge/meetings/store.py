@@ -4,11 +4,12 @@ connection), and what a method commits is what the next attempt starts from."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
@@ -34,17 +35,37 @@ from zoom_bridge.zoom.api import Meeting, Registration
 log = get_logger(__name__)
 
 
+@functools.cache
+def _snapshot_statement() -> Any:
+    """:func:`read_snapshot`'s statement, built once (``day_id`` bound)."""
+    return (
+        select(ZoomMeeting, ZoomAccount, CompanyReplica)
+        .outerjoin(ZoomAccount, ZoomAccount.id == ZoomMeeting.account_id)
+        .outerjoin(CompanyReplica, CompanyReplica.company_id == ZoomMeeting.company_id)
+        .where(ZoomMeeting.day_id == bindparam("day_id"))
+    )
+
+
+@functools.cache
+def _marker_statement() -> Any:
+    """:meth:`MeetingStore.set_marker`'s statement, built once (``marked_day`` and the three
+    ``create_*`` columns bound)."""
+    return (
+        update(ZoomMeeting)
+        .where(ZoomMeeting.day_id == bindparam("marked_day"))
+        .values(
+            create_account_id=bindparam("create_account_id"),
+            create_sent_at=bindparam("create_sent_at"),
+            create_settles_at=bindparam("create_settles_at"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
     """The day's meeting as the planner sees it (within the caller's transaction): the
     meeting, its account and its company's settings in one statement (a sync's first step)."""
-    found = (
-        await session.execute(
-            select(ZoomMeeting, ZoomAccount, CompanyReplica)
-            .outerjoin(ZoomAccount, ZoomAccount.id == ZoomMeeting.account_id)
-            .outerjoin(CompanyReplica, CompanyReplica.company_id == ZoomMeeting.company_id)
-            .where(ZoomMeeting.day_id == day_id)
-        )
-    ).one_or_none()
+    found = (await session.execute(_snapshot_statement(), {"day_id": day_id})).one_or_none()
     if found is None:
         return None
     meeting, account, company = found
@@ -175,14 +196,13 @@ class MeetingStore:
         meeting's join link)."""
         await alone(
             self.sessionmaker,
-            update(ZoomMeeting)
-            .where(ZoomMeeting.day_id == day_id)
-            .values(
-                create_account_id=marker.account_id if marker else None,
-                create_sent_at=marker.sent_at if marker else None,
-                create_settles_at=marker.settles_at if marker else None,
-            )
-            .execution_options(synchronize_session=False),
+            _marker_statement(),
+            {
+                "marked_day": day_id,
+                "create_account_id": marker.account_id if marker else None,
+                "create_sent_at": marker.sent_at if marker else None,
+                "create_settles_at": marker.settles_at if marker else None,
+            },
         )
 
     async def forget_meeting(self, day_id: uuid.UUID, *, deleted_at_zoom: bool = False) -> None:
