@@ -9,10 +9,12 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from zoom_bridge.models import WebhookEvent, ZoomAccount
 from zoom_bridge.settings import DEV_TOKEN_KEY
+from zoom_bridge.zoom.client import one_job, read_with_job
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -396,3 +398,84 @@ async def test_r_zoom_1_another_users_notice_leaves_a_user_level_connection(env:
         return await _account(env, account_id) is None
 
     await env.wait(gone)
+
+
+class _AccountReads:
+    """Counts the statements that read ``zoom_accounts`` on the bridge's engine."""
+
+    def __init__(self, env: Env) -> None:
+        self.engine = env.app.state.runtime.engine.sync_engine
+        self.count = 0
+
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM zoom_accounts" in statement:
+            self.count += 1
+
+    def __enter__(self) -> _AccountReads:
+        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def test_r_zoom_1_a_job_calls_zoom_with_the_token_read_with_its_snapshot(env: Env) -> None:
+    account_id = uuid.UUID(await env.connect("administrator", sim_user="job@zoom.test"))
+    account = await _account(env, str(account_id))
+    assert account is not None
+    zoom = env.app.state.runtime.extras["zoom"]
+    with _AccountReads(env) as reads:
+        with one_job():
+            read_with_job(account)  # as the job's snapshot does
+            assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+            assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+        assert reads.count == 0
+        # outside a job every call reads the account: a token is never kept between jobs
+        assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+        assert reads.count == 1
+        read_with_job(account)  # no job: nothing is kept
+        assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+        assert reads.count == 2
+
+
+async def test_r_zoom_1_a_token_refreshed_in_a_job_serves_the_rest_of_the_job(env: Env) -> None:
+    account_id = uuid.UUID(await env.connect("administrator", sim_user="revoked@zoom.test"))
+    account = await _account(env, str(account_id))
+    assert account is not None
+    zoom = env.app.state.runtime.extras["zoom"]
+    async with env.sim() as sim:
+        await sim.post("/_sim/tokens/expire", json={"include_refresh": False})
+        await sim.delete("/_sim/calls")
+        with one_job():
+            read_with_job(account)  # read before Zoom revoked the token
+            assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+            assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+        calls = [(c["path"], c["status"]) for c in (await sim.get("/_sim/calls")).json()]
+    # one 401 and one refresh: the second call used the refreshed token, not the job's first
+    assert calls == [
+        ("/v2/users/me", 401),
+        ("/oauth/token", 200),
+        ("/v2/users/me", 200),
+        ("/v2/users/me", 200),
+    ]
+
+
+async def test_r_zoom_1_a_token_read_with_a_job_that_is_about_to_expire_is_refreshed(
+    env: Env,
+) -> None:
+    account_id = uuid.UUID(await env.connect("administrator", sim_user="expiring@zoom.test"))
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        stored = await session.get(ZoomAccount, account_id)
+        assert stored is not None
+        stored.expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    account = await _account(env, str(account_id))
+    assert account is not None
+    zoom = env.app.state.runtime.extras["zoom"]
+    async with env.sim() as sim:
+        await sim.delete("/_sim/calls")
+        with one_job():
+            read_with_job(account)
+            assert (await zoom.call(account_id, "GET", "/users/me")).status_code == 200
+        calls = [(c["path"], c["status"]) for c in (await sim.get("/_sim/calls")).json()]
+    assert calls == [("/oauth/token", 200), ("/v2/users/me", 200)]

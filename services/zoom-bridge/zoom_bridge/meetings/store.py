@@ -31,6 +31,7 @@ from zoom_bridge.models import (
 )
 from zoom_bridge.settings import ZoomBridgeSettings
 from zoom_bridge.zoom.api import Meeting, Registration
+from zoom_bridge.zoom.client import read_with_job
 
 log = get_logger(__name__)
 
@@ -71,6 +72,8 @@ async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | 
     meeting, account, company = found
     connected = account is not None and account.company_id == meeting.company_id
     role = account.role if account is not None and connected else None
+    if account is not None and role:
+        read_with_job(account)  # the job's calls on it need not read its token again
     marker = None
     if meeting.create_account_id is not None:
         marker = Marker(
@@ -353,6 +356,8 @@ class MeetingStore:
                 and account.company_id == meeting.company_id
                 and not account.needs_reconnect
             )
+            if account is not None and usable:
+                read_with_job(account)
             seats = await session.execute(
                 select(Enrollment.enrollment_id, Enrollment.email).where(
                     Enrollment.company_id == meeting.company_id,

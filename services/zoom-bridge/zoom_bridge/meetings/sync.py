@@ -51,6 +51,7 @@ from zoom_bridge.zoom.client import (
     ZoomFatal,
     ZoomNotFound,
     ZoomRetryable,
+    one_job,
 )
 
 log = get_logger(__name__)
@@ -79,6 +80,10 @@ class Syncer:
         return max(self.settings.zoom_create_settle_seconds, self.settings.zoom_http_timeout)
 
     async def run(self, claimed: jobs.Claimed) -> None:
+        with one_job():
+            await self._run(claimed)
+
+    async def _run(self, claimed: jobs.Claimed) -> None:
         try:
             if claimed.kind == jobs.SYNC:
                 await self._sync(claimed)

@@ -8,9 +8,11 @@ Errors are classified for the retry policy: :class:`ZoomRetryable` (429 with its
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -173,6 +175,33 @@ def _fresh(account: ZoomAccount) -> bool:
     )
 
 
+#: the accounts a job read with its snapshot, by id (:func:`one_job`, :func:`read_with_job`)
+_READ_WITH_JOB: ContextVar[dict[Any, ZoomAccount] | None] = ContextVar(
+    "zoom_accounts_read_with_job", default=None
+)
+
+
+@contextlib.contextmanager
+def one_job() -> Iterator[None]:
+    """The scope of one job: an account read with its snapshot (:func:`read_with_job`) lends
+    its access token to the job's Zoom calls, which then need no read of their own (a round
+    trip on the path of every new meeting's join link). The token is the one read with the
+    snapshot that decided the calls, as fresh as an unlocked read made just before the call;
+    one about to expire is still refreshed first, and a refresh during the job replaces it."""
+    scope = _READ_WITH_JOB.set({})
+    try:
+        yield
+    finally:
+        _READ_WITH_JOB.reset(scope)
+
+
+def read_with_job(account: ZoomAccount) -> None:
+    """``account`` was just read with the running job's snapshot (nothing outside a job)."""
+    known = _READ_WITH_JOB.get()
+    if known is not None:
+        known[account.id] = account
+
+
 class ZoomClient:
     def __init__(
         self,
@@ -282,9 +311,14 @@ class ZoomClient:
         now and for every later call, without asking Zoom, until the same Zoom user is
         connected again.
 
-        The common case, a token still fresh, is one unlocked read (one round trip); only a
-        refresh takes the row's lock."""
+        The common case, a token still fresh, is one unlocked read (one round trip), or none
+        in a job whose snapshot read the account (:func:`one_job`); only a refresh takes the
+        row's lock."""
         if not force:
+            known = (_READ_WITH_JOB.get() or {}).get(account_id)
+            if known is not None and not known.needs_reconnect and _fresh(known):
+                assert known.access_token_enc is not None
+                return self.cipher.decrypt(known.access_token_enc)
             async with read_only(self.sessionmaker) as session:
                 account = await session.get(ZoomAccount, account_id)
                 if account is None:
@@ -309,6 +343,7 @@ class ZoomClient:
                     refused = exc  # nothing was changed: this transaction writes nothing
             if refused is None:
                 assert account.access_token_enc is not None
+                read_with_job(account)  # a token refreshed during a job is the job's from now
                 return self.cipher.decrypt(account.access_token_enc)
         return await self._refused(account_id, used, refused)
 
@@ -322,6 +357,7 @@ class ZoomClient:
             replaced = account.refresh_token_enc != used and account.access_token_enc is not None
             if replaced and not account.needs_reconnect:
                 assert account.access_token_enc is not None
+                read_with_job(account)
                 return self.cipher.decrypt(account.access_token_enc)
             if not account.needs_reconnect:
                 account.needs_reconnect = True
