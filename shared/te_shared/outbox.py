@@ -286,7 +286,9 @@ class OutboxRelay:
         sessionmaker are leased to this relay and handed to it on commit: it publishes them
         without a claim (a statement, and on a quiet service a cold round trip, on the way of
         every message). Only the relay that publishes for this process may take them."""
-        self._sessionmaker.configure(info={_RELAY: self})
+        self._sessionmaker.configure(
+            info={**(self._sessionmaker.kw.get("info") or {}), _RELAY: self}
+        )
 
     def hand(self, rows: Sequence[_Claimed]) -> None:
         """Rows committed leased to this relay: publish them now. What it holds is bounded

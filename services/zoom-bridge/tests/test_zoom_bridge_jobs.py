@@ -121,3 +121,95 @@ async def test_r_zoom_8_finish_in_a_session_that_read_the_job_leaves_no_stale_co
         again = await session.get(ZoomJob, (day_id, jobs.SYNC))
         assert again is not None
         assert (again.generation, again.leased_until) == (1, None)
+
+
+@pytest.fixture
+async def handing(
+    factory: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """The sessionmaker of a process whose worker takes jobs handed over (as the service's)."""
+    jobs.hand_over_to_worker(factory, LEASE)
+    return factory
+
+
+async def arm_handing(
+    factory: async_sessionmaker[AsyncSession], day_id: uuid.UUID, delay: float = 0.0
+) -> list[jobs.Claimed]:
+    """Arm as a day message's handler does; what its commit hands to the worker."""
+    async with factory() as session:
+        async with session.begin():
+            await jobs.arm(session, day_id, jobs.SYNC, delay, hand_over=True)
+        return jobs.take_handed(session)
+
+
+async def test_r_zoom_8_a_job_handed_to_the_worker_is_leased_to_it_and_never_claimed(
+    handing: async_sessionmaker[AsyncSession],
+) -> None:
+    day_id = uuid.uuid4()
+    [handed] = await arm_handing(handing, day_id)
+    assert (handed.day_id, handed.kind, handed.generation, handed.attempts) == (
+        day_id,
+        jobs.SYNC,
+        1,
+        1,
+    )
+    assert await claim(handing) == []  # no other worker or replica runs it meanwhile
+    async with handing() as session, session.begin():
+        await jobs.finish(session, handed)
+    async with handing() as session:
+        assert await session.get(ZoomJob, (day_id, jobs.SYNC)) is None
+
+
+async def test_r_zoom_8_a_job_another_worker_runs_is_not_handed_over(
+    handing: async_sessionmaker[AsyncSession],
+) -> None:
+    day_id = uuid.uuid4()
+    await arm(handing, day_id)
+    [running] = await claim(handing)  # another worker calls Zoom for the day
+    assert await arm_handing(handing, day_id) == []  # a new state arrives meanwhile
+    assert await claim(handing) == []
+    async with handing() as session, session.begin():
+        await jobs.finish(session, running)
+    [after] = await claim(handing)  # the new state runs once that worker is done
+    assert after.generation == running.generation + 1
+
+
+async def test_r_zoom_8_a_job_handed_to_a_worker_that_died_runs_once_its_lease_ran_out(
+    handing: async_sessionmaker[AsyncSession],
+) -> None:
+    day_id = uuid.uuid4()
+    [handed] = await arm_handing(handing, day_id)
+    async with handing() as session, session.begin():  # the process died: the lease runs out
+        job = await session.get(ZoomJob, (day_id, jobs.SYNC))
+        assert job is not None
+        assert job.leased_until is not None
+        job.leased_until = job.next_attempt_at = job.leased_until.replace(year=2000)
+    [taken_over] = await claim(handing)
+    assert (taken_over.day_id, taken_over.generation) == (day_id, handed.generation)
+    # handed again while another worker runs it: not handed, it runs after that worker
+    assert await arm_handing(handing, day_id) == []
+
+
+async def test_r_zoom_8_jobs_a_stopping_worker_did_not_run_are_due_at_once(
+    handing: async_sessionmaker[AsyncSession],
+) -> None:
+    day_ids = [uuid.uuid4(), uuid.uuid4()]
+    handed = [job for day_id in day_ids for job in await arm_handing(handing, day_id)]
+    assert len(handed) == 2
+    await jobs.release(handing, handed)
+    assert sorted(job.day_id for job in await claim(handing)) == sorted(day_ids)
+
+
+async def test_r_zoom_8_only_a_job_due_now_with_a_worker_here_is_handed_over(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    no_worker = uuid.uuid4()  # no worker in this process: armed as usual
+    assert await arm_handing(factory, no_worker) == []
+    assert [job.day_id for job in await claim(factory)] == [no_worker]
+    jobs.hand_over_to_worker(factory, LEASE)
+    later = uuid.uuid4()  # due later (a retry's delay, an unanswered create settling)
+    assert await arm_handing(factory, later, delay=60.0) == []
+    async with factory() as session:
+        job = await session.get(ZoomJob, (later, jobs.SYNC))
+        assert job is not None
+        assert job.leased_until is None

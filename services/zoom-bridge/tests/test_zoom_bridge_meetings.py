@@ -17,6 +17,7 @@ from sqlalchemy import select
 from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import zoom_time
+from zoom_bridge.meetings import jobs
 from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.client import ZoomRetryable
 
@@ -34,6 +35,37 @@ async def _calls(env: Env, method: str, prefix: str) -> list[dict[str, object]]:
     async with env.sim() as sim:
         calls = (await sim.get("/_sim/calls")).json()
     return [x for x in calls if x["method"] == method and str(x["path"]).startswith(prefix)]
+
+
+async def test_r_zoom_3_a_day_messages_job_goes_to_the_worker_as_it_commits_unclaimed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync job a day message arms is handed to this process's worker when the message's
+    transaction commits: the meeting is made without a claim on the way (a statement, on the
+    path of every new meeting's join link)."""
+    account = await _account(env, "handed@zoom.test")
+    worker = env.app.state.runtime.extras["worker"]
+    handed: list[uuid.UUID] = []
+    claimed: list[tuple[uuid.UUID, str]] = []
+    hand, claim = worker.hand, jobs.claim
+
+    def hand_and_note(job: jobs.Claimed) -> None:
+        handed.append(job.day_id)
+        hand(job)
+
+    async def claim_and_note(*args: Any, **kwargs: Any) -> list[jobs.Claimed]:
+        found = await claim(*args, **kwargs)
+        claimed.extend((job.day_id, job.kind) for job in found)
+        return found
+
+    monkeypatch.setattr(worker, "hand", hand_and_note)
+    monkeypatch.setattr(jobs, "claim", claim_and_note)
+    day = env.day(account)
+    await env.publish(day)
+    row = await env.created(day.day_id)
+    assert row.join_url
+    assert handed == [day.day_id]
+    assert (day.day_id, jobs.SYNC) not in claimed  # (its registrants job is claimed)
 
 
 async def test_r_zoom_3_scheduled_day_gets_one_meeting_even_when_redelivered(env: Env) -> None:

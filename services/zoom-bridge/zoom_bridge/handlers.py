@@ -79,7 +79,8 @@ async def _arm_if_needed(session: AsyncSession, meeting: ZoomMeeting) -> None:
     )
     # the job table is read only when nothing else says so: not on a zoom day's path
     if zoom_has_work or await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None:
-        await jobs.arm(session, meeting.day_id, jobs.SYNC)
+        # handed to this process's worker as the message's transaction commits: no claim
+        await jobs.arm(session, meeting.day_id, jobs.SYNC, hand_over=True)
 
 
 @consumers.handler(c.DayScheduled)

@@ -57,6 +57,8 @@ class Worker:
         self._pruned_at: float | None = None
         #: when the worker began waiting for a lull to process stored webhooks in
         self._lull_since: float | None = None
+        #: jobs committed leased to this worker (:meth:`hand`), to run without a claim
+        self._handed: list[jobs.Claimed] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="zoom-worker")
@@ -66,6 +68,16 @@ class Worker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        handed, self._handed = self._handed, []
+        if handed:  # not run: due again at once for any worker, not when the lease runs out
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(jobs.release(self.sessionmaker, handed), timeout=5)
+
+    def hand(self, claimed: jobs.Claimed) -> None:
+        """A job committed leased to this worker (:func:`jobs.arm` with ``hand_over``): run it
+        now, without claiming it."""
+        self._handed.append(claimed)
+        self.wake.set()
 
     def nudge(self, *kinds: str) -> None:
         """Work of these kinds (:data:`WEBHOOKS`, :data:`JOBS`; all when none named) was just
@@ -74,7 +86,7 @@ class Worker:
         self.wake.set()
 
     def _job_waits(self) -> bool:
-        return JOBS in self._nudged
+        return JOBS in self._nudged or bool(self._handed)
 
     def _take_nudged(self) -> set[str]:
         kinds, self._nudged = self._nudged, set()
@@ -125,6 +137,10 @@ class Worker:
         Returns the kinds that had work."""
         busy: set[str] = set()
         await self.prune()
+        if self._handed:  # handed over: run now, whatever was asked for
+            busy.add(JOBS)
+        while self._handed:  # one at a time: those not run yet are released if it stops
+            await self._run([self._handed.pop(0)])
         if JOBS in kinds and await self._jobs():
             busy.add(JOBS)
         if WEBHOOKS in kinds:
@@ -156,6 +172,11 @@ class Worker:
     async def _jobs(self) -> bool:
         """Claim and run up to ten due jobs; False when none was due."""
         claimed = await jobs.claim(self.sessionmaker, 10, self.settings.zoom_job_lease_seconds)
+        await self._run(claimed)
+        return bool(claimed)
+
+    async def _run(self, claimed: list[jobs.Claimed]) -> None:
+        """Run jobs leased to this worker, one after the other."""
         for job in claimed:
             token = attach_trace_context(job.trace_context or {})
             try:
@@ -177,7 +198,6 @@ class Worker:
                 # what the job announced (a join link) went to the relay as it committed
                 # (handed over): it goes out now, not after the rest of the claimed jobs
                 detach(token)
-        return bool(claimed)
 
 
 async def start_worker(runtime: Runtime) -> None:
@@ -198,8 +218,12 @@ async def start_worker(runtime: Runtime) -> None:
     runtime.extras["wake"] = worker.nudge
 
     def wake_on_new_job(session: AsyncSession) -> None:
+        for claimed in jobs.take_handed(session):
+            worker.hand(claimed)
         if jobs.take_armed_flag(session):
             worker.nudge(JOBS)
+
+    jobs.hand_over_to_worker(worker.sessionmaker, settings.zoom_job_lease_seconds)
 
     runtime.commit_hooks.append(wake_on_new_job)
     runtime.commit_hooks.append(webhook_secrets.after_commit)

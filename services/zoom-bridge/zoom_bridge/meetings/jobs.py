@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, delete, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,18 +30,53 @@ REGISTRANTS = "registrants"
 
 
 ARMED = "zoom_job_armed"
+#: session info: the lease (seconds) of a job handed over to this process's worker (set on
+#: the sessionmaker by the worker, :func:`hand_over_to_worker`)
+WORKER_LEASE = "zoom_job_worker_lease"
+#: session info: the jobs armed leased to this process's worker, to hand to it on commit
+HANDED = "zoom_jobs_handed"
 
 
 def take_armed_flag(session: AsyncSession) -> bool:
     return bool(session.info.pop(ARMED, False))
 
 
+def take_handed(session: AsyncSession) -> list[Claimed]:
+    """The jobs ``session`` armed leased to this process's worker (:func:`arm` with
+    ``hand_over``), once its transaction committed: they are the worker's to run, unclaimed."""
+    handed: list[Claimed] = session.info.pop(HANDED, [])
+    return handed
+
+
+def hand_over_to_worker(sessionmaker: async_sessionmaker[AsyncSession], lease: float) -> None:
+    """From now on :func:`arm` with ``hand_over`` in sessions of ``sessionmaker`` writes the
+    job leased to this process's worker (for ``lease`` seconds) and hands it over on commit."""
+    info = dict(sessionmaker.kw.get("info") or {})
+    info[WORKER_LEASE] = lease
+    sessionmaker.configure(info=info)
+
+
+def _arm_statement(dialect: str, hand_over: bool) -> Any:
+    return _arm_statements(dialect)[hand_over]
+
+
 @functools.cache
-def _arm_statement(dialect: str) -> Any:
-    """:func:`arm`'s upsert for the dialect, built once (``job_day``, ``job_kind``, ``due`` and
-    ``trace_context`` bind parameters): it is on the path of every change that waits for Zoom."""
+def _arm_statements(dialect: str) -> tuple[Any, Any]:
+    """:func:`arm`'s upserts for the dialect, built once (every value bound: ``job_day``,
+    ``job_kind``, ``due``, ``trace_context``; the second also ``now`` and ``until``): they are
+    on the path of every change that waits for Zoom. The first makes the job due; the second,
+    for a job handed over, leases it to this process's worker until ``until`` unless another
+    worker holds it now (then it is made due, as the first does), and returns what a claim
+    would, with its lease."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     jobs_table: Any = ZoomJob.__table__
+    table = jobs_table.c
+    renewed = {
+        "generation": table.generation + 1,
+        "last_error": None,
+        "retry_until": None,
+        "step": 0,
+    }
     stmt = insert(jobs_table).values(
         day_id=bindparam("job_day"),
         kind=bindparam("job_kind"),
@@ -51,42 +86,91 @@ def _arm_statement(dialect: str) -> Any:
         trace_context=bindparam("trace_context"),
         step=0,
     )
-    table = jobs_table.c
-    return stmt.on_conflict_do_update(
+    due = stmt.on_conflict_do_update(
         index_elements=["day_id", "kind"],
         set_={
-            "generation": table.generation + 1,
+            **renewed,
             "attempts": 0,
             "next_attempt_at": stmt.excluded.next_attempt_at,
-            "last_error": None,
-            "retry_until": None,
             "trace_context": stmt.excluded.trace_context,
-            "step": 0,
         },
     )
+    until: Any = bindparam("until", type_=table.leased_until.type)
+    leased = insert(jobs_table).values(
+        day_id=bindparam("job_day"),
+        kind=bindparam("job_kind"),
+        generation=1,
+        attempts=1,
+        next_attempt_at=until,
+        leased_until=until,
+        trace_context=bindparam("trace_context"),
+        step=0,
+    )
+    free = or_(table.leased_until.is_(None), table.leased_until <= bindparam("now"))
+    handed = leased.on_conflict_do_update(
+        index_elements=["day_id", "kind"],
+        set_={
+            **renewed,
+            "attempts": case((free, 1), else_=0),
+            "next_attempt_at": case((free, until), else_=bindparam("due")),
+            "leased_until": case((free, until), else_=table.leased_until),
+            "trace_context": leased.excluded.trace_context,
+        },
+    ).returning(table.generation, table.attempts, table.leased_until)
+    return due, handed
 
 
-async def arm(session: AsyncSession, day_id: uuid.UUID, kind: str, delay: float = 0.0) -> None:
+async def arm(
+    session: AsyncSession,
+    day_id: uuid.UUID,
+    kind: str,
+    delay: float = 0.0,
+    *,
+    hand_over: bool = False,
+) -> None:
     """Make the job due (now, or after ``delay``); a new desired state restarts the retry
     budget (and a job in passes starts again at its first). A sync never becomes due before
     an unanswered create settles (``create_settles_at``): until then Zoom may still be making
-    the meeting, and a lookup would miss it and create a second one."""
-    due = utcnow() + dt.timedelta(seconds=delay)
+    the meeting, and a lookup would miss it and create a second one.
+
+    With ``hand_over``, where this process runs the worker (:func:`hand_over_to_worker`), a
+    job due now is written leased to that worker and handed to it once the transaction
+    commits (:func:`take_handed`): it runs without a claim (a statement on the path of every
+    new meeting's join link). The lease is a claim's: if the process dies first, the job runs
+    once the lease ran out, as a claimed one would. Only for a transaction that arms it
+    outside any savepoint (a rolled-back savepoint would leave a job handed over that the
+    database never leased), such as a consumer's: the day messages' handlers."""
+    now = utcnow()
+    due = now + dt.timedelta(seconds=delay)
     if kind == SYNC:
         meeting = await session.get(ZoomMeeting, day_id)
         settles = meeting.create_settles_at if meeting is not None else None
         if meeting is not None and meeting.create_account_id is not None and settles:
             due = max(due, settles)
-    if due <= utcnow():
-        session.info[ARMED] = True  # the worker is woken once this transaction commits
     trace_context: dict[str, str] = {}
     inject_trace_context(trace_context)
+    values = {
+        "job_day": day_id,
+        "job_kind": kind,
+        "due": due,
+        "trace_context": trace_context or None,
+    }
+    lease: float | None = session.info.get(WORKER_LEASE) if hand_over else None
+    dialect = session.get_bind().dialect.name
     # one statement, so two deliveries arming the same new job at once cannot both insert it
     # (a read-then-insert lost that race with a duplicate key, and the message went back)
-    await session.execute(
-        _arm_statement(session.get_bind().dialect.name),
-        {"job_day": day_id, "job_kind": kind, "due": due, "trace_context": trace_context or None},
-    )
+    if lease is None or due > now:
+        if due <= now:
+            session.info[ARMED] = True  # the worker is woken once this transaction commits
+        await session.execute(_arm_statement(dialect, False), values)
+    else:
+        until = now + dt.timedelta(seconds=lease)
+        statement = _arm_statement(dialect, True)
+        row = (await session.execute(statement, {**values, "now": now, "until": until})).one()
+        if row.leased_until == until:  # leased to this worker: handed over on commit
+            claimed = Claimed(day_id, kind, row.generation, row.attempts, trace_context or None)
+            session.info.setdefault(HANDED, []).append(claimed)
+        # else another worker runs it now, and runs it again when it is done (a new generation)
     _forget_loaded(session, day_id, kind)
 
 
@@ -212,6 +296,19 @@ async def claim(
         sessionmaker, _claim_statement(), {"now": now, "until": until, "limit": limit}
     )
     return [Claimed(*row[1:]) for row in sorted(rows, key=lambda row: (row[0], str(row[1])))]
+
+
+async def release(sessionmaker: async_sessionmaker[AsyncSession], handed: list[Claimed]) -> None:
+    """Jobs handed over to a worker that stops before running them: due again now, for any
+    worker (rather than once their lease ran out)."""
+    for job in handed:
+        await alone(
+            sessionmaker,
+            update(ZoomJob)
+            .where(ZoomJob.day_id == job.day_id, ZoomJob.kind == job.kind)
+            .values(leased_until=None, next_attempt_at=utcnow())
+            .execution_options(synchronize_session=False),
+        )
 
 
 def backoff(settings: ZoomBridgeSettings, attempts: int, retry_after: float | None) -> float:
