@@ -19,7 +19,8 @@ from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from te_testing.infra import use_sqlite
-from zoom_bridge.meetings import attendance
+from zoom_bridge.meetings import attendance, jobs
+from zoom_bridge.meetings.store import MeetingStore
 from zoom_bridge.models import (
     AttendanceSegment,
     CompanyReplica,
@@ -1161,3 +1162,40 @@ async def test_r_zoom_3_a_meeting_its_host_moves_at_zoom_is_moved_back_once(env:
     row = await env.meeting_row(day.day_id)
     assert row is not None
     assert (row.status, row.synced_version) == ("created", row.version)
+
+
+@pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time")
+async def test_r_zoom_3_a_job_storing_what_zoom_did_waits_for_a_webhook_on_the_meeting(
+    env: Env,
+) -> None:
+    """R-ZOOM-3: the day's meeting is deleted at Zoom (its webhook processed by one worker)
+    while a job of the day's stores what Zoom answered (another worker or replica). The job
+    waits for the webhook's transaction and writes after it, announcing with the next ``seq``:
+    unlocked, it read the row as it was, announced the same ``seq`` as the webhook (catalog
+    keeps whichever it consumes last) and wrote its links over the webhook's."""
+    day, _ = await _day(env, "administrator", "race@zoom.test", learners={})
+    runtime = env.app.state.runtime
+    worker = runtime.extras["worker"]
+    store = MeetingStore(runtime.session_factory(), env.settings(), worker.zoom.cipher)
+    snap = await store.snapshot(day.day_id)
+    assert snap is not None
+    kinds: tuple[type[c.MeetingData], ...] = (c.MeetingCreated, c.MeetingDeleted, c.MeetingUpdated)
+    await worker.stop()  # this test is both workers
+    try:
+        async with runtime.session_factory()() as first, first.begin():
+            meeting = await first.get(ZoomMeeting, day.day_id)
+            assert meeting is not None
+            at = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+            await service._deleted_at_zoom(first, meeting, at)  # forgotten, announced
+            claimed = jobs.Claimed(day.day_id, jobs.SYNC, generation=0, attempts=1)
+            late = asyncio.create_task(store.save(claimed, snap, updated=True))
+            await asyncio.sleep(0.3)
+            assert not late.done(), "the job did not wait for the webhook's transaction"
+        await late
+    finally:
+        worker.start()
+    seqs = {
+        kind: [m["seq"] for m in await env.outbox(kind.routing_key, day.day_id)] for kind in kinds
+    }
+    # made, deleted at Zoom, then what the job stored: three announcements, one after another
+    assert seqs == {c.MeetingCreated: [1], c.MeetingDeleted: [2], c.MeetingUpdated: [3]}

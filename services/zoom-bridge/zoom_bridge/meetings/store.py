@@ -164,7 +164,7 @@ class MeetingStore:
                 budget_seconds=self.settings.zoom_retry_budget_seconds,
                 waited_as_asked=True,
             )
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            meeting = await locked(session, claimed.day_id)
             if meeting is not None and claimed.kind == jobs.SYNC:
                 meeting.error = reason
                 if meeting.zoom_meeting_id is None and meeting.desired == "present":
@@ -175,7 +175,7 @@ class MeetingStore:
         """The job ends; a ``sync`` job's meeting is failed with the reason, visibly
         (R-ZOOM-8). A later change of the day, or the admin's retry, arms it again."""
         async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            meeting = await locked(session, claimed.day_id)
             if meeting is not None and claimed.kind == jobs.SYNC:
                 meeting.status = c.MeetingStatus.FAILED.value
                 meeting.error = reason
@@ -213,7 +213,7 @@ class MeetingStore:
         Zoom says it deleted (its host did, the notification lost) is remembered as gone, as
         :func:`forget_gone` does."""
         async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
+            meeting = await locked(session, day_id)
             if meeting is not None:
                 if deleted_at_zoom:
                     _remember_gone(session, meeting)
@@ -223,7 +223,7 @@ class MeetingStore:
         """Zoom says the day's meeting does not exist (deleted at Zoom): forget it and arm the
         day's sync, which creates it again."""
         async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
+            meeting = await locked(session, day_id)
             if meeting is None or meeting.zoom_meeting_id != zoom_meeting_id:
                 return
             await forget_gone(session, meeting)
@@ -242,7 +242,7 @@ class MeetingStore:
         with an unanswered create behind it (``uncertain``), that create stays marked and the
         ``verify`` job is armed to delete any second meeting it makes later."""
         async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            meeting = await locked(session, claimed.day_id)
             if meeting is None:
                 return
             meeting.error = None
@@ -324,7 +324,7 @@ class MeetingStore:
             if again_in is not None:
                 await jobs.next_step(session, claimed, again_in)
                 return
-            meeting = await session.get(ZoomMeeting, claimed.day_id)
+            meeting = await locked(session, claimed.day_id)
             job = await session.get(ZoomJob, (claimed.day_id, claimed.kind))
             current = job is not None and job.generation == claimed.generation
             if meeting is not None and current and meeting.create_sent_at == unanswered.sent_at:
@@ -387,7 +387,7 @@ class MeetingStore:
     async def set_registration(self, day_id: uuid.UUID, zoom_meeting_id: str, on: bool) -> None:
         """The meeting takes registrants (or no longer does), as Zoom was just told."""
         async with self.sessionmaker() as session, session.begin():
-            meeting = await session.get(ZoomMeeting, day_id)
+            meeting = await locked(session, day_id)
             if meeting is not None and meeting.zoom_meeting_id == zoom_meeting_id:
                 meeting.registration = on
 
@@ -426,6 +426,23 @@ class MeetingStore:
                         MeetingRegistrant.zoom_registrant_id == item.registrant_id,
                     )
                 )
+
+
+async def locked(session: AsyncSession, day_id: uuid.UUID) -> ZoomMeeting | None:
+    """The day's meeting, its row locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL). Every change of what the bridge holds of a meeting (its links, status, the
+    ``seq`` of its announcements) is read and written under this lock, whichever worker or
+    replica makes it: a job storing what Zoom did, a webhook telling what someone did at Zoom.
+    Unlocked, two of them read the same row, and the second to commit wrote over the first
+    (two announcements with one ``seq``, of which catalog keeps whichever it consumes last)."""
+    return await session.get(ZoomMeeting, day_id, with_for_update=True)
+
+
+async def lock(session: AsyncSession, meeting: ZoomMeeting) -> None:
+    """``meeting``, read before without a lock, read again locked (see :func:`locked`); what
+    the session changed so far is written first, or the read would drop it."""
+    await session.flush()
+    await session.refresh(meeting, with_for_update=True)
 
 
 async def forget_gone(session: AsyncSession, meeting: ZoomMeeting) -> None:

@@ -516,6 +516,7 @@ async def _updated_at_zoom(
     registration) while the day is still to be held, the day's sync patches it back (the day's
     time is the one users see, and Zoom mails registrants the meeting's). The bridge's own
     patches notify too and move nothing, so they change nothing (no ping-pong)."""
+    await store.lock(session, meeting)  # a job of the day's may be storing what Zoom did
     if not _kept_by_the_bridge(meeting):
         return
     snap = await store.read_snapshot(session, meeting.day_id)
@@ -560,6 +561,7 @@ async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting, at: int)
     day), or the deleted meeting is no longer the stored one (a duplicate, a day moved to
     another account), and nothing is done. A deletion sent before a recovery already applied
     (Zoom delivers in no order) changes nothing: the meeting is back."""
+    await store.lock(session, meeting)  # a job of the day's may be storing what Zoom did
     if not rules.notified_after(at, meeting.presence_notified_at):
         log.info("zoom_meeting_deleted_before_recovered", day_id=str(meeting.day_id))
         return
@@ -594,6 +596,7 @@ async def _recovered_at_zoom(
     changes nothing."""
     at = _event_ts(event)
     if current is not None:
+        await store.lock(session, current)
         if rules.notified_after(at, current.presence_notified_at):
             current.presence_notified_at = at
         return
@@ -601,6 +604,7 @@ async def _recovered_at_zoom(
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_RECOVERED)
         return
+    await store.lock(session, meeting)
     if not rules.notified_after(at, meeting.presence_notified_at):
         log.info("zoom_meeting_recovered_before_deleted", day_id=str(meeting.day_id))
         return
@@ -638,6 +642,8 @@ async def _purged_at_zoom(
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_PURGED)
         return
+    if current is None:
+        await store.lock(session, meeting)
     if meeting.gone_zoom_meeting_id == zoom_id:
         meeting.gone_zoom_meeting_id = meeting.gone_account_id = None
         log.info("zoom_meeting_purged_at_zoom", day_id=str(meeting.day_id))
@@ -781,8 +787,7 @@ async def _apply_recordings(
     # one change of the day's recordings at a time (two workers, two notifications): the row
     # is read again, locked; what this batch changed on it is written first, or the read
     # would drop it (a meeting.ended, or another recording change, before this one)
-    await session.flush()
-    await session.refresh(meeting, with_for_update=True)
+    await store.lock(session, meeting)
     before = rules.Recordings(
         tuple(meeting.recordings or []),
         dict(meeting.recordings_gone or {}),
