@@ -276,13 +276,11 @@ class TestOutbox:
         the next wake (or its poll) instead of claiming again at once and finding nothing. A
         commit that wakes it while a batch is in flight is claimed at once, not at the poll."""
         ns = fresh_rabbit
-        claims: list[int] = []
 
-        class CountingRelay(OutboxRelay):
+        class CountingRelay(CountingClaims):
             async def _claim(self) -> list[Any]:
                 rows = await super()._claim()
-                claims.append(len(rows))
-                if len(claims) == 1:  # while the first batch is in flight, another commit
+                if len(self.claims) == 1:  # while the first batch is in flight, another commit
                     async with unit_of_work(sm) as session:
                         add_message(session, Outbox, settings_message("during-batch"))
                     self.wake()
@@ -300,13 +298,13 @@ class TestOutbox:
                     await eventually(lambda: effects_is(sm, "during-batch", 1), interval=0.05)
                     await eventually(lambda: effects_is(sm, "first", 1), interval=0.05)
                     await asyncio.sleep(0.3)
-                    assert claims == [1, 1]  # no empty claim after either batch
+                    assert relay.claims == [1, 1]  # no empty claim after either batch
                     async with unit_of_work(sm) as session:
                         add_message(session, Outbox, settings_message("later"))
                     relay.wake()
                     await eventually(lambda: effects_is(sm, "later", 1), interval=0.05)
                     await asyncio.sleep(0.3)
-                    assert claims == [1, 1, 1]
+                    assert relay.claims == [1, 1, 1]
                 finally:
                     await relay.stop()
             assert await unsent(sm) == 0

@@ -3,6 +3,8 @@ recording play link with its passcode and the kinds of recording files."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -115,5 +117,9 @@ def test_a_second_change_with_the_same_payload_is_not_a_duplicate(
     signer = Signer(app=True)
     first = {"event": event, "event_ts": 1000, "payload": payload}
     again = {**first, "event_ts": 2000}
-    assert digest(first, signer) == digest(dict(first), signer)  # a retry
+    # a retry: the same request again, parsed afresh (its keys in another order, say)
+    retry = json.loads(json.dumps(dict(reversed(list(first.items())))))
+    assert digest(first, signer) == digest(retry, signer)
+    # the same notification signed by someone else is never Zoom's own one again
+    assert digest(first, signer) != digest(first, Signer(account_ids=frozenset({uuid.uuid4()})))
     assert (digest(first, signer) != digest(again, signer)) is distinct
