@@ -241,3 +241,25 @@ async def test_what_each_job_announces_goes_to_the_relay_as_it_ends_not_after_th
     runs = [entry for entry in seen if entry.startswith("run")]
     assert len(runs) == 2
     assert seen == [runs[0], "hand 1", runs[1], "hand 1"]  # and no claim asked for
+
+
+async def test_a_stream_of_handed_jobs_leaves_stored_webhooks_their_turn(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs handed over as day messages commit run ten a round, as claimed ones do: a stream
+    of them (an import that moved a hundred zoom days) does not hold stored webhooks back."""
+    worker = Worker(env.app.state.runtime)
+    ran: list[uuid.UUID] = []
+
+    async def run(job: jobs.Claimed) -> None:
+        ran.append(job.day_id)
+
+    monkeypatch.setattr(worker.syncer, "run", run)
+    handed = [jobs.Claimed(uuid.uuid4(), jobs.SYNC, 1, 1) for _ in range(12)]
+    for job in handed:
+        worker.hand(job)
+    assert await worker.tick(set()) == {JOBS}
+    assert ran == [job.day_id for job in handed[:10]]
+    assert await worker.tick(set()) == {JOBS}
+    assert ran == [job.day_id for job in handed]
+    assert await worker.tick(set()) == set()

@@ -35,6 +35,8 @@ JOBS = "jobs"
 EVERYTHING = frozenset({WEBHOOKS, JOBS})
 #: no webhook for this long is a pause in which stored ones are processed
 LULL_GAP_SECONDS = 0.02
+#: jobs run in one round of the worker (claimed, or handed over) before stored webhooks
+JOBS_A_ROUND = 10
 
 
 class Worker:
@@ -132,14 +134,16 @@ class Worker:
             log.info("zoom_webhooks_pruned", removed=removed)
 
     async def tick(self, kinds: Collection[str] = EVERYTHING) -> set[str]:
-        """One round over the ``kinds`` of work asked for: up to ten jobs (a Zoom call each,
-        waited on by whoever made the change), then up to ten batches of stored webhooks.
-        Returns the kinds that had work."""
+        """One round over the ``kinds`` of work asked for: up to ten jobs handed over and ten
+        claimed (a Zoom call each, waited on by whoever made the change), then up to ten
+        batches of stored webhooks. Returns the kinds that had work."""
         busy: set[str] = set()
         await self.prune()
         if self._handed:  # handed over: run now, whatever was asked for
             busy.add(JOBS)
-        while self._handed:  # one at a time: those not run yet are released if it stops
+        # one at a time (those not run yet are released if it stops), ten a round as claimed
+        # ones: a stream of day messages does not hold stored webhooks back
+        for _ in range(min(len(self._handed), JOBS_A_ROUND)):
             await self._run([self._handed.pop(0)])
         if JOBS in kinds and await self._jobs():
             busy.add(JOBS)
@@ -171,7 +175,9 @@ class Worker:
 
     async def _jobs(self) -> bool:
         """Claim and run up to ten due jobs; False when none was due."""
-        claimed = await jobs.claim(self.sessionmaker, 10, self.settings.zoom_job_lease_seconds)
+        claimed = await jobs.claim(
+            self.sessionmaker, JOBS_A_ROUND, self.settings.zoom_job_lease_seconds
+        )
         await self._run(claimed)
         return bool(claimed)
 
