@@ -19,7 +19,7 @@ from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import iso, minutes_after
 from te_testing.infra import use_sqlite
-from zoom_bridge.meetings import attendance, jobs
+from zoom_bridge.meetings import attendance, jobs, store
 from zoom_bridge.meetings.store import MeetingStore
 from zoom_bridge.models import (
     AttendanceSegment,
@@ -1173,7 +1173,7 @@ async def test_r_zoom_3_a_job_storing_what_zoom_did_waits_for_a_webhook_on_the_m
     waits for the webhook's transaction and writes after it, announcing with the next ``seq``:
     unlocked, it read the row as it was, announced the same ``seq`` as the webhook (catalog
     keeps whichever it consumes last) and wrote its links over the webhook's."""
-    day, _ = await _day(env, "administrator", "race@zoom.test", learners={})
+    day, zoom_id = await _day(env, "administrator", "race@zoom.test", learners={})
     runtime = env.app.state.runtime
     worker = runtime.extras["worker"]
     store = MeetingStore(runtime.session_factory(), env.settings(), worker.zoom.cipher)
@@ -1186,7 +1186,7 @@ async def test_r_zoom_3_a_job_storing_what_zoom_did_waits_for_a_webhook_on_the_m
             meeting = await first.get(ZoomMeeting, day.day_id)
             assert meeting is not None
             at = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-            await service._deleted_at_zoom(first, meeting, at)  # forgotten, announced
+            await service._deleted_at_zoom(first, meeting, at, zoom_id)  # forgotten, announced
             claimed = jobs.Claimed(day.day_id, jobs.SYNC, generation=0, attempts=1)
             late = asyncio.create_task(store.save(claimed, snap, updated=True))
             await asyncio.sleep(0.3)
@@ -1199,3 +1199,35 @@ async def test_r_zoom_3_a_job_storing_what_zoom_did_waits_for_a_webhook_on_the_m
     }
     # made, deleted at Zoom, then what the job stored: three announcements, one after another
     assert seqs == {c.MeetingCreated: [1], c.MeetingDeleted: [2], c.MeetingUpdated: [3]}
+
+
+@pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time")
+async def test_r_zoom_3_a_deletion_at_zoom_of_a_meeting_a_job_just_replaced_changes_nothing(
+    env: Env,
+) -> None:
+    """R-ZOOM-3: a ``meeting.deleted`` found the day by the deleted meeting's id; before it
+    takes the day's row, a job of another worker stores the day's new meeting (the day moved
+    to another account, or the old one was found deleted and made again). Under the row's
+    lock the webhook sees the new meeting and leaves it: that one was not deleted."""
+    day, zoom_id = await _day(env, "administrator", "replaced@zoom.test", learners={})
+    runtime = env.app.state.runtime
+    factory = runtime.session_factory()
+    worker = runtime.extras["worker"]
+    new_id, new_link = "99999999999", "https://zoom.example/j/99999999999"
+    await worker.stop()  # this test is both workers
+    try:
+        async with factory() as webhook, webhook.begin():
+            found = await service._meeting(webhook, {"id": zoom_id}, rules.Signer(app=True))
+            assert found is not None
+            async with factory() as job, job.begin():  # the other worker's job commits
+                stored = await store.locked(job, day.day_id)
+                assert stored is not None
+                stored.zoom_meeting_id, stored.join_url = new_id, new_link
+            at = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+            await service._deleted_at_zoom(webhook, found, at, zoom_id)
+    finally:
+        worker.start()
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.zoom_meeting_id, row.join_url, row.gone_zoom_meeting_id) == (new_id, new_link, None)
+    assert await env.outbox(c.MeetingDeleted.routing_key, day.day_id) == []

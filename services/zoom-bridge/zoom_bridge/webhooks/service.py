@@ -488,7 +488,7 @@ async def _handle(session: AsyncSession, event: WebhookEvent, settings: ZoomBrid
             session, meeting.day_id, jobs.RECONCILE, delay=settings.zoom_reconcile_delay_seconds
         )
     elif event.event == MEETING_DELETED:
-        await _deleted_at_zoom(session, meeting, _event_ts(event))
+        await _deleted_at_zoom(session, meeting, _event_ts(event), str(obj.get("id") or ""))
         if batch is not None:
             batch.meetings.clear()  # the meeting found before is forgotten now
     elif event.event == MEETING_UPDATED:
@@ -517,6 +517,8 @@ async def _updated_at_zoom(
     time is the one users see, and Zoom mails registrants the meeting's). The bridge's own
     patches notify too and move nothing, so they change nothing (no ping-pong)."""
     await store.lock(session, meeting)  # a job of the day's may be storing what Zoom did
+    if meeting.zoom_meeting_id != str(changed.get("id") or ""):
+        return  # a job stored another meeting for the day meanwhile
     if not _kept_by_the_bridge(meeting):
         return
     snap = await store.read_snapshot(session, meeting.day_id)
@@ -552,7 +554,9 @@ async def _registration_ended_at_zoom(
         log.warning("zoom_registration_ended_at_zoom", day_id=str(meeting.day_id), zoom_event=kind)
 
 
-async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting, at: int) -> None:
+async def _deleted_at_zoom(
+    session: AsyncSession, meeting: ZoomMeeting, at: int, zoom_id: str
+) -> None:
     """``meeting.deleted`` for a day's stored meeting: someone deleted it at Zoom (its host, in
     Zoom's web portal), and the day's join link leads nowhere. While the day is still to be
     held it is forgotten and the day's sync makes a new one (R-ZOOM-3), announced as any new
@@ -560,8 +564,13 @@ async def _deleted_at_zoom(session: AsyncSession, meeting: ZoomMeeting, at: int)
     deletions notify too: the day no longer wants a meeting (it was deleted, or is no zoom
     day), or the deleted meeting is no longer the stored one (a duplicate, a day moved to
     another account), and nothing is done. A deletion sent before a recovery already applied
-    (Zoom delivers in no order) changes nothing: the meeting is back."""
+    (Zoom delivers in no order) changes nothing: the meeting is back. The day's row is read
+    again locked first: a job may just have stored another meeting for the day (the deleted
+    one was the day's until then), and that one was not deleted."""
     await store.lock(session, meeting)  # a job of the day's may be storing what Zoom did
+    if meeting.zoom_meeting_id != zoom_id:
+        log.info("zoom_meeting_deleted_no_longer_the_days", day_id=str(meeting.day_id))
+        return
     if not rules.notified_after(at, meeting.presence_notified_at):
         log.info("zoom_meeting_deleted_before_recovered", day_id=str(meeting.day_id))
         return
@@ -597,14 +606,18 @@ async def _recovered_at_zoom(
     at = _event_ts(event)
     if current is not None:
         await store.lock(session, current)
-        if rules.notified_after(at, current.presence_notified_at):
-            current.presence_notified_at = at
-        return
+        if current.zoom_meeting_id == zoom_id:
+            if rules.notified_after(at, current.presence_notified_at):
+                current.presence_notified_at = at
+            return
+        # a job forgot it meanwhile (it found it deleted at Zoom): it is the day's gone one
     meeting = await _gone_meeting(session, zoom_id, signer) if zoom_id else None
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_RECOVERED)
         return
     await store.lock(session, meeting)
+    if meeting.gone_zoom_meeting_id != zoom_id:
+        return  # no longer remembered as the day's (taken back, or purged, meanwhile)
     if not rules.notified_after(at, meeting.presence_notified_at):
         log.info("zoom_meeting_recovered_before_deleted", day_id=str(meeting.day_id))
         return
@@ -637,7 +650,7 @@ async def _purged_at_zoom(
     ``meeting.deleted`` (whose notice was lost, or is still to come: Zoom retries for hours);
     a day that remembers it as gone forgets it, since no recovery can come for it any more."""
     if current is not None:
-        await _deleted_at_zoom(session, current, _event_ts(event))
+        await _deleted_at_zoom(session, current, _event_ts(event), zoom_id)
     meeting = current or (await _gone_meeting(session, zoom_id, signer) if zoom_id else None)
     if meeting is None:
         log.info("zoom_webhook_unknown_meeting", zoom_event=MEETING_PURGED)
