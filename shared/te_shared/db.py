@@ -208,6 +208,12 @@ async def _statements_alone_left(_: asyncpg.Connection) -> None:
     and ``pg_advisory_unlock_all()`` after every use: a round trip of its own."""
 
 
+def add_session_info(sessionmaker: async_sessionmaker[AsyncSession], key: str, value: Any) -> None:
+    """Every session ``sessionmaker`` makes from now on starts with ``key`` in its ``info``,
+    beside what others put there (``configure(info=...)`` alone would replace it)."""
+    sessionmaker.configure(info={**(sessionmaker.kw.get("info") or {}), key: value})
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 

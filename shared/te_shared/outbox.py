@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from te_shared.contracts import Message
-from te_shared.db import UTCDateTime, alone, utcnow
+from te_shared.db import UTCDateTime, add_session_info, alone, utcnow
 from te_shared.inbox import InboxRecordMixin
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.observability import attach_trace_context, detach, inject_trace_context
@@ -286,9 +286,7 @@ class OutboxRelay:
         sessionmaker are leased to this relay and handed to it on commit: it publishes them
         without a claim (a statement, and on a quiet service a cold round trip, on the way of
         every message). Only the relay that publishes for this process may take them."""
-        self._sessionmaker.configure(
-            info={**(self._sessionmaker.kw.get("info") or {}), _RELAY: self}
-        )
+        add_session_info(self._sessionmaker, _RELAY, self)
 
     def hand(self, rows: Sequence[_Claimed]) -> None:
         """Rows committed leased to this relay: publish them now. What it holds is bounded

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.util import identity_key
 
-from te_shared.db import alone, utcnow
+from te_shared.db import add_session_info, alone, utcnow
 from te_shared.observability import inject_trace_context
 from zoom_bridge.models import MeetingRegistrant, ZoomAccount, ZoomJob, ZoomMeeting
 from zoom_bridge.settings import ZoomBridgeSettings
@@ -51,13 +51,7 @@ def take_handed(session: AsyncSession) -> list[Claimed]:
 def hand_over_to_worker(sessionmaker: async_sessionmaker[AsyncSession], lease: float) -> None:
     """From now on :func:`arm` with ``hand_over`` in sessions of ``sessionmaker`` writes the
     job leased to this process's worker (for ``lease`` seconds) and hands it over on commit."""
-    info = dict(sessionmaker.kw.get("info") or {})
-    info[WORKER_LEASE] = lease
-    sessionmaker.configure(info=info)
-
-
-def _arm_statement(dialect: str, hand_over: bool) -> Any:
-    return _arm_statements(dialect)[hand_over]
+    add_session_info(sessionmaker, WORKER_LEASE, lease)
 
 
 @functools.cache
@@ -162,10 +156,10 @@ async def arm(
     if lease is None or due > now:
         if due <= now:
             session.info[ARMED] = True  # the worker is woken once this transaction commits
-        await session.execute(_arm_statement(dialect, False), values)
+        await session.execute(_arm_statements(dialect)[0], values)
     else:
         until = now + dt.timedelta(seconds=lease)
-        statement = _arm_statement(dialect, True)
+        statement = _arm_statements(dialect)[1]
         row = (await session.execute(statement, {**values, "now": now, "until": until})).one()
         if row.leased_until == until:  # leased to this worker: handed over on commit
             claimed = Claimed(day_id, kind, row.generation, row.attempts, trace_context or None)
