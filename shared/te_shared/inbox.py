@@ -9,6 +9,12 @@ database is away (a restart, a failover) the delivery is held and the transactio
 backoff instead, for up to :data:`TRANSIENT_RETRY_SECONDS`, so an outage never uses up a good
 message's deliveries. A body that does
 not validate against its contract is rejected at once (dead-lettered without retries).
+
+A handler whose whole effect is one ``UPDATE`` or ``DELETE`` can say so
+(:meth:`Consumers.statement`): on PostgreSQL its statement and the inbox record then run as one
+statement in autocommit (the record a data-modifying ``WITH``, the statement gated on it), one
+round trip instead of four (``BEGIN``, the record, the statement, ``COMMIT``), with the same
+outcome: both take effect or neither, and a duplicate changes nothing.
 """
 
 from __future__ import annotations
@@ -26,15 +32,15 @@ from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
-from sqlalchemy import String, Table, Uuid, bindparam, insert
+from sqlalchemy import String, Table, Uuid, bindparam, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared.contracts import Message
-from te_shared.db import UTCDateTime, utcnow
+from te_shared.db import UTCDateTime, alone, utcnow
 from te_shared.errors import unique_violation, while_database_away
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.topology import Topology
@@ -47,6 +53,9 @@ M = TypeVar("M", bound=Message)
 #: (and counts against the queue's delivery limit).
 TRANSIENT_RETRY_SECONDS = 60.0
 Handler = Callable[[AsyncSession, Any], Awaitable[None]]
+#: A handler whose whole effect is one ``UPDATE`` or ``DELETE`` (:meth:`Consumers.statement`):
+#: the statement for a message, and its parameters
+StatementHandler = Callable[[Any], tuple[Any, dict[str, Any]]]
 
 
 class InboxRecordMixin:
@@ -89,12 +98,41 @@ async def claim(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+#: the bind names of the inbox record in a one-statement handler's statement (its own must differ)
+_RECORD_BINDS = ("inbox_message_id", "inbox_consumer", "inbox_processed_at")
+
+
+@functools.cache
+def _one_statement(effect: Any, table: Table) -> Any:
+    """``effect`` (an ``UPDATE`` or ``DELETE``) and the inbox record of its message as one
+    PostgreSQL statement: the record is inserted unless already there, the effect runs only if
+    it was (a data-modifying ``WITH`` sees what the one before it returned), and the statement
+    returns how many records it inserted: 1, or 0 for a duplicate. A concurrent duplicate waits
+    for the first statement's record and then inserts none, as :func:`claim` does. Built once
+    per effect statement (those are built once too)."""
+    columns = ("message_id", "consumer", "processed_at")
+    values: dict[str, Any] = {
+        column: bindparam(name) for column, name in zip(columns, _RECORD_BINDS, strict=True)
+    }
+    record = (
+        pg_insert(table)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(table.c.message_id)
+        .cte("inbox_record")
+    )
+    gated = effect.where(exists(select(record.c.message_id))).cte("effect")
+    return select(func.count()).select_from(record).add_cte(gated)
+
+
 @dataclass
 class Consumers:
     """A service's message handlers, each made idempotent through the inbox."""
 
     service: str
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
+    #: the handlers that are one statement (:meth:`statement`), also in :attr:`handlers`
+    statements: dict[type[Message], StatementHandler] = field(default_factory=dict)
     #: Called with (routing key, outcome) per delivery: processed, duplicate, rejected, failed.
     observers: list[Callable[[str, str], None]] = field(default_factory=list)
 
@@ -109,6 +147,31 @@ class Consumers:
             if message in self.handlers:
                 raise ValueError(f"{message.__name__} already has a handler in {self.service}")
             self.handlers[message] = fn
+            return fn
+
+        return register
+
+    def statement(
+        self, message: type[M]
+    ) -> Callable[
+        [Callable[[M], tuple[Any, dict[str, Any]]]], Callable[[M], tuple[Any, dict[str, Any]]]
+    ]:
+        """Register a handler whose whole effect is one ``UPDATE`` or ``DELETE``: it returns the
+        statement for a message and its parameters, and does nothing else. On PostgreSQL the
+        statement runs with the message's inbox record as one statement in autocommit (one
+        round trip; no session, so it writes no outbox row and wakes no commit hook); elsewhere
+        in a transaction after :func:`claim`, as any handler. Its bind names must not be the
+        record's (``inbox_message_id``, ``inbox_consumer``, ``inbox_processed_at``)."""
+
+        def register(
+            fn: Callable[[M], tuple[Any, dict[str, Any]]],
+        ) -> Callable[[M], tuple[Any, dict[str, Any]]]:
+            async def in_a_transaction(session: AsyncSession, msg: M) -> None:
+                statement, params = fn(msg)
+                await session.execute(statement, params)
+
+            self.handler(message)(in_a_transaction)
+            self.statements[message] = fn
             return fn
 
         return register
@@ -153,6 +216,7 @@ class Consumers:
                     inbox_model,
                     after_commit,
                     observe_all,
+                    self.statements.get(message_type),
                 )
             )
 
@@ -174,19 +238,35 @@ def _make_consumer(
     inbox_model: type[InboxRecordMixin],
     after_commit: Callable[[AsyncSession], None],
     observe: Callable[[str, str], None],
+    one_statement: StatementHandler | None = None,
 ) -> Callable[[RabbitMessage], Awaitable[None]]:
     key = message_type.routing_key
 
+    def duplicate(parsed: Message) -> str:
+        log.info(
+            "message_duplicate_skipped", consumer=consumer_name, message_id=str(parsed.message_id)
+        )
+        return "duplicate"
+
     async def _process(parsed: Message) -> str:
-        async with sessionmaker()() as session:
+        maker = sessionmaker()
+        bind = maker.kw.get("bind")
+        if (
+            one_statement is not None
+            and isinstance(bind, AsyncEngine)
+            and bind.dialect.name == "postgresql"
+        ):
+            effect, params = one_statement(parsed)
+            record = dict(
+                zip(_RECORD_BINDS, (parsed.message_id, consumer_name, utcnow()), strict=True)
+            )
+            table: Table = inbox_model.__table__  # type: ignore[attr-defined]
+            rows = await alone(maker, _one_statement(effect, table), {**params, **record})
+            return "processed" if rows[0][0] else duplicate(parsed)
+        async with maker() as session:
             async with session.begin():
                 if not await claim(session, inbox_model, parsed.message_id, consumer_name):
-                    log.info(
-                        "message_duplicate_skipped",
-                        consumer=consumer_name,
-                        message_id=str(parsed.message_id),
-                    )
-                    return "duplicate"
+                    return duplicate(parsed)
                 await fn(session, parsed)
             after_commit(session)
         return "processed"

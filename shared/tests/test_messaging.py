@@ -14,7 +14,7 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
-from sqlalchemy import Integer, String, func, select
+from sqlalchemy import Integer, String, bindparam, event, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -616,6 +616,174 @@ class TestDeadLettering:
                 rows = await session.scalar(select(func.count()).select_from(Inbox))
         assert outcomes == [True, False, True]
         assert rows == 2
+
+
+@contextlib.asynccontextmanager
+async def statement_consumer(
+    ns: RabbitNamespace, sm: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[list[str]]:
+    """A consumer of CompanySettingsChanged whose handler is one statement: it sets the
+    company's Effect row to the message's version (and to NULL for company ``poison``: the
+    column is NOT NULL, so the statement fails)."""
+    outcomes: list[str] = []
+    consumers = Consumers(REGISTRATION)
+    consumers.observers.append(lambda _key, outcome: outcomes.append(outcome))
+    version: Any = bindparam("version")
+    statement = (
+        update(Effect)
+        .where(Effect.company_id == bindparam("company"))
+        .values(version=version)
+        .execution_options(synchronize_session=False)
+    )
+
+    @consumers.statement(c.CompanySettingsChanged)
+    def on_settings(msg: c.CompanySettingsChanged) -> tuple[Any, dict[str, Any]]:
+        poison = msg.company_id == "poison"
+        return statement, {"company": msg.company_id, "version": None if poison else msg.version}
+
+    broker = RabbitBroker(ns.amqp_url)
+    consumers.bind(broker, ns.topology, lambda: sm, Inbox)
+    await broker.connect()
+    await ns.topology.declare(broker)
+    await broker.start()
+    try:
+        yield outcomes
+    finally:
+        await broker.stop()
+
+
+async def effect_version(sm: async_sessionmaker[AsyncSession], company: str) -> int | None:
+    async with sm() as session:
+        return await session.scalar(select(Effect.version).where(Effect.company_id == company))
+
+
+async def inbox_rows(sm: async_sessionmaker[AsyncSession], message_id: uuid.UUID) -> int:
+    async with sm() as session:
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(Inbox).where(Inbox.message_id == message_id)
+            )
+            or 0
+        )
+
+
+async def publish_raw(broker: RabbitBroker, ns: RabbitNamespace, message: c.Message) -> None:
+    """Publish ``message`` as a relay would (the same message id every time it is called)."""
+    await broker.publish(
+        message.model_dump(mode="json"),
+        exchange=ns.topology.exchange,
+        routing_key=message.routing_key,
+        message_id=str(message.message_id),
+        persist=True,
+    )
+
+
+class TestOneStatementHandlers:
+    """R-ERR-3 for a handler whose whole effect is one statement (``Consumers.statement``): on
+    PostgreSQL it runs with its inbox record as one statement, with what the inbox promises of
+    any handler."""
+
+    async def test_a_message_takes_effect_once_and_its_duplicate_changes_nothing(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        message = settings_message("once", version=5)
+        async with database(databases) as (_, sm), statement_consumer(ns, sm) as outcomes:
+            async with unit_of_work(sm) as session:
+                session.add(Effect(company_id="once", version=0))
+            async with publisher_broker(ns.amqp_url) as broker:
+                await publish_raw(broker, ns, message)
+                await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
+                assert await effect_version(sm, "once") == 5
+                async with unit_of_work(sm) as session:  # changed since: a duplicate must not undo
+                    await session.execute(
+                        update(Effect).where(Effect.company_id == "once").values(version=7)
+                    )
+                await publish_raw(broker, ns, message)
+                await eventually(lambda: calls_len(outcomes, 2), interval=0.02)
+            assert outcomes == ["processed", "duplicate"]
+            assert await effect_version(sm, "once") == 7
+            assert await inbox_rows(sm, message.message_id) == 1
+
+    async def test_on_postgresql_the_record_and_the_effect_are_one_statement(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        if use_sqlite():
+            pytest.skip("PostgreSQL only: on SQLite it is an ordinary transaction")
+        ns = fresh_rabbit
+        async with database(databases) as (engine, sm), statement_consumer(ns, sm) as outcomes:
+            async with unit_of_work(sm) as session:
+                session.add(Effect(company_id="one", version=0))
+            sent: list[str] = []
+
+            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                sent.append(statement)
+
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            try:
+                async with publisher_broker(ns.amqp_url) as broker:
+                    await publish_raw(broker, ns, settings_message("one", version=3))
+                    await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", record)
+            assert outcomes == ["processed"]
+            assert await effect_version(sm, "one") == 3
+        assert len(sent) == 1, sent
+        assert "INSERT INTO inbox" in sent[0]
+        assert "UPDATE effect" in sent[0]
+
+    async def test_a_concurrent_duplicate_waits_for_the_first_and_changes_nothing(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """The first delivery's record is written but not committed (a transaction holds it)
+        when the second arrives: the second waits; once the first commits it records nothing
+        and applies nothing."""
+        if use_sqlite():
+            pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+        ns = fresh_rabbit
+        message = settings_message("raced", version=4)
+        async with database(databases) as (_, sm), statement_consumer(ns, sm) as outcomes:
+            async with unit_of_work(sm) as session:
+                session.add(Effect(company_id="raced", version=0))
+            async with sm() as first, first.begin():
+                await claim(first, Inbox, message.message_id, "registration:" + message.routing_key)
+                async with publisher_broker(ns.amqp_url) as broker:
+                    await publish_raw(broker, ns, message)
+                    await asyncio.sleep(0.5)
+                    assert outcomes == []  # waiting on the first one's record
+            await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
+            assert outcomes == ["duplicate"]
+            assert await effect_version(sm, "raced") == 0
+            assert await inbox_rows(sm, message.message_id) == 1
+
+    async def test_a_failing_statement_records_nothing_and_is_dead_lettered(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """The record and the effect commit together or not at all: a statement that fails
+        (a NOT NULL column set to NULL) leaves no record, so every delivery tries it again,
+        until RabbitMQ dead-letters it; the messages after it flow."""
+        ns = fresh_rabbit
+        poison = settings_message("poison", version=2)
+        async with database(databases) as (_, sm), statement_consumer(ns, sm) as outcomes:
+            async with unit_of_work(sm) as session:
+                session.add_all(
+                    [Effect(company_id="poison", version=0), Effect(company_id="ok", version=0)]
+                )
+            async with publisher_broker(ns.amqp_url) as broker:
+                await publish_raw(broker, ns, poison)
+                await publish_raw(broker, ns, settings_message("ok", version=6))
+                body = await dead_lettered_body(
+                    ns.amqp_url, ns.topology.dead_letter_queue(REGISTRATION).name
+                )
+                await eventually(lambda: effect_version_is(sm, "ok", 6), interval=0.02)
+            assert b'"poison"' in body
+            assert outcomes.count("failed") >= ns.topology.delivery_limit
+            assert await effect_version(sm, "poison") == 0
+            assert await inbox_rows(sm, poison.message_id) == 0
+
+
+async def effect_version_is(sm: async_sessionmaker[AsyncSession], company: str, n: int) -> bool:
+    return await effect_version(sm, company) == n
 
 
 class TestHousekeeping:

@@ -40,12 +40,12 @@ async def _day(
     ).one_or_none()
 
 
-async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str | None) -> None:
+def _meeting_update(msg: c.MeetingData, error: str | None) -> tuple[Any, dict[str, Any]]:
     """One conditional ``UPDATE`` (no read first: it is on the path from a zoom day to its
-    join link): the state is applied to the company's zoom day unless a newer one is shown:
-    a newer day version, or a later announcement of the same one (``seq``: each kind of
-    message comes on a queue of its own, so a meeting deleted at Zoom and made again may be
-    consumed in either order)."""
+    join link, and with the inbox record it is the message's one statement): the state is
+    applied to the company's zoom day unless a newer one is shown: a newer day version, or a
+    later announcement of the same one (``seq``: each kind of message comes on a queue of its
+    own, so a meeting deleted at Zoom and made again may be consumed in either order)."""
     status = getattr(msg, "status", c.MeetingStatus.CREATED)
     values: dict[str, Any] = {
         "meeting_version": msg.version,
@@ -59,7 +59,7 @@ async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str |
         values["meeting_join_url"] = msg.join_url
     if msg.zoom_meeting_id:
         values["meeting_zoom_id"] = msg.zoom_meeting_id
-    await session.execute(
+    return (
         _meeting_statement(frozenset(values)),
         {**values, "day": msg.day_id, "company": msg.company_id},
     )
@@ -67,9 +67,9 @@ async def _apply_meeting(session: AsyncSession, msg: c.MeetingData, error: str |
 
 @functools.cache
 def _meeting_statement(columns: frozenset[str]) -> Any:
-    """:func:`_apply_meeting`'s ``UPDATE`` of these ``columns``, built once for each set of them
-    (the day's keys and every value bound): building it for every message cost more CPU than
-    running it."""
+    """:func:`_meeting_update`'s ``UPDATE`` of these ``columns``, built once for each set of
+    them (the day's keys and every value bound): building it for every message cost more CPU
+    than running it."""
     version: Any = bindparam("meeting_version")
     seq: Any = bindparam("meeting_seq")
     return (
@@ -88,30 +88,31 @@ def _meeting_statement(columns: frozenset[str]) -> Any:
     )
 
 
-@consumers.handler(c.MeetingCreated)
-async def on_meeting_created(session: AsyncSession, msg: c.MeetingCreated) -> None:
-    await _apply_meeting(session, msg, None)
+# each is one statement: with its inbox record, one round trip (te_shared.inbox)
+@consumers.statement(c.MeetingCreated)
+def on_meeting_created(msg: c.MeetingCreated) -> tuple[Any, dict[str, Any]]:
+    return _meeting_update(msg, None)
 
 
-@consumers.handler(c.MeetingUpdated)
-async def on_meeting_updated(session: AsyncSession, msg: c.MeetingUpdated) -> None:
-    await _apply_meeting(session, msg, None)
+@consumers.statement(c.MeetingUpdated)
+def on_meeting_updated(msg: c.MeetingUpdated) -> tuple[Any, dict[str, Any]]:
+    return _meeting_update(msg, None)
 
 
-@consumers.handler(c.MeetingFailed)
-async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None:
-    await _apply_meeting(session, msg, msg.error)
+@consumers.statement(c.MeetingFailed)
+def on_meeting_failed(msg: c.MeetingFailed) -> tuple[Any, dict[str, Any]]:
+    return _meeting_update(msg, msg.error)
 
 
-@consumers.handler(c.MeetingDeleted)
-async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
-    await _apply_meeting(session, msg, None)
+@consumers.statement(c.MeetingDeleted)
+def on_meeting_deleted(msg: c.MeetingDeleted) -> tuple[Any, dict[str, Any]]:
+    return _meeting_update(msg, None)
 
 
-@consumers.handler(c.MeetingPending)
-async def on_meeting_pending(session: AsyncSession, msg: c.MeetingPending) -> None:
+@consumers.statement(c.MeetingPending)
+def on_meeting_pending(msg: c.MeetingPending) -> tuple[Any, dict[str, Any]]:
     """R-ZOOM-8: the day shows why it has no meeting yet, and when the bridge tries again."""
-    await _apply_meeting(session, msg, msg.reason)
+    return _meeting_update(msg, msg.reason)
 
 
 @consumers.handler(c.RecordingsChanged)
