@@ -121,6 +121,13 @@ UPDATE session_replica AS s SET first_start = d.first_start, last_end = d.last_e
 FROM (SELECT session_id, min(start) AS first_start, max("end") AS last_end
       FROM day_replica WHERE NOT deleted GROUP BY session_id) AS d
 WHERE d.session_id = s.session_id;
+
+-- as the handlers keep them (registration.readmodel.refresh_event_times)
+UPDATE event_replica AS e SET first_start = x.first_start, registration_closes = x.closes
+FROM (SELECT event_id, min(first_start) AS first_start,
+             max(coalesce(registration_end, 'infinity')) AS closes
+      FROM session_replica WHERE NOT deleted GROUP BY event_id) AS x
+WHERE x.event_id = e.event_id;
 """
 
 

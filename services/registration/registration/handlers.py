@@ -42,7 +42,8 @@ follow_company_settings(consumers, CompanyReplica)
 
 @consumers.handler(c.EventChanged)
 async def on_event_changed(session: AsyncSession, msg: c.EventChanged) -> None:
-    await upsert_if_newer(
+    await readmodel.hold_timeline(session, msg.event_id)
+    written = await upsert_if_newer(
         session,
         EventReplica,
         key={"event_id": msg.event_id},
@@ -56,12 +57,14 @@ async def on_event_changed(session: AsyncSession, msg: c.EventChanged) -> None:
             "deleted": msg.deleted,
         },
     )
+    if written:  # its sessions may have come first
+        await readmodel.refresh_event_times(session, msg.event_id)
 
 
 async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
     """Keep the newest session; R-ENR-7: when catalog raised or disabled the limit, seats may
     have appeared, and the earliest waitlisted users take them."""
-    await readmodel.hold_timeline(session, msg.session_id)
+    await readmodel.hold_timeline(session, msg.event_id)
     written = await upsert_if_newer(
         session,
         SessionReplica,
@@ -83,7 +86,8 @@ async def _upsert_session(session: AsyncSession, msg: c.SessionData) -> None:
         event = await session.get(EventReplica, msg.event_id)
         requires_approval = event is not None and event.requires_approval
         await promote_waitlisted(session, msg.session_id, requires_approval)
-        await readmodel.refresh_timeline(session, msg.session_id)  # days may have come first
+        # days may have come first
+        await readmodel.refresh_timeline(session, msg.session_id, msg.event_id)
 
 
 @consumers.handler(c.SessionCreated)
@@ -100,6 +104,7 @@ async def on_session_updated(session: AsyncSession, msg: c.SessionUpdated) -> No
 async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> None:
     """The session is gone: its enrollments end (cancelled, "session deleted"), so nobody is
     left in a session that no longer exists (ruling, see the README)."""
+    await readmodel.hold_timeline(session, msg.event_id)
     deleted = await tombstone_if_newer(
         session,
         SessionReplica,
@@ -118,10 +123,11 @@ async def on_session_deleted(session: AsyncSession, msg: c.SessionDeleted) -> No
     )
     if deleted:
         await end_for_deleted_session(session, msg.session_id)
+        await readmodel.refresh_event_times(session, msg.event_id)
 
 
 async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
-    await readmodel.hold_timeline(session, msg.session_id)
+    await readmodel.hold_timeline(session, msg.event_id)
     written = await upsert_if_newer(
         session,
         DayReplica,
@@ -153,7 +159,7 @@ async def _upsert_day(session: AsyncSession, msg: c.DayData) -> bool:
 async def on_day_scheduled(session: AsyncSession, msg: c.DayScheduled) -> None:
     if await _upsert_day(session, msg):
         await _reopen_once(session, msg)
-        await readmodel.refresh_timeline(session, msg.session_id)
+        await readmodel.refresh_timeline(session, msg.session_id, msg.event_id)
 
 
 @consumers.handler(c.DayRescheduled)
@@ -162,7 +168,7 @@ async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> No
     the R-DAY-8 confirmation too, so R-ENR-9 does not depend on the order of messages."""
     if await _upsert_day(session, msg):
         await _reopen_once(session, msg)
-        await readmodel.refresh_timeline(session, msg.session_id)
+        await readmodel.refresh_timeline(session, msg.session_id, msg.event_id)
 
 
 async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
@@ -183,7 +189,7 @@ async def _reopen_once(session: AsyncSession, msg: c.DayData) -> None:
 
 @consumers.handler(c.DayCancelled)
 async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
-    await readmodel.hold_timeline(session, msg.session_id)
+    await readmodel.hold_timeline(session, msg.event_id)
     if await tombstone_if_newer(
         session,
         DayReplica,
@@ -198,7 +204,7 @@ async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
             "end": None,
         },
     ):
-        await readmodel.refresh_timeline(session, msg.session_id)
+        await readmodel.refresh_timeline(session, msg.session_id, msg.event_id)
 
 
 async def reopen_session(session: AsyncSession, msg: c.DayData) -> None:

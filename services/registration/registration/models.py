@@ -49,6 +49,13 @@ class EventReplica(Base):
     requires_approval: Mapped[bool] = mapped_column(Boolean())
     deleted: Mapped[bool] = mapped_column(Boolean(), default=False)
     version: Mapped[int] = mapped_column(Integer())
+    #: kept from its sessions (not deleted) by the handlers of events, sessions and days, so
+    #: "my events" picks and orders the Available tab in SQL without a subquery per event
+    #: (R-ENR-10, R-SES-10): the first start of its sessions ...
+    first_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: ... and when registration closes in the last of them to close (the far future when one
+    #: has no end); None when it has no session
+    registration_closes: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SessionReplica(Base):

@@ -6,14 +6,18 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.enrollments import rules as enrollment_rules
 from registration.models import DayReplica, EventReplica, SessionReplica
 from te_shared import rules
-from te_shared.db import is_postgres
+from te_shared.db import UTCDateTime, is_postgres
 from te_shared.errors import NotFound
+
+#: after every date: the sort key of what has no start, the registration close of a session
+#: without an end
+FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 @dataclass
@@ -88,27 +92,32 @@ async def session_by_name(
     return names
 
 
-async def hold_timeline(session: AsyncSession, session_id: uuid.UUID) -> None:
-    """Serialise, until this transaction ends, the handlers that write a session's days or the
-    session itself. Called first in each of them, before any row is written.
+async def hold_timeline(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Serialise, until this transaction ends, the handlers that write an event, its sessions
+    or their days. Called first in each of them, before any row is written.
 
-    Two of them running at once (the session's message and its first day's, consumed from two
-    queues; two days of one session) would each compute the session's ``first_start`` and
-    ``last_end`` without the other's uncommitted row: the day's ``UPDATE`` of a session not
-    committed yet touches nothing, the session's read of its days misses the day, and the
-    session is left with no end, never in anyone's Completed tab (a clean-clone CI run caught
-    it). With this transaction-scoped advisory lock the second waits for the first's commit and
-    then reads it. Taken before any row lock, and only by these handlers, it closes no cycle
-    with the seat counter's lock order. SQLite runs one writer at a time anyway."""
+    Two of them running at once (a session's message and its first day's, consumed from two
+    queues; two days of one session; two sessions of one event) would each compute a
+    session's ``first_start`` and ``last_end``, or the event's ``first_start`` and
+    ``registration_closes``, without the other's uncommitted row: the day's ``UPDATE`` of a
+    session not committed yet touches nothing, the session's read of its days misses the day,
+    and the session is left with no end, never in anyone's Completed tab (a clean-clone CI run
+    caught it). With this transaction-scoped advisory lock, one per event, the second waits
+    for the first's commit and then reads it. Taken before any row lock, and only by these
+    handlers, it closes no cycle with the seat counter's lock order. SQLite runs one writer at
+    a time anyway."""
     if is_postgres(session):
-        key = int.from_bytes(session_id.bytes[:8], "big", signed=True)
+        key = int.from_bytes(event_id.bytes[:8], "big", signed=True)
         await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-async def refresh_timeline(session: AsyncSession, session_id: uuid.UUID) -> None:
+async def refresh_timeline(
+    session: AsyncSession, session_id: uuid.UUID, event_id: uuid.UUID
+) -> None:
     """Keep the session's ``first_start`` and ``last_end`` equal to its days' (not deleted),
-    after a day or the session itself changed. Called last in a handler: it locks the seat
-    counter's row, which comes after enrollments in the lock order."""
+    after a day or the session itself changed, then its event's times
+    (:func:`refresh_event_times`). Called last in a handler: it locks the seat counter's row,
+    which comes after enrollments in the lock order (and the event's row after it)."""
     days = select(DayReplica).where(
         DayReplica.session_id == session_id,
         DayReplica.deleted.is_(False),
@@ -119,6 +128,31 @@ async def refresh_timeline(session: AsyncSession, session_id: uuid.UUID) -> None
         .values(
             first_start=days.with_only_columns(func.min(DayReplica.start)).scalar_subquery(),
             last_end=days.with_only_columns(func.max(DayReplica.end)).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await refresh_event_times(session, event_id)
+
+
+async def refresh_event_times(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Keep the event's ``first_start`` (its sessions' first) and ``registration_closes`` (the
+    latest registration end of its sessions, :data:`FAR_FUTURE` when one has none; None when
+    it has no session) equal to its sessions' (not deleted): the Available tab's order and
+    whether registration is open in one of its sessions (R-SES-5, R-ENR-3:
+    :func:`registration.enrollments.rules.registration_open` for any of them)."""
+    sessions = select(SessionReplica).where(
+        SessionReplica.event_id == event_id, SessionReplica.deleted.is_(False)
+    )
+    far = literal(FAR_FUTURE, UTCDateTime())
+    closes = func.max(func.coalesce(SessionReplica.registration_end, far))
+    await session.execute(
+        update(EventReplica)
+        .where(EventReplica.event_id == event_id)
+        .values(
+            first_start=sessions.with_only_columns(
+                func.min(SessionReplica.first_start)
+            ).scalar_subquery(),
+            registration_closes=sessions.with_only_columns(closes).scalar_subquery(),
         )
         .execution_options(synchronize_session=False)
     )

@@ -17,11 +17,12 @@ from sqlalchemy.exc import DBAPIError
 from registration import readmodel
 from registration.app import create_app
 from registration.enrollments import service
-from registration.models import Enrollment, SessionReplica
+from registration.models import Enrollment, EventReplica, SessionReplica
 from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.auth import Principal, Role
 from te_shared.db import unit_of_work
+from te_testing import messages
 from te_testing.clock import days_from_now
 from te_testing.infra import (
     DatabaseFactory,
@@ -481,3 +482,45 @@ async def test_two_days_of_a_session_consumed_at_once_both_count(reg: Reg) -> No
         row = await db.get(SessionReplica, session.session_id)
     assert row is not None
     assert (row.first_start, row.last_end) == (early.start, late.end)
+
+
+async def _event_times(reg: Reg, event_id: uuid.UUID) -> tuple[Any, Any]:
+    async with unit_of_work(reg.app.state.runtime.session_factory()) as db:
+        row = await db.get(EventReplica, event_id)
+    assert row is not None
+    return row.first_start, row.registration_closes
+
+
+async def test_two_sessions_of_an_event_consumed_at_once_both_count_in_its_times(
+    reg: Reg,
+) -> None:
+    """R-ENR-10: the Available tab picks and orders events by their first start and
+    registration close, kept from their sessions; two sessions' messages consumed at the
+    same moment (one event lock, not one per session) both count."""
+    event_id = await reg.event()
+    # the one committed first closes later: the second must see it
+    one = reg.session_msg(event_id, registration_end=days_from_now(6))
+    two = reg.session_msg(event_id, registration_end=days_from_now(3))
+    await _consume_at_once(reg, one, two)
+    assert (await _event_times(reg, event_id))[1] == one.registration_end
+    earlier = reg.day_msg(event_id, two.session_id, start=days_from_now(7))
+    later = reg.day_msg(event_id, one.session_id, start=days_from_now(8))
+    await _consume_at_once(reg, earlier, later)
+    assert await _event_times(reg, event_id) == (earlier.start, one.registration_end)
+
+
+@pytest.mark.parametrize("order", ["event first", "session first"])
+async def test_an_event_and_its_session_consumed_at_once_leave_the_event_its_times(
+    reg: Reg, order: str
+) -> None:
+    """Catalog's messages come on several queues: whichever of an event's and its session's
+    commits first, the event has its session's registration close and first start."""
+    event_id = uuid.uuid4()
+    await reg.apply(reg.session_msg(event_id, registration_end=None))  # no end: never closes
+    session = reg.session_msg(event_id, registration_end=days_from_now(4))
+    day = reg.day_msg(event_id, session.session_id, start=days_from_now(9))
+    await reg.apply(day)  # before its session: kept once the session comes
+    event = messages.event_changed(event_id=event_id, version=reg.next_version(event_id))
+    first, second = (event, session) if order == "event first" else (session, event)
+    await _consume_at_once(reg, first, second)
+    assert await _event_times(reg, event_id) == (day.start, readmodel.FAR_FUTURE)

@@ -368,6 +368,52 @@ async def test_r_enr_10_tabs(reg: Reg) -> None:
         assert r.json()["errors"][0]["field"] == "query.cursor"
 
 
+async def test_r_enr_10_available_follows_the_sessions_of_an_event(reg: Reg) -> None:
+    """R-ENR-10, R-SES-5: an event is Available while registration is open in one of its
+    sessions (not deleted; an undated event's never closes), in the order of its sessions'
+    first start, as its sessions' messages change them."""
+    user = "follow-user"
+
+    async def available() -> list[str]:
+        r = await reg.client.get("/v1/me/events?tab=available", headers=reg.user(user))
+        assert r.status_code == 200, r.text
+        return [e["id"] for e in r.json()["items"]]
+
+    later = await reg.build(access=[user], day_start=now() + dt.timedelta(days=20))
+    sooner = await reg.build(access=[user], day_start=now() + dt.timedelta(days=10))
+    undated = await reg.build(access=[user], dated=False, day_start=now() + dt.timedelta(days=30))
+    assert await available() == [str(sooner.event_id), str(later.event_id), str(undated.event_id)]
+    # the later event's only session closes: gone; a second session open again: back
+    closing = reg.session_msg(
+        later.event_id,
+        session_id=later.session_ids[0],
+        registration_end=now() - dt.timedelta(minutes=1),
+        cls=c.SessionUpdated,
+    )
+    await reg.apply(closing)
+    assert str(later.event_id) not in await available()
+    second = reg.session_msg(later.event_id, registration_end=None)  # no end: never closes
+    await reg.apply(
+        second, reg.day_msg(later.event_id, second.session_id, start=now() + dt.timedelta(days=5))
+    )
+    assert await available() == [str(later.event_id), str(sooner.event_id), str(undated.event_id)]
+    # its session deleted, the event orders by the one left, and without any it is gone
+    await reg.apply(
+        c.SessionDeleted(
+            company_id="acme",
+            session_id=second.session_id,
+            event_id=later.event_id,
+            version=second.version + 1,
+        )
+    )
+    assert str(later.event_id) not in await available()
+    only = undated.session_ids[0]
+    await reg.apply(
+        c.SessionDeleted(company_id="acme", session_id=only, event_id=undated.event_id, version=100)
+    )
+    assert await available() == [str(sooner.event_id)]
+
+
 async def test_r_enr_11_attendance_moves_to_participated(reg: Reg) -> None:
     """R-ENR-11: attendance per user and day with minutes; joined moves approved to participated."""
     built = await reg.build(access=["z1", "z2"])

@@ -8,12 +8,11 @@ import datetime as dt
 
 from registration.me.schemas import Tab
 from registration.models import Enrollment, EventReplica, SessionReplica
-from registration.readmodel import Timeline, registration_open
+from registration.readmodel import FAR_FUTURE, Timeline, registration_open
 from te_shared import contracts as c
 from te_shared import rules
 
 S = c.EnrollmentStatus
-FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 #: a session with its days
 Placed = tuple[SessionReplica, Timeline]

@@ -8,7 +8,7 @@ import uuid
 from registration.me import rules
 from registration.me.schemas import Tab
 from registration.models import DayReplica, Enrollment, EventReplica, SessionReplica
-from registration.readmodel import Timeline
+from registration.readmodel import FAR_FUTURE, Timeline
 
 NOW = dt.datetime(2030, 1, 10, 12, tzinfo=dt.UTC)
 EVENT = EventReplica(
@@ -101,4 +101,4 @@ def test_event_order_by_first_start_of_what_the_user_sees() -> None:
     a, b = placed(1, 2, 2), placed(1, 8, 8)
     assert rules.event_order(EVENT, None, [a, b])[0] == a[1].first_start
     assert rules.event_order(EVENT, enrolled(b, "approved"), [a, b])[0] == b[1].first_start
-    assert rules.event_order(EVENT, None, [])[0] == rules.FAR_FUTURE
+    assert rules.event_order(EVENT, None, [])[0] == FAR_FUTURE
