@@ -102,14 +102,15 @@ async def claim(
 _RECORD_BINDS = ("inbox_message_id", "inbox_consumer", "inbox_processed_at")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _one_statement(effect: Any, table: Table) -> Any:
     """``effect`` (an ``UPDATE`` or ``DELETE``) and the inbox record of its message as one
     PostgreSQL statement: the record is inserted unless already there, the effect runs only if
     it was (a data-modifying ``WITH`` sees what the one before it returned), and the statement
     returns how many records it inserted: 1, or 0 for a duplicate. A concurrent duplicate waits
     for the first statement's record and then inserts none, as :func:`claim` does. Built once
-    per effect statement (those are built once too)."""
+    per effect statement, which should be built once too (a bounded cache: one built per
+    message would work, only slower)."""
     columns = ("message_id", "consumer", "processed_at")
     values: dict[str, Any] = {
         column: bindparam(name) for column, name in zip(columns, _RECORD_BINDS, strict=True)
