@@ -104,13 +104,22 @@ async def consumer(
             )
         session.add(Effect(company_id=msg.company_id, version=msg.version))
 
+    async with bound(consumers, ns, sm):
+        yield calls
+
+
+@contextlib.asynccontextmanager
+async def bound(
+    consumers: Consumers, ns: RabbitNamespace, sm: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[None]:
+    """``consumers`` subscribed to their queues in ``ns``, through the inbox in ``sm``."""
     broker = RabbitBroker(ns.amqp_url)
     consumers.bind(broker, ns.topology, lambda: sm, Inbox)
     await broker.connect()
     await ns.topology.declare(broker)
     await broker.start()
     try:
-        yield calls
+        yield
     finally:
         await broker.stop()
 
@@ -641,15 +650,8 @@ async def statement_consumer(
         poison = msg.company_id == "poison"
         return statement, {"company": msg.company_id, "version": None if poison else msg.version}
 
-    broker = RabbitBroker(ns.amqp_url)
-    consumers.bind(broker, ns.topology, lambda: sm, Inbox)
-    await broker.connect()
-    await ns.topology.declare(broker)
-    await broker.start()
-    try:
+    async with bound(consumers, ns, sm):
         yield outcomes
-    finally:
-        await broker.stop()
 
 
 async def effect_version(sm: async_sessionmaker[AsyncSession], company: str) -> int | None:
