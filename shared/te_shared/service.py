@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -123,6 +124,11 @@ def make_broker(
         default_channel=Channel(prefetch_count=settings.amqp_prefetch),
         description=f"{settings.service_name} messages",
         logger=get_logger(f"{settings.service_name}.broker"),
+        # FastStream's "Received"/"Processed" lines for every message only at LOG_LEVEL=DEBUG,
+        # as uvicorn's access log is off: the outcomes are counted (messages_consumed_total),
+        # a handler's failure is still logged as an error, and a storm's consumers spent two
+        # log lines of CPU on every message
+        log_level=logging.DEBUG,
         middlewares=middlewares,
     )
 

@@ -54,7 +54,10 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = Field(default="training-events", description="Required `aud` claim.")
     jwt_algorithm: Literal["HS256", "RS256"] = Field(default="HS256", description="JWT algorithm.")
     jwt_jwks_url: str | None = Field(default=None, description="JWKS URL when RS256 is used.")
-    log_level: str = Field(default="INFO", description="Log level.")
+    log_level: str = Field(
+        default="INFO",
+        description="Log level; DEBUG adds two lines for every message consumed.",
+    )
     log_json: bool = Field(default=True, description="JSON log lines (false: console format).")
     run_migrations: bool = Field(default=True, description="Apply Alembic migrations at start-up.")
     outbox_poll_interval: float = Field(

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import io
+import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
 import pytest
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitQueue
 from pydantic import ValidationError
 from sqlalchemy import Integer, String, bindparam, event, func, select, update
 from sqlalchemy.exc import OperationalError
@@ -22,7 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, unit_of_work
 from te_shared.inbox import Consumers, claim
+from te_shared.logging import configure_logging
 from te_shared.outbox import OutboxRelay, add_message
+from te_shared.service import make_broker
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, INTEGRATIONS, REGISTRATION, ZOOM_BRIDGE, Topology
 from te_testing import messages
@@ -960,3 +965,47 @@ async def dead_lettered_body(url: str, queue_name: str, timeout: float = 30.0) -
         )
         assert message is not None
         return message.body
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_a_consumed_message_logs_received_and_processed_only_at_debug(
+    fresh_rabbit: RabbitNamespace, level: str
+) -> None:
+    """Every message's "Received"/"Processed" lines (FastStream's) only at LOG_LEVEL=DEBUG, as
+    HTTP requests have no access log: at INFO a storm's consumers wrote two lines a message.
+    A handler that fails is logged as an error at either level."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    configure_logging("svc-under-test", level, json=True)
+    [handler] = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    settings = ServiceSettings(amqp_url=fresh_rabbit.amqp_url, service_name="svc-under-test")
+    broker = make_broker(settings)
+    done: asyncio.Queue[str] = asyncio.Queue()
+    queue = RabbitQueue(f"{fresh_rabbit.queue_prefix}log-probe", auto_delete=True)
+
+    @broker.subscriber(queue)
+    async def probe(body: dict[str, str]) -> None:
+        done.put_nowait(body["name"])
+        if body["name"] == "fails":
+            raise RuntimeError("the handler failed")
+
+    await broker.start()
+    try:
+        for name in ("works", "fails"):
+            await broker.publish({"name": name}, queue=queue)
+            assert await asyncio.wait_for(done.get(), timeout=10) == name
+        await asyncio.sleep(0.2)  # the failure's log line follows the handler
+    finally:
+        await broker.stop()
+        root.setLevel(before[0])
+        root.handlers[:] = before[1]
+    logged = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    events = [(line["event"], line["level"]) for line in logged]
+    lifecycle = [e for e in events if e[0] in ("Received", "Processed")]
+    assert lifecycle == (
+        [] if level == "INFO" else [("Received", "debug"), ("Processed", "debug")] * 2
+    )
+    assert ("RuntimeError: the handler failed", "error") in events
