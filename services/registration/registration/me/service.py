@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, not_, null, or_, select
+from sqlalchemy import Select, Uuid, and_, bindparam, func, literal, not_, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
@@ -150,7 +151,7 @@ def _view(
     )
 
 
-def _enrolled_tab(tab: Tab, live: Any, own: Any, now: dt.datetime) -> Any:
+def _enrolled_tab(tab: Tab, live: Any, own: Any, now: Any) -> Any:
     """R-ENR-10 (:func:`registration.me.rules.tab_of`) for the two tabs of enrolled events, as
     SQL over the live enrollment ``live`` and its session ``own`` (``last_end`` kept from its
     days)."""
@@ -160,7 +161,7 @@ def _enrolled_tab(tab: Tab, live: Any, own: Any, now: dt.datetime) -> Any:
     return and_(live.status.in_(sorted(rules.COMPLETED_TAB)), ended)
 
 
-def _open_for_registration(now: dt.datetime) -> Any:
+def _open_for_registration(now: Any) -> Any:
     """R-ENR-10's Available tab, the event's half, as SQL over the event's
     ``registration_closes`` (the latest registration end of its sessions, far in the future
     when one has none, None when it has none): registration is open in one of its sessions
@@ -188,23 +189,20 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raise invalid from exc
 
 
-async def my_events(
-    session: AsyncSession,
-    principal: Principal,
-    tab: Tab,
-    limit: int,
-    cursor: tuple[dt.datetime, uuid.UUID] | None,
-) -> MyEventsPage:
-    """The tab's events, picked and ordered in SQL (R-ENR-10's tab, by the first start of the
-    sessions the user sees, then id), one keyset page at a time; sessions and days are read
-    for the page only. Three queries however many events the user sees."""
-    now = utcnow()
-    # No aliases: each table appears once per statement, and an aliased entity costs an
-    # adaptation pass on every build.
+@functools.cache
+def _tab_statement(tab: Tab, admin: bool, paged: bool) -> Any:
+    """The tab's statement for an admin or a user, first page or later, built once (every value
+    bound: ``company``, ``user``, ``now``, ``limit`` and, paged, ``after_first`` and
+    ``after_id``): building it per request (its comparisons, coercions and cache key) took a
+    tenth of a view's CPU. No aliases: each table appears once per statement, and an aliased
+    entity costs an adaptation pass on every build."""
+    company: Any = bindparam("company")
+    user: Any = bindparam("user")
+    now: Any = bindparam("now", type_=UTCDateTime())
     mine = and_(
         Enrollment.event_id == EventReplica.event_id,
-        Enrollment.company_id == principal.company_id,
-        Enrollment.user_id == principal.user_id,
+        Enrollment.company_id == company,
+        Enrollment.user_id == user,
         Enrollment.status != S.CANCELLED,
     )
     far = literal(readmodel.FAR_FUTURE, UTCDateTime())
@@ -227,29 +225,46 @@ async def my_events(
             .outerjoin(SessionReplica, SessionReplica.session_id == Enrollment.session_id)
             .where(_enrolled_tab(tab, Enrollment, SessionReplica, now))
         )
-    stmt = stmt.where(
-        EventReplica.company_id == principal.company_id, EventReplica.deleted.is_(False)
-    )
-    if not principal.is_admin:  # R-ENR-1
+    stmt = stmt.where(EventReplica.company_id == company, EventReplica.deleted.is_(False))
+    if not admin:  # R-ENR-1
         stmt = stmt.join(
             Access,
             and_(
-                Access.company_id == principal.company_id,
+                Access.company_id == company,
                 Access.event_id == EventReplica.event_id,
-                Access.user_id == principal.user_id,
+                Access.user_id == user,
             ),
         ).where(EventReplica.state == c.EventState.ACTIVE)
-    if cursor is not None:
-        first, after = cursor
+    if paged:
+        first: Any = bindparam("after_first", type_=UTCDateTime())
+        after: Any = bindparam("after_id", type_=Uuid())
         stmt = stmt.where(
-            or_(
-                sort_key > literal(first, UTCDateTime()),
-                and_(sort_key == literal(first, UTCDateTime()), EventReplica.event_id > after),
-            )
+            or_(sort_key > first, and_(sort_key == first, EventReplica.event_id > after))
         )
-    rows = (
-        await session.execute(stmt.order_by(sort_key, EventReplica.event_id).limit(limit + 1))
-    ).all()
+    return stmt.order_by(sort_key, EventReplica.event_id).limit(bindparam("limit"))
+
+
+async def my_events(
+    session: AsyncSession,
+    principal: Principal,
+    tab: Tab,
+    limit: int,
+    cursor: tuple[dt.datetime, uuid.UUID] | None,
+) -> MyEventsPage:
+    """The tab's events, picked and ordered in SQL (R-ENR-10's tab, by the first start of the
+    sessions the user sees, then id), one keyset page at a time; sessions and days are read
+    for the page only. Three queries however many events the user sees."""
+    now = utcnow()
+    params: dict[str, Any] = {
+        "company": principal.company_id,
+        "user": principal.user_id,
+        "now": now,
+        "limit": limit + 1,
+    }
+    if cursor is not None:
+        params["after_first"], params["after_id"] = cursor
+    stmt = _tab_statement(tab, principal.is_admin, cursor is not None)
+    rows = (await session.execute(stmt, params)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     sessions = await _sessions(session, [event.event_id for event, _, _ in rows])
