@@ -40,7 +40,7 @@ async def _day(
     ).one_or_none()
 
 
-def _meeting_update(msg: c.MeetingData, error: str | None) -> tuple[Any, dict[str, Any]]:
+def _meeting_update(msg: c.MeetingData) -> tuple[Any, dict[str, Any]]:
     """One conditional ``UPDATE`` (no read first: it is on the path from a zoom day to its
     join link, and with the inbox record it is the message's one statement): the state is
     applied to the company's zoom day unless a newer one is shown: a newer day version, or a
@@ -51,7 +51,7 @@ def _meeting_update(msg: c.MeetingData, error: str | None) -> tuple[Any, dict[st
         "meeting_version": msg.version,
         "meeting_seq": msg.seq,
         "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
-        "meeting_error": error,
+        "meeting_error": _error_of(msg),
     }
     if status in (c.MeetingStatus.DELETED, c.MeetingStatus.PENDING):  # no meeting, no link
         values["meeting_join_url"] = None
@@ -88,31 +88,25 @@ def _meeting_statement(columns: frozenset[str]) -> Any:
     )
 
 
-# each is one statement: with its inbox record, one round trip (te_shared.inbox)
-@consumers.statement(c.MeetingCreated)
-def on_meeting_created(msg: c.MeetingCreated) -> tuple[Any, dict[str, Any]]:
-    return _meeting_update(msg, None)
+def _error_of(msg: c.MeetingData) -> str | None:
+    """What the day shows besides its meeting's state: why Zoom refused it, or (R-ZOOM-8) why
+    it has no meeting yet and when the bridge tries again."""
+    if isinstance(msg, c.MeetingFailed):
+        return msg.error
+    if isinstance(msg, c.MeetingPending):
+        return msg.reason
+    return None
 
 
-@consumers.statement(c.MeetingUpdated)
-def on_meeting_updated(msg: c.MeetingUpdated) -> tuple[Any, dict[str, Any]]:
-    return _meeting_update(msg, None)
-
-
-@consumers.statement(c.MeetingFailed)
-def on_meeting_failed(msg: c.MeetingFailed) -> tuple[Any, dict[str, Any]]:
-    return _meeting_update(msg, msg.error)
-
-
-@consumers.statement(c.MeetingDeleted)
-def on_meeting_deleted(msg: c.MeetingDeleted) -> tuple[Any, dict[str, Any]]:
-    return _meeting_update(msg, None)
-
-
-@consumers.statement(c.MeetingPending)
-def on_meeting_pending(msg: c.MeetingPending) -> tuple[Any, dict[str, Any]]:
-    """R-ZOOM-8: the day shows why it has no meeting yet, and when the bridge tries again."""
-    return _meeting_update(msg, msg.reason)
+# each meeting state is one statement: with its inbox record, one round trip (te_shared.inbox)
+for _state in (
+    c.MeetingCreated,
+    c.MeetingUpdated,
+    c.MeetingFailed,
+    c.MeetingDeleted,
+    c.MeetingPending,
+):
+    consumers.statement(_state)(_meeting_update)
 
 
 @consumers.handler(c.RecordingsChanged)
