@@ -23,6 +23,7 @@ import jwt
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.algorithms import HMACAlgorithm
 
 from te_shared.errors import Forbidden, Unauthorized
 from te_shared.text import MAX_COMPANY_ID, MAX_EMAIL, MAX_USER_ID, text_problem
@@ -30,6 +31,33 @@ from te_shared.text import MAX_COMPANY_ID, MAX_EMAIL, MAX_USER_ID, text_problem
 # The short local default `dev-secret` would warn on every token; production secrets are long, and
 # the service logs a warning at start-up while the dev default is in use (te_shared.service).
 warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
+
+
+class _SecretCheckedOnce(HMACAlgorithm):
+    """HS256 whose secret is checked once, not on every token.
+
+    PyJWT prepares the key for each token it verifies: it refuses a secret that is a PEM, SSH
+    or DER public key or certificate, or a JSON key (an algorithm-confusion guard), trying to
+    parse the secret as each of them. A service has one configured secret, so the same checks
+    ran on the same text for every request: three raised and caught parse errors, about a
+    tenth of a refused sign-up's CPU. The checks and their refusals are PyJWT's own; only
+    their outcome for a secret that passed is remembered."""
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return _prepared_secret(key)
+
+
+@lru_cache(maxsize=8)
+def _prepared_secret(key: str | bytes) -> bytes:
+    """The secret as PyJWT prepares it (raises PyJWT's ``InvalidKeyError`` for a key that is
+    not a shared secret; a refusal is not remembered)."""
+    return HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(key)
+
+
+if not isinstance(jwt.get_algorithm_by_name("HS256"), _SecretCheckedOnce):
+    # PyJWT's public registry: jwt.decode and jwt.encode use it for HS256 from here on
+    jwt.unregister_algorithm("HS256")
+    jwt.register_algorithm("HS256", _SecretCheckedOnce(HMACAlgorithm.SHA256))
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT issued by the platform.")
 

@@ -4,14 +4,18 @@ service's own: its queries filter by the token's company, proven by its cross-co
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from jwt.algorithms import HMACAlgorithm
 
 from te_shared import auth
 from te_shared.auth import AdminPrincipal, CurrentPrincipal, JWTConfig, make_token
@@ -272,3 +276,45 @@ class TestParsedOnce:
             auth.decode_token(token, self.CONFIG)
         assert refused.value.code == "invalid_token"
         assert detail in str(refused.value.detail)
+
+
+class TestSecretCheckedOnce:
+    """PyJWT checks that an HS256 secret is no public key (the algorithm-confusion guard):
+    once per secret now, not once per token, and a public key is still refused every time."""
+
+    def test_many_tokens_check_the_secret_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        checks: list[str | bytes] = []
+        real = HMACAlgorithm.prepare_key
+
+        def counted(self: HMACAlgorithm, key: str | bytes) -> bytes:
+            checks.append(key)
+            return real(self, key)
+
+        monkeypatch.setattr(HMACAlgorithm, "prepare_key", counted)
+        auth._prepared_secret.cache_clear()
+        config = JWTConfig(secret="checked-once-secret", audience="training-events")
+        for n in range(3):
+            token = jwt.encode(good(sub=f"once-{n}"), config.secret, algorithm="HS256")
+            assert auth.decode_token(token, config).user_id == f"once-{n}"
+        assert checks == ["checked-once-secret"]
+
+    def test_a_public_key_as_the_secret_is_refused_every_time(self) -> None:
+        public = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        config = JWTConfig(secret=public.decode(), audience="training-events")
+        # signed with the public key as an HMAC secret, as an attacker who knows it would
+        for n in range(2):
+            head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+            body = base64.urlsafe_b64encode(json.dumps(good(sub=f"forged-{n}")).encode())
+            signing_input = head + b"." + body.rstrip(b"=")
+            mac = hmac.new(public, signing_input, hashlib.sha256).digest()
+            forged = signing_input + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")
+            with pytest.raises(Unauthorized) as refused:
+                auth.decode_token(forged.decode(), config)
+            assert refused.value.code == "invalid_token"
+            assert "asymmetric key" in str(refused.value.detail)
