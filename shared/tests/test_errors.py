@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from http import HTTPStatus
+
 import httpx
+import pytest
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from te_shared.errors import (
     Conflict,
+    FieldError,
+    Problem,
+    ProblemError,
+    Unauthorized,
+    Unprocessable,
     document_problems,
+    field_error,
     install_error_handlers,
     problem_responses,
 )
@@ -181,3 +193,33 @@ def test_the_openapi_states_every_problem_as_problem_details() -> None:
             if status != "200":
                 assert list(response["content"]) == ["application/problem+json"], status
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Conflict("Already there.", code="duplicate", extra={"existing_id": uuid.UUID(int=7)}),
+        Conflict(),
+        Unauthorized("No token.", code="missing_token"),
+        field_error("body.name", "Too long.", code="string_too_long"),
+        Unprocessable("Bad.", errors=[FieldError(field="body.size", message="Not a number.")]),
+    ],
+    ids=["extra", "bare", "titled-by-status", "field-code", "field-without-code"],
+)
+@pytest.mark.parametrize("instance", ["/v1/things", None])
+def test_a_problem_body_is_the_documented_model(error: ProblemError, instance: str | None) -> None:
+    """The body, built directly, is the ``Problem`` model's dump (unset fields left out, in its
+    order) followed by the error's extra fields as JSON."""
+    body = error.to_problem(instance)
+    documented = Problem(
+        type=f"urn:problem:{error.code}",
+        title=HTTPStatus(error.status).phrase,
+        status=error.status,
+        detail=error.detail,
+        instance=instance,
+        code=error.code,
+        errors=error.errors,
+    ).model_dump(exclude_none=True)
+    assert body == documented | jsonable_encoder(error.extra)
+    assert list(body)[: len(documented)] == list(documented)
+    assert json.loads(json.dumps(body)) == body
