@@ -847,19 +847,27 @@ async def test_r_zoom_5_two_workers_recording_one_day_publish_figures_holding_bo
 async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(
     env: Env,
 ) -> None:
-    """The participants report is not ready right after the end (404): read again later."""
+    """The participants report is not ready right after the end (404): read again later.
+    (The instance has an id of its own, and only its report calls count: other tests' days
+    ask for theirs meanwhile.)"""
     day, zoom_id = await _day(
         env, "administrator", "admin-role@zoom.test", learners={"ivy": "ivy@example.com"}
     )
+    report = "/v2/report/meetings/IvyReportNotReady000000==/"
     async with env.sim() as sim:
         await sim.delete("/_sim/calls")
         await sim.post(
             "/_sim/faults",
-            json={"status": 404, "count": 2, "method": "GET", "path_prefix": "/v2/report/"},
+            json={"status": 404, "count": 2, "method": "GET", "path_prefix": report},
         )
         base = f"/_sim/meetings/{zoom_id}"
         await sim.post(
-            f"{base}/join", json={"email": "ivy@example.com", "at": iso(minutes_after(T0, 0))}
+            f"{base}/join",
+            json={
+                "email": "ivy@example.com",
+                "at": iso(minutes_after(T0, 0)),
+                "instance_uuid": "IvyReportNotReady000000==",
+            },
         )
         await sim.patch("/_sim/config", json={"webhook_url": "http://127.0.0.1:9/lost"})
         try:  # the leave webhook is lost: only the report knows she stayed 12 minutes
@@ -875,7 +883,7 @@ async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet
     assert final["minutes"] == 12
     async with env.sim() as sim:
         calls = (await sim.get("/_sim/calls")).json()
-    reports = [x["status"] for x in calls if str(x["path"]).startswith("/v2/report/")]
+    reports = [x["status"] for x in calls if str(x["path"]).startswith(report)]
     assert reports == [404, 404, 200]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import ColumnElement, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -303,6 +303,8 @@ async def process_batch(
     events = list((await session.execute(stmt)).scalars())
     if not events:
         return []
+    if is_postgres(session):
+        await _lock_named_meetings(session, events)
     digests = [e.digest for e in events]
     try:
         async with session.begin_nested():  # the common case: one savepoint for the batch
@@ -318,6 +320,42 @@ async def process_batch(
     for _, (meeting, keys) in sorted(batch.touched.items(), key=lambda item: str(item[0])):
         await attendance.publish_touching(session, meeting, keys)  # days in order: see hold_day
     return outcomes
+
+
+async def _lock_named_meetings(session: AsyncSession, events: list[WebhookEvent]) -> None:
+    """Lock the meetings a batch's webhooks name, all at once and in day order, before any
+    webhook is handled (PostgreSQL).
+
+    A batch locks a day's meeting row where a webhook changes the meeting (ended, updated,
+    deleted, its recordings) and where it publishes the day's attendance, at the end. Taken
+    in the webhooks' order, two workers' batches naming two meetings in opposite orders each
+    held one and waited for the other: PostgreSQL aborted one as a deadlock after a second,
+    and its whole batch was tried again later. Taken here in one order, every later lock of
+    these rows is one the transaction holds already. Each webhook's meeting is looked for
+    among those its signer covers, as :func:`_meeting` finds it."""
+    named: dict[rules.Signer, set[str]] = {}
+    for event in events:
+        payload = event.body.get("payload")
+        obj = payload.get("object") if isinstance(payload, dict) else None
+        zoom_id = str(obj.get("id") or "") if isinstance(obj, dict) else ""
+        if zoom_id:
+            named.setdefault(rules.Signer.from_json(event.signed_by), set()).add(zoom_id)
+    if not named:
+        return
+    await session.execute(
+        select(ZoomMeeting.day_id)
+        .join(ZoomAccount, _HELD_ON)
+        .where(
+            or_(
+                *(
+                    and_(ZoomMeeting.zoom_meeting_id.in_(sorted(ids)), _covered(signer))
+                    for signer, ids in named.items()
+                )
+            )
+        )
+        .order_by(ZoomMeeting.day_id)
+        .with_for_update(of=ZoomMeeting)
+    )
 
 
 class _Failed(Exception):
