@@ -4,6 +4,7 @@ sending signed webhooks to the bridge over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -842,6 +843,85 @@ async def test_r_zoom_5_two_workers_recording_one_day_publish_figures_holding_bo
             await late
     rows = await env.outbox(c.AttendanceRecorded.routing_key, day.day_id)
     assert [r["minutes"] for r in rows if r["user_id"] == "tia"][-2:] == [20, 40]
+
+
+@pytest.mark.skipif(use_sqlite(), reason="SQLite runs one writer at a time")
+async def test_r_zoom_4_two_workers_batches_naming_two_meetings_in_either_order_do_not_deadlock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers' batches name the same two meetings in opposite orders: each hears of a
+    change at Zoom to one meeting (its row locked mid-batch) and of a join on the other (its
+    attendance published, the day locked, at the end). Both batches are processed in full:
+    the second waits for the first, it is not aborted as a deadlock."""
+    _, first_id = await _day(env, "administrator", "order-a@zoom.test", learners={})
+    _, second_id = await _day(env, "administrator", "order-b@zoom.test", learners={})
+
+    def hook(event: str, zoom_id: str, n: int) -> dict[str, Any]:
+        obj: dict[str, Any] = {"id": int(zoom_id), "uuid": f"order-{zoom_id}"}
+        if event == "meeting.participant_joined":
+            obj["participant"] = {
+                "user_id": f"{n}",
+                "participant_uuid": f"order-{n}",
+                "user_name": f"P{n}",
+                "email": f"p{n}@example.com",
+                "join_time": iso(minutes_after(T0, n)),
+            }
+        return {"event": event, "event_ts": n, "payload": {"object": obj}}
+
+    # the first batch reaches its attendance first; the second is let go only then, and the
+    # first publishes once both are there (or the second waits for it: a second at most)
+    arrived = 0
+    both = asyncio.Event()
+    first_there = asyncio.Event()
+    real = attendance.publish_touching
+
+    async def together(session: AsyncSession, meeting: ZoomMeeting, keys: Any) -> Any:
+        nonlocal arrived
+        arrived += 1
+        first_there.set()
+        if arrived == 2:
+            both.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(both.wait(), 1.0)
+        return await real(session, meeting, keys)
+
+    monkeypatch.setattr(attendance, "publish_touching", together)
+    worker = env.app.state.runtime.extras["worker"]
+    await worker.stop()  # this test runs the batches itself
+    factory = env.app.state.runtime.session_factory()
+    try:
+        at = dt.datetime.now(dt.UTC)
+        bodies = [
+            hook("meeting.updated", first_id, 1),  # nothing the bridge keeps: no job
+            hook("meeting.participant_joined", second_id, 2),
+            hook("meeting.updated", second_id, 3),
+            hook("meeting.participant_joined", first_id, 4),
+        ]
+        async with factory() as session, session.begin():
+            await service.store_many(
+                session,
+                [
+                    service.Received(b, rules.Signer(app=True), at + dt.timedelta(microseconds=i))
+                    for i, b in enumerate(bodies)
+                ],
+            )
+
+        async def batch() -> list[service.Outcome]:
+            async with factory() as session, session.begin():
+                return await service.process_batch(session, env.settings(), 2)
+
+        one = asyncio.create_task(batch())
+        await asyncio.wait_for(first_there.wait(), 10)
+        two = asyncio.create_task(batch())
+        outcomes = await asyncio.gather(one, two)
+    finally:
+        worker.start()
+    assert [[o.result for o in batch] for batch in outcomes] == [["processed"] * 2] * 2
+    for zoom_id in (first_id, second_id):
+        (updated,) = await _webhooks(env, "meeting.updated", zoom_id)
+        (joined,) = await _webhooks(env, "meeting.participant_joined", zoom_id)
+        assert (updated.processed, joined.processed) == (True, True)
+        assert (updated.attempts, joined.attempts) == (1, 1)
 
 
 async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(
