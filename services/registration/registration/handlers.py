@@ -368,26 +368,17 @@ async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str
     row.join_url, row.version, row.seq = join_url, msg.version, msg.seq
 
 
-@consumers.handler(c.MeetingCreated)
-async def on_meeting_created(session: AsyncSession, msg: c.MeetingCreated) -> None:
-    await _meeting_link(session, msg, msg.join_url)
+async def _on_meeting(session: AsyncSession, msg: c.MeetingData) -> None:
+    """A day's meeting state: its join link while the meeting is made, none otherwise."""
+    made = isinstance(msg, c.MeetingCreated | c.MeetingUpdated)
+    await _meeting_link(session, msg, msg.join_url if made else None)
 
 
-@consumers.handler(c.MeetingUpdated)
-async def on_meeting_updated(session: AsyncSession, msg: c.MeetingUpdated) -> None:
-    await _meeting_link(session, msg, msg.join_url)
-
-
-@consumers.handler(c.MeetingFailed)
-async def on_meeting_failed(session: AsyncSession, msg: c.MeetingFailed) -> None:
-    await _meeting_link(session, msg, None)
-
-
-@consumers.handler(c.MeetingDeleted)
-async def on_meeting_deleted(session: AsyncSession, msg: c.MeetingDeleted) -> None:
-    await _meeting_link(session, msg, None)
-
-
-@consumers.handler(c.MeetingPending)
-async def on_meeting_pending(session: AsyncSession, msg: c.MeetingPending) -> None:
-    await _meeting_link(session, msg, None)
+for _state in (
+    c.MeetingCreated,
+    c.MeetingUpdated,
+    c.MeetingFailed,
+    c.MeetingDeleted,
+    c.MeetingPending,
+):
+    consumers.handler(_state)(_on_meeting)
