@@ -269,6 +269,16 @@ class MeetingPending(MeetingData):
     reason: str = Field(description="Why, and when the bridge tries again.")
 
 
+#: the messages that announce a day's meeting state, one queue each (``seq`` orders them)
+MEETING_STATES: tuple[type[MeetingData], ...] = (
+    MeetingCreated,
+    MeetingUpdated,
+    MeetingFailed,
+    MeetingDeleted,
+    MeetingPending,
+)
+
+
 class AttendanceRecorded(Message):
     """R-ZOOM-5: one user's attendance of one day (minutes only with the administrator role)."""
 

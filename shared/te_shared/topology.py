@@ -23,11 +23,7 @@ INTEGRATIONS = "integrations"
 #: Which messages each service consumes. One queue per (service, message type).
 CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
     CATALOG: (
-        c.MeetingCreated,
-        c.MeetingUpdated,
-        c.MeetingFailed,
-        c.MeetingDeleted,
-        c.MeetingPending,
+        *c.MEETING_STATES,
         c.RecordingAvailable,
         c.RecordingsChanged,
         c.EnrollmentChanged,
@@ -43,11 +39,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.DayRescheduled,
         c.DayCancelled,
         c.AttendanceRecorded,
-        c.MeetingCreated,
-        c.MeetingUpdated,
-        c.MeetingFailed,
-        c.MeetingDeleted,
-        c.MeetingPending,
+        *c.MEETING_STATES,
     ),
     ZOOM_BRIDGE: (
         c.CompanySettingsChanged,
@@ -67,11 +59,7 @@ CONSUMES: dict[str, tuple[type[c.Message], ...]] = {
         c.DayCancelled,
         c.EnrollmentChanged,
         c.AttendanceRecorded,
-        c.MeetingCreated,
-        c.MeetingUpdated,
-        c.MeetingFailed,
-        c.MeetingDeleted,
-        c.MeetingPending,
+        *c.MEETING_STATES,
         c.RecordingsChanged,
     ),
 }

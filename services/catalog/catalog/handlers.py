@@ -99,13 +99,7 @@ def _error_of(msg: c.MeetingData) -> str | None:
 
 
 # each meeting state is one statement: with its inbox record, one round trip (te_shared.inbox)
-for _state in (
-    c.MeetingCreated,
-    c.MeetingUpdated,
-    c.MeetingFailed,
-    c.MeetingDeleted,
-    c.MeetingPending,
-):
+for _state in c.MEETING_STATES:
     consumers.statement(_state)(_meeting_update)
 
 

@@ -374,11 +374,5 @@ async def _on_meeting(session: AsyncSession, msg: c.MeetingData) -> None:
     await _meeting_link(session, msg, msg.join_url if made else None)
 
 
-for _state in (
-    c.MeetingCreated,
-    c.MeetingUpdated,
-    c.MeetingFailed,
-    c.MeetingDeleted,
-    c.MeetingPending,
-):
+for _state in c.MEETING_STATES:
     consumers.handler(_state)(_on_meeting)
