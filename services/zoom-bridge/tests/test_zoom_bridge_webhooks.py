@@ -100,6 +100,23 @@ async def _one_batch(env: Env, bodies: list[dict[str, Any]]) -> list[service.Out
         return await service.process_batch(session, env.settings(), 100)
 
 
+def _hook(
+    event: str, zoom_id: str | int, instance: str, n: int, *, ts: int = 1, **extra: Any
+) -> dict[str, Any]:
+    """A webhook body as Zoom sends it for the meeting ``zoom_id``'s ``instance``; a
+    participant's event names participant ``n`` (joined or left ``n`` minutes after T0)."""
+    obj: dict[str, Any] = {"id": zoom_id, "uuid": instance, **extra}
+    if event.startswith("meeting.participant_"):
+        obj["participant"] = {
+            "user_id": f"{n}",
+            "participant_uuid": f"{instance}-{n}",
+            "user_name": f"P{n}",
+            "email": f"p{n}@example.com",
+            "join_time": iso(minutes_after(T0, n)),
+        }
+    return {"event": event, "event_ts": ts, "payload": {"object": obj}}
+
+
 async def test_r_zoom_4_bad_signature_stale_timestamp_and_url_validation(env: Env) -> None:
     async with env.sim() as sim:
         bad = await sim.post(
@@ -717,16 +734,7 @@ async def test_r_zoom_4_one_failing_webhook_in_a_batch_keeps_the_others_and_coun
     day, zoom_id = await _day(env, "administrator", "batch@zoom.test", learners={})
 
     def hook(event: str, n: int, **extra: Any) -> dict[str, Any]:
-        obj: dict[str, Any] = {"id": zoom_id, "uuid": "instance-batch", **extra}
-        if event != "meeting.ended":
-            obj["participant"] = {
-                "user_id": f"{n}",
-                "participant_uuid": f"batch-{n}",
-                "user_name": f"P{n}",
-                "email": f"p{n}@example.com",
-                "join_time": iso(minutes_after(T0, n)),
-            }
-        return {"event": event, "event_ts": 1, "payload": {"object": obj}}
+        return _hook(event, zoom_id, "batch", n, **extra)
 
     worker = env.app.state.runtime.extras["worker"]
     await worker.stop()  # this test runs the batch itself
@@ -857,16 +865,7 @@ async def test_r_zoom_4_two_workers_batches_naming_two_meetings_in_either_order_
     _, second_id = await _day(env, "administrator", "order-b@zoom.test", learners={})
 
     def hook(event: str, zoom_id: str, n: int) -> dict[str, Any]:
-        obj: dict[str, Any] = {"id": int(zoom_id), "uuid": f"order-{zoom_id}"}
-        if event == "meeting.participant_joined":
-            obj["participant"] = {
-                "user_id": f"{n}",
-                "participant_uuid": f"order-{n}",
-                "user_name": f"P{n}",
-                "email": f"p{n}@example.com",
-                "join_time": iso(minutes_after(T0, n)),
-            }
-        return {"event": event, "event_ts": n, "payload": {"object": obj}}
+        return _hook(event, int(zoom_id), f"order-{zoom_id}", n, ts=n)
 
     # the first batch reaches its attendance first; the second is let go only then, and the
     # first publishes once both are there (or the second waits for it: a second at most)
