@@ -14,7 +14,10 @@ A handler whose whole effect is one ``UPDATE`` or ``DELETE`` can say so
 (:meth:`Consumers.statement`): on PostgreSQL its statement and the inbox record then run as one
 statement in autocommit (the record a data-modifying ``WITH``, the statement gated on it), one
 round trip instead of four (``BEGIN``, the record, the statement, ``COMMIT``), with the same
-outcome: both take effect or neither, and a duplicate changes nothing.
+outcome: both take effect or neither, and a duplicate changes nothing. A statement that changes
+nothing when run twice (an upsert that keeps the newest version,
+:func:`te_shared.replica.keep_newest`) may be any statement, ``INSERT ... ON CONFLICT``
+included: it runs beside the record, not gated on it (``gated=False``).
 """
 
 from __future__ import annotations
@@ -103,14 +106,15 @@ _RECORD_BINDS = ("inbox_message_id", "inbox_consumer", "inbox_processed_at")
 
 
 @functools.lru_cache(maxsize=256)
-def _one_statement(effect: Any, table: Table) -> Any:
+def _one_statement(effect: Any, table: Table, gated: bool = True) -> Any:
     """``effect`` (an ``UPDATE`` or ``DELETE``) and the inbox record of its message as one
     PostgreSQL statement: the record is inserted unless already there, the effect runs only if
     it was (a data-modifying ``WITH`` sees what the one before it returned), and the statement
     returns how many records it inserted: 1, or 0 for a duplicate. A concurrent duplicate waits
-    for the first statement's record and then inserts none, as :func:`claim` does. Built once
-    per effect statement, which should be built once too (a bounded cache: one built per
-    message would work, only slower)."""
+    for the first statement's record and then inserts none, as :func:`claim` does. Not
+    ``gated``, the effect (any statement that changes nothing when run twice) runs either way.
+    Built once per effect statement, which should be built once too (a bounded cache: one
+    built per message would work, only slower)."""
     columns = ("message_id", "consumer", "processed_at")
     values: dict[str, Any] = {
         column: bindparam(name) for column, name in zip(columns, _RECORD_BINDS, strict=True)
@@ -122,8 +126,9 @@ def _one_statement(effect: Any, table: Table) -> Any:
         .returning(table.c.message_id)
         .cte("inbox_record")
     )
-    gated = effect.where(exists(select(record.c.message_id))).cte("effect")
-    return select(func.count()).select_from(record).add_cte(gated)
+    if gated:
+        effect = effect.where(exists(select(record.c.message_id)))
+    return select(func.count()).select_from(record).add_cte(effect.cte("effect"))
 
 
 @dataclass
@@ -134,6 +139,8 @@ class Consumers:
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
     #: the handlers that are one statement (:meth:`statement`), also in :attr:`handlers`
     statements: dict[type[Message], StatementHandler] = field(default_factory=dict)
+    #: those of them that run beside the inbox record, not gated on it (``gated=False``)
+    ungated: set[type[Message]] = field(default_factory=set)
     #: Called with (routing key, outcome) per delivery: processed, duplicate, rejected, failed.
     observers: list[Callable[[str, str], None]] = field(default_factory=list)
 
@@ -153,7 +160,11 @@ class Consumers:
         return register
 
     def statement(
-        self, message: type[M]
+        self,
+        message: type[M],
+        *,
+        gated: bool = True,
+        in_transaction: Callable[[AsyncSession, M], Awaitable[None]] | None = None,
     ) -> Callable[
         [Callable[[M], tuple[Any, dict[str, Any]]]], Callable[[M], tuple[Any, dict[str, Any]]]
     ]:
@@ -161,8 +172,14 @@ class Consumers:
         statement for a message and its parameters, and does nothing else. On PostgreSQL the
         statement runs with the message's inbox record as one statement in autocommit (one
         round trip; no session, so it writes no outbox row and wakes no commit hook); elsewhere
-        in a transaction after :func:`claim`, as any handler. Its bind names must not be the
-        record's (``inbox_message_id``, ``inbox_consumer``, ``inbox_processed_at``)."""
+        in a transaction after :func:`claim`, as ``in_transaction`` (by default: the same
+        statement). Its bind names must not be the record's (``inbox_message_id``,
+        ``inbox_consumer``, ``inbox_processed_at``).
+
+        ``gated=False``: the statement changes nothing when it runs twice (a duplicate of a
+        message that keeps the newest version is not newer than itself), so it runs beside the
+        record instead of only when the record is new, and may be any statement, an
+        ``INSERT ... ON CONFLICT`` too."""
 
         def register(
             fn: Callable[[M], tuple[Any, dict[str, Any]]],
@@ -171,8 +188,10 @@ class Consumers:
                 statement, params = fn(msg)
                 await session.execute(statement, params)
 
-            self.handler(message)(in_a_transaction)
+            self.handler(message)(in_transaction or in_a_transaction)
             self.statements[message] = fn
+            if not gated:
+                self.ungated.add(message)
             return fn
 
         return register
@@ -218,6 +237,7 @@ class Consumers:
                     after_commit,
                     observe_all,
                     self.statements.get(message_type),
+                    gated=message_type not in self.ungated,
                 )
             )
 
@@ -240,6 +260,8 @@ def _make_consumer(
     after_commit: Callable[[AsyncSession], None],
     observe: Callable[[str, str], None],
     one_statement: StatementHandler | None = None,
+    *,
+    gated: bool = True,
 ) -> Callable[[RabbitMessage], Awaitable[None]]:
     key = message_type.routing_key
 
@@ -262,7 +284,7 @@ def _make_consumer(
                 zip(_RECORD_BINDS, (parsed.message_id, consumer_name, utcnow()), strict=True)
             )
             table: Table = inbox_model.__table__  # type: ignore[attr-defined]
-            rows = await alone(maker, _one_statement(effect, table), {**params, **record})
+            rows = await alone(maker, _one_statement(effect, table, gated), {**params, **record})
             return "processed" if rows[0][0] else duplicate(parsed)
         async with maker() as session:
             async with session.begin():

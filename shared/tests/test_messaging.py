@@ -27,6 +27,7 @@ from te_shared.db import create_engine, create_sessionmaker, unit_of_work
 from te_shared.inbox import Consumers, claim
 from te_shared.logging import configure_logging
 from te_shared.outbox import OutboxRelay, add_message
+from te_shared.replica import CompanyReplicaMixin, follow_company_settings
 from te_shared.service import make_broker
 from te_shared.settings import ServiceSettings
 from te_shared.topology import CATALOG, INTEGRATIONS, REGISTRATION, ZOOM_BRIDGE, Topology
@@ -43,6 +44,10 @@ class Effect(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     company_id: Mapped[str] = mapped_column(String(50))
     version: Mapped[int] = mapped_column(Integer)
+
+
+class CompanyReplica(CompanyReplicaMixin, Base):
+    """A read model kept by ``keep_newest`` (``follow_company_settings``)."""
 
 
 class Seen(Base):
@@ -787,6 +792,74 @@ class TestOneStatementHandlers:
             assert outcomes.count("failed") >= ns.topology.delivery_limit
             assert await effect_version(sm, "poison") == 0
             assert await inbox_rows(sm, poison.message_id) == 0
+
+
+class TestKeptNewest:
+    """R-ERR-3 for a read model kept by ``keep_newest``: on PostgreSQL the upsert and the inbox
+    record are one statement, not gated on the record, and what a read model promises holds:
+    the newest version wins whatever the order, and a duplicate changes nothing."""
+
+    async def test_any_order_keeps_the_newest_and_a_late_duplicate_changes_nothing(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        ns = fresh_rabbit
+        outcomes: list[str] = []
+        consumers = Consumers(REGISTRATION)
+        consumers.observers.append(lambda _key, outcome: outcomes.append(outcome))
+        follow_company_settings(consumers, CompanyReplica)
+        third = messages.company_settings_changed(company="kept", version=3, zoom_enabled=True)
+        async with database(databases) as (_, sm), bound(consumers, ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                for message in (
+                    third,
+                    messages.company_settings_changed(company="kept", version=2),
+                    messages.company_settings_changed(
+                        company="kept", version=5, training_module_enabled=False
+                    ),
+                    third,  # a duplicate, after a newer version
+                ):
+                    await publish_raw(broker, ns, message)
+                    arrived = functools.partial(calls_len, outcomes, len(outcomes) + 1)
+                    await eventually(arrived, interval=0.02)
+            async with sm() as session:
+                row = await session.get(CompanyReplica, "kept")
+            assert outcomes == ["processed", "processed", "processed", "duplicate"]
+            assert row is not None
+            assert (row.version, row.zoom_enabled, row.training_module_enabled) == (5, False, False)
+            assert await inbox_rows(sm, third.message_id) == 1
+
+    async def test_on_postgresql_the_record_and_the_upsert_are_one_statement(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        if use_sqlite():
+            pytest.skip("PostgreSQL only: on SQLite it is an ordinary transaction")
+        ns = fresh_rabbit
+        outcomes: list[str] = []
+        consumers = Consumers(REGISTRATION)
+        consumers.observers.append(lambda _key, outcome: outcomes.append(outcome))
+        follow_company_settings(consumers, CompanyReplica)
+        async with database(databases) as (engine, sm), bound(consumers, ns, sm):
+            sent: list[str] = []
+
+            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                sent.append(statement)
+
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            try:
+                async with publisher_broker(ns.amqp_url) as broker:
+                    await publish_raw(broker, ns, settings_message("one-upsert", version=4))
+                    await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", record)
+            async with sm() as session:
+                row = await session.get(CompanyReplica, "one-upsert")
+        assert outcomes == ["processed"]
+        assert row is not None
+        assert row.version == 4
+        assert len(sent) == 1, sent
+        assert "INSERT INTO inbox" in sent[0]
+        assert "INSERT INTO company_replica" in sent[0]
+        assert "ON CONFLICT" in sent[0]
 
 
 async def effect_version_is(sm: async_sessionmaker[AsyncSession], company: str, n: int) -> bool:

@@ -21,7 +21,7 @@ from te_shared import contracts as c
 from te_shared import rules
 from te_shared.inbox import Consumers
 from te_shared.logging import get_logger
-from te_shared.replica import upsert_if_newer
+from te_shared.replica import Newest, keep_newest
 from te_shared.topology import CATALOG
 
 consumers = Consumers(CATALOG)
@@ -142,12 +142,10 @@ async def on_recording_available(session: AsyncSession, msg: c.RecordingAvailabl
         day.recordings = [*(day.recordings or []), *new]
 
 
-@consumers.handler(c.EnrollmentChanged)
-async def on_enrollment_changed(session: AsyncSession, msg: c.EnrollmentChanged) -> None:
+@keep_newest(consumers, c.EnrollmentChanged, EnrollmentSeat)
+def on_enrollment_changed(msg: c.EnrollmentChanged) -> Newest:
     """Seats taken per session (R-SES-8, R-SES-9); stale versions are ignored."""
-    await upsert_if_newer(
-        session,
-        EnrollmentSeat,
+    return Newest(
         key={"enrollment_id": msg.enrollment_id},
         version=msg.version,
         values={
@@ -158,14 +156,12 @@ async def on_enrollment_changed(session: AsyncSession, msg: c.EnrollmentChanged)
     )
 
 
-@consumers.handler(c.ZoomAccountChanged)
-async def on_zoom_account_changed(session: AsyncSession, msg: c.ZoomAccountChanged) -> None:
+@keep_newest(consumers, c.ZoomAccountChanged, ZoomAccountReplica)
+def on_zoom_account_changed(msg: c.ZoomAccountChanged) -> Newest:
     """R-DAY-9: the company's Zoom accounts, with their role and whether they need
     reconnecting; stale versions are ignored. Days already using the account are not rewritten
     (see the README)."""
-    await upsert_if_newer(
-        session,
-        ZoomAccountReplica,
+    return Newest(
         key={"account_id": msg.account_id},
         version=msg.version,
         values={
