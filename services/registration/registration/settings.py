@@ -36,5 +36,9 @@ class RegistrationSettings(ServiceSettings):
         "takes its seat on them, with the route's own statements and rules but without its "
         "dependency solving and ORM session; what the fast path does not handle (replays, a "
         "waitlist, an e-mail with enrollments waiting for it, database errors) goes on to the "
-        "route. 0 turns the fast path off.",
+        "route. 0 turns the fast path off. Connections open as sign-ups need them and close "
+        "after five idle minutes. A connection stays taken while its request waits for its "
+        "turn on the event loop, so a storm is served faster with more: on the benchmarks' "
+        "2-core host, 100 sign-ups in flight ran at 1,370-1,470/s with 10 and 1,620-1,670/s "
+        "with 20 (no change at 64 in flight). Count them in PostgreSQL's max_connections.",
     )
