@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared import contracts as c
@@ -25,6 +26,7 @@ from zoom_bridge.meetings.store import MeetingStore
 from zoom_bridge.models import (
     AttendanceSegment,
     CompanyReplica,
+    RecordingInstance,
     WebhookEvent,
     ZoomAccount,
     ZoomMeeting,
@@ -921,6 +923,62 @@ async def test_r_zoom_4_two_workers_batches_naming_two_meetings_in_either_order_
         (joined,) = await _webhooks(env, "meeting.participant_joined", zoom_id)
         assert (updated.processed, joined.processed) == (True, True)
         assert (updated.attempts, joined.attempts) == (1, 1)
+
+
+@pytest.mark.skipif(use_sqlite(), reason="PostgreSQL's row locks")
+async def test_r_zoom_4_a_batch_locks_first_every_meeting_its_webhooks_name_and_no_other(
+    env: Env,
+) -> None:
+    """Before it handles any webhook, a batch locks the meetings its webhooks name: by their
+    Zoom id, by the id of a meeting deleted at Zoom that its day remembers, by an instance in a
+    bulk recording notification. Not a meeting no webhook names, nor one named by a signer
+    that does not cover it (another company's Server-to-Server secret)."""
+    names = ("by-id", "gone", "instance", "unnamed", "uncovered")
+    days = {}
+    for name in names:
+        day, zoom_id = await _day(env, "administrator", "lock-first@zoom.test", learners={})
+        days[name] = (day.day_id, zoom_id)
+    factory = env.app.state.runtime.session_factory()
+    async with factory() as session, session.begin():
+        gone = await session.get(ZoomMeeting, days["gone"][0])
+        assert gone is not None
+        gone.gone_zoom_meeting_id, gone.gone_account_id = "91919191919", gone.account_id
+        session.add(
+            RecordingInstance(instance_uuid="LockFirstInstance==", day_id=days["instance"][0])
+        )
+
+    def event(name: str, obj: dict[str, Any], signer: rules.Signer) -> WebhookEvent:
+        return WebhookEvent(
+            event=name, body={"payload": {"object": obj}}, signed_by=signer.as_json()
+        )
+
+    app = rules.Signer(app=True)
+    other = rules.Signer(account_ids=frozenset({uuid.uuid4()}))
+    events = [
+        event("meeting.participant_joined", {"id": int(days["by-id"][1])}, app),
+        event("meeting.recovered", {"id": 91919191919}, app),
+        event("recording.batch_trashed", {"meeting_uuids": ["LockFirstInstance=="]}, app),
+        event("meeting.updated", {"id": int(days["uncovered"][1])}, other),
+    ]
+
+    async def refused(day_id: uuid.UUID) -> str | None:
+        """Why another transaction may not lock the day's meeting now (None: it may)."""
+        async with factory() as probe, probe.begin():
+            try:
+                await probe.execute(
+                    select(ZoomMeeting.day_id)
+                    .where(ZoomMeeting.day_id == day_id)
+                    .with_for_update(nowait=True)
+                )
+            except DBAPIError as exc:
+                return str(exc)
+            return None
+
+    async with factory() as session, session.begin():
+        await service._lock_named_meetings(session, events)
+        why = {name: await refused(days[name][0]) for name in names}
+    assert {name for name, error in why.items() if error} == {"by-id", "gone", "instance"}
+    assert all("could not obtain lock" in error for error in why.values() if error)
 
 
 async def test_r_zoom_5_reconciliation_waits_for_a_report_zoom_does_not_have_yet(

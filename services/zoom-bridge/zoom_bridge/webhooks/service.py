@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -327,34 +327,56 @@ async def _lock_named_meetings(session: AsyncSession, events: list[WebhookEvent]
     webhook is handled (PostgreSQL).
 
     A batch locks a day's meeting row where a webhook changes the meeting (ended, updated,
-    deleted, its recordings) and where it publishes the day's attendance, at the end. Taken
-    in the webhooks' order, two workers' batches naming two meetings in opposite orders each
-    held one and waited for the other: PostgreSQL aborted one as a deadlock after a second,
-    and its whole batch was tried again later. Taken here in one order, every later lock of
-    these rows is one the transaction holds already. Each webhook's meeting is looked for
-    among those its signer covers, as :func:`_meeting` finds it."""
-    named: dict[rules.Signer, set[str]] = {}
+    deleted, recovered, its recordings) and where it publishes the day's attendance, at the
+    end. Taken in the webhooks' order, two workers' batches naming two meetings in opposite
+    orders each held one and waited for the other: PostgreSQL aborted one as a deadlock after
+    a second, and its whole batch was tried again later. Taken here in one order, every later
+    lock of these rows is one the transaction holds already. A webhook names a day's meeting by
+    its Zoom id (its current one, or the one deleted at Zoom it remembers) or, in a bulk
+    recording notification, by instances; each is looked for among the meetings its signer
+    covers, as the handlers find them. A bulk notification naming more instances than one
+    lookup takes is left to lock its days in their order (:func:`_recordings_in_bulk`)."""
+    ids: dict[rules.Signer, set[str]] = {}
+    instances: dict[rules.Signer, set[str]] = {}
     for event in events:
         payload = event.body.get("payload")
         obj = payload.get("object") if isinstance(payload, dict) else None
-        zoom_id = str(obj.get("id") or "") if isinstance(obj, dict) else ""
-        if zoom_id:
-            named.setdefault(rules.Signer.from_json(event.signed_by), set()).add(zoom_id)
-    if not named:
+        if not isinstance(obj, dict):
+            continue
+        signer = rules.Signer.from_json(event.signed_by)
+        if event.event in rules.BATCHED:
+            named = instances.setdefault(signer, set())
+            named.update(uuid for uuid, _ in rules.bulk_recordings(event.event, obj))
+        elif zoom_id := str(obj.get("id") or ""):
+            ids.setdefault(signer, set()).add(zoom_id)
+    days: list[Any] = []
+    for signer, named in ids.items():
+        listed = sorted(named)
+        days.append(
+            select(ZoomMeeting.day_id)
+            .join(ZoomAccount, _HELD_ON)
+            .where(ZoomMeeting.zoom_meeting_id.in_(listed), _covered(signer))
+        )
+        days.append(
+            select(ZoomMeeting.day_id)
+            .join(ZoomAccount, ZoomAccount.id == ZoomMeeting.gone_account_id)
+            .where(ZoomMeeting.gone_zoom_meeting_id.in_(listed), _covered(signer))
+        )
+    for signer, named in instances.items():
+        if 0 < len(named) <= INSTANCES_PER_LOOKUP:
+            days.append(
+                select(RecordingInstance.day_id)
+                .join(ZoomMeeting, ZoomMeeting.day_id == RecordingInstance.day_id)
+                .join(ZoomAccount, _HELD_ON)
+                .where(RecordingInstance.instance_uuid.in_(sorted(named)), _covered(signer))
+            )
+    if not days:
         return
     await session.execute(
         select(ZoomMeeting.day_id)
-        .join(ZoomAccount, _HELD_ON)
-        .where(
-            or_(
-                *(
-                    and_(ZoomMeeting.zoom_meeting_id.in_(sorted(ids)), _covered(signer))
-                    for signer, ids in named.items()
-                )
-            )
-        )
+        .where(ZoomMeeting.day_id.in_(union(*days)))
         .order_by(ZoomMeeting.day_id)
-        .with_for_update(of=ZoomMeeting)
+        .with_for_update()
     )
 
 
