@@ -44,6 +44,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from te_shared.contracts import Message
 from te_shared.db import UTCDateTime, add_session_info, alone, utcnow
+from te_shared.errors import transient_database_error
 from te_shared.inbox import InboxRecordMixin
 from te_shared.logging import correlation_id_var, get_logger
 from te_shared.observability import attach_trace_context, detach, inject_trace_context
@@ -338,8 +339,13 @@ class OutboxRelay:
                     claimed_at = loop.time()
                     relayed = await self.relay_once()
                     await self._maybe_prune()
-            except Exception:  # keep relaying whatever happens; the database may be restarting
-                log.exception("outbox_relay_error")
+            except Exception as exc:  # keep relaying whatever happens
+                if transient_database_error(exc):
+                    # restarting or failing over: nothing is lost, the next poll claims again;
+                    # a warning, not an error with its traceback at every failover
+                    log.warning("outbox_relay_database_unavailable", error=type(exc).__name__)
+                else:
+                    log.exception("outbox_relay_error")
                 relayed = 0
                 await asyncio.sleep(self._poll_interval)
             if relayed >= self._batch_size:  # a full batch: more may be due at once

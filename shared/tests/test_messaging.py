@@ -1082,3 +1082,46 @@ async def test_a_consumed_message_logs_received_and_processed_only_at_debug(
         [] if level == "INFO" else [("Received", "debug"), ("Processed", "debug")] * 2
     )
     assert ("RuntimeError: the handler failed", "error") in events
+
+
+async def test_a_relay_that_meets_its_database_away_warns_and_an_unexpected_error_is_an_error(
+    databases: DatabaseFactory, fresh_rabbit: RabbitNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay keeps going whatever its claim meets. The database restarting (a connection
+    closed under it) is a warning without a traceback: every failover logged an error with
+    one, in each service. Anything else stays an error with its traceback."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    configure_logging("svc-under-test", "INFO", json=True)
+    [handler] = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    failures: list[Exception] = [
+        OperationalError("UPDATE outbox ...", {}, ConnectionResetError("connection is closed")),
+        RuntimeError("a bug in the relay"),
+    ]
+    async with database(databases) as (_, sm), publisher_broker(fresh_rabbit.amqp_url) as b:
+        relay = OutboxRelay(sm, Outbox, b, fresh_rabbit.topology.exchange, poll_interval=0.05)
+
+        async def failing() -> int:
+            if failures:
+                raise failures.pop(0)
+            await relay.stop()
+            return 0
+
+        monkeypatch.setattr(relay, "relay_once", failing)
+        try:
+            await asyncio.wait_for(relay.run(), timeout=10)
+        finally:
+            root.setLevel(before[0])
+            root.handlers[:] = before[1]
+    logged = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    relay_lines = [line for line in logged if str(line["event"]).startswith("outbox_relay")]
+    assert [(line["event"], line["level"]) for line in relay_lines] == [
+        ("outbox_relay_database_unavailable", "warning"),
+        ("outbox_relay_error", "error"),
+    ]
+    assert relay_lines[0]["error"] == "OperationalError"
+    assert "exception" not in relay_lines[0]
+    assert "a bug in the relay" in relay_lines[1]["exception"]
