@@ -690,6 +690,26 @@ async def publish_raw(broker: RabbitBroker, ns: RabbitNamespace, message: c.Mess
     )
 
 
+async def statements_consuming(
+    engine: AsyncEngine, ns: RabbitNamespace, message: c.Message, outcomes: list[str]
+) -> list[str]:
+    """The statements ``engine`` sends while a bound consumer takes ``message`` (published
+    now) to its first outcome."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with publisher_broker(ns.amqp_url) as broker:
+            await publish_raw(broker, ns, message)
+            await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    return sent
+
+
 class TestOneStatementHandlers:
     """R-ERR-3 for a handler whose whole effect is one statement (``Consumers.statement``): on
     PostgreSQL it runs with its inbox record as one statement, with what the inbox promises of
@@ -726,18 +746,9 @@ class TestOneStatementHandlers:
         async with database(databases) as (engine, sm), statement_consumer(ns, sm) as outcomes:
             async with unit_of_work(sm) as session:
                 session.add(Effect(company_id="one", version=0))
-            sent: list[str] = []
-
-            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                sent.append(statement)
-
-            event.listen(engine.sync_engine, "before_cursor_execute", record)
-            try:
-                async with publisher_broker(ns.amqp_url) as broker:
-                    await publish_raw(broker, ns, settings_message("one", version=3))
-                    await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
-            finally:
-                event.remove(engine.sync_engine, "before_cursor_execute", record)
+            sent = await statements_consuming(
+                engine, ns, settings_message("one", version=3), outcomes
+            )
             assert outcomes == ["processed"]
             assert await effect_version(sm, "one") == 3
         assert len(sent) == 1, sent
@@ -839,18 +850,9 @@ class TestKeptNewest:
         consumers.observers.append(lambda _key, outcome: outcomes.append(outcome))
         follow_company_settings(consumers, CompanyReplica)
         async with database(databases) as (engine, sm), bound(consumers, ns, sm):
-            sent: list[str] = []
-
-            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                sent.append(statement)
-
-            event.listen(engine.sync_engine, "before_cursor_execute", record)
-            try:
-                async with publisher_broker(ns.amqp_url) as broker:
-                    await publish_raw(broker, ns, settings_message("one-upsert", version=4))
-                    await eventually(lambda: calls_len(outcomes, 1), interval=0.02)
-            finally:
-                event.remove(engine.sync_engine, "before_cursor_execute", record)
+            sent = await statements_consuming(
+                engine, ns, settings_message("one-upsert", version=4), outcomes
+            )
             async with sm() as session:
                 row = await session.get(CompanyReplica, "one-upsert")
         assert outcomes == ["processed"]
