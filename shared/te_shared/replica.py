@@ -34,16 +34,8 @@ async def upsert_if_newer(
     row was written.
     """
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    row = {**key, **values, "version": version}
-    stmt = insert(model).values(**row)
-    table = model.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={name: stmt.excluded[name] for name in [*values, "version"]},
-        where=table.c.version < stmt.excluded.version,
-    )
-    result = await session.execute(stmt)
+    stmt = _newer_statement(model.__table__, tuple(key), tuple(values), dialect)
+    result = await session.execute(stmt, {**key, **values, "version": version})
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -56,11 +48,15 @@ class Newest:
     values: dict[str, Any]
 
 
-@functools.lru_cache(maxsize=64)
-def _newer_statement(table: Table, key: tuple[str, ...], values: tuple[str, ...]) -> Any:
-    """:func:`upsert_if_newer`'s statement on PostgreSQL with every value bound by its column's
-    name, built once per table and columns."""
-    stmt = pg_insert(table).values({name: bindparam(name) for name in (*key, *values, "version")})
+@functools.lru_cache(maxsize=128)
+def _newer_statement(
+    table: Table, key: tuple[str, ...], values: tuple[str, ...], dialect: str = "postgresql"
+) -> Any:
+    """:func:`upsert_if_newer`'s statement, every value bound by its column's name, built once
+    per table, columns and dialect (on the table, not the mapped class: the ORM would take the
+    parameters for a bulk insert, which reports no row count)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(table).values({name: bindparam(name) for name in (*key, *values, "version")})
     return stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={name: stmt.excluded[name] for name in (*values, "version")},
