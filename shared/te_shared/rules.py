@@ -50,7 +50,8 @@ JOIN_LINK: frozenset[EnrollmentStatus] = frozenset(
 
 
 T = TypeVar("T")
-_LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
+#: after every date: the sort key of what has no start yet (and an end that never comes)
+FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -67,7 +68,7 @@ def sessions_in_user_order(
     ``key`` breaks ties so the order is stable."""
     open_ = [s for s in sessions if is_open(s)]
     closed = [s for s in sessions if not is_open(s)]
-    open_.sort(key=lambda s: (first_start(s) or _LATEST, key(s)))
+    open_.sort(key=lambda s: (first_start(s) or FAR_FUTURE, key(s)))
     closed.sort(key=lambda s: (-(registration_end(s) or _EARLIEST).timestamp(), key(s)))
     return open_ + closed
 

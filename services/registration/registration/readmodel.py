@@ -15,10 +15,6 @@ from te_shared import rules
 from te_shared.db import UTCDateTime, is_postgres
 from te_shared.errors import NotFound
 
-#: after every date: the sort key of what has no start, the registration close of a session
-#: without an end
-FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
-
 
 @dataclass
 class Timeline:
@@ -136,14 +132,14 @@ async def refresh_timeline(
 
 async def refresh_event_times(session: AsyncSession, event_id: uuid.UUID) -> None:
     """Keep the event's ``first_start`` (its sessions' first) and ``registration_closes`` (the
-    latest registration end of its sessions, :data:`FAR_FUTURE` when one has none; None when
-    it has no session) equal to its sessions' (not deleted): the Available tab's order and
-    whether registration is open in one of its sessions (R-SES-5, R-ENR-3:
+    latest registration end of its sessions, :data:`te_shared.rules.FAR_FUTURE` when one has
+    none; None when it has no session) equal to its sessions' (not deleted): the Available
+    tab's order and whether registration is open in one of its sessions (R-SES-5, R-ENR-3:
     :func:`registration.enrollments.rules.registration_open` for any of them)."""
     sessions = select(SessionReplica).where(
         SessionReplica.event_id == event_id, SessionReplica.deleted.is_(False)
     )
-    far = literal(FAR_FUTURE, UTCDateTime())
+    far = literal(rules.FAR_FUTURE, UTCDateTime())
     closes = func.max(func.coalesce(SessionReplica.registration_end, far))
     await session.execute(
         update(EventReplica)

@@ -22,6 +22,7 @@ from registration.settings import RegistrationSettings
 from te_shared import contracts as c
 from te_shared.auth import Principal, Role
 from te_shared.db import unit_of_work
+from te_shared.rules import FAR_FUTURE
 from te_testing import messages
 from te_testing.clock import days_from_now
 from te_testing.infra import (
@@ -523,4 +524,4 @@ async def test_an_event_and_its_session_consumed_at_once_leave_the_event_its_tim
     event = messages.event_changed(event_id=event_id, version=reg.next_version(event_id))
     first, second = (event, session) if order == "event first" else (session, event)
     await _consume_at_once(reg, first, second)
-    assert await _event_times(reg, event_id) == (day.start, readmodel.FAR_FUTURE)
+    assert await _event_times(reg, event_id) == (day.start, FAR_FUTURE)

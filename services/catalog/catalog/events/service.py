@@ -100,7 +100,7 @@ async def list_events(
 def _first_start(s: SessionOut) -> tuple[int, dt.datetime]:
     if s.days:
         return (0, s.days[0].start)
-    return (1, dt.datetime.max.replace(tzinfo=dt.UTC))
+    return (1, rules.FAR_FUTURE)
 
 
 def order_for_user(sessions: list[SessionOut], now: dt.datetime) -> list[SessionOut]:

@@ -8,9 +8,10 @@ import datetime as dt
 
 from registration.me.schemas import Tab
 from registration.models import Enrollment, EventReplica, SessionReplica
-from registration.readmodel import FAR_FUTURE, Timeline, registration_open
+from registration.readmodel import Timeline, registration_open
 from te_shared import contracts as c
 from te_shared import rules
+from te_shared.rules import FAR_FUTURE
 
 S = c.EnrollmentStatus
 

@@ -205,7 +205,7 @@ def _tab_statement(tab: Tab, admin: bool, paged: bool) -> Any:
         Enrollment.user_id == user,
         Enrollment.status != S.CANCELLED,
     )
-    far = literal(readmodel.FAR_FUTURE, UTCDateTime())
+    far = literal(rules.FAR_FUTURE, UTCDateTime())
     stmt: Select[EventReplica, Enrollment | None, dt.datetime | None]
     if tab is Tab.AVAILABLE:
         # No live enrollment, as an anti-join: an outer join filtered on a NULL id is estimated

@@ -8,7 +8,8 @@ import uuid
 from registration.me import rules
 from registration.me.schemas import Tab
 from registration.models import DayReplica, Enrollment, EventReplica, SessionReplica
-from registration.readmodel import FAR_FUTURE, Timeline
+from registration.readmodel import Timeline
+from te_shared.rules import FAR_FUTURE
 
 NOW = dt.datetime(2030, 1, 10, 12, tzinfo=dt.UTC)
 EVENT = EventReplica(
