@@ -4,7 +4,8 @@ session, no HTTP, no clock read.
 - status sets: which enrollment statuses hold a seat (R-ENR-6), show in which tab (R-ENR-10),
   may have a zoom day's join link (R-ZOOM-3);
 - the name key of R-SES-3, which is also how an import row's ``session`` finds its session;
-- whether a zoom day is recorded to the cloud (R-DAY-9, R-ZOOM-7).
+- whether a zoom day is recorded to the cloud (R-DAY-9, R-ZOOM-7);
+- the join link a zoom day shows after an announcement of its meeting (R-ZOOM-3, R-ZOOM-8).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from te_shared.contracts import EnrollmentStatus, ZoomAccountRole
+from te_shared.contracts import EnrollmentStatus, MeetingStatus, ZoomAccountRole
 
 S = EnrollmentStatus
 
@@ -92,3 +93,17 @@ def cloud_recording(role: ZoomAccountRole | str | None, training_module_enabled:
     attached to a day) needs an account with the administrator role and the company's
     training module enabled."""
     return role == ZoomAccountRole.ADMINISTRATOR and training_module_enabled
+
+
+#: R-ZOOM-3, R-ZOOM-8: the meeting states with no meeting at Zoom behind them: deleted, or held
+#: back by Zoom's daily limit
+NO_MEETING: frozenset[MeetingStatus] = frozenset({MeetingStatus.DELETED, MeetingStatus.PENDING})
+
+
+def meeting_join_link(status: MeetingStatus | str, join_url: str | None) -> str | None:
+    """R-ZOOM-3, R-ZOOM-8: the join link a zoom day shows after the bridge announced its
+    meeting in ``status`` with ``join_url``: the meeting's link while one stands at Zoom (made,
+    updated, or failed: a change Zoom refused leaves the meeting and its link as they were, and
+    a meeting never made has none), no link once it is deleted or while it is held back.
+    Catalog's day, registration's calendar and the integrations' events all show this one."""
+    return None if MeetingStatus(status) in NO_MEETING else join_url

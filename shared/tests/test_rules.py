@@ -6,7 +6,7 @@ import pytest
 
 from te_shared import rules
 from te_shared.contracts import EnrollmentStatus as S
-from te_shared.contracts import ZoomAccountRole
+from te_shared.contracts import MeetingStatus, ZoomAccountRole
 
 
 def test_r_enr_6_seat_taking_statuses() -> None:
@@ -91,3 +91,23 @@ def test_r_ses_10_sessions_in_user_order() -> None:
         "closed-recent",
         "closed-older",
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "join_url", "shown"),
+    [
+        (MeetingStatus.CREATED, "https://zoom.us/j/1", "https://zoom.us/j/1"),
+        # R-ZOOM-8: a change Zoom refused leaves the meeting standing, and its link with it
+        (MeetingStatus.FAILED, "https://zoom.us/j/1", "https://zoom.us/j/1"),
+        (MeetingStatus.FAILED, None, None),  # never made: no link
+        (MeetingStatus.DELETED, "https://zoom.us/j/1", None),
+        (MeetingStatus.PENDING, "https://zoom.us/j/1", None),
+        ("deleted", "https://zoom.us/j/1", None),  # as a row or a payload holds it
+        ("created", "https://zoom.us/j/1", "https://zoom.us/j/1"),
+    ],
+)
+def test_meeting_join_link_while_a_meeting_stands(
+    status: MeetingStatus | str, join_url: str | None, shown: str | None
+) -> None:
+    """R-ZOOM-3, R-ZOOM-8: the join link every service shows after a meeting announcement."""
+    assert rules.meeting_join_link(status, join_url) == shown

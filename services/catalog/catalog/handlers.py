@@ -52,11 +52,8 @@ def _meeting_update(msg: c.MeetingData) -> tuple[Any, dict[str, Any]]:
         "meeting_seq": msg.seq,
         "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
         "meeting_error": _error_of(msg),
+        "meeting_join_url": rules.meeting_join_link(status, msg.join_url),
     }
-    if status in (c.MeetingStatus.DELETED, c.MeetingStatus.PENDING):  # no meeting, no link
-        values["meeting_join_url"] = None
-    elif msg.join_url:
-        values["meeting_join_url"] = msg.join_url
     if msg.zoom_meeting_id:
         values["meeting_zoom_id"] = msg.zoom_meeting_id
     return (

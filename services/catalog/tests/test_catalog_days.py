@@ -507,6 +507,22 @@ async def test_meeting_state_shown_on_zoom_day_idempotent_and_stale_ignored(cat:
         "join_url": "https://z/j/78",
         "error": None,
     }
+    # R-ZOOM-8: Zoom refused a change of the meeting: it stands at Zoom, its link still works
+    refused = c.MeetingFailed(
+        company_id=company,
+        day_id=day_id,
+        version=2,
+        seq=7,
+        zoom_meeting_id="78",
+        join_url="https://z/j/78",
+        error="Zoom refused the change",
+    )
+    await cat.apply(refused)
+    assert (await meeting())["meeting"] == {
+        "status": "failed",
+        "join_url": "https://z/j/78",
+        "error": "Zoom refused the change",
+    }
     rec = c.RecordingAvailable(
         company_id=company,
         day_id=day_id,

@@ -31,6 +31,7 @@ from te_shared import contracts as c
 from te_shared.db import is_postgres
 from te_shared.inbox import Consumers
 from te_shared.replica import follow_company_settings, tombstone_if_newer, upsert_if_newer
+from te_shared.rules import meeting_join_link
 from te_shared.topology import REGISTRATION
 
 consumers = Consumers(REGISTRATION)
@@ -369,9 +370,10 @@ async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str
 
 
 async def _on_meeting(session: AsyncSession, msg: c.MeetingData) -> None:
-    """A day's meeting state: its join link while the meeting is made, none otherwise."""
-    made = isinstance(msg, c.MeetingCreated | c.MeetingUpdated)
-    await _meeting_link(session, msg, msg.join_url if made else None)
+    """A day's meeting state: its join link while a meeting stands at Zoom, as catalog shows
+    it (a failed change keeps it, :func:`te_shared.rules.meeting_join_link`)."""
+    status = getattr(msg, "status", c.MeetingStatus.CREATED)
+    await _meeting_link(session, msg, meeting_join_link(status, msg.join_url))
 
 
 for _state in c.MEETING_STATES:

@@ -64,8 +64,21 @@ async def test_zoom_day_join_link_for_seat_holders_whatever_the_order(reg: Reg) 
         c.MeetingDeleted(company_id="acme", day_id=day.day_id, version=4, seq=1),
     )
     assert (await locations(reg, "zc-1"))[day_key] == "https://zoom.us/j/4"
+    # R-ZOOM-8: Zoom refused the day's next change: the meeting stands, and so does its link
+    # (catalog's day shows it too)
+    await reg.apply(
+        c.MeetingFailed(
+            company_id="acme",
+            day_id=day.day_id,
+            version=5,
+            zoom_meeting_id="4",
+            join_url="https://zoom.us/j/4",
+            error="Zoom refused the change",
+        )
+    )
+    assert (await locations(reg, "zc-1"))[day_key] == "https://zoom.us/j/4"
     # R-ZOOM-8: deleted at Zoom again, the new one held back by Zoom's daily limit
     await reg.apply(
-        c.MeetingPending(company_id="acme", day_id=day.day_id, version=4, seq=4, reason="limit")
+        c.MeetingPending(company_id="acme", day_id=day.day_id, version=5, seq=4, reason="limit")
     )
     assert (await locations(reg, "zc-1"))[day_key] is None

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from te_shared import contracts as c
+from te_shared.rules import meeting_join_link
 
 ENROLLMENT_CHANGED = "enrollment.changed"
 ATTENDANCE_RECORDED = "attendance.recorded"
@@ -238,7 +239,7 @@ def _meeting(msg: c.MeetingData) -> Described:
             "seq": msg.seq,
             "status": status.value,
             "zoom_meeting_id": msg.zoom_meeting_id,
-            "join_url": None if status == c.MeetingStatus.DELETED else msg.join_url,
+            "join_url": meeting_join_link(status, msg.join_url),
             "start": _time(msg.start_time),
             "error": error,
         },

@@ -229,6 +229,19 @@ def test_meeting_changed_carries_the_status_and_the_join_link_in_announcement_or
         "daily limit",
         "gave up",
     )
+    # R-ZOOM-8: a change Zoom refused leaves the meeting standing, and its link with it
+    refused = events.describe(
+        c.MeetingFailed(
+            company_id="acme",
+            day_id=IDS["day"],
+            version=3,
+            seq=1,
+            zoom_meeting_id="85012345678",
+            join_url="https://zoom.us/j/85012345678?pwd=x",
+            error="refused",
+        )
+    )
+    assert refused.data["join_url"] == "https://zoom.us/j/85012345678?pwd=x"
     order = [created, deleted, held, failed]
     given = [failed, held, deleted, created]  # only the seq puts version 2's three in order
     assert sorted(given, key=lambda d: d.subject_version) == order
