@@ -116,7 +116,9 @@ def add_message(session: AsyncSession, model: type[OutboxRecordMixin], message: 
 
 def outbox_values(message: Message) -> dict[str, Any]:
     """The columns of ``message``'s outbox row (for a statement that inserts it itself, as a
-    write done in one round trip does; then call :func:`mark_written`)."""
+    write done in one round trip does; then call :func:`mark_written`, or, for a statement run
+    alone on a driver connection, lease the row with :meth:`OutboxRelay.leased` and hand it
+    over with :meth:`OutboxRelay.hand_written` once it is committed)."""
     now = utcnow()
     headers: dict[str, Any] = {"schema_version": message.schema_version}
     cid = correlation_id_var.get()
@@ -165,10 +167,7 @@ def _hand_over(session: Session) -> None:
         identity = inspect(item.record).identity
         if identity is None:
             continue
-        v = item.values
-        rows.append(
-            _Claimed(identity[0], v["message_id"], v["routing_key"], v["payload"], v["headers"], 0)
-        )
+        rows.append(_Claimed.written(identity[0], item.values))
     if rows:
         session.info[_RELAY].hand(rows)
 
@@ -181,6 +180,12 @@ class _Claimed:
     payload: dict[str, Any]
     headers: dict[str, Any]
     attempts: int
+
+    @classmethod
+    def written(cls, row_id: int, values: dict[str, Any]) -> _Claimed:
+        """A row just committed leased to this process's relay, from its values."""
+        v = values
+        return cls(row_id, v["message_id"], v["routing_key"], v["payload"], v["headers"], 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +304,18 @@ class OutboxRelay:
         if excess > 0:
             del self._handed[:excess]
         self._wake.set()
+
+    def leased(self, values: dict[str, Any]) -> dict[str, Any]:
+        """:func:`outbox_values` of a row that a statement run alone (its own transaction, on a
+        driver connection, outside any session) inserts, written leased to this relay: after
+        the statement, :meth:`hand_written` gives it the row to publish without a claim. Should
+        the process die first, the lease runs out and any relay claims the row."""
+        return values | {"available_at": values["created_at"] + self._lease}
+
+    def hand_written(self, row_id: int, values: dict[str, Any]) -> None:
+        """The row :meth:`leased` gave ``values`` to is committed, with id ``row_id``: publish
+        it now, as a session's hand-over does (:meth:`hand`)."""
+        self.hand([_Claimed.written(row_id, values)])
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")

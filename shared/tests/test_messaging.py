@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from pydantic import ValidationError
-from sqlalchemy import Integer, String, bindparam, event, func, select, update
+from sqlalchemy import Integer, String, bindparam, event, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,7 +26,7 @@ from te_shared import contracts as c
 from te_shared.db import create_engine, create_sessionmaker, unit_of_work
 from te_shared.inbox import Consumers, claim
 from te_shared.logging import configure_logging
-from te_shared.outbox import OutboxRelay, add_message
+from te_shared.outbox import OutboxRelay, add_message, outbox_values
 from te_shared.replica import CompanyReplicaMixin, follow_company_settings
 from te_shared.service import make_broker
 from te_shared.settings import ServiceSettings
@@ -374,6 +374,33 @@ class TestHandOver:
             # written leased to the relay: no other relay claims it while it publishes
             assert row.available_at - row.created_at == dt.timedelta(seconds=30)
             assert row.attempts == 0
+
+    async def test_a_row_a_statement_wrote_leased_is_handed_over_without_a_claim(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """A write done in one statement of its own (the sign-up's fast path) inserts its
+        outbox row itself: :meth:`OutboxRelay.leased` values, then :meth:`hand_written`."""
+        ns = fresh_rabbit
+        async with database(databases) as (_, sm), consumer(ns, sm):
+            async with publisher_broker(ns.amqp_url) as broker:
+                relay = CountingClaims(sm, Outbox, broker, ns.topology.exchange, poll_interval=60)
+                relay.start()
+                try:
+                    await eventually(lambda: claims_made(relay, 1), interval=0.02)
+                    values = relay.leased(outbox_values(settings_message("by-statement")))
+                    async with unit_of_work(sm) as session:
+                        row_id = await session.scalar(
+                            insert(Outbox).values(values).returning(Outbox.id)
+                        )
+                    assert row_id is not None
+                    relay.hand_written(row_id, values)
+                    await eventually(lambda: effects_is(sm, "by-statement", 1), interval=0.02)
+                    await eventually(lambda: none_unsent(sm), interval=0.02)
+                    assert relay.claims == [0]  # the start's claim only
+                finally:
+                    await relay.stop()
+            (row,) = await outbox_rows(sm)
+            assert row.available_at - row.created_at == relay.lease
 
     async def test_a_message_undone_with_its_savepoint_or_transaction_is_not_handed(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace

@@ -22,10 +22,12 @@ import pytest
 from sqlalchemy import select
 
 from registration.enrollments import fast_path, service
-from registration.models import Enrollment, KnownUser
+from registration.models import Enrollment, KnownUser, OutboxRecord
 from te_shared import contracts as c
 from te_shared.db import driver_pool
+from te_shared.outbox import OutboxRelay
 from te_testing.infra import use_sqlite
+from te_testing.polling import eventually
 
 if TYPE_CHECKING:
     from conftest import Reg
@@ -143,6 +145,47 @@ async def test_r_enr_3_a_seat_taken_on_the_fast_path_is_the_routes_own_write(
     history = await reg.client.get(f"/v1/events/{built.event_id}/enrollments", headers=reg.admin())
     items = {i["id"]: i for i in history.json()["items"]}
     assert [h["reason"] for h in items[fast.json()["id"]]["history"]] == ["sign-up"]
+
+
+async def test_r_err_2_a_seat_taken_on_the_fast_path_is_published_without_a_claim(
+    reg: Reg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path's write commits its ``EnrollmentChanged`` row leased to the process's
+    relay and hands it over: the relay publishes it without claiming it (a statement on the
+    way of every seat taken in a storm), and no other replica's relay claims it meanwhile."""
+    runtime = reg.app.state.runtime
+    relay: OutboxRelay = runtime.relay
+    claimed: list[int] = []
+    claim = relay._claim
+
+    async def counting() -> list[Any]:
+        rows = await claim()
+        claimed.extend(r.id for r in rows)
+        return rows
+
+    monkeypatch.setattr(relay, "_claim", counting)
+    built = await reg.build(access=["h1"], limit=5)
+    (session_id,) = built.session_ids
+    taken = await reg.sign_up(session_id, "h1")
+    assert taken.status_code == 201
+
+    async def the_row() -> OutboxRecord:
+        async with runtime.session_factory()() as session:
+            rows = await session.scalars(
+                select(OutboxRecord).where(
+                    OutboxRecord.routing_key == c.EnrollmentChanged.routing_key
+                )
+            )
+            mine: list[OutboxRecord] = [
+                r for r in rows if r.payload["enrollment_id"] == taken.json()["id"]
+            ]
+            assert len(mine) == 1
+            return mine[0]
+
+    row = await eventually(the_row, lambda r: r.sent_at is not None, what="the row published")
+    assert row.id not in claimed
+    assert row.available_at - row.created_at == relay.lease  # written leased to this relay
+    assert row.attempts == 0
 
 
 async def test_r_enr_3_a_replay_or_another_session_goes_to_the_route(

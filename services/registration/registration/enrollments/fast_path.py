@@ -12,7 +12,8 @@ problems:
    sign-up's facts;
 2. a refusal is raised as the route's problem; a sign-up that may go ahead runs the route's
    seat-taking write (:func:`.statuses.seat_and_enroll`: the seat, the enrollment, its history
-   and its outbox row in one statement, alone), answers 201 and wakes the outbox relay.
+   and its outbox row in one statement, alone), answers 201 and hands the outbox row, written
+   leased to the process's relay, to it (no claim on the way of ``EnrollmentChanged``).
 
 Everything else goes on to the route, which decides again from scratch: a replay and
 ``already_enrolled`` (their answers name the live enrollment), something waiting for the
@@ -130,9 +131,10 @@ async def fast_sign_up(request: Request) -> Response | None:
                 by=principal.user_id,
                 reason="sign-up",
                 now=utcnow(),
+                leased_to=runtime.relay,
             )
             statement = _driver(write.statement)
-            made, gone = await connection.fetchrow(
+            made, gone, outbox_id = await connection.fetchrow(
                 statement.sql, *statement.arguments(write.params)
             )
     except asyncpg.UniqueViolationError:
@@ -143,7 +145,8 @@ async def fast_sign_up(request: Request) -> Response | None:
         if found["waitlist_enabled"]:
             return None  # the route writes the waitlisted enrollment
         refuse(rules.SESSION_FULL, None)
-    runtime.outbox_written()
+    if runtime.relay is not None:  # committed leased to it: published without a claim
+        runtime.relay.hand_written(outbox_id, write.message)
     body = EnrollmentOut.model_validate(write.enrollment).model_dump(mode="json")
     return JSONResponse(body, status_code=status.HTTP_201_CREATED)
 

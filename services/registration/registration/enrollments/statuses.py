@@ -39,7 +39,7 @@ from te_shared import contracts as c
 from te_shared import rules
 from te_shared.db import in_one_transaction, is_postgres, utcnow
 from te_shared.errors import Conflict, NotFound
-from te_shared.outbox import add_message, mark_written, outbox_values
+from te_shared.outbox import OutboxRelay, add_message, mark_written, outbox_values
 
 S = c.EnrollmentStatus
 
@@ -255,7 +255,7 @@ def _enrollment_changed(
 @functools.cache
 def _seat_and_enroll_statement(
     enrollment: tuple[str, ...], history: tuple[str, ...], message: tuple[str, ...]
-) -> Select[Any, Any]:
+) -> Select[Any, Any, Any]:
     """The statement of :func:`_take_seat_and_enroll`, built once per shape of its rows: every
     value is a bind parameter (``e_``: the enrollment's columns, ``h_``: its history row's,
     ``m_``: its outbox row's; ``seat_session_id``: a name no column has, or
@@ -300,26 +300,28 @@ def _seat_and_enroll_statement(
         .from_select(
             list(message), values(OutboxRecord.__table__, "m_", message).select_from(enrolled)
         )
+        .returning(OutboxRecord.id)
         .cte("message")
     )
     # and whether the session is there, read FOR SHARE as _still_there does: a refused sign-up
     # (most of a storm) learns why in the same round trip
     deleted = _session_deleted(bindparam("seat_session_id")).scalar_subquery()
-    return (
-        select(select(func.count()).select_from(enrolled).scalar_subquery(), deleted)
-        .add_cte(written_history)
-        .add_cte(written_message)
-    )
+    return select(
+        select(func.count()).select_from(enrolled).scalar_subquery(),
+        deleted,
+        select(written_message.c.id).scalar_subquery(),
+    ).add_cte(written_history)
 
 
 @dataclass(frozen=True)
 class SeatAndEnroll:
     """The seat-taking write of one new enrollment, built and not yet run: the enrollment (not
-    in any session), the statement and its values."""
+    in any session), the statement and its values, and its outbox row's values."""
 
     enrollment: Enrollment
-    statement: Select[Any, Any]
+    statement: Select[Any, Any, Any]
     params: dict[str, Any]
+    message: dict[str, Any]
 
 
 def seat_and_enroll(
@@ -333,12 +335,15 @@ def seat_and_enroll(
     by: str,
     reason: str | None,
     now: dt.datetime,
+    leased_to: OutboxRelay | None = None,
 ) -> SeatAndEnroll:
     """The write of :func:`_take_seat_and_enroll` (and of the sign-up's fast path, which runs
     it on a driver connection): take a seat with the conditional UPDATE, and only if it took
     one insert the enrollment, its history row and its outbox row (data-modifying CTEs); its
-    row reads how many enrollments it made and whether the session is deleted
-    (:func:`seat_taken`)."""
+    row reads how many enrollments it made, whether the session is deleted (:func:`seat_taken`)
+    and the outbox row's id. Run alone on a driver connection, the outbox row is written
+    ``leased_to`` the process's relay, to be handed to it once committed
+    (:meth:`~te_shared.outbox.OutboxRelay.hand_written`)."""
     enrollment = _new(company_id, event_id, session_id, user_id, email, status, now)
     row = {c.key: getattr(enrollment, c.key) for c in Enrollment.__table__.columns}
     history = {
@@ -351,12 +356,14 @@ def seat_and_enroll(
         "reason": reason,
     }
     message = outbox_values(_enrollment_changed(enrollment, None, by, reason))
+    if leased_to is not None:
+        message = leased_to.leased(message)
     params: dict[str, Any] = {"seat_session_id": session_id}
     params.update({f"e_{k}": v for k, v in row.items()})
     params.update({f"h_{k}": v for k, v in history.items()})
     params.update({f"m_{k}": v for k, v in message.items()})
     statement = _seat_and_enroll_statement(tuple(row), tuple(history), tuple(message))
-    return SeatAndEnroll(enrollment, statement, params)
+    return SeatAndEnroll(enrollment, statement, params, message)
 
 
 def seat_taken(made: int, gone: bool | None) -> bool:
@@ -375,7 +382,7 @@ async def _take_seat_and_enroll(session: AsyncSession, write: SeatAndEnroll) -> 
     then the new enrollment). None when no seat was free (nothing written); the caller decides
     what then; :class:`NotFound` when that is because the session was deleted."""
     try:
-        made, gone = (await session.execute(write.statement, write.params)).one()
+        made, gone, _ = (await session.execute(write.statement, write.params)).one()
     except IntegrityError as exc:
         raise Conflict(ALREADY_ENROLLED, code="already_enrolled") from exc
     if not seat_taken(made, gone):
