@@ -77,9 +77,12 @@ def create_engine(
     *,
     echo: bool = False,
     pool_size: int = 10,
+    pool_timeout: float = 10.0,
     ping_after_idle: float | None = None,
 ) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout. On PostgreSQL work
+    waits up to ``pool_timeout`` seconds for a connection while all are in use, then fails
+    with SQLAlchemy's ``TimeoutError`` (a request's 503 ``database_busy``)."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -109,6 +112,7 @@ def create_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         # the connection checked in last goes out first: a quiet service keeps reusing the
         # few it needs, which stay warm (no ping, see below), and the rest idle out of use
         pool_use_lifo=True,

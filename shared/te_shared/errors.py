@@ -21,7 +21,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from te_shared.logging import correlation_id_var, get_logger
@@ -234,12 +241,29 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 def database_unavailable_response(path: str, exc: BaseException) -> JSONResponse:
-    """The answer to a request whose database went away (also for a middleware, which runs
-    outside the app's exception handlers): 503 with Retry-After."""
+    """The answer to a request whose database went away, or whose wait for one of its
+    connections ran out (:func:`database_busy_response`), also for a middleware, which runs
+    outside the app's exception handlers: 503 with Retry-After."""
+    if isinstance(exc, PoolTimeout):
+        return database_busy_response(path)
     log.warning("database_unavailable", path=path, error=type(exc).__name__)
     problem = ServiceUnavailable(
         "The service cannot reach its database right now; retry shortly.",
         code="database_unavailable",
+    )
+    return problem_response(503, problem.to_problem(path), {"Retry-After": "2"})
+
+
+def database_busy_response(path: str) -> JSONResponse:
+    """The answer to a request that waited ``DATABASE_POOL_TIMEOUT`` for a database connection
+    while every one was in use (a storm beyond what the pool serves): 503 with Retry-After,
+    nothing done. One warning line each: a storm must be visible, and its volume is bounded
+    by the requests the service takes in."""
+    log.warning("database_busy", path=path)
+    problem = ServiceUnavailable(
+        "The service is answering more requests than its database connections serve; retry "
+        "shortly.",
+        code="database_busy",
     )
     return problem_response(503, problem.to_problem(path), {"Retry-After": "2"})
 
@@ -278,10 +302,11 @@ UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """The database is away (restarting, failing over, unreachable): the same work succeeds
-    once it is back."""
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError):
-        return True
+    """The database is away (restarting, failing over, unreachable), or every connection of
+    the pool stayed in use for as long as work waits for one: the same work succeeds once it
+    is back, or less busy."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | PoolTimeout):
+        return True  # a pool's wait that ran out: busy, not away, but as passing
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -376,6 +401,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
@@ -403,6 +429,18 @@ BODY_PROBLEMS: dict[str, str] = {
     "body is not JSON or not of the documented content type, or a rule refuses it; `errors` "
     "names each field.",
 }
+#: What every operation of the API (``/v1/``) may answer when it cannot be served right now.
+SERVICE_UNAVAILABLE = (
+    "The service cannot serve the request right now: its database is away "
+    "(`database_unavailable`), every database connection stayed in use while the request "
+    "waited `DATABASE_POOL_TIMEOUT` (`database_busy`), or a concurrent change made the "
+    "database roll this one back (`transient_conflict`). Retry after `Retry-After` seconds; "
+    "with the same `Idempotency-Key`, a retried change is done once."
+)
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 1},
+}
 #: What an operation with parameters (and no body) answers when one is malformed.
 PARAMETER_PROBLEM = (
     "The request is not valid: a parameter does not match the schema, or a rule refuses it; "
@@ -426,7 +464,9 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
       ``HTTPValidationError``, a shape no service sends;
     - an operation with parameters answers 422 when one is malformed (FastAPI says so);
     - an operation with a body answers 400 (not UTF-8), 413 (too large) and 422 (not JSON,
-      another content type, or not the schema), whatever its endpoint declares.
+      another content type, or not the schema), whatever its endpoint declares;
+    - an operation of the API (``/v1/``) answers 503 with Retry-After when its database is
+      away or busy.
 
     Changes ``openapi`` in place and returns it."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
@@ -434,7 +474,7 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
         problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(problem.pop("$defs", {}))
         components["Problem"] = problem
-    for path_item in openapi.get("paths", {}).values():
+    for path, path_item in openapi.get("paths", {}).items():
         for method, operation in path_item.items():
             if method not in _HTTP_METHODS:
                 continue
@@ -448,10 +488,14 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
             added = dict(BODY_PROBLEMS) if "requestBody" in operation else {}
             if operation.get("parameters") or added:
                 added.setdefault("422", PARAMETER_PROBLEM)
+            if path.startswith("/v1/"):
+                added["503"] = SERVICE_UNAVAILABLE
             for status, description in added.items():
                 current = responses.get(status)
                 if current is None or current.get("description") in _GENERIC:
                     responses[status] = _problem(description)
+            if "503" in responses:
+                responses["503"].setdefault("headers", {})["Retry-After"] = _RETRY_AFTER
             operation["responses"] = dict(sorted(responses.items()))
     # FastAPI's shapes of a validation error, which nothing refers to any more
     for unused in ("HTTPValidationError", "ValidationError"):

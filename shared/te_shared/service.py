@@ -362,7 +362,9 @@ def create_service_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await run_migrations_async(settings.database_url, migrations)
-        runtime.engine = create_engine(settings.database_url)
+        runtime.engine = create_engine(
+            settings.database_url, pool_timeout=settings.database_pool_timeout
+        )
         runtime.sessionmaker = create_sessionmaker(runtime.engine)
         try:
             await broker.connect()

@@ -85,6 +85,14 @@ class ServiceSettings(BaseSettings):
         description="Days a processed message's id stays in the inbox (duplicates of it are "
         "recognised meanwhile) before housekeeping prunes it; keep it well past any redelivery.",
     )
+    database_pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds work waits for one of the service's database connections while "
+        "all are in use. A request that waited this long is answered 503 with Retry-After "
+        "(`database_busy`), so a storm beyond what the pool serves is told to come back while "
+        "its clients still wait, rather than queueing past their timeouts.",
+    )
     graceful_timeout: float = Field(
         default=15.0, gt=0, description="Seconds to finish in-flight work on shutdown."
     )

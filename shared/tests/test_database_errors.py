@@ -1,6 +1,7 @@
 """R-ERR-1 safety net on a real PostgreSQL: a value the database refuses is the client's 422,
 never a 500; a deadlock or serialization failure is a transient 503 with ``Retry-After: 1``; a
-connection the server ended (a restart) is a 503 like any database outage;
+connection the server ended (a restart) is a 503 like any database outage, and so is a wait for
+a busy pool that ran out;
 a JSON body holding NUL is refused before it reaches the database."""
 
 from __future__ import annotations
@@ -195,6 +196,34 @@ async def test_a_connection_the_database_ended_is_503_not_500(client: httpx.Asyn
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "2"
     assert response.json()["code"] == "database_unavailable"
+
+
+async def test_a_wait_for_a_busy_pool_that_runs_out_is_503_not_500(
+    databases: DatabaseFactory,
+) -> None:
+    """Every connection of the pool in use for as long as a request waits for one (a storm
+    beyond what the pool serves, ``DATABASE_POOL_TIMEOUT``): 503 ``database_busy`` with
+    Retry-After, not SQLAlchemy's ``TimeoutError`` as a 500; with a connection free again, the
+    same request is served."""
+    engine = create_engine(await databases.create("dbbusy"), pool_size=1, pool_timeout=0.2)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE note (title text)"))
+    app = make_app(engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            async with engine.connect() as first, engine.connect() as second:  # the whole pool
+                await first.execute(text("SELECT 1"))
+                await second.execute(text("SELECT 1"))
+                response = await http.get("/notes", params={"q": "x"})
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "2"
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["code"] == "database_busy"
+            response = await http.get("/notes", params={"q": "x"})  # a connection is free
+            assert (response.status_code, response.json()) == (200, {"found": 0})
+    finally:
+        await engine.dispose()
 
 
 async def test_other_database_errors_stay_unexpected_500s(client: httpx.AsyncClient) -> None:
