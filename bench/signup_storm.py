@@ -10,7 +10,9 @@ Baseline: the same shape of work done directly in PostgreSQL from this machine -
 statements against a limit of LIMIT, so it is the floor cost of the one contended row.
 
 The measured storms run after an untimed one, on a database with planner statistics
-(:func:`analysed`), as a platform's database is when a popular training opens.
+(:func:`analysed`), as a platform's database is when a popular training opens. A third storm
+(:func:`overload`) sends BIG_N sign-ups at BIG_CONCURRENCY, a backlog of seconds, and compares
+its rate with the first's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from bench.common import Result, Timer, create_database, summary
-from bench.loadgen import Request, fire
+from bench.loadgen import Answer, Request, fire
 from bench.system import bench_system, plain_url, token
 from te_testing.api import ok
 from te_testing.clock import days_from_now, iso
@@ -35,6 +37,10 @@ from te_testing.system import active_event, offline_day
 N = 1000
 LIMIT = 100
 CONCURRENCY = 100  # requests in flight at once (the rest queue in the client)
+#: a storm past what the process answers at once: its backlog waits seconds for the database
+#: pool (the whole company opening the training at 9:00 behind a gateway)
+BIG_N = 3000
+BIG_CONCURRENCY = 1500
 POOL = 20  # the service's SQLAlchemy pool: pool_size 10 + max_overflow 10
 COMPANY = "bench-storm"
 
@@ -155,6 +161,15 @@ async def write_limit(database: str, concurrency: int) -> float:
         await pool.close()
 
 
+def counted_answers(answers: list[Answer]) -> Counter[str]:
+    """How many answers of each status and problem code (``409 session_full``)."""
+    statuses: Counter[str] = Counter()
+    for a in answers:
+        code = json.loads(a.body).get("code", "") if a.status != 201 else ""
+        statuses[f"{a.status} {code}".strip()] += 1
+    return statuses
+
+
 async def storm(
     system: Any, tokens: list[str], session_id: str, concurrency: int
 ) -> dict[str, Any]:
@@ -169,10 +184,7 @@ async def storm(
         )
     with Timer() as t:
         answers = await fire(system.registration.url, requests, concurrency)
-    statuses: Counter[str] = Counter()
-    for a in answers:
-        code = json.loads(a.body).get("code", "") if a.status != 201 else ""
-        statuses[f"{a.status} {code}".strip()] += 1
+    statuses = counted_answers(answers)
     assert statuses["201"] == LIMIT, dict(statuses)
     assert all(a.status == 200 for a in floor)
     return {
@@ -230,12 +242,38 @@ async def counted(system: Any, session_id: str) -> tuple[dict[str, Any], int]:
     return seats, int(live)
 
 
-def storm_users(name: str) -> tuple[list[str], list[str]]:
-    """N users new to registration (each storm has its own: a user's first request also
+def storm_users(name: str, n: int = N) -> tuple[list[str], list[str]]:
+    """``n`` users new to registration (each storm has its own: a user's first request also
     remembers their e-mail, and the process would skip that for one it has seen) and their
     tokens."""
-    users = [f"{name}-{i:04d}" for i in range(N)]
+    users = [f"{name}-{i:04d}" for i in range(n)]
     return users, [token("user", COMPANY, u, f"{u}@{COMPANY}.io") for u in users]
+
+
+async def overload(system: Any) -> dict[str, Any]:
+    """BIG_N sign-ups at BIG_CONCURRENCY for a fresh session of LIMIT seats: a backlog of
+    seconds. Every answer must be a seat, ``session_full`` or ``database_busy`` (503, told to
+    come back), and the seats exactly LIMIT; its rate against the storm's at CONCURRENCY
+    shows whether the backlog costs throughput (it did: sign-ups that waited a second for the
+    fast path's pool were left to the route, at several times the CPU)."""
+    users, tokens = storm_users("big", BIG_N)
+    session_id = await limited_session(system, users)
+    path = f"/v1/sessions/{session_id}/enrollments"
+    requests = [Request("POST", path, {"authorization": f"Bearer {tok}"}) for tok in tokens]
+    with Timer() as t:
+        answers = await fire(system.registration.url, requests, BIG_CONCURRENCY)
+    statuses = counted_answers(answers)
+    assert statuses["201"] == LIMIT, dict(statuses)
+    assert set(statuses) <= {"201", "409 session_full", "503 database_busy"}, dict(statuses)
+    seats, live = await counted(system, session_id)
+    assert seats["taken"] == LIMIT, seats  # zero overbooking
+    assert live == LIMIT, live
+    return {
+        "rate": BIG_N / t.elapsed,
+        "latency": summary([a.seconds for a in answers]),
+        "statuses": dict(statuses),
+        "elapsed_s": t.elapsed,
+    }
 
 
 async def analysed(database: str) -> None:
@@ -267,6 +305,7 @@ async def run() -> list[Result]:
             assert seats["taken"] == LIMIT, seats  # zero overbooking
             assert live == LIMIT, live
             runs[concurrency] |= {"seats": seats, "live_enrollments_in_db": live}
+        big = await overload(system)
         limit_rate = await write_limit(system.databases["registration"], CONCURRENCY)
     b = summary(base_lat)
     main = runs[CONCURRENCY]
@@ -276,6 +315,7 @@ async def run() -> list[Result]:
         "runs": {str(k): v for k, v in runs.items()},
         "baseline_latency_ms": b,
         "write_limit_rate": limit_rate,
+        "overload": big,
     }
     name = "sign-up storm"
     pg = "PG conditional UPDATE (asyncpg)"
@@ -339,6 +379,23 @@ async def run() -> list[Result]:
             pg,
             b["p99_ms"],
             key="signup.seat_p99_vs_pg_p99_64",
+        ),
+        Result(
+            name,
+            f"{BIG_N} sign-ups, {BIG_CONCURRENCY} in flight",
+            big["rate"],
+            "req/s",
+            f"{N} sign-ups, {CONCURRENCY} in flight (the storm above)",
+            main["rate"],
+            key="signup.overload_vs_storm",
+        ),
+        Result(
+            name,
+            f"{BIG_N} sign-ups, {BIG_CONCURRENCY} in flight: p99",
+            big["latency"]["p99_ms"],
+            "ms",
+            f"{N} sign-ups, {CONCURRENCY} in flight: p99",
+            main["latency"]["p99_ms"],
         ),
     ]
     return results

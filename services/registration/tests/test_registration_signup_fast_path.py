@@ -327,6 +327,36 @@ async def test_r_err_1_a_database_the_fast_path_cannot_reach_leaves_it_to_the_ro
     assert route_calls == [session_id]
 
 
+async def test_r_err_1_a_sign_up_that_waited_out_a_busy_pool_is_503_and_changes_nothing(
+    reg: Reg, route_calls: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection of the fast path's pool in use for ``DATABASE_POOL_TIMEOUT``: a storm
+    beyond what the pool serves. The sign-up is answered 503 ``database_busy`` with
+    Retry-After, writes nothing, and is not left to the route (which would wait again on its
+    own pool, at several times the CPU: under a storm that cut the answers a second by a third
+    and pushed the p99 from 6 to 10-12 s)."""
+    runtime = reg.app.state.runtime
+    monkeypatch.setattr(runtime.settings, "database_pool_timeout", 0.2)
+    built = await reg.build(access=["b1"], limit=5)
+    (session_id,) = built.session_ids
+    pool: asyncpg.Pool = runtime.extras[fast_path.POOL]
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        route_calls.clear()
+        busy = await reg.sign_up(session_id, "b1")
+    finally:
+        for connection in held:
+            await pool.release(connection)
+    assert busy.status_code == 503, busy.text
+    assert (busy.headers["retry-after"], busy.json()["code"]) == ("2", "database_busy")
+    assert busy.headers["content-type"] == "application/problem+json"
+    assert route_calls == []
+    seats = await reg.client.get(f"/v1/sessions/{session_id}/seats", headers=reg.user("b1"))
+    assert seats.json()["taken"] == 0
+    again = await reg.sign_up(session_id, "b1")  # a connection free: the retry is served
+    assert again.status_code == 201, again.text
+
+
 async def test_a_bad_token_or_session_id_is_answered_as_by_the_route(reg: Reg) -> None:
     path = f"/v1/sessions/{uuid.uuid4()}/enrollments"
     bad = {"Authorization": "Bearer not-a-token"}

@@ -20,7 +20,9 @@ Everything else goes on to the route, which decides again from scratch: a replay
 caller's e-mail (the route binds it in one transaction), a full session with a waitlist, a
 second live enrollment found by the unique index (a retry racing itself: the route answers the
 replay), and any database error (the route meets the same database; a write that did commit
-is then found by the route and answered as the replay).
+is then found by the route and answered as the replay). A sign-up that waited
+``DATABASE_POOL_TIMEOUT`` for one of the pool's connections is answered 503 ``database_busy``
+with Retry-After, as the route answers one that waited as long for its own pool.
 """
 
 from __future__ import annotations
@@ -45,13 +47,11 @@ from registration.enrollments.statuses import seat_and_enroll, seat_taken
 from registration.settings import RegistrationSettings
 from te_shared.auth import principal_of
 from te_shared.db import DriverStatement, driver_pool, utcnow
+from te_shared.errors import database_busy_response
 from te_shared.service import Runtime, get_runtime
 
 #: the pool, in the runtime's extras (absent on SQLite or when turned off)
 POOL = "signup_fast_path_pool"
-#: seconds to wait for one of the pool's connections before leaving the sign-up to the route
-ACQUIRE_TIMEOUT = 1.0
-
 FACTS = DriverStatement.of(SIGN_UP_FACTS)
 
 
@@ -75,7 +75,7 @@ def _driver(statement: ClauseElement) -> DriverStatement:
 
 #: the errors after which the route decides instead (it meets the same database, and answers
 #: 503 with Retry-After when the database is away)
-_LEAVE_TO_ROUTE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_LEAVE_TO_ROUTE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 async def open_pool(runtime: Runtime) -> None:
@@ -108,7 +108,7 @@ async def fast_sign_up(request: Request) -> Response | None:
     caller = unseen(principal, runtime)
     values = facts_params(principal, session_id)
     try:
-        async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+        async with pool.acquire(timeout=runtime.settings.database_pool_timeout) as connection:
             if caller is None:
                 found = await connection.fetchrow(FACTS.sql, *FACTS.arguments(values))
             else:
@@ -139,6 +139,12 @@ async def fast_sign_up(request: Request) -> Response | None:
             )
     except asyncpg.UniqueViolationError:
         return None  # a live enrollment after all (the same sign-up twice at once)
+    except TimeoutError:
+        # every connection stayed in use that long (only the wait for one has a timeout): a
+        # storm beyond what the pool serves. The route would wait again, on its own pool, at
+        # several times the CPU: leaving it the sign-ups that waited turned a storm's backlog
+        # into fewer answers a second for everyone. 503 with Retry-After, nothing done.
+        return database_busy_response(request.url.path)
     except _LEAVE_TO_ROUTE:
         return None
     if not seat_taken(made, gone):  # raises the route's 404 for a deleted session
