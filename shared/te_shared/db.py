@@ -235,6 +235,16 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def dialect_of(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+    """The dialect's name (``postgresql``, ``sqlite``) of what ``sessionmaker`` binds to, without
+    making a session (for a statement built once per dialect)."""
+    bind = sessionmaker.kw.get("bind")
+    if bind is None:
+        with sessionmaker().sync_session as session:
+            return session.get_bind().dialect.name
+    return str(bind.dialect.name)
+
+
 #: a single statement, or reads that need no lock, need no transaction of their own
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 

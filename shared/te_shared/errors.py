@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -200,18 +200,39 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, body, headers or None)
 
 
+_PathTemplates = list[tuple[re.Pattern[str], int, list[str]]]
+
+
+def _documented_paths(app: Any) -> _PathTemplates:
+    """Each path template of ``app``'s OpenAPI document: its pattern, how many parameters it
+    has and the methods it documents. Built once per document and kept on the app: the
+    idempotency middleware asks for every request with a key, and compiling the templates
+    each time was a tenth of such a sign-up's CPU."""
+    paths = app.openapi().get("paths", {})  # the same while the document is (not the copy)
+    cached = getattr(app.state, "documented_paths", None)
+    if cached is not None and cached[0] is paths:
+        return cast(_PathTemplates, cached[1])
+    templates: _PathTemplates = []
+    for template, operations in paths.items():
+        parts = re.split(r"(\{[^}]*\})", template)
+        regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        methods = [m.upper() for m in operations if m in _HTTP_METHODS]
+        templates.append((re.compile(regex), template.count("{"), methods))
+    app.state.documented_paths = (paths, templates)
+    return templates
+
+
 def documented_methods(request: Request) -> list[str] | None:
     """The methods the app's OpenAPI document serves the request's path with (its ``Allow``),
     None when it does not document the path. Where several templates match, the one naming
     the path most exactly counts (fewest parameters): ``/accounts/server-to-server`` is that
     operation's, not ``/accounts/{account_id}``'s."""
-    matching: list[tuple[int, list[str]]] = []
-    for template, operations in request.app.openapi().get("paths", {}).items():
-        parts = re.split(r"(\{[^}]*\})", template)
-        regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-        if re.fullmatch(regex, request.url.path):
-            methods = [m.upper() for m in operations if m in _HTTP_METHODS]
-            matching.append((template.count("{"), methods))
+    path = request.url.path
+    matching = [
+        (parameters, methods)
+        for pattern, parameters, methods in _documented_paths(request.app)
+        if pattern.fullmatch(path)
+    ]
     if not matching:
         return None
     fewest = min(count for count, _ in matching)

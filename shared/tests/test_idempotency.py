@@ -15,6 +15,7 @@ from fastapi import FastAPI, Form, HTTPException, Response, UploadFile
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from te_shared import db, idempotency
 from te_shared.auth import JWTConfig, make_token
 from te_shared.db import make_metadata
 from te_shared.errors import install_error_handlers
@@ -159,6 +160,40 @@ async def test_a_key_still_running_is_a_409_then_replays(
     replayed = await http.post("/v1/things", json={"a": 1}, headers=headers)
     assert replayed.headers["idempotent-replayed"] == "true"
     assert world.calls == 1
+
+
+async def test_a_key_released_between_its_claim_and_its_read_is_claimed_again(
+    client: tuple[httpx.AsyncClient, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim finds the key taken by a request that then fails and releases it before the
+    record is read: the key is claimed again and this request runs, not a 500 for a record
+    that is gone."""
+    http, world = client
+    gate = world.gate = asyncio.Event()
+    world.fail_next = True
+    headers = {**token("u1"), "Idempotency-Key": "k-race"}
+    failing = asyncio.create_task(http.post("/v1/things", json={"a": 1}, headers=headers))
+    await world.entered.wait()  # the key is taken, its request running
+    claims: list[bool] = []
+
+    async def claim_then_release(maker: Any, statement: Any, values: dict[str, Any]) -> Any:
+        rows = await real_alone(maker, statement, values)
+        if "request_hash" not in values:  # not a claim (the failing request's release)
+            return rows
+        if not claims:  # the first claim found it taken: the failing request ends now
+            gate.set()
+            assert (await failing).status_code == 503  # a server error: the key released
+        claims.append(bool(rows))
+        return rows
+
+    real_alone = db.alone
+    monkeypatch.setattr(idempotency, "alone", claim_then_release)
+    world.gate, world.entered = None, asyncio.Event()
+    retried = await http.post("/v1/things", json={"a": 1}, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert claims[:2] == [False, True]  # taken, then claimed again
+    assert world.calls == 2
 
 
 async def test_keys_belong_to_their_caller_and_company(
