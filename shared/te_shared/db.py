@@ -194,6 +194,12 @@ class DriverStatement:
         ]
 
 
+#: where a service keeps its :func:`driver_pool` in its runtime's extras, when it opened one
+#: (registration does, for the sign-up's fast path); shared code that has a statement on a hot
+#: path (the idempotency key's claim and answer) runs it there when it is present
+DRIVER_POOL = "driver_pool"
+
+
 async def driver_pool(database_url: str, size: int) -> asyncpg.Pool | None:
     """A small asyncpg pool of its own beside the engine's, for a hot path that runs
     :class:`DriverStatement` s without SQLAlchemy's execution; None on SQLite or when ``size``

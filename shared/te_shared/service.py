@@ -35,6 +35,7 @@ from te_shared import contracts
 from te_shared.auth import JWTConfig
 from te_shared.contracts import Message
 from te_shared.db import (
+    DRIVER_POOL,
     create_engine,
     create_sessionmaker,
     is_alone,
@@ -443,6 +444,8 @@ def create_service_app(
             IdempotencyMiddleware,
             model=idempotency_model,
             sessionmaker=runtime.session_factory,
+            driver=lambda: runtime.extras.get(DRIVER_POOL),
+            busy_timeout=lambda: settings.database_pool_timeout,
             jwt_config=lambda: app.state.jwt_config,
             ttl=dt.timedelta(hours=settings.idempotency_ttl_hours),
             lease=dt.timedelta(seconds=settings.idempotency_lease_seconds),

@@ -24,7 +24,8 @@ from sqlalchemy import select
 from registration.enrollments import fast_path, service
 from registration.models import Enrollment, KnownUser, OutboxRecord
 from te_shared import contracts as c
-from te_shared.db import driver_pool
+from te_shared import idempotency
+from te_shared.db import alone, driver_pool
 from te_shared.outbox import OutboxRelay
 from te_testing.infra import use_sqlite
 from te_testing.polling import eventually
@@ -355,6 +356,83 @@ async def test_r_err_1_a_sign_up_that_waited_out_a_busy_pool_is_503_and_changes_
     assert seats.json()["taken"] == 0
     again = await reg.sign_up(session_id, "b1")  # a connection free: the retry is served
     assert again.status_code == 201, again.text
+
+
+@pytest.fixture
+def engine_statements(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The idempotency key's statements run through the engine (not the driver pool)."""
+    ran: list[Any] = []
+    real = alone
+
+    async def counted(sessionmaker: Any, statement: Any, values: Any = None) -> Any:
+        ran.append(statement)
+        return await real(sessionmaker, statement, values)
+
+    monkeypatch.setattr(idempotency, "alone", counted)
+    return ran
+
+
+async def test_r_err_2_a_keyed_sign_up_keeps_its_key_on_the_driver_pool(
+    reg: Reg, engine_statements: list[Any]
+) -> None:
+    """A sign-up sent with an Idempotency-Key (a gateway that retries safely sends one with
+    each): the key's claim and its answer run on the fast path's driver pool, not through the
+    engine, and the retry is the first answer replayed."""
+    built = await reg.build(access=["k1"], limit=5)
+    (session_id,) = built.session_ids
+    path = f"/v1/sessions/{session_id}/enrollments"
+    headers = {**reg.user("k1"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    first = await reg.client.post(path, headers=headers)
+    again = await reg.client.post(path, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert engine_statements == []
+    seats = await reg.client.get(f"/v1/sessions/{session_id}/seats", headers=reg.user("k1"))
+    assert seats.json()["taken"] == 1
+
+
+async def test_r_err_1_a_keyed_sign_up_the_driver_pool_cannot_serve_goes_through_the_engine(
+    reg: Reg, engine_statements: list[Any]
+) -> None:
+    """The driver pool's database unreachable: the key's statements go through the engine,
+    which meets the same database (as the sign-up goes to the route); a busy driver pool is
+    the request's 503 ``database_busy``, nothing done."""
+    built = await reg.build(access=["k2", "k3"], limit=5)
+    (session_id,) = built.session_ids
+    path = f"/v1/sessions/{session_id}/enrollments"
+    extras = reg.app.state.runtime.extras
+    dead = await driver_pool("postgresql+asyncpg://postgres@127.0.0.1:1/none", 1)
+    assert isinstance(dead, asyncpg.Pool)
+    pool = extras[fast_path.POOL]
+    extras[fast_path.POOL] = dead
+    headers = {**reg.user("k2"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    try:
+        first = await reg.client.post(path, headers=headers)
+    finally:
+        extras[fast_path.POOL] = pool
+        await dead.close()
+    assert first.status_code == 201, first.text
+    assert len(engine_statements) == 2  # the claim and the answer
+    again = await reg.client.post(path, headers=headers)  # the driver pool back: replayed
+    assert (again.status_code, again.json()) == (201, first.json())
+    # every driver connection in use for as long as a request waits for one
+    settings = reg.app.state.runtime.settings
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    waited = settings.database_pool_timeout
+    settings.database_pool_timeout = 0.2
+    try:
+        busy = await reg.client.post(
+            path, headers={**reg.user("k3"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+        )
+    finally:
+        settings.database_pool_timeout = waited
+        for connection in held:
+            await pool.release(connection)
+    assert (busy.status_code, busy.json()["code"]) == (503, "database_busy"), busy.text
+    assert busy.headers["retry-after"] == "2"
+    seats = await reg.client.get(f"/v1/sessions/{session_id}/seats", headers=reg.user("k3"))
+    assert seats.json()["taken"] == 1
 
 
 async def test_a_bad_token_or_session_id_is_answered_as_by_the_route(reg: Reg) -> None:

@@ -46,12 +46,13 @@ from registration.enrollments.service import SIGN_UP_FACTS, decide, facts_params
 from registration.enrollments.statuses import seat_and_enroll, seat_taken
 from registration.settings import RegistrationSettings
 from te_shared.auth import principal_of
-from te_shared.db import DriverStatement, driver_pool, utcnow
+from te_shared.db import DRIVER_POOL, DriverStatement, driver_pool, utcnow
 from te_shared.errors import database_busy_response
 from te_shared.service import Runtime, get_runtime
 
-#: the pool, in the runtime's extras (absent on SQLite or when turned off)
-POOL = "signup_fast_path_pool"
+#: the pool, in the runtime's extras (absent on SQLite or when turned off): the service's
+#: driver pool, which the idempotency middleware's statements use too
+POOL = DRIVER_POOL
 FACTS = DriverStatement.of(SIGN_UP_FACTS)
 
 
