@@ -11,8 +11,9 @@ statements against a limit of LIMIT, so it is the floor cost of the one contende
 
 The measured storms run after an untimed one, on a database with planner statistics
 (:func:`analysed`), as a platform's database is when a popular training opens. A third storm
-(:func:`overload`) sends BIG_N sign-ups at BIG_CONCURRENCY, a backlog of seconds, and compares
-its rate with the first's.
+sends each sign-up with an Idempotency-Key of its own (as a gateway that retries writes safely
+does), and a fourth (:func:`overload`) BIG_N sign-ups at BIG_CONCURRENCY, a backlog of seconds;
+both are compared with the first's rate.
 """
 
 from __future__ import annotations
@@ -171,12 +172,21 @@ def counted_answers(answers: list[Answer]) -> Counter[str]:
 
 
 async def storm(
-    system: Any, tokens: list[str], session_id: str, concurrency: int
+    system: Any, tokens: list[str], session_id: str, concurrency: int, *, keyed: bool = False
 ) -> dict[str, Any]:
     """N sign-ups at ``concurrency`` for a fresh session of LIMIT seats, and the same process's
-    /health/live at the same concurrency as its floor."""
+    /health/live at the same concurrency as its floor. ``keyed``: each sign-up carries an
+    Idempotency-Key of its own, as from a gateway that retries writes safely."""
     path = f"/v1/sessions/{session_id}/enrollments"
-    requests = [Request("POST", path, {"authorization": f"Bearer {tok}"}) for tok in tokens]
+    requests = [
+        Request(
+            "POST",
+            path,
+            {"authorization": f"Bearer {tok}"}
+            | ({"idempotency-key": str(uuid.uuid4())} if keyed else {}),
+        )
+        for tok in tokens
+    ]
     await fire(system.registration.url, [Request("GET", "/health/live")] * N, concurrency)
     with Timer() as floor_t:
         floor = await fire(
@@ -305,6 +315,12 @@ async def run() -> list[Result]:
             assert seats["taken"] == LIMIT, seats  # zero overbooking
             assert live == LIMIT, live
             runs[concurrency] |= {"seats": seats, "live_enrollments_in_db": live}
+        users, tokens = storm_users("keyed")
+        session_id = await limited_session(system, users)
+        keyed = await storm(system, tokens, session_id, CONCURRENCY, keyed=True)
+        seats, live = await counted(system, session_id)
+        assert seats["taken"] == LIMIT, seats  # zero overbooking
+        assert live == LIMIT, live
         big = await overload(system)
         limit_rate = await write_limit(system.databases["registration"], CONCURRENCY)
     b = summary(base_lat)
@@ -316,6 +332,7 @@ async def run() -> list[Result]:
         "baseline_latency_ms": b,
         "write_limit_rate": limit_rate,
         "overload": big,
+        "keyed": keyed,
     }
     name = "sign-up storm"
     pg = "PG conditional UPDATE (asyncpg)"
@@ -379,6 +396,15 @@ async def run() -> list[Result]:
             pg,
             b["p99_ms"],
             key="signup.seat_p99_vs_pg_p99_64",
+        ),
+        Result(
+            name,
+            f"{N} sign-ups with an Idempotency-Key each, {CONCURRENCY} in flight",
+            keyed["rate"],
+            "req/s",
+            f"{N} sign-ups, {CONCURRENCY} in flight (the storm above)",
+            main["rate"],
+            key="signup.keyed_vs_storm",
         ),
         Result(
             name,
