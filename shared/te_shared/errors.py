@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
@@ -275,12 +277,38 @@ def database_unavailable_response(path: str, exc: BaseException) -> JSONResponse
     return problem_response(503, problem.to_problem(path), {"Retry-After": "2"})
 
 
+class EverySoOften:
+    """A warning that may repeat for every request of an overload, written at most once per
+    ``every`` seconds with how many times it happened since the last line (``times``): an
+    overload stays visible in the logs without a line per request, whose writing would take
+    CPU from the very requests it reports on."""
+
+    def __init__(self, every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.last = -math.inf
+        self.since = 0
+
+    def happened(self) -> int | None:
+        """Count one more; the count to write when a line is due (then start again), else
+        None."""
+        self.since += 1
+        now = self.clock()
+        if now - self.last < self.every:
+            return None
+        times, self.since, self.last = self.since, 0, now
+        return times
+
+
+_busy = EverySoOften()
+
+
 def database_busy_response(path: str) -> JSONResponse:
     """The answer to a request that waited ``DATABASE_POOL_TIMEOUT`` for a database connection
     while every one was in use (a storm beyond what the pool serves): 503 with Retry-After,
-    nothing done. One warning line each: a storm must be visible, and its volume is bounded
-    by the requests the service takes in."""
-    log.warning("database_busy", path=path)
+    nothing done. A warning at most once a second, with how many were answered so."""
+    times = _busy.happened()
+    if times is not None:
+        log.warning("database_busy", path=path, times=times)
     problem = ServiceUnavailable(
         "The service is answering more requests than its database connections serve; retry "
         "shortly.",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from te_shared.errors import (
     Conflict,
+    EverySoOften,
     FieldError,
     Problem,
     ProblemError,
@@ -223,3 +224,17 @@ def test_a_problem_body_is_the_documented_model(error: ProblemError, instance: s
     assert body == documented | jsonable_encoder(error.extra)
     assert list(body)[: len(documented)] == list(documented)
     assert json.loads(json.dumps(body)) == body
+
+
+def test_an_overload_warning_is_written_once_a_second_with_its_count() -> None:
+    """``database_busy`` in a storm: a line a second saying how many, not a line a request."""
+    now = [100.0]
+    every = EverySoOften(every=1.0, clock=lambda: now[0])
+    assert every.happened() == 1  # the first is written at once
+    assert [every.happened() for _ in range(3)] == [None, None, None]
+    now[0] = 100.9
+    assert every.happened() is None
+    now[0] = 101.0
+    assert every.happened() == 5  # the four held back and this one
+    now[0] = 105.0
+    assert every.happened() == 1  # quiet meanwhile: written at once again
