@@ -18,6 +18,7 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event, make_url, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -211,6 +212,21 @@ async def driver_pool(database_url: str, size: int) -> asyncpg.Pool | None:
     return await asyncpg.create_pool(dsn, min_size=0, max_size=size, reset=_statements_alone_left)
 
 
+@asynccontextmanager
+async def driver_connection(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[Any]:
+    """One of ``pool``'s connections, waited for ``timeout`` seconds at most (the service's
+    ``DATABASE_POOL_TIMEOUT``): past it, SQLAlchemy's pool ``TimeoutError``, as the engine's
+    pool raises, so a busy driver pool is the same 503 ``database_busy``."""
+    try:
+        connection = await pool.acquire(timeout=timeout)
+    except TimeoutError as exc:
+        raise PoolTimeout("every driver connection stayed in use") from exc
+    try:
+        yield connection
+    finally:
+        await pool.release(connection)
+
+
 async def _statements_alone_left(_: asyncpg.Connection) -> None:
     """What a :func:`driver_pool` connection needs reset when it goes back: nothing more than
     asyncpg's own (an open transaction rolled back). Its statements run alone and leave no
@@ -246,8 +262,7 @@ def dialect_of(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
     making a session (for a statement built once per dialect)."""
     bind = sessionmaker.kw.get("bind")
     if bind is None:
-        with sessionmaker().sync_session as session:
-            return session.get_bind().dialect.name
+        raise ValueError("the sessionmaker is bound to no engine")
     return str(bind.dialect.name)
 
 

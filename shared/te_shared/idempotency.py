@@ -54,7 +54,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
@@ -62,7 +61,15 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from te_shared.auth import JWTConfig, decode_token
-from te_shared.db import DriverStatement, UTCDateTime, alone, dialect_of, is_postgres, utcnow
+from te_shared.db import (
+    DriverStatement,
+    UTCDateTime,
+    alone,
+    dialect_of,
+    driver_connection,
+    is_postgres,
+    utcnow,
+)
 from te_shared.errors import (
     ProblemError,
     database_unavailable,
@@ -420,10 +427,8 @@ class IdempotencyMiddleware:
         if isinstance(pool, asyncpg.Pool):
             driver = _driver_statement(statement)
             try:
-                async with pool.acquire(timeout=self.busy_timeout()) as connection:
+                async with driver_connection(pool, self.busy_timeout()) as connection:
                     return list(await connection.fetch(driver.sql, *driver.arguments(values)))
-            except TimeoutError as exc:
-                raise PoolTimeout("every driver connection stayed in use") from exc
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 pass
         return await alone(self.sessionmaker(), statement, values)

@@ -37,6 +37,7 @@ from fastapi import Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import select, true
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.expression import ClauseElement
 
 from registration.binding import WAITING_AND_REMEMBERING, Waiting, settled, unseen
@@ -46,7 +47,7 @@ from registration.enrollments.service import SIGN_UP_FACTS, decide, facts_params
 from registration.enrollments.statuses import seat_and_enroll, seat_taken
 from registration.settings import RegistrationSettings
 from te_shared.auth import principal_of
-from te_shared.db import DRIVER_POOL, DriverStatement, driver_pool, utcnow
+from te_shared.db import DRIVER_POOL, DriverStatement, driver_connection, driver_pool, utcnow
 from te_shared.errors import database_busy_response
 from te_shared.service import Runtime, get_runtime
 
@@ -109,7 +110,8 @@ async def fast_sign_up(request: Request) -> Response | None:
     caller = unseen(principal, runtime)
     values = facts_params(principal, session_id)
     try:
-        async with pool.acquire(timeout=runtime.settings.database_pool_timeout) as connection:
+        wait = runtime.settings.database_pool_timeout
+        async with driver_connection(pool, wait) as connection:
             if caller is None:
                 found = await connection.fetchrow(FACTS.sql, *FACTS.arguments(values))
             else:
@@ -140,11 +142,11 @@ async def fast_sign_up(request: Request) -> Response | None:
             )
     except asyncpg.UniqueViolationError:
         return None  # a live enrollment after all (the same sign-up twice at once)
-    except TimeoutError:
-        # every connection stayed in use that long (only the wait for one has a timeout): a
-        # storm beyond what the pool serves. The route would wait again, on its own pool, at
-        # several times the CPU: leaving it the sign-ups that waited turned a storm's backlog
-        # into fewer answers a second for everyone. 503 with Retry-After, nothing done.
+    except PoolTimeout:
+        # every connection stayed in use that long: a storm beyond what the pool serves. The
+        # route would wait again, on its own pool, at several times the CPU: leaving it the
+        # sign-ups that waited turned a storm's backlog into fewer answers a second for
+        # everyone. 503 with Retry-After, nothing done.
         return database_busy_response(request.url.path)
     except _LEAVE_TO_ROUTE:
         return None
