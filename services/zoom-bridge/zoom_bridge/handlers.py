@@ -3,14 +3,16 @@ durable job (fast, idempotent, keyed by day_id); the worker talks to Zoom."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from te_shared import contracts as c
 from te_shared.inbox import Consumers
 from te_shared.replica import follow_company_settings, upsert_if_newer
 from te_shared.topology import ZOOM_BRIDGE
-from zoom_bridge.meetings import jobs
-from zoom_bridge.models import CompanyReplica, Enrollment, ZoomJob, ZoomMeeting
+from zoom_bridge.meetings import jobs, store
+from zoom_bridge.models import CompanyReplica, Enrollment, ZoomJob
 
 consumers = Consumers(ZOOM_BRIDGE)
 
@@ -18,69 +20,57 @@ consumers = Consumers(ZOOM_BRIDGE)
 follow_company_settings(consumers, CompanyReplica)
 
 
-async def _meeting_for(
-    session: AsyncSession, msg: c.DayData | c.DayCancelled
-) -> ZoomMeeting | None:
-    """The day's row when ``msg`` is newer than what we have (None: stale, ignore)."""
-    meeting = await session.get(ZoomMeeting, msg.day_id)
-    if meeting is None:
-        meeting = ZoomMeeting(
-            day_id=msg.day_id,
-            company_id=msg.company_id,
-            session_id=msg.session_id,
-            event_id=msg.event_id,
-            version=0,
-            desired="absent",
-            status="pending",
-            synced_version=0,
-            auto_recording=False,
-            topic="",
-            timezone="UTC",
-            ended=False,
+def _day_values(msg: c.DayData | c.DayCancelled) -> dict[str, Any]:
+    """What the day message says of the day's meeting (:func:`store.record_day`'s values): a
+    meeting to have for a zoom day, none for any other day or a cancelled one."""
+    values: dict[str, Any] = {
+        "day_id": msg.day_id,
+        "company_id": msg.company_id,
+        "session_id": msg.session_id,
+        "event_id": msg.event_id,
+        "version": msg.version,
+        "desired": "absent",
+        "account_id": None,
+        "organizer_user_id": None,
+        "auto_recording": False,
+        "topic": "",
+        "start": None,
+        "end": None,
+        "timezone": "UTC",
+    }
+    if isinstance(msg, c.DayData) and msg.format is c.DayFormat.ZOOM and msg.zoom is not None:
+        values.update(
+            desired="present",
+            account_id=msg.zoom.account_id,
+            organizer_user_id=msg.zoom.organizer_user_id,
+            auto_recording=msg.zoom.auto_recording,
+            topic=msg.topic[:300],
+            start=msg.start,
+            end=msg.end,
+            timezone=msg.timezone,
         )
-        session.add(meeting)
-    elif meeting.version >= msg.version:
-        return None
-    meeting.version = msg.version
-    return meeting
+    return values
 
 
-async def _on_day(session: AsyncSession, msg: c.DayData) -> None:
-    meeting = await _meeting_for(session, msg)
+async def _on_day(session: AsyncSession, msg: c.DayData | c.DayCancelled) -> None:
+    """Keep the day's desired meeting when the message is newer than what is kept (a stale
+    one changes nothing) and arm the day's sync when Zoom has something to do: a meeting to
+    have, one to remove (also one a create whose answer was lost may have made), or work in
+    flight (never a Zoom call, nor a MeetingDeleted, for a day that never was a zoom day). A
+    new version of the day re-arms a meeting that failed (R-ZOOM-8)."""
+    meeting = await store.record_day(session, _day_values(msg))
     if meeting is None:
         return
-    if msg.format is not c.DayFormat.ZOOM or msg.zoom is None:
-        meeting.desired = "absent"
-    else:
-        meeting.desired = "present"
-        meeting.account_id = msg.zoom.account_id
-        meeting.organizer_user_id = msg.zoom.organizer_user_id
-        meeting.auto_recording = msg.zoom.auto_recording
-        meeting.topic = msg.topic[:300]
-        meeting.start = msg.start
-        meeting.end = msg.end
-        meeting.timezone = msg.timezone
-        if meeting.zoom_meeting_id is None:  # a failed one is tried again (R-ZOOM-8)
-            meeting.status = "pending"
-            meeting.error = None
-    await _arm_if_needed(session, meeting)
-
-
-async def _arm_if_needed(session: AsyncSession, meeting: ZoomMeeting) -> None:
-    """A job when Zoom has something to do: a meeting to have, one to remove (also one a
-    create whose answer was lost may have made), or work in flight (never a Zoom call, nor a
-    MeetingDeleted, for a day that never was a zoom day). A new version of the day re-arms a
-    meeting that failed (R-ZOOM-8)."""
-    await session.flush()
     zoom_has_work = (
         meeting.desired == "present"
         or meeting.zoom_meeting_id is not None
         or meeting.create_account_id is not None
     )
     # the job table is read only when nothing else says so: not on a zoom day's path
-    if zoom_has_work or await session.get(ZoomJob, (meeting.day_id, jobs.SYNC)) is not None:
+    if zoom_has_work or await session.get(ZoomJob, (msg.day_id, jobs.SYNC)) is not None:
         # handed to this process's worker as the message's transaction commits: no claim
-        await jobs.arm(session, meeting.day_id, jobs.SYNC, hand_over=True)
+        settles = meeting.create_settles_at if meeting.create_account_id is not None else None
+        await jobs.arm(session, msg.day_id, jobs.SYNC, hand_over=True, settles_at=settles)
 
 
 @consumers.handler(c.DayScheduled)
@@ -95,11 +85,7 @@ async def on_day_rescheduled(session: AsyncSession, msg: c.DayRescheduled) -> No
 
 @consumers.handler(c.DayCancelled)
 async def on_day_cancelled(session: AsyncSession, msg: c.DayCancelled) -> None:
-    meeting = await _meeting_for(session, msg)
-    if meeting is None:
-        return
-    meeting.desired = "absent"
-    await _arm_if_needed(session, meeting)
+    await _on_day(session, msg)
 
 
 @consumers.handler(c.EnrollmentChanged)

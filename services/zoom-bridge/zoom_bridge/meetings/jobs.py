@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, delete, func, or_, select, update
@@ -52,6 +53,14 @@ def hand_over_to_worker(sessionmaker: async_sessionmaker[AsyncSession], lease: f
     """From now on :func:`arm` with ``hand_over`` in sessions of ``sessionmaker`` writes the
     job leased to this process's worker (for ``lease`` seconds) and hands it over on commit."""
     add_session_info(sessionmaker, WORKER_LEASE, lease)
+
+
+class _Unread(Enum):
+    UNREAD = "unread"
+
+
+#: :func:`arm`'s ``settles_at`` not given: read from the day's meeting
+UNREAD = _Unread.UNREAD
 
 
 @functools.cache
@@ -121,6 +130,7 @@ async def arm(
     delay: float = 0.0,
     *,
     hand_over: bool = False,
+    settles_at: dt.datetime | _Unread | None = UNREAD,
 ) -> None:
     """Make the job due (now, or after ``delay``); a new desired state restarts the retry
     budget (and a job in passes starts again at its first). A sync never becomes due before
@@ -133,14 +143,19 @@ async def arm(
     new meeting's join link). The lease is a claim's: if the process dies first, the job runs
     once the lease ran out, as a claimed one would. Only for a transaction that arms it
     outside any savepoint (a rolled-back savepoint would leave a job handed over that the
-    database never leased), such as a consumer's: the day messages' handlers."""
+    database never leased), such as a consumer's: the day messages' handlers.
+
+    ``settles_at``: for a sync, when the day's unanswered create settles (None: none is
+    marked), where the caller just read or wrote the meeting; by default it is read."""
     now = utcnow()
     due = now + dt.timedelta(seconds=delay)
     if kind == SYNC:
-        meeting = await session.get(ZoomMeeting, day_id)
-        settles = meeting.create_settles_at if meeting is not None else None
-        if meeting is not None and meeting.create_account_id is not None and settles:
-            due = max(due, settles)
+        if isinstance(settles_at, _Unread):
+            meeting = await session.get(ZoomMeeting, day_id)
+            marked = meeting is not None and meeting.create_account_id is not None
+            settles_at = meeting.create_settles_at if meeting is not None and marked else None
+        if settles_at is not None:
+            due = max(due, settles_at)
     trace_context: dict[str, str] = {}
     inject_trace_context(trace_context)
     values = {

@@ -4,12 +4,15 @@ connection), and what a method commits is what the next attempt starts from."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from te_shared import contracts as c
@@ -61,6 +64,78 @@ def _marker_statement() -> Any:
         )
         .execution_options(synchronize_session=False)
     )
+
+
+#: what a day message says of the day's meeting (the values of :func:`record_day`)
+DAY_COLUMNS = ("day_id", "company_id", "session_id", "event_id", "version", "desired")
+#: ... and, for a zoom day, what Zoom's meeting is made of (kept as they were for another day)
+MEETING_COLUMNS = (
+    "account_id",
+    "organizer_user_id",
+    "auto_recording",
+    "topic",
+    "start",
+    "end",
+    "timezone",
+)
+
+
+@dataclass(frozen=True)
+class DayRecorded:
+    """The day's meeting as a newer day message left it: what :func:`record_day` returns."""
+
+    desired: str
+    zoom_meeting_id: str | None
+    #: the unanswered create's account and settle time, when one is marked
+    create_account_id: uuid.UUID | None
+    create_settles_at: dt.datetime | None
+
+
+@functools.cache
+def _day_statement(dialect: str) -> Any:
+    """:func:`record_day`'s upsert, built once per dialect (every column of
+    :data:`DAY_COLUMNS` and :data:`MEETING_COLUMNS` bound)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table: Any = ZoomMeeting.__table__
+    row = table.c
+    stmt = insert(table).values(
+        {
+            **{name: bindparam(name) for name in (*DAY_COLUMNS, *MEETING_COLUMNS)},
+            "status": c.MeetingStatus.PENDING.value,
+            "synced_version": 0,
+            "ended": False,
+        }
+    )
+    new = stmt.excluded
+    present = new.desired == "present"
+    # R-ZOOM-8: a meeting Zoom never made (a failed create too) is pending again
+    again = and_(present, row.zoom_meeting_id.is_(None))
+    return stmt.on_conflict_do_update(
+        index_elements=[row.day_id],
+        set_={
+            "version": new.version,
+            "desired": new.desired,
+            **{name: case((present, new[name]), else_=row[name]) for name in MEETING_COLUMNS},
+            "status": case((again, c.MeetingStatus.PENDING.value), else_=row.status),
+            "error": case((again, None), else_=row.error),
+        },
+        where=row.version < new.version,
+    ).returning(row.desired, row.zoom_meeting_id, row.create_account_id, row.create_settles_at)
+
+
+async def record_day(session: AsyncSession, values: dict[str, Any]) -> DayRecorded | None:
+    """Keep what a day message says of the day's meeting (``values``: every column of
+    :data:`DAY_COLUMNS` and :data:`MEETING_COLUMNS`) when it is newer than what is kept, and
+    return the meeting as it is now; None for a stale message (nothing changed). One statement
+    (an upsert, ``RETURNING``), on the path of every new meeting's join link: a new day's row
+    is inserted, a known one changed under its row lock, and two deliveries of one day cannot
+    both insert it. A day that is no zoom day any more keeps its meeting's fields (the meeting
+    still to delete is made of them)."""
+    statement = _day_statement(session.get_bind().dialect.name)
+    found = (await session.execute(statement, values)).one_or_none()
+    if found is None:
+        return None
+    return DayRecorded(*found)
 
 
 async def read_snapshot(session: AsyncSession, day_id: uuid.UUID) -> Snapshot | None:
