@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration import readmodel
@@ -345,36 +349,58 @@ async def on_attendance(session: AsyncSession, msg: c.AttendanceRecorded) -> Non
         )
 
 
-async def _meeting_link(session: AsyncSession, msg: c.MeetingData, join_url: str | None) -> None:
-    """Keep a zoom day's shared join link (for the calendar feed): the newest day version
-    wins, and within one the later announcement (``seq``: each kind of message comes on a
-    queue of its own)."""
-    row = await session.get(MeetingLink, msg.day_id, with_for_update=is_postgres(session))
-    if row is None:
-        session.add(
-            MeetingLink(
-                day_id=msg.day_id,
-                company_id=msg.company_id,
-                join_url=join_url,
-                version=msg.version,
-                seq=msg.seq,
-                changes=1,
-            )
-        )
-        return
-    if row.company_id != msg.company_id or (msg.version, msg.seq) < (row.version, row.seq):
-        return
-    if row.join_url != join_url:
-        row.changes += 1
-    row.join_url, row.version, row.seq = join_url, msg.version, msg.seq
+@functools.cache
+def _link_statement(dialect: str) -> Any:
+    """:func:`_meeting_link`'s upsert, built once per dialect (every value bound)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table: Any = MeetingLink.__table__
+    row = table.c
+    names = ("day_id", "company_id", "join_url", "version", "seq")
+    stmt = insert(table).values({**{name: bindparam(name) for name in names}, "changes": 1})
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[row.day_id],
+        set_={
+            "join_url": new.join_url,
+            "version": new.version,
+            "seq": new.seq,
+            "changes": row.changes
+            + case((row.join_url.is_distinct_from(new.join_url), 1), else_=0),
+        },
+        where=and_(
+            row.company_id == new.company_id,
+            or_(
+                row.version < new.version,
+                and_(row.version == new.version, row.seq <= new.seq),
+            ),
+        ),
+    )
 
 
-async def _on_meeting(session: AsyncSession, msg: c.MeetingData) -> None:
-    """A day's meeting state: its join link while a meeting stands at Zoom, as catalog shows
-    it (a failed change keeps it, :func:`te_shared.rules.meeting_join_link`)."""
+def _meeting_link(msg: c.MeetingData) -> tuple[Any, dict[str, Any]]:
+    """A zoom day's shared join link (for the calendar feed) as catalog shows it, while a
+    meeting stands at Zoom (a failed change keeps it, :func:`te_shared.rules.meeting_join_link`):
+    the newest day version wins, and within one the later announcement (``seq``: each kind of
+    message comes on a queue of its own); ``changes`` counts the link's changes (the calendar's
+    SEQUENCE). One upsert, with the inbox record one statement on PostgreSQL: a duplicate is
+    not newer than itself, and changes nothing."""
     status = getattr(msg, "status", c.MeetingStatus.CREATED)
-    await _meeting_link(session, msg, meeting_join_link(status, msg.join_url))
+    params = {
+        "day_id": msg.day_id,
+        "company_id": msg.company_id,
+        "join_url": meeting_join_link(status, msg.join_url),
+        "version": msg.version,
+        "seq": msg.seq,
+    }
+    return _link_statement("postgresql"), params
+
+
+async def _meeting_link_in_a_transaction(session: AsyncSession, msg: c.MeetingData) -> None:
+    _, params = _meeting_link(msg)
+    await session.execute(_link_statement(session.get_bind().dialect.name), params)
 
 
 for _state in c.MEETING_STATES:
-    consumers.handler(_state)(_on_meeting)
+    consumers.statement(_state, gated=False, in_transaction=_meeting_link_in_a_transaction)(
+        _meeting_link
+    )
