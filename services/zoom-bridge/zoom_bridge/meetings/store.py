@@ -51,6 +51,32 @@ def _snapshot_statement() -> Any:
 
 
 @functools.cache
+def _registrant_statements() -> tuple[Any, Any, Any]:
+    """:meth:`MeetingStore.registrant_snapshot`'s three reads, built once (``day_id``, and
+    ``company_id`` and ``session_id`` for the seats, bound): the day's meeting with the
+    account that holds it, the session's seat holders with an e-mail, the registrants."""
+    holder = func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id)
+    meeting = (
+        select(ZoomMeeting, ZoomAccount)
+        .outerjoin(ZoomAccount, ZoomAccount.id == holder)
+        .where(ZoomMeeting.day_id == bindparam("day_id"))
+    )
+    seats = select(Enrollment.enrollment_id, Enrollment.email).where(
+        Enrollment.company_id == bindparam("company_id"),
+        Enrollment.session_id == bindparam("session_id"),
+        Enrollment.status.in_(sorted(rules.JOIN_LINK)),
+        Enrollment.email.is_not(None),
+    )
+    registered = select(
+        MeetingRegistrant.enrollment_id,
+        MeetingRegistrant.zoom_meeting_id,
+        MeetingRegistrant.zoom_registrant_id,
+        MeetingRegistrant.email,
+    ).where(MeetingRegistrant.day_id == bindparam("day_id"))
+    return meeting, seats, registered
+
+
+@functools.cache
 def _marker_statement() -> Any:
     """:meth:`MeetingStore.set_marker`'s statement, built once (``marked_day`` and the three
     ``create_*`` columns bound)."""
@@ -414,15 +440,9 @@ class MeetingStore:
         """Reads only (no transaction: under READ COMMITTED each statement sees its own
         snapshot either way): the meeting with the account that holds it, the seat holders,
         the registrants."""
+        meeting_of, seats_of, registered_of = _registrant_statements()
         async with read_only(self.sessionmaker) as session:
-            holder = func.coalesce(ZoomMeeting.meeting_account_id, ZoomMeeting.account_id)
-            found = (
-                await session.execute(
-                    select(ZoomMeeting, ZoomAccount)
-                    .outerjoin(ZoomAccount, ZoomAccount.id == holder)
-                    .where(ZoomMeeting.day_id == day_id)
-                )
-            ).one_or_none()
+            found = (await session.execute(meeting_of, {"day_id": day_id})).one_or_none()
             if found is None:
                 return None
             meeting, account = found
@@ -434,16 +454,9 @@ class MeetingStore:
             if account is not None and usable:
                 read_with_job(account)
             seats = await session.execute(
-                select(Enrollment.enrollment_id, Enrollment.email).where(
-                    Enrollment.company_id == meeting.company_id,
-                    Enrollment.session_id == meeting.session_id,
-                    Enrollment.status.in_(sorted(rules.JOIN_LINK)),
-                    Enrollment.email.is_not(None),
-                )
+                seats_of, {"company_id": meeting.company_id, "session_id": meeting.session_id}
             )
-            registered = await session.execute(
-                select(MeetingRegistrant).where(MeetingRegistrant.day_id == day_id)
-            )
+            registered = await session.execute(registered_of, {"day_id": day_id})
             return RegistrantSnapshot(
                 day_id=day_id,
                 present=meeting.desired == "present",
@@ -453,10 +466,7 @@ class MeetingStore:
                 and account.role == c.ZoomAccountRole.ADMINISTRATOR,
                 registration=meeting.registration,
                 seats=tuple(Seat(e_id, str(email)) for e_id, email in seats.all()),
-                registered=tuple(
-                    Registered(r.enrollment_id, r.zoom_meeting_id, r.zoom_registrant_id, r.email)
-                    for r in registered.scalars()
-                ),
+                registered=tuple(Registered(*row) for row in registered),
             )
 
     async def set_registration(self, day_id: uuid.UUID, zoom_meeting_id: str, on: bool) -> None:
