@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
-from faststream import AckPolicy
+from faststream import AckPolicy, ContextRepo
 from faststream.exceptions import RejectMessage
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
@@ -227,19 +227,35 @@ class Consumers:
                 title=f"{self.service}/{message_type.routing_key}",
                 description=(message_type.__doc__ or message_type.__name__).strip(),
             )
-            subscriber(
-                _make_consumer(
-                    message_type,
-                    fn,
-                    consumer_name,
-                    sessionmaker,
-                    inbox_model,
-                    after_commit,
-                    observe_all,
-                    self.statements.get(message_type),
-                    gated=message_type not in self.ungated,
-                )
+            consume = _make_consumer(
+                message_type,
+                fn,
+                consumer_name,
+                sessionmaker,
+                inbox_model,
+                after_commit,
+                observe_all,
+                self.statements.get(message_type),
+                gated=message_type not in self.ungated,
             )
+            subscriber(_with_the_message_from(broker.context, consume))
+
+
+def _with_the_message_from(
+    context: ContextRepo, consume: Callable[[RabbitMessage], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """``consume`` as FastStream's handler, taking the delivery from the broker's context
+    itself. A parameter FastStream injects (``message: RabbitMessage``, a ``Context`` field) is
+    resolved by FastDepends with a synchronous call in a worker thread for every message: a
+    thread hand-off each way, which cost a consumer half its CPU (a FastStream handler that
+    only counts messages: 490-550 us a message with it, 240-260 us without) and its latency
+    on every hop between services."""
+
+    async def handler() -> None:
+        await consume(context.get_local("message"))
+
+    handler.__name__ = handler.__qualname__ = consume.__name__
+    return handler
 
 
 def validation_summary(exc: ValidationError, limit: int = 20) -> list[dict[str, str]]:
