@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.enrollments import rules as enrollment_rules
@@ -107,6 +109,44 @@ async def hold_timeline(session: AsyncSession, event_id: uuid.UUID) -> None:
         await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
+@functools.cache
+def _timeline_statements() -> tuple[Any, Any]:
+    """:func:`refresh_timeline`'s and :func:`refresh_event_times`'s ``UPDATE``s, built once
+    (``timeline_session``, ``timeline_event`` and ``timeline_far`` bound): every message of an
+    event, a session or a day runs them, and building an ``UPDATE`` with subqueries cost more
+    CPU than running it."""
+    days = select(DayReplica).where(
+        DayReplica.session_id == bindparam("timeline_session"),
+        DayReplica.deleted.is_(False),
+    )
+    session_times = (
+        update(SessionReplica)
+        .where(SessionReplica.session_id == bindparam("timeline_session"))
+        .values(
+            first_start=days.with_only_columns(func.min(DayReplica.start)).scalar_subquery(),
+            last_end=days.with_only_columns(func.max(DayReplica.end)).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    sessions = select(SessionReplica).where(
+        SessionReplica.event_id == bindparam("timeline_event"), SessionReplica.deleted.is_(False)
+    )
+    far = bindparam("timeline_far", type_=UTCDateTime())
+    closes = func.max(func.coalesce(SessionReplica.registration_end, far))
+    event_times = (
+        update(EventReplica)
+        .where(EventReplica.event_id == bindparam("timeline_event"))
+        .values(
+            first_start=sessions.with_only_columns(
+                func.min(SessionReplica.first_start)
+            ).scalar_subquery(),
+            registration_closes=sessions.with_only_columns(closes).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session_times, event_times
+
+
 async def refresh_timeline(
     session: AsyncSession, session_id: uuid.UUID, event_id: uuid.UUID
 ) -> None:
@@ -114,19 +154,7 @@ async def refresh_timeline(
     after a day or the session itself changed, then its event's times
     (:func:`refresh_event_times`). Called last in a handler: it locks the seat counter's row,
     which comes after enrollments in the lock order (and the event's row after it)."""
-    days = select(DayReplica).where(
-        DayReplica.session_id == session_id,
-        DayReplica.deleted.is_(False),
-    )
-    await session.execute(
-        update(SessionReplica)
-        .where(SessionReplica.session_id == session_id)
-        .values(
-            first_start=days.with_only_columns(func.min(DayReplica.start)).scalar_subquery(),
-            last_end=days.with_only_columns(func.max(DayReplica.end)).scalar_subquery(),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_timeline_statements()[0], {"timeline_session": session_id})
     await refresh_event_times(session, event_id)
 
 
@@ -136,21 +164,8 @@ async def refresh_event_times(session: AsyncSession, event_id: uuid.UUID) -> Non
     none; None when it has no session) equal to its sessions' (not deleted): the Available
     tab's order and whether registration is open in one of its sessions (R-SES-5, R-ENR-3:
     :func:`registration.enrollments.rules.registration_open` for any of them)."""
-    sessions = select(SessionReplica).where(
-        SessionReplica.event_id == event_id, SessionReplica.deleted.is_(False)
-    )
-    far = literal(rules.FAR_FUTURE, UTCDateTime())
-    closes = func.max(func.coalesce(SessionReplica.registration_end, far))
     await session.execute(
-        update(EventReplica)
-        .where(EventReplica.event_id == event_id)
-        .values(
-            first_start=sessions.with_only_columns(
-                func.min(SessionReplica.first_start)
-            ).scalar_subquery(),
-            registration_closes=sessions.with_only_columns(closes).scalar_subquery(),
-        )
-        .execution_options(synchronize_session=False)
+        _timeline_statements()[1], {"timeline_event": event_id, "timeline_far": rules.FAR_FUTURE}
     )
 
 
