@@ -12,12 +12,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from te_shared import contracts as c
 from te_testing import messages
 from te_testing.clock import zoom_time
-from zoom_bridge.meetings import jobs
+from zoom_bridge import handlers
+from zoom_bridge.meetings import jobs, store
 from zoom_bridge.models import ZoomJob, ZoomMeeting
 from zoom_bridge.zoom.client import ZoomRetryable
 
@@ -128,6 +129,58 @@ async def test_r_zoom_3_delete_404_from_zoom_counts_as_done(env: Env) -> None:
     await env.publish(env.cancelled(day))
     await env.wait(lambda: env.outbox(c.MeetingDeleted.routing_key, day.day_id))
     assert not await env.outbox(c.MeetingFailed.routing_key, day.day_id)
+
+
+async def test_r_zoom_3_a_day_message_is_kept_only_when_newer_and_keeps_the_meetings_fields(
+    env: Env,
+) -> None:
+    """The day consumer's one statement (``store.record_day``): a stale version changes
+    nothing; a newer zoom day makes a failed meeting Zoom never made pending again (R-ZOOM-8)
+    and leaves a made one as it is; a day that is no zoom day any more keeps the meeting's
+    account and fields (the meeting still to delete is made of them)."""
+    factory = env.app.state.runtime.session_factory()
+    account = str(uuid.uuid4())
+    day = env.day(account, version=5)
+
+    async def record(msg: c.DayData | c.DayCancelled) -> store.DayRecorded | None:
+        async with factory() as session, session.begin():
+            return await store.record_day(session, handlers.day_values(msg))
+
+    async def change(**values: Any) -> None:
+        async with factory() as session, session.begin():
+            await session.execute(
+                update(ZoomMeeting).where(ZoomMeeting.day_id == day.day_id).values(**values)
+            )
+
+    recorded = await record(day)
+    assert recorded == store.DayRecorded("present", None, None, None)
+    stale = env.day(account, day_id=day.day_id, minutes=30, version=4)
+    assert await record(stale) is None
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.version, row.status, row.start, row.end) == (5, "pending", day.start, day.end)
+
+    await change(status="failed", error="Zoom said no")
+    assert await record(env.day(account, day_id=day.day_id, version=6)) is not None
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.status, row.error) == ("pending", None)
+
+    await change(status="created", zoom_meeting_id="9100")
+    gone = await record(messages.day_cancelled(day, 7))
+    assert gone == store.DayRecorded("absent", "9100", None, None)
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.desired, row.status, str(row.account_id), row.topic) == (
+        "absent",
+        "created",
+        account,
+        "Onboarding day",
+    )
+    assert await record(env.day(account, day_id=day.day_id, version=8)) is not None
+    row = await env.meeting_row(day.day_id)
+    assert row is not None
+    assert (row.desired, row.status) == ("present", "created")
 
 
 async def test_r_zoom_3_reschedule_before_schedule_is_tolerated(env: Env) -> None:

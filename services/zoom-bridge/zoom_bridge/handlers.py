@@ -20,7 +20,7 @@ consumers = Consumers(ZOOM_BRIDGE)
 follow_company_settings(consumers, CompanyReplica)
 
 
-def _day_values(msg: c.DayData | c.DayCancelled) -> dict[str, Any]:
+def day_values(msg: c.DayData | c.DayCancelled) -> dict[str, Any]:
     """What the day message says of the day's meeting (:func:`store.record_day`'s values): a
     meeting to have for a zoom day, none for any other day or a cancelled one."""
     values: dict[str, Any] = {
@@ -58,7 +58,7 @@ async def _on_day(session: AsyncSession, msg: c.DayData | c.DayCancelled) -> Non
     have, one to remove (also one a create whose answer was lost may have made), or work in
     flight (never a Zoom call, nor a MeetingDeleted, for a day that never was a zoom day). A
     new version of the day re-arms a meeting that failed (R-ZOOM-8)."""
-    meeting = await store.record_day(session, _day_values(msg))
+    meeting = await store.record_day(session, day_values(msg))
     if meeting is None:
         return
     zoom_has_work = (
