@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from registration.access.endpoints import router as access_router
 from registration.enrollments.endpoints import router as enrollments_router
 from registration.enrollments.endpoints import sign_up_router
-from registration.enrollments.fast_path import close_pool, open_pool
+from registration.enrollments.fast_path import close_pool, dispatch_first, open_pool
 from registration.handlers import consumers
 from registration.me.endpoints import feeds as feed_router
 from registration.me.endpoints import router as me_router
@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(
     settings: RegistrationSettings | None = None, *, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         tracer_provider=tracer_provider,
         settings=settings or RegistrationSettings(),
         title="registration",
@@ -38,3 +38,5 @@ def create_app(
         startup=[open_pool],
         shutdown=[close_pool],
     )
+    dispatch_first(app, sign_up_router)
+    return app

@@ -209,6 +209,34 @@ async def test_r_enr_3_a_replay_or_another_session_goes_to_the_route(
     assert route_calls == [first, first, second, second]
 
 
+async def test_r_enr_3_the_fast_path_runs_before_routing_once_under_the_routes_template(
+    reg: Reg, route_calls: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path is tried ahead of routing (``SignUpFirst``): a sign-up it answers is
+    timed under the route's template like any routed request, and one it leaves to the route
+    (a replay) is not tried a second time by the route."""
+    tried: list[str] = []
+    real = fast_path.fast_sign_up
+
+    async def counted(request: Any) -> Any:
+        tried.append(request.url.path)
+        return await real(request)
+
+    monkeypatch.setattr(fast_path, "fast_sign_up", counted)
+    assert isinstance(reg.app.router.middleware_stack, fast_path.SignUpFirst)
+    built = await reg.build(access=["r1"], limit=5)
+    (session_id,) = built.session_ids
+    route_calls.clear()
+    assert (await reg.sign_up(session_id, "r1", email="r1@x.io")).status_code == 201
+    assert (len(tried), route_calls) == (1, [])
+    assert (await reg.sign_up(session_id, "r1")).status_code == 200  # the replay: the route's
+    assert (len(tried), route_calls) == (2, [session_id])
+    metrics = (await reg.client.get("/metrics")).text
+    template = 'method="POST",route="/v1/sessions/{session_id}/enrollments"'
+    for answered in ("201", "200"):
+        assert f'http_request_duration_seconds_count{{{template},status="{answered}"}}' in metrics
+
+
 @pytest.fixture
 def stale_facts(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path decides as if its read came before the race it is about to lose."""
