@@ -198,9 +198,9 @@ class SignUpFirst:
         if scope["type"] == "http" and scope["method"] == "POST":
             match, child = self.route.matches(scope)
             if match is Match.FULL:
-                response = await fast_sign_up(Request({**scope, **child}, receive))
+                scope.update(child)  # as routing does (and does again if it routes after all)
+                response = await fast_sign_up(Request(scope, receive))
                 if response is not None:
-                    scope.update(child)
                     await response(scope, receive, send)
                     return
                 scope[_TRIED] = True
