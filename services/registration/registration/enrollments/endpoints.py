@@ -9,7 +9,6 @@ from registration import readmodel
 from registration.binding import bind_principal, unseen
 from registration.deps import SettingsDep
 from registration.enrollments import importing, service
-from registration.enrollments.fast_path import FastPathRoute
 from registration.enrollments.reading import CsvEncoding
 from registration.enrollments.schemas import (
     AdminEnrollmentIn,
@@ -34,10 +33,8 @@ router = APIRouter(
 #: Self sign-up alone: its statements run each as a transaction of its own from the first, so
 #: the seat counter is locked only while the seat-taking statement runs; it binds what waits for
 #: the caller's e-mail itself, not in a dependency (:func:`.service.sign_up`); and the common
-#: sign-up, refused or taking a seat, is done before its dependencies run (:mod:`.fast_path`)
-sign_up_router = APIRouter(
-    tags=["enrollments"], responses=problem_responses(401, 404), route_class=FastPathRoute
-)
+#: sign-up, refused or taking a seat, is done before routing (:mod:`.fast_path`)
+sign_up_router = APIRouter(tags=["enrollments"], responses=problem_responses(401, 404))
 
 
 def _out(enrollment: Enrollment) -> EnrollmentOut:

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response, status
@@ -162,33 +161,14 @@ async def fast_sign_up(request: Request) -> Response | None:
     return JSONResponse(body, status_code=status.HTTP_201_CREATED)
 
 
-#: in a request's scope: the fast path was tried before routing and left the sign-up to the
-#: route (:class:`SignUpFirst`), which does not try it again
-_TRIED = "registration.fast_path_tried"
-
-
-class FastPathRoute(APIRoute):
-    """The sign-up route, its handler behind :func:`fast_sign_up`. Routing, the OpenAPI
-    document, the middleware and the exception handlers are the route's as before."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def fast_first(request: Request) -> Response:
-            if request.scope.get(_TRIED):
-                return await handler(request)
-            return await fast_sign_up(request) or await handler(request)
-
-        return fast_first
-
-
 class SignUpFirst:
     """The router's ASGI app behind a check for the sign-up (its route's own match, method and
-    path): the fast path runs before routing, for a sign-up that needs no more. Routing walks
-    every route before it (and FastAPI's request wrapping comes on top): a tenth of a refused
-    sign-up's CPU in process. Inside the exception middleware, so the route's problems are
-    answered as the route's; the scope gets the route, its endpoint and path parameters, as
-    routing would give them (the request metrics are by the route's template)."""
+    path): the fast path runs before routing, for a sign-up that needs no more; one it leaves
+    to the route is routed as any request. Routing walks every route before it (and FastAPI's
+    request wrapping comes on top): a tenth of a refused sign-up's CPU in process. Inside the
+    exception middleware, so the route's problems are answered as the route's; the scope gets
+    the route, its endpoint and path parameters, as routing would give them (the request
+    metrics are by the route's template)."""
 
     def __init__(self, app: ASGIApp, route: APIRoute) -> None:
         self.app = app
@@ -203,12 +183,11 @@ class SignUpFirst:
                 if response is not None:
                     await response(scope, receive, send)
                     return
-                scope[_TRIED] = True
         await self.app(scope, receive, send)
 
 
 def dispatch_first(app: FastAPI, router: APIRouter) -> None:
-    """Put :class:`SignUpFirst` in front of ``app``'s routing for ``router``'s sign-up route
-    (its one :class:`FastPathRoute`)."""
-    [route] = [r for r in router.routes if isinstance(r, FastPathRoute)]
+    """Put :class:`SignUpFirst` in front of ``app``'s routing for ``router``'s one route, the
+    sign-up."""
+    [route] = [r for r in router.routes if isinstance(r, APIRoute)]
     app.router.middleware_stack = SignUpFirst(app.router.middleware_stack, route)
