@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,11 +18,55 @@ from te_shared.db import UTCDateTime, is_postgres
 from te_shared.errors import NotFound
 
 
+class DayFacts(Protocol):
+    """What the user's views read of a day: a :class:`~registration.models.DayReplica`, or
+    its columns read without the ORM (a page of "my events" reads hundreds of days)."""
+
+    @property
+    def day_id(self) -> uuid.UUID: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def start(self) -> dt.datetime | None: ...
+    @property
+    def end(self) -> dt.datetime | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+
+
+class SessionFacts(Protocol):
+    """What the user's views and the registration rule read of a session: a
+    :class:`~registration.models.SessionReplica`, or its columns read without the ORM."""
+
+    @property
+    def session_id(self) -> uuid.UUID: ...
+    @property
+    def event_id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> dict[str, str]: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def registration_end(self) -> dt.datetime | None: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def limit_enabled(self) -> bool: ...
+    @property
+    def participant_limit(self) -> int | None: ...
+    @property
+    def taken(self) -> int: ...
+    @property
+    def waitlist_enabled(self) -> bool: ...
+
+
 @dataclass
 class Timeline:
     """A session's days as the user sees them: first start and last end."""
 
-    days: list[DayReplica] = field(default_factory=list)
+    days: list[DayFacts] = field(default_factory=list)
 
     @property
     def first_start(self) -> dt.datetime | None:
@@ -39,7 +83,7 @@ class Timeline:
         return last is not None and last <= now
 
 
-def registration_open(event: EventReplica, s: SessionReplica, now: dt.datetime) -> bool:
+def registration_open(event: EventReplica, s: SessionFacts, now: dt.datetime) -> bool:
     """:func:`registration.enrollments.rules.registration_open` on replica rows."""
     return enrollment_rules.registration_open(event.dated, s.registration_end, s.deleted, now)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 from registration.me.schemas import Tab
-from registration.models import Enrollment, EventReplica, SessionReplica
-from registration.readmodel import Timeline, registration_open
+from registration.models import Enrollment, EventReplica
+from registration.readmodel import SessionFacts, Timeline, registration_open
 from te_shared import contracts as c
 from te_shared import rules
 from te_shared.rules import FAR_FUTURE
@@ -16,7 +16,7 @@ from te_shared.rules import FAR_FUTURE
 S = c.EnrollmentStatus
 
 #: a session with its days
-Placed = tuple[SessionReplica, Timeline]
+Placed = tuple[SessionFacts, Timeline]
 
 
 def tab_of(

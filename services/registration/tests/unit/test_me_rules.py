@@ -8,7 +8,7 @@ import uuid
 from registration.me import rules
 from registration.me.schemas import Tab
 from registration.models import DayReplica, Enrollment, EventReplica, SessionReplica
-from registration.readmodel import Timeline
+from registration.readmodel import DayFacts, Timeline
 from te_shared.rules import FAR_FUTURE
 
 NOW = dt.datetime(2030, 1, 10, 12, tzinfo=dt.UTC)
@@ -40,7 +40,7 @@ def placed(reg_end_days: float, first_day: float, last_day: float) -> rules.Plac
         version=1,
         taken=0,
     )
-    days = [
+    days: list[DayFacts] = [
         DayReplica(
             day_id=uuid.uuid4(),
             company_id="c",
