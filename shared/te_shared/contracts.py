@@ -237,6 +237,11 @@ class MeetingData(Message):
         default=None, description="The day's event. None from a bridge older than it."
     )
 
+    @property
+    def state(self) -> MeetingStatus:
+        """The meeting state this message announces: each kind fixes its own ``status``."""
+        return MeetingStatus(getattr(self, "status", MeetingStatus.CREATED))
+
 
 class MeetingCreated(MeetingData):
     routing_key: ClassVar[str] = "zoom-bridge.meeting.created"

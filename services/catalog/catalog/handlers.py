@@ -46,13 +46,12 @@ def _meeting_update(msg: c.MeetingData) -> tuple[Any, dict[str, Any]]:
     applied to the company's zoom day unless a newer one is shown: a newer day version, or a
     later announcement of the same one (``seq``: each kind of message comes on a queue of its
     own, so a meeting deleted at Zoom and made again may be consumed in either order)."""
-    status = getattr(msg, "status", c.MeetingStatus.CREATED)
     values: dict[str, Any] = {
         "meeting_version": msg.version,
         "meeting_seq": msg.seq,
-        "meeting_status": str(status.value if isinstance(status, c.MeetingStatus) else status),
+        "meeting_status": msg.state.value,
         "meeting_error": _error_of(msg),
-        "meeting_join_url": rules.meeting_join_link(status, msg.join_url),
+        "meeting_join_url": rules.meeting_join_link(msg.state, msg.join_url),
     }
     if msg.zoom_meeting_id:
         values["meeting_zoom_id"] = msg.zoom_meeting_id

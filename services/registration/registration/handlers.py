@@ -384,11 +384,10 @@ def _meeting_link(msg: c.MeetingData) -> tuple[Any, dict[str, Any]]:
     message comes on a queue of its own); ``changes`` counts the link's changes (the calendar's
     SEQUENCE). One upsert, with the inbox record one statement on PostgreSQL: a duplicate is
     not newer than itself, and changes nothing."""
-    status = getattr(msg, "status", c.MeetingStatus.CREATED)
     params = {
         "day_id": msg.day_id,
         "company_id": msg.company_id,
-        "join_url": meeting_join_link(status, msg.join_url),
+        "join_url": meeting_join_link(msg.state, msg.join_url),
         "version": msg.version,
         "seq": msg.seq,
     }
