@@ -32,6 +32,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from te_shared.logging import correlation_id_var, get_logger
 
@@ -160,10 +161,22 @@ def _loc(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def path_of(scope: Scope) -> str:
+    """``request.url.path`` (a problem's ``instance``) without building the URL: Starlette
+    parses the host header and splits the whole URL for it, on every refused request."""
+    return str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def problem_answer(exc: ProblemError, scope: Scope) -> JSONResponse:
+    """``exc`` answered as problem details, as the app's handler of :class:`ProblemError` does
+    (for code that answers before the exception middleware would see it raised)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(exc.status, exc.to_problem(path_of(scope)), headers)
+
+
 async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem_response(exc.status, exc.to_problem(request.url.path), headers)
+    return problem_answer(exc, request.scope)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

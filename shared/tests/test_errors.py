@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
+from starlette.requests import Request
 
 from te_shared.errors import (
     Conflict,
@@ -23,6 +24,7 @@ from te_shared.errors import (
     document_problems,
     field_error,
     install_error_handlers,
+    path_of,
     problem_responses,
 )
 from te_shared.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
@@ -238,3 +240,21 @@ def test_an_overload_warning_is_written_once_a_second_with_its_count() -> None:
     assert every.happened() == 5  # the four held back and this one
     now[0] = 105.0
     assert every.happened() == 1  # quiet meanwhile: written at once again
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/sessions/abc/enrollments", "/a b/ü", "/odd?/path#frag", "/back\\slash", "/%3F"],
+)
+def test_a_problems_instance_is_the_request_urls_path(path: str) -> None:
+    """The handler of ProblemError names the path without building the request's URL; it is
+    the same ``instance`` as ``request.url.path``, escapes included."""
+    scope = {
+        "type": "http",
+        "path": path,
+        "query_string": b"x=1",
+        "headers": [(b"host", b"example.test:8080")],
+        "scheme": "http",
+        "server": ("example.test", 8080),
+    }
+    assert path_of(scope) == Request(scope).url.path

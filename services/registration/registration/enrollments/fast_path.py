@@ -49,7 +49,7 @@ from registration.enrollments.statuses import seat_and_enroll, seat_taken
 from registration.settings import RegistrationSettings
 from te_shared.auth import principal_of
 from te_shared.db import DRIVER_POOL, DriverStatement, driver_connection, driver_pool, utcnow
-from te_shared.errors import database_busy_response
+from te_shared.errors import ProblemError, database_busy_response, path_of, problem_answer
 from te_shared.service import Runtime, get_runtime
 
 #: the pool, in the runtime's extras (absent on SQLite or when turned off): the service's
@@ -148,7 +148,7 @@ async def fast_sign_up(request: Request) -> Response | None:
         # route would wait again, on its own pool, at several times the CPU: leaving it the
         # sign-ups that waited turned a storm's backlog into fewer answers a second for
         # everyone. 503 with Retry-After, nothing done.
-        return database_busy_response(request.url.path)
+        return database_busy_response(path_of(request.scope))
     except _LEAVE_TO_ROUTE:
         return None
     if not seat_taken(made, gone):  # raises the route's 404 for a deleted session
@@ -179,7 +179,13 @@ class SignUpFirst:
             match, child = self.route.matches(scope)
             if match is Match.FULL:
                 scope.update(child)  # as routing does (and does again if it routes after all)
-                response = await fast_sign_up(Request(scope, receive))
+                try:
+                    response = await fast_sign_up(Request(scope, receive))
+                except ProblemError as problem:
+                    # answered here as the app's handler answers it: raised on, it crossed
+                    # the middleware between here and the handler (a refused sign-up is
+                    # nine in ten of a storm)
+                    response = problem_answer(problem, scope)
                 if response is not None:
                     await response(scope, receive, send)
                     return
