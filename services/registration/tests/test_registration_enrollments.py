@@ -109,6 +109,28 @@ async def test_r_enr_3_sign_up_rules(reg: Reg) -> None:
     assert r.status_code == 404
 
 
+async def test_r_enr_1_access_for_a_whole_audience_names_each_new_user_once(reg: Reg) -> None:
+    """R-ENR-1: an admin grants access to as many users as one request takes (5,000, more
+    than one page of the INSERT's rows); the answer and ``AccessGranted`` name exactly those
+    who lacked it, and granting again adds only the new ones."""
+    built = await reg.build()
+    url = f"/v1/events/{built.event_id}/access"
+    everyone = [f"u{n:05d}" for n in range(5000)]
+    r = await reg.client.put(url, json={"user_ids": everyone}, headers=reg.admin())
+    assert r.status_code == 200, r.text
+    assert r.json()["granted"] == everyone
+    again = [*everyone[2500:], "u05000", "u05001"]
+    r = await reg.client.put(url, json={"user_ids": again}, headers=reg.admin())
+    assert r.status_code == 200, r.text
+    assert r.json()["granted"] == ["u05000", "u05001"]
+    grants = [
+        g["user_ids"]
+        for g in await reg.outbox(c.AccessGranted.routing_key)
+        if g["event_id"] == str(built.event_id)
+    ]
+    assert grants == [everyone, ["u05000", "u05001"]]
+
+
 async def test_r_enr_4_admin_enrollment_approves_and_grants_access(reg: Reg) -> None:
     """R-ENR-4: admin enrollment puts the user straight into approved and grants access."""
     built = await reg.build(requires_approval=True, limit=1)
