@@ -232,34 +232,40 @@ async def reopen_session(session: AsyncSession, msg: c.DayData) -> None:
         )
 
 
+def _settling(model: type[Attendance] | type[PendingAttendance], who: str) -> Any:
+    """Attendance of one kind kept before its day came, attached to the day's event: one
+    ``UPDATE ... RETURNING`` on the table, built once (two ORM reads per day message, nearly
+    always of nothing, were a tenth of a day consumer's CPU)."""
+    table: Any = model.__table__
+    return (
+        update(table)
+        .where(
+            table.c.day_id == bindparam("settle_day"),
+            table.c.company_id == bindparam("settle_company"),
+            table.c.event_id.is_(None),
+        )
+        .values(event_id=bindparam("settle_event"))
+        .returning(table.c[who], table.c.joined)
+    )
+
+
+_SETTLE_USERS = _settling(Attendance, "user_id")
+_SETTLE_EMAILS = _settling(PendingAttendance, "email")
+
+
 async def settle_attendance(session: AsyncSession, day: c.DayData) -> None:
     """Attendance that arrived before its day: attach it to the event and apply R-ENR-11."""
-    rows = list(
-        await session.scalars(
-            select(Attendance).where(
-                Attendance.day_id == day.day_id,
-                Attendance.company_id == day.company_id,
-                Attendance.event_id.is_(None),
-            )
-        )
-    )
-    for row in rows:
-        row.event_id = day.event_id
-        if row.joined:
-            await _participated(session, day.company_id, day.session_id, user_id=row.user_id)
-    pending = list(
-        await session.scalars(
-            select(PendingAttendance).where(
-                PendingAttendance.day_id == day.day_id,
-                PendingAttendance.company_id == day.company_id,
-                PendingAttendance.event_id.is_(None),
-            )
-        )
-    )
-    for waiting in pending:
-        waiting.event_id = day.event_id
-        if waiting.joined:
-            await _participated(session, day.company_id, day.session_id, email=waiting.email)
+    values = {
+        "settle_day": day.day_id,
+        "settle_company": day.company_id,
+        "settle_event": day.event_id,
+    }
+    for user_id, joined in (await session.execute(_SETTLE_USERS, values)).all():
+        if joined:
+            await _participated(session, day.company_id, day.session_id, user_id=user_id)
+    for email, joined in (await session.execute(_SETTLE_EMAILS, values)).all():
+        if joined:
+            await _participated(session, day.company_id, day.session_id, email=email)
 
 
 #: R-ENR-12: the reasons attendance gives for a status change

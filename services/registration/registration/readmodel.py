@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.enrollments import rules as enrollment_rules
@@ -150,7 +150,11 @@ async def hold_timeline(session: AsyncSession, event_id: uuid.UUID) -> None:
     a time anyway."""
     if is_postgres(session):
         key = int.from_bytes(event_id.bytes[:8], "big", signed=True)
-        await session.execute(select(func.pg_advisory_xact_lock(key)))
+        await session.execute(_HOLD_TIMELINE, {"timeline_lock": key})
+
+
+#: built once: every message of an event, a session or a day takes the lock
+_HOLD_TIMELINE = select(func.pg_advisory_xact_lock(bindparam("timeline_lock", type_=BigInteger())))
 
 
 @functools.cache
