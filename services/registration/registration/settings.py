@@ -44,3 +44,14 @@ class RegistrationSettings(ServiceSettings):
         "2-core host, 100 sign-ups in flight ran at 1,370-1,470/s with 10 and 1,620-1,670/s "
         "with 20 (no change at 64 in flight). Count them in PostgreSQL's max_connections.",
     )
+    calendar_past_days: int = Field(
+        default=365,
+        ge=0,
+        le=3650,
+        description="How far back the user's calendar (the download and the subscription "
+        "feed) goes: days that ended longer ago than this many days are left out, every later "
+        "one is in. Calendar apps fetch a subscribed feed every hour, and a user with years "
+        "of trainings made each fetch render all of them (about 0.2 ms of CPU a day). A "
+        "subscribed calendar shows what the feed holds, so older days leave it; the user's "
+        "history stays in the Completed tab.",
+    )

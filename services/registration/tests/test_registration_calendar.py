@@ -3,14 +3,20 @@ from the bridge's meeting messages, to seat holders only, in any order of messag
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
+import httpx
 import icalendar
 
 from te_shared import contracts as c
 
 if TYPE_CHECKING:
     from conftest import Reg
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 async def locations(reg: Reg, user: str) -> dict[str, str | None]:
@@ -82,3 +88,22 @@ async def test_zoom_day_join_link_for_seat_holders_whatever_the_order(reg: Reg) 
         c.MeetingPending(company_id="acme", day_id=day.day_id, version=5, seq=4, reason="limit")
     )
     assert (await locations(reg, "zc-1"))[day_key] is None
+
+
+async def test_the_calendar_leaves_out_days_ended_longer_ago_than_its_window(reg: Reg) -> None:
+    """A user with years of trainings: the download and the subscription feed carry the days
+    that ended no longer ago than CALENDAR_PAST_DAYS (365 by default), and every later one."""
+    built = await reg.build(access=["cw-1"])
+    event_id, session_id = built.event_id, built.session_ids[0]
+    assert (await reg.sign_up(session_id, "cw-1")).status_code == 201
+    long_ago = reg.day_msg(event_id, session_id, start=now() - dt.timedelta(days=400))
+    this_year = reg.day_msg(event_id, session_id, start=now() - dt.timedelta(days=300))
+    await reg.apply(long_ago, this_year)
+    shown = {str(this_year.day_id), str(built.day_ids[0])}
+    assert set(await locations(reg, "cw-1")) == shown
+    feed = await reg.client.post("/v1/me/calendar/feed", headers=reg.user("cw-1"))
+    assert feed.status_code == 201, feed.text
+    r = await reg.client.get(httpx.URL(feed.json()["url"]).path)
+    assert r.status_code == 200, r.text
+    days = icalendar.Calendar.from_ical(r.content).walk("VEVENT")
+    assert {str(e["UID"]).split("@")[0] for e in days} == shown

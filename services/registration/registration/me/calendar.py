@@ -1,8 +1,9 @@
 """The user's calendar (RFC 5545): one VEVENT per day of every session they hold a place in.
 
 - Which days: those of the sessions of the user's live enrollments but denied ones (a
-  withdrawn enrollment, a deleted day, session or event drop out). ``pending`` and
-  ``waitlisted`` are ``STATUS:TENTATIVE``, the rest ``CONFIRMED``.
+  withdrawn enrollment, a deleted day, session or event drop out), ended no longer ago than
+  ``CALENDAR_PAST_DAYS`` (:func:`window_start`). ``pending`` and ``waitlisted`` are
+  ``STATUS:TENTATIVE``, the rest ``CONFIRMED``.
 - ``UID`` ``<day id>@training-events``, stable per day; ``SEQUENCE`` grows with every change of
   the day (its version), of its meeting link, and of the user's enrollment, so calendar apps
   replace the entry.
@@ -88,6 +89,12 @@ def location(
     return join_url if status in rules.JOIN_LINK else None
 
 
+def window_start(now: dt.datetime, past_days: int) -> dt.datetime:
+    """The calendar's first moment: a day that ended before it is left out (a user with years
+    of trainings would have every fetch of a subscribed feed render all of them)."""
+    return now - dt.timedelta(days=past_days)
+
+
 #: how often a calendar app subscribed to the feed is asked to fetch it again
 REFRESH = dt.timedelta(hours=1)
 
@@ -129,9 +136,14 @@ def render(entries: list[Entry], now: dt.datetime, name: str = "Trainings") -> b
 
 
 async def entries_for(
-    session: AsyncSession, company_id: str, user_id: str, locale: str | None
+    session: AsyncSession,
+    company_id: str,
+    user_id: str,
+    locale: str | None,
+    *,
+    since: dt.datetime,
 ) -> list[Entry]:
-    """The user's days, in one query."""
+    """The user's days that end at or after ``since`` (:func:`window_start`), in one query."""
     stmt = (
         select(Enrollment, SessionReplica, EventReplica, DayReplica, MeetingLink)
         .join(
@@ -151,7 +163,7 @@ async def entries_for(
                 DayReplica.session_id == Enrollment.session_id,
                 DayReplica.deleted.is_(False),
                 DayReplica.start.is_not(None),
-                DayReplica.end.is_not(None),
+                DayReplica.end >= since,
             ),
         )
         .outerjoin(

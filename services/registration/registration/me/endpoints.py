@@ -27,7 +27,8 @@ Locale = Annotated[
 CALENDAR_RESPONSE: dict[int | str, dict[str, object]] = {
     200: {
         "content": {"text/calendar": {"schema": {"type": "string"}}},
-        "description": "RFC 5545: one VEVENT per day of the sessions the user is in.",
+        "description": "RFC 5545: one VEVENT per day of the sessions the user is in, from the "
+        "days that ended CALENDAR_PAST_DAYS ago (365 by default) on.",
     }
 }
 
@@ -72,10 +73,14 @@ async def my_event(
     summary="The user's days as an iCalendar file",
 )
 async def my_calendar(
-    principal: CurrentPrincipal, session: SessionDep, locale: Locale = None
+    principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep, locale: Locale = None
 ) -> Response:
-    entries = await calendar.entries_for(session, principal.company_id, principal.user_id, locale)
-    return Response(calendar.render(entries, utcnow()), media_type=ICS)
+    now = utcnow()
+    since = calendar.window_start(now, settings.calendar_past_days)
+    entries = await calendar.entries_for(
+        session, principal.company_id, principal.user_id, locale, since=since
+    )
+    return Response(calendar.render(entries, now), media_type=ICS)
 
 
 @router.post(
@@ -115,7 +120,9 @@ feeds = APIRouter(prefix="/v1/calendar", tags=["me"])
     responses={**CALENDAR_RESPONSE, **problem_responses(404)},
     summary="A calendar feed, by its token (no bearer token)",
 )
-async def feed(token: str, session: SessionDep, locale: Locale = None) -> Response:
+async def feed(
+    token: str, session: SessionDep, settings: SettingsDep, locale: Locale = None
+) -> Response:
     owner = (
         await calendar.feed_owner(session, token)
         if 20 <= len(token) <= 100 and token.replace("-", "").replace("_", "").isalnum()
@@ -123,9 +130,11 @@ async def feed(token: str, session: SessionDep, locale: Locale = None) -> Respon
     )
     if owner is None:
         raise NotFound("No such calendar feed.", code="feed_not_found")
-    entries = await calendar.entries_for(session, owner[0], owner[1], locale)
+    now = utcnow()
+    since = calendar.window_start(now, settings.calendar_past_days)
+    entries = await calendar.entries_for(session, owner[0], owner[1], locale, since=since)
     return Response(
-        calendar.render(entries, utcnow()),
+        calendar.render(entries, now),
         media_type=ICS,
         headers={"Cache-Control": "private, max-age=300"},
     )

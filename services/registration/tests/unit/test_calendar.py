@@ -57,3 +57,9 @@ def test_render_is_rfc_5545_with_its_time_zones() -> None:
     assert b"\r\nX-PUBLISHED-TTL:PT1H\r\n" in body
     assert (str(parsed["NAME"]), str(parsed["X-WR-CALNAME"])) == ("Trainings", "Trainings")
     assert icalendar.Calendar.from_ical(calendar.render([], start)).walk("VEVENT") == []
+
+
+def test_the_window_starts_past_days_before_now() -> None:
+    now = dt.datetime(2030, 3, 31, 12, tzinfo=dt.UTC)
+    assert calendar.window_start(now, 365) == dt.datetime(2029, 3, 31, 12, tzinfo=dt.UTC)
+    assert calendar.window_start(now, 0) == now
