@@ -19,13 +19,14 @@ URL; only its SHA-256 is stored, so a database leak reveals no feed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, Timezone, vDuration
 from sqlalchemy import and_, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -128,11 +129,29 @@ def render(entries: list[Entry], now: dt.datetime, name: str = "Trainings") -> b
             event.add("location", entry.location)
         calendar.add_component(event)
     if entries:
-        first = min(e.start for e in entries).date() - dt.timedelta(days=366)
-        last = max(e.end for e in entries).date() + dt.timedelta(days=366)
-        calendar.add_missing_timezones(first_date=first, last_date=last)
+        # each time zone's VTIMEZONE from the year before the first day to the year after the
+        # last, before the events that name it, as Calendar.add_missing_timezones puts them;
+        # made once per zone and span of years (icalendar asks for it: making one took a
+        # third of a calendar's rendering)
+        first = min(e.start for e in entries).year - 1
+        last = max(e.end for e in entries).year + 1
+        zones = [_vtimezone(tzid, first, last) for tzid in sorted(calendar.get_missing_tzids())]
+        calendar.subcomponents[:0] = [zone for zone in zones if zone is not None]
     data: bytes = calendar.to_ical()
     return data
+
+
+@functools.lru_cache(maxsize=512)
+def _vtimezone(tzid: str, first_year: int, last_year: int) -> Timezone | None:
+    """The VTIMEZONE of ``tzid`` from January of ``first_year`` to December of ``last_year``
+    (None for a zone icalendar does not know, which it leaves out too). Shared by the
+    calendars that name it: they only render it."""
+    try:
+        return Timezone.from_tzid(
+            tzid, first_date=dt.date(first_year, 1, 1), last_date=dt.date(last_year, 12, 31)
+        )
+    except ValueError:
+        return None
 
 
 async def entries_for(

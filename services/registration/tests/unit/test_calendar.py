@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import icalendar
+from icalendar import Timezone
 
 from registration.me import calendar
 from te_shared.contracts import EnrollmentStatus as S
@@ -63,3 +65,45 @@ def test_the_window_starts_past_days_before_now() -> None:
     now = dt.datetime(2030, 3, 31, 12, tzinfo=dt.UTC)
     assert calendar.window_start(now, 365) == dt.datetime(2029, 3, 31, 12, tzinfo=dt.UTC)
     assert calendar.window_start(now, 0) == now
+
+
+def test_each_zone_is_described_before_its_days_across_their_years() -> None:
+    """One VTIMEZONE per zone the days use (none for UTC), ahead of the VEVENTs, spanning
+    their years: a calendar app places each day at the same instant, across DST."""
+
+    def day(start: dt.datetime, zone: str) -> calendar.Entry:
+        return calendar.Entry(
+            day_id=uuid.uuid4(),
+            start=start,
+            end=start + dt.timedelta(hours=2),
+            timezone=zone,
+            summary="Day",
+            location=None,
+            tentative=False,
+            sequence=1,
+        )
+
+    entries = [
+        day(dt.datetime(2030, 7, 1, 7, tzinfo=dt.UTC), "Europe/Berlin"),  # summer time
+        day(dt.datetime(2032, 1, 15, 15, tzinfo=dt.UTC), "America/New_York"),
+        day(dt.datetime(2031, 5, 2, 9, tzinfo=dt.UTC), "UTC"),
+    ]
+    body = calendar.render(entries, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert body.index(b"BEGIN:VTIMEZONE") < body.index(b"BEGIN:VEVENT")
+    assert body.rindex(b"END:VTIMEZONE") < body.index(b"BEGIN:VEVENT")
+    parsed = icalendar.Calendar.from_ical(body)
+    zones = [str(t["TZID"]) for t in parsed.walk("VTIMEZONE")]
+    assert zones == ["America/New_York", "Europe/Berlin"]
+    assert sorted(e.decoded("DTSTART") for e in parsed.walk("VEVENT")) == sorted(
+        e.start for e in entries
+    )
+    described = {
+        str(t["TZID"]): t.to_tz() for t in parsed.walk("VTIMEZONE") if isinstance(t, Timezone)
+    }
+    assert sorted(described) == zones
+    for entry in entries:
+        if entry.timezone in described:  # the zone as the calendar itself describes it
+            there = entry.start.astimezone(ZoneInfo(entry.timezone))
+            offset = described[entry.timezone].utcoffset(there.replace(tzinfo=None))
+            assert offset == there.utcoffset()
+    assert calendar.render(entries, dt.datetime(2030, 1, 1, tzinfo=dt.UTC)) == body
