@@ -18,7 +18,7 @@ PY_TEST_SUITES := shared/tests services/catalog/tests services/registration/test
 # tests/unit/ of every service mirrors its package; the shared ones still sit in shared/tests.
 UNIT_TESTS = $(wildcard services/*/tests/unit shared/tests/unit shared/tests/test_auth.py \
              shared/tests/test_errors.py shared/tests/test_logging.py shared/tests/test_rules.py \
-             shared/tests/test_text.py)
+             shared/tests/test_text.py shared/tests/test_conditional.py)
 COMPANY ?= acme
 ROLE ?= admin
 EMAIL ?=

@@ -6,6 +6,10 @@ is still at one of the versions it names (``*``: any); otherwise it is refused w
 changes nothing, so the second admin learns of the first one's change instead of overwriting it
 unseen. Without ``If-Match`` an edit goes ahead as before (last write wins).
 
+A read whose answer is costly to make and rarely changes (a calendar feed, fetched every hour by
+calendar apps) carries a weak ``ETag`` of what it is made from; a ``GET`` with ``If-None-Match``
+naming it is answered ``304 Not Modified`` without making it again (:func:`not_modified`).
+
 A ``201`` says where the new resource is read (``Location``, RFC 9110 section 10.2.2) and, for
 a versioned one, its ``ETag``: the admin panel edits what it has just made without reading it
 again first.
@@ -70,6 +74,27 @@ def check_if_match(if_match: str | None, version: int) -> None:
         "again and repeat the edit if it still applies.",
         extra={"version": version},
     )
+
+
+#: the ``If-None-Match`` request header as an endpoint takes it (documented in OpenAPI)
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=2000,
+        description="The `ETag`(s) of the representation(s) the client holds: when one is "
+        "still current, 304 Not Modified without a body.",
+    ),
+]
+
+
+def not_modified(if_none_match: str | None, tag: str) -> bool:
+    """Whether a ``GET`` with ``If-None-Match`` holds the current representation, tagged
+    ``tag`` (RFC 9110 section 13.1.2: weak comparison; ``*`` matches any)."""
+    if if_none_match is None:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or tag.removeprefix("W/") in tags
 
 
 def located(response: Response, path: str) -> None:

@@ -107,3 +107,34 @@ async def test_the_calendar_leaves_out_days_ended_longer_ago_than_its_window(reg
     assert r.status_code == 200, r.text
     days = icalendar.Calendar.from_ical(r.content).walk("VEVENT")
     assert {str(e["UID"]).split("@")[0] for e in days} == shown
+
+
+async def test_an_unchanged_calendar_is_answered_304_to_its_etag(reg: Reg) -> None:
+    """Calendar apps fetch a subscription every hour: one that sends the calendar's ETag back
+    (If-None-Match) gets 304 without a body while its days are unchanged, the calendar again
+    once one changed; the download and the feed alike."""
+    built = await reg.build(access=["ce-1"])
+    assert (await reg.sign_up(built.session_ids[0], "ce-1")).status_code == 201
+    url = "/v1/me/calendar.ics"
+    first = await reg.client.get(url, headers=reg.user("ce-1"))
+    assert first.status_code == 200, first.text
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"')
+    same = await reg.client.get(url, headers={**reg.user("ce-1"), "If-None-Match": tag})
+    assert (same.status_code, same.content, same.headers["ETag"]) == (304, b"", tag)
+    listed = {**reg.user("ce-1"), "If-None-Match": f'W/"other", {tag.removeprefix("W/")}'}
+    assert (await reg.client.get(url, headers=listed)).status_code == 304
+    other = {**reg.user("ce-1"), "If-None-Match": 'W/"other"'}
+    assert (await reg.client.get(url, headers=other)).status_code == 200
+    feed = await reg.client.post("/v1/me/calendar/feed", headers=reg.user("ce-1"))
+    path = httpx.URL(feed.json()["url"]).path
+    fed = await reg.client.get(path, headers={"If-None-Match": tag})
+    assert (fed.status_code, fed.headers["Cache-Control"]) == (304, "private, max-age=300")
+    # the day moves: the calendar is sent again, under a new tag
+    moved = reg.day_msg(built.event_id, built.session_ids[0], day_id=built.day_ids[0], start=now())
+    await reg.apply(moved)
+    again = await reg.client.get(url, headers={**reg.user("ce-1"), "If-None-Match": tag})
+    assert again.status_code == 200
+    assert again.headers["ETag"] != tag
+    assert b"BEGIN:VEVENT" in again.content
+    assert (await reg.client.get(path, headers={"If-None-Match": tag})).status_code == 200

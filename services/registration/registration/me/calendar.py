@@ -96,6 +96,22 @@ def window_start(now: dt.datetime, past_days: int) -> dt.datetime:
     return now - dt.timedelta(days=past_days)
 
 
+#: part of every calendar's entity tag: change it when the rendering changes, so that calendar
+#: apps holding a calendar rendered before fetch it again
+RENDERING = "2026-12-05"
+
+
+def entity_tag(entries: list[Entry]) -> str:
+    """The weak ``ETag`` of the calendar rendered from ``entries``: the same days with the same
+    contents have the same tag (``DTSTAMP``, the time of rendering, is no part of it), so a
+    calendar app's hourly fetch of an unchanged feed is answered 304 without rendering it."""
+    digest = hashlib.sha256(RENDERING.encode())
+    for e in sorted(entries, key=lambda e: (e.start, str(e.day_id))):
+        parts = (e.day_id, e.start, e.end, e.timezone, e.summary, e.location, e.tentative)
+        digest.update(repr((*parts, e.sequence)).encode())
+    return f'W/"{digest.hexdigest()[:32]}"'
+
+
 #: how often a calendar app subscribed to the feed is asked to fetch it again
 REFRESH = dt.timedelta(hours=1)
 

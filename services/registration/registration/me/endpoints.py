@@ -4,12 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from registration.binding import bind_principal
 from registration.deps import SettingsDep
 from registration.me import calendar, service
 from registration.me.schemas import CalendarFeedOut, MyEventsPage, MyEventView, Tab
+from registration.settings import RegistrationSettings
 from te_shared.auth import CurrentPrincipal
+from te_shared.conditional import IfNoneMatch, not_modified
 from te_shared.db import utcnow
 from te_shared.errors import NotFound, problem_responses
 from te_shared.service import SessionDep
@@ -24,12 +27,24 @@ Locale = Annotated[
         description="The locale of the event titles (SUMMARY); the title's first by default.",
     ),
 ]
+_ETAG = {
+    "ETag": {
+        "description": "A weak tag of the days the calendar holds, for `If-None-Match`.",
+        "schema": {"type": "string"},
+    }
+}
 CALENDAR_RESPONSE: dict[int | str, dict[str, object]] = {
     200: {
         "content": {"text/calendar": {"schema": {"type": "string"}}},
         "description": "RFC 5545: one VEVENT per day of the sessions the user is in, from the "
         "days that ended CALENDAR_PAST_DAYS ago (365 by default) on.",
-    }
+        "headers": _ETAG,
+    },
+    304: {
+        "description": "`If-None-Match` names the calendar's current `ETag`: the days are as "
+        "the client has them (calendar apps fetch a subscription every hour).",
+        "headers": _ETAG,
+    },
 }
 
 router = APIRouter(
@@ -73,14 +88,34 @@ async def my_event(
     summary="The user's days as an iCalendar file",
 )
 async def my_calendar(
-    principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep, locale: Locale = None
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    if_none_match: IfNoneMatch = None,
+    locale: Locale = None,
 ) -> Response:
+    return await _calendar(
+        session, settings, (principal.company_id, principal.user_id), locale, if_none_match, {}
+    )
+
+
+async def _calendar(
+    session: AsyncSession,
+    settings: RegistrationSettings,
+    owner: tuple[str, str],
+    locale: str | None,
+    if_none_match: str | None,
+    headers: dict[str, str],
+) -> Response:
+    """The owner's calendar, or 304 when ``If-None-Match`` names its tag (nothing rendered)."""
     now = utcnow()
     since = calendar.window_start(now, settings.calendar_past_days)
-    entries = await calendar.entries_for(
-        session, principal.company_id, principal.user_id, locale, since=since
-    )
-    return Response(calendar.render(entries, now), media_type=ICS)
+    entries = await calendar.entries_for(session, *owner, locale, since=since)
+    tag = calendar.entity_tag(entries)
+    headers = {**headers, "ETag": tag}
+    if not_modified(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(calendar.render(entries, now), media_type=ICS, headers=headers)
 
 
 @router.post(
@@ -121,7 +156,11 @@ feeds = APIRouter(prefix="/v1/calendar", tags=["me"])
     summary="A calendar feed, by its token (no bearer token)",
 )
 async def feed(
-    token: str, session: SessionDep, settings: SettingsDep, locale: Locale = None
+    token: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    if_none_match: IfNoneMatch = None,
+    locale: Locale = None,
 ) -> Response:
     owner = (
         await calendar.feed_owner(session, token)
@@ -130,11 +169,5 @@ async def feed(
     )
     if owner is None:
         raise NotFound("No such calendar feed.", code="feed_not_found")
-    now = utcnow()
-    since = calendar.window_start(now, settings.calendar_past_days)
-    entries = await calendar.entries_for(session, owner[0], owner[1], locale, since=since)
-    return Response(
-        calendar.render(entries, now),
-        media_type=ICS,
-        headers={"Cache-Control": "private, max-age=300"},
-    )
+    cache = {"Cache-Control": "private, max-age=300"}
+    return await _calendar(session, settings, owner, locale, if_none_match, cache)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
@@ -107,3 +108,24 @@ def test_each_zone_is_described_before_its_days_across_their_years() -> None:
             offset = described[entry.timezone].utcoffset(there.replace(tzinfo=None))
             assert offset == there.utcoffset()
     assert calendar.render(entries, dt.datetime(2030, 1, 1, tzinfo=dt.UTC)) == body
+
+
+def test_the_entity_tag_follows_the_days_contents_only() -> None:
+    start = dt.datetime(2030, 3, 31, 8, tzinfo=dt.UTC)
+    day = calendar.Entry(
+        day_id=uuid.uuid4(),
+        start=start,
+        end=start + dt.timedelta(hours=1),
+        timezone="Europe/Berlin",
+        summary="Day",
+        location=None,
+        tentative=False,
+        sequence=1,
+    )
+    other = dataclasses.replace(day, day_id=uuid.uuid4(), start=start + dt.timedelta(days=1))
+    tag = calendar.entity_tag([day, other])
+    assert tag.startswith('W/"')
+    assert calendar.entity_tag([other, day]) == tag  # the order they were read in is no part
+    assert calendar.entity_tag([day]) != tag
+    assert calendar.entity_tag([dataclasses.replace(day, sequence=2), other]) != tag
+    assert calendar.entity_tag([dataclasses.replace(day, location="Room 5"), other]) != tag
