@@ -64,10 +64,7 @@ def tagged(response: Response, resource: V) -> V:
 def check_if_match(if_match: str | None, version: int) -> None:
     """Refuse (412) an edit whose ``If-Match`` names none of the resource's current version.
     Weak tags (``W/"3"``) compare as strong ones: a version is the whole resource."""
-    if if_match is None:
-        return
-    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" in tags or etag(version) in tags:
+    if if_match is None or _names(if_match, etag(version)):
         return
     raise PreconditionFailed(
         f"The resource changed since it was read: it is at version {version} now. Read it "
@@ -91,9 +88,13 @@ IfNoneMatch = Annotated[
 def not_modified(if_none_match: str | None, tag: str) -> bool:
     """Whether a ``GET`` with ``If-None-Match`` holds the current representation, tagged
     ``tag`` (RFC 9110 section 13.1.2: weak comparison; ``*`` matches any)."""
-    if if_none_match is None:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return if_none_match is not None and _names(if_none_match, tag)
+
+
+def _names(header: str, tag: str) -> bool:
+    """Whether a conditional header's list of entity tags (or ``*``) names ``tag``, weak and
+    strong alike."""
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
     return "*" in tags or tag.removeprefix("W/") in tags
 
 

@@ -162,8 +162,9 @@ def _loc(loc: Sequence[int | str]) -> str:
 
 
 def path_of(scope: Scope) -> str:
-    """``request.url.path`` (a problem's ``instance``) without building the URL: Starlette
-    parses the host header and splits the whole URL for it, on every refused request."""
+    """``request.url.path`` (a problem's ``instance``, the path the handlers log) without
+    building the URL: Starlette parses the host header and splits the whole URL for it, on
+    every refused request."""
     return str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
@@ -191,7 +192,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     problem = Unprocessable("The request is not valid.", errors=errors)
-    return problem_response(422, problem.to_problem(request.url.path))
+    return problem_response(422, problem.to_problem(path_of(request.scope)))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -203,7 +204,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         title=phrase,
         status=status,
         detail=exc.detail if isinstance(exc.detail, str) else phrase,
-        instance=request.url.path,
+        instance=path_of(request.scope),
     ).model_dump(exclude_none=True)
     headers = dict(exc.headers) if exc.headers else {}
     if status == 405:
@@ -242,7 +243,7 @@ def documented_methods(request: Request) -> list[str] | None:
     None when it does not document the path. Where several templates match, the one naming
     the path most exactly counts (fewest parameters): ``/accounts/server-to-server`` is that
     operation's, not ``/accounts/{account_id}``'s."""
-    path = request.url.path
+    path = path_of(request.scope)
     matching = [
         (parameters, methods)
         for pattern, parameters, methods in _documented_paths(request.app)
@@ -266,14 +267,14 @@ def _method_not_allowed(request: Request) -> JSONResponse | None:
         title=HTTPStatus(405).phrase,
         status=405,
         detail="Method Not Allowed",
-        instance=request.url.path,
+        instance=path_of(request.scope),
     ).model_dump(exclude_none=True)
     return problem_response(405, body, {"Allow": ", ".join(methods)})
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database went away (restart, failover): 503 with Retry-After, not a bare 500."""
-    return database_unavailable_response(request.url.path, exc)
+    return database_unavailable_response(path_of(request.scope), exc)
 
 
 def database_unavailable_response(path: str, exc: BaseException) -> JSONResponse:
@@ -421,20 +422,22 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     state = sqlstate(exc)
     if isinstance(exc, DataError) or (state is not None and state.startswith("22")):
         # the statement and its parameters are not logged: they hold the client's data
-        log.warning("database_rejected_value", path=request.url.path, sqlstate=state)
+        log.warning("database_rejected_value", path=path_of(request.scope), sqlstate=state)
         problem = Unprocessable(
             "A value in the request cannot be stored: it is too long, out of range, or holds "
             "characters such as NUL (\\u0000).",
             code="value_not_storable",
         )
-        return problem_response(422, problem.to_problem(request.url.path))
+        return problem_response(422, problem.to_problem(path_of(request.scope)))
     if state in TRANSIENT_SQLSTATES:
-        log.warning("database_transient_conflict", path=request.url.path, sqlstate=state)
+        log.warning("database_transient_conflict", path=path_of(request.scope), sqlstate=state)
         transient = ServiceUnavailable(
             "The change collided with a concurrent one and was rolled back; retry it.",
             code="transient_conflict",
         )
-        return problem_response(503, transient.to_problem(request.url.path), {"Retry-After": "1"})
+        return problem_response(
+            503, transient.to_problem(path_of(request.scope)), {"Retry-After": "1"}
+        )
     return await _unexpected_error(request, exc)
 
 
@@ -444,13 +447,13 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:  
         or getattr(request.state, "correlation_id", None)
         or str(uuid.uuid4())
     )
-    log.exception("unhandled_error", path=request.url.path, correlation_id=cid)
+    log.exception("unhandled_error", path=path_of(request.scope), correlation_id=cid)
     body = Problem(
         type="urn:problem:internal_error",
         title="Internal Server Error",
         status=500,
         detail=f"An unexpected error occurred. Reference: {cid}",
-        instance=request.url.path,
+        instance=path_of(request.scope),
         code="internal_error",
     ).model_dump(exclude_none=True)
     return problem_response(500, body)

@@ -101,12 +101,17 @@ def window_start(now: dt.datetime, past_days: int) -> dt.datetime:
 RENDERING = "2026-12-05"
 
 
+def _in_order(entries: list[Entry]) -> list[Entry]:
+    """The calendar's order of its days (and of what its tag is made of)."""
+    return sorted(entries, key=lambda e: (e.start, str(e.day_id)))
+
+
 def entity_tag(entries: list[Entry]) -> str:
     """The weak ``ETag`` of the calendar rendered from ``entries``: the same days with the same
     contents have the same tag (``DTSTAMP``, the time of rendering, is no part of it), so a
     calendar app's hourly fetch of an unchanged feed is answered 304 without rendering it."""
     digest = hashlib.sha256(RENDERING.encode())
-    for e in sorted(entries, key=lambda e: (e.start, str(e.day_id))):
+    for e in _in_order(entries):
         parts = (e.day_id, e.start, e.end, e.timezone, e.summary, e.location, e.tentative)
         digest.update(repr((*parts, e.sequence)).encode())
     return f'W/"{digest.hexdigest()[:32]}"'
@@ -131,7 +136,7 @@ def render(entries: list[Entry], now: dt.datetime, name: str = "Trainings") -> b
     # day, so a moved day or a new join link reached the calendar that late
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))
-    for entry in sorted(entries, key=lambda e: (e.start, str(e.day_id))):
+    for entry in _in_order(entries):
         tz = ZoneInfo(entry.timezone)
         event = Event()
         event.add("uid", f"{entry.day_id}@{UID_DOMAIN}")
