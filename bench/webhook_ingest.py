@@ -48,7 +48,7 @@ from bench.system import (
 )
 from te_testing.clock import days_from_now, iso, zoom_time
 from te_testing.polling import eventually
-from te_testing.system import active_event, zoom_company, zoom_day
+from te_testing.system import BuiltEvent, active_event, zoom_company, zoom_day
 from zoom_sim.webhooks import sign
 
 P = 100  # participants (enrolled users)
@@ -62,6 +62,7 @@ ZOOM_DEADLINE_S = 3.0
 HEALTH_REQUESTS = 3000
 SECRET = "dev-webhook-secret"
 COMPANY = "bench-webhooks"
+SESSION = "Online"
 
 
 def webhook(
@@ -212,57 +213,42 @@ async def nine_oclock(
     }
 
 
+async def zoom_event(
+    system: Any,
+    account_id: str,
+    users: list[str],
+    title: str,
+    spans: list[tuple[dt.datetime, dt.datetime]],
+) -> BuiltEvent:
+    """An active event of one session whose days (each ``spans``' start and end) are Zoom
+    meetings on ``account_id``, open to ``users``."""
+    days = [zoom_day(start, end, account_id, auto_recording=False) for start, end in spans]
+    return await active_event(
+        system,
+        COMPANY,
+        title=title,
+        dated=True,
+        requires_approval=False,
+        sessions=[{"name": SESSION, "registration_end": iso(days_from_now(1)), "days": days}],
+        access=users,
+    )
+
+
 async def run() -> list[Result]:
     async with bench_system("webhook_ingest") as system:
         account_id = await zoom_company(system, COMPANY, **COMPANY_SETTINGS)
         users = [f"p{i:03d}" for i in range(P)]
         start_at = days_from_now(2, 9)
-        event = await active_event(
+        event = await zoom_event(
             system,
-            COMPANY,
-            title="Live",
-            dated=True,
-            requires_approval=False,
-            sessions=[
-                {
-                    "name": "Online",
-                    "registration_end": iso(days_from_now(1)),
-                    "days": [
-                        zoom_day(
-                            start_at,
-                            start_at + dt.timedelta(hours=6),  # every stay within the day
-                            account_id,
-                            auto_recording=False,
-                        )
-                    ],
-                }
-            ],
-            access=users,
+            account_id,
+            users,
+            "Live",
+            [(start_at, start_at + dt.timedelta(hours=6))],  # every stay within the day
         )
-        [day] = event.days["Online"]
-        nine = await active_event(
-            system,
-            COMPANY,
-            title="Nine o'clock",
-            dated=True,
-            requires_approval=False,
-            sessions=[
-                {
-                    "name": "Mornings",
-                    "registration_end": iso(days_from_now(1)),
-                    "days": [
-                        zoom_day(
-                            days_from_now(3 + k, 9),
-                            days_from_now(3 + k, 10),
-                            account_id,
-                            auto_recording=False,
-                        )
-                        for k in range(MEETINGS)
-                    ],
-                }
-            ],
-            access=users,
-        )
+        [day] = event.days[SESSION]
+        mornings = [(days_from_now(3 + k, 9), days_from_now(3 + k, 10)) for k in range(MEETINGS)]
+        nine = await zoom_event(system, account_id, users, "Nine o'clock", mornings)
         async with httpx.AsyncClient(base_url=system.sim.url, timeout=30) as sim:
             listed = await eventually(
                 lambda: sim.get("/_sim/meetings"),
@@ -271,7 +257,7 @@ async def run() -> list[Result]:
             )
         by_agenda = {m["agenda"]: m for m in listed.json()}
         meeting = by_agenda[f"day:{day['id']}"]
-        nine_days = [(d, by_agenda[f"day:{d['id']}"]) for d in nine.days["Mornings"]]
+        nine_days = [(d, by_agenda[f"day:{d['id']}"]) for d in nine.days[SESSION]]
         for u in users:
             async with system.client(
                 system.registration, token("user", COMPANY, u, f"{u}@{COMPANY}.io")
