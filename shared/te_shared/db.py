@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 import uuid
 import weakref
@@ -361,6 +362,44 @@ async def alone(
     async with bind.begin() as conn:
         result = await conn.execute(statement, params)
         return [tuple(row) for row in result] if result.returns_rows else []
+
+
+@functools.cache
+def _driver_statement(statement: ClauseElement) -> DriverStatement:
+    """A statement run by :func:`alone_on_driver`, compiled once for the driver."""
+    return DriverStatement.of(statement)
+
+
+async def alone_on_driver(
+    pool: asyncpg.Pool | None,
+    timeout: float,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    statement: Executable,
+    values: dict[str, Any],
+    *,
+    compiled: DriverStatement | None = None,
+    engine_when_busy: bool = False,
+) -> list[Any]:
+    """:func:`alone` on a connection of ``pool`` when it is a :func:`driver_pool` (no
+    SQLAlchemy execution: on a hot path, the engine's execution cost several times the
+    statement), else through the engine. ``compiled``: the statement as the driver runs it,
+    when ``statement`` cannot be compiled once as it is (an expanding ``IN``); by default it is,
+    once. A driver's error leaves the statement to the engine, which meets the same database
+    and raises its errors as every statement's. No connection free within ``timeout``:
+    :class:`PoolTimeout`, as the engine's pool raises (a request's 503), or with
+    ``engine_when_busy`` the engine's connection instead (background work that must not fail
+    for it). Rows come back as asyncpg records from the driver, tuples from the engine."""
+    if isinstance(pool, asyncpg.Pool):
+        driver = compiled or _driver_statement(cast(ClauseElement, statement))
+        try:
+            async with driver_connection(pool, timeout) as connection:
+                return list(await connection.fetch(driver.sql, *driver.arguments(values)))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            pass
+        except PoolTimeout:
+            if not engine_when_busy:
+                raise
+    return await alone(sessionmaker, statement, values)
 
 
 async def ping(engine: AsyncEngine) -> None:

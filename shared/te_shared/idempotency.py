@@ -62,11 +62,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from te_shared.auth import JWTConfig, decode_token
 from te_shared.db import (
-    DriverStatement,
     UTCDateTime,
-    alone,
+    alone_on_driver,
     dialect_of,
-    driver_connection,
     is_postgres,
     utcnow,
 )
@@ -418,20 +416,12 @@ class IdempotencyMiddleware:
 
     async def _alone(self, statement: Any, values: dict[str, Any]) -> list[Any]:
         """Run one statement as a transaction of its own and return its rows: on the service's
-        driver pool when it has one (no SQLAlchemy execution: a keyed sign-up in a storm ran
-        its two through the engine at a third of the CPU of the sign-up itself), else through
-        the engine (:func:`te_shared.db.alone`). A wait for a busy pool that runs out is the
-        engine's (a 503); a driver's error leaves the statement to the engine, which meets the
-        same database and answers its errors as every request's."""
-        pool = self.driver()
-        if isinstance(pool, asyncpg.Pool):
-            driver = _driver_statement(statement)
-            try:
-                async with driver_connection(pool, self.busy_timeout()) as connection:
-                    return list(await connection.fetch(driver.sql, *driver.arguments(values)))
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                pass
-        return await alone(self.sessionmaker(), statement, values)
+        driver pool when it has one (a keyed sign-up in a storm ran its two through the engine
+        at a third of the CPU of the sign-up itself), else through the engine. A wait for a
+        busy pool that runs out is the engine's (a 503)."""
+        return await alone_on_driver(
+            self.driver(), self.busy_timeout(), self.sessionmaker(), statement, values
+        )
 
     async def _finish(self, caller: tuple[str, str], key: str, captured: _Captured) -> None:
         """Keep the answer: one statement, alone."""
@@ -488,12 +478,6 @@ def _claim_statement(table: Table, dialect: str) -> Any:
         .on_conflict_do_nothing()
         .returning(table.c.key)
     )
-
-
-@functools.cache
-def _driver_statement(statement: Any) -> DriverStatement:
-    """A statement above compiled once for the driver (PostgreSQL)."""
-    return DriverStatement.of(statement)
 
 
 @functools.cache

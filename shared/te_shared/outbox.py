@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from faststream.rabbit import RabbitBroker, RabbitExchange
 from sqlalchemy import (
     JSON,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    any_,
     bindparam,
     delete,
     event,
@@ -39,11 +41,19 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from te_shared.contracts import Message
-from te_shared.db import UTCDateTime, add_session_info, alone, utcnow
+from te_shared.db import (
+    DriverStatement,
+    UTCDateTime,
+    add_session_info,
+    alone,
+    alone_on_driver,
+    utcnow,
+)
 from te_shared.errors import transient_database_error
 from te_shared.inbox import InboxRecordMixin
 from te_shared.logging import correlation_id_var, get_logger
@@ -223,8 +233,13 @@ class OutboxRelay:
         inbox_retention: dt.timedelta = dt.timedelta(days=14),
         expiring: Sequence[Any] = (),
         on_published: Callable[[str], None] | None = None,
+        driver: Callable[[], asyncpg.Pool | None] = lambda: None,
+        busy_timeout: float = 10.0,
     ) -> None:
         self._sessionmaker = sessionmaker
+        #: the service's driver pool, when it has one: the rows' marking runs there
+        self._driver = driver
+        self._busy_timeout = busy_timeout
         self._model = model
         self._broker = broker
         self._exchange = exchange
@@ -271,6 +286,12 @@ class OutboxRelay:
         self._mark_sent_statement = (
             update(model)
             .where(model.id.in_(bindparam("ids", expanding=True)))
+            .values(sent_at=bindparam("at"))
+        )
+        # the same for the driver, compiled once: an expanding IN is rendered per list length
+        self._mark_sent_driver = DriverStatement.of(
+            update(model)
+            .where(model.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))))
             .values(sent_at=bindparam("at"))
         )
 
@@ -416,7 +437,7 @@ class OutboxRelay:
         model = self._model
         sent = {"ids": sent_ids, "at": now}
         if len(sent_ids) == len(rows):  # the common case: one statement, one round trip
-            await alone(self._sessionmaker, self._mark_sent_statement, sent)
+            await self._mark_sent(sent)
             self._count_published(rows)
             return
         async with self._sessionmaker() as session, session.begin():
@@ -448,6 +469,21 @@ class OutboxRelay:
                     error=repr(first)[:300],
                 )
         self._count_published([r for r, res in zip(rows, results, strict=True) if res is None])
+
+    async def _mark_sent(self, sent: dict[str, Any]) -> None:
+        """The published rows marked sent: one statement, on the service's driver pool when it
+        has one (through the engine it cost a seat-taking sign-up, whose ``EnrollmentChanged``
+        it marks, a tenth of its CPU), else through the engine. A busy pool does not hold it
+        up: the engine's connection then."""
+        await alone_on_driver(
+            self._driver(),
+            self._busy_timeout,
+            self._sessionmaker,
+            self._mark_sent_statement,
+            sent,
+            compiled=self._mark_sent_driver,
+            engine_when_busy=True,
+        )
 
     def _count_published(self, rows: Sequence[_Claimed]) -> None:
         if self._on_published is not None:  # counted once marked sent, so figures agree

@@ -386,6 +386,8 @@ def create_service_app(
             inbox_retention=dt.timedelta(days=settings.inbox_retention_days),
             expiring=[idempotency_model] if idempotency_model is not None else [],
             on_published=metrics.observe_published,
+            driver=lambda: runtime.extras.get(DRIVER_POOL),
+            busy_timeout=settings.database_pool_timeout,
         )
         runtime.relay.hand_over_commits()
         for hook in startup:

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Form, HTTPException, Response, UploadFile
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from te_shared import db, idempotency
+from te_shared import db
 from te_shared.auth import JWTConfig, make_token
 from te_shared.db import make_metadata
 from te_shared.errors import install_error_handlers
@@ -187,7 +187,7 @@ async def test_a_key_released_between_its_claim_and_its_read_is_claimed_again(
         return rows
 
     real_alone = db.alone
-    monkeypatch.setattr(idempotency, "alone", claim_then_release)
+    monkeypatch.setattr(db, "alone", claim_then_release)
     world.gate, world.entered = None, asyncio.Event()
     retried = await http.post("/v1/things", json={"a": 1}, headers=headers)
     assert retried.status_code == 201, retried.text

@@ -17,13 +17,13 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from pydantic import ValidationError
-from sqlalchemy import Integer, String, bindparam, event, func, insert, select, update
+from sqlalchemy import Integer, String, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from te_shared import contracts as c
-from te_shared.db import create_engine, create_sessionmaker, unit_of_work
+from te_shared.db import create_engine, create_sessionmaker, driver_pool, unit_of_work
 from te_shared.inbox import Consumers, claim
 from te_shared.logging import configure_logging
 from te_shared.outbox import OutboxRelay, add_message, outbox_values
@@ -287,6 +287,58 @@ class TestOutbox:
                 assert calls.count("outcome:processed") == 300
                 assert "outcome:duplicate" not in calls
             assert await unsent(sm) == 0
+
+    @pytest.mark.skipif(use_sqlite(), reason="a driver pool is PostgreSQL's")
+    async def test_a_relay_marks_rows_sent_on_the_driver_pool_or_the_engine_when_it_is_busy(
+        self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
+    ) -> None:
+        """Where the service has a driver pool, the published rows are marked sent there (one
+        statement, ``= ANY`` of their ids); a pool that stays busy leaves it to the engine,
+        and no row stays unmarked (it would be published again once its lease ran out)."""
+        ns = fresh_rabbit
+        async with database(databases) as (engine, sm), consumer(ns, sm) as calls:
+            pool = await driver_pool(engine.url.render_as_string(hide_password=False), 1)
+            assert pool is not None
+            try:
+                async with unit_of_work(sm) as session:
+                    for i in range(30):
+                        add_message(session, Outbox, settings_message(f"driven-{i}"))
+                async with publisher_broker(ns.amqp_url) as broker:
+                    relay = OutboxRelay(
+                        sm, Outbox, broker, ns.topology.exchange, driver=lambda: pool
+                    )
+                    assert await relay.relay_once() == 30
+                    assert await unsent(sm) == 0
+                    async with engine.connect() as conn:  # what each connection ran last
+                        ran = (
+                            await conn.execute(
+                                text(
+                                    "SELECT query FROM pg_stat_activity"
+                                    " WHERE datname = current_database()"
+                                )
+                            )
+                        ).scalars()
+                        marked = [q for q in ran if q.startswith("UPDATE outbox SET sent_at=")]
+                    assert marked == [marked[0]]
+                    assert "= ANY (" in marked[0]  # the driver's statement, not the engine's
+                    async with pool.acquire():  # the pool's one connection, held
+                        async with unit_of_work(sm) as session:
+                            add_message(session, Outbox, settings_message("busy"))
+                        busy = OutboxRelay(
+                            sm,
+                            Outbox,
+                            broker,
+                            ns.topology.exchange,
+                            driver=lambda: pool,
+                            busy_timeout=0.1,
+                        )
+                        assert await busy.relay_once() == 1  # the pool's connection is held
+                    assert await unsent(sm) == 0
+                    await eventually(
+                        lambda: calls_count(calls, "outcome:processed", 31), interval=0.05
+                    )
+            finally:
+                await pool.close()
 
     async def test_a_woken_relay_claims_once_per_wake_and_loses_no_wake_up(
         self, databases: DatabaseFactory, fresh_rabbit: RabbitNamespace
