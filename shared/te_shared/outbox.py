@@ -473,7 +473,7 @@ class OutboxRelay:
     async def _mark_sent(self, sent: dict[str, Any]) -> None:
         """The published rows marked sent: one statement, on the service's driver pool when it
         has one (through the engine it cost a seat-taking sign-up, whose ``EnrollmentChanged``
-        it marks, a tenth of its CPU), else through the engine. A busy pool does not hold it
+        it marks, a seventh of its CPU), else through the engine. A busy pool does not hold it
         up: the engine's connection then."""
         await alone_on_driver(
             self._driver(),
