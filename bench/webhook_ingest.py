@@ -394,7 +394,7 @@ async def run() -> list[Result]:
         ),
         Result(
             name,
-            f"{burst_name}: slowest",
+            "nine o'clock: the slowest answer",
             burst["slowest_ms"],
             "ms",
             deadline,
@@ -402,7 +402,7 @@ async def run() -> list[Result]:
         ),
         Result(
             name,
-            f"{burst_name}: -> every join in attendance_segments",
+            "nine o'clock: -> every join in attendance_segments",
             burst["webhooks"] / burst["processed_s"],
             "req/s",
             b,
