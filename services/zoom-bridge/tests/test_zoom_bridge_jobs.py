@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from te_shared.db import create_engine, create_sessionmaker, run_migrations_async
+from te_shared.db import create_engine, create_sessionmaker, run_migrations_async, utcnow
 from te_testing.infra import DatabaseFactory
 from zoom_bridge.app import MIGRATIONS
 from zoom_bridge.meetings import jobs
@@ -213,3 +215,39 @@ async def test_r_zoom_8_only_a_job_due_now_with_a_worker_here_is_handed_over(
         job = await session.get(ZoomJob, (later, jobs.SYNC))
         assert job is not None
         assert job.leased_until is None
+
+
+async def test_r_zoom_3_the_registrants_of_many_days_are_armed_in_one_statement(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """An enrollment's message arms the registrants job of every day of its session (an
+    account's role change, of every day of the account): one statement for all of them, each
+    job due now, one armed before renewed (a new generation), a day named twice armed once,
+    and the worker woken once the transaction commits."""
+    days = [uuid.uuid4() for _ in range(20)]
+    async with factory() as session, session.begin():
+        await jobs.arm(session, days[0], jobs.REGISTRANTS)
+    ran: list[str] = []
+
+    def count(*args: Any) -> None:
+        ran.append(args[2])  # the statement's SQL
+
+    engine = factory.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with factory() as session, session.begin():
+            await jobs.arm_registrants(session, [*days, days[3]])
+            woken = jobs.take_armed_flag(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len([sql for sql in ran if "zoom_jobs" in sql]) == 1
+    assert woken
+    async with factory() as session:
+        armed = (
+            await session.scalars(select(ZoomJob).where(ZoomJob.kind == jobs.REGISTRANTS))
+        ).all()
+    assert sorted(job.day_id for job in armed) == sorted(days)
+    assert all(job.next_attempt_at <= utcnow() for job in armed)
+    assert {job.day_id: job.generation for job in armed} == {
+        day: 2 if day == days[0] else 1 for day in days
+    }

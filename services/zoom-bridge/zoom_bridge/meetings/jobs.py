@@ -156,14 +156,8 @@ async def arm(
             settles_at = meeting.create_settles_at if meeting is not None and marked else None
         if settles_at is not None:
             due = max(due, settles_at)
-    trace_context: dict[str, str] = {}
-    inject_trace_context(trace_context)
-    values = {
-        "job_day": day_id,
-        "job_kind": kind,
-        "due": due,
-        "trace_context": trace_context or None,
-    }
+    trace_context = _trace_context()
+    values = _arm_values(day_id, kind, due, trace_context)
     lease: float | None = session.info.get(WORKER_LEASE) if hand_over else None
     dialect = session.get_bind().dialect.name
     # one statement, so two deliveries arming the same new job at once cannot both insert it
@@ -177,10 +171,24 @@ async def arm(
         statement = _arm_statements(dialect)[1]
         row = (await session.execute(statement, {**values, "now": now, "until": until})).one()
         if row.leased_until == until:  # leased to this worker: handed over on commit
-            claimed = Claimed(day_id, kind, row.generation, row.attempts, trace_context or None)
+            claimed = Claimed(day_id, kind, row.generation, row.attempts, trace_context)
             session.info.setdefault(HANDED, []).append(claimed)
         # else another worker runs it now, and runs it again when it is done (a new generation)
     _forget_loaded(session, day_id, kind)
+
+
+def _trace_context() -> dict[str, str] | None:
+    """The running trace's context, for the job to carry (None outside a trace)."""
+    carrier: dict[str, str] = {}
+    inject_trace_context(carrier)
+    return carrier or None
+
+
+def _arm_values(
+    day_id: uuid.UUID, kind: str, due: dt.datetime, trace_context: dict[str, str] | None
+) -> dict[str, Any]:
+    """The values :func:`_arm_statements`' upserts bind for one job."""
+    return {"job_day": day_id, "job_kind": kind, "due": due, "trace_context": trace_context}
 
 
 def _forget_loaded(session: AsyncSession, day_id: uuid.UUID, kind: str) -> None:
@@ -210,8 +218,21 @@ async def rearm_failed(session: AsyncSession, account_id: uuid.UUID) -> int:
 
 
 async def arm_registrants(session: AsyncSession, day_ids: Iterable[uuid.UUID]) -> None:
-    for day_id in sorted(set(day_ids)):
-        await arm(session, day_id, REGISTRANTS)
+    """Make the registrants job of each of ``day_ids`` due now, as :func:`arm` does, in one
+    statement for all (run with every day's values, in day order, the order every arming
+    locks in): an enrollment's message arms every day of its session, an account's role
+    change every day of the account, and a statement a day was most of handling them."""
+    days = sorted(set(day_ids))
+    if not days:
+        return
+    now, trace_context = utcnow(), _trace_context()
+    session.info[ARMED] = True  # the worker is woken once this transaction commits
+    statement = _arm_statements(session.get_bind().dialect.name)[0]
+    await session.execute(
+        statement, [_arm_values(day, REGISTRANTS, now, trace_context) for day in days]
+    )
+    for day in days:
+        _forget_loaded(session, day, REGISTRANTS)
 
 
 async def registrant_days(
