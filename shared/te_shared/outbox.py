@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import math
 import random
 import uuid
@@ -288,8 +289,14 @@ class OutboxRelay:
             .where(model.id.in_(bindparam("ids", expanding=True)))
             .values(sent_at=bindparam("at"))
         )
-        # the same for the driver, compiled once: an expanding IN is rendered per list length
-        self._mark_sent_driver = DriverStatement.of(
+
+    @functools.cached_property
+    def _mark_sent_driver(self) -> DriverStatement:
+        """The marking for the driver pool, compiled once, when a pool first runs it (most
+        services have none): ``= ANY`` of the ids, where an expanding ``IN`` would be rendered
+        anew for each number of rows."""
+        model = self._model
+        return DriverStatement.of(
             update(model)
             .where(model.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))))
             .values(sent_at=bindparam("at"))
@@ -475,13 +482,14 @@ class OutboxRelay:
         has one (through the engine it cost a seat-taking sign-up, whose ``EnrollmentChanged``
         it marks, a seventh of its CPU), else through the engine. A busy pool does not hold it
         up: the engine's connection then."""
+        pool = self._driver()
         await alone_on_driver(
-            self._driver(),
+            pool,
             self._busy_timeout,
             self._sessionmaker,
             self._mark_sent_statement,
             sent,
-            compiled=self._mark_sent_driver,
+            compiled=self._mark_sent_driver if pool is not None else None,
             engine_when_busy=True,
         )
 
